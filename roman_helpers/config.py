@@ -1,0 +1,123 @@
+"""Configuration, read late and in one place.
+
+Nothing here is evaluated at import time: every function looks at the
+environment when it is called, so a process started under the offline
+sandbox (which exports ``AWS_ENDPOINT_URL`` and friends) and a process on
+the Roman Science Platform run the same code unmodified.
+
+Environment variables honoured
+------------------------------
+``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``
+    S3 endpoint; botocore reads these itself, we only report them.
+``ROMAN_HELPERS_PUBLIC_BUCKETS``
+    Comma-separated extra bucket names to read anonymously.
+``ROMAN_HELPERS_BLOCK_SIZE``
+    Read-block size in bytes for streamed files (default 256 KiB).
+``ROMAN_HELPERS_TIMEOUT``
+    Seconds before a network call is abandoned (default 60).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = [
+    "PUBLIC_BUCKETS",
+    "public_buckets",
+    "is_public_bucket",
+    "s3_endpoint_url",
+    "block_size",
+    "timeout",
+    "filesystem",
+]
+
+#: Buckets that are readable without credentials, as they are on AWS.
+PUBLIC_BUCKETS: frozenset[str] = frozenset({"stpubdata", "nasa-irsa-simulations"})
+
+#: s3fs reads 50 MiB per cache miss by default; far more than a header or a cutout needs.
+DEFAULT_BLOCK_SIZE = 256 * 1024
+DEFAULT_TIMEOUT = 60.0
+
+
+def public_buckets() -> frozenset[str]:
+    """Return the buckets read anonymously.
+
+    Returns
+    -------
+    frozenset of str
+        :data:`PUBLIC_BUCKETS` plus any named in ``ROMAN_HELPERS_PUBLIC_BUCKETS``.
+    """
+    extra = os.environ.get("ROMAN_HELPERS_PUBLIC_BUCKETS", "")
+    return PUBLIC_BUCKETS | {b.strip() for b in extra.split(",") if b.strip()}
+
+
+def is_public_bucket(bucket: str) -> bool:
+    """Tell whether ``bucket`` is read anonymously.
+
+    Parameters
+    ----------
+    bucket : str
+        Bucket name, without ``s3://``.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_public_bucket("stpubdata")
+    True
+    >>> is_public_bucket("roman-sci-test-data-prod-summer-beta-test")
+    False
+    """
+    return bucket in public_buckets()
+
+
+def s3_endpoint_url() -> str | None:
+    """Return the S3 endpoint the AWS clients will use, or ``None`` for AWS itself."""
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def block_size() -> int:
+    """Return the read-block size in bytes used for streamed files."""
+    return int(os.environ.get("ROMAN_HELPERS_BLOCK_SIZE", DEFAULT_BLOCK_SIZE))
+
+
+def timeout() -> float:
+    """Return the time limit, in seconds, for one network call."""
+    return float(os.environ.get("ROMAN_HELPERS_TIMEOUT", DEFAULT_TIMEOUT))
+
+
+def filesystem(bucket: str | None = None, *, anon: bool | None = None, **kwargs: Any):
+    """Return an :class:`s3fs.S3FileSystem` configured for low transfer.
+
+    Parameters
+    ----------
+    bucket : str, optional
+        Bucket (or ``s3://`` URI) the file system will read; decides anonymous
+        access when ``anon`` is not given.
+    anon : bool, optional
+        Force anonymous (``True``) or credentialed (``False``) access. By
+        default public buckets are read anonymously and all others with the
+        default AWS credential chain (on the science platform, its role).
+    **kwargs
+        Passed to :class:`s3fs.S3FileSystem`.
+
+    Returns
+    -------
+    s3fs.S3FileSystem
+    """
+    import s3fs  # imported here so that `import roman_helpers` stays light
+
+    if anon is None:
+        name = (bucket or "").removeprefix("s3://").split("/", 1)[0]
+        anon = is_public_bucket(name) if name else False
+    options: dict[str, Any] = {
+        "anon": anon,
+        "default_block_size": block_size(),
+        "default_cache_type": "bytes",
+        "config_kwargs": {"connect_timeout": timeout(), "read_timeout": timeout()},
+    }
+    options.update(kwargs)
+    return s3fs.S3FileSystem(**options)

@@ -1,0 +1,89 @@
+"""Exception and warning types raised by :mod:`roman_helpers`.
+
+Every error a user can cause names the input that was wrong and says what
+would be right, so that the message alone tells the user what to do next.
+All of them derive from :class:`RomanHelpersError`, and each also derives
+from the closest built-in type (``ValueError``, ``FileNotFoundError`` ...)
+so that existing ``except`` clauses keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "RomanHelpersError",
+    "InvalidParameterError",
+    "InvalidURIError",
+    "ObjectNotFoundError",
+    "AccessDeniedError",
+    "FileFormatError",
+    "UnsafePathError",
+    "DownloadError",
+    "IntegrityError",
+    "NotInCloudWarning",
+]
+
+
+class RomanHelpersError(Exception):
+    """Base class of every error raised by :mod:`roman_helpers`."""
+
+
+class InvalidParameterError(RomanHelpersError, ValueError):
+    """A parameter has a value that is not allowed.
+
+    Parameters
+    ----------
+    name : str
+        Name of the parameter, as the user typed it.
+    value : object
+        The rejected value.
+    valid : iterable, optional
+        The values that would have been accepted; listed in the message.
+    hint : str, optional
+        Extra advice appended to the message.
+    """
+
+    def __init__(self, name: str, value: object, valid: Iterable[object] | None = None,
+                 hint: str | None = None) -> None:
+        self.name = name
+        self.value = value
+        self.valid = list(valid) if valid is not None else None
+        message = f"invalid {name} {value!r}"
+        if self.valid is not None:
+            message += f"; valid values are: {', '.join(str(v) for v in self.valid)}"
+        if hint:
+            message += f". {hint}"
+        super().__init__(message)
+
+
+class InvalidURIError(RomanHelpersError, ValueError):
+    """A string is not a usable ``s3://bucket/key`` URI (or not the kind expected)."""
+
+
+class ObjectNotFoundError(RomanHelpersError, FileNotFoundError):
+    """The bucket or key does not exist."""
+
+
+class AccessDeniedError(RomanHelpersError, PermissionError):
+    """The store refused access (for example a credentialed bucket read anonymously)."""
+
+
+class FileFormatError(RomanHelpersError, ValueError):
+    """A file is not the format it should be (truncated FITS, broken ASDF tree ...)."""
+
+
+class UnsafePathError(RomanHelpersError, ValueError):
+    """A key would be written outside the destination folder."""
+
+
+class DownloadError(RomanHelpersError, OSError):
+    """A download failed; nothing was left at the final path."""
+
+
+class IntegrityError(DownloadError):
+    """Downloaded bytes do not match the size or checksum the store reported."""
+
+
+class NotInCloudWarning(UserWarning):
+    """A product has no copy in the cloud; its URI is returned as ``None``."""

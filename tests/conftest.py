@@ -1,0 +1,78 @@
+"""Shared fixtures: moto in server mode on 127.0.0.1, buckets shaped like the real ones.
+
+The ``mock_aws`` decorator does not intercept aiobotocore (which s3fs uses), so every
+test talks HTTP to a real moto server bound to loopback on a free port.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import boto3
+import pytest
+import s3fs
+from moto.server import ThreadedMotoServer
+
+PUBLIC_BUCKET = "stpubdata"
+PRIVATE_BUCKET = "roman-sci-test-data-prod-summer-beta-test"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory) -> Iterator[str]:
+    """Start moto on 127.0.0.1 and point every AWS client of this process at it."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    creds = tmp_path_factory.mktemp("aws") / "credentials"
+    creds.write_text("[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    saved = dict(os.environ)
+    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_SHARED_CREDENTIALS_FILE=str(creds),
+        AWS_CONFIG_FILE=str(creds.parent / "config"),
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    s3fs.S3FileSystem.clear_instance_cache()
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        s3fs.S3FileSystem.clear_instance_cache()
+
+
+@pytest.fixture
+def s3_client(moto_endpoint):
+    """A credentialed boto3 client for the test server."""
+    return boto3.client("s3")
+
+
+@pytest.fixture
+def buckets(s3_client) -> Iterator[dict[str, str]]:
+    """Empty public and private buckets, removed after the test.
+
+    Objects put with :func:`put_public` are ``public-read`` (moto serves unsigned
+    GETs only for those); objects in the private bucket refuse anonymous reads.
+    """
+    names = {"public": PUBLIC_BUCKET, "private": PRIVATE_BUCKET}
+    for name in names.values():
+        s3_client.create_bucket(Bucket=name)
+    s3fs.S3FileSystem.clear_instance_cache()
+    yield names
+    for name in names.values():
+        for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=name):
+            for obj in page.get("Contents", []):
+                s3_client.delete_object(Bucket=name, Key=obj["Key"])
+        s3_client.delete_bucket(Bucket=name)
+
+
+def put_object(client, bucket: str, key: str, body: bytes) -> None:
+    """Store ``body`` with the ACL the real bucket would give it."""
+    acl = "public-read" if bucket != PRIVATE_BUCKET else "private"
+    client.put_object(Bucket=bucket, Key=key, Body=body, ACL=acl)
