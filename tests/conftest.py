@@ -6,7 +6,6 @@ test talks HTTP to a real moto server bound to loopback on a free port.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import boto3
@@ -19,32 +18,37 @@ PRIVATE_BUCKET = "roman-sci-test-data-prod-summer-beta-test"
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory) -> Iterator[str]:
-    """Start moto on 127.0.0.1 and point every AWS client of this process at it."""
+def moto_server() -> Iterator[str]:
+    """Start moto on 127.0.0.1 (a free port) for the whole session; yield its URL."""
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    creds = tmp_path_factory.mktemp("aws") / "credentials"
-    creds.write_text("[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
-    saved = dict(os.environ)
-    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        os.environ.pop(name, None)
-    os.environ.update(
-        AWS_ENDPOINT_URL=endpoint,
-        AWS_SHARED_CREDENTIALS_FILE=str(creds),
-        AWS_CONFIG_FILE=str(creds.parent / "config"),
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_EC2_METADATA_DISABLED="true",
-    )
-    s3fs.S3FileSystem.clear_instance_cache()
     try:
-        yield endpoint
+        yield f"http://{host}:{port}"
     finally:
         server.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-        s3fs.S3FileSystem.clear_instance_cache()
+
+
+@pytest.fixture
+def moto_endpoint(moto_server, tmp_path, monkeypatch) -> Iterator[str]:
+    """Point every AWS client of this test at the moto server, with throw-away credentials.
+
+    The environment is changed for this test only (``monkeypatch``), so tests that use
+    the full sandbox instead do not collide with this one.
+    """
+    creds = tmp_path / "aws-credentials"
+    creds.write_text("[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    s3fs.S3FileSystem.clear_instance_cache()
+    yield moto_server
+    s3fs.S3FileSystem.clear_instance_cache()
 
 
 @pytest.fixture
