@@ -13,6 +13,8 @@ import pytest
 import s3fs
 from moto.server import ThreadedMotoServer
 
+pytest_plugins = ["roman_helpers.sandbox.pytest_plugin"]  # fixtures `sandbox`, `sandbox_env`
+
 PUBLIC_BUCKET = "stpubdata"
 PRIVATE_BUCKET = "roman-sci-test-data-prod-summer-beta-test"
 

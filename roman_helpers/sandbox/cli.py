@@ -1,0 +1,151 @@
+"""The ``roman-helpers sandbox`` command: ``up`` (foreground) and ``run -- COMMAND ...``.
+
+``roman-helpers sandbox up`` starts the sandbox, prints the ``export`` lines a shell needs (no
+secrets in them), writes them to a file for ``source``, and serves until Ctrl-C.
+``roman-helpers sandbox run -- COMMAND ...`` starts it, runs COMMAND with that environment,
+stops it and returns COMMAND's exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+
+from roman_helpers.errors import InvalidParameterError
+
+__all__ = ["register", "parse_duration", "parse_bandwidth", "main"]
+
+_DURATION_UNITS = {"": 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6}
+_BYTE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+
+def parse_duration(text: str) -> float:
+    """Parse ``"20ms"``, ``"0.5s"`` or ``"0.02"`` (seconds) into seconds.
+
+    Examples
+    --------
+    >>> parse_duration("20ms")
+    0.02
+    """
+    match = re.fullmatch(r"\s*([0-9.]+)\s*(ms|us|s)?\s*", text.lower())
+    if not match:
+        raise InvalidParameterError("latency", text, hint="write a duration such as 20ms, 0.5s or 0.02")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2) or ""]
+
+
+def parse_bandwidth(text: str) -> float:
+    """Parse ``"200MB/s"``, ``"50MiB/s"`` or ``"1000000"`` (bytes per second).
+
+    Examples
+    --------
+    >>> parse_bandwidth("200MB/s")
+    200000000.0
+    """
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([kmg]i?b|b)?\s*(/s)?\s*", text.lower())
+    if not match or float(match.group(1)) <= 0:
+        raise InvalidParameterError("bandwidth", text, hint="write a rate such as 200MB/s, 50MiB/s or 1000000")
+    return float(match.group(1)) * _BYTE_UNITS[match.group(2) or ""]
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--size", choices=["small", "full"], default="small",
+                        help="image sizes of the generated data (default small)")
+    parser.add_argument("--latency", type=parse_duration, default=0.0, help="delay per S3 request, e.g. 20ms")
+    parser.add_argument("--bandwidth", type=parse_bandwidth, default=None, help="S3 throughput cap, e.g. 200MB/s")
+    parser.add_argument("--faults", default=None, help="fault rules for S3 and MAST (see sandbox.faults)")
+    parser.add_argument("--cache-dir", default=None, help="where generated data is cached")
+    parser.add_argument("--env-file", default=None, help="also write the export lines to this file")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``sandbox`` command (``up`` and ``run``) to an argparse sub-parser collection.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        What ``ArgumentParser.add_subparsers()`` returned. Each command sets ``handler``
+        (a function of the parsed arguments returning an exit code).
+    """
+    sandbox = subparsers.add_parser("sandbox", help="offline MAST + S3 stand-in",
+                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = sandbox.add_subparsers(dest="sandbox_command", metavar="{up,run}")
+    sandbox.set_defaults(handler=lambda args: _usage(sandbox))
+    up = commands.add_parser("up", help="start in the foreground and print the environment to export")
+    _add_options(up)
+    up.set_defaults(handler=_up)
+    run = commands.add_parser("run", help="run COMMAND with the sandbox's environment",
+                              usage="%(prog)s [options] -- COMMAND ...")
+    _add_options(run)
+    run.add_argument("command", nargs=argparse.REMAINDER, help="the command to run (after --)")
+    run.set_defaults(handler=_run)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _sandbox(args: argparse.Namespace):
+    from roman_helpers.sandbox.launcher import Sandbox
+
+    return Sandbox(args.cache_dir, args.size, latency=args.latency, bandwidth=args.bandwidth,
+                   faults=args.faults, env_file=args.env_file)
+
+
+def _terminate_as_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _up(args: argparse.Namespace) -> int:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    sandbox = _sandbox(args)
+    try:
+        sandbox.start()
+        print("\n".join(sandbox.export_lines()))
+        print(f"# sandbox running: S3 {sandbox.s3.url}, MAST via proxy {sandbox.proxy.url}; "
+              f"`source {sandbox.env_file}` in another shell; Ctrl-C stops it", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("# sandbox stopped", file=sys.stderr)
+    finally:
+        sandbox.stop()
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        raise InvalidParameterError("command", "", hint="give the command after --, "
+                                    "e.g. roman-helpers sandbox run -- python my_script.py")
+    with _sandbox(args) as sandbox:
+        environ = sandbox.apply(dict(os.environ))
+        try:
+            return subprocess.call(command, env=environ)
+        except FileNotFoundError:
+            raise InvalidParameterError("command", command[0], hint="no such program on PATH") from None
+        except KeyboardInterrupt:
+            return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``sandbox`` on its own (``python -m roman_helpers.sandbox up|run ...``)."""
+    from roman_helpers.errors import RomanHelpersError
+
+    parser = argparse.ArgumentParser(prog="python -m roman_helpers.sandbox")
+    subparsers = parser.add_subparsers()
+    register(subparsers)
+    args = parser.parse_args(["sandbox", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return args.handler(args)
+    except RomanHelpersError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1

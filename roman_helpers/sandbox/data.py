@@ -1,0 +1,361 @@
+"""The sandbox's objects: every file the tutorials can touch, generated once and cached.
+
+:func:`plan` lists the objects (bucket, key, how to write it) from the dataset file
+(``roman_helpers/datasets.yaml``) and the synthetic MAST catalog, so a dataset or parameter
+value added there appears in the sandbox without a change here. :func:`build` writes them into
+a cache directory and returns a :class:`Manifest`. A build happens in a temporary directory
+that is renamed into place only when complete, under a lock, so two processes starting the
+sandbox at once (a test session and a book build) never see half-written data. The cache key
+includes a fingerprint of the generator code, so a changed generator rebuilds by itself.
+
+Sizes: ``"small"`` writes every image at 256 x 256 pixels (about 160 MB for about 400 files);
+``"full"`` writes the default file of each dataset at the real size (4088 x 4088 for Roman,
+1014 x 1014 for the HST drizzled image) and the rest small.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from roman_helpers import datasets
+from roman_helpers.sandbox import catalog, synth
+
+__all__ = ["Entry", "Manifest", "PlannedObject", "plan", "build", "BUCKETS"]
+
+PRIVATE_BUCKET = "roman-sci-test-data-prod-summer-beta-test"
+#: Every bucket of the sandbox and whether it is public (anonymous reads), as on AWS.
+BUCKETS = {"stpubdata": True, "nasa-irsa-simulations": True, PRIVATE_BUCKET: False}
+
+SMALL = (256, 256)
+ROMAN_FULL = (4088, 4088)
+HST_DRZ_FULL = (1014, 1014)
+
+# Sky positions of the synthetic fields (degrees)
+DENSE_REGION = {"R0.5_DP0.5_PA0": (268.52, -29.43, 0.0), "R0.5_DP0.5_PA90": (268.52, -29.43, 90.0)}
+OPENUNIVERSE_HPIX = {"15297": (9.71, -44.02), "15298": (9.58, -43.90)}
+TUTORIAL_2026 = (80.48, -69.51)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One object of the sandbox's S3.
+
+    Attributes
+    ----------
+    bucket, key : str
+    path : str
+        File path relative to :attr:`Manifest.root`.
+    size : int
+    md5 : str
+        Hex MD5 of the bytes (the single-part ETag S3 reports).
+    public : bool
+        Readable anonymously.
+    """
+
+    bucket: str
+    key: str
+    path: str
+    size: int
+    md5: str
+    public: bool
+
+
+@dataclass
+class Manifest:
+    """The generated objects and where their bytes are.
+
+    Attributes
+    ----------
+    root : pathlib.Path
+    objects : list of Entry
+    size : str
+        ``"small"`` or ``"full"``.
+    """
+
+    root: Path
+    objects: list[Entry]
+    size: str = "small"
+
+    def file(self, entry: Entry) -> Path:
+        """Return the local file holding ``entry``'s bytes."""
+        return self.root / entry.path
+
+    def buckets(self) -> dict[str, bool]:
+        """Return ``{bucket: public}`` for every sandbox bucket (empty ones included)."""
+        return dict(BUCKETS)
+
+    def find(self, bucket: str, key: str) -> Entry | None:
+        """Return the entry for ``bucket``/``key``, or None."""
+        return next((e for e in self.objects if e.bucket == bucket and e.key == key), None)
+
+    @property
+    def total_bytes(self) -> int:
+        """Sum of the object sizes."""
+        return sum(e.size for e in self.objects)
+
+
+@dataclass(frozen=True)
+class PlannedObject:
+    """An object to generate: where it goes and the writer call that makes it."""
+
+    bucket: str
+    key: str
+    writer: Callable[..., Path]
+    kwargs: dict[str, Any]
+
+
+def _seed(key: str) -> int:
+    return int.from_bytes(hashlib.md5(key.encode()).digest()[:4], "little")
+
+
+def _detector_centre(ra: float, dec: float, detector: int, angle_deg: float = 0.0) -> tuple[float, float]:
+    """Centre of WFI detector ``detector`` for a boresight at (ra, dec): a 6 x 3 grid, 0.13 deg apart."""
+    column, row = (detector - 1) % 6, (detector - 1) // 6
+    dx, dy = (column - 2.5) * 0.13, (row - 1) * 0.13
+    angle = math.radians(angle_deg)
+    dx, dy = dx * math.cos(angle) - dy * math.sin(angle), dx * math.sin(angle) + dy * math.cos(angle)
+    return round(ra + dx / math.cos(math.radians(dec)), 6), round(dec + dy, 6)
+
+
+def _is_default(dataset: datasets.Dataset, params: dict[str, Any]) -> bool:
+    return all(params.get(name) == value for name, value in dataset.defaults().items())
+
+
+def _shape(full: bool, real: tuple[int, int], size: str) -> tuple[int, int]:
+    return real if (full and size == "full") else SMALL
+
+
+def _hst_objects(size: str) -> Iterator[PlannedObject]:
+    default_obsid = datasets.get("hst-wfc3ir-m85").defaults()["obsid"]
+    for number, row in enumerate(catalog.drizzled_products()):
+        key = catalog.cloud_key(row["dataURI"])
+        yield PlannedObject("stpubdata", key, synth.write_hst_drz, dict(
+            shape=_shape(row["obsID"] == default_obsid, HST_DRZ_FULL, size), ra=row["s_ra"], dec=row["s_dec"],
+            galaxy=(catalog.M85["ra"], catalog.M85["decl"]), band=row["filters"], rootname=row["obs_id"],
+            exptime=1102.9 if row["filters"] == "F160W" else 605.9, proposal_id=row["proposal_id"],
+            seed=_seed(key)))
+
+
+def _roman_ids(filename: str) -> dict[str, Any]:
+    """``meta.observation`` identifiers from a file name (``visit_id`` is the 19 digits after ``r``)."""
+    digits = filename[1:20]
+    exposure = re.search(r"_(\d{4})_[wW][fF][iI]", filename).group(1)
+    return {"program": int(digits[0:5]), "execution_plan": int(digits[5:7]), "pass": int(digits[7:10]),
+            "segment": int(digits[10:13]), "observation": int(digits[13:16]), "visit": int(digits[16:19]),
+            "visit_id": digits, "observation_id": f"{digits}01101{exposure}", "exposure": int(exposure)}
+
+
+def _isim_objects(size: str) -> Iterator[PlannedObject]:
+    dataset = datasets.get("romanisim-dense-region")
+    for params in dataset.all_params():
+        ra, dec, angle = DENSE_REGION[params["pointing"]]
+        centre = _detector_centre(ra, dec, params["detector"], angle)
+        key = dataset.key(**params)
+        start = "2026-03-01T00:00:00" if params["optical_element"] == "F158" else "2026-03-01T01:00:00"
+        common = dict(detector=params["detector"], optical_element=params["optical_element"], ra=centre[0],
+                      dec=centre[1], start=start, ids=_roman_ids(key.rsplit("/", 1)[1]), seed=_seed(key))
+        if params["suffix"] == "cal":
+            yield PlannedObject(dataset.bucket, key, synth.write_roman_cal, dict(
+                common, shape=_shape(_is_default(dataset, params), ROMAN_FULL, size), stars_per_megapixel=8000.0))
+        else:  # a full-size ramp would be 200 MB per file: level-1 files stay small
+            yield PlannedObject(dataset.bucket, key, synth.write_roman_uncal, dict(common, shape=SMALL))
+
+
+def _openuniverse_objects(size: str) -> Iterator[PlannedObject]:
+    fits_set, asdf_set = datasets.get("openuniverse-was-fits"), datasets.get("openuniverse-was-asdf")
+    for params in fits_set.all_params():
+        ra, dec = OPENUNIVERSE_HPIX[params["hpix"]]
+        centre = _detector_centre(ra, dec, params["sensor"])
+        shape = _shape(_is_default(fits_set, params), ROMAN_FULL, size)
+        common = dict(shape=shape, ra=centre[0], dec=centre[1], band=params["band"],
+                      seed=_seed(f"{params['band']}/{params['hpix']}/{params['sensor']}"))
+        # the FITS and ASDF versions of one image share its catalogs, drawn from the same seed
+        yield PlannedObject(fits_set.bucket, fits_set.key(**params), _write_openuniverse_fits, common)
+        yield PlannedObject(asdf_set.bucket, asdf_set.key(**params), _write_openuniverse_asdf,
+                            dict(common, hpix=params["hpix"], sensor=params["sensor"]))
+
+
+def _write_openuniverse_fits(path: Path, **kwargs: Any) -> Path:
+    cats = synth.source_catalogs(kwargs["shape"], kwargs["ra"], kwargs["dec"], kwargs["seed"])
+    return synth.write_openuniverse_fits_gz(path, catalogs=cats, **kwargs)
+
+
+def _write_openuniverse_asdf(path: Path, **kwargs: Any) -> Path:
+    cats = synth.source_catalogs(kwargs["shape"], kwargs["ra"], kwargs["dec"], kwargs["seed"])
+    return synth.write_openuniverse_asdf(path, catalogs=cats, **kwargs)
+
+
+def _tutorial_objects(size: str) -> Iterator[PlannedObject]:
+    dataset = datasets.get("roman-tutorial-2026")
+    for params in dataset.all_params():
+        key = dataset.key(**params)
+        centre = _detector_centre(*TUTORIAL_2026, params["detector"])
+        yield PlannedObject(dataset.bucket, key, synth.write_roman_cal, dict(
+            shape=_shape(_is_default(dataset, params), ROMAN_FULL, size), detector=params["detector"],
+            optical_element=params["optical_element"], ra=centre[0], dec=centre[1],
+            start="2026-09-14T05:12:00", ids=_roman_ids(key.rsplit("/", 1)[1]), seed=_seed(key)))
+
+
+def _write_text(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def _write_star_catalog(path: Path, seed: int) -> Path:
+    import numpy as np
+    from astropy.table import Table
+
+    rng = np.random.default_rng(seed)
+    count = 500
+    ra, dec, _ = DENSE_REGION["R0.5_DP0.5_PA0"]
+    Table({"ra": np.round(ra + rng.uniform(-0.4, 0.4, count), 7),
+           "dec": np.round(dec + rng.uniform(-0.2, 0.2, count), 7),
+           "type": ["PSF"] * count, "n": np.full(count, -1.0),
+           "F158": np.round(rng.uniform(16, 25, count), 3), "F129": np.round(rng.uniform(16, 25, count), 3)}
+          ).write(path, format="ascii.ecsv")
+    return path
+
+
+def _other_platform_objects() -> Iterator[PlannedObject]:
+    """The seed's other folders, so that listing the platform bucket looks like the real one."""
+    yield PlannedObject(PRIVATE_BUCKET, "ROMANISIM/CATALOGS_SCRIPTS/dense_region_stars.ecsv",
+                        _write_star_catalog, {"seed": 11})
+    yield PlannedObject(PRIVATE_BUCKET, "ROMANISIM/CATALOGS_SCRIPTS/README.txt", _write_text,
+                        {"text": "Synthetic stand-in: the catalog the dense-region simulations were made from.\n"})
+    key = "ROMANISIM/GALAXIES/r0000101001001001001_01101_0001_WFI01_cal.asdf"
+    yield PlannedObject(PRIVATE_BUCKET, key, synth.write_roman_cal, dict(
+        shape=SMALL, detector=1, optical_element="F158", ra=53.1, dec=-27.8, start="2026-02-01T00:00:00",
+        ids=_roman_ids(key.rsplit("/", 1)[1]), seed=_seed(key), stars_per_megapixel=500.0))
+    yield PlannedObject(PRIVATE_BUCKET, "STIPS/README.txt", _write_text,
+                        {"text": "Synthetic stand-in for the STIPS tutorial's inputs.\n"})
+
+
+def plan(size: str = "small") -> list[PlannedObject]:
+    """List every object the sandbox serves, with the writer that makes it.
+
+    Parameters
+    ----------
+    size : {"small", "full"}
+
+    Returns
+    -------
+    list of PlannedObject
+
+    Examples
+    --------
+    >>> objects = plan()
+    >>> sum(o.key.endswith("_drz.fits") for o in objects)
+    72
+    """
+    return [*_hst_objects(size), *_isim_objects(size), *_openuniverse_objects(size),
+            *_tutorial_objects(size), *_other_platform_objects()]
+
+
+def _fingerprint(size: str) -> str:
+    """Hash of the generator code and the dataset file: a change rebuilds the cache."""
+    import asdf
+    import roman_datamodels
+
+    digest = hashlib.sha256(f"{size} {asdf.__version__} {roman_datamodels.__version__}".encode())
+    for module in (sys.modules[__name__], synth, catalog):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update((Path(datasets.__file__).with_name("datasets.yaml")).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    with open(directory / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _load(root: Path, size: str) -> Manifest | None:
+    try:
+        stored = json.loads((root / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return Manifest(root, [Entry(**e) for e in stored["objects"]], size)
+
+
+def _default_cache_dir() -> Path:
+    return Path(os.environ.get("ROMAN_HELPERS_SANDBOX_CACHE")
+                or Path.home() / ".cache" / "roman-helpers" / "sandbox")
+
+
+def build(cache_dir: str | os.PathLike | None = None, size: str = "small", *, progress: bool = True) -> Manifest:
+    """Generate the sandbox's files (or reuse the cached ones) and return their manifest.
+
+    Parameters
+    ----------
+    cache_dir : path, optional
+        Default ``ROMAN_HELPERS_SANDBOX_CACHE`` or ``~/.cache/roman-helpers/sandbox``.
+    size : {"small", "full"}
+    progress : bool
+        Show a progress bar on stderr while generating.
+
+    Returns
+    -------
+    Manifest
+    """
+    cache = Path(cache_dir) if cache_dir else _default_cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    root = cache / f"data-{size}-{_fingerprint(size)}"
+    manifest = _load(root, size)
+    if manifest is not None:
+        return manifest
+    with _locked(cache):
+        manifest = _load(root, size)  # another process may have built it while we waited
+        if manifest is not None:
+            return manifest
+        staging = Path(tempfile.mkdtemp(prefix=f".building-{size}-", dir=cache))
+        try:
+            entries = _generate(plan(size), staging, progress)
+            (staging / "manifest.json").write_text(json.dumps({"objects": [asdict(e) for e in entries]}))
+            os.replace(staging, root)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        for old in cache.glob(f"data-{size}-*"):  # earlier generators' output
+            if old != root:
+                shutil.rmtree(old, ignore_errors=True)
+    return Manifest(root, entries, size)
+
+
+def _generate(objects: list[PlannedObject], staging: Path, progress: bool) -> list[Entry]:
+    from tqdm.auto import tqdm
+
+    entries = []
+    bar = tqdm(objects, desc="sandbox data (first run only)", unit="file", disable=not progress, file=sys.stderr)
+    for item in bar:
+        relative = Path(item.bucket) / item.key
+        target = staging / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        item.writer(target, **item.kwargs)
+        entries.append(Entry(item.bucket, item.key, relative.as_posix(), target.stat().st_size, _md5(target),
+                             BUCKETS[item.bucket]))
+    return entries

@@ -1,0 +1,214 @@
+"""Start the whole sandbox (data, S3, MAST, TLS proxy) and describe it as environment variables.
+
+The environment in :attr:`Sandbox.env` is all a process needs to use the sandbox with no code
+changed: botocore (boto3, s3fs, astroquery's cloud client) follows ``AWS_ENDPOINT_URL``,
+requests follows ``HTTPS_PROXY``/``HTTP_PROXY`` and trusts ``REQUESTS_CA_BUNDLE``, and astropy
+reads a configuration directory that turns off IERS downloads. Credentials are throw-away
+keys written to a file the environment points at; the keys themselves are never placed in the
+environment or printed.
+
+Examples
+--------
+>>> with Sandbox() as sandbox:  # doctest: +SKIP
+...     subprocess.run(["python", "my_script.py"], env=sandbox.apply(dict(os.environ)))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import tempfile
+import time
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import Any
+
+from roman_helpers.sandbox.s3 import S3Server, SandboxStartError
+
+__all__ = ["Sandbox", "SandboxStartError", "OVERRIDDEN_VARIABLES"]
+
+#: Variables removed from a child's environment because they would override the sandbox's.
+OVERRIDDEN_VARIABLES = ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                        "AWS_ENDPOINT_URL_S3", "AWS_SECURITY_TOKEN", "ALL_PROXY", "all_proxy")
+
+_ASTROPY_CFG = """\
+# written by roman-helpers sandbox: no network for astropy's data files
+[utils.iers.iers]
+auto_download = False
+"""
+
+
+class Sandbox:
+    """The offline MAST + S3 stand-in, as a context manager.
+
+    Parameters
+    ----------
+    cache_dir : path, optional
+        Where generated data is cached (default: ``ROMAN_HELPERS_SANDBOX_CACHE`` or
+        ``~/.cache/roman-helpers/sandbox``).
+    size : {"small", "full"}
+        Image sizes of the generated data.
+    latency : float
+        Seconds added to every S3 request.
+    bandwidth : float, optional
+        S3 body throughput cap in bytes per second.
+    faults : str or list, optional
+        Fault rules for S3 and MAST (see :mod:`roman_helpers.sandbox.faults`).
+
+    Attributes
+    ----------
+    env : dict of str to str
+        Environment a child process needs (no secrets in it).
+    env_file : pathlib.Path
+        The same as ``export`` lines, for ``source``.
+    s3 : S3Server
+    mast : MastServer
+    proxy : TlsProxy
+    manifest : Manifest
+    timings : dict of str to float
+        Seconds spent building data and starting services.
+    """
+
+    def __init__(self, cache_dir: str | os.PathLike | None = None, size: str = "small", *,
+                 latency: float = 0.0, bandwidth: float | None = None, faults: Any = None,
+                 env_file: str | os.PathLike | None = None) -> None:
+        if size not in ("small", "full"):
+            from roman_helpers.errors import InvalidParameterError
+
+            raise InvalidParameterError("size", size, ["small", "full"])
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
+        self.size = size
+        self.latency, self.bandwidth, self.faults = latency, bandwidth, faults
+        self._requested_env_file = Path(env_file) if env_file else None
+        self.env: dict[str, str] = {}
+        self.env_file: Path | None = None
+        self.manifest = None
+        self.s3: S3Server | None = None
+        self.mast = None
+        self.proxy = None
+        self.state_dir: Path | None = None
+        self.timings: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> Sandbox:
+        """Build (or reuse) the data, start S3, MAST and the proxy; fill :attr:`env`."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        started = time.perf_counter()
+        self._check_cache_dir()
+
+        import trustme
+
+        from roman_helpers.sandbox import data
+        from roman_helpers.sandbox.mast import MastServer
+        from roman_helpers.sandbox.proxy import TlsProxy
+
+        self.manifest = data.build(self.cache_dir, self.size)
+        self.timings["data"] = time.perf_counter() - started
+
+        self.state_dir = Path(tempfile.mkdtemp(prefix="roman-helpers-sandbox-"))
+        self.s3 = S3Server(self.manifest, latency=self.latency, bandwidth=self.bandwidth,
+                           faults=self.faults).start()
+        self.mast = MastServer(self.manifest, faults=self.faults).start()
+        ca = trustme.CA(organization_name="roman-helpers sandbox (local only)")
+        self.proxy = TlsProxy(("127.0.0.1", self.mast.port), ca).start()
+        self.timings["services"] = time.perf_counter() - started - self.timings["data"]
+
+        ca_file = self.state_dir / "sandbox-ca.pem"
+        ca.cert_pem.write_to_path(str(ca_file))
+        credentials = self.state_dir / "aws-credentials"
+        # throw-away keys: moto accepts any; they only make botocore sign requests
+        credentials.write_text("[default]\naws_access_key_id = sandbox\naws_secret_access_key = sandbox-secret\n")
+        credentials.chmod(0o600)
+        config = self.state_dir / "aws-config"
+        config.write_text("[default]\nregion = us-east-1\n")
+        astropy_dir = self.state_dir / "astropy-config"
+        astropy_dir.mkdir()
+        (astropy_dir / "astropy.cfg").write_text(_ASTROPY_CFG)
+        state_file = self.state_dir / "sandbox.json"
+
+        proxy = self.proxy.url
+        self.env = {
+            "AWS_ENDPOINT_URL": self.s3.url,
+            "AWS_SHARED_CREDENTIALS_FILE": str(credentials),
+            "AWS_CONFIG_FILE": str(config),
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "HTTPS_PROXY": proxy, "HTTP_PROXY": proxy, "https_proxy": proxy, "http_proxy": proxy,
+            "NO_PROXY": "127.0.0.1,localhost,::1", "no_proxy": "127.0.0.1,localhost,::1",
+            "REQUESTS_CA_BUNDLE": str(ca_file), "SSL_CERT_FILE": str(ca_file), "CURL_CA_BUNDLE": str(ca_file),
+            "ASTROPY_CONFIG_DIR": str(astropy_dir),
+            "ROMAN_HELPERS_SANDBOX": str(state_file),
+        }
+        state = {"s3": self.s3.url, "mast": self.mast.url, "proxy": proxy, "ca_file": str(ca_file),
+                 "stats": self.s3.url + "/_sandbox/stats", "manifest": str(self.manifest.root),
+                 "size": self.size, "pid": os.getpid()}
+        state_file.write_text(json.dumps(state, indent=2))
+        self.env_file = self.write_env_file(self._requested_env_file or self.state_dir / "sandbox.env")
+
+    def _check_cache_dir(self) -> None:
+        cache = self.cache_dir or Path(os.environ.get("ROMAN_HELPERS_SANDBOX_CACHE")
+                                       or Path.home() / ".cache" / "roman-helpers" / "sandbox")
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            probe = cache / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            raise SandboxStartError(
+                f"the sandbox cache directory {cache} is not usable ({error.strerror or error}); "
+                "pass a writable cache_dir / --cache-dir or set ROMAN_HELPERS_SANDBOX_CACHE") from None
+        self.cache_dir = cache
+
+    def stop(self) -> None:
+        """Stop every service and remove the state directory (idempotent, safe after a failed start)."""
+        for service in (self.proxy, self.mast, self.s3):
+            if service is not None:
+                try:
+                    service.stop()
+                except Exception:  # keep stopping the others
+                    pass
+        self.proxy = self.mast = self.s3 = None
+        if self.state_dir is not None:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+            self.state_dir = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ environment
+    def apply(self, environ: MutableMapping[str, str] | None = None) -> MutableMapping[str, str]:
+        """Put the sandbox environment into ``environ`` (default ``os.environ``) and return it.
+
+        Variables that would override the sandbox (``AWS_PROFILE``, ``AWS_ACCESS_KEY_ID`` ...)
+        are removed.
+        """
+        environ = os.environ if environ is None else environ
+        for name in OVERRIDDEN_VARIABLES:
+            environ.pop(name, None)
+        environ.update(self.env)
+        return environ
+
+    def export_lines(self) -> list[str]:
+        """Return ``export NAME=value`` lines for a POSIX shell (no secrets in them)."""
+        lines = [f"unset {' '.join(OVERRIDDEN_VARIABLES)}"]
+        lines += [f"export {name}={shlex.quote(value)}" for name, value in self.env.items()]
+        return lines
+
+    def write_env_file(self, path: str | os.PathLike) -> Path:
+        """Write :meth:`export_lines` to ``path`` and return it."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(self.export_lines()) + "\n")
+        return path

@@ -1,0 +1,420 @@
+"""Format-faithful synthetic files: HST drizzled FITS, Roman ASDF (level 1 and 2), OpenUniverse.
+
+Each writer produces the structure of the real product (extensions, header keywords, ASDF tree
+paths, lz4-compressed arrays written by roman_datamodels, a gwcs and catalogs where the real
+file has them) with a deterministic sky: point sources and galaxies rendered through the same
+WCS the file carries, so a catalog overlaid through the WCS lands on its sources.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["tan_header", "tan_gwcs", "render", "sky_image", "write_hst_drz", "write_roman_cal",
+           "write_roman_uncal", "source_catalogs", "write_openuniverse_fits_gz",
+           "write_openuniverse_asdf"]
+
+ROMAN_PIXEL_DEG = 0.11 / 3600
+HST_IR_DRZ_PIXEL_DEG = 0.128 / 3600
+
+
+def tan_header(shape: tuple[int, int], ra: float, dec: float, pixel_deg: float):
+    """Return a FITS header with a north-up gnomonic WCS centred on the image.
+
+    Parameters
+    ----------
+    shape : (ny, nx)
+    ra, dec : float
+        Sky position of the image centre, degrees.
+    pixel_deg : float
+        Pixel size, degrees.
+
+    Returns
+    -------
+    astropy.io.fits.Header
+    """
+    from astropy.io import fits
+
+    ny, nx = shape
+    header = fits.Header()
+    header.update(WCSAXES=2, CTYPE1="RA---TAN", CTYPE2="DEC--TAN", CUNIT1="deg", CUNIT2="deg",
+                  CRPIX1=(nx + 1) / 2, CRPIX2=(ny + 1) / 2, CRVAL1=ra, CRVAL2=dec,
+                  CD1_1=-pixel_deg, CD1_2=0.0, CD2_1=0.0, CD2_2=pixel_deg, RADESYS="ICRS")
+    return header
+
+
+def tan_gwcs(shape: tuple[int, int], ra: float, dec: float, pixel_deg: float):
+    """Return a :class:`gwcs.WCS` equal to :func:`tan_header`'s WCS (0-based pixels).
+
+    Parameters
+    ----------
+    shape : (ny, nx)
+    ra, dec : float
+        Sky position of the image centre, degrees.
+    pixel_deg : float
+        Pixel size, degrees.
+
+    Returns
+    -------
+    gwcs.WCS
+        ``detector`` (pixels) to ``world`` (ICRS) with a bounding box on the image.
+    """
+    import astropy.units as u
+    from astropy.coordinates import ICRS
+    from astropy.modeling import models
+    from gwcs import coordinate_frames as cf
+    from gwcs import wcs
+
+    ny, nx = shape
+    transform = ((models.Shift(-(nx - 1) / 2) & models.Shift(-(ny - 1) / 2))
+                 | (models.Scale(-pixel_deg) & models.Scale(pixel_deg))
+                 | models.Pix2Sky_TAN() | models.RotateNative2Celestial(ra, dec, 180.0))
+    detector = cf.Frame2D(name="detector", axes_order=(0, 1), unit=(u.pix, u.pix))
+    world = cf.CelestialFrame(reference_frame=ICRS(), name="world", unit=(u.deg, u.deg),
+                              axes_names=("lon", "lat"))
+    result = wcs.WCS([(detector, transform), (world, None)])
+    result.bounding_box = ((-0.5, nx - 0.5), (-0.5, ny - 0.5))
+    return result
+
+
+def render(image: np.ndarray, x: np.ndarray, y: np.ndarray, flux: np.ndarray, sigma: np.ndarray) -> None:
+    """Add circular Gaussian sources to ``image`` in place (sources off the image are skipped).
+
+    Parameters
+    ----------
+    image : 2-D ndarray
+    x, y : ndarray
+        0-based pixel positions.
+    flux : ndarray
+        Total counts of each source.
+    sigma : ndarray
+        Gaussian width in pixels.
+    """
+    ny, nx = image.shape
+    for xc, yc, total, width in zip(x, y, flux, sigma):
+        radius = int(math.ceil(4 * width))
+        x0, x1 = max(int(xc) - radius, 0), min(int(xc) + radius + 1, nx)
+        y0, y1 = max(int(yc) - radius, 0), min(int(yc) + radius + 1, ny)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        gx = np.exp(-0.5 * ((np.arange(x0, x1) - xc) / width) ** 2)
+        gy = np.exp(-0.5 * ((np.arange(y0, y1) - yc) / width) ** 2)
+        image[y0:y1, x0:x1] += (total / (2 * math.pi * width**2)) * np.outer(gy, gx)
+
+
+def sky_image(shape: tuple[int, int], seed: int, *, sky: float = 100.0, noise: float = 5.0,
+              stars_per_megapixel: float = 2000.0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Return a float32 image of sky, noise and stars, and the stars' pixel positions and fluxes.
+
+    Parameters
+    ----------
+    shape : (ny, nx)
+    seed : int
+        Seed of the random generator (same seed, same image).
+    sky, noise : float
+        Background level and its Gaussian noise.
+    stars_per_megapixel : float
+        Source density.
+
+    Returns
+    -------
+    image : ndarray of float32
+    stars : dict with ``x``, ``y``, ``flux``
+    """
+    rng = np.random.default_rng(seed)
+    ny, nx = shape
+    image = rng.normal(sky, noise, size=shape).astype(np.float32)
+    count = max(3, int(stars_per_megapixel * nx * ny / 1e6))
+    stars = {"x": rng.uniform(0, nx - 1, count), "y": rng.uniform(0, ny - 1, count),
+             "flux": 10 ** rng.uniform(2.5, 5.0, count)}
+    render(image, stars["x"], stars["y"], stars["flux"], np.full(count, 1.3))
+    return image, stars
+
+
+def write_hst_drz(path: Path, *, shape: tuple[int, int], ra: float, dec: float, galaxy: tuple[float, float],
+                  band: str, rootname: str, exptime: float, proposal_id: str, seed: int) -> Path:
+    """Write a WFC3/IR drizzled product: PRIMARY, SCI, WHT, CTX, HDRTAB.
+
+    The SCI image shows an elliptical galaxy at ``galaxy`` (ra, dec) with its globular clusters.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    shape : (ny, nx)
+    ra, dec : float
+        Image centre.
+    galaxy : (float, float)
+        Sky position of the galaxy's nucleus.
+    band, rootname, proposal_id : str
+        FILTER, ROOTNAME and PROPOSID keywords.
+    exptime : float
+    seed : int
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    header = tan_header(shape, ra, dec, HST_IR_DRZ_PIXEL_DEG)
+    gx, gy = WCS(header).all_world2pix([[galaxy[0], galaxy[1]]], 0)[0]
+    ny, nx = shape
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    radius = np.hypot((xx - gx) / 1.0, (yy - gy) / 0.8) + 1.0
+    image, _ = sky_image(shape, seed, sky=0.5, noise=0.02, stars_per_megapixel=600)
+    image *= 0.01  # stars become faint globular clusters on the galaxy
+    image += (4.0 * np.exp(-7.67 * ((radius / 60.0) ** 0.25 - 1.0)) / 2000.0).astype(np.float32)
+
+    primary = fits.PrimaryHDU()
+    primary.header.update(TELESCOP="HST", INSTRUME="WFC3", DETECTOR="IR", FILTER=band, TARGNAME="M85",
+                          PROPOSID=int(proposal_id), EXPTIME=exptime, ROOTNAME=rootname,
+                          FILENAME=f"{rootname}_drz.fits", RA_TARG=galaxy[0], DEC_TARG=galaxy[1],
+                          ORIGIN="roman-helpers sandbox (synthetic)")
+    for number in range(120):  # real drizzled primary headers run to hundreds of cards
+        primary.header[f"HIERARCH SANDBOX FILLER{number:03d}"] = (number, "stands in for the real keywords")
+    sci_header = header.copy()
+    sci_header.update(BUNIT="ELECTRONS/S", EXPTIME=exptime)
+    hdus = [primary,
+            fits.ImageHDU(image, header=sci_header, name="SCI"),
+            fits.ImageHDU(np.full(shape, exptime, np.float32), header=header, name="WHT"),
+            fits.ImageHDU(np.ones(shape, np.int32), header=header, name="CTX"),
+            fits.BinTableHDU.from_columns(
+                [fits.Column(name="ROOTNAME", format="9A", array=np.array([rootname[:6] + s for s in ("abq", "bbq")])),
+                 fits.Column(name="EXPTIME", format="E", array=np.full(2, exptime / 2))], name="HDRTAB")]
+    fits.HDUList(hdus).writeto(path, overwrite=True)
+    return path
+
+
+def _roman_meta(model, *, detector: int, optical_element: str, ra: float, dec: float, shape, start: str,
+                filename: str, ids: dict[str, Any]) -> None:
+    from astropy.time import Time
+
+    meta = model.meta
+    meta.filename = filename
+    meta.instrument.detector = f"WFI{detector:02d}"
+    meta.instrument.optical_element = optical_element
+    meta.exposure.start_time = Time(start)
+    meta.exposure.end_time = Time(Time(start).mjd + 139.8 / 86400, format="mjd", scale="utc")
+    meta.exposure.exposure_time = 139.8
+    meta.pointing.target_ra, meta.pointing.target_dec = ra, dec
+    meta.wcsinfo.ra_ref, meta.wcsinfo.dec_ref = ra, dec
+    meta.wcsinfo.aperture_name = f"WFI{detector:02d}_FULL"
+    for name, value in ids.items():
+        setattr(meta.observation, name, value)
+    meta.program.title = "roman-helpers sandbox (synthetic)"
+
+
+def write_roman_cal(path: Path, *, shape: tuple[int, int], detector: int, optical_element: str, ra: float,
+                    dec: float, start: str, ids: dict[str, Any], seed: int,
+                    stars_per_megapixel: float = 4000.0) -> Path:
+    """Write a level-2 ``ImageModel`` (``_cal.asdf``) with roman_datamodels, lz4 as it saves.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    shape : (ny, nx)
+    detector : int
+        1-18.
+    optical_element : str
+    ra, dec : float
+        Detector centre; ``meta.wcs`` is a gnomonic gwcs there.
+    start : str
+        Exposure start (ISO time).
+    ids : dict
+        ``meta.observation`` fields (program, execution_plan, pass, segment, observation, visit ...).
+    seed : int
+    stars_per_megapixel : float
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import roman_datamodels.datamodels as dm
+
+    model = dm.ImageModel.create_fake_data(shape=shape)
+    _roman_meta(model, detector=detector, optical_element=optical_element, ra=ra, dec=dec, shape=shape,
+                start=start, filename=path.name, ids=ids)
+    model.meta.wcs = tan_gwcs(shape, ra, dec, ROMAN_PIXEL_DEG)
+    image, _ = sky_image(shape, seed, sky=1.0, noise=0.05, stars_per_megapixel=stars_per_megapixel)
+    model.data = image * np.float32(0.1)
+    model.dq = np.zeros(shape, np.uint32)
+    model.err = np.full(shape, 0.05, model.err.dtype)
+    model.save(path)
+    return path
+
+
+def write_roman_uncal(path: Path, *, shape: tuple[int, int], detector: int, optical_element: str, ra: float,
+                      dec: float, start: str, ids: dict[str, Any], seed: int, resultants: int = 6) -> Path:
+    """Write a level-1 ``ScienceRawModel`` (``_uncal.asdf``): a ramp of uint16 resultants.
+
+    Parameters are those of :func:`write_roman_cal`, plus ``resultants`` (ramp length).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import roman_datamodels.datamodels as dm
+
+    model = dm.ScienceRawModel.create_fake_data(shape=(resultants, *shape))
+    _roman_meta(model, detector=detector, optical_element=optical_element, ra=ra, dec=dec, shape=shape,
+                start=start, filename=path.name, ids=ids)
+    model.meta.exposure.nresultants = resultants
+    rate, _ = sky_image(shape, seed, sky=1.0, noise=0.05, stars_per_megapixel=4000.0)
+    rng = np.random.default_rng(seed + 1)
+    reads = np.arange(1, resultants + 1, dtype=np.float32)[:, None, None] * 3.04 * rate[None] * 0.1
+    ramp = 1000.0 + reads + rng.normal(0, 3.0, size=(resultants, *shape))
+    model.data = np.clip(ramp, 0, 65535).astype(np.uint16)
+    model.save(path)
+    return path
+
+
+def source_catalogs(shape: tuple[int, int], ra: float, dec: float, seed: int):
+    """Return galaxy, star and transient tables for one OpenUniverse detector footprint.
+
+    Parameters
+    ----------
+    shape : (ny, nx)
+    ra, dec : float
+        Detector centre.
+    seed : int
+
+    Returns
+    -------
+    dict of str to astropy.table.Table
+        ``galaxies`` (id, ra, dec, mag, half_light_radius, redshift), ``stars`` (id, ra, dec, mag),
+        ``transients`` (id, ra, dec, mag, peak_mjd, model), all inside the footprint.
+    """
+    from astropy.table import Table
+
+    rng = np.random.default_rng(seed)
+    gwcs_wcs = tan_gwcs(shape, ra, dec, ROMAN_PIXEL_DEG)
+    area = shape[0] * shape[1] / 1e6
+
+    def positions(count: int):
+        x = rng.uniform(4, shape[1] - 5, count)
+        y = rng.uniform(4, shape[0] - 5, count)
+        lon, lat = gwcs_wcs(x, y)
+        return np.round(lon, 8), np.round(lat, 8)
+
+    n_gal, n_star, n_tr = max(8, int(900 * area)), max(4, int(250 * area)), max(2, int(20 * area))
+    g_ra, g_dec = positions(n_gal)
+    s_ra, s_dec = positions(n_star)
+    t_ra, t_dec = positions(n_tr)
+    return {
+        "galaxies": Table({"id": np.arange(n_gal, dtype=np.int64) + 10_000_000 * (seed % 100),
+                           "ra": g_ra, "dec": g_dec, "mag": np.round(rng.uniform(20.0, 25.5, n_gal), 3),
+                           "half_light_radius": np.round(rng.uniform(0.15, 0.9, n_gal), 3),
+                           "redshift": np.round(rng.uniform(0.1, 2.5, n_gal), 4)}),
+        "stars": Table({"id": np.arange(n_star, dtype=np.int64) + 20_000_000 * (seed % 100),
+                        "ra": s_ra, "dec": s_dec, "mag": np.round(rng.uniform(17.0, 24.0, n_star), 3)}),
+        "transients": Table({"id": np.arange(n_tr, dtype=np.int64) + 30_000_000 * (seed % 100),
+                             "ra": t_ra, "dec": t_dec, "mag": np.round(rng.uniform(21.0, 24.0, n_tr), 3),
+                             "peak_mjd": np.round(rng.uniform(62000.0, 62400.0, n_tr), 3),
+                             "model": np.array(["SNIa", "SNII", "SNIb"])[rng.integers(0, 3, n_tr)]}),
+    }
+
+
+def openuniverse_image(shape: tuple[int, int], ra: float, dec: float, catalogs, seed: int) -> np.ndarray:
+    """Render an OpenUniverse-like image of ``catalogs`` through the detector's gwcs.
+
+    Parameters
+    ----------
+    shape : (ny, nx)
+    ra, dec : float
+    catalogs : dict of Table
+        From :func:`source_catalogs`.
+    seed : int
+
+    Returns
+    -------
+    ndarray of float32
+    """
+    gwcs_wcs = tan_gwcs(shape, ra, dec, ROMAN_PIXEL_DEG)
+    image = np.random.default_rng(seed).normal(1.0, 0.05, size=shape).astype(np.float32)
+    for name, width in (("stars", None), ("galaxies", None), ("transients", None)):
+        table = catalogs[name]
+        x, y = gwcs_wcs.world_to_pixel_values(np.asarray(table["ra"]), np.asarray(table["dec"]))
+        flux = 10 ** (-0.4 * (np.asarray(table["mag"]) - 27.0))
+        if name == "galaxies":
+            sigma = np.asarray(table["half_light_radius"]) / 0.11
+        else:
+            sigma = np.full(len(table), 1.2)
+        render(image, x, y, flux, sigma)
+    return image
+
+
+def write_openuniverse_fits_gz(path: Path, *, shape: tuple[int, int], ra: float, dec: float, band: str,
+                               catalogs, seed: int) -> Path:
+    """Write an IRSA OpenUniverse 2024 preview image: gzip FITS with SCI, ERR and DQ.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        Ends in ``.fits.gz``.
+    shape : (ny, nx)
+    ra, dec : float
+    band : str
+    catalogs : dict of Table
+    seed : int
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    from astropy.io import fits
+
+    header = tan_header(shape, ra, dec, ROMAN_PIXEL_DEG)
+    image = openuniverse_image(shape, ra, dec, catalogs, seed)
+    primary = fits.PrimaryHDU()
+    primary.header.update(TELESCOP="Roman", INSTRUME="WFI", FILTER=band, ORIGIN="roman-helpers sandbox (synthetic)")
+    hdus = fits.HDUList([primary, fits.ImageHDU(image, header=header, name="SCI"),
+                         fits.ImageHDU(np.full(shape, 0.05, np.float32), header=header, name="ERR"),
+                         fits.ImageHDU(np.zeros(shape, np.uint32), header=header, name="DQ")])
+    raw = path.with_name(path.name + ".tmp")
+    hdus.writeto(raw, overwrite=True)
+    with open(raw, "rb") as source, gzip.GzipFile(path, "wb", compresslevel=1, mtime=0) as target:
+        shutil.copyfileobj(source, target, 1 << 22)
+    raw.unlink()
+    return path
+
+
+def write_openuniverse_asdf(path: Path, *, shape: tuple[int, int], ra: float, dec: float, band: str, hpix: str,
+                            sensor: int, catalogs, seed: int) -> Path:
+    """Write the science platform's ASDF conversion of an OpenUniverse image.
+
+    The tree holds ``roman.meta``, ``roman.data`` (the FITS SCI image), ``roman.err``, ``roman.dq``,
+    ``roman.wcs`` (a gwcs) and ``roman.catalogs.{galaxies,stars,transients}``; arrays are lz4.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    shape : (ny, nx)
+    ra, dec : float
+    band, hpix : str
+    sensor : int
+    catalogs : dict of Table
+    seed : int
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import asdf
+
+    image = openuniverse_image(shape, ra, dec, catalogs, seed)
+    tree = {"roman": {
+        "meta": {"band": band, "hpix": hpix, "sensor": f"WFI{sensor:02d}", "exptime": 139.8,
+                 "origin": "OpenUniverse 2024 preview, converted (roman-helpers sandbox, synthetic)"},
+        "data": image, "err": np.full(shape, 0.05, np.float32), "dq": np.zeros(shape, np.uint32),
+        "wcs": tan_gwcs(shape, ra, dec, ROMAN_PIXEL_DEG),
+        "catalogs": dict(catalogs),
+    }}
+    asdf.AsdfFile(tree).write_to(path, all_array_compression="lz4")
+    return path
