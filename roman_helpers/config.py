@@ -15,6 +15,8 @@ Environment variables honoured
     Read-block size in bytes for streamed files (default 256 KiB).
 ``ROMAN_HELPERS_TIMEOUT``
     Seconds before a network call is abandoned (default 60).
+``ROMAN_HELPERS_MAX_ATTEMPTS`` / ``ROMAN_HELPERS_BACKOFF``
+    Download attempts per object (default 5) and first retry wait in seconds (default 0.2).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ __all__ = [
     "block_size",
     "timeout",
     "filesystem",
+    "max_attempts",
+    "backoff",
 ]
 
 #: Buckets that are readable without credentials, as they are on AWS.
@@ -87,6 +91,16 @@ def block_size() -> int:
 def timeout() -> float:
     """Return the time limit, in seconds, for one network call."""
     return float(os.environ.get("ROMAN_HELPERS_TIMEOUT", DEFAULT_TIMEOUT))
+
+
+def max_attempts() -> int:
+    """Return how many times a download tries one object before giving up."""
+    return max(1, int(os.environ.get("ROMAN_HELPERS_MAX_ATTEMPTS", 5)))
+
+
+def backoff() -> float:
+    """Return the first wait, in seconds, before a retry (doubled for each further retry)."""
+    return float(os.environ.get("ROMAN_HELPERS_BACKOFF", 0.2))
 
 
 def filesystem(bucket: str | None = None, *, anon: bool | None = None, **kwargs: Any):

@@ -1,0 +1,213 @@
+"""download(): verified, atomic, resumable, retried, path-safe — against moto with injected faults."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import threading
+
+import pytest
+import s3fs
+
+from roman_helpers import download as dl
+from roman_helpers.download import download, safe_destination
+from roman_helpers.errors import (DownloadError, IntegrityError, ObjectNotFoundError, UnsafePathError)
+from roman_helpers.sandbox.faults import FaultRule
+from tests.conftest import put_object
+from tests.faulty_server import FaultyS3
+
+SMALL = bytes(range(256)) * 40                      # 10 KiB, one read chunk
+LARGE = os.urandom(3 * dl.CHUNK + 12345)            # several read chunks
+
+
+@pytest.fixture
+def fast(monkeypatch):
+    monkeypatch.setenv("ROMAN_HELPERS_BACKOFF", "0.01")
+    monkeypatch.setenv("ROMAN_HELPERS_MAX_ATTEMPTS", "4")
+    monkeypatch.setenv("ROMAN_HELPERS_TIMEOUT", "2")
+
+
+@pytest.fixture
+def objects(buckets, s3_client):
+    put_object(s3_client, "stpubdata", "t/small.bin", SMALL)
+    put_object(s3_client, "stpubdata", "t/large.bin", LARGE)
+    return {"s3://stpubdata/t/small.bin": SMALL, "s3://stpubdata/t/large.bin": LARGE}
+
+
+def faulty(monkeypatch, rules, seed=0) -> FaultyS3:
+    server = FaultyS3(rules, seed)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+    s3fs.S3FileSystem.clear_instance_cache()
+    return server
+
+
+def leftovers(folder):
+    return sorted(p.name for p in folder.rglob("*") if p.name.endswith(".part"))
+
+
+def test_downloads_verifies_and_skips_without_get(objects, tmp_path, fast, monkeypatch):
+    with faulty(monkeypatch, []) as server:
+        first = download(list(objects), tmp_path, progress=False)
+        assert [r.status for r in first] == ["downloaded", "downloaded"]
+        assert all(r.verified for r in first)
+        for uri, body in objects.items():
+            assert (tmp_path / uri.split("/", 3)[3]).read_bytes() == body
+        before = server.injector.requests
+        again = download(list(objects), tmp_path, progress=False)
+        assert [r.status for r in again] == ["skipped", "skipped"]
+        assert server.injector.requests - before == 2  # one HEAD each, no GET
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.5, 0.99])
+@pytest.mark.parametrize("name", ["small", "large"])
+def test_cut_always_fails_cleanly(objects, tmp_path, fast, monkeypatch, fraction, name):
+    rule = FaultRule("cut", key=f"{name}.bin", method="GET", fraction=fraction)
+    with faulty(monkeypatch, [rule]) as server:
+        [result] = download([f"s3://stpubdata/t/{name}.bin"], tmp_path, progress=False)
+    assert result.status == "failed" and isinstance(result.error, DownloadError)
+    assert "4 attempts" in str(result.error) and result.attempts == 0
+    assert server.injector.injected["cut"] == 4
+    assert not (tmp_path / "t" / f"{name}.bin").exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_cut_once_resumes_with_range(objects, tmp_path, fast, monkeypatch):
+    rule = FaultRule("cut", key="large.bin", method="GET", nth=1, fraction=0.5)
+    with faulty(monkeypatch, [rule]) as server:
+        [result] = download(["s3://stpubdata/t/large.bin"], tmp_path, progress=False)
+    assert result.status == "downloaded" and result.verified and result.attempts == 2
+    assert (tmp_path / "t/large.bin").read_bytes() == LARGE
+    # the second GET asked only for the rest: total received < twice the object
+    assert result.bytes == len(LARGE)
+    assert server.injector.injected["cut"] == 1
+
+
+@pytest.mark.parametrize("kind", ["flip", "badsum"])
+def test_corruption_always_detected(objects, tmp_path, fast, monkeypatch, kind):
+    with faulty(monkeypatch, [FaultRule(kind, key="small.bin")]):
+        [result] = download(["s3://stpubdata/t/small.bin"], tmp_path, progress=False)
+    assert result.status == "failed" and isinstance(result.error, IntegrityError)
+    assert not (tmp_path / "t/small.bin").exists() and leftovers(tmp_path) == []
+
+
+def test_transient_faults_over_100_downloads(buckets, s3_client, tmp_path, fast, monkeypatch):
+    bodies = {f"s3://stpubdata/many/{i:03d}.bin": hashlib.sha256(str(i).encode()).digest() * 64
+              for i in range(100)}
+    for uri, body in bodies.items():
+        put_object(s3_client, "stpubdata", uri[len("s3://stpubdata/"):], body)
+    rules = [FaultRule("slowdown", rate=0.04), FaultRule("error500", rate=0.03),
+             FaultRule("reset", rate=0.02, method="GET"), FaultRule("flip", rate=0.02, method="GET")]
+    with faulty(monkeypatch, rules, seed=7) as server:
+        results = download(list(bodies), tmp_path, max_workers=8, progress=False)
+        injected = sum(server.injector.injected.values())
+    assert [r.status for r in results] == ["downloaded"] * 100
+    for uri, body in bodies.items():
+        assert (tmp_path / uri.split("/", 3)[3]).read_bytes() == body
+    assert injected >= 5 and all(r.attempts <= 4 for r in results)
+    assert sum(r.attempts for r in results) > 100  # some GETs were retried
+
+
+def test_always_503_fails_fast_with_attempt_count(objects, tmp_path, fast, monkeypatch):
+    with faulty(monkeypatch, [FaultRule("slowdown", key="small.bin")]) as server:
+        [result] = download(["s3://stpubdata/t/small.bin"], tmp_path, progress=False)
+    assert isinstance(result.error, DownloadError) and "4 HEAD attempts" in str(result.error)
+    assert server.injector.injected["slowdown"] == 4
+
+
+def test_stall_ends_with_error_within_bound(objects, tmp_path, fast, monkeypatch):
+    monkeypatch.setenv("ROMAN_HELPERS_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("ROMAN_HELPERS_TIMEOUT", "0.5")
+    import time
+    with faulty(monkeypatch, [FaultRule("stall", key="small.bin", method="GET", seconds=5)]) as server:
+        started = time.monotonic()
+        [result] = download(["s3://stpubdata/t/small.bin"], tmp_path, progress=False)
+        elapsed = time.monotonic() - started
+    assert result.status == "failed" and "2 attempts" in str(result.error)
+    assert server.injector.injected["stall"] == 2
+    # bound: 2 attempts x 0.5 s read timeout + backoff, +20 % (and generous slack for a busy machine)
+    assert elapsed < (2 * 0.5 + 0.03) * 1.2 + 2.0
+
+
+def test_missing_key_fails_fast(objects, tmp_path, fast, monkeypatch):
+    with faulty(monkeypatch, []) as server:
+        [result] = download(["s3://stpubdata/t/nope.bin"], tmp_path, progress=False)
+    assert isinstance(result.error, ObjectNotFoundError) and "t/nope.bin" in str(result.error)
+    assert server.injector.requests == 1
+
+
+TRAVERSAL = ["a/../../esc", "../x", "/../x", "prefix/..", "..\\x"]
+
+
+@pytest.mark.parametrize("key", TRAVERSAL)
+def test_safe_destination_refuses(tmp_path, key):
+    with pytest.raises(UnsafePathError, match="refusing key"):
+        safe_destination(tmp_path / "dest", key)
+
+
+def test_traversal_batch_writes_nothing_outside(buckets, s3_client, tmp_path, fast, monkeypatch):
+    dest = tmp_path / "dest"
+    (dest / "link").parent.mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    (dest / "link").symlink_to(tmp_path / "outside")
+    keys = TRAVERSAL + ["link/evil.bin", "good/one.bin", "two.bin"]
+    for key in keys:
+        put_object(s3_client, "stpubdata", key, b"payload " + key.encode())
+    snapshot = sorted(str(p) for p in tmp_path.rglob("*"))
+    with faulty(monkeypatch, []):
+        results = download([f"s3://stpubdata/{k}" for k in keys], dest, progress=False)
+    by_key = dict(zip(keys, results))
+    for key in TRAVERSAL + ["link/evil.bin"]:
+        assert isinstance(by_key[key].error, UnsafePathError), key
+        assert repr(key)[1:-1] in str(by_key[key].error)
+    assert (dest / "good/one.bin").read_bytes() == b"payload good/one.bin"
+    assert (dest / "two.bin").read_bytes() == b"payload two.bin"
+    after = sorted(str(p) for p in tmp_path.rglob("*"))
+    assert set(after) - set(snapshot) == {str(dest / "good"), str(dest / "good/one.bin"), str(dest / "two.bin")}
+
+
+@pytest.mark.parametrize("err", [28, 30, 13])  # ENOSPC, EROFS, EACCES (root ignores chmod: simulated)
+def test_disk_errors_leave_no_partial_file(objects, tmp_path, fast, monkeypatch, err):
+    real = dl._write_all
+    calls = []
+
+    def failing(fd, data):
+        calls.append(len(data))
+        if len(calls) == 2:
+            raise OSError(err, os.strerror(err))
+        real(fd, data)
+
+    monkeypatch.setattr(dl, "_write_all", failing)
+    with faulty(monkeypatch, []):
+        [result] = download(["s3://stpubdata/t/large.bin"], tmp_path, progress=False)
+    assert isinstance(result.error, DownloadError) and os.strerror(err) in str(result.error)
+    assert "large.bin" in str(result.error) and len(calls) == 2  # failed fast, no retry
+    assert not (tmp_path / "t/large.bin").exists() and leftovers(tmp_path) == []
+
+
+def test_ctrl_c_mid_download_removes_temp(objects, tmp_path, fast, monkeypatch):
+    rule = FaultRule("stall", key="large.bin", method="GET", fraction=0.5, seconds=3)
+    with faulty(monkeypatch, [rule]):
+        timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            download(["s3://stpubdata/t/large.bin"], tmp_path, progress=False)
+        timer.join()
+    assert not (tmp_path / "t/large.bin").exists() and leftovers(tmp_path) == []
+
+
+def test_two_processes_same_key_one_correct_file(objects, tmp_path, fast, monkeypatch):
+    import subprocess
+    import sys
+    with faulty(monkeypatch, []) as server:
+        code = ("import sys; from roman_helpers.download import download; "
+                "r = download(['s3://stpubdata/t/large.bin'], sys.argv[1], progress=False)[0]; "
+                "print(r.status); sys.exit(r.status == 'failed')")
+        env = {**os.environ}
+        procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], env=env,
+                                  stdout=subprocess.PIPE, text=True) for _ in range(2)]
+        outputs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert sorted(outputs) in (["downloaded", "skipped"], ["downloaded", "downloaded"])
+    assert (tmp_path / "t/large.bin").read_bytes() == LARGE and leftovers(tmp_path) == []
