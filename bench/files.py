@@ -1,0 +1,113 @@
+"""Synthetic files with the structure of the real ones, for tests and the benchmark.
+
+Each writer takes the image size, so tests use a few rows and the benchmark the
+full 4088 x 4088 detector.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+WIDTH = 4088
+
+
+def _celestial_header(nx: int, ny: int, ra: float = 187.4, dec: float = 18.2, scale_arcsec: float = 0.11):
+    from astropy.io import fits
+
+    header = fits.Header()
+    header.update(CTYPE1="RA---TAN", CTYPE2="DEC--TAN", CRPIX1=nx / 2, CRPIX2=ny / 2, CRVAL1=ra,
+                  CRVAL2=dec, CUNIT1="deg", CUNIT2="deg",
+                  CD1_1=-scale_arcsec / 3600, CD1_2=0.0, CD2_1=0.0, CD2_2=scale_arcsec / 3600)
+    return header
+
+
+def image(ny: int, nx: int = WIDTH, seed: int = 0, dtype: str = "float32") -> np.ndarray:
+    """Noise plus a row/column ramp: every pixel differs, and compresses like sky data."""
+    rng = np.random.default_rng(seed)
+    ramp = np.add.outer(np.arange(ny, dtype=np.float32), np.arange(nx, dtype=np.float32) * 1e-3)
+    return (rng.normal(100.0, 5.0, size=(ny, nx)).astype(np.float32) + ramp).astype(dtype)
+
+
+def write_hst_drz(path: Path, ny: int = 2000, nx: int = 1600, seed: int = 1) -> Path:
+    """An HST WFC3/IR-like drizzled file: PRIMARY, SCI, WHT, CTX, HDRTAB."""
+    from astropy.io import fits
+
+    primary = fits.PrimaryHDU()
+    primary.header.update(TELESCOP="HST", INSTRUME="WFC3", DETECTOR="IR", FILTER="F160W",
+                          TARGNAME="M85", PROPOSID=11360, EXPTIME=1102.9)
+    for number in range(240):  # real drz primary headers are long
+        primary.header[f"HIERARCH KEYWORD{number:03d}"] = (number, "filler like the real header")
+    sci = fits.ImageHDU(image(ny, nx, seed), header=_celestial_header(nx, ny), name="SCI")
+    wht = fits.ImageHDU(np.ones((ny, nx), np.float32), name="WHT")
+    ctx = fits.ImageHDU(np.ones((ny, nx), np.int32), name="CTX")
+    table = fits.BinTableHDU.from_columns(
+        [fits.Column(name="ROOTNAME", format="10A", array=np.array(["ib6w01abc"] * 4)),
+         fits.Column(name="EXPTIME", format="E", array=np.full(4, 275.7))], name="HDRTAB")
+    fits.HDUList([primary, sci, wht, ctx, table]).writeto(path, overwrite=True)
+    return path
+
+
+def write_two_image_fits(path: Path, ny: int = WIDTH, nx: int = WIDTH, seed: int = 2) -> Path:
+    """A 4088-wide FITS with an empty primary and two float32 images (SCI, ERR)."""
+    from astropy.io import fits
+
+    sci = fits.ImageHDU(image(ny, nx, seed), header=_celestial_header(nx, ny), name="SCI")
+    err = fits.ImageHDU(np.full((ny, nx), 5.0, np.float32), name="ERR")
+    fits.HDUList([fits.PrimaryHDU(), sci, err]).writeto(path, overwrite=True)
+    return path
+
+
+def write_fits_gz(path: Path, ny: int = WIDTH, nx: int = WIDTH, seed: int = 3) -> Path:
+    """An OpenUniverse-like ``.fits.gz``: an empty primary, then SCI, ERR and DQ images."""
+    from astropy.io import fits
+
+    sci = fits.ImageHDU(image(ny, nx, seed), header=_celestial_header(nx, ny), name="SCI")
+    err = fits.ImageHDU(np.full((ny, nx), 5.0, np.float32), name="ERR")
+    dq = fits.ImageHDU(np.zeros((ny, nx), np.uint32), name="DQ")
+    raw = path.with_suffix("")
+    fits.HDUList([fits.PrimaryHDU(), sci, err, dq]).writeto(raw, overwrite=True)
+    with open(raw, "rb") as source, gzip.open(path, "wb", compresslevel=1) as target:
+        while block := source.read(1 << 22):
+            target.write(block)
+    raw.unlink()
+    return path
+
+
+def write_roman_cal(path: Path, ny: int = WIDTH, nx: int = WIDTH, seed: int = 4) -> Path:
+    """A Roman level-2 ImageModel (roman_datamodels fake data), saved lz4 as rdm does."""
+    import roman_datamodels.datamodels as dm
+
+    model = dm.ImageModel.create_fake_data(shape=(ny, nx))
+    model.data = image(ny, nx, seed)
+    model.save(path)
+    return path
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An object to serve: what the sandbox S3 server needs to know about it."""
+
+    bucket: str
+    key: str
+    path: Path
+    public: bool = True
+
+
+@dataclass
+class LocalManifest:
+    """The few manifest features :class:`roman_helpers.sandbox.s3.S3Server` uses."""
+
+    objects: list[Entry] = field(default_factory=list)
+
+    def file(self, entry: Entry) -> Path:
+        return entry.path
+
+    def buckets(self) -> dict[str, bool]:
+        result: dict[str, bool] = {}
+        for entry in self.objects:
+            result[entry.bucket] = result.get(entry.bucket, True) and entry.public
+        return result

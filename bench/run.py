@@ -1,0 +1,435 @@
+"""``make bench``: each scenario of issue 6 run the seed's way and our way, in one run.
+
+Full-size files with the real structure are generated once into ``bench/.cache``
+(``bench/files.py``) and served by the sandbox S3 server
+(:class:`roman_helpers.sandbox.s3.S3Server`) with its network model: 20 ms per request
+and a 200 MB/s per-request bandwidth cap. Bytes and requests are counted by the server
+(and cross-checked with :func:`roman_helpers.transfer.measure` in the client); wall time
+with ``time.perf_counter``; peak memory with :mod:`tracemalloc` (Python and numpy
+allocations above the level before the call).
+
+Writes ``bench/results.json``, ``book/images/performance.png`` and the table in
+``book/performance.md`` (between the ``bench-table`` markers), and prints the table.
+
+Usage: ``python bench/run.py [--latency 0.02] [--bandwidth 2e8] [--quick]``
+(``--quick`` uses smaller files, for a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import tracemalloc
+import warnings
+import zlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+import files  # noqa: E402
+
+from roman_helpers import stream, transfer  # noqa: E402
+from roman_helpers.sandbox.s3 import S3Server  # noqa: E402
+
+MB = 1_000_000
+KIB = 1024
+BOX = (2000, 2100, 500, 600)  # x0, x1, y0, y1: 100 x 100 pixels (rows 500-600 straddle two lz4 chunks)
+DOWNLOADS = 20
+
+
+@dataclass
+class Run:
+    """One way of doing a scenario, measured.
+
+    Bytes, requests and peak memory come from a first (cold) run; wall time and
+    sequential round trips from a second run that reuses the file-system objects, so
+    that creating an AWS client (about 0.4 s of Python here) is not counted as network.
+    """
+
+    requests: int
+    bytes: int
+    seconds: float
+    round_trips: int
+    peak_memory: int
+    client_requests: int
+    client_bytes: int
+
+
+@dataclass
+class Result:
+    scenario: str
+    target: str
+    seed: Run | None
+    ours: Run | None
+    met: bool | None
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def measured(server: S3Server, call: Callable[[], object]) -> tuple[Run, object]:
+    """Run ``call`` twice, counting at the server and in the client."""
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()  # each way starts with no connections
+    mark = len(server.stats.records)
+    tracemalloc.start()
+    baseline = tracemalloc.get_traced_memory()[0]
+    with transfer.measure() as client:
+        value = call()
+    peak = tracemalloc.get_traced_memory()[1] - baseline
+    tracemalloc.stop()
+    counted = server.stats.since(mark)
+    started = time.perf_counter()
+    with transfer.measure() as warm:
+        call()
+    seconds = time.perf_counter() - started
+    return Run(counted.requests, counted.bytes_sent, seconds, warm.round_trips, peak,
+               client.requests, client.bytes), value
+
+
+# ------------------------------------------------------------------ the files
+
+def generate(cache: Path, quick: bool) -> dict[str, Path]:
+    """Write the benchmark files once; reuse them while the generator and sizes are unchanged."""
+    rows = 1024 if quick else files.WIDTH
+    stamp = cache / ("quick" if quick else "full")
+    stamp.mkdir(parents=True, exist_ok=True)
+    plan = {
+        "drz": (stamp / "ib6w01010_drz.fits", lambda p: files.write_hst_drz(p, ny=1016, nx=1016)),
+        "fits": (stamp / "two_image_4088.fits", lambda p: files.write_two_image_fits(p, ny=rows)),
+        "gz": (stamp / "Roman_WAS_simple_model_F158_9307_1.fits.gz",
+               lambda p: files.write_fits_gz(p, ny=rows)),
+        "asdf": (stamp / "r0003201001001001004_0001_wfi01_f158_cal.asdf",
+                 lambda p: files.write_roman_cal(p, ny=rows)),
+    }
+    paths = {}
+    for name, (path, write) in plan.items():
+        if not path.exists():
+            print(f"generating {path.name} ...", flush=True)
+            partial = path.with_name(path.name + ".part" + "".join(path.suffixes))
+            write(partial)
+            partial.rename(path)
+        paths[name] = path
+    return paths
+
+
+KEYS = {
+    "drz": ("stpubdata", "hst/public/ib6w/ib6w01010/ib6w01010_drz.fits"),
+    "fits": ("stpubdata", "bench/two_image_4088.fits"),
+    "gz": ("nasa-irsa-simulations", "openuniverse2024/roman/preview/RomanWAS/images/simple_model/"
+           "F158/9307/Roman_WAS_simple_model_F158_9307_1.fits.gz"),
+    "asdf": ("stpubdata", "roman/bench/r0003201001001001004_0001_wfi01_f158_cal.asdf"),
+}
+
+
+# ------------------------------------------------------------------ the seed's ways
+
+def seed_fits_info(uri):
+    from astropy.io import fits
+
+    with fits.open(uri, "readonly", fsspec_kwargs={"anon": True}) as hdul:
+        hdul.info(output=False)
+
+
+def seed_fits_header(uri):
+    from astropy.io import fits
+
+    with fits.open(uri, "readonly", fsspec_kwargs={"anon": True}) as hdul:
+        return hdul[0].header
+
+
+def seed_fits_cutout(uri):
+    from astropy.io import fits
+    from astropy.nddata import Cutout2D
+
+    x0, x1, y0, y1 = BOX
+    with fits.open(uri, "readonly", fsspec_kwargs={"anon": True}) as hdul:
+        return Cutout2D(hdul[1].section, ((x0 + x1 - 1) / 2, (y0 + y1 - 1) / 2), (y1 - y0, x1 - x0)).data
+
+
+def seed_roman_meta(uri):
+    import roman_datamodels as rdm
+    import s3fs
+
+    fs = s3fs.S3FileSystem(anon=True)
+    with fs.open(uri, "rb") as handle, rdm.open(handle) as model:
+        return model.meta.to_flat_dict()
+
+
+def seed_roman_cutout(uri):
+    import roman_datamodels as rdm
+    import s3fs
+
+    x0, x1, y0, y1 = BOX
+    fs = s3fs.S3FileSystem(anon=True)
+    with fs.open(uri, "rb") as handle, rdm.open(handle) as model:
+        _ = model.meta.instrument.detector
+        return np.array(model.data[y0:y1, x0:x1])
+
+
+def seed_gz_cutout(uri):
+    from astropy.io import fits
+
+    x0, x1, y0, y1 = BOX
+    with fits.open(uri, "readonly", fsspec_kwargs={"anon": True}) as hdul:
+        return np.array(hdul["SCI"].section[y0:y1, x0:x1])
+
+
+def ours_cutout(uri):
+    return stream.cutout(uri, box=BOX).data
+
+
+# ------------------------------------------------------------------ targets
+
+def asdf_tree_and_index(path: Path) -> int:
+    raw = path.read_bytes()
+    return raw.find(b"\n...\n") + 5 + len(raw) - raw.rfind(b"#ASDF BLOCK INDEX")
+
+
+def gzip_prefix(path: Path, decompressed_end: int) -> int:
+    decoder, produced, consumed = zlib.decompressobj(16 + zlib.MAX_WBITS), 0, 0
+    with open(path, "rb") as handle:
+        while produced < decompressed_end:
+            piece = handle.read(64 * KIB)
+            produced += len(decoder.decompress(piece))
+            consumed += len(piece)
+    return consumed
+
+
+def run_streaming(server: S3Server, local: dict[str, Path], latency: float) -> list[Result]:
+    from astropy.io import fits
+
+    uri = {name: f"s3://{bucket}/{key}" for name, (bucket, key) in KEYS.items()}
+    results = []
+
+    def scenario(name, target, seed_call, ours_call, check, note=""):
+        print(f"  {name} ...", flush=True)
+        seed, seed_value = measured(server, seed_call)
+        ours, ours_value = measured(server, ours_call)
+        met, extra = check(ours, seed_value, ours_value)
+        results.append(Result(name, target, seed, ours, met, note, extra))
+
+    size = {name: path.stat().st_size for name, path in local.items()}
+    scenario(f"header / info() of a {size['drz'] / MB:.1f} MB HST drz", "<= 64 KiB",
+             lambda: seed_fits_info(uri["drz"]), lambda: stream.info(uri["drz"]),
+             lambda run, *_: (run.bytes <= 64 * KIB, {}))
+    scenario(f"header of a {size['fits'] / MB:.0f} MB 4088-wide FITS", "<= 64 KiB",
+             lambda: seed_fits_header(uri["fits"]), lambda: stream.read_header(uri["fits"]),
+             lambda run, *_: (run.bytes <= 64 * KIB, {}))
+
+    def check_cutout(run, seed_value, ours_value):
+        same = bool(np.array_equal(seed_value, ours_value))
+        return (run.bytes <= 100_000 and same and run.round_trips <= 4,
+                {"identical_pixels": same, "wall_time_in_latencies": run.seconds / latency if latency else None})
+
+    scenario("100x100 cutout of a 4088-wide float32 FITS image", "<= 100 KB, <= 4 round trips",
+             lambda: seed_fits_cutout(uri["fits"]), lambda: ours_cutout(uri["fits"]), check_cutout)
+
+    budget = 1.2 * asdf_tree_and_index(local["asdf"])
+    scenario(f"metadata of a Roman _cal.asdf ({size['asdf'] / MB:.0f} MB, lz4)",
+             f"<= 1.2 x (tree + index) = {budget:,.0f} B",
+             lambda: seed_roman_meta(uri["asdf"]), lambda: stream.read_metadata(uri["asdf"]),
+             lambda run, *_: (run.bytes <= budget, {}))
+
+    def check_lz4(run, seed_value, ours_value):
+        same = bool(np.array_equal(seed_value, ours_value))
+        return run.bytes <= 9 * MB and same, {"identical_pixels": same}
+
+    scenario("100x100 cutout of roman.data (lz4)", "<= 9 MB",
+             lambda: seed_roman_cutout(uri["asdf"]), lambda: ours_cutout(uri["asdf"]), check_lz4)
+
+    with fits.open(local["gz"]) as hdul:
+        data_start = hdul.fileinfo(1)["datLoc"]
+    prefix = gzip_prefix(local["gz"], data_start + BOX[3] * files.WIDTH * 4)
+
+    def check_gz(run, seed_value, ours_value):
+        same = bool(np.array_equal(seed_value, ours_value))
+        return (run.bytes <= prefix + stream.GZIP_BLOCK and same,
+                {"compressed_prefix_needed": prefix, "identical_pixels": same})
+
+    scenario(f"cutout of an OpenUniverse .fits.gz ({size['gz'] / MB:.0f} MB)",
+             f"<= prefix {prefix / MB:.1f} MB + one {stream.GZIP_BLOCK // (1024 * 1024)} MiB read",
+             lambda: seed_gz_cutout(uri["gz"]), lambda: ours_cutout(uri["gz"]), check_gz,
+             note="a gzip stream cannot be entered mid-way: the prefix up to the last row is the floor")
+    return results
+
+
+def run_downloads(server: S3Server, local: dict[str, Path]) -> list[Result]:
+    """20 objects: s3fs ``get`` (the seed), boto3's transfer manager, roman_helpers.download."""
+    try:
+        from roman_helpers.download import download
+    except ImportError:
+        return [Result(f"download {DOWNLOADS} files", "throughput >= boto3", None, None, None,
+                       "roman_helpers.download is not available")]
+    import boto3
+    import s3fs
+
+    print(f"  download {DOWNLOADS} files ...", flush=True)
+    bucket, key = KEYS["drz"]
+    uris = [f"s3://{bucket}/bench/downloads/file_{n:02d}_drz.fits" for n in range(DOWNLOADS)]
+    expected = local["drz"].stat().st_size * DOWNLOADS
+    work = Path(tempfile.mkdtemp(prefix="bench-downloads-"))
+    try:
+        def seed_get():
+            fs = s3fs.S3FileSystem(anon=True)
+            fs.get([u.removeprefix("s3://") for u in uris], str(work / "seed") + "/")
+
+        def boto3_transfer_manager():
+            from concurrent.futures import ThreadPoolExecutor
+
+            from botocore import UNSIGNED
+            from botocore.config import Config
+
+            client = boto3.client("s3", config=Config(signature_version=UNSIGNED, max_pool_connections=32))
+            (work / "boto3").mkdir(exist_ok=True)
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda u: client.download_file(bucket, u.split("/", 3)[3],
+                                                             str(work / "boto3" / Path(u).name)), uris))
+
+        seed, _ = measured(server, lambda: (shutil.rmtree(work / "seed", ignore_errors=True), seed_get()))
+        reference, _ = measured(server, lambda: (shutil.rmtree(work / "boto3", ignore_errors=True),
+                                                 boto3_transfer_manager()))
+        mine, results = measured(server, lambda: download(uris, work / "ours", progress=False, overwrite=True))
+        written = sum(p.stat().st_size for p in (work / "ours").rglob("*") if p.is_file())
+        ok = all(r.status == "downloaded" for r in results)
+        met = ok and written == expected and mine.seconds <= reference.seconds * 1.05
+        return [Result(f"download {DOWNLOADS} files: boto3 transfer manager (reference)",
+                       "the bar for roman_helpers.download", seed, reference, None),
+                Result(f"download {DOWNLOADS} files ({expected / MB:.0f} MB)",
+                       "throughput >= boto3 transfer manager; bytes written = sizes", seed, mine, met,
+                       "", {"boto3_transfer_manager": asdict(reference), "bytes_written": written,
+                            "object_bytes": expected})]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_cloud_uris() -> Result:
+    return Result("cloud URIs for the seed's 60 products", "<= 5 round trips", None, None, None,
+                  "not run here: needs the kit's batched resolver and the sandbox MAST service in one "
+                  "process; see the uris tests")
+
+
+# ------------------------------------------------------------------ output
+
+def fmt_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit, size in (("MB", MB), ("KB", 1000)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n} B"
+
+
+def table(results: list[Result]) -> str:
+    lines = ["| scenario | target | seed: requests | seed: bytes | ours: requests | ours: bytes | bytes ratio "
+             "| seed: round trips | ours: round trips | seed: s | ours: s | seed: peak mem | ours: peak mem | met |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |"]
+    for r in results:
+        if r.ours is None:
+            lines.append(f"| {r.scenario} | {r.target} | - | - | - | - | - | - | - | - | - | - | - | not run: {r.note} |")
+            continue
+        ratio = f"{r.seed.bytes / max(r.ours.bytes, 1):,.0f}x" if r.seed else "-"
+        lines.append(
+            f"| {r.scenario} | {r.target} | {r.seed.requests} | {fmt_bytes(r.seed.bytes)} | {r.ours.requests} "
+            f"| {fmt_bytes(r.ours.bytes)} | {ratio} | {r.seed.round_trips} | {r.ours.round_trips} | {r.seed.seconds:.2f} | {r.ours.seconds:.2f} "
+            f"| {fmt_bytes(r.seed.peak_memory)} | {fmt_bytes(r.ours.peak_memory)} "
+            f"| {'reference' if r.met is None else 'yes' if r.met else 'NO'} |")
+    return "\n".join(lines)
+
+
+def plot(results: list[Result], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [r for r in results if r.ours is not None and r.seed is not None and r.met is not None]
+    labels = [r.scenario.split(" (")[0].replace("of a ", "of\n").replace("of an ", "of\n")[:60] for r in shown]
+    y = np.arange(len(shown))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.9 * len(shown) + 1.5), sharey=True)
+    for axis, attribute, title in ((axes[0], "bytes", "bytes transferred"), (axes[1], "seconds", "wall time (s)")):
+        axis.barh(y - 0.2, [getattr(r.seed, attribute) for r in shown], 0.4, label="seed's way", color="#b0b0b0")
+        axis.barh(y + 0.2, [getattr(r.ours, attribute) for r in shown], 0.4, label="roman_helpers", color="#1f6fb4")
+        axis.set_xscale("log")
+        axis.set_title(title)
+    axes[0].set_yticks(y, labels, fontsize=8)
+    axes[0].invert_yaxis()
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.suptitle("Streaming costs under the sandbox network model (log scale)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def update_book(markdown: str, page: Path) -> None:
+    start, end = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
+    if not page.exists():
+        return
+    text = page.read_text()
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        page.write_text(head + start + "\n" + markdown + "\n" + end + rest.split(end, 1)[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.02, help="seconds per request (default 0.02)")
+    parser.add_argument("--bandwidth", type=float, default=2e8, help="bytes/s per request (default 2e8)")
+    parser.add_argument("--quick", action="store_true", help="smaller files, for a smoke run")
+    parser.add_argument("--cache", type=Path, default=HERE / ".cache")
+    parser.add_argument("--output", type=Path, default=HERE / "results.json")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+
+    local = generate(args.cache, args.quick)
+    entries = [files.Entry(bucket, key, local[name]) for name, (bucket, key) in KEYS.items()]
+    entries += [files.Entry("stpubdata", f"bench/downloads/file_{n:02d}_drz.fits", local["drz"])
+                for n in range(DOWNLOADS)]
+    credentials = Path(tempfile.mkdtemp(prefix="bench-aws-")) / "credentials"
+    credentials.write_text("[default]\naws_access_key_id = bench\naws_secret_access_key = bench\n")
+    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_ENDPOINT_URL_S3", "HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+        os.environ.pop(name, None)
+    os.environ.update(AWS_SHARED_CREDENTIALS_FILE=str(credentials), AWS_CONFIG_FILE=str(credentials) + ".config",
+                      AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
+    print(f"serving {len(entries)} objects (latency {args.latency * 1000:.0f} ms, "
+          f"bandwidth {args.bandwidth / MB:.0f} MB/s per request)", flush=True)
+    started = time.perf_counter()
+    with S3Server(files.LocalManifest(entries), latency=args.latency, bandwidth=args.bandwidth) as server:
+        os.environ["AWS_ENDPOINT_URL"] = server.url
+        results = run_streaming(server, local, args.latency)
+        results += run_downloads(server, local)
+    results.append(run_cloud_uris())
+    markdown = table(results)
+    print()
+    print(markdown)
+    print(f"\nbenchmark took {time.perf_counter() - started:.0f} s")
+    args.output.write_text(json.dumps({
+        "latency_s": args.latency, "bandwidth_bytes_per_s": args.bandwidth, "quick": args.quick,
+        "box": BOX, "python": platform.python_version(),
+        "results": [asdict(r) for r in results]}, indent=2, default=str))
+    if not args.quick:
+        plot(results, ROOT / "book" / "images" / "performance.png")
+        update_book(markdown, ROOT / "book" / "performance.md")
+    unmet = [r.scenario for r in results if r.met is False]
+    if unmet:
+        print("targets not met: " + "; ".join(unmet))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
