@@ -1,12 +1,51 @@
-"""Cloud URIs: parsing, MAST products to ``s3://`` URIs, Roman layouts and file names."""
+"""Cloud URIs: parsing, MAST products to ``s3://`` URIs, Roman layouts and file names.
+
+* :func:`split_uri` takes ``s3://bucket/key`` apart.
+* :func:`cloud_uris` turns MAST products into ``s3://stpubdata/...`` URIs, like
+  ``Observations.get_cloud_uris`` but with one path look-up per 50 products and the
+  existence checks made concurrently.
+* :func:`dataset_uri` and the builders :func:`romanisim_uri`, :func:`openuniverse_fits_uri`,
+  :func:`openuniverse_asdf_uri` and :func:`tutorial_uri` give the URI of one file of a dataset
+  of ``datasets.yaml``, checking every value first.
+* :func:`parse_roman_filename` decodes a Roman WFI file name, old or new style.
+"""
 
 from __future__ import annotations
 
+import math
+import numbers
+import os
 import re
+import string
+import warnings
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from .errors import InvalidURIError
+from . import config, datasets
+from .errors import (AccessDeniedError, InvalidParameterError, InvalidURIError, NotInCloudWarning,
+                     ObjectNotFoundError, RomanHelpersError)
 
-__all__ = ["split_uri"]
+__all__ = [
+    "split_uri",
+    "CLOUD_BUCKET",
+    "cloud_uris",
+    "dataset_uri",
+    "extra_fields",
+    "romanisim_uri",
+    "openuniverse_fits_uri",
+    "openuniverse_asdf_uri",
+    "tutorial_uri",
+    "parse_roman_filename",
+]
+
+#: The MAST open-data bucket that ``Observations.get_cloud_uris`` checks.
+CLOUD_BUCKET = "stpubdata"
+DEFAULT_MAST_URL = "https://mast.stsci.edu"
+#: dataURIs per ``path_lookup`` request; astroquery uses the same (longer query strings get 414).
+LOOKUP_CHUNK = 50
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+_DENIED = {"403", "AccessDenied", "Forbidden"}
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 
@@ -44,3 +83,496 @@ def split_uri(uri: str) -> tuple[str, str]:
             f"invalid bucket name {bucket!r} in {uri!r}; bucket names are 3-63 lower-case "
             "letters, digits, dots and hyphens")
     return bucket, key
+
+
+# --------------------------------------------------------------------------- MAST products
+
+def _mast_server() -> str:
+    """Return the MAST base URL: ``ROMAN_HELPERS_MAST_URL``, else ``astroquery.mast.conf.server``."""
+    url = os.environ.get("ROMAN_HELPERS_MAST_URL")
+    if not url:
+        from astroquery.mast import conf
+
+        url = conf.server
+    return (url or DEFAULT_MAST_URL).rstrip("/")
+
+
+def _data_uris(products: Any) -> list[str]:
+    """Return the dataURIs of a product table, row or list, first occurrences only, in order."""
+    if isinstance(products, str):
+        items: list[Any] = [products]
+    elif hasattr(products, "colnames"):  # astropy Table or Row
+        if "dataURI" not in products.colnames:
+            raise InvalidParameterError(
+                "products", f"table with columns {', '.join(products.colnames)}",
+                hint="Pass a product table from Observations.get_product_list (it has a dataURI "
+                     "column) or a list of dataURIs such as 'mast:HST/product/ib6w01010_drz.fits'")
+        column = products["dataURI"]
+        items = [column] if isinstance(column, str) else list(column)
+    elif isinstance(products, Iterable):
+        items = list(products)
+    else:
+        raise InvalidParameterError(
+            "products", products, hint="Pass a product table or a list of MAST dataURIs")
+    for item in items:
+        if not isinstance(item, str) or not item.lower().startswith("mast:"):
+            raise InvalidParameterError(
+                "dataURI", item, hint="MAST data URIs look like 'mast:HST/product/ib6w01010_drz.fits'")
+    return list(dict.fromkeys(str(item) for item in items))
+
+
+def _cloud_key(path: str) -> str:
+    """Turn a MAST relative path into a key of the open-data bucket, as astroquery does."""
+    if "galex" in path:
+        return path.removeprefix("/mast/").lstrip("/")
+    if "/ps1/" in path:
+        return path.replace("/ps1/", "panstarrs/ps1/public/")
+    if "hlsp" in path:
+        return path.replace("/hlsp_local/public/", "mast/")
+    return path.lstrip("/")
+
+
+def _lookup_keys(data_uris: list[str]) -> list[str | None]:
+    """Ask MAST where each product sits in the bucket: one request per :data:`LOOKUP_CHUNK` URIs."""
+    import requests
+
+    url = f"{_mast_server()}/api/v0.1/path_lookup/"
+    keys: list[str | None] = []
+    with requests.Session() as session:
+        for start in range(0, len(data_uris), LOOKUP_CHUNK):
+            chunk = data_uris[start:start + LOOKUP_CHUNK]
+            try:
+                response = session.get(url, params={"uri": chunk}, timeout=config.timeout())
+                response.raise_for_status()
+                answer = response.json()
+            except (requests.RequestException, ValueError) as error:
+                raise RomanHelpersError(
+                    f"the MAST path look-up at {url} failed ({error}); check the connection to MAST, "
+                    "or set ROMAN_HELPERS_MAST_URL to the right server") from error
+            for uri in chunk:
+                entry = answer.get(uri) if isinstance(answer, dict) else None
+                path = entry.get("path") if isinstance(entry, dict) else None
+                keys.append(_cloud_key(path) if path else None)
+    return keys
+
+
+def _s3_client(workers: int):
+    """An unsigned boto3 S3 client (``AWS_ENDPOINT_URL`` is honoured by botocore itself)."""
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    options = Config(signature_version=UNSIGNED, max_pool_connections=max(10, workers),
+                     connect_timeout=config.timeout(), read_timeout=config.timeout())
+    return boto3.session.Session().client("s3", config=options)
+
+
+def _exists(client, key: str) -> bool:
+    """HEAD one key of :data:`CLOUD_BUCKET`; ``False`` on 404, our error types on refusals."""
+    from botocore.exceptions import ClientError
+
+    try:
+        client.head_object(Bucket=CLOUD_BUCKET, Key=key)
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        if code in _NOT_FOUND:
+            return False
+        uri = f"s3://{CLOUD_BUCKET}/{key}"
+        if code in _DENIED:
+            raise AccessDeniedError(
+                f"anonymous HEAD of {uri} was refused (S3 said {code}); the MAST bucket is public, "
+                "so check AWS_ENDPOINT_URL points at S3") from error
+        if code == "NoSuchBucket":
+            raise ObjectNotFoundError(
+                f"bucket {CLOUD_BUCKET!r} does not exist at this endpoint; check AWS_ENDPOINT_URL "
+                f"(now {config.s3_endpoint_url() or 'AWS'})") from error
+        raise
+    return True
+
+
+def cloud_uris(products: Any, *, workers: int = 16) -> list[str | None]:
+    """Return the ``s3://`` URIs of MAST products in the open-data bucket.
+
+    The same answer as ``Observations.get_cloud_uris(products)`` (in the same order,
+    duplicate dataURIs dropped the same way), reached with fewer round trips: one
+    ``path_lookup`` request per 50 products, then the existence checks (unsigned
+    ``HEAD`` requests on ``stpubdata``) made concurrently instead of one after another.
+    No ``enable_cloud_dataset()`` call is needed.
+
+    Parameters
+    ----------
+    products : astropy.table.Table, astropy.table.Row, str or list of str
+        A product table with a ``dataURI`` column (for example from
+        ``Observations.get_product_list`` or :func:`roman_helpers.query.products`), or
+        MAST dataURIs such as ``"mast:HST/product/ib6w01010_drz.fits"``.
+    workers : int, optional
+        Existence checks in flight at once (default 16).
+
+    Returns
+    -------
+    list of str or None
+        One entry per distinct dataURI, in first-seen order: ``s3://stpubdata/<key>``, or
+        ``None`` for a product with no copy in the cloud. ``[u for u in result if u]`` is
+        exactly what astroquery's ``get_cloud_uris`` returns (it drops the ``None`` entries).
+        An empty table or list gives ``[]``, without any request (astroquery returns ``None``
+        and warns).
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``products`` has no ``dataURI`` column, holds something that is not a MAST
+        dataURI, or ``workers`` is not a positive integer.
+    AccessDeniedError, ObjectNotFoundError
+        If S3 refuses the checks or the bucket is missing (wrong endpoint).
+    RomanHelpersError
+        If the MAST path look-up fails (HTTP error, no connection, time-out).
+
+    Warns
+    -----
+    NotInCloudWarning
+        Once, naming every product MAST or S3 does not have in the cloud.
+
+    Notes
+    -----
+    The MAST server is ``ROMAN_HELPERS_MAST_URL`` if set, else ``astroquery.mast.conf.server``
+    (default ``https://mast.stsci.edu``); every request has the :func:`roman_helpers.config.timeout`.
+    The S3 endpoint follows ``AWS_ENDPOINT_URL``, as for every botocore client.
+
+    Examples
+    --------
+    >>> cloud_uris([])
+    []
+    >>> cloud_uris(["mast:HST/product/ib6w01010_drz.fits"])  # doctest: +SKIP
+    ['s3://stpubdata/hst/public/ib6w/ib6w01010/ib6w01010_drz.fits']
+    """
+    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
+        raise InvalidParameterError("workers", workers, hint="Give a whole number of 1 or more")
+    data_uris = _data_uris(products)
+    if not data_uris:
+        return []
+    keys = _lookup_keys(data_uris)
+    wanted = [key for key in keys if key is not None]
+    client = _s3_client(workers) if wanted else None
+    with ThreadPoolExecutor(max_workers=min(int(workers), max(1, len(wanted)))) as pool:
+        found = dict(zip(wanted, pool.map(lambda key: _exists(client, key), wanted)))
+    result = [f"s3://{CLOUD_BUCKET}/{key}" if key is not None and found[key] else None for key in keys]
+    missing = [uri for uri, cloud in zip(data_uris, result) if cloud is None]
+    if missing:
+        shown = ", ".join(missing[:20]) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
+        warnings.warn(f"{len(missing)} of {len(data_uris)} products are not in s3://{CLOUD_BUCKET} "
+                      f"(their URIs are None): {shown}", NotInCloudWarning, stacklevel=2)
+    return result
+
+
+# --------------------------------------------------------------------------- dataset layouts
+
+_DETECTOR_TEXT = re.compile(r"(?:wfi|sca)?\s*(\d{1,2})", re.IGNORECASE)
+
+
+def _detector(name: str, value: Any) -> int:
+    """Accept 7, "7", "07", "WFI07" or "wfi07" for a WFI detector; return the number 1-18."""
+    number: Any = None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        number = int(value)
+    elif isinstance(value, str) and (match := _DETECTOR_TEXT.fullmatch(value.strip())):
+        number = int(match.group(1))
+    if number is None or not 1 <= number <= 18:
+        raise InvalidParameterError(name, value, range(1, 19),
+                                    hint="The WFI has 18 detectors, WFI01 to WFI18 (give 7, '07' or 'WFI07')")
+    return number
+
+
+def _filter_name(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidParameterError(name, value, hint="Give a filter name such as 'F158'")
+    return value.strip().upper()
+
+
+def _hpix(name: str, value: Any) -> str:
+    text = str(value).strip() if isinstance(value, (str, numbers.Integral)) and not isinstance(value, bool) else ""
+    if not text.isdigit():
+        raise InvalidParameterError(name, value, hint="A HEALPix cell is a whole number, such as '15297'")
+    return str(int(text))
+
+
+def _lower(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidParameterError(name, value, hint="Give a text value, such as 'cal'")
+    return value.strip().lower()
+
+
+#: Checks made before a value reaches :meth:`roman_helpers.datasets.Dataset.validate`, which
+#: only converts to the default's type (``int(11.7)`` would pass) and compares with its list.
+_NORMALISE = {"detector": _detector, "sensor": _detector, "band": _filter_name,
+              "optical_element": _filter_name, "hpix": _hpix, "suffix": _lower}
+
+
+def extra_fields(dataset: str) -> list[str]:
+    """Return the template fields of a dataset that are not parameters (given per file).
+
+    Parameters
+    ----------
+    dataset : str
+        Dataset name.
+
+    Returns
+    -------
+    list of str
+        For example ``["obs_id"]`` for the HST dataset; usually empty.
+
+    Examples
+    --------
+    >>> extra_fields("hst-wfc3ir-m85")
+    ['obs_id']
+    """
+    spec = datasets.get(dataset)
+    names = (field for _, field, _, _ in string.Formatter().parse(spec.template) if field)
+    return [name for name in dict.fromkeys(names) if name not in spec.parameters and name not in spec.lookups]
+
+
+def dataset_uri(dataset: str, **params: Any) -> str:
+    """Return the URI of one file of a dataset of ``datasets.yaml``.
+
+    Values are checked and normalised first (detectors as ``7``, ``"07"`` or ``"WFI07"``,
+    filters in any case, HEAL pixels as digits), then validated against the dataset's
+    lists, so one bad value gives one clear message.
+
+    Parameters
+    ----------
+    dataset : str
+        Dataset name (see :func:`roman_helpers.datasets.names`).
+    **params
+        Dataset parameters (defaults fill the rest) and extra template fields.
+
+    Returns
+    -------
+    str
+        ``s3://bucket/key``.
+
+    Raises
+    ------
+    InvalidParameterError
+        Unknown dataset or parameter name (a misspelt name is never ignored), or a value
+        that does not exist; the message lists the valid ones.
+
+    Examples
+    --------
+    >>> dataset_uri("roman-tutorial-2026", detector="WFI04", optical_element="f158")
+    's3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/r0003201001001001004_0001_wfi04_f158_cal.asdf'
+    """
+    spec = datasets.get(dataset)
+    known = [*spec.parameters, *extra_fields(dataset)]
+    for name in params:
+        if name not in known:
+            raise InvalidParameterError("parameter name", name, known,
+                                        hint=f"Dataset {dataset!r} has no parameter {name!r}")
+    checked = {name: _NORMALISE[name](name, value) if name in spec.parameters and name in _NORMALISE else value
+               for name, value in params.items()}
+    return spec.uri(**checked)
+
+
+def romanisim_uri(pointing: str, optical_element: str, detector: int | str, suffix: str = "cal") -> str:
+    """Return the URI of a Roman I-Sim dense-field file (science platform bucket, 2024 names).
+
+    Parameters
+    ----------
+    pointing : str
+        Pointing directory, e.g. ``"R0.5_DP0.5_PA0"``.
+    optical_element : str
+        ``"F158"`` (visit 001) or ``"F129"`` (visit 002).
+    detector : int or str
+        1-18, or ``"WFI07"``.
+    suffix : str, optional
+        ``"cal"`` (level 2, default) or ``"uncal"`` (level 1).
+
+    Returns
+    -------
+    str
+        ``s3://roman-sci-test-data-prod-summer-beta-test/ROMANISIM/...``; reading it needs the
+        science platform's credentials.
+
+    Raises
+    ------
+    InvalidParameterError
+        On a value the dataset does not have; the message lists the valid ones.
+
+    Examples
+    --------
+    >>> romanisim_uri("R0.5_DP0.5_PA0", "F158", 1)
+    's3://roman-sci-test-data-prod-summer-beta-test/ROMANISIM/DENSE_REGION/R0.5_DP0.5_PA0/r0000101001001001001_01101_0001_WFI01_cal.asdf'
+    """
+    return dataset_uri("romanisim-dense-region", pointing=pointing, optical_element=optical_element,
+                       detector=detector, suffix=suffix)
+
+
+def openuniverse_fits_uri(band: str, hpix: str | int, sensor: int | str) -> str:
+    """Return the URI of an OpenUniverse 2024 preview image (IRSA bucket, ``.fits.gz``).
+
+    Parameters
+    ----------
+    band : str
+        Filter, e.g. ``"F184"``.
+    hpix : str or int
+        HEALPix cell, e.g. ``"15297"``.
+    sensor : int or str
+        Detector 1-18 (not zero-padded in the file name).
+
+    Returns
+    -------
+    str
+        ``s3://nasa-irsa-simulations/openuniverse2024/...``, read anonymously.
+
+    Raises
+    ------
+    InvalidParameterError
+        On a value the dataset does not have; the message lists the valid ones.
+
+    Examples
+    --------
+    >>> openuniverse_fits_uri("F184", "15297", 11).rsplit("/", 1)[-1]
+    'Roman_WAS_simple_model_F184_15297_11.fits.gz'
+    """
+    return dataset_uri("openuniverse-was-fits", band=band, hpix=hpix, sensor=sensor)
+
+
+def openuniverse_asdf_uri(band: str, hpix: str | int, sensor: int | str) -> str:
+    """Return the URI of an OpenUniverse image converted to ASDF (science platform bucket).
+
+    Parameters
+    ----------
+    band : str
+        Filter, e.g. ``"F184"``.
+    hpix : str or int
+        HEALPix cell, e.g. ``"15297"``.
+    sensor : int or str
+        Detector 1-18 (zero-padded in the file name: ``wfi03``).
+
+    Returns
+    -------
+    str
+        ``s3://roman-sci-test-data-prod-summer-beta-test/OPEN_UNIVERSE/...``; reading it needs
+        the science platform's credentials.
+
+    Raises
+    ------
+    InvalidParameterError
+        On a value the dataset does not have; the message lists the valid ones.
+
+    Examples
+    --------
+    >>> openuniverse_asdf_uri("F158", 15298, 3).rsplit("/", 1)[-1]
+    'roman_was_F158_15298_wfi03_simple.asdf'
+    """
+    return dataset_uri("openuniverse-was-asdf", band=band, hpix=hpix, sensor=sensor)
+
+
+def tutorial_uri(detector: int | str, optical_element: str) -> str:
+    """Return the URI of a Roman public tutorial file (open-data bucket, 2026 names).
+
+    Parameters
+    ----------
+    detector : int or str
+        1-18, or ``"WFI11"``.
+    optical_element : str
+        ``"F106"`` or ``"F158"``.
+
+    Returns
+    -------
+    str
+        ``s3://stpubdata/roman/nexus/...``, read anonymously.
+
+    Raises
+    ------
+    InvalidParameterError
+        On a value the dataset does not have; the message lists the valid ones.
+
+    Examples
+    --------
+    >>> tutorial_uri(11, "F106").rsplit("/", 1)[-1]
+    'r0003201001001001004_0001_wfi11_f106_cal.asdf'
+    """
+    return dataset_uri("roman-tutorial-2026", detector=detector, optical_element=optical_element)
+
+
+# --------------------------------------------------------------------------- file names
+
+#: The visit id: program (5 digits), execution plan (2), pass (3), segment (3), observation (3), visit (3).
+_VISIT_ID = r"r(?P<program>\d{5})(?P<plan>\d{2})(?P<pass>\d{3})(?P<segment>\d{3})(?P<observation>\d{3})(?P<visit>\d{3})"
+_TAIL = r"_(?P<suffix>[a-z0-9]+)\.(?P<extension>[a-z0-9]+)"
+_NAMES = {
+    # 2024: visit file group (2), sequence (1), activity (2); exposure (4); detector upper case.
+    "2024": re.compile(_VISIT_ID + r"_(?P<visit_file_group>\d{2})(?P<visit_file_sequence>\d)"
+                       r"(?P<visit_file_activity>\d{2})_(?P<exposure>\d{4})_(?P<detector>wfi\d{2})" + _TAIL,
+                       re.IGNORECASE),
+    # 2026: exposure (4); detector and optical element lower case.
+    "2026": re.compile(_VISIT_ID + r"_(?P<exposure>\d{4})_(?P<detector>wfi\d{2})_(?P<optical_element>[a-z0-9]+)"
+                       + _TAIL, re.IGNORECASE),
+}
+_FIELDS = ("visit_id", "program", "plan", "pass", "segment", "observation", "visit", "visit_file_group",
+           "visit_file_sequence", "visit_file_activity", "exposure", "detector", "optical_element",
+           "suffix", "extension")
+_NAME_EXAMPLES = ("valid names look like 'r0003201001001001004_0001_wfi11_f106_cal.asdf' (since 2026) or "
+                  "'r0000101001001001001_01101_0001_WFI01_cal.asdf' (2024)")
+
+
+def parse_roman_filename(name: str) -> dict[str, str | None]:
+    """Decode a Roman WFI file name, in the 2024 or the 2026 convention.
+
+    Parameters
+    ----------
+    name : str
+        A file name, or a path or ``s3://`` URI ending in one.
+
+    Returns
+    -------
+    dict
+        ``convention`` (``"2024"`` or ``"2026"``) and, as strings with their leading zeros,
+        ``visit_id`` (``r`` and 19 digits), ``program`` (5 digits), ``plan`` (execution plan, 2),
+        ``pass`` (3), ``segment`` (3), ``observation`` (3), ``visit`` (3),
+        ``visit_file_group`` (2), ``visit_file_sequence`` (1), ``visit_file_activity`` (2),
+        ``exposure`` (4), ``detector`` (``"WFI01"`` ... ``"WFI18"``), ``optical_element``
+        (upper case, e.g. ``"F106"``), ``suffix`` (``"cal"``, ``"uncal"`` ...) and ``extension``.
+        Fields a convention does not have are ``None``: the visit-file fields in 2026 names,
+        the optical element in 2024 names.
+
+    Raises
+    ------
+    InvalidParameterError
+        If the name follows neither convention, or names a detector outside WFI01-WFI18;
+        the message shows valid names.
+
+    Examples
+    --------
+    >>> info = parse_roman_filename("r0003201001001001004_0001_wfi11_f106_cal.asdf")
+    >>> info["convention"], info["program"], info["visit"], info["detector"], info["optical_element"]
+    ('2026', '00032', '004', 'WFI11', 'F106')
+    >>> parse_roman_filename("r0000101001001001001_01101_0001_WFI01_cal.asdf")["visit_file_activity"]
+    '01'
+    """
+    if not isinstance(name, str):
+        raise InvalidParameterError("file name", name, hint=_NAME_EXAMPLES)
+    base = name.rstrip("/").rsplit("/", 1)[-1]
+    for convention, pattern in _NAMES.items():
+        match = pattern.fullmatch(base)
+        if match:
+            break
+    else:
+        if not re.match(r"r\d{19}_", base, re.IGNORECASE):
+            why = ("It must start with 'r' and the 19-digit visit id (program 5 digits, plan 2, pass 3, "
+                   "segment 3, observation 3, visit 3), then '_'")
+        else:
+            why = ("After the visit id come either '_<exposure 4 digits>_wfi<NN>_<filter>_<suffix>.asdf' (2026) "
+                   "or '_<visit file group, sequence, activity: 5 digits>_<exposure 4 digits>_WFI<NN>_<suffix>.asdf' (2024)")
+        raise InvalidParameterError("file name", base, hint=f"{why}; {_NAME_EXAMPLES}")
+    fields = dict.fromkeys(_FIELDS)
+    fields.update(match.groupdict())
+    fields["visit_id"] = base[:20].lower()
+    fields["detector"] = fields["detector"].upper()
+    if not 1 <= int(fields["detector"][3:]) <= 18:
+        raise InvalidParameterError("detector", fields["detector"], [f"WFI{n:02d}" for n in range(1, 19)],
+                                    hint=f"In file name {base!r}")
+    if fields["optical_element"] is not None:
+        fields["optical_element"] = fields["optical_element"].upper()
+    fields["suffix"] = fields["suffix"].lower()
+    fields["extension"] = fields["extension"].lower()
+    return {"convention": convention, **fields}

@@ -1,0 +1,219 @@
+"""Search MAST with :class:`astroquery.mast.Observations`, with a time limit on every request.
+
+A thin layer: the functions return astroquery's own tables, and take its criteria and
+filters unchanged. What they add:
+
+* every HTTP request astroquery makes for them has the time limit of
+  :func:`roman_helpers.config.timeout` (``ROMAN_HELPERS_TIMEOUT``, default 60 s); astroquery
+  itself sends requests with no socket time-out, so a server that stops answering blocks forever;
+* an empty observation table is refused with a clear message instead of being sent to MAST;
+* :func:`science_products` is the tutorial's filter (calibrated, drizzled WFC3 science images).
+
+For the cloud locations of the products use :func:`roman_helpers.uris.cloud_uris`.
+
+Examples
+--------
+>>> from roman_helpers import query
+>>> obs = query.search(obs_collection="HST", instrument_name="WFC3/IR", filters="F160W",
+...                    proposal_id=["11360"], dataRights="PUBLIC")  # doctest: +SKIP
+>>> science = query.science_products(obs)  # doctest: +SKIP
+>>> len(science)  # doctest: +SKIP
+60
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from requests.adapters import HTTPAdapter
+
+from . import config
+from .errors import InvalidParameterError, RomanHelpersError
+
+__all__ = ["SCIENCE_FILTERS", "enable_cloud", "search", "products", "science_products"]
+
+#: The tutorial's product filter: level-3 (drizzled) WFC3 science images.
+SCIENCE_FILTERS: dict[str, list[Any]] = {
+    "calib_level": [3],
+    "productType": ["SCIENCE"],
+    "dataproduct_type": ["image"],
+    "project": ["CALWF3"],
+}
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """A requests adapter that fills in :func:`roman_helpers.config.timeout` when none is given.
+
+    astroquery's ``BaseQuery._request`` passes ``timeout=None`` (no limit) to
+    ``requests.Session.request`` for every MAST portal call, and ``conf.timeout`` /
+    ``PortalAPI.TIMEOUT`` do not help: that value (600 s, copied when the module is imported)
+    only bounds the *polling loop* of a query MAST answers with ``EXECUTING``, and is checked
+    after a response has arrived, so it never interrupts a request that hangs. requests has no
+    session-wide default time-out either; an adapter mounted on astroquery's session is the
+    one place every request passes through. The limit is read at each request, not at import.
+    """
+
+    def send(self, request, **kwargs):
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = config.timeout()
+        return super().send(request, **kwargs)
+
+
+def _observations():
+    """Return ``astroquery.mast.Observations`` with :class:`_TimeoutAdapter` on its session(s)."""
+    from astroquery.mast import Observations
+
+    sessions = {id(s): s for s in (Observations._session,
+                                   getattr(Observations._portal_api_connection, "_session", None))
+                if s is not None}
+    for session in sessions.values():
+        for prefix in ("https://", "http://"):
+            if not isinstance(session.adapters.get(prefix), _TimeoutAdapter):
+                session.mount(prefix, _TimeoutAdapter())
+    return Observations
+
+
+def _call(function, *args, **kwargs):
+    """Run an astroquery call, turning a time-out or a lost connection into our error type."""
+    import requests
+
+    try:
+        return function(*args, **kwargs)
+    except requests.Timeout as error:
+        raise RomanHelpersError(
+            f"MAST did not answer within {config.timeout():g} s; try again later, or allow more "
+            "time with ROMAN_HELPERS_TIMEOUT") from error
+    except requests.ConnectionError as error:
+        raise RomanHelpersError(f"could not reach MAST ({error}); check the network connection") from error
+
+
+def _is_empty(observations) -> bool:
+    if observations is None:
+        return True
+    if isinstance(observations, str):
+        return not observations.strip()
+    try:
+        return len(observations) == 0
+    except TypeError:  # a single obsid number
+        return False
+
+
+def enable_cloud() -> None:
+    """Make astroquery locate products in the AWS open-data bucket.
+
+    Calls ``Observations.enable_cloud_dataset(provider="AWS")``, which
+    ``Observations.get_cloud_uris`` needs. :func:`roman_helpers.uris.cloud_uris` does not.
+
+    Examples
+    --------
+    >>> enable_cloud()  # doctest: +SKIP
+    """
+    _observations().enable_cloud_dataset(provider="AWS")
+
+
+def search(**criteria: Any):
+    """Search MAST observations (``Observations.query_criteria``).
+
+    Parameters
+    ----------
+    **criteria
+        Observation fields and their accepted values, as ``query_criteria`` takes them,
+        for example ``obs_collection="HST", proposal_id=["11360"]``; also ``coordinates``,
+        ``objectname`` and ``radius``.
+
+    Returns
+    -------
+    astropy.table.Table
+        One row per observation (empty, with a ``NoResultsWarning``, when nothing matches).
+
+    Raises
+    ------
+    InvalidParameterError
+        If no criterion is given.
+    astroquery.exceptions.InvalidQueryError
+        On an unknown criterion (astroquery's message names it).
+    RomanHelpersError
+        If MAST does not answer within :func:`roman_helpers.config.timeout` or cannot be reached.
+
+    Examples
+    --------
+    >>> search(obs_collection="HST", proposal_id=["11360"], filters="F160W")  # doctest: +SKIP
+    <Table masked=True length=...>
+    """
+    if not criteria:
+        raise InvalidParameterError(
+            "criteria", criteria,
+            hint="Give at least one, e.g. search(obs_collection='HST', proposal_id=['11360'])")
+    return _call(_observations().query_criteria, **criteria)
+
+
+def products(observations, **filters: Any):
+    """List the data products of observations, optionally filtered.
+
+    Parameters
+    ----------
+    observations : astropy.table.Table, astropy.table.Row, str or list of str
+        Observations from :func:`search` (or their ``obsid`` values). A product table (one
+        with a ``productFilename`` column, e.g. from an earlier call) is only filtered.
+    **filters
+        Product fields and accepted values for ``Observations.filter_products``, e.g.
+        ``productType=["SCIENCE"]``; none means every product.
+
+    Returns
+    -------
+    astropy.table.Table
+        astroquery's product table.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``observations`` is empty: there is nothing to ask MAST about.
+    RomanHelpersError
+        If MAST does not answer within :func:`roman_helpers.config.timeout` or cannot be reached.
+
+    Examples
+    --------
+    >>> products(search(obs_collection="HST", proposal_id=["11360"]),
+    ...          productSubGroupDescription=["DRZ"])  # doctest: +SKIP
+    """
+    if _is_empty(observations):
+        raise InvalidParameterError(
+            "observations", "empty table" if hasattr(observations, "colnames") else observations,
+            hint="There is nothing to list products of: the search (or an earlier filter) matched "
+                 "nothing. Widen the criteria of search() and check len() of its result first")
+    obs = _observations()
+    if hasattr(observations, "colnames") and "productFilename" in observations.colnames:
+        table = observations
+    else:
+        table = _call(obs.get_product_list, observations)
+    return obs.filter_products(table, **filters) if filters else table
+
+
+def science_products(observations):
+    """Return the tutorial's science products of observations.
+
+    The filter is :data:`SCIENCE_FILTERS`: ``calib_level=[3]``, ``productType=["SCIENCE"]``,
+    ``dataproduct_type=["image"]``, ``project=["CALWF3"]`` (drizzled WFC3 images).
+
+    Parameters
+    ----------
+    observations : astropy.table.Table, astropy.table.Row, str or list of str
+        As for :func:`products`.
+
+    Returns
+    -------
+    astropy.table.Table
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``observations`` is empty.
+
+    Examples
+    --------
+    >>> science = science_products(search(obs_collection="HST", filters="F160W",
+    ...     instrument_name="WFC3/IR", proposal_id=["11360"], dataRights="PUBLIC"))  # doctest: +SKIP
+    >>> len(science)  # doctest: +SKIP
+    60
+    """
+    return products(observations, **SCIENCE_FILTERS)

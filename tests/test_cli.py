@@ -1,0 +1,264 @@
+"""The ``roman-helpers`` command: in-process through ``main`` and as the installed script.
+
+S3 commands run against the moto server of conftest.py (bucket ``stpubdata`` is public,
+as on AWS); nothing leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from roman_helpers import cli
+from roman_helpers.errors import InvalidParameterError
+from tests.conftest import put_object
+
+SCRIPT = Path(sys.executable).with_name("roman-helpers")
+IMAGE = np.arange(40 * 30, dtype=np.float32).reshape(30, 40)  # 30 rows, 40 columns
+FITS_KEY = "t/cli/image_drz.fits"
+FITS_URI = f"s3://stpubdata/{FITS_KEY}"
+
+
+def run_script(*args: str) -> subprocess.CompletedProcess:
+    """Run the installed ``roman-helpers`` script with this process's environment."""
+    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=300)
+
+
+def _wcs() -> WCS:
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [187.44, 18.19]
+    wcs.wcs.crpix = [21.0, 16.0]  # 1-based: pixel (20, 15) 0-based
+    wcs.wcs.cdelt = [-1e-4, 1e-4]
+    return wcs
+
+
+def _fits_bytes() -> bytes:
+    sci = fits.ImageHDU(IMAGE, header=_wcs().to_header(), name="SCI")
+    primary = fits.PrimaryHDU()
+    primary.header["TELESCOP"] = "HST"
+    buffer = io.BytesIO()
+    fits.HDUList([primary, sci]).writeto(buffer)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def fits_object(buckets, s3_client) -> str:
+    put_object(s3_client, "stpubdata", FITS_KEY, _fits_bytes())
+    return FITS_URI
+
+
+# --------------------------------------------------------------------------- help, datasets, uri
+
+def test_help_describes_the_commands_with_examples(capsys) -> None:
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: roman-helpers")
+    for command in ("ls", "info", "header", "cutout", "get", "datasets", "uri", "sandbox", "run"):
+        assert f"\n    {command} " in out
+    assert "examples:" in out and "roman-helpers uri openuniverse-was-fits" in out and "--debug" in out
+
+
+def test_installed_script_prints_help() -> None:
+    done = run_script("--help")
+    assert done.returncode == 0
+    assert "Find, stream and download Roman and MAST data" in done.stdout
+
+
+def test_no_command_is_a_usage_error(capsys) -> None:
+    assert cli.main([]) == 2
+    assert "usage: roman-helpers" in capsys.readouterr().err
+    assert cli.main(["no-such-command"]) == 2
+
+
+def test_every_subcommand_has_a_handler() -> None:
+    parser = cli.build_parser()
+    action = next(a for a in parser._actions if a.choices and "uri" in a.choices)
+    for name, sub in action.choices.items():
+        assert sub.get_default("handler") is not None, name
+
+
+def test_datasets_lists_every_dataset(capsys) -> None:
+    assert cli.main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    for name in ("hst-wfc3ir-m85", "romanisim-dense-region", "openuniverse-was-fits",
+                 "openuniverse-was-asdf", "roman-tutorial-2026"):
+        assert name in out
+
+
+def test_datasets_shows_parameters_and_valid_values(capsys) -> None:
+    assert cli.main(["datasets", "openuniverse-was-fits"]) == 0
+    out = capsys.readouterr().out
+    assert "band (default F184)" in out and "values: F158, F184" in out
+    assert "roman-helpers uri openuniverse-was-fits band=F184 hpix=15297 sensor=11" in out
+
+
+def test_datasets_unknown_name(capsys) -> None:
+    assert cli.main(["datasets", "nope"]) == 1
+    assert "error: invalid dataset 'nope'; valid values are: hst-wfc3ir-m85" in capsys.readouterr().err
+
+
+def test_uri_builds_a_dataset_uri(capsys) -> None:
+    assert cli.main(["uri", "openuniverse-was-fits", "band=F158", "hpix=15298", "sensor=3"]) == 0
+    assert capsys.readouterr().out.strip() == (
+        "s3://nasa-irsa-simulations/openuniverse2024/roman/preview/RomanWAS/images/simple_model/"
+        "F158/15298/Roman_WAS_simple_model_F158_15298_3.fits.gz")
+
+
+def test_uri_takes_extra_template_fields(capsys) -> None:
+    assert cli.main(["uri", "hst-wfc3ir-m85", "obs_id=ib6w01010"]) == 0
+    assert capsys.readouterr().out.strip() == "s3://stpubdata/hst/public/ib6w/ib6w01010/ib6w01010_drz.fits"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["uri", "openuniverse-was-fits", "band=F999"], "invalid band 'F999'; valid values are: F158, F184"),
+    (["uri", "openuniverse-was-fits", "sensor=19"], "valid values are: 1, 2, 3"),
+    (["uri", "openuniverse-was-fits", "hpix=15x97"], "A HEALPix cell is a whole number"),
+    (["uri", "openuniverse-was-fits", "sensr=3"], "valid values are: band, hpix, sensor"),
+    (["uri", "openuniverse-was-fits", "band"], "Write key=value"),
+    (["uri", "hst-wfc3ir-m85"], "pass obs_id="),
+])
+def test_uri_bad_values_say_what_is_valid(capsys, args, message) -> None:
+    assert cli.main(args) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ") and message in captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
+
+
+def test_installed_script_bad_value_exits_1_without_traceback() -> None:
+    done = run_script("uri", "openuniverse-was-fits", "band=F999")
+    assert done.returncode == 1
+    assert done.stderr.strip() == "error: invalid band 'F999'; valid values are: F158, F184"
+
+
+def test_debug_shows_the_traceback() -> None:
+    for args in (["--debug", "uri", "openuniverse-was-fits", "band=F999"],
+                 ["uri", "openuniverse-was-fits", "band=F999", "--debug"]):
+        done = run_script(*args)
+        assert done.returncode == 1
+        assert "Traceback (most recent call last)" in done.stderr
+        assert "InvalidParameterError: invalid band 'F999'" in done.stderr
+
+
+def test_debug_raises_in_process() -> None:
+    with pytest.raises(InvalidParameterError):
+        cli.main(["--debug", "uri", "roman-tutorial-2026", "detector=0"])
+
+
+# --------------------------------------------------------------------------- S3 commands
+
+def test_ls_lists_sizes(buckets, s3_client, capsys) -> None:
+    put_object(s3_client, "stpubdata", "t/ls/a.fits", b"a" * 10)
+    put_object(s3_client, "stpubdata", "t/ls/sub/b.fits", b"b" * 25)
+    assert cli.main(["ls", "s3://stpubdata/t/ls/"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split() for line in lines] == [["10", "s3://stpubdata/t/ls/a.fits"],
+                                                 ["PRE", "s3://stpubdata/t/ls/sub/"]]
+    assert cli.main(["ls", "-r", "s3://stpubdata/t/ls"]) == 0
+    assert [line.split() for line in capsys.readouterr().out.splitlines()] == [
+        ["10", "s3://stpubdata/t/ls/a.fits"], ["25", "s3://stpubdata/t/ls/sub/b.fits"]]
+
+
+def test_ls_of_nothing_is_an_error(buckets, capsys) -> None:
+    assert cli.main(["ls", "s3://stpubdata/no/such/prefix/"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: nothing at s3://stpubdata/no/such/prefix/") and "Traceback" not in err
+
+
+def test_ls_bad_uri(capsys) -> None:
+    assert cli.main(["ls", "stpubdata/t/"]) == 1
+    assert "error: not an S3 URI: 'stpubdata/t/'" in capsys.readouterr().err
+
+
+def test_installed_script_ls_follows_the_endpoint(buckets, s3_client) -> None:
+    put_object(s3_client, "stpubdata", "t/script/x.bin", b"12345")
+    done = run_script("ls", "s3://stpubdata/t/script/")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["5", "s3://stpubdata/t/script/x.bin"]
+
+
+def test_info_lists_the_hdus(fits_object, capsys) -> None:
+    assert cli.main(["info", fits_object]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"Filename: {fits_object}")
+    assert "PRIMARY" in out and "SCI" in out and "(40, 30)" in out
+
+
+def test_header_prints_one_extension(fits_object, capsys) -> None:
+    assert cli.main(["header", fits_object, "--ext", "SCI"]) == 0
+    out = capsys.readouterr().out
+    assert "EXTNAME = 'SCI " in out and "NAXIS1  =                   40" in out
+    assert cli.main(["header", fits_object]) == 0
+    assert "TELESCOP= 'HST " in capsys.readouterr().out
+
+
+def test_header_unknown_extension(fits_object, capsys) -> None:
+    assert cli.main(["header", fits_object, "--ext", "WHT"]) == 1
+    assert "error: invalid ext 'WHT'; valid values are: 0, 1, PRIMARY, SCI" in capsys.readouterr().err
+
+
+def test_info_of_a_missing_object(buckets, capsys) -> None:
+    assert cli.main(["info", "s3://stpubdata/t/cli/missing.fits"]) == 1
+    assert "error: no object at s3://stpubdata/t/cli/missing.fits" in capsys.readouterr().err
+
+
+def test_cutout_box_writes_the_pixels(fits_object, tmp_path, capsys) -> None:
+    out = tmp_path / "cut.fits"
+    assert cli.main(["cutout", fits_object, "--box", "2", "3", "7", "9", "-o", str(out)]) == 0
+    assert f"wrote {out}: 5 x 6 pixels" in capsys.readouterr().out
+    with fits.open(out) as hdul:
+        np.testing.assert_array_equal(hdul[0].data, IMAGE[3:9, 2:7])
+        assert hdul[0].header["SRCURI"] == fits_object
+        assert (hdul[0].header["XMIN"], hdul[0].header["YMAX"]) == (2, 8)
+        assert WCS(hdul[0].header).has_celestial
+
+
+def test_cutout_sky_position(fits_object, tmp_path) -> None:
+    out = tmp_path / "sky.fits"
+    ra, dec = _wcs().pixel_to_world_values(20, 15)
+    assert cli.main(["cutout", fits_object, "--ra", str(ra), "--dec", str(dec), "--size", "5",
+                     "-o", str(out)]) == 0
+    with fits.open(out) as hdul:
+        np.testing.assert_array_equal(hdul[0].data, IMAGE[13:18, 18:23])
+
+
+def test_cutout_refuses_to_overwrite_and_checks_options(fits_object, tmp_path, capsys) -> None:
+    out = tmp_path / "cut.fits"
+    out.write_bytes(b"keep me")
+    assert cli.main(["cutout", fits_object, "--box", "0", "0", "4", "4", "-o", str(out)]) == 1
+    assert "--overwrite" in capsys.readouterr().err and out.read_bytes() == b"keep me"
+    assert cli.main(["cutout", fits_object, "--box", "0", "0", "4", "4", "-o", str(out), "--overwrite"]) == 0
+    assert cli.main(["cutout", fits_object, "--ra", "187.44", "-o", str(out)]) == 2
+    assert "--ra needs --dec and --size" in capsys.readouterr().err
+    assert cli.main(["cutout", fits_object, "-o", str(out)]) == 2  # neither --box nor --ra
+
+
+def test_cutout_outside_the_image(fits_object, tmp_path, capsys) -> None:
+    assert cli.main(["cutout", fits_object, "--box", "30", "20", "50", "25", "-o", str(tmp_path / "x.fits")]) == 1
+    assert capsys.readouterr().err.startswith("error: invalid box")
+
+
+def test_get_downloads_reports_and_fails_on_a_missing_object(buckets, s3_client, tmp_path, capsys) -> None:
+    put_object(s3_client, "stpubdata", "t/get/one.bin", b"1" * 100)
+    put_object(s3_client, "stpubdata", "t/get/two.bin", b"2" * 200)
+    good = ["s3://stpubdata/t/get/one.bin", "s3://stpubdata/t/get/two.bin"]
+    destination = tmp_path / "data"
+    status = cli.main(["get", *good, "s3://stpubdata/t/get/missing.bin", "-d", str(destination),
+                       "--workers", "2", "--no-progress"])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert (destination / "t/get/one.bin").read_bytes() == b"1" * 100
+    assert (destination / "t/get/two.bin").read_bytes() == b"2" * 200
+    assert not (destination / "t/get/missing.bin").exists()
+    assert "error: s3://stpubdata/t/get/missing.bin" in captured.err
+    assert "2 downloaded, 0 skipped, 1 failed; 300 bytes received" in captured.out
+
+    assert cli.main(["get", *good, "-d", str(destination), "--no-progress"]) == 0
+    assert "0 downloaded, 2 skipped, 0 failed" in capsys.readouterr().out
