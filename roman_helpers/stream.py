@@ -262,11 +262,40 @@ def open_datamodel(uri: str, *, anon: bool | None = None):
 
 # --------------------------------------------------------------------------- ASDF tree
 
-def _read_asdf_tree_bytes(fs, path: str, uri: str, first_step: int = _ASDF_FIRST_STEP) -> bytes:
+class _PrefixedFile:
+    """Answer reads that fall inside bytes already fetched from the start of a file.
+
+    The tree read of a cut-out fetches generously (one round trip instead of several); on a
+    small file that prefix already holds the pixels, and fetching them again would cost more
+    than the file.
+    """
+
+    def __init__(self, fs, prefix: bytes) -> None:
+        self.fs, self.prefix = fs, prefix
+
+    def _inside(self, start: int | None, end: int | None) -> bool:
+        return start is not None and end is not None and 0 <= start <= end <= len(self.prefix)
+
+    def cat_file(self, path: str, start: int | None = None, end: int | None = None) -> bytes:
+        if self._inside(start, end):
+            return self.prefix[start:end]
+        return self.fs.cat_file(path, start=start, end=end)
+
+    def cat_ranges(self, paths: list[str], starts: list[int], ends: list[int], **kwargs: Any) -> list[bytes]:
+        missing = [i for i, (s, e) in enumerate(zip(starts, ends)) if not self._inside(s, e)]
+        fetched = iter(self.fs.cat_ranges([paths[i] for i in missing], [starts[i] for i in missing],
+                                          [ends[i] for i in missing], **kwargs) if missing else [])
+        return [next(fetched) if i in set(missing) else self.prefix[s:e]
+                for i, (s, e) in enumerate(zip(starts, ends))]
+
+
+def _read_asdf_tree_bytes(fs, path: str, uri: str, first_step: int = _ASDF_FIRST_STEP,
+                          fetched: list[bytes] | None = None) -> bytes:
     """Fetch the ASDF header and YAML tree, ending with its ``...`` line.
 
     ``first_step`` trades bytes for round trips: small when the tree is all we want,
-    larger when megabytes of pixels will follow anyway.
+    larger when megabytes of pixels will follow anyway. When ``fetched`` is a list, every
+    byte read from the start of the file is appended to it (for :class:`_PrefixedFile`).
     """
     data = b""
     step = first_step
@@ -275,6 +304,8 @@ def _read_asdf_tree_bytes(fs, path: str, uri: str, first_step: int = _ASDF_FIRST
         if not data and not chunk.startswith(b"#ASDF"):
             raise FileFormatError(f"{uri} is not an ASDF file (it does not start with '#ASDF')")
         data += chunk
+        if fetched is not None:
+            fetched[:] = [data]
         for marker in _ASDF_TREE_END:
             at = data.find(marker)
             if at >= 0:
@@ -659,7 +690,9 @@ def _asdf_cutout(uri, anon, box, position, size):
 
     fs, path = _filesystem(uri, anon)
     with _translated_errors(uri, anon):
-        tree_bytes = _read_asdf_tree_bytes(fs, path, uri, first_step=_ASDF_CUTOUT_FIRST_STEP)
+        prefix: list[bytes] = []
+        tree_bytes = _read_asdf_tree_bytes(fs, path, uri, first_step=_ASDF_CUTOUT_FIRST_STEP, fetched=prefix)
+        fs = _PrefixedFile(fs, prefix[0])
         raw_tree = asdf.util.load_yaml(io.BytesIO(tree_bytes), tagged=True)
         node = _find_array_node(raw_tree)
         if not isinstance(node["source"], int) or not isinstance(node.get("datatype"), str):
