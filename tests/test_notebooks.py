@@ -1,0 +1,282 @@
+"""The tutorial notebooks: committed clean, parameterised, validated, executed.
+
+- structure: no outputs or execution counts are committed; one ``parameters`` cell each, followed
+  by the check against ``datasets.yaml``; the platform kernel in the metadata;
+- a bad papermill parameter stops the run in its first cell with the valid values in the error;
+- the runner executes what ``datasets.yaml`` lists, keeps going after a failure, and summarises;
+- nbval (``--nbval-lax``, deterministic cells compared) passes over ``notebooks/`` with the
+  kernels inheriting the offline sandbox's environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from roman_helpers import datasets, runner
+from roman_helpers.errors import InvalidParameterError
+from roman_helpers.notebook_params import check_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
+CREDENTIAL_WORDS = re.compile(r"key|secret|token|password|credential", re.IGNORECASE)
+
+
+def _parameter_names(cell) -> list[str]:
+    return re.findall(r"^(\w+)\s*=", cell.source, flags=re.MULTILINE)
+
+
+def _read(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+# --------------------------------------------------------------------------- structure
+def test_every_tutorial_in_datasets_yaml_exists():
+    numbers = sorted({n for ds in datasets.load().values() for n in ds.notebooks})
+    assert numbers == [1, 2, 3]
+    assert [runner.find_notebook(n, NOTEBOOK_DIR).name[:2] for n in numbers] == ["01", "02", "03"]
+    assert (NOTEBOOK_DIR / "00_introduction.md").is_file()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_without_outputs(path):
+    nb = _read(path)
+    nbformat.validate(nb)
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    assert code_cells
+    assert [c.execution_count for c in code_cells] == [None] * len(code_cells)
+    assert [c for c in code_cells if c.outputs] == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_platform_kernel_in_metadata(path):
+    spec = _read(path).metadata.kernelspec
+    assert (spec.name, spec.display_name) == ("roman_cal", "Roman Calibration")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_one_parameters_cell_then_the_check(path):
+    nb = _read(path)
+    number = int(path.name[:2])
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    params_cell = nb.cells[tagged[0]]
+    assert params_cell.cell_type == "code"
+    names = _parameter_names(params_cell)
+    assert names[0] == "dataset"
+    assert not [n for n in names if CREDENTIAL_WORDS.search(n)]
+
+    # every knob belongs to a dataset this tutorial reads; the default dataset is one of them
+    used = [ds for ds in datasets.load().values() if number in ds.notebooks]
+    knobs = {name for ds in used for name in ds.parameters}
+    assert set(names[1:]) <= knobs
+    namespace: dict = {}
+    exec(params_cell.source, namespace)  # plain assignments only
+    assert namespace["dataset"] in {ds.name for ds in used}
+    checked = check_parameters(namespace["dataset"], namespace, notebook=number, announce=False)
+    assert checked.dataset == namespace["dataset"]
+
+    # the first code cell after the parameters is the check
+    following = [c for c in nb.cells[tagged[0] + 1:] if c.cell_type == "code"][0]
+    assert f"check_parameters(dataset, globals(), notebook={number})" in following.source
+    assert not [c for c in nb.cells[:tagged[0]] if c.cell_type == "code"]
+
+
+def test_check_parameters_names_valid_values():
+    with pytest.raises(InvalidParameterError, match="F158, F184") as err:
+        check_parameters("openuniverse-was-fits", {"band": "F999"}, notebook=2, announce=False)
+    assert err.value.name == "band"
+    with pytest.raises(InvalidParameterError, match="hst-wfc3ir-m85, roman-tutorial-2026"):
+        check_parameters("romanisim-dense-region", {}, notebook=3, announce=False)
+
+
+def test_shared_knobs_follow_the_chosen_dataset_only_when_identical():
+    p = check_parameters("openuniverse-was-fits", {"band": "F158", "hpix": "15298", "sensor": 3},
+                         announce=False)
+    assert p.uri("openuniverse-was-asdf").endswith("/F158/15298/roman_was_F158_15298_wfi03_simple.asdf")
+    p = check_parameters("roman-tutorial-2026", {"detector": 4, "optical_element": "F158"},
+                         announce=False)
+    assert p.for_dataset("romanisim-dense-region") == datasets.get("romanisim-dense-region").defaults()
+    assert p.uri().endswith("_wfi04_f158_cal.asdf")
+
+
+# --------------------------------------------------------------------------- papermill
+@pytest.mark.notebooks
+def test_bad_parameter_stops_papermill_at_the_first_cell(tmp_path):
+    import papermill
+
+    source = runner.find_notebook(1, NOTEBOOK_DIR)
+    output = tmp_path / "bad.ipynb"
+    with pytest.raises(papermill.PapermillExecutionError) as err:
+        papermill.execute_notebook(str(source), str(output), kernel_name=runner.LOCAL_KERNEL,
+                                   parameters={"dataset": "hst-wfc3ir-m85", "filters": "F999W"},
+                                   progress_bar=False, cwd=str(tmp_path))
+    assert err.value.ename == "InvalidParameterError"
+    assert "F999W" in err.value.evalue and "F160W, F110W" in err.value.evalue
+
+    executed = _read(output)
+    code_cells = [c for c in executed.cells if c.cell_type == "code"]
+    ran = [c for c in code_cells if c.execution_count is not None]
+    # parameters, papermill's injected parameters, the check: nothing after it ran
+    assert len(ran) == 3
+    assert "check_parameters" in ran[-1].source
+    assert ran[-1].outputs[-1].output_type == "error"
+
+
+def _tiny_tutorial(folder: Path) -> None:
+    """A stand-in tutorial 1 that fails for one parameter value (for the runner's own logic)."""
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('dataset = "hst-wfc3ir-m85"\nfilters = "F160W"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(
+        'assert filters != "F110W", "no F110W here"\nprint(dataset, filters)')]
+    nb.metadata["kernelspec"] = {"name": "roman_cal", "display_name": "Roman Calibration",
+                                 "language": "python"}
+    folder.mkdir()
+    nbformat.write(nb, folder / "01_tiny.ipynb")
+
+
+@pytest.mark.notebooks
+def test_runner_keeps_going_after_a_failure_and_reports_it(tmp_path, capsys):
+    _tiny_tutorial(tmp_path / "nbs")
+    parser = argparse.ArgumentParser()
+    runner.register(parser.add_subparsers())
+    args = parser.parse_args(["run", "--dataset", "hst-wfc3ir-m85", "--notebook", "1", "--real",
+                              "--no-progress", "--output", str(tmp_path / "runs")])
+    results = runner.run_notebooks(args.dataset, args.notebook, real=True,
+                                   output_dir=args.output, notebooks_dir=tmp_path / "nbs",
+                                   progress=False)
+    assert [(r.params["filters"], r.status) for r in results] == [("F160W", "passed"),
+                                                                  ("F110W", "failed")]
+    assert "no F110W here" in results[1].error
+    outputs = sorted(p.name for p in (tmp_path / "runs" / "hst-wfc3ir-m85").iterdir())
+    assert outputs == ["01_tiny__defaults.ipynb", "01_tiny__filters-F110W_obsid-24797501.ipynb"]
+    summary = json.loads((tmp_path / "runs" / "summary.json").read_text())
+    assert [r["status"] for r in summary["runs"]] == ["passed", "failed"]
+    table = runner.format_summary(results)
+    assert "1 passed, 1 failed" in table and "FAILED 01_tiny.ipynb" in table
+
+
+def test_runner_cli_rejects_bad_selection():
+    parser = argparse.ArgumentParser()
+    runner.register(parser.add_subparsers())
+    args = parser.parse_args(["run", "--dataset", "no-such-dataset"])
+    with pytest.raises(InvalidParameterError, match="hst-wfc3ir-m85"):
+        args.handler(args)
+    with pytest.raises(InvalidParameterError, match="--all"):
+        args.handler(parser.parse_args(["run"]))
+    with pytest.raises(InvalidParameterError, match="valid values are: 1, 3"):
+        runner.planned_runs(["hst-wfc3ir-m85"], [2])
+
+
+def test_every_dataset_example_is_planned():
+    runs = runner.planned_runs()
+    expected = sum(len(ds.notebooks) * len(ds.examples) for ds in datasets.load().values())
+    assert len(runs) == expected
+    for run in runs:
+        params = run.parameters()
+        assert params["dataset"] == run.dataset
+        assert not [k for k in params if CREDENTIAL_WORDS.search(k)]
+
+
+@pytest.mark.notebooks
+def test_runner_executes_tutorial_one_under_the_sandbox(tmp_path):
+    results = runner.run_notebooks(["hst-wfc3ir-m85"], [1], output_dir=tmp_path,
+                                   notebooks_dir=NOTEBOOK_DIR, progress=False)
+    assert [r.status for r in results] == ["passed", "passed"], [r.error for r in results]
+    executed = _read(Path(results[0].output))
+    text = "\n".join(o.get("text", "") for c in executed.cells if c.cell_type == "code"
+                     for o in c.outputs)
+    assert "offline sandbox" in text
+    assert "60 level-3 science images" in text
+    assert "ROMAN_HELPERS_SANDBOX" not in os.environ  # the runner put the environment back
+
+
+# --------------------------------------------------------------------------- nbval
+# Committed notebooks carry no outputs, so the reference outputs of the cells marked
+# `# NBVAL_CHECK_OUTPUT` live in tests/nbval_expected.json (keyed by notebook and cell id), recorded
+# from a sandbox run with `python tests/test_notebooks.py --record` and reviewed like any golden file.
+# The nbval test copies the notebooks, puts those outputs into the marked cells and runs nbval.
+EXPECTED = ROOT / "tests" / "nbval_expected.json"
+MARK = "# NBVAL_CHECK_OUTPUT"
+
+
+def _marked_cells(nb) -> list:
+    return [c for c in nb.cells if c.cell_type == "code" and MARK in c.source]
+
+
+def test_expected_outputs_cover_exactly_the_marked_cells():
+    assert EXPECTED.is_file(), "record it under the sandbox: python tests/test_notebooks.py --record"
+    expected = json.loads(EXPECTED.read_text())
+    marked = {p.name: sorted(c.id for c in _marked_cells(_read(p))) for p in NOTEBOOKS}
+    assert all(marked.values())
+    assert {name: sorted(cells) for name, cells in expected.items()} == marked
+    assert all(outputs for cells in expected.values() for outputs in cells.values())
+
+
+def _with_reference_outputs(folder: Path) -> Path:
+    expected = json.loads(EXPECTED.read_text())
+    folder.mkdir()
+    for path in NOTEBOOKS:
+        nb = _read(path)
+        for cell in _marked_cells(nb):
+            cell.outputs = [nbformat.from_dict(o) for o in expected[path.name][cell.id]]
+            cell.execution_count = 1  # nbval skips comparing a cell it believes was never run
+        nbformat.write(nb, folder / path.name)
+    return folder
+
+
+@pytest.mark.notebooks
+def test_nbval_passes_under_the_sandbox(sandbox, tmp_path):
+    folder = _with_reference_outputs(tmp_path / "notebooks")
+    env = sandbox.apply(dict(os.environ))
+    env["MPLBACKEND"] = "Agg"
+    command = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
+               "--nbval-sanitize-with", str(SANITIZE), "--nbval-cell-timeout", "300",
+               "-p", "no:cacheprovider", "-q", "-o", "addopts=", "--rootdir", str(tmp_path),
+               str(folder)]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    passed = re.search(r"(\d+) passed", done.stdout)
+    code_cells = sum(1 for p in NOTEBOOKS for c in _read(p).cells if c.cell_type == "code")
+    assert passed and int(passed.group(1)) == code_cells
+
+
+def record_expected_outputs() -> None:
+    """Run the notebooks under a fresh sandbox and store the marked cells' outputs."""
+    import papermill
+
+    from roman_helpers.sandbox.launcher import Sandbox
+
+    recorded: dict[str, dict[str, list]] = {}
+    with Sandbox() as sandbox, __import__("tempfile").TemporaryDirectory() as scratch:
+        env_before = dict(os.environ)
+        sandbox.apply(os.environ)
+        try:
+            for path in NOTEBOOKS:
+                out = Path(scratch) / path.name
+                papermill.execute_notebook(str(path), str(out), kernel_name=runner.LOCAL_KERNEL,
+                                           progress_bar=False, cwd=scratch)
+                executed = _read(out)
+                recorded[path.name] = {c.id: [dict(o) for o in c.outputs]
+                                       for c in _marked_cells(executed)}
+        finally:
+            os.environ.clear()
+            os.environ.update(env_before)
+    EXPECTED.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {EXPECTED}")
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--record"]:
+    record_expected_outputs()
