@@ -29,7 +29,7 @@ test: venv browser
 	$(BIN)/python -m pytest
 
 book: venv
-	$(BIN)/roman-helpers book
+	$(BIN)/python book/build.py
 
 run: venv
 	$(BIN)/roman-helpers run --all

@@ -168,9 +168,9 @@ def write_hst_drz(path: Path, *, shape: tuple[int, int], ra: float, dec: float, 
     ny, nx = shape
     yy, xx = np.mgrid[0:ny, 0:nx]
     radius = np.hypot((xx - gx) / 1.0, (yy - gy) / 0.8) + 1.0
-    image, _ = sky_image(shape, seed, sky=0.5, noise=0.02, stars_per_megapixel=600)
-    image *= 0.01  # stars become faint globular clusters on the galaxy
-    image += (4.0 * np.exp(-7.67 * ((radius / 60.0) ** 0.25 - 1.0)) / 2000.0).astype(np.float32)
+    image, _ = sky_image(shape, seed, sky=0.5, noise=0.02, stars_per_megapixel=150)
+    image *= 0.004  # stars become faint globular clusters on the galaxy
+    image += (4.0 * np.exp(-7.67 * ((radius / 150.0) ** 0.25 - 1.0)) / 2000.0).astype(np.float32)
 
     primary = fits.PrimaryHDU()
     primary.header.update(TELESCOP="HST", INSTRUME="WFC3", DETECTOR="IR", FILTER=band, TARGNAME="M85",
@@ -303,7 +303,7 @@ def source_catalogs(shape: tuple[int, int], ra: float, dec: float, seed: int):
         lon, lat = gwcs_wcs(x, y)
         return np.round(lon, 8), np.round(lat, 8)
 
-    n_gal, n_star, n_tr = max(8, int(900 * area)), max(4, int(250 * area)), max(2, int(20 * area))
+    n_gal, n_star, n_tr = max(8, int(120 * area)), max(4, int(40 * area)), max(2, int(4 * area))
     g_ra, g_dec = positions(n_gal)
     s_ra, s_dec = positions(n_star)
     t_ra, t_dec = positions(n_tr)

@@ -1,0 +1,441 @@
+"""The built book in a real browser: headless Chromium driven over the DevTools protocol.
+
+The book is built first when ``_build/html`` is missing or older than its sources (by
+``book/build.py``, which starts the offline sandbox), then served on 127.0.0.1. Chromium opens
+every page once; the tests below assert on what it saw: console errors, failed requests, broken
+internal links and images, notebook figures, and the search box.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html.parser
+import importlib.util
+import itertools
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urldefrag, urlsplit
+from urllib.request import ProxyHandler, build_opener
+
+import pytest
+import websocket  # websocket-client, in the test extra
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(1800)]
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML_DIR = ROOT / "_build" / "html"
+CACHE_DIR = ROOT / "_build" / ".jupyter_cache"
+ARTIFACTS = ROOT / "test-artifacts"
+SEARCH_TERM = "cloud_uris"  # a helper of roman_helpers.query, documented by the API reference
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--no-default-browser-check",
+    "--disable-dev-shm-usage", "--no-proxy-server", "--remote-debugging-port=0",
+    "--remote-allow-origins=*", "--window-size=1280,900",
+]
+WAIT = 30.0  # seconds for any single browser step; never asserted on
+_NO_PROXY = build_opener(ProxyHandler({}))  # loopback only, whatever proxy a sandbox exported
+
+
+def _load_build_module():
+    spec = importlib.util.spec_from_file_location("book_build", ROOT / "book" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --------------------------------------------------------------------------- the book and its server
+
+@pytest.fixture(scope="module")
+def built_book() -> Path:
+    """``_build/html``, rebuilt by ``book/build.py`` when missing or stale."""
+    build = _load_build_module()
+    if build.is_stale():
+        result = subprocess.run([sys.executable, str(ROOT / "book" / "build.py")], cwd=ROOT,
+                                capture_output=True, text=True)
+        assert result.returncode == 0, (
+            f"book/build.py failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
+    assert (HTML_DIR / "index.html").is_file()
+    return HTML_DIR
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def book_url(built_book: Path):
+    handler = functools.partial(_QuietHandler, directory=str(built_book))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+# --------------------------------------------------------------------------- Chromium over DevTools
+
+class DevTools:
+    """A minimal Chrome DevTools Protocol client for one page target."""
+
+    def __init__(self, ws_url: str) -> None:
+        self.ws = websocket.create_connection(ws_url, timeout=WAIT, suppress_origin=True)
+        self.ids = itertools.count(1)
+        self.events: list[dict] = []
+
+    def call(self, method: str, **params: Any) -> dict:
+        message_id = next(self.ids)
+        self.ws.send(json.dumps({"id": message_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.ws.recv())
+            if message.get("id") == message_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+            if "method" in message:
+                self.events.append(message)
+
+    def wait_for(self, event: str, timeout: float = WAIT, **match: Any) -> dict:
+        """Return the first ``event`` (seen or coming) whose params include ``match``."""
+        def wanted(message: dict) -> bool:
+            params = message.get("params", {})
+            return message["method"] == event and all(params.get(k) == v for k, v in match.items())
+
+        deadline = time.monotonic() + timeout
+        for message in self.events:
+            if wanted(message):
+                return message
+        while time.monotonic() < deadline:
+            self.ws.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                message = json.loads(self.ws.recv())
+            except websocket.WebSocketTimeoutException:
+                break
+            if "method" in message:
+                self.events.append(message)
+                if wanted(message):
+                    return message
+        raise TimeoutError(f"no {event} {match or ''} within {timeout} s")
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", expression=expression, awaitPromise=True,
+                           returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"script failed: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def open(self, url: str) -> None:
+        """Navigate and return once the page loaded and its network went idle.
+
+        Waiting for idleness keeps late requests (async scripts, the search index) and their
+        errors with the page that made them.
+        """
+        self.events.clear()
+        navigation = self.call("Page.navigate", url=url)
+        if navigation.get("errorText"):
+            raise RuntimeError(f"{url}: {navigation['errorText']}")
+        self.wait_for("Page.loadEventFired")
+        # Matched by frame, not loader: a redirecting page (the root index.html) gets a new loader.
+        self.wait_for("Page.lifecycleEvent", name="networkIdle", frameId=navigation["frameId"])
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.fail("Debian's chromium is not installed: run `make browser` "
+                    "(apt-get install chromium chromium-driver) first")
+    profile = tempfile.mkdtemp(prefix="book-chromium-")  # a fresh user-data dir per run
+    try:
+        process = subprocess.Popen(
+            [executable, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            port_file = Path(profile) / "DevToolsActivePort"
+            deadline = time.monotonic() + WAIT
+            while not (port_file.exists() and port_file.read_text().count("\n") >= 1):
+                assert process.poll() is None, "chromium exited at start"
+                assert time.monotonic() < deadline, "chromium did not open its DevTools port"
+                time.sleep(0.1)
+            port = int(port_file.read_text().split()[0])
+            page = None
+            while page is None:
+                with _NO_PROXY.open(f"http://127.0.0.1:{port}/json/list", timeout=WAIT) as reply:
+                    page = next((t for t in json.load(reply) if t["type"] == "page"), None)
+                assert page or time.monotonic() < deadline, "chromium opened no page"
+                time.sleep(0 if page else 0.1)
+            devtools = DevTools(page["webSocketDebuggerUrl"])
+            for domain in ("Page", "Runtime", "Log", "Network"):
+                devtools.call(f"{domain}.enable")
+            devtools.call("Page.setLifecycleEventsEnabled", enabled=True)
+            devtools.call("Emulation.setDeviceMetricsOverride", width=1280, height=900,
+                          deviceScaleFactor=1, mobile=False)
+            yield devtools
+            devtools.close()
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    finally:
+        # Chromium's helper processes may still be flushing the profile for a moment.
+        for _ in range(50):
+            shutil.rmtree(profile, ignore_errors=True)
+            if not Path(profile).exists():
+                break
+            time.sleep(0.1)
+
+
+# --------------------------------------------------------------------------- one visit per page
+
+@dataclass
+class PageVisit:
+    path: str
+    console_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    images: list[dict] = field(default_factory=list)
+    output_images: list[dict] = field(default_factory=list)
+
+
+LINKS_JS = "Array.from(document.querySelectorAll('a[href]'), a => a.href)"
+# decode() makes lazy images load and resolves only when the image is really displayable.
+IMAGES_JS = """
+Promise.all(Array.from(document.querySelectorAll('%s'), img => {
+  img.loading = 'eager';
+  return img.decode().then(
+    () => ({src: img.currentSrc || img.src, ok: img.naturalWidth > 0}),
+    () => ({src: img.currentSrc || img.src, ok: false}));
+}))
+"""
+
+
+def _problems(events: list[dict], base: str) -> tuple[list[str], list[str]]:
+    console, failed = [], []
+    for event in events:
+        method, params = event["method"], event.get("params", {})
+        if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+            console.append(" ".join(str(a.get("value", a.get("description", "")))
+                                    for a in params.get("args", [])))
+        elif method == "Runtime.exceptionThrown":
+            details = params.get("exceptionDetails", {})
+            console.append(details.get("exception", {}).get("description") or details.get("text", ""))
+        elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+            console.append(f"{params['entry'].get('text')} {params['entry'].get('url', '')}")
+        elif method == "Network.responseReceived":
+            response = params["response"]
+            if response["url"].startswith(base) and response["status"] >= 400:
+                failed.append(f"{response['status']} {response['url']}")
+        elif method == "Network.loadingFailed" and not params.get("canceled"):
+            failed.append(f"{params.get('errorText')} (request {params.get('requestId')})")
+    return console, failed
+
+
+def notebook_pages() -> list[str]:
+    """Book-relative HTML paths of the notebooks in notebooks/."""
+    return [f"notebooks/{nb.stem}.html" for nb in sorted((ROOT / "notebooks").glob("*.ipynb"))]
+
+
+@pytest.fixture(scope="module")
+def visits(built_book: Path, book_url: str, chromium: DevTools) -> dict[str, PageVisit]:
+    pages = sorted(p.relative_to(built_book).as_posix() for p in built_book.rglob("*.html")
+                   if "_static" not in p.parts and "_sources" not in p.parts)
+    notebooks = set(notebook_pages())
+    result = {}
+    for path in pages:
+        chromium.open(book_url + path)
+        visit = PageVisit(path)
+        visit.links = chromium.evaluate(LINKS_JS)
+        visit.images = chromium.evaluate(IMAGES_JS % "img")
+        if path in notebooks:
+            visit.output_images = chromium.evaluate(IMAGES_JS % ".cell_output img")
+        visit.console_errors, visit.failed_requests = _problems(chromium.events, book_url)
+        result[path] = visit
+    return result
+
+
+# --------------------------------------------------------------------------- the tests
+
+def test_every_page_was_opened(visits: dict[str, PageVisit]) -> None:
+    required = {"book/index.html", "book/getting-started.html", "book/sandbox.html",
+                "book/generated/datasets.html", "book/generated/cli.html", "book/api.html",
+                "book/notebooks.html", "search.html", *notebook_pages()}
+    assert required <= set(visits), f"pages missing from the build: {required - set(visits)}"
+    api_pages = [p for p in visits if p.startswith("book/api/reference/")]
+    assert len(api_pages) >= 3, "the API reference should have a page per module"
+    ARTIFACTS.mkdir(exist_ok=True)
+    summary = {path: {"links": len(v.links), "images": len(v.images),
+                      "figures": len(v.output_images)} for path, v in visits.items()}
+    (ARTIFACTS / "book-pages.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"\npages opened in Chromium: {len(visits)}")
+
+
+def test_pages_say_where_outputs_come_from(chromium: DevTools, book_url: str,
+                                           built_book: Path) -> None:
+    against = json.loads((built_book.parent / ".book-built").read_text())["against"]
+    chromium.open(book_url + "book/index.html")
+    banner = chromium.evaluate(
+        "(document.querySelector('.bd-header-announcement') || {innerText: ''}).innerText")
+    if against == "sandbox":
+        assert "offline sandbox" in banner
+    else:
+        assert "offline sandbox" not in banner
+
+
+def test_no_console_errors_or_failed_requests(visits: dict[str, PageVisit]) -> None:
+    problems = {path: v.console_errors + v.failed_requests for path, v in visits.items()
+                if v.console_errors or v.failed_requests}
+    assert not problems
+
+
+class _Anchors(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("id", "name") and value:
+                self.ids.add(value)
+
+
+@functools.cache
+def _anchors(file: Path) -> frozenset[str]:
+    parser = _Anchors()
+    parser.feed(file.read_text(errors="replace"))
+    return frozenset(parser.ids)
+
+
+def test_no_broken_internal_links(visits: dict[str, PageVisit], book_url: str,
+                                  built_book: Path) -> None:
+    broken, checked = [], 0
+    for path, visit in visits.items():
+        for link in visit.links:
+            if not link.startswith(book_url):
+                continue  # repository, launch and external references are not served here
+            target, fragment = urldefrag(link)
+            relative = unquote(urlsplit(target).path).lstrip("/")
+            file = built_book / relative
+            if file.is_dir() or not relative:
+                file = file / "index.html"
+            checked += 1
+            if not file.is_file():
+                broken.append(f"{path} -> {relative} (no such file)")
+            elif fragment and file.suffix == ".html" and unquote(fragment) not in _anchors(file):
+                broken.append(f"{path} -> {relative}#{fragment} (no such anchor)")
+    assert checked > len(visits), "expected every page to link to other pages"
+    assert not broken, "\n".join(broken)
+
+
+def test_no_broken_images(visits: dict[str, PageVisit]) -> None:
+    broken = [f"{path}: {image['src']}" for path, visit in visits.items()
+              for image in visit.images if not image["ok"]]
+    assert not broken, "\n".join(broken)
+
+
+def _executed_image_outputs(source: Path) -> int:
+    """Count the image outputs of the build's executed copy of ``source``.
+
+    The executed notebook is read from the build's jupyter-cache (the record whose ``uri`` is
+    the source path); ``_build/jupyter_execute`` is not used because myst-nb leaves its copy
+    without outputs on incremental builds.
+    """
+    from jupyter_cache import get_cache
+
+    cache = get_cache(CACHE_DIR)
+    records = [r for r in cache.list_cache_records() if Path(r.uri) == source]
+    assert records, f"{source.name}: the build did not execute it"
+    newest = max(records, key=lambda record: record.created)
+    notebook = cache.get_cache_bundle(newest.pk).nb
+    return sum(1 for cell in notebook.cells if cell.cell_type == "code"
+               for output in cell.get("outputs", [])
+               if any(m.startswith("image/") for m in output.get("data", {})))
+
+
+def test_notebook_pages_show_their_figures(visits: dict[str, PageVisit]) -> None:
+    pages = notebook_pages()
+    assert pages, "no notebooks in notebooks/"
+    shown_total = 0
+    for page in pages:
+        expected = _executed_image_outputs(ROOT / Path(page).with_suffix(".ipynb"))
+        shown = visits[page].output_images
+        assert len(shown) == expected, f"{page}: {len(shown)} figures shown, {expected} made"
+        assert all(image["ok"] for image in shown), f"{page}: a figure did not render"
+        shown_total += len(shown)
+    assert shown_total > 0, "no notebook page shows a figure"
+
+
+def test_notebook_pages_offer_download_and_launch(visits: dict[str, PageVisit],
+                                                  book_url: str) -> None:
+    for page in notebook_pages():
+        stem = Path(page).stem
+        links = visits[page].links
+        download = book_url + f"_sources/notebooks/{stem}.ipynb"
+        assert download in links, f"{page}: no download link for the notebook"
+        launch = [link for link in links if "/hub/user-redirect/git-pull?" in link]
+        assert launch, f"{page}: no JupyterHub launch link"
+        assert launch[0].endswith(f"notebooks/{stem}.ipynb&branch=main"), launch[0]
+
+
+def test_search_box_finds_a_helper_by_name(chromium: DevTools, book_url: str) -> None:
+    chromium.open(book_url + "book/index.html")
+    submitted = chromium.evaluate(f"""(() => {{
+        const input = document.querySelector('form[action$="search.html"] input[name="q"]');
+        if (!input) return false;
+        input.value = {json.dumps(SEARCH_TERM)};
+        input.form.submit();
+        return true;
+    }})()""")
+    assert submitted, "no search box on the landing page"
+    chromium.events.clear()
+    chromium.wait_for("Page.loadEventFired")
+    deadline = time.monotonic() + WAIT
+    hits: list[str] = []
+    while time.monotonic() < deadline:
+        hits = chromium.evaluate(
+            "Array.from(document.querySelectorAll('#search-results li'), li => li.innerText)")
+        finished = chromium.evaluate(
+            "!!document.querySelector('#search-results p.search-summary')")
+        if hits or finished:
+            break
+        time.sleep(0.2)
+    assert "search.html" in chromium.evaluate("location.pathname")
+    assert any(SEARCH_TERM in hit for hit in hits), f"search for {SEARCH_TERM!r} found {hits}"
+
+
+def _screenshot(chromium: DevTools, url: str, name: str) -> Path:
+    chromium.open(url)
+    data = chromium.call("Page.captureScreenshot", format="png")["data"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    target = ARTIFACTS / name
+    target.write_bytes(base64.b64decode(data))
+    return target
+
+
+def test_screenshots_of_landing_and_notebook_pages(chromium: DevTools, book_url: str,
+                                                   visits: dict[str, PageVisit]) -> None:
+    pages = notebook_pages()
+    assert pages, "no notebooks in notebooks/"
+    with_figures = [p for p in pages if visits[p].output_images] or pages
+    shots = [_screenshot(chromium, book_url + "book/index.html", "book-landing.png"),
+             _screenshot(chromium, book_url + with_figures[0], "book-notebook.png")]
+    for shot in shots:
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert shot.stat().st_size > 10_000, f"{shot} looks blank"

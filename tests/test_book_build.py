@@ -1,0 +1,143 @@
+"""book/build.py: the generated pages and the staleness check (fast; no Sphinx, no browser)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from roman_helpers import datasets
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def build():
+    spec = importlib.util.spec_from_file_location("book_build", ROOT / "book" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_datasets_page_lists_every_dataset_parameter_and_value(build) -> None:
+    page = build.datasets_markdown()
+    for name, ds in datasets.load().items():
+        section = page.split(f"## `{name}`", 1)[1].split("\n## ", 1)[0]
+        assert f"`s3://{ds.bucket}/`" in section
+        assert ds.template in section
+        for param in ds.parameters.values():
+            row = next(line for line in section.splitlines() if line.startswith(f"| `{param.name}` |"))
+            for value in param.values or ():
+                assert f"`{value}`" in row
+        summary = next(line for line in page.splitlines() if line.startswith(f"| [`{name}`]"))
+        assert summary.rstrip().endswith(f"| {len(ds.all_params())} |")
+
+
+def test_datasets_page_gives_the_default_uri_when_the_template_allows(build) -> None:
+    page = build.datasets_markdown()
+    fits = datasets.get("openuniverse-was-fits")
+    assert fits.uri() in page
+    # The HST template needs an obs_id that is not a parameter: no default URI is invented.
+    hst_section = page.split("## `hst-wfc3ir-m85`", 1)[1].split("\n## ", 1)[0]
+    assert "s3://stpubdata/hst/public/" not in hst_section.replace("`s3://stpubdata/`", "")
+
+
+def test_write_if_changed_leaves_identical_pages_alone(build, tmp_path: Path) -> None:
+    page = tmp_path / "generated" / "page.md"
+    assert build.write_if_changed(page, "# A\n") is True
+    before = page.stat().st_mtime_ns
+    assert build.write_if_changed(page, "# A\n") is False
+    assert page.stat().st_mtime_ns == before
+    assert build.write_if_changed(page, "# B\n") is True
+    assert page.read_text() == "# B\n"
+
+
+def test_is_stale_follows_sources_and_the_stamp(build, tmp_path: Path) -> None:
+    (tmp_path / "book").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    source = tmp_path / "notebooks" / "one.ipynb"
+    source.write_text("{}")
+    (tmp_path / "_toc.yml").write_text("root: book/index\n")
+    assert build.is_stale(tmp_path), "no build at all"
+    html = tmp_path / "_build" / "html"
+    html.mkdir(parents=True)
+    (html / "index.html").write_text("<html></html>")
+    stamp = tmp_path / "_build" / ".book-built"
+    stamp.write_text("built")
+    past = time.time() - 100
+    os.utime(source, (past, past))
+    os.utime(tmp_path / "_toc.yml", (past, past))
+    assert not build.is_stale(tmp_path)
+    os.utime(source, (time.time() + 100, time.time() + 100))
+    assert build.is_stale(tmp_path), "a notebook changed after the build"
+
+
+def test_source_files_ignore_generated_pages(build, tmp_path: Path) -> None:
+    (tmp_path / "book" / "generated").mkdir(parents=True)
+    (tmp_path / "book" / "generated" / "datasets.md").write_text("x")
+    (tmp_path / "book" / "index.md").write_text("x")
+    files = [p.relative_to(tmp_path).as_posix() for p in build.source_files(tmp_path)]
+    assert files == ["book/index.md"]
+
+
+def test_cli_page_has_the_help_of_every_subcommand(build, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", build.CLI_WIDTH)
+    parser = build.cli_parser()
+    assert isinstance(parser, argparse.ArgumentParser)
+    commands = build._subcommands(parser)
+    assert {"sandbox", "run"} <= set(commands), "the CLI registers the sandbox and run commands"
+    page = build.cli_markdown()
+    for name, sub in commands.items():
+        assert f"`roman-helpers {name}`" in page
+        assert sub.format_help().rstrip() in page
+
+
+def test_sandbox_notes_lose_their_title_and_keep_their_sections(build, tmp_path: Path) -> None:
+    notes = tmp_path / "sandbox-notes.md"
+    notes.write_text("# The offline sandbox\n\nIntro.\n\n## Ports\n\n```bash\n# a shell comment\n```\n")
+    text = build.sandbox_notes_markdown(notes)
+    assert "The offline sandbox" not in text
+    assert "\n## Ports\n" in text and "Intro." in text
+    assert "\n# a shell comment\n" in text
+    missing = build.sandbox_notes_markdown(tmp_path / "absent.md")
+    assert "No implementation notes" in missing
+
+
+def test_missing_pages_names_toc_entries_without_a_source(build, tmp_path: Path) -> None:
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "index.md").write_text("# Home\n")
+    (tmp_path / "book" / "here.md").write_text("# Here\n")
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/index\nchapters:\n  - file: book/here\n"
+        "  - file: book/gone\n  - file: book/generated/cli\n")
+    assert build.missing_pages(tmp_path) == ["book/gone"]
+
+
+def test_same_page_links_to_raw_html_anchors_become_in_page_links() -> None:
+    from docutils import nodes
+    from docutils.utils import new_document
+    from sphinx.addnodes import pending_xref
+
+    spec = importlib.util.spec_from_file_location("html_anchors",
+                                                  ROOT / "book" / "_ext" / "html_anchors.py")
+    html_anchors = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(html_anchors)
+
+    document = new_document("page")
+    document += nodes.raw("", '<a id="search"></a>', format="html")
+    paragraph = nodes.paragraph()
+    for target in ("search", "elsewhere"):
+        ref = pending_xref("", refdomain=None, reftype="myst", reftarget=target)
+        ref += nodes.Text(target)
+        paragraph += ref
+    document += paragraph
+    html_anchors.link_html_anchors(None, document)
+    links = list(document.findall(nodes.reference))
+    assert [link["refuri"] for link in links] == ["#search"]
+    assert links[0].astext() == "search"
+    remaining = list(document.findall(pending_xref))
+    assert [ref["reftarget"] for ref in remaining] == ["elsewhere"], "other targets stay MyST's"
