@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -211,6 +212,25 @@ def _roman_meta(model, *, detector: int, optical_element: str, ra: float, dec: f
     meta.program.title = "roman-helpers sandbox (synthetic)"
 
 
+def _save_reproducibly(model, path: Path, file_date: str) -> None:
+    """Save with roman_datamodels, then pin ``meta.file_date`` so the same inputs give the same bytes.
+
+    ``DataModel.save`` stamps the wall-clock time into ``file_date``. The stamp is rewritten in
+    place with a value of the same length, so no offset in the file moves (ASDF checksums cover
+    blocks, not the tree).
+    """
+    from astropy.time import Time
+
+    model.save(path)
+    pinned = Time(file_date).isot.encode()
+    raw = path.read_bytes()
+    stamped = re.compile(rb"(file_date: [^\n]*?value: ')(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})(')")
+    match = stamped.search(raw)
+    if match is None or len(match.group(2)) != len(pinned):
+        return  # a layout we do not know: keep roman_datamodels' stamp
+    path.write_bytes(raw[:match.start(2)] + pinned + raw[match.end(2):])
+
+
 def write_roman_cal(path: Path, *, shape: tuple[int, int], detector: int, optical_element: str, ra: float,
                     dec: float, start: str, ids: dict[str, Any], seed: int,
                     stars_per_megapixel: float = 4000.0) -> Path:
@@ -246,7 +266,7 @@ def write_roman_cal(path: Path, *, shape: tuple[int, int], detector: int, optica
     model.data = image * np.float32(0.1)
     model.dq = np.zeros(shape, np.uint32)
     model.err = np.full(shape, 0.05, model.err.dtype)
-    model.save(path)
+    _save_reproducibly(model, path, start)
     return path
 
 
@@ -271,7 +291,7 @@ def write_roman_uncal(path: Path, *, shape: tuple[int, int], detector: int, opti
     reads = np.arange(1, resultants + 1, dtype=np.float32)[:, None, None] * 3.04 * rate[None] * 0.1
     ramp = 1000.0 + reads + rng.normal(0, 3.0, size=(resultants, *shape))
     model.data = np.clip(ramp, 0, 65535).astype(np.uint16)
-    model.save(path)
+    _save_reproducibly(model, path, start)
     return path
 
 
