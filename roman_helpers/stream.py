@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import yaml
 
 from . import config
 from .errors import AccessDeniedError, FileFormatError, InvalidParameterError, ObjectNotFoundError
@@ -100,6 +101,14 @@ def _translated_errors(uri: str, anon: bool | None) -> Iterator[None]:
                "Platform they are automatic)") if anon or (anon is None and config.is_public_bucket(bucket)) \
             else "check your AWS credentials, or pass anon=True for a public bucket"
         raise AccessDeniedError(f"access to {uri} was refused: {how}") from error
+    except yaml.YAMLError as error:
+        raise FileFormatError(f"{uri}: the ASDF tree is not valid YAML ({error.problem or error}); "
+                              "the file is damaged or was not written by asdf") from error
+    except OSError as error:
+        if "range is not satisfiable" not in str(error) and "InvalidRange" not in str(error):
+            raise
+        raise FileFormatError(f"{uri} is shorter than its own headers say: the file is truncated "
+                              "(was it uploaded completely?)") from error
 
 
 @contextlib.contextmanager
@@ -326,11 +335,11 @@ def _to_plain(value: Any) -> Any:
     return value
 
 
-def _asdf_tree(tree_bytes: bytes):
+def _asdf_tree(tree_bytes: bytes, uri: str):
     """Open the tree alone (no blocks): tagged objects become astropy/gwcs objects."""
     import asdf
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _translated_errors(uri, None):
         warnings.simplefilter("ignore")  # blocks are missing on purpose
         return asdf.open(io.BytesIO(tree_bytes), lazy_load=True, memmap=False)
 
@@ -360,7 +369,7 @@ def read_metadata(uri: str, *, anon: bool | None = None) -> dict:
     fs, path = _filesystem(uri, anon)
     with _translated_errors(uri, anon):
         tree_bytes = _read_asdf_tree_bytes(fs, path, uri)
-    with _asdf_tree(tree_bytes) as af:
+    with _asdf_tree(tree_bytes, uri) as af:
         tree = af.tree
         if "roman" in tree and "meta" in tree["roman"]:
             return _to_plain(tree["roman"]["meta"])
@@ -389,7 +398,7 @@ def info(uri: str, *, anon: bool | None = None) -> str:
         fs, path = _filesystem(uri, anon)
         with _translated_errors(uri, anon):
             tree_bytes = _read_asdf_tree_bytes(fs, path, uri)
-        with _asdf_tree(tree_bytes) as af, contextlib.redirect_stdout(out):
+        with _asdf_tree(tree_bytes, uri) as af, contextlib.redirect_stdout(out):
             af.info(max_rows=40, max_cols=120, show_values=True)
     else:
         with open_fits(uri, anon=anon) as hdul:
@@ -703,7 +712,7 @@ def _asdf_cutout(uri, anon, box, position, size):
         dtype = np.dtype(node["datatype"]).newbyteorder("<" if node.get("byteorder", "little") == "little" else ">")
         gwcs_wcs = None
         if position is not None:
-            with _asdf_tree(tree_bytes) as af:
+            with _asdf_tree(tree_bytes, uri) as af:
                 roman = af.tree.get("roman", {})
                 gwcs_wcs = roman.get("meta", {}).get("wcs") if isinstance(roman.get("meta"), Mapping) else None
                 gwcs_wcs = gwcs_wcs or roman.get("wcs")
