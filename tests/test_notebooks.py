@@ -236,11 +236,54 @@ def _with_reference_outputs(folder: Path) -> Path:
     return folder
 
 
+SENTINEL_KEY_ID = "AKIASENTINEL7Q2X9KEY"
+SENTINEL_SECRET = "sentinel-Secret-5c9e1f7a"
+
+
+def _sentinel_environment(sandbox, folder: Path) -> dict[str, str]:
+    """The sandbox's environment with sentinel credentials in the file and in a variable."""
+    credentials = folder / "sentinel-credentials"
+    credentials.write_text(f"[default]\naws_access_key_id = {SENTINEL_KEY_ID}\n"
+                           f"aws_secret_access_key = {SENTINEL_SECRET}\n")
+    env = sandbox.apply(dict(os.environ))
+    env.update(AWS_SHARED_CREDENTIALS_FILE=str(credentials), MY_ARCHIVE_TOKEN=SENTINEL_SECRET,
+               MPLBACKEND="Agg")
+    return env
+
+
+def _assert_no_sentinel(texts: dict[str, str]) -> None:
+    leaked = [name for name, text in texts.items() if SENTINEL_SECRET in text or SENTINEL_KEY_ID in text]
+    assert not leaked, f"a sentinel credential appears in {leaked}"
+
+
+@pytest.mark.notebooks
+def test_sentinel_credentials_reach_no_papermill_output_and_public_reads_are_unsigned(sandbox, tmp_path):
+    env = _sentinel_environment(sandbox, tmp_path)
+    mark = sandbox.s3.stats.requests
+    texts = {}
+    for path in NOTEBOOKS:
+        output = tmp_path / f"executed-{path.name}"
+        done = subprocess.run([sys.executable, "-m", "papermill", str(path), str(output), "-k", runner.LOCAL_KERNEL,
+                               "--log-output", "--cwd", str(tmp_path)],
+                              env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-4000:]
+        texts[output.name] = output.read_text()
+        texts[f"log of {path.name}"] = done.stdout + done.stderr
+    _assert_no_sentinel(texts)
+    records = sandbox.s3.stats.since(mark).records
+    public = [r for r in records if r.bucket in ("stpubdata", "nasa-irsa-simulations")]
+    private = [r for r in records if r.bucket == "roman-sci-test-data-prod-summer-beta-test"]
+    assert public and private
+    assert [r for r in public if r.authorized] == []  # no Authorization header on public buckets
+    # the platform bucket is read with the credentials; tutorial 2's anonymous attempt is refused
+    assert all(r.authorized for r in private if r.status < 400)
+    assert {r.status for r in private if not r.authorized} == {403}
+
+
 @pytest.mark.notebooks
 def test_nbval_passes_under_the_sandbox(sandbox, tmp_path):
     folder = _with_reference_outputs(tmp_path / "notebooks")
-    env = sandbox.apply(dict(os.environ))
-    env["MPLBACKEND"] = "Agg"
+    env = _sentinel_environment(sandbox, tmp_path)
     command = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
                "--nbval-sanitize-with", str(SANITIZE), "--nbval-cell-timeout", "300",
                "-p", "no:cacheprovider", "-q", "-o", "addopts=", "--rootdir", str(tmp_path),
@@ -248,6 +291,7 @@ def test_nbval_passes_under_the_sandbox(sandbox, tmp_path):
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    _assert_no_sentinel({"nbval output": done.stdout + done.stderr})
     passed = re.search(r"(\d+) passed", done.stdout)
     code_cells = sum(1 for p in NOTEBOOKS for c in _read(p).cells if c.cell_type == "code")
     assert passed and int(passed.group(1)) == code_cells
