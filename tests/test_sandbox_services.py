@@ -9,7 +9,6 @@ import subprocess
 import sys
 import urllib.request
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -21,6 +20,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from roman_helpers.sandbox.data import Entry, Manifest
 from roman_helpers.sandbox.proxy import TlsProxy, refusal_message
 from roman_helpers.sandbox.s3 import S3Server
 
@@ -29,36 +29,14 @@ OBJECT_SIZE = 100_000
 
 
 # ------------------------------------------------------------------ a tiny manifest (no data build)
-@dataclass(frozen=True)
-class Entry:
-    bucket: str
-    key: str
-    path: str
-    size: int
-    md5: str
-    public: bool
-
-
-@dataclass
-class TinyManifest:
-    root: Path
-    objects: list[Entry]
-
-    def file(self, entry: Entry) -> Path:
-        return self.root / entry.path
-
-    def buckets(self) -> dict[str, bool]:
-        return {"stpubdata": True, PRIVATE: False}
-
-
 @pytest.fixture(scope="module")
-def tiny_manifest(tmp_path_factory) -> TinyManifest:
+def tiny_manifest(tmp_path_factory) -> Manifest:
     root = tmp_path_factory.mktemp("tiny-sandbox")
     payload = np.random.default_rng(3).integers(0, 256, OBJECT_SIZE, dtype=np.uint8).tobytes()
     (root / "blob.bin").write_bytes(payload)
     md5 = hashlib.md5(payload).hexdigest()
-    return TinyManifest(root, [Entry("stpubdata", "hst/public/abcd/blob.bin", "blob.bin", OBJECT_SIZE, md5, True),
-                               Entry(PRIVATE, "ROMANISIM/blob.bin", "blob.bin", OBJECT_SIZE, md5, False)])
+    return Manifest(root, [Entry("stpubdata", "hst/public/abcd/blob.bin", "blob.bin", OBJECT_SIZE, md5, True),
+                           Entry(PRIVATE, "ROMANISIM/blob.bin", "blob.bin", OBJECT_SIZE, md5, False)])
 
 
 @pytest.fixture(scope="module")

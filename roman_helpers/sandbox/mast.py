@@ -34,6 +34,8 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from roman_helpers.sandbox._service import BackgroundService
+
 __all__ = ["MastApp", "MastServer", "columns_config"]
 
 _VOT_TYPES = {"string": "char", "char": "char", "float": "double", "double": "double",
@@ -238,7 +240,7 @@ def _json(payload: Any) -> Response:
     return Response(json.dumps(payload), mimetype="application/json")
 
 
-class MastServer:
+class MastServer(BackgroundService):
     """Serve :class:`MastApp` with werkzeug on 127.0.0.1 in a background thread.
 
     Parameters
@@ -282,15 +284,3 @@ class MastServer:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
-        """Stop serving (idempotent)."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-
-    def __enter__(self) -> MastServer:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()

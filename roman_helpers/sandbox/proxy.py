@@ -28,6 +28,8 @@ import ssl
 import threading
 from typing import Any
 
+from roman_helpers.sandbox._service import BackgroundService
+
 __all__ = ["TlsProxy", "SERVED_HOSTS", "refusal_message"]
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ def refusal_message(host: str) -> str:
     return f"roman-helpers sandbox: host {host} is not served; the sandbox never reaches the internet"
 
 
-class TlsProxy:
+class TlsProxy(BackgroundService):
     """Start a proxy on 127.0.0.1 routing :data:`SERVED_HOSTS` to ``backend``.
 
     Parameters
@@ -95,18 +97,6 @@ class TlsProxy:
         threading.Thread(target=server.serve_forever, name="sandbox-proxy", daemon=True).start()
         return self
 
-    def stop(self) -> None:
-        """Stop serving (idempotent)."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-
-    def __enter__(self) -> TlsProxy:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ internals
     def _handle(self, client: socket.socket) -> None:
