@@ -268,7 +268,8 @@ def run_streaming(server: S3Server, local: dict[str, Path], latency: float) -> l
 
 
 def run_downloads(server: S3Server, local: dict[str, Path]) -> list[Result]:
-    """20 objects: s3fs ``get`` (the seed), boto3's transfer manager, roman_helpers.download."""
+    """s3fs ``get`` (the seed), boto3's transfer manager and roman_helpers.download, on 20 files
+    and on one big object (fetched in concurrent ranged parts by boto3 and by us)."""
     try:
         from roman_helpers.download import download
     except ImportError:
@@ -276,13 +277,12 @@ def run_downloads(server: S3Server, local: dict[str, Path]) -> list[Result]:
                        "roman_helpers.download is not available")]
     import boto3
     import s3fs
+    from botocore import UNSIGNED
+    from botocore.config import Config
 
-    print(f"  download {DOWNLOADS} files ...", flush=True)
-    bucket, key = KEYS["drz"]
-    uris = [f"s3://{bucket}/bench/downloads/file_{n:02d}_drz.fits" for n in range(DOWNLOADS)]
-    expected = local["drz"].stat().st_size * DOWNLOADS
     work = Path(tempfile.mkdtemp(prefix="bench-downloads-"))
-    try:
+
+    def three_ways(uris: list[str], expected: int) -> tuple[Run, Run, Run, bool, int]:
         def seed_get():
             fs = s3fs.S3FileSystem(anon=True)
             fs.get([u.removeprefix("s3://") for u in uris], str(work / "seed") + "/")
@@ -290,13 +290,10 @@ def run_downloads(server: S3Server, local: dict[str, Path]) -> list[Result]:
         def boto3_transfer_manager():
             from concurrent.futures import ThreadPoolExecutor
 
-            from botocore import UNSIGNED
-            from botocore.config import Config
-
             client = boto3.client("s3", config=Config(signature_version=UNSIGNED, max_pool_connections=32))
             (work / "boto3").mkdir(exist_ok=True)
             with ThreadPoolExecutor(8) as pool:
-                list(pool.map(lambda u: client.download_file(bucket, u.split("/", 3)[3],
+                list(pool.map(lambda u: client.download_file(u.split("/", 3)[2], u.split("/", 3)[3],
                                                              str(work / "boto3" / Path(u).name)), uris))
 
         seed, _ = measured(server, lambda: (shutil.rmtree(work / "seed", ignore_errors=True), seed_get()))
@@ -304,22 +301,79 @@ def run_downloads(server: S3Server, local: dict[str, Path]) -> list[Result]:
                                                  boto3_transfer_manager()))
         mine, results = measured(server, lambda: download(uris, work / "ours", progress=False, overwrite=True))
         written = sum(p.stat().st_size for p in (work / "ours").rglob("*") if p.is_file())
-        ok = all(r.status == "downloaded" for r in results)
-        met = ok and written == expected and mine.seconds <= reference.seconds * 1.05
-        return [Result(f"download {DOWNLOADS} files: boto3 transfer manager (reference)",
-                       "the bar for roman_helpers.download", seed, reference, None),
-                Result(f"download {DOWNLOADS} files ({expected / MB:.0f} MB)",
-                       "throughput >= boto3 transfer manager; bytes written = sizes", seed, mine, met,
-                       "", {"boto3_transfer_manager": asdict(reference), "bytes_written": written,
+        shutil.rmtree(work / "ours", ignore_errors=True)
+        ok = all(r.status == "downloaded" for r in results) and written == expected
+        return seed, reference, mine, ok and mine.seconds <= reference.seconds * 1.05, written
+
+    try:
+        out = []
+        bucket, _ = KEYS["drz"]
+        many = [f"s3://{bucket}/bench/downloads/file_{n:02d}_drz.fits" for n in range(DOWNLOADS)]
+        big_bucket, big_key = KEYS["fits"]
+        for label, uris, expected in (
+                (f"download {DOWNLOADS} files", many, local["drz"].stat().st_size * DOWNLOADS),
+                ("download one big object", [f"s3://{big_bucket}/{big_key}"], local["fits"].stat().st_size)):
+            print(f"  {label} ...", flush=True)
+            seed, reference, mine, met, written = three_ways(uris, expected)
+            out += [Result(f"{label}: boto3 transfer manager (reference)", "the bar for roman_helpers.download",
+                           seed, reference, None),
+                    Result(f"{label} ({expected / MB:.0f} MB)",
+                           "throughput >= boto3 transfer manager; bytes written = sizes", seed, mine, met, "",
+                           {"boto3_transfer_manager": asdict(reference), "bytes_written": written,
                             "object_bytes": expected})]
+        return out
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run_cloud_uris() -> Result:
-    return Result("cloud URIs for the seed's 60 products", "<= 5 round trips", None, None, None,
-                  "not run here: needs the kit's batched resolver and the sandbox MAST service in one "
-                  "process; see the uris tests")
+SEED_QUERY = dict(obs_collection="HST", filters="F160W", instrument_name="WFC3/IR", proposal_id=["11360"],
+                  dataRights="PUBLIC")
+SEED_FILTER = dict(calib_level=[3], productType=["SCIENCE"], dataproduct_type=["image"], project=["CALWF3"])
+
+
+def run_cloud_uris(latency: float, bandwidth: float) -> Result:
+    """The seed's 60 products: astroquery's ``get_cloud_uris`` against ``roman_helpers.uris.cloud_uris``.
+
+    Runs in the whole sandbox (MAST behind the TLS proxy, S3 with the same network model).
+    Requests and round trips add the MAST path look-ups (counted by the sandbox MAST) to the
+    S3 ``HEAD`` checks (counted by the S3 server); the look-ups are sequential, one per 50 products.
+    """
+    name, target = "cloud URIs for the seed's 60 products", "<= 5 round trips"
+    try:
+        from roman_helpers.uris import cloud_uris
+    except ImportError:
+        return Result(name, target, None, None, None, "roman_helpers.uris.cloud_uris is not available")
+    from roman_helpers.sandbox.launcher import Sandbox
+
+    print("  cloud URIs for the seed's 60 products ...", flush=True)
+    saved = dict(os.environ)
+    try:
+        with Sandbox(latency=latency, bandwidth=bandwidth) as sandbox:
+            sandbox.apply()
+            from astroquery.mast import Observations
+
+            products = Observations.filter_products(
+                Observations.get_product_list(Observations.query_criteria(**SEED_QUERY)), **SEED_FILTER)
+            Observations.enable_cloud_dataset(verbose=False)  # its client follows the sandbox endpoint
+
+            def with_lookups(call):
+                before = sandbox.mast.app.requests
+                run, value = measured(sandbox.s3, call)
+                lookups = (sandbox.mast.app.requests - before) // 2  # measured() runs the call twice
+                run.requests += lookups
+                run.round_trips += lookups
+                return run, value
+
+            seed, seed_uris = with_lookups(lambda: Observations.get_cloud_uris(products))
+            ours, our_uris = with_lookups(lambda: [uri for uri in cloud_uris(products) if uri])
+            Observations.disable_cloud_dataset()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    same = list(seed_uris) == our_uris
+    return Result(name, target, seed, ours, same and len(our_uris) == 60 and ours.round_trips <= 5,
+                  "requests and round trips include the MAST path look-ups",
+                  {"same_uris": same, "uris": len(our_uris)})
 
 
 # ------------------------------------------------------------------ output
@@ -413,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["AWS_ENDPOINT_URL"] = server.url
         results = run_streaming(server, local, args.latency)
         results += run_downloads(server, local)
-    results.append(run_cloud_uris())
+    results.append(run_cloud_uris(args.latency, args.bandwidth))
     markdown = table(results)
     print()
     print(markdown)

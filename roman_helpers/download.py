@@ -14,6 +14,12 @@ really needed, :func:`download` makes sure a wrong file never sits at the final 
 * two processes fetching the same key to the same path take turns through a lock on the
   temporary file and end with one correct file.
 
+Throughput matches boto3's transfer manager: objects of ``PART_THRESHOLD`` bytes or more are
+fetched as concurrent ranged GETs of ``PART_SIZE`` bytes written at their offsets (as boto3 does),
+every object costs one HEAD plus its GETs, the file is read back once to compute only the digests
+S3 can be compared with, and one AWS client (whose service model loads once per process) is
+shared by all workers.
+
 We use botocore directly, not ``s3fs.S3FileSystem.get``: ``get`` writes straight into the final
 path, leaves truncated or zero-filled files behind on failure and does not keep keys such as
 ``a/../../x`` inside the destination (see REFERENCE.md §2).
@@ -40,7 +46,15 @@ from roman_helpers.uris import split_uri
 
 __all__ = ["DownloadResult", "download", "safe_destination"]
 
-CHUNK = 256 * 1024
+#: Bytes per read of a response body: 512 KiB halves the GIL hand-overs per byte of 256 KiB reads
+#: (measured: ~8 % more throughput with 12 workers on two cores).
+CHUNK = 512 * 1024
+#: Objects this large or larger are fetched as concurrent ranged parts. boto3 splits from 8 MiB;
+#: below 16 MiB one stream takes < 0.1 s at 200 MB/s and the extra request costs more than it saves
+#: when several objects are in flight (measured with ``make bench``).
+PART_THRESHOLD = 16 * 1024 * 1024
+#: Size of each ranged part (boto3's multipart_chunksize).
+PART_SIZE = 8 * 1024 * 1024
 _TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling",
                     "500", "502", "503", "504"}
 
@@ -125,8 +139,13 @@ def safe_destination(destination: str | os.PathLike, key: str) -> Path:
     return target
 
 
+_LOADER_LOCK = threading.Lock()
+_LOADER: list = []  # botocore's data loader, shared: parsing the S3 model costs ~0.1 s per session
+
+
 def _client(anon: bool, max_workers: int):
     import boto3
+    import botocore.session
     from botocore import UNSIGNED
     from botocore.config import Config
 
@@ -135,11 +154,19 @@ def _client(anon: bool, max_workers: int):
         # one attempt per call: we retry ourselves so that a retry resumes the temporary file
         # and the attempt count in errors is exact
         "retries": {"total_max_attempts": 1, "mode": "standard"},
-        "max_pool_connections": max(10, max_workers),
+        "max_pool_connections": max(10, 2 * max_workers),  # a worker per object + one per extra part
     }
     if anon:
         options["signature_version"] = UNSIGNED  # public buckets: no Authorization header at all
-    return boto3.session.Session().client("s3", config=Config(**options))
+    # a new session each call reads the environment (endpoint, credentials) afresh; only the
+    # loader of botocore's bundled JSON models is shared
+    session = botocore.session.get_session()
+    with _LOADER_LOCK:
+        if _LOADER:
+            session.register_component("data_loader", _LOADER[0])
+        else:
+            _LOADER.append(session.get_component("data_loader"))
+    return boto3.session.Session(botocore_session=session).client("s3", config=Config(**options))
 
 
 def _max_attempts() -> int:
@@ -175,36 +202,75 @@ def _classify(error: Exception, uri: str) -> Exception:
     return error
 
 
-def _local_checksums(path: Path) -> dict[str, str]:
-    md5, sha1, sha256, crc = hashlib.md5(), hashlib.sha1(), hashlib.sha256(), 0
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            md5.update(block), sha1.update(block), sha256.update(block)
-            crc = zlib.crc32(block, crc)
-    return {"md5": md5.hexdigest(), "sha1": base64.b64encode(sha1.digest()).decode(),
-            "sha256": base64.b64encode(sha256.digest()).decode(),
-            "crc32": base64.b64encode(crc.to_bytes(4, "big")).decode()}
+class _Digest:
+    """The digests S3 can be compared with, computed while the file is written, even out of order.
+
+    Parts write at their own offsets; the digests advance over the contiguous prefix: a chunk
+    written right after it is hashed at once, one further on is hashed with the bytes between
+    (already on disk, written by the same part). :meth:`finish` reads whatever is left.
+    """
+
+    def __init__(self, names: list[str]) -> None:
+        self.names, self.lock = names, threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.hashes = {name: hashlib.new(name) for name in self.names if name != "crc32"}
+        self.crc, self.position = 0, 0
+
+    def _update(self, data) -> None:
+        for digest in self.hashes.values():
+            digest.update(data)
+        if "crc32" in self.names:
+            self.crc = zlib.crc32(data, self.crc)
+
+    def feed(self, fd: int, start: int, offset: int, data: bytes) -> None:
+        """``data`` was just written at ``offset`` by a part whose bytes from ``start`` are on disk."""
+        with self.lock:
+            if start <= self.position <= offset:
+                if self.position < offset:
+                    self._update(os.pread(fd, offset - self.position, self.position))
+                self._update(data)
+                self.position = offset + len(data)
+
+    def finish(self, path: Path) -> dict[str, str]:
+        """Hash the rest of ``path``; return the digests in S3's notation."""
+        with open(path, "rb") as handle:
+            handle.seek(self.position)
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                self._update(block)
+            self.position = handle.tell()
+        local = {name: base64.b64encode(digest.digest()).decode() for name, digest in self.hashes.items()}
+        if "md5" in self.hashes:
+            local["md5"] = self.hashes["md5"].hexdigest()
+        if "crc32" in self.names:
+            local["crc32"] = base64.b64encode(self.crc.to_bytes(4, "big")).decode()
+        return local
 
 
-def _verify(path: Path, head: dict, uri: str) -> bool:
+def _remote_digests(head: dict) -> dict[str, str]:
+    """HEAD's whole-object digests: ``x-amz-checksum-*`` values and a single-part ETag (the MD5)."""
+    remote = {name: head.get(f"Checksum{name.upper()}") for name in ("sha256", "sha1", "crc32")}
+    remote = {name: value for name, value in remote.items() if value and "-" not in value}
+    etag = head.get("ETag", "").strip('"')
+    if etag and "-" not in etag:  # a single-part ETag is the object's MD5
+        remote["md5"] = etag
+    return remote
+
+
+def _verify(path: Path, head: dict, uri: str, digest: _Digest | None = None) -> bool:
     """Check ``path`` against HEAD's size and checksums; True when content was checked."""
     size = path.stat().st_size
     if size != head["ContentLength"]:
         raise IntegrityError(f"{uri}: got {size} bytes, S3 reports {head['ContentLength']}")
-    local = _local_checksums(path)
-    checked = False
-    for name in ("sha256", "sha1", "crc32"):
-        remote = head.get(f"Checksum{name.upper()}")
-        if remote and "-" not in remote:
-            if remote != local[name]:
-                raise IntegrityError(f"{uri}: {name} checksum {local[name]} differs from S3's {remote}")
-            checked = True
-    etag = head.get("ETag", "").strip('"')
-    if etag and "-" not in etag:  # a single-part ETag is the object's MD5
-        if etag != local["md5"]:
-            raise IntegrityError(f"{uri}: MD5 {local['md5']} differs from S3's ETag {etag}")
-        checked = True
-    return checked
+    remote = _remote_digests(head)
+    local = (digest or _Digest(list(remote))).finish(path) if remote else {}
+    for name, value in remote.items():
+        if value != local[name]:
+            what = "MD5" if name == "md5" else f"{name} checksum"
+            raise IntegrityError(f"{uri}: {what} {local[name]} differs from S3's "
+                                 f"{'ETag ' if name == 'md5' else ''}{value}")
+    return bool(remote)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -213,11 +279,115 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _fetch(client, uri: str, destination: Path, overwrite: bool, progress, cancel: threading.Event
+class _Changed(_Transient):
+    """The object's ETag is no longer HEAD's: every part starts over."""
+
+
+class _Stopped(Exception):
+    """Another part of the same attempt failed first; this one stopped early."""
+
+
+@dataclass
+class _Part:
+    """Bytes ``[start, end)`` of an object; ``done`` of them are on disk, from ``start``."""
+
+    start: int
+    end: int
+    done: int = 0
+    received: int = 0  # bytes received for this part over all attempts
+
+    @property
+    def missing(self) -> int:
+        return self.end - self.start - self.done
+
+
+def _split(total: int) -> list[_Part]:
+    if total < PART_THRESHOLD:
+        return [_Part(0, total)]
+    return [_Part(start, min(start + PART_SIZE, total)) for start in range(0, total, PART_SIZE)]
+
+
+def _get_part(client, bucket: str, key: str, etag: str, part: _Part, fd: int, whole: bool, digest: _Digest,
+              progress, cancel: threading.Event, stop: threading.Event) -> None:
+    """GET the missing bytes of ``part`` and write them at their offset through ``fd``."""
+    request = {"Bucket": bucket, "Key": key}
+    if whole:
+        request["ChecksumMode"] = "ENABLED"  # botocore checks x-amz-checksum-* on full GETs
+    else:
+        request["Range"] = f"bytes={part.start + part.done}-{part.end - 1}"
+    response = client.get_object(**request)
+    if response.get("ETag", "").strip('"') != etag:
+        raise _Changed("object changed during download")
+    if response["ContentLength"] != part.missing:
+        raise _Transient(f"S3 sent {response['ContentLength']} bytes for a request of {part.missing}")
+    os.lseek(fd, part.start + part.done, os.SEEK_SET)
+    for chunk in response["Body"].iter_chunks(CHUNK):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        if stop.is_set():
+            raise _Stopped
+        _write_all(fd, chunk)
+        digest.feed(fd, part.start, part.start + part.done, chunk)
+        part.done += len(chunk)
+        part.received += len(chunk)
+        progress.update(len(chunk))
+    if part.missing:
+        raise _Transient(f"short body: {part.done} of {part.end - part.start} bytes")
+
+
+def _get_parts(client, bucket: str, key: str, etag: str, parts: list[_Part], fd: int, temp: Path,
+               digest: _Digest, pool, progress, cancel: threading.Event) -> None:
+    """One GET per part still missing bytes, concurrently (the first in this thread); raise the first failure.
+
+    Every GET of the attempt has ended when this returns or raises: no write lands afterwards.
+    """
+    todo = [part for part in parts if part.missing]
+    whole = len(parts) == 1 and parts[0].done == 0
+    stop = threading.Event()
+
+    def run(part: _Part, own: int | None) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        handle = os.open(temp, os.O_RDWR) if own is None else own  # own file offset per part
+        try:
+            _get_part(client, bucket, key, etag, part, handle, whole, digest, progress, cancel, stop)
+        except BaseException as error:
+            if not (isinstance(error, Exception) and type(_classify(error, "")) is _Transient):
+                stop.set()  # this ends the attempt (Ctrl-C, disk, changed object): the others stop too
+            raise
+        finally:
+            if own is None:
+                os.close(handle)
+
+    futures = [pool.submit(run, part, None) for part in todo[1:]]
+    errors: list[BaseException] = []
+    for call in [lambda: run(todo[0], fd)] if todo else []:
+        try:
+            call()
+        except BaseException as error:  # noqa: BLE001 - collected, raised below
+            errors.append(error)
+    for future in futures:
+        try:
+            future.result()
+        except BaseException as error:  # noqa: BLE001 - collected, raised below
+            errors.append(error)
+    errors = [error for error in errors if not isinstance(error, _Stopped)]
+    if errors:
+        raise next((error for error in errors if isinstance(error, KeyboardInterrupt)), errors[0])
+
+
+def _restart(fd: int, parts: list[_Part], digest: _Digest) -> None:
+    os.ftruncate(fd, 0)  # wrong or stale bytes: resuming would keep them
+    digest.reset()
+    for part in parts:
+        part.done = 0
+
+
+def _fetch(client, uri: str, destination: Path, overwrite: bool, progress, cancel: threading.Event, pool
            ) -> DownloadResult:
     bucket, key = split_uri(uri)
     path = safe_destination(destination, key)
-    attempts, received = 0, 0
+    attempts = 0
     head = None
     for attempt in range(1, _max_attempts() + 1):
         try:
@@ -250,36 +420,25 @@ def _fetch(client, uri: str, destination: Path, overwrite: bool, progress, cance
             if path.exists() and _verify(path, head, uri):
                 progress.update(total)
                 return DownloadResult(uri, path, "skipped", 0, True)
-            return _fetch(client, uri, destination, True, progress, cancel)
+            return _fetch(client, uri, destination, True, progress, cancel, pool)
         os.ftruncate(fd, 0)
+        pieces = _split(total)  # one GET, or concurrent ranged GETs for a big object
+        digest = _Digest(list(_remote_digests(head)))
         last_error: Exception | None = None
         while attempts < _max_attempts():
             attempts += 1
-            have = os.fstat(fd).st_size
             try:
-                request = {"Bucket": bucket, "Key": key}
-                if have:
-                    request["Range"] = f"bytes={have}-"
-                else:
-                    request["ChecksumMode"] = "ENABLED"  # botocore checks x-amz-checksum-* on full GETs
-                response = client.get_object(**request)
-                if response.get("ETag", "").strip('"') != etag:
-                    os.ftruncate(fd, 0)  # the object changed since HEAD: start over
-                    raise _Transient("object changed during download")
-                os.lseek(fd, have, os.SEEK_SET)
-                body = response["Body"]
-                for chunk in body.iter_chunks(CHUNK):
-                    if cancel.is_set():
-                        raise KeyboardInterrupt
-                    _write_all(fd, chunk)
-                    received += len(chunk)
-                    progress.update(len(chunk))
+                _get_parts(client, bucket, key, etag, pieces, fd, part, digest, pool, progress, cancel)
                 os.fsync(fd)
                 if os.fstat(fd).st_size != total:
                     raise _Transient(f"short body: {os.fstat(fd).st_size} of {total} bytes")
-                verified = _verify(part, head, uri)
+                verified = _verify(part, head, uri, digest)
                 os.replace(part, path)  # atomic: the final path is either absent/old or complete
-                return DownloadResult(uri, path, "downloaded", received, verified, None, attempts)
+                return DownloadResult(uri, path, "downloaded", sum(p.received for p in pieces), verified, None,
+                                      attempts)
+            except IntegrityError as error:  # before OSError: IntegrityError is one
+                _restart(fd, pieces, digest)
+                last_error = error
             except (KeyboardInterrupt, OSError) as error:
                 if isinstance(error, OSError) and not isinstance(error, (ConnectionError, TimeoutError)):
                     if error.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT):
@@ -287,19 +446,18 @@ def _fetch(client, uri: str, destination: Path, overwrite: bool, progress, cance
                 if isinstance(error, KeyboardInterrupt):
                     raise
                 last_error = _Transient(str(error))
-            except IntegrityError as error:
-                os.ftruncate(fd, 0)  # wrong bytes: resuming would keep them, start over
-                last_error = error
             except Exception as error:  # noqa: BLE001 - classified below
                 from botocore.exceptions import FlexibleChecksumError
 
                 if isinstance(error, FlexibleChecksumError):
-                    os.ftruncate(fd, 0)
+                    _restart(fd, pieces, digest)
                     last_error = IntegrityError(f"{uri}: {error}")
                 else:
                     mapped = _classify(error, uri)
                     if not isinstance(mapped, _Transient):
                         raise mapped from error
+                    if isinstance(mapped, _Changed):
+                        _restart(fd, pieces, digest)
                     last_error = mapped
             time.sleep(_backoff() * 2 ** (attempts - 1))
         if isinstance(last_error, IntegrityError):
@@ -341,7 +499,7 @@ class _Progress:
         self.bar.close()
 
 
-def download(uris, destination: str | os.PathLike, *, anon: bool | None = None, max_workers: int = 8,
+def download(uris, destination: str | os.PathLike, *, anon: bool | None = None, max_workers: int = 12,
              progress: bool = True, overwrite: bool = False) -> list[DownloadResult]:
     """Download S3 objects into ``destination``, keeping their keys as relative paths.
 
@@ -355,7 +513,9 @@ def download(uris, destination: str | os.PathLike, *, anon: bool | None = None, 
         Force anonymous (True) or credentialed (False) requests; by default public buckets
         (:func:`roman_helpers.config.is_public_bucket`) are read anonymously.
     max_workers : int
-        Objects fetched in parallel.
+        Objects fetched in parallel (default 12: a worker waiting on latency, ``fsync`` or the
+        last digest leaves the network to the others); as many more threads fetch the extra
+        parts of objects of :data:`PART_THRESHOLD` bytes or more.
     progress : bool
         Show a tqdm progress bar of bytes.
     overwrite : bool
@@ -385,6 +545,7 @@ def download(uris, destination: str | os.PathLike, *, anon: bool | None = None, 
     destination = Path(destination)
     destination.mkdir(parents=True, exist_ok=True)
     clients: dict[bool, object] = {}
+    clients_lock = threading.Lock()
     cancel = threading.Event()
     bar = _Progress(progress, len(uris))
 
@@ -392,14 +553,16 @@ def download(uris, destination: str | os.PathLike, *, anon: bool | None = None, 
         try:
             bucket, _ = split_uri(uri)
             use_anon = config.is_public_bucket(bucket) if anon is None else anon
-            if use_anon not in clients:
-                clients[use_anon] = _client(use_anon, max_workers)
-            return _fetch(clients[use_anon], uri, destination, overwrite, bar, cancel)
+            with clients_lock:  # one client per kind, shared by every worker
+                if use_anon not in clients:
+                    clients[use_anon] = _client(use_anon, max_workers)
+            return _fetch(clients[use_anon], uri, destination, overwrite, bar, cancel, parts)
         except RomanHelpersError as error:
             path = None if isinstance(error, UnsafePathError) else _guess_path(destination, uri)
             return DownloadResult(uri, path, "failed", 0, False, error)
 
-    with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
+    workers = max(1, max_workers)
+    with ThreadPoolExecutor(workers) as pool, ThreadPoolExecutor(workers, thread_name_prefix="part") as parts:
         futures = [pool.submit(one, uri) for uri in uris]
         try:
             pending = set(futures)

@@ -197,12 +197,13 @@ def test_ctrl_c_mid_download_removes_temp(objects, tmp_path, fast, monkeypatch):
     assert not (tmp_path / "t/large.bin").exists() and leftovers(tmp_path) == []
 
 
-def test_two_processes_same_key_one_correct_file(objects, tmp_path, fast, monkeypatch):
+@pytest.mark.parametrize("setup", ["", "dl.PART_THRESHOLD = dl.PART_SIZE = dl.CHUNK; "], ids=["one-get", "parts"])
+def test_two_processes_same_key_one_correct_file(objects, tmp_path, fast, monkeypatch, setup):
     import subprocess
     import sys
     with faulty(monkeypatch, []) as server:
-        code = ("import sys; from roman_helpers.download import download; "
-                "r = download(['s3://stpubdata/t/large.bin'], sys.argv[1], progress=False)[0]; "
+        code = ("import sys; import roman_helpers.download as dl; " + setup +
+                "r = dl.download(['s3://stpubdata/t/large.bin'], sys.argv[1], progress=False)[0]; "
                 "print(r.status); sys.exit(r.status == 'failed')")
         env = {**os.environ}
         procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], env=env,
@@ -211,3 +212,62 @@ def test_two_processes_same_key_one_correct_file(objects, tmp_path, fast, monkey
     assert [p.returncode for p in procs] == [0, 0]
     assert sorted(outputs) in (["downloaded", "skipped"], ["downloaded", "downloaded"])
     assert (tmp_path / "t/large.bin").read_bytes() == LARGE and leftovers(tmp_path) == []
+
+
+# ------------------------------------------------------------------ big objects: concurrent ranged parts
+@pytest.fixture
+def in_parts(monkeypatch):
+    """LARGE becomes 4 parts (3 x CHUNK + 12,345 bytes), fetched concurrently."""
+    monkeypatch.setattr(dl, "PART_THRESHOLD", dl.CHUNK)
+    monkeypatch.setattr(dl, "PART_SIZE", dl.CHUNK)
+
+
+def recorded(server) -> list[tuple[str, str | None]]:
+    """(method, Range) of every request the faulty server gets from now on."""
+    seen, app = [], server.injector.app
+
+    def recording(environ, start_response):
+        seen.append((environ["REQUEST_METHOD"], environ.get("HTTP_RANGE")))
+        return app(environ, start_response)
+
+    server.injector.app = recording
+    return seen
+
+
+def test_big_object_comes_in_concurrent_ranged_parts(objects, tmp_path, fast, monkeypatch, in_parts):
+    with faulty(monkeypatch, []) as server:
+        seen = recorded(server)
+        [result] = download(["s3://stpubdata/t/large.bin"], tmp_path, progress=False)
+    assert (result.status, result.verified, result.attempts, result.bytes) == ("downloaded", True, 1, len(LARGE))
+    assert (tmp_path / "t/large.bin").read_bytes() == LARGE and leftovers(tmp_path) == []
+    starts = range(0, len(LARGE), dl.CHUNK)
+    assert seen[0] == ("HEAD", None)
+    assert sorted(seen[1:]) == sorted(("GET", f"bytes={s}-{min(s + dl.CHUNK, len(LARGE)) - 1}") for s in starts)
+
+
+def test_cut_part_resumes_only_its_missing_bytes(objects, tmp_path, fast, monkeypatch, in_parts):
+    rule = FaultRule("cut", key="large.bin", method="GET", nth=2, fraction=0.5)
+    with faulty(monkeypatch, [rule]) as server:
+        seen = recorded(server)
+        [result] = download(["s3://stpubdata/t/large.bin"], tmp_path, progress=False)
+    assert (result.status, result.verified, result.attempts) == ("downloaded", True, 2)
+    assert (tmp_path / "t/large.bin").read_bytes() == LARGE and leftovers(tmp_path) == []
+    assert result.bytes == len(LARGE)  # the resumed GET asked only for the rest of the cut part
+    assert [m for m, _ in seen].count("GET") == 5
+
+
+def test_corrupt_part_means_every_part_again(objects, tmp_path, fast, monkeypatch, in_parts):
+    with faulty(monkeypatch, [FaultRule("flip", key="large.bin", method="GET", nth=3)]) as server:
+        seen = recorded(server)
+        [result] = download(["s3://stpubdata/t/large.bin"], tmp_path, progress=False)
+    assert (result.status, result.verified, result.attempts) == ("downloaded", True, 2), result.error
+    assert (tmp_path / "t/large.bin").read_bytes() == LARGE and leftovers(tmp_path) == []
+    assert [m for m, _ in seen].count("GET") == 8 and result.bytes == 2 * len(LARGE)
+
+
+def test_parts_always_cut_fail_cleanly(objects, tmp_path, fast, monkeypatch, in_parts):
+    with faulty(monkeypatch, [FaultRule("cut", key="large.bin", method="GET")]):
+        [result] = download(["s3://stpubdata/t/large.bin"], tmp_path, progress=False)
+    assert result.status == "failed" and isinstance(result.error, DownloadError)
+    assert "4 attempts" in str(result.error)
+    assert not (tmp_path / "t/large.bin").exists() and leftovers(tmp_path) == []
