@@ -57,3 +57,11 @@ def test_fault_rule_values(kwargs, named):
 def test_faults_spec_names_the_bad_rule():
     with pytest.raises(InvalidParameterError, match="'cut:fraction=half'"):
         parse_faults("slowdown:0.1,cut:fraction=half")
+
+
+def test_sandbox_refuses_a_bad_fault_spec_before_starting_anything(tmp_path):
+    from roman_helpers.sandbox.launcher import Sandbox
+
+    with pytest.raises(InvalidParameterError, match="seed"):
+        Sandbox(tmp_path, faults="slowdown:0.3:seed=1")
+    assert list(tmp_path.iterdir()) == []  # no data built, no state written

@@ -80,6 +80,10 @@ class Sandbox:
             raise InvalidParameterError("size", size, ["small", "full"])
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
         self.size = size
+        if isinstance(faults, str) and faults:
+            from roman_helpers.sandbox.faults import parse_faults
+
+            parse_faults(faults)  # a typo in --faults is a usage error, before anything starts
         self.latency, self.bandwidth, self.faults = latency, bandwidth, faults
         self._requested_env_file = Path(env_file) if env_file else None
         self.env: dict[str, str] = {}
