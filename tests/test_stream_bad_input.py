@@ -43,6 +43,7 @@ def test_a_file_that_is_not_fits(damaged, call):
         call(damaged["text.fits"])
 
 
+@pytest.mark.filterwarnings("ignore:File may have been truncated")  # astropy says so too; we raise
 def test_a_truncated_fits_file_keeps_its_headers_but_refuses_missing_pixels(damaged):
     assert stream.read_header(damaged["truncated.fits"], "SCI")["NAXIS2"] == 200
     with pytest.raises(FileFormatError, match="truncated.fits"):
