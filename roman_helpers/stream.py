@@ -101,6 +101,8 @@ def _translated_errors(uri: str, anon: bool | None) -> Iterator[None]:
                "Platform they are automatic)") if anon or (anon is None and config.is_public_bucket(bucket)) \
             else "check your AWS credentials, or pass anon=True for a public bucket"
         raise AccessDeniedError(f"access to {uri} was refused: {how}") from error
+    except gzip.BadGzipFile as error:
+        raise FileFormatError(f"{uri} is not gzip-compressed, although its name ends in .gz") from error
     except yaml.YAMLError as error:
         raise FileFormatError(f"{uri}: the ASDF tree is not valid YAML ({error.problem or error}); "
                               "the file is damaged or was not written by asdf") from error
@@ -203,13 +205,14 @@ def read_header(uri: str, ext: int | str = 0, *, anon: bool | None = None):
     InvalidParameterError
         If the file has no such extension.
     """
-    with open_fits(uri, anon=anon) as hdul:
-        try:
-            return hdul[ext].header.copy()
-        except (IndexError, KeyError) as error:
-            names = [hdu.name for hdu in hdul]
-            raise InvalidParameterError("ext", ext, valid=list(range(len(names))) + names,
-                                        hint=f"{uri} has {len(names)} HDUs") from error
+    if _kind(uri) == "fits.gz":
+        # astropy would decompress the whole stream to list the HDUs; walking stops at the header.
+        with _open_remote(uri, anon, cache_type="readahead", block_size=HEADER_BLOCK) as (_fs, _path, handle), \
+                gzip.GzipFile(fileobj=handle, mode="rb") as gz:
+            return _find_hdu(_ForwardReader(gz), ext, uri, image=False)[0]
+    fs, path = _filesystem(uri, anon)
+    with _translated_errors(uri, anon):
+        return _find_hdu(_RangeReader(fs, path), ext, uri, image=False)[0]
 
 
 @contextlib.contextmanager
@@ -513,7 +516,12 @@ class _RangeReader:
     def read(self, offset: int, length: int) -> bytes:
         end = offset + length
         if not (self.buffer_start <= offset and end <= self.buffer_start + len(self.buffer)):
-            self.buffer = self.fs.cat_file(self.path, start=offset, end=offset + max(length, HEADER_BLOCK))
+            try:
+                self.buffer = self.fs.cat_file(self.path, start=offset, end=offset + max(length, HEADER_BLOCK))
+            except OSError as error:  # S3 answers 416 for a range that starts past the end
+                if "range is not satisfiable" not in str(error) and "InvalidRange" not in str(error):
+                    raise
+                self.buffer = b""
             self.buffer_start = offset
         return self.buffer[offset - self.buffer_start:end - self.buffer_start]
 
@@ -558,29 +566,36 @@ def _fits_data_size(header) -> int:
     return -(-size // _FITS_BLOCK) * _FITS_BLOCK
 
 
-def _find_image(reader, ext, uri: str):
-    """Walk the HDU headers (and skip data) until the wanted image; return header and data offset."""
+def _walk_hdus(reader, uri: str) -> Iterator[tuple[int, str, Any, int]]:
+    """Yield ``(index, name, header, data offset)`` for each HDU, reading headers and skipping data."""
     offset, index = 0, 0
-    seen: list[str] = []
     while True:
         try:
             header, length = _fits_header_at(reader, offset, uri)
-        except FileFormatError:
+        except FileFormatError as error:
             if index == 0:
-                raise
-            raise InvalidParameterError(
-                "ext", ext, valid=list(range(index)) + seen,
-                hint=f"{uri} has {index} HDUs" if ext is not None else f"{uri} has no 2-D image HDU"
-            ) from None
-        name = str(header.get("EXTNAME", "PRIMARY" if index == 0 else "")).upper()
+                raise FileFormatError(f"{uri} is not a readable FITS file: {error}") from error
+            return  # the end of the file
+        if index == 0 and "SIMPLE" not in header:
+            raise FileFormatError(f"{uri} is not a FITS file (it does not start with a SIMPLE card)")
+        yield index, str(header.get("EXTNAME", "PRIMARY" if index == 0 else "")).upper(), header, offset + length
+        offset += length + _fits_data_size(header)
+        index += 1
+
+
+def _find_hdu(reader, ext, uri: str, *, image: bool):
+    """Return the header and data offset of HDU ``ext`` (index or name; None: the first 2-D image)."""
+    seen: list[str] = []
+    for index, name, header, data_offset in _walk_hdus(reader, uri):
         seen.append(name)
         is_image = header.get("NAXIS") == 2 and header.get("XTENSION", "IMAGE").strip() == "IMAGE"
         if (ext is None and is_image) or ext == index or (isinstance(ext, str) and ext.upper() == name):
-            if not is_image:
+            if image and not is_image:
                 raise InvalidParameterError("ext", ext, hint=f"HDU {index} of {uri} is not a 2-D image")
-            return header, offset + length
-        offset += length + _fits_data_size(header)
-        index += 1
+            return header, data_offset
+    raise InvalidParameterError(
+        "ext", ext, valid=list(range(len(seen))) + seen,
+        hint=f"{uri} has {len(seen)} HDUs" if ext is not None else f"{uri} has no 2-D image HDU")
 
 
 def _fits_wcs(header):
@@ -606,7 +621,7 @@ def _fits_cutout(uri, anon, box, position, size, ext):
         with _open_remote(uri, anon, cache_type="readahead", block_size=GZIP_BLOCK) as (_fs, _path, handle), \
                 gzip.GzipFile(fileobj=handle, mode="rb") as stream:
             reader = _ForwardReader(stream)
-            header, data_offset = _find_image(reader, ext, uri)
+            header, data_offset = _find_hdu(reader, ext, uri, image=True)
             shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
             dtype = np.dtype(_FITS_DTYPES[int(header["BITPIX"])])
             cut = _plan(shape, box, position, size, _fits_wcs(header))
@@ -619,7 +634,7 @@ def _fits_cutout(uri, anon, box, position, size, ext):
         fs, path = _filesystem(uri, anon)
         with _translated_errors(uri, anon):
             # No HEAD and no file object: ranged GETs for the headers, then all rows at once.
-            header, data_offset = _find_image(_RangeReader(fs, path), ext, uri)
+            header, data_offset = _find_hdu(_RangeReader(fs, path), ext, uri, image=True)
             shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
             dtype = np.dtype(_FITS_DTYPES[int(header["BITPIX"])])
             cut = _plan(shape, box, position, size, _fits_wcs(header))

@@ -67,6 +67,20 @@ def test_read_header_by_extension_name(s3env):
     assert server.bytes_sent <= 64 * KIB
 
 
+def test_read_header_of_fits_gz_decompresses_only_up_to_the_header(s3env):
+    import gzip
+
+    header, server = counted(s3env, lambda: stream.read_header(s3env.uri["gz"], "SCI"))
+    with gzip.open(s3env.local["gz"]) as local:
+        assert header == fits.getheader(local, "SCI")
+    assert server.bytes_sent <= 64 * KIB < s3env.local["gz"].stat().st_size / 10
+
+
+def test_read_header_of_a_missing_extension_lists_the_hdus(s3env):
+    with pytest.raises(InvalidParameterError, match="PRIMARY, SCI, WHT, CTX, HDRTAB"):
+        stream.read_header(s3env.uri["drz"], "ERR")
+
+
 def test_info_of_drz_lists_every_hdu_under_64_kib(s3env):
     summary, server = counted(s3env, lambda: stream.info(s3env.uri["drz"]))
     for name in ("PRIMARY", "SCI", "WHT", "CTX", "HDRTAB"):
