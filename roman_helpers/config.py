@@ -22,7 +22,10 @@ Environment variables honoured
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for the type hints only; imported late at run time
+    from s3fs import S3FileSystem
 
 __all__ = [
     "PUBLIC_BUCKETS",
@@ -103,7 +106,7 @@ def backoff() -> float:
     return float(os.environ.get("ROMAN_HELPERS_BACKOFF", 0.2))
 
 
-def filesystem(bucket: str | None = None, *, anon: bool | None = None, **kwargs: Any):
+def filesystem(bucket: str | None = None, *, anon: bool | None = None, **kwargs: Any) -> S3FileSystem:
     """Return an :class:`s3fs.S3FileSystem` configured for low transfer.
 
     Parameters

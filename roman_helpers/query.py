@@ -23,12 +23,15 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from requests.adapters import HTTPAdapter
 
 from . import config
 from .errors import InvalidParameterError, RomanHelpersError
+
+if TYPE_CHECKING:  # for the type hints only; imported late at run time
+    from astropy.table import Table
 
 __all__ = ["SCIENCE_FILTERS", "enable_cloud", "search", "products", "science_products"]
 
@@ -111,7 +114,7 @@ def enable_cloud() -> None:
     _observations().enable_cloud_dataset(provider="AWS")
 
 
-def search(**criteria: Any):
+def search(**criteria: Any) -> Table:
     """Search MAST observations (``Observations.query_criteria``).
 
     Parameters
@@ -147,7 +150,7 @@ def search(**criteria: Any):
     return _call(_observations().query_criteria, **criteria)
 
 
-def products(observations, **filters: Any):
+def products(observations: Table | str | int, **filters: Any) -> Table:
     """List the data products of observations, optionally filtered.
 
     Parameters
@@ -189,7 +192,7 @@ def products(observations, **filters: Any):
     return obs.filter_products(table, **filters) if filters else table
 
 
-def science_products(observations):
+def science_products(observations: Table | str | int) -> Table:
     """Return the tutorial's science products of observations.
 
     The filter is :data:`SCIENCE_FILTERS`: ``calib_level=[3]``, ``productType=["SCIENCE"]``,

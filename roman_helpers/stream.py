@@ -27,7 +27,7 @@ import io
 import struct
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -35,6 +35,12 @@ import yaml
 from . import config
 from .errors import AccessDeniedError, FileFormatError, InvalidParameterError, ObjectNotFoundError
 from .uris import split_uri
+
+if TYPE_CHECKING:  # for the type hints only; imported late at run time
+    from asdf import AsdfFile
+    from astropy.io.fits import Header, HDUList
+    from astropy.nddata import Cutout2D
+    from roman_datamodels.datamodels import DataModel
 
 __all__ = [
     "HEADER_BLOCK",
@@ -138,7 +144,7 @@ def _kind(uri: str) -> str:
 
 
 @contextlib.contextmanager
-def open_fits(uri: str, *, anon: bool | None = None, **kwargs: Any):
+def open_fits(uri: str, *, anon: bool | None = None, **kwargs: Any) -> Iterator[HDUList]:
     """Open a FITS file on S3 lazily.
 
     Only the headers you touch are read; data is read when you access it (use
@@ -184,7 +190,7 @@ def open_fits(uri: str, *, anon: bool | None = None, **kwargs: Any):
                 source.close()
 
 
-def read_header(uri: str, ext: int | str = 0, *, anon: bool | None = None):
+def read_header(uri: str, ext: int | str = 0, *, anon: bool | None = None) -> Header:
     """Read one FITS header, fetching only the header blocks.
 
     Parameters
@@ -216,7 +222,7 @@ def read_header(uri: str, ext: int | str = 0, *, anon: bool | None = None):
 
 
 @contextlib.contextmanager
-def open_asdf(uri: str, *, anon: bool | None = None):
+def open_asdf(uri: str, *, anon: bool | None = None) -> Iterator[AsdfFile]:
     """Open an ASDF file on S3 lazily.
 
     asdf reads the YAML tree and the block index; each array is fetched (whole)
@@ -246,7 +252,7 @@ def open_asdf(uri: str, *, anon: bool | None = None):
 
 
 @contextlib.contextmanager
-def open_datamodel(uri: str, *, anon: bool | None = None):
+def open_datamodel(uri: str, *, anon: bool | None = None) -> Iterator[DataModel]:
     """Open a Roman file on S3 as a :mod:`roman_datamodels` model, lazily.
 
     Parameters
@@ -766,7 +772,7 @@ def _asdf_cutout(uri, anon, box, position, size):
 
 
 def cutout(uri: str, *, box: Sequence[int] | None = None, position: Any = None, size: Any = None,
-           ext: int | str | None = None, anon: bool | None = None):
+           ext: int | str | None = None, anon: bool | None = None) -> Cutout2D:
     """Cut a region out of an image on S3, fetching only (about) the pixels in it.
 
     Parameters
