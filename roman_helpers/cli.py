@@ -4,7 +4,7 @@ Every sub-command is a thin wrapper over one function of the kit, so what it doe
 documented there: ``ls`` (:func:`roman_helpers.config.filesystem`), ``info``
 (:func:`roman_helpers.stream.info`), ``header`` (:func:`roman_helpers.stream.read_header`),
 ``cutout`` (:func:`roman_helpers.stream.cutout`), ``get`` (:func:`roman_helpers.download.download`),
-``datasets`` (:mod:`roman_helpers.datasets`), ``uri`` (:func:`roman_helpers.uris.dataset_uri`),
+``datasets`` (:mod:`roman_helpers.datasets`), ``uri`` (:meth:`roman_helpers.datasets.Dataset.uri`),
 plus ``sandbox`` (:mod:`roman_helpers.sandbox.cli`) and ``run`` (:mod:`roman_helpers.runner`).
 
 Errors a user can cause print ``error: <message>`` and exit with 1 (2 for a usage error);
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import config, datasets
 from .errors import AccessDeniedError, InvalidParameterError, ObjectNotFoundError, RomanHelpersError
-from .uris import extra_fields, split_uri
+from .uris import split_uri
 
 __all__ = ["build_parser", "main"]
 
@@ -174,7 +174,7 @@ def _datasets(args: argparse.Namespace) -> int:
     for p in ds.parameters.values():
         values = ", ".join(str(v) for v in p.values) if p.values is not None else "any"
         print(f"  {p.name} (default {p.default}): {p.help}; values: {values}")
-    extra = extra_fields(ds.name)
+    extra = ds.extra_fields
     if extra:
         print(f"also give: {', '.join(extra)} (template fields that are not parameters)")
     example = {**ds.defaults(), **{name: name.upper() for name in extra}}
@@ -183,15 +183,13 @@ def _datasets(args: argparse.Namespace) -> int:
 
 
 def _uri(args: argparse.Namespace) -> int:
-    from .uris import dataset_uri
-
     params = {}
     for item in args.params:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise InvalidParameterError("argument", item, hint="Write key=value, e.g. band=F158")
         params[name.strip()] = value.strip()
-    print(dataset_uri(args.dataset, **params))
+    print(datasets.get(args.dataset).uri(**params))
     return 0
 
 

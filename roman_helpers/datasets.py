@@ -15,6 +15,9 @@ Examples
 from __future__ import annotations
 
 import functools
+import numbers
+import re
+import string
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -24,6 +27,9 @@ import yaml
 from .errors import InvalidParameterError
 
 __all__ = ["Parameter", "Dataset", "load", "names", "get"]
+
+#: A whole number, optionally written as a detector name: 7, "07", "WFI07", "sca07".
+_WHOLE_NUMBER = re.compile(r"(?:wfi|sca)?(\d+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -36,21 +42,33 @@ class Parameter:
     help: str = ""
 
     def coerce(self, value: Any) -> Any:
-        """Return ``value`` converted to the type of the default, or raise.
+        """Return ``value`` in the type and spelling of the default, or raise.
+
+        Whole-number parameters take ``7``, ``"07"`` or ``"WFI07"``; text parameters take any
+        case (``"f158"`` is ``"F158"``) and whole numbers (``15297`` is ``"15297"``). Nothing
+        else is converted: ``11.7`` and ``True`` are refused rather than truncated.
 
         Raises
         ------
         InvalidParameterError
             If the value cannot be converted or is not one of :attr:`values`.
         """
-        kind = type(self.default)
-        try:
-            converted = kind(value) if not isinstance(value, kind) else value
-        except (TypeError, ValueError):
-            raise InvalidParameterError(self.name, value, self.values) from None
-        if self.values is not None and converted not in self.values:
-            raise InvalidParameterError(self.name, value, self.values)
+        converted = self._converted(value)
+        if converted is None or (self.values is not None and converted not in self.values):
+            raise InvalidParameterError(self.name, value, self.values,
+                                        hint=None if self.values is not None else self.help or None)
         return converted
+
+    def _converted(self, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (str, numbers.Integral)):
+            return None
+        if isinstance(self.default, int):
+            if isinstance(value, numbers.Integral):
+                return int(value)
+            match = _WHOLE_NUMBER.fullmatch(value.strip())
+            return int(match.group(1)) if match else None
+        text = str(value).strip()
+        return next((valid for valid in self.values or () if str(valid).lower() == text.lower()), text)
 
 
 @dataclass(frozen=True)
@@ -107,10 +125,20 @@ class Dataset:
         merged.update(params)
         return {name: self.parameters[name].coerce(value) for name, value in merged.items()}
 
+    @property
+    def extra_fields(self) -> list[str]:
+        """Template fields that are neither parameters nor lookups (``obs_id`` for HST)."""
+        names = (name for _, name, _, _ in string.Formatter().parse(self.template) if name)
+        return [name for name in dict.fromkeys(names) if name not in self.parameters and name not in self.lookups]
+
     def key(self, **params: Any) -> str:
         """Return the object key for the given parameters (see :meth:`uri`)."""
-        known = {k: v for k, v in params.items() if k in self.parameters}
-        fields = {**params, **self.validate(**known)}
+        extra = {k: v for k, v in params.items() if k not in self.parameters}
+        unknown = [name for name in extra if name not in self.extra_fields]
+        if unknown:
+            raise InvalidParameterError("parameter name", unknown[0], [*self.parameters, *self.extra_fields],
+                                        hint=f"dataset {self.name!r} has no parameter {unknown[0]!r}")
+        fields = {**extra, **self.validate(**{k: v for k, v in params.items() if k in self.parameters})}
         for derived, rule in self.lookups.items():
             fields[derived] = rule["map"][fields[rule["from"]]]
         try:

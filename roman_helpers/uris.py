@@ -4,19 +4,17 @@
 * :func:`cloud_uris` turns MAST products into ``s3://stpubdata/...`` URIs, like
   ``Observations.get_cloud_uris`` but with one path look-up per 50 products and the
   existence checks made concurrently.
-* :func:`dataset_uri` and the builders :func:`romanisim_uri`, :func:`openuniverse_fits_uri`,
-  :func:`openuniverse_asdf_uri` and :func:`tutorial_uri` give the URI of one file of a dataset
-  of ``datasets.yaml``, checking every value first.
+* The builders :func:`romanisim_uri`, :func:`openuniverse_fits_uri`, :func:`openuniverse_asdf_uri`
+  and :func:`tutorial_uri` give the URI of one file of a dataset of ``datasets.yaml``
+  (:meth:`roman_helpers.datasets.Dataset.uri`, which checks every value).
 * :func:`parse_roman_filename` decodes a Roman WFI file name, old or new style.
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 import os
 import re
-import string
 import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,8 +28,6 @@ __all__ = [
     "split_uri",
     "CLOUD_BUCKET",
     "cloud_uris",
-    "dataset_uri",
-    "extra_fields",
     "romanisim_uri",
     "openuniverse_fits_uri",
     "openuniverse_asdf_uri",
@@ -266,111 +262,6 @@ def cloud_uris(products: Any, *, workers: int = 16) -> list[str | None]:
 
 # --------------------------------------------------------------------------- dataset layouts
 
-_DETECTOR_TEXT = re.compile(r"(?:wfi|sca)?\s*(\d{1,2})", re.IGNORECASE)
-
-
-def _detector(name: str, value: Any) -> int:
-    """Accept 7, "7", "07", "WFI07" or "wfi07" for a WFI detector; return the number 1-18."""
-    number: Any = None
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        number = int(value)
-    elif isinstance(value, str) and (match := _DETECTOR_TEXT.fullmatch(value.strip())):
-        number = int(match.group(1))
-    if number is None or not 1 <= number <= 18:
-        raise InvalidParameterError(name, value, range(1, 19),
-                                    hint="The WFI has 18 detectors, WFI01 to WFI18 (give 7, '07' or 'WFI07')")
-    return number
-
-
-def _filter_name(name: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise InvalidParameterError(name, value, hint="Give a filter name such as 'F158'")
-    return value.strip().upper()
-
-
-def _hpix(name: str, value: Any) -> str:
-    text = str(value).strip() if isinstance(value, (str, numbers.Integral)) and not isinstance(value, bool) else ""
-    if not text.isdigit():
-        raise InvalidParameterError(name, value, hint="A HEALPix cell is a whole number, such as '15297'")
-    return str(int(text))
-
-
-def _lower(name: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise InvalidParameterError(name, value, hint="Give a text value, such as 'cal'")
-    return value.strip().lower()
-
-
-#: Checks made before a value reaches :meth:`roman_helpers.datasets.Dataset.validate`, which
-#: only converts to the default's type (``int(11.7)`` would pass) and compares with its list.
-_NORMALISE = {"detector": _detector, "sensor": _detector, "band": _filter_name,
-              "optical_element": _filter_name, "hpix": _hpix, "suffix": _lower}
-
-
-def extra_fields(dataset: str) -> list[str]:
-    """Return the template fields of a dataset that are not parameters (given per file).
-
-    Parameters
-    ----------
-    dataset : str
-        Dataset name.
-
-    Returns
-    -------
-    list of str
-        For example ``["obs_id"]`` for the HST dataset; usually empty.
-
-    Examples
-    --------
-    >>> extra_fields("hst-wfc3ir-m85")
-    ['obs_id']
-    """
-    spec = datasets.get(dataset)
-    names = (field for _, field, _, _ in string.Formatter().parse(spec.template) if field)
-    return [name for name in dict.fromkeys(names) if name not in spec.parameters and name not in spec.lookups]
-
-
-def dataset_uri(dataset: str, **params: Any) -> str:
-    """Return the URI of one file of a dataset of ``datasets.yaml``.
-
-    Values are checked and normalised first (detectors as ``7``, ``"07"`` or ``"WFI07"``,
-    filters in any case, HEAL pixels as digits), then validated against the dataset's
-    lists, so one bad value gives one clear message.
-
-    Parameters
-    ----------
-    dataset : str
-        Dataset name (see :func:`roman_helpers.datasets.names`).
-    **params
-        Dataset parameters (defaults fill the rest) and extra template fields.
-
-    Returns
-    -------
-    str
-        ``s3://bucket/key``.
-
-    Raises
-    ------
-    InvalidParameterError
-        Unknown dataset or parameter name (a misspelt name is never ignored), or a value
-        that does not exist; the message lists the valid ones.
-
-    Examples
-    --------
-    >>> dataset_uri("roman-tutorial-2026", detector="WFI04", optical_element="f158")
-    's3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/r0003201001001001004_0001_wfi04_f158_cal.asdf'
-    """
-    spec = datasets.get(dataset)
-    known = [*spec.parameters, *extra_fields(dataset)]
-    for name in params:
-        if name not in known:
-            raise InvalidParameterError("parameter name", name, known,
-                                        hint=f"Dataset {dataset!r} has no parameter {name!r}")
-    checked = {name: _NORMALISE[name](name, value) if name in spec.parameters and name in _NORMALISE else value
-               for name, value in params.items()}
-    return spec.uri(**checked)
-
-
 def romanisim_uri(pointing: str, optical_element: str, detector: int | str, suffix: str = "cal") -> str:
     """Return the URI of a Roman I-Sim dense-field file (science platform bucket, 2024 names).
 
@@ -401,7 +292,7 @@ def romanisim_uri(pointing: str, optical_element: str, detector: int | str, suff
     >>> romanisim_uri("R0.5_DP0.5_PA0", "F158", 1)
     's3://roman-sci-test-data-prod-summer-beta-test/ROMANISIM/DENSE_REGION/R0.5_DP0.5_PA0/r0000101001001001001_01101_0001_WFI01_cal.asdf'
     """
-    return dataset_uri("romanisim-dense-region", pointing=pointing, optical_element=optical_element,
+    return datasets.get("romanisim-dense-region").uri(pointing=pointing, optical_element=optical_element,
                        detector=detector, suffix=suffix)
 
 
@@ -432,7 +323,7 @@ def openuniverse_fits_uri(band: str, hpix: str | int, sensor: int | str) -> str:
     >>> openuniverse_fits_uri("F184", "15297", 11).rsplit("/", 1)[-1]
     'Roman_WAS_simple_model_F184_15297_11.fits.gz'
     """
-    return dataset_uri("openuniverse-was-fits", band=band, hpix=hpix, sensor=sensor)
+    return datasets.get("openuniverse-was-fits").uri(band=band, hpix=hpix, sensor=sensor)
 
 
 def openuniverse_asdf_uri(band: str, hpix: str | int, sensor: int | str) -> str:
@@ -463,7 +354,7 @@ def openuniverse_asdf_uri(band: str, hpix: str | int, sensor: int | str) -> str:
     >>> openuniverse_asdf_uri("F158", 15298, 3).rsplit("/", 1)[-1]
     'roman_was_F158_15298_wfi03_simple.asdf'
     """
-    return dataset_uri("openuniverse-was-asdf", band=band, hpix=hpix, sensor=sensor)
+    return datasets.get("openuniverse-was-asdf").uri(band=band, hpix=hpix, sensor=sensor)
 
 
 def tutorial_uri(detector: int | str, optical_element: str) -> str:
@@ -491,7 +382,7 @@ def tutorial_uri(detector: int | str, optical_element: str) -> str:
     >>> tutorial_uri(11, "F106").rsplit("/", 1)[-1]
     'r0003201001001001004_0001_wfi11_f106_cal.asdf'
     """
-    return dataset_uri("roman-tutorial-2026", detector=detector, optical_element=optical_element)
+    return datasets.get("roman-tutorial-2026").uri(detector=detector, optical_element=optical_element)
 
 
 # --------------------------------------------------------------------------- file names

@@ -120,7 +120,7 @@ def test_uri_takes_extra_template_fields(capsys) -> None:
 @pytest.mark.parametrize("args, message", [
     (["uri", "openuniverse-was-fits", "band=F999"], "invalid band 'F999'; valid values are: F158, F184"),
     (["uri", "openuniverse-was-fits", "sensor=19"], "valid values are: 1, 2, 3"),
-    (["uri", "openuniverse-was-fits", "hpix=15x97"], "A HEALPix cell is a whole number"),
+    (["uri", "openuniverse-was-fits", "hpix=15x97"], "valid values are: 15297, 15298"),
     (["uri", "openuniverse-was-fits", "sensr=3"], "valid values are: band, hpix, sensor"),
     (["uri", "openuniverse-was-fits", "band"], "Write key=value"),
     (["uri", "hst-wfc3ir-m85"], "pass obs_id="),

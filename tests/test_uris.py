@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from astropy.table import Table
 
-from roman_helpers import uris
+from roman_helpers import datasets, uris
 from roman_helpers.errors import (AccessDeniedError, InvalidParameterError, NotInCloudWarning,
                                   RomanHelpersError)
 from roman_helpers.transfer import measure
@@ -112,15 +112,15 @@ def test_tutorial_uri_parses_back() -> None:
 
 @pytest.mark.parametrize("call, expected", [
     (lambda: uris.openuniverse_fits_uri("F999", "15297", 11), "invalid band 'F999'; valid values are: F158, F184"),
-    (lambda: uris.openuniverse_asdf_uri("F184", "15x97", 11), "invalid hpix '15x97'. A HEALPix cell is a whole number"),
+    (lambda: uris.openuniverse_asdf_uri("F184", "15x97", 11), "invalid hpix '15x97'; valid values are: 15297, 15298"),
     (lambda: uris.openuniverse_fits_uri("F184", "99999", 11), "invalid hpix '99999'; valid values are: 15297, 15298"),
     (lambda: uris.openuniverse_fits_uri("F184", "15297", 19), "invalid sensor 19; valid values are: 1, 2,"),
-    (lambda: uris.openuniverse_fits_uri("F184", "15297", 0), "WFI01 to WFI18"),
+    (lambda: uris.openuniverse_fits_uri("F184", "15297", "WFI00"), "invalid sensor 'WFI00'; valid values are: 1,"),
     (lambda: uris.openuniverse_fits_uri("F184", "15297", 11.7), "invalid sensor 11.7"),
     (lambda: uris.openuniverse_fits_uri("F184", "15297", True), "invalid sensor True"),
     (lambda: uris.romanisim_uri("nowhere", "F158", 1), "invalid pointing 'nowhere'; valid values are: R0.5_DP0.5_PA0"),
     (lambda: uris.romanisim_uri("R0.5_DP0.5_PA0", "F158", 1, suffix="rate"), "valid values are: cal, uncal"),
-    (lambda: uris.tutorial_uri(3, 106), "Give a filter name"),
+    (lambda: uris.tutorial_uri(3, 106), "invalid optical_element 106; valid values are: F106, F158"),
 ])
 def test_builders_reject_bad_values_with_the_valid_ones(call, expected: str) -> None:
     with pytest.raises(InvalidParameterError) as info:
@@ -128,11 +128,22 @@ def test_builders_reject_bad_values_with_the_valid_ones(call, expected: str) -> 
     assert expected in str(info.value)
 
 
-def test_dataset_uri_unknown_dataset_and_parameter() -> None:
+def test_unknown_dataset_and_misspelt_parameter_are_refused() -> None:
     with pytest.raises(InvalidParameterError, match="invalid dataset 'nope'; valid values are: hst-wfc3ir-m85"):
-        uris.dataset_uri("nope")
+        datasets.get("nope")
     with pytest.raises(InvalidParameterError, match="has no parameter 'colour'"):
-        uris.dataset_uri("roman-tutorial-2026", colour="red")
+        datasets.get("roman-tutorial-2026").uri(colour="red")
+    with pytest.raises(InvalidParameterError, match="has no parameter 'sensr'"):
+        datasets.get("openuniverse-was-fits").uri(sensr=3)  # never silently the default file
+
+
+def test_papermill_values_are_checked_as_strictly_as_the_api() -> None:
+    dense = datasets.get("romanisim-dense-region")
+    assert dense.validate(detector="WFI07", optical_element="f129", suffix="CAL") == \
+        {**dense.defaults(), "detector": 7, "optical_element": "F129", "suffix": "cal"}
+    for bad in (11.7, True, "eleven"):
+        with pytest.raises(InvalidParameterError, match="invalid detector"):
+            dense.validate(detector=bad)
 
 
 # --------------------------------------------------------------------------- cloud_uris
