@@ -119,7 +119,8 @@ def filesystem(bucket: str | None = None, *, anon: bool | None = None, **kwargs:
         default public buckets are read anonymously and all others with the
         default AWS credential chain (on the science platform, its role).
     **kwargs
-        Passed to :class:`s3fs.S3FileSystem`.
+        Passed to :class:`s3fs.S3FileSystem`; ``config_kwargs`` are merged into the
+        time-outs set here rather than replacing them.
 
     Returns
     -------
@@ -136,5 +137,6 @@ def filesystem(bucket: str | None = None, *, anon: bool | None = None, **kwargs:
         "default_cache_type": "bytes",
         "config_kwargs": {"connect_timeout": timeout(), "read_timeout": timeout()},
     }
+    options["config_kwargs"].update(kwargs.pop("config_kwargs", {}))
     options.update(kwargs)
     return s3fs.S3FileSystem(**options)

@@ -169,14 +169,6 @@ def _client(anon: bool, max_workers: int):
     return boto3.session.Session(botocore_session=session).client("s3", config=Config(**options))
 
 
-def _max_attempts() -> int:
-    return config.max_attempts()
-
-
-def _backoff() -> float:
-    return config.backoff()
-
-
 class _Transient(Exception):
     """A failure worth another attempt."""
 
@@ -389,16 +381,16 @@ def _fetch(client, uri: str, destination: Path, overwrite: bool, progress, cance
     path = safe_destination(destination, key)
     attempts = 0
     head = None
-    for attempt in range(1, _max_attempts() + 1):
+    for attempt in range(1, config.max_attempts() + 1):
         try:
             head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
             break
         except Exception as error:  # noqa: BLE001 - classified below
             mapped = _classify(error, uri)
-            if not isinstance(mapped, _Transient) or attempt == _max_attempts():
+            if not isinstance(mapped, _Transient) or attempt == config.max_attempts():
                 raise mapped if not isinstance(mapped, _Transient) else DownloadError(
                     f"{uri}: gave up after {attempt} HEAD attempts ({mapped})") from error
-            time.sleep(_backoff() * 2 ** (attempt - 1))
+            time.sleep(config.backoff() * 2 ** (attempt - 1))
     if path.exists() and not overwrite:
         try:
             if _verify(path, head, uri):
@@ -425,7 +417,7 @@ def _fetch(client, uri: str, destination: Path, overwrite: bool, progress, cance
         pieces = _split(total)  # one GET, or concurrent ranged GETs for a big object
         digest = _Digest(list(_remote_digests(head)))
         last_error: Exception | None = None
-        while attempts < _max_attempts():
+        while attempts < config.max_attempts():
             attempts += 1
             try:
                 _get_parts(client, bucket, key, etag, pieces, fd, part, digest, pool, progress, cancel)
@@ -459,7 +451,7 @@ def _fetch(client, uri: str, destination: Path, overwrite: bool, progress, cance
                     if isinstance(mapped, _Changed):
                         _restart(fd, pieces, digest)
                     last_error = mapped
-            time.sleep(_backoff() * 2 ** (attempts - 1))
+            time.sleep(config.backoff() * 2 ** (attempts - 1))
         if isinstance(last_error, IntegrityError):
             raise IntegrityError(f"{last_error} (after {attempts} attempts)")
         raise DownloadError(f"{uri}: gave up after {attempts} attempts; last error: {last_error}")

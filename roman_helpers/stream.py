@@ -81,11 +81,13 @@ def _filesystem(uri: str, anon: bool | None):
     bucket, key = split_uri(uri)
     if not key:
         raise InvalidParameterError("uri", uri, hint="give the URI of a file, 's3://<bucket>/<key>'")
-    fs = config.filesystem(
-        bucket, anon=anon,
-        config_kwargs={"connect_timeout": config.timeout(), "read_timeout": config.timeout(),
-                       "max_pool_connections": _MAX_CONNECTIONS})
+    fs = config.filesystem(bucket, anon=anon, config_kwargs={"max_pool_connections": _MAX_CONNECTIONS})
     return fs, f"{bucket}/{key}"
+
+
+def _past_the_end(error: OSError) -> bool:
+    """S3 answers ``416 InvalidRange`` for a range that starts past the end (s3fs: an OSError)."""
+    return "range is not satisfiable" in str(error) or "InvalidRange" in str(error)
 
 
 @contextlib.contextmanager
@@ -113,7 +115,7 @@ def _translated_errors(uri: str, anon: bool | None) -> Iterator[None]:
         raise FileFormatError(f"{uri}: the ASDF tree is not valid YAML ({error.problem or error}); "
                               "the file is damaged or was not written by asdf") from error
     except OSError as error:
-        if "range is not satisfiable" not in str(error) and "InvalidRange" not in str(error):
+        if not _past_the_end(error):
             raise
         raise FileFormatError(f"{uri} is shorter than its own headers say: the file is truncated "
                               "(was it uploaded completely?)") from error
@@ -353,6 +355,14 @@ def _asdf_tree(tree_bytes: bytes, uri: str):
         return asdf.open(io.BytesIO(tree_bytes), lazy_load=True, memmap=False)
 
 
+def _remote_asdf_tree(uri: str, anon: bool | None):
+    """Fetch only the YAML tree of a remote ASDF file and open it (no blocks)."""
+    fs, path = _filesystem(uri, anon)
+    with _translated_errors(uri, anon):
+        tree_bytes = _read_asdf_tree_bytes(fs, path, uri)
+    return _asdf_tree(tree_bytes, uri)
+
+
 def read_metadata(uri: str, *, anon: bool | None = None) -> dict:
     """Read a file's metadata without its data.
 
@@ -375,10 +385,7 @@ def read_metadata(uri: str, *, anon: bool | None = None) -> dict:
     if _kind(uri) != "asdf":
         header = read_header(uri, 0, anon=anon)
         return {key: value for key, value in header.items() if key not in ("COMMENT", "HISTORY", "")}
-    fs, path = _filesystem(uri, anon)
-    with _translated_errors(uri, anon):
-        tree_bytes = _read_asdf_tree_bytes(fs, path, uri)
-    with _asdf_tree(tree_bytes, uri) as af:
+    with _remote_asdf_tree(uri, anon) as af:
         tree = af.tree
         if "roman" in tree and "meta" in tree["roman"]:
             return _to_plain(tree["roman"]["meta"])
@@ -404,10 +411,7 @@ def info(uri: str, *, anon: bool | None = None) -> str:
     """
     out = io.StringIO()
     if _kind(uri) == "asdf":
-        fs, path = _filesystem(uri, anon)
-        with _translated_errors(uri, anon):
-            tree_bytes = _read_asdf_tree_bytes(fs, path, uri)
-        with _asdf_tree(tree_bytes, uri) as af, contextlib.redirect_stdout(out):
+        with _remote_asdf_tree(uri, anon) as af, contextlib.redirect_stdout(out):
             af.info(max_rows=40, max_cols=120, show_values=True)
     else:
         with open_fits(uri, anon=anon) as hdul:
@@ -524,10 +528,10 @@ class _RangeReader:
         if not (self.buffer_start <= offset and end <= self.buffer_start + len(self.buffer)):
             try:
                 self.buffer = self.fs.cat_file(self.path, start=offset, end=offset + max(length, HEADER_BLOCK))
-            except OSError as error:  # S3 answers 416 for a range that starts past the end
-                if "range is not satisfiable" not in str(error) and "InvalidRange" not in str(error):
+            except OSError as error:
+                if not _past_the_end(error):
                     raise
-                self.buffer = b""
+                self.buffer = b""  # reading past the end is the end of the file
             self.buffer_start = offset
         return self.buffer[offset - self.buffer_start:end - self.buffer_start]
 

@@ -34,7 +34,7 @@ from typing import Any
 from roman_helpers import datasets
 from roman_helpers.sandbox import catalog, synth
 
-__all__ = ["Entry", "Manifest", "PlannedObject", "plan", "build", "BUCKETS"]
+__all__ = ["Entry", "Manifest", "PlannedObject", "plan", "build", "default_cache_dir", "BUCKETS"]
 
 PRIVATE_BUCKET = "roman-sci-test-data-prod-summer-beta-test"
 #: Every bucket of the sandbox and whether it is public (anonymous reads), as on AWS.
@@ -307,7 +307,8 @@ def _load(root: Path, size: str) -> Manifest | None:
     return Manifest(root, [Entry(**e) for e in stored["objects"]], size)
 
 
-def _default_cache_dir() -> Path:
+def default_cache_dir() -> Path:
+    """Return ``ROMAN_HELPERS_SANDBOX_CACHE``, else ``~/.cache/roman-helpers/sandbox``."""
     return Path(os.environ.get("ROMAN_HELPERS_SANDBOX_CACHE")
                 or Path.home() / ".cache" / "roman-helpers" / "sandbox")
 
@@ -327,7 +328,7 @@ def build(cache_dir: str | os.PathLike | None = None, size: str = "small", *, pr
     -------
     Manifest
     """
-    cache = Path(cache_dir) if cache_dir else _default_cache_dir()
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     root = cache / f"data-{size}-{_fingerprint(size)}"
     manifest = _load(root, size)

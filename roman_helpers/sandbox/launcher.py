@@ -159,8 +159,9 @@ class Sandbox:
         self.env_file = self.write_env_file(self._requested_env_file or self.state_dir / "sandbox.env")
 
     def _check_cache_dir(self) -> None:
-        cache = self.cache_dir or Path(os.environ.get("ROMAN_HELPERS_SANDBOX_CACHE")
-                                       or Path.home() / ".cache" / "roman-helpers" / "sandbox")
+        from roman_helpers.sandbox.data import default_cache_dir
+
+        cache = self.cache_dir or default_cache_dir()
         try:
             cache.mkdir(parents=True, exist_ok=True)
             probe = cache / f".write-test-{os.getpid()}"
