@@ -118,7 +118,7 @@ def _data_uris(products: Any) -> list[str]:
 
 
 def _cloud_key(path: str) -> str:
-    """Turn a MAST relative path into a key of the open-data bucket, as astroquery does."""
+    """Turn a MAST relative path into a key of the open-data bucket (astroquery's rules, 0.4.11)."""
     if "galex" in path:
         return path.removeprefix("/mast/").lstrip("/")
     if "/ps1/" in path:
@@ -129,7 +129,12 @@ def _cloud_key(path: str) -> str:
 
 
 def _lookup_keys(data_uris: list[str]) -> list[str | None]:
-    """Ask MAST where each product sits in the bucket: one request per :data:`LOOKUP_CHUNK` URIs."""
+    """Ask MAST where each product sits in the bucket: one request per :data:`LOOKUP_CHUNK` URIs.
+
+    The same requests as ``astroquery.mast.utils.mast_relative_path``, written again because
+    that function sends them with no time-out to a hard-coded host (REFERENCE §1), so a
+    stalled MAST would hang the caller and the host cannot be configured.
+    """
     import requests
 
     url = f"{_mast_server()}/api/v0.1/path_lookup/"
