@@ -6,23 +6,18 @@ full 4088 x 4088 detector.
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from roman_helpers.sandbox.synth import tan_header, write_gzip_fits
+
 WIDTH = 4088
 
 
-def _celestial_header(nx: int, ny: int, ra: float = 187.4, dec: float = 18.2, scale_arcsec: float = 0.11):
-    from astropy.io import fits
-
-    header = fits.Header()
-    header.update(CTYPE1="RA---TAN", CTYPE2="DEC--TAN", CRPIX1=nx / 2, CRPIX2=ny / 2, CRVAL1=ra,
-                  CRVAL2=dec, CUNIT1="deg", CUNIT2="deg",
-                  CD1_1=-scale_arcsec / 3600, CD1_2=0.0, CD2_1=0.0, CD2_2=scale_arcsec / 3600)
-    return header
+def _celestial_header(nx: int, ny: int):
+    return tan_header((ny, nx), 187.4, 18.2, 0.11 / 3600)
 
 
 def image(ny: int, nx: int = WIDTH, seed: int = 0, dtype: str = "float32") -> np.ndarray:
@@ -68,13 +63,7 @@ def write_fits_gz(path: Path, ny: int = WIDTH, nx: int = WIDTH, seed: int = 3) -
     sci = fits.ImageHDU(image(ny, nx, seed), header=_celestial_header(nx, ny), name="SCI")
     err = fits.ImageHDU(np.full((ny, nx), 5.0, np.float32), name="ERR")
     dq = fits.ImageHDU(np.zeros((ny, nx), np.uint32), name="DQ")
-    raw = path.with_suffix("")
-    fits.HDUList([fits.PrimaryHDU(), sci, err, dq]).writeto(raw, overwrite=True)
-    with open(raw, "rb") as source, gzip.open(path, "wb", compresslevel=1) as target:
-        while block := source.read(1 << 22):
-            target.write(block)
-    raw.unlink()
-    return path
+    return write_gzip_fits(fits.HDUList([fits.PrimaryHDU(), sci, err, dq]), path)
 
 
 def write_roman_cal(path: Path, ny: int = WIDTH, nx: int = WIDTH, seed: int = 4) -> Path:

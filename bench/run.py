@@ -111,8 +111,17 @@ def measured(server: S3Server, call: Callable[[], object], repeats: int = 1) -> 
 
 def generate(cache: Path, quick: bool) -> dict[str, Path]:
     """Write the benchmark files once; reuse them while the generator and sizes are unchanged."""
+    import hashlib
+
+    from roman_helpers.sandbox import synth
+
     rows = 1024 if quick else files.WIDTH
-    stamp = cache / ("quick" if quick else "full")
+    generators = hashlib.sha256(Path(files.__file__).read_bytes() + Path(synth.__file__).read_bytes())
+    kind = "quick" if quick else "full"
+    stamp = cache / f"{kind}-{generators.hexdigest()[:12]}"
+    for old in cache.glob(f"{kind}*"):  # files from an earlier generator
+        if old != stamp:
+            shutil.rmtree(old, ignore_errors=True)
     stamp.mkdir(parents=True, exist_ok=True)
     plan = {
         "drz": (stamp / "ib6w01010_drz.fits", lambda p: files.write_hst_drz(p, ny=1016, nx=1016)),

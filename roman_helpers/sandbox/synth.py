@@ -19,7 +19,7 @@ import numpy as np
 
 __all__ = ["tan_header", "tan_gwcs", "render", "sky_image", "write_hst_drz", "write_roman_cal",
            "write_roman_uncal", "source_catalogs", "write_openuniverse_fits_gz",
-           "write_openuniverse_asdf"]
+           "write_openuniverse_asdf", "write_gzip_fits"]
 
 ROMAN_PIXEL_DEG = 0.11 / 3600
 HST_IR_DRZ_PIXEL_DEG = 0.128 / 3600
@@ -397,6 +397,22 @@ def write_openuniverse_fits_gz(path: Path, *, shape: tuple[int, int], ra: float,
     hdus = fits.HDUList([primary, fits.ImageHDU(image, header=header, name="SCI"),
                          fits.ImageHDU(np.full(shape, 0.05, np.float32), header=header, name="ERR"),
                          fits.ImageHDU(np.zeros(shape, np.uint32), header=header, name="DQ")])
+    return write_gzip_fits(hdus, path)
+
+
+def write_gzip_fits(hdus, path: Path) -> Path:
+    """Write ``hdus`` gzip-compressed (level 1, no timestamp, so the bytes are reproducible).
+
+    Parameters
+    ----------
+    hdus : astropy.io.fits.HDUList
+    path : pathlib.Path
+        Ends in ``.fits.gz``.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     raw = path.with_name(path.name + ".tmp")
     hdus.writeto(raw, overwrite=True)
     with open(raw, "rb") as source, gzip.GzipFile(path, "wb", compresslevel=1, mtime=0) as target:
