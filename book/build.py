@@ -357,6 +357,31 @@ def run_jupyter_book(env: dict[str, str]) -> int:
     return subprocess.run(jupyter_book_command(), cwd=ROOT, env=env).returncode
 
 
+def write_root_redirect(html_dir: Path = HTML_DIR) -> Path:
+    """Replace sphinx-external-toc's bare root redirect with one that names the favicon.
+
+    The bare ``<meta http-equiv="Refresh">`` page has no icon link, so a browser that stays on
+    it long enough asks for ``/favicon.ico``, which does not exist: a 404 in the console.
+
+    Parameters
+    ----------
+    html_dir : pathlib.Path
+        The built HTML folder.
+
+    Returns
+    -------
+    pathlib.Path
+        Its ``index.html``.
+    """
+    page = html_dir / "index.html"
+    page.write_text('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
+                    '<meta http-equiv="Refresh" content="0; url=book/index.html">\n'
+                    '<link rel="icon" href="_static/favicon.svg" type="image/svg+xml">\n'
+                    '<title>Roman cloud data access</title></head>\n'
+                    '<body><a href="book/index.html">Roman cloud data access</a></body></html>\n')
+    return page
+
+
 def build(*, real: bool = False, size: str = "small") -> Path:
     """Build the book and return the page to open.
 
@@ -398,6 +423,7 @@ def build(*, real: bool = False, size: str = "small") -> Path:
     if status != 0:
         STAMP.unlink(missing_ok=True)
         raise RuntimeError(f"jupyter-book build failed with status {status} (see the log above)")
+    write_root_redirect()
     STAMP.parent.mkdir(parents=True, exist_ok=True)
     STAMP.write_text(json.dumps({"built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                  "against": "sandbox" if env.get("ROMAN_HELPERS_SANDBOX")

@@ -141,3 +141,9 @@ def test_same_page_links_to_raw_html_anchors_become_in_page_links() -> None:
     assert links[0].astext() == "search"
     remaining = list(document.findall(pending_xref))
     assert [ref["reftarget"] for ref in remaining] == ["elsewhere"], "other targets stay MyST's"
+
+
+def test_root_redirect_names_the_favicon_that_the_build_ships(build, tmp_path) -> None:
+    page = build.write_root_redirect(tmp_path).read_text()
+    assert 'url=book/index.html' in page and 'href="_static/favicon.svg"' in page
+    assert (ROOT / "book" / "images" / "favicon.svg").is_file()  # copied to _static by the build
