@@ -5,7 +5,9 @@ documented there: ``ls`` (:func:`roman_helpers.config.filesystem`), ``info``
 (:func:`roman_helpers.stream.info`), ``header`` (:func:`roman_helpers.stream.read_header`),
 ``cutout`` (:func:`roman_helpers.stream.cutout`), ``get`` (:func:`roman_helpers.download.download`),
 ``datasets`` (:mod:`roman_helpers.datasets`), ``uri`` (:meth:`roman_helpers.datasets.Dataset.uri`),
-plus ``sandbox`` (:mod:`roman_helpers.sandbox.cli`) and ``run`` (:mod:`roman_helpers.runner`).
+plus ``sandbox`` (:mod:`roman_helpers.sandbox.cli`, with the ``sandbox`` extra) and ``run``
+(:mod:`roman_helpers.runner`, with the ``notebooks`` extra). Without its extra, such a command
+says which one to install.
 
 Errors a user can cause print ``error: <message>`` and exit with 1 (2 for a usage error);
 ``--debug`` shows the traceback instead.
@@ -14,12 +16,15 @@ Errors a user can cause print ``error: <message>`` and exit with 1 (2 for a usag
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import config, datasets
-from .errors import AccessDeniedError, InvalidParameterError, ObjectNotFoundError, RomanHelpersError
+from . import _extras, config, datasets
+from .errors import (AccessDeniedError, InvalidParameterError, MissingExtraError, ObjectNotFoundError,
+                     RomanHelpersError)
+from .runner import register as register_run
 from .uris import split_uri
 
 __all__ = ["build_parser", "main"]
@@ -288,12 +293,31 @@ def build_parser() -> argparse.ArgumentParser:
     uri.add_argument("dataset", metavar="DATASET", help="a dataset name (see `roman-helpers datasets`)")
     uri.add_argument("params", nargs="*", metavar="KEY=VALUE", help="parameter values, e.g. sensor=3")
 
-    from roman_helpers.runner import register as register_run
-    from roman_helpers.sandbox.cli import register as register_sandbox
-
-    register_sandbox(commands)
-    register_run(commands)
+    _register_sandbox(commands)
+    register_run(commands)  # always offered; without the notebooks extra it says what to install
     return parser
+
+
+def _register_sandbox(commands: argparse._SubParsersAction) -> None:
+    """Add ``sandbox``: the real command with the sandbox extra, else one that says how to get it."""
+    absent = _extras.missing("sandbox")
+    if absent is None:
+        try:
+            from .sandbox.cli import register  # guarded: the sandbox extra is installed
+        except ModuleNotFoundError as error:
+            absent = error.name
+        else:
+            register(commands)
+            return
+    error = MissingExtraError("roman-helpers sandbox", ["sandbox"], absent)
+    stub = commands.add_parser("sandbox", help="offline MAST + S3 stand-in (needs the sandbox extra)",
+                               description=str(error))
+    stub.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    stub.set_defaults(handler=functools.partial(_missing_extra, error))
+
+
+def _missing_extra(error: MissingExtraError, args: argparse.Namespace) -> int:
+    raise error
 
 
 # --------------------------------------------------------------------------- entry point

@@ -9,7 +9,7 @@ so that existing ``except`` clauses keep working.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 __all__ = [
     "RomanHelpersError",
@@ -22,6 +22,7 @@ __all__ = [
     "DownloadError",
     "IntegrityError",
     "NotInCloudWarning",
+    "MissingExtraError",
 ]
 
 
@@ -87,3 +88,30 @@ class IntegrityError(DownloadError):
 
 class NotInCloudWarning(UserWarning):
     """A product has no copy in the cloud; its URI is returned as ``None``."""
+
+
+class MissingExtraError(RomanHelpersError, ModuleNotFoundError):
+    """A command needs an optional part of the package (a pip extra) that is not installed.
+
+    Parameters
+    ----------
+    feature : str
+        What needs it, as the user called it (``"roman-helpers sandbox"``).
+    extras : sequence of str
+        The extras to install.
+    missing : str, optional
+        The module that could not be found.
+
+    Examples
+    --------
+    >>> print(MissingExtraError("roman-helpers sandbox", ["sandbox"], "moto"))
+    roman-helpers sandbox needs the sandbox extra (no module named 'moto'); install the sandbox extra: pip install "roman-helpers[sandbox]"
+    """
+
+    def __init__(self, feature: str, extras: Sequence[str], missing: str | None = None) -> None:
+        self.feature = feature
+        self.extras = list(extras)
+        what = f"the {' and '.join(self.extras)} extra" + ("s" if len(self.extras) > 1 else "")
+        found = f" (no module named {missing!r})" if missing else ""
+        super().__init__(f"{feature} needs {what}{found}; install {what}: "
+                         f'pip install "roman-helpers[{",".join(self.extras)}]"', name=missing)

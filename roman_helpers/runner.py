@@ -7,12 +7,19 @@ sandbox started for the whole batch (or against MAST and AWS with
 ``real=True``), shows a progress bar, keeps going when a run fails, and
 reports a summary table.
 
+The notebooks are read from ``./notebooks`` in the current directory (a clone of
+the tutorials) or from ``--notebooks DIR``. Running them needs the ``notebooks``
+extra, and the offline sandbox the ``sandbox`` extra::
+
+    pip install "roman-helpers[notebooks,sandbox]"
+
 Command line::
 
     roman-helpers run --dataset hst-wfc3ir-m85            # tutorials 1 and 3 on HST data
     roman-helpers run --dataset roman-tutorial-2026 --notebook 2
     roman-helpers run --all                                 # every dataset (``make run``)
     roman-helpers run --all --real                          # against MAST and AWS
+    roman-helpers run --all --notebooks ~/tutorials/notebooks
 
 Credentials are never parameters: papermill writes every parameter into the
 output notebook. The kernels inherit the environment (under the sandbox, its
@@ -32,11 +39,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import datasets
-from .errors import InvalidParameterError
+from . import _extras, datasets
+from .errors import InvalidParameterError, MissingExtraError, RomanHelpersError
 
-__all__ = ["RunResult", "planned_runs", "find_notebook", "run_notebooks", "format_summary",
-           "register", "main"]
+__all__ = ["RunResult", "planned_runs", "default_notebooks_dir", "find_notebook", "run_notebooks",
+           "format_summary", "register", "main"]
 
 #: Kernel used for local runs: the current interpreter (jupyter_client maps ``python3`` to
 #: ``sys.executable``), whatever kernel the notebook's metadata names for the science platform.
@@ -94,24 +101,63 @@ class PlannedRun:
 
 
 def default_notebooks_dir() -> Path:
-    """Return ``./notebooks`` if it exists, else the ``notebooks/`` beside this package."""
-    here = Path.cwd() / "notebooks"
-    return here if here.is_dir() else Path(__file__).resolve().parents[1] / "notebooks"
+    """Return where the tutorials are looked for by default: ``notebooks/`` in the current directory.
+
+    The installed package carries no notebooks; run from a clone of the tutorials, or pass
+    ``notebooks_dir`` (``--notebooks DIR``).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> default_notebooks_dir() == Path.cwd() / "notebooks"
+    True
+    """
+    return Path.cwd() / "notebooks"
 
 
-def find_notebook(number: int, notebooks_dir: Path | None = None) -> Path:
+def find_notebook(number: int, notebooks_dir: str | Path | None = None) -> Path:
     """Return the tutorial notebook numbered ``number`` (``NN_*.ipynb``).
+
+    Parameters
+    ----------
+    number : int
+        Tutorial number, as in ``datasets.yaml``.
+    notebooks_dir : path, optional
+        Folder of the notebooks; :func:`default_notebooks_dir` when omitted.
+
+    Returns
+    -------
+    pathlib.Path
 
     Raises
     ------
     InvalidParameterError
-        If no notebook has that number; the message lists the numbers there are.
+        If the folder does not exist (the message says where it looked), or no notebook
+        there has that number (the message lists the numbers there are).
+
+    Examples
+    --------
+    >>> find_notebook(1, "no-such-folder")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    roman_helpers.errors.InvalidParameterError: invalid notebooks folder '.../no-such-folder'. No such folder: ...
     """
     folder = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
+    if not folder.is_dir():
+        raise InvalidParameterError(
+            "notebooks folder", str(folder.resolve()),
+            hint="No such folder: run from the folder that holds the tutorials' notebooks/ "
+                 "(a clone of the tutorials), or pass --notebooks DIR")
     matches = sorted(folder.glob(f"{number:02d}_*.ipynb"))
     if not matches:
         present = sorted(int(p.name[:2]) for p in folder.glob("[0-9][0-9]_*.ipynb"))
-        raise InvalidParameterError("notebook", number, present, hint=f"looked in {folder}")
+        raise InvalidParameterError(
+            "notebook", number, present or None,
+            hint=f"Looked in {folder.resolve()}" + ("" if present else ", which holds no tutorial "
+                                                     "notebooks (NN_*.ipynb); pass --notebooks DIR"))
     return matches[0]
 
 
@@ -163,7 +209,10 @@ def _environment(real: bool, sandbox_options: dict[str, Any] | None) -> Iterator
         if real:
             yield
             return
-        from .sandbox.launcher import Sandbox  # the runner is a tool, not kit: it may start one
+        try:  # guarded: the runner is a tool, not kit, and may start a sandbox when it is installed
+            from .sandbox.launcher import Sandbox
+        except ModuleNotFoundError as error:
+            raise MissingExtraError("the offline sandbox", ["sandbox"], error.name) from error
 
         with Sandbox(**(sandbox_options or {})) as sandbox:
             sandbox.apply(os.environ)  # also drops AWS_PROFILE & co, which would override it
@@ -199,7 +248,7 @@ def run_notebooks(dataset_names: Iterable[str] | None = None, notebooks: Iterabl
         Executed notebooks go to ``<output_dir>/<dataset>/``; a ``summary.json``
         beside them lists every run.
     notebooks_dir : path, optional
-        Folder of the source notebooks (see :func:`default_notebooks_dir`).
+        Folder of the source notebooks; ``./notebooks`` when omitted.
     progress : bool, default True
         Show a tqdm progress bar on stderr.
     kernel_name : str, default ``"python3"``
@@ -213,8 +262,16 @@ def run_notebooks(dataset_names: Iterable[str] | None = None, notebooks: Iterabl
     -------
     list of RunResult
         In the order run; a failed run does not stop the others.
+
+    Raises
+    ------
+    MissingExtraError
+        Without the ``notebooks`` extra (or, unless ``real``, the ``sandbox`` extra).
+    InvalidParameterError
+        On an unknown dataset or notebook, or a notebooks folder that does not exist.
     """
-    import papermill
+    _extras.require("running the tutorials", "notebooks", *(() if real else ("sandbox",)))
+    import papermill  # guarded above: the notebooks extra
     from tqdm.auto import tqdm
 
     runs = planned_runs(dataset_names, notebooks)
@@ -281,7 +338,8 @@ def _handle(args: argparse.Namespace) -> int:
     for name in args.dataset or ():
         datasets.get(name)  # fail fast on a typo, before any sandbox starts
     results = run_notebooks(None if args.all else args.dataset, args.notebook, real=args.real,
-                            output_dir=args.output, progress=not args.no_progress)
+                            output_dir=args.output, notebooks_dir=args.notebooks,
+                            progress=not args.no_progress)
     print(format_summary(results))
     return 0 if all(r.status == "passed" for r in results) else 1
 
@@ -298,7 +356,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run", help="execute the tutorial notebooks with papermill",
         description="Execute the tutorial notebooks for one or all datasets of datasets.yaml "
                     "(each with its example parameter sets) into build/runs/<dataset>/, under the "
-                    "offline sandbox unless --real.")
+                    "offline sandbox unless --real. Needs the notebooks extra (and the sandbox extra "
+                    'unless --real): pip install "roman-helpers[notebooks,sandbox]".')
     parser.add_argument("--dataset", action="append", metavar="NAME",
                         help=f"dataset to run (repeatable); one of: {', '.join(datasets.names())}")
     parser.add_argument("--notebook", type=int, action="append", metavar="N",
@@ -306,6 +365,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--all", action="store_true", help="run every dataset")
     parser.add_argument("--real", action="store_true",
                         help="use MAST and AWS instead of the offline sandbox")
+    parser.add_argument("--notebooks", default=None, metavar="DIR",
+                        help="folder of the tutorial notebooks (default: ./notebooks)")
     parser.add_argument("--output", default="build/runs", metavar="DIR",
                         help="where executed notebooks go (default: build/runs)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -323,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 when every run passed, 1 when one failed, 2 on a usage error.
+        0 when every run passed, 1 when one failed or an extra is missing, 2 on a usage error.
     """
     parser = argparse.ArgumentParser(prog="python -m roman_helpers.runner")
     register(parser.add_subparsers(dest="command", required=True))
@@ -333,6 +394,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidParameterError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except RomanHelpersError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -152,6 +152,26 @@ def test_debug_raises_in_process() -> None:
         cli.main(["--debug", "uri", "roman-tutorial-2026", "detector=0"])
 
 
+# --------------------------------------------------------------------------- run
+
+def test_run_looks_for_notebooks_in_the_current_directory(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["run", "--dataset", "hst-wfc3ir-m85", "--real", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert f"invalid notebooks folder '{tmp_path / 'notebooks'}'" in err
+    assert "--notebooks DIR" in err
+    assert not (tmp_path / "build").exists()  # nothing ran
+
+
+def test_run_reads_notebooks_from_the_folder_given(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tutorials").mkdir()  # exists, but holds no tutorial 1
+    assert cli.main(["run", "--dataset", "hst-wfc3ir-m85", "--real", "--no-progress",
+                     "--notebooks", "tutorials"]) == 1
+    err = capsys.readouterr().err
+    assert f"invalid notebook 1. Looked in {tmp_path / 'tutorials'}, which holds no tutorial" in err
+
+
 # --------------------------------------------------------------------------- S3 commands
 
 def test_ls_lists_sizes(buckets, s3_client, capsys) -> None:

@@ -1,4 +1,9 @@
-"""environment.yml must list what pyproject.toml requires, with the same bounds, and nothing else."""
+"""environment.yml must list what pyproject.toml requires, with the same bounds, and nothing else.
+
+"What pyproject.toml requires" is the core ``dependencies`` plus the requirements of every extra
+that the environment's editable install names, following extras that name other extras
+(``roman-helpers[notebooks]``).
+"""
 
 from __future__ import annotations
 
@@ -50,13 +55,53 @@ def test_environment_names_the_project_and_python(environment: dict, project: di
     assert "pip" in conda
 
 
-def test_every_project_dependency_is_in_the_environment_with_the_same_bounds(
+def _editable_extras(pip: list[str]) -> set[str]:
+    editable = [entry for entry in pip if entry.startswith("-e ")]
+    assert len(editable) == 1, f"one editable install of this package expected, found {editable}"
+    target = editable[0][3:].strip().strip("'\"")
+    path, _, extras = target.partition("[")
+    assert path == "."
+    return {extra.strip() for extra in extras.rstrip("]").split(",") if extra.strip()}
+
+
+def _required(project: dict, extras: set[str]) -> dict[str, Requirement]:
+    """Core requirements plus those of ``extras`` (and of the extras they name), by canonical name."""
+    own = canonicalize_name(project["name"])
+    lines = list(project["dependencies"])
+    todo, seen = sorted(extras), set()
+    while todo:
+        extra = todo.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for line in project["optional-dependencies"][extra]:
+            requirement = Requirement(line)
+            if canonicalize_name(requirement.name) == own:
+                todo.extend(requirement.extras)
+            else:
+                lines.append(line)
+    out: dict[str, Requirement] = {}
+    for line in lines:
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        assert name not in out, f"{requirement.name} is required twice in pyproject.toml"
+        out[name] = requirement
+    return out
+
+
+def test_environment_installs_the_package_with_existing_extras(environment: dict, project: dict) -> None:
+    _, pip = _conda_and_pip(environment)
+    extras = _editable_extras(pip)
+    assert extras <= set(project["optional-dependencies"])
+    # a conda user gets the tutorials, their offline services and the tests
+    assert {"notebooks", "sandbox", "test"} <= extras
+
+
+def test_every_required_package_is_in_the_environment_with_the_same_bounds(
         environment: dict, project: dict) -> None:
     _, pip = _conda_and_pip(environment)
     listed = _requirements(pip)
-    for line in project["dependencies"]:
-        wanted = Requirement(line)
-        name = canonicalize_name(wanted.name)
+    for name, wanted in _required(project, _editable_extras(pip)).items():
         assert name in listed, f"{wanted.name} is in pyproject.toml but not in environment.yml"
         assert listed[name].specifier == wanted.specifier, f"{wanted.name}: {listed[name]} != {wanted}"
         assert wanted.extras <= listed[name].extras, f"{wanted.name}: extras {wanted.extras} missing"
@@ -64,15 +109,5 @@ def test_every_project_dependency_is_in_the_environment_with_the_same_bounds(
 
 def test_environment_has_no_dependency_the_project_lacks(environment: dict, project: dict) -> None:
     _, pip = _conda_and_pip(environment)
-    declared = {canonicalize_name(Requirement(line).name) for line in project["dependencies"]}
-    assert set(_requirements(pip)) <= declared
-
-
-def test_environment_installs_the_package_with_existing_extras(environment: dict, project: dict) -> None:
-    _, pip = _conda_and_pip(environment)
-    editable = [entry for entry in pip if entry.startswith("-e ")]
-    assert len(editable) == 1
-    target = editable[0][3:].strip().strip("'\"")
-    path, _, extras = target.partition("[")
-    assert path == "."
-    assert set(extras.rstrip("]").split(",")) <= set(project["optional-dependencies"])
+    declared = set(_required(project, _editable_extras(pip)))
+    assert set(_requirements(pip)) - declared == set()

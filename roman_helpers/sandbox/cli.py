@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 
-from roman_helpers.errors import InvalidParameterError
+from roman_helpers.errors import InvalidParameterError, MissingExtraError
 
 __all__ = ["register", "parse_duration", "parse_bandwidth", "main"]
 
@@ -91,7 +91,10 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _sandbox(args: argparse.Namespace):
-    from roman_helpers.sandbox.launcher import Sandbox
+    try:  # moto, werkzeug and trustme come with the sandbox extra
+        from roman_helpers.sandbox.launcher import Sandbox
+    except ModuleNotFoundError as error:
+        raise MissingExtraError("roman-helpers sandbox", ["sandbox"], error.name) from error
 
     return Sandbox(args.cache_dir, args.size, latency=args.latency, bandwidth=args.bandwidth,
                    faults=args.faults, env_file=args.env_file)
