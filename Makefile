@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test book run bench sandbox browser clean
+.PHONY: venv test book run bench sandbox browser clean lint typecheck
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,19 @@ bench: venv
 
 sandbox: venv
 	$(BIN)/roman-helpers sandbox up
+
+# Code habits, configured in pyproject.toml. `lint`: ruff's checks and its formatter (in check
+# mode) over every Python file and notebook, and the notebooks committed without outputs; every
+# check runs, and the target fails if any one did. `typecheck`: mypy over the kit.
+lint: venv
+	@status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check . || status=1; \
+	$(BIN)/nbstripout --keep-id --verify notebooks/*.ipynb || status=1; \
+	exit $$status
+
+typecheck: venv
+	$(BIN)/mypy roman_helpers
 
 clean:
 	rm -rf _build build .pytest_cache test-artifacts
