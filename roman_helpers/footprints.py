@@ -555,7 +555,7 @@ _NOT_READ, _BAD_FILE = "not read: ", "bad file: "
 
 def _failure(error: BaseException) -> str:
     if isinstance(error, FileNotFoundError):
-        return _NOT_READ + "the object does not exist (deleted since it was listed?)"
+        return _NOT_READ + "no object at this URI (a wrong key, or deleted since it was listed)"
     if isinstance(error, PermissionError):
         return _NOT_READ + "access refused: give anon=False and credentials for a private bucket"
     text = str(error).strip() or "no message"
