@@ -1207,24 +1207,8 @@ def find(
     _check_columns(index, "index")
     target = _parse_position(position)
     radius_deg = _parse_radius(radius)
+    selected = _selection(index, band, time)
     usable = (np.asarray(index["error"], dtype=object) == "") & (np.asarray(index["naxis1"]) > 0)
-    if band is not None:
-        wanted = {band.upper()} if isinstance(band, str) else {str(b).upper() for b in band}
-        present = {str(b).upper() for b in np.asarray(index["band"], dtype=object)[usable]}
-        unknown = sorted(wanted - present)
-        if unknown:
-            raise InvalidParameterError(
-                "band",
-                unknown[0] if len(unknown) == 1 else unknown,
-                valid=sorted(b for b in present if b),
-                hint="the index holds only these bands",
-            )
-        usable &= np.isin(np.char.upper(np.asarray(index["band"], dtype=str)), list(wanted))
-    if time is not None:
-        start, end = _parse_time(time)
-        t_start, t_end = np.asarray(index["t_start"], float), np.asarray(index["t_end"], float)
-        t_end = np.where(np.isnan(t_end), t_start, t_end)
-        usable &= (t_end >= start) & (t_start <= end)
     ra_t, dec_t = float(target.ra.deg), float(target.dec.deg)
     reach = radius_deg + PREFILTER_MARGIN_DEG
     # Vectorised on the unit sphere by hand: no library tests one point against a million polygons.
@@ -1250,6 +1234,7 @@ def find(
     )
     sines = np.einsum("nkj,j->nk", inward, point)
     candidates = candidates[np.all(sines >= -math.sin(math.radians(reach)), axis=1)]
+    candidates = candidates[selected(candidates)]  # band and time: on the few rows left, not on all
     # 4. the exact test, with each file's own WCS
     xs, ys, keep = _pixel_positions(index, candidates, target, radius_deg)
     found = index[candidates[keep]]
@@ -1261,9 +1246,41 @@ def find(
     )
     found.meta["query"] = {"ra": ra_t, "dec": dec_t, "radius_deg": radius_deg}
     if not len(found):
+        usable[usable] = selected(np.flatnonzero(usable))
         found.meta["message"] = message = _nothing_found(index, usable, point, ra_t, dec_t)
         warnings.warn(message, UserWarning, stacklevel=2)
     return found
+
+
+def _selection(index: Table, band: Any, time: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """Check ``band`` and ``time``; return a mask function for rows (by number) that match them."""
+    spellings: list[str] | None = None  # the band names as the index writes them
+    if band is not None:
+        wanted = {band.upper()} if isinstance(band, str) else {str(b).upper() for b in band}
+        written = set(np.asarray(index["band"], dtype=object).tolist()) - {""}
+        unknown = sorted(wanted - {str(b).upper() for b in written})
+        if unknown:
+            raise InvalidParameterError(
+                "band",
+                unknown[0] if len(unknown) == 1 else unknown,
+                valid=sorted({str(b).upper() for b in written}),
+                hint="the index holds only these bands",
+            )
+        spellings = [b for b in written if str(b).upper() in wanted]
+    start, end = _parse_time(time) if time is not None else (-math.inf, math.inf)
+
+    def selected(rows: np.ndarray) -> np.ndarray:
+        keep = np.ones(len(rows), dtype=bool)
+        if spellings is not None:
+            keep &= np.isin(np.asarray(index["band"], dtype=object)[rows], spellings)
+        if time is not None:
+            t_start = np.asarray(index["t_start"], float)[rows]
+            t_end = np.asarray(index["t_end"], float)[rows]
+            t_end = np.where(np.isnan(t_end), t_start, t_end)
+            keep &= (t_end >= start) & (t_start <= end)
+        return keep
+
+    return selected
 
 
 def _nothing_found(index: Table, usable: np.ndarray, point: np.ndarray, ra: float, dec: float) -> str:
@@ -1272,13 +1289,20 @@ def _nothing_found(index: Table, usable: np.ndarray, point: np.ndarray, ra: floa
     rows = np.flatnonzero(usable)
     if not len(rows):
         return f"{where}: no file is left after the band and time selection"
-    # the distance to a polygon is at least (distance to its centre - its radius): narrow down first
-    centres = _unit_vectors(
-        np.asarray(index["ra_center"], float)[rows], np.asarray(index["dec_center"], float)[rows]
-    )
-    to_centre = np.degrees(np.arctan2(np.linalg.norm(np.cross(centres, point), axis=-1), centres @ point))
-    lower = to_centre - np.asarray(index["fov_radius"], float)[rows]
-    rows = rows[lower <= np.nanmin(to_centre)]
+    ra_c, dec_c = np.asarray(index["ra_center"], float), np.asarray(index["dec_center"], float)
+    fov = np.asarray(index["fov_radius"], float)
+
+    def to_centre(rows: np.ndarray) -> np.ndarray:
+        centres = _unit_vectors(ra_c[rows], dec_c[rows])
+        return np.degrees(np.arctan2(np.linalg.norm(np.cross(centres, point), axis=-1), centres @ point))
+
+    # a nearby centre bounds the answer; only rows within that bound (plus their size) in declination
+    # can hold a nearer footprint, and a footprint is no nearer than its centre minus its radius
+    near = rows[np.abs(dec_c[rows] - dec) <= 1.0]
+    bound = float(np.nanmin(to_centre(near if len(near) else rows)))
+    rows = rows[np.abs(dec_c[rows] - dec) <= bound + np.nanmax(fov[rows])]
+    distances = to_centre(rows)
+    rows = rows[distances - fov[rows] <= np.nanmin(distances)]
     distance = np.degrees(
         _polygon_distance(
             point,
