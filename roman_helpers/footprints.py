@@ -570,11 +570,11 @@ def _index_one(
     uri: str,
     etag: str | None,
     size: int | None,
-    previous: Mapping[str, dict],
+    previous: Mapping[str, tuple[str, str, int]],
     anon: bool | None,
     workers: int,
-) -> tuple[dict[str, Any], bool]:
-    """Return the row of one file and whether it was reused from ``previous`` (no GET)."""
+) -> dict[str, Any] | int:
+    """Return the row of one file, or the number of its unchanged row in the previous index (no GET)."""
     row: dict[str, Any] = {"uri": uri, "etag": etag or "", "size": size or 0}
     try:
         bucket, key = split_uri(uri)
@@ -582,30 +582,25 @@ def _index_one(
         if etag is None:  # a URI list: one HEAD for the ETag and size
             info = fs.info(f"{bucket}/{key}", refresh=True)  # never an older listing's cached ETag
             row["etag"], row["size"] = str(info.get("ETag", "")).strip('"'), int(info.get("size", 0))
-        old = previous.get(uri)
-        if (
-            old is not None
-            and old["etag"] == row["etag"]
-            and row["etag"]
-            and not str(old["error"]).startswith(_NOT_READ)
-        ):
-            return old, True
+        old_etag, old_error, number = previous.get(uri, ("", "", -1))
+        if row["etag"] and old_etag == row["etag"] and not old_error.startswith(_NOT_READ):
+            return number
         if uri.lower().endswith(".asdf"):
             row.update(_read_asdf(fs, f"{bucket}/{key}", uri, row["size"], row["etag"]))
         else:
             row.update(_read_fits(fs, f"{bucket}/{key}", uri, row["size"], row["etag"]))
     except Exception as error:  # noqa: BLE001 - one bad file is recorded in its row, the index goes on
         row = {"uri": uri, "etag": row["etag"], "size": row["size"], "error": _failure(error)}
-    return row, False
+    return row
 
 
 # --------------------------------------------------------------------------- tables
 
 
-def _table(rows: list[dict[str, Any]], meta: dict[str, Any]) -> Table:
+def _table(rows: list[dict[str, Any]]) -> Table:
     from astropy.table import Column, Table
 
-    table = Table(meta=meta)
+    table = Table()
     for name, (dtype, blank) in COLUMNS.items():
         values = [row.get(name, blank) for row in rows]
         if isinstance(dtype, tuple):
@@ -621,14 +616,12 @@ def _table(rows: list[dict[str, Any]], meta: dict[str, Any]) -> Table:
     return table
 
 
-def _rows_by_uri(table: Table) -> dict[str, dict[str, Any]]:
-    """The rows of a previous index as dictionaries, keyed by URI."""
+def _by_uri(table: Table) -> dict[str, tuple[str, str, int]]:
+    """``uri -> (etag, error, row number)`` of a previous index."""
+    columns = (table[name].tolist() for name in ("uri", "etag", "error"))
     return {
-        str(table["uri"][i]): {
-            name: (np.array(table[name][i]) if isinstance(COLUMNS[name][0], tuple) else table[name][i])
-            for name in COLUMNS
-        }
-        for i in range(len(table))
+        str(uri): (str(etag), str(error), i)
+        for i, (uri, etag, error) in enumerate(zip(*columns, strict=True))
     }
 
 
@@ -732,10 +725,9 @@ def build_index(
         previous = load_index(previous)
     if previous is not None:
         _check_columns(previous, "previous")
-    known = _rows_by_uri(previous) if previous is not None else {}
+    known = _by_uri(previous) if previous is not None else {}
 
-    rows: list[dict[str, Any] | None] = [None] * len(targets)
-    reused = 0
+    results: list[dict[str, Any] | int] = [0] * len(targets)
     # Set once here, not in the readers: warnings.catch_warnings is process-wide and not thread-safe,
     # and headers, trees and fits warn about what this index does not use (fixed FITS keywords ...).
     with (
@@ -754,31 +746,51 @@ def build_index(
             for i, (uri, etag, size) in enumerate(targets)
         }
         for future in as_completed(futures):
-            rows[futures[future]], was_reused = future.result()
-            reused += was_reused
+            results[futures[future]] = future.result()
             bar.update(1)
-    done = [row for row in rows if row is not None]
-    failed = sum(bool(row.get("error")) for row in done)
+    table = _assemble(results, previous)
+    failed = int(np.sum(np.asarray(table["error"], dtype=object) != ""))
+    reused = sum(isinstance(result, int) for result in results)
     if failed:
         warnings.warn(
-            f"{failed} of {len(done)} files could not be indexed; the 'error' column says why "
+            f"{failed} of {len(table)} files could not be indexed; the 'error' column says why "
             "(build again with previous= to retry those not read)",
             UserWarning,
             stacklevel=2,
         )
-    meta = {
+    table.meta = {
         _FORMAT_KEY: _FORMAT_VERSION,
         "source": described,
         "build": {
-            "files": len(done),
-            "read": len(done) - reused,
+            "files": len(table),
+            "read": len(table) - reused,
             "reused": reused,
             "failed": failed,
             "skipped_none": skipped_none,
             "skipped_not_image": skipped_other,
         },
     }
-    return _table(done, meta)
+    return table
+
+
+def _assemble(results: list[dict[str, Any] | int], previous: Table | None) -> Table:
+    """One table in input order from the new rows and the numbers of the reused rows of ``previous``."""
+    from astropy.table import Column, Table
+
+    new = [i for i, result in enumerate(results) if isinstance(result, dict)]
+    table = _table([result for result in results if isinstance(result, dict)])
+    old = [i for i, result in enumerate(results) if isinstance(result, int)]
+    if not old or previous is None:
+        return table
+    numbers = [result for result in results if isinstance(result, int)]
+    order = np.argsort(np.array(new + old), kind="stable")
+    columns = {}
+    for name in COLUMNS:
+        values = np.asarray(previous[name])[numbers].astype(table[name].dtype)
+        columns[name] = Column(
+            np.concatenate([np.asarray(table[name]), values])[order], unit=_UNITS.get(name)
+        )
+    return Table(columns)
 
 
 # --------------------------------------------------------------------------- files
