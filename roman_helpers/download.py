@@ -41,7 +41,7 @@ from pathlib import Path
 
 from roman_helpers import config
 from roman_helpers.errors import (AccessDeniedError, DownloadError, IntegrityError, ObjectNotFoundError,
-                                  RomanHelpersError, UnsafePathError)
+                                  RomanHelpersError, UnsafePathError, translate_s3_error)
 from roman_helpers.uris import split_uri
 
 __all__ = ["DownloadResult", "download", "safe_destination"]
@@ -173,7 +173,7 @@ class _Transient(Exception):
     """A failure worth another attempt."""
 
 
-def _classify(error: Exception, uri: str) -> Exception:
+def _classify(error: Exception, uri: str, *, anonymous: bool | None = None) -> Exception:
     """Map a botocore/network error to our error types; _Transient when a retry may help."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -182,12 +182,9 @@ def _classify(error: Exception, uri: str) -> Exception:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in _TRANSIENT_CODES or (status and status >= 500):
             return _Transient(f"S3 answered {code or status}")
-        if code in ("NoSuchKey", "404", "NoSuchBucket", "NotFound"):
-            return ObjectNotFoundError(f"{uri} does not exist (S3 said {code}); check the bucket and key, "
-                                       "for example with 'roman-helpers ls'")
-        if code in ("AccessDenied", "403", "Forbidden"):
-            return AccessDeniedError(f"access to {uri} was refused (S3 said {code}); public buckets are read "
-                                     "anonymously, others need credentials (on the science platform: its role)")
+        translated = translate_s3_error(error, uri, anonymous=anonymous)
+        if isinstance(translated, (ObjectNotFoundError, AccessDeniedError)):
+            return translated
         return DownloadError(f"{uri}: S3 answered {code or status}")
     if isinstance(error, (BotoCoreError, ConnectionError, TimeoutError)):
         return _Transient(f"{type(error).__name__}: {error}")
