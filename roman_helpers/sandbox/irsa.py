@@ -44,6 +44,7 @@ import logging
 import math
 import re
 import threading
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,10 +184,12 @@ def _read_headers(path: Path):
 
 
 def _image_row(path: Path, key: str, size: int, survey: str) -> ImageRow:
-    from astropy.wcs import WCS
+    from astropy.wcs import WCS, FITSFixedWarning
 
     primary, sci = _read_headers(path)
-    wcs = WCS(sci)
+    with warnings.catch_warnings():  # e.g. DATE-OBS filled in from MJD-OBS: harmless here
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        wcs = WCS(sci)
     nx, ny = int(sci["NAXIS1"]), int(sci["NAXIS2"])
     edges_x, edges_y = [-0.5, nx - 0.5, nx - 0.5, -0.5], [-0.5, -0.5, ny - 0.5, ny - 0.5]
     ra, dec = wcs.pixel_to_world_values(np.array(edges_x), np.array(edges_y))
