@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HTML_DIR = ROOT / "_build" / "html"
 CACHE_DIR = ROOT / "_build" / ".jupyter_cache"
 ARTIFACTS = ROOT / "test-artifacts"
-SEARCH_TERM = "cloud_uris"  # a helper of roman_helpers.uris, documented by the API reference
+SEARCH_TERM = "cloud_uris"  # a function of roman_helpers.uris, documented by the API reference
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--no-first-run", "--no-default-browser-check",
