@@ -18,8 +18,9 @@ S3 5xx answers) are tried again with a growing wait; answers that will not chang
 object, a position outside the image, a damaged file) are not. Every attempt has a time
 limit, so a stalled connection cannot hold the batch.
 
-Requests and bytes are counted where they happen: each task runs inside
-:func:`roman_helpers.transfer.measure` and returns what it saw with its result.
+Requests and bytes are counted where they happen: each worker process counts its S3
+requests with :func:`roman_helpers.transfer.measure`, each task returns the requests it saw
+with its result, and the caller adds them up, each request once.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,7 @@ if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.nddata import Cutout2D
     from astropy.table import Table
 
-__all__ = ["CONNECT_TIMEOUT", "ImageCutout", "Success", "Failure", "BatchResult", "map_files", "cutouts"]
+__all__ = ["CONNECT_TIMEOUT", "BatchResult", "Failure", "ImageCutout", "Success", "cutouts", "map_files"]
 
 #: Longest wait, in seconds, for a Dask scheduler given by address to answer.
 CONNECT_TIMEOUT = 10.0
@@ -263,7 +264,11 @@ def _is_transient(error: BaseException) -> bool:
     if isinstance(error, OSError):  # s3fs reports 5xx answers and broken transfers as OSError
         return error.errno not in _PERMANENT_ERRNO
     from botocore.exceptions import ConnectionError as BotoConnectionError
-    from botocore.exceptions import HTTPClientError, IncompleteReadError, ResponseStreamingError
+    from botocore.exceptions import (
+        HTTPClientError,
+        IncompleteReadError,
+        ResponseStreamingError,
+    )
 
     if isinstance(error, (BotoConnectionError, HTTPClientError, IncompleteReadError, ResponseStreamingError)):
         return True
@@ -286,7 +291,7 @@ def _within(function: Callable[[str], Any], uri: str, seconds: float) -> Any:
     def target() -> None:
         try:
             box["value"] = function(uri)
-        except BaseException as error:  # handed to the caller's thread below
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread below
             box["error"] = error
 
     thread = threading.Thread(target=target, name=_ATTEMPT_THREAD, daemon=True)
@@ -300,22 +305,60 @@ def _within(function: Callable[[str], Any], uri: str, seconds: float) -> Any:
     return box["value"]
 
 
+class _ProcessCounter:
+    """One :func:`roman_helpers.transfer.measure` block per process, shared by the tasks in it.
+
+    A measure block counts every request of its process, so a block per task would count its
+    neighbours' requests anyway; and blocks that close while holding equal records are not
+    told apart (the statistics compare by value), so concurrent blocks must not be used. A
+    task notes where the shared record list stood when it started and takes what was added
+    while it ran.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+        self.block: Any = None
+        self.stats: Any = None
+
+    def enter(self) -> tuple[Any, int]:
+        from .transfer import measure
+
+        with self.lock:
+            if self.users == 0:
+                self.block = measure()
+                self.stats = self.block.__enter__()
+            self.users += 1
+            return self.stats, len(self.stats.records)
+
+    def leave(self, stats: Any, start: int) -> list:
+        with self.lock:
+            records = stats.records[start:]
+            self.users -= 1
+            if self.users == 0:
+                self.block.__exit__(None, None, None)
+                self.block = self.stats = None
+        return records
+
+
+_COUNTER = _ProcessCounter()
+
+
 def _run(function: Callable[[str], Any], uri: str, *, retries: int, timeout: float,
          backoff: float) -> _Outcome:
     """Work on one file with retries and a time limit per attempt; never raises.
 
     Top level (not nested) so that Dask workers can import it by name.
     """
-    from .transfer import measure
-
     outcome = _Outcome(origin=(socket.gethostname(), os.getpid()))
-    with measure() as stats:
+    stats, start = _COUNTER.enter()
+    try:
         while True:
             outcome.attempts += 1
             try:
                 outcome.value = _within(function, uri, timeout)
                 break
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - every failure is reported, none raised
                 transient = _is_transient(error)
                 if transient and outcome.attempts <= retries:
                     time.sleep(backoff * 2 ** (outcome.attempts - 1))
@@ -323,12 +366,13 @@ def _run(function: Callable[[str], Any], uri: str, *, retries: int, timeout: flo
                 outcome.error_type, outcome.transient = type(error).__name__, transient
                 outcome.message = str(error) or repr(error)
                 break
-    # measure() counts every request of this process while the block runs, including those of
-    # tasks running beside this one: send the records themselves so that the caller counts each
-    # once. Within a process, a record's send and receive times (perf_counter, nanoseconds)
-    # identify it; the process and host tell processes apart.
+    finally:
+        records = _COUNTER.leave(stats, start)
+    # The records of this task's time include those of tasks running beside it: send the records
+    # themselves so that the caller counts each once. Within a process, a record's send and
+    # receive times (perf_counter, nanoseconds) identify it; host and process tell processes apart.
     outcome.records = [(record.operation, record.status, record.bytes, record.range, record.started,
-                        record.finished) for record in stats.records]
+                        record.finished) for record in records]
     return outcome
 
 
@@ -420,18 +464,16 @@ def _connect(client: Any, timeout: float) -> tuple[Any, bool]:
 
 def _on_dask(client: Any, task: Callable[[str], _Outcome], uris: list[str], progress: bool) -> list[_Outcome]:
     from distributed import progress as dask_progress
-    from distributed import wait
 
     futures = client.map(task, uris, pure=False)
     try:
-        if progress:
-            dask_progress(futures)
-        wait(futures)
+        if progress:  # in a terminal this draws the bar until all are done; in Jupyter a widget
+            dask_progress(futures, scheduler=client.scheduler.address)
         outcomes = []
-        for future in futures:
+        for future in futures:  # all run at once; waiting on each in turn costs no time
             try:
                 outcomes.append(future.result())
-            except Exception as error:  # the task never finished: a lost worker, a failed unpickling
+            except Exception as error:  # noqa: BLE001 - never finished: a lost worker, a bad pickle
                 outcomes.append(_Outcome(error_type=type(error).__name__, message=str(error) or repr(error)))
         return outcomes
     finally:

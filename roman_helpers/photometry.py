@@ -65,8 +65,8 @@ class ForcedFlux:
 
 def _photutils():
     try:
-        import photutils.aperture as aperture
         from astropy.stats import SigmaClip
+        from photutils import aperture
     except ImportError as error:
         raise MissingExtraError("Forced photometry", ["survey"], error.name) from error
     return aperture, SigmaClip
