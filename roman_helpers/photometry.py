@@ -221,7 +221,8 @@ def light_curve(batch_result: BatchResult, position: Any, radius: Any = 3.0,
     astropy.timeseries.TimeSeries
         Sorted by time; columns ``time`` (mid-exposure, MJD), ``band``, ``flux``,
         ``flux_err``, ``background``, ``coverage``, ``file``, ``detector``, and ``x``,
-        ``y``: the target's 0-based pixel position in the file.
+        ``y``: the target's 0-based pixel position in the file. An epoch whose cut-out has
+        no valid pixel under the aperture has NaN flux and ``coverage`` 0.
 
     Raises
     ------
@@ -244,8 +245,14 @@ def light_curve(batch_result: BatchResult, position: Any, radius: Any = 3.0,
                 "batch_result", f"a file without t_start/t_end ({item.uri})",
                 hint="cut out from a table with t_start and t_end columns (MJD), not a list of URIs")
         err = item.err
-        measured = forced_photometry(item.cutout, position, radius, annulus,
-                                     error=None if err is None else err.data)
+        try:
+            measured = forced_photometry(item.cutout, position, radius, annulus,
+                                         error=None if err is None else err.data)
+        except InvalidParameterError as error:
+            if error.name != "position":
+                raise
+            # no valid pixel under the aperture (a gap, or all masked): keep the epoch, flagged
+            measured = ForcedFlux(np.nan, np.nan, np.nan, np.nan, np.nan, 0.0)
         x, y = item.cutout.to_original_position((measured.x, measured.y))
         rows["mjd"].append((float(item.meta["t_start"]) + float(item.meta["t_end"])) / 2)
         rows["band"].append(str(item.meta.get("band", "")))

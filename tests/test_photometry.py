@@ -163,6 +163,16 @@ def test_light_curve_times_bands_and_fluxes():
         assert row["coverage"] == 1.0
 
 
+def test_light_curve_keeps_an_epoch_without_valid_pixels_flagged():
+    result = batch_of_epochs()
+    result.ok[0].value.data.data[:] = np.nan  # e.g. a cut-out falling in a detector gap
+    curve = light_curve(result, TARGET, radius=6, annulus=(10, 14))
+    flagged = curve[curve["file"] == result.ok[0].uri]
+    assert len(curve) == len(EPOCHS) and len(flagged) == 1
+    assert np.isnan(flagged["flux"][0]) and flagged["coverage"][0] == 0.0
+    assert np.isfinite(curve["flux"][curve["coverage"] == 1]).sum() == len(EPOCHS) - 1
+
+
 def test_light_curve_needs_times():
     result = batch_of_epochs()
     del result.ok[2].meta["t_end"]
