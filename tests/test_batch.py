@@ -25,11 +25,13 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 from moto.server import DomainDispatcherApplication, create_backend_app
+from scipy.special import erf
 from werkzeug.serving import make_server
 
 from roman_helpers import batch, stream
 from roman_helpers.batch import BatchResult, cutouts, map_files
 from roman_helpers.errors import InvalidParameterError, RomanHelpersError
+from roman_helpers.photometry import light_curve
 from roman_helpers.sandbox.faults import FaultInjector, FaultRule
 from roman_helpers.sandbox.s3 import Accounting, quiet_request_handler
 from roman_helpers.transfer import measure
@@ -48,6 +50,7 @@ EPOCHS = {
     "e05.fits": ((40.2, 33.3), True, "F184", 60020.0),
 }
 MISSING = "e99.fits"
+STAR_FLUX = [2000.0, 3500.0, 1200.0, 0.0, 5000.0]
 
 
 def wcs_with_target_at(position) -> WCS:
@@ -65,8 +68,14 @@ def wcs_with_target_at(position) -> WCS:
 
 def fits_bytes(seed: int, position, with_err: bool) -> tuple[bytes, np.ndarray, np.ndarray | None]:
     rng = np.random.default_rng(seed)
-    sci = rng.normal(100, 5, SHAPE).astype(np.float32)
-    err = (5 + rng.random(SHAPE)).astype(np.float32)
+    sci = rng.normal(100, 5, SHAPE)
+    if position is not None:  # a star of flux STAR_FLUX[seed], Gaussian, integrated over each pixel
+        x0, y0 = position
+        profile = [np.diff(0.5 * (1 + erf((np.arange(n + 1) - 0.5 - c) / (1.5 * np.sqrt(2)))))
+                   for n, c in ((SHAPE[0], y0), (SHAPE[1], x0))]
+        sci += STAR_FLUX[seed] * np.outer(*profile)
+    sci = sci.astype(np.float32)
+    err = (5 + 0.01 * rng.random(SHAPE)).astype(np.float32)
     hdus = [fits.PrimaryHDU(), fits.ImageHDU(sci, header=wcs_with_target_at(position).to_header(), name="SCI")]
     if with_err:
         hdus.append(fits.ImageHDU(err, name="ERR"))
@@ -227,6 +236,28 @@ def test_threads_and_dask_give_the_same_cutouts_and_counts(serve, stored, dask_c
     assert list(summary["detector"]) == list(table["detector"])
     assert repr(threads).startswith("<BatchResult 4 ok, 2 failed, ")
     assert f"{threads.requests} requests" in repr(threads) and "\n" not in repr(threads)
+
+
+def test_light_curve_from_streamed_cutouts(serve, stored):
+    serve()
+    table = files_table()
+    table["t_end"] = table["t_start"] + 0.002
+    result = cutouts(table, TARGET, 25, progress=False)
+    curve = light_curve(result, TARGET, radius=5, annulus=(7, 11))
+    written = [(name, EPOCHS[name], STAR_FLUX[i]) for i, name in enumerate(EPOCHS) if EPOCHS[name][0]]
+    assert list(curve["file"]) == [PREFIX + name for name, _, _ in written]
+    assert list(curve["time"].mjd) == pytest.approx([epoch[3] + 0.001 for _, epoch, _ in written], abs=1e-9)
+    assert list(curve["band"]) == [epoch[2] for _, epoch, _ in written]
+    for row, (_name, epoch, flux) in zip(curve, written):
+        assert row["coverage"] == 1.0
+        assert abs(row["flux"] - flux) < 3 * row["flux_err"]
+        assert (row["x"], row["y"]) == pytest.approx(epoch[0], abs=1e-6)
+    # ERR (5 per pixel) over the aperture, and the uncertainty of the background level (pixel
+    # noise 5 over the annulus' pi (11^2 - 7^2) pixels, times the aperture's area)
+    area = np.pi * 5**2
+    expected = np.hypot(5 * np.sqrt(area), area * 5 / np.sqrt(np.pi * (11**2 - 7**2)))
+    with_err = curve[curve["file"] != PREFIX + "e03.fits"]
+    assert list(with_err["flux_err"]) == pytest.approx([expected] * 3, rel=0.05)
 
 
 def test_dask_scheduler_by_address(serve, stored, dask_client):
