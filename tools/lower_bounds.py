@@ -33,12 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # releases and a small code change fixes them instead: fsspec/s3fs (async cat_ranges honours
 # on_error="raise" only from 2026.6) and astropy (ASTROPY_CONFIG_DIR only from 8.0, which needs
 # numpy>=2); their tests fail here until the code no longer relies on those.
-OVERRIDES: dict[str, tuple[str, str]] = {
-    "roman-datamodels": ("0.26", "create_fake_data (the sandbox's synthetic files) is new in 0.26"),
-    "asdf": ("4.1", "roman_datamodels 0.26 requires asdf>=4.1"),
-    "moto": ("5.1.2", "GetObject returns the stored checksum for ChecksumMode=ENABLED from 5.1.2"),
-    "boto3": ("1.36", "the sandbox range tests use Config(request_checksum_calculation=), new in botocore 1.36"),
-}
+OVERRIDES: dict[str, tuple[str, str]] = {}
 
 
 def lower_bound(req: Requirement) -> Version | None:

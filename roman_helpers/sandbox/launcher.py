@@ -40,6 +40,23 @@ auto_download = False
 """
 
 
+def _old_astropy_config_home(astropy_dir: Path) -> dict[str, str]:
+    """Where astropy older than 8.0 looks for its configuration, when that is the one installed.
+
+    ``ASTROPY_CONFIG_DIR`` is read from astropy 8.0 on; older releases read
+    ``$XDG_CONFIG_HOME/astropy`` only. Setting ``XDG_CONFIG_HOME`` moves other programs'
+    configuration too, so it is done only where it is needed.
+    """
+    from importlib.metadata import version
+
+    if int(version("astropy").split(".")[0]) >= 8:
+        return {}
+    home = astropy_dir.parent / "xdg-config"
+    (home / "astropy").mkdir(parents=True, exist_ok=True)
+    (home / "astropy" / "astropy.cfg").write_text((astropy_dir / "astropy.cfg").read_text())
+    return {"XDG_CONFIG_HOME": str(home)}
+
+
 class Sandbox:
     """The offline MAST + IRSA + S3 stand-in, as a context manager.
 
@@ -156,6 +173,7 @@ class Sandbox:
             "NO_PROXY": "127.0.0.1,localhost,::1", "no_proxy": "127.0.0.1,localhost,::1",
             "REQUESTS_CA_BUNDLE": str(ca_file), "SSL_CERT_FILE": str(ca_file), "CURL_CA_BUNDLE": str(ca_file),
             "ASTROPY_CONFIG_DIR": str(astropy_dir),
+            **_old_astropy_config_home(astropy_dir),
             "ROMAN_HELPERS_SANDBOX": str(state_file),
         }
         state = {"s3": self.s3.url, "mast": self.mast.url, "irsa": self.irsa.url, "proxy": proxy,
