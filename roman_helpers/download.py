@@ -55,6 +55,8 @@ CHUNK = 512 * 1024
 PART_THRESHOLD = 16 * 1024 * 1024
 #: Size of each ranged part (boto3's multipart_chunksize).
 PART_SIZE = 8 * 1024 * 1024
+#: Local errors no retry can mend (Windows has no EDQUOT).
+_DISK_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling",
                     "500", "502", "503", "504"}
 
@@ -540,8 +542,7 @@ def _download(client, bucket: str, key: str, uri: str, head: dict, path: Path, p
                 except _GaveUp as error:
                     raise DownloadError(f"{uri}: gave up after {requests()} GET requests ({error})") from error
                 except OSError as error:
-                    if not isinstance(error, (ConnectionError, TimeoutError)) and error.errno in (
-                            errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT):
+                    if not isinstance(error, (ConnectionError, TimeoutError)) and error.errno in _DISK_ERRORS:
                         raise DownloadError(f"{uri}: cannot write {str(path)!r}: {error.strerror}") from error
                     last_error = _Transient(str(error))
                 except Exception as error:  # noqa: BLE001 - classified below
