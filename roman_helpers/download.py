@@ -363,7 +363,7 @@ def _head(client, bucket: str, key: str, uri: str) -> dict:
     except Exception as error:  # noqa: BLE001 - classified below
         mapped = _classify(error, uri)
         if isinstance(mapped, _Transient):
-            mapped = DownloadError(f"{uri}: gave up after {_SENT.requests} HEAD requests ({mapped})")
+            mapped = DownloadError(f"{uri}: gave up after {_SENT.requests} HEAD requests; last error: {mapped}")
         raise mapped from error
 
 
@@ -540,7 +540,7 @@ def _download(client, bucket: str, key: str, uri: str, head: dict, path: Path, p
                 except RomanHelpersError:
                     raise
                 except _GaveUp as error:
-                    raise DownloadError(f"{uri}: gave up after {requests()} GET requests ({error})") from error
+                    raise DownloadError(f"{uri}: gave up after {requests()} GET requests; last error: {error}") from error
                 except OSError as error:
                     if not isinstance(error, (ConnectionError, TimeoutError)) and error.errno in _DISK_ERRORS:
                         raise DownloadError(f"{uri}: cannot write {str(path)!r}: {error.strerror}") from error
