@@ -76,7 +76,7 @@ $(OLDEST_STAMP): pyproject.toml tools/lower_bounds.py
 	$(PYTHON311) -m venv $(OLDEST)
 	$(OLDEST)/bin/python -m pip install -q --upgrade pip packaging
 	$(OLDEST)/bin/python tools/lower_bounds.py --extra sandbox -o $(OLDEST)/constraints.txt
-	$(OLDEST)/bin/python -m pip install -q -c $(OLDEST)/constraints.txt -e '.[sandbox]' pytest pytest-timeout
+	$(OLDEST)/bin/python -m pip install -q -c $(OLDEST)/constraints.txt -e '.[sandbox,notebooks]' pytest pytest-timeout
 	touch $@
 
 .PHONY: test-oldest

@@ -73,7 +73,7 @@ class TransferRecord:
     finished: float = 0.0
 
 
-@dataclass
+@dataclass(eq=False)  # blocks are told apart by identity: two may hold equal records
 class TransferStats:
     """Requests and bytes counted by :func:`measure`.
 
