@@ -55,3 +55,33 @@ typecheck: venv
 
 clean:
 	rm -rf _build build .pytest_cache test-artifacts
+
+# The kit at the lower bounds pyproject.toml declares, for kernels (such as the Roman Science
+# Platform's) that are not on the newest releases: its own venv on Python 3.11, every dependency
+# pinned to its minimum by tools/lower_bounds.py, and the tests that need no notebooks, book or
+# browser. pytest and pytest-timeout are named here because no lean test extra exists yet;
+# `[sandbox]` is a no-op (with a warning) until pyproject.toml has that extra.
+PYTHON311    ?= $(shell command -v python3.11)
+OLDEST       := .venv-oldest
+OLDEST_STAMP := $(OLDEST)/.installed
+OLDEST_TESTS := tests/test_stream.py tests/test_stream_bad_input.py tests/test_download.py \
+                tests/test_uris.py tests/test_transfer.py tests/test_query.py tests/test_bad_input.py \
+                tests/test_config_datasets_smoke.py tests/test_cli.py tests/test_faults.py \
+                tests/test_credentials.py tests/test_mast_faults.py tests/test_sandbox_data.py \
+                tests/test_sandbox_s3_ranges.py tests/test_sandbox_services.py
+
+$(OLDEST_STAMP): pyproject.toml tools/lower_bounds.py
+	@test -n "$(PYTHON311)" || { echo "make test-oldest needs python3.11 on PATH (or PYTHON311=...)"; exit 1; }
+	rm -rf $(OLDEST)
+	$(PYTHON311) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install -q --upgrade pip packaging
+	$(OLDEST)/bin/python tools/lower_bounds.py --extra sandbox -o $(OLDEST)/constraints.txt
+	$(OLDEST)/bin/python -m pip install -q -c $(OLDEST)/constraints.txt -e '.[sandbox,notebooks]' pytest pytest-timeout
+	touch $@
+
+.PHONY: test-oldest
+# The sandbox's data cache is keyed by the asdf and roman_datamodels versions: keep this one apart
+# so the two venvs do not evict each other's generated files.
+test-oldest: $(OLDEST_STAMP)
+	@echo "pinned:"; sed 's/^/  /' $(OLDEST)/constraints.txt
+	ROMAN_HELPERS_SANDBOX_CACHE=$(CURDIR)/$(OLDEST)/sandbox-cache $(OLDEST)/bin/python -m pytest $(OLDEST_TESTS)

@@ -1,4 +1,5 @@
-"""``make bench``: each scenario of issue 6 run the seed's way and our way, in one run.
+"""``make bench``: each streaming and download task run with the libraries' defaults and with
+roman_helpers, in one run.
 
 Full-size files with the real structure are generated once into ``bench/.cache``
 (``bench/files.py``) and served by the sandbox S3 server
@@ -151,7 +152,8 @@ KEYS = {
 }
 
 
-# ------------------------------------------------------------------ the seed's ways
+# ------------------------------------------------------------------ the libraries' defaults
+# (how the source tutorial reads files: astropy and s3fs as they come)
 
 def seed_fits_info(uri):
     from astropy.io import fits
@@ -284,7 +286,7 @@ def run_streaming(server: S3Server, local: dict[str, Path], latency: float) -> l
 
 
 def run_downloads(server: S3Server, local: dict[str, Path]) -> list[Result]:
-    """s3fs ``get`` (the seed), boto3's transfer manager and roman_helpers.download, on 20 files
+    """s3fs ``get`` (the default), boto3's transfer manager and roman_helpers.download, on 20 files
     and on one big object (fetched in concurrent ranged parts by boto3 and by us)."""
     try:
         from roman_helpers.download import download
@@ -350,20 +352,20 @@ SEED_FILTER = dict(calib_level=[3], productType=["SCIENCE"], dataproduct_type=["
 
 
 def run_cloud_uris(latency: float, bandwidth: float) -> Result:
-    """The seed's 60 products: astroquery's ``get_cloud_uris`` against ``roman_helpers.uris.cloud_uris``.
+    """Tutorial 1's 60 products: astroquery's ``get_cloud_uris`` against ``roman_helpers.uris.cloud_uris``.
 
     Runs in the whole sandbox (MAST behind the TLS proxy, S3 with the same network model).
     Requests and round trips add the MAST path look-ups (counted by the sandbox MAST) to the
     S3 ``HEAD`` checks (counted by the S3 server); the look-ups are sequential, one per 50 products.
     """
-    name, target = "cloud URIs for the seed's 60 products", "<= 5 round trips"
+    name, target = "cloud URIs for tutorial 1's 60 products", "<= 5 round trips"
     try:
         from roman_helpers.uris import cloud_uris
     except ImportError:
         return Result(name, target, None, None, None, "roman_helpers.uris.cloud_uris is not available")
     from roman_helpers.sandbox.launcher import Sandbox
 
-    print("  cloud URIs for the seed's 60 products ...", flush=True)
+    print(f"  {name} ...", flush=True)
     saved = dict(os.environ)
     try:
         with Sandbox(latency=latency, bandwidth=bandwidth) as sandbox:
@@ -406,8 +408,9 @@ def fmt_bytes(n: int | None) -> str:
 
 
 def table(results: list[Result]) -> str:
-    lines = ["| scenario | target | seed: requests | seed: bytes | ours: requests | ours: bytes | bytes ratio "
-             "| seed: round trips | ours: round trips | seed: s | ours: s | seed: peak mem | ours: peak mem | met |",
+    lines = ["| scenario | target | defaults: requests | defaults: bytes | ours: requests | ours: bytes "
+             "| bytes ratio | defaults: round trips | ours: round trips | defaults: s | ours: s "
+             "| defaults: peak mem | ours: peak mem | met |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |"]
     for r in results:
         if r.ours is None:
@@ -433,7 +436,7 @@ def plot(results: list[Result], path: Path) -> None:
     y = np.arange(len(shown))
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.9 * len(shown) + 1.5), sharey=True)
     for axis, attribute, title in ((axes[0], "bytes", "bytes transferred"), (axes[1], "seconds", "wall time (s)")):
-        axis.barh(y - 0.2, [getattr(r.seed, attribute) for r in shown], 0.4, label="seed's way", color="#b0b0b0")
+        axis.barh(y - 0.2, [getattr(r.seed, attribute) for r in shown], 0.4, label="library defaults", color="#b0b0b0")
         axis.barh(y + 0.2, [getattr(r.ours, attribute) for r in shown], 0.4, label="roman_helpers", color="#1f6fb4")
         axis.set_xscale("log")
         axis.set_title(title)
@@ -458,7 +461,7 @@ def update_book(markdown: str, page: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per request (default 0.02)")
     parser.add_argument("--bandwidth", type=float, default=2e8, help="bytes/s per request (default 2e8)")
     parser.add_argument("--quick", action="store_true", help="smaller files, for a smoke run")

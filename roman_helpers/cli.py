@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import _extras, config, datasets
-from .errors import (AccessDeniedError, InvalidParameterError, MissingExtraError, ObjectNotFoundError,
-                     RomanHelpersError)
+from .errors import (BucketNotFoundError, InvalidParameterError, MissingExtraError, ObjectNotFoundError,
+                     RomanHelpersError, translate_s3_error)
 from .runner import register as register_run
 from .uris import split_uri
 
@@ -66,13 +66,13 @@ def _ls(args: argparse.Namespace) -> int:
     path = f"{bucket}/{key}".rstrip("/")
     try:
         entries = list(fs.find(path, detail=True).values()) if args.recursive else fs.ls(path, detail=True)
-    except FileNotFoundError:
-        entries = []
-    except PermissionError as error:
-        raise AccessDeniedError(
-            f"listing {args.uri} was refused; "
-            + ("it was read anonymously: pass --no-anon to use your AWS credentials" if fs.anon
-               else "check your AWS credentials, or pass --anon for a public bucket")) from error
+    except OSError as error:
+        translated = translate_s3_error(error, args.uri, anonymous=fs.anon)
+        if isinstance(translated, BucketNotFoundError) or not isinstance(translated, ObjectNotFoundError):
+            if translated is error:
+                raise
+            raise translated from error
+        entries = []  # nothing under the prefix: said below, in words for a listing
     if not entries:
         raise ObjectNotFoundError(f"nothing at {args.uri}; check the bucket and prefix "
                                   f"(list the level above, e.g. s3://{bucket}/)")

@@ -17,6 +17,11 @@ Environment variables honoured
     Seconds before a network call is abandoned (default 60).
 ``ROMAN_HELPERS_MAX_ATTEMPTS`` / ``ROMAN_HELPERS_BACKOFF``
     Download attempts per object (default 5) and first retry wait in seconds (default 0.2).
+``ROMAN_HELPERS_MAST_URL``
+    MAST server for product path look-ups (default: ``astroquery.mast.conf.server``).
+``ROMAN_HELPERS_SANDBOX``
+    Set by the offline sandbox's launcher (the path of its state file) in every process it
+    starts; tells notebooks they run offline.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ __all__ = [
     "filesystem",
     "max_attempts",
     "backoff",
+    "mast_url",
+    "sandbox_state",
 ]
 
 #: Buckets that are readable without credentials, as they are on AWS.
@@ -104,6 +111,16 @@ def max_attempts() -> int:
 def backoff() -> float:
     """Return the first wait, in seconds, before a retry (doubled for each further retry)."""
     return float(os.environ.get("ROMAN_HELPERS_BACKOFF", 0.2))
+
+
+def mast_url() -> str | None:
+    """Return the MAST server set by ``ROMAN_HELPERS_MAST_URL``, or ``None`` when unset."""
+    return os.environ.get("ROMAN_HELPERS_MAST_URL") or None
+
+
+def sandbox_state() -> str | None:
+    """Return the sandbox's state file from ``ROMAN_HELPERS_SANDBOX``, or ``None`` outside the sandbox."""
+    return os.environ.get("ROMAN_HELPERS_SANDBOX") or None
 
 
 def filesystem(bucket: str | None = None, *, anon: bool | None = None, **kwargs: Any) -> S3FileSystem:

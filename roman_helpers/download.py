@@ -6,13 +6,14 @@ really needed, :func:`download` makes sure a wrong file never sits at the final 
 * each object goes to a temporary file *in the destination folder*, is verified (size always; the
   MD5 when the ETag is a single-part one, an ``x-amz-checksum-*`` value when S3 sends one), and
   only then renamed into place, atomically;
-* transient failures (503 SlowDown, 500, resets, short bodies, timeouts) are retried with
-  exponential backoff within a budget, resuming the temporary file with a ``Range`` request;
-  persistent ones (missing key, access denied, local disk errors) fail at once;
+* transient failures are retried: a request that fails before its body arrives (503 SlowDown,
+  500, resets, time-outs) by botocore itself, with its exponential backoff; a body that breaks
+  off is resumed into the temporary file with a ``Range`` request; persistent failures (missing
+  key, access denied, local disk errors) fail at once;
 * keys that would land outside the destination are refused (:func:`safe_destination`);
 * files already present and verified are skipped after one HEAD, without a GET;
-* two processes fetching the same key to the same path take turns through a lock on the
-  temporary file and end with one correct file.
+* two processes (or threads) fetching the same key to the same path take turns through a lock
+  file (:mod:`filelock`, on Linux, macOS and Windows) and end with one correct file.
 
 Throughput matches boto3's transfer manager: objects of ``PART_THRESHOLD`` bytes or more are
 fetched as concurrent ranged GETs of ``PART_SIZE`` bytes written at their offsets (as boto3 does),
@@ -22,14 +23,13 @@ shared by all workers.
 
 We use botocore directly, not ``s3fs.S3FileSystem.get``: ``get`` writes straight into the final
 path, leaves truncated or zero-filled files behind on failure and does not keep keys such as
-``a/../../x`` inside the destination (see REFERENCE.md §2).
+``a/../../x`` inside the destination.
 """
 
 from __future__ import annotations
 
 import base64
 import errno
-import fcntl
 import hashlib
 import os
 import threading
@@ -41,7 +41,7 @@ from pathlib import Path
 
 from roman_helpers import config
 from roman_helpers.errors import (AccessDeniedError, DownloadError, IntegrityError, ObjectNotFoundError,
-                                  RomanHelpersError, UnsafePathError)
+                                  RomanHelpersError, UnsafePathError, translate_s3_error)
 from roman_helpers.uris import split_uri
 
 __all__ = ["DownloadResult", "download", "safe_destination"]
@@ -55,6 +55,8 @@ CHUNK = 512 * 1024
 PART_THRESHOLD = 16 * 1024 * 1024
 #: Size of each ranged part (boto3's multipart_chunksize).
 PART_SIZE = 8 * 1024 * 1024
+#: Local errors no retry can mend (Windows has no EDQUOT).
+_DISK_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling",
                     "500", "502", "503", "504"}
 
@@ -77,7 +79,7 @@ class DownloadResult:
     error : Exception or None
         The error for a failed object (a :mod:`roman_helpers.errors` type).
     attempts : int
-        GET attempts made.
+        GET requests sent for this object: every part, resumption and retry counts.
     """
 
     uri: str
@@ -143,17 +145,40 @@ _LOADER_LOCK = threading.Lock()
 _LOADER: list = []  # botocore's data loader, shared: parsing the S3 model costs ~0.1 s per session
 
 
+class _Sent(threading.local):
+    """HTTP requests our client sent from this thread since the count was last reset."""
+
+    requests = 0
+
+
+_SENT = _Sent()
+
+
+def _count_sent(**kwargs) -> None:
+    """botocore handler for ``request-created``: once per HTTP attempt, botocore's retries included.
+
+    A client call runs (retries and all) in the calling thread, so a per-thread count gives the
+    exact number of requests behind each call, also when it raises without a response.
+    """
+    _SENT.requests += 1
+
+
 def _client(anon: bool, max_workers: int):
     import boto3
     import botocore.session
     from botocore import UNSIGNED
     from botocore.config import Config
 
+    from roman_helpers import transfer
+
     options = {
         "connect_timeout": config.timeout(), "read_timeout": config.timeout(),
-        # one attempt per call: we retry ourselves so that a retry resumes the temporary file
-        # and the attempt count in errors is exact
-        "retries": {"total_max_attempts": 1, "mode": "standard"},
+        # botocore retries a request that fails before its body arrives (5xx and SlowDown answers,
+        # lost connections, time-outs), with jittered exponential backoff and a retry quota. Its
+        # retries end once the headers are in, so resuming a body that breaks off into the
+        # temporary file, starting over when the ETag changes mid-download and fetching again
+        # after a checksum mismatch stay in _download.
+        "retries": {"mode": "standard", "total_max_attempts": config.max_attempts()},
         "max_pool_connections": max(10, 2 * max_workers),  # a worker per object + one per extra part
     }
     if anon:
@@ -166,14 +191,16 @@ def _client(anon: bool, max_workers: int):
             session.register_component("data_loader", _LOADER[0])
         else:
             _LOADER.append(session.get_component("data_loader"))
-    return boto3.session.Session(botocore_session=session).client("s3", config=Config(**options))
+    client = boto3.session.Session(botocore_session=session).client("s3", config=Config(**options))
+    client.meta.events.register("request-created.s3", _count_sent, unique_id="roman_helpers.download.sent")
+    return transfer.watch(client)  # counted by transfer.measure() blocks
 
 
 class _Transient(Exception):
     """A failure worth another attempt."""
 
 
-def _classify(error: Exception, uri: str) -> Exception:
+def _classify(error: Exception, uri: str, *, anonymous: bool | None = None) -> Exception:
     """Map a botocore/network error to our error types; _Transient when a retry may help."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -182,12 +209,9 @@ def _classify(error: Exception, uri: str) -> Exception:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in _TRANSIENT_CODES or (status and status >= 500):
             return _Transient(f"S3 answered {code or status}")
-        if code in ("NoSuchKey", "404", "NoSuchBucket", "NotFound"):
-            return ObjectNotFoundError(f"{uri} does not exist (S3 said {code}); check the bucket and key, "
-                                       "for example with 'roman-helpers ls'")
-        if code in ("AccessDenied", "403", "Forbidden"):
-            return AccessDeniedError(f"access to {uri} was refused (S3 said {code}); public buckets are read "
-                                     "anonymously, others need credentials (on the science platform: its role)")
+        translated = translate_s3_error(error, uri, anonymous=anonymous)
+        if isinstance(translated, (ObjectNotFoundError, AccessDeniedError)):
+            return translated
         return DownloadError(f"{uri}: S3 answered {code or status}")
     if isinstance(error, (BotoCoreError, ConnectionError, TimeoutError)):
         return _Transient(f"{type(error).__name__}: {error}")
@@ -216,12 +240,16 @@ class _Digest:
         if "crc32" in self.names:
             self.crc = zlib.crc32(data, self.crc)
 
-    def feed(self, fd: int, start: int, offset: int, data: bytes) -> None:
-        """``data`` was just written at ``offset`` by a part whose bytes from ``start`` are on disk."""
+    def feed(self, handle, start: int, offset: int, data: bytes) -> None:
+        """``data`` was just written at ``offset`` through ``handle``, by a part whose bytes from ``start`` are on disk.
+
+        ``handle`` is the part's own file object, positioned after ``data``, and is left there.
+        """
         with self.lock:
             if start <= self.position <= offset:
                 if self.position < offset:
-                    self._update(os.pread(fd, offset - self.position, self.position))
+                    self._update(_read_at(handle, self.position, offset - self.position))
+                    handle.seek(offset + len(data))
                 self._update(data)
                 self.position = offset + len(data)
 
@@ -265,14 +293,38 @@ def _verify(path: Path, head: dict, uri: str, digest: _Digest | None = None) -> 
     return bool(remote)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _present(path: Path, head: dict, uri: str) -> bool:
+    """True when ``path`` already holds the object, checked by content (a size alone is not enough)."""
+    try:
+        return path.exists() and _verify(path, head, uri)
+    except IntegrityError:
+        return False  # differs: fetch it again
+
+
+# Positional I/O without os.pread/os.pwrite (absent on Windows): every part writes through a
+# file object of its own, opened unbuffered, so each has its own position and no two threads
+# ever share one; a seek on it followed by writes needs no lock. The bytes are in the OS's file
+# cache as soon as write returns, so any other file object on the file reads them.
+def _write_all(handle, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[handle.write(view):]
+
+
+def _read_at(handle, offset: int, size: int) -> bytearray:
+    handle.seek(offset)
+    data = bytearray()
+    while len(data) < size and (block := handle.read(size - len(data))):
+        data += block
+    return data
 
 
 class _Changed(_Transient):
     """The object's ETag is no longer HEAD's: every part starts over."""
+
+
+class _GaveUp(Exception):
+    """botocore retried a request as often as allowed: no further attempt."""
 
 
 class _Stopped(Exception):
@@ -287,6 +339,7 @@ class _Part:
     end: int
     done: int = 0
     received: int = 0  # bytes received for this part over all attempts
+    requests: int = 0  # GET requests sent for this part, botocore's retries included
 
     @property
     def missing(self) -> int:
@@ -299,35 +352,61 @@ def _split(total: int) -> list[_Part]:
     return [_Part(start, min(start + PART_SIZE, total)) for start in range(0, total, PART_SIZE)]
 
 
-def _get_part(client, bucket: str, key: str, etag: str, part: _Part, fd: int, whole: bool, digest: _Digest,
-              progress, cancel: threading.Event, stop: threading.Event) -> None:
-    """GET the missing bytes of ``part`` and write them at their offset through ``fd``."""
+def _head(client, bucket: str, key: str, uri: str) -> dict:
+    """HEAD the object (botocore retries transient failures); raise our error type when it fails."""
+    _SENT.requests = 0
+    try:
+        return client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    except Exception as error:  # noqa: BLE001 - classified below
+        mapped = _classify(error, uri)
+        if isinstance(mapped, _Transient):
+            mapped = DownloadError(f"{uri}: gave up after {_SENT.requests} HEAD requests; last error: {mapped}")
+        raise mapped from error
+
+
+def _get_part(client, bucket: str, key: str, etag: str, part: _Part, temp: Path, whole: bool,
+              digest: _Digest, progress, cancel: threading.Event, stop: threading.Event) -> None:
+    """GET the missing bytes of ``part`` and write them at their offset in ``temp``."""
     request = {"Bucket": bucket, "Key": key}
     if whole:
         request["ChecksumMode"] = "ENABLED"  # botocore checks x-amz-checksum-* on full GETs
     else:
         request["Range"] = f"bytes={part.start + part.done}-{part.end - 1}"
-    response = client.get_object(**request)
-    if response.get("ETag", "").strip('"') != etag:
-        raise _Changed("object changed during download")
-    if response["ContentLength"] != part.missing:
-        raise _Transient(f"S3 sent {response['ContentLength']} bytes for a request of {part.missing}")
-    os.lseek(fd, part.start + part.done, os.SEEK_SET)
-    for chunk in response["Body"].iter_chunks(CHUNK):
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        if stop.is_set():
-            raise _Stopped
-        _write_all(fd, chunk)
-        digest.feed(fd, part.start, part.start + part.done, chunk)
-        part.done += len(chunk)
-        part.received += len(chunk)
-        progress.update(len(chunk))
+    _SENT.requests = 0
+    try:
+        response = client.get_object(**request)
+    except Exception as error:  # noqa: BLE001 - classified here, mapped with the URI in _download
+        mapped = _classify(error, "")
+        if isinstance(mapped, _Transient):
+            raise _GaveUp(str(mapped)) from error
+        raise
+    finally:
+        part.requests += _SENT.requests
+    body = response["Body"]
+    try:
+        if response.get("ETag", "").strip('"') != etag:
+            raise _Changed("object changed during download")
+        if response["ContentLength"] != part.missing:
+            raise _Transient(f"S3 sent {response['ContentLength']} bytes for a request of {part.missing}")
+        with open(temp, "r+b", buffering=0) as handle:
+            handle.seek(part.start + part.done)
+            for chunk in body.iter_chunks(CHUNK):
+                if cancel.is_set():
+                    raise KeyboardInterrupt
+                if stop.is_set():
+                    raise _Stopped
+                _write_all(handle, chunk)
+                digest.feed(handle, part.start, part.start + part.done, chunk)
+                part.done += len(chunk)
+                part.received += len(chunk)
+                progress.update(len(chunk))
+    finally:
+        body.close()
     if part.missing:
         raise _Transient(f"short body: {part.done} of {part.end - part.start} bytes")
 
 
-def _get_parts(client, bucket: str, key: str, etag: str, parts: list[_Part], fd: int, temp: Path,
+def _get_parts(client, bucket: str, key: str, etag: str, parts: list[_Part], temp: Path,
                digest: _Digest, pool, progress, cancel: threading.Event) -> None:
     """One GET per part still missing bytes, concurrently (the first in this thread); raise the first failure.
 
@@ -337,23 +416,19 @@ def _get_parts(client, bucket: str, key: str, etag: str, parts: list[_Part], fd:
     whole = len(parts) == 1 and parts[0].done == 0
     stop = threading.Event()
 
-    def run(part: _Part, own: int | None) -> None:
+    def run(part: _Part) -> None:
         if cancel.is_set():
             raise KeyboardInterrupt
-        handle = os.open(temp, os.O_RDWR) if own is None else own  # own file offset per part
         try:
-            _get_part(client, bucket, key, etag, part, handle, whole, digest, progress, cancel, stop)
+            _get_part(client, bucket, key, etag, part, temp, whole, digest, progress, cancel, stop)
         except BaseException as error:
             if not (isinstance(error, Exception) and type(_classify(error, "")) is _Transient):
                 stop.set()  # this ends the attempt (Ctrl-C, disk, changed object): the others stop too
             raise
-        finally:
-            if own is None:
-                os.close(handle)
 
-    futures = [pool.submit(run, part, None) for part in todo[1:]]
+    futures = [pool.submit(run, part) for part in todo[1:]]
     errors: list[BaseException] = []
-    for call in [lambda: run(todo[0], fd)] if todo else []:
+    for call in [lambda: run(todo[0])] if todo else []:
         try:
             call()
         except BaseException as error:  # noqa: BLE001 - collected, raised below
@@ -368,105 +443,128 @@ def _get_parts(client, bucket: str, key: str, etag: str, parts: list[_Part], fd:
         raise next((error for error in errors if isinstance(error, KeyboardInterrupt)), errors[0])
 
 
-def _restart(fd: int, parts: list[_Part], digest: _Digest) -> None:
-    os.ftruncate(fd, 0)  # wrong or stale bytes: resuming would keep them
+def _restart(handle, parts: list[_Part], digest: _Digest) -> None:
+    handle.truncate(0)  # wrong or stale bytes: resuming would keep them
     digest.reset()
     for part in parts:
         part.done = 0
 
 
-def _fetch(client, uri: str, destination: Path, overwrite: bool, progress, cancel: threading.Event, pool
-           ) -> DownloadResult:
+def _lock(path: Path, cancel: threading.Event):
+    """Take the lock of ``path``; return it and whether someone else held it first."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(path.with_name(f".{path.name}.lock"))
+    waited = False
+    while True:
+        try:
+            lock.acquire(timeout=0.2 if waited else 0)
+            return lock, waited
+        except Timeout:
+            if cancel.is_set():
+                raise KeyboardInterrupt from None
+            waited = True
+
+
+def _unlock(lock) -> None:
+    """Release ``lock`` and leave no lock file behind."""
+    from filelock import UnixFileLock
+
+    if isinstance(lock, UnixFileLock):
+        # filelock leaves a Unix lock file in place on release; we remove it while still holding
+        # the lock. A process waiting on it then finds, once it gets the lock, that the file has no
+        # name left (filelock checks st_nlink) and tries again on a new one: never two holders.
+        # Windows removes the file itself on release.
+        Path(lock.lock_file).unlink(missing_ok=True)
+    lock.release()
+
+
+def _fetch(client, uri: str, destination: Path, overwrite: bool, progress, cancel: threading.Event, pool,
+           result: DownloadResult) -> None:
+    """Fetch one object into ``destination``, filling in ``result``; raise our error types on failure."""
     bucket, key = split_uri(uri)
-    path = safe_destination(destination, key)
-    attempts = 0
-    head = None
-    for attempt in range(1, config.max_attempts() + 1):
-        try:
-            head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
-            break
-        except Exception as error:  # noqa: BLE001 - classified below
-            mapped = _classify(error, uri)
-            if not isinstance(mapped, _Transient) or attempt == config.max_attempts():
-                raise mapped if not isinstance(mapped, _Transient) else DownloadError(
-                    f"{uri}: gave up after {attempt} HEAD attempts ({mapped})") from error
-            time.sleep(config.backoff() * 2 ** (attempt - 1))
-    if path.exists() and not overwrite:
-        try:
-            if _verify(path, head, uri):
-                return DownloadResult(uri, path, "skipped", 0, True)
-        except IntegrityError:
-            pass  # differs: fetch it again
+    path = result.path = safe_destination(destination, key)
+    head = _head(client, bucket, key, uri)
+    if not overwrite and _present(path, head, uri):
+        result.status, result.verified = "skipped", True
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
-    etag = head.get("ETag", "").strip('"')
-    part = path.with_name(f".{path.name}.{hashlib.md5(etag.encode()).hexdigest()[:8]}.part")
-    total = head["ContentLength"]
-    progress.add_total(total)
-    fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
+    progress.add_total(head["ContentLength"])
+    lock, waited = _lock(path, cancel)  # another process or thread on the same path: wait for it
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # another process on the same key+path: wait for it
-        if os.fstat(fd).st_ino != getattr(_stat_or_none(part), "st_ino", None):
-            # the other process renamed this temp into place: it finished; check its file
-            os.close(fd)
-            fd = -1
-            if path.exists() and _verify(path, head, uri):
-                progress.update(total)
-                return DownloadResult(uri, path, "skipped", 0, True)
-            return _fetch(client, uri, destination, True, progress, cancel, pool)
-        os.ftruncate(fd, 0)
-        pieces = _split(total)  # one GET, or concurrent ranged GETs for a big object
-        digest = _Digest(list(_remote_digests(head)))
-        last_error: Exception | None = None
-        while attempts < config.max_attempts():
-            attempts += 1
-            try:
-                _get_parts(client, bucket, key, etag, pieces, fd, part, digest, pool, progress, cancel)
-                os.fsync(fd)
-                if os.fstat(fd).st_size != total:
-                    raise _Transient(f"short body: {os.fstat(fd).st_size} of {total} bytes")
-                verified = _verify(part, head, uri, digest)
-                os.replace(part, path)  # atomic: the final path is either absent/old or complete
-                return DownloadResult(uri, path, "downloaded", sum(p.received for p in pieces), verified, None,
-                                      attempts)
-            except IntegrityError as error:  # before OSError: IntegrityError is one
-                _restart(fd, pieces, digest)
-                last_error = error
-            except (KeyboardInterrupt, OSError) as error:
-                if isinstance(error, OSError) and not isinstance(error, (ConnectionError, TimeoutError)):
-                    if error.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT):
-                        raise DownloadError(f"{uri}: cannot write {str(path)!r}: {error.strerror}") from error
-                if isinstance(error, KeyboardInterrupt):
-                    raise
-                last_error = _Transient(str(error))
-            except Exception as error:  # noqa: BLE001 - classified below
-                from botocore.exceptions import FlexibleChecksumError
-
-                if isinstance(error, FlexibleChecksumError):
-                    _restart(fd, pieces, digest)
-                    last_error = IntegrityError(f"{uri}: {error}")
-                else:
-                    mapped = _classify(error, uri)
-                    if not isinstance(mapped, _Transient):
-                        raise mapped from error
-                    if isinstance(mapped, _Changed):
-                        _restart(fd, pieces, digest)
-                    last_error = mapped
-            time.sleep(config.backoff() * 2 ** (attempts - 1))
-        if isinstance(last_error, IntegrityError):
-            raise IntegrityError(f"{last_error} (after {attempts} attempts)")
-        raise DownloadError(f"{uri}: gave up after {attempts} attempts; last error: {last_error}")
+        if waited and _present(path, head, uri):  # it has just fetched the object
+            progress.update(head["ContentLength"])
+            result.status, result.verified = "skipped", True
+            return
+        _download(client, bucket, key, uri, head, path, progress, cancel, pool, result)
     finally:
-        if fd >= 0:
-            if part.exists() and os.fstat(fd).st_ino == part.stat().st_ino:
-                part.unlink()  # never leave a temporary file behind
-            os.close(fd)
+        _unlock(lock)
 
 
-def _stat_or_none(path: Path):
+def _download(client, bucket: str, key: str, uri: str, head: dict, path: Path, progress,
+              cancel: threading.Event, pool, result: DownloadResult) -> None:
+    """GET the object into a temporary file, verify it, rename it to ``path``.
+
+    botocore has retried each request already (see :func:`_client`); the attempts here resume
+    a body that broke off, or start over after an ETag change or a checksum mismatch.
+    """
+    etag = head.get("ETag", "").strip('"')
+    temp = path.with_name(f".{path.name}.part")
+    total = head["ContentLength"]
+    pieces = _split(total)  # one GET, or concurrent ranged GETs for a big object
+    digest = _Digest(list(_remote_digests(head)))
+
+    def requests() -> int:
+        return sum(part.requests for part in pieces)
+
+    attempts = 0
+    last_error: Exception | None = None
     try:
-        return path.stat()
-    except FileNotFoundError:
-        return None
+        with open(temp, "w+b") as handle:  # "w": bytes of an earlier, interrupted run go
+            while True:
+                attempts += 1
+                try:
+                    _get_parts(client, bucket, key, etag, pieces, temp, digest, pool, progress, cancel)
+                    os.fsync(handle.fileno())
+                    size = os.fstat(handle.fileno()).st_size
+                    if size != total:
+                        raise _Transient(f"short body: {size} of {total} bytes")
+                    verified = _verify(temp, head, uri, digest)
+                    break
+                except IntegrityError as error:  # before RomanHelpersError and OSError: it is both
+                    _restart(handle, pieces, digest)
+                    last_error = error
+                except RomanHelpersError:
+                    raise
+                except _GaveUp as error:
+                    raise DownloadError(f"{uri}: gave up after {requests()} GET requests; last error: {error}") from error
+                except OSError as error:
+                    if not isinstance(error, (ConnectionError, TimeoutError)) and error.errno in _DISK_ERRORS:
+                        raise DownloadError(f"{uri}: cannot write {str(path)!r}: {error.strerror}") from error
+                    last_error = _Transient(str(error))
+                except Exception as error:  # noqa: BLE001 - classified below
+                    from botocore.exceptions import FlexibleChecksumError
+
+                    if isinstance(error, FlexibleChecksumError):
+                        _restart(handle, pieces, digest)
+                        last_error = IntegrityError(f"{uri}: {error}")
+                    else:
+                        mapped = _classify(error, uri)
+                        if not isinstance(mapped, _Transient):
+                            raise mapped from error
+                        if isinstance(mapped, _Changed):
+                            _restart(handle, pieces, digest)
+                        last_error = mapped
+                if attempts == config.max_attempts():
+                    if isinstance(last_error, IntegrityError):
+                        raise IntegrityError(f"{last_error} (after {requests()} GET requests)")
+                    raise DownloadError(f"{uri}: gave up after {requests()} GET requests; last error: {last_error}")
+                time.sleep(config.backoff() * 2 ** (attempts - 1))  # not after the last attempt
+        os.replace(temp, path)  # atomic: the final path is either absent/old or complete
+        result.status, result.verified = "downloaded", verified
+    finally:
+        result.attempts, result.bytes = requests(), sum(p.received for p in pieces)
+        temp.unlink(missing_ok=True)  # never leave a temporary file behind
 
 
 class _Progress:
@@ -521,10 +619,12 @@ def download(uris, destination: str | os.PathLike, *, anon: bool | None = None, 
 
     Notes
     -----
-    Attempts per object: ``ROMAN_HELPERS_MAX_ATTEMPTS`` (default 5), first backoff
-    ``ROMAN_HELPERS_BACKOFF`` seconds (default 0.2, doubled each time); every call has the
-    :func:`roman_helpers.config.timeout`. On Ctrl-C the temporary files are removed and
-    ``KeyboardInterrupt`` is raised again.
+    ``ROMAN_HELPERS_MAX_ATTEMPTS`` (default 5) bounds both the requests botocore sends for one
+    call (it waits between them with its own jittered exponential backoff) and the attempts
+    at an object whose body breaks off or fails verification; those wait
+    ``ROMAN_HELPERS_BACKOFF`` seconds (default 0.2) first, doubled each time. Every request has
+    the :func:`roman_helpers.config.timeout`. :func:`roman_helpers.transfer.measure` counts the
+    requests. On Ctrl-C the temporary files are removed and ``KeyboardInterrupt`` is raised again.
 
     Examples
     --------
@@ -542,16 +642,17 @@ def download(uris, destination: str | os.PathLike, *, anon: bool | None = None, 
     bar = _Progress(progress, len(uris))
 
     def one(uri: str) -> DownloadResult:
+        result = DownloadResult(uri, None, "failed")
         try:
             bucket, _ = split_uri(uri)
             use_anon = config.is_public_bucket(bucket) if anon is None else anon
             with clients_lock:  # one client per kind, shared by every worker
                 if use_anon not in clients:
                     clients[use_anon] = _client(use_anon, max_workers)
-            return _fetch(clients[use_anon], uri, destination, overwrite, bar, cancel, parts)
+            _fetch(clients[use_anon], uri, destination, overwrite, bar, cancel, parts, result)
         except RomanHelpersError as error:
-            path = None if isinstance(error, UnsafePathError) else _guess_path(destination, uri)
-            return DownloadResult(uri, path, "failed", 0, False, error)
+            result.status, result.error = "failed", error
+        return result
 
     workers = max(1, max_workers)
     with ThreadPoolExecutor(workers) as pool, ThreadPoolExecutor(workers, thread_name_prefix="part") as parts:
@@ -570,9 +671,3 @@ def download(uris, destination: str | os.PathLike, *, anon: bool | None = None, 
     bar.close()
     return [future.result() for future in futures]
 
-
-def _guess_path(destination: Path, uri: str) -> Path | None:
-    try:
-        return safe_destination(destination, split_uri(uri)[1])
-    except RomanHelpersError:
-        return None

@@ -19,12 +19,11 @@ open the same image.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import datasets
+from . import config, datasets
 from .errors import InvalidParameterError
 
 __all__ = ["NotebookParameters", "check_parameters", "running_in_sandbox"]
@@ -40,7 +39,7 @@ def running_in_sandbox() -> bool:
     -------
     bool
     """
-    return bool(os.environ.get("ROMAN_HELPERS_SANDBOX"))
+    return config.sandbox_state() is not None
 
 
 def _same_knobs(a: datasets.Dataset, b: datasets.Dataset) -> bool:

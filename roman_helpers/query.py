@@ -63,7 +63,13 @@ class _TimeoutAdapter(HTTPAdapter):
 
 
 def _observations():
-    """Return ``astroquery.mast.Observations`` with :class:`_TimeoutAdapter` on its session(s)."""
+    """Return ``astroquery.mast.Observations`` with :class:`_TimeoutAdapter` on its session(s).
+
+    Neither astroquery nor requests offers a public way to give a session a default time-out,
+    so the adapter is mounted on astroquery's private ``Observations._session`` (which its
+    portal connection, ``_portal_api_connection._session``, shares today). The test suite
+    checks that the installed astroquery still has these attributes.
+    """
     from astroquery.mast import Observations
 
     sessions = {id(s): s for s in (Observations._session,

@@ -17,6 +17,10 @@ Every function here reads as few bytes as the task needs:
 Public buckets are read anonymously, others with the default AWS credential
 chain (see :func:`roman_helpers.config.filesystem`). Files are closed when the
 ``with`` block or the call ends.
+
+This module is the public reading API and the glue that plans and opens each read;
+where the bytes sit is worked out in :mod:`roman_helpers._fits_layout` and
+:mod:`roman_helpers._asdf_layout`.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
-import struct
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -32,8 +35,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaml
 
-from . import config
-from .errors import AccessDeniedError, FileFormatError, InvalidParameterError, ObjectNotFoundError
+from . import _asdf_layout, _fits_layout, config
+from ._fits_layout import HEADER_BLOCK
+from .errors import FileFormatError, InvalidParameterError, translate_s3_error
 from .uris import split_uri
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
@@ -54,25 +58,11 @@ __all__ = [
     "cutout",
 ]
 
-#: Read-ahead for header-only work: a FITS header block is 2,880 bytes and most headers
-#: fit in a few of them, so a small block keeps ``info`` of a many-HDU file far below 64 KiB.
-HEADER_BLOCK = 8 * 1024
 #: Forward read size for ``.fits.gz`` (which cannot be read at random): large enough that
 #: tens of MB need few round trips, small enough to bound the over-read past the last row.
 GZIP_BLOCK = 2 * 1024 * 1024
-#: First and smallest step when reading an ASDF tree; later steps grow by a fifth of what
-#: was read, so the over-read stays within 20 % of the tree.
-_ASDF_FIRST_STEP = 4 * 1024
-_ASDF_MIN_STEP = 2 * 1024
-#: A cut-out fetches megabytes of compressed chunks anyway: read the tree in one go.
-_ASDF_CUTOUT_FIRST_STEP = 128 * 1024
-_ASDF_TREE_END = (b"\n...\n", b"\r\n...\r\n")
-_ASDF_BLOCK_MAGIC = b"\xd3BLK"
-_ASDF_INDEX_HEADER = b"#ASDF BLOCK INDEX"
-_BLOCK_HEADER = struct.Struct(">I4sQQQ16s")  # flags, compression, allocated, used, data size, md5
 #: Concurrent connections for row and chunk reads (aiobotocore's default is 10).
 _MAX_CONNECTIONS = 128
-_FITS_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 
 
 # --------------------------------------------------------------------------- opening
@@ -85,40 +75,23 @@ def _filesystem(uri: str, anon: bool | None):
     return fs, f"{bucket}/{key}"
 
 
-def _past_the_end(error: OSError) -> bool:
-    """S3 answers ``416 InvalidRange`` for a range that starts past the end (s3fs: an OSError)."""
-    return "range is not satisfiable" in str(error) or "InvalidRange" in str(error)
-
-
 @contextlib.contextmanager
 def _translated_errors(uri: str, anon: bool | None) -> Iterator[None]:
-    """Turn s3fs's errors into ours, with a message that says what to do."""
+    """Turn s3fs's errors (through :func:`~roman_helpers.errors.translate_s3_error`) and
+    format errors into ours, with a message that says what to do."""
     try:
         yield
-    except FileNotFoundError as error:
-        if isinstance(error, ObjectNotFoundError):
-            raise
-        raise ObjectNotFoundError(
-            f"no object at {uri}; check the bucket and key (list the prefix with "
-            f"`roman-helpers ls`)") from error
-    except PermissionError as error:
-        if isinstance(error, AccessDeniedError):
-            raise
-        bucket = split_uri(uri)[0]
-        how = ("it was read anonymously; give anon=False and credentials (on the Roman Science "
-               "Platform they are automatic)") if anon or (anon is None and config.is_public_bucket(bucket)) \
-            else "check your AWS credentials, or pass anon=True for a public bucket"
-        raise AccessDeniedError(f"access to {uri} was refused: {how}") from error
     except gzip.BadGzipFile as error:
         raise FileFormatError(f"{uri} is not gzip-compressed, although its name ends in .gz") from error
     except yaml.YAMLError as error:
         raise FileFormatError(f"{uri}: the ASDF tree is not valid YAML ({error.problem or error}); "
                               "the file is damaged or was not written by asdf") from error
-    except OSError as error:
-        if not _past_the_end(error):
+    except Exception as error:
+        anonymous = config.is_public_bucket(split_uri(uri)[0]) if anon is None else anon  # as config.filesystem
+        translated = translate_s3_error(error, uri, anonymous=anonymous)
+        if translated is error:
             raise
-        raise FileFormatError(f"{uri} is shorter than its own headers say: the file is truncated "
-                              "(was it uploaded completely?)") from error
+        raise translated from error
 
 
 @contextlib.contextmanager
@@ -217,10 +190,10 @@ def read_header(uri: str, ext: int | str = 0, *, anon: bool | None = None) -> He
         # astropy would decompress the whole stream to list the HDUs; walking stops at the header.
         with _open_remote(uri, anon, cache_type="readahead", block_size=HEADER_BLOCK) as (_fs, _path, handle), \
                 gzip.GzipFile(fileobj=handle, mode="rb") as gz:
-            return _find_hdu(_ForwardReader(gz), ext, uri, image=False)[0]
+            return _fits_layout.find_hdu(_fits_layout.ForwardReader(gz), ext, uri, image=False)[0]
     fs, path = _filesystem(uri, anon)
     with _translated_errors(uri, anon):
-        return _find_hdu(_RangeReader(fs, path), ext, uri, image=False)[0]
+        return _fits_layout.find_hdu(_fits_layout.RangeReader(fs, path), ext, uri, image=False)[0]
 
 
 @contextlib.contextmanager
@@ -280,63 +253,7 @@ def open_datamodel(uri: str, *, anon: bool | None = None) -> Iterator[DataModel]
             yield model
 
 
-# --------------------------------------------------------------------------- ASDF tree
-
-class _PrefixedFile:
-    """Answer reads that fall inside bytes already fetched from the start of a file.
-
-    The tree read of a cut-out fetches generously (one round trip instead of several); on a
-    small file that prefix already holds the pixels, and fetching them again would cost more
-    than the file.
-    """
-
-    def __init__(self, fs, prefix: bytes) -> None:
-        self.fs, self.prefix = fs, prefix
-
-    def _inside(self, start: int | None, end: int | None) -> bool:
-        return start is not None and end is not None and 0 <= start <= end <= len(self.prefix)
-
-    def cat_file(self, path: str, start: int | None = None, end: int | None = None) -> bytes:
-        if self._inside(start, end):
-            return self.prefix[start:end]
-        return self.fs.cat_file(path, start=start, end=end)
-
-    def cat_ranges(self, paths: list[str], starts: list[int], ends: list[int], **kwargs: Any) -> list[bytes]:
-        missing = [i for i, (s, e) in enumerate(zip(starts, ends)) if not self._inside(s, e)]
-        fetched = iter(self.fs.cat_ranges([paths[i] for i in missing], [starts[i] for i in missing],
-                                          [ends[i] for i in missing], **kwargs) if missing else [])
-        return [next(fetched) if i in set(missing) else self.prefix[s:e]
-                for i, (s, e) in enumerate(zip(starts, ends))]
-
-
-def _read_asdf_tree_bytes(fs, path: str, uri: str, first_step: int = _ASDF_FIRST_STEP,
-                          fetched: list[bytes] | None = None) -> bytes:
-    """Fetch the ASDF header and YAML tree, ending with its ``...`` line.
-
-    ``first_step`` trades bytes for round trips: small when the tree is all we want,
-    larger when megabytes of pixels will follow anyway. When ``fetched`` is a list, every
-    byte read from the start of the file is appended to it (for :class:`_PrefixedFile`).
-    """
-    data = b""
-    step = first_step
-    while True:
-        chunk = fs.cat_file(path, start=len(data), end=len(data) + step)
-        if not data and not chunk.startswith(b"#ASDF"):
-            raise FileFormatError(f"{uri} is not an ASDF file (it does not start with '#ASDF')")
-        data += chunk
-        if fetched is not None:
-            fetched[:] = [data]
-        for marker in _ASDF_TREE_END:
-            at = data.find(marker)
-            if at >= 0:
-                return data[:at + len(marker)]
-        at = data.find(_ASDF_BLOCK_MAGIC)
-        if at >= 0:  # a file with blocks but no tree end marker
-            return data[:at]
-        if len(chunk) < step:  # end of file: a tree-only file
-            return data
-        step = max(_ASDF_MIN_STEP, len(data) // 5)
-
+# --------------------------------------------------------------------------- metadata
 
 def _to_plain(value: Any) -> Any:
     if isinstance(value, Mapping):
@@ -359,7 +276,7 @@ def _remote_asdf_tree(uri: str, anon: bool | None):
     """Fetch only the YAML tree of a remote ASDF file and open it (no blocks)."""
     fs, path = _filesystem(uri, anon)
     with _translated_errors(uri, anon):
-        tree_bytes = _read_asdf_tree_bytes(fs, path, uri)
+        tree_bytes = _asdf_layout.read_tree_bytes(fs, path, uri)
     return _asdf_tree(tree_bytes, uri)
 
 
@@ -496,118 +413,6 @@ def _attach_gwcs(cut, gwcs_wcs) -> None:
     cut.wcs = HighLevelWCSWrapper(SlicedLowLevelWCS(low_level, cut.slices_original))
 
 
-def _fetch_rows(fs, path: str, data_offset: int, dtype: np.dtype, row_length: int,
-                ys: slice, xs: slice) -> np.ndarray:
-    """Fetch pixels ``[ys, xs]`` of an uncompressed row-major image, rows concurrently."""
-    from fsspec.utils import merge_offset_ranges
-
-    itemsize = dtype.itemsize
-    starts = [data_offset + (y * row_length + xs.start) * itemsize for y in range(ys.start, ys.stop)]
-    ends = [start + (xs.stop - xs.start) * itemsize for start in starts]
-    # Full-width boxes have touching rows: merge those, never fetch a gap.
-    paths, merged_starts, merged_ends = merge_offset_ranges([path] * len(starts), starts, ends, max_gap=0,
-                                                           sort=True)
-    pieces = fs.cat_ranges(paths, merged_starts, merged_ends, on_error="raise", batch_size=_MAX_CONNECTIONS)
-    raw = b"".join(pieces)
-    return np.frombuffer(raw, dtype=dtype).reshape(ys.stop - ys.start, xs.stop - xs.start)
-
-
-_FITS_BLOCK = 2880
-_CARD = 80
-
-
-class _RangeReader:
-    """Random access by ranged GETs, no HEAD: headers come in :data:`HEADER_BLOCK` pieces."""
-
-    def __init__(self, fs, path: str) -> None:
-        self.fs, self.path = fs, path
-        self.buffer, self.buffer_start = b"", 0
-
-    def read(self, offset: int, length: int) -> bytes:
-        end = offset + length
-        if not (self.buffer_start <= offset and end <= self.buffer_start + len(self.buffer)):
-            try:
-                self.buffer = self.fs.cat_file(self.path, start=offset, end=offset + max(length, HEADER_BLOCK))
-            except OSError as error:
-                if not _past_the_end(error):
-                    raise
-                self.buffer = b""  # reading past the end is the end of the file
-            self.buffer_start = offset
-        return self.buffer[offset - self.buffer_start:end - self.buffer_start]
-
-
-class _ForwardReader:
-    """Reads a gzip stream strictly forward, so no compressed byte is fetched twice."""
-
-    def __init__(self, stream) -> None:
-        self.stream = stream
-
-    def read(self, offset: int, length: int) -> bytes:
-        position = self.stream.tell()
-        if offset < position:  # pragma: no cover - the walk below only moves forward
-            raise AssertionError(f"backward seek in a gzip stream ({offset} < {position})")
-        self.stream.seek(offset)
-        return self.stream.read(length)
-
-
-def _fits_header_at(reader, offset: int, uri: str):
-    """Read the header that starts at ``offset``; return it and its length in bytes."""
-    from astropy.io import fits
-
-    raw = b""
-    while True:
-        block = reader.read(offset + len(raw), _FITS_BLOCK)
-        if len(block) < _FITS_BLOCK:
-            raise FileFormatError(f"{uri}: file ends inside a FITS header at byte {offset + len(raw)}")
-        raw += block
-        for card in range(0, _FITS_BLOCK, _CARD):
-            if block[card:card + 8] == b"END     ":
-                return fits.Header.fromstring(raw.decode("ascii", "replace")), len(raw)
-        if len(raw) > 1000 * _FITS_BLOCK:
-            raise FileFormatError(f"{uri}: no END card in the header at byte {offset}")
-
-
-def _fits_data_size(header) -> int:
-    naxis = int(header.get("NAXIS", 0))
-    if naxis == 0:
-        return 0
-    count = int(np.prod([int(header[f"NAXIS{axis}"]) for axis in range(1, naxis + 1)]))
-    size = abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1)) * (int(header.get("PCOUNT", 0)) + count)
-    return -(-size // _FITS_BLOCK) * _FITS_BLOCK
-
-
-def _walk_hdus(reader, uri: str) -> Iterator[tuple[int, str, Any, int]]:
-    """Yield ``(index, name, header, data offset)`` for each HDU, reading headers and skipping data."""
-    offset, index = 0, 0
-    while True:
-        try:
-            header, length = _fits_header_at(reader, offset, uri)
-        except FileFormatError as error:
-            if index == 0:
-                raise FileFormatError(f"{uri} is not a readable FITS file: {error}") from error
-            return  # the end of the file
-        if index == 0 and "SIMPLE" not in header:
-            raise FileFormatError(f"{uri} is not a FITS file (it does not start with a SIMPLE card)")
-        yield index, str(header.get("EXTNAME", "PRIMARY" if index == 0 else "")).upper(), header, offset + length
-        offset += length + _fits_data_size(header)
-        index += 1
-
-
-def _find_hdu(reader, ext, uri: str, *, image: bool):
-    """Return the header and data offset of HDU ``ext`` (index or name; None: the first 2-D image)."""
-    seen: list[str] = []
-    for index, name, header, data_offset in _walk_hdus(reader, uri):
-        seen.append(name)
-        is_image = header.get("NAXIS") == 2 and header.get("XTENSION", "IMAGE").strip() == "IMAGE"
-        if (ext is None and is_image) or ext == index or (isinstance(ext, str) and ext.upper() == name):
-            if image and not is_image:
-                raise InvalidParameterError("ext", ext, hint=f"HDU {index} of {uri} is not a 2-D image")
-            return header, data_offset
-    raise InvalidParameterError(
-        "ext", ext, valid=list(range(len(seen))) + seen,
-        hint=f"{uri} has {len(seen)} HDUs" if ext is not None else f"{uri} has no 2-D image HDU")
-
-
 def _fits_wcs(header):
     from astropy.wcs import WCS, FITSFixedWarning
 
@@ -617,106 +422,28 @@ def _fits_wcs(header):
     return wcs if wcs.has_celestial else None
 
 
-def _scaled(data: np.ndarray, header) -> np.ndarray:
-    bscale, bzero = header.get("BSCALE", 1), header.get("BZERO", 0)
-    data = data.astype(data.dtype.newbyteorder("="))
-    if bscale != 1 or bzero != 0:
-        data = data * np.float32(bscale) + np.float32(bzero) if data.dtype.itemsize <= 2 \
-            else data * bscale + bzero
-    return data
-
-
 def _fits_cutout(uri, anon, box, position, size, ext):
     if _kind(uri) == "fits.gz":
         with _open_remote(uri, anon, cache_type="readahead", block_size=GZIP_BLOCK) as (_fs, _path, handle), \
                 gzip.GzipFile(fileobj=handle, mode="rb") as stream:
-            reader = _ForwardReader(stream)
-            header, data_offset = _find_hdu(reader, ext, uri, image=True)
-            shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
-            dtype = np.dtype(_FITS_DTYPES[int(header["BITPIX"])])
+            reader = _fits_layout.ForwardReader(stream)
+            header, data_offset = _fits_layout.find_hdu(reader, ext, uri, image=True)
+            shape, dtype = _fits_layout.image_layout(header)
             cut = _plan(shape, box, position, size, _fits_wcs(header))
             ys, xs = cut.slices_original
-            row_bytes = shape[1] * dtype.itemsize
-            # One forward read from the first to the last row of the box.
-            raw = reader.read(data_offset + ys.start * row_bytes, (ys.stop - ys.start) * row_bytes)
-            pixels = np.frombuffer(raw, dtype=dtype).reshape(ys.stop - ys.start, shape[1])[:, xs]
+            pixels = _fits_layout.read_rows_forward(reader, data_offset, dtype, shape[1], ys, xs)
     else:
         fs, path = _filesystem(uri, anon)
         with _translated_errors(uri, anon):
             # No HEAD and no file object: ranged GETs for the headers, then all rows at once.
-            header, data_offset = _find_hdu(_RangeReader(fs, path), ext, uri, image=True)
-            shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
-            dtype = np.dtype(_FITS_DTYPES[int(header["BITPIX"])])
+            header, data_offset = _fits_layout.find_hdu(_fits_layout.RangeReader(fs, path), ext, uri, image=True)
+            shape, dtype = _fits_layout.image_layout(header)
             cut = _plan(shape, box, position, size, _fits_wcs(header))
             ys, xs = cut.slices_original
-            pixels = _fetch_rows(fs, path, data_offset, dtype, shape[1], ys, xs)
-    cut.data = _scaled(np.array(pixels), header)
+            pixels = _fits_layout.fetch_rows(fs, path, data_offset, dtype, shape[1], ys, xs,
+                                             batch_size=_MAX_CONNECTIONS)
+    cut.data = _fits_layout.scaled(np.array(pixels), header)
     return cut
-
-
-def _asdf_block_offset(fs, path: str, tree_end: int, source: int) -> int:
-    """Offset of block ``source``: from the block index at the end, else by walking headers."""
-    import yaml
-
-    tail = fs.cat_file(path, start=-4096)
-    at = tail.rfind(_ASDF_INDEX_HEADER)
-    if at >= 0:
-        try:
-            offsets = yaml.safe_load(tail[at:].split(b"\n", 1)[1].decode())
-            if isinstance(offsets, list) and len(offsets) > source:
-                return int(offsets[source])
-        except (yaml.YAMLError, ValueError, IndexError):
-            pass  # a broken index: walk the block headers instead, as asdf does
-    offset = tree_end
-    for _ in range(source):
-        magic_and_size = fs.cat_file(path, start=offset, end=offset + 6 + _BLOCK_HEADER.size)
-        header_size = struct.unpack(">H", magic_and_size[4:6])[0]
-        allocated = _BLOCK_HEADER.unpack(magic_and_size[6:6 + _BLOCK_HEADER.size])[2]
-        offset += 6 + header_size + allocated
-    return offset
-
-
-def _lz4_rows(fs, path: str, data_start: int, head: bytes, first: int, last: int) -> tuple[bytes, int]:
-    """Fetch and decode only the lz4 chunks covering uncompressed bytes ``[first, last)``.
-
-    asdf's lz4 stream is a sequence of chunks, each a 4-byte big-endian compressed length
-    followed by an ``lz4.block`` payload whose own first 4 bytes (little-endian) give the
-    uncompressed size. There is no chunk index, so the headers are walked with 8-byte reads.
-
-    Returns
-    -------
-    tuple
-        The decoded bytes of the chunks that were needed, and the uncompressed offset of
-        their first byte.
-    """
-    import lz4.block
-
-    position, produced = data_start, 0
-    wanted: list[tuple[int, int]] = []
-    first_offset = None
-    chunk_header = head
-    while produced < last:
-        if len(chunk_header) < 8:
-            chunk_header = fs.cat_file(path, start=position, end=position + 8)
-        compressed, uncompressed = struct.unpack(">I", chunk_header[:4])[0], struct.unpack("<I", chunk_header[4:8])[0]
-        if produced + uncompressed > first:
-            wanted.append((position + 4, position + 4 + compressed))
-            if first_offset is None:
-                first_offset = produced
-        position += 4 + compressed
-        produced += uncompressed
-        chunk_header = b""
-    payloads = fs.cat_ranges([path] * len(wanted), [s for s, _ in wanted], [e for _, e in wanted],
-                             on_error="raise", batch_size=_MAX_CONNECTIONS)
-    return b"".join(lz4.block.decompress(payload) for payload in payloads), first_offset or 0
-
-
-def _find_array_node(raw_tree: Mapping) -> Mapping:
-    roman = raw_tree.get("roman")
-    node = roman.get("data") if isinstance(roman, Mapping) else raw_tree.get("data")
-    if not isinstance(node, Mapping) or "source" not in node:
-        raise FileFormatError("no ASDF ndarray at roman.data (or data) in this file")
-    return node
 
 
 def _asdf_cutout(uri, anon, box, position, size):
@@ -725,16 +452,11 @@ def _asdf_cutout(uri, anon, box, position, size):
     fs, path = _filesystem(uri, anon)
     with _translated_errors(uri, anon):
         prefix: list[bytes] = []
-        tree_bytes = _read_asdf_tree_bytes(fs, path, uri, first_step=_ASDF_CUTOUT_FIRST_STEP, fetched=prefix)
-        fs = _PrefixedFile(fs, prefix[0])
+        tree_bytes = _asdf_layout.read_tree_bytes(fs, path, uri, first_step=_asdf_layout.CUTOUT_FIRST_STEP,
+                                                  fetched=prefix)
+        fs = _asdf_layout.PrefixedFile(fs, prefix[0])
         raw_tree = asdf.util.load_yaml(io.BytesIO(tree_bytes), tagged=True)
-        node = _find_array_node(raw_tree)
-        if not isinstance(node["source"], int) or not isinstance(node.get("datatype"), str):
-            raise FileFormatError(f"{uri}: roman.data is not an internal block of a simple type")
-        shape = tuple(int(n) for n in node["shape"])
-        if len(shape) != 2 or node.get("strides") is not None:
-            raise FileFormatError(f"{uri}: roman.data has shape {shape}; a contiguous 2-D image is needed")
-        dtype = np.dtype(node["datatype"]).newbyteorder("<" if node.get("byteorder", "little") == "little" else ">")
+        source, shape, dtype, array_offset = _asdf_layout.image_layout(raw_tree, uri)
         gwcs_wcs = None
         if position is not None:
             with _asdf_tree(tree_bytes, uri) as af:
@@ -743,25 +465,17 @@ def _asdf_cutout(uri, anon, box, position, size):
                 gwcs_wcs = gwcs_wcs or roman.get("wcs")
         cut = _plan(shape, box, position, size, None, gwcs_wcs)
         ys, xs = cut.slices_original
-        block_offset = _asdf_block_offset(fs, path, len(tree_bytes), node["source"])
-        # Block magic, header size, header, then the first 8 bytes of data (an lz4 chunk header).
-        head = fs.cat_file(path, start=block_offset, end=block_offset + 6 + _BLOCK_HEADER.size + 8)
-        if head[:4] != _ASDF_BLOCK_MAGIC:
-            raise FileFormatError(f"{uri}: no ASDF block at offset {block_offset}")
-        header_size = struct.unpack(">H", head[4:6])[0]
-        _flags, compression, _allocated, _used, _data_size, _md5 = _BLOCK_HEADER.unpack(
-            head[6:6 + _BLOCK_HEADER.size])
-        data_start = block_offset + 6 + header_size
-        array_offset = int(node.get("offset", 0))
+        block_offset = _asdf_layout.block_offset(fs, path, len(tree_bytes), source)
+        data_start, compression, first_chunk_header = _asdf_layout.block_start(fs, path, block_offset, uri)
         row_bytes = shape[1] * dtype.itemsize
-        compression = compression.rstrip(b"\0")
         if compression == b"":
-            pixels = _fetch_rows(fs, path, data_start + array_offset, dtype, shape[1], ys, xs)
+            pixels = _fits_layout.fetch_rows(fs, path, data_start + array_offset, dtype, shape[1], ys, xs,
+                                             batch_size=_MAX_CONNECTIONS)
         elif compression == b"lz4":
             first = array_offset + ys.start * row_bytes
             last = array_offset + ys.stop * row_bytes
-            first_chunk_header = head[6 + header_size:] if header_size == _BLOCK_HEADER.size else b""
-            decoded, decoded_offset = _lz4_rows(fs, path, data_start, first_chunk_header, first, last)
+            decoded, decoded_offset = _asdf_layout.lz4_rows(fs, path, data_start, first_chunk_header, first, last,
+                                                            batch_size=_MAX_CONNECTIONS)
             rows = np.frombuffer(decoded, dtype=dtype, count=(ys.stop - ys.start) * shape[1],
                                  offset=first - decoded_offset).reshape(ys.stop - ys.start, shape[1])
             pixels = rows[:, xs]

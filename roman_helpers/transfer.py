@@ -1,25 +1,34 @@
 """Count the S3 requests and bytes a block of code causes, measured in the client.
 
-:func:`measure` works for the helpers of this package and for plain s3fs, astropy
-or boto3 code alike, because it listens where all of them meet: botocore's event
-system. Every S3 client (botocore for boto3, aiobotocore for s3fs) emits a
-``response-received.s3.<Operation>`` event once per HTTP attempt, retries
-included, carrying the response status and headers. That is a public, documented
-hook, so nothing is patched and the request itself is untouched.
+:func:`measure` works for the functions of this package and for plain s3fs, astropy or boto3
+code alike, because it listens where all of them meet: botocore's event system. Every S3
+client (botocore for boto3, aiobotocore for s3fs) emits ``response-received.s3.<Operation>``
+once per HTTP attempt, retries included, with the response status and headers. The handlers
+only read; requests are sent unchanged.
 
-How the handler reaches every client
-------------------------------------
-botocore gives each new session the handlers listed in
-``botocore.handlers.BUILTIN_HANDLERS`` (aiobotocore's sessions inherit this), so the
-first :func:`measure` appends one handler there; every session created afterwards
-reports to it. Clients that already exist are reached through fsspec's cache of
-:class:`s3fs.S3FileSystem` instances: the handler is registered on each cached
-instance's client when :func:`measure` starts. The one blind spot is a client made
-before the first :func:`measure` and kept outside that cache (for example a
-``boto3.client`` made earlier, or an ``S3FileSystem(skip_instance_cache=True)``);
-create such clients inside or after the first block to have them counted.
+Which clients are counted
+-------------------------
+botocore lets handlers be registered per client (``client.meta.events``) and per session
+(``boto3.Session.events``). While a :func:`measure` block runs, the handlers are registered on
 
-The handler costs one attribute lookup when no measurement is active.
+* boto3's default session (``boto3.DEFAULT_SESSION``), from which ``boto3.client(...)`` makes
+  its clients;
+* the client (``S3FileSystem.s3``) of every connected :class:`s3fs.S3FileSystem` that fsspec
+  keeps for reuse, such as the one an earlier ``fits.open("s3://...")`` made;
+* clients given to :func:`watch` (:func:`roman_helpers.download.download` gives its own).
+
+Sessions created inside a block, such as the one behind the :class:`s3fs.S3FileSystem` astropy
+makes on ``fits.open("s3://...")``, have no public hook before they exist. For them, and only
+while a block runs, the handlers are added to ``botocore.handlers.BUILTIN_HANDLERS``, the list
+every new botocore or aiobotocore session registers when it is created; they are taken out when
+the last block ends, and the handlers registered on existing sessions and clients are removed
+too. Sessions and clients created inside a block keep a copy that does nothing outside a block.
+
+Two of these are not documented interfaces: ``BUILTIN_HANDLERS`` and fsspec's instance cache
+``S3FileSystem._cache``; the test suite checks that the installed versions still have them.
+
+Not counted: a client made before the block elsewhere (from another ``boto3.Session``, or an
+``S3FileSystem(skip_instance_cache=True)``); give it to :func:`watch` to have it counted.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-__all__ = ["TransferRecord", "TransferStats", "measure"]
+__all__ = ["TransferRecord", "TransferStats", "measure", "watch"]
 
 _EVENT = "response-received.s3"
 _UNIQUE_ID = "roman_helpers.transfer.count"
@@ -64,7 +73,7 @@ class TransferRecord:
     finished: float = 0.0
 
 
-@dataclass
+@dataclass(eq=False)  # blocks are told apart by identity: two may hold equal records
 class TransferStats:
     """Requests and bytes counted by :func:`measure`.
 
@@ -118,19 +127,31 @@ class TransferStats:
 
 _lock = threading.Lock()
 _active: list[TransferStats] = []
-_installed = False
+_reached: list = []  # event systems the running blocks registered on, unregistered with the last
+
+
+def _first_report(context) -> bool:
+    """Tell whether this HTTP attempt is not counted yet.
+
+    A client can hold the handler twice (from its session's built-in list and from
+    :func:`watch`); botocore numbers the attempts of a call in its context.
+    """
+    if not isinstance(context, dict):
+        return True
+    attempt = (context.get("retries") or {}).get("attempt")
+    if attempt is None:
+        return True
+    if context.get(_COUNTED_MARK) == attempt:
+        return False
+    context[_COUNTED_MARK] = attempt
+    return True
 
 
 def _count_response(event_name: str = "", response_dict=None, context=None, exception=None,
                     **kwargs) -> None:
     """botocore handler: add one attempt to every active :class:`TransferStats`."""
-    if not _active:
+    if not _active or not _first_report(context):
         return
-    if response_dict is not None:
-        # A client can hold this handler twice (session built-in and per-client); count once.
-        if response_dict.get(_COUNTED_MARK):
-            return
-        response_dict[_COUNTED_MARK] = True
     operation = event_name.rsplit(".", 1)[-1]
     status = 0
     size = 0
@@ -162,40 +183,92 @@ def _remember_start(request=None, **kwargs) -> None:
         context["roman_helpers_started"] = time.perf_counter()
 
 
-def _install() -> None:
-    """Make every botocore session created from now on report to :func:`_count_response`."""
-    global _installed
-    if _installed:
-        return
-    from botocore import handlers
-
-    handlers.BUILTIN_HANDLERS.append((_EVENT, _count_response))
-    handlers.BUILTIN_HANDLERS.append(("before-parameter-build.s3", _remember_range))
-    handlers.BUILTIN_HANDLERS.append(("request-created.s3", _remember_start))
-    _installed = True
+#: (event, handler) pairs, in the form of ``botocore.handlers.BUILTIN_HANDLERS`` entries.
+_HANDLERS = ((_EVENT, _count_response), ("before-parameter-build.s3", _remember_range),
+             ("request-created.s3", _remember_start))
+_WATCH_ID = _UNIQUE_ID + ".watch"
+_BLOCK_ID = _UNIQUE_ID + ".block"
 
 
-def _register(events) -> None:
-    events.register(_EVENT, _count_response, unique_id=_UNIQUE_ID)
-    events.register("before-parameter-build.s3", _remember_range, unique_id=_UNIQUE_ID + ".range")
-    events.register("request-created.s3", _remember_start, unique_id=_UNIQUE_ID + ".start")
+def _register(events, unique_id: str) -> None:
+    for event, handler in _HANDLERS:
+        events.register(event, handler, unique_id=f"{unique_id}.{handler.__name__}")
 
 
-def _register_on_existing_sessions() -> None:
-    """Register the handlers where sessions made before the first :func:`measure` live.
+def _unregister(events, unique_id: str) -> None:
+    for event, handler in _HANDLERS:
+        events.unregister(event, handler, unique_id=f"{unique_id}.{handler.__name__}")
 
-    Those are the clients of cached s3fs instances, and boto3's default session, from which
-    every ``boto3.client(...)`` call builds its client.
+
+def watch(client):
+    """Have an S3 client report to :func:`measure`, wherever and whenever it was made.
+
+    Needed only for a client made before a :func:`measure` block outside boto3's default
+    session and fsspec's cache of :class:`s3fs.S3FileSystem` instances (for a file system,
+    give ``fs.s3``). Outside a block the handler does nothing.
+
+    Parameters
+    ----------
+    client : botocore.client.BaseClient
+        A boto3/botocore (or aiobotocore) S3 client.
+
+    Returns
+    -------
+    botocore.client.BaseClient
+        The same client.
+
+    Examples
+    --------
+    >>> import boto3
+    >>> client = watch(boto3.Session(region_name="us-east-1").client("s3"))
+    >>> with measure() as stats:
+    ...     pass  # client.get_object(...) here is counted
+    >>> stats.requests
+    0
     """
+    _register(client.meta.events, _WATCH_ID)
+    return client
+
+
+def _existing_event_systems() -> Iterator:
+    """The event systems of boto3's default session and of the connected cached s3fs clients."""
     import boto3
     import s3fs
 
     if boto3.DEFAULT_SESSION is not None:
-        _register(boto3.DEFAULT_SESSION._session)  # boto3 exposes no public accessor
-    for filesystem in list(getattr(s3fs.S3FileSystem, "_cache", {}).values()):
-        client = getattr(filesystem, "_s3", None)
-        if client is not None:  # not connected yet: its session will get the built-in handler
-            _register(client.meta.events)
+        yield boto3.DEFAULT_SESSION.events
+    # fsspec keeps the instances it reuses in this class attribute; it has no public accessor
+    for filesystem in list(s3fs.S3FileSystem._cache.values()):
+        if filesystem.session is None:
+            continue  # never connected: its session will be made from the built-in list
+        try:
+            yield filesystem.s3.meta.events
+        except RuntimeError:  # an asynchronous instance whose session is not set up yet
+            continue
+
+
+def _start() -> None:
+    """Before the first block: reach the sessions that will be created while blocks run.
+
+    No public hook exists for a session that does not exist yet, so the handlers join
+    botocore's built-in list, which each new session copies, until the last block ends.
+    """
+    from botocore import handlers
+
+    handlers.BUILTIN_HANDLERS.extend(_HANDLERS)
+
+
+def _stop() -> None:
+    """After the last block: leave botocore's built-in list and the reached sessions as they were."""
+    from botocore import handlers
+
+    for spec in _HANDLERS:
+        index = next((i for i, entry in enumerate(handlers.BUILTIN_HANDLERS) if entry is spec), None)
+        if index is not None:
+            del handlers.BUILTIN_HANDLERS[index]
+    for events in _reached:
+        _unregister(events, _BLOCK_ID)
+    _reached.clear()
 
 
 @contextmanager
@@ -221,13 +294,24 @@ def measure() -> Iterator[TransferStats]:
     >>> stats.requests, stats.bytes
     (0, 0)
     """
-    _install()
-    _register_on_existing_sessions()
     stats = TransferStats()
     with _lock:
+        if not _active:
+            _start()
+        try:
+            for events in _existing_event_systems():
+                if not any(events is known for known in _reached):
+                    _register(events, _BLOCK_ID)
+                    _reached.append(events)
+        except BaseException:
+            if not _active:
+                _stop()
+            raise
         _active.append(stats)
     try:
         yield stats
     finally:
         with _lock:
             _active.remove(stats)
+            if not _active:
+                _stop()

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import numbers
-import os
 import re
 import warnings
 from collections.abc import Iterable
@@ -21,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import config, datasets
-from .errors import (AccessDeniedError, InvalidParameterError, InvalidURIError, NotInCloudWarning,
-                     ObjectNotFoundError, RomanHelpersError)
+from .errors import (BucketNotFoundError, InvalidParameterError, InvalidURIError, NotInCloudWarning,
+                     ObjectNotFoundError, RomanHelpersError, translate_s3_error)
 
 __all__ = [
     "split_uri",
@@ -40,8 +39,6 @@ CLOUD_BUCKET = "stpubdata"
 DEFAULT_MAST_URL = "https://mast.stsci.edu"
 #: dataURIs per ``path_lookup`` request; astroquery uses the same (longer query strings get 414).
 LOOKUP_CHUNK = 50
-_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
-_DENIED = {"403", "AccessDenied", "Forbidden"}
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 
@@ -85,7 +82,7 @@ def split_uri(uri: str) -> tuple[str, str]:
 
 def _mast_server() -> str:
     """Return the MAST base URL: ``ROMAN_HELPERS_MAST_URL``, else ``astroquery.mast.conf.server``."""
-    url = os.environ.get("ROMAN_HELPERS_MAST_URL")
+    url = config.mast_url()
     if not url:
         from astroquery.mast import conf
 
@@ -132,8 +129,9 @@ def _lookup_keys(data_uris: list[str]) -> list[str | None]:
     """Ask MAST where each product sits in the bucket: one request per :data:`LOOKUP_CHUNK` URIs.
 
     The same requests as ``astroquery.mast.utils.mast_relative_path``, written again because
-    that function sends them with no time-out to a hard-coded host (REFERENCE §1), so a
-    stalled MAST would hang the caller and the host cannot be configured.
+    that function (astroquery 0.4.11) sends them with no time-out to the hard-coded host
+    ``https://mast.stsci.edu``, so a stalled MAST would hang the caller and the host cannot
+    be configured.
     """
     import requests
 
@@ -169,25 +167,21 @@ def _s3_client(workers: int):
 
 
 def _exists(client, key: str) -> bool:
-    """HEAD one key of :data:`CLOUD_BUCKET`; ``False`` on 404, our error types on refusals."""
+    """HEAD one key of :data:`CLOUD_BUCKET`; ``False`` when there is no such key.
+
+    A refusal or a missing bucket raises (:func:`roman_helpers.errors.translate_s3_error`).
+    """
     from botocore.exceptions import ClientError
 
     try:
         client.head_object(Bucket=CLOUD_BUCKET, Key=key)
     except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        if code in _NOT_FOUND:
+        translated = translate_s3_error(error, f"s3://{CLOUD_BUCKET}/{key}", anonymous=True)
+        if isinstance(translated, ObjectNotFoundError) and not isinstance(translated, BucketNotFoundError):
             return False
-        uri = f"s3://{CLOUD_BUCKET}/{key}"
-        if code in _DENIED:
-            raise AccessDeniedError(
-                f"anonymous HEAD of {uri} was refused (S3 said {code}); the MAST bucket is public, "
-                "so check AWS_ENDPOINT_URL points at S3") from error
-        if code == "NoSuchBucket":
-            raise ObjectNotFoundError(
-                f"bucket {CLOUD_BUCKET!r} does not exist at this endpoint; check AWS_ENDPOINT_URL "
-                f"(now {config.s3_endpoint_url() or 'AWS'})") from error
-        raise
+        if translated is error:
+            raise
+        raise translated from error
     return True
 
 

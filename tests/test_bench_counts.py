@@ -1,6 +1,7 @@
-"""The benchmark's scenarios at test size: the seed's way and ours, counted by the server.
+"""The benchmark's scenarios at test size: the libraries' defaults (as the source tutorial reads
+files) and ours, counted by the server.
 
-Pins the byte and request counts behind each row of ``make bench`` (issue 6's targets)
+Pins the byte and request counts behind each row of ``make bench`` (the targets in its table)
 on reduced files with the same structure, and that both ways give the same pixels.
 """
 
@@ -40,7 +41,7 @@ def test_info_of_drz(s3env):
     size = s3env.local["drz"].stat().st_size
     (_, seed), (_, ours) = both_ways(s3env, lambda: bench.seed_fits_info(s3env.uri["drz"]),
                                      lambda: stream.info(s3env.uri["drz"]))
-    assert seed.bytes_sent == size  # the seed's path moves the whole file
+    assert seed.bytes_sent == size  # the defaults move the whole file
     assert ours.bytes_sent <= 64 * KIB
 
 

@@ -3,11 +3,13 @@
 The book is built first when ``_build/html`` is missing or older than its sources (by
 ``book/build.py``, which starts the offline sandbox), then served on 127.0.0.1. Chromium opens
 every page once; the tests below assert on what it saw: console errors, failed requests, broken
-internal links and images, notebook figures, and the search box.
+internal links and images, notebook figures, the hidden parameter checks, the command-line
+reference, and the search box.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import functools
 import html.parser
@@ -36,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HTML_DIR = ROOT / "_build" / "html"
 CACHE_DIR = ROOT / "_build" / ".jupyter_cache"
 ARTIFACTS = ROOT / "test-artifacts"
-SEARCH_TERM = "cloud_uris"  # a helper of roman_helpers.uris, documented by the API reference
+SEARCH_TERM = "cloud_uris"  # a function of roman_helpers.uris, documented by the API reference
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--no-first-run", "--no-default-browser-check",
@@ -213,9 +215,11 @@ class PageVisit:
     links: list[str] = field(default_factory=list)
     images: list[dict] = field(default_factory=list)
     output_images: list[dict] = field(default_factory=list)
+    text: str = ""  # what a reader sees of the page's article (innerText: hidden parts excluded)
 
 
 LINKS_JS = "Array.from(document.querySelectorAll('a[href]'), a => a.href)"
+TEXT_JS = "(document.querySelector('article') || document.body).innerText"
 # decode() makes lazy images load and resolves only when the image is really displayable.
 IMAGES_JS = """
 Promise.all(Array.from(document.querySelectorAll('%s'), img => {
@@ -264,6 +268,7 @@ def visits(built_book: Path, book_url: str, chromium: DevTools) -> dict[str, Pag
         visit = PageVisit(path)
         visit.links = chromium.evaluate(LINKS_JS)
         visit.images = chromium.evaluate(IMAGES_JS % "img")
+        visit.text = chromium.evaluate(TEXT_JS)
         if path in notebooks:
             visit.output_images = chromium.evaluate(IMAGES_JS % ".cell_output img")
         visit.console_errors, visit.failed_requests = _problems(chromium.events, book_url)
@@ -275,7 +280,7 @@ def visits(built_book: Path, book_url: str, chromium: DevTools) -> dict[str, Pag
 
 def test_every_page_was_opened(visits: dict[str, PageVisit]) -> None:
     required = {"book/index.html", "book/getting-started.html", "book/sandbox.html",
-                "book/generated/datasets.html", "book/generated/cli.html", "book/api.html",
+                "book/generated/datasets.html", "book/cli.html", "book/api.html",
                 "book/notebooks.html", "search.html", *notebook_pages()}
     assert required <= set(visits), f"pages missing from the build: {required - set(visits)}"
     api_pages = [p for p in visits if p.startswith("book/api/reference/")]
@@ -439,3 +444,57 @@ def test_screenshots_of_landing_and_notebook_pages(chromium: DevTools, book_url:
     for shot in shots:
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert shot.stat().st_size > 10_000, f"{shot} looks blank"
+
+
+def test_notebook_pages_hide_the_parameter_check(visits: dict[str, PageVisit]) -> None:
+    """The papermill parameters are shown, the check after them only by its output."""
+    import nbformat
+
+    for page in notebook_pages():
+        source = ROOT / Path(page).with_suffix(".ipynb")
+        nb = nbformat.read(source, as_version=4)
+        [parameters] = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        dataset = next(line for line in parameters.source.splitlines() if line.startswith("dataset"))
+        text = visits[page].text
+        assert dataset in text.replace("\u201c", '"').replace("\u201d", '"'), f"{page}: no parameters"
+        assert "check_parameters(" not in text, f"{page}: the check's code is shown"
+        assert f"dataset {dataset.split('=')[1].strip()[1:-1]!r}:" in text, \
+            f"{page}: the check's output (the checked values) is missing"
+
+
+SECTIONS_JS = """
+Array.from(document.querySelectorAll('article section'), s => {
+  const h = s.querySelector('h1, h2, h3, h4, h5, h6');
+  return [h ? h.innerText.replace(/#$/, '').trim() : '', s.innerText];
+})
+"""
+
+
+def _commands(parser: argparse.ArgumentParser, name: str) -> dict[str, argparse.ArgumentParser]:
+    """``{"roman-helpers sandbox up": parser, ...}`` for the command and all its sub-commands."""
+    found = {name: parser}
+    for action in parser._actions:  # argparse has no public accessor for sub-parsers
+        if isinstance(action, argparse._SubParsersAction):
+            for child_name, child in action.choices.items():
+                found.update(_commands(child, f"{name} {child_name}"))
+    return found
+
+
+def test_cli_page_shows_every_command_with_its_options(chromium: DevTools, book_url: str,
+                                                       built_book: Path) -> None:
+    from roman_helpers.cli import build_parser
+
+    chromium.open(book_url + "book/cli.html")
+    sections = {heading: text for heading, text in chromium.evaluate(SECTIONS_JS)}
+    commands = _commands(build_parser(), "roman-helpers")
+    assert len(commands) >= 10
+    missing = []
+    for name, parser in commands.items():
+        text = sections.get(name) if name != "roman-helpers" else chromium.evaluate(TEXT_JS)
+        if text is None:
+            missing.append(f"{name}: no section")
+            continue
+        options = [o for a in parser._actions if not isinstance(a, argparse._HelpAction)
+                   for o in a.option_strings]
+        missing += [f"{name}: {option}" for option in options if option not in text]
+    assert not missing, "\n".join(missing)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import os
+import shlex
 import time
 from pathlib import Path
 
@@ -84,16 +86,45 @@ def test_source_files_ignore_generated_pages(build, tmp_path: Path) -> None:
     assert files == ["book/index.md"]
 
 
-def test_cli_page_has_the_help_of_every_subcommand(build, monkeypatch) -> None:
-    monkeypatch.setenv("COLUMNS", build.CLI_WIDTH)
-    parser = build.cli_parser()
+def _cli_page_blocks(fence: str) -> list[str]:
+    """The bodies of the ``fence`` blocks (e.g. ```` ```{argparse} ````) of book/cli.md."""
+    text = (ROOT / "book" / "cli.md").read_text()
+    return [block.split("\n```", 1)[0] for block in text.split(fence + "\n")[1:]]
+
+
+def test_cli_page_documents_the_parser_of_the_installed_command() -> None:
+    from roman_helpers import cli
+
+    [directive] = _cli_page_blocks("```{argparse}")
+    options = dict(line[1:].split(": ", 1) for line in directive.splitlines() if ": " in line)
+    assert (options["module"], options["func"], options["prog"]) == (
+        "roman_helpers.cli", "build_parser", "roman-helpers")
+    parser = getattr(importlib.import_module(options["module"]), options["func"])()
     assert isinstance(parser, argparse.ArgumentParser)
-    commands = build._subcommands(parser)
-    assert {"sandbox", "run"} <= set(commands), "the CLI registers the sandbox and run commands"
-    page = build.cli_markdown()
-    for name, sub in commands.items():
-        assert f"`roman-helpers {name}`" in page
-        assert sub.format_help().rstrip() in page
+    commands = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert {"sandbox", "run", "cutout", "get"} <= set(commands)
+    assert cli.main.__module__ == options["module"]  # the entry point uses the same module
+
+
+def test_cli_page_examples_are_valid_command_lines() -> None:
+    from roman_helpers import cli
+
+    [examples] = _cli_page_blocks("```bash")
+    lines = [line for line in examples.splitlines() if line.strip()]
+    assert len(lines) >= 8
+    for line in lines:
+        words = shlex.split(line, comments=True)
+        assert words[0] == "roman-helpers", line
+        args = cli.build_parser().parse_args(words[1:])  # a usage error exits (SystemExit 2)
+        assert callable(args.handler), line
+
+
+def test_leftover_generated_pages_are_removed(build, tmp_path: Path) -> None:
+    leftover = tmp_path / "cli.md"  # the command-line page of earlier versions
+    leftover.write_text("# Command-line reference\n")
+    written = build.write_generated_pages(tmp_path)
+    assert sorted(p.name for p in written) == ["datasets.md", "sandbox-notes.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["datasets.md", "sandbox-notes.md"]
 
 
 def test_sandbox_notes_lose_their_title_and_keep_their_sections(build, tmp_path: Path) -> None:
@@ -113,7 +144,7 @@ def test_missing_pages_names_toc_entries_without_a_source(build, tmp_path: Path)
     (tmp_path / "book" / "here.md").write_text("# Here\n")
     (tmp_path / "_toc.yml").write_text(
         "format: jb-book\nroot: book/index\nchapters:\n  - file: book/here\n"
-        "  - file: book/gone\n  - file: book/generated/cli\n")
+        "  - file: book/gone\n  - file: book/generated/datasets\n")
     assert build.missing_pages(tmp_path) == ["book/gone"]
 
 

@@ -1,8 +1,11 @@
 """The tutorial notebooks: committed clean, parameterised, validated, executed.
 
-- structure: no outputs or execution counts are committed; one ``parameters`` cell each, followed
-  by the check against ``datasets.yaml``; the platform kernel in the metadata;
-- a bad papermill parameter stops the run in its first cell with the valid values in the error;
+- structure: no outputs or execution counts are committed; the sections of a Project Pythia
+  notebook (overview, prerequisites, imports, ..., summary, what's next, resources); every import
+  in the Imports section; one ``parameters`` cell, followed by the check against
+  ``datasets.yaml`` with its code hidden; nbval markers as cell tags, not comments; no internal
+  words in the text; the platform kernel in the metadata;
+- a bad papermill parameter stops the run at the check with the valid values in the error;
 - the runner executes what ``datasets.yaml`` lists, keeps going after a failure, and summarises;
 - nbval (``--nbval-lax``, deterministic cells compared) passes over ``notebooks/`` with the
   kernels inheriting the offline sandbox's environment.
@@ -11,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import re
@@ -86,10 +90,77 @@ def test_one_parameters_cell_then_the_check(path):
     checked = check_parameters(namespace["dataset"], namespace, notebook=number, announce=False)
     assert checked.dataset == namespace["dataset"]
 
-    # the first code cell after the parameters is the check
-    following = [c for c in nb.cells[tagged[0] + 1:] if c.cell_type == "code"][0]
-    assert f"check_parameters(dataset, globals(), notebook={number})" in following.source
-    assert not [c for c in nb.cells[:tagged[0]] if c.cell_type == "code"]
+    # the cell right after the parameters is the check: one line, its code hidden in the book
+    # (Jupyter Book's remove-input keeps its output) and collapsed in JupyterLab
+    check = nb.cells[tagged[0] + 1]
+    assert check.source == f"params = check_parameters(dataset, globals(), notebook={number})"
+    assert check.metadata.get("tags") == ["remove-input"]
+    assert check.metadata.get("jupyter", {}).get("source_hidden") is True
+
+
+def _headings(nb) -> list[str]:
+    return [line.lstrip("#").strip() for c in nb.cells if c.cell_type == "markdown"
+            for line in c.source.splitlines() if re.match(r"#{1,3} ", line)]
+
+
+PYTHIA_SECTIONS = ["Overview", "Prerequisites", "Imports", "The data", "Summary", "What's next",
+                   "Resources and references"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_sections_follow_the_project_pythia_shape(path):
+    nb = _read(path)
+    headings = _headings(nb)
+    assert headings[0].startswith(f"{int(path.name[:2])}. ")  # the title
+    found = [h for h in headings if h in PYTHIA_SECTIONS]
+    assert found == PYTHIA_SECTIONS, headings
+    numbered = [h for h in headings[1:] if re.match(r"\d\. ", h)]
+    assert len(numbered) >= 3, "the science comes in short numbered sections"
+    prerequisites = next(c.source for c in nb.cells if "## Prerequisites" in c.source)
+    assert re.search(r"\*\*Time to learn:\*\* about \d+ minutes", prerequisites)
+    # the imports come before the data, which come before the first numbered section
+    order = [headings.index(h) for h in ("Imports", "The data", numbered[0])]
+    assert order == sorted(order)
+
+
+def _imports(source: str) -> list[ast.stmt]:
+    return [node for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.Import, ast.ImportFrom))]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_import_is_in_the_imports_section(path):
+    nb = _read(path)
+    heading = next(i for i, c in enumerate(nb.cells)
+                   if c.cell_type == "markdown" and c.source.startswith("## Imports"))
+    imports_cell = nb.cells[heading + 1]
+    statements = ast.parse(imports_cell.source).body
+    assert statements and len(_imports(imports_cell.source)) == len(statements), \
+        "the Imports cell holds imports only"
+    elsewhere = [c.id for c in nb.cells if c.cell_type == "code" and c is not imports_cell
+                 and _imports(c.source)]
+    assert elsewhere == []
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert first_code is imports_cell
+
+
+NBVAL_TAGS = {"nbval-check-output", "nbval-ignore-output", "nbval-skip", "nbval-raises-exception"}
+INTERNAL_WORDS = re.compile(r"\bseed|(?-i:REFERENCE)|issue \d|(?<![_-])\bhelpers?\b|sandbox-fidelity|NBVAL",
+                            re.IGNORECASE)
+
+
+@pytest.mark.parametrize("path", [*NOTEBOOKS, NOTEBOOK_DIR / "00_introduction.md"],
+                         ids=lambda p: p.name)
+def test_published_text_has_no_internal_words(path):
+    if path.suffix == ".ipynb":
+        nb = _read(path)
+        texts = {c.id: c.source for c in nb.cells}
+        tags = {tag for c in nb.cells for tag in c.metadata.get("tags", [])}
+        assert {t for t in tags if t.startswith("nbval")} <= NBVAL_TAGS
+    else:
+        texts = {path.name: path.read_text()}
+    found = {where: INTERNAL_WORDS.findall(text) for where, text in texts.items()}
+    assert {where: words for where, words in found.items() if words} == {}
 
 
 def test_check_parameters_names_valid_values():
@@ -112,7 +183,7 @@ def test_shared_knobs_follow_the_chosen_dataset_only_when_identical():
 
 # --------------------------------------------------------------------------- papermill
 @pytest.mark.notebooks
-def test_bad_parameter_stops_papermill_at_the_first_cell(tmp_path):
+def test_bad_parameter_stops_papermill_at_the_check(tmp_path):
     import papermill
 
     source = runner.find_notebook(1, NOTEBOOK_DIR)
@@ -127,8 +198,8 @@ def test_bad_parameter_stops_papermill_at_the_first_cell(tmp_path):
     executed = _read(output)
     code_cells = [c for c in executed.cells if c.cell_type == "code"]
     ran = [c for c in code_cells if c.execution_count is not None]
-    # parameters, papermill's injected parameters, the check: nothing after it ran
-    assert len(ran) == 3
+    # imports, parameters, papermill's injected parameters, the check: nothing after it ran
+    assert len(ran) == 4
     assert "check_parameters" in ran[-1].source
     assert ran[-1].outputs[-1].output_type == "error"
 
@@ -203,16 +274,17 @@ def test_runner_executes_tutorial_one_under_the_sandbox(tmp_path):
 
 
 # --------------------------------------------------------------------------- nbval
-# Committed notebooks carry no outputs, so the reference outputs of the cells marked
-# `# NBVAL_CHECK_OUTPUT` live in tests/nbval_expected.json (keyed by notebook and cell id), recorded
+# Committed notebooks carry no outputs, so the reference outputs of the cells tagged
+# `nbval-check-output` live in tests/nbval_expected.json (keyed by notebook and cell id), recorded
 # from a sandbox run with `python tests/test_notebooks.py --record` and reviewed like any golden file.
-# The nbval test copies the notebooks, puts those outputs into the marked cells and runs nbval.
+# The nbval test copies the notebooks, puts those outputs into the tagged cells and runs nbval with
+# --nbval-lax, which compares the outputs of the tagged cells only (and runs every cell).
 EXPECTED = ROOT / "tests" / "nbval_expected.json"
-MARK = "# NBVAL_CHECK_OUTPUT"
+MARK = "nbval-check-output"
 
 
 def _marked_cells(nb) -> list:
-    return [c for c in nb.cells if c.cell_type == "code" and MARK in c.source]
+    return [c for c in nb.cells if c.cell_type == "code" and MARK in c.metadata.get("tags", [])]
 
 
 def test_expected_outputs_cover_exactly_the_marked_cells():

@@ -78,6 +78,18 @@ def test_search_needs_a_criterion() -> None:
         query.search()
 
 
+def test_the_private_sessions_the_time_limit_is_mounted_on_still_exist() -> None:
+    """astroquery has no public hook for a default time-out: a release that renames these fails here."""
+    import requests
+    from astroquery.mast import Observations
+
+    assert isinstance(Observations._session, requests.Session)
+    assert isinstance(Observations._portal_api_connection._session, requests.Session)
+    query._observations()
+    for session in (Observations._session, Observations._portal_api_connection._session):
+        assert isinstance(session.get_adapter("https://mast.stsci.edu/api"), query._TimeoutAdapter)
+
+
 @pytest.fixture
 def silent_server() -> Iterator[str]:
     """A TCP server on 127.0.0.1 that accepts connections and never answers."""

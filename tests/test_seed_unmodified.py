@@ -1,5 +1,5 @@
-"""The seed tutorial's code, copied unmodified into a notebook, runs top to bottom in a kernel
-started under ``roman-helpers sandbox run -- ...`` and prints the seed's numbers."""
+"""The source tutorial's code, copied unmodified into a notebook, runs top to bottom in a kernel
+started under ``roman-helpers sandbox run -- ...`` and prints the source tutorial's numbers."""
 
 from __future__ import annotations
 
@@ -12,12 +12,23 @@ from pathlib import Path
 import nbformat
 import pytest
 
-SEED = Path("/work/shared/seed/000_0d08fb16aa621a39.txt")
-if not SEED.exists():  # the repository's own copy, when the shared folder is not mounted
-    SEED = Path(__file__).parent / "data" / SEED.name
+ROOT = Path(__file__).resolve().parents[1]
+# The source tutorial, exported as text, lives beside the repository (CI clones it next to
+# `shared/`), not in it.
+SOURCE_TUTORIAL = ROOT.parent / "shared" / "seed" / "000_0d08fb16aa621a39.txt"
 
 
-def seed_code_cells(text: str) -> list[str]:
+def source_tutorial_text() -> str:
+    """Return the source tutorial's text; fail (never skip) when it is not beside the repository."""
+    if not SOURCE_TUTORIAL.is_file():
+        pytest.fail(f"the source tutorial is missing: expected {SOURCE_TUTORIAL} "
+                    f"(<repository root>/../shared/seed/). Clone or link the shared folder "
+                    f"next to the repository, e.g. `ln -s /path/to/shared {ROOT.parent / 'shared'}`.",
+                    pytrace=False)
+    return SOURCE_TUTORIAL.read_text()
+
+
+def source_code_cells(text: str) -> list[str]:
     """Return the code cells of a notebook exported as text, byte for byte.
 
     A cell is the block after an ``In [None]:`` line; it ends at the first blank line after
@@ -58,9 +69,9 @@ def _launcher() -> list[str]:
     return [sys.executable, "-m", "roman_helpers.sandbox", "run"]
 
 
-def test_seed_cells_are_extracted_unmodified():
-    text = SEED.read_text()
-    cells = seed_code_cells(text)
+def test_source_cells_are_extracted_unmodified():
+    text = source_tutorial_text()
+    cells = source_code_cells(text)
     assert len(cells) == text.count("In [None]:") == 12
     for cell in cells:
         assert cell in text  # byte for byte
@@ -69,12 +80,12 @@ def test_seed_cells_are_extracted_unmodified():
 
 @pytest.mark.notebooks
 @pytest.mark.timeout(900)
-def test_seed_notebook_runs_unmodified_under_sandbox_run(tmp_path):
-    cells = seed_code_cells(SEED.read_text())
+def test_source_notebook_runs_unmodified_under_sandbox_run(tmp_path):
+    cells = source_code_cells(source_tutorial_text())
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    source, output = tmp_path / "seed.ipynb", tmp_path / "seed.out.ipynb"
+    source, output = tmp_path / "source.ipynb", tmp_path / "source.out.ipynb"
     nbformat.write(notebook, source)
 
     command = [*_launcher(), "--", sys.executable, "-m", "papermill", "--kernel", "python3",

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import io
+import logging
+import re
+from collections import Counter
+
 import boto3
+import botocore.session
+import numpy as np
 import pytest
 import s3fs
 from _stream_support import s3env, served  # noqa: F401  (fixtures)
 from astropy.io import fits
+from botocore import handlers
 
 from roman_helpers import transfer
+from tests.conftest import put_object
+
+
+def settled_mark(env) -> int:
+    """The server's record count (it records a request before the last byte leaves)."""
+    return env.mark()
 
 
 def server_totals(env, mark):
@@ -19,7 +33,7 @@ def server_totals(env, mark):
 def test_plain_s3fs_reads_are_counted(s3env):
     key = s3env.uri["fits"].removeprefix("s3://")
     fs = s3fs.S3FileSystem(anon=True)
-    mark = s3env.mark()
+    mark = settled_mark(s3env)
     with transfer.measure() as stats:
         first = fs.cat_file(key, start=0, end=1000)
         second = fs.cat_file(key, start=5000, end=5500)
@@ -29,18 +43,28 @@ def test_plain_s3fs_reads_are_counted(s3env):
     assert [record.range for record in stats.records] == ["bytes=0-999", "bytes=5000-5499"]
 
 
+def test_an_inner_block_closing_first_leaves_the_outer_one_counting(s3env):
+    key = s3env.uri["fits"].removeprefix("s3://")
+    fs = s3fs.S3FileSystem(anon=True)
+    with transfer.measure() as outer:
+        with transfer.measure() as inner:  # both empty, so equal by value
+            pass
+        fs.cat_file(key, start=0, end=100)
+    assert (inner.requests, outer.requests, outer.bytes) == (0, 1, 100)
+
+
 def test_filesystem_connected_before_measuring_is_counted(s3env):
     key = s3env.uri["fits"].removeprefix("s3://")
     fs = s3fs.S3FileSystem(anon=True, default_block_size=4096)
     fs.cat_file(key, start=0, end=10)  # connects the client outside any measurement
-    mark = s3env.mark()
+    mark = settled_mark(s3env)
     with transfer.measure() as stats:
         fs.cat_file(key, start=0, end=100)
     assert (stats.requests, stats.bytes) == (1, 100) == server_totals(s3env, mark)
 
 
 def test_astropy_fsspec_open_is_counted(s3env):
-    mark = s3env.mark()
+    mark = settled_mark(s3env)
     with transfer.measure() as stats:
         with fits.open(s3env.uri["fits"], fsspec_kwargs={"anon": True, "default_block_size": 8192,
                                                          "default_cache_type": "first"}) as hdul:
@@ -52,7 +76,7 @@ def test_astropy_fsspec_open_is_counted(s3env):
 
 def test_boto3_calls_and_head_requests_are_counted(s3env):
     bucket, key = s3env.uri["fits"].removeprefix("s3://").split("/", 1)
-    mark = s3env.mark()
+    mark = settled_mark(s3env)
     with transfer.measure() as stats:
         client = boto3.client("s3")
         size = client.head_object(Bucket=bucket, Key=key)["ContentLength"]
@@ -63,7 +87,7 @@ def test_boto3_calls_and_head_requests_are_counted(s3env):
 
 def test_failed_requests_are_counted_and_measures_nest(s3env):
     fs = s3fs.S3FileSystem(anon=True)
-    mark = s3env.mark()
+    mark = settled_mark(s3env)
     with transfer.measure() as outer:
         with pytest.raises(FileNotFoundError):
             fs.cat_file("stpubdata/no/such/key.fits", start=0, end=10)
@@ -90,3 +114,119 @@ def test_sequential_reads_are_separate_round_trips(s3env):
             fs.cat_file(key, start=start, end=start + 10)
     assert sequential.round_trips == 3
     assert all(record.finished >= record.started > 0 for record in sequential.records)
+
+
+# ---------------------------------------------------------------- where the handlers live
+def test_builtin_handlers_are_restored_after_the_last_block(s3env):
+    before = list(handlers.BUILTIN_HANDLERS)
+    fs = s3fs.S3FileSystem(anon=True)
+    with pytest.raises(ZeroDivisionError):
+        with transfer.measure():
+            with transfer.measure():
+                fs.cat_file(s3env.uri["fits"].removeprefix("s3://"), start=0, end=10)
+            assert len(handlers.BUILTIN_HANDLERS) > len(before)  # still active for the outer block
+            1 / 0
+    after = handlers.BUILTIN_HANDLERS
+    assert len(after) == len(before) and all(a is b for a, b in zip(after, before))
+
+
+def test_undocumented_interfaces_relied_on_still_exist(moto_endpoint):
+    """A release of botocore, fsspec/s3fs or boto3 that drops these makes measure() miss clients."""
+    # botocore: a session registers every entry of BUILTIN_HANDLERS when it is created
+    calls = []
+    probe = ("roman-helpers-probe", lambda **kwargs: calls.append(kwargs))
+    handlers.BUILTIN_HANDLERS.append(probe)
+    try:
+        botocore.session.Session().emit("roman-helpers-probe")
+    finally:
+        handlers.BUILTIN_HANDLERS.remove(probe)
+    assert len(calls) == 1
+    # fsspec: the instances it reuses sit in the class attribute _cache
+    fs = s3fs.S3FileSystem(anon=True, default_block_size=12345)
+    assert any(cached is fs for cached in s3fs.S3FileSystem._cache.values())
+    # s3fs: `session` is None until the file system connects (measure() does not connect it)
+    assert fs.session is None
+    fs.connect()
+    assert fs.session is not None and fs.s3.meta.events is not None
+    # boto3: the default session, once made, is a boto3.Session with public events
+    boto3.setup_default_session()
+    assert isinstance(boto3.DEFAULT_SESSION, boto3.Session) and boto3.DEFAULT_SESSION.events is not None
+
+
+# ---------------------------------------------------------------- exact counts against moto
+@pytest.fixture
+def moto_log(caplog):
+    """The requests the moto server logs during the test, as a function returning their methods.
+
+    werkzeug logs each request as it sends the response headers, before the body, so every
+    request a client has an answer to is already in the log.
+    """
+    caplog.set_level(logging.INFO, logger="werkzeug")
+
+    def methods() -> Counter:
+        lines = [re.sub(r"\x1b\[[0-9;]*m", "", record.getMessage())  # without werkzeug's colours
+                 for record in caplog.get_records("call") if record.name == "werkzeug"]
+        return Counter(match[1] for line in lines if (match := re.search(r'"([A-Z]+) /', line)))
+
+    return methods
+
+
+def as_methods(stats) -> Counter:
+    names = {"HeadObject": "HEAD", "GetObject": "GET"}
+    return Counter({names[operation]: count for operation, count in stats.by_operation().items()})
+
+
+@pytest.fixture
+def fits_object(buckets, s3_client) -> tuple[str, int]:
+    """A small two-HDU FITS file in the public bucket; its URI and size."""
+    buffer = io.BytesIO()
+    data = np.arange(64 * 48, dtype=np.float32).reshape(48, 64)
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(data, name="SCI")]).writeto(buffer)
+    put_object(s3_client, "stpubdata", "counts/image.fits", buffer.getvalue())
+    return "s3://stpubdata/counts/image.fits", len(buffer.getvalue())
+
+
+def test_plain_boto3_counts_match_the_object(fits_object, moto_log):
+    uri, size = fits_object
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    with transfer.measure() as stats:
+        client = boto3.client("s3")
+        head = client.head_object(Bucket=bucket, Key=key)
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert len(body) == head["ContentLength"] == size
+    assert as_methods(stats) == moto_log() == Counter({"HEAD": 1, "GET": 1}) and stats.bytes == size
+    client.get_object(Bucket=bucket, Key=key)["Body"].read()  # after the block: not counted
+    assert stats.requests == 2
+
+
+def test_plain_s3fs_counts_match_the_object(fits_object, moto_log):
+    uri, size = fits_object
+    fs = s3fs.S3FileSystem(anon=True)
+    with transfer.measure() as stats:
+        whole = fs.cat_file(uri)
+        part = fs.cat_file(uri, start=100, end=2980)
+    assert (len(whole), len(part)) == (size, 2880)
+    assert as_methods(stats) == moto_log() and stats.bytes == size + 2880
+
+
+def test_astropy_fits_open_counts_match_the_object(fits_object, moto_log):
+    uri, size = fits_object
+    with transfer.measure() as stats:
+        # the "all" cache reads the whole file in one GET, after the HEAD that gives its size
+        with fits.open(uri, fsspec_kwargs={"anon": True, "default_cache_type": "all"}) as hdul:
+            assert hdul["SCI"].data[47, 63] == 64 * 48 - 1
+    assert as_methods(stats) == moto_log() == Counter({"HEAD": 1, "GET": 1}) and stats.bytes == size
+
+
+def test_watch_reaches_a_client_made_before_the_block(fits_object, moto_log):
+    uri, size = fits_object
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    unwatched = boto3.Session().client("s3")  # neither the default session nor a cached s3fs one
+    watched = transfer.watch(boto3.Session().client("s3"))
+    with transfer.measure() as stats:
+        unwatched.head_object(Bucket=bucket, Key=key)
+        watched.get_object(Bucket=bucket, Key=key)["Body"].read()
+        # made inside the block: the handler comes from the built-in list *and* watch(), counted once
+        transfer.watch(boto3.Session().client("s3")).head_object(Bucket=bucket, Key=key)
+    assert moto_log() == Counter({"HEAD": 2, "GET": 1})  # the server saw the unwatched HEAD too
+    assert as_methods(stats) == Counter({"HEAD": 1, "GET": 1}) and stats.bytes == size

@@ -28,3 +28,45 @@ class BackgroundService:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+def serve_wsgi(app: Any, host: str, port: int, what: str) -> Any:
+    """Bind a threaded werkzeug server for ``app`` and serve it from a daemon thread.
+
+    Parameters
+    ----------
+    app : WSGI application
+    host, port : str, int
+        Address to bind; port 0 picks a free one.
+    what : str
+        Service name for the thread and for the error when the address is taken.
+
+    Returns
+    -------
+    werkzeug.serving.BaseWSGIServer
+        Its ``server_port`` is the bound port; stop it with ``shutdown()`` and ``server_close()``.
+
+    Raises
+    ------
+    roman_helpers.sandbox.s3.SandboxStartError
+        The address cannot be bound.
+
+    Examples
+    --------
+    >>> server = serve_wsgi(lambda environ, start_response: [], "127.0.0.1", 0, "demo")
+    >>> server.server_port > 0
+    True
+    >>> server.shutdown(); server.server_close()
+    """
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from roman_helpers.sandbox.s3 import SandboxStartError, quiet_request_handler
+
+    try:
+        server = make_server(host, port, app, threaded=True, request_handler=quiet_request_handler())
+    except OSError as error:
+        raise SandboxStartError(f"the sandbox {what} service cannot listen on {host}:{port}: {error}") from None
+    threading.Thread(target=server.serve_forever, name=f"sandbox-{what.lower()}", daemon=True).start()
+    return server

@@ -1,4 +1,4 @@
-"""Start the whole sandbox (data, S3, MAST, TLS proxy) and describe it as environment variables.
+"""Start the whole sandbox (data, S3, MAST, IRSA, TLS proxy) and describe it as environment variables.
 
 The environment in :attr:`Sandbox.env` is all a process needs to use the sandbox with no code
 changed: botocore (boto3, s3fs, astroquery's cloud client) follows ``AWS_ENDPOINT_URL``,
@@ -40,8 +40,25 @@ auto_download = False
 """
 
 
+def _old_astropy_config_home(astropy_dir: Path) -> dict[str, str]:
+    """Where astropy older than 8.0 looks for its configuration, when that is the one installed.
+
+    ``ASTROPY_CONFIG_DIR`` is read from astropy 8.0 on; older releases read
+    ``$XDG_CONFIG_HOME/astropy`` only. Setting ``XDG_CONFIG_HOME`` moves other programs'
+    configuration too, so it is done only where it is needed.
+    """
+    from importlib.metadata import version
+
+    if int(version("astropy").split(".")[0]) >= 8:
+        return {}
+    home = astropy_dir.parent / "xdg-config"
+    (home / "astropy").mkdir(parents=True, exist_ok=True)
+    (home / "astropy" / "astropy.cfg").write_text((astropy_dir / "astropy.cfg").read_text())
+    return {"XDG_CONFIG_HOME": str(home)}
+
+
 class Sandbox:
-    """The offline MAST + S3 stand-in, as a context manager.
+    """The offline MAST + IRSA + S3 stand-in, as a context manager.
 
     Parameters
     ----------
@@ -55,7 +72,7 @@ class Sandbox:
     bandwidth : float, optional
         S3 body throughput cap in bytes per second.
     faults : str or list, optional
-        Fault rules for S3 and MAST (see :mod:`roman_helpers.sandbox.faults`).
+        Fault rules for S3, MAST and IRSA (see :mod:`roman_helpers.sandbox.faults`).
 
     Attributes
     ----------
@@ -65,6 +82,7 @@ class Sandbox:
         The same as ``export`` lines, for ``source``.
     s3 : S3Server
     mast : MastServer
+    irsa : IrsaServer
     proxy : TlsProxy
     manifest : Manifest
     timings : dict of str to float
@@ -91,13 +109,14 @@ class Sandbox:
         self.manifest = None
         self.s3: S3Server | None = None
         self.mast = None
+        self.irsa = None
         self.proxy = None
         self.state_dir: Path | None = None
         self.timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Sandbox:
-        """Build (or reuse) the data, start S3, MAST and the proxy; fill :attr:`env`."""
+        """Build (or reuse) the data, start S3, MAST, IRSA and the proxy; fill :attr:`env`."""
         try:
             self._start()
         except BaseException:
@@ -112,8 +131,9 @@ class Sandbox:
         import trustme
 
         from roman_helpers.sandbox import data
+        from roman_helpers.sandbox.irsa import IrsaServer
         from roman_helpers.sandbox.mast import MastServer
-        from roman_helpers.sandbox.proxy import TlsProxy
+        from roman_helpers.sandbox.proxy import IRSA_HOSTS, MAST_HOSTS, TlsProxy
 
         self.manifest = data.build(self.cache_dir, self.size)
         self.timings["data"] = time.perf_counter() - started
@@ -122,8 +142,11 @@ class Sandbox:
         self.s3 = S3Server(self.manifest, latency=self.latency, bandwidth=self.bandwidth,
                            faults=self.faults).start()
         self.mast = MastServer(self.manifest, faults=self.faults).start()
+        self.irsa = IrsaServer(self.manifest, faults=self.faults).start()
         ca = trustme.CA(organization_name="roman-helpers sandbox (local only)")
-        self.proxy = TlsProxy(("127.0.0.1", self.mast.port), ca).start()
+        routes = {**{name: ("127.0.0.1", self.mast.port) for name in MAST_HOSTS},
+                  **{name: ("127.0.0.1", self.irsa.port) for name in IRSA_HOSTS}}
+        self.proxy = TlsProxy(routes, ca).start()
         self.timings["services"] = time.perf_counter() - started - self.timings["data"]
 
         ca_file = self.state_dir / "sandbox-ca.pem"
@@ -150,9 +173,11 @@ class Sandbox:
             "NO_PROXY": "127.0.0.1,localhost,::1", "no_proxy": "127.0.0.1,localhost,::1",
             "REQUESTS_CA_BUNDLE": str(ca_file), "SSL_CERT_FILE": str(ca_file), "CURL_CA_BUNDLE": str(ca_file),
             "ASTROPY_CONFIG_DIR": str(astropy_dir),
+            **_old_astropy_config_home(astropy_dir),
             "ROMAN_HELPERS_SANDBOX": str(state_file),
         }
-        state = {"s3": self.s3.url, "mast": self.mast.url, "proxy": proxy, "ca_file": str(ca_file),
+        state = {"s3": self.s3.url, "mast": self.mast.url, "irsa": self.irsa.url, "proxy": proxy,
+                 "ca_file": str(ca_file),
                  "stats": self.s3.url + "/_sandbox/stats", "manifest": str(self.manifest.root),
                  "size": self.size, "pid": os.getpid()}
         state_file.write_text(json.dumps(state, indent=2))
@@ -175,13 +200,13 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop every service and remove the state directory (idempotent, safe after a failed start)."""
-        for service in (self.proxy, self.mast, self.s3):
+        for service in (self.proxy, self.irsa, self.mast, self.s3):
             if service is not None:
                 try:
                     service.stop()
                 except Exception:  # keep stopping the others
                     pass
-        self.proxy = self.mast = self.s3 = None
+        self.proxy = self.irsa = self.mast = self.s3 = None
         if self.state_dir is not None:
             shutil.rmtree(self.state_dir, ignore_errors=True)
             self.state_dir = None

@@ -1,17 +1,19 @@
-"""Loopback HTTP(S) proxy that sends MAST traffic to the sandbox and refuses everything else.
+"""Loopback HTTP(S) proxy that sends MAST and IRSA traffic to the sandbox and refuses everything else.
 
 Why a proxy: astroquery 0.4.11 builds its portal URLs from ``astroquery.mast.conf.server``
 *when the module is imported*, hard-codes ``https://mast.stsci.edu/api/v0.1/path_lookup/``
-and resolves object names at ``http://mastresolver.stsci.edu/Santa-war/query``. Pointing those
-at a local service without patching library internals takes a proxy: clients get
+and resolves object names at ``http://mastresolver.stsci.edu/Santa-war/query``; IRSA's tutorials
+name ``https://irsa.ipac.caltech.edu/simulated/SIA`` outright. Pointing those at local services
+without patching library internals takes a proxy: clients get
 ``HTTPS_PROXY``/``HTTP_PROXY=http://127.0.0.1:PORT`` and trust a CA the launcher generates
 (``REQUESTS_CA_BUNDLE``, ``SSL_CERT_FILE``), and unmodified code reaches the sandbox.
 
 * ``CONNECT mast.stsci.edu:443`` (or another served host): answer ``200``, terminate TLS with a
   certificate for that host signed by the sandbox CA (trustme), relay the decrypted HTTP to the
-  local MAST service.
+  local service that answers for the host (MAST for ``mast.stsci.edu`` and
+  ``mastresolver.stsci.edu``, IRSA for ``irsa.ipac.caltech.edu``).
 * Plain-HTTP proxy requests for a served host (``GET http://mastresolver.stsci.edu/...``):
-  relayed to the local MAST service.
+  relayed to that host's local service.
 * Any other host, either way: ``403`` whose reason and body say
   ``roman-helpers sandbox: host X is not served; the sandbox never reaches the internet``;
   the refusal is logged and kept in :attr:`TlsProxy.refused`. Nothing is forwarded, so a
@@ -26,16 +28,21 @@ import socket
 import socketserver
 import ssl
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from roman_helpers.sandbox._service import BackgroundService
 
-__all__ = ["TlsProxy", "SERVED_HOSTS", "refusal_message"]
+__all__ = ["IRSA_HOSTS", "MAST_HOSTS", "SERVED_HOSTS", "TlsProxy", "refusal_message"]
 
 log = logging.getLogger(__name__)
 
-#: Hosts the sandbox answers for, all served by its MAST service.
-SERVED_HOSTS = ("mast.stsci.edu", "mastresolver.stsci.edu")
+#: Hosts the sandbox's MAST service answers for.
+MAST_HOSTS = ("mast.stsci.edu", "mastresolver.stsci.edu")
+#: Hosts the sandbox's IRSA service answers for.
+IRSA_HOSTS = ("irsa.ipac.caltech.edu",)
+#: Every host the sandbox answers for; the proxy refuses all others.
+SERVED_HOSTS = MAST_HOSTS + IRSA_HOSTS
 _HEAD_LIMIT = 64 * 1024
 _IDLE_SECONDS = 300
 
@@ -46,24 +53,28 @@ def refusal_message(host: str) -> str:
 
 
 class TlsProxy(BackgroundService):
-    """Start a proxy on 127.0.0.1 routing :data:`SERVED_HOSTS` to ``backend``.
+    """Start a proxy on 127.0.0.1 routing each served host to its local service.
 
     Parameters
     ----------
-    backend : tuple of (str, int)
-        Address of the local MAST service.
+    backend : tuple of (str, int), or mapping of str to it
+        Address of the local service for every host in ``hosts``, or ``{host: address}`` (then
+        its keys are the served hosts and ``hosts`` is not used).
     ca : trustme.CA
         Certificate authority that signs the served hosts' certificate.
     host, port : str, int
         Address to bind; port 0 picks a free one.
     hosts : sequence of str
-        Host names to serve.
+        Host names to serve when ``backend`` is one address.
     """
 
-    def __init__(self, backend: tuple[str, int], ca: Any, host: str = "127.0.0.1", port: int = 0,
-                 hosts: tuple[str, ...] = SERVED_HOSTS) -> None:
-        self.backend = backend
-        self.hosts = tuple(h.lower() for h in hosts)
+    def __init__(self, backend: tuple[str, int] | Mapping[str, tuple[str, int]], ca: Any,
+                 host: str = "127.0.0.1", port: int = 0, hosts: tuple[str, ...] = SERVED_HOSTS) -> None:
+        if isinstance(backend, Mapping):
+            self.routes = {name.lower(): tuple(address) for name, address in backend.items()}
+        else:
+            self.routes = {name.lower(): tuple(backend) for name in hosts}
+        self.hosts = tuple(self.routes)
         self.host, self.port = host, port
         self.refused: list[str] = []
         self.tunnels = 0
@@ -123,7 +134,7 @@ class TlsProxy(BackgroundService):
                 log.warning("sandbox proxy: TLS handshake for %s failed: %s", host, error)
                 return
             self.tunnels += 1
-            with tls, socket.create_connection(self.backend, timeout=30) as upstream:
+            with tls, socket.create_connection(self.routes[host], timeout=30) as upstream:
                 if rest:
                     upstream.sendall(rest)
                 _relay(tls, upstream)
@@ -139,7 +150,7 @@ class TlsProxy(BackgroundService):
                                                          b"keep-alive:"))]
         forwarded = (f"{method} {path} {version}\r\n".encode("latin-1") + b"\r\n".join(kept)
                      + b"\r\nConnection: close\r\n\r\n" + rest)
-        with socket.create_connection(self.backend, timeout=30) as upstream:
+        with socket.create_connection(self.routes[host], timeout=30) as upstream:
             upstream.sendall(forwarded)
             _relay(client, upstream)
 

@@ -33,7 +33,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -286,22 +286,43 @@ class Accounting:
         return self._count(environ, body, status_holder)
 
     def _count(self, environ, body, status_holder) -> Iterator[bytes]:
-        sent = 0
+        # The record is stored just before the last chunk is written, not after: a client that
+        # has read the whole body may ask for the statistics at once, and must find it there.
+        # Should that last write fail, the record is corrected to the bytes really sent.
+        sent, record = 0, None
         try:
-            for chunk in body:
+            chunks = iter(body)
+            chunk = next(chunks, None)
+            while chunk is not None:
+                following = next(chunks, None)
+                if following is None:
+                    record = self._record(environ, status_holder, sent + len(chunk))
                 yield chunk  # returns once the server has written the chunk to the socket
                 sent += len(chunk)
+                chunk = following
         finally:
             if hasattr(body, "close"):
                 body.close()
-            bucket, key = _bucket_and_key(environ)
-            record = RequestRecord(
-                method=environ["REQUEST_METHOD"], bucket=bucket, key=key,
-                query=environ.get("QUERY_STRING", ""), range=environ.get("HTTP_RANGE"),
-                status=status_holder[0], bytes_sent=sent, authorized=_is_signed(environ),
-                delayed=bool(environ.get("sandbox.delayed")))
-            with self.lock:
-                self.stats.records.append(record)
+            if record is None:
+                self._record(environ, status_holder, sent)
+            elif record.bytes_sent != sent:
+                with self.lock:
+                    records = self.stats.records
+                    for index in range(len(records) - 1, -1, -1):
+                        if records[index] is record:
+                            records[index] = replace(record, bytes_sent=sent)
+                            break
+
+    def _record(self, environ, status_holder, sent: int) -> RequestRecord:
+        bucket, key = _bucket_and_key(environ)
+        record = RequestRecord(
+            method=environ["REQUEST_METHOD"], bucket=bucket, key=key,
+            query=environ.get("QUERY_STRING", ""), range=environ.get("HTTP_RANGE"),
+            status=status_holder[0], bytes_sent=sent, authorized=_is_signed(environ),
+            delayed=bool(environ.get("sandbox.delayed")))
+        with self.lock:
+            self.stats.records.append(record)
+        return record
 
     def _stats_endpoint(self, environ, start_response):
         if environ["REQUEST_METHOD"] == "POST" and environ["PATH_INFO"].rstrip("/").endswith("/reset"):

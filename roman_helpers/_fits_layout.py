@@ -1,0 +1,160 @@
+"""Where FITS headers, HDUs and image rows sit in the bytes of a file (private).
+
+astropy reads a FITS file through a file object and fetches whatever it touches; these
+functions walk the 2,880-byte header blocks themselves so that finding one HDU costs only
+its headers (ranged reads, or one forward pass through a gzip stream), and then fetch
+exactly the bytes of the image rows a cut-out needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .errors import FileFormatError, InvalidParameterError, translate_s3_error
+
+#: Read-ahead for header-only work: a FITS header block is 2,880 bytes and most headers
+#: fit in a few of them, so a small block keeps ``info`` of a many-HDU file far below 64 KiB.
+HEADER_BLOCK = 8 * 1024
+FITS_BLOCK = 2880
+CARD = 80
+#: numpy types of the FITS BITPIX values (FITS data are big-endian).
+DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+
+
+class RangeReader:
+    """Random access by ranged GETs, no HEAD: headers come in :data:`HEADER_BLOCK` pieces."""
+
+    def __init__(self, fs, path: str) -> None:
+        self.fs, self.path = fs, path
+        self.buffer, self.buffer_start = b"", 0
+
+    def read(self, offset: int, length: int) -> bytes:
+        end = offset + length
+        if not (self.buffer_start <= offset and end <= self.buffer_start + len(self.buffer)):
+            try:
+                self.buffer = self.fs.cat_file(self.path, start=offset, end=offset + max(length, HEADER_BLOCK))
+            except OSError as error:
+                # S3 answers 416 InvalidRange for a range that starts past the end: the end of the file.
+                if not isinstance(translate_s3_error(error, f"s3://{self.path}"), FileFormatError):
+                    raise
+                self.buffer = b""
+            self.buffer_start = offset
+        return self.buffer[offset - self.buffer_start:end - self.buffer_start]
+
+
+class ForwardReader:
+    """Reads a gzip stream strictly forward, so no compressed byte is fetched twice."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def read(self, offset: int, length: int) -> bytes:
+        position = self.stream.tell()
+        if offset < position:  # pragma: no cover - the walk below only moves forward
+            raise AssertionError(f"backward seek in a gzip stream ({offset} < {position})")
+        self.stream.seek(offset)
+        return self.stream.read(length)
+
+
+def header_at(reader, offset: int, uri: str):
+    """Read the header that starts at ``offset``; return it and its length in bytes."""
+    from astropy.io import fits
+
+    raw = b""
+    while True:
+        block = reader.read(offset + len(raw), FITS_BLOCK)
+        if len(block) < FITS_BLOCK:
+            raise FileFormatError(f"{uri}: file ends inside a FITS header at byte {offset + len(raw)}")
+        raw += block
+        for card in range(0, FITS_BLOCK, CARD):
+            if block[card:card + 8] == b"END     ":
+                return fits.Header.fromstring(raw.decode("ascii", "replace")), len(raw)
+        if len(raw) > 1000 * FITS_BLOCK:
+            raise FileFormatError(f"{uri}: no END card in the header at byte {offset}")
+
+
+def data_size(header) -> int:
+    """Bytes of an HDU's data, padded to whole 2,880-byte blocks."""
+    naxis = int(header.get("NAXIS", 0))
+    if naxis == 0:
+        return 0
+    count = int(np.prod([int(header[f"NAXIS{axis}"]) for axis in range(1, naxis + 1)]))
+    size = abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1)) * (int(header.get("PCOUNT", 0)) + count)
+    return -(-size // FITS_BLOCK) * FITS_BLOCK
+
+
+def walk_hdus(reader, uri: str) -> Iterator[tuple[int, str, Any, int]]:
+    """Yield ``(index, name, header, data offset)`` for each HDU, reading headers and skipping data."""
+    offset, index = 0, 0
+    while True:
+        try:
+            header, length = header_at(reader, offset, uri)
+        except FileFormatError as error:
+            if index == 0:
+                raise FileFormatError(f"{uri} is not a readable FITS file: {error}") from error
+            return  # the end of the file
+        if index == 0 and "SIMPLE" not in header:
+            raise FileFormatError(f"{uri} is not a FITS file (it does not start with a SIMPLE card)")
+        yield index, str(header.get("EXTNAME", "PRIMARY" if index == 0 else "")).upper(), header, offset + length
+        offset += length + data_size(header)
+        index += 1
+
+
+def find_hdu(reader, ext, uri: str, *, image: bool):
+    """Return the header and data offset of HDU ``ext`` (index or name; None: the first 2-D image)."""
+    seen: list[str] = []
+    for index, name, header, data_offset in walk_hdus(reader, uri):
+        seen.append(name)
+        is_image = header.get("NAXIS") == 2 and header.get("XTENSION", "IMAGE").strip() == "IMAGE"
+        if (ext is None and is_image) or ext == index or (isinstance(ext, str) and ext.upper() == name):
+            if image and not is_image:
+                raise InvalidParameterError("ext", ext, hint=f"HDU {index} of {uri} is not a 2-D image")
+            return header, data_offset
+    raise InvalidParameterError(
+        "ext", ext, valid=list(range(len(seen))) + seen,
+        hint=f"{uri} has {len(seen)} HDUs" if ext is not None else f"{uri} has no 2-D image HDU")
+
+
+def image_layout(header) -> tuple[tuple[int, int], np.dtype]:
+    """Shape ``(ny, nx)`` and on-disk dtype of a 2-D image HDU."""
+    return (int(header["NAXIS2"]), int(header["NAXIS1"])), np.dtype(DTYPES[int(header["BITPIX"])])
+
+
+def fetch_rows(fs, path: str, data_offset: int, dtype: np.dtype, row_length: int,
+               ys: slice, xs: slice, *, batch_size: int) -> np.ndarray:
+    """Fetch pixels ``[ys, xs]`` of an uncompressed row-major image, rows concurrently.
+
+    Also serves uncompressed ASDF blocks, which lay out rows the same way.
+    """
+    from fsspec.utils import merge_offset_ranges
+
+    itemsize = dtype.itemsize
+    starts = [data_offset + (y * row_length + xs.start) * itemsize for y in range(ys.start, ys.stop)]
+    ends = [start + (xs.stop - xs.start) * itemsize for start in starts]
+    # Full-width boxes have touching rows: merge those, never fetch a gap.
+    paths, merged_starts, merged_ends = merge_offset_ranges([path] * len(starts), starts, ends, max_gap=0,
+                                                           sort=True)
+    pieces = fs.cat_ranges(paths, merged_starts, merged_ends, on_error="raise", batch_size=batch_size)
+    raw = b"".join(pieces)
+    return np.frombuffer(raw, dtype=dtype).reshape(ys.stop - ys.start, xs.stop - xs.start)
+
+
+def read_rows_forward(reader: ForwardReader, data_offset: int, dtype: np.dtype, row_length: int,
+                      ys: slice, xs: slice) -> np.ndarray:
+    """Pixels ``[ys, xs]`` from a gzip stream: one forward read from the first to the last row."""
+    row_bytes = row_length * dtype.itemsize
+    raw = reader.read(data_offset + ys.start * row_bytes, (ys.stop - ys.start) * row_bytes)
+    return np.frombuffer(raw, dtype=dtype).reshape(ys.stop - ys.start, row_length)[:, xs]
+
+
+def scaled(data: np.ndarray, header) -> np.ndarray:
+    """``data`` in native byte order, times BSCALE plus BZERO (float32 for 8- and 16-bit data)."""
+    bscale, bzero = header.get("BSCALE", 1), header.get("BZERO", 0)
+    data = data.astype(data.dtype.newbyteorder("="))
+    if bscale != 1 or bzero != 0:
+        data = data * np.float32(bscale) + np.float32(bzero) if data.dtype.itemsize <= 2 \
+            else data * bscale + bzero
+    return data

@@ -1,0 +1,656 @@
+"""One operation over many files: cut-outs of a target across hundreds of epochs.
+
+A light curve needs the same small region from every image that covers a target. Each
+cut-out is a few ranged reads, so the work is waiting on the network, not computing:
+
+* by default the files are worked on by a bounded pool of threads in this process
+  (:class:`concurrent.futures.ThreadPoolExecutor`): nothing is pickled, nothing is
+  spawned, and it behaves the same on Linux, macOS and Windows;
+* given a :class:`dask.distributed.Client` (a ``LocalCluster`` or any cluster, or the
+  address of its scheduler), the files fan out over the cluster's workers with
+  ``client.map``. Only URIs and plain parameters travel to the workers; each worker
+  builds its own S3 connection from its own environment (credentials, and
+  ``AWS_ENDPOINT_URL`` when pointing at another S3 endpoint).
+
+A file that fails does not stop the others: it is listed in :attr:`BatchResult.failed`
+with the error and the number of attempts. Network faults (dropped connections, time-outs,
+S3 5xx answers) are tried again with a growing wait; answers that will not change (no such
+object, a position outside the image, a damaged file) are not. Every attempt has a time
+limit, so a stalled connection cannot hold the batch.
+
+Requests and bytes are counted where they happen: each worker process counts its S3
+requests with :func:`roman_helpers.transfer.measure`, each task returns the requests it saw
+with its result, and the caller adds them up, each request once.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import config
+from .errors import InvalidParameterError, MissingExtraError, RomanHelpersError
+
+if TYPE_CHECKING:  # for the type hints only; imported late at run time
+    from astropy.nddata import Cutout2D
+    from astropy.table import Table
+
+__all__ = ["CONNECT_TIMEOUT", "BatchResult", "Failure", "ImageCutout", "Success", "cutouts", "map_files"]
+
+#: Longest wait, in seconds, for a Dask scheduler given by address to answer.
+CONNECT_TIMEOUT = 10.0
+#: Name of the thread that runs one attempt (so that an abandoned one can be recognised).
+_ATTEMPT_THREAD = "roman-helpers-attempt"
+#: s3fs turns S3 answers into OSError with these errno values for requests that are wrong,
+#: not unlucky (see s3fs.errors.ERROR_CODE_TO_EXCEPTION): sending them again cannot help.
+_PERMANENT_ERRNO = frozenset({errno.EINVAL, errno.EPERM, errno.ENOSYS, errno.EMSGSIZE,
+                              errno.ENAMETOOLONG, errno.ENOTEMPTY, errno.EREMCHG})
+_TRANSIENT_CODES = frozenset({"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout",
+                              "RequestTimeTooSkewed", "Throttling", "ThrottlingException"})
+
+
+# --------------------------------------------------------------------------- results
+
+@dataclass(frozen=True)
+class ImageCutout:
+    """The cut-outs of one file: the science pixels and, where the file has them, their errors.
+
+    Attributes
+    ----------
+    data : astropy.nddata.Cutout2D
+        The science image's cut-out, with its WCS when the file has one.
+    err : astropy.nddata.Cutout2D or None
+        The same pixels of the file's error array (FITS ``ERR`` extension), or ``None``.
+    """
+
+    data: Cutout2D
+    err: Cutout2D | None = None
+
+
+@dataclass
+class Success:
+    """A file the operation succeeded on.
+
+    Attributes
+    ----------
+    uri : str
+        The file.
+    value : object
+        What the operation returned; for :func:`cutouts` an :class:`ImageCutout`.
+    attempts : int
+        Attempts it took (1 when the first one succeeded).
+    meta : dict
+        The other columns of the file's row in the input table (band, times, detector ...).
+    index : int
+        Position of the file in the input.
+    """
+
+    uri: str
+    value: Any
+    attempts: int = 1
+    meta: dict[str, Any] = field(default_factory=dict)
+    index: int = 0
+
+    @property
+    def cutout(self) -> Cutout2D:
+        """The science cut-out (for results of :func:`cutouts`)."""
+        return self.value.data
+
+    @property
+    def err(self) -> Cutout2D | None:
+        """The error cut-out, or ``None`` (for results of :func:`cutouts`)."""
+        return self.value.err
+
+
+@dataclass
+class Failure:
+    """A file the operation failed on.
+
+    Attributes
+    ----------
+    uri : str
+        The file.
+    error_type : str
+        Class name of the last error (``"ObjectNotFoundError"``, ``"TimeoutError"`` ...).
+    message : str
+        Its message, which says what went wrong and what to do.
+    attempts : int
+        Attempts made: 1 for errors that another attempt cannot change, up to
+        ``retries + 1`` for network faults; 0 if the task never ran (a lost worker).
+    transient : bool
+        Whether the error was a network fault (another run later may succeed).
+    meta : dict
+        The other columns of the file's row in the input table.
+    index : int
+        Position of the file in the input.
+    """
+
+    uri: str
+    error_type: str
+    message: str
+    attempts: int
+    transient: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+    index: int = 0
+
+
+@dataclass
+class BatchResult:
+    """What a batch did: the files that worked, those that did not, and the transfer it cost.
+
+    Attributes
+    ----------
+    ok : list of Success
+        In input order.
+    failed : list of Failure
+        In input order.
+    requests : int
+        S3 requests sent, summed over all workers (each retry counts).
+    bytes : int
+        Body bytes received from S3, summed over all workers.
+    seconds : float
+        Wall-clock time of the whole batch.
+    backend : str
+        ``"threads"`` or the Dask scheduler's address.
+    """
+
+    ok: list[Success] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
+    requests: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    backend: str = "threads"
+
+    @property
+    def files(self) -> int:
+        """Number of files worked on."""
+        return len(self.ok) + len(self.failed)
+
+    @property
+    def files_per_second(self) -> float:
+        """Files finished (or given up) per second of wall-clock time."""
+        return self.files / self.seconds if self.seconds > 0 else float("nan")
+
+    def table(self) -> Table:
+        """Summarise the batch, one row per file in input order.
+
+        Returns
+        -------
+        astropy.table.Table
+            Columns ``uri``, the input table's other columns, ``status`` (``"ok"`` or
+            ``"failed"``), ``attempts``, ``error_type`` and ``message`` (empty for files
+            that worked).
+
+        Examples
+        --------
+        >>> result = BatchResult(ok=[Success("s3://b/a.fits", None, meta={"band": "F158"})],
+        ...                      failed=[Failure("s3://b/c.fits", "ObjectNotFoundError", "no object",
+        ...                                      1, meta={"band": "F087"}, index=1)])
+        >>> result.table()["uri", "band", "status", "attempts"].pprint()
+             uri      band status attempts
+        ------------- ---- ------ --------
+        s3://b/a.fits F158     ok        1
+        s3://b/c.fits F087 failed        1
+        """
+        from astropy.table import Table
+
+        items = sorted([*self.ok, *self.failed], key=lambda item: item.index)
+        meta_names: list[str] = []
+        for item in items:
+            meta_names += [name for name in item.meta if name not in meta_names]
+        columns: dict[str, list] = {"uri": [item.uri for item in items]}
+        for name in meta_names:
+            columns[name] = [item.meta.get(name) for item in items]
+        columns["status"] = ["ok" if isinstance(item, Success) else "failed" for item in items]
+        columns["attempts"] = [item.attempts for item in items]
+        columns["error_type"] = [getattr(item, "error_type", "") for item in items]
+        columns["message"] = [getattr(item, "message", "") for item in items]
+        return Table(columns)
+
+    def __repr__(self) -> str:
+        return (f"<BatchResult {len(self.ok)} ok, {len(self.failed)} failed, {self.requests} requests, "
+                f"{self.bytes / 1e6:.2f} MB, {self.files_per_second:.1f} files/s on {self.backend}>")
+
+
+# --------------------------------------------------------------------------- one task
+
+@dataclass
+class _Outcome:
+    """What a task sends back (picklable: errors travel as names and messages, not objects)."""
+
+    value: Any = None
+    error_type: str | None = None
+    message: str = ""
+    attempts: int = 0
+    transient: bool = False
+    origin: tuple[str, int] = ("", 0)
+    records: list[tuple] = field(default_factory=list)
+
+
+def _http_status(error: BaseException) -> tuple[int | None, str]:
+    """HTTP status and S3 error code of a botocore ClientError in ``error``'s chain."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        response = getattr(error, "response", None)
+        if isinstance(response, Mapping) and "ResponseMetadata" in response:
+            status = response["ResponseMetadata"].get("HTTPStatusCode")
+            return (int(status) if status else None), str(response.get("Error", {}).get("Code", ""))
+        error = error.__cause__ or error.__context__
+    return None, ""
+
+
+def _is_transient(error: BaseException) -> bool:
+    """Tell whether another attempt may succeed where this one failed."""
+    # The package's own errors are verdicts on the request (no such object, position outside
+    # the image, damaged file, refused access): the same request will get the same answer.
+    if isinstance(error, (RomanHelpersError, FileNotFoundError, PermissionError, FileExistsError,
+                          IsADirectoryError, NotADirectoryError)):
+        return False
+    if isinstance(error, (TimeoutError, ConnectionError)):
+        return True
+    status, code = _http_status(error)
+    if status is not None:
+        return status >= 500 or status in (408, 429) or code in _TRANSIENT_CODES
+    if isinstance(error, OSError):  # s3fs reports 5xx answers and broken transfers as OSError
+        return error.errno not in _PERMANENT_ERRNO
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import (
+        HTTPClientError,
+        IncompleteReadError,
+        ResponseStreamingError,
+    )
+
+    if isinstance(error, (BotoConnectionError, HTTPClientError, IncompleteReadError, ResponseStreamingError)):
+        return True
+    try:
+        import aiohttp
+    except ImportError:  # pragma: no cover - s3fs depends on it
+        return False
+    return isinstance(error, aiohttp.ClientError)
+
+
+def _within(function: Callable[[str], Any], uri: str, seconds: float) -> Any:
+    """Call ``function(uri)``, giving up after ``seconds``.
+
+    Python cannot stop a thread, so the call runs in a daemon thread that is left behind when
+    it overruns; the socket time-outs of the S3 client (:func:`roman_helpers.config.timeout`)
+    end it later. This is what makes the limit hold whatever the function does.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = function(uri)
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread below
+            box["error"] = error
+
+    thread = threading.Thread(target=target, name=_ATTEMPT_THREAD, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise TimeoutError(f"{uri}: no result within {seconds:g} s; the connection may have stalled "
+                           "(give a larger timeout= for slow networks or very large cut-outs)")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+class _ProcessCounter:
+    """One :func:`roman_helpers.transfer.measure` block per process, shared by the tasks in it.
+
+    A measure block counts every request of its process, so a block per task would count its
+    neighbours' requests anyway; and blocks that close while holding equal records are not
+    told apart (the statistics compare by value), so concurrent blocks must not be used. A
+    task notes where the shared record list stood when it started and takes what was added
+    while it ran.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+        self.block: Any = None
+        self.stats: Any = None
+
+    def enter(self) -> tuple[Any, int]:
+        from .transfer import measure
+
+        with self.lock:
+            if self.users == 0:
+                self.block = measure()
+                self.stats = self.block.__enter__()
+            self.users += 1
+            return self.stats, len(self.stats.records)
+
+    def leave(self, stats: Any, start: int) -> list:
+        with self.lock:
+            records = stats.records[start:]
+            self.users -= 1
+            if self.users == 0:
+                self.block.__exit__(None, None, None)
+                self.block = self.stats = None
+        return records
+
+
+_COUNTER = _ProcessCounter()
+
+
+def _run(function: Callable[[str], Any], uri: str, *, retries: int, timeout: float,
+         backoff: float) -> _Outcome:
+    """Work on one file with retries and a time limit per attempt; never raises.
+
+    Top level (not nested) so that Dask workers can import it by name.
+    """
+    outcome = _Outcome(origin=(socket.gethostname(), os.getpid()))
+    stats, start = _COUNTER.enter()
+    try:
+        while True:
+            outcome.attempts += 1
+            try:
+                outcome.value = _within(function, uri, timeout)
+                break
+            except Exception as error:  # noqa: BLE001 - every failure is reported, none raised
+                transient = _is_transient(error)
+                if transient and outcome.attempts <= retries:
+                    time.sleep(backoff * 2 ** (outcome.attempts - 1))
+                    continue
+                outcome.error_type, outcome.transient = type(error).__name__, transient
+                outcome.message = str(error) or repr(error)
+                break
+    finally:
+        records = _COUNTER.leave(stats, start)
+    # The records of this task's time include those of tasks running beside it: send the records
+    # themselves so that the caller counts each once. Within a process, a record's send and
+    # receive times (perf_counter, nanoseconds) identify it; host and process tell processes apart.
+    outcome.records = [(record.operation, record.status, record.bytes, record.range, record.started,
+                        record.finished) for record in records]
+    return outcome
+
+
+# --------------------------------------------------------------------------- inputs
+
+def _plain(value: Any) -> Any:
+    """A table cell as a plain Python value (numpy scalars → int/float/str)."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) and getattr(value, "shape", None) == () else value
+
+
+def _rows(items: Any, name: str) -> list[tuple[str, dict[str, Any]]]:
+    """``(uri, other columns)`` for each file of a list of URIs, rows, or a table with a ``uri`` column."""
+    hint = "give a list of 's3://bucket/key' URIs, or a table with a 'uri' column"
+    if isinstance(items, str):
+        items = [items]
+    colnames = getattr(items, "colnames", None)
+    if colnames is not None:
+        if "uri" not in colnames:
+            raise InvalidParameterError(name, f"table with columns {list(colnames)}", hint=hint)
+        others = [column for column in colnames if column != "uri"]
+        return [(str(row["uri"]), {column: _plain(row[column]) for column in others}) for row in items]
+    rows = []
+    try:
+        for item in items:
+            if isinstance(item, str):
+                rows.append((item, {}))
+            elif isinstance(item, Mapping) and "uri" in item:
+                rows.append((str(item["uri"]), {k: _plain(v) for k, v in item.items() if k != "uri"}))
+            else:
+                raise InvalidParameterError(name, item, hint=hint)
+    except TypeError as error:
+        raise InvalidParameterError(name, items, hint=hint) from error
+    return rows
+
+
+def _show_progress(progress: bool | None) -> bool:
+    if progress is not None:
+        return bool(progress)
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stderr
+        return False
+
+
+# --------------------------------------------------------------------------- running
+
+def _in_threads(task: Callable[[str], _Outcome], uris: list[str], max_workers: int,
+                progress: bool) -> list[_Outcome]:
+    from tqdm.auto import tqdm
+
+    outcomes: list[_Outcome | None] = [None] * len(uris)
+    with ThreadPoolExecutor(max(1, min(max_workers, len(uris))), thread_name_prefix="roman-helpers-batch") as pool, \
+            tqdm(total=len(uris), unit="file", disable=not progress) as bar:
+        futures = {pool.submit(task, uri): index for index, uri in enumerate(uris)}
+        try:
+            for future in as_completed(futures):
+                outcomes[futures[future]] = future.result()
+                bar.update(1)
+        except KeyboardInterrupt:
+            for future in futures:
+                future.cancel()
+            raise
+    return outcomes  # type: ignore[return-value]
+
+
+def _connect(client: Any, timeout: float) -> tuple[Any, bool]:
+    """Return a Dask client and whether we opened it (and must close it)."""
+    try:
+        from distributed import Client
+    except ImportError as error:
+        raise MissingExtraError("Running a batch on a Dask cluster", ["survey"], error.name) from error
+    if not isinstance(client, str):
+        if not hasattr(client, "map") or not hasattr(client, "scheduler"):
+            raise InvalidParameterError(
+                "client", client, hint="give a dask.distributed.Client, a scheduler address such as "
+                "'tcp://127.0.0.1:8786', or None to use threads in this process")
+        return client, False
+    try:
+        return Client(client, timeout=timeout, set_as_default=False), True
+    except (OSError, ValueError) as error:
+        raise InvalidParameterError(
+            "client", client,
+            hint=f"no Dask scheduler answered there within {timeout:g} s ({error}). Check the address "
+                 "(the scheduler prints it when it starts, e.g. 'tcp://127.0.0.1:8786'), start one "
+                 "with `dask scheduler` and `dask worker <address>`, or pass client=None to work in "
+                 "threads in this process") from error
+
+
+def _on_dask(client: Any, task: Callable[[str], _Outcome], uris: list[str], progress: bool) -> list[_Outcome]:
+    from distributed import progress as dask_progress
+
+    futures = client.map(task, uris, pure=False)
+    try:
+        if progress:  # in a terminal this draws the bar until all are done; in Jupyter a widget
+            dask_progress(futures, scheduler=client.scheduler.address)
+        outcomes = []
+        for future in futures:  # all run at once; waiting on each in turn costs no time
+            try:
+                outcomes.append(future.result())
+            except Exception as error:  # noqa: BLE001 - never finished: a lost worker, a bad pickle
+                outcomes.append(_Outcome(error_type=type(error).__name__, message=str(error) or repr(error)))
+        return outcomes
+    finally:
+        client.cancel(futures)
+
+
+def map_files(function: Callable[[str], Any], items: Any, *, client: Any = None, max_workers: int = 8,
+              retries: int = 2, timeout: float | None = None, progress: bool | None = None) -> BatchResult:
+    """Call ``function(uri)`` for every file, in threads or on a Dask cluster.
+
+    Parameters
+    ----------
+    function : callable
+        Takes one ``s3://`` URI and returns anything. With a Dask ``client`` it must be
+        picklable: a function importable at top level, or a :func:`functools.partial` of one
+        with plain arguments (numbers, strings, SkyCoord ...), not an open file system.
+    items : list of str, list of dict, or astropy.table.Table
+        The files: URIs, or rows with a ``uri`` key/column. Other columns (band, times,
+        detector ...) are not sent to the workers; they are kept with each file's result.
+    client : dask.distributed.Client or str, optional
+        Run on this Dask cluster, or connect to the scheduler at this address
+        (``"tcp://127.0.0.1:8786"``, waiting at most :data:`CONNECT_TIMEOUT` seconds).
+        Workers read S3 with their own environment: set the same credentials (and
+        ``AWS_ENDPOINT_URL`` for an endpoint other than AWS) where they run.
+        By default a pool of threads in this process does the work.
+    max_workers : int
+        Threads in the pool (ignored with a ``client``: the cluster decides).
+    retries : int
+        Further attempts after a network fault (time-out, dropped connection, S3 5xx).
+        Errors another attempt cannot change are not retried. Waits between attempts start
+        at :func:`roman_helpers.config.backoff` seconds and double.
+    timeout : float, optional
+        Seconds one attempt may take before it is abandoned and counted as a time-out;
+        default :func:`roman_helpers.config.timeout`.
+    progress : bool, optional
+        Show a progress bar (tqdm in threads, :func:`dask.distributed.progress` on a
+        cluster). By default shown when standard error is a terminal.
+
+    Returns
+    -------
+    BatchResult
+        Failures are listed in it, not raised.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``items`` holds no URIs, or ``client`` is neither a Client nor the address of a
+        scheduler that answers.
+    MissingExtraError
+        If a ``client`` is given and Dask is not installed (the ``survey`` extra).
+
+    Examples
+    --------
+    Any function of a URI will do; this one makes no request at all:
+
+    >>> result = map_files(len, ["s3://stpubdata/a.fits", "s3://stpubdata/bb.fits"], progress=False)
+    >>> [item.value for item in result.ok], result.failed, result.requests
+    ([21, 22], [], 0)
+    """
+    return _map(function, _rows(items, "items"), client=client, max_workers=max_workers, retries=retries,
+                timeout=timeout, progress=progress)
+
+
+def _map(function: Callable[[str], Any], rows: list[tuple[str, dict[str, Any]]], *, client: Any,
+         max_workers: int, retries: int, timeout: float | None, progress: bool | None) -> BatchResult:
+    timeout = config.timeout() if timeout is None else float(timeout)
+    if timeout <= 0:
+        raise InvalidParameterError("timeout", timeout, hint="give a number of seconds > 0")
+    if int(retries) < 0:
+        raise InvalidParameterError("retries", retries, hint="give 0 (no retry) or more")
+    task = functools.partial(_run, function, retries=int(retries), timeout=timeout, backoff=config.backoff())
+    uris = [uri for uri, _ in rows]
+    show = _show_progress(progress)
+    started = time.perf_counter()
+    if client is None:
+        backend = "threads"
+        outcomes = _in_threads(task, uris, max_workers, show) if uris else []
+    else:
+        dask_client, opened = _connect(client, min(timeout, CONNECT_TIMEOUT))
+        try:
+            backend = str(dask_client.scheduler.address)
+            outcomes = _on_dask(dask_client, task, uris, show) if uris else []
+        finally:
+            if opened:
+                dask_client.close()
+    result = BatchResult(seconds=time.perf_counter() - started, backend=backend)
+    seen: set[tuple] = set()
+    for index, ((uri, meta), outcome) in enumerate(zip(rows, outcomes)):
+        for record in outcome.records:
+            key = (outcome.origin, *record)
+            if key not in seen:
+                seen.add(key)
+                result.requests += 1
+                result.bytes += record[2]
+        if outcome.error_type is None:
+            result.ok.append(Success(uri, outcome.value, outcome.attempts, meta, index))
+        else:
+            result.failed.append(Failure(uri, outcome.error_type, outcome.message, outcome.attempts,
+                                         outcome.transient, meta, index))
+    return result
+
+
+# --------------------------------------------------------------------------- cut-outs
+
+def _cutout_one(uri: str, *, position: Any, size: Any, ext: int | str | None, err_ext: str | None,
+                anon: bool | None) -> ImageCutout:
+    """Cut one file (top level, so that Dask workers can import it by name)."""
+    from .stream import cutout
+
+    data = cutout(uri, position=position, size=size, ext=ext, anon=anon)
+    err = None
+    if err_ext is not None and not uri.lower().endswith(".asdf"):
+        ys, xs = data.slices_original
+        try:  # the same pixels, by box: the error extension needs no WCS of its own
+            err = cutout(uri, box=(xs.start, xs.stop, ys.start, ys.stop), ext=err_ext, anon=anon)
+        except InvalidParameterError as error:
+            if error.name != "ext":
+                raise
+            # the file has no error extension: the science cut-out alone
+    return ImageCutout(data, err)
+
+
+def cutouts(files: Any, position: Any, size: Any, *, client: Any = None, max_workers: int = 8,
+            with_errors: bool = True, ext: int | str | None = None, err_ext: str = "ERR",
+            anon: bool | None = None, retries: int = 2, timeout: float | None = None,
+            progress: bool | None = None) -> BatchResult:
+    """Cut the same region of the sky out of many files, fetching only the pixels needed.
+
+    Each file is read with :func:`roman_helpers.stream.cutout`; see :func:`map_files` for
+    how the work is spread, retried and time-limited.
+
+    Parameters
+    ----------
+    files : list of str, list of dict, or astropy.table.Table
+        The files: ``s3://`` URIs, or a table with a ``uri`` column (its other columns, such
+        as ``band``, ``t_start``, ``t_end``, ``detector``, are kept with each result).
+    position : astropy.coordinates.SkyCoord or (x, y)
+        Centre of the cut-outs. A sky position is placed with each file's own WCS; a pixel
+        position is the same in every file.
+    size : int, (ny, nx) or astropy.units.Quantity
+        Size in pixels, or an angle.
+    client : dask.distributed.Client or str, optional
+        Spread the files over this Dask cluster (or the scheduler at this address).
+    max_workers : int
+        Threads when no ``client`` is given.
+    with_errors : bool
+        Also cut the error array where the file has one (FITS extension ``err_ext``), for
+        photometric uncertainties. Roman ASDF files give the science array only
+        (:func:`roman_helpers.stream.cutout` reads ``roman.data``); photometry then
+        estimates the noise from the background around the target.
+    ext : int or str, optional
+        FITS HDU of the science image; by default the first 2-D image.
+    err_ext : str
+        FITS HDU of the error array.
+    anon : bool, optional
+        Anonymous access; by default decided by the bucket.
+    retries, timeout, progress
+        As for :func:`map_files`.
+
+    Returns
+    -------
+    BatchResult
+        Each :class:`Success` has ``.cutout`` (science) and ``.err`` (errors or ``None``)
+        and the file's other columns in ``.meta``. A position outside a file's image, or a
+        missing file, is a :class:`Failure`, not an exception.
+
+    Examples
+    --------
+    >>> from astropy.coordinates import SkyCoord
+    >>> from roman_helpers import footprints  # doctest: +SKIP
+    >>> target = SkyCoord(9.5, -43.9, unit="deg")
+    >>> files = footprints.find(index, target, band="F158")  # doctest: +SKIP
+    >>> result = cutouts(files, target, 25)  # doctest: +SKIP
+    >>> result  # doctest: +SKIP
+    <BatchResult 118 ok, 2 failed, 590 requests, 3.12 MB, 41.0 files/s on threads>
+    """
+    function = functools.partial(_cutout_one, position=position, size=size, ext=ext,
+                                 err_ext=err_ext if with_errors else None, anon=anon)
+    return _map(function, _rows(files, "files"), client=client, max_workers=max_workers,
+                retries=retries, timeout=timeout, progress=progress)

@@ -1,0 +1,383 @@
+"""Cut-outs over many files, against moto over HTTP on 127.0.0.1.
+
+The files are small FITS images made here (a SCI image with a WCS and an ERR image), one
+with no ERR, one whose image does not contain the target, a Roman-style ASDF, and a key
+that does not exist. They are read through an S3 endpoint made of moto's app behind the
+sandbox's accounting (what the server sent) and fault injection, sharing the buckets of the
+``moto_server`` fixture. Expectations come from the arrays written, from the server's
+counts, or from :func:`roman_helpers.transfer.measure` around a plain serial loop.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+import time
+
+import asdf
+import astropy.units as u
+import numpy as np
+import pytest
+import s3fs
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
+from moto.server import DomainDispatcherApplication, create_backend_app
+from scipy.special import erf
+from werkzeug.serving import make_server
+
+from roman_helpers import batch, stream
+from roman_helpers.batch import BatchResult, cutouts, map_files
+from roman_helpers.errors import InvalidParameterError, RomanHelpersError
+from roman_helpers.photometry import light_curve
+from roman_helpers.sandbox.faults import FaultInjector, FaultRule
+from roman_helpers.sandbox.s3 import Accounting, quiet_request_handler
+from roman_helpers.transfer import measure
+from tests.conftest import put_object
+
+TARGET = SkyCoord(150.1 * u.deg, 2.2 * u.deg)
+SHAPE = (64, 48)
+SIZE = 11
+PREFIX = "s3://stpubdata/tds/"
+# name: star pixel position (None: the image lies 1 degree away), ERR extension, band, start MJD
+EPOCHS = {
+    "e01.fits": ((20.3, 30.7), True, "F158", 60000.0),
+    "e02.fits": ((30.0, 12.2), True, "F087", 60005.0),
+    "e03.fits": ((10.6, 50.1), False, "F158", 60010.0),
+    "e04.fits": (None, True, "F158", 60015.0),
+    "e05.fits": ((40.2, 33.3), True, "F184", 60020.0),
+}
+MISSING = "e99.fits"
+STAR_FLUX = [2000.0, 3500.0, 1200.0, 0.0, 5000.0]
+
+
+def wcs_with_target_at(position) -> WCS:
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    if position is None:
+        wcs.wcs.crval = [TARGET.ra.deg + 1, TARGET.dec.deg]
+        position = (20.0, 20.0)
+    else:
+        wcs.wcs.crval = [TARGET.ra.deg, TARGET.dec.deg]
+    wcs.wcs.crpix = [position[0] + 1, position[1] + 1]
+    wcs.wcs.cdelt = [-0.11 / 3600, 0.11 / 3600]
+    return wcs
+
+
+def fits_bytes(seed: int, position, with_err: bool) -> tuple[bytes, np.ndarray, np.ndarray | None]:
+    rng = np.random.default_rng(seed)
+    sci = rng.normal(100, 5, SHAPE)
+    if position is not None:  # a star of flux STAR_FLUX[seed], Gaussian, integrated over each pixel
+        x0, y0 = position
+        profile = [np.diff(0.5 * (1 + erf((np.arange(n + 1) - 0.5 - c) / (1.5 * np.sqrt(2)))))
+                   for n, c in ((SHAPE[0], y0), (SHAPE[1], x0))]
+        sci += STAR_FLUX[seed] * np.outer(*profile)
+    sci = sci.astype(np.float32)
+    err = (5 + 0.01 * rng.random(SHAPE)).astype(np.float32)
+    hdus = [fits.PrimaryHDU(), fits.ImageHDU(sci, header=wcs_with_target_at(position).to_header(), name="SCI")]
+    if with_err:
+        hdus.append(fits.ImageHDU(err, name="ERR"))
+    out = io.BytesIO()
+    fits.HDUList(hdus).writeto(out)
+    return out.getvalue(), sci, err if with_err else None
+
+
+def asdf_bytes(seed: int) -> tuple[bytes, np.ndarray]:
+    data = np.random.default_rng(seed).normal(100, 5, SHAPE).astype(np.float32)
+    out = io.BytesIO()
+    asdf.AsdfFile({"roman": {"data": data, "meta": {"exposure": {"start_time": "2027-01-01"}}}}).write_to(out)
+    return out.getvalue(), data
+
+
+@pytest.fixture
+def stored(buckets, s3_client):
+    """The files in the public bucket; their arrays by URI."""
+    arrays = {}
+    for seed, (name, (position, with_err, _band, _start)) in enumerate(EPOCHS.items()):
+        body, sci, err = fits_bytes(seed, position, with_err)
+        put_object(s3_client, buckets["public"], f"tds/{name}", body)
+        arrays[PREFIX + name] = (sci, err)
+    body, data = asdf_bytes(99)
+    put_object(s3_client, buckets["public"], "tds/r0001_cal.asdf", body)
+    arrays[PREFIX + "r0001_cal.asdf"] = (data, None)
+    return arrays
+
+
+class CountingS3:
+    """moto's app (the ``moto_server`` fixture's buckets) behind the sandbox's accounting, and
+    fault injection outside that, so the counts are what the server really sent."""
+
+    def __init__(self, rules) -> None:
+        self.accounting = Accounting(DomainDispatcherApplication(create_backend_app))
+        self.injector = FaultInjector(self.accounting, list(rules))
+        self.server = make_server("127.0.0.1", 0, self.injector, threaded=True,
+                                  request_handler=quiet_request_handler())
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def records(self):
+        return self.accounting.stats.records
+
+    def settled(self, count: int) -> list:
+        """The records, once at least ``count`` are in: the server writes a record after the last
+        body byte has gone, so the client can hold its answer a moment before it is counted."""
+        deadline = time.monotonic() + 5
+        while len(self.records) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return list(self.records)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def serve(stored, monkeypatch):
+    """Start a counting (and optionally faulty) S3 endpoint and point this test's clients at it."""
+    servers = []
+
+    def start(*rules) -> CountingS3:
+        server = CountingS3(rules)
+        servers.append(server)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's own retries off: ours are tested
+        monkeypatch.setenv("ROMAN_HELPERS_BACKOFF", "0.01")
+        s3fs.S3FileSystem.clear_instance_cache()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=2, processes=False, protocol="tcp", host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster, set_as_default=False) as client:
+        yield client
+
+
+def files_table() -> Table:
+    names = [*EPOCHS, MISSING]
+    return Table({"uri": [PREFIX + name for name in names],
+                  "band": [EPOCHS.get(name, (None, None, "F213"))[2] for name in names],
+                  "t_start": [EPOCHS.get(name, (None, None, None, 60030.0))[3] for name in names],
+                  "detector": [f"WFI{i:02d}" for i in range(1, len(names) + 1)]})
+
+
+def serial_reference(uris) -> tuple[int, int]:
+    """Requests and bytes of the same reads done one file after another with stream.cutout."""
+    with measure() as stats:
+        for uri in uris:
+            try:
+                cut = stream.cutout(uri, position=TARGET, size=SIZE)
+            except RomanHelpersError:
+                continue
+            ys, xs = cut.slices_original
+            try:
+                stream.cutout(uri, box=(xs.start, xs.stop, ys.start, ys.stop), ext="ERR")
+            except InvalidParameterError:
+                pass
+    return stats.requests, stats.bytes
+
+
+def test_threads_and_dask_give_the_same_cutouts_and_counts(serve, stored, dask_client):
+    server = serve()
+    table = files_table()
+    reference = serial_reference(table["uri"])
+
+    mark = len(server.settled(reference[0]))
+    threads = cutouts(table, TARGET, SIZE, max_workers=4, progress=False)
+    served = server.settled(mark + threads.requests)[mark:]
+    mark = len(served) + mark
+    on_dask = cutouts(table, TARGET, SIZE, client=dask_client, progress=False)
+    served_dask = server.settled(mark + on_dask.requests)[mark:]
+
+    for result, seen in ((threads, served), (on_dask, served_dask)):
+        # the totals are what the server sent, and what a serial loop costs
+        assert (result.requests, result.bytes) == (len(seen), sum(r.bytes_sent for r in seen))
+        assert (result.requests, result.bytes) == reference
+        # failures are listed, not raised, and not retried
+        assert [(f.uri, f.error_type, f.attempts, f.transient) for f in result.failed] == [
+            (PREFIX + "e04.fits", "InvalidParameterError", 1, False),
+            (PREFIX + MISSING, "ObjectNotFoundError", 1, False)]
+        assert "outside" in result.failed[0].message or "overlap" in result.failed[0].message
+        assert sum(1 for r in seen if r.key.endswith(MISSING)) == 1
+        # the cut-outs hold the pixels written, around the target, with the file's other columns
+        assert [item.uri for item in result.ok] == [PREFIX + n for n in ("e01.fits", "e02.fits", "e03.fits", "e05.fits")]
+        for item in result.ok:
+            sci, err = stored[item.uri]
+            name = item.uri.rsplit("/", 1)[1]
+            assert item.meta["band"] == EPOCHS[name][2] and item.meta["t_start"] == EPOCHS[name][3]
+            assert item.cutout.data.shape == (SIZE, SIZE)
+            np.testing.assert_array_equal(item.cutout.data, sci[item.cutout.slices_original])
+            assert (err is None) == (item.err is None)
+            if err is not None:
+                np.testing.assert_array_equal(item.err.data, err[item.cutout.slices_original])
+            star = EPOCHS[name][0]
+            assert item.cutout.to_original_position(item.cutout.wcs.world_to_pixel(TARGET)) == \
+                pytest.approx(star, abs=1e-6)
+
+    assert on_dask.backend.startswith("tcp://127.0.0.1:") and threads.backend == "threads"
+    for a, b in zip(threads.ok, on_dask.ok):
+        assert a.cutout.data.tobytes() == b.cutout.data.tobytes()
+        assert (a.err is None and b.err is None) or a.err.data.tobytes() == b.err.data.tobytes()
+
+    summary = threads.table()
+    assert list(summary["uri"]) == list(table["uri"])
+    assert list(summary["status"]) == ["ok", "ok", "ok", "failed", "ok", "failed"]
+    assert list(summary["detector"]) == list(table["detector"])
+    assert repr(threads).startswith("<BatchResult 4 ok, 2 failed, ")
+    assert f"{threads.requests} requests" in repr(threads) and "\n" not in repr(threads)
+
+
+def test_light_curve_from_streamed_cutouts(serve, stored):
+    serve()
+    table = files_table()
+    table["t_end"] = table["t_start"] + 0.002
+    result = cutouts(table, TARGET, 25, progress=False)
+    curve = light_curve(result, TARGET, radius=5, annulus=(7, 11))
+    written = [(name, EPOCHS[name], STAR_FLUX[i]) for i, name in enumerate(EPOCHS) if EPOCHS[name][0]]
+    assert list(curve["file"]) == [PREFIX + name for name, _, _ in written]
+    assert list(curve["time"].mjd) == pytest.approx([epoch[3] + 0.001 for _, epoch, _ in written], abs=1e-9)
+    assert list(curve["band"]) == [epoch[2] for _, epoch, _ in written]
+    for row, (_name, epoch, flux) in zip(curve, written):
+        assert row["coverage"] == 1.0
+        assert abs(row["flux"] - flux) < 3 * row["flux_err"]
+        assert (row["x"], row["y"]) == pytest.approx(epoch[0], abs=1e-6)
+    # ERR (5 per pixel) over the aperture, and the uncertainty of the background level (pixel
+    # noise 5 over the annulus' pi (11^2 - 7^2) pixels, times the aperture's area)
+    area = np.pi * 5**2
+    expected = np.hypot(5 * np.sqrt(area), area * 5 / np.sqrt(np.pi * (11**2 - 7**2)))
+    with_err = curve[curve["file"] != PREFIX + "e03.fits"]
+    assert list(with_err["flux_err"]) == pytest.approx([expected] * 3, rel=0.05)
+
+
+def test_dask_scheduler_by_address(serve, stored, dask_client):
+    server = serve()
+    uris = [PREFIX + "e01.fits", PREFIX + "e02.fits"]
+    result = cutouts(uris, TARGET, SIZE, client=dask_client.scheduler.address, progress=False)
+    assert [item.uri for item in result.ok] == uris and result.failed == []
+    assert result.requests == len(server.settled(result.requests)) > 0
+    assert result.backend == dask_client.scheduler.address
+
+
+def test_asdf_gives_data_only_and_pixel_positions(serve, stored):
+    serve()
+    uris = [PREFIX + "r0001_cal.asdf", PREFIX + "e01.fits"]
+    result = cutouts(uris, (20, 30), (9, 7), progress=False)
+    assert result.failed == []
+    asdf_item, fits_item = result.ok
+    assert asdf_item.err is None and fits_item.err is not None
+    for item in result.ok:
+        data, _ = stored[item.uri]
+        assert item.cutout.slices_original == (slice(26, 35), slice(17, 24))
+        np.testing.assert_array_equal(item.cutout.data, data[26:35, 17:24])
+    np.testing.assert_array_equal(fits_item.err.data, stored[fits_item.uri][1][26:35, 17:24])
+    without = cutouts(uris, (20, 30), (9, 7), with_errors=False, progress=False)
+    assert [item.err for item in without.ok] == [None, None]
+    assert without.requests < result.requests
+
+
+def test_network_faults_are_retried_and_verdicts_are_not(serve, stored):
+    server = serve(FaultRule("error500", key="tds/e01.fits", times=1),
+                   FaultRule("error500", key="tds/e02.fits", times=10))
+    uris = [PREFIX + "e01.fits", PREFIX + "e02.fits", PREFIX + MISSING]
+    result = cutouts(uris, TARGET, SIZE, retries=2, progress=False)
+    assert [(item.uri, item.attempts) for item in result.ok] == [(PREFIX + "e01.fits", 2)]
+    assert [(f.uri, f.attempts, f.transient, f.error_type) for f in result.failed] == [
+        (PREFIX + "e02.fits", 3, True, "OSError"),
+        (PREFIX + MISSING, 1, False, "ObjectNotFoundError")]
+    assert server.injector.injected["error500"] == 1 + 3
+    # the client also counted the answers the faults replaced, which the accounting never saw
+    records = server.settled(result.requests - 4)
+    assert result.requests == len(records) + 4
+    assert sum(1 for r in records if r.key.endswith(MISSING)) == 1
+
+
+def _abandoned_attempts_finish() -> None:
+    for thread in threading.enumerate():
+        if thread.name == batch._ATTEMPT_THREAD:
+            thread.join(15)
+
+
+def test_a_stalled_connection_is_cut_off_and_retried(serve, stored):
+    # the time limit is well above what an attempt takes (a few requests to 127.0.0.1), the
+    # stall well above the limit, so that a busy machine does not change the outcome
+    server = serve(FaultRule("stall", key="tds/e01.fits", times=1, seconds=2.5),
+                   FaultRule("stall", key="tds/e02.fits", times=1, seconds=2.5))
+    try:
+        given_up = cutouts([PREFIX + "e01.fits"], TARGET, 5, with_errors=False, retries=0, timeout=1,
+                           progress=False)
+        retried = cutouts([PREFIX + "e02.fits"], TARGET, 5, with_errors=False, retries=1, timeout=1,
+                          progress=False)
+    finally:
+        _abandoned_attempts_finish()  # so that their late requests are not counted by later tests
+    assert [(f.error_type, f.attempts, f.transient) for f in given_up.failed] == [("TimeoutError", 1, True)]
+    assert "no result within 1 s" in given_up.failed[0].message
+    assert [(item.uri, item.attempts) for item in retried.ok] == [(PREFIX + "e02.fits", 2)]
+    assert server.injector.injected["stall"] == 2
+
+
+def test_dead_scheduler_is_a_clear_error():
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(InvalidParameterError, match="no Dask scheduler answered there within 1 s"):
+        cutouts([PREFIX + "e01.fits"], TARGET, SIZE, client=f"tcp://127.0.0.1:{port}", timeout=1)
+    with pytest.raises(InvalidParameterError, match="give a dask.distributed.Client"):
+        cutouts([PREFIX + "e01.fits"], TARGET, SIZE, client=42)
+
+
+def test_inputs_and_progress(capsys):
+    assert repr(map_files(len, [], progress=False)).startswith("<BatchResult 0 ok, 0 failed, 0 requests")
+    with pytest.raises(InvalidParameterError, match="'uri' column"):
+        cutouts(Table({"path": ["a.fits"]}), TARGET, SIZE)
+    with pytest.raises(InvalidParameterError, match="timeout"):
+        map_files(len, ["s3://b/k"], timeout=0)
+    result = map_files(len, [{"uri": "s3://b/k", "band": "F158"}, "s3://b/kk", "s3://b/kkk"], progress=True)
+    assert [(item.value, item.meta) for item in result.ok] == [(8, {"band": "F158"}), (9, {}), (10, {})]
+    assert "3/3" in capsys.readouterr().err
+    # a function error that another attempt cannot fix is reported once, with its message
+    failed = map_files(lambda uri: int(uri), ["s3://b/k"], retries=5, progress=False).failed
+    assert [(f.error_type, f.attempts) for f in failed] == [("ValueError", 1)]
+    assert isinstance(map_files(len, ["s3://b/k"], progress=False), BatchResult)
+
+
+def test_without_the_survey_extra_the_message_names_it():
+    import subprocess
+    import sys
+
+    code = """
+import sys
+
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("dask", "distributed", "photutils"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, Refuse())
+from roman_helpers.batch import map_files
+from roman_helpers.errors import MissingExtraError
+from roman_helpers.photometry import forced_photometry
+print(map_files(len, ["s3://b/k"], progress=False).ok[0].value)
+for call in (lambda: map_files(len, ["s3://b/k"], client="tcp://127.0.0.1:1"),
+             lambda: forced_photometry([[1.0]], (0, 0), 1, (2, 3))):
+    try:
+        call()
+    except MissingExtraError as error:
+        print(error)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "8"  # threads need nothing extra
+    assert len(lines) == 3 and all('pip install "roman-helpers[survey]"' in line for line in lines[1:])

@@ -1,0 +1,151 @@
+"""translate_s3_error: the errors S3 really gives (moto on 127.0.0.1, through s3fs and boto3),
+and botocore ClientError objects, each mapped to the package's exception and advice."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+import s3fs
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from roman_helpers import stream
+from roman_helpers.errors import (AccessDeniedError, BucketNotFoundError, FileFormatError, ObjectNotFoundError,
+                                  RomanHelpersError, translate_s3_error)
+from tests.conftest import PRIVATE_BUCKET, PUBLIC_BUCKET, put_object
+
+BODY = b"x" * 100
+
+
+def raised(call) -> BaseException:
+    """The error ``call`` raises (the test fails if it raises none)."""
+    with pytest.raises(Exception) as caught:
+        call()
+    return caught.value
+
+
+def client_error(code: str, status: int, operation: str = "GetObject") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "S3 message"},
+                        "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+
+
+@pytest.fixture
+def objects(buckets, s3_client):
+    put_object(s3_client, PUBLIC_BUCKET, "t/a.fits", BODY)
+    put_object(s3_client, PRIVATE_BUCKET, "t/secret.asdf", BODY)
+    return buckets
+
+
+# ------------------------------------------------------------------ missing key and bucket
+
+def test_missing_key_read_by_s3fs(objects):
+    uri = f"s3://{PUBLIC_BUCKET}/t/nope.fits"
+    for call in (lambda: s3fs.S3FileSystem().cat_file(uri, start=0, end=10),  # S3 said NoSuchKey
+                 lambda: s3fs.S3FileSystem().open(uri)):  # s3fs's own FileNotFoundError after a HEAD
+        error = raised(call)
+        translated = translate_s3_error(error, uri)
+        assert type(translated) is ObjectNotFoundError and translated.__cause__ is error
+        assert f"no object at {uri}" in str(translated)
+        assert f"roman-helpers ls s3://{PUBLIC_BUCKET}/t/" in str(translated)
+
+
+def test_missing_key_headed_by_boto3(objects, s3_client):
+    error = raised(lambda: s3_client.head_object(Bucket=PUBLIC_BUCKET, Key="t/nope.fits"))
+    translated = translate_s3_error(error, f"s3://{PUBLIC_BUCKET}/t/nope.fits")
+    assert type(translated) is ObjectNotFoundError and "S3 said 404" in str(translated)
+
+
+def test_missing_bucket_is_told_apart(objects, s3_client, moto_endpoint):
+    uri = "s3://no-such-bucket-zz/t/a.fits"
+    for call in (lambda: s3fs.S3FileSystem().cat_file(uri, start=0, end=10),
+                 lambda: s3fs.S3FileSystem().open(uri),
+                 lambda: s3_client.get_object(Bucket="no-such-bucket-zz", Key="t/a.fits")):
+        translated = translate_s3_error(raised(call), uri)
+        assert isinstance(translated, BucketNotFoundError) and isinstance(translated, ObjectNotFoundError)
+        message = str(translated)
+        assert "no bucket 'no-such-bucket-zz'" in message and "S3 said NoSuchBucket" in message
+        assert moto_endpoint in message and "AWS_ENDPOINT_URL" in message
+
+
+def test_missing_bucket_on_aws_names_no_endpoint(monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    translated = translate_s3_error(client_error("NoSuchBucket", 404), "s3://no-such-bucket-zz/a.fits")
+    assert "no bucket 'no-such-bucket-zz' (S3 said NoSuchBucket) on AWS" in str(translated)
+    assert "AWS_ENDPOINT_URL" not in str(translated)
+
+
+def test_stream_raises_the_translation(objects):
+    with pytest.raises(BucketNotFoundError, match="no-such-bucket-zz"):
+        stream.read_header("s3://no-such-bucket-zz/t/a.fits")
+    with pytest.raises(ObjectNotFoundError, match="no object at s3://stpubdata/t/nope.fits"):
+        stream.read_header(f"s3://{PUBLIC_BUCKET}/t/nope.fits")
+
+
+# ------------------------------------------------------------------ refusals
+
+def test_private_bucket_read_anonymously(objects):
+    uri = f"s3://{PRIVATE_BUCKET}/t/secret.asdf"
+    unsigned = boto3.client("s3", config=Config(signature_version=UNSIGNED))
+    for call in (lambda: s3fs.S3FileSystem(anon=True).cat_file(uri, start=0, end=10),
+                 lambda: s3fs.S3FileSystem(anon=True).open(uri),
+                 lambda: unsigned.get_object(Bucket=PRIVATE_BUCKET, Key="t/secret.asdf")):
+        translated = translate_s3_error(raised(call), uri, anonymous=True)
+        assert type(translated) is AccessDeniedError
+        message = str(translated)
+        assert f"access to {uri} was refused (S3 said 403)" in message
+        assert "read anonymously" in message
+        assert "anon=False in Python, --no-anon on the command line" in message
+
+
+def test_refusal_advice_follows_how_it_was_read(objects):
+    uri = f"s3://{PRIVATE_BUCKET}/t/secret.asdf"
+    error = raised(lambda: s3fs.S3FileSystem(anon=True).cat_file(uri, start=0, end=10))
+    signed = str(translate_s3_error(error, uri, anonymous=False))
+    assert "your AWS credentials" in signed and "anon=True in Python, --anon on the command line" in signed
+    assert "--no-anon" not in signed
+    unknown = str(translate_s3_error(error, uri))
+    assert "if it was read anonymously" in unknown and "--no-anon" in unknown and "if with credentials" in unknown
+
+
+# ------------------------------------------------------------------ truncated files
+
+def test_range_past_the_end_is_a_truncated_file(objects, s3_client):
+    uri = f"s3://{PUBLIC_BUCKET}/t/a.fits"
+    for call in (lambda: s3fs.S3FileSystem().cat_file(uri, start=len(BODY) + 100, end=len(BODY) + 200),
+                 lambda: s3_client.get_object(Bucket=PUBLIC_BUCKET, Key="t/a.fits",
+                                              Range=f"bytes={len(BODY) + 100}-{len(BODY) + 200}")):
+        translated = translate_s3_error(raised(call), uri)
+        assert type(translated) is FileFormatError
+        assert f"{uri} is shorter than its own headers say: the file is truncated" in str(translated)
+
+
+# ------------------------------------------------------------------ ClientError codes and statuses
+
+@pytest.mark.parametrize(("code", "status", "kind"), [
+    ("NoSuchKey", 404, ObjectNotFoundError), ("404", 404, ObjectNotFoundError),
+    ("NotFound", 404, ObjectNotFoundError), ("NoSuchBucket", 404, BucketNotFoundError),
+    ("AccessDenied", 403, AccessDeniedError), ("403", 403, AccessDeniedError),
+    ("Forbidden", 403, AccessDeniedError), ("AllAccessDisabled", 403, AccessDeniedError),
+    ("InvalidRange", 416, FileFormatError), ("416", 416, FileFormatError),
+])
+def test_client_error_codes(code, status, kind):
+    error = client_error(code, status)
+    translated = translate_s3_error(error, "s3://stpubdata/t/a.fits", anonymous=True)
+    assert type(translated) is kind and translated.__cause__ is error
+    assert "s3://stpubdata/t/a.fits" in str(translated)
+
+
+@pytest.mark.parametrize("error", [
+    client_error("SlowDown", 503), client_error("InternalError", 500), client_error("InvalidBucketName", 400),
+    ConnectionError("reset by peer"), TimeoutError("timed out"), OSError(5, "I/O error"), ValueError("x"),
+])
+def test_other_errors_are_returned_unchanged(error):
+    assert translate_s3_error(error, "s3://stpubdata/t/a.fits") is error
+
+
+def test_our_errors_pass_through():
+    ours = ObjectNotFoundError("already ours")
+    assert translate_s3_error(ours, "s3://stpubdata/t/a.fits") is ours
+    assert issubclass(BucketNotFoundError, RomanHelpersError)
