@@ -51,7 +51,7 @@ import math
 import re
 import warnings
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from os import PathLike
 from pathlib import Path
@@ -60,28 +60,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import config
+
+# The kit's private layout readers: a single forward walk over the HDUs gives the primary header
+# and the first image header in one pass (two stream.read_header calls would fetch the primary
+# header twice, which alone can pass 64 KiB for an HST drizzled file); the ASDF tree is needed
+# whole, including roman.wcs outside roman.meta (which stream.read_metadata does not return), and
+# its bytes are kept for the rare file whose gwcs needs blocks after the tree.
+from ._asdf_layout import read_tree_bytes
+from ._fits_layout import HEADER_BLOCK, ForwardReader, RangeReader, walk_hdus
 from .errors import (
-    AccessDeniedError,
     FileFormatError,
     InvalidParameterError,
     InvalidURIError,
     MissingExtraError,
     NotInCloudWarning,
     ObjectNotFoundError,
-)
-
-# Private readers of stream.py: a single forward walk over the HDUs gives the primary header and
-# the first image header in one pass (two read_header calls would fetch the primary header twice,
-# which alone can pass 64 KiB for an HST drizzled file); the ASDF tree is needed whole, including
-# roman.wcs outside roman.meta (which read_metadata does not return), and its bytes are kept for
-# the rare file whose gwcs needs blocks after the tree.
-from .stream import (
-    HEADER_BLOCK,
-    _asdf_tree,
-    _ForwardReader,
-    _RangeReader,
-    _read_asdf_tree_bytes,
-    _walk_hdus,
+    RomanHelpersError,
+    translate_s3_error,
 )
 from .uris import split_uri
 
@@ -198,36 +193,20 @@ def _filesystem(bucket: str, anon: bool | None, workers: int) -> Any:
     return config.filesystem(bucket, anon=anon, config_kwargs={"max_pool_connections": max(10, workers)})
 
 
-@contextlib.contextmanager
-def _s3_errors(uri: str, anon: bool | None) -> Iterator[None]:
-    """Turn s3fs's errors on ``uri`` into the package's, with what to do next."""
-    try:
-        yield
-    except FileNotFoundError as error:
-        raise ObjectNotFoundError(
-            f"nothing at {uri}; check the bucket and prefix (list it with `roman-helpers ls`)"
-        ) from error
-    except PermissionError as error:
-        how = (
-            "pass anon=False and credentials"
-            if anon is not False
-            else "check your AWS credentials, or pass anon=True for a public bucket"
-        )
-        raise AccessDeniedError(f"access to {uri} was refused: {how}") from error
-
-
 def _list_prefix(prefix: str, anon: bool | None, workers: int) -> tuple[list[tuple[str, str, int]], int]:
     """``(uri, etag, size)`` of the images under an S3 prefix (one listing), and how many others."""
     bucket, key = split_uri(prefix)
     fs = _filesystem(bucket, anon, workers)
     folder, _, name = key.rpartition("/")
-    with _s3_errors(prefix, anon):
+    try:
         # S3 prefix semantics: "…/F158/" is a folder, "…/Roman_TDS_simple_model_F1" a start of names
         found = (
             fs.find(f"{bucket}/{folder}".rstrip("/"), prefix=name, detail=True)
             if name
             else fs.find(f"{bucket}/{folder}", detail=True)
         )
+    except OSError as error:  # no such bucket, access refused ...
+        raise translate_s3_error(error, prefix, anonymous=anon) from error
     entries = [
         (f"s3://{path}", str(info.get("ETag", "")).strip('"'), int(info.get("size", 0)))
         for path, info in sorted(found.items())
@@ -348,12 +327,12 @@ def _read_fits(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, 
     with contextlib.ExitStack() as stack:
         if uri.lower().endswith(".gz"):  # read forward through the compressed stream, headers only
             handle = stack.enter_context(_open_known(fs, path, size, etag))
-            reader: Any = _ForwardReader(stack.enter_context(gzip.GzipFile(fileobj=handle, mode="rb")))
+            reader: Any = ForwardReader(stack.enter_context(gzip.GzipFile(fileobj=handle, mode="rb")))
         else:
-            reader = _RangeReader(fs, path)
+            reader = RangeReader(fs, path)
         primary = image = None
         try:
-            for index, _name, header, _offset in _walk_hdus(reader, uri):
+            for index, _name, header, _offset in walk_hdus(reader, uri):
                 primary = header if index == 0 else primary
                 if header.get("NAXIS") == 2 and (
                     index == 0 or str(header.get("XTENSION", "")).strip() == "IMAGE"
@@ -525,9 +504,9 @@ class _TreeThenRanges(io.RawIOBase):
 def _read_asdf(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, Any]:
     import asdf
 
-    tree_bytes = _read_asdf_tree_bytes(fs, path, uri)  # the YAML tree only, in growing ranged reads
+    tree_bytes = read_tree_bytes(fs, path, uri)  # the YAML tree only, in growing ranged reads
     try:
-        with _asdf_tree(tree_bytes, uri) as af:
+        with asdf.open(io.BytesIO(tree_bytes), lazy_load=True, memmap=False) as af:  # no blocks
             return _asdf_row(af.tree, uri)
     except _ArraysAfterTree:
         pass
@@ -553,17 +532,16 @@ def _read_asdf(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, 
 _NOT_READ, _BAD_FILE = "not read: ", "bad file: "
 
 
-def _failure(error: BaseException) -> str:
-    if isinstance(error, FileNotFoundError):
-        return _NOT_READ + "no object at this URI (a wrong key, or deleted since it was listed)"
-    if isinstance(error, PermissionError):
-        return _NOT_READ + "access refused: give anon=False and credentials for a private bucket"
+def _failure(error: BaseException, uri: str) -> str:
+    error = translate_s3_error(error, uri)  # S3 errors become ours, with advice; others pass unchanged
     text = str(error).strip() or "no message"
     if isinstance(error, FileFormatError):
         return _BAD_FILE + text
-    # network and service errors may pass; anything else comes from the file's content
-    transient = isinstance(error, (OSError, TimeoutError)) or type(error).__module__.startswith("botocore")
-    return (_NOT_READ if transient else _BAD_FILE) + f"{type(error).__name__}: {text}"
+    if isinstance(error, RomanHelpersError | OSError | TimeoutError) or type(error).__module__.startswith(
+        "botocore"
+    ):  # no such object, access refused, the network: may pass or be put right
+        return _NOT_READ + text
+    return _BAD_FILE + f"{type(error).__name__}: {text}"  # what the content made astropy, asdf or gwcs say
 
 
 def _index_one(
@@ -590,7 +568,7 @@ def _index_one(
         else:
             row.update(_read_fits(fs, f"{bucket}/{key}", uri, row["size"], row["etag"]))
     except Exception as error:  # noqa: BLE001 - one bad file is recorded in its row, the index goes on
-        row = {"uri": uri, "etag": row["etag"], "size": row["size"], "error": _failure(error)}
+        row = {"uri": uri, "etag": row["etag"], "size": row["size"], "error": _failure(error, uri)}
     return row
 
 

@@ -523,6 +523,23 @@ def test_incremental_rebuild_of_a_uri_list_sends_heads_only(uploaded) -> None:
     assert again.meta["build"]["reused"] == len(uris)
 
 
+def test_a_file_not_read_is_retried_by_the_next_build(uploaded, s3_client, local_files) -> None:
+    missing = f"{PREFIX}later/tds_F158_9_1.fits"
+    with pytest.warns(UserWarning, match="1 of 1 files could not be indexed"):
+        first = footprints.build_index([missing])
+    assert first["error"][0].startswith(f"not read: no object at {missing}")
+    put_object(
+        s3_client,
+        BUCKET,
+        "survey/later/tds_F158_9_1.fits",
+        local_files["field/tds_F158_1_3.fits"].read_bytes(),
+    )
+    with measure() as cost:
+        again = footprints.build_index([missing], previous=first)
+    assert again["error"][0] == "" and again["band"][0] == "F158" and again.meta["build"]["read"] == 1
+    assert cost.by_operation().get("GetObject", 0) >= 1
+
+
 def test_uri_lists_accept_cloud_access_json_and_skip_none(uploaded) -> None:
     keys = ["field/tds_F158_1_3.fits", "ou/roman_was_F184_15297_wfi03_simple.asdf"]
     entries = [
