@@ -7,6 +7,9 @@ Modules, one concern each:
 - :mod:`roman_helpers.stream` -- open FITS/ASDF/datamodels from ``s3://``, headers, cutouts
 - :mod:`roman_helpers.download` -- safe, parallel, verified downloads
 - :mod:`roman_helpers.transfer` -- count the S3 requests and bytes a block of code causes
+- :mod:`roman_helpers.footprints` -- an index of files by sky footprint and time; find the files over a position
+- :mod:`roman_helpers.batch` -- one operation over many files, on threads or a Dask cluster
+- :mod:`roman_helpers.photometry` -- forced photometry on cut-outs, light curves
 - :mod:`roman_helpers.datasets` -- the datasets the tutorials run on
 - :mod:`roman_helpers.errors` -- exception types
 - :mod:`roman_helpers.config` -- configuration read from the environment
@@ -29,7 +32,8 @@ from __future__ import annotations
 import importlib
 
 #: The modules of the kit, imported on first attribute access (PEP 562).
-__all__ = ["config", "datasets", "download", "errors", "query", "stream", "transfer", "uris"]
+__all__ = ["batch", "config", "datasets", "download", "errors", "footprints", "photometry", "query", "stream",
+           "transfer", "uris"]
 
 
 def __getattr__(name: str) -> object:

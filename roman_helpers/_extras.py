@@ -19,6 +19,7 @@ __all__ = ["MODULES", "missing", "require"]
 MODULES: dict[str, tuple[str, ...]] = {
     "sandbox": ("moto", "werkzeug", "trustme"),
     "notebooks": ("papermill", "ipykernel", "nbformat", "matplotlib"),
+    "survey": ("dask", "photutils", "pyarrow"),
 }
 
 

@@ -785,8 +785,8 @@ def _check_columns(table: Table, what: str) -> None:
 
 def _pyarrow(action: str) -> tuple[Any, Any]:
     try:
-        import pyarrow as pa  # type: ignore[import-untyped]
-        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+        import pyarrow as pa
+        import pyarrow.parquet as pq
     except ImportError as error:
         raise MissingExtraError(f"{action} a Parquet index", ["survey"], "pyarrow") from error
     return pa, pq
