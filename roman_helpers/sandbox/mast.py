@@ -85,14 +85,14 @@ def columns_config(fields: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     config: dict[str, dict[str, Any]] = {}
     for order, column in enumerate(fields):
         name = column["name"]
-        vot = _VOT_TYPES.get(str(column.get("config_type") or column["type"]).lower(), "char")
+        vot = _config_type(column)
         if name == "_selected_":  # the portal's selection column, as MAST describes it
             config[name] = {"text": "selected", "add": True, "type": "boolean", "hidden": True}
             continue
         entry: dict[str, Any] = {"text": column.get("label") or name, "order": order, "vot.datatype": vot,
                                  "vot.ID": name, "vot.name": name,
                                  "vot.description": column.get("description", "")}
-        if vot == "char":
+        if vot in ("char", "string"):
             entry["vot.arraysize"] = "*"
         for key, source in (("vot.unit", "unit"), ("example", "example"), ("separator", "separator")):
             if column.get(source):
@@ -101,6 +101,11 @@ def columns_config(fields: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             entry["remove"] = True
         config[name] = entry
     return config
+
+
+def _config_type(column: dict[str, Any]) -> str:
+    """The VOTable type the columns configuration gives: ``config_type`` as is, else from ``type``."""
+    return column.get("config_type") or _VOT_TYPES.get(str(column["type"]).lower(), "char")
 
 
 def _matches(row: dict[str, Any], flt: dict[str, Any], numeric: bool) -> bool:
@@ -310,8 +315,7 @@ class MastApp:
 
     def _filtered(self, params: dict[str, Any], positional: bool) -> tuple | str:
         fields = self.position_fields if positional else self.observation_fields
-        types = {f["name"].lower(): _VOT_TYPES.get(str(f.get("config_type") or f["type"]).lower(), "char")
-                 for f in self.observation_fields}
+        types = {f["name"].lower(): _config_type(f) for f in self.observation_fields}
         names = {f["name"].lower(): f["name"] for f in self.observation_fields}
         rows = self.observations
         for flt in params.get("filters") or []:
