@@ -113,8 +113,8 @@ _PRODUCT_COLUMNS = [
     ("proposal_id", "string", "char", "Proposal ID", "", "Proposal ID", "", None),
     ("productFilename", "string", "char", "Filename", "", "Product file name", "ib1f0a010_drz.fits", None),
     ("size", "int", "long", "Size", "bytes", "File size in bytes", "", None),
-    ("parent_obsid", "string", "long", "Parent Product Group ID", "", "obsid of the observation the product is "
-     "listed with", "", None),
+    ("parent_obsid", "string", "long", "Parent Product Group ID", "",
+     "obsid of the observation the product is listed with", "", None),
     ("dataRights", "string", "string", "Data Rights", "", "Data Rights", "PUBLIC, EXCLUSIVE_ACCESS", None),
     ("calib_level", "int", "int", "Calibration Level", "", "Calibration level of the product", "1, 2, 3", None),
 ]

@@ -80,7 +80,8 @@ class Call:
     @property
     def family(self) -> str:
         """The service family (``"MAST"``, ``"IRSA SIA"`` ...)."""
-        return next(s.family for s in SERVICES if self.service == f"{s.family} {s.name}")
+        return next((s.family for s in SERVICES if self.service == f"{s.family} {s.name}"),
+                    self.service.split(" ", 1)[0])
 
 
 SERVICES: tuple[Service, ...] = (
@@ -203,7 +204,7 @@ CALLS: tuple[Call, ...] = (
     Call("catalogs-tic-criteria", 'Catalogs.query_criteria(catalog="Tic", Tmag=[10, 11])', "MAST catalogs",
          error="HTTPError", message=_SANDBOX_PAGE),
     Call("catalogs-panstarrs", 'Catalogs.query_region(m85, radius="0.01 deg", catalog="Panstarrs")',
-         "MAST catalogs.mast.stsci.edu", error="ConnectionError", message="is not served",
+         "MAST catalogs.mast.stsci.edu", error="ConnectionError", message="host catalogs.mast.stsci.edu is not served",
          note="another host: refused by the sandbox's proxy"),
     Call("missions-search", 'MastMissions.query_region(m85, radius="0.05 deg")', "MAST missions search",
          error="ConnectionError", message=_SANDBOX_PAGE, note="no mission-specific search API"),
@@ -234,8 +235,9 @@ def markdown_table(calls: list[Call] | tuple[Call, ...] = CALLS) -> str:
     """
     lines = ["| Call | Service | In the sandbox | Notes |", "| --- | --- | --- | --- |"]
     for call in calls:
-        family, _, name = call.service.partition(" ")
-        status = call.status + (f" ({call.message})" if call.error and call.message else "")
+        family = call.family
+        name = call.service[len(family):].strip()
+        status = call.status + (f": “…{call.message}…”" if call.error and call.message else "")
         lines.append(f"| `{call.code}` | {family} `{name}` | {status} | {call.note} |")
     return "\n".join(lines) + "\n"
 

@@ -309,6 +309,16 @@ def write_hst_flt(path: Path, *, shape: tuple[int, int], ra: float, dec: float, 
     Returns
     -------
     pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from astropy.io import fits
+    >>> path = Path(tempfile.mkdtemp()) / "ib1f0vabq_flt.fits"
+    >>> _ = write_hst_flt(path, shape=(64, 64), ra=186.35, dec=18.19, galaxy=(186.35, 18.19), exptime=551.45,
+    ...                   nsamp=4, seed=1, keywords={"ROOTNAME": "ib1f0vabq"})
+    >>> [hdu.name for hdu in fits.open(path)]
+    ['PRIMARY', 'SCI', 'ERR', 'DQ', 'SAMP', 'TIME']
     """
     from astropy.io import fits
 
@@ -536,6 +546,14 @@ def write_preview_jpeg(path: Path, image: np.ndarray, *, max_side: int | None = 
     Returns
     -------
     pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> path = write_preview_jpeg(Path(tempfile.mkdtemp()) / "p.jpg", np.arange(64.0).reshape(8, 8))
+    >>> Image.open(path).format, Image.open(path).size
+    ('JPEG', (8, 8))
     """
     from astropy.visualization import AsinhStretch, ImageNormalize, PercentileInterval
     from PIL import Image  # Pillow comes with matplotlib
