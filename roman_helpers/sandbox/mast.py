@@ -220,9 +220,7 @@ class MastApp:
             wanted = {s.strip() for s in str(params.get("obsid", "")).split(",") if s.strip()}
             rows = [p for p in self.products
                     if str(p.get("parent_obsid")) in wanted or str(p.get("obsID")) in wanted]
-            answer = ([{**row, "_selected_": None} for row in rows]
-                      if any(f["name"] == "_selected_" for f in self.catalog.PRODUCT_FIELDS) else rows,
-                      self.catalog.PRODUCT_FIELDS)
+            answer = rows, self.catalog.PRODUCT_FIELDS
         elif service == "Mast.Name.Lookup":
             entry = self.catalog.resolve(str(params.get("input", "")))
             found = [self._resolved(str(params.get("input", "")), entry, "SIMBAD")] if entry else []
@@ -310,8 +308,7 @@ class MastApp:
             ra, dec, radius = (float(params[k]) for k in ("ra", "dec", "radius"))
         except (KeyError, TypeError, ValueError):
             return "Mast.Caom.Cone needs ra, dec and radius in degrees"
-        rows = [{**row, "_selected_": None} for row in self._within(self.observations, ra, dec, radius)]
-        return rows, self.cone_fields
+        return self._within(self.observations, ra, dec, radius), self.cone_fields
 
     def _filtered(self, params: dict[str, Any], positional: bool) -> tuple | str:
         fields = self.position_fields if positional else self.observation_fields
@@ -369,7 +366,7 @@ def _page(rows: list[dict[str, Any]], fields: list[dict[str, str]], pagesize: An
     number = int(page or 1)
     chunk = rows[(number - 1) * size: number * size]
     names = [f["name"] for f in fields]
-    chunk = [{name: row.get(name) for name in names} for row in chunk]
+    chunk = [{name: row.get(name) for name in names} for row in chunk]  # MAST's columns, in order (None if unset)
     return {"status": "COMPLETE", "msg": "", "fields": fields, "data": chunk,
             "paging": {"page": number, "pageSize": size, "pagesFiltered": max(1, math.ceil(len(rows) / size)),
                        "rows": len(chunk), "rowsFiltered": len(rows), "rowsTotal": len(rows)}}
