@@ -336,6 +336,42 @@ def write_hst_flt(path: Path, *, shape: tuple[int, int], ra: float, dec: float, 
     return path
 
 
+_IMSETS: dict[tuple, list] = {}
+
+
+def _imset_extensions(kind: str, full: tuple[int, int], nsamp: int, wcs_header) -> list:
+    """The 5 x NSAMP extensions of a raw or ima file, made once per kind, size and NSAMP, then refilled.
+
+    Why: creating those astropy headers anew for each of the ~320 raw and ima files took a third
+    of the sandbox's first start. The caller sets again every value that differs between files
+    (data, CRVAL1/2, SAMPTIME, PIXVALUE), so the bytes are those fresh headers would give.
+    """
+    from astropy.io import fits
+
+    key = (kind, full, nsamp)
+    if key not in _IMSETS:
+        extensions = []
+        for version, sample in enumerate(range(nsamp - 1, -1, -1), start=1):  # the files list the last read first
+            for name, dtype in (("SCI", np.float32), ("ERR", np.float32), ("DQ", np.int16), ("SAMP", np.int16),
+                                ("TIME", np.float32)):
+                if kind == "raw" and name != "SCI":  # empty extensions: NPIX1, NPIX2 and a constant PIXVALUE
+                    extension = fits.ImageHDU(name=name, ver=version)
+                    pixvalue = {"ERR": 0.0, "DQ": 0, "SAMP": sample, "TIME": 0.0}[name]
+                    extension.header.update(NPIX1=full[1], NPIX2=full[0], PIXVALUE=pixvalue, SAMPNUM=sample,
+                                            SAMPTIME=0.0)
+                else:
+                    data = np.zeros(full, np.uint16 if kind == "raw" else dtype)
+                    extension = fits.ImageHDU(data, header=wcs_header, name=name, ver=version)
+                    extension.header.update(SAMPNUM=sample, SAMPTIME=0.0)
+                extensions.append(extension)
+        _IMSETS[key] = extensions
+    extensions = _IMSETS[key]
+    for extension in extensions:
+        if "CRVAL1" in extension.header:
+            extension.header["CRVAL1"], extension.header["CRVAL2"] = wcs_header["CRVAL1"], wcs_header["CRVAL2"]
+    return extensions
+
+
 def write_hst_ima(path: Path, *, shape: tuple[int, int], ra: float, dec: float, galaxy: tuple[float, float],
                   exptime: float, nsamp: int, seed: int, keywords: dict[str, Any]) -> Path:
     """Write a WFC3/IR intermediate MULTIACCUM file (``_ima.fits``): one imset per read, last read first.
@@ -347,27 +383,25 @@ def write_hst_ima(path: Path, *, shape: tuple[int, int], ra: float, dec: float, 
     -------
     pathlib.Path
     """
-    from astropy.io import fits
-
     rate, header = hst_exposure_rate(shape, ra, dec, galaxy, seed)
     border = HST_IR_REFERENCE_PIXELS
-    wide = _wcs_with_border(header, border)
     full = (shape[0] + 2 * border, shape[1] + 2 * border)
     rng = np.random.default_rng(seed + 2)
     times = hst_sample_times(nsamp, exptime)
-    hdus = [_hst_primary({**keywords, "EXPTIME": exptime, "NSAMP": nsamp}, path.name, "SCI")]
-    for version, sample in enumerate(range(nsamp - 1, -1, -1), start=1):  # the files list the last read first
+    extensions = iter(_imset_extensions("ima", full, nsamp, _wcs_with_border(header, border)))
+    for sample in range(nsamp - 1, -1, -1):
         seconds = float(times[sample])
         read = np.zeros(full, np.float32)
         if seconds > 0:
             read[border:-border, border:-border] = rate + rng.normal(0, 20.0, shape).astype(np.float32) / seconds
         error = np.full(full, 20.0 / max(seconds, 1.0), np.float32)
-        for name, data in (("SCI", read), ("ERR", error), ("DQ", np.zeros(full, np.int16)),
-                           ("SAMP", np.full(full, sample, np.int16)), ("TIME", np.full(full, seconds, np.float32))):
-            extension = fits.ImageHDU(data, header=wide, name=name, ver=version)
-            extension.header.update(SAMPNUM=sample, SAMPTIME=seconds)
-            hdus.append(extension)
-    _write_fits(hdus, path)
+        for data in (read, error, np.zeros(full, np.int16), np.full(full, sample, np.int16),
+                     np.full(full, seconds, np.float32)):
+            extension = next(extensions)
+            extension.data = data
+            extension.header["SAMPTIME"] = seconds
+    primary = _hst_primary({**keywords, "EXPTIME": exptime, "NSAMP": nsamp}, path.name, "SCI")
+    _write_fits([primary, *_IMSETS[("ima", full, nsamp)]], path)
     return path
 
 
@@ -383,28 +417,26 @@ def write_hst_raw(path: Path, *, shape: tuple[int, int], ra: float, dec: float, 
     -------
     pathlib.Path
     """
-    from astropy.io import fits
-
     rate, header = hst_exposure_rate(shape, ra, dec, galaxy, seed)
     border = HST_IR_REFERENCE_PIXELS
-    wide = _wcs_with_border(header, border)
     full = (shape[0] + 2 * border, shape[1] + 2 * border)
     gain, bias = 2.5, 12000.0
     rng = np.random.default_rng(seed + 1)
     times = hst_sample_times(nsamp, exptime)
-    hdus = [_hst_primary({**keywords, "EXPTIME": exptime, "NSAMP": nsamp}, path.name, "SCI")]
-    for version, sample in enumerate(range(nsamp - 1, -1, -1), start=1):
+    extensions = iter(_imset_extensions("raw", full, nsamp, _wcs_with_border(header, border)))
+    for sample in range(nsamp - 1, -1, -1):
         seconds = float(times[sample])
         counts = np.full(full, bias) + rng.normal(0, 8.0, full)
         counts[border:-border, border:-border] += np.maximum(rate, 0) * seconds / gain
-        sci = fits.ImageHDU(np.clip(counts, 0, 65535).astype(np.uint16), header=wide, name="SCI", ver=version)
-        sci.header.update(SAMPNUM=sample, SAMPTIME=seconds)
-        hdus.append(sci)
-        for name, value in (("ERR", 0.0), ("DQ", 0), ("SAMP", sample), ("TIME", seconds)):
-            empty = fits.ImageHDU(name=name, ver=version)
-            empty.header.update(NPIX1=full[1], NPIX2=full[0], PIXVALUE=value, SAMPNUM=sample, SAMPTIME=seconds)
-            hdus.append(empty)
-    _write_fits(hdus, path)
+        for name in ("SCI", "ERR", "DQ", "SAMP", "TIME"):
+            extension = next(extensions)
+            extension.header["SAMPTIME"] = seconds
+            if name == "SCI":
+                extension.data = np.clip(counts, 0, 65535).astype(np.uint16)
+            elif name == "TIME":
+                extension.header["PIXVALUE"] = seconds
+    primary = _hst_primary({**keywords, "EXPTIME": exptime, "NSAMP": nsamp}, path.name, "SCI")
+    _write_fits([primary, *_IMSETS[("raw", full, nsamp)]], path)
     return path
 
 
