@@ -191,3 +191,12 @@ def test_a_cached_build_is_reused_without_writing(manifest):
     again = data.build(manifest.root.parent, manifest.size, progress=False)
     assert again.root == manifest.root and len(again.objects) == len(manifest.objects)
     assert (manifest.root / "manifest.json").stat().st_mtime_ns == stamp
+
+
+def test_a_failing_generator_process_is_a_clear_start_error(tmp_path):
+    from roman_helpers.sandbox.s3 import SandboxStartError
+
+    not_a_folder = tmp_path / "staging"
+    not_a_folder.write_text("")
+    with pytest.raises(SandboxStartError, match="could not be generated: .*(NotADirectoryError|FileExistsError)"):
+        data._generate_in_parallel("small", not_a_folder, progress=False, workers=2)

@@ -477,23 +477,25 @@ def _generate_in_parallel(size: str, staging: Path, progress: bool, workers: int
     bar = tqdm(total=total, desc="sandbox data (first run only)", unit="file", disable=not progress,
                file=sys.stderr)
     lock = threading.Lock()
+    logs = [tempfile.TemporaryFile() for _ in range(workers)]  # a file, not a pipe: warnings never block a child
     children = [subprocess.Popen([sys.executable, "-m", __name__, size, str(staging), str(part), str(workers)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                 stdout=subprocess.PIPE, stderr=logs[part], text=True)
                 for part in range(workers)]
     errors: list[str] = []
 
-    def collect(child: subprocess.Popen) -> None:
+    def collect(child: subprocess.Popen, log) -> None:
         for line in child.stdout:
             if line.startswith("{"):
                 done = json.loads(line)
                 with lock:
                     entries[done["index"]] = Entry(**done["entry"])
                     bar.update(1)
-        error = child.stderr.read()
         if child.wait() != 0:
-            errors.append(error.strip()[-2000:])
+            log.seek(0)
+            lines = log.read().decode(errors="replace").strip().splitlines()
+            errors.append(lines[-1] if lines else f"exit status {child.returncode}")  # the exception's own line
 
-    readers = [threading.Thread(target=collect, args=(child,), daemon=True) for child in children]
+    readers = [threading.Thread(target=collect, args=pair, daemon=True) for pair in zip(children, logs)]
     try:
         for reader in readers:
             reader.start()
@@ -503,9 +505,14 @@ def _generate_in_parallel(size: str, staging: Path, progress: bool, workers: int
         for child in children:
             if child.poll() is None:
                 child.kill()
+        for log in logs:
+            log.close()
         bar.close()
     if errors or any(e is None for e in entries):
-        raise RuntimeError("generating the sandbox data failed: " + ("\n".join(errors) or "a writer stopped early"))
+        from roman_helpers.sandbox.s3 import SandboxStartError
+
+        raise SandboxStartError("the sandbox data could not be generated: "
+                                + ("; ".join(sorted(set(errors))) or "a generating process stopped early"))
     return entries
 
 
