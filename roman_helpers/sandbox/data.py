@@ -478,8 +478,11 @@ def _generate_in_parallel(size: str, staging: Path, progress: bool, workers: int
                file=sys.stderr)
     lock = threading.Lock()
     logs = [tempfile.TemporaryFile() for _ in range(workers)]  # a file, not a pipe: warnings never block a child
-    children = [subprocess.Popen([sys.executable, "-m", __name__, size, str(staging), str(part), str(workers)],
-                                 stdout=subprocess.PIPE, stderr=logs[part], text=True)
+    # the children import this very copy of roman_helpers, wherever the caller found it
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    children = [subprocess.Popen([sys.executable, "-m", __name__, size, str(staging), str(part), str(workers),
+                                  str(total)], stdout=subprocess.PIPE, stderr=logs[part], text=True, env=env)
                 for part in range(workers)]
     errors: list[str] = []
 
@@ -516,9 +519,12 @@ def _generate_in_parallel(size: str, staging: Path, progress: bool, workers: int
     return entries
 
 
-def _generate_part(size: str, staging: Path, part: int, parts: int) -> None:
+def _generate_part(size: str, staging: Path, part: int, parts: int, total: int) -> None:
     """Child-process entry: write every ``parts``-th planned object from ``part``, one JSON line each."""
     objects = plan(size)
+    if len(objects) != total:
+        raise SystemExit(f"this process plans {len(objects)} objects, its parent {total}: "
+                         "they run different versions of roman_helpers")
     for index in range(part, len(objects), parts):
         entry = _write(objects[index], staging)
         sys.stdout.write(json.dumps({"index": index, "entry": asdict(entry)}) + "\n")
@@ -526,4 +532,4 @@ def _generate_part(size: str, staging: Path, part: int, parts: int) -> None:
 
 
 if __name__ == "__main__":
-    _generate_part(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+    _generate_part(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
