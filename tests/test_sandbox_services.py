@@ -360,3 +360,36 @@ def test_sandbox_up_prints_exports_and_stops_on_ctrl_c(sandbox, tmp_path):
     assert process.returncode == 0 and "sandbox stopped" in err
     written = env_file.read_text()
     assert exports[0] in written and "aws_secret_access_key =" not in written and "sandbox-secret" not in written
+
+
+def test_mast_selects_columns_and_counts_like_mast():
+    from werkzeug.test import Client
+
+    from roman_helpers.sandbox.mast import MastApp
+
+    client = Client(MastApp(catalog=FiveRowCatalog))
+    middle = [{"paramName": "t_exptime", "values": [{"min": 150, "max": 450}]}]
+    picked = _invoke(client, service="Mast.Caom.Filtered", params={"columns": "obsid", "filters": middle})
+    assert picked["fields"] == [{"name": "obsid", "type": "string"}]
+    assert picked["data"] == [{"obsid": "2"}, {"obsid": "3"}, {"obsid": "4"}]
+    count = _invoke(client, service="Mast.Caom.Filtered", params={"columns": "COUNT_BIG(*)", "filters": middle})
+    assert (count["data"], count["paging"]["rows"]) == ([{"Column1": 3}], 1)
+    unknown = _invoke(client, service="Mast.Caom.Filtered", params={"columns": "obsid, nope", "filters": middle})
+    assert (unknown["status"], unknown["msg"]) == ("ERROR", "Column 'nope' does not exist.")
+    cone = _invoke(client, service="Mast.Caom.Cone", params={"ra": 10})
+    assert cone["status"] == "ERROR" and "ra, dec and radius" in cone["msg"]
+
+
+def test_resolver_answers_the_asked_resolver_or_all_of_them():
+    from werkzeug.test import Client
+
+    from roman_helpers.sandbox.mast import MastApp
+
+    client = Client(MastApp())
+    ned = client.get("/Santa-war/query?name=M85&outputFormat=json&resolveAll=false&resolver=NED").get_json()
+    both = client.get("/Santa-war/query?name=NGC%204382&outputFormat=json&resolveAll=true").get_json()
+    unknown = client.get("/Santa-war/query?name=Betelgeuse&outputFormat=json&resolveAll=false").get_json()
+    assert [e["resolver"] for e in ned["resolvedCoordinate"]] == ["NED"]
+    assert [(e["resolver"], e["searchString"]) for e in both["resolvedCoordinate"]] == [
+        ("SIMBAD", "ngc 4382"), ("NED", "ngc 4382")]
+    assert unknown == {"resolvedCoordinate": [], "status": ""}

@@ -10,8 +10,14 @@ includes a fingerprint of the generator code, so a changed generator rebuilds by
 
 Sizes: ``"small"`` writes every image at 256 x 256 pixels except each dataset's default file
 (the one the tutorials open first), which is 2048 x 2048 (HST: the real 1014 x 1014), so byte
-counts show what streaming saves; about 400 files. ``"full"`` writes those default files at the
-real size (4088 x 4088 for Roman).
+counts show what streaming saves. HST exposures (FLT, IMA, RAW) are 64 x 64 subarray readouts
+(WFC3/IR's IRSUB64 aperture, four reads each), so that the 19 products MAST lists for each of the
+81 observations all fit in the cache: about 1,800 files, under 400 MB, built in well under a
+minute. ``"full"`` writes the default files at the real size (4088 x 4088 for Roman) and the
+default HST observation's exposures as full 1014 x 1014 frames.
+
+HST previews (JPEG) are not in the ``stpubdata`` bucket, as on AWS: they are generated into the
+cache and listed in :attr:`Manifest.mast_files`, which only MAST's ``Download/file`` serves.
 """
 
 from __future__ import annotations
@@ -27,14 +33,15 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from roman_helpers import datasets
 from roman_helpers.sandbox import catalog, synth
 
-__all__ = ["Entry", "Manifest", "PlannedObject", "plan", "build", "default_cache_dir", "BUCKETS"]
+__all__ = ["Entry", "Manifest", "PlannedObject", "plan", "build", "default_cache_dir", "BUCKETS", "MAST_ONLY",
+           "CACHE_BUDGET_BYTES"]
 
 PRIVATE_BUCKET = "roman-sci-test-data-prod-summer-beta-test"
 #: Every bucket of the sandbox and whether it is public (anonymous reads), as on AWS.
@@ -44,6 +51,12 @@ SMALL = (256, 256)
 MEDIUM_SIDE = 2048  # default files in "small" mode: several lz4 chunks, a header far smaller than the file
 ROMAN_FULL = (4088, 4088)
 HST_DRZ_FULL = (1014, 1014)
+HST_EXPOSURE_SMALL = (64, 64)     # WFC3/IR's IRSUB64 subarray
+HST_EXPOSURE_FULL = (1014, 1014)  # a full WFC3/IR frame (the readout adds 5 reference pixels a side)
+#: Bucket name of files that exist only behind MAST's Download/file (HST previews).
+MAST_ONLY = ""
+#: The small build must stay under this many bytes (it is loaded into the S3 server's memory too).
+CACHE_BUDGET_BYTES = 500_000_000
 
 # Sky positions of the synthetic fields (degrees)
 DENSE_REGION = {"R0.5_DP0.5_PA0": (268.52, -29.43, 0.0), "R0.5_DP0.5_PA90": (268.52, -29.43, 90.0)}
@@ -83,13 +96,18 @@ class Manifest:
     ----------
     root : pathlib.Path
     objects : list of Entry
+        The buckets' objects.
     size : str
         ``"small"`` or ``"full"``.
+    mast_files : list of Entry
+        Files MAST serves but no bucket holds (``bucket`` is :data:`MAST_ONLY`; ``key`` is the
+        path MAST's ``path_lookup`` gives them).
     """
 
     root: Path
     objects: list[Entry]
     size: str = "small"
+    mast_files: list[Entry] = field(default_factory=list)
 
     def file(self, entry: Entry) -> Path:
         """Return the local file holding ``entry``'s bytes."""
@@ -105,13 +123,16 @@ class Manifest:
 
     @property
     def total_bytes(self) -> int:
-        """Sum of the object sizes."""
-        return sum(e.size for e in self.objects)
+        """Sum of the sizes of every generated file (bucket objects and MAST-only files)."""
+        return sum(e.size for e in self.objects) + sum(e.size for e in self.mast_files)
 
 
 @dataclass(frozen=True)
 class PlannedObject:
-    """An object to generate: where it goes and the writer call that makes it."""
+    """An object to generate: where it goes and the writer call that makes it.
+
+    ``bucket`` is :data:`MAST_ONLY` for a file no bucket holds.
+    """
 
     bucket: str
     key: str
@@ -144,14 +165,73 @@ def _shape(default: bool, real: tuple[int, int], size: str) -> tuple[int, int]:
 
 
 def _hst_objects(size: str) -> Iterator[PlannedObject]:
+    """Every product MAST lists for the catalog's HST observations, previews outside the bucket."""
     default_obsid = datasets.get("hst-wfc3ir-m85").defaults()["obsid"]
-    for number, row in enumerate(catalog.drizzled_products()):
+    for source in catalog.product_sources():
+        row, visit = source["row"], source["visit"]
         key = catalog.cloud_key(row["dataURI"])
-        yield PlannedObject("stpubdata", key, synth.write_hst_drz, dict(
-            shape=_shape(row["obsID"] == default_obsid, HST_DRZ_FULL, size), ra=row["s_ra"], dec=row["s_dec"],
-            galaxy=(catalog.M85["ra"], catalog.M85["decl"]), band=row["filters"], rootname=row["obs_id"],
-            exptime=1102.9 if row["filters"] == "F160W" else 605.9, proposal_id=row["proposal_id"],
-            seed=_seed(key)))
+        bucket = "stpubdata" if catalog.in_cloud(row) else MAST_ONLY
+        default = visit["obsid"] == default_obsid
+        writer, kwargs = _hst_writer(source, default, size)
+        yield PlannedObject(bucket, key, writer, kwargs)
+
+
+def _hst_writer(source: dict[str, Any], default: bool, size: str) -> tuple[Callable[..., Path], dict[str, Any]]:
+    """The synth writer and its arguments for one HST product (same sky in a file and its preview)."""
+    visit, kind, association = source["visit"], source["kind"], source["association"]
+    galaxy = tuple(source["galaxy"])
+    drz_key = catalog.cloud_key(f"mast:HST/product/{association}_drz.fits")
+    drz = dict(shape=_shape(default, HST_DRZ_FULL, size), ra=visit["s_ra"], dec=visit["s_dec"], galaxy=galaxy,
+               seed=_seed(drz_key))
+    keywords = {"ROOTNAME": association, "TARGNAME": visit["target_name"], "PROPOSID": int(visit["proposal_id"]),
+                "FILTER": visit["filters"], "RA_TARG": galaxy[0], "DEC_TARG": galaxy[1],
+                "ASN_ID": association.upper(), "ASN_TAB": f"{association}_asn.fits", "EXPSTART": visit["t_min"]}
+    per_exposure = visit["t_exptime"] / len(source["exposures"])
+    if kind == "drz.fits":
+        return synth.write_hst_drz, dict(drz, band=visit["filters"], rootname=association,
+                                         exptime=visit["t_exptime"], proposal_id=visit["proposal_id"],
+                                         targname=visit["target_name"])
+    if kind in ("drz.jpg", "drz_thumb.jpg"):
+        return synth.write_hst_preview, dict(drz, pixel_deg=synth.HST_IR_DRZ_PIXEL_DEG,
+                                             max_side=128 if "thumb" in kind else None)
+    if kind == "asn.fits":
+        return synth.write_hst_asn, dict(keywords=keywords, members=source["exposures"], product=association)
+    if kind in ("jif.fits", "jit.fits"):
+        jitter = {**keywords, "ROOTNAME": association[:8] + "j"}
+        return synth.write_hst_jitter, dict(keywords=jitter, exposures=source["exposures"], exptime=per_exposure,
+                                            ra=visit["s_ra"], dec=visit["s_dec"], seed=_seed(drz_key) + 7,
+                                            image=kind == "jif.fits")
+    if source["exposure"] is None:  # the association's trailer
+        return synth.write_hst_trl, dict(keywords=keywords, steps=_trailer(association, source["exposures"]))
+    # one exposure's files: the same readout, seeded by the exposure's name
+    exposure, number = source["exposure"], source["exposure_number"]
+    full = size == "full" and default
+    shape = HST_EXPOSURE_FULL if full else HST_EXPOSURE_SMALL
+    keywords = {**keywords, "ROOTNAME": exposure, "ASN_MTYP": "EXP-DTH",
+                "APERTURE": "IR" if full else "IRSUB64", "SUBARRAY": not full, "SAMP_SEQ": "SPARS100",
+                "EXPSTART": round(visit["t_min"] + number * per_exposure / 86400, 5)}
+    readout = dict(shape=shape, ra=visit["s_ra"], dec=round(visit["s_dec"] + (number - 0.5) * 0.5 / 3600, 8),
+                   galaxy=galaxy, seed=_seed(exposure))
+    if kind == "flt.jpg":
+        return synth.write_hst_preview, dict(readout, pixel_deg=synth.HST_IR_PIXEL_DEG)
+    if kind == "spt.fits":
+        return synth.write_hst_spt, dict(keywords=keywords, seed=_seed(exposure) + 3)
+    if kind == "trl.fits":
+        return synth.write_hst_trl, dict(keywords=keywords, steps=_trailer(exposure, []))
+    writers = {"flt.fits": synth.write_hst_flt, "ima.fits": synth.write_hst_ima, "raw.fits": synth.write_hst_raw}
+    return writers[kind], dict(readout, exptime=per_exposure, nsamp=source["nsamp"], keywords=keywords)
+
+
+def _trailer(dataset: str, members: list[str]) -> list[str]:
+    """A processing log in the style of CALWF3's trailer files."""
+    lines = [f"CALWF3 version 3.7.2 (synthetic) for {dataset.upper()}"]
+    if members:
+        lines += [f"Input exposure {m.upper()}" for m in members]
+        lines += ["AstroDrizzle: combining the exposures", f"Output {dataset}_drz.fits written"]
+    else:
+        lines += [f"{step} ... COMPLETE" for step in ("DQICORR", "ZSIGCORR", "BLEVCORR", "ZOFFCORR", "NLINCORR",
+                                                       "DARKCORR", "PHOTCORR", "UNITCORR", "CRCORR", "FLATCORR")]
+    return lines + ["End of processing"]
 
 
 def _roman_ids(filename: str) -> dict[str, Any]:
@@ -263,7 +343,9 @@ def plan(size: str = "small") -> list[PlannedObject]:
     --------
     >>> objects = plan()
     >>> sum(o.key.endswith("_drz.fits") for o in objects)
-    72
+    81
+    >>> sum(o.bucket == MAST_ONLY for o in objects)  # the HST previews
+    324
     """
     return [*_hst_objects(size), *_isim_objects(size), *_openuniverse_objects(size),
             *_tutorial_objects(size), *_other_platform_objects()]
@@ -304,7 +386,8 @@ def _load(root: Path, size: str) -> Manifest | None:
         stored = json.loads((root / "manifest.json").read_text())
     except (OSError, ValueError):
         return None
-    return Manifest(root, [Entry(**e) for e in stored["objects"]], size)
+    return Manifest(root, [Entry(**e) for e in stored["objects"]], size,
+                    [Entry(**e) for e in stored.get("mast_files", [])])
 
 
 def default_cache_dir() -> Path:
@@ -340,8 +423,13 @@ def build(cache_dir: str | os.PathLike | None = None, size: str = "small", *, pr
             return manifest
         staging = Path(tempfile.mkdtemp(prefix=f".building-{size}-", dir=cache))
         try:
-            entries = _generate(plan(size), staging, progress)
-            (staging / "manifest.json").write_text(json.dumps({"objects": [asdict(e) for e in entries]}))
+            workers = _workers()
+            entries = (_generate_in_parallel(size, staging, progress, workers) if workers > 1
+                       else _generate(plan(size), staging, progress))
+            objects = [e for e in entries if e.bucket != MAST_ONLY]
+            mast_files = [e for e in entries if e.bucket == MAST_ONLY]
+            (staging / "manifest.json").write_text(json.dumps(
+                {"objects": [asdict(e) for e in objects], "mast_files": [asdict(e) for e in mast_files]}))
             os.replace(staging, root)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -349,19 +437,99 @@ def build(cache_dir: str | os.PathLike | None = None, size: str = "small", *, pr
         for old in cache.glob(f"data-{size}-*"):  # earlier generators' output
             if old != root:
                 shutil.rmtree(old, ignore_errors=True)
-    return Manifest(root, entries, size)
+    return Manifest(root, objects, size, mast_files)
 
 
 def _generate(objects: list[PlannedObject], staging: Path, progress: bool) -> list[Entry]:
     from tqdm.auto import tqdm
 
-    entries = []
     bar = tqdm(objects, desc="sandbox data (first run only)", unit="file", disable=not progress, file=sys.stderr)
-    for item in bar:
-        relative = Path(item.bucket) / item.key
-        target = staging / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        item.writer(target, **item.kwargs)
-        entries.append(Entry(item.bucket, item.key, relative.as_posix(), target.stat().st_size, _md5(target),
-                             BUCKETS[item.bucket]))
+    return [_write(item, staging) for item in bar]
+
+
+def _write(item: PlannedObject, staging: Path) -> Entry:
+    relative = Path(item.bucket or "mast-only") / item.key
+    target = staging / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    item.writer(target, **item.kwargs)
+    return Entry(item.bucket, item.key, relative.as_posix(), target.stat().st_size, _md5(target),
+                 BUCKETS.get(item.bucket, True))
+
+
+def _workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def _generate_in_parallel(size: str, staging: Path, progress: bool, workers: int) -> list[Entry]:
+    """Write :func:`plan`'s objects with ``workers`` child interpreters; entries come back in plan order.
+
+    Why children: each file is independent and CPU-bound (numpy, astropy, roman_datamodels), so the
+    first start takes about half as long on two cores. They are plain interpreters (``python -m``),
+    not multiprocessing, which would re-import the caller's ``__main__`` (a script or a notebook).
+    """
+    import subprocess
+    import threading
+
+    from tqdm.auto import tqdm
+
+    total = len(plan(size))
+    entries: list[Entry | None] = [None] * total
+    bar = tqdm(total=total, desc="sandbox data (first run only)", unit="file", disable=not progress,
+               file=sys.stderr)
+    lock = threading.Lock()
+    logs = [tempfile.TemporaryFile() for _ in range(workers)]  # a file, not a pipe: warnings never block a child
+    # the children import this very copy of roman_helpers, wherever the caller found it
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    children = [subprocess.Popen([sys.executable, "-m", __name__, size, str(staging), str(part), str(workers),
+                                  str(total)], stdout=subprocess.PIPE, stderr=logs[part], text=True, env=env)
+                for part in range(workers)]
+    errors: list[str] = []
+
+    def collect(child: subprocess.Popen, log) -> None:
+        for line in child.stdout:
+            if line.startswith("{"):
+                done = json.loads(line)
+                with lock:
+                    entries[done["index"]] = Entry(**done["entry"])
+                    bar.update(1)
+        if child.wait() != 0:
+            log.seek(0)
+            lines = log.read().decode(errors="replace").strip().splitlines()
+            errors.append(lines[-1] if lines else f"exit status {child.returncode}")  # the exception's own line
+
+    readers = [threading.Thread(target=collect, args=pair, daemon=True) for pair in zip(children, logs)]
+    try:
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join()
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+        for log in logs:
+            log.close()
+        bar.close()
+    if errors or any(e is None for e in entries):
+        from roman_helpers.sandbox.s3 import SandboxStartError
+
+        raise SandboxStartError("the sandbox data could not be generated: "
+                                + ("; ".join(sorted(set(errors))) or "a generating process stopped early"))
     return entries
+
+
+def _generate_part(size: str, staging: Path, part: int, parts: int, total: int) -> None:
+    """Child-process entry: write every ``parts``-th planned object from ``part``, one JSON line each."""
+    objects = plan(size)
+    if len(objects) != total:
+        raise SystemExit(f"this process plans {len(objects)} objects, its parent {total}: "
+                         "they run different versions of roman_helpers")
+    for index in range(part, len(objects), parts):
+        entry = _write(objects[index], staging)
+        sys.stdout.write(json.dumps({"index": index, "entry": asdict(entry)}) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    _generate_part(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))

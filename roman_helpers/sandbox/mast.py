@@ -5,20 +5,29 @@ Routes (same paths as on ``https://mast.stsci.edu``; the TLS proxy in
 traffic here):
 
 ``POST /portal/Mashup/Mashup.asmx/columnsconfig``
-    form ``colConfigId``; the column configuration astroquery validates criteria against.
+    form ``colConfigId``; the column configuration astroquery validates criteria against (and
+    ``get_metadata`` lists). An unknown configuration answers ``{}``, as MAST does.
 ``POST /api/v0/invoke``
-    form ``request`` (JSON with ``service``, ``params``, ``pagesize``, ``page``). Services:
-    ``Mast.Caom.Filtered``, ``Mast.Caom.Filtered.Position``, ``Mast.Name.Lookup``,
-    ``Mast.Caom.Products``. Paged like MAST (``paging.pagesFiltered``); unknown services and
-    unknown filter columns answer ``status: ERROR`` (astroquery raises ``RemoteServiceError``);
-    no match answers an empty ``data`` list (astroquery warns ``NoResultsWarning``).
+    form ``request`` (JSON with ``service``, ``params``, ``format``, ``pagesize``, ``page``). Services:
+    ``Mast.Caom.Cone`` (``ra``, ``dec``, ``radius`` in degrees), ``Mast.Caom.Filtered`` and
+    ``Mast.Caom.Filtered.Position`` (``columns``: ``*``, a list, or ``COUNT_BIG(*)``; ``filters``;
+    ``position`` ``"ra, dec, radius"``), ``Mast.Caom.Products`` (``obsid`` list), ``Mast.Name.Lookup``,
+    ``Mast.Caom.All`` (the mission histogram ``list_missions`` reads). Paged like MAST
+    (``paging.pagesFiltered``). A position matches an observation when the observation's centre
+    (``s_ra``, ``s_dec``) is inside the cone, measured on the sphere; ``distance`` is that
+    separation in arcseconds. Unknown services and unknown filter columns answer ``status: ERROR``
+    (astroquery raises ``RemoteServiceError``); no match answers an empty ``data`` list (astroquery
+    warns ``NoResultsWarning``).
 ``GET /api/v0.1/path_lookup/``
-    ``uri=`` repeated; maps each MAST data URI to its path in the ``stpubdata`` bucket.
+    ``uri=`` repeated; maps each MAST data URI to its path in the ``stpubdata`` bucket (previews
+    get a path too, but no object is there, as on AWS).
 ``GET|HEAD /api/v0.1/Download/file``
-    ``uri=``; the bytes of a product held in the sandbox's ``stpubdata`` bucket.
+    ``uri=``; the bytes of any product the catalog lists, ``Content-Length`` first.
 ``GET /Santa-war/query``
-    the name resolver astroquery 0.4.11 calls for ``objectname=`` (host ``mastresolver.stsci.edu``).
+    the name resolver astroquery 0.4.11 calls for object names (host ``mastresolver.stsci.edu``).
 
+Anything else (MAST catalogs, bundles, other MAST APIs) fails the way astroquery reports MAST's
+own failures, with a message that points to the tutorial book's page on the sandbox.
 The rows come from :mod:`roman_helpers.sandbox.catalog` (synthetic, deterministic).
 """
 
@@ -27,7 +36,9 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
+import mimetypes
 import threading
+from pathlib import Path
 from typing import Any
 
 from werkzeug.exceptions import HTTPException, NotFound
@@ -36,16 +47,35 @@ from werkzeug.wrappers import Request, Response
 
 from roman_helpers.sandbox._service import BackgroundService
 
-__all__ = ["MastApp", "MastServer", "columns_config"]
+__all__ = ["MastApp", "MastServer", "columns_config", "SANDBOX_PAGE", "SERVED_SERVICES"]
+
+#: Where a failing call sends the reader.
+SANDBOX_PAGE = "see the 'Offline sandbox' page of the tutorial book"
+#: The Mashup services the sandbox answers.
+SERVED_SERVICES = ("Mast.Caom.Cone", "Mast.Caom.Filtered", "Mast.Caom.Filtered.Position", "Mast.Caom.Products",
+                   "Mast.Name.Lookup", "Mast.Caom.All")
 
 _VOT_TYPES = {"string": "char", "char": "char", "float": "double", "double": "double",
               "int": "int", "long": "long", "short": "short", "boolean": "boolean",
               "datetime": "char", "date": "char"}
 _NUMERIC = {"double", "float", "numeric"}
+_COUNT = "COUNT_BIG(*)"
 
 
-def columns_config(fields: list[dict[str, str]]) -> dict[str, dict[str, Any]]:
-    """Build a Mashup ``columnsconfig`` answer from MAST ``fields`` ({"name", "type"}).
+def columns_config(fields: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Build a Mashup ``columnsconfig`` answer from MAST ``fields``.
+
+    Parameters
+    ----------
+    fields : list of dict
+        ``name`` and ``type`` (as in a service's ``fields``), optionally ``config_type`` (the
+        VOTable type the configuration gives), ``label``, ``unit``, ``description``, ``example``
+        and ``separator``.
+
+    Returns
+    -------
+    dict
+        Column name to its properties (``text``, ``vot.datatype`` ...), in field order.
 
     Examples
     --------
@@ -54,13 +84,28 @@ def columns_config(fields: list[dict[str, str]]) -> dict[str, dict[str, Any]]:
     """
     config: dict[str, dict[str, Any]] = {}
     for order, column in enumerate(fields):
-        vot = _VOT_TYPES.get(column["type"].lower(), "char")
-        entry: dict[str, Any] = {"text": column["name"], "order": order, "vot.datatype": vot,
-                                 "vot.name": column["name"], "vot.description": column.get("description", "")}
-        if vot == "char":
+        name = column["name"]
+        vot = _config_type(column)
+        if name == "_selected_":  # the portal's selection column, as MAST describes it
+            config[name] = {"text": "selected", "add": True, "type": "boolean", "hidden": True}
+            continue
+        entry: dict[str, Any] = {"text": column.get("label") or name, "order": order, "vot.datatype": vot,
+                                 "vot.ID": name, "vot.name": name,
+                                 "vot.description": column.get("description", "")}
+        if vot in ("char", "string"):
             entry["vot.arraysize"] = "*"
-        config[column["name"]] = entry
+        for key, source in (("vot.unit", "unit"), ("example", "example"), ("separator", "separator")):
+            if column.get(source):
+                entry[key] = column[source]
+        if column.get("remove"):
+            entry["remove"] = True
+        config[name] = entry
     return config
+
+
+def _config_type(column: dict[str, Any]) -> str:
+    """The VOTable type the columns configuration gives: ``config_type`` as is, else from ``type``."""
+    return column.get("config_type") or _VOT_TYPES.get(str(column["type"]).lower(), "char")
 
 
 def _matches(row: dict[str, Any], flt: dict[str, Any], numeric: bool) -> bool:
@@ -78,11 +123,13 @@ def _matches(row: dict[str, Any], flt: dict[str, Any], numeric: bool) -> bool:
     return bool(pattern) and fnmatch.fnmatch(text, pattern.lower().replace("%", "*"))
 
 
-def _separation_deg(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
-    ra1, dec1, ra2, dec2 = map(math.radians, (ra1, dec1, ra2, dec2))
-    cos_angle = (math.sin(dec1) * math.sin(dec2)
-                 + math.cos(dec1) * math.cos(dec2) * math.cos(ra1 - ra2))
-    return math.degrees(math.acos(max(-1.0, min(1.0, cos_angle))))
+def _fields(fields: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """What MAST sends as ``fields``: name and type only."""
+    return [{"name": f["name"], "type": f["type"]} for f in fields]
+
+
+def _unserved(what: str) -> str:
+    return f"{what} is not served by the offline sandbox; {SANDBOX_PAGE} for the MAST calls it supports"
 
 
 class MastApp:
@@ -91,27 +138,35 @@ class MastApp:
     Parameters
     ----------
     manifest : Manifest, optional
-        Sandbox objects; ``Download/file`` serves the ``stpubdata`` ones from it.
+        Sandbox files; ``Download/file`` serves products from it and the product sizes are its
+        files' sizes.
     catalog : module, optional
-        Provider of ``observations()``, ``products()``, ``OBSERVATION_FIELDS``,
-        ``PRODUCT_FIELDS``, ``cloud_key()``, ``resolve()``; default
-        :mod:`roman_helpers.sandbox.catalog`.
+        Provider of ``observations()``, ``products()``, ``OBSERVATION_FIELDS``, ``PRODUCT_FIELDS``,
+        ``cloud_key()``, ``resolve()`` (and optionally ``CONE_FIELDS``, ``POSITION_FIELDS``);
+        default :mod:`roman_helpers.sandbox.catalog`.
     """
 
     def __init__(self, manifest: Any = None, catalog: Any = None) -> None:
         if catalog is None:
             from roman_helpers.sandbox import catalog
         self.catalog = catalog
-        self.files = {}
+        self.observation_fields = catalog.OBSERVATION_FIELDS
+        self.cone_fields = getattr(catalog, "CONE_FIELDS", self.observation_fields)
+        self.position_fields = getattr(catalog, "POSITION_FIELDS", self.observation_fields)
+        files: dict[str, Path] = {}
         if manifest is not None:
-            self.files = {(e.bucket, e.key): manifest.file(e) for e in manifest.objects}
+            files = {e.key: manifest.file(e) for e in manifest.objects if e.bucket == "stpubdata"}
+            files.update({e.key: manifest.file(e) for e in getattr(manifest, "mast_files", [])})
         self.observations = list(catalog.observations())
         self.products = list(catalog.products())
+        self.product_files: dict[str, Path] = {}
         for row in self.products:  # the catalog's sizes are hints; the generated files are the truth
-            path = self.files.get(("stpubdata", catalog.cloud_key(row["dataURI"])))
+            path = files.get(catalog.cloud_key(row["dataURI"]))
             if path is not None:
+                self.product_files[row["dataURI"]] = path
                 row["size"] = path.stat().st_size
         self.product_uris = {p["dataURI"] for p in self.products}
+        self._positions = None
         self.requests = 0
         self._lock = threading.Lock()
         self.url_map = Map([
@@ -122,6 +177,8 @@ class MastApp:
             Rule("/api/v0.1/Download/file", endpoint="download"),
             Rule("/api/v0.1/Download/file/", endpoint="download"),
             Rule("/Santa-war/query", endpoint="resolver"),
+            Rule("/", endpoint="unserved"),
+            Rule("/<path:rest>", endpoint="unserved"),
         ])
 
     def __call__(self, environ, start_response):
@@ -141,7 +198,11 @@ class MastApp:
         if name.startswith("Mast.Caom.Products"):
             return _json(columns_config(self.catalog.PRODUCT_FIELDS))
         if name.startswith("Mast.Caom"):
-            return _json(columns_config(self.catalog.OBSERVATION_FIELDS))
+            selected = [f for f in self.cone_fields if f["name"] == "_selected_"]
+            extra = [{**f, "remove": True} for f in self.position_fields
+                     if f["name"] not in {c["name"] for c in self.cone_fields}]
+            others = [f for f in self.cone_fields if f["name"] != "_selected_"]
+            return _json(columns_config([*selected, *others, *extra]))
         return _json({})  # what MAST answers for a configuration it does not have
 
     def on_invoke(self, request: Request) -> Response:
@@ -149,24 +210,33 @@ class MastApp:
             mashup = json.loads(request.values.get("request", ""))
         except ValueError:
             return _json(_error("request is not valid JSON"))
-        service = mashup.get("service", "")
+        service = str(mashup.get("service", ""))
         params = mashup.get("params") or {}
-        if service in ("Mast.Caom.Filtered", "Mast.Caom.Filtered.Position"):
-            rows = self._filtered(params, positional=service.endswith("Position"))
-            fields = self.catalog.OBSERVATION_FIELDS
+        if service == "Mast.Caom.Cone":
+            answer = self._cone(params)
+        elif service in ("Mast.Caom.Filtered", "Mast.Caom.Filtered.Position"):
+            answer = self._filtered(params, positional=service.endswith("Position"))
         elif service == "Mast.Caom.Products":
             wanted = {s.strip() for s in str(params.get("obsid", "")).split(",") if s.strip()}
             rows = [p for p in self.products
                     if str(p.get("parent_obsid")) in wanted or str(p.get("obsID")) in wanted]
-            fields = self.catalog.PRODUCT_FIELDS
+            answer = rows, self.catalog.PRODUCT_FIELDS
         elif service == "Mast.Name.Lookup":
             entry = self.catalog.resolve(str(params.get("input", "")))
-            return _json({"resolvedCoordinate": [entry] if entry else [], "status": ""})
+            found = [self._resolved(str(params.get("input", "")), entry, "SIMBAD")] if entry else []
+            return _json({"resolvedCoordinate": found, "status": ""})
+        elif service == "Mast.Caom.All":
+            return _json(self._mission_histogram())
+        elif service.startswith("Mast.Catalogs.All."):
+            # astroquery reads this helper's answer without checking its status (catalog criteria):
+            # an HTTP error is the one failure it reports clearly (requests.HTTPError)
+            return Response(_unserved(service), status=f"501 {_unserved(service)}", mimetype="text/plain")
         else:
-            return _json(_error(f"Unknown service: {service!r}"))
-        if isinstance(rows, str):
-            return _json(_error(rows))
-        return _json(_page(rows, fields, mashup.get("pagesize"), mashup.get("page")))
+            return _json(_error(f"Unknown service: {service!r}; {_unserved('it')}"))
+        if isinstance(answer, str):
+            return _json(_error(answer))
+        rows, fields = answer
+        return _json(_page(rows, _fields(fields), mashup.get("pagesize"), mashup.get("page")))
 
     def on_path_lookup(self, request: Request) -> Response:
         answer = {}
@@ -181,33 +251,71 @@ class MastApp:
         uri = request.args.get("uri", "")
         if uri not in self.product_uris:
             raise NotFound(f"{uri!r} is not a MAST product known to the sandbox")
-        path = self.files.get(("stpubdata", self.catalog.cloud_key(uri)))
+        path = self.product_files.get(uri)
         if path is None:
-            raise NotFound(f"the sandbox holds no bytes for {uri!r} (it is not in its stpubdata bucket)")
+            raise NotFound(f"the sandbox holds no bytes for {uri!r}")
         filename = uri.rsplit("/", 1)[-1]
         body = b"" if request.method == "HEAD" else open(path, "rb")  # closed by the WSGI server
-        response = Response(body, mimetype="application/octet-stream", direct_passthrough=True)
+        mimetype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        response = Response(body, mimetype=mimetype, direct_passthrough=True)
         response.headers["Content-Length"] = str(path.stat().st_size)
         response.headers["Content-Disposition"] = f"attachment; filename={filename}"
         return response
 
     def on_resolver(self, request: Request) -> Response:
+        resolve_all = request.args.get("resolveAll", "false").lower() == "true"
+        resolvers = ["SIMBAD", "NED"] if resolve_all else [request.args.get("resolver", "SIMBAD").upper()]
         found = []
         for name in request.args.getlist("name"):
             entry = self.catalog.resolve(name)
             if entry:
-                found.append({"resolver": "SIMBAD", "cached": True, "searchRadius": -1.0,
-                              "canonicalName": entry.get("canonicalName", name), **entry,
-                              "searchString": name.lower()})
-        return _json({"resolvedCoordinate": found})
+                found += [self._resolved(name, entry, resolver) for resolver in resolvers]
+        return _json({"resolvedCoordinate": found, "status": ""})
 
-    # --------------------------------------------------------------- helpers
-    def _filtered(self, params: dict[str, Any], positional: bool) -> list[dict[str, Any]] | str:
-        types = {f["name"].lower(): _VOT_TYPES.get(f["type"].lower(), "char")
-                 for f in self.catalog.OBSERVATION_FIELDS}
-        names = {f["name"].lower(): f["name"] for f in self.catalog.OBSERVATION_FIELDS}
+    def on_unserved(self, request: Request) -> Response:
+        reason = _unserved(request.path)
+        return Response(reason + "\n", status=f"404 {reason}", mimetype="text/plain")
+
+    # --------------------------------------------------------------- services
+    @staticmethod
+    def _resolved(name: str, entry: dict[str, Any], resolver: str) -> dict[str, Any]:
+        """One resolver's answer, with the fields of MAST's name resolver (recorded: ``resolver.json``)."""
+        return {"searchString": name.lower(), "resolver": resolver, "cached": True, "resolverTime": 1,
+                "searchRadius": -1.0, **entry}
+
+    def _separations(self, ra: float, dec: float) -> list[float]:
+        """Degrees from (ra, dec) to every observation's centre, on the sphere (astropy)."""
+        import astropy.units as u
+        from astropy.coordinates import SkyCoord
+
+        if self._positions is None:
+            self._positions = SkyCoord([float(r["s_ra"]) for r in self.observations],
+                                       [float(r["s_dec"]) for r in self.observations], unit="deg")
+        return SkyCoord(ra, dec, unit="deg").separation(self._positions).to_value(u.deg).tolist()
+
+    def _within(self, rows: list[dict[str, Any]], ra: float, dec: float, radius: float) -> list[dict[str, Any]]:
+        index = {id(row): number for number, row in enumerate(self.observations)}
+        separations = self._separations(ra, dec)
+        found = []
+        for row in rows:
+            degrees = separations[index[id(row)]]
+            if degrees <= radius:
+                found.append({**row, "distance": degrees * 3600.0})
+        return found
+
+    def _cone(self, params: dict[str, Any]) -> tuple | str:
+        try:
+            ra, dec, radius = (float(params[k]) for k in ("ra", "dec", "radius"))
+        except (KeyError, TypeError, ValueError):
+            return "Mast.Caom.Cone needs ra, dec and radius in degrees"
+        return self._within(self.observations, ra, dec, radius), self.cone_fields
+
+    def _filtered(self, params: dict[str, Any], positional: bool) -> tuple | str:
+        fields = self.position_fields if positional else self.observation_fields
+        types = {f["name"].lower(): _config_type(f) for f in self.observation_fields}
+        names = {f["name"].lower(): f["name"] for f in self.observation_fields}
         rows = self.observations
-        for flt in params.get("filters", []):
+        for flt in params.get("filters") or []:
             key = str(flt.get("paramName", "")).lower()
             if key not in names:
                 return f"Filter '{flt.get('paramName')}' does not exist."
@@ -218,9 +326,35 @@ class MastApp:
                 ra, dec, radius = (float(v) for v in str(params.get("position", "")).split(","))
             except ValueError:
                 return f"position must be 'ra, dec, radius' in degrees, not {params.get('position')!r}"
-            rows = [r for r in rows if r.get("s_ra") is not None and
-                    _separation_deg(ra, dec, float(r["s_ra"]), float(r["s_dec"])) <= radius]
-        return rows
+            rows = [{**row, "objID1": row.get("objID")} for row in self._within(rows, ra, dec, radius)]
+        return _columns(rows, fields, params.get("columns", "*"))
+
+    def _mission_histogram(self) -> dict[str, Any]:
+        """The ``Mast.Caom.All`` facet ``list_missions`` reads: observations per collection."""
+        counts: dict[str, int] = {}
+        for row in self.observations:
+            counts[row["obs_collection"]] = counts.get(row["obs_collection"], 0) + 1
+        histogram = [{"key": name, "value": count} for name, count in sorted(counts.items())]
+        column = {"text": "obs_collection", "ExtendedProperties": {"histObj": {**counts, "hist": histogram}}}
+        return {"status": "COMPLETE", "msg": "", "data": {"Tables": [{"Columns": [column]}]}}
+
+
+def _columns(rows: list[dict[str, Any]], fields: list[dict[str, Any]], columns: Any) -> tuple | str:
+    """Apply a Mashup ``columns`` parameter: ``*``, ``COUNT_BIG(*)`` or a comma-separated list."""
+    text = str(columns or "*").strip()
+    if text == "*":
+        return rows, fields
+    if text.replace(" ", "").upper() == _COUNT:
+        from roman_helpers.sandbox.catalog import COUNT_FIELDS
+
+        return [{"Column1": len(rows)}], COUNT_FIELDS
+    by_name = {f["name"].lower(): f for f in fields}
+    chosen = []
+    for name in (part.strip() for part in text.split(",")):
+        if name.lower() not in by_name:
+            return f"Column '{name}' does not exist."
+        chosen.append(by_name[name.lower()])
+    return [{f["name"]: row.get(f["name"]) for f in chosen} for row in rows], chosen
 
 
 def _error(message: str) -> dict[str, Any]:
@@ -231,6 +365,8 @@ def _page(rows: list[dict[str, Any]], fields: list[dict[str, str]], pagesize: An
     size = int(pagesize or 50000)
     number = int(page or 1)
     chunk = rows[(number - 1) * size: number * size]
+    names = [f["name"] for f in fields]
+    chunk = [{name: row.get(name) for name in names} for row in chunk]  # MAST's columns, in order (None if unset)
     return {"status": "COMPLETE", "msg": "", "fields": fields, "data": chunk,
             "paging": {"page": number, "pageSize": size, "pagesFiltered": max(1, math.ceil(len(rows) / size)),
                        "rows": len(chunk), "rowsFiltered": len(rows), "rowsTotal": len(rows)}}
@@ -283,4 +419,3 @@ class MastServer(BackgroundService):
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-mast", daemon=True)
         self._thread.start()
         return self
-

@@ -1,4 +1,4 @@
-"""Format-faithful synthetic files: HST drizzled FITS, Roman ASDF (level 1 and 2), OpenUniverse.
+"""Format-faithful synthetic files: HST WFC3/IR products and previews, Roman ASDF (levels 1, 2), OpenUniverse.
 
 Each writer produces the structure of the real product (extensions, header keywords, ASDF tree
 paths, lz4-compressed arrays written by roman_datamodels, a gwcs and catalogs where the real
@@ -17,7 +17,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["tan_header", "tan_gwcs", "render", "sky_image", "write_hst_drz", "write_roman_cal",
+__all__ = ["tan_header", "tan_gwcs", "render", "sky_image", "hst_galaxy_image", "write_hst_drz",
+           "hst_sample_times", "hst_exposure_rate", "write_hst_flt", "write_hst_ima", "write_hst_raw",
+           "write_hst_spt", "write_hst_trl", "write_hst_asn", "write_hst_jitter", "write_preview_jpeg",
+           "write_hst_preview", "canonical_asdf_history", "write_roman_cal",
            "write_roman_uncal", "source_catalogs", "write_openuniverse_fits_gz",
            "write_openuniverse_asdf", "write_gzip_fits"]
 
@@ -138,8 +141,37 @@ def sky_image(shape: tuple[int, int], seed: int, *, sky: float = 100.0, noise: f
     return image, stars
 
 
+def hst_galaxy_image(header, shape: tuple[int, int], galaxy: tuple[float, float], seed: int) -> np.ndarray:
+    """Return a float32 image of an elliptical galaxy and its globular clusters (electrons/s).
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        The image's celestial WCS (from :func:`tan_header`).
+    shape : (ny, nx)
+    galaxy : (float, float)
+        Sky position (ra, dec) of the galaxy's nucleus.
+    seed : int
+
+    Returns
+    -------
+    ndarray of float32
+    """
+    from astropy.wcs import WCS
+
+    gx, gy = WCS(header).all_world2pix([[galaxy[0], galaxy[1]]], 0)[0]
+    ny, nx = shape
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    radius = np.hypot((xx - gx) / 1.0, (yy - gy) / 0.8) + 1.0
+    image, _ = sky_image(shape, seed, sky=0.5, noise=0.02, stars_per_megapixel=150)
+    image *= 0.004  # stars become faint globular clusters on the galaxy
+    image += (4.0 * np.exp(-7.67 * ((radius / 150.0) ** 0.25 - 1.0)) / 2000.0).astype(np.float32)
+    return image
+
+
 def write_hst_drz(path: Path, *, shape: tuple[int, int], ra: float, dec: float, galaxy: tuple[float, float],
-                  band: str, rootname: str, exptime: float, proposal_id: str, seed: int) -> Path:
+                  band: str, rootname: str, exptime: float, proposal_id: str, seed: int,
+                  targname: str = "M85") -> Path:
     """Write a WFC3/IR drizzled product: PRIMARY, SCI, WHT, CTX, HDRTAB.
 
     The SCI image shows an elliptical galaxy at ``galaxy`` (ra, dec) with its globular clusters.
@@ -156,25 +188,20 @@ def write_hst_drz(path: Path, *, shape: tuple[int, int], ra: float, dec: float, 
         FILTER, ROOTNAME and PROPOSID keywords.
     exptime : float
     seed : int
+    targname : str
+        TARGNAME keyword.
 
     Returns
     -------
     pathlib.Path
     """
     from astropy.io import fits
-    from astropy.wcs import WCS
 
     header = tan_header(shape, ra, dec, HST_IR_DRZ_PIXEL_DEG)
-    gx, gy = WCS(header).all_world2pix([[galaxy[0], galaxy[1]]], 0)[0]
-    ny, nx = shape
-    yy, xx = np.mgrid[0:ny, 0:nx]
-    radius = np.hypot((xx - gx) / 1.0, (yy - gy) / 0.8) + 1.0
-    image, _ = sky_image(shape, seed, sky=0.5, noise=0.02, stars_per_megapixel=150)
-    image *= 0.004  # stars become faint globular clusters on the galaxy
-    image += (4.0 * np.exp(-7.67 * ((radius / 150.0) ** 0.25 - 1.0)) / 2000.0).astype(np.float32)
+    image = hst_galaxy_image(header, shape, galaxy, seed)
 
     primary = fits.PrimaryHDU()
-    primary.header.update(TELESCOP="HST", INSTRUME="WFC3", DETECTOR="IR", FILTER=band, TARGNAME="M85",
+    primary.header.update(TELESCOP="HST", INSTRUME="WFC3", DETECTOR="IR", FILTER=band, TARGNAME=targname,
                           PROPOSID=int(proposal_id), EXPTIME=exptime, ROOTNAME=rootname,
                           FILENAME=f"{rootname}_drz.fits", RA_TARG=galaxy[0], DEC_TARG=galaxy[1],
                           ORIGIN="roman-helpers sandbox (synthetic)")
@@ -191,6 +218,400 @@ def write_hst_drz(path: Path, *, shape: tuple[int, int], ra: float, dec: float, 
                  fits.Column(name="EXPTIME", format="E", array=np.full(2, exptime / 2))], name="HDRTAB")]
     fits.HDUList(hdus).writeto(path, overwrite=True)
     return path
+
+
+# ------------------------------------------------------------------ HST WFC3/IR exposures and auxiliary files
+#: Native WFC3/IR pixel: the grid of the flt, ima and raw files (their geometric distortion is left out).
+HST_IR_PIXEL_DEG = 0.13 / 3600
+#: Reference pixels around a WFC3/IR readout: raw and ima images are this much wider on each side than flt.
+HST_IR_REFERENCE_PIXELS = 5
+_ORIGIN = "roman-helpers sandbox (synthetic)"
+
+
+def _hst_primary(keywords: dict[str, Any], filename: str, filetype: str):
+    from astropy.io import fits
+
+    primary = fits.PrimaryHDU()
+    primary.header.update(FILENAME=filename, FILETYPE=filetype, TELESCOP="HST", INSTRUME="WFC3",
+                          DETECTOR="IR", ORIGIN=_ORIGIN)
+    primary.header.update(keywords)
+    return primary
+
+
+def _write_fits(hdus: list, path: Path) -> None:
+    # The headers here are valid by construction; skipping astropy's output verification saves a
+    # third of the time of writing the ~1,500 small HST files (the bytes are the same).
+    from astropy.io import fits
+
+    fits.HDUList(hdus).writeto(path, overwrite=True, output_verify="ignore")
+
+
+def hst_sample_times(nsamp: int, exptime: float) -> np.ndarray:
+    """Return the MULTIACCUM read times of a WFC3/IR exposure: the zeroth read at 0 s, the last at ``exptime``.
+
+    Examples
+    --------
+    >>> hst_sample_times(4, 300.0).tolist()
+    [0.0, 100.0, 200.0, 300.0]
+    """
+    return np.linspace(0.0, exptime, nsamp)
+
+
+def hst_exposure_rate(shape: tuple[int, int], ra: float, dec: float, galaxy: tuple[float, float],
+                      seed: int) -> tuple[np.ndarray, Any]:
+    """Return one exposure's count-rate image (electrons/s) on the native grid, and its WCS header.
+
+    Parameters
+    ----------
+    shape : (ny, nx)
+        The calibrated (flt) image size.
+    ra, dec : float
+        Image centre.
+    galaxy : (float, float)
+        Sky position of the galaxy's nucleus.
+    seed : int
+        The exposure's seed: its flt, ima, raw and preview show the same sky.
+
+    Returns
+    -------
+    rate : ndarray of float32
+    header : astropy.io.fits.Header
+    """
+    header = tan_header(shape, ra, dec, HST_IR_PIXEL_DEG)
+    return hst_galaxy_image(header, shape, galaxy, seed), header
+
+
+def _wcs_with_border(header, border: int):
+    """The WCS header of the same image with ``border`` reference pixels added on every side."""
+    wide = header.copy()
+    wide["CRPIX1"] += border
+    wide["CRPIX2"] += border
+    return wide
+
+
+def write_hst_flt(path: Path, *, shape: tuple[int, int], ra: float, dec: float, galaxy: tuple[float, float],
+                  exptime: float, nsamp: int, seed: int, keywords: dict[str, Any]) -> Path:
+    """Write a WFC3/IR calibrated exposure (``_flt.fits``): PRIMARY, SCI, ERR, DQ, SAMP, TIME.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    shape : (ny, nx)
+    ra, dec : float
+    galaxy : (float, float)
+    exptime : float
+    nsamp : int
+        Number of reads (NSAMP, zeroth read included).
+    seed : int
+    keywords : dict
+        Primary-header keywords (ROOTNAME, TARGNAME, PROPOSID, FILTER, ASN_ID ...).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from astropy.io import fits
+    >>> path = Path(tempfile.mkdtemp()) / "ib1f0vabq_flt.fits"
+    >>> _ = write_hst_flt(path, shape=(64, 64), ra=186.35, dec=18.19, galaxy=(186.35, 18.19), exptime=551.45,
+    ...                   nsamp=4, seed=1, keywords={"ROOTNAME": "ib1f0vabq"})
+    >>> [hdu.name for hdu in fits.open(path)]
+    ['PRIMARY', 'SCI', 'ERR', 'DQ', 'SAMP', 'TIME']
+    """
+    from astropy.io import fits
+
+    rate, header = hst_exposure_rate(shape, ra, dec, galaxy, seed)
+    error = np.sqrt(np.abs(rate) * exptime + 20.0**2).astype(np.float32) / np.float32(exptime)
+    hdus = [_hst_primary({**keywords, "EXPTIME": exptime, "NSAMP": nsamp}, path.name, "SCI")]
+    for name, data, unit in (("SCI", rate, "ELECTRONS/S"), ("ERR", error, "ELECTRONS/S"),
+                             ("DQ", np.zeros(shape, np.int16), "UNITLESS"),
+                             ("SAMP", np.full(shape, nsamp - 1, np.int16), "UNITLESS"),
+                             ("TIME", np.full(shape, exptime, np.float32), "SECONDS")):
+        extension = fits.ImageHDU(data, header=header, name=name, ver=1)
+        extension.header["BUNIT"] = unit
+        hdus.append(extension)
+    _write_fits(hdus, path)
+    return path
+
+
+_IMSETS: dict[tuple, list] = {}
+
+
+def _imset_extensions(kind: str, full: tuple[int, int], nsamp: int, wcs_header) -> list:
+    """The 5 x NSAMP extensions of a raw or ima file, made once per kind, size and NSAMP, then refilled.
+
+    Why: creating those astropy headers anew for each of the ~320 raw and ima files took a third
+    of the sandbox's first start. The caller sets again every value that differs between files
+    (data, CRVAL1/2, SAMPTIME, PIXVALUE), so the bytes are those fresh headers would give.
+    """
+    from astropy.io import fits
+
+    key = (kind, full, nsamp)
+    if key not in _IMSETS:
+        extensions = []
+        for version, sample in enumerate(range(nsamp - 1, -1, -1), start=1):  # the files list the last read first
+            for name, dtype in (("SCI", np.float32), ("ERR", np.float32), ("DQ", np.int16), ("SAMP", np.int16),
+                                ("TIME", np.float32)):
+                if kind == "raw" and name != "SCI":  # empty extensions: NPIX1, NPIX2 and a constant PIXVALUE
+                    extension = fits.ImageHDU(name=name, ver=version)
+                    pixvalue = {"ERR": 0.0, "DQ": 0, "SAMP": sample, "TIME": 0.0}[name]
+                    extension.header.update(NPIX1=full[1], NPIX2=full[0], PIXVALUE=pixvalue, SAMPNUM=sample,
+                                            SAMPTIME=0.0)
+                else:
+                    data = np.zeros(full, np.uint16 if kind == "raw" else dtype)
+                    extension = fits.ImageHDU(data, header=wcs_header, name=name, ver=version)
+                    extension.header.update(SAMPNUM=sample, SAMPTIME=0.0)
+                extensions.append(extension)
+        _IMSETS[key] = extensions
+    extensions = _IMSETS[key]
+    for extension in extensions:
+        if "CRVAL1" in extension.header:
+            extension.header["CRVAL1"], extension.header["CRVAL2"] = wcs_header["CRVAL1"], wcs_header["CRVAL2"]
+    return extensions
+
+
+def write_hst_ima(path: Path, *, shape: tuple[int, int], ra: float, dec: float, galaxy: tuple[float, float],
+                  exptime: float, nsamp: int, seed: int, keywords: dict[str, Any]) -> Path:
+    """Write a WFC3/IR intermediate MULTIACCUM file (``_ima.fits``): one imset per read, last read first.
+
+    Each imset holds SCI, ERR (float32), DQ, SAMP (int16) and TIME (float32) at the raw size
+    (``shape`` plus the reference pixels). Parameters are those of :func:`write_hst_flt`.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    rate, header = hst_exposure_rate(shape, ra, dec, galaxy, seed)
+    border = HST_IR_REFERENCE_PIXELS
+    full = (shape[0] + 2 * border, shape[1] + 2 * border)
+    rng = np.random.default_rng(seed + 2)
+    times = hst_sample_times(nsamp, exptime)
+    extensions = iter(_imset_extensions("ima", full, nsamp, _wcs_with_border(header, border)))
+    for sample in range(nsamp - 1, -1, -1):
+        seconds = float(times[sample])
+        read = np.zeros(full, np.float32)
+        if seconds > 0:
+            read[border:-border, border:-border] = rate + rng.normal(0, 20.0, shape).astype(np.float32) / seconds
+        error = np.full(full, 20.0 / max(seconds, 1.0), np.float32)
+        for data in (read, error, np.zeros(full, np.int16), np.full(full, sample, np.int16),
+                     np.full(full, seconds, np.float32)):
+            extension = next(extensions)
+            extension.data = data
+            extension.header["SAMPTIME"] = seconds
+    primary = _hst_primary({**keywords, "EXPTIME": exptime, "NSAMP": nsamp}, path.name, "SCI")
+    _write_fits([primary, *_IMSETS[("ima", full, nsamp)]], path)
+    return path
+
+
+def write_hst_raw(path: Path, *, shape: tuple[int, int], ra: float, dec: float, galaxy: tuple[float, float],
+                  exptime: float, nsamp: int, seed: int, keywords: dict[str, Any]) -> Path:
+    """Write a WFC3/IR raw MULTIACCUM file (``_raw.fits``): one imset per read, last read first.
+
+    SCI holds the detector counts (unsigned 16-bit DN, bias and reference pixels included); ERR,
+    DQ, SAMP and TIME are empty extensions carrying ``NPIX1``/``NPIX2``/``PIXVALUE``, as in the real
+    raw files. Parameters are those of :func:`write_hst_flt`.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    rate, header = hst_exposure_rate(shape, ra, dec, galaxy, seed)
+    border = HST_IR_REFERENCE_PIXELS
+    full = (shape[0] + 2 * border, shape[1] + 2 * border)
+    gain, bias = 2.5, 12000.0
+    rng = np.random.default_rng(seed + 1)
+    times = hst_sample_times(nsamp, exptime)
+    extensions = iter(_imset_extensions("raw", full, nsamp, _wcs_with_border(header, border)))
+    for sample in range(nsamp - 1, -1, -1):
+        seconds = float(times[sample])
+        counts = np.full(full, bias) + rng.normal(0, 8.0, full)
+        counts[border:-border, border:-border] += np.maximum(rate, 0) * seconds / gain
+        for name in ("SCI", "ERR", "DQ", "SAMP", "TIME"):
+            extension = next(extensions)
+            extension.header["SAMPTIME"] = seconds
+            if name == "SCI":
+                extension.data = np.clip(counts, 0, 65535).astype(np.uint16)
+            elif name == "TIME":
+                extension.header["PIXVALUE"] = seconds
+    primary = _hst_primary({**keywords, "EXPTIME": exptime, "NSAMP": nsamp}, path.name, "SCI")
+    _write_fits([primary, *_IMSETS[("raw", full, nsamp)]], path)
+    return path
+
+
+def write_hst_spt(path: Path, *, keywords: dict[str, Any], seed: int) -> Path:
+    """Write a support file (``_spt.fits``): proposal and telemetry keywords, and a UDL extension.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    keywords : dict
+        Primary-header keywords.
+    seed : int
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    from astropy.io import fits
+
+    primary = _hst_primary(keywords, path.name, "SPT")
+    udl = fits.ImageHDU(np.random.default_rng(seed).integers(0, 4096, 1024).astype(np.int16), name="UDL", ver=1)
+    _write_fits([primary, udl], path)
+    return path
+
+
+def write_hst_trl(path: Path, *, keywords: dict[str, Any], steps: list[str]) -> Path:
+    """Write a trailer file (``_trl.fits``): the processing log as a one-column text table.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    keywords : dict
+        Primary-header keywords.
+    steps : list of str
+        Log lines (at most 132 characters each).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    from astropy.io import fits
+
+    lines = np.array([line[:132] for line in steps])
+    table = fits.BinTableHDU.from_columns([fits.Column(name="TEXT_FILE", format="132A", array=lines)])
+    _write_fits([_hst_primary(keywords, path.name, "TRL"), table], path)
+    return path
+
+
+def write_hst_asn(path: Path, *, keywords: dict[str, Any], members: list[str], product: str) -> Path:
+    """Write an association table (``_asn.fits``): MEMNAME, MEMTYPE, MEMPRSNT.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    keywords : dict
+    members : list of str
+        Exposure root names (``EXP-DTH`` rows).
+    product : str
+        The association's product name (``PROD-DTH`` row).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    from astropy.io import fits
+
+    names = [m.upper() for m in members] + [product.upper()]
+    kinds = ["EXP-DTH"] * len(members) + ["PROD-DTH"]
+    table = fits.BinTableHDU.from_columns(
+        [fits.Column(name="MEMNAME", format="14A", array=np.array(names)),
+         fits.Column(name="MEMTYPE", format="14A", array=np.array(kinds)),
+         fits.Column(name="MEMPRSNT", format="L", array=np.ones(len(names), bool))], name="ASN")
+    _write_fits([_hst_primary(keywords, path.name, "ASN_TABLE"), table], path)
+    return path
+
+
+def write_hst_jitter(path: Path, *, keywords: dict[str, Any], exposures: list[str], exptime: float,
+                     ra: float, dec: float, seed: int, image: bool) -> Path:
+    """Write the pointing-jitter files of an association: ``_jit.fits`` (tables) or ``_jif.fits`` (images).
+
+    One extension per exposure: a ``JIT`` table sampled every 3 s (``Seconds``, ``V2_dom``,
+    ``V3_dom``, ``RA``, ``DEC``, ``Roll``, ``LimbAng``, ``DayNight``), or a ``JIF`` 2-D jitter
+    histogram.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    keywords : dict
+    exposures : list of str
+        Exposure root names, one extension each.
+    exptime : float
+        Seconds per exposure.
+    ra, dec : float
+        Pointing.
+    seed : int
+    image : bool
+        Write the ``_jif`` images instead of the ``_jit`` tables.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    from astropy.io import fits
+
+    rng = np.random.default_rng(seed)
+    hdus = [_hst_primary(keywords, path.name, "JIF" if image else "JIT")]
+    for version, exposure in enumerate(exposures, start=1):
+        if image:
+            hdu = fits.ImageHDU(rng.poisson(4.0, (32, 32)).astype(np.int16), name="JIF", ver=version)
+        else:
+            seconds = np.arange(0.0, exptime + 3.0, 3.0)
+            n = len(seconds)
+            v2, v3 = rng.normal(0, 0.003, n), rng.normal(0, 0.003, n)
+            hdu = fits.BinTableHDU.from_columns(
+                [fits.Column(name="Seconds", format="E", unit="seconds", array=seconds),
+                 fits.Column(name="V2_dom", format="E", unit="arcsec", array=v2),
+                 fits.Column(name="V3_dom", format="E", unit="arcsec", array=v3),
+                 fits.Column(name="RA", format="D", unit="degrees", array=ra + v2 / 3600),
+                 fits.Column(name="DEC", format="D", unit="degrees", array=dec + v3 / 3600),
+                 fits.Column(name="Roll", format="E", unit="degrees", array=np.full(n, 91.7)),
+                 fits.Column(name="LimbAng", format="E", unit="degrees", array=np.linspace(40.0, 75.0, n)),
+                 fits.Column(name="DayNight", format="I", array=np.zeros(n, np.int16))], name="JIT", ver=version)
+        hdu.header["EXPNAME"] = exposure[:8].upper() + "J"
+        hdus.append(hdu)
+    _write_fits(hdus, path)
+    return path
+
+
+def write_preview_jpeg(path: Path, image: np.ndarray, *, max_side: int | None = None) -> Path:
+    """Write a MAST-style preview of ``image``: an asinh-stretched greyscale JPEG, north up.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    image : 2-D ndarray
+    max_side : int, optional
+        Shrink to this many pixels on the longer side (thumbnails).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> path = write_preview_jpeg(Path(tempfile.mkdtemp()) / "p.jpg", np.arange(64.0).reshape(8, 8))
+    >>> Image.open(path).format, Image.open(path).size
+    ('JPEG', (8, 8))
+    """
+    from astropy.visualization import AsinhStretch, ImageNormalize, PercentileInterval
+    from PIL import Image  # Pillow comes with matplotlib
+
+    scaled = ImageNormalize(image, interval=PercentileInterval(99.5), stretch=AsinhStretch())(image, clip=True)
+    picture = Image.fromarray((np.flipud(np.asarray(scaled.filled(0))) * 255).astype(np.uint8), mode="L")
+    if max_side and max(picture.size) > max_side:
+        picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    picture.save(path, format="JPEG", quality=80)
+    return path
+
+
+def write_hst_preview(path: Path, *, shape: tuple[int, int], ra: float, dec: float,
+                      galaxy: tuple[float, float], seed: int, pixel_deg: float,
+                      max_side: int | None = None) -> Path:
+    """Write the preview JPEG of a drizzled (``pixel_deg`` = drizzled pixel) or flt image.
+
+    The image is computed as its FITS file's writer computes it (same seed), so the preview shows
+    the file's sky.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    header = tan_header(shape, ra, dec, pixel_deg)
+    return write_preview_jpeg(path, hst_galaxy_image(header, shape, galaxy, seed), max_side=max_side)
 
 
 def _roman_meta(model, *, detector: int, optical_element: str, ra: float, dec: float, shape, start: str,
@@ -222,6 +643,7 @@ def _save_reproducibly(model, path: Path, file_date: str) -> None:
     from astropy.time import Time
 
     model.save(path)
+    canonical_asdf_history(path)
     pinned = Time(file_date).isot.encode()
     raw = path.read_bytes()
     stamped = re.compile(rb"(file_date: [^\n]*?value: ')(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})(')")
@@ -229,6 +651,35 @@ def _save_reproducibly(model, path: Path, file_date: str) -> None:
     if match is None or len(match.group(2)) != len(pinned):
         return  # a layout we do not know: keep roman_datamodels' stamp
     path.write_bytes(raw[:match.start(2)] + pinned + raw[match.end(2):])
+
+
+_HISTORY = re.compile(rb"\nhistory:\n  extensions:\n((?:  - !core/extension_metadata-1\.0\.0\n(?:    [^\n]*\n)+)+)")
+_HISTORY_ENTRY = re.compile(rb"  - !core/extension_metadata-1\.0\.0\n(?:    [^\n]*\n)+")
+
+
+def canonical_asdf_history(path: Path) -> None:
+    """Sort the ``history.extensions`` entries of an ASDF file in place, so equal inputs give equal bytes.
+
+    asdf lists the extensions a file used by iterating over a set of objects, so their order
+    changes from one process to the next. Sorting the entries keeps the header's length, so no
+    block offset moves (ASDF checksums cover blocks, not the tree).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        An ASDF file.
+    """
+    with open(path, "r+b") as handle:
+        head = handle.read(1 << 20)
+        end = head.find(b"\n...\n")
+        match = _HISTORY.search(head, 0, end if end > 0 else len(head))
+        if match is None:
+            return  # no extension history (or a layout we do not know): nothing to order
+        entries = _HISTORY_ENTRY.findall(match.group(1))
+        ordered = b"".join(sorted(entries))
+        if ordered != match.group(1) and len(ordered) == len(match.group(1)):
+            handle.seek(match.start(1))
+            handle.write(ordered)
 
 
 def write_roman_cal(path: Path, *, shape: tuple[int, int], detector: int, optical_element: str, ra: float,
@@ -453,4 +904,5 @@ def write_openuniverse_asdf(path: Path, *, shape: tuple[int, int], ra: float, de
         "catalogs": dict(catalogs),
     }}
     asdf.AsdfFile(tree).write_to(path, all_array_compression="lz4")
+    canonical_asdf_history(path)
     return path

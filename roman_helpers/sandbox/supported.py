@@ -1,0 +1,247 @@
+"""The client calls the offline sandbox answers, and how the others fail.
+
+One list, :data:`CALLS`, is both the documentation and the test plan: the fidelity tests run
+every call's ``code`` through the real client library under the sandbox (after :data:`SETUP`)
+and check its answer against the sandbox's own files, or check that it fails as listed; the
+book's sandbox page shows the same list as a table (:func:`markdown_table`). :data:`SERVICES`
+names the services behind the calls and the recorded MAST answer each one's response shape is
+compared with (astroquery's own test data, ``astroquery/mast/tests/data``).
+
+Entries for other archives (``family`` such as ``"IRSA SIA"``) go in the same lists.
+
+Examples
+--------
+>>> print(markdown_table([c for c in CALLS if c.id == "count-criteria"]).splitlines()[2])
+| `Observations.query_criteria_count(**tutorial)` | MAST `Mast.Caom.Filtered` | supported | ``COUNT_BIG(*)``: one row, one column |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Service", "Call", "SERVICES", "CALLS", "SETUP", "calls_for", "markdown_table"]
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service behind one or more client calls.
+
+    Attributes
+    ----------
+    name : str
+        The service (``Mast.Caom.Cone``) or endpoint (``Download/file``).
+    family : str
+        ``"MAST"``, ``"IRSA SIA"`` ...
+    endpoint : str
+        Method and path on the real host.
+    recorded : str or None
+        File in ``astroquery/mast/tests/data`` holding a real answer of this service, whose shape
+        (field names and types, paging) the sandbox's answer is compared with.
+    """
+
+    name: str
+    family: str
+    endpoint: str
+    recorded: str | None = None
+
+
+@dataclass(frozen=True)
+class Call:
+    """One client call and what the sandbox does with it.
+
+    Attributes
+    ----------
+    id : str
+        Short name (test ids).
+    code : str
+        The call, as Python code run after :data:`SETUP`.
+    service : str
+        ``"<family> <service name>"`` of the main service it reaches.
+    error : str or None
+        None if the sandbox answers it; else the exception the client raises.
+    message : str
+        Text the error message contains (for a failing call).
+    note : str
+        What a reader should know (Markdown).
+    """
+
+    id: str
+    code: str
+    service: str
+    error: str | None = None
+    message: str = ""
+    note: str = ""
+
+    @property
+    def status(self) -> str:
+        """``"supported"`` or ``"fails with <error>"``."""
+        return "supported" if self.error is None else f"fails with `{self.error}`"
+
+    @property
+    def family(self) -> str:
+        """The service family (``"MAST"``, ``"IRSA SIA"`` ...)."""
+        return next((s.family for s in SERVICES if self.service == f"{s.family} {s.name}"),
+                    self.service.split(" ", 1)[0])
+
+
+SERVICES: tuple[Service, ...] = (
+    Service("Mast.Caom.Cone", "MAST", "POST /api/v0/invoke", "caom.json"),
+    Service("Mast.Caom.Filtered", "MAST", "POST /api/v0/invoke", "advSearch.json"),
+    Service("Mast.Caom.Filtered.Position", "MAST", "POST /api/v0/invoke", "advSearchPos.json"),
+    Service("COUNT_BIG(*)", "MAST", "POST /api/v0/invoke", "countsResp.json"),
+    Service("Mast.Caom.Products", "MAST", "POST /api/v0/invoke", "products.json"),
+    Service("Mast.Caom.All", "MAST", "POST /api/v0/invoke"),
+    Service("columnsconfig", "MAST", "POST /portal/Mashup/Mashup.asmx/columnsconfig", "columnsconfig.json"),
+    Service("name resolver", "MAST", "GET http://mastresolver.stsci.edu/Santa-war/query", "resolver.json"),
+    Service("path_lookup", "MAST", "GET /api/v0.1/path_lookup/", "mast_relative_path.json"),
+    Service("Download/file", "MAST", "HEAD, GET /api/v0.1/Download/file"),
+    Service("stpubdata", "MAST", "S3 HEAD, GET s3://stpubdata/hst/public/..."),
+    Service("catalogs", "MAST", "POST /api/v0/invoke (Mast.Hsc.*, Mast.Catalogs.*, Mast.Galex.Catalog)"),
+    Service("Download/bundle", "MAST", "POST /api/v0.1/Download/bundle.sh"),
+    Service("missions search", "MAST", "POST /search/<mission>/api/v0.1/search"),
+    Service("catalogs.mast.stsci.edu", "MAST", "GET https://catalogs.mast.stsci.edu/api/v0.1/..."),
+)
+
+#: Statements run before each call: the names the calls use (``folder`` is a fresh scratch directory).
+SETUP = """\
+from astropy.coordinates import SkyCoord
+from astroquery.mast import Catalogs, Mast, MastMissions, Observations, ObservationsClass
+m85 = SkyCoord(186.350222, 18.191081, unit="deg")
+ra0 = SkyCoord(0.0, 2.0, unit="deg")       # a field straddling right ascension 0h
+pole = SkyCoord(123.0, 90.0, unit="deg")   # the north celestial pole
+tutorial = dict(obs_collection="HST", filters="F160W", instrument_name="WFC3/IR",
+                proposal_id=["11360"], dataRights="PUBLIC")
+Observations.enable_cloud_dataset()
+visit = Observations.get_product_list("24797441")
+previews = Observations.filter_products(visit, productType="PREVIEW")
+"""
+
+_SANDBOX_PAGE = "'Offline sandbox' page"
+
+CALLS: tuple[Call, ...] = (
+    # ------------------------------------------------------------------ observations by position
+    Call("region", 'Observations.query_region(m85, radius="0.05 deg")', "MAST Mast.Caom.Cone",
+         note="an observation matches when its centre is in the cone; `distance` is that separation in arcsec"),
+    Call("region-ra0", 'Observations.query_region(ra0, radius="10 arcsec")', "MAST Mast.Caom.Cone",
+         note="positions are compared on the sphere: the cone reaches across 0h"),
+    Call("region-pole", 'Observations.query_region(pole, radius="0.01 deg")', "MAST Mast.Caom.Cone",
+         note="and around the pole, whatever the right ascension"),
+    Call("region-paged", 'Observations.query_region(m85, radius="0.05 deg", pagesize=20, page=2)',
+         "MAST Mast.Caom.Cone", note="MAST's paging (`paging.pagesFiltered`)"),
+    Call("object", 'Observations.query_object("M85", radius="0.05 deg")', "MAST Mast.Caom.Cone",
+         note="the name is resolved by MAST's resolver first; the sandbox knows M85 (M 85, NGC 4382)"),
+    Call("object-unknown", 'Observations.query_object("Betelgeuse")', "MAST name resolver",
+         error="ResolverError", message="Could not resolve",
+         note="names other than M85 are unknown to the sandbox's resolver"),
+    Call("resolve", 'Observations.resolve_object("M85")', "MAST name resolver"),
+    Call("count-region", 'Observations.query_region_count(ra0, radius="10 arcsec")', "MAST COUNT_BIG(*)",
+         note="`Mast.Caom.Filtered.Position` with ``COUNT_BIG(*)``"),
+    Call("count-object", 'Observations.query_object_count("M85", radius="0.05 deg")', "MAST COUNT_BIG(*)"),
+    # ------------------------------------------------------------------ observations by criteria
+    Call("criteria", "Observations.query_criteria(**tutorial)", "MAST Mast.Caom.Filtered",
+         note="the tutorial's query: 60 observations"),
+    Call("count-criteria", "Observations.query_criteria_count(**tutorial)", "MAST Mast.Caom.Filtered",
+         note="``COUNT_BIG(*)``: one row, one column"),
+    Call("criteria-range", "Observations.query_criteria(obs_collection=\"HST\", t_exptime=[700, 1200])",
+         "MAST Mast.Caom.Filtered", note="numeric columns filter on a [min, max] range"),
+    Call("criteria-wildcard", 'Observations.query_criteria(target_name="NCP*")', "MAST Mast.Caom.Filtered",
+         note="one wildcard value per criterion"),
+    Call("criteria-paged", 'Observations.query_criteria(proposal_id="11360", pagesize=25, page=3)',
+         "MAST Mast.Caom.Filtered"),
+    Call("criteria-object", 'Observations.query_criteria(objectname="M85", radius="0.05 deg", filters="F110W")',
+         "MAST Mast.Caom.Filtered.Position"),
+    Call("criteria-coordinates",
+         'Observations.query_criteria(coordinates=pole, radius="0.1 deg", instrument_name="WFC3/IR")',
+         "MAST Mast.Caom.Filtered.Position"),
+    Call("count-criteria-position",
+         'Observations.query_criteria_count(coordinates=ra0, radius="10 arcsec", filters="F125W")',
+         "MAST COUNT_BIG(*)"),
+    Call("criteria-unknown", 'Observations.query_criteria(instrument="WFC3/IR")', "MAST columnsconfig",
+         error="InvalidQueryError", message="Filter 'instrument' does not exist",
+         note="checked against the column configuration, as with MAST"),
+    Call("service-unknown-filter", 'Mast.service_request("Mast.Caom.Filtered", {"columns": "*", '
+         '"filters": [{"paramName": "nope", "values": ["1"]}]})', "MAST Mast.Caom.Filtered",
+         error="RemoteServiceError", message="Filter 'nope' does not exist",
+         note="the service itself refuses an unknown column (status ERROR)"),
+    Call("metadata-observations", 'Observations.get_metadata("observations")', "MAST columnsconfig"),
+    Call("metadata-products", 'Observations.get_metadata("products")', "MAST columnsconfig"),
+    Call("missions", "Observations.list_missions()", "MAST Mast.Caom.All", note="the sandbox holds HST only"),
+    # ------------------------------------------------------------------ products
+    Call("products", 'Observations.get_product_list("24797441")', "MAST Mast.Caom.Products",
+         note="19 products per WFC3/IR association: DRZ, ASN, JIF, JIT, TRL and two previews; "
+              "per exposure FLT, IMA, RAW, SPT, TRL and a preview"),
+    Call("products-many", 'Observations.get_product_list(Observations.query_criteria(proposal_id="17010"))',
+         "MAST Mast.Caom.Products", note="many observations in one request"),
+    Call("products-unique", 'Observations.get_unique_product_list(["24797441", "24797442"])',
+         "MAST Mast.Caom.Products"),
+    Call("filter-products", 'Observations.filter_products(Observations.get_product_list(Observations.'
+         'query_criteria(**tutorial)), calib_level=[3], productType=["SCIENCE"], dataproduct_type=["image"], '
+         'project=["CALWF3"])', "MAST Mast.Caom.Products",
+         note="the tutorial's filter: 60 drizzled images, obsID 24797441 among them"),
+    # ------------------------------------------------------------------ the cloud and downloads
+    Call("cloud-uris", "Observations.get_cloud_uris(visit, return_uri_map=True)", "MAST path_lookup",
+         note="one unsigned S3 HEAD per product; the previews are not in the bucket: `None` and "
+              "`NoResultsWarning`, as on AWS"),
+    Call("cloud-uris-criteria", 'Observations.get_cloud_uris(proposal_id="17010", filter_products='
+         '{"productSubGroupDescription": ["DRZ", "FLT"]})', "MAST path_lookup",
+         note="query criteria instead of a product table"),
+    Call("download-cloud", "Observations.download_products(visit, download_dir=folder)", "MAST stpubdata",
+         note="FITS files from the bucket, previews from MAST's Download/file"),
+    Call("download-previews", "Observations.download_products(previews, download_dir=folder, cloud_only=False)",
+         "MAST Download/file", note="`HEAD` (Content-Length), then `GET`; previews are real JPEG files"),
+    Call("download-cloud-only", "Observations.download_products(previews, download_dir=folder, cloud_only=True)",
+         "MAST stpubdata", note="products outside the bucket are `SKIPPED`"),
+    Call("download-https", 'ObservationsClass().download_file("mast:HST/product/ib1f0vabq_ima.fits", '
+         "local_path=folder)", "MAST Download/file", note="without cloud access every file comes from MAST"),
+    Call("download-curl", "Observations.download_products(previews, download_dir=folder, curl_flag=True)",
+         "MAST Download/bundle", error="HTTPError", message=_SANDBOX_PAGE,
+         note="no bundles (curl scripts)"),
+    # ------------------------------------------------------------------ what the sandbox does not serve
+    Call("catalogs-hsc", 'Catalogs.query_object("M85", radius="0.01 deg")', "MAST catalogs",
+         error="RemoteServiceError", message=_SANDBOX_PAGE, note="no MAST catalogs (HSC, Gaia, TIC ...)"),
+    Call("catalogs-gaia", 'Catalogs.query_region(m85, radius="0.01 deg", catalog="Gaia")', "MAST catalogs",
+         error="RemoteServiceError", message=_SANDBOX_PAGE),
+    Call("catalogs-tic-criteria", 'Catalogs.query_criteria(catalog="Tic", Tmag=[10, 11])', "MAST catalogs",
+         error="HTTPError", message=_SANDBOX_PAGE),
+    Call("catalogs-panstarrs", 'Catalogs.query_region(m85, radius="0.01 deg", catalog="Panstarrs")',
+         "MAST catalogs.mast.stsci.edu", error="ConnectionError", message="host catalogs.mast.stsci.edu is not served",
+         note="another host: refused by the sandbox's proxy"),
+    Call("missions-search", 'MastMissions.query_region(m85, radius="0.05 deg")', "MAST missions search",
+         error="ConnectionError", message=_SANDBOX_PAGE, note="no mission-specific search API"),
+)
+
+
+def calls_for(family: str) -> list[Call]:
+    """Return the calls of one service family.
+
+    Examples
+    --------
+    >>> len(calls_for("MAST")) == len(CALLS)
+    True
+    """
+    return [call for call in CALLS if call.family == family]
+
+
+def markdown_table(calls: list[Call] | tuple[Call, ...] = CALLS) -> str:
+    """Return the calls as a Markdown table: call, service, status, notes.
+
+    Parameters
+    ----------
+    calls : sequence of Call
+
+    Returns
+    -------
+    str
+    """
+    lines = ["| Call | Service | In the sandbox | Notes |", "| --- | --- | --- | --- |"]
+    for call in calls:
+        family = call.family
+        name = call.service[len(family):].strip()
+        status = call.status + (f": “…{call.message}…”" if call.error and call.message else "")
+        lines.append(f"| `{call.code}` | {family} `{name}` | {status} | {call.note} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print("The names the calls use:\n\n```python\n" + SETUP + "```\n")
+    print(markdown_table())
