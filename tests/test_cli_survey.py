@@ -176,6 +176,35 @@ def test_a_file_that_fails_is_listed_and_left_out(index, survey, s3_client, tmp_
     assert "--overwrite" in one_error_line(capsys.readouterr().err)
 
 
+def test_lightcurve_on_a_dask_cluster_by_address(index, survey, capsys) -> None:
+    from distributed import LocalCluster
+
+    threads, on_dask = index.parent / "threads.ecsv", index.parent / "dask.ecsv"
+    common = ["lightcurve", str(index), "--target", "150.1 2.2", "--size", "25", "--radius", "5"]
+    assert main([*common, "--annulus", "7", "11", "-o", str(threads)]) == 0
+    capsys.readouterr()
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=2,
+            processes=False,
+            protocol="tcp",
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        measure() as moved,
+    ):
+        address = cluster.scheduler_address
+        assert main([*common, "--annulus", "7", "11", "-o", str(on_dask), "--scheduler", address]) == 0
+    out = capsys.readouterr().out
+    assert f"ok: {len(ON_TARGET)}; failed: 0" in out
+    assert f"moved {moved.bytes:,} bytes in {moved.requests} requests; " in out and f"on {address}" in out
+    expected, got = Table.read(threads, format="ascii.ecsv"), Table.read(on_dask, format="ascii.ecsv")
+    assert list(got["file"]) == [survey[name] for name in ON_TARGET]
+    for name in ("flux", "flux_err", "x", "y"):
+        assert list(got[name]) == pytest.approx(list(expected[name]), rel=1e-12), name  # same pixels
+
+
 def test_parquet_index(survey, tmp_path, capsys) -> None:
     path = tmp_path / "index.parquet"
     assert main(["index", PREFIX, "-o", str(path)]) == 0
