@@ -173,9 +173,16 @@ def read_rows_forward(reader: ForwardReader, data_offset: int, dtype: np.dtype, 
 
 
 def scaled(data: np.ndarray, header) -> np.ndarray:
-    """``data`` in native byte order, times BSCALE plus BZERO (float32 for 8- and 16-bit data)."""
+    """``data`` in native byte order, times BSCALE plus BZERO (float32 for 8- and 16-bit data).
+
+    Unsigned integers (BZERO of half the range, as astropy writes uint16/32/64) stay integers.
+    """
     bscale, bzero = header.get("BSCALE", 1), header.get("BZERO", 0)
     data = data.astype(data.dtype.newbyteorder("="))
+    bits = 8 * data.dtype.itemsize
+    if data.dtype.kind == "i" and bits > 8 and bscale == 1 and bzero == 2 ** (bits - 1):
+        # FITS's unsigned integers (a DQ array): stored signed, offset by half the range
+        return data.astype(f"u{data.dtype.itemsize}") ^ np.array(2 ** (bits - 1), f"u{data.dtype.itemsize}")
     if bscale != 1 or bzero != 0:
         data = data * np.float32(bscale) + np.float32(bzero) if data.dtype.itemsize <= 2 \
             else data * bscale + bzero

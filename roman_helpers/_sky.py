@@ -30,9 +30,9 @@ import numpy as np
 from .errors import InvalidParameterError
 
 #: How a box is read, in words (completed by :attr:`Terms.box_form`).
-BOX_CONVENTION = "0-based pixel corners, end exclusive: columns x0..x1-1 and rows y0..y1-1, i.e. data[y0:y1, x0:x1]"
+BOX_CONVENTION = ("0-based pixel corners, end exclusive: columns x0..x1-1 and rows y0..y1-1, "
+                  "i.e. data[y0:y1, x0:x1]")
 _EXAMPLES = "e.g. '00:39:57 -44:01:20' (hours, degrees) or '9.9875 -44.0222' (degrees)"
-_SEXAGESIMAL = re.compile(r"[:hms\s]", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,12 @@ class Terms:
     def with_typed(self, **typed: str) -> Terms:
         """These terms, remembering what was typed for some parameters."""
         return replace(self, typed={**self.typed, **typed})
+
+    def letters(self, text: str) -> str:
+        """``text`` with the box's corner names written as the caller writes them (x0 or X0)."""
+        if not self.box_form.startswith("X0"):
+            return text
+        return re.sub(r"\b([xy])([01])\b", lambda match: match.group(1).upper() + match.group(2), text)
 
     def with_names(self, **names: str) -> Terms:
         """These terms, with other names for some parameters."""
@@ -103,7 +109,7 @@ def parse_box(box: Any, terms: Terms = PYTHON) -> tuple[int, int, int, int]:
     >>> parse_box([766, 1301, 866, 1401])
     (766, 1301, 866, 1401)
     """
-    hint = f"{terms.name('box')} is {terms.box_form}: four whole numbers, {BOX_CONVENTION}"
+    hint = terms.letters(f"{terms.name('box')} is {terms.box_form}: four whole numbers, {BOX_CONVENTION}")
     if isinstance(box, (str, bytes)) or not isinstance(box, Sequence | np.ndarray) or len(box) != 4:
         raise terms.error("box", box, hint)
     values = []
@@ -142,9 +148,9 @@ def check_box(box: tuple[int, int, int, int], shape: tuple[int, int], terms: Ter
         problems.append(f"the box reaches past the image (x1 <= {nx} and y1 <= {ny} are needed)")
     if problems:
         shown = " ".join(str(v) for v in box) if terms.box_form.startswith("X0") else tuple(box)
-        raise terms.error("box", shown, f"{terms.name('box')} is {terms.box_form}: {BOX_CONVENTION}; the image "
-                          f"has {nx} columns and {ny} rows (numpy shape ({ny}, {nx})); here "
-                          + " and ".join(problems))
+        raise terms.error("box", shown, terms.letters(
+            f"{terms.name('box')} is {terms.box_form}: {BOX_CONVENTION}; the image has {nx} columns and {ny} "
+            f"rows (numpy shape ({ny}, {nx})); here " + " and ".join(problems)))
 
 
 # --------------------------------------------------------------------------- sizes
@@ -232,8 +238,9 @@ def check_shape(pixels: tuple[int, int], shape: tuple[int, int], size: Any, term
 # --------------------------------------------------------------------------- positions
 
 def _looks_like_a_name(text: str) -> bool:
-    """Letters other than the unit letters of sexagesimal angles (h, m, s, d): a name, like M31."""
-    return bool(set(re.findall("[a-z]", text.lower())) - set("hmsd"))
+    """Starts with a letter, or has letters other than those of sexagesimal units: M31, NGC 253, Vega."""
+    text = text.strip().lower()
+    return text[:1].isalpha() or bool(set(re.findall("[a-z]", text)) - set("hmsd"))
 
 
 def parse_ra(text: str, terms: Terms = PYTHON):

@@ -35,6 +35,7 @@ import contextlib
 import copy
 import gzip
 import io
+import textwrap
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -672,7 +673,7 @@ def _asdf_names(raw_tree: Mapping, exts: list, companions: bool, uri: str, terms
             name = wanted if wanted in present else by_lower.get(_ASDF_ALIASES.get(wanted.lower(), wanted.lower()))
         if name is None:
             raise terms.error("ext", wanted, valid=present,
-                              hint=f"{uri} is an ASDF file: name one of its 2-D arrays (listed above)")
+                              hint=f"{uri} is an ASDF file: name one of its 2-D arrays")
         names.append(name)
     if companions:
         names += [name for name in COMPANIONS["asdf"] if name in present and name not in names]
@@ -859,45 +860,78 @@ def cutouts(uri: str, *, box: Sequence[int] | None = None, position: Any = None,
 _FITS_NAMES = {"data": "SCI", "err": "ERR", "dq": "DQ"}
 
 
-def _sip_header(gwcs_wcs, shape: tuple[int, int]):
-    """A FITS SIP approximation of a cut-out's gwcs, with its accuracy measured over the cut-out.
+def _sip_deviation(gwcs_wcs, header, shape: tuple[int, int]) -> tuple[float, int]:
+    """Largest distance, in pixels, between a FITS WCS (``header``) and the gwcs over a cut-out.
 
-    gwcs fits the polynomial (:meth:`gwcs.WCS.to_fits_sip`); the deviation is then measured here,
-    independently of the fit, at every pixel centre of cut-outs up to 65 x 65 pixels and on a
-    65 x 65 grid (edges included) of larger ones: the sky distance between the SIP WCS and the
-    gwcs, in pixels of the gwcs at the cut-out's centre.
+    Measured at every pixel centre of cut-outs up to 65 x 65 pixels and on a 65 x 65 grid (edges
+    included) of larger ones, in pixels of the gwcs at the cut-out's centre. Returns the deviation
+    and the number of pixels it was measured at.
     """
-    from astropy.io import fits
     from astropy.wcs import WCS
 
     ny, nx = shape
-    header = None
-    for accuracy in (0.01, 0.25):  # pixels: a hundredth if the polynomial reaches it, else gwcs's default
-        try:
-            header = gwcs_wcs.to_fits_sip(bounding_box=((-0.5, nx - 0.5), (-0.5, ny - 0.5)),
-                                          max_pix_error=accuracy, max_inv_pix_error=accuracy)
-            break
-        except (ValueError, np.linalg.LinAlgError):
-            continue
-    if header is None:
-        empty = fits.Header()
-        empty.add_comment("No FITS WCS: no SIP polynomial fits the file's gwcs within 0.25 pixel here.")
-        return empty
-    for key in ("NAXIS", "NAXIS1", "NAXIS2"):
-        header.remove(key, ignore_missing=True)
-    xs = np.unique(np.round(np.linspace(0, nx - 1, min(nx, 65))))
-    ys = np.unique(np.round(np.linspace(0, ny - 1, min(ny, 65))))
-    grid_x, grid_y = np.meshgrid(xs, ys)
+    grid_x, grid_y = np.meshgrid(np.unique(np.round(np.linspace(0, nx - 1, min(nx, 65)))),
+                                 np.unique(np.round(np.linspace(0, ny - 1, min(ny, 65)))))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # astropy notes the SIP distortion it applies
         approximate = WCS(header).pixel_to_world(grid_x, grid_y)
     exact = gwcs_wcs.pixel_to_world(grid_x, grid_y)
     scale_y, scale_x = _pixel_scales(gwcs_wcs, (nx - 1) / 2, (ny - 1) / 2)
-    deviation = float(np.nanmax((approximate.separation(exact) / np.sqrt(scale_x * scale_y)).decompose().value))
-    header["SIPMXERR"] = (float(f"{deviation:.3g}"), "[pixel] max |FITS WCS - gwcs| measured in cut-out")
-    header.add_comment(f"WCS: SIP approximation (gwcs to_fits_sip) of the file's gwcs over this cut-out; its "
-                       f"largest deviation from the gwcs, measured at {grid_x.size} pixels, is {deviation:.2g} "
-                       "pixel (SIPMXERR).")
+    distance = (approximate.separation(exact) / np.sqrt(scale_x * scale_y)).decompose().value
+    return float(np.nanmax(distance)), grid_x.size
+
+
+def _sip_header(gwcs_wcs, shape: tuple[int, int], goal: float = 0.01):
+    """A FITS SIP approximation of a cut-out's gwcs, with its accuracy measured over the cut-out.
+
+    gwcs fits the polynomial (:meth:`gwcs.WCS.to_fits_sip`), one degree after another until the
+    deviation measured here (:func:`_sip_deviation`, independent of the fit) is within ``goal``
+    pixels. The degrees are tried here, not by gwcs's own search, because that search stops at
+    the first degree that does not improve on the one below, which happens for a distortion
+    without even terms. The inverse polynomial (AP, BP: sky to pixel) is kept only when gwcs
+    fits it within ``goal`` too.
+    """
+    from astropy.io import fits
+
+    ny, nx = shape
+    box = ((-0.5, nx - 0.5), (-0.5, ny - 0.5))
+    best = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gwcs warns about the accuracies it misses; we measure them
+        for degree in range(1, 8):
+            try:
+                header = gwcs_wcs.to_fits_sip(bounding_box=box, degree=degree, max_inv_pix_error=None)
+            except (ValueError, np.linalg.LinAlgError):
+                continue
+            deviation, points = _sip_deviation(gwcs_wcs, header, shape)
+            if best is None or deviation < best[1]:
+                best = (degree, deviation, points, header)
+            if deviation <= goal:
+                break
+        if best is None:
+            empty = fits.Header()
+            empty.add_comment("No FITS WCS: gwcs could not fit a SIP polynomial over this cut-out.")
+            return empty
+        degree, deviation, points, header = best
+        for inverse_degree in (None, *range(degree, 10)) if "A_ORDER" in header else ():  # none for a linear fit
+            try:
+                with_inverse = gwcs_wcs.to_fits_sip(bounding_box=box, degree=degree, inv_degree=inverse_degree,
+                                                    max_inv_pix_error=goal)
+            except (ValueError, np.linalg.LinAlgError):
+                continue
+            if with_inverse.get("SIPIVERR", np.inf) <= goal:
+                header = with_inverse
+                break
+    for key in ("NAXIS", "NAXIS1", "NAXIS2"):
+        header.remove(key, ignore_missing=True)
+    header["SIPMXERR"] = (float(f"{deviation:.3g}"), "[pix] max |FITS WCS - gwcs| in cut-out")
+    note = (f"WCS: SIP approximation (gwcs to_fits_sip, degree {degree}) of the file's gwcs over this "
+            f"cut-out; its largest deviation from the gwcs, measured at {points} pixels, is {deviation:.2g} "
+            "pixel (SIPMXERR).")
+    if "A_ORDER" in header and "AP_ORDER" not in header:
+        note += f" No inverse (AP, BP) fits within {goal} pixel: sky to pixel iterates on the forward one."
+    for line in textwrap.wrap(note, 72):
+        header.add_comment(line)
     return header
 
 

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 import pytest
-from _stream_support import ROOT, s3env, served  # noqa: F401  (fixtures)
+from _stream_support import ROOT, s3env, served, settled  # noqa: F401  (fixtures)
 
 from roman_helpers import stream, transfer
 
@@ -31,7 +31,7 @@ def both_ways(env, seed_call, ours_call):
         mark = env.mark()
         with transfer.measure() as client:
             value = call()
-        server = env.counted(mark)
+        server = settled(env, mark, client.requests)
         assert (client.requests, client.bytes) == (server.requests, server.bytes_sent)
         results.append((value, server))
     return results
