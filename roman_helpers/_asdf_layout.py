@@ -107,7 +107,8 @@ def find_array_node(raw_tree: Mapping, name: str = "data") -> Mapping:
     return node
 
 
-def image_layout(raw_tree: Mapping, uri: str, name: str = "data") -> tuple[int, tuple[int, int], np.dtype, int]:
+def image_layout(raw_tree: Mapping, uri: str,
+                 name: str = "data") -> tuple[int, tuple[int, int], np.dtype, int]:
     """Block number, shape, dtype and offset in the block of 2-D array ``name`` of an untagged tree."""
     node = find_array_node(raw_tree, name)
     if not isinstance(node["source"], int) or not isinstance(node.get("datatype"), str):

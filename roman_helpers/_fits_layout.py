@@ -159,7 +159,8 @@ def fetch_images(fs, path: str, images: list[tuple[int, np.dtype, int]], ys: sli
     for i in order:
         dtype = np.dtype(images[i][1])
         size = (ys.stop - ys.start) * (xs.stop - xs.start) * dtype.itemsize
-        result[i] = np.frombuffer(raw[at:at + size], dtype=dtype).reshape(ys.stop - ys.start, xs.stop - xs.start)
+        result[i] = np.frombuffer(raw[at:at + size], dtype=dtype).reshape(ys.stop - ys.start,
+                                                                          xs.stop - xs.start)
         at += size
     return result
 

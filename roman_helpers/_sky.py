@@ -205,7 +205,8 @@ def parse_size(size: Any, terms: Terms = PYTHON) -> tuple[Any, Any]:
             try:
                 side = u.Quantity(side)
             except (TypeError, ValueError):
-                raise terms.error("size", size, f"{side!r} is neither a number nor an angle; " + hint) from None
+                raise terms.error("size", size,
+                                  f"{side!r} is neither a number nor an angle; " + hint) from None
         if isinstance(side, u.Quantity) and side.unit in (u.dimensionless_unscaled, u.pix):
             side = side.value
         if isinstance(side, u.Quantity):

@@ -46,8 +46,8 @@ examples:
   roman-helpers header s3://stpubdata/hst/public/ib6w/ib6w01010/ib6w01010_drz.fits --ext SCI
   roman-helpers cutout s3://stpubdata/hst/public/ib6w/ib6w01010/ib6w01010_drz.fits \\
       --box 500 400 600 450 -o cut.fits             # X0 Y0 X1 Y1: 100 columns, 50 rows
-  roman-helpers cutout URI --ra 187.44 --dec 18.19 --size 64 -o cut.fits
-  roman-helpers cutout URI --target "12:29:45.6 +18:11:24" --size 20arcsec,30arcsec -o cut.fits
+  roman-helpers cutout URI --ra 186.3502 --dec 18.1911 --size 64 -o cut.fits
+  roman-helpers cutout URI --target "12:25:24.05 +18:11:27.9" --size 20arcsec,30arcsec -o cut.fits
   roman-helpers get URI [URI ...] -d data/ --workers 8
   roman-helpers sandbox run -- python my_script.py   # against the offline sandbox
   roman-helpers run --dataset openuniverse-was-fits  # execute the tutorials
@@ -305,10 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "for rows,columns (height,width: ny,nx, as astropy's Cutout2D), e.g. "
                              "20arcsec,30arcsec")
     cutout.add_argument("--ext", metavar="NAME[,NAME...]", default=None,
-                        help="which arrays: FITS HDU names or numbers (SCI, 1), or ASDF arrays (data, err, dq); "
-                             "the first places the cut-out. Default: the science image plus ERR and DQ when "
-                             "present (for a .fits.gz these lie after the whole science image: --ext SCI "
-                             "reads less)")
+                        help="which arrays: FITS HDU names or numbers (SCI, 1), or ASDF arrays (data, "
+                             "err, dq); the first places the cut-out. Default: the science image plus ERR "
+                             "and DQ when present (for a .fits.gz these lie after the whole science image: "
+                             "--ext SCI reads less)")
     cutout.add_argument("-o", "--output", required=True, metavar="OUT.fits", help="FITS file to write")
     cutout.add_argument("--overwrite", action="store_true", help="replace OUT.fits if it exists")
     _anon_option(cutout)

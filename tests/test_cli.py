@@ -209,6 +209,10 @@ def test_info_lists_the_hdus(fits_object, capsys) -> None:
     out = capsys.readouterr().out
     assert out.startswith(f"Filename: {fits_object}")
     assert "PRIMARY" in out and "SCI" in out and "(40, 30)" in out
+    assert "Sky footprint of SCI (40 x 30 pixels, x by y)" in out
+    for x, y in [(19.5, 14.5), (0, 0), (39, 0), (39, 29), (0, 29)]:
+        ra, dec = _wcs().pixel_to_world_values(x, y)
+        assert f"RA, Dec = {float(ra):11.6f} {float(dec):+11.6f} deg" in out
 
 
 def test_header_prints_one_extension(fits_object, capsys) -> None:

@@ -6,6 +6,7 @@ server (S3Server.stats); both must agree and meet issue 6's targets.
 
 from __future__ import annotations
 
+import itertools
 import zlib
 
 import asdf
@@ -275,7 +276,8 @@ def _local_asdf(env):
 @pytest.mark.parametrize("ext", ["err", "dq", "data"])
 def test_asdf_cutout_of_another_array(s3env, ext):
     arrays, _wcs, _blocks = _local_asdf(s3env)
-    cut, server = counted(s3env, lambda: stream.cutout(s3env.uri["asdf"], box=(1000, 500, 1100, 600), ext=ext))
+    box = (1000, 500, 1100, 600)
+    cut, server = counted(s3env, lambda: stream.cutout(s3env.uri["asdf"], box=box, ext=ext))
     np.testing.assert_array_equal(cut.data, arrays[ext][500:600, 1000:1100])
     assert cut.data.dtype == arrays[ext].dtype
     assert server.bytes_sent <= 9_000_000
@@ -293,7 +295,7 @@ def test_cutouts_of_asdf_fetch_data_err_and_dq_with_one_tree_read(s3env):
     with asdf.open(s3env.local["asdf"]) as af:
         sources = {name: af.tree["roman"][name]._source for name in ("err", "dq")}
     extra = sum(blocks[source]["used_size"] for source in sources.values())
-    # the data cut-out as alone, plus at most the whole (small, compressed) err and dq blocks and their headers
+    # the data cut-out as alone, plus at most the whole (small, compressed) err and dq blocks, and headers
     assert server.bytes_sent <= alone.bytes_sent + extra + 2 * 1024
     assert server.requests <= alone.requests + 2 * 3
 
@@ -316,7 +318,7 @@ def test_cutouts_of_fits_gz_read_the_stream_forward_once(s3env):
             np.testing.assert_array_equal(cut.data, hdul[name].data[20:60, 100:200])
     spans = sorted(tuple(int(n) for n in record.range.split("=")[1].split("-"))
                    for record in server.records if record.range)
-    for (_, end), (start, _) in zip(spans, spans[1:]):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert start > end  # no byte fetched twice
     assert server.bytes_sent <= s3env.local["gz"].stat().st_size
 
@@ -328,7 +330,8 @@ def test_asdf_angular_size_of_two_sides(s3env):
     centre = wcs.pixel_to_world(2000.3, 500.2)  # away from half pixels, where rounding the text could tip
     cut = stream.cutout(s3env.uri["asdf"], position=centre, size=(20 * u.arcsec, 30 * u.arcsec))
     assert cut.data.shape == (round(20 / pixel_arcsec), round(30 / pixel_arcsec))  # (ny, nx)
-    text = stream.cutout(s3env.uri["asdf"], position=centre.to_string("hmsdms", precision=4), size="20arcsec,30arcsec")
+    text = stream.cutout(s3env.uri["asdf"], position=centre.to_string("hmsdms", precision=4),
+                         size="20arcsec,30arcsec")
     assert text.slices_original == cut.slices_original
 
 
@@ -345,7 +348,8 @@ def test_asdf_cutout_wcs_is_the_files_gwcs_shifted(s3env):
     _arrays, wcs, _blocks = _local_asdf(s3env)
     cut = stream.cutout(s3env.uri["asdf"], box=(1000, 500, 1100, 600))
     x, y = np.array([0, 99, 50.5]), np.array([0, 99, 20.25])
-    assert np.max(cut.wcs.pixel_to_world(x, y).separation(wcs.pixel_to_world(x + 1000, y + 500))) < 1e-9 * u.arcsec
+    exact = wcs.pixel_to_world(x + 1000, y + 500)
+    assert np.max(cut.wcs.pixel_to_world(x, y).separation(exact)) < 1e-9 * u.arcsec
 
 
 def test_info_shows_the_footprint_of_a_fits_file(s3env):
@@ -387,7 +391,8 @@ def test_cli_cutout_of_a_roman_file_keeps_err_dq_and_a_measured_wcs(s3env, tmp_p
     pixel = wcs.pixel_to_world(1000, 500).separation(wcs.pixel_to_world(1001, 500))
     assert np.max(sip.pixel_to_world(x, y).separation(wcs.pixel_to_world(x + 1000, y + 500)) / pixel) < 0.01
     single = tmp_path / "err.fits"
-    assert cli.main(["cutout", s3env.uri["asdf"], "--box", "0", "0", "10", "10", "--ext", "err", "-o", str(single)]) == 0
+    assert cli.main(["cutout", s3env.uri["asdf"], "--box", "0", "0", "10", "10", "--ext", "err",
+                     "-o", str(single)]) == 0
     with fits.open(single) as hdul:
         assert [hdu.name for hdu in hdul] == ["PRIMARY", "ERR"]
         np.testing.assert_array_equal(hdul["ERR"].data, arrays["err"][:10, :10].astype(np.float32))
@@ -414,7 +419,7 @@ def _distorted_gwcs(shape, amplitude_pixels: float):
     return gwcs.WCS([(detector, transform), (world, None)])
 
 
-@pytest.mark.parametrize("size, x0", [(64, 3000), (1024, 3000), (4088, 0)])
+@pytest.mark.parametrize(("size", "x0"), [(64, 3000), (1024, 3000), (4088, 0)])
 def test_sip_approximation_of_a_distorted_gwcs_states_its_measured_accuracy(size, x0):
     full = _distorted_gwcs((4088, 4088), amplitude_pixels=30)
     y0 = x0  # near a corner, where the distortion is strongest, or the whole detector

@@ -64,12 +64,21 @@ def _big_fits_bytes() -> bytes:
     return buffer.getvalue()
 
 
+OUT = ["-o", "cut.fits"]  # written in the test's temporary folder (see _in_tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def files(buckets, s3_client) -> dict[str, str]:
     plain = _fits_bytes()
     objects = {"fits": ("t/cut/image.fits", plain), "gz": ("t/cut/image.fits.gz", gzip.compress(plain, 1)),
                "asdf": ("t/cut/image_cal.asdf", _asdf_bytes()),
-               "nowcs": ("t/cut/nowcs.fits", _fits_bytes(wcs=False)), "big": ("t/cut/big.fits", _big_fits_bytes())}
+               "nowcs": ("t/cut/nowcs.fits", _fits_bytes(wcs=False)),
+               "big": ("t/cut/big.fits", _big_fits_bytes())}
     for key, payload in objects.values():
         put_object(s3_client, "stpubdata", key, payload)
     return {name: f"s3://stpubdata/{key}" for name, (key, _payload) in objects.items()}
@@ -116,9 +125,9 @@ def test_a_box_in_the_command_line_order_cuts_the_same_place_in_python(files, tm
 
 
 @pytest.mark.parametrize("kind", FORMATS)
-def test_a_box_in_the_old_python_order_is_refused_with_the_convention_and_the_shape(files, tmp_path, capsys, kind):
+def test_a_box_in_the_old_python_order_is_refused_with_the_convention_and_the_shape(files, capsys, kind):
     # meant as (x0, x1, y0, y1) = columns 10..49, rows 5..29: as (x0, y0, x1, y1), x1 < x0
-    line = cli_error(capsys, ["cutout", files[kind], "--box", "10", "50", "5", "30", "-o", str(tmp_path / "c.fits")],
+    line = cli_error(capsys, ["cutout", files[kind], "--box", "10", "50", "5", "30", *OUT],
                      1)
     assert line.startswith("error: invalid --box '10 50 5 30'. --box is X0 Y0 X1 Y1: 0-based pixel corners, "
                            "end exclusive")
@@ -129,12 +138,14 @@ def test_a_box_in_the_old_python_order_is_refused_with_the_convention_and_the_sh
     assert "x1 = 5 is not greater than x0 = 10" in message and "numpy shape (60, 80)" in message
 
 
-@pytest.mark.parametrize("box, problem", [((0, 0, 81, 10), "reaches past the image (X1 <= 80 and Y1 <= 60"),
-                                          ((0, -1, 10, 10), "a corner is negative"),
-                                          ((5, 5, 5, 10), "X1 = 5 is not greater than X0 = 5")])
+@pytest.mark.parametrize(("box", "problem"), [
+    ((0, 0, 81, 10), "reaches past the image (X1 <= 80 and Y1 <= 60"),
+    ((0, -1, 10, 10), "a corner is negative"),
+    ((5, 5, 5, 10), "X1 = 5 is not greater than X0 = 5"),
+])
 @pytest.mark.parametrize("kind", FORMATS)
-def test_a_box_outside_the_image_or_empty(files, tmp_path, capsys, kind, box, problem):
-    line = cli_error(capsys, ["cutout", files[kind], "--box", *map(str, box), "-o", str(tmp_path / "c.fits")], 1)
+def test_a_box_outside_the_image_or_empty(files, capsys, kind, box, problem):
+    line = cli_error(capsys, ["cutout", files[kind], "--box", *map(str, box), *OUT], 1)
     assert problem in line and "80 columns and 60 rows" in line
     message = python_error(lambda: stream.cutout(files[kind], box=box))
     assert problem.replace("X", "x").replace("Y", "y") in message and "numpy shape (60, 80)" in message
@@ -148,7 +159,7 @@ def test_a_box_that_is_not_four_whole_numbers(files, box):
 
 # --------------------------------------------------------------------------- sizes
 
-@pytest.mark.parametrize("size, said", [
+@pytest.mark.parametrize(("size", "said"), [
     ("-5", "a size must be positive"),
     ("0", "a size must be positive"),
     ("0arcsec", "a size must be positive"),
@@ -157,9 +168,8 @@ def test_a_box_that_is_not_four_whole_numbers(files, box):
     ("6.5", "pixels are whole numbers"),
     ("1,2,3", "one value (a square) or two"),
 ])
-def test_a_size_that_cannot_be_read_is_a_usage_error(files, tmp_path, capsys, size, said):
-    line = cli_error(capsys, ["cutout", files["fits"], "--ra", "10", "--dec", "-44", "--size", size,
-                              "-o", str(tmp_path / "c.fits")], 2)
+def test_a_size_that_cannot_be_read_is_a_usage_error(files, capsys, size, said):
+    line = cli_error(capsys, ["cutout", files["fits"], "--ra", "10", "--dec", "-44", "--size", size, *OUT], 2)
     assert line.startswith(f"error: invalid --size '{size}'. ") and said in line
     assert "ny,nx" in line or "whole numbers" in line
     message = python_error(lambda: stream.cutout(files["asdf"], position="10 -44", size=size))
@@ -173,13 +183,13 @@ def test_a_bad_size_in_python_terms(files, size):
 
 
 @pytest.mark.parametrize("kind", FORMATS)
-@pytest.mark.parametrize("size, said", [("100000", "that is 100000 x 100000 pixels (ny x nx), larger than the "
-                                                   "image (60 x 80)"),
-                                        ("0.01arcsec", "that is 0 x 0 pixels (ny x nx) here: less than one pixel"),
-                                        ("1arcsec,1deg", "larger than the image")])
-def test_a_size_that_does_not_fit_the_image(files, tmp_path, capsys, kind, size, said):
-    line = cli_error(capsys, ["cutout", files[kind], "--target", "10 -44", "--size", size,
-                              "-o", str(tmp_path / "c.fits")], 1)
+@pytest.mark.parametrize(("size", "said"), [
+    ("100000", "that is 100000 x 100000 pixels (ny x nx), larger than the image (60 x 80)"),
+    ("0.01arcsec", "that is 0 x 0 pixels (ny x nx) here: less than one pixel"),
+    ("1arcsec,1deg", "larger than the image"),
+])
+def test_a_size_that_does_not_fit_the_image(files, capsys, kind, size, said):
+    line = cli_error(capsys, ["cutout", files[kind], "--target", "10 -44", "--size", size, *OUT], 1)
     assert line.startswith(f"error: invalid --size '{size}'. ") and said in line
     assert said in python_error(lambda: stream.cutout(files[kind], position=SkyCoord(RA, DEC, unit="deg"),
                                                       size=size))
@@ -187,13 +197,13 @@ def test_a_size_that_does_not_fit_the_image(files, tmp_path, capsys, kind, size,
 
 def test_an_angular_size_needs_a_wcs(files):
     message = python_error(lambda: stream.cutout(files["nowcs"], position=(40, 30), size=10 * u.arcsec))
-    assert message.startswith("invalid size <Quantity 10. arcsec>. this image has no celestial WCS, so an angle "
-                              "cannot be turned into pixels")
+    assert message.startswith("invalid size <Quantity 10. arcsec>. this image has no celestial WCS, so an "
+                              "angle cannot be turned into pixels")
 
 
 # --------------------------------------------------------------------------- positions
 
-@pytest.mark.parametrize("options, flag, said", [
+@pytest.mark.parametrize(("options", "flag", "said"), [
     (["--ra", "10", "--dec", "-144.01"], "--dec '-144.01'", "a declination lies between -90 and +90 degrees"),
     (["--ra", "12x30", "--dec", "-44"], "--ra '12x30'", "decimal degrees (9.9875) or sexagesimal hours"),
     (["--ra", "400", "--dec", "-44"], "--ra '400'", "between 0 and 360 degrees (0h and 24h)"),
@@ -203,8 +213,8 @@ def test_an_angular_size_needs_a_wcs(files):
     (["--target", "10.5"], "--target '10.5'", "give RA and Dec, e.g. '00:39:57 -44:01:20'"),
     (["--target", "00:40:00 -144:00:00"], "--target '00:40:00 -144:00:00'", "between -90 and +90 degrees"),
 ])
-def test_a_position_that_cannot_be_read_is_a_usage_error(files, tmp_path, capsys, options, flag, said):
-    line = cli_error(capsys, ["cutout", files["fits"], *options, "--size", "5", "-o", str(tmp_path / "c.fits")], 2)
+def test_a_position_that_cannot_be_read_is_a_usage_error(files, capsys, options, flag, said):
+    line = cli_error(capsys, ["cutout", files["fits"], *options, "--size", "5", *OUT], 2)
     assert line.startswith(f"error: invalid {flag}. ") and said in line
     if options[0] == "--target":
         message = python_error(lambda: stream.cutout(files["fits"], position=options[1], size=5))
@@ -212,14 +222,14 @@ def test_a_position_that_cannot_be_read_is_a_usage_error(files, tmp_path, capsys
 
 
 @pytest.mark.parametrize("kind", FORMATS)
-def test_a_position_off_the_image_says_what_the_image_covers(files, tmp_path, capsys, kind):
+def test_a_position_off_the_image_says_what_the_image_covers(files, capsys, kind):
     target = off_centre(1.0)  # one degree north: the image is 29 x 22 arcsec
     wcs = WCS(tan_header((NY, NX), RA, DEC, PIXEL_DEG))
     x, y = wcs.world_to_pixel(target)
     centre = wcs.pixel_to_world((NX - 1) / 2, (NY - 1) / 2)
     corner = wcs.pixel_to_world(NX - 1, NY - 1)
     text = target.to_string("hmsdms", sep=":", precision=3)
-    line = cli_error(capsys, ["cutout", files[kind], "--target", text, "--size", "5", "-o", str(tmp_path / "c.fits")],
+    line = cli_error(capsys, ["cutout", files[kind], "--target", text, "--size", "5", *OUT],
                      1)
     for message in (line, python_error(lambda: stream.cutout(files[kind], position=target, size=5))):
         assert f"it falls at pixel x, y = ({x:.1f}, {y:.1f})" in message
@@ -229,34 +239,31 @@ def test_a_position_off_the_image_says_what_the_image_covers(files, tmp_path, ca
     assert line.startswith(f"error: invalid --target '{text}'. ")
 
 
-def test_a_position_on_the_far_side_of_the_sky(files, capsys, tmp_path):
-    line = cli_error(capsys, ["cutout", files["asdf"], "--ra", "190", "--dec", "44", "--size", "5",
-                              "-o", str(tmp_path / "c.fits")], 1)
-    assert line.startswith("error: invalid --ra/--dec '190 44'. it is on the far side of the sky from this image")
+def test_a_position_on_the_far_side_of_the_sky(files, capsys):
+    line = cli_error(capsys, ["cutout", files["asdf"], "--ra", "190", "--dec", "44", "--size", "5", *OUT], 1)
+    assert line.startswith("error: invalid --ra/--dec '190 44'. it is on the far side of the sky from this "
+                           "image")
 
 
-def test_a_sky_position_needs_a_wcs(files, tmp_path, capsys):
-    line = cli_error(capsys, ["cutout", files["nowcs"], "--target", "10 -44", "--size", "5",
-                              "-o", str(tmp_path / "c.fits")], 1)
+def test_a_sky_position_needs_a_wcs(files, capsys):
+    line = cli_error(capsys, ["cutout", files["nowcs"], "--target", "10 -44", "--size", "5", *OUT], 1)
     assert "this image has no celestial WCS; give a pixel box (--box)" in line
 
 
 # --------------------------------------------------------------------------- arrays
 
-@pytest.mark.parametrize("ext, said", [("nope", "valid values are: data, dq, err"),
+@pytest.mark.parametrize(("ext", "said"), [("nope", "valid values are: data, dq, err"),
                                        ("1", "valid values are: data, dq, err")])
-def test_an_asdf_array_that_is_not_there_lists_those_that_are(files, tmp_path, capsys, ext, said):
-    line = cli_error(capsys, ["cutout", files["asdf"], "--box", "0", "0", "5", "5", "--ext", ext,
-                              "-o", str(tmp_path / "c.fits")], 1)
+def test_an_asdf_array_that_is_not_there_lists_those_that_are(files, capsys, ext, said):
+    line = cli_error(capsys, ["cutout", files["asdf"], "--box", "0", "0", "5", "5", "--ext", ext, *OUT], 1)
     assert said in line and "is an ASDF file: name one of its 2-D arrays" in line
     assert said in python_error(lambda: stream.cutout(files["asdf"], box=(0, 0, 5, 5), ext=int(ext)
                                                       if ext.isdigit() else ext))
 
 
 @pytest.mark.parametrize("kind", ["fits", "gz"])
-def test_a_fits_extension_that_is_not_there_lists_those_that_are(files, tmp_path, capsys, kind):
-    line = cli_error(capsys, ["cutout", files[kind], "--box", "0", "0", "5", "5", "--ext", "WHT",
-                              "-o", str(tmp_path / "c.fits")], 1)
+def test_a_fits_extension_that_is_not_there_lists_those_that_are(files, capsys, kind):
+    line = cli_error(capsys, ["cutout", files[kind], "--box", "0", "0", "5", "5", "--ext", "WHT", *OUT], 1)
     assert "invalid --ext 'WHT'; valid values are: 0, 1, 2, 3, PRIMARY, SCI, ERR, DQ" in line
     assert "valid values are: 0, 1, 2, 3" in python_error(lambda: stream.cutout(files[kind], box=(0, 0, 5, 5),
                                                                                 ext="WHT"))
@@ -264,19 +271,19 @@ def test_a_fits_extension_that_is_not_there_lists_those_that_are(files, tmp_path
 
 # --------------------------------------------------------------------------- how options go together
 
-@pytest.mark.parametrize("options, said", [
+@pytest.mark.parametrize(("options", "said"), [
     (["--ra", "10", "--size", "5"], "--ra needs --dec and --size"),
     (["--ra", "10", "--dec", "-44"], "--ra needs --dec and --size"),
     (["--box", "0", "0", "5", "5", "--size", "5"], "--box goes alone"),
     (["--target", "10 -44", "--dec", "-44", "--size", "5"], "--target needs --size (and no --dec)"),
     (["--target", "10 -44"], "--target needs --size"),
 ])
-def test_options_that_do_not_go_together(files, tmp_path, capsys, options, said):
-    line = cli_error(capsys, ["cutout", files["fits"], *options, "-o", str(tmp_path / "c.fits")], 2)
+def test_options_that_do_not_go_together(files, capsys, options, said):
+    line = cli_error(capsys, ["cutout", files["fits"], *options, *OUT], 2)
     assert said in line
 
 
-@pytest.mark.parametrize("kwargs, said", [
+@pytest.mark.parametrize(("kwargs", "said"), [
     ({"box": (0, 0, 5, 5), "position": (3, 3), "size": 2}, "give either box or position and size, not both"),
     ({}, "give box=(x0, y0, x1, y1), or position and size"),
     ({"position": (3, 3)}, "invalid size None"),
@@ -287,10 +294,14 @@ def test_python_arguments_that_do_not_go_together(files, kwargs, said):
 
 
 def test_the_installed_script_prints_one_line_without_a_traceback(files, tmp_path):
-    done = subprocess.run([str(SCRIPT), "cutout", files["fits"], "--size", "-5", "--ra", "10", "--dec", "-44",
-                           "-o", str(tmp_path / "c.fits")], capture_output=True, text=True, timeout=300)
+    def script(size: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(SCRIPT), "cutout", files["fits"], "--size", size, "--ra", "10", "--dec",
+                               "-44", *OUT], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+
+    done = script("-5")
     assert done.returncode == 2
-    assert done.stderr.splitlines() == [done.stderr.strip()] and done.stderr.startswith("error: invalid --size '-5'")
-    done = subprocess.run([str(SCRIPT), "cutout", files["fits"], "--size", "0", "--ra", "10", "--dec", "-44",
-                           "-o", str(tmp_path / "c.fits")], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 2 and not (tmp_path / "c.fits").exists()  # no 0 x 0 file
+    assert done.stderr.splitlines() == [done.stderr.strip()]
+    assert done.stderr.startswith("error: invalid --size '-5'")
+    done = script("0")
+    assert done.returncode == 2 and done.stderr.startswith("error: invalid --size '0'")
+    assert not (tmp_path / "cut.fits").exists()  # no 0 x 0 file
