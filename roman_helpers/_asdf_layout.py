@@ -102,7 +102,7 @@ def image_arrays(raw_tree: Mapping) -> list[str]:
 def find_array_node(raw_tree: Mapping, name: str = "data") -> Mapping:
     """The ndarray node of array ``name``: ``roman.<name>``, else ``<name>``."""
     node = _container(raw_tree).get(name)
-    if not _is_ndarray(node):
+    if node is None or not _is_ndarray(node):
         raise FileFormatError(f"no ASDF ndarray at roman.{name} (or {name}) in this file")
     return node
 
@@ -120,7 +120,7 @@ def image_layout(raw_tree: Mapping, uri: str,
     return node["source"], shape, dtype, int(node.get("offset", 0))
 
 
-def block_offsets(fs, path: str, tree_end: int, sources: list[int]) -> dict[int, int]:
+def block_offsets(fs: Any, path: str, tree_end: int, sources: list[int]) -> dict[int, int]:
     """Offsets of blocks ``sources``: from the block index at the end, else by walking headers."""
     import yaml
 
@@ -143,7 +143,7 @@ def block_offsets(fs, path: str, tree_end: int, sources: list[int]) -> dict[int,
     return {source: found[source] for source in sources}
 
 
-def block_offset(fs, path: str, tree_end: int, source: int) -> int:
+def block_offset(fs: Any, path: str, tree_end: int, source: int) -> int:
     """Offset of block ``source`` (see :func:`block_offsets`)."""
     return block_offsets(fs, path, tree_end, [source])[source]
 

@@ -132,7 +132,7 @@ def fetch_rows(fs, path: str, data_offset: int, dtype: np.dtype, row_length: int
     return fetch_images(fs, path, [(data_offset, dtype, row_length)], ys, xs, batch_size=batch_size)[0]
 
 
-def fetch_images(fs, path: str, images: list[tuple[int, np.dtype, int]], ys: slice, xs: slice, *,
+def fetch_images(fs: Any, path: str, images: list[tuple[int, np.dtype, int]], ys: slice, xs: slice, *,
                  batch_size: int) -> list[np.ndarray]:
     """Fetch pixels ``[ys, xs]`` of several images of one file (SCI, ERR, DQ ...) in one batch.
 

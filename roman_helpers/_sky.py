@@ -23,11 +23,14 @@ import numbers
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import InvalidParameterError
+
+if TYPE_CHECKING:  # for the type hints only; imported late at run time
+    from astropy.coordinates import Latitude, Longitude, SkyCoord
 
 #: How a box is read, in words (completed by :attr:`Terms.box_form`).
 BOX_CONVENTION = ("0-based pixel corners, end exclusive: columns x0..x1-1 and rows y0..y1-1, "
@@ -57,7 +60,8 @@ class Terms:
         """The caller's name for ``parameter``."""
         return self.names.get(parameter, parameter)
 
-    def error(self, parameter: str, value: object, hint: str, valid=None) -> InvalidParameterError:
+    def error(self, parameter: str, value: object, hint: str,
+              valid: Sequence[object] | None = None) -> InvalidParameterError:
         """An error about ``parameter``, echoing what the caller typed when known."""
         return InvalidParameterError(self.name(parameter), self.typed.get(parameter, value), valid, hint)
 
@@ -81,6 +85,11 @@ PYTHON = Terms()
 #: The command line's terms: the options of ``roman-helpers cutout``.
 CLI = Terms(names={"box": "--box", "size": "--size", "position": "--target", "ra": "--ra", "dec": "--dec",
                    "ext": "--ext"}, box_form="X0 Y0 X1 Y1")
+
+
+def _is_number(value: Any) -> bool:
+    """A real number (Python's or numpy's), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 # --------------------------------------------------------------------------- boxes
@@ -114,9 +123,10 @@ def parse_box(box: Any, terms: Terms = PYTHON) -> tuple[int, int, int, int]:
         raise terms.error("box", box, hint)
     values = []
     for value in box:
-        if not isinstance(value, numbers.Real) or isinstance(value, bool) or value != math.floor(value):
+        whole = _is_number(value) and math.isfinite(float(value)) and float(value) == math.floor(float(value))
+        if not whole:
             raise terms.error("box", box, hint)
-        values.append(int(value))
+        values.append(int(float(value)))
     return values[0], values[1], values[2], values[3]
 
 
@@ -216,13 +226,14 @@ def parse_size(size: Any, terms: Terms = PYTHON) -> tuple[Any, Any]:
                 raise terms.error("size", size, "a size must be positive; " + hint)
             parsed.append(side)
             continue
-        if not isinstance(side, numbers.Real) or isinstance(side, bool):
+        if not _is_number(side):
             raise terms.error("size", size, hint)
-        if not (np.isfinite(side) and side > 0):
+        pixels = float(side)
+        if not (math.isfinite(pixels) and pixels > 0):
             raise terms.error("size", size, "a size must be positive; " + hint)
-        if side != math.floor(side):
+        if pixels != math.floor(pixels):
             raise terms.error("size", size, "pixels are whole numbers; for an angle add its unit (10arcsec)")
-        parsed.append(int(side))
+        parsed.append(int(pixels))
     return (parsed[0], parsed[0]) if len(parsed) == 1 else (parsed[0], parsed[1])
 
 
@@ -244,7 +255,7 @@ def _looks_like_a_name(text: str) -> bool:
     return text[:1].isalpha() or bool(set(re.findall("[a-z]", text)) - set("hmsd"))
 
 
-def parse_ra(text: str, terms: Terms = PYTHON):
+def parse_ra(text: str, terms: Terms = PYTHON) -> Longitude:
     """Read a right ascension: decimal degrees, or sexagesimal hours unless units say otherwise.
 
     Examples
@@ -273,7 +284,7 @@ def parse_ra(text: str, terms: Terms = PYTHON):
     return Longitude(angle)
 
 
-def parse_dec(text: str, terms: Terms = PYTHON):
+def parse_dec(text: str, terms: Terms = PYTHON) -> Latitude:
     """Read a declination in degrees (decimal or sexagesimal), within ±90°.
 
     Examples
@@ -295,7 +306,7 @@ def parse_dec(text: str, terms: Terms = PYTHON):
     return Latitude(angle)
 
 
-def parse_position(position: Any, terms: Terms = PYTHON):
+def parse_position(position: Any, terms: Terms = PYTHON) -> SkyCoord | tuple[float, float]:
     """Read a cut-out centre: a SkyCoord, a string of RA and Dec, or pixels ``(x, y)``.
 
     Parameters
@@ -350,13 +361,13 @@ def parse_position(position: Any, terms: Terms = PYTHON):
                               "network): give RA and Dec, " + _EXAMPLES) from error
         return SkyCoord(ra, dec, frame="icrs")
     if isinstance(position, Sequence | np.ndarray) and len(position) == 2 and all(
-            isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v) for v in position):
+            _is_number(v) and math.isfinite(float(v)) for v in position):
         return float(position[0]), float(position[1])
     raise terms.error("position", position, "give a SkyCoord, a string of RA and Dec (" + _EXAMPLES
                       + "), or pixels (x, y)")
 
 
-def describe(position) -> str:
+def describe(position: Any) -> str:
     """A sky position (or pixel pair) on one line, in degrees and sexagesimal.
 
     Examples

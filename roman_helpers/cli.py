@@ -20,6 +20,7 @@ import functools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import _extras, config, datasets
 from .errors import (BucketNotFoundError, InvalidParameterError, MissingExtraError, ObjectNotFoundError,
@@ -116,7 +117,7 @@ def _usage_error(args: argparse.Namespace, message: str | BaseException) -> int:
     return 2
 
 
-def _cutout_request(args: argparse.Namespace):
+def _cutout_request(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """Read the position, size and box options into values and the terms that name them in errors.
 
     Raises InvalidParameterError (a usage error) for what cannot be read; the checks against the

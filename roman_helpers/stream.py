@@ -321,7 +321,7 @@ def read_metadata(uri: str, *, anon: bool | None = None) -> dict:
                           if key not in ("asdf_library", "history")})
 
 
-def _tree_gwcs(tree: Mapping):
+def _tree_gwcs(tree: Mapping) -> Any:
     """The gwcs of a Roman tree: ``roman.meta.wcs`` (level 2), else ``roman.wcs``; None if neither."""
     roman = tree.get("roman", tree)
     meta = roman.get("meta") if isinstance(roman, Mapping) else None
@@ -330,7 +330,7 @@ def _tree_gwcs(tree: Mapping):
     return found if hasattr(found, "forward_transform") else None
 
 
-def _footprint(wcs, shape: tuple[int, int]) -> list[tuple[str, float, float, Any]]:
+def _footprint(wcs: Any, shape: tuple[int, int]) -> list[tuple[str, float, float, Any]]:
     """Centre and corners of an image of ``shape`` (ny, nx): (label, x, y, SkyCoord in ICRS).
 
     Corners are the centres of the corner pixels; ``wcs`` is an astropy WCS or a gwcs.
@@ -343,7 +343,7 @@ def _footprint(wcs, shape: tuple[int, int]) -> list[tuple[str, float, float, Any
     return [(label, x, y, world[i]) for i, (label, x, y) in enumerate(points)]
 
 
-def _footprint_text(wcs, shape: tuple[int, int], what: str) -> str:
+def _footprint_text(wcs: Any, shape: tuple[int, int], what: str) -> str:
     lines = [f"Sky footprint of {what} ({shape[1]} x {shape[0]} pixels, x by y), ICRS; corners are the "
              "centres of the corner pixels:"]
     for label, x, y, coord in _footprint(wcs, shape):
@@ -352,7 +352,7 @@ def _footprint_text(wcs, shape: tuple[int, int], what: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _coverage(wcs, shape: tuple[int, int]) -> str:
+def _coverage(wcs: Any, shape: tuple[int, int]) -> str:
     """What an image covers, on one line: its centre and corners in RA, Dec (degrees)."""
     parts = [f"{coord.ra.deg:.5f} {coord.dec.deg:+.5f}" for _label, _x, _y, coord in _footprint(wcs, shape)]
     return f"RA, Dec (deg, ICRS) centre {parts[0]}, corners {', '.join(parts[1:])}"
@@ -430,7 +430,7 @@ class _Request:
     size_as_given: Any = None
 
 
-def _request(box, position, size, terms: _sky.Terms) -> _Request:
+def _request(box: Any, position: Any, size: Any, terms: _sky.Terms) -> _Request:
     box_name, position_name, size_name = terms.name("box"), terms.name("position"), terms.name("size")
     if box is not None:
         if position is not None or size is not None:
@@ -454,13 +454,13 @@ def _fits_wcs(header):
     return wcs.celestial if wcs.has_celestial else None
 
 
-def _is_fits_wcs(wcs) -> bool:
+def _is_fits_wcs(wcs: Any) -> bool:
     from astropy.wcs import WCS
 
     return isinstance(wcs, WCS)
 
 
-def _world_to_pixel(wcs, position) -> tuple[float, float]:
+def _world_to_pixel(wcs: Any, position: Any) -> tuple[float, float]:
     """Pixel (x, y) of a SkyCoord, also off the image (NaN only where the projection has none)."""
     if _is_fits_wcs(wcs):
         x, y = wcs.world_to_pixel(position)
@@ -470,7 +470,7 @@ def _world_to_pixel(wcs, position) -> tuple[float, float]:
     return float(x), float(y)
 
 
-def _pixel_scales(wcs, x: float, y: float):
+def _pixel_scales(wcs: Any, x: float, y: float) -> tuple[Any, Any]:
     """Angular size of a pixel along y and along x at (x, y)."""
     import astropy.units as u
 
@@ -484,30 +484,33 @@ def _pixel_scales(wcs, x: float, y: float):
     return centre.separation(wcs.pixel_to_world(x, y + 1)), centre.separation(wcs.pixel_to_world(x + 1, y))
 
 
-def _size_in_pixels(request: _Request, wcs, x: float, y: float, terms: _sky.Terms) -> tuple[int, int]:
+def _size_in_pixels(request: _Request, wcs: Any, x: float, y: float, terms: _sky.Terms) -> tuple[int, int]:
     import astropy.units as u
 
+    assert request.size is not None  # a position comes with a size (_request)
     if all(isinstance(side, int) for side in request.size):
         return request.size
     if wcs is None:
         raise terms.error("size", request.size_as_given, "this image has no celestial WCS, so an angle "
                           "cannot be turned into pixels; give the size in pixels")
-    scales = _pixel_scales(wcs, x, y)
-    return tuple(side if isinstance(side, int) else int(np.round((side / scale).to_value(u.one)))
-                 for side, scale in zip(request.size, scales, strict=True))
+    ny, nx = (side if isinstance(side, int) else int(np.round((side / scale).to_value(u.one)))
+              for side, scale in zip(request.size, _pixel_scales(wcs, x, y), strict=True))
+    return ny, nx
 
 
-def _off_image(request: _Request, x: float, y: float, shape, wcs, terms: _sky.Terms) -> InvalidParameterError:
+def _off_image(request: _Request, x: float, y: float, shape: tuple[int, int], wcs: Any,
+               terms: _sky.Terms) -> InvalidParameterError:
     ny, nx = shape
+    size = request.size or ("?", "?")
     where = (f"it falls at pixel x, y = ({x:.1f}, {y:.1f})" if np.isfinite(x) and np.isfinite(y)
              else "it is on the far side of the sky from this image")
     covers = f", which covers {_coverage(wcs, shape)}" if wcs is not None else ""
     return terms.error("position", _sky.describe(request.position),
-                       f"{where}, and a {request.size[0]} x {request.size[1]} (ny x nx) cut-out there misses "
+                       f"{where}, and a {size[0]} x {size[1]} (ny x nx) cut-out there misses "
                        f"this image of {nx} x {ny} pixels (x 0..{nx - 1}, y 0..{ny - 1}){covers}")
 
 
-def _plan(shape: tuple[int, int], request: _Request, wcs, terms: _sky.Terms):
+def _plan(shape: tuple[int, int], request: _Request, wcs: Any, terms: _sky.Terms) -> Cutout2D:
     """Let :class:`astropy.nddata.Cutout2D` place the cut-out on a zero-byte stand-in.
 
     The stand-in has the image's shape but no memory (stride 0), so Cutout2D does the
@@ -548,7 +551,7 @@ def _plan(shape: tuple[int, int], request: _Request, wcs, terms: _sky.Terms):
         raise _off_image(request, x, y, shape, wcs, terms) from None
 
 
-def _cutout_gwcs(gwcs_wcs, x0: int, y0: int, shape: tuple[int, int]):
+def _cutout_gwcs(gwcs_wcs: Any, x0: int, y0: int, shape: tuple[int, int]) -> Any:
     """The gwcs of a cut-out whose pixel (0, 0) is pixel (x0, y0) of the image: exact, not fitted."""
     from astropy.modeling.models import Shift
     from gwcs import WCS
@@ -559,11 +562,12 @@ def _cutout_gwcs(gwcs_wcs, x0: int, y0: int, shape: tuple[int, int]):
     return shifted
 
 
-def _fits_hdu_key(index: int, name: str):
+def _fits_hdu_key(index: int, name: str) -> int | str:
     return name or index
 
 
-def _select_hdus(hdus, exts: list, companions: bool, uri: str, terms: _sky.Terms):
+def _select_hdus(hdus: Iterator, exts: list, companions: bool, uri: str,
+                 terms: _sky.Terms) -> Iterator[tuple[int, int | str, Any, int]]:
     """Pick the HDUs of a cut-out from ``(index, name, header, data offset)`` as they are walked.
 
     Yields ``(slot, key, header, data offset)``: slot 0 is the science image (``exts[0]``; None
@@ -598,12 +602,13 @@ def _select_hdus(hdus, exts: list, companions: bool, uri: str, terms: _sky.Terms
                           else f"{uri} has no 2-D image HDU")
 
 
-def _fits_cutouts(uri, anon, request: _Request, exts: list, companions: bool, terms: _sky.Terms) -> dict:
+def _fits_cutouts(uri: str, anon: bool | None, request: _Request, exts: list, companions: bool,
+                  terms: _sky.Terms) -> dict:
     """Cut-outs of FITS HDUs: headers walked, one plan on the science image, rows fetched."""
     state: dict[str, Any] = {}  # the plan ("cut") and the science image's shape, once known
     picked: list[tuple[int, Any, Any, np.ndarray]] = []  # slot, key, header, raw pixels
 
-    def wanted(slot: int, key, header) -> bool:
+    def wanted(slot: int, key: int | str, header: Any) -> bool:
         """Plan on the science image (slot 0); say whether this HDU's rows are to be read."""
         shape = _fits_layout.image_layout(header)[0]
         if slot == 0:
@@ -616,7 +621,7 @@ def _fits_cutouts(uri, anon, request: _Request, exts: list, companions: bool, te
                               "science image; cut it out on its own")
         return False  # an ERR or DQ of another shape is no companion
 
-    def forward_rows(reader, header, data_offset):
+    def forward_rows(reader: _fits_layout.ForwardReader, header: Any, data_offset: int) -> np.ndarray:
         shape, dtype = _fits_layout.image_layout(header)
         ys, xs = state["cut"].slices_original
         return _fits_layout.read_rows_forward(reader, data_offset, dtype, shape[1], ys, xs)
@@ -686,7 +691,8 @@ def _asdf_names(raw_tree: Mapping, exts: list, companions: bool, uri: str, terms
     return names
 
 
-def _asdf_pixels(fs, path: str, uri: str, anon, block_offset: int, layout, ys: slice, xs: slice, name: str):
+def _asdf_pixels(fs: Any, path: str, uri: str, anon: bool | None, block_offset: int, layout: tuple,
+                 ys: slice, xs: slice, name: str) -> np.ndarray:
     """Pixels ``[ys, xs]`` of one ASDF array, fetching only the bytes (or lz4 chunks) of its rows."""
     _source, shape, dtype, array_offset = layout
     data_start, compression, first_chunk_header = _asdf_layout.block_start(fs, path, block_offset, uri)
@@ -706,7 +712,8 @@ def _asdf_pixels(fs, path: str, uri: str, anon, block_offset: int, layout, ys: s
         return np.asarray(af.tree.get("roman", af.tree)[name])[ys, xs]
 
 
-def _asdf_cutouts(uri, anon, request: _Request, exts: list, companions: bool, terms: _sky.Terms) -> dict:
+def _asdf_cutouts(uri: str, anon: bool | None, request: _Request, exts: list, companions: bool,
+                  terms: _sky.Terms) -> dict:
     """Cut-outs of ASDF arrays: the tree read once, one plan on the science array (with the gwcs)."""
     import asdf
 
@@ -743,8 +750,8 @@ def _asdf_cutouts(uri, anon, request: _Request, exts: list, companions: bool, te
     return result
 
 
-def _cut(uri: str, *, box=None, position=None, size=None, exts: Sequence | None = None, companions: bool,
-         anon: bool | None, terms: _sky.Terms = _sky.PYTHON) -> dict:
+def _cut(uri: str, *, box: Any = None, position: Any = None, size: Any = None, exts: Sequence | None = None,
+         companions: bool, anon: bool | None, terms: _sky.Terms = _sky.PYTHON) -> dict:
     """Cut-outs of one file, keyed by array name; ``terms`` words the errors (the CLI passes its own)."""
     kind = _kind(uri)
     request = _request(box, position, size, terms)
@@ -868,7 +875,7 @@ def cutouts(uri: str, *, box: Sequence[int] | None = None, position: Any = None,
 _FITS_NAMES = {"data": "SCI", "err": "ERR", "dq": "DQ"}
 
 
-def _sip_deviation(gwcs_wcs, header, shape: tuple[int, int]) -> tuple[float, int]:
+def _sip_deviation(gwcs_wcs: Any, header: Header, shape: tuple[int, int]) -> tuple[float, int]:
     """Largest distance, in pixels, between a FITS WCS (``header``) and the gwcs over a cut-out.
 
     Measured at every pixel centre of cut-outs up to 65 x 65 pixels and on a 65 x 65 grid (edges
@@ -889,7 +896,7 @@ def _sip_deviation(gwcs_wcs, header, shape: tuple[int, int]) -> tuple[float, int
     return float(np.nanmax(distance)), grid_x.size
 
 
-def _sip_header(gwcs_wcs, shape: tuple[int, int], goal: float = 0.01):
+def _sip_header(gwcs_wcs: Any, shape: tuple[int, int], goal: float = 0.01) -> Header:
     """A FITS SIP approximation of a cut-out's gwcs, with its accuracy measured over the cut-out.
 
     gwcs fits the polynomial (:meth:`gwcs.WCS.to_fits_sip`), one degree after another until the
@@ -944,7 +951,7 @@ def _sip_header(gwcs_wcs, shape: tuple[int, int], goal: float = 0.01):
     return header
 
 
-def _wcs_header(wcs, shape: tuple[int, int]):
+def _wcs_header(wcs: Any, shape: tuple[int, int]) -> Header:
     from astropy.io import fits
 
     if wcs is None:
