@@ -484,7 +484,8 @@ def _pixel_scales(wcs: Any, x: float, y: float) -> tuple[Any, Any]:
     return centre.separation(wcs.pixel_to_world(x, y + 1)), centre.separation(wcs.pixel_to_world(x + 1, y))
 
 
-def _size_in_pixels(request: _Request, wcs: Any, x: float, y: float, terms: _sky.Terms) -> tuple[int, int]:
+def _size_in_pixels(request: _Request, wcs: Any, x: float, y: float, shape: tuple[int, int],
+                    terms: _sky.Terms) -> tuple[int, int]:
     import astropy.units as u
 
     assert request.size is not None  # a position comes with a size (_request)
@@ -493,21 +494,28 @@ def _size_in_pixels(request: _Request, wcs: Any, x: float, y: float, terms: _sky
     if wcs is None:
         raise terms.error("size", request.size_as_given, "this image has no celestial WCS, so an angle "
                           "cannot be turned into pixels; give the size in pixels")
-    ny, nx = (side if isinstance(side, int) else int(np.round((side / scale).to_value(u.one)))
-              for side, scale in zip(request.size, _pixel_scales(wcs, x, y), strict=True))
-    return ny, nx
+    # the scale where the cut-out is, or at the nearest edge for a centre off the image (a gwcs
+    # has no sky outside its bounding box)
+    scales = _pixel_scales(wcs, float(np.clip(x, 0, max(shape[1] - 2, 0))),
+                           float(np.clip(y, 0, max(shape[0] - 2, 0))))
+    pixels = [side if isinstance(side, int) else float((side / scale).to_value(u.one))
+              for side, scale in zip(request.size, scales, strict=True)]
+    if not all(np.isfinite(pixels)):
+        raise terms.error("size", request.size_as_given, "the image's WCS gives no pixel scale there; give "
+                          "the size in pixels")
+    return int(np.round(pixels[0])), int(np.round(pixels[1]))
 
 
-def _off_image(request: _Request, x: float, y: float, shape: tuple[int, int], wcs: Any,
-               terms: _sky.Terms) -> InvalidParameterError:
+def _off_image(request: _Request, x: float, y: float, shape: tuple[int, int], wcs: Any, terms: _sky.Terms,
+               pixels: tuple[int, int] | None = None) -> InvalidParameterError:
     ny, nx = shape
-    size = request.size or ("?", "?")
     where = (f"it falls at pixel x, y = ({x:.1f}, {y:.1f})" if np.isfinite(x) and np.isfinite(y)
              else "it is on the far side of the sky from this image")
+    reach = f" (a {pixels[0]} x {pixels[1]} cut-out, ny x nx, there does not reach it)" if pixels else ""
     covers = f", which covers {_coverage(wcs, shape)}" if wcs is not None else ""
     return terms.error("position", _sky.describe(request.position),
-                       f"{where}, and a {size[0]} x {size[1]} (ny x nx) cut-out there misses "
-                       f"this image of {nx} x {ny} pixels (x 0..{nx - 1}, y 0..{ny - 1}){covers}")
+                       f"{where}, off this image of {nx} x {ny} pixels (x 0..{nx - 1}, y 0..{ny - 1}){reach}"
+                       f"{covers}")
 
 
 def _plan(shape: tuple[int, int], request: _Request, wcs: Any, terms: _sky.Terms) -> Cutout2D:
@@ -543,12 +551,12 @@ def _plan(shape: tuple[int, int], request: _Request, wcs: Any, terms: _sky.Terms
             position = (x, y)  # Cutout2D places SkyCoords with FITS WCSs only
     else:
         x, y = position
-    pixels = _size_in_pixels(request, wcs, x, y, terms)
+    pixels = _size_in_pixels(request, wcs, x, y, shape, terms)
     _sky.check_shape(pixels, shape, request.size_as_given, terms)
     try:
         return Cutout2D(placeholder, position, pixels, wcs=fits_wcs, mode="trim")
     except NoOverlapError:
-        raise _off_image(request, x, y, shape, wcs, terms) from None
+        raise _off_image(request, x, y, shape, wcs, terms, pixels) from None
 
 
 def _cutout_gwcs(gwcs_wcs: Any, x0: int, y0: int, shape: tuple[int, int]) -> Any:

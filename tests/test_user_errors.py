@@ -221,21 +221,24 @@ def test_a_position_that_cannot_be_read_is_a_usage_error(files, capsys, options,
         assert message.startswith(f"invalid position {options[1]!r}. ") and said in message
 
 
+@pytest.mark.parametrize("size", ["5", "3arcsec"])
 @pytest.mark.parametrize("kind", FORMATS)
-def test_a_position_off_the_image_says_what_the_image_covers(files, capsys, kind):
-    target = off_centre(1.0)  # one degree north: the image is 29 x 22 arcsec
+def test_a_position_off_the_image_says_what_the_image_covers(files, capsys, kind, size):
+    target = off_centre(1.0)  # one degree north: the image is 29 x 22 arcsec (0.36 arcsec pixels)
     wcs = WCS(tan_header((NY, NX), RA, DEC, PIXEL_DEG))
     x, y = wcs.world_to_pixel(target)
     centre = wcs.pixel_to_world((NX - 1) / 2, (NY - 1) / 2)
     corner = wcs.pixel_to_world(NX - 1, NY - 1)
     text = target.to_string("hmsdms", sep=":", precision=3)
-    line = cli_error(capsys, ["cutout", files[kind], "--target", text, "--size", "5", *OUT],
-                     1)
-    for message in (line, python_error(lambda: stream.cutout(files[kind], position=target, size=5))):
+    line = cli_error(capsys, ["cutout", files[kind], "--target", text, "--size", size, *OUT], 1)
+    for message in (line, python_error(lambda: stream.cutout(files[kind], position=target, size=size))):
         assert f"it falls at pixel x, y = ({x:.1f}, {y:.1f})" in message
-        assert f"image of 80 x 60 pixels (x 0..79, y 0..59), which covers RA, Dec (deg, ICRS) centre " \
-               f"{centre.ra.deg:.5f} {centre.dec.deg:+.5f}, corners " in message
+        assert "off this image of 80 x 60 pixels (x 0..79, y 0..59)" in message
+        assert f"which covers RA, Dec (deg, ICRS) centre {centre.ra.deg:.5f} {centre.dec.deg:+.5f}, corners " \
+               in message
         assert f"{corner.ra.deg:.5f} {corner.dec.deg:+.5f}" in message
+        pixels = 8 if size == "3arcsec" else 5  # 3 arcsec / 0.36 arcsec, rounded
+        assert f"(a {pixels} x {pixels} cut-out, ny x nx, there does not reach it)" in message
     assert line.startswith(f"error: invalid --target '{text}'. ")
 
 
