@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ._ranges import cat_ranges
 from .errors import FileFormatError
 
 #: First and smallest step when reading an ASDF tree; later steps grow by a fifth of what
@@ -200,6 +201,6 @@ def lz4_rows(fs, path: str, data_start: int, head: bytes, first: int, last: int,
         position += 4 + compressed
         produced += uncompressed
         chunk_header = b""
-    payloads = fs.cat_ranges([path] * len(wanted), [s for s, _ in wanted], [e for _, e in wanted],
-                             on_error="raise", batch_size=batch_size)
+    payloads = cat_ranges(fs, [path] * len(wanted), [s for s, _ in wanted], [e for _, e in wanted],
+                          batch_size=batch_size)
     return b"".join(lz4.block.decompress(payload) for payload in payloads), first_offset or 0

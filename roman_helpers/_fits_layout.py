@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ._ranges import cat_ranges
 from .errors import FileFormatError, InvalidParameterError, translate_s3_error
 
 #: Read-ahead for header-only work: a FITS header block is 2,880 bytes and most headers
@@ -152,7 +153,7 @@ def fetch_images(fs: Any, path: str, images: list[tuple[int, np.dtype, int]], ys
     # Full-width boxes have touching rows: merge those, never fetch a gap.
     paths, merged_starts, merged_ends = merge_offset_ranges([path] * len(starts), starts, ends, max_gap=0,
                                                            sort=True)
-    pieces = fs.cat_ranges(paths, merged_starts, merged_ends, on_error="raise", batch_size=batch_size)
+    pieces = cat_ranges(fs, paths, merged_starts, merged_ends, batch_size=batch_size)
     raw = b"".join(pieces)
     result: list[np.ndarray] = [np.empty(0)] * len(images)
     at = 0
