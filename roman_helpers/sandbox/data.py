@@ -10,8 +10,9 @@ includes a fingerprint of the generator code, so a changed generator rebuilds by
 
 Sizes: ``"small"`` writes every image at 256 x 256 pixels except each dataset's default file
 (the one the tutorials open first), which is 2048 x 2048 (HST: the real 1014 x 1014), so byte
-counts show what streaming saves; about 400 files. ``"full"`` writes those default files at the
-real size (4088 x 4088 for Roman).
+counts show what streaming saves; about 400 files, plus the Time Domain Survey field of
+:mod:`~roman_helpers.sandbox.tds` (about 1300, small in both sizes). ``"full"`` writes those
+default files at the real size (4088 x 4088 for Roman).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from roman_helpers import datasets
-from roman_helpers.sandbox import catalog, synth
+from roman_helpers.sandbox import catalog, synth, tds
 
 __all__ = ["Entry", "Manifest", "PlannedObject", "plan", "build", "default_cache_dir", "BUCKETS"]
 
@@ -266,7 +267,7 @@ def plan(size: str = "small") -> list[PlannedObject]:
     72
     """
     return [*_hst_objects(size), *_isim_objects(size), *_openuniverse_objects(size),
-            *_tutorial_objects(size), *_other_platform_objects()]
+            *_tutorial_objects(size), *_other_platform_objects(), *tds.objects(size)]
 
 
 def _fingerprint(size: str) -> str:
@@ -275,7 +276,7 @@ def _fingerprint(size: str) -> str:
     import roman_datamodels
 
     digest = hashlib.sha256(f"{size} {asdf.__version__} {roman_datamodels.__version__}".encode())
-    for module in (sys.modules[__name__], synth, catalog):
+    for module in (sys.modules[__name__], synth, catalog, tds):
         digest.update(Path(module.__file__).read_bytes())
     digest.update((Path(datasets.__file__).with_name("datasets.yaml")).read_bytes())
     return digest.hexdigest()[:12]
