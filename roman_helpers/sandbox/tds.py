@@ -52,6 +52,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,9 +62,32 @@ import numpy as np
 
 from roman_helpers.sandbox import synth
 
-__all__ = ["Band", "BANDS", "FIELD", "TRANSIENT", "DETECTORS", "EPOCHS", "MISSES", "CADENCE", "MJD_START", "PEAK_MJD",
-           "RISE_DAYS", "EXPTIME", "SIDE", "FULL_SIDE", "Pointing", "pointings", "transient_rate", "truth",
-           "objects", "build_full", "OU_BUCKET", "OU_ROOT", "ROMAN_BUCKET", "ROMAN_PREFIX"]
+__all__ = [
+    "BANDS",
+    "CADENCE",
+    "DETECTORS",
+    "EPOCHS",
+    "EXPTIME",
+    "FIELD",
+    "FULL_SIDE",
+    "MISSES",
+    "MJD_START",
+    "OU_BUCKET",
+    "OU_ROOT",
+    "PEAK_MJD",
+    "RISE_DAYS",
+    "ROMAN_BUCKET",
+    "ROMAN_PREFIX",
+    "SIDE",
+    "TRANSIENT",
+    "Band",
+    "Pointing",
+    "build_full",
+    "objects",
+    "pointings",
+    "transient_rate",
+    "truth",
+]
 
 
 @dataclass(frozen=True)
@@ -340,10 +364,19 @@ class _Exposure:
         return Time(self.pointing.mjd, format="mjd", scale="utc").isot
 
 
+@functools.cache
 def _dead_pixels(sca: int, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return a detector's dead pixels (x, y).
+
+    None lies within 8 pixels of where the transient falls on the detector at any epoch, so
+    photometry of the transient never loses its core.
+    """
     rng = np.random.default_rng([_SEED, 99, sca, side])
-    count = max(2, side * side // 5000)
-    return rng.integers(0, side, count), rng.integers(0, side, count)
+    track = np.array([_target_pixel(p, sca, side) for p in pointings(side)])
+    x, y = rng.integers(0, side, (2, 20 * max(2, side * side // 5000)))
+    clear = np.array([np.hypot(*(track - (i, j)).T).min() > 8 for i, j in zip(x, y, strict=True)])
+    keep = np.flatnonzero(clear)[: max(2, side * side // 5000)]
+    return x[keep], y[keep]
 
 
 def _sources(pointing: Pointing, side: int):
@@ -450,7 +483,7 @@ def _write_cal(path: Path, exposure: _Exposure) -> Path:
     model = dm.ImageModel.create_fake_data(shape=(side, side))
     synth._roman_meta(model, detector=exposure.sca, optical_element=pointing.band.optical_element, ra=ra,
                       dec=dec, shape=(side, side), start=exposure.start, filename=path.name,
-                      ids=_roman_ids(path.name))
+                      ids=_roman_ids(_cal_key(pointing, exposure.sca).rsplit("/", 1)[1]))
     model.meta.exposure.exposure_time = EXPTIME
     model.meta.exposure.end_time = Time(exposure.start) + EXPTIME * u.s
     pixel_sr = (synth.ROMAN_PIXEL_DEG * math.pi / 180) ** 2
@@ -460,10 +493,31 @@ def _write_cal(path: Path, exposure: _Exposure) -> Path:
     model.meta.wcs = synth.tan_gwcs((side, side), ra, dec, synth.ROMAN_PIXEL_DEG)
     model.data = exposure.sci / np.float32(EXPTIME)
     model.err = (exposure.err / np.float32(EXPTIME)).astype(np.float16)
-    model.var_poisson = ((exposure.err.astype(np.float64) ** 2 - READ_NOISE**2) / EXPTIME**2).astype(np.float16)
+    variance = exposure.err.astype(np.float64) ** 2 - READ_NOISE**2  # sky and source counts
+    model.var_poisson = (variance / EXPTIME**2).astype(np.float16)
     model.dq = exposure.dq
     synth._save_reproducibly(model, path, exposure.start)
+    _sort_extension_history(path)
     return path
+
+
+_HISTORY = re.compile(rb"(\nhistory:\n  extensions:\n)((?:  [ -][^\n]*\n)+)")
+
+
+def _sort_extension_history(path: Path) -> None:
+    """Put the tree's ``history.extensions`` entries in a fixed order, so the bytes are reproducible.
+
+    asdf lists the extensions a file used in the order of a set, which differs from one Python
+    process to the next. Sorting the entries in place keeps the tree's length, so no block
+    offset moves.
+    """
+    raw = path.read_bytes()
+    match = _HISTORY.search(raw)
+    if match is None:
+        return
+    entries = re.split(rb"(?m)^(?=  - )", match.group(2))
+    ordered = b"".join(sorted(entry for entry in entries if entry))
+    path.write_bytes(raw[:match.start(2)] + ordered + raw[match.end(2):])
 
 
 def _write_obseq(path: Path, side: int) -> Path:
@@ -526,7 +580,8 @@ def _truth(side: int) -> dict[str, Any]:
         "rise_days": RISE_DAYS, "exptime_s": EXPTIME, "read_noise_e": READ_NOISE, "gain_e_per_dn": 1.0,
         "detector_pixels": side, "pixel_arcsec": _PIXEL_ARCSEC,
         "bands": {b.name: {"optical_element": b.optical_element, "zeropoint_ab_1e_per_s": b.zeropoint,
-                           "psf_fwhm_pixels": b.fwhm, "peak_mag_ab": b.peak_mag, "decline_days": b.decline_days}
+                           "psf_fwhm_pixels": b.fwhm, "peak_mag_ab": b.peak_mag,
+                           "decline_days": b.decline_days}
                   for b in BANDS},
         "units": "flux: electrons per second (= DN/s, gain 1); counts: electrons in the exposure; "
                  "mag: AB, zeropoint - 2.5 log10(flux); FITS ZPTMAG = zeropoint + 2.5 log10(EXPTIME)",
@@ -547,8 +602,9 @@ def _truth(side: int) -> dict[str, Any]:
                          "counts": rate * EXPTIME * u.electron, "mag": mag},
                         meta={"description": "The transient at every exposure start (model values)",
                               **described})
-    files: dict[str, list] = {name: [] for name in ("layout", "bucket", "key", "band", "optical_element", "pointing",
-                                                    "sca", "mjd", "holds_target", "x", "y", "truth_key")}
+    columns = ("layout", "bucket", "key", "band", "optical_element", "pointing", "sca", "mjd", "holds_target",
+               "x", "y", "truth_key")
+    files: dict[str, list] = {name: [] for name in columns}
     for layout in ("openuniverse", "roman"):
         for p in rows:
             for sca in DETECTORS:
@@ -557,11 +613,12 @@ def _truth(side: int) -> dict[str, Any]:
                 values = (layout, OU_BUCKET if openuniverse else ROMAN_BUCKET,
                           _fits_key(p, sca) if openuniverse else _cal_key(p, sca),
                           p.band.name, p.band.optical_element, p.number, sca, p.mjd,
-                          _holds(x, y, side), round(x, 4), round(y, 4), _index_key(p, sca) if openuniverse else "")
-                for name, value in zip(files, values):
+                          _holds(x, y, side), round(x, 4), round(y, 4),
+                          _index_key(p, sca) if openuniverse else "")
+                for name, value in zip(files, values, strict=True):
                     files[name].append(value)
-    files_table = Table(files, meta={"description": "Every image; holds_target: the transient's position is on "
-                                                    "its pixel grid; x, y: 0-based pixel of the transient",
+    files_table = Table(files, meta={"description": "Every image; holds_target: the transient's position "
+                                                    "is on its pixel grid; x, y: its 0-based pixel",
                                      **described})
     files_table["mjd"].unit = u.d
     return {"sources": sources, "light_curve": light_curve, "files": files_table}
@@ -703,7 +760,7 @@ def build_full(directory: str | os.PathLike, *, epochs: int = 8,
         pass
 
     side, chosen = FULL_SIDE, set(_near_peak(epochs))
-    plan: list[tuple[str, str, Any]] = [(OU_BUCKET, OBSEQ_KEY, lambda path: _write_obseq(path, side))]
+    plan: list[tuple[str, str, Any]] = [(OU_BUCKET, OBSEQ_KEY, functools.partial(_write_obseq, side=side))]
     plan += [(ROMAN_BUCKET, key, functools.partial(_write_table, name=name, side=side))
              for name, key in TRUTH_KEYS.items()]
     entries = []
@@ -727,11 +784,12 @@ def build_full(directory: str | os.PathLike, *, epochs: int = 8,
         for p in (p for p in selected if p.band == band):
             exposure = _expose(p, sca, side, background=(noise, 1.0))
             if "openuniverse" in layouts:
-                store(OU_BUCKET, _fits_key(p, sca), lambda path: _write_fits(path, exposure))
-                store(OU_BUCKET, _index_key(p, sca), lambda path: _write_index(path, exposure))
+                store(OU_BUCKET, _fits_key(p, sca), functools.partial(_write_fits, exposure=exposure))
+                store(OU_BUCKET, _index_key(p, sca), functools.partial(_write_index, exposure=exposure))
             if "roman" in layouts:
-                store(ROMAN_BUCKET, _cal_key(p, sca), lambda path: _write_cal(path, exposure))
+                store(ROMAN_BUCKET, _cal_key(p, sca), functools.partial(_write_cal, exposure=exposure))
             bar.update()
     bar.close()
-    (root / "manifest.json").write_text(json.dumps({"stamp": stamp, "objects": [e.__dict__ for e in entries]}))
+    listing = {"stamp": stamp, "objects": [e.__dict__ for e in entries]}
+    (root / "manifest.json").write_text(json.dumps(listing))
     return data.Manifest(root, entries, "full")
