@@ -716,7 +716,7 @@ def build_full(directory: str | os.PathLike, *, epochs: int = 8,
         Files go to ``directory/<bucket>/<key>``, with ``manifest.json`` beside them.
     epochs : int
         Visits to write (each in every band and detector): the ones nearest the transient's
-        peak. About 110 MB per visit, band and detector for both layouts.
+        peak. About 130 MB per visit, band and detector for both layouts.
     layouts : iterable of {"openuniverse", "roman"}
         FITS (``.fits.gz``, with per-image truth) and/or level-2 ASDF.
     progress : bool
@@ -748,7 +748,7 @@ def build_full(directory: str | os.PathLike, *, epochs: int = 8,
 
         if unknown:
             raise InvalidParameterError("layout", sorted(unknown)[0], ["openuniverse", "roman"])
-        raise InvalidParameterError("epochs", epochs, hint=f"a number of visits from 1 to {EPOCHS}")
+        raise InvalidParameterError("epochs", epochs, hint=f"Give a number of visits from 1 to {EPOCHS}.")
     root = Path(directory)
     stamp = hashlib.sha256(Path(__file__).read_bytes() + Path(synth.__file__).read_bytes()
                            + repr((epochs, layouts)).encode()).hexdigest()[:12]
