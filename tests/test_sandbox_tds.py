@@ -275,12 +275,15 @@ def test_light_curve_rises_and_declines_around_its_peak(truth):
     assert str(curve["flux"].unit) == "electron / s" and str(curve["mjd"].unit) == "d"
 
 
-def test_dataset_defaults_are_images_holding_the_target(sandbox, images, transient):
+def test_dataset_defaults_are_images_holding_the_target(sandbox, images, transient, truth):
+    meta = truth["sources"].meta
     for name, examples in (("openuniverse-tds-fits", ({}, {"band": "J129"})),
                            ("roman-tds-asdf", ({}, {"optical_element": "F129"}))):
         dataset = datasets.get(name)
-        target = tuple(float(v) for v in dataset.defaults()["target"].split())
+        target = tuple(float(v) for v in dataset.defaults()["target"].split(","))
+        field = tuple(float(v) for v in dataset.defaults()["field"].split(","))
         assert target == pytest.approx(transient, abs=1e-7)
+        assert field == pytest.approx((meta["field_ra"], meta["field_dec"]), abs=1e-7)
         for params in examples:
             key = dataset.key(**params)
             assert sandbox.manifest.find(dataset.bucket, key) is not None
