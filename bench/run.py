@@ -47,7 +47,7 @@ from roman_helpers.sandbox.s3 import S3Server  # noqa: E402
 
 MB = 1_000_000
 KIB = 1024
-BOX = (2000, 2100, 500, 600)  # x0, x1, y0, y1: 100 x 100 pixels (rows 500-600 straddle two lz4 chunks)
+BOX = (2000, 500, 2100, 600)  # x0, y0, x1, y1: 100 x 100 pixels (rows 500-600 straddle two lz4 chunks)
 DOWNLOADS = 20
 DOWNLOAD_REPEATS = 3  # sub-second timings: best of three, for every way alike
 
@@ -173,7 +173,7 @@ def seed_fits_cutout(uri):
     from astropy.io import fits
     from astropy.nddata import Cutout2D
 
-    x0, x1, y0, y1 = BOX
+    x0, y0, x1, y1 = BOX
     with fits.open(uri, "readonly", fsspec_kwargs={"anon": True}) as hdul:
         return Cutout2D(hdul[1].section, ((x0 + x1 - 1) / 2, (y0 + y1 - 1) / 2), (y1 - y0, x1 - x0)).data
 
@@ -191,7 +191,7 @@ def seed_roman_cutout(uri):
     import roman_datamodels as rdm
     import s3fs
 
-    x0, x1, y0, y1 = BOX
+    x0, y0, x1, y1 = BOX
     fs = s3fs.S3FileSystem(anon=True)
     with fs.open(uri, "rb") as handle, rdm.open(handle) as model:
         _ = model.meta.instrument.detector
@@ -201,7 +201,7 @@ def seed_roman_cutout(uri):
 def seed_gz_cutout(uri):
     from astropy.io import fits
 
-    x0, x1, y0, y1 = BOX
+    x0, y0, x1, y1 = BOX
     with fits.open(uri, "readonly", fsspec_kwargs={"anon": True}) as hdul:
         return np.array(hdul["SCI"].section[y0:y1, x0:x1])
 

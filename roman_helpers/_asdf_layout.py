@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ._ranges import cat_ranges
 from .errors import FileFormatError
 
 #: First and smallest step when reading an ASDF tree; later steps grow by a fifth of what
@@ -83,29 +84,45 @@ def read_tree_bytes(fs, path: str, uri: str, first_step: int = FIRST_STEP,
         step = max(MIN_STEP, len(data) // 5)
 
 
-def find_array_node(raw_tree: Mapping) -> Mapping:
-    """The ndarray node of the image: ``roman.data``, else ``data``."""
+def _container(raw_tree: Mapping) -> Mapping:
+    """The node holding the arrays: ``roman`` in a Roman file, else the tree itself."""
     roman = raw_tree.get("roman")
-    node = roman.get("data") if isinstance(roman, Mapping) else raw_tree.get("data")
-    if not isinstance(node, Mapping) or "source" not in node:
-        raise FileFormatError("no ASDF ndarray at roman.data (or data) in this file")
+    return roman if isinstance(roman, Mapping) else raw_tree
+
+
+def _is_ndarray(node: Any) -> bool:
+    return isinstance(node, Mapping) and "source" in node and "shape" in node
+
+
+def image_arrays(raw_tree: Mapping) -> list[str]:
+    """Names of the 2-D arrays next to the image (``data``, ``err``, ``dq`` ...), in tree order."""
+    return [name for name, node in _container(raw_tree).items()
+            if _is_ndarray(node) and len(node["shape"]) == 2]
+
+
+def find_array_node(raw_tree: Mapping, name: str = "data") -> Mapping:
+    """The ndarray node of array ``name``: ``roman.<name>``, else ``<name>``."""
+    node = _container(raw_tree).get(name)
+    if node is None or not _is_ndarray(node):
+        raise FileFormatError(f"no ASDF ndarray at roman.{name} (or {name}) in this file")
     return node
 
 
-def image_layout(raw_tree: Mapping, uri: str) -> tuple[int, tuple[int, int], np.dtype, int]:
-    """Block number, shape, dtype and offset in the block of the 2-D image of an untagged tree."""
-    node = find_array_node(raw_tree)
+def image_layout(raw_tree: Mapping, uri: str,
+                 name: str = "data") -> tuple[int, tuple[int, int], np.dtype, int]:
+    """Block number, shape, dtype and offset in the block of 2-D array ``name`` of an untagged tree."""
+    node = find_array_node(raw_tree, name)
     if not isinstance(node["source"], int) or not isinstance(node.get("datatype"), str):
-        raise FileFormatError(f"{uri}: roman.data is not an internal block of a simple type")
+        raise FileFormatError(f"{uri}: roman.{name} is not an internal block of a simple type")
     shape = tuple(int(n) for n in node["shape"])
     if len(shape) != 2 or node.get("strides") is not None:
-        raise FileFormatError(f"{uri}: roman.data has shape {shape}; a contiguous 2-D image is needed")
+        raise FileFormatError(f"{uri}: roman.{name} has shape {shape}; a contiguous 2-D image is needed")
     dtype = np.dtype(node["datatype"]).newbyteorder("<" if node.get("byteorder", "little") == "little" else ">")
     return node["source"], shape, dtype, int(node.get("offset", 0))
 
 
-def block_offset(fs, path: str, tree_end: int, source: int) -> int:
-    """Offset of block ``source``: from the block index at the end, else by walking headers."""
+def block_offsets(fs: Any, path: str, tree_end: int, sources: list[int]) -> dict[int, int]:
+    """Offsets of blocks ``sources``: from the block index at the end, else by walking headers."""
     import yaml
 
     tail = fs.cat_file(path, start=-4096)
@@ -113,17 +130,23 @@ def block_offset(fs, path: str, tree_end: int, source: int) -> int:
     if at >= 0:
         try:
             offsets = yaml.safe_load(tail[at:].split(b"\n", 1)[1].decode())
-            if isinstance(offsets, list) and len(offsets) > source:
-                return int(offsets[source])
+            if isinstance(offsets, list) and len(offsets) > max(sources):
+                return {source: int(offsets[source]) for source in sources}
         except (yaml.YAMLError, ValueError, IndexError):
             pass  # a broken index: walk the block headers instead, as asdf does
-    offset = tree_end
-    for _ in range(source):
+    found, offset = {0: tree_end}, tree_end
+    for number in range(1, max(sources) + 1):
         magic_and_size = fs.cat_file(path, start=offset, end=offset + 6 + BLOCK_HEADER.size)
         header_size = struct.unpack(">H", magic_and_size[4:6])[0]
         allocated = BLOCK_HEADER.unpack(magic_and_size[6:6 + BLOCK_HEADER.size])[2]
         offset += 6 + header_size + allocated
-    return offset
+        found[number] = offset
+    return {source: found[source] for source in sources}
+
+
+def block_offset(fs: Any, path: str, tree_end: int, source: int) -> int:
+    """Offset of block ``source`` (see :func:`block_offsets`)."""
+    return block_offsets(fs, path, tree_end, [source])[source]
 
 
 def block_start(fs, path: str, offset: int, uri: str) -> tuple[int, bytes, bytes]:
@@ -178,6 +201,6 @@ def lz4_rows(fs, path: str, data_start: int, head: bytes, first: int, last: int,
         position += 4 + compressed
         produced += uncompressed
         chunk_header = b""
-    payloads = fs.cat_ranges([path] * len(wanted), [s for s, _ in wanted], [e for _, e in wanted],
-                             on_error="raise", batch_size=batch_size)
+    payloads = cat_ranges(fs, [path] * len(wanted), [s for s, _ in wanted], [e for _, e in wanted],
+                          batch_size=batch_size)
     return b"".join(lz4.block.decompress(payload) for payload in payloads), first_offset or 0

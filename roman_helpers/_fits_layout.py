@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ._ranges import cat_ranges
 from .errors import FileFormatError, InvalidParameterError, translate_s3_error
 
 #: Read-ahead for header-only work: a FITS header block is 2,880 bytes and most headers
@@ -129,17 +130,40 @@ def fetch_rows(fs, path: str, data_offset: int, dtype: np.dtype, row_length: int
 
     Also serves uncompressed ASDF blocks, which lay out rows the same way.
     """
+    return fetch_images(fs, path, [(data_offset, dtype, row_length)], ys, xs, batch_size=batch_size)[0]
+
+
+def fetch_images(fs: Any, path: str, images: list[tuple[int, np.dtype, int]], ys: slice, xs: slice, *,
+                 batch_size: int) -> list[np.ndarray]:
+    """Fetch pixels ``[ys, xs]`` of several images of one file (SCI, ERR, DQ ...) in one batch.
+
+    ``images`` holds ``(data offset, dtype, row length)`` of each; every row of every image is
+    one ranged read, all sent together.
+    """
     from fsspec.utils import merge_offset_ranges
 
-    itemsize = dtype.itemsize
-    starts = [data_offset + (y * row_length + xs.start) * itemsize for y in range(ys.start, ys.stop)]
-    ends = [start + (xs.stop - xs.start) * itemsize for start in starts]
+    order = sorted(range(len(images)), key=lambda i: images[i][0])  # merged ranges come back sorted
+    starts, ends = [], []
+    for i in order:
+        data_offset, dtype, row_length = images[i]
+        itemsize = np.dtype(dtype).itemsize
+        for y in range(ys.start, ys.stop):
+            starts.append(data_offset + (y * row_length + xs.start) * itemsize)
+            ends.append(starts[-1] + (xs.stop - xs.start) * itemsize)
     # Full-width boxes have touching rows: merge those, never fetch a gap.
     paths, merged_starts, merged_ends = merge_offset_ranges([path] * len(starts), starts, ends, max_gap=0,
                                                            sort=True)
-    pieces = fs.cat_ranges(paths, merged_starts, merged_ends, on_error="raise", batch_size=batch_size)
+    pieces = cat_ranges(fs, paths, merged_starts, merged_ends, batch_size=batch_size)
     raw = b"".join(pieces)
-    return np.frombuffer(raw, dtype=dtype).reshape(ys.stop - ys.start, xs.stop - xs.start)
+    result: list[np.ndarray] = [np.empty(0)] * len(images)
+    at = 0
+    for i in order:
+        dtype = np.dtype(images[i][1])
+        size = (ys.stop - ys.start) * (xs.stop - xs.start) * dtype.itemsize
+        result[i] = np.frombuffer(raw[at:at + size], dtype=dtype).reshape(ys.stop - ys.start,
+                                                                          xs.stop - xs.start)
+        at += size
+    return result
 
 
 def read_rows_forward(reader: ForwardReader, data_offset: int, dtype: np.dtype, row_length: int,
@@ -151,9 +175,16 @@ def read_rows_forward(reader: ForwardReader, data_offset: int, dtype: np.dtype, 
 
 
 def scaled(data: np.ndarray, header) -> np.ndarray:
-    """``data`` in native byte order, times BSCALE plus BZERO (float32 for 8- and 16-bit data)."""
+    """``data`` in native byte order, times BSCALE plus BZERO (float32 for 8- and 16-bit data).
+
+    Unsigned integers (BZERO of half the range, as astropy writes uint16/32/64) stay integers.
+    """
     bscale, bzero = header.get("BSCALE", 1), header.get("BZERO", 0)
     data = data.astype(data.dtype.newbyteorder("="))
+    bits = 8 * data.dtype.itemsize
+    if data.dtype.kind == "i" and bits > 8 and bscale == 1 and bzero == 2 ** (bits - 1):
+        # FITS's unsigned integers (a DQ array): stored signed, offset by half the range
+        return data.astype(f"u{data.dtype.itemsize}") ^ np.array(2 ** (bits - 1), f"u{data.dtype.itemsize}")
     if bscale != 1 or bzero != 0:
         data = data * np.float32(bscale) + np.float32(bzero) if data.dtype.itemsize <= 2 \
             else data * bscale + bzero

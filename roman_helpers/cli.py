@@ -3,7 +3,7 @@
 Every sub-command is a thin wrapper over one function of the kit, so what it does is
 documented there: ``ls`` (:func:`roman_helpers.config.filesystem`), ``info``
 (:func:`roman_helpers.stream.info`), ``header`` (:func:`roman_helpers.stream.read_header`),
-``cutout`` (:func:`roman_helpers.stream.cutout`), ``get`` (:func:`roman_helpers.download.download`),
+``cutout`` (:func:`roman_helpers.stream.cutouts`), ``get`` (:func:`roman_helpers.download.download`),
 ``datasets`` (:mod:`roman_helpers.datasets`), ``uri`` (:meth:`roman_helpers.datasets.Dataset.uri`),
 plus ``sandbox`` (:mod:`roman_helpers.sandbox.cli`, with the ``sandbox`` extra) and ``run``
 (:mod:`roman_helpers.runner`, with the ``notebooks`` extra). Without its extra, such a command
@@ -20,6 +20,7 @@ import functools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import _cli_survey, _extras, config, datasets
 from .errors import (BucketNotFoundError, InvalidParameterError, MissingExtraError, ObjectNotFoundError,
@@ -45,8 +46,9 @@ examples:
   roman-helpers info s3://stpubdata/hst/public/ib6w/ib6w01010/ib6w01010_drz.fits
   roman-helpers header s3://stpubdata/hst/public/ib6w/ib6w01010/ib6w01010_drz.fits --ext SCI
   roman-helpers cutout s3://stpubdata/hst/public/ib6w/ib6w01010/ib6w01010_drz.fits \\
-      --box 500 500 600 600 -o cut.fits
-  roman-helpers cutout URI --ra 187.44 --dec 18.19 --size 64 -o cut.fits
+      --box 500 400 600 450 -o cut.fits             # X0 Y0 X1 Y1: 100 columns, 50 rows
+  roman-helpers cutout URI --ra 186.3502 --dec 18.1911 --size 64 -o cut.fits
+  roman-helpers cutout URI --target "12:25:24.05 +18:11:27.9" --size 20arcsec,30arcsec -o cut.fits
   roman-helpers get URI [URI ...] -d data/ --workers 8
   roman-helpers sandbox run -- python my_script.py   # against the offline sandbox
   roman-helpers run --dataset openuniverse-was-fits  # execute the tutorials
@@ -110,43 +112,67 @@ def _header(args: argparse.Namespace) -> int:
     return 0
 
 
+def _usage_error(args: argparse.Namespace, message: str | BaseException) -> int:
+    """A command line that cannot be read: one line ``error: ...``, exit status 2."""
+    if args.debug and isinstance(message, BaseException):
+        raise message
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _cutout_request(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """Read the position, size and box options into values and the terms that name them in errors.
+
+    Raises InvalidParameterError (a usage error) for what cannot be read; the checks against the
+    image (box and position inside it, size not larger) are stream's.
+    """
+    from . import _sky
+
+    terms = _sky.CLI.with_typed(**{name: value for name, value in (
+        ("size", args.size), ("ra", args.ra), ("dec", args.dec), ("position", args.target),
+        ("box", " ".join(str(v) for v in args.box) if args.box else None)) if value is not None})
+    if args.box is not None:
+        return terms, {"box": tuple(args.box)}
+    if args.ra is not None:
+        from astropy.coordinates import SkyCoord
+
+        position = SkyCoord(_sky.parse_ra(args.ra, terms), _sky.parse_dec(args.dec, terms), frame="icrs")
+        terms = terms.with_names(position="--ra/--dec").with_typed(position=f"{args.ra} {args.dec}")
+    else:
+        position = _sky.parse_position(args.target, terms)
+    return terms, {"position": position, "size": _sky.parse_size(args.size, terms)}
+
+
 def _cutout(args: argparse.Namespace) -> int:
     from . import stream
 
+    if args.box is not None and any(v is not None for v in (args.dec, args.size)):
+        return _usage_error(args, "--box goes alone; --dec and --size go with --ra or --target")
     if args.ra is not None and (args.dec is None or args.size is None):
-        args.command_parser.error("--ra needs --dec and --size")
-    if args.box is not None and (args.dec is not None or args.size is not None):
-        args.command_parser.error("--box goes alone; --dec and --size go with --ra")
+        return _usage_error(args, "--ra needs --dec and --size, e.g. --ra 10.68 --dec 41.27 --size 64")
+    if args.target is not None and (args.dec is not None or args.size is None):
+        return _usage_error(args, '--target needs --size (and no --dec), e.g. --target "00:42:44 +41:16:09" '
+                            "--size 10arcsec")
+    try:
+        terms, where = _cutout_request(args)
+    except InvalidParameterError as error:
+        return _usage_error(args, error)
     output = Path(args.output)
     if output.exists() and not args.overwrite:
         raise InvalidParameterError("output", str(output), hint="The file exists; pass --overwrite to replace it")
-    if args.box is not None:
-        x0, y0, x1, y1 = args.box
-        cut = stream.cutout(args.uri, box=(x0, x1, y0, y1), ext=args.ext, anon=args.anon)
-    else:
-        from astropy.coordinates import SkyCoord
-
-        cut = stream.cutout(args.uri, position=SkyCoord(args.ra, args.dec, unit="deg"), size=args.size,
-                            ext=args.ext, anon=args.anon)
-    _write_cutout(cut, output, args.uri)
-    (ymin, ymax), (xmin, xmax) = cut.bbox_original
-    print(f"wrote {output}: {cut.data.shape[1]} x {cut.data.shape[0]} pixels "
-          f"(x {xmin}..{xmax}, y {ymin}..{ymax} of {args.uri})")
+    exts = [_extension(name.strip()) for name in args.ext.split(",") if name.strip()] if args.ext else None
+    # stream's private entry point: the same cut-outs as stream.cutouts, with errors worded for the flags
+    cuts = stream._cut(args.uri, exts=exts, companions=exts is None, anon=args.anon, terms=terms, **where)
+    hdul = stream.to_hdulist(cuts, source=args.uri)
+    hdul.writeto(output, overwrite=True)
+    sci = hdul[1].header
+    (ymin, ymax), (xmin, xmax) = next(iter(cuts.values())).bbox_original
+    ny, nx = hdul[1].data.shape
+    wcs = ("no WCS" if "CTYPE1" not in sci else f"WCS fitted to the gwcs within {sci['SIPMXERR']:.2g} pixel"
+           if "SIPMXERR" in sci else "WCS")
+    print(f"wrote {output}: {', '.join(hdu.name for hdu in hdul[1:])}, {ny} x {nx} pixels (ny x nx), "
+          f"x {xmin}..{xmax}, y {ymin}..{ymax} of {args.uri}; {wcs}")
     return 0
-
-
-def _write_cutout(cut, output: Path, uri: str) -> None:
-    from astropy.io import fits
-    from astropy.wcs import WCS
-
-    header = fits.Header()
-    if isinstance(getattr(cut, "wcs", None), WCS):  # a gwcs (ASDF) has no FITS form to write
-        header.update(cut.wcs.to_header())
-    (ymin, ymax), (xmin, xmax) = cut.bbox_original
-    header["SRCURI"] = uri  # no comment: a long URI fills the card (astropy continues it)
-    for name, value in (("XMIN", xmin), ("XMAX", xmax), ("YMIN", ymin), ("YMAX", ymax)):
-        header[name] = (int(value), "0-based pixel of the source image, inclusive")
-    fits.PrimaryHDU(data=cut.data, header=header).writeto(output, overwrite=True)
 
 
 def _get(args: argparse.Namespace) -> int:
@@ -259,15 +285,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     cutout = command("cutout", "cut a region out of an image into a FITS file", _cutout,
                      "Cut a region out of an image on S3, fetching only (about) the pixels in it, and "
-                     "write it to a FITS file (with its WCS when the source has a FITS WCS).")
+                     "write it to a multi-extension FITS file: the science image plus its ERR and DQ "
+                     "arrays when the file has them (extensions SCI, ERR, DQ), each with the WCS (for a "
+                     "Roman gwcs, a SIP approximation fitted over the cut-out, its measured accuracy in "
+                     "SIPMXERR). Give --box, or a centre (--ra and --dec, or --target) and --size. "
+                     "Errors in the options exit with 2; a region that does not fit the image with 1.")
     cutout.add_argument("uri", metavar="URI", help="s3:// URI of a .fits, .fits.gz or Roman .asdf file")
     where = cutout.add_mutually_exclusive_group(required=True)
     where.add_argument("--box", type=int, nargs=4, metavar=("X0", "Y0", "X1", "Y1"),
-                       help="pixel corners, 0-based, end exclusive: columns X0..X1-1, rows Y0..Y1-1")
-    where.add_argument("--ra", type=float, help="centre right ascension in degrees (with --dec and --size)")
-    cutout.add_argument("--dec", type=float, help="centre declination in degrees")
-    cutout.add_argument("--size", type=int, help="side of the square cut-out in pixels")
-    cutout.add_argument("--ext", type=_extension, default=None, help="FITS HDU (default: the first image)")
+                       help="pixel corners, 0-based, end exclusive: columns X0..X1-1 and rows Y0..Y1-1, "
+                            "i.e. data[Y0:Y1, X0:X1] (as box=(x0, y0, x1, y1) in Python)")
+    where.add_argument("--ra", metavar="RA",
+                       help="centre right ascension: decimal degrees (9.9875) or sexagesimal hours "
+                            "(00:39:57, 0h39m57s); with --dec and --size")
+    where.add_argument("--target", metavar='"RA DEC"',
+                       help='centre as one string: "00:39:57 -44:01:20" (RA in hours), "9.9875 -44.0222" '
+                            "(degrees) or \"0h39m57s -44d01m20s\"; with --size. Object names are not "
+                            "looked up (that needs the network)")
+    cutout.add_argument("--dec", metavar="DEC",
+                        help="centre declination in degrees: decimal (-44.0222) or sexagesimal (-44:01:20)")
+    cutout.add_argument("--size", metavar="NY[,NX]",
+                        help="pixels (64) or an angle (10arcsec, 0.5arcmin); one value for a square, two "
+                             "for rows,columns (height,width: ny,nx, as astropy's Cutout2D), e.g. "
+                             "20arcsec,30arcsec")
+    cutout.add_argument("--ext", metavar="NAME[,NAME...]", default=None,
+                        help="which arrays: FITS HDU names or numbers (SCI, 1), or ASDF arrays (data, "
+                             "err, dq); the first places the cut-out. Default: the science image plus ERR "
+                             "and DQ when present (for a .fits.gz these lie after the whole science image: "
+                             "--ext SCI reads less)")
     cutout.add_argument("-o", "--output", required=True, metavar="OUT.fits", help="FITS file to write")
     cutout.add_argument("--overwrite", action="store_true", help="replace OUT.fits if it exists")
     _anon_option(cutout)

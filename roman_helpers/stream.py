@@ -12,7 +12,13 @@ Every function here reads as few bytes as the task needs:
   chunk headers of the compressed block and fetch only the chunks holding the rows
   of the box, instead of asdf's whole-block read;
 * cut-outs of ``.fits.gz`` files stream the compressed bytes forward once, and stop
-  at the chunk holding the last row needed.
+  at the chunk holding the last row needed;
+* :func:`cutouts` cuts the same region out of the science image and its ERR and DQ
+  arrays with one plan, and :func:`to_hdulist` packs them, with their WCS, into a FITS file.
+
+Boxes are ``(x0, y0, x1, y1)``, 0-based pixel corners, end exclusive
+(``data[y0:y1, x0:x1]``), everywhere in the package; sizes are ``(ny, nx)`` as in
+:class:`astropy.nddata.Cutout2D`, in pixels or as angles.
 
 Public buckets are read anonymously, others with the default AWS credential
 chain (see :func:`roman_helpers.config.filesystem`). Files are closed when the
@@ -26,16 +32,19 @@ where the bytes sit is worked out in :mod:`roman_helpers._fits_layout` and
 from __future__ import annotations
 
 import contextlib
+import copy
 import gzip
 import io
+import textwrap
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
 
-from . import _asdf_layout, _fits_layout, config
+from . import _asdf_layout, _fits_layout, _sky, config
 from ._fits_layout import HEADER_BLOCK
 from .errors import FileFormatError, InvalidParameterError, translate_s3_error
 from .uris import split_uri
@@ -56,6 +65,8 @@ __all__ = [
     "read_metadata",
     "info",
     "cutout",
+    "cutouts",
+    "to_hdulist",
 ]
 
 #: Forward read size for ``.fits.gz`` (which cannot be read at random): large enough that
@@ -310,8 +321,45 @@ def read_metadata(uri: str, *, anon: bool | None = None) -> dict:
                           if key not in ("asdf_library", "history")})
 
 
+def _tree_gwcs(tree: Mapping) -> Any:
+    """The gwcs of a Roman tree: ``roman.meta.wcs`` (level 2), else ``roman.wcs``; None if neither."""
+    roman = tree.get("roman", tree)
+    meta = roman.get("meta") if isinstance(roman, Mapping) else None
+    found = meta.get("wcs") if isinstance(meta, Mapping) else None
+    found = found if found is not None else roman.get("wcs") if isinstance(roman, Mapping) else None
+    return found if hasattr(found, "forward_transform") else None
+
+
+def _footprint(wcs: Any, shape: tuple[int, int]) -> list[tuple[str, float, float, Any]]:
+    """Centre and corners of an image of ``shape`` (ny, nx): (label, x, y, SkyCoord in ICRS).
+
+    Corners are the centres of the corner pixels; ``wcs`` is an astropy WCS or a gwcs.
+    """
+    ny, nx = shape
+    points = [("centre", (nx - 1) / 2, (ny - 1) / 2), ("corner", 0, 0), ("corner", nx - 1, 0),
+              ("corner", nx - 1, ny - 1), ("corner", 0, ny - 1)]
+    xs, ys = np.array([p[1] for p in points], float), np.array([p[2] for p in points], float)
+    world = wcs.pixel_to_world(xs, ys).icrs
+    return [(label, x, y, world[i]) for i, (label, x, y) in enumerate(points)]
+
+
+def _footprint_text(wcs: Any, shape: tuple[int, int], what: str) -> str:
+    lines = [f"Sky footprint of {what} ({shape[1]} x {shape[0]} pixels, x by y), ICRS; corners are the "
+             "centres of the corner pixels:"]
+    for label, x, y, coord in _footprint(wcs, shape):
+        lines.append(f"  {label:<7} x, y = {x:>7g}, {y:>7g}   RA, Dec = {coord.ra.deg:11.6f} "
+                     f"{coord.dec.deg:+11.6f} deg   {coord.to_string('hmsdms', precision=2)}")
+    return "\n".join(lines) + "\n"
+
+
+def _coverage(wcs: Any, shape: tuple[int, int]) -> str:
+    """What an image covers, on one line: its centre and corners in RA, Dec (degrees)."""
+    parts = [f"{coord.ra.deg:.5f} {coord.dec.deg:+.5f}" for _label, _x, _y, coord in _footprint(wcs, shape)]
+    return f"RA, Dec (deg, ICRS) centre {parts[0]}, corners {', '.join(parts[1:])}"
+
+
 def info(uri: str, *, anon: bool | None = None) -> str:
-    """Summarise a file's structure, reading headers or the tree only.
+    """Summarise a file's structure and where it lies on the sky, reading headers or the tree only.
 
     Parameters
     ----------
@@ -324,93 +372,77 @@ def info(uri: str, *, anon: bool | None = None) -> str:
     -------
     str
         For FITS the table of :meth:`astropy.io.fits.HDUList.info`; for ASDF the tree
-        as :meth:`asdf.AsdfFile.info` prints it.
+        as :meth:`asdf.AsdfFile.info` prints it. When the file has a celestial WCS (the
+        first image HDU's FITS WCS, or the gwcs of a Roman file) it ends with the sky
+        footprint: the RA and Dec of the image's centre and of its four corners.
+
+    Examples
+    --------
+    >>> from roman_helpers.datasets import get
+    >>> summary = info(get("roman-tutorial-2026").uri())
+    >>> print(summary.splitlines()[0])
+    root (AsdfObject)
+    >>> footprint = summary[summary.index("Sky footprint of data"):].splitlines()
+    >>> [line.split()[0] for line in footprint[1:]]  # then RA, Dec in degrees and sexagesimal
+    ['centre', 'corner', 'corner', 'corner', 'corner']
     """
     out = io.StringIO()
     if _kind(uri) == "asdf":
-        with _remote_asdf_tree(uri, anon) as af, contextlib.redirect_stdout(out):
-            af.info(max_rows=40, max_cols=120, show_values=True)
-    else:
-        with open_fits(uri, anon=anon) as hdul:
-            hdul.info(output=out)
-        lines = out.getvalue().splitlines(keepends=True)
-        return f"Filename: {uri}\n" + "".join(lines[1:])
-    return out.getvalue()
+        with _remote_asdf_tree(uri, anon) as af:
+            with contextlib.redirect_stdout(out):
+                af.info(max_rows=40, max_cols=120, show_values=True)
+            gwcs_wcs = _tree_gwcs(af.tree)
+            try:
+                shape = tuple(_asdf_layout.find_array_node(af.tree, "data")["shape"])
+            except (FileFormatError, TypeError):
+                shape = tuple(getattr(af.tree.get("roman", af.tree).get("data"), "shape", ()))
+        if gwcs_wcs is not None and len(shape) == 2:
+            out.write(_footprint_text(gwcs_wcs, shape, "data"))
+        return out.getvalue()
+    with open_fits(uri, anon=anon) as hdul:
+        hdul.info(output=out)
+        footprint = ""
+        for index, hdu in enumerate(hdul):
+            header = hdu.header
+            if header.get("NAXIS") == 2 and hdu.is_image:
+                wcs = _fits_wcs(header)
+                if wcs is not None:
+                    name = header.get("EXTNAME", "PRIMARY" if index == 0 else f"HDU {index}")
+                    footprint = _footprint_text(wcs, _fits_layout.image_layout(header)[0], name)
+                    break
+    lines = out.getvalue().splitlines(keepends=True)
+    return f"Filename: {uri}\n" + "".join(lines[1:]) + footprint
 
 
 # --------------------------------------------------------------------------- cut-outs
 
-def _check_box(box: Sequence[int], shape: tuple[int, int]) -> tuple[int, int, int, int]:
-    ny, nx = shape
-    try:
-        x0, x1, y0, y1 = (int(v) for v in box)
-    except (TypeError, ValueError) as error:
-        raise InvalidParameterError("box", box, hint="give (x0, x1, y0, y1) in pixels") from error
-    if not (0 <= x0 < x1 <= nx and 0 <= y0 < y1 <= ny):
-        raise InvalidParameterError(
-            "box", tuple(box),
-            hint=f"need 0 <= x0 < x1 <= {nx} and 0 <= y0 < y1 <= {ny} for an image of shape {shape}")
-    return x0, x1, y0, y1
+#: The arrays that go with a science image when they are present (FITS HDU names, ASDF names).
+COMPANIONS = {"fits": ("ERR", "DQ"), "asdf": ("err", "dq")}
 
 
-def _plan(shape: tuple[int, int], box, position, size, wcs, gwcs_wcs=None):
-    """Let :class:`astropy.nddata.Cutout2D` place the cut-out on a zero-byte stand-in.
+@dataclass
+class _Request:
+    """What the caller asked for, parsed: a box, or a centre and a size."""
 
-    The stand-in has the image's shape but no memory (stride 0), so Cutout2D does the
-    position, size and WCS work and we learn which pixels to fetch.
-    """
-    from astropy.coordinates import SkyCoord
-    from astropy.nddata import Cutout2D
+    box: tuple[int, int, int, int] | None = None
+    position: Any = None
+    size: tuple[Any, Any] | None = None
+    size_as_given: Any = None
 
-    placeholder = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape=shape, strides=(0, 0))
+
+def _request(box: Any, position: Any, size: Any, terms: _sky.Terms) -> _Request:
+    box_name, position_name, size_name = terms.name("box"), terms.name("position"), terms.name("size")
     if box is not None:
         if position is not None or size is not None:
-            raise InvalidParameterError("box", box, hint="give either box or position and size, not both")
-        x0, x1, y0, y1 = _check_box(box, shape)
-        cut = Cutout2D(placeholder, ((x0 + x1 - 1) / 2, (y0 + y1 - 1) / 2), (y1 - y0, x1 - x0),
-                       wcs=wcs, mode="trim")
-        ys, xs = cut.slices_original
-        if (ys.start, ys.stop, xs.start, xs.stop) != (y0, y1, x0, x1):  # pragma: no cover
-            raise AssertionError(f"cut-out placement {cut.slices_original} differs from box {box}")
-        return cut
+            raise terms.error("box", box,
+                              f"give either {box_name} or {position_name} and {size_name}, not both")
+        return _Request(box=_sky.parse_box(box, terms))
     if position is None or size is None:
-        raise InvalidParameterError("position", position,
-                                    hint="give box=(x0, x1, y0, y1), or position and size")
-    if isinstance(position, SkyCoord) and wcs is None:
-        if gwcs_wcs is None:
-            raise InvalidParameterError("position", position,
-                                        hint="this image has no celestial WCS; give a pixel box")
-        x, y = gwcs_wcs.world_to_pixel(position)
-        position = (float(x), float(y))
-        size = _angular_to_pixels(size, gwcs_wcs, position)
-    try:
-        return Cutout2D(placeholder, position, size, wcs=wcs, mode="trim")
-    except Exception as error:  # NoOverlapError, PartialOverlapError, bad size ...
-        raise InvalidParameterError("position", position,
-                                    hint=f"{error} (image shape {shape})") from error
-
-
-def _angular_to_pixels(size, gwcs_wcs, position):
-    """Convert an angular size to pixels with the local scale of a gwcs."""
-    import astropy.units as u
-
-    if not isinstance(size, u.Quantity) or size.unit.physical_type != "angle":
-        return size  # pixels: Cutout2D takes them as they are
-    sides = u.Quantity(size).ravel()
-    height, width = (sides[0], sides[0]) if sides.size == 1 else (sides[0], sides[1])  # (ny, nx)
-    x, y = position
-    centre = gwcs_wcs.pixel_to_world(x, y)
-    scale_x = centre.separation(gwcs_wcs.pixel_to_world(x + 1, y))
-    scale_y = centre.separation(gwcs_wcs.pixel_to_world(x, y + 1))
-    return (int(np.round((height / scale_y).to_value(u.dimensionless_unscaled))),
-            int(np.round((width / scale_x).to_value(u.dimensionless_unscaled))))
-
-
-def _attach_gwcs(cut, gwcs_wcs) -> None:
-    from astropy.wcs.wcsapi import HighLevelWCSWrapper, SlicedLowLevelWCS
-
-    low_level = getattr(gwcs_wcs, "low_level_wcs", gwcs_wcs)
-    cut.wcs = HighLevelWCSWrapper(SlicedLowLevelWCS(low_level, cut.slices_original))
+        missing = "position" if position is None else "size"
+        raise terms.error(missing, None,
+                          f"give {box_name}={terms.box_form}, or {position_name} and {size_name}")
+    return _Request(position=_sky.parse_position(position, terms), size=_sky.parse_size(size, terms),
+                    size_as_given=size)
 
 
 def _fits_wcs(header):
@@ -419,34 +451,278 @@ def _fits_wcs(header):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         wcs = WCS(header)
-    return wcs if wcs.has_celestial else None
+    return wcs.celestial if wcs.has_celestial else None
 
 
-def _fits_cutout(uri, anon, box, position, size, ext):
+def _is_fits_wcs(wcs: Any) -> bool:
+    from astropy.wcs import WCS
+
+    return isinstance(wcs, WCS)
+
+
+def _world_to_pixel(wcs: Any, position: Any) -> tuple[float, float]:
+    """Pixel (x, y) of a SkyCoord, also off the image (NaN only where the projection has none)."""
+    if _is_fits_wcs(wcs):
+        x, y = wcs.world_to_pixel(position)
+    else:  # a gwcs: world_to_pixel gives NaN outside its bounding box, and we want to say where
+        coord = position.transform_to(wcs.output_frame.reference_frame)
+        x, y = wcs.invert(coord.spherical.lon.deg, coord.spherical.lat.deg, with_bounding_box=False)
+    return float(x), float(y)
+
+
+def _pixel_scales(wcs: Any, x: float, y: float) -> tuple[Any, Any]:
+    """Angular size of a pixel along y and along x at (x, y)."""
+    import astropy.units as u
+
+    if _is_fits_wcs(wcs):  # as Cutout2D does, so that sizes agree with it to the pixel
+        from astropy.wcs.utils import proj_plane_pixel_scales
+
+        scale_x, scale_y = proj_plane_pixel_scales(wcs) * u.Unit(wcs.wcs.cunit[0])
+        return scale_y, scale_x
+    # A gwcs has no projection plane to ask: measure the sky between neighbouring pixels.
+    centre = wcs.pixel_to_world(x, y)
+    return centre.separation(wcs.pixel_to_world(x, y + 1)), centre.separation(wcs.pixel_to_world(x + 1, y))
+
+
+def _size_in_pixels(request: _Request, wcs: Any, x: float, y: float, shape: tuple[int, int],
+                    terms: _sky.Terms) -> tuple[int, int]:
+    import astropy.units as u
+
+    assert request.size is not None  # a position comes with a size (_request)
+    if all(isinstance(side, int) for side in request.size):
+        return request.size
+    if wcs is None:
+        raise terms.error("size", request.size_as_given, "this image has no celestial WCS, so an angle "
+                          "cannot be turned into pixels; give the size in pixels")
+    # the scale where the cut-out is, or at the nearest edge for a centre off the image (a gwcs
+    # has no sky outside its bounding box)
+    scales = _pixel_scales(wcs, float(np.clip(x, 0, max(shape[1] - 2, 0))),
+                           float(np.clip(y, 0, max(shape[0] - 2, 0))))
+    pixels = [side if isinstance(side, int) else float((side / scale).to_value(u.one))
+              for side, scale in zip(request.size, scales, strict=True)]
+    if not all(np.isfinite(pixels)):
+        raise terms.error("size", request.size_as_given, "the image's WCS gives no pixel scale there; give "
+                          "the size in pixels")
+    return int(np.round(pixels[0])), int(np.round(pixels[1]))
+
+
+def _off_image(request: _Request, x: float, y: float, shape: tuple[int, int], wcs: Any, terms: _sky.Terms,
+               pixels: tuple[int, int] | None = None) -> InvalidParameterError:
+    ny, nx = shape
+    where = (f"it falls at pixel x, y = ({x:.1f}, {y:.1f})" if np.isfinite(x) and np.isfinite(y)
+             else "it is on the far side of the sky from this image")
+    reach = f" (a {pixels[0]} x {pixels[1]} cut-out, ny x nx, there does not reach it)" if pixels else ""
+    covers = f", which covers {_coverage(wcs, shape)}" if wcs is not None else ""
+    return terms.error("position", _sky.describe(request.position),
+                       f"{where}, off this image of {nx} x {ny} pixels (x 0..{nx - 1}, y 0..{ny - 1}){reach}"
+                       f"{covers}")
+
+
+def _plan(shape: tuple[int, int], request: _Request, wcs: Any, terms: _sky.Terms) -> Cutout2D:
+    """Let :class:`astropy.nddata.Cutout2D` place the cut-out on a zero-byte stand-in.
+
+    The stand-in has the image's shape but no memory (stride 0), so Cutout2D does the
+    placement and the FITS WCS work and we learn which pixels to fetch. ``wcs`` is the
+    image's astropy WCS, its gwcs, or None.
+    """
+    from astropy.coordinates import SkyCoord
+    from astropy.nddata import Cutout2D, NoOverlapError
+
+    placeholder = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape=shape, strides=(0, 0))
+    fits_wcs = wcs if _is_fits_wcs(wcs) else None
+    if request.box is not None:
+        _sky.check_box(request.box, shape, terms)
+        x0, y0, x1, y1 = request.box
+        cut = Cutout2D(placeholder, ((x0 + x1 - 1) / 2, (y0 + y1 - 1) / 2), (y1 - y0, x1 - x0),
+                       wcs=fits_wcs, mode="trim")
+        ys, xs = cut.slices_original
+        if (xs.start, ys.start, xs.stop, ys.stop) != request.box:  # pragma: no cover
+            raise AssertionError(f"cut-out placement {cut.slices_original} differs from box {request.box}")
+        return cut
+    position = request.position
+    if isinstance(position, SkyCoord):
+        if wcs is None:
+            raise terms.error("position", _sky.describe(position), "this image has no celestial WCS; give "
+                              f"a pixel box ({terms.name('box')}) or a pixel position (x, y)")
+        x, y = _world_to_pixel(wcs, position)
+        if not (np.isfinite(x) and np.isfinite(y)):
+            raise _off_image(request, x, y, shape, wcs, terms)
+        if fits_wcs is None:
+            position = (x, y)  # Cutout2D places SkyCoords with FITS WCSs only
+    else:
+        x, y = position
+    pixels = _size_in_pixels(request, wcs, x, y, shape, terms)
+    _sky.check_shape(pixels, shape, request.size_as_given, terms)
+    try:
+        return Cutout2D(placeholder, position, pixels, wcs=fits_wcs, mode="trim")
+    except NoOverlapError:
+        raise _off_image(request, x, y, shape, wcs, terms, pixels) from None
+
+
+def _cutout_gwcs(gwcs_wcs: Any, x0: int, y0: int, shape: tuple[int, int]) -> Any:
+    """The gwcs of a cut-out whose pixel (0, 0) is pixel (x0, y0) of the image: exact, not fitted."""
+    from astropy.modeling.models import Shift
+    from gwcs import WCS
+
+    shifted = WCS((Shift(x0) & Shift(y0)) | gwcs_wcs.forward_transform, input_frame=gwcs_wcs.input_frame,
+                  output_frame=gwcs_wcs.output_frame)
+    shifted.bounding_box = ((-0.5, shape[1] - 0.5), (-0.5, shape[0] - 0.5))
+    return shifted
+
+
+def _fits_hdu_key(index: int, name: str) -> int | str:
+    return name or index
+
+
+def _select_hdus(hdus: Iterator, exts: list, companions: bool, uri: str,
+                 terms: _sky.Terms) -> Iterator[tuple[int, int | str, Any, int]]:
+    """Pick the HDUs of a cut-out from ``(index, name, header, data offset)`` as they are walked.
+
+    Yields ``(slot, key, header, data offset)``: slot 0 is the science image (``exts[0]``; None
+    for the first 2-D image), then the other ``exts`` in order, then companions (ERR, DQ) when
+    asked for. Stops walking as soon as everything wanted is found.
+    """
+    found: dict[int, Any] = {}
+    companion_names = list(COMPANIONS["fits"]) if companions else []
+    seen: list[str] = []
+    for index, name, header, data_offset in hdus:
+        seen.append(name)
+        image = header.get("NAXIS") == 2 and header.get("XTENSION", "IMAGE").strip() == "IMAGE"
+        for slot, ext in enumerate(exts):
+            if slot not in found and ((ext is None and image) or ext == index
+                                      or (isinstance(ext, str) and ext.upper() == name)):
+                if not image:
+                    raise terms.error("ext", ext,
+                                      f"HDU {index} ({name or 'no name'}) of {uri} is not a 2-D image")
+                found[slot] = index
+                yield slot, _fits_hdu_key(index, name), header, data_offset
+                break
+        else:
+            if image and name in companion_names:
+                companion_names.remove(name)
+                yield len(exts), name, header, data_offset
+        if len(found) == len(exts) and not companion_names:
+            return
+    missing = [ext for slot, ext in enumerate(exts) if slot not in found]
+    if missing:
+        raise terms.error("ext", missing[0], valid=list(range(len(seen))) + [n for n in seen if n],
+                          hint=f"{uri} has {len(seen)} HDUs" if missing[0] is not None
+                          else f"{uri} has no 2-D image HDU")
+
+
+def _fits_cutouts(uri: str, anon: bool | None, request: _Request, exts: list, companions: bool,
+                  terms: _sky.Terms) -> dict:
+    """Cut-outs of FITS HDUs: headers walked, one plan on the science image, rows fetched."""
+    state: dict[str, Any] = {}  # the plan ("cut") and the science image's shape, once known
+    picked: list[tuple[int, Any, Any, np.ndarray]] = []  # slot, key, header, raw pixels
+
+    def wanted(slot: int, key: int | str, header: Any) -> bool:
+        """Plan on the science image (slot 0); say whether this HDU's rows are to be read."""
+        shape = _fits_layout.image_layout(header)[0]
+        if slot == 0:
+            state["cut"], state["shape"] = _plan(shape, request, _fits_wcs(header), terms), shape
+            return True
+        if shape == state["shape"]:
+            return True
+        if slot < len(exts):  # asked for by name: say why not
+            raise terms.error("ext", key, f"HDU {key} has shape {shape}, not the {state['shape']} of the "
+                              "science image; cut it out on its own")
+        return False  # an ERR or DQ of another shape is no companion
+
+    def forward_rows(reader: _fits_layout.ForwardReader, header: Any, data_offset: int) -> np.ndarray:
+        shape, dtype = _fits_layout.image_layout(header)
+        ys, xs = state["cut"].slices_original
+        return _fits_layout.read_rows_forward(reader, data_offset, dtype, shape[1], ys, xs)
+
     if _kind(uri) == "fits.gz":
+        late = []
         with _open_remote(uri, anon, cache_type="readahead", block_size=GZIP_BLOCK) as (_fs, _path, handle), \
                 gzip.GzipFile(fileobj=handle, mode="rb") as stream:
+            # One forward pass: rows are read as the stream passes them (a gzip stream cannot go back).
             reader = _fits_layout.ForwardReader(stream)
-            header, data_offset = _fits_layout.find_hdu(reader, ext, uri, image=True)
-            shape, dtype = _fits_layout.image_layout(header)
-            cut = _plan(shape, box, position, size, _fits_wcs(header))
-            ys, xs = cut.slices_original
-            pixels = _fits_layout.read_rows_forward(reader, data_offset, dtype, shape[1], ys, xs)
+            for slot, key, header, data_offset in _select_hdus(_fits_layout.walk_hdus(reader, uri), exts,
+                                                               companions, uri, terms):
+                if slot != 0 and "cut" not in state:  # before the science image: a second pass reads it
+                    late.append((slot, key, header, data_offset))
+                elif wanted(slot, key, header):
+                    picked.append((slot, key, header, forward_rows(reader, header, data_offset)))
+        if late:
+            with _open_remote(uri, anon, cache_type="readahead", block_size=GZIP_BLOCK) as (
+                    _fs, _path, handle), gzip.GzipFile(fileobj=handle, mode="rb") as stream:
+                reader = _fits_layout.ForwardReader(stream)
+                picked.extend((slot, key, header, forward_rows(reader, header, data_offset))
+                              for slot, key, header, data_offset in late if wanted(slot, key, header))
     else:
         fs, path = _filesystem(uri, anon)
         with _translated_errors(uri, anon):
             # No HEAD and no file object: ranged GETs for the headers, then all rows at once.
-            header, data_offset = _fits_layout.find_hdu(_fits_layout.RangeReader(fs, path), ext, uri, image=True)
-            shape, dtype = _fits_layout.image_layout(header)
-            cut = _plan(shape, box, position, size, _fits_wcs(header))
-            ys, xs = cut.slices_original
-            pixels = _fits_layout.fetch_rows(fs, path, data_offset, dtype, shape[1], ys, xs,
-                                             batch_size=_MAX_CONNECTIONS)
-    cut.data = _fits_layout.scaled(np.array(pixels), header)
-    return cut
+            hdus = _fits_layout.walk_hdus(_fits_layout.RangeReader(fs, path), uri)
+            chosen = sorted(_select_hdus(hdus, exts, companions, uri, terms), key=lambda entry: entry[0])
+            chosen = [entry for entry in chosen if wanted(*entry[:3])]
+            ys, xs = state["cut"].slices_original
+            images = []
+            for _slot, _key, header, data_offset in chosen:
+                shape, dtype = _fits_layout.image_layout(header)
+                images.append((data_offset, dtype, shape[1]))
+            pixels = _fits_layout.fetch_images(fs, path, images, ys, xs, batch_size=_MAX_CONNECTIONS)
+            picked = [(slot, key, header, raw)
+                      for (slot, key, header, _o), raw in zip(chosen, pixels, strict=True)]
+    result = {}
+    for _slot, key, header, raw in sorted(picked, key=lambda entry: entry[0]):
+        one = copy.copy(state["cut"])
+        one.data = _fits_layout.scaled(np.array(raw), header)
+        result[key] = one
+    return result
 
 
-def _asdf_cutout(uri, anon, box, position, size):
+#: Names of an ASDF array that a FITS user may type for it.
+_ASDF_ALIASES = {"sci": "data"}
+
+
+def _asdf_names(raw_tree: Mapping, exts: list, companions: bool, uri: str, terms: _sky.Terms) -> list[str]:
+    """The ASDF arrays asked for (``data`` for None), then its companions (err, dq) when present."""
+    present = _asdf_layout.image_arrays(raw_tree)
+    by_lower = {name.lower(): name for name in present}
+    names = []
+    for ext in exts:
+        wanted = "data" if ext is None else ext
+        name = None
+        if isinstance(wanted, str):
+            lower = wanted.lower()
+            name = wanted if wanted in present else by_lower.get(_ASDF_ALIASES.get(lower, lower))
+        if name is None:
+            raise terms.error("ext", wanted, valid=present,
+                              hint=f"{uri} is an ASDF file: name one of its 2-D arrays")
+        names.append(name)
+    if companions:
+        names += [name for name in COMPANIONS["asdf"] if name in present and name not in names]
+    return names
+
+
+def _asdf_pixels(fs: Any, path: str, uri: str, anon: bool | None, block_offset: int, layout: tuple,
+                 ys: slice, xs: slice, name: str) -> np.ndarray:
+    """Pixels ``[ys, xs]`` of one ASDF array, fetching only the bytes (or lz4 chunks) of its rows."""
+    _source, shape, dtype, array_offset = layout
+    data_start, compression, first_chunk_header = _asdf_layout.block_start(fs, path, block_offset, uri)
+    if compression == b"":
+        return _fits_layout.fetch_rows(fs, path, data_start + array_offset, dtype, shape[1], ys, xs,
+                                       batch_size=_MAX_CONNECTIONS)
+    if compression == b"lz4":
+        row_bytes = shape[1] * dtype.itemsize
+        first, last = array_offset + ys.start * row_bytes, array_offset + ys.stop * row_bytes
+        decoded, decoded_offset = _asdf_layout.lz4_rows(fs, path, data_start, first_chunk_header, first, last,
+                                                        batch_size=_MAX_CONNECTIONS)
+        rows = np.frombuffer(decoded, dtype=dtype, count=(ys.stop - ys.start) * shape[1],
+                             offset=first - decoded_offset).reshape(ys.stop - ys.start, shape[1])
+        return rows[:, xs]
+    # zlib/bzp2 chunks cannot be located without decompressing: let asdf read the block.
+    with open_asdf(uri, anon=anon) as af:
+        return np.asarray(af.tree.get("roman", af.tree)[name])[ys, xs]
+
+
+def _asdf_cutouts(uri: str, anon: bool | None, request: _Request, exts: list, companions: bool,
+                  terms: _sky.Terms) -> dict:
+    """Cut-outs of ASDF arrays: the tree read once, one plan on the science array (with the gwcs)."""
     import asdf
 
     fs, path = _filesystem(uri, anon)
@@ -456,57 +732,71 @@ def _asdf_cutout(uri, anon, box, position, size):
                                                   fetched=prefix)
         fs = _asdf_layout.PrefixedFile(fs, prefix[0])
         raw_tree = asdf.util.load_yaml(io.BytesIO(tree_bytes), tagged=True)
-        source, shape, dtype, array_offset = _asdf_layout.image_layout(raw_tree, uri)
-        gwcs_wcs = None
-        if position is not None:
-            with _asdf_tree(tree_bytes, uri) as af:
-                roman = af.tree.get("roman", {})
-                gwcs_wcs = roman.get("meta", {}).get("wcs") if isinstance(roman.get("meta"), Mapping) else None
-                gwcs_wcs = gwcs_wcs or roman.get("wcs")
-        cut = _plan(shape, box, position, size, None, gwcs_wcs)
+        names = _asdf_names(raw_tree, exts, companions, uri, terms)
+        layouts = {name: _asdf_layout.image_layout(raw_tree, uri, name) for name in names}
+        shape = layouts[names[0]][1]
+        for slot, name in enumerate(list(names[1:]), start=1):
+            if layouts[name][1] != shape:
+                if slot < len(exts):
+                    raise terms.error("ext", name, f"{name} has shape {layouts[name][1]}, not the {shape} of "
+                                      f"{names[0]}; cut it out on its own")
+                names.remove(name)  # an err or dq of another shape is no companion
+        with _asdf_tree(tree_bytes, uri) as af:
+            gwcs_wcs = _tree_gwcs(af.tree)
+        cut = _plan(shape, request, gwcs_wcs, terms)
         ys, xs = cut.slices_original
-        block_offset = _asdf_layout.block_offset(fs, path, len(tree_bytes), source)
-        data_start, compression, first_chunk_header = _asdf_layout.block_start(fs, path, block_offset, uri)
-        row_bytes = shape[1] * dtype.itemsize
-        if compression == b"":
-            pixels = _fits_layout.fetch_rows(fs, path, data_start + array_offset, dtype, shape[1], ys, xs,
-                                             batch_size=_MAX_CONNECTIONS)
-        elif compression == b"lz4":
-            first = array_offset + ys.start * row_bytes
-            last = array_offset + ys.stop * row_bytes
-            decoded, decoded_offset = _asdf_layout.lz4_rows(fs, path, data_start, first_chunk_header, first, last,
-                                                            batch_size=_MAX_CONNECTIONS)
-            rows = np.frombuffer(decoded, dtype=dtype, count=(ys.stop - ys.start) * shape[1],
-                                 offset=first - decoded_offset).reshape(ys.stop - ys.start, shape[1])
-            pixels = rows[:, xs]
-        else:
-            # zlib/bzp2 chunks cannot be located without decompressing: let asdf read the block.
-            with open_asdf(uri, anon=anon) as af:
-                pixels = np.asarray(af.tree["roman"]["data"] if "roman" in af.tree else af.tree["data"])[ys, xs]
-    cut.data = np.array(pixels).astype(dtype.newbyteorder("="))
-    if gwcs_wcs is not None:
-        _attach_gwcs(cut, gwcs_wcs)
-    return cut
+        offsets = _asdf_layout.block_offsets(fs, path, len(tree_bytes), [layouts[name][0] for name in names])
+        pixels = {name: _asdf_pixels(fs, path, uri, anon, offsets[layouts[name][0]], layouts[name], ys, xs,
+                                     name) for name in names}
+    wcs = _cutout_gwcs(gwcs_wcs, xs.start, ys.start, cut.shape) if gwcs_wcs is not None else None
+    result = {}
+    for name in names:
+        one = copy.copy(cut)
+        one.data = np.array(pixels[name]).astype(layouts[name][2].newbyteorder("="))
+        one.wcs = wcs
+        result[name] = one
+    return result
+
+
+def _cut(uri: str, *, box: Any = None, position: Any = None, size: Any = None, exts: Sequence | None = None,
+         companions: bool, anon: bool | None, terms: _sky.Terms = _sky.PYTHON) -> dict:
+    """Cut-outs of one file, keyed by array name; ``terms`` words the errors (the CLI passes its own)."""
+    kind = _kind(uri)
+    request = _request(box, position, size, terms)
+    exts = list(exts) if exts else [None]
+    if kind == "asdf":
+        return _asdf_cutouts(uri, anon, request, exts, companions, terms)
+    return _fits_cutouts(uri, anon, request, exts, companions, terms)
 
 
 def cutout(uri: str, *, box: Sequence[int] | None = None, position: Any = None, size: Any = None,
            ext: int | str | None = None, anon: bool | None = None) -> Cutout2D:
     """Cut a region out of an image on S3, fetching only (about) the pixels in it.
 
+    Give either ``box``, or ``position`` and ``size``.
+
     Parameters
     ----------
     uri : str
         ``s3://`` URI of a ``.fits``, ``.fits.gz`` or Roman ``.asdf`` file.
     box : sequence of 4 int, optional
-        ``(x0, x1, y0, y1)`` in 0-based pixels, end exclusive (``data[y0:y1, x0:x1]``).
-    position : astropy.coordinates.SkyCoord or (x, y), optional
-        Centre of the cut-out, with ``size``; a sky position needs a WCS in the file
-        (the FITS header's, or the gwcs at ``roman.meta.wcs`` / ``roman.wcs``).
-    size : int, (ny, nx) or astropy.units.Quantity, optional
-        Size in pixels, or an angle.
+        ``(x0, y0, x1, y1)``: 0-based pixel corners, end exclusive, so the cut-out is
+        ``data[y0:y1, x0:x1]`` (columns x0..x1-1, rows y0..y1-1). The same order as
+        ``roman-helpers cutout --box X0 Y0 X1 Y1`` and as PIL's ``Image.crop``.
+    position : SkyCoord, str or (x, y), optional
+        Centre of the cut-out: a :class:`~astropy.coordinates.SkyCoord`; a string of RA and
+        Dec (``"00:39:57 -44:01:20"``: RA in hours when sexagesimal; ``"9.9875 -44.0222"``:
+        degrees); or 0-based pixels ``(x, y)``. A sky position needs a WCS in the file (the
+        FITS header's, or the gwcs at ``roman.meta.wcs`` / ``roman.wcs``). Object names are
+        not looked up (that needs the network).
+    size : int, str, Quantity or (ny, nx), optional
+        One value for a square, or two: rows then columns, ``(ny, nx)``, as
+        :class:`astropy.nddata.Cutout2D`. Each in pixels (``64``) or as an angle
+        (``10 * u.arcsec``, ``"10arcsec"``, ``"20arcsec,30arcsec"``); angles become pixels
+        with the file's WCS (FITS WCS or gwcs).
     ext : int or str, optional
-        FITS HDU; by default the first 2-D image. Ignored for ASDF, which uses
-        ``roman.data``.
+        Which image: a FITS HDU number or name (default the first 2-D image), or the name of
+        an ASDF array (``"data"``, the default, ``"err"``, ``"dq"`` ...).
     anon : bool, optional
         Anonymous access; by default decided by the bucket.
 
@@ -515,20 +805,223 @@ def cutout(uri: str, *, box: Sequence[int] | None = None, position: Any = None, 
     astropy.nddata.Cutout2D
         ``.data`` holds the pixels (native byte order, scaled by BSCALE/BZERO);
         ``.slices_original`` and ``.bbox_original`` place them in the file's image;
-        ``.wcs`` is the cut-out's WCS when the file has one.
+        ``.wcs`` is the cut-out's WCS when the file has one (an astropy WCS for FITS, a
+        gwcs for Roman ASDF, exact: the file's own shifted to the cut-out).
 
     Raises
     ------
     InvalidParameterError
-        If the box or position is outside the image, or both or neither are given.
+        If the box, size or position cannot be read or does not fit the image (the message
+        says what the image covers), if both or neither of box and position are given, or
+        if the file has no such HDU or array (the message lists those it has).
+
+    See Also
+    --------
+    cutouts : the same cut-out of several arrays (SCI, ERR, DQ) at once.
 
     Examples
     --------
-    >>> cut = cutout("s3://stpubdata/hst/public/jbev/jbeveo010/jbeveo010_drz.fits",
-    ...              box=(1000, 1100, 500, 600))  # doctest: +SKIP
-    >>> cut.data.shape  # doctest: +SKIP
-    (100, 100)
+    >>> from roman_helpers.datasets import get
+    >>> uri = get("roman-tutorial-2026").uri()
+    >>> cut = cutout(uri, box=(1000, 900, 1100, 950))  # columns 1000-1099, rows 900-949
+    >>> cut.data.shape, cut.bbox_original
+    ((50, 100), ((900, 949), (1000, 1099)))
+    >>> centre = cut.wcs.pixel_to_world(49.5, 24.5)  # the box's centre on the sky (a SkyCoord)
+    >>> cutout(uri, position=centre, size="5arcsec,10arcsec").data.shape  # 0.11 arcsec pixels
+    (45, 91)
     """
-    if _kind(uri) == "asdf":
-        return _asdf_cutout(uri, anon, box, position, size)
-    return _fits_cutout(uri, anon, box, position, size, ext)
+    return next(iter(_cut(uri, box=box, position=position, size=size, exts=[ext], companions=False,
+                          anon=anon).values()))
+
+
+def cutouts(uri: str, *, box: Sequence[int] | None = None, position: Any = None, size: Any = None,
+            arrays: Sequence[int | str] | None = None, anon: bool | None = None) -> dict[Any, Cutout2D]:
+    """Cut the same region out of several arrays of a file: the science image, ERR and DQ.
+
+    One plan (headers or tree read once, the region placed once) and only the rows of the
+    region fetched from each array. For a ``.fits.gz`` file the stream is read once, forward,
+    up to the last array's rows: ERR and DQ lie after the whole science image.
+
+    Parameters
+    ----------
+    uri : str
+        ``s3://`` URI of a ``.fits``, ``.fits.gz`` or Roman ``.asdf`` file.
+    box, position, size
+        As for :func:`cutout`.
+    arrays : sequence of int or str, optional
+        FITS HDU numbers or names, or ASDF array names; the first one places the cut-out
+        (its WCS). Default: the science image (the first 2-D image HDU, or ``data``) plus the
+        ``ERR`` and ``DQ`` HDUs (ASDF ``err`` and ``dq``) when the file has them with the
+        same shape.
+    anon : bool, optional
+        Anonymous access; by default decided by the bucket.
+
+    Returns
+    -------
+    dict
+        :class:`~astropy.nddata.Cutout2D` by the array's name in the file (the HDU's
+        EXTNAME, or its number when it has none; the ASDF array name), science first.
+
+    Raises
+    ------
+    InvalidParameterError
+        As :func:`cutout`.
+
+    Examples
+    --------
+    >>> from roman_helpers.datasets import get
+    >>> cuts = cutouts(get("roman-tutorial-2026").uri(), box=(1000, 900, 1064, 964))
+    >>> {name: cut.data.shape for name, cut in cuts.items()}
+    {'data': (64, 64), 'err': (64, 64), 'dq': (64, 64)}
+    """
+    return _cut(uri, box=box, position=position, size=size, exts=arrays, companions=arrays is None, anon=anon)
+
+
+# --------------------------------------------------------------------------- cut-outs as FITS
+
+#: Extension names for ASDF arrays in a FITS file.
+_FITS_NAMES = {"data": "SCI", "err": "ERR", "dq": "DQ"}
+
+
+def _sip_deviation(gwcs_wcs: Any, header: Header, shape: tuple[int, int]) -> tuple[float, int]:
+    """Largest distance, in pixels, between a FITS WCS (``header``) and the gwcs over a cut-out.
+
+    Measured at every pixel centre of cut-outs up to 65 x 65 pixels and on a 65 x 65 grid (edges
+    included) of larger ones, in pixels of the gwcs at the cut-out's centre. Returns the deviation
+    and the number of pixels it was measured at.
+    """
+    from astropy.wcs import WCS
+
+    ny, nx = shape
+    grid_x, grid_y = np.meshgrid(np.unique(np.round(np.linspace(0, nx - 1, min(nx, 65)))),
+                                 np.unique(np.round(np.linspace(0, ny - 1, min(ny, 65)))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # astropy notes the SIP distortion it applies
+        approximate = WCS(header).pixel_to_world(grid_x, grid_y)
+    exact = gwcs_wcs.pixel_to_world(grid_x, grid_y)
+    scale_y, scale_x = _pixel_scales(gwcs_wcs, (nx - 1) / 2, (ny - 1) / 2)
+    distance = (approximate.separation(exact) / np.sqrt(scale_x * scale_y)).decompose().value
+    return float(np.nanmax(distance)), grid_x.size
+
+
+def _sip_header(gwcs_wcs: Any, shape: tuple[int, int], goal: float = 0.01) -> Header:
+    """A FITS SIP approximation of a cut-out's gwcs, with its accuracy measured over the cut-out.
+
+    gwcs fits the polynomial (:meth:`gwcs.WCS.to_fits_sip`), one degree after another until the
+    deviation measured here (:func:`_sip_deviation`, independent of the fit) is within ``goal``
+    pixels. The degrees are tried here, not by gwcs's own search, because that search stops at
+    the first degree that does not improve on the one below, which happens for a distortion
+    without even terms. The inverse polynomial (AP, BP: sky to pixel) is kept only when gwcs
+    fits it within ``goal`` too.
+    """
+    from astropy.io import fits
+
+    ny, nx = shape
+    box = ((-0.5, nx - 0.5), (-0.5, ny - 0.5))
+    best = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gwcs warns about the accuracies it misses; we measure them
+        for degree in range(1, 8):
+            try:
+                header = gwcs_wcs.to_fits_sip(bounding_box=box, degree=degree, max_inv_pix_error=None)
+            except (ValueError, np.linalg.LinAlgError):
+                continue
+            deviation, points = _sip_deviation(gwcs_wcs, header, shape)
+            if best is None or deviation < best[1]:
+                best = (degree, deviation, points, header)
+            if deviation <= goal:
+                break
+        if best is None:
+            empty = fits.Header()
+            empty.add_comment("No FITS WCS: gwcs could not fit a SIP polynomial over this cut-out.")
+            return empty
+        degree, deviation, points, header = best
+        inverse_degrees = (None, *range(degree, 10)) if "A_ORDER" in header else ()  # none for a linear fit
+        for inverse_degree in inverse_degrees:
+            try:
+                with_inverse = gwcs_wcs.to_fits_sip(bounding_box=box, degree=degree,
+                                                    inv_degree=inverse_degree, max_inv_pix_error=goal)
+            except (ValueError, np.linalg.LinAlgError):
+                continue
+            if with_inverse.get("SIPIVERR", np.inf) <= goal:
+                header = with_inverse
+                break
+    for key in ("NAXIS", "NAXIS1", "NAXIS2"):
+        header.remove(key, ignore_missing=True)
+    header["SIPMXERR"] = (float(f"{deviation:.3g}"), "[pix] max |FITS WCS - gwcs| in cut-out")
+    note = (f"WCS: SIP approximation (gwcs to_fits_sip, degree {degree}) of the file's gwcs over this "
+            f"cut-out; its largest deviation from the gwcs, measured at {points} pixels, is {deviation:.2g} "
+            "pixel (SIPMXERR).")
+    if "A_ORDER" in header and "AP_ORDER" not in header:
+        note += f" No inverse (AP, BP) fits within {goal} pixel: sky to pixel iterates on the forward one."
+    for line in textwrap.wrap(note, 72):
+        header.add_comment(line)
+    return header
+
+
+def _wcs_header(wcs: Any, shape: tuple[int, int]) -> Header:
+    from astropy.io import fits
+
+    if wcs is None:
+        return fits.Header()
+    if _is_fits_wcs(wcs):
+        return wcs.to_header(relax=True)
+    return _sip_header(wcs, shape)
+
+
+def to_hdulist(cuts: Mapping[Any, Cutout2D], *, source: str | None = None) -> HDUList:
+    """Pack cut-outs (of :func:`cutouts` or :func:`cutout`) into a multi-extension FITS file.
+
+    Parameters
+    ----------
+    cuts : mapping or astropy.nddata.Cutout2D
+        Cut-outs by name, as :func:`cutouts` returns them (or one cut-out).
+    source : str, optional
+        The ``s3://`` URI they were cut from, recorded as ``SRCURI``.
+
+    Returns
+    -------
+    astropy.io.fits.HDUList
+        An empty primary HDU with the source and the pixel bounds, then one image extension
+        per array, named as in the file (ASDF ``data``, ``err``, ``dq`` become ``SCI``,
+        ``ERR``, ``DQ``). Each extension has the cut-out's WCS: the FITS WCS of a FITS file
+        (with its SIP terms), or for a Roman gwcs a SIP approximation fitted over the
+        cut-out, whose measured largest deviation in pixels is ``SIPMXERR``. ``XMIN``,
+        ``XMAX``, ``YMIN``, ``YMAX`` give the 0-based pixels (inclusive) of the source
+        image. float16 arrays (Roman ``err``) are written as float32, which FITS has.
+
+    Examples
+    --------
+    >>> from roman_helpers.datasets import get
+    >>> uri = get("roman-tutorial-2026").uri()
+    >>> hdul = to_hdulist(cutouts(uri, box=(1000, 900, 1064, 964)), source=uri)
+    >>> [hdu.name for hdu in hdul], hdul["SCI"].header["SIPMXERR"] < 0.01
+    (['PRIMARY', 'SCI', 'ERR', 'DQ'], True)
+    """
+    from astropy.io import fits
+    from astropy.nddata import Cutout2D
+
+    if isinstance(cuts, Cutout2D):
+        cuts = {"SCI": cuts}
+    primary = fits.PrimaryHDU()
+    if source is not None:
+        primary.header["SRCURI"] = source  # no comment: a long URI fills the card (astropy continues it)
+    hdus = [primary]
+    headers: dict[int, Any] = {}  # one WCS header per WCS object: the arrays of a cut-out share it
+    for number, (name, cut) in enumerate(cuts.items()):
+        header = headers.get(id(cut.wcs))
+        if header is None:
+            header = headers[id(cut.wcs)] = _wcs_header(getattr(cut, "wcs", None), cut.data.shape)
+        header = header.copy()
+        (ymin, ymax), (xmin, xmax) = cut.bbox_original
+        for key, value in (("XMIN", xmin), ("XMAX", xmax), ("YMIN", ymin), ("YMAX", ymax)):
+            header[key] = (int(value), "0-based pixel of the source image, inclusive")
+            if number == 0:
+                primary.header[key] = (int(value), "0-based pixel of the source image, inclusive")
+        header["SRCEXT"] = (str(name), "array of the source file")
+        data = cut.data.astype(np.float32) if cut.data.dtype == np.float16 else cut.data
+        extname = _FITS_NAMES.get(name, name) if isinstance(name, str) else f"HDU{name}"
+        if extname == "PRIMARY" or (number == 0 and not isinstance(name, str)):
+            extname = "SCI"
+        hdus.append(fits.ImageHDU(data=data, header=header, name=str(extname).upper()))
+    return fits.HDUList(hdus)

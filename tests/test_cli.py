@@ -209,6 +209,10 @@ def test_info_lists_the_hdus(fits_object, capsys) -> None:
     out = capsys.readouterr().out
     assert out.startswith(f"Filename: {fits_object}")
     assert "PRIMARY" in out and "SCI" in out and "(40, 30)" in out
+    assert "Sky footprint of SCI (40 x 30 pixels, x by y)" in out
+    for x, y in [(19.5, 14.5), (0, 0), (39, 0), (39, 29), (0, 29)]:
+        ra, dec = _wcs().pixel_to_world_values(x, y)
+        assert f"RA, Dec = {float(ra):11.6f} {float(dec):+11.6f} deg" in out
 
 
 def test_header_prints_one_extension(fits_object, capsys) -> None:
@@ -231,13 +235,16 @@ def test_info_of_a_missing_object(buckets, capsys) -> None:
 
 def test_cutout_box_writes_the_pixels(fits_object, tmp_path, capsys) -> None:
     out = tmp_path / "cut.fits"
-    assert cli.main(["cutout", fits_object, "--box", "2", "3", "7", "9", "-o", str(out)]) == 0
-    assert f"wrote {out}: 5 x 6 pixels" in capsys.readouterr().out
+    assert cli.main(["cutout", fits_object, "--box", "2", "3", "7", "9", "-o", str(out)]) == 0  # X0 Y0 X1 Y1
+    assert f"wrote {out}: SCI, 6 x 5 pixels (ny x nx), x 2..6, y 3..8" in capsys.readouterr().out
     with fits.open(out) as hdul:
-        np.testing.assert_array_equal(hdul[0].data, IMAGE[3:9, 2:7])
+        assert [hdu.name for hdu in hdul] == ["PRIMARY", "SCI"]  # this file has no ERR or DQ
+        np.testing.assert_array_equal(hdul["SCI"].data, IMAGE[3:9, 2:7])
         assert hdul[0].header["SRCURI"] == fits_object
-        assert (hdul[0].header["XMIN"], hdul[0].header["YMAX"]) == (2, 8)
-        assert WCS(hdul[0].header).has_celestial
+        assert (hdul["SCI"].header["XMIN"], hdul["SCI"].header["YMAX"]) == (2, 8)
+        wcs = WCS(hdul["SCI"].header)
+        assert wcs.has_celestial
+        np.testing.assert_allclose(wcs.pixel_to_world_values(0, 0), _wcs().pixel_to_world_values(2, 3))
 
 
 def test_cutout_sky_position(fits_object, tmp_path) -> None:
@@ -246,7 +253,20 @@ def test_cutout_sky_position(fits_object, tmp_path) -> None:
     assert cli.main(["cutout", fits_object, "--ra", str(ra), "--dec", str(dec), "--size", "5",
                      "-o", str(out)]) == 0
     with fits.open(out) as hdul:
-        np.testing.assert_array_equal(hdul[0].data, IMAGE[13:18, 18:23])
+        np.testing.assert_array_equal(hdul["SCI"].data, IMAGE[13:18, 18:23])
+
+
+def test_cutout_sexagesimal_target_and_angular_size(fits_object, tmp_path) -> None:
+    from astropy.coordinates import SkyCoord
+
+    out = tmp_path / "target.fits"
+    centre = SkyCoord(*_wcs().pixel_to_world_values(20, 15), unit="deg")
+    target = centre.to_string("hmsdms", sep=":", precision=4)
+    # 0.36 arcsec = 1 pixel of 1e-4 deg: 5 rows and 7 columns (ny,nx)
+    assert cli.main(["cutout", fits_object, "--target", target, "--size", "1.8arcsec,2.52arcsec",
+                     "-o", str(out)]) == 0
+    with fits.open(out) as hdul:
+        np.testing.assert_array_equal(hdul["SCI"].data, IMAGE[13:18, 17:24])
 
 
 def test_cutout_refuses_to_overwrite_and_checks_options(fits_object, tmp_path, capsys) -> None:
@@ -262,7 +282,9 @@ def test_cutout_refuses_to_overwrite_and_checks_options(fits_object, tmp_path, c
 
 def test_cutout_outside_the_image(fits_object, tmp_path, capsys) -> None:
     assert cli.main(["cutout", fits_object, "--box", "30", "20", "50", "25", "-o", str(tmp_path / "x.fits")]) == 1
-    assert capsys.readouterr().err.startswith("error: invalid box")
+    err = capsys.readouterr().err
+    assert err.startswith("error: invalid --box '30 20 50 25'. --box is X0 Y0 X1 Y1")
+    assert "the image has 40 columns and 30 rows" in err
 
 
 def test_get_downloads_reports_and_fails_on_a_missing_object(buckets, s3_client, tmp_path, capsys) -> None:

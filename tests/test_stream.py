@@ -6,13 +6,14 @@ server (S3Server.stats); both must agree and meet issue 6's targets.
 
 from __future__ import annotations
 
+import itertools
 import zlib
 
 import asdf
 import astropy.units as u
 import numpy as np
 import pytest
-from _stream_support import s3env, served  # noqa: F401  (fixtures)
+from _stream_support import s3env, served, settled  # noqa: F401  (fixtures)
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.nddata import Cutout2D
@@ -29,7 +30,7 @@ def counted(env, call):
     mark = env.mark()
     with transfer.measure() as client:
         result = call()
-    server = env.counted(mark)
+    server = settled(env, mark, client.requests)
     assert (client.requests, client.bytes) == (server.requests, server.bytes_sent)
     return result, server
 
@@ -103,7 +104,7 @@ def test_read_metadata_of_fits_is_primary_header(s3env):
 # ------------------------------------------------------------------ FITS cut-outs
 
 def test_box_cutout_fetches_only_the_rows_concurrently(s3env):
-    box = (1000, 1100, 50, 150)
+    box = (1000, 50, 1100, 150)  # x0, y0, x1, y1
     cut, server = counted(s3env, lambda: stream.cutout(s3env.uri["fits"], box=box))
     expected = fits.getdata(s3env.local["fits"], "SCI")[50:150, 1000:1100]
     np.testing.assert_array_equal(cut.data, expected)
@@ -115,7 +116,7 @@ def test_box_cutout_fetches_only_the_rows_concurrently(s3env):
 
 
 def test_full_width_rows_are_merged_into_one_range(s3env):
-    cut, server = counted(s3env, lambda: stream.cutout(s3env.uri["fits"], box=(0, 4088, 10, 30)))
+    cut, server = counted(s3env, lambda: stream.cutout(s3env.uri["fits"], box=(0, 10, 4088, 30)))
     np.testing.assert_array_equal(cut.data, fits.getdata(s3env.local["fits"], 1)[10:30])
     assert server.requests == 2
     assert server.bytes_sent <= 20 * 4088 * 4 + 8 * KIB
@@ -134,7 +135,7 @@ def test_sky_cutout_matches_astropy_on_the_local_file(s3env):
 
 def test_gzip_cutout_reads_forward_once_and_stops_after_the_rows(s3env):
     path = s3env.local["gz"]
-    cut, server = counted(s3env, lambda: stream.cutout(s3env.uri["gz"], box=(100, 200, 20, 60)))
+    cut, server = counted(s3env, lambda: stream.cutout(s3env.uri["gz"], box=(100, 20, 200, 60)))
     with fits.open(path) as hdul:
         np.testing.assert_array_equal(cut.data, hdul["SCI"].data[20:60, 100:200])
         data_start = hdul.fileinfo(1)["datLoc"]
@@ -167,7 +168,7 @@ def test_info_of_asdf_shows_the_tree(s3env):
 @pytest.mark.parametrize("rows", [(10, 110), (500, 600)])
 def test_asdf_cutout_fetches_only_the_lz4_chunks_holding_the_rows(s3env, rows):
     y0, y1 = rows
-    cut, server = counted(s3env, lambda: stream.cutout(s3env.uri["asdf"], box=(1000, 1100, y0, y1)))
+    cut, server = counted(s3env, lambda: stream.cutout(s3env.uri["asdf"], box=(1000, y0, 1100, y1)))
     with asdf.open(s3env.local["asdf"], lazy_load=False) as af:
         np.testing.assert_array_equal(cut.data, af.tree["roman"]["data"][y0:y1, 1000:1100])
         block = af._blocks.blocks[0].header  # the compressed size of roman.data's block
@@ -237,10 +238,10 @@ def test_missing_object_names_the_uri(s3env):
     with pytest.raises(ObjectNotFoundError, match="nope_drz.fits"):
         stream.read_header(missing)
     with pytest.raises(ObjectNotFoundError, match="nope_drz.fits"):
-        stream.cutout(missing, box=(0, 10, 0, 10))
+        stream.cutout(missing, box=(0, 0, 10, 10))
 
 
-@pytest.mark.parametrize("box", [(0, 5000, 0, 10), (10, 5, 0, 10), (0, 10, -1, 10), (1, 2, 3)])
+@pytest.mark.parametrize("box", [(0, 0, 5000, 10), (10, 0, 5, 10), (0, -1, 10, 10), (1, 2, 3)])
 def test_box_outside_the_image_is_refused(s3env, box):
     with pytest.raises(InvalidParameterError, match="box"):
         stream.cutout(s3env.uri["fits"], box=box)
@@ -248,7 +249,7 @@ def test_box_outside_the_image_is_refused(s3env, box):
 
 def test_box_and_position_together_are_refused(s3env):
     with pytest.raises(InvalidParameterError, match="either box or position"):
-        stream.cutout(s3env.uri["fits"], box=(0, 10, 0, 10), position=(5, 5), size=3)
+        stream.cutout(s3env.uri["fits"], box=(0, 0, 10, 10), position=(5, 5), size=3)
 
 
 def test_unknown_extension_lists_the_valid_ones(s3env):
@@ -260,4 +261,175 @@ def test_not_an_s3_uri():
     with pytest.raises(InvalidURIError):
         stream.read_header("/tmp/file.fits")
     with pytest.raises(InvalidParameterError, match=".asdf"):
-        stream.cutout("s3://stpubdata/file.txt", box=(0, 1, 0, 1))
+        stream.cutout("s3://stpubdata/file.txt", box=(0, 0, 1, 1))
+
+
+# ------------------------------------------------------------------ ERR, DQ and the WCS of cut-outs
+
+def _local_asdf(env):
+    with asdf.open(env.local["asdf"], lazy_load=False) as af:
+        roman = af.tree["roman"]
+        arrays = {name: np.array(roman[name]) for name in ("data", "err", "dq")}
+        return arrays, roman["meta"]["wcs"], {i: block.header for i, block in enumerate(af._blocks.blocks)}
+
+
+@pytest.mark.parametrize("ext", ["err", "dq", "data"])
+def test_asdf_cutout_of_another_array(s3env, ext):
+    arrays, _wcs, _blocks = _local_asdf(s3env)
+    box = (1000, 500, 1100, 600)
+    cut, server = counted(s3env, lambda: stream.cutout(s3env.uri["asdf"], box=box, ext=ext))
+    np.testing.assert_array_equal(cut.data, arrays[ext][500:600, 1000:1100])
+    assert cut.data.dtype == arrays[ext].dtype
+    assert server.bytes_sent <= 9_000_000
+
+
+def test_cutouts_of_asdf_fetch_data_err_and_dq_with_one_tree_read(s3env):
+    arrays, _wcs, blocks = _local_asdf(s3env)
+    box = (1000, 10, 1100, 110)
+    _one, alone = counted(s3env, lambda: stream.cutout(s3env.uri["asdf"], box=box))
+    cuts, server = counted(s3env, lambda: stream.cutouts(s3env.uri["asdf"], box=box))
+    assert list(cuts) == ["data", "err", "dq"]
+    for name, cut in cuts.items():
+        np.testing.assert_array_equal(cut.data, arrays[name][10:110, 1000:1100])
+        assert cut.bbox_original == ((10, 109), (1000, 1099))
+    with asdf.open(s3env.local["asdf"]) as af:
+        sources = {name: af.tree["roman"][name]._source for name in ("err", "dq")}
+    extra = sum(blocks[source]["used_size"] for source in sources.values())
+    # the data cut-out as alone, plus at most the whole (small, compressed) err and dq blocks, and headers
+    assert server.bytes_sent <= alone.bytes_sent + extra + 2 * 1024
+    assert server.requests <= alone.requests + 2 * 3
+
+
+def test_cutouts_of_fits_fetch_sci_and_err_rows_in_one_batch(s3env):
+    cuts, server = counted(s3env, lambda: stream.cutouts(s3env.uri["fits"], box=(1000, 50, 1100, 150)))
+    assert list(cuts) == ["SCI", "ERR"]  # the file has no DQ
+    for name, cut in cuts.items():
+        np.testing.assert_array_equal(cut.data, fits.getdata(s3env.local["fits"], name)[50:150, 1000:1100])
+    # headers: the first GET, the ERR header, one read past the end (no more HDUs); then 2 x 100 rows
+    assert server.requests == 3 + 2 * 100
+    assert server.bytes_sent <= 2 * 100 * 100 * 4 + 3 * 8 * KIB
+
+
+def test_cutouts_of_fits_gz_read_the_stream_forward_once(s3env):
+    cuts, server = counted(s3env, lambda: stream.cutouts(s3env.uri["gz"], box=(100, 20, 200, 60)))
+    assert list(cuts) == ["SCI", "ERR", "DQ"]
+    with fits.open(s3env.local["gz"]) as hdul:
+        for name, cut in cuts.items():
+            np.testing.assert_array_equal(cut.data, hdul[name].data[20:60, 100:200])
+    spans = sorted(tuple(int(n) for n in record.range.split("=")[1].split("-"))
+                   for record in server.records if record.range)
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert start > end  # no byte fetched twice
+    assert server.bytes_sent <= s3env.local["gz"].stat().st_size
+
+
+def test_asdf_angular_size_of_two_sides(s3env):
+    _arrays, wcs, _blocks = _local_asdf(s3env)
+    scales = [p.factor.value for p in wcs.forward_transform if type(p).__name__ == "Scale"]
+    pixel_arcsec = scales[0] * 3600  # the fake file's gnomonic scale, the same on both axes
+    centre = wcs.pixel_to_world(2000.3, 500.2)  # away from half pixels, where rounding the text could tip
+    cut = stream.cutout(s3env.uri["asdf"], position=centre, size=(20 * u.arcsec, 30 * u.arcsec))
+    assert cut.data.shape == (round(20 / pixel_arcsec), round(30 / pixel_arcsec))  # (ny, nx)
+    text = stream.cutout(s3env.uri["asdf"], position=centre.to_string("hmsdms", precision=4),
+                         size="20arcsec,30arcsec")
+    assert text.slices_original == cut.slices_original
+
+
+def test_fits_angular_size_of_two_sides_matches_cutout2d(s3env):
+    with fits.open(s3env.local["fits"]) as hdul:
+        data, wcs = hdul["SCI"].data, WCS(hdul["SCI"].header)
+        centre = wcs.pixel_to_world(2100.3, 80.6)
+        expected = Cutout2D(data, centre, (5 * u.arcsec, 9 * u.arcsec), wcs=wcs, mode="trim")
+        cut = stream.cutout(s3env.uri["fits"], position=centre, size=(5 * u.arcsec, 9 * u.arcsec))
+        np.testing.assert_array_equal(cut.data, expected.data)
+
+
+def test_asdf_cutout_wcs_is_the_files_gwcs_shifted(s3env):
+    _arrays, wcs, _blocks = _local_asdf(s3env)
+    cut = stream.cutout(s3env.uri["asdf"], box=(1000, 500, 1100, 600))
+    x, y = np.array([0, 99, 50.5]), np.array([0, 99, 20.25])
+    exact = wcs.pixel_to_world(x + 1000, y + 500)
+    assert np.max(cut.wcs.pixel_to_world(x, y).separation(exact)) < 1e-9 * u.arcsec
+
+
+def test_info_shows_the_footprint_of_a_fits_file(s3env):
+    summary = stream.info(s3env.uri["drz"])
+    with fits.open(s3env.local["drz"]) as hdul:
+        wcs, (ny, nx) = WCS(hdul["SCI"].header), hdul["SCI"].data.shape
+    assert f"Sky footprint of SCI ({nx} x {ny} pixels, x by y)" in summary
+    for x, y in [((nx - 1) / 2, (ny - 1) / 2), (0, 0), (nx - 1, 0), (nx - 1, ny - 1), (0, ny - 1)]:
+        coord = wcs.pixel_to_world(x, y).icrs
+        assert f"RA, Dec = {coord.ra.deg:11.6f} {coord.dec.deg:+11.6f} deg" in summary
+
+
+def test_info_shows_the_footprint_of_a_roman_file(s3env):
+    _arrays, wcs, _blocks = _local_asdf(s3env)
+    summary, server = counted(s3env, lambda: stream.info(s3env.uri["asdf"]))
+    assert "Sky footprint of data (4088 x 1024 pixels, x by y)" in summary
+    for x, y in [(2043.5, 511.5), (0, 0), (4087, 0), (4087, 1023), (0, 1023)]:
+        coord = wcs.pixel_to_world(x, y).icrs
+        assert f"RA, Dec = {coord.ra.deg:11.6f} {coord.dec.deg:+11.6f} deg" in summary
+    assert server.bytes_sent <= 1.2 * asdf_tree_and_index_bytes(s3env.local["asdf"])
+
+
+def test_cli_cutout_of_a_roman_file_keeps_err_dq_and_a_measured_wcs(s3env, tmp_path, capsys):
+    from roman_helpers import cli
+
+    arrays, wcs, _blocks = _local_asdf(s3env)
+    out = tmp_path / "roman.fits"
+    assert cli.main(["cutout", s3env.uri["asdf"], "--box", "1000", "500", "1100", "560", "-o", str(out)]) == 0
+    assert "SCI, ERR, DQ, 60 x 100 pixels (ny x nx)" in capsys.readouterr().out
+    with fits.open(out) as hdul:
+        assert [hdu.name for hdu in hdul] == ["PRIMARY", "SCI", "ERR", "DQ"]
+        for extname, name in (("SCI", "data"), ("ERR", "err"), ("DQ", "dq")):
+            np.testing.assert_array_equal(hdul[extname].data, arrays[name][500:560, 1000:1100])
+        header = hdul["SCI"].header
+        assert header["SIPMXERR"] < 0.01 and "largest deviation from the gwcs" in " ".join(header["COMMENT"])
+        sip = WCS(header)
+    rng = np.random.default_rng(7)
+    x, y = rng.uniform(-0.5, 99.5, 200), rng.uniform(-0.5, 59.5, 200)
+    pixel = wcs.pixel_to_world(1000, 500).separation(wcs.pixel_to_world(1001, 500))
+    assert np.max(sip.pixel_to_world(x, y).separation(wcs.pixel_to_world(x + 1000, y + 500)) / pixel) < 0.01
+    single = tmp_path / "err.fits"
+    assert cli.main(["cutout", s3env.uri["asdf"], "--box", "0", "0", "10", "10", "--ext", "err",
+                     "-o", str(single)]) == 0
+    with fits.open(single) as hdul:
+        assert [hdu.name for hdu in hdul] == ["PRIMARY", "ERR"]
+        np.testing.assert_array_equal(hdul["ERR"].data, arrays["err"][:10, :10].astype(np.float32))
+
+
+def _distorted_gwcs(shape, amplitude_pixels: float):
+    """A gnomonic gwcs behind a cubic optical distortion of ``amplitude_pixels`` at the corners."""
+    import gwcs
+    from astropy.coordinates import ICRS
+    from astropy.modeling import models
+    from gwcs import coordinate_frames as cf
+
+    ny, nx = shape
+    cx, cy, half = (nx - 1) / 2, (ny - 1) / 2, max(nx, ny) / 2
+    k = amplitude_pixels / half**3
+    dx = models.Polynomial2D(3, c1_0=1, c3_0=k, c1_2=k, c2_1=0.3 * k)
+    dy = models.Polynomial2D(3, c0_1=1, c0_3=k, c2_1=k, c1_2=-0.2 * k)
+    distortion = models.Mapping((0, 1, 0, 1)) | dx & dy
+    transform = ((models.Shift(-cx) & models.Shift(-cy)) | distortion
+                 | (models.Scale(-0.11 / 3600) & models.Scale(0.11 / 3600))
+                 | models.Pix2Sky_TAN() | models.RotateNative2Celestial(10.0, -44.0, 180.0))
+    detector = cf.Frame2D(name="detector", axes_order=(0, 1), unit=(u.pix, u.pix))
+    world = cf.CelestialFrame(reference_frame=ICRS(), name="world", unit=(u.deg, u.deg))
+    return gwcs.WCS([(detector, transform), (world, None)])
+
+
+@pytest.mark.parametrize(("size", "x0"), [(64, 3000), (1024, 3000), (4088, 0)])
+def test_sip_approximation_of_a_distorted_gwcs_states_its_measured_accuracy(size, x0):
+    full = _distorted_gwcs((4088, 4088), amplitude_pixels=30)
+    y0 = x0  # near a corner, where the distortion is strongest, or the whole detector
+    cut = Cutout2D(np.zeros((4088, 4088), np.float32)[y0:y0 + size, x0:x0 + size], (size / 2, size / 2), size)
+    cut.wcs = stream._cutout_gwcs(full, x0, y0, (size, size))
+    header = stream.to_hdulist({"data": cut})["SCI"].header
+    sip = WCS(header)
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(-0.5, size - 0.5, 500), rng.uniform(-0.5, size - 0.5, 500)
+    pixel = full.pixel_to_world(x0, y0).separation(full.pixel_to_world(x0 + 1, y0))
+    deviation = np.max(sip.pixel_to_world(x, y).separation(full.pixel_to_world(x + x0, y + y0)) / pixel)
+    assert deviation < 0.01
+    assert deviation <= 1.5 * header["SIPMXERR"] + 1e-4  # the stated accuracy is what one finds

@@ -29,10 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # OVERRIDES of declared lower bounds that fail on Python 3.11 (found by `make test-oldest`).
 # The bound in pyproject.toml should be raised to these; once it is, the entry is unused and this
 # script says so on stderr. name -> (lowest version that passes, why).
-# Not overridden on purpose, because raising them would pull most of the stack to its newest
-# releases and a small code change fixes them instead: fsspec/s3fs (async cat_ranges honours
-# on_error="raise" only from 2026.6) and astropy (ASTROPY_CONFIG_DIR only from 8.0, which needs
-# numpy>=2); their tests fail here until the code no longer relies on those.
 OVERRIDES: dict[str, tuple[str, str]] = {}
 
 

@@ -14,7 +14,8 @@ counts show what streaming saves. HST exposures (FLT, IMA, RAW) are 64 x 64 suba
 (WFC3/IR's IRSUB64 aperture, four reads each), so that the 19 products MAST lists for each of the
 81 observations all fit in the cache: about 1,800 files, under 400 MB, built in well under a
 minute. ``"full"`` writes the default files at the real size (4088 x 4088 for Roman) and the
-default HST observation's exposures as full 1014 x 1014 frames.
+default HST observation's exposures as full 1014 x 1014 frames. The Time Domain Survey field of
+:mod:`~roman_helpers.sandbox.tds` (about 1,300 more files) is small in both sizes.
 
 HST previews (JPEG) are not in the ``stpubdata`` bucket, as on AWS: they are generated into the
 cache and listed in :attr:`Manifest.mast_files`, which only MAST's ``Download/file`` serves.
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from roman_helpers import datasets
-from roman_helpers.sandbox import catalog, synth
+from roman_helpers.sandbox import catalog, synth, tds
 
 __all__ = ["Entry", "Manifest", "PlannedObject", "plan", "build", "default_cache_dir", "BUCKETS", "MAST_ONLY",
            "CACHE_BUDGET_BYTES"]
@@ -348,7 +349,7 @@ def plan(size: str = "small") -> list[PlannedObject]:
     324
     """
     return [*_hst_objects(size), *_isim_objects(size), *_openuniverse_objects(size),
-            *_tutorial_objects(size), *_other_platform_objects()]
+            *_tutorial_objects(size), *_other_platform_objects(), *tds.objects(size)]
 
 
 def _fingerprint(size: str) -> str:
@@ -357,7 +358,7 @@ def _fingerprint(size: str) -> str:
     import roman_datamodels
 
     digest = hashlib.sha256(f"{size} {asdf.__version__} {roman_datamodels.__version__}".encode())
-    for module in (sys.modules[__name__], synth, catalog):
+    for module in (sys.modules[__name__], synth, catalog, tds):
         digest.update(Path(module.__file__).read_bytes())
     digest.update((Path(datasets.__file__).with_name("datasets.yaml")).read_bytes())
     return digest.hexdigest()[:12]

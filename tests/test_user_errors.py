@@ -1,0 +1,310 @@
+"""Every mistake a user can make with a cut-out, on the command line and in Python.
+
+For each case the command line prints exactly one line, ``error: ...`` (no traceback), and
+exits with 2 when the options cannot be read or 1 when they do not fit the file; Python raises
+one of the package's exceptions with the same message in its own terms (``size``, not
+``--size``). Files are small FITS, .fits.gz and Roman-like ASDF images on the moto server of
+conftest.py, each with a gnomonic WCS (FITS header or gwcs) centred on RA, Dec = 10, -44.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+import pytest
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from roman_helpers import cli, stream
+from roman_helpers.errors import RomanHelpersError
+from roman_helpers.sandbox.synth import tan_gwcs, tan_header
+from tests.conftest import put_object
+
+NY, NX = 60, 80  # rows, columns
+PIXEL_DEG = 0.36 / 3600
+RA, DEC = 10.0, -44.0
+IMAGE = np.arange(NY * NX, dtype=np.float32).reshape(NY, NX)
+ERR = np.full((NY, NX), 0.5, np.float32)
+DQ = (np.arange(NY * NX, dtype=np.uint32) % 7).reshape(NY, NX)
+BIG = 1500  # rows and columns of the image for the box-order case
+SCRIPT = Path(sys.executable).with_name("roman-helpers")
+
+
+def _fits_bytes(wcs: bool = True) -> bytes:
+    header = tan_header((NY, NX), RA, DEC, PIXEL_DEG) if wcs else None
+    hdus = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(IMAGE, header=header, name="SCI"),
+                         fits.ImageHDU(ERR, name="ERR"), fits.ImageHDU(DQ, name="DQ")])
+    buffer = io.BytesIO()
+    hdus.writeto(buffer)
+    return buffer.getvalue()
+
+
+def _asdf_bytes() -> bytes:
+    import asdf
+
+    tree = {"roman": {"meta": {"wcs": tan_gwcs((NY, NX), RA, DEC, PIXEL_DEG)},
+                      "data": IMAGE, "err": ERR, "dq": DQ}}
+    buffer = io.BytesIO()
+    asdf.AsdfFile(tree).write_to(buffer, all_array_compression="lz4")
+    return buffer.getvalue()
+
+
+def _big_fits_bytes() -> bytes:
+    """1500 x 1500 int16 pixels whose value says where they are: 10 * (row // 10) + column // 100."""
+    rows, columns = np.indices((BIG, BIG))
+    buffer = io.BytesIO()
+    fits.PrimaryHDU((rows // 10 * 100 + columns // 100).astype(np.int16)).writeto(buffer)
+    return buffer.getvalue()
+
+
+OUT = ["-o", "cut.fits"]  # written in the test's temporary folder (see _in_tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def files(buckets, s3_client) -> dict[str, str]:
+    plain = _fits_bytes()
+    objects = {"fits": ("t/cut/image.fits", plain), "gz": ("t/cut/image.fits.gz", gzip.compress(plain, 1)),
+               "asdf": ("t/cut/image_cal.asdf", _asdf_bytes()),
+               "nowcs": ("t/cut/nowcs.fits", _fits_bytes(wcs=False)),
+               "big": ("t/cut/big.fits", _big_fits_bytes())}
+    for key, payload in objects.values():
+        put_object(s3_client, "stpubdata", key, payload)
+    return {name: f"s3://stpubdata/{key}" for name, (key, _payload) in objects.items()}
+
+
+def cli_error(capsys, args: list[str], status: int) -> str:
+    """Run the command line; check the exit status and that stderr is one line ``error: ...``."""
+    assert cli.main(args) == status
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("error: ") and "Traceback" not in captured.err
+    return lines[0]
+
+
+def python_error(call) -> str:
+    with pytest.raises(RomanHelpersError) as caught:
+        call()
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def off_centre(degrees: float) -> SkyCoord:
+    return SkyCoord(RA, DEC, unit="deg").directional_offset_by(0 * u.deg, degrees * u.deg)
+
+
+FORMATS = ["fits", "gz", "asdf"]
+
+# --------------------------------------------------------------------------- the box order
+
+def test_a_box_in_the_command_line_order_cuts_the_same_place_in_python(files, tmp_path, capsys):
+    """The CLI's order, X0 Y0 X1 Y1, is also Python's: 100 x 100 pixels there, not 535 x 535 elsewhere."""
+    box = (766, 1301, 866, 1401)
+    with fits.open(io.BytesIO(_big_fits_bytes())) as hdul:
+        expected = hdul[0].data[1301:1401, 766:866]
+    cut = stream.cutout(files["big"], box=box)
+    assert cut.data.shape == (100, 100)
+    np.testing.assert_array_equal(cut.data, expected)
+    out = tmp_path / "big.fits"
+    assert cli.main(["cutout", files["big"], "--box", *map(str, box), "-o", str(out)]) == 0
+    with fits.open(out) as hdul:
+        np.testing.assert_array_equal(hdul["SCI"].data, expected)
+
+
+@pytest.mark.parametrize("kind", FORMATS)
+def test_a_box_in_the_old_python_order_is_refused_with_the_convention_and_the_shape(files, capsys, kind):
+    # meant as (x0, x1, y0, y1) = columns 10..49, rows 5..29: as (x0, y0, x1, y1), x1 < x0
+    line = cli_error(capsys, ["cutout", files[kind], "--box", "10", "50", "5", "30", *OUT],
+                     1)
+    assert line.startswith("error: invalid --box '10 50 5 30'. --box is X0 Y0 X1 Y1: 0-based pixel corners, "
+                           "end exclusive")
+    assert "data[Y0:Y1, X0:X1]" in line and "80 columns and 60 rows" in line
+    assert "X1 = 5 is not greater than X0 = 10" in line
+    message = python_error(lambda: stream.cutout(files[kind], box=(10, 50, 5, 30)))
+    assert message.startswith("invalid box (10, 50, 5, 30). box is (x0, y0, x1, y1)")
+    assert "x1 = 5 is not greater than x0 = 10" in message and "numpy shape (60, 80)" in message
+
+
+@pytest.mark.parametrize(("box", "problem"), [
+    ((0, 0, 81, 10), "reaches past the image (X1 <= 80 and Y1 <= 60"),
+    ((0, -1, 10, 10), "a corner is negative"),
+    ((5, 5, 5, 10), "X1 = 5 is not greater than X0 = 5"),
+])
+@pytest.mark.parametrize("kind", FORMATS)
+def test_a_box_outside_the_image_or_empty(files, capsys, kind, box, problem):
+    line = cli_error(capsys, ["cutout", files[kind], "--box", *map(str, box), *OUT], 1)
+    assert problem in line and "80 columns and 60 rows" in line
+    message = python_error(lambda: stream.cutout(files[kind], box=box))
+    assert problem.replace("X", "x").replace("Y", "y") in message and "numpy shape (60, 80)" in message
+
+
+@pytest.mark.parametrize("box", [(1, 2, 3), (0, 0, 10.5, 10), "0 0 10 10"])
+def test_a_box_that_is_not_four_whole_numbers(files, box):
+    message = python_error(lambda: stream.cutout(files["fits"], box=box))
+    assert message.startswith(f"invalid box {box!r}. box is (x0, y0, x1, y1): four whole numbers")
+
+
+# --------------------------------------------------------------------------- sizes
+
+@pytest.mark.parametrize(("size", "said"), [
+    ("-5", "a size must be positive"),
+    ("0", "a size must be positive"),
+    ("0arcsec", "a size must be positive"),
+    ("ten", "'ten' is neither a number nor an angle"),
+    ("10kg", "10.0 kg is not an angle"),
+    ("6.5", "pixels are whole numbers"),
+    ("1,2,3", "one value (a square) or two"),
+])
+def test_a_size_that_cannot_be_read_is_a_usage_error(files, capsys, size, said):
+    line = cli_error(capsys, ["cutout", files["fits"], "--ra", "10", "--dec", "-44", "--size", size, *OUT], 2)
+    assert line.startswith(f"error: invalid --size '{size}'. ") and said in line
+    assert "ny,nx" in line or "whole numbers" in line
+    message = python_error(lambda: stream.cutout(files["asdf"], position="10 -44", size=size))
+    assert message.startswith(f"invalid size '{size}'. ") and said in message
+
+
+@pytest.mark.parametrize("size", [-5, 0, 6.5, -3 * u.arcsec, (10, 0)])
+def test_a_bad_size_in_python_terms(files, size):
+    assert python_error(lambda: stream.cutout(files["fits"], position=(10, 10), size=size)).startswith(
+        f"invalid size {size!r}")
+
+
+@pytest.mark.parametrize("kind", FORMATS)
+@pytest.mark.parametrize(("size", "said"), [
+    ("100000", "that is 100000 x 100000 pixels (ny x nx), larger than the image (60 x 80)"),
+    ("0.01arcsec", "that is 0 x 0 pixels (ny x nx) here: less than one pixel"),
+    ("1arcsec,1deg", "larger than the image"),
+])
+def test_a_size_that_does_not_fit_the_image(files, capsys, kind, size, said):
+    line = cli_error(capsys, ["cutout", files[kind], "--target", "10 -44", "--size", size, *OUT], 1)
+    assert line.startswith(f"error: invalid --size '{size}'. ") and said in line
+    assert said in python_error(lambda: stream.cutout(files[kind], position=SkyCoord(RA, DEC, unit="deg"),
+                                                      size=size))
+
+
+def test_an_angular_size_needs_a_wcs(files):
+    message = python_error(lambda: stream.cutout(files["nowcs"], position=(40, 30), size=10 * u.arcsec))
+    assert message.startswith("invalid size <Quantity 10. arcsec>. this image has no celestial WCS, so an "
+                              "angle cannot be turned into pixels")
+
+
+# --------------------------------------------------------------------------- positions
+
+@pytest.mark.parametrize(("options", "flag", "said"), [
+    (["--ra", "10", "--dec", "-144.01"], "--dec '-144.01'", "a declination lies between -90 and +90 degrees"),
+    (["--ra", "12x30", "--dec", "-44"], "--ra '12x30'", "decimal degrees (9.9875) or sexagesimal hours"),
+    (["--ra", "400", "--dec", "-44"], "--ra '400'", "between 0 and 360 degrees (0h and 24h)"),
+    (["--ra", "10", "--dec", "south"], "--dec 'south'", "give it in degrees"),
+    (["--target", "M31"], "--target 'M31'", "object names are not looked up here (that needs the network)"),
+    (["--target", "NGC 253"], "--target 'NGC 253'", "object names are not looked up here"),
+    (["--target", "10.5"], "--target '10.5'", "give RA and Dec, e.g. '00:39:57 -44:01:20'"),
+    (["--target", "00:40:00 -144:00:00"], "--target '00:40:00 -144:00:00'", "between -90 and +90 degrees"),
+])
+def test_a_position_that_cannot_be_read_is_a_usage_error(files, capsys, options, flag, said):
+    line = cli_error(capsys, ["cutout", files["fits"], *options, "--size", "5", *OUT], 2)
+    assert line.startswith(f"error: invalid {flag}. ") and said in line
+    if options[0] == "--target":
+        message = python_error(lambda: stream.cutout(files["fits"], position=options[1], size=5))
+        assert message.startswith(f"invalid position {options[1]!r}. ") and said in message
+
+
+@pytest.mark.parametrize("size", ["5", "3arcsec"])
+@pytest.mark.parametrize("kind", FORMATS)
+def test_a_position_off_the_image_says_what_the_image_covers(files, capsys, kind, size):
+    target = off_centre(1.0)  # one degree north: the image is 29 x 22 arcsec (0.36 arcsec pixels)
+    wcs = WCS(tan_header((NY, NX), RA, DEC, PIXEL_DEG))
+    x, y = wcs.world_to_pixel(target)
+    centre = wcs.pixel_to_world((NX - 1) / 2, (NY - 1) / 2)
+    corner = wcs.pixel_to_world(NX - 1, NY - 1)
+    text = target.to_string("hmsdms", sep=":", precision=3)
+    line = cli_error(capsys, ["cutout", files[kind], "--target", text, "--size", size, *OUT], 1)
+    for message in (line, python_error(lambda: stream.cutout(files[kind], position=target, size=size))):
+        assert f"it falls at pixel x, y = ({x:.1f}, {y:.1f})" in message
+        assert "off this image of 80 x 60 pixels (x 0..79, y 0..59)" in message
+        middle = f"{centre.ra.deg:.5f} {centre.dec.deg:+.5f}"
+        assert f"which covers RA, Dec (deg, ICRS) centre {middle}, corners " in message
+        assert f"{corner.ra.deg:.5f} {corner.dec.deg:+.5f}" in message
+        pixels = 8 if size == "3arcsec" else 5  # 3 arcsec / 0.36 arcsec, rounded
+        assert f"(a {pixels} x {pixels} cut-out, ny x nx, there does not reach it)" in message
+    assert line.startswith(f"error: invalid --target '{text}'. ")
+
+
+def test_a_position_on_the_far_side_of_the_sky(files, capsys):
+    line = cli_error(capsys, ["cutout", files["asdf"], "--ra", "190", "--dec", "44", "--size", "5", *OUT], 1)
+    assert line.startswith("error: invalid --ra/--dec '190 44'. it is on the far side of the sky from this "
+                           "image")
+
+
+def test_a_sky_position_needs_a_wcs(files, capsys):
+    line = cli_error(capsys, ["cutout", files["nowcs"], "--target", "10 -44", "--size", "5", *OUT], 1)
+    assert "this image has no celestial WCS; give a pixel box (--box)" in line
+
+
+# --------------------------------------------------------------------------- arrays
+
+@pytest.mark.parametrize(("ext", "said"), [("nope", "valid values are: data, dq, err"),
+                                       ("1", "valid values are: data, dq, err")])
+def test_an_asdf_array_that_is_not_there_lists_those_that_are(files, capsys, ext, said):
+    line = cli_error(capsys, ["cutout", files["asdf"], "--box", "0", "0", "5", "5", "--ext", ext, *OUT], 1)
+    assert said in line and "is an ASDF file: name one of its 2-D arrays" in line
+    assert said in python_error(lambda: stream.cutout(files["asdf"], box=(0, 0, 5, 5), ext=int(ext)
+                                                      if ext.isdigit() else ext))
+
+
+@pytest.mark.parametrize("kind", ["fits", "gz"])
+def test_a_fits_extension_that_is_not_there_lists_those_that_are(files, capsys, kind):
+    line = cli_error(capsys, ["cutout", files[kind], "--box", "0", "0", "5", "5", "--ext", "WHT", *OUT], 1)
+    assert "invalid --ext 'WHT'; valid values are: 0, 1, 2, 3, PRIMARY, SCI, ERR, DQ" in line
+    assert "valid values are: 0, 1, 2, 3" in python_error(lambda: stream.cutout(files[kind], box=(0, 0, 5, 5),
+                                                                                ext="WHT"))
+
+
+# --------------------------------------------------------------------------- how options go together
+
+@pytest.mark.parametrize(("options", "said"), [
+    (["--ra", "10", "--size", "5"], "--ra needs --dec and --size"),
+    (["--ra", "10", "--dec", "-44"], "--ra needs --dec and --size"),
+    (["--box", "0", "0", "5", "5", "--size", "5"], "--box goes alone"),
+    (["--target", "10 -44", "--dec", "-44", "--size", "5"], "--target needs --size (and no --dec)"),
+    (["--target", "10 -44"], "--target needs --size"),
+])
+def test_options_that_do_not_go_together(files, capsys, options, said):
+    line = cli_error(capsys, ["cutout", files["fits"], *options, *OUT], 2)
+    assert said in line
+
+
+@pytest.mark.parametrize(("kwargs", "said"), [
+    ({"box": (0, 0, 5, 5), "position": (3, 3), "size": 2}, "give either box or position and size, not both"),
+    ({}, "give box=(x0, y0, x1, y1), or position and size"),
+    ({"position": (3, 3)}, "invalid size None"),
+    ({"position": [1, 2, 3], "size": 3}, "give a SkyCoord, a string of RA and Dec"),
+])
+def test_python_arguments_that_do_not_go_together(files, kwargs, said):
+    assert said in python_error(lambda: stream.cutout(files["fits"], **kwargs))
+
+
+def test_the_installed_script_prints_one_line_without_a_traceback(files, tmp_path):
+    def script(size: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(SCRIPT), "cutout", files["fits"], "--size", size, "--ra", "10", "--dec",
+                               "-44", *OUT], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+
+    done = script("-5")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [done.stderr.strip()]
+    assert done.stderr.startswith("error: invalid --size '-5'")
+    done = script("0")
+    assert done.returncode == 2 and done.stderr.startswith("error: invalid --size '0'")
+    assert not (tmp_path / "cut.fits").exists()  # no 0 x 0 file
