@@ -6,7 +6,8 @@ and :func:`~roman_helpers.footprints.save_index`, ``find`` over
 :func:`roman_helpers.batch.cutouts` and :func:`roman_helpers.photometry.light_curve`. They are
 added to the parser by :func:`register`, called from :func:`roman_helpers.cli.build_parser`.
 
-What the shell adds: sky positions written as astronomers write them, sources of URIs on
+What the shell adds: sky positions written as astronomers write them (read by the package's one
+parser, :mod:`roman_helpers._sky`, as ``cutout`` reads them), sources of URIs on
 standard input or in a file, summaries, and files written whole or not at all (a temporary
 file renamed into place), so that an interrupted run never leaves a half-written index.
 
@@ -34,67 +35,12 @@ if TYPE_CHECKING:
     from astropy.coordinates import SkyCoord
     from astropy.table import Table
 
-__all__ = ["parse_position", "parse_time", "register"]
+__all__ = ["parse_time", "register"]
 
 _INDEX_SUFFIXES = (".ecsv", ".parquet")
 
 
 # --------------------------------------------------------------------------- parsing
-
-
-def parse_position(target: str | None = None, ra: str | None = None, dec: str | None = None) -> SkyCoord:
-    """Read a sky position (ICRS) as astronomers write it.
-
-    Decimal numbers are degrees; sexagesimal without units (``"10:00:24 +02:12:00"``, or with
-    spaces) is hours of right ascension and degrees of declination, the usual convention;
-    anything with units (``"10h00m24s +2d12m"``, ``"150.1d 2.2d"``) is read as written.
-
-    Parameters
-    ----------
-    target : str, optional
-        ``"RA DEC"`` in one string.
-    ra, dec : str, optional
-        The two coordinates apart (instead of ``target``).
-
-    Returns
-    -------
-    astropy.coordinates.SkyCoord
-
-    Raises
-    ------
-    InvalidParameterError
-        If astropy cannot read the text as a position.
-
-    Examples
-    --------
-    >>> c = parse_position("10:00:24 +02:12:00")
-    >>> round(float(c.ra.deg), 6), round(float(c.dec.deg), 6)
-    (150.1, 2.2)
-    >>> c = parse_position(ra="150.1", dec="-2.2")
-    >>> round(float(c.ra.deg), 6), round(float(c.dec.deg), 6)
-    (150.1, -2.2)
-    """
-    import astropy.units as u
-    from astropy.coordinates import SkyCoord
-
-    text = target if target is not None else f"{ra} {dec}"
-    name, shown = ("--target", target) if target is not None else ("--ra/--dec", text)
-    tokens = text.replace(",", " ").split()
-    with contextlib.suppress(ValueError):
-        if len(tokens) == 2:
-            return SkyCoord(float(tokens[0]), float(tokens[1]), unit="deg", frame="icrs")
-    # with units as written; else sexagesimal without units: RA in hours (astropy wants it said)
-    for unit in (None, (u.hourangle, u.deg)):
-        try:
-            return SkyCoord(text, unit=unit, frame="icrs")
-        except (ValueError, TypeError, u.UnitsError):
-            continue
-    raise InvalidParameterError(
-        name,
-        shown,
-        hint="Write RA and Dec (within -90..+90) in decimal degrees ('150.1 2.2'), sexagesimal with RA in "
-        "hours ('10:00:24 +02:12:00'), or with units ('10h00m24s +2d12m00s'); names are not looked up",
-    )
 
 
 def parse_time(text: str | None, name: str) -> float | None:
@@ -132,24 +78,33 @@ def parse_time(text: str | None, name: str) -> float | None:
 
 
 def _radius(text: str | None) -> Any:
-    """An angle for find; a bare number is arcseconds."""
+    """An angle for find: a unit is needed (pixels differ from file to file)."""
     import astropy.units as u
     from astropy.coordinates import Angle
 
     if text is None:
         return None
     try:
-        return float(text) * u.arcsec
-    except ValueError:
-        pass
-    try:
-        return Angle(text)
+        angle = Angle(text)
     except (ValueError, TypeError, u.UnitsError):
+        angle = None
+    if angle is None or not angle.isscalar or not angle.deg >= 0:
         raise InvalidParameterError(
-            "--radius",
-            text,
-            hint="Give an angle such as 10arcsec, 0.5arcmin or 0.01deg (a bare number is arcseconds)",
-        ) from None
+            "--radius", text, hint="Give an angle with its unit, such as 10arcsec, 0.5arcmin or 0.01deg"
+        )
+    return angle
+
+
+class _Usage(Exception):
+    """Options that do not go together (exit status 2)."""
+
+
+def _usage(args: argparse.Namespace, error: BaseException) -> int:
+    """A command line that cannot be read: one line ``error: ...``, exit status 2 (as ``cutout``)."""
+    if args.debug:
+        raise error
+    print(f"error: {error}", file=sys.stderr)
+    return 2
 
 
 # --------------------------------------------------------------------------- files
@@ -279,25 +234,37 @@ def _index(args: argparse.Namespace) -> int:
 
 
 def _position(args: argparse.Namespace) -> SkyCoord:
+    """The target of --target, or of --ra and --dec (read by the package's one position parser)."""
+    from . import _sky
+
     if args.target is None and (args.ra is None or args.dec is None):
-        args.command_parser.error("give --target 'RA DEC', or --ra and --dec")
+        raise _Usage("give --target 'RA DEC', or --ra and --dec")
     if args.target is not None and (args.ra is not None or args.dec is not None):
-        args.command_parser.error("give either --target or --ra and --dec, not both")
-    return parse_position(args.target, args.ra, args.dec)
+        raise _Usage("give either --target or --ra and --dec, not both")
+    typed = {"ra": args.ra, "dec": args.dec, "position": args.target}
+    terms = _sky.CLI.with_typed(**{name: text for name, text in typed.items() if text is not None})
+    if args.target is not None:
+        return _sky.parse_position(args.target, terms)
+    from astropy.coordinates import SkyCoord
+
+    return SkyCoord(_sky.parse_ra(args.ra, terms), _sky.parse_dec(args.dec, terms), frame="icrs")
 
 
-def _found(args: argparse.Namespace, radius: Any = None) -> tuple[Table, SkyCoord]:
-    """The rows of the index over the target, and the target; the message when there are none."""
-    from . import footprints
-
-    index = _load_index(args.index)
-    target = _position(args)
+def _selection(args: argparse.Namespace) -> dict[str, Any]:
+    """The target and the band and time selection, read from the options (before any work)."""
     start, end = parse_time(args.start, "--start"), parse_time(args.end, "--end")
     time = (start, end) if start is not None or end is not None else None
+    return {"position": _position(args), "band": args.band, "time": time}
+
+
+def _found(index_path: str, selection: dict[str, Any], radius: Any = None) -> Table:
+    """The rows of the index over the target; the reason in ``meta["message"]`` when there are none."""
+    from . import footprints
+
+    index = _load_index(index_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an empty answer warns; its message is in meta
-        found = footprints.find(index, target, radius=radius, band=args.band, time=time)
-    return found, target
+        return footprints.find(index, radius=radius, **selection)
 
 
 def _nothing(found: Table, with_radius: bool) -> str:
@@ -311,7 +278,11 @@ def _nothing(found: Table, with_radius: bool) -> str:
 
 
 def _find(args: argparse.Namespace) -> int:
-    found, _ = _found(args, _radius(args.radius))
+    try:
+        selection, radius = _selection(args), _radius(args.radius)
+    except (_Usage, InvalidParameterError) as error:
+        return _usage(args, error)
+    found = _found(args.index, selection, radius)
     if not len(found):
         print(_nothing(found, True), file=sys.stderr)
         return 0
@@ -330,23 +301,28 @@ def _find(args: argparse.Namespace) -> int:
 
 
 def _lightcurve(args: argparse.Namespace) -> int:
-    from . import batch, config
+    from . import _sky, batch, config
     from .photometry import light_curve
 
-    curve_path = _output(args.output, (".ecsv",), "-o", args.overwrite)
-    plot_path = _output(args.plot, (".png", ".pdf", ".svg"), "--plot", args.overwrite) if args.plot else None
-    if plot_path is not None:
+    if args.plot:  # the missing extra first: before any work, as for every command that needs one
         try:
             import matplotlib
         except ImportError as error:
             raise MissingExtraError("--plot", ["notebooks"], error.name) from error
         matplotlib.use("Agg")  # files only: no window, whatever the display
     r_in, r_out = args.annulus
-    if not args.radius <= r_in < r_out:
-        args.command_parser.error("need --radius <= R_IN < R_OUT (the annulus lies outside the aperture)")
-    size = args.size if args.size is not None else 2 * math.ceil(r_out) + 3
-
-    found, target = _found(args)
+    try:
+        selection = _selection(args)
+        if not args.radius <= r_in < r_out:
+            raise _Usage("need --radius <= R_IN < R_OUT (the annulus lies outside the aperture)")
+        default = 2 * math.ceil(r_out) + 3  # just holds the annulus
+        size = _sky.parse_size(args.size, _sky.CLI.with_typed(size=args.size)) if args.size else default
+    except (_Usage, InvalidParameterError) as error:
+        return _usage(args, error)
+    curve_path = _output(args.output, (".ecsv",), "-o", args.overwrite)
+    plot_path = _output(args.plot, (".png", ".pdf", ".svg"), "--plot", args.overwrite) if args.plot else None
+    found = _found(args.index, selection)
+    target = selection["position"]
     if not len(found):
         raise ObjectNotFoundError(_nothing(found, False))
     files = found["uri", "band", "detector", "t_start", "t_end"]
@@ -392,7 +368,7 @@ def _lightcurve(args: argparse.Namespace) -> int:
             "target_dec_deg": float(target.dec.deg),
             "aperture_radius_pix": args.radius,
             "annulus_pix": [r_in, r_out],
-            "cutout_size_pix": size,
+            "cutout_size": str(args.size or default),  # pixels, unless an angle is written
             "index": str(args.index),
         }
     )
@@ -528,7 +504,7 @@ def register(commands: argparse._SubParsersAction, command: Callable[..., argpar
     find.add_argument(
         "--radius",
         metavar="ANGLE",
-        help="also files whose image comes within this angle, e.g. 10arcsec (a bare number is arcseconds)",
+        help="also files whose image comes within this angle, with its unit: 10arcsec, 0.5arcmin",
     )
     find.add_argument(
         "--uris", action="store_true", help="print only the URIs, one a line (for scripts and pipes)"
@@ -547,10 +523,10 @@ def register(commands: argparse._SubParsersAction, command: Callable[..., argpar
     _selection_options(lightcurve)
     lightcurve.add_argument(
         "--size",
-        type=_positive_int,
         default=None,
-        metavar="PIXELS",
-        help="side of the cut-outs (default: just enough for the annulus)",
+        metavar="SIZE",
+        help="side of the cut-outs in pixels (25) or as an angle (3arcsec); two values are ny,nx "
+        "(default: just enough for the annulus)",
     )
     lightcurve.add_argument(
         "--radius", type=_positive_float, default=3.0, metavar="PIXELS", help="aperture radius (default 3)"
