@@ -287,13 +287,18 @@ def _find(args: argparse.Namespace) -> int:
         print(_nothing(found, True), file=sys.stderr)
         return 0
     if args.uris:
-        for uri in found["uri"]:
-            print(uri)
-        return 0
-    shown = found["uri", "band", "detector", "t_start", "x", "y"].copy()
-    for name, form in (("t_start", ".5f"), ("x", ".2f"), ("y", ".2f")):  # MJD; 0-based pixels
-        shown[name].format, shown[name].unit = form, None
-    shown.pprint_all()
+        lines = [str(uri) for uri in found["uri"]]
+    else:
+        shown = found["uri", "band", "detector", "t_start", "x", "y"].copy()
+        for name, form in (("t_start", ".5f"), ("x", ".2f"), ("y", ".2f")):  # MJD; 0-based pixels
+            shown[name].format, shown[name].unit = form, None
+        lines = shown.pformat(max_lines=-1, max_width=-1)
+    try:
+        print("\n".join(lines), flush=True)
+    except BrokenPipeError:
+        # the reader stopped early (`| head`): what it did not read is not an error. Later writes
+        # (the interpreter's last flush) go nowhere, as Python's documentation advises.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

@@ -291,6 +291,23 @@ def test_find_piped_into_index_between_processes(index, survey, tmp_path) -> Non
     assert list(footprints.load_index(piped)["uri"]) == [survey["e01.fits"], survey["e03.fits"]]
 
 
+def test_find_into_a_reader_that_stopped_is_not_an_error(index) -> None:
+    # the reading end is closed before find writes, as when `| head -1` has its line: the write
+    # fails with a broken pipe at once, every time
+    code = f"""
+import os, sys
+from roman_helpers.cli import main
+read, write = os.pipe()
+os.close(read)
+os.dup2(write, sys.stdout.fileno())
+sys.exit(main(["find", {str(index)!r}, "--target", "150.1 2.2"]))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+
+
 def test_a_failed_write_leaves_the_old_index(index, monkeypatch, capsys) -> None:
     before = index.read_bytes()
 
