@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import _extras, config, datasets
+from . import _cli_survey, _extras, config, datasets
 from .errors import (BucketNotFoundError, InvalidParameterError, MissingExtraError, ObjectNotFoundError,
                      RomanHelpersError, translate_s3_error)
 from .runner import register as register_run
@@ -52,6 +52,9 @@ examples:
   roman-helpers get URI [URI ...] -d data/ --workers 8
   roman-helpers sandbox run -- python my_script.py   # against the offline sandbox
   roman-helpers run --dataset openuniverse-was-fits  # execute the tutorials
+  roman-helpers index s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/ -o idx.ecsv
+  roman-helpers find idx.ecsv --target "05:21:09.6 -69:38:16.8" --band F158 --radius 2arcsec
+  roman-helpers lightcurve idx.ecsv --target "80.29 -69.638" --band F158 -o curve.ecsv --plot curve.png
 
 Errors print 'error: <message>' and exit with 1 (2 for a usage error); --debug shows
 the traceback."""
@@ -338,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     uri.add_argument("dataset", metavar="DATASET", help="a dataset name (see `roman-helpers datasets`)")
     uri.add_argument("params", nargs="*", metavar="KEY=VALUE", help="parameter values, e.g. sensor=3")
 
+    _cli_survey.register(commands, command)  # index, find, lightcurve
     _register_sandbox(commands)
     register_run(commands)  # always offered; without the notebooks extra it says what to install
     return parser

@@ -182,7 +182,7 @@ def serial_reference(uris) -> tuple[int, int]:
                 continue
             ys, xs = cut.slices_original
             try:
-                stream.cutout(uri, box=(xs.start, xs.stop, ys.start, ys.stop), ext="ERR")
+                stream.cutout(uri, box=(xs.start, ys.start, xs.stop, ys.stop), ext="ERR")
             except InvalidParameterError:
                 pass
     return stats.requests, stats.bytes
