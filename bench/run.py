@@ -499,7 +499,7 @@ def plot(results: list[Result], path: Path) -> None:
 
 
 def write(results: list[Result], out: Path, settings: dict) -> Path:
-    """Write ``results.json``, ``table.md`` and ``performance.png`` into ``out`` (and nothing else); return the JSON."""
+    """Write ``results.json``, ``table.md`` and ``performance.png`` into ``out``, nothing else; return the JSON."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
     path.write_text(json.dumps({**settings, "results": [asdict(r) for r in results]}, indent=2, default=str))
@@ -514,7 +514,8 @@ def load(path: Path) -> tuple[dict, list[Result]]:
     settings = {key: value for key, value in data.items() if key != "results"}
     results = []
     for entry in data["results"]:
-        runs = {name: Run(**entry[name]) if entry.get(name) else None for name in ("defaults", "ours", "reference")}
+        runs = {name: Run(**entry[name]) if entry.get(name) else None
+                for name in ("defaults", "ours", "reference")}
         results.append(Result(**{**entry, **runs}))
     return settings, results
 
@@ -529,7 +530,8 @@ def update_book(markdown: str, page: Path) -> None:
     page.write_text(head + start + "\n" + markdown + "\n" + end + rest.split(end, 1)[1])
 
 
-def publish(out: Path, page: Path = BOOK_PAGE, figure: Path = BOOK_FIGURE, results_copy: Path = BOOK_RESULTS) -> None:
+def publish(out: Path, page: Path = BOOK_PAGE, figure: Path = BOOK_FIGURE,
+            results_copy: Path = BOOK_RESULTS) -> None:
     """Copy the results of the last full run in ``out`` into the book: tables, figure and JSON.
 
     The figure and tables are drawn again from ``results.json``, so what is published always
@@ -556,7 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller files, for a smoke run")
     parser.add_argument("--cache", type=Path, default=HERE / ".cache")
     parser.add_argument("--out", type=Path, default=OUT,
-                        help=f"folder for results.json, table.md and performance.png (default {OUT.relative_to(ROOT)})")
+                        help="folder for results.json, table.md and performance.png "
+                             f"(default {OUT.relative_to(ROOT)})")
     parser.add_argument("--publish", action="store_true",
                         help="do not run: copy the last full run's results from --out into the book")
     args = parser.parse_args(argv)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import importlib.util
+import itertools
 import json
 import os
 import pty
@@ -30,7 +31,8 @@ from tests.conftest import PRIVATE_BUCKET, put_object
 from tests.test_errors import closed_port
 
 ROOT = Path(__file__).resolve().parents[1]
-HINT = "Start the offline sandbox (`roman-helpers sandbox run -- COMMAND`) or run on the Roman Science Platform"
+HINT = ("Start the offline sandbox (`roman-helpers sandbox run -- COMMAND`) "
+        "or run on the Roman Science Platform")
 TREE = {"t/pre/a.fits": b"a" * 10, "t/pre/sub/b.fits": b"b" * 20, "t/pre/sub/deep/c.fits": b"c" * 30,
         "t/other/x.bin": b"x" * 5}
 
@@ -50,7 +52,8 @@ def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
 
 
 def files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture
@@ -162,7 +165,8 @@ def drawn_on(stderr_is_terminal: bool, *args: str) -> str:
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 24 rows, 100 columns
     try:
-        process = subprocess.Popen(command(*args), stdout=subprocess.DEVNULL, stderr=terminal, env=environment())
+        process = subprocess.Popen(command(*args), stdout=subprocess.DEVNULL, stderr=terminal,
+                                   env=environment())
         os.close(terminal)
         output = b""
         while True:
@@ -190,7 +194,7 @@ def test_get_draws_a_progress_bar_only_on_a_terminal(tree, tmp_path):
 def sequential(stats: transfer.TransferStats) -> bool:
     """True when no request began before the one before it had its answer."""
     records = sorted(stats.records, key=lambda r: r.started)
-    return all(later.started >= earlier.finished for earlier, later in zip(records, records[1:]))
+    return all(later.started >= earlier.finished for earlier, later in itertools.pairwise(records))
 
 
 def test_one_default_for_workers_in_the_command_and_in_python(tree, tmp_path, monkeypatch, capsys):
@@ -208,7 +212,8 @@ def test_one_default_for_workers_in_the_command_and_in_python(tree, tmp_path, mo
 def test_workers_default_is_documented_and_checked(buckets, monkeypatch, capsys, tmp_path):
     assert cli.main(["get", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert f"files fetched at once (default {config.DEFAULT_DOWNLOAD_WORKERS}, or ROMAN_HELPERS_DOWNLOAD_WORKERS" in out
+    default = config.DEFAULT_DOWNLOAD_WORKERS
+    assert f"files fetched at once (default {default}, or ROMAN_HELPERS_DOWNLOAD_WORKERS" in out
     monkeypatch.setenv("ROMAN_HELPERS_DOWNLOAD_WORKERS", "many")
     assert cli.main(["get", "s3://stpubdata/t/a.fits", "-d", str(tmp_path)]) == 1
     assert capsys.readouterr().err.startswith("error: invalid ROMAN_HELPERS_DOWNLOAD_WORKERS 'many'")
@@ -230,9 +235,10 @@ def test_refusal_names_the_option_and_the_keyword(buckets, s3_client, tmp_path, 
 
 # --------------------------------------------------------------------------- no endpoint, mistyped bucket
 
-@pytest.mark.parametrize("args", [["ls", "s3://stpubdata/t/"], ["get", "s3://stpubdata/t/pre/", "-d", "{dir}"],
-                                  ["get", "s3://stpubdata/t/a.fits", "s3://stpubdata/t/b.fits", "-d", "{dir}"],
-                                  ["info", "s3://stpubdata/t/a.fits"]])
+@pytest.mark.parametrize("args", [
+    ["ls", "s3://stpubdata/t/"], ["get", "s3://stpubdata/t/pre/", "-d", "{dir}"],
+    ["get", "s3://stpubdata/t/a.fits", "s3://stpubdata/t/b.fits", "-d", "{dir}"], ["info", "s3://stpubdata/t/a.fits"],
+])
 def test_unreachable_endpoint_one_line_with_what_to_do(nowhere, tmp_path, args):
     done = run(*(arg.format(dir=tmp_path) for arg in args))
     assert done.returncode == 1 and done.stdout == ""
@@ -258,7 +264,8 @@ def test_command_line_settings_hold_only_inside_it(moto_endpoint, monkeypatch):
     monkeypatch.setenv("ROMAN_HELPERS_TIMEOUT", "30")
     with config.command_line():
         assert config.connect_timeout() == config.COMMAND_LINE_CONNECT_TIMEOUT == 2.0
-        assert config.filesystem("stpubdata", skip_instance_cache=True).config_kwargs["connect_timeout"] == 2.0
+        fs = config.filesystem("stpubdata", skip_instance_cache=True)
+        assert fs.config_kwargs["connect_timeout"] == 2.0
     assert config.connect_timeout() == 30.0
     monkeypatch.setenv("ROMAN_HELPERS_CONNECT_TIMEOUT", "5")
     with config.command_line():
@@ -304,13 +311,14 @@ def bench():
 
 def fake_results(bench):
     def run(requests, size, seconds):
-        return bench.Run(requests, size, seconds, round_trips=2, peak_memory=1_000_000, client_requests=requests,
-                         client_bytes=size)
+        return bench.Run(requests, size, seconds, round_trips=2, peak_memory=1_000_000,
+                         client_requests=requests, client_bytes=size)
 
     return [
         bench.Result("header of a FITS", "<= 64 KiB", run(2, 52_400_000, 0.47), run(1, 8_200, 0.03), True),
-        bench.Result("download 20 files (248 MB)", "throughput >= boto3 transfer manager", run(20, 248_500_000, 0.43),
-                     run(40, 248_500_000, 0.61), True, reference=run(60, 248_500_000, 0.77),
+        bench.Result("download 20 files (248 MB)", "throughput >= boto3 transfer manager",
+                     run(20, 248_500_000, 0.43), run(40, 248_500_000, 0.61), True,
+                     reference=run(60, 248_500_000, 0.77),
                      reference_name=bench.REFERENCE_BOTO3),
     ]
 
@@ -355,13 +363,15 @@ def test_bench_publish_refuses_quick_or_missing_results(bench, tmp_path):
         bench.main(["--publish", "--out", str(tmp_path / "nothing")])
     bench.write(fake_results(bench), tmp_path, {"quick": True})
     with pytest.raises(SystemExit, match="--quick results"):
-        bench.publish(tmp_path, page=tmp_path / "p.md", figure=tmp_path / "f.png", results_copy=tmp_path / "r.json")
+        bench.publish(tmp_path, page=tmp_path / "p.md", figure=tmp_path / "f.png",
+                      results_copy=tmp_path / "r.json")
     assert not (tmp_path / "p.md").exists()
 
 
 def test_make_bench_runs_and_publishes_in_two_steps():
     def recipe(target: str) -> str:
-        done = subprocess.run(["make", "-n", "-C", str(ROOT), target], capture_output=True, text=True, timeout=60)
+        done = subprocess.run(["make", "-n", "-C", str(ROOT), target], capture_output=True, text=True,
+                              timeout=60)
         assert done.returncode == 0, done.stderr
         return done.stdout
 

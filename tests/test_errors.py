@@ -11,13 +11,13 @@ import pytest
 import s3fs
 from botocore import UNSIGNED
 from botocore.config import Config
-from botocore.exceptions import (ClientError, ConnectTimeoutError, EndpointConnectionError, ProxyConnectionError,
-                                 SSLError)
+from botocore.exceptions import (ClientError, ConnectTimeoutError, EndpointConnectionError,
+                                 ProxyConnectionError, SSLError)
 
 from roman_helpers import stream, transfer
 from roman_helpers.download import download
-from roman_helpers.errors import (AccessDeniedError, BucketNotFoundError, EndpointUnreachableError, FileFormatError,
-                                  ObjectNotFoundError, RomanHelpersError, translate_s3_error)
+from roman_helpers.errors import (AccessDeniedError, BucketNotFoundError, EndpointUnreachableError,
+                                  FileFormatError, ObjectNotFoundError, RomanHelpersError, translate_s3_error)
 from tests.conftest import PRIVATE_BUCKET, PUBLIC_BUCKET, put_object
 
 BODY = b"x" * 100
@@ -129,7 +129,8 @@ def test_head_404_of_a_missing_bucket_is_told_from_a_missing_key(objects, s3_cli
 def test_download_of_a_mistyped_bucket_says_no_such_bucket(objects, tmp_path):
     [result] = download(["s3://stpubdta/t/a.fits"], tmp_path, progress=False)
     assert type(result.error) is BucketNotFoundError
-    assert "no such bucket 'stpubdta'" in str(result.error) and "did you mean 'stpubdata'" in str(result.error)
+    message = str(result.error)
+    assert "no such bucket 'stpubdta'" in message and "did you mean 'stpubdata'" in message
 
 
 def test_stream_raises_the_translation(objects):
@@ -170,7 +171,8 @@ def test_unreachable_endpoint_through_boto3_and_s3fs(nowhere):
 
 
 def test_python_api_raises_the_package_error_not_botocore(nowhere, tmp_path):
-    with transfer.measure() as stats, pytest.raises(EndpointUnreachableError, match="no S3 endpoint answered"):
+    with transfer.measure() as stats, \
+            pytest.raises(EndpointUnreachableError, match="no S3 endpoint answered"):
         stream.read_header(f"s3://{PUBLIC_BUCKET}/t/a.fits")
     assert stats.requests == 2  # outside the command line, botocore's retries are left as configured
     [result] = download([f"s3://{PUBLIC_BUCKET}/t/a.fits"], tmp_path, progress=False)
