@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test book run bench sandbox browser clean lint typecheck
+.PHONY: venv test book run bench bench-publish sandbox browser clean lint typecheck
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,8 +34,14 @@ book: venv
 run: venv
 	$(BIN)/roman-helpers run --all
 
+# `make bench` writes build/bench/ (results.json, table.md, performance.png) and nothing tracked;
+# `make bench-publish` copies the last full run into the book's performance page, figure and
+# book/performance-results.json.
 bench: venv
 	$(BIN)/python bench/run.py
+
+bench-publish: venv
+	$(BIN)/python bench/run.py --publish
 
 sandbox: venv
 	$(BIN)/roman-helpers sandbox up

@@ -9,11 +9,19 @@ and a 200 MB/s per-request bandwidth cap. Bytes and requests are counted by the 
 with ``time.perf_counter``; peak memory with :mod:`tracemalloc` (Python and numpy
 allocations above the level before the call).
 
-Writes ``bench/results.json``, ``book/images/performance.png`` and the table in
-``book/performance.md`` (between the ``bench-table`` markers), and prints the table.
+A run writes only under ``build/bench/`` (not tracked): ``results.json``, the tables
+(``table.md``) and the figure (``performance.png``), and prints the tables. Publishing them is a
+separate, explicit step, ``make bench-publish`` (``python bench/run.py --publish``): it copies the
+last full run's tables into ``book/performance.md`` (between the ``bench-table`` markers), its
+figure to ``book/images/performance.png`` and its results to ``book/performance-results.json``.
 
-Usage: ``python bench/run.py [--latency 0.02] [--bandwidth 2e8] [--quick]``
-(``--quick`` uses smaller files, for a smoke run).
+Each row compares the libraries' defaults (how the source tutorial reads files) with
+roman_helpers. A reference measured beside them (boto3's transfer manager for the downloads) is
+kept apart, in a table of its own that names whose numbers they are.
+
+Usage: ``python bench/run.py [--latency 0.02] [--bandwidth 2e8] [--quick] [--out DIR]`` and
+``python bench/run.py --publish [--out DIR]`` (``--quick`` uses smaller files, for a smoke run;
+its results are not published).
 """
 
 from __future__ import annotations
@@ -37,6 +45,10 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+OUT = ROOT / "build" / "bench"  # untracked (.gitignore): every run writes here
+BOOK_PAGE = ROOT / "book" / "performance.md"
+BOOK_FIGURE = ROOT / "book" / "images" / "performance.png"
+BOOK_RESULTS = ROOT / "book" / "performance-results.json"
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
@@ -72,13 +84,21 @@ class Run:
 
 @dataclass
 class Result:
+    """One scenario: the libraries' defaults against roman_helpers, and any reference beside them.
+
+    ``reference`` holds the numbers of a third way that is neither (boto3's transfer manager
+    for the downloads), named by ``reference_name``; they are never shown as ours.
+    """
+
     scenario: str
     target: str
-    seed: Run | None
+    defaults: Run | None
     ours: Run | None
     met: bool | None
     note: str = ""
     extra: dict = field(default_factory=dict)
+    reference: Run | None = None
+    reference_name: str = ""
 
 
 def measured(server: S3Server, call: Callable[[], object], repeats: int = 1) -> tuple[Run, object]:
@@ -235,10 +255,10 @@ def run_streaming(server: S3Server, local: dict[str, Path], latency: float) -> l
 
     def scenario(name, target, seed_call, ours_call, check, note=""):
         print(f"  {name} ...", flush=True)
-        seed, seed_value = measured(server, seed_call)
+        defaults, seed_value = measured(server, seed_call)
         ours, ours_value = measured(server, ours_call)
         met, extra = check(ours, seed_value, ours_value)
-        results.append(Result(name, target, seed, ours, met, note, extra))
+        results.append(Result(name, target, defaults, ours, met, note, extra))
 
     size = {name: path.stat().st_size for name, path in local.items()}
     scenario(f"header / info() of a {size['drz'] / MB:.1f} MB HST drz", "<= 64 KiB",
@@ -285,6 +305,9 @@ def run_streaming(server: S3Server, local: dict[str, Path], latency: float) -> l
     return results
 
 
+REFERENCE_BOTO3 = "boto3 transfer manager, 8 threads (reference, not roman_helpers)"
+
+
 def run_downloads(server: S3Server, local: dict[str, Path]) -> list[Result]:
     """s3fs ``get`` (the default), boto3's transfer manager and roman_helpers.download, on 20 files
     and on one big object (fetched in concurrent ranged parts by boto3 and by us)."""
@@ -314,8 +337,8 @@ def run_downloads(server: S3Server, local: dict[str, Path]) -> list[Result]:
                 list(pool.map(lambda u: client.download_file(u.split("/", 3)[2], u.split("/", 3)[3],
                                                              str(work / "boto3" / Path(u).name)), uris))
 
-        seed, _ = measured(server, lambda: (shutil.rmtree(work / "seed", ignore_errors=True), seed_get()),
-                           DOWNLOAD_REPEATS)
+        defaults, _ = measured(server, lambda: (shutil.rmtree(work / "seed", ignore_errors=True), seed_get()),
+                               DOWNLOAD_REPEATS)
         reference, _ = measured(server, lambda: (shutil.rmtree(work / "boto3", ignore_errors=True),
                                                  boto3_transfer_manager()), DOWNLOAD_REPEATS)
         mine, results = measured(server, lambda: download(uris, work / "ours", progress=False, overwrite=True),
@@ -323,7 +346,7 @@ def run_downloads(server: S3Server, local: dict[str, Path]) -> list[Result]:
         written = sum(p.stat().st_size for p in (work / "ours").rglob("*") if p.is_file())
         shutil.rmtree(work / "ours", ignore_errors=True)
         ok = all(r.status == "downloaded" for r in results) and written == expected
-        return seed, reference, mine, ok and mine.seconds <= reference.seconds * 1.05, written
+        return defaults, reference, mine, ok and mine.seconds <= reference.seconds * 1.05, written
 
     try:
         out = []
@@ -334,13 +357,11 @@ def run_downloads(server: S3Server, local: dict[str, Path]) -> list[Result]:
                 (f"download {DOWNLOADS} files", many, local["drz"].stat().st_size * DOWNLOADS),
                 ("download one big object", [f"s3://{big_bucket}/{big_key}"], local["fits"].stat().st_size)):
             print(f"  {label} ...", flush=True)
-            seed, reference, mine, met, written = three_ways(uris, expected)
-            out += [Result(f"{label}: boto3 transfer manager (reference)", "the bar for roman_helpers.download",
-                           seed, reference, None),
-                    Result(f"{label} ({expected / MB:.0f} MB)",
-                           "throughput >= boto3 transfer manager; bytes written = sizes", seed, mine, met, "",
-                           {"boto3_transfer_manager": asdict(reference), "bytes_written": written,
-                            "object_bytes": expected})]
+            defaults, reference, mine, met, written = three_ways(uris, expected)
+            out.append(Result(f"{label} ({expected / MB:.0f} MB)",
+                              "throughput >= boto3 transfer manager; bytes written = sizes", defaults, mine, met,
+                              "defaults: s3fs get", {"bytes_written": written, "object_bytes": expected},
+                              reference, REFERENCE_BOTO3))
         return out
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -384,14 +405,14 @@ def run_cloud_uris(latency: float, bandwidth: float) -> Result:
                 run.round_trips += lookups
                 return run, value
 
-            seed, seed_uris = with_lookups(lambda: Observations.get_cloud_uris(products))
+            defaults, seed_uris = with_lookups(lambda: Observations.get_cloud_uris(products))
             ours, our_uris = with_lookups(lambda: [uri for uri in cloud_uris(products) if uri])
             Observations.disable_cloud_dataset()
     finally:
         os.environ.clear()
         os.environ.update(saved)
     same = list(seed_uris) == our_uris
-    return Result(name, target, seed, ours, same and len(our_uris) == 60 and ours.round_trips <= 5,
+    return Result(name, target, defaults, ours, same and len(our_uris) == 60 and ours.round_trips <= 5,
                   "requests and round trips include the MAST path look-ups",
                   {"same_uris": same, "uris": len(our_uris)})
 
@@ -408,21 +429,47 @@ def fmt_bytes(n: int | None) -> str:
 
 
 def table(results: list[Result]) -> str:
+    """The comparison table: the libraries' defaults against roman_helpers, one row per scenario."""
     lines = ["| scenario | target | defaults: requests | defaults: bytes | ours: requests | ours: bytes "
              "| bytes ratio | defaults: round trips | ours: round trips | defaults: s | ours: s "
              "| defaults: peak mem | ours: peak mem | met |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |"]
     for r in results:
-        if r.ours is None:
+        if r.ours is None or r.defaults is None:
             lines.append(f"| {r.scenario} | {r.target} | - | - | - | - | - | - | - | - | - | - | - | not run: {r.note} |")
             continue
-        ratio = f"{r.seed.bytes / max(r.ours.bytes, 1):,.0f}x" if r.seed else "-"
+        d, o = r.defaults, r.ours
+        ratio = f"{d.bytes / max(o.bytes, 1):,.0f}x"
         lines.append(
-            f"| {r.scenario} | {r.target} | {r.seed.requests} | {fmt_bytes(r.seed.bytes)} | {r.ours.requests} "
-            f"| {fmt_bytes(r.ours.bytes)} | {ratio} | {r.seed.round_trips} | {r.ours.round_trips} | {r.seed.seconds:.2f} | {r.ours.seconds:.2f} "
-            f"| {fmt_bytes(r.seed.peak_memory)} | {fmt_bytes(r.ours.peak_memory)} "
-            f"| {'reference' if r.met is None else 'yes' if r.met else 'NO'} |")
+            f"| {r.scenario} | {r.target} | {d.requests} | {fmt_bytes(d.bytes)} | {o.requests} "
+            f"| {fmt_bytes(o.bytes)} | {ratio} | {d.round_trips} | {o.round_trips} | {d.seconds:.2f} | {o.seconds:.2f} "
+            f"| {fmt_bytes(d.peak_memory)} | {fmt_bytes(o.peak_memory)} "
+            f"| {'-' if r.met is None else 'yes' if r.met else 'NO'} |")
     return "\n".join(lines)
+
+
+def reference_table(results: list[Result]) -> str:
+    """The references measured beside some scenarios, each row saying whose numbers they are ("" if none)."""
+    rows = [r for r in results if r.reference is not None]
+    if not rows:
+        return ""
+    lines = ["| scenario | whose numbers | requests | bytes | round trips | s | peak mem |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        ref = r.reference
+        lines.append(f"| {r.scenario} | {r.reference_name} | {ref.requests} | {fmt_bytes(ref.bytes)} "
+                     f"| {ref.round_trips} | {ref.seconds:.2f} | {fmt_bytes(ref.peak_memory)} |")
+    return "\n".join(lines)
+
+
+def report(results: list[Result]) -> str:
+    """Both tables as Markdown, as they go between the book page's ``bench-table`` markers."""
+    references = reference_table(results)
+    text = table(results)
+    if references:
+        text += ("\n\nMeasured in the same run for comparison, and not roman_helpers' numbers:\n\n"
+                 + references)
+    return text
 
 
 def plot(results: list[Result], path: Path) -> None:
@@ -431,33 +478,77 @@ def plot(results: list[Result], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = [r for r in results if r.ours is not None and r.seed is not None and r.met is not None]
+    shown = [r for r in results if r.ours is not None and r.defaults is not None]
     labels = [r.scenario.split(" (")[0].replace("of a ", "of\n").replace("of an ", "of\n")[:60] for r in shown]
     y = np.arange(len(shown))
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.9 * len(shown) + 1.5), sharey=True)
     for axis, attribute, title in ((axes[0], "bytes", "bytes transferred"), (axes[1], "seconds", "wall time (s)")):
-        axis.barh(y - 0.2, [getattr(r.seed, attribute) for r in shown], 0.4, label="library defaults", color="#b0b0b0")
+        axis.barh(y - 0.2, [getattr(r.defaults, attribute) for r in shown], 0.4, label="library defaults",
+                  color="#b0b0b0")
         axis.barh(y + 0.2, [getattr(r.ours, attribute) for r in shown], 0.4, label="roman_helpers", color="#1f6fb4")
         axis.set_xscale("log")
         axis.set_title(title)
     axes[0].set_yticks(y, labels, fontsize=8)
     axes[0].invert_yaxis()
     axes[0].legend(loc="lower right", fontsize=8)
-    fig.suptitle("Streaming costs under the sandbox network model (log scale)")
+    fig.suptitle("Costs under the sandbox network model (log scale)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
+def write(results: list[Result], out: Path, settings: dict) -> Path:
+    """Write ``results.json``, ``table.md`` and ``performance.png`` into ``out``, nothing else; return the JSON."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.json"
+    path.write_text(json.dumps({**settings, "results": [asdict(r) for r in results]}, indent=2, default=str))
+    (out / "table.md").write_text(report(results) + "\n")
+    plot(results, out / "performance.png")
+    return path
+
+
+def load(path: Path) -> tuple[dict, list[Result]]:
+    """Read a ``results.json`` back: its settings and its results."""
+    data = json.loads(path.read_text())
+    settings = {key: value for key, value in data.items() if key != "results"}
+    results = []
+    for entry in data["results"]:
+        runs = {name: Run(**entry[name]) if entry.get(name) else None
+                for name in ("defaults", "ours", "reference")}
+        results.append(Result(**{**entry, **runs}))
+    return settings, results
+
+
 def update_book(markdown: str, page: Path) -> None:
+    """Put ``markdown`` between the ``bench-table`` markers of ``page``."""
     start, end = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
-    if not page.exists():
-        return
     text = page.read_text()
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        page.write_text(head + start + "\n" + markdown + "\n" + end + rest.split(end, 1)[1])
+    if start not in text or end not in text:
+        raise SystemExit(f"{page} has no {start} ... {end} markers to put the table between")
+    head, rest = text.split(start, 1)
+    page.write_text(head + start + "\n" + markdown + "\n" + end + rest.split(end, 1)[1])
+
+
+def publish(out: Path, page: Path = BOOK_PAGE, figure: Path = BOOK_FIGURE,
+            results_copy: Path = BOOK_RESULTS) -> None:
+    """Copy the results of the last full run in ``out`` into the book: tables, figure and JSON.
+
+    The figure and tables are drawn again from ``results.json``, so what is published always
+    matches the numbers published beside it.
+    """
+    source = out / "results.json"
+    if not source.exists():
+        raise SystemExit(f"no benchmark results in {out}: run `make bench` (python bench/run.py) first")
+    settings, results = load(source)
+    if settings.get("quick"):
+        raise SystemExit(f"{source} holds --quick results (smaller files), which are not published: "
+                         "run `make bench` without --quick first")
+    update_book(report(results), page)
+    plot(results, figure)
+    results_copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, results_copy)
+    print(f"published {source} into {page}, {figure} and {results_copy}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -466,8 +557,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bandwidth", type=float, default=2e8, help="bytes/s per request (default 2e8)")
     parser.add_argument("--quick", action="store_true", help="smaller files, for a smoke run")
     parser.add_argument("--cache", type=Path, default=HERE / ".cache")
-    parser.add_argument("--output", type=Path, default=HERE / "results.json")
+    parser.add_argument("--out", type=Path, default=OUT,
+                        help="folder for results.json, table.md and performance.png "
+                             f"(default {OUT.relative_to(ROOT)})")
+    parser.add_argument("--publish", action="store_true",
+                        help="do not run: copy the last full run's results from --out into the book")
     args = parser.parse_args(argv)
+    if args.publish:
+        publish(args.out)
+        return 0
     warnings.simplefilter("ignore")
 
     local = generate(args.cache, args.quick)
@@ -489,17 +587,13 @@ def main(argv: list[str] | None = None) -> int:
         results = run_streaming(server, local, args.latency)
         results += run_downloads(server, local)
     results.append(run_cloud_uris(args.latency, args.bandwidth))
-    markdown = table(results)
     print()
-    print(markdown)
+    print(report(results))
     print(f"\nbenchmark took {time.perf_counter() - started:.0f} s")
-    args.output.write_text(json.dumps({
+    written = write(results, args.out, {
         "latency_s": args.latency, "bandwidth_bytes_per_s": args.bandwidth, "quick": args.quick,
-        "box": BOX, "python": platform.python_version(),
-        "results": [asdict(r) for r in results]}, indent=2, default=str))
-    if not args.quick:
-        plot(results, ROOT / "book" / "images" / "performance.png")
-        update_book(markdown, ROOT / "book" / "performance.md")
+        "box": BOX, "python": platform.python_version()})
+    print(f"results in {written.parent}" + ("" if args.quick else "; publish them with `make bench-publish`"))
     unmet = [r.scenario for r in results if r.met is False]
     if unmet:
         print("targets not met: " + "; ".join(unmet))

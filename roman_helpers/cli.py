@@ -10,21 +10,24 @@ plus ``sandbox`` (:mod:`roman_helpers.sandbox.cli`, with the ``sandbox`` extra) 
 says which one to install.
 
 Errors a user can cause print ``error: <message>`` and exit with 1 (2 for a usage error);
-``--debug`` shows the traceback instead.
+``--debug`` shows the traceback instead. Output into a pipe that closes early (``| head``) ends
+the command quietly, with status 0. Commands run inside :func:`roman_helpers.config.command_line`:
+an S3 endpoint that does not answer is reported within seconds, not retried.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from . import _cli_survey, _extras, config, datasets
-from .errors import (BucketNotFoundError, InvalidParameterError, MissingExtraError, ObjectNotFoundError,
-                     RomanHelpersError, translate_s3_error)
+from .errors import (BucketNotFoundError, InvalidParameterError, InvalidURIError, MissingExtraError,
+                     ObjectNotFoundError, RomanHelpersError, translate_s3_error)
 from .runner import register as register_run
 from .uris import split_uri
 
@@ -43,13 +46,16 @@ examples:
   roman-helpers datasets openuniverse-was-fits
   roman-helpers uri openuniverse-was-fits band=F158 hpix=15298 sensor=3
   roman-helpers ls s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/
+  roman-helpers ls -r --uris s3://stpubdata/hst/public/ib6w/ | grep _drz.fits | \\
+      roman-helpers get - -d data/   # URIs on standard input, one a line
   roman-helpers info s3://stpubdata/hst/public/ib6w/ib6w01010/ib6w01010_drz.fits
   roman-helpers header s3://stpubdata/hst/public/ib6w/ib6w01010/ib6w01010_drz.fits --ext SCI
   roman-helpers cutout s3://stpubdata/hst/public/ib6w/ib6w01010/ib6w01010_drz.fits \\
       --box 500 400 600 450 -o cut.fits             # X0 Y0 X1 Y1: 100 columns, 50 rows
   roman-helpers cutout URI --ra 186.3502 --dec 18.1911 --size 64 -o cut.fits
   roman-helpers cutout URI --target "12:25:24.05 +18:11:27.9" --size 20arcsec,30arcsec -o cut.fits
-  roman-helpers get URI [URI ...] -d data/ --workers 8
+  roman-helpers get URI [URI ...] -d data/
+  roman-helpers get s3://stpubdata/hst/public/ib6w/ib6w01010/ -d data/   # a prefix: all below it
   roman-helpers sandbox run -- python my_script.py   # against the offline sandbox
   roman-helpers run --dataset openuniverse-was-fits  # execute the tutorials
   roman-helpers index s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/ -o idx.ecsv
@@ -65,27 +71,45 @@ _SERVICE_MODULES = {"astroquery", "botocore", "boto3", "requests", "urllib3", "a
 
 # --------------------------------------------------------------------------- handlers
 
-def _ls(args: argparse.Namespace) -> int:
-    bucket, key = split_uri(args.uri)
-    fs = config.filesystem(bucket, anon=args.anon)
+def _listing(uri: str, anon: bool | None, recursive: bool) -> list[dict]:
+    """The entries under ``uri`` (s3fs's details), sorted by name; every object below it if ``recursive``.
+
+    Raises ObjectNotFoundError when there is nothing there, and the translated S3 error
+    (no such bucket, access refused, endpoint unreachable) when the listing fails.
+    """
+    bucket, key = split_uri(uri)
+    fs = config.filesystem(bucket, anon=anon)
     path = f"{bucket}/{key}".rstrip("/")
     try:
-        entries = list(fs.find(path, detail=True).values()) if args.recursive else fs.ls(path, detail=True)
-    except OSError as error:
-        translated = translate_s3_error(error, args.uri, anonymous=fs.anon)
+        entries = list(fs.find(path, detail=True).values()) if recursive else fs.ls(path, detail=True)
+    except Exception as error:  # s3fs and botocore errors alike, translated here
+        translated = translate_s3_error(error, uri, anonymous=fs.anon)
         if isinstance(translated, BucketNotFoundError) or not isinstance(translated, ObjectNotFoundError):
             if translated is error:
                 raise
             raise translated from error
         entries = []  # nothing under the prefix: said below, in words for a listing
     if not entries:
-        raise ObjectNotFoundError(f"nothing at {args.uri}; check the bucket and prefix "
+        raise ObjectNotFoundError(f"nothing at {uri}; check the bucket and prefix "
                                   f"(list the level above, e.g. s3://{bucket}/)")
-    for entry in sorted(entries, key=lambda e: e["name"]):
-        if entry.get("type") == "directory":
-            print(f"{'PRE':>14}  s3://{entry['name'].rstrip('/')}/")
+    return sorted(entries, key=lambda e: e["name"])
+
+
+def _entry_uri(entry: dict) -> str:
+    """``s3://bucket/key`` of an object, ``s3://bucket/prefix/`` of a sub-prefix."""
+    if entry.get("type") == "directory":
+        return f"s3://{entry['name'].rstrip('/')}/"
+    return f"s3://{entry['name']}"
+
+
+def _ls(args: argparse.Namespace) -> int:
+    for entry in _listing(args.uri, args.anon, args.recursive):
+        if args.uris:
+            print(_entry_uri(entry))
+        elif entry.get("type") == "directory":
+            print(f"{'PRE':>14}  {_entry_uri(entry)}")
         else:
-            print(f"{entry.get('size', 0):>14}  s3://{entry['name']}")
+            print(f"{entry.get('size', 0):>14}  {_entry_uri(entry)}")
     return 0
 
 
@@ -175,17 +199,66 @@ def _cutout(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_prefix(uri: str) -> bool:
+    """A URI ending in ``/`` (or a bare bucket) names everything below it."""
+    return uri.endswith("/") or not split_uri(uri)[1]
+
+
+def _stdin_uris() -> list[str]:
+    """URIs from standard input, one a line; blank lines and ``#`` comments are skipped."""
+    uris = []
+    for number, line in enumerate(sys.stdin, start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        if not text.startswith("s3://") or len(text.split()) > 1:
+            raise InvalidURIError(f"line {number} of standard input is not one s3:// URI: {text!r}; give one "
+                                  "URI a line, as `roman-helpers ls --uris PREFIX` prints them")
+        uris.append(text)
+    return uris
+
+
+def _requested(arguments: Sequence[str], anon: bool | None) -> list[str]:
+    """The object URIs to fetch: ``-`` read from standard input, prefixes listed recursively.
+
+    Each prefix's object count and total size are printed before anything is fetched.
+    """
+    given: list[str] = []
+    for argument in arguments:
+        given += _stdin_uris() if argument == "-" else [argument]
+    if not given:
+        raise InvalidURIError("no URIs on standard input; give one s3:// URI a line, for example "
+                              "`roman-helpers ls --uris PREFIX | roman-helpers get - -d DIR`")
+    uris: list[str] = []
+    for uri in given:
+        if not _is_prefix(uri):
+            split_uri(uri)  # a malformed URI is refused before anything is fetched
+            uris.append(uri)
+            continue
+        objects = [e for e in _listing(uri, anon, recursive=True) if e.get("type") != "directory"]
+        total = sum(int(e.get("size") or 0) for e in objects)
+        print(f"{uri}: {len(objects)} object{'s' if len(objects) != 1 else ''}, {total:,} bytes")
+        uris += [_entry_uri(e) for e in objects]
+    return list(dict.fromkeys(uris))  # once each, in order
+
+
 def _get(args: argparse.Namespace) -> int:
     from .download import download
+    from .errors import EndpointUnreachableError
 
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
-    results = download(args.uris, args.dir, anon=args.anon, max_workers=args.workers,
-                       progress=progress, overwrite=args.overwrite)
+    uris = _requested(args.uris, args.anon)
+    sys.stdout.flush()  # the prefix summaries before the progress bar
+    results = download(uris, args.dir, anon=args.anon, max_workers=args.workers,
+                       progress=args.progress, overwrite=args.overwrite)
+    failures = [r.error for r in results if r.status == "failed"]
+    if len(failures) == len(results) and all(isinstance(e, EndpointUnreachableError) for e in failures):
+        raise failures[0]  # nothing answered: one line, not one per URI
     counts = {"downloaded": 0, "skipped": 0, "failed": 0}
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
         if result.status == "failed":
-            print(f"error: {result.uri}: {result.error}", file=sys.stderr)
+            said = str(result.error)
+            print(f"error: {said}" if result.uri in said else f"error: {result.uri}: {said}", file=sys.stderr)
         else:
             print(f"{result.status:<10} {result.bytes:>14}  {result.path}")
     print(f"{counts['downloaded']} downloaded, {counts['skipped']} skipped, {counts['failed']} failed; "
@@ -229,6 +302,17 @@ def _uri(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- parser
 
+def _positive(text: str) -> int:
+    """argparse type: a whole number of 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give a whole number of 1 or more")
+    return value
+
+
 def _anon_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--anon", action=argparse.BooleanOptionalAction, default=None,
                         help="force anonymous (--anon) or credentialed (--no-anon) access; "
@@ -266,9 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = command("ls", "list objects under an s3:// prefix, with sizes in bytes", _ls,
                  "List the objects and sub-prefixes under an s3:// prefix, with sizes in bytes "
-                 "('PRE' marks a sub-prefix).")
+                 "('PRE' marks a sub-prefix). With --uris, print the URIs alone, one a line, "
+                 "ready for `roman-helpers get -`.")
     ls.add_argument("uri", metavar="URI", help="s3://bucket/prefix")
     ls.add_argument("-r", "--recursive", action="store_true", help="list every object below the prefix")
+    ls.add_argument("--uris", action="store_true",
+                    help="print only the s3:// URIs, one a line (sub-prefixes end in /)")
     _anon_option(ls)
 
     info = command("info", "summarise a FITS or ASDF file, reading headers only", _info,
@@ -318,12 +405,18 @@ def build_parser() -> argparse.ArgumentParser:
     _anon_option(cutout)
 
     get = command("get", "download objects, verified, into a folder", _get,
-                  "Download objects into a folder, keeping their keys as paths. Each file is verified "
-                  "and renamed into place only when complete; files already present are skipped. "
-                  "Exits with 1 when any download failed.")
-    get.add_argument("uris", nargs="+", metavar="URI", help="s3:// URIs")
+                  "Download objects into a folder, keeping their keys as paths (so objects below a "
+                  "prefix keep their layout). A URI ending in / is a prefix: every object below it "
+                  "is fetched, and their number and total size are printed first. '-' reads URIs "
+                  "from standard input, one a line ('#' comments and blank lines skipped). Each file "
+                  "is verified and renamed into place only when complete; files already present "
+                  "are skipped. Exits with 1 when any download failed.")
+    get.add_argument("uris", nargs="+", metavar="URI",
+                     help="s3:// URIs of objects, prefixes ending in /, or - for standard input")
     get.add_argument("-d", "--dir", required=True, metavar="DIR", help="destination folder")
-    get.add_argument("--workers", type=int, default=8, help="files fetched at once (default 8)")
+    get.add_argument("--workers", type=_positive, default=None,
+                     help=f"files fetched at once (default {config.DEFAULT_DOWNLOAD_WORKERS}, or "
+                          "ROMAN_HELPERS_DOWNLOAD_WORKERS when set; the same default as in Python)")
     get.add_argument("--overwrite", action="store_true", help="fetch again files already present")
     get.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="progress bar on stderr (default: when stderr is a terminal)")
@@ -378,6 +471,22 @@ def _expected(error: BaseException) -> bool:
     return type(error).__module__.split(".")[0] in _SERVICE_MODULES
 
 
+def _quiet_stdout() -> None:
+    """Point standard output at the null device, its reader having gone.
+
+    As Python's documentation advises for SIGPIPE: Python ignores the signal, so a write into a
+    pipe whose reader has closed raises BrokenPipeError; the output left is dropped by pointing
+    the descriptor at devnull, so that the flush at exit does not fail again. (A closed network
+    connection reaches us as the libraries' own errors, so a BrokenPipeError here is the output's.)
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # a replaced stdout without a descriptor
+        pass
+
+
 def _status(code: object) -> int:
     if code is None:
         return 0
@@ -395,8 +504,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 1 on an error (printed as ``error: <message>``), 2 on a usage error,
-        130 when interrupted. With ``--debug`` errors are raised, with their traceback.
+        0 on success (also when the reader of standard output stops early, as ``| head``
+        does), 1 on an error (printed as ``error: <message>``), 2 on a usage error, 130 when
+        interrupted. With ``--debug`` errors are raised, with their traceback.
 
     Examples
     --------
@@ -404,6 +514,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/r0003201001001001004_0001_wfi04_f106_cal.asdf
     0
     """
+    try:
+        status = _run(argv)
+        sys.stdout.flush()  # a reader that has gone shows here when the output fitted the buffer
+        return status
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 0  # the reader (`| head`) has what it wanted: stop quietly
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    """:func:`main` but for a closed standard output."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -413,7 +534,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return _status(args.handler(args))
+        with config.command_line():
+            return _status(args.handler(args))
     except SystemExit as exit_:  # a handler's usage error (parser.error)
         return _status(exit_.code)
     except KeyboardInterrupt:
@@ -421,6 +543,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise  # handled by main()
     except Exception as error:
         if args.debug or not _expected(error):
             raise

@@ -32,6 +32,7 @@ import base64
 import errno
 import hashlib
 import os
+import sys
 import threading
 import time
 import zlib
@@ -40,8 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from roman_helpers import config
-from roman_helpers.errors import (AccessDeniedError, DownloadError, IntegrityError, ObjectNotFoundError,
-                                  RomanHelpersError, UnsafePathError, translate_s3_error)
+from roman_helpers.errors import (AccessDeniedError, DownloadError, EndpointUnreachableError, IntegrityError,
+                                  ObjectNotFoundError, RomanHelpersError, UnsafePathError, translate_s3_error)
 from roman_helpers.uris import split_uri
 
 __all__ = ["DownloadResult", "download", "safe_destination"]
@@ -172,7 +173,7 @@ def _client(anon: bool, max_workers: int):
     from roman_helpers import transfer
 
     options = {
-        "connect_timeout": config.timeout(), "read_timeout": config.timeout(),
+        "connect_timeout": config.connect_timeout(), "read_timeout": config.timeout(),
         # botocore retries a request that fails before its body arrives (5xx and SlowDown answers,
         # lost connections, time-outs), with jittered exponential backoff and a retry quota. Its
         # retries end once the headers are in, so resuming a body that breaks off into the
@@ -360,7 +361,9 @@ def _head(client, bucket: str, key: str, uri: str) -> dict:
     except Exception as error:  # noqa: BLE001 - classified below
         mapped = _classify(error, uri)
         if isinstance(mapped, _Transient):
-            mapped = DownloadError(f"{uri}: gave up after {_SENT.requests} HEAD requests; last error: {mapped}")
+            unreachable = translate_s3_error(error, uri)  # no connection at all: say so, with what to do
+            mapped = unreachable if isinstance(unreachable, EndpointUnreachableError) else \
+                DownloadError(f"{uri}: gave up after {_SENT.requests} HEAD requests; last error: {mapped}")
         raise mapped from error
 
 
@@ -589,8 +592,15 @@ class _Progress:
         self.bar.close()
 
 
-def download(uris, destination: str | os.PathLike, *, anon: bool | None = None, max_workers: int = 12,
-             progress: bool = True, overwrite: bool = False) -> list[DownloadResult]:
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stderr
+        return False
+
+
+def download(uris, destination: str | os.PathLike, *, anon: bool | None = None, max_workers: int | None = None,
+             progress: bool | None = None, overwrite: bool = False) -> list[DownloadResult]:
     """Download S3 objects into ``destination``, keeping their keys as relative paths.
 
     Parameters
@@ -602,12 +612,14 @@ def download(uris, destination: str | os.PathLike, *, anon: bool | None = None, 
     anon : bool, optional
         Force anonymous (True) or credentialed (False) requests; by default public buckets
         (:func:`roman_helpers.config.is_public_bucket`) are read anonymously.
-    max_workers : int
-        Objects fetched in parallel (default 12: a worker waiting on latency, ``fsync`` or the
-        last digest leaves the network to the others); as many more threads fetch the extra
-        parts of objects of :data:`PART_THRESHOLD` bytes or more.
-    progress : bool
-        Show a tqdm progress bar of bytes.
+    max_workers : int, optional
+        Objects fetched in parallel; by default :func:`roman_helpers.config.download_workers`
+        (12, or ``ROMAN_HELPERS_DOWNLOAD_WORKERS``), the default of ``roman-helpers get`` too.
+        As many more threads fetch the extra parts of objects of :data:`PART_THRESHOLD` bytes
+        or more.
+    progress : bool, optional
+        Show a tqdm progress bar of bytes on stderr. By default only when stderr is a
+        terminal, so that logs and redirected output get no bar; True or False forces it.
     overwrite : bool
         Fetch again even when a verified copy is present.
 
@@ -634,6 +646,8 @@ def download(uris, destination: str | os.PathLike, *, anon: bool | None = None, 
     'downloaded'
     """
     uris = [uris] if isinstance(uris, str) else list(uris)
+    max_workers = config.download_workers() if max_workers is None else max_workers
+    progress = _stderr_is_terminal() if progress is None else bool(progress)
     destination = Path(destination)
     destination.mkdir(parents=True, exist_ok=True)
     clients: dict[bool, object] = {}

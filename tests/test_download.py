@@ -324,3 +324,17 @@ def test_parts_always_cut_fail_cleanly(objects, tmp_path, fast, monkeypatch, in_
     assert result.attempts == gets(seen) == 4 * 4
     assert f"gave up after {gets(seen)} GET requests" in str(result.error)
     assert not (tmp_path / "t/large.bin").exists() and leftovers(tmp_path) == []
+
+
+# ------------------------------------------------------------------ progress bar: only where a person watches
+
+def test_no_progress_bar_into_redirected_stderr_by_default(objects, tmp_path, capfd):
+    results = download(list(objects), tmp_path)  # stderr is captured here: not a terminal
+    assert [r.status for r in results] == ["downloaded", "downloaded"]
+    assert capfd.readouterr().err == ""
+
+
+def test_progress_bar_when_asked_for(objects, tmp_path, capfd):
+    download(list(objects), tmp_path, progress=True)
+    err = capfd.readouterr().err
+    assert "2 file(s)" in err and "100%" in err

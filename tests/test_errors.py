@@ -3,16 +3,21 @@ and botocore ClientError objects, each mapped to the package's exception and adv
 
 from __future__ import annotations
 
+import asyncio
+import socket
+
 import boto3
 import pytest
 import s3fs
 from botocore import UNSIGNED
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import (ClientError, ConnectTimeoutError, EndpointConnectionError,
+                                 ProxyConnectionError, SSLError)
 
-from roman_helpers import stream
-from roman_helpers.errors import (AccessDeniedError, BucketNotFoundError, FileFormatError, ObjectNotFoundError,
-                                  RomanHelpersError, translate_s3_error)
+from roman_helpers import stream, transfer
+from roman_helpers.download import download
+from roman_helpers.errors import (AccessDeniedError, BucketNotFoundError, EndpointUnreachableError,
+                                  FileFormatError, ObjectNotFoundError, RomanHelpersError, translate_s3_error)
 from tests.conftest import PRIVATE_BUCKET, PUBLIC_BUCKET, put_object
 
 BODY = b"x" * 100
@@ -23,6 +28,13 @@ def raised(call) -> BaseException:
     with pytest.raises(Exception) as caught:
         call()
     return caught.value
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on: bound, then closed."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def client_error(code: str, status: int, operation: str = "GetObject") -> ClientError:
@@ -64,16 +76,61 @@ def test_missing_bucket_is_told_apart(objects, s3_client, moto_endpoint):
         translated = translate_s3_error(raised(call), uri)
         assert isinstance(translated, BucketNotFoundError) and isinstance(translated, ObjectNotFoundError)
         message = str(translated)
-        assert "no bucket 'no-such-bucket-zz'" in message and "S3 said NoSuchBucket" in message
+        assert "no such bucket 'no-such-bucket-zz'" in message and "S3 said NoSuchBucket" in message
         assert moto_endpoint in message and "AWS_ENDPOINT_URL" in message
+        assert "did you mean" not in message  # nothing close to it among the known buckets
 
 
 def test_missing_bucket_on_aws_names_no_endpoint(monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
     translated = translate_s3_error(client_error("NoSuchBucket", 404), "s3://no-such-bucket-zz/a.fits")
-    assert "no bucket 'no-such-bucket-zz' (S3 said NoSuchBucket) on AWS" in str(translated)
+    assert "no such bucket 'no-such-bucket-zz' (S3 said NoSuchBucket) on AWS" in str(translated)
     assert "AWS_ENDPOINT_URL" not in str(translated)
+
+
+def test_mistyped_bucket_suggests_the_known_one(objects):
+    uri = "s3://stpubdta/t/a.fits"
+    for call in (lambda: s3fs.S3FileSystem().cat_file(uri, start=0, end=10),
+                 lambda: s3fs.S3FileSystem().ls("stpubdta/t/")):
+        translated = translate_s3_error(raised(call), uri)
+        assert type(translated) is BucketNotFoundError
+        assert str(translated).startswith("no such bucket 'stpubdta' (S3 said NoSuchBucket)")
+        assert "did you mean 'stpubdata' (s3://stpubdata/t/a.fits)?" in str(translated)
+
+
+def test_mistyped_private_bucket_suggests_the_datasets_bucket(objects, s3_client):
+    typo = PRIVATE_BUCKET.replace("test-data", "tst-data")
+    error = raised(lambda: s3_client.get_object(Bucket=typo, Key="t/secret.asdf"))
+    message = str(translate_s3_error(error, f"s3://{typo}/t/secret.asdf"))
+    assert f"no such bucket {typo!r}" in message and f"did you mean {PRIVATE_BUCKET!r}" in message
+
+
+def test_head_404_of_a_missing_bucket_is_told_from_a_missing_key(objects, s3_client):
+    """HEAD answers 404 without a body; one unsigned HeadBucket, on the error path only, tells them apart."""
+    s3_client.create_bucket(Bucket="some-other-bucket")
+    try:
+        cases = {"stpubdta": BucketNotFoundError, "some-other-bucket": ObjectNotFoundError,
+                 PUBLIC_BUCKET: ObjectNotFoundError}
+        for bucket, kind in cases.items():
+            error = raised(lambda b=bucket: s3_client.head_object(Bucket=b, Key="t/nope.fits"))
+            assert error.response["Error"]["Code"] == "404"  # nothing in the answer names the bucket
+            with transfer.measure() as stats:
+                translated = translate_s3_error(error, f"s3://{bucket}/t/nope.fits")
+            assert type(translated) is kind, bucket
+            # a bucket the package knows is not asked about; an unknown one costs one HeadBucket
+            assert stats.by_operation() == ({} if bucket == PUBLIC_BUCKET else {"HeadBucket": 1}), bucket
+        assert "did you mean 'stpubdata'" in str(translate_s3_error(
+            raised(lambda: s3_client.head_object(Bucket="stpubdta", Key="t/nope.fits")), "s3://stpubdta/t/nope.fits"))
+    finally:
+        s3_client.delete_bucket(Bucket="some-other-bucket")
+
+
+def test_download_of_a_mistyped_bucket_says_no_such_bucket(objects, tmp_path):
+    [result] = download(["s3://stpubdta/t/a.fits"], tmp_path, progress=False)
+    assert type(result.error) is BucketNotFoundError
+    message = str(result.error)
+    assert "no such bucket 'stpubdta'" in message and "did you mean 'stpubdata'" in message
 
 
 def test_stream_raises_the_translation(objects):
@@ -81,6 +138,76 @@ def test_stream_raises_the_translation(objects):
         stream.read_header("s3://no-such-bucket-zz/t/a.fits")
     with pytest.raises(ObjectNotFoundError, match="no object at s3://stpubdata/t/nope.fits"):
         stream.read_header(f"s3://{PUBLIC_BUCKET}/t/nope.fits")
+
+
+# ------------------------------------------------------------------ unreachable endpoints
+
+@pytest.fixture
+def nowhere(moto_endpoint, monkeypatch) -> str:
+    """AWS_ENDPOINT_URL names a closed port on 127.0.0.1; botocore sends each request twice at most."""
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    s3fs.S3FileSystem.clear_instance_cache()
+    return endpoint
+
+
+def assert_unreachable(translated: BaseException, endpoint: str, cause: BaseException) -> None:
+    assert type(translated) is EndpointUnreachableError and translated.__cause__ is cause
+    assert isinstance(translated, ConnectionError) and isinstance(translated, RomanHelpersError)
+    message = str(translated)
+    assert message.startswith(f"no S3 endpoint answered at {endpoint} (named by AWS_ENDPOINT_URL)")
+    assert "Start the offline sandbox (`roman-helpers sandbox run -- COMMAND`)" in message
+    assert "run on the Roman Science Platform" in message
+
+
+def test_unreachable_endpoint_through_boto3_and_s3fs(nowhere):
+    uri = f"s3://{PUBLIC_BUCKET}/t/a.fits"
+    for call in (lambda: boto3.client("s3").head_object(Bucket=PUBLIC_BUCKET, Key="t/a.fits"),
+                 lambda: s3fs.S3FileSystem().cat_file(uri, start=0, end=10),
+                 lambda: s3fs.S3FileSystem().ls(f"{PUBLIC_BUCKET}/t/")):
+        error = raised(call)
+        assert_unreachable(translate_s3_error(error, uri), nowhere, error)
+
+
+def test_python_api_raises_the_package_error_not_botocore(nowhere, tmp_path):
+    with transfer.measure() as stats, \
+            pytest.raises(EndpointUnreachableError, match="no S3 endpoint answered"):
+        stream.read_header(f"s3://{PUBLIC_BUCKET}/t/a.fits")
+    assert stats.requests == 2  # outside the command line, botocore's retries are left as configured
+    [result] = download([f"s3://{PUBLIC_BUCKET}/t/a.fits"], tmp_path, progress=False)
+    assert type(result.error) is EndpointUnreachableError and result.status == "failed"
+
+
+def test_aiohttp_connection_error_is_unreachable(nowhere):
+    import aiohttp
+
+    async def get():
+        async with aiohttp.ClientSession() as session:
+            await session.get(nowhere)
+
+    error = raised(lambda: asyncio.run(get()))
+    assert isinstance(error, aiohttp.ClientConnectorError)
+    translated = translate_s3_error(error, f"s3://{PUBLIC_BUCKET}/t/a.fits")
+    assert type(translated) is EndpointUnreachableError
+    assert f"no S3 endpoint answered at 127.0.0.1:{nowhere.rsplit(':', 1)[1]}" in str(translated)
+
+
+def test_connect_errors_without_an_endpoint_setting(monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    url = "https://stpubdata.s3.amazonaws.com/hst/a.fits"
+    for error in (EndpointConnectionError(endpoint_url=url, error="no route"),
+                  ConnectTimeoutError(endpoint_url=url, error="timed out")):
+        message = str(translate_s3_error(error, "s3://stpubdata/hst/a.fits"))
+        assert message == ("no S3 endpoint answered at https://stpubdata.s3.amazonaws.com: are you offline? "
+                           "Start the offline sandbox (`roman-helpers sandbox run -- COMMAND`) or run on the "
+                           "Roman Science Platform")
+    proxy = translate_s3_error(ProxyConnectionError(proxy_url="http://proxy.example:3128", error="x"), "s3://b/k")
+    assert type(proxy) is EndpointUnreachableError and str(proxy).startswith(
+        "the proxy http://proxy.example:3128 did not answer: check HTTPS_PROXY")
+    tls = SSLError(endpoint_url=url, error="certificate verify failed")
+    assert translate_s3_error(tls, "s3://stpubdata/hst/a.fits") is tls  # it answered: not "unreachable"
 
 
 # ------------------------------------------------------------------ refusals
