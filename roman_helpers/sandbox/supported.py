@@ -140,13 +140,15 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.time import Time
 from astroquery.ipac.irsa import Irsa, IrsaClass
-Irsa.sia_url = "https://irsa.ipac.caltech.edu/simulated/SIA"  # before the first query
+sia_url = "https://irsa.ipac.caltech.edu/simulated/SIA"  # IRSA's search of simulated images
+Irsa.sia_url = sia_url  # before the first query
 Irsa.tap_url = "https://irsa.ipac.caltech.edu/simulated/TAP"
 collection = "simulated_roman_openuniverse2024"
 field = SkyCoord(9.8, -44.02, unit="deg")  # OpenUniverse 2024 preview, HEALPix cell 15297
 images = Irsa.query_sia(pos=(field, 1 * u.arcsec), collection=collection)
 image = images[0]
 cloud = json.loads(image["cloud_access"])["aws"]  # {"bucket_name": ..., "key": ..., "region": ...}
+uri = f"s3://{cloud['bucket_name']}/{cloud['key']}"
 """,
 }
 
@@ -261,13 +263,13 @@ CALLS: tuple[Call, ...] = (
     Call("sia-observed", "IrsaClass().query_sia(pos=(field, 1 * u.arcsec), collection=collection)",
          "IRSA observed SIA", note="astroquery's default `sia_url` searches IRSA's observed data, which does "
                                    "not hold the simulations: an empty table, as on IRSA"),
-    Call("sia2-service", 'pyvo.dal.SIA2Service("https://irsa.ipac.caltech.edu/simulated/SIA")',
+    Call("sia2-service", "pyvo.dal.SIA2Service(sia_url)",
          "IRSA simulated SIA capabilities", note="pyvo reads the query address from the VOSI capabilities"),
-    Call("sia2-search", 'pyvo.dal.SIA2Service("https://irsa.ipac.caltech.edu/simulated/SIA").search('
-         "pos=(9.8, -44.02, 0.001), band=1.7e-6, collection=collection)", "IRSA simulated SIA",
+    Call("sia2-search", "pyvo.dal.SIA2Service(sia_url).search(pos=(9.8, -44.02, 0.001), band=1.7e-6, "
+         "collection=collection)", "IRSA simulated SIA",
          note="degrees and metres; 1.7 µm is in both F158 and F184. Also `time`, `calib_level`, `facility`, "
               "`instrument`, `exptime` ...; several values of one constraint are OR-ed"),
-    Call("sia2-polygon", 'pyvo.dal.SIA2Service("https://irsa.ipac.caltech.edu/simulated/SIA").search('
+    Call("sia2-polygon", "pyvo.dal.SIA2Service(sia_url).search("
          "pos=(9.799, -44.021, 9.801, -44.021, 9.801, -44.019, 9.799, -44.019), collection=collection)",
          "IRSA simulated SIA",
          note="a polygon (or a range of right ascension and declination) instead of a cone"),
@@ -287,16 +289,15 @@ CALLS: tuple[Call, ...] = (
          message="Verification of TLS/SSL certificate",
          note="astropy checks web certificates against `certifi`'s list only, not `SSL_CERT_FILE`, so it "
               "does not trust the sandbox; on IRSA this works. Use `requests.get`, or the `s3://` address"),
-    Call("cloud-access-fits", """fits.open(f"s3://{cloud['bucket_name']}/{cloud['key']}", """
-         """fsspec_kwargs={"anon": True})""", "IRSA nasa-irsa-simulations",
+    Call("cloud-access-fits", 'fits.open(uri, fsspec_kwargs={"anon": True})', "IRSA nasa-irsa-simulations",
          note="`cloud_access` names the object in the bucket; opened as IRSA's OpenUniverse notebooks do"),
-    Call("cloud-access-s3fs", """s3fs.S3FileSystem(anon=True).cat_file(f"{cloud['bucket_name']}/{cloud['key']}")""",
+    Call("cloud-access-s3fs", "s3fs.S3FileSystem(anon=True).cat_file(uri)",
          "IRSA nasa-irsa-simulations", note="anonymous reads, as from the real bucket"),
     # ------------------------------------------------------------------ IRSA: what the sandbox does not serve
     Call("ssa", "Irsa.query_ssa(pos=field, radius=1 * u.arcmin)", "IRSA other paths", error="DALServiceError",
          message="404", note="only the image search, its collection listing and the images are served"),
-    Call("cone-search", 'pyvo.dal.SCSService("https://irsa.ipac.caltech.edu/SCS?table=allwise_p3as_psd")'
-         ".search(pos=field, radius=0.01)", "IRSA other paths", error="DALServiceError", message="404"),
+    Call("cone-search", 'pyvo.conesearch("https://irsa.ipac.caltech.edu/SCS?table=allwise_p3as_psd", pos=field, '
+         "radius=0.01)", "IRSA other paths", error="DALServiceError", message="404"),
     Call("bucket-https", """requests.get(f"https://{cloud['bucket_name']}.s3.amazonaws.com/{cloud['key']}")""",
          "IRSA other hosts", error="ProxyError", message="host nasa-irsa-simulations.s3.amazonaws.com is not served",
          note="the bucket's web address is another host, refused by the sandbox's proxy: read the `s3://` "
