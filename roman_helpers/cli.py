@@ -452,7 +452,8 @@ def _register_sandbox(commands: argparse._SubParsersAction) -> None:
             register(commands)
             return
     error = MissingExtraError("roman-helpers sandbox", ["sandbox"], absent)
-    stub = commands.add_parser("sandbox", help="offline MAST + S3 stand-in (needs the sandbox extra)",
+    stub = commands.add_parser("sandbox",
+                               help="offline stand-in for MAST, IRSA and S3 (needs the sandbox extra)",
                                description=str(error))
     stub.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     stub.set_defaults(handler=functools.partial(_missing_extra, error))

@@ -123,8 +123,29 @@ def test_leftover_generated_pages_are_removed(build, tmp_path: Path) -> None:
     leftover = tmp_path / "cli.md"  # the command-line page of earlier versions
     leftover.write_text("# Command-line reference\n")
     written = build.write_generated_pages(tmp_path)
-    assert sorted(p.name for p in written) == ["datasets.md", "sandbox-notes.md"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["datasets.md", "sandbox-notes.md"]
+    assert sorted(p.name for p in written) == ["datasets.md", "sandbox-calls.md", "sandbox-notes.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
+
+
+def test_sandbox_page_includes_the_table_of_every_listed_call(build, tmp_path: Path) -> None:
+    from roman_helpers.sandbox import supported
+
+    build.write_generated_pages(tmp_path)
+    page = (tmp_path / "sandbox-calls.md").read_text()
+    assert page.endswith("\n" + supported.markdown_table())  # the table itself, verbatim
+    rows = [line for line in page.splitlines() if line.startswith("| `")]
+    assert len(rows) == len(supported.CALLS) and {call.family for call in supported.CALLS} == {"MAST", "IRSA"}
+    for call in supported.CALLS:  # every call id: its code in exactly one row, with its family and status
+        [row] = [line for line in rows if line.startswith(f"| `{call.code}` | {call.family} `")]
+        assert ("| supported |" in row) == (call.error is None), call.id
+        assert call.error is None or (f"`{call.error}`" in row and call.message in row), call.id
+    for code in supported.SETUP.values():  # the names the calls use come first
+        assert f"```python\n{code}```" in page.split("| Call |")[0]
+    sandbox_page = (ROOT / "book" / "sandbox.md").read_text()
+    assert "```{include} generated/sandbox-calls.md\n```" in sandbox_page
+    # an included page is not a page of its own: Sphinx would warn that it is in no table of contents
+    excluded = (ROOT / "_config.yml").read_text().split("exclude_patterns:")[1]
+    assert "book/generated/sandbox-calls.md" in excluded
 
 
 def test_sandbox_notes_lose_their_title_and_keep_their_sections(build, tmp_path: Path) -> None:

@@ -1,10 +1,12 @@
-"""Fidelity of the offline sandbox's MAST, driven by the one list in ``roman_helpers.sandbox.supported``.
+"""Fidelity of the offline sandbox's MAST and IRSA, driven by the one list in ``roman_helpers.sandbox.supported``.
 
-* Every MAST call listed there runs through the real astroquery under the sandbox. A supported
-  call's answer is checked against the sandbox's own files, read here independently of the MAST
-  service (positions from the drizzled images' WCS, criteria from their headers, file sets from
-  the association tables, bytes from the generated files); a failing call must raise the listed
-  error with the listed text.
+* Every call listed there runs through the real client library (astroquery, pyvo, requests,
+  s3fs, astropy) under the sandbox. A supported call's answer is checked against the sandbox's
+  own files, read here independently of the service: for MAST, positions from the drizzled
+  images' WCS, criteria from their headers, file sets from the association tables, bytes from
+  the generated files; for IRSA, footprints from the WCS in each OpenUniverse image's header
+  and bands, times and bytes from the files (``_irsa_support``). A failing call must raise the
+  listed error with the listed text.
 * Every service with a recorded MAST answer (astroquery's own test data) answers with the same
   shape: field names and types, paging keys, row keys.
 """
@@ -24,6 +26,7 @@ import astropy.units as u
 import numpy as np
 import pytest
 import requests
+from _irsa_support import ARCSEC, BUCKET, COLLECTION, SIA_URL, header_value, holding, keys, read_images
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 
@@ -99,7 +102,7 @@ class Outcome:
 
 def _run(call: supported.Call, folder: Path) -> Outcome:
     namespace: dict = {}
-    exec(supported.SETUP, namespace)
+    exec(supported.SETUP[call.family], namespace)
     namespace["folder"] = str(folder)
     outcome = Outcome(call, namespace, folder)
     with warnings.catch_warnings(record=True) as caught:
@@ -321,22 +324,153 @@ def check_download_https(o: Outcome, files: Files, sandbox) -> None:
         assert sum(h.name == "SCI" for h in hdul) == hdul[0].header["NSAMP"] == len(hdul) // 5
 
 
+# --------------------------------------------------------------------------- checks of supported IRSA calls
+@dataclass
+class Images:
+    """The OpenUniverse images, read from the sandbox's S3 without the IRSA service."""
+
+    headers: dict[str, dict]  # bucket key -> {"primary": header, "sci": header}
+    entries: dict[str, Entry]  # bucket key -> manifest entry (size, md5)
+
+    def at(self, ra: float, dec: float, radius: float) -> set[str]:
+        """Keys of the images holding (ra, dec), asserted clear of every edge by ``2 * radius``."""
+        found = holding(self.headers, ra, dec, radius)
+        assert found, f"({ra}, {dec}) must lie well inside some image and clear of every edge"
+        return found
+
+    def band(self, key: str) -> str:
+        return str(header_value(self.headers[key], "FILTER")).strip()
+
+
+@pytest.fixture(scope="module")
+def images(sandbox) -> Images:
+    headers = read_images(sandbox.s3.url)
+    return Images(headers, {key: sandbox.manifest.find(BUCKET, key) for key in headers})
+
+
+def _at_field(o: Outcome, images: Images) -> set[str]:
+    field = o.namespace["field"]
+    return images.at(field.ra.deg, field.dec.deg, ARCSEC)
+
+
+def _image_key(o: Outcome) -> str:
+    return json.loads(o.namespace["image"]["cloud_access"])["aws"]["key"]
+
+
+def check_sia(o: Outcome, images: Images, sandbox) -> None:
+    expected = _at_field(o, images)
+    assert keys(o.result) == expected and len(o.result) == len(expected)
+    assert len({images.band(key) for key in expected}) >= 2  # the field was imaged in several bands
+    for row in o.result:
+        key = json.loads(row["cloud_access"])["aws"]["key"]
+        assert row["obs_id"] == Path(key).name.removesuffix(".fits.gz")
+        assert row["energy_bandpassname"] == images.band(key)
+        assert (row["s_xel1"], row["s_xel2"]) == (images.headers[key]["sci"]["NAXIS1"],
+                                                  images.headers[key]["sci"]["NAXIS2"])
+        assert row["obs_collection"] == COLLECTION
+    for name in ("obs_id", "energy_bandpassname", "cloud_access", "t_min", "t_max", "s_ra", "s_dec", "s_fov",
+                 "access_url", "em_min", "em_max", "s_region", "dist_to_point"):  # what IRSA's notebooks read
+        assert name in o.result.colnames, name
+
+
+def check_sia_band(o: Outcome, images: Images, sandbox) -> None:
+    # WFI filter table: F158 passes 1.380-1.774 micron, F184 1.683-2.000; 1.5-1.6 micron meets F158 only
+    every = _at_field(o, images)
+    expected = {key for key in every if images.band(key) == "F158"}
+    assert keys(o.result) == expected and expected and expected < every
+
+
+def check_sia_time(o: Outcome, images: Images, sandbox) -> None:
+    every = _at_field(o, images)
+    expected = {key for key in every if 62000 <= header_value(images.headers[key], "MJD-OBS", -1) <= 62500}
+    assert keys(o.result) == expected
+
+
+def check_sia_maxrec(o: Outcome, images: Images, sandbox) -> None:
+    full = o.namespace["images"]
+    assert keys(full) == _at_field(o, images) and len(full) >= 2
+    assert list(o.result["obs_id"]) == [full["obs_id"][0]]
+    assert not [name for name in o.warnings if "Overflow" in name]
+
+
+def check_sia_unknown_collection(o: Outcome, images: Images, sandbox) -> None:
+    assert len(o.result) == 0 and len(o.namespace["images"]) == len(_at_field(o, images)) > 0
+
+
+def check_sia_observed(o: Outcome, images: Images, sandbox) -> None:
+    assert o.namespace["IrsaClass"]().sia_url == "https://irsa.ipac.caltech.edu/SIA"  # astroquery's default
+    assert len(o.result) == 0 and len(o.namespace["images"]) == len(_at_field(o, images)) > 0
+
+
+def check_sia2_service(o: Outcome, images: Images, sandbox) -> None:
+    assert o.result.query_ep == SIA_URL  # read from the VOSI capabilities
+
+
+def check_sia2_search(o: Outcome, images: Images, sandbox) -> None:
+    expected = images.at(9.8, -44.02, 0.001)  # 1.7 micron is inside both F158 and F184
+    table = o.result.to_table()
+    assert keys(table) == expected and {images.band(key) for key in expected} == {"F158", "F184"}
+    record = o.result[0]
+    assert record.s_fov.unit == u.deg and record.em_min.unit == u.m and record.obs_collection == COLLECTION
+
+
+def check_sia2_polygon(o: Outcome, images: Images, sandbox) -> None:
+    # every corner is within 0.0015 deg of (9.8, -44.02); the images are clear of it by twice that
+    assert keys(o.result.to_table()) == images.at(9.8, -44.02, 0.0015)
+
+
+def check_collections(o: Outcome, images: Images, sandbox) -> None:
+    expected = {f"simulated_{key.split('/')[1]}_openuniverse2024" for key in images.headers}
+    assert set(o.result["collection"]) == expected and len(o.result) == len(expected)
+    assert len(o.namespace["Irsa"].list_collections(servicetype="SSA")) == 0  # no spectra
+
+
+def check_access_url(o: Outcome, images: Images, sandbox) -> None:
+    key = _image_key(o)
+    assert key in _at_field(o, images)
+    entry = images.entries[key]
+    assert o.result.status_code == 200 and len(o.result.content) == entry.size
+    assert hashlib.md5(o.result.content).hexdigest() == entry.md5
+    assert o.namespace["image"]["access_estsize"] == math.ceil(entry.size / 1000)  # kilobytes
+    part = requests.get(o.namespace["image"]["access_url"], headers={"Range": "bytes=10-109"}, timeout=30)
+    assert part.status_code == 206 and part.content == o.result.content[10:110]
+
+
+def check_cloud_access_fits(o: Outcome, images: Images, sandbox) -> None:
+    key = _image_key(o)
+    assert key in _at_field(o, images)
+    assert o.namespace["cloud"]["bucket_name"] == BUCKET and o.namespace["cloud"]["region"] == "us-east-1"
+    with o.result as hdul:
+        assert [h.name for h in hdul] == ["PRIMARY", "SCI", "ERR", "DQ"]
+        assert hdul[1].header == images.headers[key]["sci"]
+        assert hdul[1].data.shape == (images.headers[key]["sci"]["NAXIS2"], images.headers[key]["sci"]["NAXIS1"])
+
+
+def check_cloud_access_s3fs(o: Outcome, images: Images, sandbox) -> None:
+    entry = images.entries[_image_key(o)]
+    assert len(o.result) == entry.size and hashlib.md5(o.result).hexdigest() == entry.md5
+
+
 CHECKS = {name[len("check_"):].replace("_", "-"): function for name, function in dict(globals()).items()
           if name.startswith("check_")}
+FACTS = {"MAST": "files", "IRSA": "images"}  # the fixture each family's checks compare with
 
 
 # --------------------------------------------------------------------------- the tests
 def test_every_supported_call_has_a_check_and_every_check_a_call():
-    assert set(CHECKS) == {call.id for call in MAST_CALLS if call.error is None}
+    assert set(CHECKS) == {call.id for call in supported.CALLS if call.error is None}
+    assert len({call.id for call in supported.CALLS}) == len(supported.CALLS)
+    assert set(FACTS) == set(supported.SETUP) == {call.family for call in supported.CALLS}
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("call", MAST_CALLS, ids=[call.id for call in MAST_CALLS])
-def test_listed_call_behaves_as_listed(call, sandbox_env, files, tmp_path):
+@pytest.mark.parametrize("call", supported.CALLS, ids=[call.id for call in supported.CALLS])
+def test_listed_call_behaves_as_listed(call, sandbox_env, request, tmp_path):
+    facts = request.getfixturevalue(FACTS[call.family])
     outcome = _run(call, tmp_path)
     if call.error is None:
         assert outcome.error is None, f"{call.code} raised {outcome.error!r}"
-        CHECKS[call.id](outcome, files, sandbox_env)
+        CHECKS[call.id](outcome, facts, sandbox_env)
     else:
         assert outcome.error is not None, f"{call.code} did not fail"
         assert call.error in {cls.__name__ for cls in type(outcome.error).__mro__}, repr(outcome.error)
@@ -401,8 +535,7 @@ _PY_TYPES = {"string": (str,), "float": (float, int), "int": (int,), "boolean": 
 
 
 def test_every_service_is_reached_by_a_call_and_every_recorded_one_has_a_shape_check():
-    mast_services = {f"{s.family} {s.name}" for s in supported.SERVICES if s.family == "MAST"}
-    assert {call.service for call in MAST_CALLS} == mast_services
+    assert {call.service for call in supported.CALLS} == {f"{s.family} {s.name}" for s in supported.SERVICES}
     assert set(SHAPE_REQUESTS) == {s.name for s in RECORDED_SERVICES}
 
 

@@ -1,104 +1,49 @@
 """The sandbox's IRSA image search, through the real clients (astroquery.ipac.irsa, pyvo).
 
 Expectations are computed here from the images themselves: each file's footprint from the WCS
-in its own header (read back from S3 with astropy), never from the service's answer.
+in its own header (read back from S3 with astropy), never from the service's answer. The calls
+listed in ``roman_helpers.sandbox.supported`` (the book's table) are run and checked in
+``test_sandbox_fidelity.py``; this file covers the rest: many positions, every row's values,
+band and time edges, the answer's shape, the proxy, and geometry on made-up images.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import io
 import json
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import requests
 import trustme
+from _irsa_support import (
+    ARCSEC,
+    BUCKET,
+    COLLECTION,
+    SIA_URL,
+    TAP_URL,
+    footprint_test,
+    holding,
+    keys,
+    probe_positions,
+    read_images,
+)
 from astropy.io.votable import parse_single_table
 
 from roman_helpers.sandbox.data import Entry, Manifest
 from roman_helpers.sandbox.irsa import COLUMNS, IrsaServer
 from roman_helpers.sandbox.proxy import TlsProxy, refusal_message
 
-SIA_URL = "https://irsa.ipac.caltech.edu/simulated/SIA"
-COLLECTION = "simulated_roman_openuniverse2024"
-BUCKET = "nasa-irsa-simulations"
-ARCSEC = 1 / 3600
 # headers with MJD-OBS but no DATE-OBS (as OpenUniverse's): astropy notes the fix it makes
 pytestmark = pytest.mark.filterwarnings("ignore::astropy.wcs.FITSFixedWarning")
-
-
-# ------------------------------------------------------------------ what the files say
-def _footprint_test(header):
-    """Return ``holds(ra, dec, margin_deg)`` -> True / False / None (too close to an edge to say)."""
-    from astropy.wcs import WCS
-
-    wcs = WCS(header)
-    nx, ny = header["NAXIS1"], header["NAXIS2"]
-    scale = math.sqrt(abs(np.linalg.det(wcs.pixel_scale_matrix)))
-
-    def holds(ra: float, dec: float, margin: float) -> bool | None:
-        x, y = wcs.world_to_pixel_values(ra, dec)
-        inside = min(x + 0.5, nx - 0.5 - x, y + 0.5, ny - 0.5 - y)  # pixels to the nearest edge
-        if abs(inside) * scale <= margin:
-            return None
-        return bool(inside > 0)
-
-    return holds
 
 
 @pytest.fixture(scope="module")
 def sandbox_images(sandbox):
     """Every OpenUniverse image of the sandbox's S3, read back with s3fs + astropy: key -> headers."""
-    import s3fs
-    from astropy.io import fits
-
-    fs = s3fs.S3FileSystem(anon=True, endpoint_url=sandbox.s3.url, skip_instance_cache=True)
-    # The Time Domain Survey field (tested in test_sandbox_tds.py) lies apart from these images; its
-    # hundreds of overlapping epochs would leave no probe position clear of an image edge.
-    keys = sorted(p.split("/", 1)[1] for p in fs.find(f"{BUCKET}/openuniverse2024") if p.endswith(".fits.gz")
-                  and "/images/" in p and "/RomanTDS/" not in p)
-    images = {}
-    for key in keys:
-        with (fs.open(f"{BUCKET}/{key}", "rb", block_size=1 << 16) as handle, gzip.open(handle) as unzipped,
-              fits.open(unzipped) as hdul):
-            images[key] = {"primary": hdul[0].header.copy(), "sci": hdul[1].header.copy()}
-    assert len(images) > 10  # the sandbox publishes the OpenUniverse preview images
-    return images
-
-
-def _expected(images, ra, dec, radius):
-    """Keys whose footprint holds (ra, dec); None when a footprint edge is within ``2 * radius``."""
-    found = set()
-    for key, headers in images.items():
-        verdict = _footprint_test(headers["sci"])(ra, dec, 2 * radius)
-        if verdict is None:
-            return None
-        if verdict:
-            found.add(key)
-    return found
-
-
-def _probe_positions(images):
-    """Image centres, points well inside near a corner, and points in the gaps between detectors."""
-    from astropy.wcs import WCS
-
-    positions = []
-    for key in list(images)[::7]:
-        sci = images[key]["sci"]
-        wcs = WCS(sci)
-        nx, ny = sci["NAXIS1"], sci["NAXIS2"]
-        for x, y in (((nx - 1) / 2, (ny - 1) / 2), (0.1 * nx, 0.85 * ny), (1.6 * nx, (ny - 1) / 2)):
-            positions.append(tuple(float(v) for v in wcs.pixel_to_world_values(x, y)))
-    return positions
-
-
-def _keys(table) -> set[str]:
-    return {json.loads(value)["aws"]["key"] for value in table["cloud_access"]}
+    return read_images(sandbox.s3.url)
 
 
 @pytest.fixture
@@ -108,7 +53,7 @@ def irsa(sandbox_env):
 
     client = IrsaClass()
     client.sia_url = SIA_URL
-    client.tap_url = "https://irsa.ipac.caltech.edu/simulated/TAP"
+    client.tap_url = TAP_URL
     return client
 
 
@@ -118,12 +63,12 @@ def test_query_sia_returns_exactly_the_images_holding_the_position(irsa, sandbox
     from astropy.coordinates import SkyCoord
 
     checked = hits = 0
-    for ra, dec in _probe_positions(sandbox_images):
-        expected = _expected(sandbox_images, ra, dec, 1 * ARCSEC)
+    for ra, dec in probe_positions(sandbox_images):
+        expected = holding(sandbox_images, ra, dec, 1 * ARCSEC)
         if expected is None:  # a probe on an edge says nothing either way; the others must agree
             continue
         table = irsa.query_sia(pos=(SkyCoord(ra, dec, unit="deg"), 1 * u.arcsec), collection=COLLECTION)
-        assert _keys(table) == expected, (ra, dec)
+        assert keys(table) == expected, (ra, dec)
         assert len(table) == len(expected)
         checked += 1
         hits += bool(expected)
@@ -159,45 +104,11 @@ def test_rows_describe_their_files(irsa, sandbox_images):
     assert sorted(x) == pytest.approx(edges_x, abs=0.01) and sorted(y) == pytest.approx(edges_y, abs=0.01)
 
 
-def test_cloud_access_names_objects_that_open_with_astropy(irsa, sandbox_images, sandbox_env):
-    import s3fs
-    from astropy import units as u
-    from astropy.coordinates import SkyCoord
-    from astropy.io import fits
-
-    ra, dec = _probe_positions(sandbox_images)[0]
-    table = irsa.query_sia(pos=(SkyCoord(ra, dec, unit="deg"), 1 * u.arcsec), collection=COLLECTION)
-    assert len(table) >= 1
-    fs = s3fs.S3FileSystem(anon=True)
-    for value in table["cloud_access"]:
-        aws = json.loads(value)["aws"]
-        assert aws["bucket_name"] == BUCKET and aws["region"] == "us-east-1"
-        uri = f"s3://{aws['bucket_name']}/{aws['key']}"
-        assert fs.exists(uri)
-        with fits.open(uri, fsspec_kwargs={"anon": True}) as hdul:  # as the notebooks open them
-            assert [h.name for h in hdul] == ["PRIMARY", "SCI", "ERR", "DQ"]
-            assert hdul[1].header["CRVAL1"] == sandbox_images[aws["key"]]["sci"]["CRVAL1"]
-
-
-def test_access_url_serves_the_same_bytes_as_the_bucket(irsa, sandbox_images, sandbox_env):
-    from astropy import units as u
-    from astropy.coordinates import SkyCoord
-
-    ra, dec = _probe_positions(sandbox_images)[0]
-    row = irsa.query_sia(pos=(SkyCoord(ra, dec, unit="deg"), 1 * u.arcsec), collection=COLLECTION)[0]
-    entry = sandbox_env.manifest.find(BUCKET, json.loads(row["cloud_access"])["aws"]["key"])
-    whole = requests.get(row["access_url"], timeout=30)
-    assert whole.status_code == 200 and hashlib.md5(whole.content).hexdigest() == entry.md5
-    assert row["access_estsize"] == math.ceil(entry.size / 1000)
-    part = requests.get(row["access_url"], headers={"Range": "bytes=10-109"}, timeout=30)
-    assert part.status_code == 206 and part.content == whole.content[10:110]
-
-
 def test_band_constraint_keeps_the_images_whose_band_meets_it(irsa, sandbox_images):
     from astropy import units as u
     from astropy.coordinates import SkyCoord
 
-    ra, dec = _probe_positions(sandbox_images)[0]
+    ra, dec = probe_positions(sandbox_images)[0]
     position = (SkyCoord(ra, dec, unit="deg"), 1 * u.arcsec)
     every = irsa.query_sia(pos=position, collection=COLLECTION)
     assert len(set(every["energy_bandpassname"])) >= 2  # several bands hold this position
@@ -210,36 +121,6 @@ def test_band_constraint_keeps_the_images_whose_band_meets_it(irsa, sandbox_imag
         assert set(kept["obs_id"]) == wanted and row["obs_id"] in wanted
         outside = irsa.query_sia(pos=position, collection=COLLECTION, band=(high + 1e-9, high + 2e-9))
         assert row["obs_id"] not in set(outside["obs_id"])
-
-
-def test_time_constraint_keeps_the_images_taken_then(irsa, sandbox_images):
-    from astropy import units as u
-    from astropy.coordinates import SkyCoord
-    from astropy.time import Time
-
-    ra, dec = _probe_positions(sandbox_images)[0]
-    holding = _expected(sandbox_images, ra, dec, 1 * ARCSEC)
-    window = Time([60000.0, 70000.0], format="mjd")
-    in_window = {k for k in holding
-                 if 60000 <= sandbox_images[k]["sci"].get("MJD-OBS", sandbox_images[k]["primary"].get("MJD-OBS", -1))
-                 <= 70000}
-    table = irsa.query_sia(pos=(SkyCoord(ra, dec, unit="deg"), 1 * u.arcsec), collection=COLLECTION,
-                           time=(window[0], window[1]))
-    assert _keys(table) == in_window
-
-
-def test_unknown_collection_and_observed_data_service_are_empty(irsa, sandbox_images):
-    from astropy import units as u
-    from astropy.coordinates import SkyCoord
-    from astroquery.ipac.irsa import IrsaClass
-
-    ra, dec = _probe_positions(sandbox_images)[0]
-    position = (SkyCoord(ra, dec, unit="deg"), 1 * u.arcsec)
-    assert len(irsa.query_sia(pos=position, collection=COLLECTION)) >= 1
-    assert len(irsa.query_sia(pos=position, collection="simulated_roman_nosuchthing")) == 0
-    observed = IrsaClass()  # astroquery's default sia_url: IRSA's observed data, no simulations
-    assert observed.sia_url == "https://irsa.ipac.caltech.edu/SIA"
-    assert len(observed.query_sia(pos=position, collection=COLLECTION)) == 0
 
 
 def test_malformed_parameters_raise_dal_query_error_with_the_reason(irsa, sandbox_env):
@@ -258,23 +139,12 @@ def test_malformed_parameters_raise_dal_query_error_with_the_reason(irsa, sandbo
     assert answer.status_code == 400 and 'value="ERROR"' in answer.text and "three numbers" in answer.text
 
 
-def test_list_collections_names_the_sandbox_collections(irsa, sandbox_images):
-    from pyvo.dal import DALQueryError
-
-    expected = {f"simulated_{key.split('/')[1]}_openuniverse2024" for key in sandbox_images}
-    listed = irsa.list_collections(servicetype="SIA")
-    assert set(listed["collection"]) == expected
-    assert len(irsa.list_collections(servicetype="SSA")) == 0
-    with pytest.raises(DALQueryError, match="only the collection listing"):
-        irsa.query_tap("SELECT TOP 1 * FROM ivoa.obscore")
-
-
 def test_notebook_code_runs_on_the_answer(irsa, sandbox_images):
     """The column use of IRSA's OpenUniverse notebooks, verbatim in spirit, on a sandbox answer."""
     from astropy import units as u
     from astropy.coordinates import SkyCoord
 
-    ra, dec = _probe_positions(sandbox_images)[0]
+    ra, dec = probe_positions(sandbox_images)[0]
     results = irsa.query_sia(pos=(SkyCoord(ra, dec, unit="deg"), 1 * u.arcsec), collection=COLLECTION)
     survey = next(iter(sandbox_images)).split("/")[3].removeprefix("Roman")  # WAS or TDS
     band = str(results["energy_bandpassname"][0])
@@ -294,32 +164,18 @@ def test_notebook_code_runs_on_the_answer(irsa, sandbox_images):
     assert isinstance(results["cloud_access"][0], str) and isinstance(results["obs_id"][0], str)
 
 
-def test_maxrec_cuts_rows_without_a_warning_when_asked(irsa, sandbox_images):
-    from astropy import units as u
-    from astropy.coordinates import SkyCoord
-
-    ra, dec = _probe_positions(sandbox_images)[0]
-    position = (SkyCoord(ra, dec, unit="deg"), 1 * u.arcsec)
-    every = irsa.query_sia(pos=position, collection=COLLECTION)
-    assert len(every) >= 2
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        one = irsa.query_sia(pos=position, collection=COLLECTION, maxrec=1)
-    assert len(one) == 1 and one["obs_id"][0] == every["obs_id"][0]
-
-
 def test_pyvo_sia2_service_with_several_positions_and_records(sandbox_env, sandbox_images):
     from astropy import units as u
     from pyvo.dal import SIA2Service
 
     service = SIA2Service(SIA_URL)
     assert service.query_ep == SIA_URL  # from the VOSI capabilities
-    probes = [p for p in _probe_positions(sandbox_images) if _expected(sandbox_images, *p, ARCSEC)]
-    first, second = probes[0], next(p for p in probes[1:] if _expected(sandbox_images, *p, ARCSEC)
-                                     != _expected(sandbox_images, *probes[0], ARCSEC))
+    probes = [p for p in probe_positions(sandbox_images) if holding(sandbox_images, *p, ARCSEC)]
+    first, second = probes[0], next(p for p in probes[1:] if holding(sandbox_images, *p, ARCSEC)
+                                     != holding(sandbox_images, *probes[0], ARCSEC))
     both = service.search(pos=[(*first, ARCSEC), (*second, ARCSEC)], collection=COLLECTION)
-    assert _keys(both.to_table()) == (_expected(sandbox_images, *first, ARCSEC)
-                                      | _expected(sandbox_images, *second, ARCSEC))
+    assert keys(both.to_table()) == (holding(sandbox_images, *first, ARCSEC)
+                                      | holding(sandbox_images, *second, ARCSEC))
     record = both[0]
     assert record.s_fov.unit == u.deg and record.em_min.unit == u.m
     assert record.access_estsize.unit == u.byte and record.obs_collection == COLLECTION
@@ -451,15 +307,15 @@ def _local_search(local_service, **constraints):
                                      (150.47, 2.0), (151.0, 2.0), (10.0, -89.0)])
 def test_cone_matching_across_ra_zero_round_the_pole_and_tilted(local_service, ra, dec):
     _, headers, _ = local_service
-    expected = _expected(headers, ra, dec, ARCSEC)
+    expected = holding(headers, ra, dec, ARCSEC)
     assert expected is not None, "probe too close to an edge"
-    assert _keys(_local_search(local_service, pos=(ra, dec, ARCSEC))) == expected
+    assert keys(_local_search(local_service, pos=(ra, dec, ARCSEC))) == expected
 
 
 def test_probes_above_cover_every_local_image(local_service):
     _, headers, _ = local_service
     probes = [(359.9, 10.0), (45.0, -90.0), (150.0, 2.0)]
-    covered = set().union(*(_expected(headers, ra, dec, ARCSEC) for ra, dec in probes))
+    covered = set().union(*(holding(headers, ra, dec, ARCSEC) for ra, dec in probes))
     assert covered == set(headers)
 
 
@@ -467,11 +323,11 @@ def test_range_wraps_through_ra_zero_and_polygon_holds_the_pole(local_service):
     server, headers, session = local_service
     straddle = next(k for k in headers if "_101_" in k)
     pole = next(k for k in headers if "_102_" in k)
-    east_of_zero = _keys(_local_search(local_service, pos=(0.1, 0.2, 9.9, 10.1)))  # RANGE from pyvo
+    east_of_zero = keys(_local_search(local_service, pos=(0.1, 0.2, 9.9, 10.1)))  # RANGE from pyvo
     assert east_of_zero == {straddle}
     answer = session.get(f"{server.url}/simulated/SIA", params={"POS": "RANGE 359.5 0.5 9.9 10.1"}, timeout=30)
     table = parse_single_table(io.BytesIO(answer.content)).to_table()
-    assert _keys(table) == {straddle}
+    assert keys(table) == {straddle}
     # the straddling image lies between RA 359.0 and 0.5 (through 0), so a box from 359.0 the short
     # way round to 0.2 meets it, and the box from 0.5 the long way round to 359.0 does not
     from astropy.wcs import WCS
@@ -481,11 +337,11 @@ def test_range_wraps_through_ra_zero_and_polygon_holds_the_pole(local_service):
     assert np.all((ras > 359.0) | (ras < 0.5)) and np.any(ras > 359.5) and np.any(ras < 0.1)
     for shape, expected in (("RANGE 359.0 0.2 9.9 10.1", {straddle}), ("RANGE 0.5 359.0 9.9 10.1", set())):
         answer = session.get(f"{server.url}/simulated/SIA", params={"POS": shape}, timeout=30)
-        assert _keys(parse_single_table(io.BytesIO(answer.content)).to_table()) == expected, shape
-    assert _keys(_local_search(local_service, pos=(0, 360, -90, -89.9))) == {pole}
+        assert keys(parse_single_table(io.BytesIO(answer.content)).to_table()) == expected, shape
+    assert keys(_local_search(local_service, pos=(0, 360, -90, -89.9))) == {pole}
     ring = (0, -89.7, 90, -89.7, 180, -89.7, 270, -89.7)  # round the pole, holding it
-    assert _keys(_local_search(local_service, pos=ring)) == {pole}
-    assert _keys(_local_search(local_service, pos=(0, 360, -90, 90))) == set(headers)
+    assert keys(_local_search(local_service, pos=ring)) == {pole}
+    assert keys(_local_search(local_service, pos=(0, 360, -90, 90))) == set(headers)
 
 
 def test_time_and_band_constraints_on_epochs(local_service):
@@ -493,21 +349,21 @@ def test_time_and_band_constraints_on_epochs(local_service):
     from astropy.time import Time
 
     _, headers, _ = local_service
-    field = [k for k in headers if _footprint_test(headers[k]["sci"])(150.0, 2.0, 0)]
+    field = [k for k in headers if footprint_test(headers[k]["sci"])(150.0, 2.0, 0)]
     assert len(field) == 3
     window = (Time(62005, format="mjd"), Time(62016, format="mjd"))
     expected = {k for k in field if 62005 <= headers[k]["sci"]["MJD-OBS"] <= 62016}
     table = _local_search(local_service, pos=(150.0, 2.0, ARCSEC), time=window)
-    assert _keys(table) == expected and len(expected) == 2
+    assert keys(table) == expected and len(expected) == 2
     assert list(table["t_min"]) == list(table["t_max"])  # single exposures: t_min = t_max = MJD-OBS
     assert {round(t, 6) for t in table["t_min"]} == {headers[k]["sci"]["MJD-OBS"] for k in expected}
     j_only = _local_search(local_service, pos=(150.0, 2.0, ARCSEC), band=(1.29e-6 * u.m, 1.30e-6 * u.m))
-    assert _keys(j_only) == {k for k in field if headers[k]["sci"]["FILTER"] == "J129"}
+    assert keys(j_only) == {k for k in field if headers[k]["sci"]["FILTER"] == "J129"}
     h_by_frequency = _local_search(local_service, pos=(150.0, 2.0, ARCSEC), band=(1.9e14 * u.Hz, 1.91e14 * u.Hz))
     assert set(h_by_frequency["energy_bandpassname"]) == {"H158"}  # 1.58 micron is 1.897e14 Hz
     open_ended = _local_search(local_service, pos=(150.0, 2.0, ARCSEC), time=(Time(62012, format="mjd"),
                                                                                 Time(70000, format="mjd")))
-    assert _keys(open_ended) == {k for k in field if headers[k]["sci"]["MJD-OBS"] >= 62012}
+    assert keys(open_ended) == {k for k in field if headers[k]["sci"]["MJD-OBS"] >= 62012}
 
 
 def test_other_constraints_and_post(local_service):
@@ -530,13 +386,13 @@ def test_a_cone_meets_an_image_it_overlaps_without_holding_its_centre(local_serv
     from astropy.wcs import WCS
 
     _, headers, _ = local_service
-    upright = [k for k in headers if _footprint_test(headers[k]["sci"])(150.0, 2.0, 0)
+    upright = [k for k in headers if footprint_test(headers[k]["sci"])(150.0, 2.0, 0)
                and headers[k]["sci"]["CD1_2"] == 0]
     assert len(upright) == 2
     # 0.01 degree east of the images' east edge (pixel x = -0.5), along the middle row
     edge_ra, edge_dec = WCS(headers[upright[0]]["sci"]).pixel_to_world_values(-0.5, (LOCAL_SIDE - 1) / 2)
     ra, dec = float(edge_ra) + 0.01 / math.cos(math.radians(float(edge_dec))), float(edge_dec)
-    assert not any(_footprint_test(headers[k]["sci"])(ra, dec, 0.005) for k in upright)
-    reaching = _keys(_local_search(local_service, pos=(ra, dec, 0.011)))
-    short = _keys(_local_search(local_service, pos=(ra, dec, 0.009)))
+    assert not any(footprint_test(headers[k]["sci"])(ra, dec, 0.005) for k in upright)
+    reaching = keys(_local_search(local_service, pos=(ra, dec, 0.011)))
+    short = keys(_local_search(local_service, pos=(ra, dec, 0.009)))
     assert set(upright) <= reaching and not set(upright) & short

@@ -1,10 +1,15 @@
-"""Offline stand-in for MAST and AWS S3 (development and CI only).
+"""Offline stand-in for MAST, IRSA and AWS S3 (development and CI only).
 
 Started by :class:`roman_helpers.sandbox.launcher.Sandbox` (or
 ``roman-helpers sandbox up``), it serves the objects of
-:mod:`roman_helpers.datasets` from a local moto S3 server, answers the MAST
-portal API from a synthetic catalog, and terminates TLS for
-``mast.stsci.edu`` in a loopback proxy. Everything is switched on through
-environment variables, so unmodified code runs against it. The kit never
-imports this package.
+:mod:`roman_helpers.datasets` from a local moto S3 server, answers most of
+what ``astroquery.mast.Observations`` asks MAST (searches, product lists,
+cloud addresses, downloads) from a synthetic catalog, answers IRSA's image
+search for simulated data (``Irsa.query_sia``, pyvo's ``SIA2Service``) from
+the OpenUniverse images' own headers, and terminates TLS for
+``mast.stsci.edu`` and ``irsa.ipac.caltech.edu`` in a loopback proxy that
+refuses every other host. Everything is switched on through environment
+variables, so unmodified code runs against it. The calls it answers, and how
+the others fail, are listed in :mod:`roman_helpers.sandbox.supported`. The kit
+never imports this package.
 """

@@ -57,7 +57,9 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
                         help="image sizes of the generated data (default small)")
     parser.add_argument("--latency", type=parse_duration, default=0.0, help="delay per S3 request, e.g. 20ms")
     parser.add_argument("--bandwidth", type=parse_bandwidth, default=None, help="S3 throughput cap, e.g. 200MB/s")
-    parser.add_argument("--faults", default=None, help="fault rules for S3 and MAST (see sandbox.faults)")
+    parser.add_argument("--faults", default=None,
+                        help="fault rules for the S3, MAST and IRSA services, e.g. slowdown:0.1 "
+                             "(see roman_helpers.sandbox.faults)")
     parser.add_argument("--cache-dir", default=None, help="where generated data is cached")
     parser.add_argument("--env-file", default=None, help="also write the export lines to this file")
 
@@ -71,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         What ``ArgumentParser.add_subparsers()`` returned. Each command sets ``handler``
         (a function of the parsed arguments returning an exit code).
     """
-    sandbox = subparsers.add_parser("sandbox", help="offline MAST + S3 stand-in",
+    sandbox = subparsers.add_parser("sandbox", help="offline stand-in for MAST, IRSA and S3",
                                     description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = sandbox.add_subparsers(dest="sandbox_command", metavar="{up,run}")
     sandbox.set_defaults(handler=lambda args: _usage(sandbox))
@@ -111,7 +113,7 @@ def _up(args: argparse.Namespace) -> int:
     try:
         sandbox.start()
         print("\n".join(sandbox.export_lines()))
-        print(f"# sandbox running: S3 {sandbox.s3.url}, MAST via proxy {sandbox.proxy.url}; "
+        print(f"# sandbox running: S3 {sandbox.s3.url}, MAST and IRSA via proxy {sandbox.proxy.url}; "
               f"`source {sandbox.env_file}` in another shell; Ctrl-C stops it", file=sys.stderr, flush=True)
         sys.stdout.flush()
         threading.Event().wait()

@@ -1,18 +1,23 @@
 """The client calls the offline sandbox answers, and how the others fail.
 
 One list, :data:`CALLS`, is both the documentation and the test plan: the fidelity tests run
-every call's ``code`` through the real client library under the sandbox (after :data:`SETUP`)
-and check its answer against the sandbox's own files, or check that it fails as listed; the
-book's sandbox page shows the same list as a table (:func:`markdown_table`). :data:`SERVICES`
-names the services behind the calls and the recorded MAST answer each one's response shape is
-compared with (astroquery's own test data, ``astroquery/mast/tests/data``).
+every call's ``code`` through the real client library under the sandbox (after the
+:data:`SETUP` of its family) and check its answer against the sandbox's own files, or check
+that it fails as listed; the book's sandbox page shows the same list as a table
+(:func:`markdown_table`). :data:`SERVICES` names the services behind the calls and, for MAST,
+the recorded answer each one's response shape is compared with (astroquery's own test data,
+``astroquery/mast/tests/data``).
 
-Entries for other archives (``family`` such as ``"IRSA SIA"``) go in the same lists.
+Two families today: ``"MAST"`` (``astroquery.mast``: observations, products, cloud addresses,
+downloads) and ``"IRSA"`` (``astroquery.ipac.irsa`` and pyvo: the simulated-data image search
+that finds OpenUniverse 2024 images, and the images themselves).
 
 Examples
 --------
 >>> print(markdown_table([c for c in CALLS if c.id == "count-criteria"]).splitlines()[2])
 | `Observations.query_criteria_count(**tutorial)` | MAST `Mast.Caom.Filtered` | supported | ``COUNT_BIG(*)``: one row, one column |
+>>> sorted({call.family for call in CALLS}) == sorted(SETUP)
+True
 """
 
 from __future__ import annotations
@@ -31,12 +36,12 @@ class Service:
     name : str
         The service (``Mast.Caom.Cone``) or endpoint (``Download/file``).
     family : str
-        ``"MAST"``, ``"IRSA SIA"`` ...
+        ``"MAST"`` or ``"IRSA"``.
     endpoint : str
         Method and path on the real host.
     recorded : str or None
-        File in ``astroquery/mast/tests/data`` holding a real answer of this service, whose shape
-        (field names and types, paging) the sandbox's answer is compared with.
+        For MAST: the file in ``astroquery/mast/tests/data`` holding a real answer of this
+        service, whose shape (field names and types, paging) the sandbox's answer is compared with.
     """
 
     name: str
@@ -54,7 +59,7 @@ class Call:
     id : str
         Short name (test ids).
     code : str
-        The call, as Python code run after :data:`SETUP`.
+        The call, as Python code run after its family's :data:`SETUP`.
     service : str
         ``"<family> <service name>"`` of the main service it reaches.
     error : str or None
@@ -79,7 +84,7 @@ class Call:
 
     @property
     def family(self) -> str:
-        """The service family (``"MAST"``, ``"IRSA SIA"`` ...)."""
+        """The service family (``"MAST"`` or ``"IRSA"``)."""
         return next((s.family for s in SERVICES if self.service == f"{s.family} {s.name}"),
                     self.service.split(" ", 1)[0])
 
@@ -100,10 +105,20 @@ SERVICES: tuple[Service, ...] = (
     Service("Download/bundle", "MAST", "POST /api/v0.1/Download/bundle.sh"),
     Service("missions search", "MAST", "POST /search/<mission>/api/v0.1/search"),
     Service("catalogs.mast.stsci.edu", "MAST", "GET https://catalogs.mast.stsci.edu/api/v0.1/..."),
+    Service("simulated SIA capabilities", "IRSA", "GET https://irsa.ipac.caltech.edu/simulated/SIA/capabilities"),
+    Service("simulated SIA", "IRSA", "GET, POST https://irsa.ipac.caltech.edu/simulated/SIA"),
+    Service("observed SIA", "IRSA", "GET https://irsa.ipac.caltech.edu/SIA"),
+    Service("TAP", "IRSA", "POST https://irsa.ipac.caltech.edu/simulated/TAP/sync (and /TAP/sync)"),
+    Service("data", "IRSA", "HEAD, GET https://irsa.ipac.caltech.edu/data/theory/openuniverse2024/..."),
+    Service("nasa-irsa-simulations", "IRSA", "S3 HEAD, GET s3://nasa-irsa-simulations/openuniverse2024/..."),
+    Service("other paths", "IRSA", "any other path on https://irsa.ipac.caltech.edu (SSA, SCS ...)"),
+    Service("other hosts", "IRSA", "any other host (the bucket's web address, the VO registry ...)"),
 )
 
-#: Statements run before each call: the names the calls use (``folder`` is a fresh scratch directory).
-SETUP = """\
+#: Statements run before each call of a family: the names its calls use (``folder`` is a fresh
+#: scratch directory).
+SETUP: dict[str, str] = {
+    "MAST": """\
 from astropy.coordinates import SkyCoord
 from astroquery.mast import Catalogs, Mast, MastMissions, Observations, ObservationsClass
 m85 = SkyCoord(186.350222, 18.191081, unit="deg")
@@ -114,7 +129,28 @@ tutorial = dict(obs_collection="HST", filters="F160W", instrument_name="WFC3/IR"
 Observations.enable_cloud_dataset()
 visit = Observations.get_product_list("24797441")
 previews = Observations.filter_products(visit, productType="PREVIEW")
-"""
+""",
+    "IRSA": """\
+import json
+import pyvo
+import requests
+import s3fs
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from astropy.time import Time
+from astroquery.ipac.irsa import Irsa, IrsaClass
+sia_url = "https://irsa.ipac.caltech.edu/simulated/SIA"  # IRSA's search of simulated images
+Irsa.sia_url = sia_url  # before the first query
+Irsa.tap_url = "https://irsa.ipac.caltech.edu/simulated/TAP"
+collection = "simulated_roman_openuniverse2024"
+field = SkyCoord(9.8, -44.02, unit="deg")  # OpenUniverse 2024 preview, HEALPix cell 15297
+images = Irsa.query_sia(pos=(field, 1 * u.arcsec), collection=collection)
+image = images[0]
+cloud = json.loads(image["cloud_access"])["aws"]  # {"bucket_name": ..., "key": ..., "region": ...}
+uri = f"s3://{cloud['bucket_name']}/{cloud['key']}"
+""",
+}
 
 _SANDBOX_PAGE = "'Offline sandbox' page"
 
@@ -208,6 +244,67 @@ CALLS: tuple[Call, ...] = (
          note="another host: refused by the sandbox's proxy"),
     Call("missions-search", 'MastMissions.query_region(m85, radius="0.05 deg")', "MAST missions search",
          error="ConnectionError", message=_SANDBOX_PAGE, note="no mission-specific search API"),
+    # ------------------------------------------------------------------ IRSA: finding images
+    Call("sia", "Irsa.query_sia(pos=(field, 1 * u.arcsec), collection=collection)", "IRSA simulated SIA",
+         note="an image matches when its footprint (the WCS in its own header) meets the cone; ObsCore "
+              "columns plus IRSA's `cloud_access` and `dist_to_point`"),
+    Call("sia-band", "Irsa.query_sia(pos=(field, 1 * u.arcsec), collection=collection, "
+         "band=(1.5 * u.um, 1.6 * u.um))", "IRSA simulated SIA",
+         note="a band matches the filters whose band pass it meets (WFI filter table): F158 here, not F184"),
+    Call("sia-time", "Irsa.query_sia(pos=(field, 1 * u.arcsec), collection=collection, "
+         'time=(Time(62000, format="mjd"), Time(62500, format="mjd")))', "IRSA simulated SIA",
+         note="`t_min` and `t_max` come from the image's `MJD-OBS`; the sandbox's preview images have none, "
+              "so no time constraint matches them"),
+    Call("sia-maxrec", "Irsa.query_sia(pos=(field, 1 * u.arcsec), collection=collection, maxrec=1)",
+         "IRSA simulated SIA", note="the first `maxrec` rows of the full answer, without a warning"),
+    Call("sia-unknown-collection",
+         'Irsa.query_sia(pos=(field, 1 * u.arcsec), collection="simulated_roman_nosuchthing")',
+         "IRSA simulated SIA", note="an unknown collection matches nothing: an empty table, no error"),
+    Call("sia-observed", "IrsaClass().query_sia(pos=(field, 1 * u.arcsec), collection=collection)",
+         "IRSA observed SIA", note="astroquery's default `sia_url` searches IRSA's observed data, which does "
+                                   "not hold the simulations: an empty table, as on IRSA"),
+    Call("sia2-service", "pyvo.dal.SIA2Service(sia_url)",
+         "IRSA simulated SIA capabilities", note="pyvo reads the query address from the VOSI capabilities"),
+    Call("sia2-search", "pyvo.dal.SIA2Service(sia_url).search(pos=(9.8, -44.02, 0.001), band=1.7e-6, "
+         "collection=collection)", "IRSA simulated SIA",
+         note="degrees and metres; 1.7 µm is in both F158 and F184. Also `time`, `calib_level`, `facility`, "
+              "`instrument`, `exptime` ...; several values of one constraint are OR-ed"),
+    Call("sia2-polygon", "pyvo.dal.SIA2Service(sia_url).search("
+         "pos=(9.799, -44.021, 9.801, -44.021, 9.801, -44.019, 9.799, -44.019), collection=collection)",
+         "IRSA simulated SIA",
+         note="a polygon (or a range of right ascension and declination) instead of a cone"),
+    Call("collections", 'Irsa.list_collections(servicetype="SIA")', "IRSA TAP",
+         note='the collections of the sandbox\'s images; `servicetype="SSA"` lists none'),
+    Call("tap", 'Irsa.query_tap("SELECT TOP 5 * FROM ivoa.obscore")', "IRSA TAP", error="DALQueryError",
+         message="only the collection listing", note="no other ADQL query"),
+    Call("catalog-region", 'Irsa.query_region(field, catalog="allwise_p3as_psd", radius=10 * u.arcsec)',
+         "IRSA TAP", error="DALQueryError", message="only the collection listing",
+         note="no IRSA catalogs (AllWISE, 2MASS ...)"),
+    Call("catalog-list", "Irsa.list_catalogs()", "IRSA TAP", error="DALQueryError",
+         message="only the collection listing"),
+    # ------------------------------------------------------------------ IRSA: reading images
+    Call("access-url", 'requests.get(image["access_url"])', "IRSA data",
+         note="the file's bytes, the same as in the bucket; byte ranges too"),
+    Call("access-url-astropy", 'fits.open(image["access_url"])', "IRSA data", error="URLError",
+         message="Verification of TLS/SSL certificate",
+         note="astropy checks web certificates against `certifi`'s list only, not `SSL_CERT_FILE`, so it "
+              "does not trust the sandbox; on IRSA this works. Use `requests.get`, or the `s3://` address"),
+    Call("cloud-access-fits", 'fits.open(uri, fsspec_kwargs={"anon": True})', "IRSA nasa-irsa-simulations",
+         note="`cloud_access` names the object in the bucket; opened as IRSA's OpenUniverse notebooks do"),
+    Call("cloud-access-s3fs", "s3fs.S3FileSystem(anon=True).cat_file(uri)",
+         "IRSA nasa-irsa-simulations", note="anonymous reads, as from the real bucket"),
+    # ------------------------------------------------------------------ IRSA: what the sandbox does not serve
+    Call("ssa", "Irsa.query_ssa(pos=field, radius=1 * u.arcmin)", "IRSA other paths", error="DALServiceError",
+         message="404", note="only the image search, its collection listing and the images are served"),
+    Call("cone-search", 'pyvo.conesearch("https://irsa.ipac.caltech.edu/SCS?table=allwise_p3as_psd", pos=field, '
+         "radius=0.01)", "IRSA other paths", error="DALServiceError", message="404"),
+    Call("bucket-https", """requests.get(f"https://{cloud['bucket_name']}.s3.amazonaws.com/{cloud['key']}")""",
+         "IRSA other hosts", error="ProxyError", message="host nasa-irsa-simulations.s3.amazonaws.com is not served",
+         note="the bucket's web address is another host, refused by the sandbox's proxy: read the `s3://` "
+              "address (s3fs, boto3), which follows `AWS_ENDPOINT_URL`"),
+    Call("registry", 'pyvo.regsearch(servicetype="sia2", keywords=["openuniverse"])', "IRSA other hosts",
+         error="DALServiceError", message="host reg.g-vo.org is not served",
+         note="no Virtual Observatory registry: give IRSA's addresses directly"),
 )
 
 
@@ -216,7 +313,7 @@ def calls_for(family: str) -> list[Call]:
 
     Examples
     --------
-    >>> len(calls_for("MAST")) == len(CALLS)
+    >>> len(calls_for("MAST")) + len(calls_for("IRSA")) == len(CALLS)
     True
     """
     return [call for call in CALLS if call.family == family]
@@ -232,16 +329,19 @@ def markdown_table(calls: list[Call] | tuple[Call, ...] = CALLS) -> str:
     Returns
     -------
     str
+        One header row, one rule and one row per call, in order; ``|`` in a cell is escaped.
     """
     lines = ["| Call | Service | In the sandbox | Notes |", "| --- | --- | --- | --- |"]
     for call in calls:
         family = call.family
         name = call.service[len(family):].strip()
         status = call.status + (f": “…{call.message}…”" if call.error and call.message else "")
-        lines.append(f"| `{call.code}` | {family} `{name}` | {status} | {call.note} |")
+        cells = (f"`{call.code}`", f"{family} `{name}`", status, call.note)
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
-    print("The names the calls use:\n\n```python\n" + SETUP + "```\n")
+    for family, code in SETUP.items():
+        print(f"The names the {family} calls use:\n\n```python\n{code}```\n")
     print(markdown_table())
