@@ -590,7 +590,7 @@ def _cutout_one(uri: str, *, position: Any, size: Any, ext: int | str | None, er
     if err_ext is not None and not uri.lower().endswith(".asdf"):
         ys, xs = data.slices_original
         try:  # the same pixels, by box: the error extension needs no WCS of its own
-            err = cutout(uri, box=(xs.start, xs.stop, ys.start, ys.stop), ext=err_ext, anon=anon)
+            err = cutout(uri, box=(xs.start, ys.start, xs.stop, ys.stop), ext=err_ext, anon=anon)
         except InvalidParameterError as error:
             if error.name != "ext":
                 raise
