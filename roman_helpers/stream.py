@@ -97,7 +97,8 @@ def _translated_errors(uri: str, anon: bool | None) -> Iterator[None]:
     except gzip.BadGzipFile as error:
         raise FileFormatError(f"{uri} is not gzip-compressed, although its name ends in .gz") from error
     except yaml.YAMLError as error:
-        raise FileFormatError(f"{uri}: the ASDF tree is not valid YAML ({getattr(error, 'problem', None) or error}); "
+        problem = getattr(error, "problem", None) or error  # the parser's errors say what was wrong
+        raise FileFormatError(f"{uri}: the ASDF tree is not valid YAML ({problem}); "
                               "the file is damaged or was not written by asdf") from error
     except Exception as error:
         anonymous = config.is_public_bucket(split_uri(uri)[0]) if anon is None else anon  # as config.filesystem

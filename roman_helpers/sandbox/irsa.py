@@ -358,7 +358,10 @@ class _Polygon:
 
 
 def _segment_meets_box(x0: float, y0: float, x1: float, y1: float, box: tuple[float, float, float, float]) -> bool:
-    """Tell whether the segment (x0, y0)-(x1, y1) touches the closed box (xlo, xhi, ylo, yhi) (Liang-Barsky)."""
+    """Tell whether the segment (x0, y0)-(x1, y1) touches the box (xlo, xhi, ylo, yhi), edges included.
+
+    The Liang-Barsky clipping test.
+    """
     xlo, xhi, ylo, yhi = box
     start, end = 0.0, 1.0
     dx, dy = x1 - x0, y1 - y0

@@ -260,7 +260,8 @@ class MastApp:
         if path is None:
             raise NotFound(f"the sandbox holds no bytes for {uri!r}")
         filename = uri.rsplit("/", 1)[-1]
-        body = b"" if request.method == "HEAD" else open(path, "rb")  # noqa: SIM115 - streamed after return, closed by the WSGI server
+        # the file is streamed after this returns, and the WSGI server closes it
+        body = b"" if request.method == "HEAD" else open(path, "rb")  # noqa: SIM115
         mimetype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
         response = Response(body, mimetype=mimetype, direct_passthrough=True)
         response.headers["Content-Length"] = str(path.stat().st_size)

@@ -101,7 +101,8 @@ class TlsProxy(BackgroundService):
         try:
             server = socketserver.ThreadingTCPServer((self.host, self.port), Handler)
         except OSError as error:
-            raise SandboxStartError(f"the sandbox proxy cannot listen on {self.host}:{self.port}: {error}") from None
+            raise SandboxStartError(
+                f"the sandbox proxy cannot listen on {self.host}:{self.port}: {error}") from None
         server.daemon_threads = True
         self._server = server
         self.port = server.server_address[1]
