@@ -36,7 +36,7 @@ class PrefixedFile:
     than the file.
     """
 
-    def __init__(self, fs, prefix: bytes) -> None:
+    def __init__(self, fs: Any, prefix: bytes) -> None:
         self.fs, self.prefix = fs, prefix
 
     def _inside(self, start: int | None, end: int | None) -> bool:
@@ -48,14 +48,14 @@ class PrefixedFile:
         return self.fs.cat_file(path, start=start, end=end)
 
     def cat_ranges(self, paths: list[str], starts: list[int], ends: list[int], **kwargs: Any) -> list[bytes]:
-        missing = [i for i, (s, e) in enumerate(zip(starts, ends)) if not self._inside(s, e)]
+        missing = [i for i, (s, e) in enumerate(zip(starts, ends, strict=True)) if not self._inside(s, e)]
         fetched = iter(self.fs.cat_ranges([paths[i] for i in missing], [starts[i] for i in missing],
                                           [ends[i] for i in missing], **kwargs) if missing else [])
         return [next(fetched) if i in set(missing) else self.prefix[s:e]
-                for i, (s, e) in enumerate(zip(starts, ends))]
+                for i, (s, e) in enumerate(zip(starts, ends, strict=True))]
 
 
-def read_tree_bytes(fs, path: str, uri: str, first_step: int = FIRST_STEP,
+def read_tree_bytes(fs: Any, path: str, uri: str, first_step: int = FIRST_STEP,
                     fetched: list[bytes] | None = None) -> bytes:
     """Fetch the ASDF header and YAML tree, ending with its ``...`` line.
 
@@ -149,7 +149,7 @@ def block_offset(fs: Any, path: str, tree_end: int, source: int) -> int:
     return block_offsets(fs, path, tree_end, [source])[source]
 
 
-def block_start(fs, path: str, offset: int, uri: str) -> tuple[int, bytes, bytes]:
+def block_start(fs: Any, path: str, offset: int, uri: str) -> tuple[int, bytes, bytes]:
     """Read the header of the block at ``offset``.
 
     One read covers the block magic, header size, header and the first 8 bytes of data (in
@@ -170,7 +170,7 @@ def block_start(fs, path: str, offset: int, uri: str) -> tuple[int, bytes, bytes
     return offset + 6 + header_size, compression.rstrip(b"\0"), first_data
 
 
-def lz4_rows(fs, path: str, data_start: int, head: bytes, first: int, last: int, *,
+def lz4_rows(fs: Any, path: str, data_start: int, head: bytes, first: int, last: int, *,
              batch_size: int) -> tuple[bytes, int]:
     """Fetch and decode only the lz4 chunks covering uncompressed bytes ``[first, last)``.
 

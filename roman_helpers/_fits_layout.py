@@ -9,7 +9,7 @@ exactly the bytes of the image rows a cut-out needs.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -25,10 +25,16 @@ CARD = 80
 DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 
 
+class Reader(Protocol):
+    """What the header walk reads through: ``length`` bytes at ``offset`` (fewer at the end)."""
+
+    def read(self, offset: int, length: int) -> bytes: ...
+
+
 class RangeReader:
     """Random access by ranged GETs, no HEAD: headers come in :data:`HEADER_BLOCK` pieces."""
 
-    def __init__(self, fs, path: str) -> None:
+    def __init__(self, fs: Any, path: str) -> None:
         self.fs, self.path = fs, path
         self.buffer, self.buffer_start = b"", 0
 
@@ -49,7 +55,7 @@ class RangeReader:
 class ForwardReader:
     """Reads a gzip stream strictly forward, so no compressed byte is fetched twice."""
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream: Any) -> None:
         self.stream = stream
 
     def read(self, offset: int, length: int) -> bytes:
@@ -60,7 +66,7 @@ class ForwardReader:
         return self.stream.read(length)
 
 
-def header_at(reader, offset: int, uri: str):
+def header_at(reader: Reader, offset: int, uri: str) -> tuple[Any, int]:
     """Read the header that starts at ``offset``; return it and its length in bytes."""
     from astropy.io import fits
 
@@ -77,7 +83,7 @@ def header_at(reader, offset: int, uri: str):
             raise FileFormatError(f"{uri}: no END card in the header at byte {offset}")
 
 
-def data_size(header) -> int:
+def data_size(header: Any) -> int:
     """Bytes of an HDU's data, padded to whole 2,880-byte blocks."""
     naxis = int(header.get("NAXIS", 0))
     if naxis == 0:
@@ -87,7 +93,7 @@ def data_size(header) -> int:
     return -(-size // FITS_BLOCK) * FITS_BLOCK
 
 
-def walk_hdus(reader, uri: str) -> Iterator[tuple[int, str, Any, int]]:
+def walk_hdus(reader: Reader, uri: str) -> Iterator[tuple[int, str, Any, int]]:
     """Yield ``(index, name, header, data offset)`` for each HDU, reading headers and skipping data."""
     offset, index = 0, 0
     while True:
@@ -104,7 +110,7 @@ def walk_hdus(reader, uri: str) -> Iterator[tuple[int, str, Any, int]]:
         index += 1
 
 
-def find_hdu(reader, ext, uri: str, *, image: bool):
+def find_hdu(reader: Reader, ext: int | str | None, uri: str, *, image: bool) -> tuple[Any, int]:
     """Return the header and data offset of HDU ``ext`` (index or name; None: the first 2-D image)."""
     seen: list[str] = []
     for index, name, header, data_offset in walk_hdus(reader, uri):
@@ -115,16 +121,16 @@ def find_hdu(reader, ext, uri: str, *, image: bool):
                 raise InvalidParameterError("ext", ext, hint=f"HDU {index} of {uri} is not a 2-D image")
             return header, data_offset
     raise InvalidParameterError(
-        "ext", ext, valid=list(range(len(seen))) + seen,
+        "ext", ext, valid=[*range(len(seen)), *seen],
         hint=f"{uri} has {len(seen)} HDUs" if ext is not None else f"{uri} has no 2-D image HDU")
 
 
-def image_layout(header) -> tuple[tuple[int, int], np.dtype]:
+def image_layout(header: Any) -> tuple[tuple[int, int], np.dtype]:
     """Shape ``(ny, nx)`` and on-disk dtype of a 2-D image HDU."""
     return (int(header["NAXIS2"]), int(header["NAXIS1"])), np.dtype(DTYPES[int(header["BITPIX"])])
 
 
-def fetch_rows(fs, path: str, data_offset: int, dtype: np.dtype, row_length: int,
+def fetch_rows(fs: Any, path: str, data_offset: int, dtype: np.dtype, row_length: int,
                ys: slice, xs: slice, *, batch_size: int) -> np.ndarray:
     """Fetch pixels ``[ys, xs]`` of an uncompressed row-major image, rows concurrently.
 
@@ -174,7 +180,7 @@ def read_rows_forward(reader: ForwardReader, data_offset: int, dtype: np.dtype, 
     return np.frombuffer(raw, dtype=dtype).reshape(ys.stop - ys.start, row_length)[:, xs]
 
 
-def scaled(data: np.ndarray, header) -> np.ndarray:
+def scaled(data: np.ndarray, header: Any) -> np.ndarray:
     """``data`` in native byte order, times BSCALE plus BZERO (float32 for 8- and 16-bit data).
 
     Unsigned integers (BZERO of half the range, as astropy writes uint16/32/64) stay integers.

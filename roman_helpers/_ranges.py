@@ -12,7 +12,7 @@ from typing import Any
 
 
 def cat_ranges(fs: Any, paths: list[str], starts: list[int], ends: list[int], **kwargs: Any) -> list[bytes]:
-    """Return the bytes of each range, raising the first error any range met.
+    r"""Return the bytes of each range, raising the first error any range met.
 
     Parameters
     ----------
@@ -33,7 +33,7 @@ def cat_ranges(fs: Any, paths: list[str], starts: list[int], ends: list[int], **
     >>> fs = fsspec.filesystem("memory")
     >>> fs.pipe("/demo.bin", bytes(range(10)))
     >>> cat_ranges(fs, ["/demo.bin"] * 2, [0, 5], [2, 8])
-    [b'\\x00\\x01', b'\\x05\\x06\\x07']
+    [b'\x00\x01', b'\x05\x06\x07']
     """
     pieces = fs.cat_ranges(paths, starts, ends, on_error="raise", **kwargs)
     for piece in pieces:

@@ -203,7 +203,8 @@ class BatchResult:
         """
         from astropy.table import Table
 
-        items = sorted([*self.ok, *self.failed], key=lambda item: item.index)
+        items: list[Success | Failure] = [*self.ok, *self.failed]
+        items.sort(key=lambda item: item.index)
         meta_names: list[str] = []
         for item in items:
             meta_names += [name for name in item.meta if name not in meta_names]
@@ -239,13 +240,14 @@ class _Outcome:
 def _http_status(error: BaseException) -> tuple[int | None, str]:
     """HTTP status and S3 error code of a botocore ClientError in ``error``'s chain."""
     seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        response = getattr(error, "response", None)
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        response = getattr(link, "response", None)
         if isinstance(response, Mapping) and "ResponseMetadata" in response:
             status = response["ResponseMetadata"].get("HTTPStatusCode")
             return (int(status) if status else None), str(response.get("Error", {}).get("Code", ""))
-        error = error.__cause__ or error.__context__
+        link = link.__cause__ or link.__context__
     return None, ""
 
 
@@ -395,7 +397,7 @@ def _rows(items: Any, name: str) -> list[tuple[str, dict[str, Any]]]:
             raise InvalidParameterError(name, f"table with columns {list(colnames)}", hint=hint)
         others = [column for column in colnames if column != "uri"]
         return [(str(row["uri"]), {column: _plain(row[column]) for column in others}) for row in items]
-    rows = []
+    rows: list[tuple[str, dict[str, Any]]] = []
     try:
         for item in items:
             if isinstance(item, str):
@@ -424,7 +426,7 @@ def _in_threads(task: Callable[[str], _Outcome], uris: list[str], max_workers: i
                 progress: bool) -> list[_Outcome]:
     from tqdm.auto import tqdm
 
-    outcomes: list[_Outcome | None] = [None] * len(uris)
+    outcomes: dict[int, _Outcome] = {}
     with ThreadPoolExecutor(max(1, min(max_workers, len(uris))), thread_name_prefix="roman-helpers-batch") as pool, \
             tqdm(total=len(uris), unit="file", disable=not progress) as bar:
         futures = {pool.submit(task, uri): index for index, uri in enumerate(uris)}
@@ -436,7 +438,7 @@ def _in_threads(task: Callable[[str], _Outcome], uris: list[str], max_workers: i
             for future in futures:
                 future.cancel()
             raise
-    return outcomes  # type: ignore[return-value]
+    return [outcomes[index] for index in range(len(uris))]
 
 
 def _connect(client: Any, timeout: float) -> tuple[Any, bool]:
@@ -561,7 +563,7 @@ def _map(function: Callable[[str], Any], rows: list[tuple[str, dict[str, Any]]],
                 dask_client.close()
     result = BatchResult(seconds=time.perf_counter() - started, backend=backend)
     seen: set[tuple] = set()
-    for index, ((uri, meta), outcome) in enumerate(zip(rows, outcomes)):
+    for index, ((uri, meta), outcome) in enumerate(zip(rows, outcomes, strict=True)):
         for record in outcome.records:
             key = (outcome.origin, *record)
             if key not in seen:

@@ -26,7 +26,7 @@ import yaml
 
 from .errors import InvalidParameterError
 
-__all__ = ["Parameter", "Dataset", "load", "names", "get"]
+__all__ = ["Dataset", "Parameter", "get", "load", "names"]
 
 #: A whole number, optionally written as a detector name: 7, "07", "WFI07", "sca07".
 _WHOLE_NUMBER = re.compile(r"(?:wfi|sca)?(\d+)", re.IGNORECASE)

@@ -7,7 +7,7 @@ or fading transient is measured at the same place in every epoch.
 The sums are photutils' (:func:`photutils.aperture.aperture_photometry`, exact overlap of
 the circle with each pixel); the local background is the sigma-clipped median of an
 annulus around the target (:class:`photutils.aperture.ApertureStats`). Fluxes are in the
-image's units summed over pixels (for example DN/s, or MJy/sr × pixels for images in
+image's units summed over pixels (for example DN/s, or MJy/sr times pixels for images in
 surface brightness: convert before comparing with catalogues).
 """
 
@@ -190,10 +190,7 @@ def forced_photometry(cutout: Any, position: Any, radius: Any, annulus: Sequence
         background, scatter, in_ring = 0.0, 0.0, 0.0  # the annulus is off the image: no background known
     table = aperture_module.aperture_photometry(data, aperture, error=errors, mask=bad)
     total = float(table["aperture_sum"][0])
-    if errors is not None:
-        sum_err = float(table["aperture_sum_err"][0])
-    else:
-        sum_err = scatter * np.sqrt(area)
+    sum_err = float(table["aperture_sum_err"][0]) if errors is not None else scatter * np.sqrt(area)
     background_err = area * scatter / np.sqrt(in_ring) if in_ring > 0 else 0.0
     return ForcedFlux(flux=total - background * area, flux_err=float(np.hypot(sum_err, background_err)),
                       background=background, x=x, y=y,
@@ -331,13 +328,15 @@ def plot_light_curve(curve: Table, truth: Table | None = None, ax: Any = None) -
                         label=(band or None) if full else f"{band} (partly off the image)".strip())
     if truth is not None:
         truth_times = mjd(truth)
-        truth_bands = [str(b) for b in truth["band"]] if "band" in truth.colnames else None
-        for band in sorted(set(truth_bands)) if truth_bands else [None]:
-            chosen = np.ones(len(truth), bool) if band is None else np.array([b == band for b in truth_bands])
+        groups: list[tuple[str | None, np.ndarray]] = [(None, np.ones(len(truth), bool))]  # one truth curve
+        if "band" in truth.colnames and len(truth):
+            truth_bands = [str(b) for b in truth["band"]]
+            groups = [(band, np.array([b == band for b in truth_bands])) for band in sorted(set(truth_bands))]
+        for truth_band, chosen in groups:
             order = np.argsort(truth_times[chosen])
             ax.plot(truth_times[chosen][order], np.asarray(truth["flux"], dtype=float)[chosen][order], "-",
-                    color=colours.get(band, "0.3"), alpha=0.7,
-                    label="truth" if band is None else f"{band} truth")
+                    color="0.3" if truth_band is None else colours.get(truth_band, "0.3"), alpha=0.7,
+                    label="truth" if truth_band is None else f"{truth_band} truth")
     ax.set_xlabel("time (MJD)")
     ax.set_ylabel("flux")
     if ax.get_legend_handles_labels()[0]:

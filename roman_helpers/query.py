@@ -23,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from requests.adapters import HTTPAdapter
@@ -32,8 +33,9 @@ from .errors import InvalidParameterError, RomanHelpersError
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.table import Table
+    from requests import PreparedRequest, Response
 
-__all__ = ["SCIENCE_FILTERS", "enable_cloud", "search", "products", "science_products"]
+__all__ = ["SCIENCE_FILTERS", "enable_cloud", "products", "science_products", "search"]
 
 #: The tutorial's product filter: level-3 (drizzled) WFC3 science images.
 SCIENCE_FILTERS: dict[str, list[Any]] = {
@@ -56,13 +58,18 @@ class _TimeoutAdapter(HTTPAdapter):
     one place every request passes through. The limit is read at each request, not at import.
     """
 
-    def send(self, request, **kwargs):
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = config.timeout()
-        return super().send(request, **kwargs)
+    def send(self, request: PreparedRequest, stream: bool = False,
+             timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+             verify: bool | str = True, cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+             proxies: Mapping[str, str] | None = None) -> Response:
+        """Send ``request``, with :func:`roman_helpers.config.timeout` if no time limit is given."""
+        if timeout is None:
+            timeout = config.timeout()
+        return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert,
+                            proxies=proxies)
 
 
-def _observations():
+def _observations() -> Any:
     """Return ``astroquery.mast.Observations`` with :class:`_TimeoutAdapter` on its session(s).
 
     Neither astroquery nor requests offers a public way to give a session a default time-out,
@@ -82,7 +89,7 @@ def _observations():
     return Observations
 
 
-def _call(function, *args, **kwargs):
+def _call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run an astroquery call, turning a time-out or a lost connection into our error type."""
     import requests
 
@@ -96,7 +103,7 @@ def _call(function, *args, **kwargs):
         raise RomanHelpersError(f"could not reach MAST ({error}); check the network connection") from error
 
 
-def _is_empty(observations) -> bool:
+def _is_empty(observations: Any) -> bool:
     if observations is None:
         return True
     if isinstance(observations, str):

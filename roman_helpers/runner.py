@@ -42,8 +42,16 @@ from typing import Any
 from . import _extras, datasets
 from .errors import InvalidParameterError, MissingExtraError, RomanHelpersError
 
-__all__ = ["RunResult", "planned_runs", "default_notebooks_dir", "find_notebook", "run_notebooks",
-           "format_summary", "register", "main"]
+__all__ = [
+    "RunResult",
+    "default_notebooks_dir",
+    "find_notebook",
+    "format_summary",
+    "main",
+    "planned_runs",
+    "register",
+    "run_notebooks",
+]
 
 #: Kernel used for local runs: the current interpreter (jupyter_client maps ``python3`` to
 #: ``sys.executable``), whatever kernel the notebook's metadata names for the science platform.
@@ -188,7 +196,7 @@ def planned_runs(dataset_names: Iterable[str] | None = None,
     """
     names = list(dataset_names) if dataset_names else datasets.names()
     wanted = set(notebooks) if notebooks else None
-    runs = []
+    runs: list[PlannedRun] = []
     for name in names:
         ds = datasets.get(name)
         for number in ds.notebooks:
@@ -225,7 +233,7 @@ def _environment(real: bool, sandbox_options: dict[str, Any] | None) -> Iterator
 def _describe(error: BaseException) -> str:
     ename = getattr(error, "ename", None)  # papermill.PapermillExecutionError
     if ename:
-        return f"{ename}: {error.evalue}"
+        return f"{ename}: {getattr(error, 'evalue', '')}"
     return f"{type(error).__name__}: {error}"
 
 
@@ -294,7 +302,7 @@ def run_notebooks(dataset_names: Iterable[str] | None = None, notebooks: Iterabl
                     language="python", progress_bar=False, cwd=str(target_dir),
                     execution_timeout=cell_timeout)
                 status, error = "passed", None
-            except Exception as exc:  # one failed run must not stop the batch
+            except Exception as exc:  # noqa: BLE001 - one failed run must not stop the batch
                 status, error = "failed", _describe(exc)
             results.append(RunResult(source.name, run.dataset, params, status,
                                      round(time.perf_counter() - started, 2), str(target), error))
@@ -322,7 +330,7 @@ def format_summary(results: Sequence[RunResult]) -> str:
         knobs = ", ".join(f"{k}={v}" for k, v in r.params.items() if k != "dataset")
         rows.append((r.notebook, r.dataset, knobs, r.status, f"{r.duration:.1f} s"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     failed = [r for r in results if r.status != "passed"]
     lines.append(f"{len(results) - len(failed)} passed, {len(failed)} failed, "

@@ -51,21 +51,21 @@ from .uris import split_uri
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from asdf import AsdfFile
-    from astropy.io.fits import Header, HDUList
+    from astropy.io.fits import HDUList, Header
     from astropy.nddata import Cutout2D
     from roman_datamodels.datamodels import DataModel
 
 __all__ = [
-    "HEADER_BLOCK",
     "GZIP_BLOCK",
-    "open_fits",
-    "read_header",
-    "open_asdf",
-    "open_datamodel",
-    "read_metadata",
-    "info",
+    "HEADER_BLOCK",
     "cutout",
     "cutouts",
+    "info",
+    "open_asdf",
+    "open_datamodel",
+    "open_fits",
+    "read_header",
+    "read_metadata",
     "to_hdulist",
 ]
 
@@ -78,7 +78,7 @@ _MAX_CONNECTIONS = 128
 
 # --------------------------------------------------------------------------- opening
 
-def _filesystem(uri: str, anon: bool | None):
+def _filesystem(uri: str, anon: bool | None) -> tuple[Any, str]:
     bucket, key = split_uri(uri)
     if not key:
         raise InvalidParameterError("uri", uri, hint="give the URI of a file, 's3://<bucket>/<key>'")
@@ -88,14 +88,17 @@ def _filesystem(uri: str, anon: bool | None):
 
 @contextlib.contextmanager
 def _translated_errors(uri: str, anon: bool | None) -> Iterator[None]:
-    """Turn s3fs's errors (through :func:`~roman_helpers.errors.translate_s3_error`) and
-    format errors into ours, with a message that says what to do."""
+    """Turn s3fs's errors and format errors into ours, with a message that says what to do.
+
+    S3 errors go through :func:`~roman_helpers.errors.translate_s3_error`.
+    """
     try:
         yield
     except gzip.BadGzipFile as error:
         raise FileFormatError(f"{uri} is not gzip-compressed, although its name ends in .gz") from error
     except yaml.YAMLError as error:
-        raise FileFormatError(f"{uri}: the ASDF tree is not valid YAML ({error.problem or error}); "
+        problem = getattr(error, "problem", None) or error  # the parser's errors say what was wrong
+        raise FileFormatError(f"{uri}: the ASDF tree is not valid YAML ({problem}); "
                               "the file is damaged or was not written by asdf") from error
     except Exception as error:
         anonymous = config.is_public_bucket(split_uri(uri)[0]) if anon is None else anon  # as config.filesystem
@@ -106,7 +109,8 @@ def _translated_errors(uri: str, anon: bool | None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _open_remote(uri: str, anon: bool | None, *, cache_type: str, block_size: int):
+def _open_remote(uri: str, anon: bool | None, *, cache_type: str,
+                 block_size: int) -> Iterator[tuple[Any, str, Any]]:
     fs, path = _filesystem(uri, anon)
     with _translated_errors(uri, anon):
         handle = fs.open(path, "rb", cache_type=cache_type, block_size=block_size)
@@ -274,7 +278,7 @@ def _to_plain(value: Any) -> Any:
     return value
 
 
-def _asdf_tree(tree_bytes: bytes, uri: str):
+def _asdf_tree(tree_bytes: bytes, uri: str) -> AsdfFile:
     """Open the tree alone (no blocks): tagged objects become astropy/gwcs objects."""
     import asdf
 
@@ -283,7 +287,7 @@ def _asdf_tree(tree_bytes: bytes, uri: str):
         return asdf.open(io.BytesIO(tree_bytes), lazy_load=True, memmap=False)
 
 
-def _remote_asdf_tree(uri: str, anon: bool | None):
+def _remote_asdf_tree(uri: str, anon: bool | None) -> AsdfFile:
     """Fetch only the YAML tree of a remote ASDF file and open it (no blocks)."""
     fs, path = _filesystem(uri, anon)
     with _translated_errors(uri, anon):

@@ -38,6 +38,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["TransferRecord", "TransferStats", "measure", "watch"]
 
@@ -127,10 +128,10 @@ class TransferStats:
 
 _lock = threading.Lock()
 _active: list[TransferStats] = []
-_reached: list = []  # event systems the running blocks registered on, unregistered with the last
+_reached: list[Any] = []  # event systems the running blocks registered on, unregistered with the last
 
 
-def _first_report(context) -> bool:
+def _first_report(context: object) -> bool:
     """Tell whether this HTTP attempt is not counted yet.
 
     A client can hold the handler twice (from its session's built-in list and from
@@ -147,8 +148,8 @@ def _first_report(context) -> bool:
     return True
 
 
-def _count_response(event_name: str = "", response_dict=None, context=None, exception=None,
-                    **kwargs) -> None:
+def _count_response(event_name: str = "", response_dict: dict[str, Any] | None = None, context: object = None,
+                    exception: BaseException | None = None, **kwargs: Any) -> None:
     """botocore handler: add one attempt to every active :class:`TransferStats`."""
     if not _active or not _first_report(context):
         return
@@ -170,13 +171,13 @@ def _count_response(event_name: str = "", response_dict=None, context=None, exce
             stats.records.append(record)
 
 
-def _remember_range(params=None, context=None, **kwargs) -> None:
+def _remember_range(params: object = None, context: object = None, **kwargs: Any) -> None:
     """botocore handler: keep the request's Range in its context for the record."""
     if isinstance(params, dict) and isinstance(context, dict) and params.get("Range"):
         context["roman_helpers_range"] = params["Range"]
 
 
-def _remember_start(request=None, **kwargs) -> None:
+def _remember_start(request: object = None, **kwargs: Any) -> None:
     """botocore handler: note when the request leaves (per attempt)."""
     context = getattr(request, "context", None)
     if isinstance(context, dict):
@@ -190,17 +191,17 @@ _WATCH_ID = _UNIQUE_ID + ".watch"
 _BLOCK_ID = _UNIQUE_ID + ".block"
 
 
-def _register(events, unique_id: str) -> None:
+def _register(events: Any, unique_id: str) -> None:
     for event, handler in _HANDLERS:
         events.register(event, handler, unique_id=f"{unique_id}.{handler.__name__}")
 
 
-def _unregister(events, unique_id: str) -> None:
+def _unregister(events: Any, unique_id: str) -> None:
     for event, handler in _HANDLERS:
         events.unregister(event, handler, unique_id=f"{unique_id}.{handler.__name__}")
 
 
-def watch(client):
+def watch(client: Any) -> Any:
     """Have an S3 client report to :func:`measure`, wherever and whenever it was made.
 
     Needed only for a client made before a :func:`measure` block outside boto3's default
@@ -230,7 +231,7 @@ def watch(client):
     return client
 
 
-def _existing_event_systems() -> Iterator:
+def _existing_event_systems() -> Iterator[Any]:
     """The event systems of boto3's default session and of the connected cached s3fs clients."""
     import boto3
     import s3fs

@@ -20,18 +20,25 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import config, datasets
-from .errors import (BucketNotFoundError, InvalidParameterError, InvalidURIError, NotInCloudWarning,
-                     ObjectNotFoundError, RomanHelpersError, translate_s3_error)
+from .errors import (
+    BucketNotFoundError,
+    InvalidParameterError,
+    InvalidURIError,
+    NotInCloudWarning,
+    ObjectNotFoundError,
+    RomanHelpersError,
+    translate_s3_error,
+)
 
 __all__ = [
-    "split_uri",
     "CLOUD_BUCKET",
     "cloud_uris",
-    "romanisim_uri",
-    "openuniverse_fits_uri",
     "openuniverse_asdf_uri",
-    "tutorial_uri",
+    "openuniverse_fits_uri",
     "parse_roman_filename",
+    "romanisim_uri",
+    "split_uri",
+    "tutorial_uri",
 ]
 
 #: The MAST open-data bucket that ``Observations.get_cloud_uris`` checks.
@@ -43,7 +50,7 @@ LOOKUP_CHUNK = 50
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 
 
-def split_uri(uri: str) -> tuple[str, str]:
+def split_uri(uri: object) -> tuple[str, str]:
     """Split ``s3://bucket/key`` into bucket and key.
 
     Parameters
@@ -155,7 +162,7 @@ def _lookup_keys(data_uris: list[str]) -> list[str | None]:
     return keys
 
 
-def _s3_client(workers: int):
+def _s3_client(workers: int) -> Any:
     """An unsigned boto3 S3 client (``AWS_ENDPOINT_URL`` is honoured by botocore itself)."""
     import boto3
     from botocore import UNSIGNED
@@ -166,7 +173,7 @@ def _s3_client(workers: int):
     return boto3.session.Session().client("s3", config=options)
 
 
-def _exists(client, key: str) -> bool:
+def _exists(client: Any, key: str) -> bool:
     """HEAD one key of :data:`CLOUD_BUCKET`; ``False`` when there is no such key.
 
     A refusal or a missing bucket raises (:func:`roman_helpers.errors.translate_s3_error`).
@@ -249,9 +256,9 @@ def cloud_uris(products: Any, *, workers: int = 16) -> list[str | None]:
     wanted = [key for key in keys if key is not None]
     client = _s3_client(workers) if wanted else None
     with ThreadPoolExecutor(max_workers=min(int(workers), max(1, len(wanted)))) as pool:
-        found = dict(zip(wanted, pool.map(lambda key: _exists(client, key), wanted)))
+        found = dict(zip(wanted, pool.map(lambda key: _exists(client, key), wanted), strict=True))
     result = [f"s3://{CLOUD_BUCKET}/{key}" if key is not None and found[key] else None for key in keys]
-    missing = [uri for uri, cloud in zip(data_uris, result) if cloud is None]
+    missing = [uri for uri, cloud in zip(data_uris, result, strict=True) if cloud is None]
     if missing:
         shown = ", ".join(missing[:20]) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
         warnings.warn(f"{len(missing)} of {len(data_uris)} products are not in s3://{CLOUD_BUCKET} "
@@ -442,7 +449,7 @@ def parse_roman_filename(name: str) -> dict[str, str | None]:
     if not isinstance(name, str):
         raise InvalidParameterError("file name", name, hint=_NAME_EXAMPLES)
     base = name.rstrip("/").rsplit("/", 1)[-1]
-    for convention, pattern in _NAMES.items():
+    for convention, pattern in _NAMES.items():  # noqa: B007 - used after the loop, which stops at the match
         match = pattern.fullmatch(base)
         if match:
             break
@@ -454,15 +461,15 @@ def parse_roman_filename(name: str) -> dict[str, str | None]:
             why = ("After the visit id come either '_<exposure 4 digits>_wfi<NN>_<filter>_<suffix>.asdf' (2026) "
                    "or '_<visit file group, sequence, activity: 5 digits>_<exposure 4 digits>_WFI<NN>_<suffix>.asdf' (2024)")
         raise InvalidParameterError("file name", base, hint=f"{why}; {_NAME_EXAMPLES}")
-    fields = dict.fromkeys(_FIELDS)
+    fields: dict[str, str | None] = dict.fromkeys(_FIELDS)
     fields.update(match.groupdict())
     fields["visit_id"] = base[:20].lower()
-    fields["detector"] = fields["detector"].upper()
-    if not 1 <= int(fields["detector"][3:]) <= 18:
-        raise InvalidParameterError("detector", fields["detector"], [f"WFI{n:02d}" for n in range(1, 19)],
+    detector = fields["detector"] = match["detector"].upper()  # detector, suffix and extension always match
+    if not 1 <= int(detector[3:]) <= 18:
+        raise InvalidParameterError("detector", detector, [f"WFI{n:02d}" for n in range(1, 19)],
                                     hint=f"In file name {base!r}")
     if fields["optical_element"] is not None:
         fields["optical_element"] = fields["optical_element"].upper()
-    fields["suffix"] = fields["suffix"].lower()
-    fields["extension"] = fields["extension"].lower()
+    fields["suffix"] = match["suffix"].lower()
+    fields["extension"] = match["extension"].lower()
     return {"convention": convention, **fields}

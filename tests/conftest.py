@@ -13,7 +13,8 @@ import pytest
 import s3fs
 from moto.server import ThreadedMotoServer
 
-pytest_plugins = ["roman_helpers.sandbox.pytest_plugin"]  # fixtures `sandbox`, `sandbox_env`
+# fixtures `sandbox`, `sandbox_env`; `served`, `s3env` (the counting S3 server of the streaming tests)
+pytest_plugins = ["roman_helpers.sandbox.pytest_plugin", "_stream_support"]
 
 PUBLIC_BUCKET = "stpubdata"
 PRIVATE_BUCKET = "roman-sci-test-data-prod-summer-beta-test"

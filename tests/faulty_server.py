@@ -21,7 +21,7 @@ class FaultyS3:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "FaultyS3":
+    def __enter__(self) -> FaultyS3:
         self.thread.start()
         return self
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 
 from roman_helpers.download import download, safe_destination
-from roman_helpers.errors import (AccessDeniedError, InvalidParameterError, InvalidURIError,
-                                  ObjectNotFoundError, UnsafePathError)
+from roman_helpers.errors import (
+    AccessDeniedError,
+    InvalidParameterError,
+    InvalidURIError,
+    ObjectNotFoundError,
+    UnsafePathError,
+)
 from roman_helpers.sandbox.faults import FaultRule, parse_faults
 from tests.conftest import put_object
 
@@ -46,7 +51,7 @@ def test_more_unsafe_keys(tmp_path, key):
     assert repr(key) in str(caught.value)
 
 
-@pytest.mark.parametrize("kwargs, named", [({"kind": "melt"}, "melt"), ({"kind": "cut", "rate": 1.5}, "1.5"),
+@pytest.mark.parametrize(("kwargs", "named"), [({"kind": "melt"}, "melt"), ({"kind": "cut", "rate": 1.5}, "1.5"),
                                            ({"kind": "flip", "nth": 0}, "0"),
                                            ({"kind": "cut", "fraction": -0.1}, "-0.1")])
 def test_fault_rule_values(kwargs, named):

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 import pytest
-from _stream_support import ROOT, s3env, served, settled  # noqa: F401  (fixtures)
+from _stream_support import ROOT, settled
 
 from roman_helpers import stream, transfer
 

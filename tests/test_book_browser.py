@@ -485,7 +485,7 @@ def test_cli_page_shows_every_command_with_its_options(chromium: DevTools, book_
     from roman_helpers.cli import build_parser
 
     chromium.open(book_url + "book/cli.html")
-    sections = {heading: text for heading, text in chromium.evaluate(SECTIONS_JS)}
+    sections = dict(chromium.evaluate(SECTIONS_JS))
     commands = _commands(build_parser(), "roman-helpers")
     assert len(commands) >= 10
     missing = []

@@ -21,7 +21,7 @@ def test_parse_faults_spec():
     assert rules[3].fraction == 0.99 and rules[3].method == "GET"
 
 
-@pytest.mark.parametrize("spec, named", [("explode:0.1", "explode"), ("cut:size=3", "size"),
+@pytest.mark.parametrize(("spec", "named"), [("explode:0.1", "explode"), ("cut:size=3", "size"),
                                          ("reset:nth=x", "x"), ("slowdown:2", "2")])
 def test_parse_faults_rejects_bad_spec(spec, named):
     with pytest.raises(InvalidParameterError, match=named):
@@ -53,26 +53,26 @@ def test_slowdown_and_500_are_s3_errors(stored):
 
 
 def test_reset_breaks_connection(stored):
-    with FaultyS3([FaultRule("reset", key="obj.bin")]) as server:
-        with pytest.raises((ConnectionError, http.client.RemoteDisconnected)):
-            get(server.url)
+    with FaultyS3([FaultRule("reset", key="obj.bin")]) as server, \
+            pytest.raises((ConnectionError, http.client.RemoteDisconnected)):
+        get(server.url)
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.5, 0.99])
 def test_cut_sends_full_length_short_body(stored, fraction):
-    with FaultyS3([FaultRule("cut", fraction=fraction)]) as server:
-        with pytest.raises(http.client.IncompleteRead) as caught:
-            get(server.url)
+    with FaultyS3([FaultRule("cut", fraction=fraction)]) as server, \
+            pytest.raises(http.client.IncompleteRead) as caught:
+        get(server.url)
     assert len(caught.value.partial) == int(len(BODY) * fraction)
     assert caught.value.expected == len(BODY) - int(len(BODY) * fraction)
 
 
 def test_stall_answers_nothing_until_timeout(stored):
     with FaultyS3([FaultRule("stall", seconds=2)]) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=0.3)
+        connection.request("GET", "/stpubdata/f/obj.bin")  # sent whole: the stall is in the answer
         with pytest.raises(TimeoutError):
-            host, port = server.url.removeprefix("http://").split(":")
-            connection = http.client.HTTPConnection(host, int(port), timeout=0.3)
-            connection.request("GET", "/stpubdata/f/obj.bin")
             connection.getresponse()
 
 
@@ -85,7 +85,7 @@ def test_flip_changes_exactly_one_byte(stored):
 
 def test_badsum_replaces_etag(stored):
     with FaultyS3([FaultRule("badsum")]) as server:
-        response, body = get(server.url, method="HEAD")
+        response, _body = get(server.url, method="HEAD")
     assert response.getheader("ETag") == '"' + "0" * 32 + '"'
 
 

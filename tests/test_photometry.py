@@ -157,7 +157,7 @@ def test_light_curve_times_bands_and_fluxes():
     assert list(curve["band"]) == [e[0] for e in expected]
     assert list(curve["file"]) == [f"s3://stpubdata/tds/epoch{EPOCHS.index(e)}.fits" for e in expected]
     assert list(curve["detector"]) == [f"WFI{EPOCHS.index(e) + 1:02d}" for e in expected]
-    for row, epoch in zip(curve, expected):
+    for row, epoch in zip(curve, expected, strict=True):
         assert abs(row["flux"] - epoch[3]) < 3 * row["flux_err"]
         assert (row["x"], row["y"]) == pytest.approx(epoch[4], abs=1e-6)
         assert row["coverage"] == 1.0

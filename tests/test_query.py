@@ -19,8 +19,8 @@ from roman_helpers.errors import InvalidParameterError, RomanHelpersError
 from roman_helpers.transfer import measure
 from roman_helpers.uris import cloud_uris
 
-SEED_CRITERIA = dict(obs_collection="HST", filters="F160W", instrument_name="WFC3/IR",
-                     proposal_id=["11360"], dataRights="PUBLIC")
+SEED_CRITERIA = {"obs_collection": "HST", "filters": "F160W", "instrument_name": "WFC3/IR",
+                     "proposal_id": ["11360"], "dataRights": "PUBLIC"}
 
 
 @pytest.fixture

@@ -87,7 +87,7 @@ def test_new_style_public_file_names_match_their_metadata(manifest):
 
 
 def _brightest_star_contrast(image: np.ndarray, x: float, y: float) -> float:
-    peak = image[int(round(y)) - 1:int(round(y)) + 2, int(round(x)) - 1:int(round(x)) + 2].max()
+    peak = image[round(y) - 1:round(y) + 2, round(x) - 1:round(x) + 2].max()
     return float((peak - np.median(image)) / np.std(image[:50, :50]))
 
 
@@ -157,7 +157,7 @@ def test_hst_exposure_files_have_the_wfc3_ir_structure(manifest):
 
 def test_hst_association_files_name_their_exposures(manifest):
     with fits.open(_hst(manifest, "ib1f0v010_asn.fits")) as asn:
-        rows = list(zip(asn["ASN"].data["MEMNAME"], asn["ASN"].data["MEMTYPE"]))
+        rows = list(zip(asn["ASN"].data["MEMNAME"], asn["ASN"].data["MEMTYPE"], strict=True))
     assert rows == [("IB1F0VABQ", "EXP-DTH"), ("IB1F0VBBQ", "EXP-DTH"), ("IB1F0V010", "PROD-DTH")]
     with fits.open(_hst(manifest, "ib1f0v01j_jit.fits")) as jit:
         assert [h.name for h in jit[1:]] == ["JIT", "JIT"] and "Seconds" in jit[1].columns.names
@@ -198,5 +198,5 @@ def test_a_failing_generator_process_is_a_clear_start_error(tmp_path):
 
     not_a_folder = tmp_path / "staging"
     not_a_folder.write_text("")
-    with pytest.raises(SandboxStartError, match="could not be generated: .*(NotADirectoryError|FileExistsError)"):
+    with pytest.raises(SandboxStartError, match=r"could not be generated: .*(NotADirectoryError|FileExistsError)"):
         data._generate_in_parallel("small", not_a_folder, progress=False, workers=2)

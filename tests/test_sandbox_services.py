@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import urllib.request
 import warnings
 from pathlib import Path
+from typing import ClassVar
 
 import boto3
 import numpy as np
@@ -140,7 +142,7 @@ def lone_proxy():
 @pytest.mark.timeout(30)
 def test_unknown_https_host_is_refused_with_a_clear_message(lone_proxy):
     proxies = {"https": lone_proxy.url, "http": lone_proxy.url}
-    with pytest.raises(requests.exceptions.ProxyError, match="host example.org is not served"):
+    with pytest.raises(requests.exceptions.ProxyError, match=re.escape("host example.org is not served")):
         requests.get("https://example.org/data.fits", proxies=proxies, timeout=10)
     assert lone_proxy.refused[-1] == "example.org"
 
@@ -153,9 +155,9 @@ def test_unknown_plain_http_host_is_refused_with_a_clear_message(lone_proxy):
 
 
 # ------------------------------------------------------------------ the full sandbox, through astroquery
-SEED_QUERY = dict(obs_collection="HST", filters="F160W", instrument_name="WFC3/IR",
-                  proposal_id=["11360"], dataRights="PUBLIC")
-SEED_FILTER = dict(calib_level=[3], productType=["SCIENCE"], dataproduct_type=["image"], project=["CALWF3"])
+SEED_QUERY = {"obs_collection": "HST", "filters": "F160W", "instrument_name": "WFC3/IR",
+                  "proposal_id": ["11360"], "dataRights": "PUBLIC"}
+SEED_FILTER = {"calib_level": [3], "productType": ["SCIENCE"], "dataproduct_type": ["image"], "project": ["CALWF3"]}
 
 
 @pytest.fixture
@@ -267,7 +269,7 @@ def test_unusable_cache_dir_is_a_clear_error(tmp_path):
 
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
-    with pytest.raises(SandboxStartError, match="cache directory .*/file/cache is not usable"):
+    with pytest.raises(SandboxStartError, match=r"cache directory .*/file/cache is not usable"):
         Sandbox(cache_dir=not_a_folder / "cache").start()
 
 
@@ -287,8 +289,9 @@ def test_cli_parses_latency_and_bandwidth_and_rejects_nonsense():
 
 # ------------------------------------------------------------------ MAST paging, on a five-row catalog
 class FiveRowCatalog:
-    OBSERVATION_FIELDS = [{"name": "obsid", "type": "string"}, {"name": "t_exptime", "type": "float"}]
-    PRODUCT_FIELDS = [{"name": "obsID", "type": "string"}]
+    OBSERVATION_FIELDS: ClassVar[list[dict[str, str]]] = [{"name": "obsid", "type": "string"},
+                                                           {"name": "t_exptime", "type": "float"}]
+    PRODUCT_FIELDS: ClassVar[list[dict[str, str]]] = [{"name": "obsID", "type": "string"}]
 
     @staticmethod
     def observations():

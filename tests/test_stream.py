@@ -7,20 +7,25 @@ server (S3Server.stats); both must agree and meet issue 6's targets.
 from __future__ import annotations
 
 import itertools
+import re
 import zlib
 
 import asdf
 import astropy.units as u
 import numpy as np
 import pytest
-from _stream_support import s3env, served, settled  # noqa: F401  (fixtures)
-from astropy.coordinates import SkyCoord
+from _stream_support import settled
 from astropy.io import fits
 from astropy.nddata import Cutout2D
 from astropy.wcs import WCS
 
 from roman_helpers import stream, transfer
-from roman_helpers.errors import AccessDeniedError, InvalidParameterError, InvalidURIError, ObjectNotFoundError
+from roman_helpers.errors import (
+    AccessDeniedError,
+    InvalidParameterError,
+    InvalidURIError,
+    ObjectNotFoundError,
+)
 
 KIB = 1024
 
@@ -141,7 +146,7 @@ def test_gzip_cutout_reads_forward_once_and_stops_after_the_rows(s3env):
         data_start = hdul.fileinfo(1)["datLoc"]
     spans = sorted(tuple(int(n) for n in record.range.split("=")[1].split("-"))
                    for record in server.records if record.range)
-    for (_, end), (start, _) in zip(spans, spans[1:]):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert start > end  # no byte fetched twice
     needed = gzip_prefix_for(path, data_start + 60 * 4088 * 4)
     assert server.bytes_sent <= needed + stream.GZIP_BLOCK
@@ -235,9 +240,9 @@ def test_private_bucket_read_anonymously_is_refused(s3env):
 
 def test_missing_object_names_the_uri(s3env):
     missing = "s3://stpubdata/hst/public/nope/nope_drz.fits"
-    with pytest.raises(ObjectNotFoundError, match="nope_drz.fits"):
+    with pytest.raises(ObjectNotFoundError, match=re.escape("nope_drz.fits")):
         stream.read_header(missing)
-    with pytest.raises(ObjectNotFoundError, match="nope_drz.fits"):
+    with pytest.raises(ObjectNotFoundError, match=re.escape("nope_drz.fits")):
         stream.cutout(missing, box=(0, 0, 10, 10))
 
 
@@ -260,7 +265,7 @@ def test_unknown_extension_lists_the_valid_ones(s3env):
 def test_not_an_s3_uri():
     with pytest.raises(InvalidURIError):
         stream.read_header("/tmp/file.fits")
-    with pytest.raises(InvalidParameterError, match=".asdf"):
+    with pytest.raises(InvalidParameterError, match=re.escape(".asdf")):
         stream.cutout("s3://stpubdata/file.txt", box=(0, 0, 1, 1))
 
 

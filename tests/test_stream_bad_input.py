@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -39,14 +40,14 @@ def damaged(buckets, s3_client):
 
 @pytest.mark.parametrize("call", [stream.read_header, stream.info], ids=["read_header", "info"])
 def test_a_file_that_is_not_fits(damaged, call):
-    with pytest.raises(FileFormatError, match="text.fits"):
+    with pytest.raises(FileFormatError, match=re.escape("text.fits")):
         call(damaged["text.fits"])
 
 
 @pytest.mark.filterwarnings("ignore:File may have been truncated")  # astropy says so too; we raise
 def test_a_truncated_fits_file_keeps_its_headers_but_refuses_missing_pixels(damaged):
     assert stream.read_header(damaged["truncated.fits"], "SCI")["NAXIS2"] == 200
-    with pytest.raises(FileFormatError, match="truncated.fits"):
+    with pytest.raises(FileFormatError, match=re.escape("truncated.fits")):
         stream.cutout(damaged["truncated.fits"], box=(0, 190, 10, 200))
 
 
@@ -54,15 +55,15 @@ def test_a_truncated_fits_file_keeps_its_headers_but_refuses_missing_pixels(dama
                                   lambda uri: stream.cutout(uri, box=(0, 0, 1, 1))],
                          ids=["read_metadata", "info", "cutout"])
 def test_an_asdf_file_with_a_broken_tree(damaged, call):
-    with pytest.raises(FileFormatError, match="broken.asdf"):
+    with pytest.raises(FileFormatError, match=re.escape("broken.asdf")):
         call(damaged["broken.asdf"])
 
 
 def test_a_fits_file_named_asdf(damaged):
-    with pytest.raises(FileFormatError, match="fits_named.asdf"):
+    with pytest.raises(FileFormatError, match=re.escape("fits_named.asdf")):
         stream.read_metadata(damaged["fits_named.asdf"])
 
 
 def test_a_missing_key_in_an_existing_bucket(damaged):
-    with pytest.raises(ObjectNotFoundError, match="damaged/nothing.fits"):
+    with pytest.raises(ObjectNotFoundError, match=re.escape("damaged/nothing.fits")):
         stream.read_header("s3://stpubdata/damaged/nothing.fits")

@@ -12,7 +12,6 @@ import botocore.session
 import numpy as np
 import pytest
 import s3fs
-from _stream_support import s3env, served  # noqa: F401  (fixtures)
 from astropy.io import fits
 from botocore import handlers
 
@@ -65,10 +64,10 @@ def test_filesystem_connected_before_measuring_is_counted(s3env):
 
 def test_astropy_fsspec_open_is_counted(s3env):
     mark = settled_mark(s3env)
-    with transfer.measure() as stats:
-        with fits.open(s3env.uri["fits"], fsspec_kwargs={"anon": True, "default_block_size": 8192,
-                                                         "default_cache_type": "first"}) as hdul:
-            assert hdul[1].header["NAXIS1"] == 4088
+    with (transfer.measure() as stats,
+          fits.open(s3env.uri["fits"], fsspec_kwargs={"anon": True, "default_block_size": 8192,
+                                                      "default_cache_type": "first"}) as hdul):
+        assert hdul[1].header["NAXIS1"] == 4088
     assert stats.requests >= 2  # a HEAD and at least one GET
     assert (stats.requests, stats.bytes) == server_totals(s3env, mark)
     assert stats.by_operation().get("HeadObject", 0) >= 1
@@ -120,14 +119,18 @@ def test_sequential_reads_are_separate_round_trips(s3env):
 def test_builtin_handlers_are_restored_after_the_last_block(s3env):
     before = list(handlers.BUILTIN_HANDLERS)
     fs = s3fs.S3FileSystem(anon=True)
-    with pytest.raises(ZeroDivisionError):
+
+    def fail_in_nested_blocks() -> None:
         with transfer.measure():
             with transfer.measure():
                 fs.cat_file(s3env.uri["fits"].removeprefix("s3://"), start=0, end=10)
             assert len(handlers.BUILTIN_HANDLERS) > len(before)  # still active for the outer block
-            1 / 0
+            raise RuntimeError("failed in the outer block")
+
+    with pytest.raises(RuntimeError, match="failed in the outer block"):
+        fail_in_nested_blocks()
     after = handlers.BUILTIN_HANDLERS
-    assert len(after) == len(before) and all(a is b for a, b in zip(after, before))
+    assert len(after) == len(before) and all(a is b for a, b in zip(after, before, strict=True))
 
 
 def test_undocumented_interfaces_relied_on_still_exist(moto_endpoint):
@@ -211,10 +214,10 @@ def test_plain_s3fs_counts_match_the_object(fits_object, moto_log):
 
 def test_astropy_fits_open_counts_match_the_object(fits_object, moto_log):
     uri, size = fits_object
-    with transfer.measure() as stats:
-        # the "all" cache reads the whole file in one GET, after the HEAD that gives its size
-        with fits.open(uri, fsspec_kwargs={"anon": True, "default_cache_type": "all"}) as hdul:
-            assert hdul["SCI"].data[47, 63] == 64 * 48 - 1
+    # the "all" cache reads the whole file in one GET, after the HEAD that gives its size
+    with (transfer.measure() as stats,
+          fits.open(uri, fsspec_kwargs={"anon": True, "default_cache_type": "all"}) as hdul):
+        assert hdul["SCI"].data[47, 63] == 64 * 48 - 1
     assert as_methods(stats) == moto_log() == Counter({"HEAD": 1, "GET": 1}) and stats.bytes == size
 
 

@@ -18,8 +18,12 @@ import pytest
 from astropy.table import Table
 
 from roman_helpers import datasets, uris
-from roman_helpers.errors import (AccessDeniedError, InvalidParameterError, NotInCloudWarning,
-                                  RomanHelpersError)
+from roman_helpers.errors import (
+    AccessDeniedError,
+    InvalidParameterError,
+    NotInCloudWarning,
+    RomanHelpersError,
+)
 from roman_helpers.transfer import measure
 from tests.conftest import put_object
 
@@ -55,7 +59,7 @@ def test_parse_keeps_the_same_keys_for_both_conventions() -> None:
     assert uris.parse_roman_filename(OLD_NAME).keys() == uris.parse_roman_filename(NEW_NAME).keys()
 
 
-@pytest.mark.parametrize("name, expected", [
+@pytest.mark.parametrize(("name", "expected"), [
     ("r00001_cal.asdf", "19-digit visit id"),
     ("x0000101001001001001_01101_0001_WFI01_cal.asdf", "19-digit visit id"),
     ("r0000101001001001001_0101_0001_WFI01_cal.asdf", "After the visit id"),
@@ -71,7 +75,7 @@ def test_parse_rejects_malformed_names_with_an_example(name: str, expected: str)
 
 
 def test_parse_rejects_a_detector_that_does_not_exist() -> None:
-    with pytest.raises(InvalidParameterError, match="WFI19.*WFI01, WFI02"):
+    with pytest.raises(InvalidParameterError, match=r"WFI19.*WFI01, WFI02"):
         uris.parse_roman_filename("r0003201001001001004_0001_wfi19_f106_cal.asdf")
 
 
@@ -110,7 +114,7 @@ def test_tutorial_uri_parses_back() -> None:
     assert (fields["detector"], fields["optical_element"]) == ("WFI11", "F106")
 
 
-@pytest.mark.parametrize("call, expected", [
+@pytest.mark.parametrize(("call", "expected"), [
     (lambda: uris.openuniverse_fits_uri("F999", "15297", 11), "invalid band 'F999'; valid values are: F158, F184"),
     (lambda: uris.openuniverse_asdf_uri("F184", "15x97", 11), "invalid hpix '15x97'; valid values are: 15297, 15298"),
     (lambda: uris.openuniverse_fits_uri("F184", "99999", 11), "invalid hpix '99999'; valid values are: 15297, 15298"),
@@ -165,7 +169,7 @@ class PathLookup:
         lookup = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:  # http.server's name
                 url = urlparse(self.path)
                 asked = parse_qs(url.query).get("uri", [])
                 lookup.requests.append(asked)
@@ -232,7 +236,7 @@ def test_cloud_uris_order_dedup_missing_and_request_counts(buckets, s3_client, p
     assert result == expected
     assert len(service.requests) == math.ceil(len(unique) / 50) == 3
     assert [len(chunk) for chunk in service.requests] == [50, 50, 21]
-    assert sum(service.requests, []) == unique
+    assert [uri for chunk in service.requests for uri in chunk] == unique
     assert s3.by_operation().get("HeadObject") == count  # one HEAD per looked-up product, none for the 404
     notices = [w for w in caught if issubclass(w.category, NotInCloudWarning)]
     assert len(notices) == 1
@@ -270,7 +274,7 @@ def test_cloud_uris_rejects_bad_input() -> None:
 
 def test_cloud_uris_reports_a_failing_lookup(path_lookup) -> None:
     service = path_lookup({}, status=500)
-    with pytest.raises(RomanHelpersError, match="MAST path look-up .* failed"):
+    with pytest.raises(RomanHelpersError, match=r"MAST path look-up .* failed"):
         uris.cloud_uris([_data_uri(1)])
     assert len(service.requests) == 1
 

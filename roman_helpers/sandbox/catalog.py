@@ -22,9 +22,21 @@ import functools
 from typing import Any
 
 __all__ = [
-    "OBSERVATION_FIELDS", "CONE_FIELDS", "POSITION_FIELDS", "PRODUCT_FIELDS", "COUNT_FIELDS", "PROPOSAL_ID",
-    "M85", "FOOTPRINT_SIDE_PIXELS", "observations", "products", "product_sources", "in_cloud", "cloud_key",
-    "resolve", "drizzled_products",
+    "CONE_FIELDS",
+    "COUNT_FIELDS",
+    "FOOTPRINT_SIDE_PIXELS",
+    "M85",
+    "OBSERVATION_FIELDS",
+    "POSITION_FIELDS",
+    "PRODUCT_FIELDS",
+    "PROPOSAL_ID",
+    "cloud_key",
+    "drizzled_products",
+    "in_cloud",
+    "observations",
+    "product_sources",
+    "products",
+    "resolve",
 ]
 
 PROPOSAL_ID = "11360"
@@ -122,7 +134,7 @@ _PRODUCT_COLUMNS = [
 
 def _fields(columns) -> list[dict[str, Any]]:
     keys = ("name", "type", "config_type", "label", "unit", "description", "example", "separator")
-    return [dict(zip(keys, column)) for column in columns]
+    return [dict(zip(keys, column, strict=True)) for column in columns]
 
 
 #: Fields of ``Mast.Caom.Filtered`` answers. Besides ``name`` and ``type`` (what MAST sends in
@@ -156,22 +168,22 @@ def _m85_plan() -> list[dict[str, Any]]:
         for number in range(count):
             angle = 2 * math.pi * number / count
             offset = 2.0 / 3600
-            plan.append(dict(
-                obs_id=f"ib1f{_LETTERS[index // 36]}{_LETTERS[index % 36]}010", obsid=str(first_obsid + number),
-                ra=M85["ra"] + offset * math.cos(angle) / math.cos(math.radians(M85["decl"])),
-                dec=M85["decl"] + offset * math.sin(angle), band=band, em=(em_min, em_max),
-                exptime=1102.9 if band == "F160W" else 605.9, start=55060.25 + 0.7 * index,
-                target="M85", classification="GALAXY;ELLIPTICAL", galaxy=(M85["ra"], M85["decl"]),
-                proposal=PROPOSAL_ID, title="Globular clusters and the infrared light of M85 (synthetic)",
-                objid=str(1060000000 + index)))
+            plan.append({
+                "obs_id": f"ib1f{_LETTERS[index // 36]}{_LETTERS[index % 36]}010", "obsid": str(first_obsid + number),
+                "ra": M85["ra"] + offset * math.cos(angle) / math.cos(math.radians(M85["decl"])),
+                "dec": M85["decl"] + offset * math.sin(angle), "band": band, "em": (em_min, em_max),
+                "exptime": 1102.9 if band == "F160W" else 605.9, "start": 55060.25 + 0.7 * index,
+                "target": "M85", "classification": "GALAXY;ELLIPTICAL", "galaxy": (M85["ra"], M85["decl"]),
+                "proposal": PROPOSAL_ID, "title": "Globular clusters and the infrared light of M85 (synthetic)",
+                "objid": str(1060000000 + index)})
             index += 1
     return plan
 
 
 def _geometry_plan() -> list[dict[str, Any]]:
     """Two small fields where a flat-sky cone search goes wrong: across RA 0h and at the north pole."""
-    common = dict(proposal="17010", classification="EXTRAGALACTIC FIELD", em=(1100.0, 1400.0),
-                  title="Sandbox geometry fields: right ascension 0h and the celestial pole (synthetic)")
+    common = {"proposal": "17010", "classification": "EXTRAGALACTIC FIELD", "em": (1100.0, 1400.0),
+                  "title": "Sandbox geometry fields: right ascension 0h and the celestial pole (synthetic)"}
     plan = []
     # RA 0h: two pointings either side of the wrap, within 6 arcsec of (0, +2)
     for number, ra in enumerate((359.9985, 359.9995, 0.0005, 0.0015)):

@@ -36,13 +36,22 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from roman_helpers import datasets
 from roman_helpers.sandbox import catalog, synth, tds
 
-__all__ = ["Entry", "Manifest", "PlannedObject", "plan", "build", "default_cache_dir", "BUCKETS", "MAST_ONLY",
-           "CACHE_BUDGET_BYTES"]
+__all__ = [
+    "BUCKETS",
+    "CACHE_BUDGET_BYTES",
+    "MAST_ONLY",
+    "Entry",
+    "Manifest",
+    "PlannedObject",
+    "build",
+    "default_cache_dir",
+    "plan",
+]
 
 PRIVATE_BUCKET = "roman-sci-test-data-prod-summer-beta-test"
 #: Every bucket of the sandbox and whether it is public (anonymous reads), as on AWS.
@@ -162,7 +171,7 @@ def _shape(default: bool, real: tuple[int, int], size: str) -> tuple[int, int]:
     """Every file small, but a dataset's default file big enough that streaming visibly pays."""
     if not default:
         return SMALL
-    return real if size == "full" else tuple(min(side, MEDIUM_SIDE) for side in real)
+    return real if size == "full" else (min(real[0], MEDIUM_SIDE), min(real[1], MEDIUM_SIDE))
 
 
 def _hst_objects(size: str) -> Iterator[PlannedObject]:
@@ -182,8 +191,8 @@ def _hst_writer(source: dict[str, Any], default: bool, size: str) -> tuple[Calla
     visit, kind, association = source["visit"], source["kind"], source["association"]
     galaxy = tuple(source["galaxy"])
     drz_key = catalog.cloud_key(f"mast:HST/product/{association}_drz.fits")
-    drz = dict(shape=_shape(default, HST_DRZ_FULL, size), ra=visit["s_ra"], dec=visit["s_dec"], galaxy=galaxy,
-               seed=_seed(drz_key))
+    drz = {"shape": _shape(default, HST_DRZ_FULL, size), "ra": visit["s_ra"], "dec": visit["s_dec"], "galaxy": galaxy,
+               "seed": _seed(drz_key)}
     keywords = {"ROOTNAME": association, "TARGNAME": visit["target_name"], "PROPOSID": int(visit["proposal_id"]),
                 "FILTER": visit["filters"], "RA_TARG": galaxy[0], "DEC_TARG": galaxy[1],
                 "ASN_ID": association.upper(), "ASN_TAB": f"{association}_asn.fits", "EXPSTART": visit["t_min"]}
@@ -196,14 +205,14 @@ def _hst_writer(source: dict[str, Any], default: bool, size: str) -> tuple[Calla
         return synth.write_hst_preview, dict(drz, pixel_deg=synth.HST_IR_DRZ_PIXEL_DEG,
                                              max_side=128 if "thumb" in kind else None)
     if kind == "asn.fits":
-        return synth.write_hst_asn, dict(keywords=keywords, members=source["exposures"], product=association)
+        return synth.write_hst_asn, {"keywords": keywords, "members": source["exposures"], "product": association}
     if kind in ("jif.fits", "jit.fits"):
         jitter = {**keywords, "ROOTNAME": association[:8] + "j"}
-        return synth.write_hst_jitter, dict(keywords=jitter, exposures=source["exposures"], exptime=per_exposure,
-                                            ra=visit["s_ra"], dec=visit["s_dec"], seed=_seed(drz_key) + 7,
-                                            image=kind == "jif.fits")
+        return synth.write_hst_jitter, {"keywords": jitter, "exposures": source["exposures"], "exptime": per_exposure,
+                                            "ra": visit["s_ra"], "dec": visit["s_dec"], "seed": _seed(drz_key) + 7,
+                                            "image": kind == "jif.fits"}
     if source["exposure"] is None:  # the association's trailer
-        return synth.write_hst_trl, dict(keywords=keywords, steps=_trailer(association, source["exposures"]))
+        return synth.write_hst_trl, {"keywords": keywords, "steps": _trailer(association, source["exposures"])}
     # one exposure's files: the same readout, seeded by the exposure's name
     exposure, number = source["exposure"], source["exposure_number"]
     full = size == "full" and default
@@ -211,14 +220,14 @@ def _hst_writer(source: dict[str, Any], default: bool, size: str) -> tuple[Calla
     keywords = {**keywords, "ROOTNAME": exposure, "ASN_MTYP": "EXP-DTH",
                 "APERTURE": "IR" if full else "IRSUB64", "SUBARRAY": not full, "SAMP_SEQ": "SPARS100",
                 "EXPSTART": round(visit["t_min"] + number * per_exposure / 86400, 5)}
-    readout = dict(shape=shape, ra=visit["s_ra"], dec=round(visit["s_dec"] + (number - 0.5) * 0.5 / 3600, 8),
-                   galaxy=galaxy, seed=_seed(exposure))
+    readout = {"shape": shape, "ra": visit["s_ra"], "dec": round(visit["s_dec"] + (number - 0.5) * 0.5 / 3600, 8),
+                   "galaxy": galaxy, "seed": _seed(exposure)}
     if kind == "flt.jpg":
         return synth.write_hst_preview, dict(readout, pixel_deg=synth.HST_IR_PIXEL_DEG)
     if kind == "spt.fits":
-        return synth.write_hst_spt, dict(keywords=keywords, seed=_seed(exposure) + 3)
+        return synth.write_hst_spt, {"keywords": keywords, "seed": _seed(exposure) + 3}
     if kind == "trl.fits":
-        return synth.write_hst_trl, dict(keywords=keywords, steps=_trailer(exposure, []))
+        return synth.write_hst_trl, {"keywords": keywords, "steps": _trailer(exposure, [])}
     writers = {"flt.fits": synth.write_hst_flt, "ima.fits": synth.write_hst_ima, "raw.fits": synth.write_hst_raw}
     return writers[kind], dict(readout, exptime=per_exposure, nsamp=source["nsamp"], keywords=keywords)
 
@@ -232,13 +241,16 @@ def _trailer(dataset: str, members: list[str]) -> list[str]:
     else:
         lines += [f"{step} ... COMPLETE" for step in ("DQICORR", "ZSIGCORR", "BLEVCORR", "ZOFFCORR", "NLINCORR",
                                                        "DARKCORR", "PHOTCORR", "UNITCORR", "CRCORR", "FLATCORR")]
-    return lines + ["End of processing"]
+    return [*lines, "End of processing"]
 
 
 def _roman_ids(filename: str) -> dict[str, Any]:
     """``meta.observation`` identifiers from a file name (``visit_id`` is the 19 digits after ``r``)."""
     digits = filename[1:20]
-    exposure = re.search(r"_(\d{4})_[wW][fF][iI]", filename).group(1)
+    match = re.search(r"_(\d{4})_[wW][fF][iI]", filename)
+    if match is None:
+        raise ValueError(f"no exposure number before the detector in {filename!r}")
+    exposure = match.group(1)
     return {"program": int(digits[0:5]), "execution_plan": int(digits[5:7]), "pass": int(digits[7:10]),
             "segment": int(digits[10:13]), "observation": int(digits[13:16]), "visit": int(digits[16:19]),
             "visit_id": digits, "observation_id": f"{digits}01101{exposure}", "exposure": int(exposure)}
@@ -251,8 +263,8 @@ def _isim_objects(size: str) -> Iterator[PlannedObject]:
         centre = _detector_centre(ra, dec, params["detector"], angle)
         key = dataset.key(**params)
         start = "2026-03-01T00:00:00" if params["optical_element"] == "F158" else "2026-03-01T01:00:00"
-        common = dict(detector=params["detector"], optical_element=params["optical_element"], ra=centre[0],
-                      dec=centre[1], start=start, ids=_roman_ids(key.rsplit("/", 1)[1]), seed=_seed(key))
+        common = {"detector": params["detector"], "optical_element": params["optical_element"], "ra": centre[0],
+                      "dec": centre[1], "start": start, "ids": _roman_ids(key.rsplit("/", 1)[1]), "seed": _seed(key)}
         if params["suffix"] == "cal":
             yield PlannedObject(dataset.bucket, key, synth.write_roman_cal, dict(
                 common, shape=_shape(_is_default(dataset, params), ROMAN_FULL, size), stars_per_megapixel=8000.0))
@@ -266,8 +278,8 @@ def _openuniverse_objects(size: str) -> Iterator[PlannedObject]:
         ra, dec = OPENUNIVERSE_HPIX[params["hpix"]]
         centre = _detector_centre(ra, dec, params["sensor"])
         shape = _shape(_is_default(fits_set, params), ROMAN_FULL, size)
-        common = dict(shape=shape, ra=centre[0], dec=centre[1], band=params["band"],
-                      seed=_seed(f"{params['band']}/{params['hpix']}/{params['sensor']}"))
+        common = {"shape": shape, "ra": centre[0], "dec": centre[1], "band": params["band"],
+                      "seed": _seed(f"{params['band']}/{params['hpix']}/{params['sensor']}")}
         # the FITS and ASDF versions of one image share its catalogs, drawn from the same seed
         yield PlannedObject(fits_set.bucket, fits_set.key(**params), _write_openuniverse_fits, common)
         yield PlannedObject(asdf_set.bucket, asdf_set.key(**params), _write_openuniverse_asdf,
@@ -289,10 +301,10 @@ def _tutorial_objects(size: str) -> Iterator[PlannedObject]:
     for params in dataset.all_params():
         key = dataset.key(**params)
         centre = _detector_centre(*TUTORIAL_2026, params["detector"])
-        yield PlannedObject(dataset.bucket, key, synth.write_roman_cal, dict(
-            shape=_shape(_is_default(dataset, params), ROMAN_FULL, size), detector=params["detector"],
-            optical_element=params["optical_element"], ra=centre[0], dec=centre[1],
-            start="2026-09-14T05:12:00", ids=_roman_ids(key.rsplit("/", 1)[1]), seed=_seed(key)))
+        yield PlannedObject(dataset.bucket, key, synth.write_roman_cal, {
+            "shape": _shape(_is_default(dataset, params), ROMAN_FULL, size), "detector": params["detector"],
+            "optical_element": params["optical_element"], "ra": centre[0], "dec": centre[1],
+            "start": "2026-09-14T05:12:00", "ids": _roman_ids(key.rsplit("/", 1)[1]), "seed": _seed(key)})
 
 
 def _write_text(path: Path, text: str) -> Path:
@@ -322,9 +334,9 @@ def _other_platform_objects() -> Iterator[PlannedObject]:
     yield PlannedObject(PRIVATE_BUCKET, "ROMANISIM/CATALOGS_SCRIPTS/README.txt", _write_text,
                         {"text": "Synthetic stand-in: the catalog the dense-region simulations were made from.\n"})
     key = "ROMANISIM/GALAXIES/r0000101001001001001_01101_0001_WFI01_cal.asdf"
-    yield PlannedObject(PRIVATE_BUCKET, key, synth.write_roman_cal, dict(
-        shape=SMALL, detector=1, optical_element="F158", ra=53.1, dec=-27.8, start="2026-02-01T00:00:00",
-        ids=_roman_ids(key.rsplit("/", 1)[1]), seed=_seed(key), stars_per_megapixel=500.0))
+    yield PlannedObject(PRIVATE_BUCKET, key, synth.write_roman_cal, {
+        "shape": SMALL, "detector": 1, "optical_element": "F158", "ra": 53.1, "dec": -27.8, "start": "2026-02-01T00:00:00",
+        "ids": _roman_ids(key.rsplit("/", 1)[1]), "seed": _seed(key), "stars_per_megapixel": 500.0})
     yield PlannedObject(PRIVATE_BUCKET, "STIPS/README.txt", _write_text,
                         {"text": "Synthetic stand-in for the STIPS tutorial's inputs.\n"})
 
@@ -358,8 +370,8 @@ def _fingerprint(size: str) -> str:
     import roman_datamodels
 
     digest = hashlib.sha256(f"{size} {asdf.__version__} {roman_datamodels.__version__}".encode())
-    for module in (sys.modules[__name__], synth, catalog, tds):
-        digest.update(Path(module.__file__).read_bytes())
+    for source in (__file__, synth.__file__, catalog.__file__, tds.__file__):
+        digest.update(Path(source).read_bytes())
     digest.update((Path(datasets.__file__).with_name("datasets.yaml")).read_bytes())
     return digest.hexdigest()[:12]
 
@@ -478,16 +490,10 @@ def _generate_in_parallel(size: str, staging: Path, progress: bool, workers: int
     bar = tqdm(total=total, desc="sandbox data (first run only)", unit="file", disable=not progress,
                file=sys.stderr)
     lock = threading.Lock()
-    logs = [tempfile.TemporaryFile() for _ in range(workers)]  # a file, not a pipe: warnings never block a child
-    # the children import this very copy of roman_helpers, wherever the caller found it
-    package_root = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
-    children = [subprocess.Popen([sys.executable, "-m", __name__, size, str(staging), str(part), str(workers),
-                                  str(total)], stdout=subprocess.PIPE, stderr=logs[part], text=True, env=env)
-                for part in range(workers)]
     errors: list[str] = []
 
-    def collect(child: subprocess.Popen, log) -> None:
+    def collect(child: subprocess.Popen, log: IO[bytes]) -> None:
+        assert child.stdout is not None  # a pipe
         for line in child.stdout:
             if line.startswith("{"):
                 done = json.loads(line)
@@ -499,25 +505,34 @@ def _generate_in_parallel(size: str, staging: Path, progress: bool, workers: int
             lines = log.read().decode(errors="replace").strip().splitlines()
             errors.append(lines[-1] if lines else f"exit status {child.returncode}")  # the exception's own line
 
-    readers = [threading.Thread(target=collect, args=pair, daemon=True) for pair in zip(children, logs)]
-    try:
-        for reader in readers:
-            reader.start()
-        for reader in readers:
-            reader.join()
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-        for log in logs:
-            log.close()
-        bar.close()
-    if errors or any(e is None for e in entries):
+    # the children import this very copy of roman_helpers, wherever the caller found it
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    with contextlib.ExitStack() as opened:
+        # a file, not a pipe: warnings never block a child
+        logs = [opened.enter_context(tempfile.TemporaryFile()) for _ in range(workers)]
+        children = [subprocess.Popen([sys.executable, "-m", __name__, size, str(staging), str(part), str(workers),
+                                      str(total)], stdout=subprocess.PIPE, stderr=logs[part], text=True, env=env)
+                    for part in range(workers)]
+        readers = [threading.Thread(target=collect, args=pair, daemon=True)
+                   for pair in zip(children, logs, strict=True)]
+        try:
+            for reader in readers:
+                reader.start()
+            for reader in readers:
+                reader.join()
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.kill()
+            bar.close()
+    written = [entry for entry in entries if entry is not None]
+    if errors or len(written) < total:
         from roman_helpers.sandbox.s3 import SandboxStartError
 
         raise SandboxStartError("the sandbox data could not be generated: "
                                 + ("; ".join(sorted(set(errors))) or "a generating process stopped early"))
-    return entries
+    return written
 
 
 def _generate_part(size: str, staging: Path, part: int, parts: int, total: int) -> None:

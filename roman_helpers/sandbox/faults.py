@@ -42,7 +42,7 @@ from urllib.parse import unquote
 
 from roman_helpers.errors import InvalidParameterError
 
-__all__ = ["KINDS", "FaultRule", "FaultInjector", "parse_faults"]
+__all__ = ["KINDS", "FaultInjector", "FaultRule", "parse_faults"]
 
 #: Fault kinds understood by :class:`FaultInjector`.
 KINDS: tuple[str, ...] = ("slowdown", "error500", "reset", "cut", "stall", "flip", "badsum")
@@ -230,6 +230,7 @@ class FaultInjector:
         return chosen
 
     def __call__(self, environ, start_response):
+        """Answer one WSGI request: with the first rule that fires, else from the wrapped app."""
         method = environ.get("REQUEST_METHOD", "GET")
         path = unquote(environ.get("PATH_INFO", ""))
         rule = self._choose(method, path)
@@ -271,7 +272,7 @@ class FaultInjector:
     def _reset(self, rule, environ, start_response):
         self._drop(environ, reset=True)
 
-    def _full_response(self, environ):
+    def _full_response(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
         """Run the wrapped app to the end; return its status, headers and whole body."""
         captured: dict[str, Any] = {}
 

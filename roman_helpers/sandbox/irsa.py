@@ -1,5 +1,6 @@
-"""The sandbox's IRSA: the simulated-data image search (SIA v2) that ``astroquery.ipac.irsa`` and
-pyvo call to find OpenUniverse 2024 images.
+"""The sandbox's IRSA: the simulated-data image search (SIA v2) that finds OpenUniverse 2024 images.
+
+``astroquery.ipac.irsa`` and pyvo call it as they call IRSA.
 
 Routes (paths as on ``https://irsa.ipac.caltech.edu``; the TLS proxy in
 :mod:`roman_helpers.sandbox.proxy` sends that host's traffic here):
@@ -205,6 +206,11 @@ def _image_row(path: Path, key: str, size: int, survey: str) -> ImageRow:
     scale = np.sqrt(np.abs(np.linalg.det(wcs.pixel_scale_matrix))) * 3600
     band = str(sci.get("FILTER", primary.get("FILTER", ""))).strip() or key.split("/")[-3]
     em_min, em_max = _band_edges(band)
+    emband: str | None = None
+    res_power: float | None = None
+    if em_min is not None and em_max is not None:
+        emband = "Optical" if (em_min + em_max) / 2 < 1e-6 else "Infrared"
+        res_power = (em_min + em_max) / 2 / (em_max - em_min)
     mjd = sci.get("MJD-OBS", primary.get("MJD-OBS"))
     exptime = sci.get("EXPTIME", primary.get("EXPTIME"))
     name = key.rsplit("/", 1)[1][: -len(".fits.gz")]
@@ -215,12 +221,12 @@ def _image_row(path: Path, key: str, size: int, survey: str) -> ImageRow:
         "instrument_name": str(primary.get("INSTRUME", sci.get("INSTRUME", ""))).strip() or None,
         "dataproduct_subtype": "science", "calib_level": 2, "dataproduct_type": "image",
         "energy_bandpassname": band,
-        "energy_emband": None if em_min is None else ("Optical" if (em_min + em_max) / 2 < 1e-6 else "Infrared"),
+        "energy_emband": emband,
         "obs_id": name, "s_resolution": None, "em_min": em_min, "em_max": em_max,
-        "em_res_power": None if em_min is None else (em_min + em_max) / 2 / (em_max - em_min),
+        "em_res_power": res_power,
         "access_url": f"https://{PUBLIC_HOST}{DATA_PREFIX}{key}", "access_format": "application/fits",
         "access_estsize": math.ceil(size / 1000), "t_exptime": None if exptime is None else float(exptime),
-        "s_region": "POLYGON ICRS " + " ".join(f"{r % 360.0:.8f} {d:.8f}" for r, d in zip(ra, dec)),
+        "s_region": "POLYGON ICRS " + " ".join(f"{r % 360.0:.8f} {d:.8f}" for r, d in zip(ra, dec, strict=True)),
         "obs_collection": collection, "target_name": None, "s_xel1": nx, "s_xel2": ny,
         "s_pixel_scale": float(scale),
         "t_min": None if mjd is None else float(mjd), "t_max": None if mjd is None else float(mjd),
@@ -334,7 +340,7 @@ class _Circle:
         if _in_convex(self.centre, row.corners):
             return True
         return any(_arc_distance(self.centre, a, b) <= self.radius
-                   for a, b in zip(row.corners, np.roll(row.corners, -1, axis=0)))
+                   for a, b in zip(row.corners, np.roll(row.corners, -1, axis=0), strict=True))
 
 
 @dataclass(frozen=True)
@@ -346,13 +352,16 @@ class _Polygon:
             return True
         if any(_in_convex(v, row.corners) for v in self.vertices):
             return True
-        outline = list(zip(self.vertices, np.roll(self.vertices, -1, axis=0)))
-        return any(_arcs_cross(a, b, c, d) for a, b in zip(row.corners, np.roll(row.corners, -1, axis=0))
+        outline = list(zip(self.vertices, np.roll(self.vertices, -1, axis=0), strict=True))
+        return any(_arcs_cross(a, b, c, d) for a, b in zip(row.corners, np.roll(row.corners, -1, axis=0), strict=True)
                    for c, d in outline)
 
 
 def _segment_meets_box(x0: float, y0: float, x1: float, y1: float, box: tuple[float, float, float, float]) -> bool:
-    """Liang-Barsky: does the segment (x0, y0)-(x1, y1) touch the closed box (xlo, xhi, ylo, yhi)?"""
+    """Tell whether the segment (x0, y0)-(x1, y1) touches the box (xlo, xhi, ylo, yhi), edges included.
+
+    The Liang-Barsky clipping test.
+    """
     xlo, xhi, ylo, yhi = box
     start, end = 0.0, 1.0
     dx, dy = x1 - x0, y1 - y0
@@ -392,7 +401,7 @@ class _Range:
         # great-circle edge well under a degree long strays from that polyline by far less than a
         # milliarcsecond, and the box is exact in these coordinates.
         steps = np.linspace(0.0, 1.0, 16, endpoint=False)[:, None]
-        outline = np.concatenate([a + steps * (b - a) for a, b in zip(row.corners, np.roll(row.corners, -1, axis=0))])
+        outline = np.concatenate([a + steps * (b - a) for a, b in zip(row.corners, np.roll(row.corners, -1, axis=0), strict=True)])
         outline /= np.linalg.norm(outline, axis=1)[:, None]
         centre_ra = row.values["s_ra"]
         ra = np.degrees(np.arctan2(outline[:, 1], outline[:, 0]))
@@ -570,7 +579,7 @@ def _votable(rows: Sequence[dict[str, Any]] | None, status: str, message: str = 
                                    (np.nan if row[name] is None and datatype == "double" else
                                     (0 if row[name] is None else row[name]))
                                    for name, datatype, *_ in COLUMNS)
-        for name, datatype, *_ in COLUMNS:
+        for name, *_ in COLUMNS:
             table.array.mask[index][name] = row[name] is None
     out = io.BytesIO()
     votable.to_xml(out, tabledata_format="tabledata")
@@ -667,6 +676,7 @@ class IrsaApp:
         ], strict_slashes=False)
 
     def __call__(self, environ, start_response):
+        """Answer one WSGI request: route it to its ``on_<endpoint>`` method."""
         with self._lock:
             self.requests += 1
         request = Request(environ)
@@ -682,15 +692,18 @@ class IrsaApp:
 
     # --------------------------------------------------------------- endpoints
     def on_capabilities(self, request: Request, service: str) -> Response:
+        """VOSI capabilities: the SIA v2 query at this base URL, as the public host when proxied."""
         host = request.host
         scheme = "https" if host.split(":")[0].lower() == PUBLIC_HOST else request.scheme
         base = f"{scheme}://{host}{request.path.rsplit('/', 1)[0]}"
         return Response(_capabilities(base), mimetype="text/xml")
 
     def on_availability(self, request: Request, service: str) -> Response:
+        """VOSI availability: always available."""
         return Response(_AVAILABILITY, mimetype="text/xml")
 
     def on_query(self, request: Request, service: str) -> Response:
+        """The SIA v2 query: a VOTable of the matching images, or HTTP 400 with the parameter's error."""
         params: dict[str, list[str]] = {}
         for name, values in request.values.lists():
             params.setdefault(name.upper(), []).extend(values)
@@ -705,6 +718,7 @@ class IrsaApp:
         return Response(_votable(rows, status), mimetype="application/x-votable+xml")
 
     def on_tap(self, request: Request, service: str) -> Response:
+        """TAP: the collection listing ``Irsa.list_collections`` asks for, an error for any other ADQL."""
         text = " ".join(request.values.get("QUERY", request.values.get("query", "")).split()).lower()
         if text not in _LIST_COLLECTIONS:
             message = ("The offline IRSA answers only the collection listing (Irsa.list_collections); "
@@ -716,6 +730,7 @@ class IrsaApp:
         return Response(_collections_votable(names), mimetype="application/x-votable+xml")
 
     def on_data(self, request: Request, service: str, key: str) -> Response:
+        """The bytes of image ``key`` (ranges and conditional requests honoured), or 404."""
         from werkzeug.utils import send_file
 
         path = self._files.get(key)

@@ -15,6 +15,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -23,11 +24,18 @@ import tempfile
 import time
 from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from roman_helpers.sandbox.s3 import S3Server, SandboxStartError
 
-__all__ = ["Sandbox", "SandboxStartError", "OVERRIDDEN_VARIABLES"]
+if TYPE_CHECKING:  # imported late at run time: they need the sandbox's heavier dependencies
+    from roman_helpers.sandbox._service import BackgroundService
+    from roman_helpers.sandbox.data import Manifest
+    from roman_helpers.sandbox.irsa import IrsaServer
+    from roman_helpers.sandbox.mast import MastServer
+    from roman_helpers.sandbox.proxy import TlsProxy
+
+__all__ = ["OVERRIDDEN_VARIABLES", "Sandbox", "SandboxStartError"]
 
 #: Variables removed from a child's environment because they would override the sandbox's.
 OVERRIDDEN_VARIABLES = ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
@@ -106,11 +114,11 @@ class Sandbox:
         self._requested_env_file = Path(env_file) if env_file else None
         self.env: dict[str, str] = {}
         self.env_file: Path | None = None
-        self.manifest = None
+        self.manifest: Manifest | None = None
         self.s3: S3Server | None = None
-        self.mast = None
-        self.irsa = None
-        self.proxy = None
+        self.mast: MastServer | None = None
+        self.irsa: IrsaServer | None = None
+        self.proxy: TlsProxy | None = None
         self.state_dir: Path | None = None
         self.timings: dict[str, float] = {}
 
@@ -144,8 +152,8 @@ class Sandbox:
         self.mast = MastServer(self.manifest, faults=self.faults).start()
         self.irsa = IrsaServer(self.manifest, faults=self.faults).start()
         ca = trustme.CA(organization_name="roman-helpers sandbox (local only)")
-        routes = {**{name: ("127.0.0.1", self.mast.port) for name in MAST_HOSTS},
-                  **{name: ("127.0.0.1", self.irsa.port) for name in IRSA_HOSTS}}
+        routes = {**dict.fromkeys(MAST_HOSTS, ("127.0.0.1", self.mast.port)),
+                  **dict.fromkeys(IRSA_HOSTS, ("127.0.0.1", self.irsa.port))}
         self.proxy = TlsProxy(routes, ca).start()
         self.timings["services"] = time.perf_counter() - started - self.timings["data"]
 
@@ -200,12 +208,11 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop every service and remove the state directory (idempotent, safe after a failed start)."""
-        for service in (self.proxy, self.irsa, self.mast, self.s3):
+        services: list[BackgroundService | S3Server | None] = [self.proxy, self.irsa, self.mast, self.s3]
+        for service in services:
             if service is not None:
-                try:
+                with contextlib.suppress(Exception):  # keep stopping the others
                     service.stop()
-                except Exception:  # keep stopping the others
-                    pass
         self.proxy = self.irsa = self.mast = self.s3 = None
         if self.state_dir is not None:
             shutil.rmtree(self.state_dir, ignore_errors=True)

@@ -47,7 +47,7 @@ from werkzeug.wrappers import Request, Response
 
 from roman_helpers.sandbox._service import BackgroundService
 
-__all__ = ["MastApp", "MastServer", "columns_config", "SANDBOX_PAGE", "SERVED_SERVICES"]
+__all__ = ["SANDBOX_PAGE", "SERVED_SERVICES", "MastApp", "MastServer", "columns_config"]
 
 #: Where a failing call sends the reader.
 SANDBOX_PAGE = "see the 'Offline sandbox' page of the tutorial book"
@@ -120,7 +120,7 @@ def _matches(row: dict[str, Any], flt: dict[str, Any], numeric: bool) -> bool:
     if wanted and candidates & set(wanted):
         return True
     pattern = flt.get("freeText")
-    return bool(pattern) and fnmatch.fnmatch(text, pattern.lower().replace("%", "*"))
+    return bool(pattern and fnmatch.fnmatch(text, pattern.lower().replace("%", "*")))
 
 
 def _fields(fields: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -182,6 +182,7 @@ class MastApp:
         ])
 
     def __call__(self, environ, start_response):
+        """Answer one WSGI request: route it to its ``on_<endpoint>`` method."""
         with self._lock:
             self.requests += 1
         request = Request(environ)
@@ -194,6 +195,7 @@ class MastApp:
 
     # --------------------------------------------------------------- endpoints
     def on_columnsconfig(self, request: Request) -> Response:
+        """The column configuration astroquery asks for before a search (``colConfigId``)."""
         name = request.values.get("colConfigId", "")
         if name.startswith("Mast.Caom.Products"):
             return _json(columns_config(self.catalog.PRODUCT_FIELDS))
@@ -206,6 +208,7 @@ class MastApp:
         return _json({})  # what MAST answers for a configuration it does not have
 
     def on_invoke(self, request: Request) -> Response:
+        """One Mashup request (cone search, filtered search, products, name look-up ...), paged."""
         try:
             mashup = json.loads(request.values.get("request", ""))
         except ValueError:
@@ -239,6 +242,7 @@ class MastApp:
         return _json(_page(rows, _fields(fields), mashup.get("pagesize"), mashup.get("page")))
 
     def on_path_lookup(self, request: Request) -> Response:
+        """Where each product ``uri`` sits in the open-data bucket, or a 404 entry."""
         answer = {}
         for uri in request.args.getlist("uri"):
             if uri in self.product_uris:
@@ -248,6 +252,7 @@ class MastApp:
         return _json(answer)
 
     def on_download(self, request: Request) -> Response:
+        """The bytes of product ``uri``, as an attachment (headers only for HEAD), or 404."""
         uri = request.args.get("uri", "")
         if uri not in self.product_uris:
             raise NotFound(f"{uri!r} is not a MAST product known to the sandbox")
@@ -255,7 +260,8 @@ class MastApp:
         if path is None:
             raise NotFound(f"the sandbox holds no bytes for {uri!r}")
         filename = uri.rsplit("/", 1)[-1]
-        body = b"" if request.method == "HEAD" else open(path, "rb")  # closed by the WSGI server
+        # the file is streamed after this returns, and the WSGI server closes it
+        body = b"" if request.method == "HEAD" else open(path, "rb")  # noqa: SIM115
         mimetype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
         response = Response(body, mimetype=mimetype, direct_passthrough=True)
         response.headers["Content-Length"] = str(path.stat().st_size)
@@ -263,6 +269,7 @@ class MastApp:
         return response
 
     def on_resolver(self, request: Request) -> Response:
+        """Name resolution (SIMBAD, or SIMBAD and NED with ``resolveAll``) for each ``name``."""
         resolve_all = request.args.get("resolveAll", "false").lower() == "true"
         resolvers = ["SIMBAD", "NED"] if resolve_all else [request.args.get("resolver", "SIMBAD").upper()]
         found = []
@@ -273,6 +280,7 @@ class MastApp:
         return _json({"resolvedCoordinate": found, "status": ""})
 
     def on_unserved(self, request: Request) -> Response:
+        """404 for any other path, with a message that says the sandbox does not serve it."""
         reason = _unserved(request.path)
         return Response(reason + "\n", status=f"404 {reason}", mimetype="text/plain")
 
@@ -414,7 +422,8 @@ class MastServer(BackgroundService):
             self._server = make_server(self.host, self.port, self._wsgi, threaded=True,
                                        request_handler=quiet_request_handler())
         except OSError as error:
-            raise SandboxStartError(f"the sandbox MAST service cannot listen on {self.host}:{self.port}: {error}")
+            raise SandboxStartError(
+                f"the sandbox MAST service cannot listen on {self.host}:{self.port}: {error}") from None
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-mast", daemon=True)
         self._thread.start()

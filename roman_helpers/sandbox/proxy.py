@@ -71,9 +71,9 @@ class TlsProxy(BackgroundService):
     def __init__(self, backend: tuple[str, int] | Mapping[str, tuple[str, int]], ca: Any,
                  host: str = "127.0.0.1", port: int = 0, hosts: tuple[str, ...] = SERVED_HOSTS) -> None:
         if isinstance(backend, Mapping):
-            self.routes = {name.lower(): tuple(address) for name, address in backend.items()}
+            self.routes = {name.lower(): (address[0], address[1]) for name, address in backend.items()}
         else:
-            self.routes = {name.lower(): tuple(backend) for name in hosts}
+            self.routes = {name.lower(): (backend[0], backend[1]) for name in hosts}
         self.hosts = tuple(self.routes)
         self.host, self.port = host, port
         self.refused: list[str] = []
@@ -101,7 +101,8 @@ class TlsProxy(BackgroundService):
         try:
             server = socketserver.ThreadingTCPServer((self.host, self.port), Handler)
         except OSError as error:
-            raise SandboxStartError(f"the sandbox proxy cannot listen on {self.host}:{self.port}: {error}")
+            raise SandboxStartError(
+                f"the sandbox proxy cannot listen on {self.host}:{self.port}: {error}") from None
         server.daemon_threads = True
         self._server = server
         self.port = server.server_address[1]
@@ -191,6 +192,7 @@ def _relay(client: socket.socket, upstream: socket.socket) -> None:
     for sock in pair:
         sock.settimeout(None)
     while True:
+        readable: list[socket.socket]
         if isinstance(client, ssl.SSLSocket) and client.pending():
             readable = [client]
         else:

@@ -32,22 +32,23 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
+from wsgiref.types import WSGIApplication
 
 from roman_helpers.errors import RomanHelpersError
 
-__all__ = ["RequestRecord", "Stats", "S3Server", "SandboxStartError"]
+__all__ = ["RequestRecord", "S3Server", "SandboxStartError", "Stats"]
 
 STATS_PATH = "/_sandbox/stats"
 _ACCESS_DENIED = (
-    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
-    "<Message>Access Denied</Message><RequestId>SANDBOX0000000000</RequestId>"
-    "<HostId>roman-helpers-sandbox</HostId></Error>"
-).encode()
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    b"<Message>Access Denied</Message><RequestId>SANDBOX0000000000</RequestId>"
+    b"<HostId>roman-helpers-sandbox</HostId></Error>"
+)
 
 
 class SandboxStartError(RomanHelpersError, RuntimeError):
@@ -249,15 +250,15 @@ class NetworkModel:
         body = self.app(environ, start_response)
         if not self.bandwidth:
             return body
-        return self._throttled(body)
+        return self._throttled(body, self.bandwidth)
 
-    def _throttled(self, body: Iterable[bytes]) -> Iterator[bytes]:
-        step = max(int(self.bandwidth / 50), 16 * 1024)  # ~20 ms slices
+    def _throttled(self, body: Iterable[bytes], bandwidth: float) -> Iterator[bytes]:
+        step = max(int(bandwidth / 50), 16 * 1024)  # ~20 ms slices
         try:
             for chunk in body:
                 for start in range(0, len(chunk), step):
                     piece = chunk[start:start + step]
-                    time.sleep(len(piece) / self.bandwidth)
+                    time.sleep(len(piece) / bandwidth)
                     yield piece
         finally:
             if hasattr(body, "close"):
@@ -272,7 +273,7 @@ class Accounting:
         self.stats = Stats()
         self.lock = threading.Lock()
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith(STATS_PATH):
             return self._stats_endpoint(environ, start_response)
@@ -372,8 +373,7 @@ def _load_objects(objects: list[tuple[str, str, str, bool]], buckets: dict[str, 
     backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
     public_read, private = get_canned_acl("public-read"), get_canned_acl("private")
     for name, public in buckets.items():
-        bucket = backend.create_bucket(name, "us-east-1")
-        bucket.set_acl(public_read if public else private)
+        backend.create_bucket(name, "us-east-1").set_acl(public_read if public else private)
     total = 0
     for bucket, key, path, public in objects:
         data = Path(path).read_bytes()
@@ -402,7 +402,7 @@ def _serve(config: dict[str, Any]) -> None:
 
         started = time.perf_counter()
         loaded = _load_objects(config["objects"], config["buckets"])
-        app = DirectReads(DomainDispatcherApplication(create_backend_app))
+        app: WSGIApplication = DirectReads(DomainDispatcherApplication(create_backend_app))
         app = AccessPolicy(app, [b for b, public in config["buckets"].items() if not public])
         app = NetworkModel(app, config["latency"], config["bandwidth"])
         app = Accounting(app)
@@ -411,7 +411,7 @@ def _serve(config: dict[str, Any]) -> None:
                              request_handler=quiet_request_handler())
         report = {"state": "ok", "port": server.server_port, "loaded": loaded,
                   "seconds": time.perf_counter() - started}
-    except BaseException as error:  # report any start failure to the parent, then exit
+    except BaseException as error:  # noqa: BLE001 - report any start failure to the parent, then exit
         report = {"state": "error", "message": f"{type(error).__name__}: {error}"}
     sys.stdout.write(json.dumps(report) + "\n")
     sys.stdout.flush()
@@ -471,6 +471,7 @@ class S3Server:
         # a plain child interpreter (not multiprocessing): it must not re-import the caller's __main__
         process = subprocess.Popen([sys.executable, "-m", "roman_helpers.sandbox.s3"],
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert process.stdin is not None and process.stdout is not None  # both are pipes
         process.stdin.write(json.dumps(config))
         process.stdin.close()
         line = process.stdout.readline()
@@ -479,7 +480,8 @@ class S3Server:
         except ValueError:
             process.kill()
             process.wait(10)
-            raise SandboxStartError(f"the sandbox S3 server exited during start (code {process.returncode})")
+            raise SandboxStartError(
+                f"the sandbox S3 server exited during start (code {process.returncode})") from None
         if report["state"] != "ok":
             process.wait(10)
             raise SandboxStartError(
@@ -499,7 +501,8 @@ class S3Server:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
-        process.stdout.close()
+        if process.stdout is not None:
+            process.stdout.close()
 
     def __enter__(self) -> S3Server:
         return self.start()

@@ -17,12 +17,32 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["tan_header", "tan_gwcs", "render", "sky_image", "hst_galaxy_image", "write_hst_drz",
-           "hst_sample_times", "hst_exposure_rate", "write_hst_flt", "write_hst_ima", "write_hst_raw",
-           "write_hst_spt", "write_hst_trl", "write_hst_asn", "write_hst_jitter", "write_preview_jpeg",
-           "write_hst_preview", "canonical_asdf_history", "write_roman_cal",
-           "write_roman_uncal", "source_catalogs", "write_openuniverse_fits_gz",
-           "write_openuniverse_asdf", "write_gzip_fits"]
+__all__ = [
+    "canonical_asdf_history",
+    "hst_exposure_rate",
+    "hst_galaxy_image",
+    "hst_sample_times",
+    "render",
+    "sky_image",
+    "source_catalogs",
+    "tan_gwcs",
+    "tan_header",
+    "write_gzip_fits",
+    "write_hst_asn",
+    "write_hst_drz",
+    "write_hst_flt",
+    "write_hst_ima",
+    "write_hst_jitter",
+    "write_hst_preview",
+    "write_hst_raw",
+    "write_hst_spt",
+    "write_hst_trl",
+    "write_openuniverse_asdf",
+    "write_openuniverse_fits_gz",
+    "write_preview_jpeg",
+    "write_roman_cal",
+    "write_roman_uncal",
+]
 
 ROMAN_PIXEL_DEG = 0.11 / 3600
 HST_IR_DRZ_PIXEL_DEG = 0.128 / 3600
@@ -101,8 +121,8 @@ def render(image: np.ndarray, x: np.ndarray, y: np.ndarray, flux: np.ndarray, si
         Gaussian width in pixels.
     """
     ny, nx = image.shape
-    for xc, yc, total, width in zip(x, y, flux, sigma):
-        radius = int(math.ceil(4 * width))
+    for xc, yc, total, width in zip(x, y, flux, sigma, strict=True):
+        radius = math.ceil(4 * width)
         x0, x1 = max(int(xc) - radius, 0), min(int(xc) + radius + 1, nx)
         y0, y1 = max(int(yc) - radius, 0), min(int(yc) + radius + 1, ny)
         if x0 >= x1 or y0 >= y1:
@@ -809,7 +829,7 @@ def openuniverse_image(shape: tuple[int, int], ra: float, dec: float, catalogs, 
     """
     gwcs_wcs = tan_gwcs(shape, ra, dec, ROMAN_PIXEL_DEG)
     image = np.random.default_rng(seed).normal(1.0, 0.05, size=shape).astype(np.float32)
-    for name, width in (("stars", None), ("galaxies", None), ("transients", None)):
+    for name in ("stars", "galaxies", "transients"):
         table = catalogs[name]
         x, y = gwcs_wcs.world_to_pixel_values(np.asarray(table["ra"]), np.asarray(table["dec"]))
         flux = 10 ** (-0.4 * (np.asarray(table["mag"]) - 27.0))

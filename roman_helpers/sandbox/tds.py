@@ -55,7 +55,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -197,7 +197,11 @@ def _half_extent() -> tuple[float, float]:
     return (max(abs(u) for u, _ in grid) + 0.5, max(abs(v) for _, v in grid) + 0.5)
 
 
-def _offset(ra: float, dec: float, west: float, north: float, side: int) -> tuple[float, float]:
+#: One offset, or an array of them.
+_Offsets = TypeVar("_Offsets", float, np.ndarray)
+
+
+def _offset(ra: float, dec: float, west: _Offsets, north: _Offsets, side: int) -> tuple[_Offsets, _Offsets]:
     """Move (ra, dec) by ``west``/``north`` detector widths on the tangent plane (small angles)."""
     width = side * synth.ROMAN_PIXEL_DEG
     return ra - west * width / math.cos(math.radians(dec)), dec + north * width
@@ -205,7 +209,8 @@ def _offset(ra: float, dec: float, west: float, north: float, side: int) -> tupl
 
 def _detector_centre(pointing: Pointing, sca: int, side: int) -> tuple[float, float]:
     west, north = _grid()[sca]
-    return tuple(round(v, 9) for v in _offset(pointing.ra, pointing.dec, west, north, side))
+    ra, dec = _offset(pointing.ra, pointing.dec, west, north, side)
+    return round(ra, 9), round(dec, 9)
 
 
 def _wcs(pointing: Pointing, sca: int, side: int):
