@@ -32,16 +32,27 @@ def write_hst_drz(path: Path, ny: int = 2000, nx: int = 1600, seed: int = 1) -> 
     from astropy.io import fits
 
     primary = fits.PrimaryHDU()
-    primary.header.update(TELESCOP="HST", INSTRUME="WFC3", DETECTOR="IR", FILTER="F160W",
-                          TARGNAME="M85", PROPOSID=11360, EXPTIME=1102.9)
+    primary.header.update(
+        TELESCOP="HST",
+        INSTRUME="WFC3",
+        DETECTOR="IR",
+        FILTER="F160W",
+        TARGNAME="M85",
+        PROPOSID=11360,
+        EXPTIME=1102.9,
+    )
     for number in range(240):  # real drz primary headers are long
         primary.header[f"HIERARCH KEYWORD{number:03d}"] = (number, "filler like the real header")
     sci = fits.ImageHDU(image(ny, nx, seed), header=_celestial_header(nx, ny), name="SCI")
     wht = fits.ImageHDU(np.ones((ny, nx), np.float32), name="WHT")
     ctx = fits.ImageHDU(np.ones((ny, nx), np.int32), name="CTX")
     table = fits.BinTableHDU.from_columns(
-        [fits.Column(name="ROOTNAME", format="10A", array=np.array(["ib6w01abc"] * 4)),
-         fits.Column(name="EXPTIME", format="E", array=np.full(4, 275.7))], name="HDRTAB")
+        [
+            fits.Column(name="ROOTNAME", format="10A", array=np.array(["ib6w01abc"] * 4)),
+            fits.Column(name="EXPTIME", format="E", array=np.full(4, 275.7)),
+        ],
+        name="HDRTAB",
+    )
     fits.HDUList([primary, sci, wht, ctx, table]).writeto(path, overwrite=True)
     return path
 

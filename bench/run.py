@@ -124,11 +124,13 @@ def measured(server: S3Server, call: Callable[[], object], repeats: int = 1) -> 
         with transfer.measure() as warm:
             call()
         seconds = min(seconds, time.perf_counter() - started)
-    return Run(counted.requests, counted.bytes_sent, seconds, warm.round_trips, peak,
-               client.requests, client.bytes), value
+    return Run(
+        counted.requests, counted.bytes_sent, seconds, warm.round_trips, peak, client.requests, client.bytes
+    ), value
 
 
 # ------------------------------------------------------------------ the files
+
 
 def generate(cache: Path, quick: bool) -> dict[str, Path]:
     """Write the benchmark files once; reuse them while the generator and sizes are unchanged."""
@@ -147,10 +149,14 @@ def generate(cache: Path, quick: bool) -> dict[str, Path]:
     plan = {
         "drz": (stamp / "ib6w01010_drz.fits", lambda p: files.write_hst_drz(p, ny=1016, nx=1016)),
         "fits": (stamp / "two_image_4088.fits", lambda p: files.write_two_image_fits(p, ny=rows)),
-        "gz": (stamp / "Roman_WAS_simple_model_F158_9307_1.fits.gz",
-               lambda p: files.write_fits_gz(p, ny=rows)),
-        "asdf": (stamp / "r0003201001001001004_0001_wfi01_f158_cal.asdf",
-                 lambda p: files.write_roman_cal(p, ny=rows)),
+        "gz": (
+            stamp / "Roman_WAS_simple_model_F158_9307_1.fits.gz",
+            lambda p: files.write_fits_gz(p, ny=rows),
+        ),
+        "asdf": (
+            stamp / "r0003201001001001004_0001_wfi01_f158_cal.asdf",
+            lambda p: files.write_roman_cal(p, ny=rows),
+        ),
     }
     paths = {}
     for name, (path, write) in plan.items():
@@ -166,14 +172,18 @@ def generate(cache: Path, quick: bool) -> dict[str, Path]:
 KEYS = {
     "drz": ("stpubdata", "hst/public/ib6w/ib6w01010/ib6w01010_drz.fits"),
     "fits": ("stpubdata", "bench/two_image_4088.fits"),
-    "gz": ("nasa-irsa-simulations", "openuniverse2024/roman/preview/RomanWAS/images/simple_model/"
-           "F158/9307/Roman_WAS_simple_model_F158_9307_1.fits.gz"),
+    "gz": (
+        "nasa-irsa-simulations",
+        "openuniverse2024/roman/preview/RomanWAS/images/simple_model/"
+        "F158/9307/Roman_WAS_simple_model_F158_9307_1.fits.gz",
+    ),
     "asdf": ("stpubdata", "roman/bench/r0003201001001001004_0001_wfi01_f158_cal.asdf"),
 }
 
 
 # ------------------------------------------------------------------ the libraries' defaults
 # (how the source tutorial reads files: astropy and s3fs as they come)
+
 
 def seed_fits_info(uri):
     from astropy.io import fits
@@ -232,6 +242,7 @@ def ours_cutout(uri):
 
 # ------------------------------------------------------------------ targets
 
+
 def asdf_tree_and_index(path: Path) -> int:
     raw = path.read_bytes()
     return raw.find(b"\n...\n") + 5 + len(raw) - raw.rfind(b"#ASDF BLOCK INDEX")
@@ -261,33 +272,56 @@ def run_streaming(server: S3Server, local: dict[str, Path], latency: float) -> l
         results.append(Result(name, target, defaults, ours, met, note, extra))
 
     size = {name: path.stat().st_size for name, path in local.items()}
-    scenario(f"header / info() of a {size['drz'] / MB:.1f} MB HST drz", "<= 64 KiB",
-             lambda: seed_fits_info(uri["drz"]), lambda: stream.info(uri["drz"]),
-             lambda run, *_: (run.bytes <= 64 * KIB, {}))
-    scenario(f"header of a {size['fits'] / MB:.0f} MB 4088-wide FITS", "<= 64 KiB",
-             lambda: seed_fits_header(uri["fits"]), lambda: stream.read_header(uri["fits"]),
-             lambda run, *_: (run.bytes <= 64 * KIB, {}))
+    scenario(
+        f"header / info() of a {size['drz'] / MB:.1f} MB HST drz",
+        "<= 64 KiB",
+        lambda: seed_fits_info(uri["drz"]),
+        lambda: stream.info(uri["drz"]),
+        lambda run, *_: (run.bytes <= 64 * KIB, {}),
+    )
+    scenario(
+        f"header of a {size['fits'] / MB:.0f} MB 4088-wide FITS",
+        "<= 64 KiB",
+        lambda: seed_fits_header(uri["fits"]),
+        lambda: stream.read_header(uri["fits"]),
+        lambda run, *_: (run.bytes <= 64 * KIB, {}),
+    )
 
     def check_cutout(run, seed_value, ours_value):
         same = bool(np.array_equal(seed_value, ours_value))
-        return (run.bytes <= 100_000 and same and run.round_trips <= 4,
-                {"identical_pixels": same, "wall_time_in_latencies": run.seconds / latency if latency else None})
+        return (
+            run.bytes <= 100_000 and same and run.round_trips <= 4,
+            {"identical_pixels": same, "wall_time_in_latencies": run.seconds / latency if latency else None},
+        )
 
-    scenario("100x100 cutout of a 4088-wide float32 FITS image", "<= 100 KB, <= 4 round trips",
-             lambda: seed_fits_cutout(uri["fits"]), lambda: ours_cutout(uri["fits"]), check_cutout)
+    scenario(
+        "100x100 cutout of a 4088-wide float32 FITS image",
+        "<= 100 KB, <= 4 round trips",
+        lambda: seed_fits_cutout(uri["fits"]),
+        lambda: ours_cutout(uri["fits"]),
+        check_cutout,
+    )
 
     budget = 1.2 * asdf_tree_and_index(local["asdf"])
-    scenario(f"metadata of a Roman _cal.asdf ({size['asdf'] / MB:.0f} MB, lz4)",
-             f"<= 1.2 x (tree + index) = {budget:,.0f} B",
-             lambda: seed_roman_meta(uri["asdf"]), lambda: stream.read_metadata(uri["asdf"]),
-             lambda run, *_: (run.bytes <= budget, {}))
+    scenario(
+        f"metadata of a Roman _cal.asdf ({size['asdf'] / MB:.0f} MB, lz4)",
+        f"<= 1.2 x (tree + index) = {budget:,.0f} B",
+        lambda: seed_roman_meta(uri["asdf"]),
+        lambda: stream.read_metadata(uri["asdf"]),
+        lambda run, *_: (run.bytes <= budget, {}),
+    )
 
     def check_lz4(run, seed_value, ours_value):
         same = bool(np.array_equal(seed_value, ours_value))
         return run.bytes <= 9 * MB and same, {"identical_pixels": same}
 
-    scenario("100x100 cutout of roman.data (lz4)", "<= 9 MB",
-             lambda: seed_roman_cutout(uri["asdf"]), lambda: ours_cutout(uri["asdf"]), check_lz4)
+    scenario(
+        "100x100 cutout of roman.data (lz4)",
+        "<= 9 MB",
+        lambda: seed_roman_cutout(uri["asdf"]),
+        lambda: ours_cutout(uri["asdf"]),
+        check_lz4,
+    )
 
     with fits.open(local["gz"]) as hdul:
         data_start = hdul.fileinfo(1)["datLoc"]
@@ -295,13 +329,19 @@ def run_streaming(server: S3Server, local: dict[str, Path], latency: float) -> l
 
     def check_gz(run, seed_value, ours_value):
         same = bool(np.array_equal(seed_value, ours_value))
-        return (run.bytes <= prefix + stream.GZIP_BLOCK and same,
-                {"compressed_prefix_needed": prefix, "identical_pixels": same})
+        return (
+            run.bytes <= prefix + stream.GZIP_BLOCK and same,
+            {"compressed_prefix_needed": prefix, "identical_pixels": same},
+        )
 
-    scenario(f"cutout of an OpenUniverse .fits.gz ({size['gz'] / MB:.0f} MB)",
-             f"<= prefix {prefix / MB:.1f} MB + one {stream.GZIP_BLOCK // (1024 * 1024)} MiB read",
-             lambda: seed_gz_cutout(uri["gz"]), lambda: ours_cutout(uri["gz"]), check_gz,
-             note="a gzip stream cannot be entered mid-way: the prefix up to the last row is the floor")
+    scenario(
+        f"cutout of an OpenUniverse .fits.gz ({size['gz'] / MB:.0f} MB)",
+        f"<= prefix {prefix / MB:.1f} MB + one {stream.GZIP_BLOCK // (1024 * 1024)} MiB read",
+        lambda: seed_gz_cutout(uri["gz"]),
+        lambda: ours_cutout(uri["gz"]),
+        check_gz,
+        note="a gzip stream cannot be entered mid-way: the prefix up to the last row is the floor",
+    )
     return results
 
 
@@ -314,8 +354,16 @@ def run_downloads(server: S3Server, local: dict[str, Path]) -> list[Result]:
     try:
         from roman_helpers.download import download
     except ImportError:
-        return [Result(f"download {DOWNLOADS} files", "throughput >= boto3", None, None, None,
-                       "roman_helpers.download is not available")]
+        return [
+            Result(
+                f"download {DOWNLOADS} files",
+                "throughput >= boto3",
+                None,
+                None,
+                None,
+                "roman_helpers.download is not available",
+            )
+        ]
     import boto3
     import s3fs
     from botocore import UNSIGNED
@@ -334,15 +382,26 @@ def run_downloads(server: S3Server, local: dict[str, Path]) -> list[Result]:
             client = boto3.client("s3", config=Config(signature_version=UNSIGNED, max_pool_connections=32))
             (work / "boto3").mkdir(exist_ok=True)
             with ThreadPoolExecutor(8) as pool:
-                list(pool.map(lambda u: client.download_file(u.split("/", 3)[2], u.split("/", 3)[3],
-                                                             str(work / "boto3" / Path(u).name)), uris))
+                list(
+                    pool.map(
+                        lambda u: client.download_file(
+                            u.split("/", 3)[2], u.split("/", 3)[3], str(work / "boto3" / Path(u).name)
+                        ),
+                        uris,
+                    )
+                )
 
-        defaults, _ = measured(server, lambda: (shutil.rmtree(work / "seed", ignore_errors=True), seed_get()),
-                               DOWNLOAD_REPEATS)
-        reference, _ = measured(server, lambda: (shutil.rmtree(work / "boto3", ignore_errors=True),
-                                                 boto3_transfer_manager()), DOWNLOAD_REPEATS)
-        mine, results = measured(server, lambda: download(uris, work / "ours", progress=False, overwrite=True),
-                                 DOWNLOAD_REPEATS)
+        defaults, _ = measured(
+            server, lambda: (shutil.rmtree(work / "seed", ignore_errors=True), seed_get()), DOWNLOAD_REPEATS
+        )
+        reference, _ = measured(
+            server,
+            lambda: (shutil.rmtree(work / "boto3", ignore_errors=True), boto3_transfer_manager()),
+            DOWNLOAD_REPEATS,
+        )
+        mine, results = measured(
+            server, lambda: download(uris, work / "ours", progress=False, overwrite=True), DOWNLOAD_REPEATS
+        )
         written = sum(p.stat().st_size for p in (work / "ours").rglob("*") if p.is_file())
         shutil.rmtree(work / "ours", ignore_errors=True)
         ok = all(r.status == "downloaded" for r in results) and written == expected
@@ -354,21 +413,36 @@ def run_downloads(server: S3Server, local: dict[str, Path]) -> list[Result]:
         many = [f"s3://{bucket}/bench/downloads/file_{n:02d}_drz.fits" for n in range(DOWNLOADS)]
         big_bucket, big_key = KEYS["fits"]
         for label, uris, expected in (
-                (f"download {DOWNLOADS} files", many, local["drz"].stat().st_size * DOWNLOADS),
-                ("download one big object", [f"s3://{big_bucket}/{big_key}"], local["fits"].stat().st_size)):
+            (f"download {DOWNLOADS} files", many, local["drz"].stat().st_size * DOWNLOADS),
+            ("download one big object", [f"s3://{big_bucket}/{big_key}"], local["fits"].stat().st_size),
+        ):
             print(f"  {label} ...", flush=True)
             defaults, reference, mine, met, written = three_ways(uris, expected)
-            out.append(Result(f"{label} ({expected / MB:.0f} MB)",
-                              "throughput >= boto3 transfer manager; bytes written = sizes", defaults, mine, met,
-                              "defaults: s3fs get", {"bytes_written": written, "object_bytes": expected},
-                              reference, REFERENCE_BOTO3))
+            out.append(
+                Result(
+                    f"{label} ({expected / MB:.0f} MB)",
+                    "throughput >= boto3 transfer manager; bytes written = sizes",
+                    defaults,
+                    mine,
+                    met,
+                    "defaults: s3fs get",
+                    {"bytes_written": written, "object_bytes": expected},
+                    reference,
+                    REFERENCE_BOTO3,
+                )
+            )
         return out
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-SEED_QUERY = dict(obs_collection="HST", filters="F160W", instrument_name="WFC3/IR", proposal_id=["11360"],
-                  dataRights="PUBLIC")
+SEED_QUERY = dict(
+    obs_collection="HST",
+    filters="F160W",
+    instrument_name="WFC3/IR",
+    proposal_id=["11360"],
+    dataRights="PUBLIC",
+)
 SEED_FILTER = dict(calib_level=[3], productType=["SCIENCE"], dataproduct_type=["image"], project=["CALWF3"])
 
 
@@ -394,7 +468,8 @@ def run_cloud_uris(latency: float, bandwidth: float) -> Result:
             from astroquery.mast import Observations
 
             products = Observations.filter_products(
-                Observations.get_product_list(Observations.query_criteria(**SEED_QUERY)), **SEED_FILTER)
+                Observations.get_product_list(Observations.query_criteria(**SEED_QUERY)), **SEED_FILTER
+            )
             Observations.enable_cloud_dataset(verbose=False)  # its client follows the sandbox endpoint
 
             def with_lookups(call):
@@ -412,12 +487,19 @@ def run_cloud_uris(latency: float, bandwidth: float) -> Result:
         os.environ.clear()
         os.environ.update(saved)
     same = list(seed_uris) == our_uris
-    return Result(name, target, defaults, ours, same and len(our_uris) == 60 and ours.round_trips <= 5,
-                  "requests and round trips include the MAST path look-ups",
-                  {"same_uris": same, "uris": len(our_uris)})
+    return Result(
+        name,
+        target,
+        defaults,
+        ours,
+        same and len(our_uris) == 60 and ours.round_trips <= 5,
+        "requests and round trips include the MAST path look-ups",
+        {"same_uris": same, "uris": len(our_uris)},
+    )
 
 
 # ------------------------------------------------------------------ output
+
 
 def fmt_bytes(n: int | None) -> str:
     if n is None:
@@ -430,13 +512,17 @@ def fmt_bytes(n: int | None) -> str:
 
 def table(results: list[Result]) -> str:
     """The comparison table: the libraries' defaults against roman_helpers, one row per scenario."""
-    lines = ["| scenario | target | defaults: requests | defaults: bytes | ours: requests | ours: bytes "
-             "| bytes ratio | defaults: round trips | ours: round trips | defaults: s | ours: s "
-             "| defaults: peak mem | ours: peak mem | met |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |"]
+    lines = [
+        "| scenario | target | defaults: requests | defaults: bytes | ours: requests | ours: bytes "
+        "| bytes ratio | defaults: round trips | ours: round trips | defaults: s | ours: s "
+        "| defaults: peak mem | ours: peak mem | met |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |",
+    ]
     for r in results:
         if r.ours is None or r.defaults is None:
-            lines.append(f"| {r.scenario} | {r.target} | - | - | - | - | - | - | - | - | - | - | - | not run: {r.note} |")
+            lines.append(
+                f"| {r.scenario} | {r.target} | - | - | - | - | - | - | - | - | - | - | - | not run: {r.note} |"
+            )
             continue
         d, o = r.defaults, r.ours
         ratio = f"{d.bytes / max(o.bytes, 1):,.0f}x"
@@ -444,7 +530,8 @@ def table(results: list[Result]) -> str:
             f"| {r.scenario} | {r.target} | {d.requests} | {fmt_bytes(d.bytes)} | {o.requests} "
             f"| {fmt_bytes(o.bytes)} | {ratio} | {d.round_trips} | {o.round_trips} | {d.seconds:.2f} | {o.seconds:.2f} "
             f"| {fmt_bytes(d.peak_memory)} | {fmt_bytes(o.peak_memory)} "
-            f"| {'-' if r.met is None else 'yes' if r.met else 'NO'} |")
+            f"| {'-' if r.met is None else 'yes' if r.met else 'NO'} |"
+        )
     return "\n".join(lines)
 
 
@@ -453,12 +540,16 @@ def reference_table(results: list[Result]) -> str:
     rows = [r for r in results if r.reference is not None]
     if not rows:
         return ""
-    lines = ["| scenario | whose numbers | requests | bytes | round trips | s | peak mem |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| scenario | whose numbers | requests | bytes | round trips | s | peak mem |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for r in rows:
         ref = r.reference
-        lines.append(f"| {r.scenario} | {r.reference_name} | {ref.requests} | {fmt_bytes(ref.bytes)} "
-                     f"| {ref.round_trips} | {ref.seconds:.2f} | {fmt_bytes(ref.peak_memory)} |")
+        lines.append(
+            f"| {r.scenario} | {r.reference_name} | {ref.requests} | {fmt_bytes(ref.bytes)} "
+            f"| {ref.round_trips} | {ref.seconds:.2f} | {fmt_bytes(ref.peak_memory)} |"
+        )
     return "\n".join(lines)
 
 
@@ -467,8 +558,9 @@ def report(results: list[Result]) -> str:
     references = reference_table(results)
     text = table(results)
     if references:
-        text += ("\n\nMeasured in the same run for comparison, and not roman_helpers' numbers:\n\n"
-                 + references)
+        text += (
+            "\n\nMeasured in the same run for comparison, and not roman_helpers' numbers:\n\n" + references
+        )
     return text
 
 
@@ -479,13 +571,25 @@ def plot(results: list[Result], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     shown = [r for r in results if r.ours is not None and r.defaults is not None]
-    labels = [r.scenario.split(" (")[0].replace("of a ", "of\n").replace("of an ", "of\n")[:60] for r in shown]
+    labels = [
+        r.scenario.split(" (")[0].replace("of a ", "of\n").replace("of an ", "of\n")[:60] for r in shown
+    ]
     y = np.arange(len(shown))
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.9 * len(shown) + 1.5), sharey=True)
-    for axis, attribute, title in ((axes[0], "bytes", "bytes transferred"), (axes[1], "seconds", "wall time (s)")):
-        axis.barh(y - 0.2, [getattr(r.defaults, attribute) for r in shown], 0.4, label="library defaults",
-                  color="#b0b0b0")
-        axis.barh(y + 0.2, [getattr(r.ours, attribute) for r in shown], 0.4, label="roman_helpers", color="#1f6fb4")
+    for axis, attribute, title in (
+        (axes[0], "bytes", "bytes transferred"),
+        (axes[1], "seconds", "wall time (s)"),
+    ):
+        axis.barh(
+            y - 0.2,
+            [getattr(r.defaults, attribute) for r in shown],
+            0.4,
+            label="library defaults",
+            color="#b0b0b0",
+        )
+        axis.barh(
+            y + 0.2, [getattr(r.ours, attribute) for r in shown], 0.4, label="roman_helpers", color="#1f6fb4"
+        )
         axis.set_xscale("log")
         axis.set_title(title)
     axes[0].set_yticks(y, labels, fontsize=8)
@@ -514,8 +618,10 @@ def load(path: Path) -> tuple[dict, list[Result]]:
     settings = {key: value for key, value in data.items() if key != "results"}
     results = []
     for entry in data["results"]:
-        runs = {name: Run(**entry[name]) if entry.get(name) else None
-                for name in ("defaults", "ours", "reference")}
+        runs = {
+            name: Run(**entry[name]) if entry.get(name) else None
+            for name in ("defaults", "ours", "reference")
+        }
         results.append(Result(**{**entry, **runs}))
     return settings, results
 
@@ -530,8 +636,9 @@ def update_book(markdown: str, page: Path) -> None:
     page.write_text(head + start + "\n" + markdown + "\n" + end + rest.split(end, 1)[1])
 
 
-def publish(out: Path, page: Path = BOOK_PAGE, figure: Path = BOOK_FIGURE,
-            results_copy: Path = BOOK_RESULTS) -> None:
+def publish(
+    out: Path, page: Path = BOOK_PAGE, figure: Path = BOOK_FIGURE, results_copy: Path = BOOK_RESULTS
+) -> None:
     """Copy the results of the last full run in ``out`` into the book: tables, figure and JSON.
 
     The figure and tables are drawn again from ``results.json``, so what is published always
@@ -542,8 +649,10 @@ def publish(out: Path, page: Path = BOOK_PAGE, figure: Path = BOOK_FIGURE,
         raise SystemExit(f"no benchmark results in {out}: run `make bench` (python bench/run.py) first")
     settings, results = load(source)
     if settings.get("quick"):
-        raise SystemExit(f"{source} holds --quick results (smaller files), which are not published: "
-                         "run `make bench` without --quick first")
+        raise SystemExit(
+            f"{source} holds --quick results (smaller files), which are not published: "
+            "run `make bench` without --quick first"
+        )
     update_book(report(results), page)
     plot(results, figure)
     results_copy.parent.mkdir(parents=True, exist_ok=True)
@@ -557,11 +666,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bandwidth", type=float, default=2e8, help="bytes/s per request (default 2e8)")
     parser.add_argument("--quick", action="store_true", help="smaller files, for a smoke run")
     parser.add_argument("--cache", type=Path, default=HERE / ".cache")
-    parser.add_argument("--out", type=Path, default=OUT,
-                        help="folder for results.json, table.md and performance.png "
-                             f"(default {OUT.relative_to(ROOT)})")
-    parser.add_argument("--publish", action="store_true",
-                        help="do not run: copy the last full run's results from --out into the book")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=OUT,
+        help=f"folder for results.json, table.md and performance.png (default {OUT.relative_to(ROOT)})",
+    )
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="do not run: copy the last full run's results from --out into the book",
+    )
     args = parser.parse_args(argv)
     if args.publish:
         publish(args.out)
@@ -570,17 +685,35 @@ def main(argv: list[str] | None = None) -> int:
 
     local = generate(args.cache, args.quick)
     entries = [files.Entry(bucket, key, local[name]) for name, (bucket, key) in KEYS.items()]
-    entries += [files.Entry("stpubdata", f"bench/downloads/file_{n:02d}_drz.fits", local["drz"])
-                for n in range(DOWNLOADS)]
+    entries += [
+        files.Entry("stpubdata", f"bench/downloads/file_{n:02d}_drz.fits", local["drz"])
+        for n in range(DOWNLOADS)
+    ]
     credentials = Path(tempfile.mkdtemp(prefix="bench-aws-")) / "credentials"
     credentials.write_text("[default]\naws_access_key_id = bench\naws_secret_access_key = bench\n")
-    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                 "AWS_ENDPOINT_URL_S3", "HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL_S3",
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "https_proxy",
+        "http_proxy",
+    ):
         os.environ.pop(name, None)
-    os.environ.update(AWS_SHARED_CREDENTIALS_FILE=str(credentials), AWS_CONFIG_FILE=str(credentials) + ".config",
-                      AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
-    print(f"serving {len(entries)} objects (latency {args.latency * 1000:.0f} ms, "
-          f"bandwidth {args.bandwidth / MB:.0f} MB/s per request)", flush=True)
+    os.environ.update(
+        AWS_SHARED_CREDENTIALS_FILE=str(credentials),
+        AWS_CONFIG_FILE=str(credentials) + ".config",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    print(
+        f"serving {len(entries)} objects (latency {args.latency * 1000:.0f} ms, "
+        f"bandwidth {args.bandwidth / MB:.0f} MB/s per request)",
+        flush=True,
+    )
     started = time.perf_counter()
     with S3Server(files.LocalManifest(entries), latency=args.latency, bandwidth=args.bandwidth) as server:
         os.environ["AWS_ENDPOINT_URL"] = server.url
@@ -590,9 +723,17 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report(results))
     print(f"\nbenchmark took {time.perf_counter() - started:.0f} s")
-    written = write(results, args.out, {
-        "latency_s": args.latency, "bandwidth_bytes_per_s": args.bandwidth, "quick": args.quick,
-        "box": BOX, "python": platform.python_version()})
+    written = write(
+        results,
+        args.out,
+        {
+            "latency_s": args.latency,
+            "bandwidth_bytes_per_s": args.bandwidth,
+            "quick": args.quick,
+            "box": BOX,
+            "python": platform.python_version(),
+        },
+    )
     print(f"results in {written.parent}" + ("" if args.quick else "; publish them with `make bench-publish`"))
     unmet = [r.scenario for r in results if r.met is False]
     if unmet:

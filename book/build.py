@@ -128,12 +128,14 @@ def datasets_markdown() -> str:
     loaded = datasets.load()
     for name, ds in loaded.items():
         tutorials = ", ".join(str(n) for n in ds.notebooks)
-        lines.append(f"| [`{name}`](#dataset-{name}) | {ds.access} "
-                     f"| {tutorials} | {len(ds.all_params())} |")
+        lines.append(f"| [`{name}`](#dataset-{name}) | {ds.access} | {tutorials} | {len(ds.all_params())} |")
     lines.append("")
     for name, ds in loaded.items():
-        access = ("anonymous: works from any machine" if ds.anonymous
-                  else "credentialed: readable on the Roman Science Platform and in the sandbox")
+        access = (
+            "anonymous: works from any machine"
+            if ds.anonymous
+            else "credentialed: readable on the Roman Science Platform and in the sandbox"
+        )
         lines += [
             f"(dataset-{name})=",
             f"## `{name}`",
@@ -148,10 +150,8 @@ def datasets_markdown() -> str:
             "| --- | --- | --- | --- |",
         ]
         for param in ds.parameters.values():
-            values = (", ".join(f"`{v}`" for v in param.values) if param.values is not None
-                      else "any")
-            lines.append(f"| `{param.name}` | `{_cell(param.default)}` | {values} "
-                         f"| {_cell(param.help)} |")
+            values = ", ".join(f"`{v}`" for v in param.values) if param.values is not None else "any"
+            lines.append(f"| `{param.name}` | `{_cell(param.default)}` | {values} | {_cell(param.help)} |")
         lines.append("")
         for derived, rule in ds.lookups.items():
             mapping = ", ".join(f"`{k}` → `{v}`" for k, v in rule["map"].items())
@@ -244,9 +244,11 @@ def write_generated_pages(generated: Path = GENERATED) -> list[Path]:
     list of pathlib.Path
         The pages that were (re)written.
     """
-    pages = {generated / "datasets.md": datasets_markdown(),
-             generated / "sandbox-notes.md": sandbox_notes_markdown(),
-             generated / "sandbox-calls.md": sandbox_calls_markdown()}
+    pages = {
+        generated / "datasets.md": datasets_markdown(),
+        generated / "sandbox-notes.md": sandbox_notes_markdown(),
+        generated / "sandbox-calls.md": sandbox_calls_markdown(),
+    }
     for leftover in set(generated.glob("*.md")) - set(pages):
         leftover.unlink()
     return [path for path, text in pages.items() if write_if_changed(path, text)]
@@ -272,16 +274,18 @@ def missing_pages(root: Path = ROOT) -> list[str]:
 
     site_map = parse_toc_yaml(root / "_toc.yml")
     generated = ("book/generated/", "book/api/reference/")
-    return [name for name in site_map
-            if not name.startswith(generated)
-            and not any((root / f"{name}{suffix}").exists() for suffix in (".md", ".ipynb", ".rst"))]
+    return [
+        name
+        for name in site_map
+        if not name.startswith(generated)
+        and not any((root / f"{name}{suffix}").exists() for suffix in (".md", ".ipynb", ".rst"))
+    ]
 
 
 def jupyter_book_command() -> list[str]:
     """Return the ``jupyter-book build`` command line used for the book."""
     executable = Path(sys.executable).with_name("jupyter-book")
-    program = [str(executable)] if executable.exists() else [sys.executable, "-m",
-                                                             "jupyter_book.cli.main"]
+    program = [str(executable)] if executable.exists() else [sys.executable, "-m", "jupyter_book.cli.main"]
     return program + ["build", str(ROOT), "--path-output", str(ROOT), "-W", "--keep-going"]
 
 
@@ -307,11 +311,13 @@ def write_root_redirect(html_dir: Path = HTML_DIR) -> Path:
         Its ``index.html``.
     """
     page = html_dir / "index.html"
-    page.write_text('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
-                    '<meta http-equiv="Refresh" content="0; url=book/index.html">\n'
-                    '<link rel="icon" href="_static/favicon.svg" type="image/svg+xml">\n'
-                    '<title>Roman cloud data access</title></head>\n'
-                    '<body><a href="book/index.html">Roman cloud data access</a></body></html>\n')
+    page.write_text(
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
+        '<meta http-equiv="Refresh" content="0; url=book/index.html">\n'
+        '<link rel="icon" href="_static/favicon.svg" type="image/svg+xml">\n'
+        "<title>Roman cloud data access</title></head>\n"
+        '<body><a href="book/index.html">Roman cloud data access</a></body></html>\n'
+    )
     return page
 
 
@@ -337,8 +343,11 @@ def build(*, real: bool = False, size: str = "small") -> Path:
     """
     missing = missing_pages()
     if missing:
-        raise RuntimeError("_toc.yml names pages that do not exist: " + ", ".join(missing)
-                           + " (create them, or remove them from _toc.yml)")
+        raise RuntimeError(
+            "_toc.yml names pages that do not exist: "
+            + ", ".join(missing)
+            + " (create them, or remove them from _toc.yml)"
+        )
     started = time.time()
     rewritten = write_generated_pages()
     for page in rewritten:
@@ -358,9 +367,15 @@ def build(*, real: bool = False, size: str = "small") -> Path:
         raise RuntimeError(f"jupyter-book build failed with status {status} (see the log above)")
     write_root_redirect()
     STAMP.parent.mkdir(parents=True, exist_ok=True)
-    STAMP.write_text(json.dumps({"built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                 "against": "sandbox" if env.get("ROMAN_HELPERS_SANDBOX")
-                                 else "real services"}) + "\n")
+    STAMP.write_text(
+        json.dumps(
+            {
+                "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "against": "sandbox" if env.get("ROMAN_HELPERS_SANDBOX") else "real services",
+            }
+        )
+        + "\n"
+    )
     os.utime(STAMP, (started, started))  # a source edited during the build leaves the book stale
     return HTML_DIR / "index.html"
 
@@ -368,12 +383,13 @@ def build(*, real: bool = False, size: str = "small") -> Path:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(prog="book/build.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--real", action="store_true",
-                        help="execute the notebooks against MAST and AWS, not the sandbox")
-    parser.add_argument("--size", default="small", choices=["small", "full"],
-                        help="sandbox data size")
-    parser.add_argument("--if-stale", action="store_true",
-                        help="do nothing when the book is newer than all of its sources")
+    parser.add_argument(
+        "--real", action="store_true", help="execute the notebooks against MAST and AWS, not the sandbox"
+    )
+    parser.add_argument("--size", default="small", choices=["small", "full"], help="sandbox data size")
+    parser.add_argument(
+        "--if-stale", action="store_true", help="do nothing when the book is newer than all of its sources"
+    )
     args = parser.parse_args(argv)
     if args.if_stale and not is_stale():
         print(f"build.py: book is up to date\nopen {HTML_DIR / 'index.html'}")

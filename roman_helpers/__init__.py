@@ -32,8 +32,19 @@ from __future__ import annotations
 import importlib
 
 #: The modules of the kit, imported on first attribute access (PEP 562).
-__all__ = ["batch", "config", "datasets", "download", "errors", "footprints", "photometry", "query", "stream",
-           "transfer", "uris"]
+__all__ = [
+    "batch",
+    "config",
+    "datasets",
+    "download",
+    "errors",
+    "footprints",
+    "photometry",
+    "query",
+    "stream",
+    "transfer",
+    "uris",
+]
 
 
 def __getattr__(name: str) -> object:

@@ -49,14 +49,25 @@ class PrefixedFile:
 
     def cat_ranges(self, paths: list[str], starts: list[int], ends: list[int], **kwargs: Any) -> list[bytes]:
         missing = [i for i, (s, e) in enumerate(zip(starts, ends, strict=True)) if not self._inside(s, e)]
-        fetched = iter(self.fs.cat_ranges([paths[i] for i in missing], [starts[i] for i in missing],
-                                          [ends[i] for i in missing], **kwargs) if missing else [])
-        return [next(fetched) if i in set(missing) else self.prefix[s:e]
-                for i, (s, e) in enumerate(zip(starts, ends, strict=True))]
+        fetched = iter(
+            self.fs.cat_ranges(
+                [paths[i] for i in missing],
+                [starts[i] for i in missing],
+                [ends[i] for i in missing],
+                **kwargs,
+            )
+            if missing
+            else []
+        )
+        return [
+            next(fetched) if i in set(missing) else self.prefix[s:e]
+            for i, (s, e) in enumerate(zip(starts, ends, strict=True))
+        ]
 
 
-def read_tree_bytes(fs: Any, path: str, uri: str, first_step: int = FIRST_STEP,
-                    fetched: list[bytes] | None = None) -> bytes:
+def read_tree_bytes(
+    fs: Any, path: str, uri: str, first_step: int = FIRST_STEP, fetched: list[bytes] | None = None
+) -> bytes:
     """Fetch the ASDF header and YAML tree, ending with its ``...`` line.
 
     ``first_step`` trades bytes for round trips: small when the tree is all we want,
@@ -75,7 +86,7 @@ def read_tree_bytes(fs: Any, path: str, uri: str, first_step: int = FIRST_STEP,
         for marker in TREE_END:
             at = data.find(marker)
             if at >= 0:
-                return data[:at + len(marker)]
+                return data[: at + len(marker)]
         at = data.find(BLOCK_MAGIC)
         if at >= 0:  # a file with blocks but no tree end marker
             return data[:at]
@@ -96,8 +107,9 @@ def _is_ndarray(node: Any) -> bool:
 
 def image_arrays(raw_tree: Mapping) -> list[str]:
     """Names of the 2-D arrays next to the image (``data``, ``err``, ``dq`` ...), in tree order."""
-    return [name for name, node in _container(raw_tree).items()
-            if _is_ndarray(node) and len(node["shape"]) == 2]
+    return [
+        name for name, node in _container(raw_tree).items() if _is_ndarray(node) and len(node["shape"]) == 2
+    ]
 
 
 def find_array_node(raw_tree: Mapping, name: str = "data") -> Mapping:
@@ -108,8 +120,9 @@ def find_array_node(raw_tree: Mapping, name: str = "data") -> Mapping:
     return node
 
 
-def image_layout(raw_tree: Mapping, uri: str,
-                 name: str = "data") -> tuple[int, tuple[int, int], np.dtype, int]:
+def image_layout(
+    raw_tree: Mapping, uri: str, name: str = "data"
+) -> tuple[int, tuple[int, int], np.dtype, int]:
     """Block number, shape, dtype and offset in the block of 2-D array ``name`` of an untagged tree."""
     node = find_array_node(raw_tree, name)
     if not isinstance(node["source"], int) or not isinstance(node.get("datatype"), str):
@@ -117,7 +130,9 @@ def image_layout(raw_tree: Mapping, uri: str,
     shape = tuple(int(n) for n in node["shape"])
     if len(shape) != 2 or node.get("strides") is not None:
         raise FileFormatError(f"{uri}: roman.{name} has shape {shape}; a contiguous 2-D image is needed")
-    dtype = np.dtype(node["datatype"]).newbyteorder("<" if node.get("byteorder", "little") == "little" else ">")
+    dtype = np.dtype(node["datatype"]).newbyteorder(
+        "<" if node.get("byteorder", "little") == "little" else ">"
+    )
     return node["source"], shape, dtype, int(node.get("offset", 0))
 
 
@@ -138,7 +153,7 @@ def block_offsets(fs: Any, path: str, tree_end: int, sources: list[int]) -> dict
     for number in range(1, max(sources) + 1):
         magic_and_size = fs.cat_file(path, start=offset, end=offset + 6 + BLOCK_HEADER.size)
         header_size = struct.unpack(">H", magic_and_size[4:6])[0]
-        allocated = BLOCK_HEADER.unpack(magic_and_size[6:6 + BLOCK_HEADER.size])[2]
+        allocated = BLOCK_HEADER.unpack(magic_and_size[6 : 6 + BLOCK_HEADER.size])[2]
         offset += 6 + header_size + allocated
         found[number] = offset
     return {source: found[source] for source in sources}
@@ -165,13 +180,16 @@ def block_start(fs: Any, path: str, offset: int, uri: str) -> tuple[int, bytes, 
     if head[:4] != BLOCK_MAGIC:
         raise FileFormatError(f"{uri}: no ASDF block at offset {offset}")
     header_size = struct.unpack(">H", head[4:6])[0]
-    _flags, compression, _allocated, _used, _data_size, _md5 = BLOCK_HEADER.unpack(head[6:6 + BLOCK_HEADER.size])
-    first_data = head[6 + header_size:] if header_size == BLOCK_HEADER.size else b""
+    _flags, compression, _allocated, _used, _data_size, _md5 = BLOCK_HEADER.unpack(
+        head[6 : 6 + BLOCK_HEADER.size]
+    )
+    first_data = head[6 + header_size :] if header_size == BLOCK_HEADER.size else b""
     return offset + 6 + header_size, compression.rstrip(b"\0"), first_data
 
 
-def lz4_rows(fs: Any, path: str, data_start: int, head: bytes, first: int, last: int, *,
-             batch_size: int) -> tuple[bytes, int]:
+def lz4_rows(
+    fs: Any, path: str, data_start: int, head: bytes, first: int, last: int, *, batch_size: int
+) -> tuple[bytes, int]:
     """Fetch and decode only the lz4 chunks covering uncompressed bytes ``[first, last)``.
 
     asdf's lz4 stream is a sequence of chunks, each a 4-byte big-endian compressed length
@@ -193,7 +211,10 @@ def lz4_rows(fs: Any, path: str, data_start: int, head: bytes, first: int, last:
     while produced < last:
         if len(chunk_header) < 8:
             chunk_header = fs.cat_file(path, start=position, end=position + 8)
-        compressed, uncompressed = struct.unpack(">I", chunk_header[:4])[0], struct.unpack("<I", chunk_header[4:8])[0]
+        compressed, uncompressed = (
+            struct.unpack(">I", chunk_header[:4])[0],
+            struct.unpack("<I", chunk_header[4:8])[0],
+        )
         if produced + uncompressed > first:
             wanted.append((position + 4, position + 4 + compressed))
             if first_offset is None:
@@ -201,6 +222,7 @@ def lz4_rows(fs: Any, path: str, data_start: int, head: bytes, first: int, last:
         position += 4 + compressed
         produced += uncompressed
         chunk_header = b""
-    payloads = cat_ranges(fs, [path] * len(wanted), [s for s, _ in wanted], [e for _, e in wanted],
-                          batch_size=batch_size)
+    payloads = cat_ranges(
+        fs, [path] * len(wanted), [s for s, _ in wanted], [e for _, e in wanted], batch_size=batch_size
+    )
     return b"".join(lz4.block.decompress(payload) for payload in payloads), first_offset or 0

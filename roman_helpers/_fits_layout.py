@@ -42,14 +42,16 @@ class RangeReader:
         end = offset + length
         if not (self.buffer_start <= offset and end <= self.buffer_start + len(self.buffer)):
             try:
-                self.buffer = self.fs.cat_file(self.path, start=offset, end=offset + max(length, HEADER_BLOCK))
+                self.buffer = self.fs.cat_file(
+                    self.path, start=offset, end=offset + max(length, HEADER_BLOCK)
+                )
             except OSError as error:
                 # S3 answers 416 InvalidRange for a range that starts past the end: the end of the file.
                 if not isinstance(translate_s3_error(error, f"s3://{self.path}"), FileFormatError):
                     raise
                 self.buffer = b""
             self.buffer_start = offset
-        return self.buffer[offset - self.buffer_start:end - self.buffer_start]
+        return self.buffer[offset - self.buffer_start : end - self.buffer_start]
 
 
 class ForwardReader:
@@ -77,7 +79,7 @@ def header_at(reader: Reader, offset: int, uri: str) -> tuple[Any, int]:
             raise FileFormatError(f"{uri}: file ends inside a FITS header at byte {offset + len(raw)}")
         raw += block
         for card in range(0, FITS_BLOCK, CARD):
-            if block[card:card + 8] == b"END     ":
+            if block[card : card + 8] == b"END     ":
                 return fits.Header.fromstring(raw.decode("ascii", "replace")), len(raw)
         if len(raw) > 1000 * FITS_BLOCK:
             raise FileFormatError(f"{uri}: no END card in the header at byte {offset}")
@@ -89,7 +91,12 @@ def data_size(header: Any) -> int:
     if naxis == 0:
         return 0
     count = int(np.prod([int(header[f"NAXIS{axis}"]) for axis in range(1, naxis + 1)]))
-    size = abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1)) * (int(header.get("PCOUNT", 0)) + count)
+    size = (
+        abs(int(header["BITPIX"]))
+        // 8
+        * int(header.get("GCOUNT", 1))
+        * (int(header.get("PCOUNT", 0)) + count)
+    )
     return -(-size // FITS_BLOCK) * FITS_BLOCK
 
 
@@ -105,7 +112,12 @@ def walk_hdus(reader: Reader, uri: str) -> Iterator[tuple[int, str, Any, int]]:
             return  # the end of the file
         if index == 0 and "SIMPLE" not in header:
             raise FileFormatError(f"{uri} is not a FITS file (it does not start with a SIMPLE card)")
-        yield index, str(header.get("EXTNAME", "PRIMARY" if index == 0 else "")).upper(), header, offset + length
+        yield (
+            index,
+            str(header.get("EXTNAME", "PRIMARY" if index == 0 else "")).upper(),
+            header,
+            offset + length,
+        )
         offset += length + data_size(header)
         index += 1
 
@@ -121,8 +133,11 @@ def find_hdu(reader: Reader, ext: int | str | None, uri: str, *, image: bool) ->
                 raise InvalidParameterError("ext", ext, hint=f"HDU {index} of {uri} is not a 2-D image")
             return header, data_offset
     raise InvalidParameterError(
-        "ext", ext, valid=[*range(len(seen)), *seen],
-        hint=f"{uri} has {len(seen)} HDUs" if ext is not None else f"{uri} has no 2-D image HDU")
+        "ext",
+        ext,
+        valid=[*range(len(seen)), *seen],
+        hint=f"{uri} has {len(seen)} HDUs" if ext is not None else f"{uri} has no 2-D image HDU",
+    )
 
 
 def image_layout(header: Any) -> tuple[tuple[int, int], np.dtype]:
@@ -130,8 +145,17 @@ def image_layout(header: Any) -> tuple[tuple[int, int], np.dtype]:
     return (int(header["NAXIS2"]), int(header["NAXIS1"])), np.dtype(DTYPES[int(header["BITPIX"])])
 
 
-def fetch_rows(fs: Any, path: str, data_offset: int, dtype: np.dtype, row_length: int,
-               ys: slice, xs: slice, *, batch_size: int) -> np.ndarray:
+def fetch_rows(
+    fs: Any,
+    path: str,
+    data_offset: int,
+    dtype: np.dtype,
+    row_length: int,
+    ys: slice,
+    xs: slice,
+    *,
+    batch_size: int,
+) -> np.ndarray:
     """Fetch pixels ``[ys, xs]`` of an uncompressed row-major image, rows concurrently.
 
     Also serves uncompressed ASDF blocks, which lay out rows the same way.
@@ -139,8 +163,9 @@ def fetch_rows(fs: Any, path: str, data_offset: int, dtype: np.dtype, row_length
     return fetch_images(fs, path, [(data_offset, dtype, row_length)], ys, xs, batch_size=batch_size)[0]
 
 
-def fetch_images(fs: Any, path: str, images: list[tuple[int, np.dtype, int]], ys: slice, xs: slice, *,
-                 batch_size: int) -> list[np.ndarray]:
+def fetch_images(
+    fs: Any, path: str, images: list[tuple[int, np.dtype, int]], ys: slice, xs: slice, *, batch_size: int
+) -> list[np.ndarray]:
     """Fetch pixels ``[ys, xs]`` of several images of one file (SCI, ERR, DQ ...) in one batch.
 
     ``images`` holds ``(data offset, dtype, row length)`` of each; every row of every image is
@@ -157,8 +182,9 @@ def fetch_images(fs: Any, path: str, images: list[tuple[int, np.dtype, int]], ys
             starts.append(data_offset + (y * row_length + xs.start) * itemsize)
             ends.append(starts[-1] + (xs.stop - xs.start) * itemsize)
     # Full-width boxes have touching rows: merge those, never fetch a gap.
-    paths, merged_starts, merged_ends = merge_offset_ranges([path] * len(starts), starts, ends, max_gap=0,
-                                                           sort=True)
+    paths, merged_starts, merged_ends = merge_offset_ranges(
+        [path] * len(starts), starts, ends, max_gap=0, sort=True
+    )
     pieces = cat_ranges(fs, paths, merged_starts, merged_ends, batch_size=batch_size)
     raw = b"".join(pieces)
     result: list[np.ndarray] = [np.empty(0)] * len(images)
@@ -166,14 +192,16 @@ def fetch_images(fs: Any, path: str, images: list[tuple[int, np.dtype, int]], ys
     for i in order:
         dtype = np.dtype(images[i][1])
         size = (ys.stop - ys.start) * (xs.stop - xs.start) * dtype.itemsize
-        result[i] = np.frombuffer(raw[at:at + size], dtype=dtype).reshape(ys.stop - ys.start,
-                                                                          xs.stop - xs.start)
+        result[i] = np.frombuffer(raw[at : at + size], dtype=dtype).reshape(
+            ys.stop - ys.start, xs.stop - xs.start
+        )
         at += size
     return result
 
 
-def read_rows_forward(reader: ForwardReader, data_offset: int, dtype: np.dtype, row_length: int,
-                      ys: slice, xs: slice) -> np.ndarray:
+def read_rows_forward(
+    reader: ForwardReader, data_offset: int, dtype: np.dtype, row_length: int, ys: slice, xs: slice
+) -> np.ndarray:
     """Pixels ``[ys, xs]`` from a gzip stream: one forward read from the first to the last row."""
     row_bytes = row_length * dtype.itemsize
     raw = reader.read(data_offset + ys.start * row_bytes, (ys.stop - ys.start) * row_bytes)
@@ -192,6 +220,9 @@ def scaled(data: np.ndarray, header: Any) -> np.ndarray:
         # FITS's unsigned integers (a DQ array): stored signed, offset by half the range
         return data.astype(f"u{data.dtype.itemsize}") ^ np.array(2 ** (bits - 1), f"u{data.dtype.itemsize}")
     if bscale != 1 or bzero != 0:
-        data = data * np.float32(bscale) + np.float32(bzero) if data.dtype.itemsize <= 2 \
+        data = (
+            data * np.float32(bscale) + np.float32(bzero)
+            if data.dtype.itemsize <= 2
             else data * bscale + bzero
+        )
     return data

@@ -33,8 +33,9 @@ if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.coordinates import Latitude, Longitude, SkyCoord
 
 #: How a box is read, in words (completed by :attr:`Terms.box_form`).
-BOX_CONVENTION = ("0-based pixel corners, end exclusive: columns x0..x1-1 and rows y0..y1-1, "
-                  "i.e. data[y0:y1, x0:x1]")
+BOX_CONVENTION = (
+    "0-based pixel corners, end exclusive: columns x0..x1-1 and rows y0..y1-1, i.e. data[y0:y1, x0:x1]"
+)
 _EXAMPLES = "e.g. '00:39:57 -44:01:20' (hours, degrees) or '9.9875 -44.0222' (degrees)"
 
 
@@ -60,8 +61,9 @@ class Terms:
         """The caller's name for ``parameter``."""
         return self.names.get(parameter, parameter)
 
-    def error(self, parameter: str, value: object, hint: str,
-              valid: Sequence[object] | None = None) -> InvalidParameterError:
+    def error(
+        self, parameter: str, value: object, hint: str, valid: Sequence[object] | None = None
+    ) -> InvalidParameterError:
         """An error about ``parameter``, echoing what the caller typed when known."""
         return InvalidParameterError(self.name(parameter), self.typed.get(parameter, value), valid, hint)
 
@@ -83,8 +85,17 @@ class Terms:
 #: Python's terms: the keyword arguments of :func:`roman_helpers.stream.cutout`.
 PYTHON = Terms()
 #: The command line's terms: the options of ``roman-helpers cutout``.
-CLI = Terms(names={"box": "--box", "size": "--size", "position": "--target", "ra": "--ra", "dec": "--dec",
-                   "ext": "--ext"}, box_form="X0 Y0 X1 Y1")
+CLI = Terms(
+    names={
+        "box": "--box",
+        "size": "--size",
+        "position": "--target",
+        "ra": "--ra",
+        "dec": "--dec",
+        "ext": "--ext",
+    },
+    box_form="X0 Y0 X1 Y1",
+)
 
 
 def _is_number(value: Any) -> bool:
@@ -93,6 +104,7 @@ def _is_number(value: Any) -> bool:
 
 
 # --------------------------------------------------------------------------- boxes
+
 
 def parse_box(box: Any, terms: Terms = PYTHON) -> tuple[int, int, int, int]:
     """Read a box as four whole numbers ``(x0, y0, x1, y1)``; the image checks come later.
@@ -158,12 +170,18 @@ def check_box(box: tuple[int, int, int, int], shape: tuple[int, int], terms: Ter
         problems.append(f"the box reaches past the image (x1 <= {nx} and y1 <= {ny} are needed)")
     if problems:
         shown = " ".join(str(v) for v in box) if terms.box_form.startswith("X0") else tuple(box)
-        raise terms.error("box", shown, terms.letters(
-            f"{terms.name('box')} is {terms.box_form}: {BOX_CONVENTION}; the image has {nx} columns and {ny} "
-            f"rows (numpy shape ({ny}, {nx})); here " + " and ".join(problems)))
+        raise terms.error(
+            "box",
+            shown,
+            terms.letters(
+                f"{terms.name('box')} is {terms.box_form}: {BOX_CONVENTION}; the image has {nx} columns and {ny} "
+                f"rows (numpy shape ({ny}, {nx})); here " + " and ".join(problems)
+            ),
+        )
 
 
 # --------------------------------------------------------------------------- sizes
+
 
 def parse_size(size: Any, terms: Terms = PYTHON) -> tuple[Any, Any]:
     """Read a cut-out size: ``(ny, nx)``, each an int (pixels) or an angle.
@@ -197,8 +215,10 @@ def parse_size(size: Any, terms: Terms = PYTHON) -> tuple[Any, Any]:
     """
     import astropy.units as u
 
-    hint = (f"give {terms.name('size')} as pixels (64) or an angle (10arcsec, 0.5arcmin); two values are "
-            "ny,nx (rows, columns), as astropy's Cutout2D")
+    hint = (
+        f"give {terms.name('size')} as pixels (64) or an angle (10arcsec, 0.5arcmin); two values are "
+        "ny,nx (rows, columns), as astropy's Cutout2D"
+    )
     if isinstance(size, str):
         sides: list[Any] = [part.strip() for part in size.split(",")]
     elif isinstance(size, u.Quantity):
@@ -215,8 +235,9 @@ def parse_size(size: Any, terms: Terms = PYTHON) -> tuple[Any, Any]:
             try:
                 side = u.Quantity(side)
             except (TypeError, ValueError):
-                raise terms.error("size", size,
-                                  f"{side!r} is neither a number nor an angle; " + hint) from None
+                raise terms.error(
+                    "size", size, f"{side!r} is neither a number nor an angle; " + hint
+                ) from None
         if isinstance(side, u.Quantity) and side.unit in (u.dimensionless_unscaled, u.pix):
             side = side.value
         if isinstance(side, u.Quantity):
@@ -243,11 +264,16 @@ def check_shape(pixels: tuple[int, int], shape: tuple[int, int], size: Any, term
     if ny < 1 or nx < 1:
         raise terms.error("size", size, f"that is {ny} x {nx} pixels (ny x nx) here: less than one pixel")
     if ny > shape[0] or nx > shape[1]:
-        raise terms.error("size", size, f"that is {ny} x {nx} pixels (ny x nx), larger than the image "
-                          f"({shape[0]} x {shape[1]}); to get the whole image, download the file")
+        raise terms.error(
+            "size",
+            size,
+            f"that is {ny} x {nx} pixels (ny x nx), larger than the image "
+            f"({shape[0]} x {shape[1]}); to get the whole image, download the file",
+        )
 
 
 # --------------------------------------------------------------------------- positions
+
 
 def _looks_like_a_name(text: str) -> bool:
     """Starts with a letter, or has letters other than those of sexagesimal units: M31, NGC 253, Vega."""
@@ -279,8 +305,11 @@ def parse_ra(text: str, terms: Terms = PYTHON) -> Longitude:
     except (ValueError, TypeError, u.UnitsError):
         raise terms.error("ra", text, hint) from None
     if not (np.isfinite(angle.deg) and 0 <= angle.deg < 360):
-        raise terms.error("ra", text, f"a right ascension lies between 0 and 360 degrees (0h and 24h), "
-                          f"not {angle.deg:g} degrees")
+        raise terms.error(
+            "ra",
+            text,
+            f"a right ascension lies between 0 and 360 degrees (0h and 24h), not {angle.deg:g} degrees",
+        )
     return Longitude(angle)
 
 
@@ -299,8 +328,9 @@ def parse_dec(text: str, terms: Terms = PYTHON) -> Latitude:
     try:
         angle = Angle(text, unit=u.deg)
     except (ValueError, TypeError, u.UnitsError):
-        raise terms.error("dec", text, "give it in degrees: decimal (-44.0222) or sexagesimal "
-                          "(-44:01:20, -44d01m20s)") from None
+        raise terms.error(
+            "dec", text, "give it in degrees: decimal (-44.0222) or sexagesimal (-44:01:20, -44d01m20s)"
+        ) from None
     if not np.isfinite(angle.deg) or abs(angle.deg) > 90:
         raise terms.error("dec", text, f"a declination lies between -90 and +90 degrees, not {angle.deg:g}")
     return Latitude(angle)
@@ -347,24 +377,35 @@ def parse_position(position: Any, terms: Terms = PYTHON) -> SkyCoord | tuple[flo
         if len(tokens) == 6:  # "00 39 57 -44 01 20"
             tokens = [":".join(tokens[:3]), ":".join(tokens[3:])]
         if len(tokens) != 2:
-            advice = ("object names are not looked up here (that needs the network): give RA and Dec, "
-                      if _looks_like_a_name(position) else "give RA and Dec, ")
+            advice = (
+                "object names are not looked up here (that needs the network): give RA and Dec, "
+                if _looks_like_a_name(position)
+                else "give RA and Dec, "
+            )
             raise terms.error("position", position, advice + _EXAMPLES)
         as_position = terms.with_names(ra=terms.name("position"), dec=terms.name("position")).with_typed(
-            ra=position, dec=position)
+            ra=position, dec=position
+        )
         try:
             ra, dec = parse_ra(tokens[0], as_position), parse_dec(tokens[1], as_position)
         except InvalidParameterError as error:
             if not _looks_like_a_name(position):
                 raise
-            raise terms.error("position", position, "object names are not looked up here (that needs the "
-                              "network): give RA and Dec, " + _EXAMPLES) from error
+            raise terms.error(
+                "position",
+                position,
+                "object names are not looked up here (that needs the network): give RA and Dec, " + _EXAMPLES,
+            ) from error
         return SkyCoord(ra, dec, frame="icrs")
-    if isinstance(position, Sequence | np.ndarray) and len(position) == 2 and all(
-            _is_number(v) and math.isfinite(float(v)) for v in position):
+    if (
+        isinstance(position, Sequence | np.ndarray)
+        and len(position) == 2
+        and all(_is_number(v) and math.isfinite(float(v)) for v in position)
+    ):
         return float(position[0]), float(position[1])
-    raise terms.error("position", position, "give a SkyCoord, a string of RA and Dec (" + _EXAMPLES
-                      + "), or pixels (x, y)")
+    raise terms.error(
+        "position", position, "give a SkyCoord, a string of RA and Dec (" + _EXAMPLES + "), or pixels (x, y)"
+    )
 
 
 def describe(position: Any) -> str:

@@ -52,13 +52,32 @@ CONNECT_TIMEOUT = 10.0
 _ATTEMPT_THREAD = "roman-helpers-attempt"
 #: s3fs turns S3 answers into OSError with these errno values for requests that are wrong,
 #: not unlucky (see s3fs.errors.ERROR_CODE_TO_EXCEPTION): sending them again cannot help.
-_PERMANENT_ERRNO = frozenset({errno.EINVAL, errno.EPERM, errno.ENOSYS, errno.EMSGSIZE,
-                              errno.ENAMETOOLONG, errno.ENOTEMPTY, errno.EREMCHG})
-_TRANSIENT_CODES = frozenset({"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout",
-                              "RequestTimeTooSkewed", "Throttling", "ThrottlingException"})
+_PERMANENT_ERRNO = frozenset(
+    {
+        errno.EINVAL,
+        errno.EPERM,
+        errno.ENOSYS,
+        errno.EMSGSIZE,
+        errno.ENAMETOOLONG,
+        errno.ENOTEMPTY,
+        errno.EREMCHG,
+    }
+)
+_TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "InternalError",
+        "ServiceUnavailable",
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "Throttling",
+        "ThrottlingException",
+    }
+)
 
 
 # --------------------------------------------------------------------------- results
+
 
 @dataclass(frozen=True)
 class ImageCutout:
@@ -192,9 +211,14 @@ class BatchResult:
 
         Examples
         --------
-        >>> result = BatchResult(ok=[Success("s3://b/a.fits", None, meta={"band": "F158"})],
-        ...                      failed=[Failure("s3://b/c.fits", "ObjectNotFoundError", "no object",
-        ...                                      1, meta={"band": "F087"}, index=1)])
+        >>> result = BatchResult(
+        ...     ok=[Success("s3://b/a.fits", None, meta={"band": "F158"})],
+        ...     failed=[
+        ...         Failure(
+        ...             "s3://b/c.fits", "ObjectNotFoundError", "no object", 1, meta={"band": "F087"}, index=1
+        ...         )
+        ...     ],
+        ... )
         >>> result.table()["uri", "band", "status", "attempts"].pprint()
              uri      band status attempts
         ------------- ---- ------ --------
@@ -218,11 +242,14 @@ class BatchResult:
         return Table(columns)
 
     def __repr__(self) -> str:
-        return (f"<BatchResult {len(self.ok)} ok, {len(self.failed)} failed, {self.requests} requests, "
-                f"{self.bytes / 1e6:.2f} MB, {self.files_per_second:.1f} files/s on {self.backend}>")
+        return (
+            f"<BatchResult {len(self.ok)} ok, {len(self.failed)} failed, {self.requests} requests, "
+            f"{self.bytes / 1e6:.2f} MB, {self.files_per_second:.1f} files/s on {self.backend}>"
+        )
 
 
 # --------------------------------------------------------------------------- one task
+
 
 @dataclass
 class _Outcome:
@@ -255,8 +282,17 @@ def _is_transient(error: BaseException) -> bool:
     """Tell whether another attempt may succeed where this one failed."""
     # The package's own errors are verdicts on the request (no such object, position outside
     # the image, damaged file, refused access): the same request will get the same answer.
-    if isinstance(error, (RomanHelpersError, FileNotFoundError, PermissionError, FileExistsError,
-                          IsADirectoryError, NotADirectoryError)):
+    if isinstance(
+        error,
+        (
+            RomanHelpersError,
+            FileNotFoundError,
+            PermissionError,
+            FileExistsError,
+            IsADirectoryError,
+            NotADirectoryError,
+        ),
+    ):
         return False
     if isinstance(error, (TimeoutError, ConnectionError)):
         return True
@@ -300,8 +336,10 @@ def _within(function: Callable[[str], Any], uri: str, seconds: float) -> Any:
     thread.start()
     thread.join(seconds)
     if thread.is_alive():
-        raise TimeoutError(f"{uri}: no result within {seconds:g} s; the connection may have stalled "
-                           "(give a larger timeout= for slow networks or very large cut-outs)")
+        raise TimeoutError(
+            f"{uri}: no result within {seconds:g} s; the connection may have stalled "
+            "(give a larger timeout= for slow networks or very large cut-outs)"
+        )
     if "error" in box:
         raise box["error"]
     return box["value"]
@@ -346,8 +384,9 @@ class _ProcessCounter:
 _COUNTER = _ProcessCounter()
 
 
-def _run(function: Callable[[str], Any], uri: str, *, retries: int, timeout: float,
-         backoff: float) -> _Outcome:
+def _run(
+    function: Callable[[str], Any], uri: str, *, retries: int, timeout: float, backoff: float
+) -> _Outcome:
     """Work on one file with retries and a time limit per attempt; never raises.
 
     Top level (not nested) so that Dask workers can import it by name.
@@ -373,12 +412,15 @@ def _run(function: Callable[[str], Any], uri: str, *, retries: int, timeout: flo
     # The records of this task's time include those of tasks running beside it: send the records
     # themselves so that the caller counts each once. Within a process, a record's send and
     # receive times (perf_counter, nanoseconds) identify it; host and process tell processes apart.
-    outcome.records = [(record.operation, record.status, record.bytes, record.range, record.started,
-                        record.finished) for record in records]
+    outcome.records = [
+        (record.operation, record.status, record.bytes, record.range, record.started, record.finished)
+        for record in records
+    ]
     return outcome
 
 
 # --------------------------------------------------------------------------- inputs
+
 
 def _plain(value: Any) -> Any:
     """A table cell as a plain Python value (numpy scalars → int/float/str)."""
@@ -422,13 +464,19 @@ def _show_progress(progress: bool | None) -> bool:
 
 # --------------------------------------------------------------------------- running
 
-def _in_threads(task: Callable[[str], _Outcome], uris: list[str], max_workers: int,
-                progress: bool) -> list[_Outcome]:
+
+def _in_threads(
+    task: Callable[[str], _Outcome], uris: list[str], max_workers: int, progress: bool
+) -> list[_Outcome]:
     from tqdm.auto import tqdm
 
     outcomes: dict[int, _Outcome] = {}
-    with ThreadPoolExecutor(max(1, min(max_workers, len(uris))), thread_name_prefix="roman-helpers-batch") as pool, \
-            tqdm(total=len(uris), unit="file", disable=not progress) as bar:
+    with (
+        ThreadPoolExecutor(
+            max(1, min(max_workers, len(uris))), thread_name_prefix="roman-helpers-batch"
+        ) as pool,
+        tqdm(total=len(uris), unit="file", disable=not progress) as bar,
+    ):
         futures = {pool.submit(task, uri): index for index, uri in enumerate(uris)}
         try:
             for future in as_completed(futures):
@@ -450,18 +498,23 @@ def _connect(client: Any, timeout: float) -> tuple[Any, bool]:
     if not isinstance(client, str):
         if not hasattr(client, "map") or not hasattr(client, "scheduler"):
             raise InvalidParameterError(
-                "client", client, hint="give a dask.distributed.Client, a scheduler address such as "
-                "'tcp://127.0.0.1:8786', or None to use threads in this process")
+                "client",
+                client,
+                hint="give a dask.distributed.Client, a scheduler address such as "
+                "'tcp://127.0.0.1:8786', or None to use threads in this process",
+            )
         return client, False
     try:
         return Client(client, timeout=timeout, set_as_default=False), True
     except (OSError, ValueError) as error:
         raise InvalidParameterError(
-            "client", client,
+            "client",
+            client,
             hint=f"no Dask scheduler answered there within {timeout:g} s ({error}). Check the address "
-                 "(the scheduler prints it when it starts, e.g. 'tcp://127.0.0.1:8786'), start one "
-                 "with `dask scheduler` and `dask worker <address>`, or pass client=None to work in "
-                 "threads in this process") from error
+            "(the scheduler prints it when it starts, e.g. 'tcp://127.0.0.1:8786'), start one "
+            "with `dask scheduler` and `dask worker <address>`, or pass client=None to work in "
+            "threads in this process",
+        ) from error
 
 
 def _on_dask(client: Any, task: Callable[[str], _Outcome], uris: list[str], progress: bool) -> list[_Outcome]:
@@ -482,8 +535,16 @@ def _on_dask(client: Any, task: Callable[[str], _Outcome], uris: list[str], prog
         client.cancel(futures)
 
 
-def map_files(function: Callable[[str], Any], items: Any, *, client: Any = None, max_workers: int = 8,
-              retries: int = 2, timeout: float | None = None, progress: bool | None = None) -> BatchResult:
+def map_files(
+    function: Callable[[str], Any],
+    items: Any,
+    *,
+    client: Any = None,
+    max_workers: int = 8,
+    retries: int = 2,
+    timeout: float | None = None,
+    progress: bool | None = None,
+) -> BatchResult:
     """Call ``function(uri)`` for every file, in threads or on a Dask cluster.
 
     Parameters
@@ -535,12 +596,27 @@ def map_files(function: Callable[[str], Any], items: Any, *, client: Any = None,
     >>> [item.value for item in result.ok], result.failed, result.requests
     ([21, 22], [], 0)
     """
-    return _map(function, _rows(items, "items"), client=client, max_workers=max_workers, retries=retries,
-                timeout=timeout, progress=progress)
+    return _map(
+        function,
+        _rows(items, "items"),
+        client=client,
+        max_workers=max_workers,
+        retries=retries,
+        timeout=timeout,
+        progress=progress,
+    )
 
 
-def _map(function: Callable[[str], Any], rows: list[tuple[str, dict[str, Any]]], *, client: Any,
-         max_workers: int, retries: int, timeout: float | None, progress: bool | None) -> BatchResult:
+def _map(
+    function: Callable[[str], Any],
+    rows: list[tuple[str, dict[str, Any]]],
+    *,
+    client: Any,
+    max_workers: int,
+    retries: int,
+    timeout: float | None,
+    progress: bool | None,
+) -> BatchResult:
     timeout = config.timeout() if timeout is None else float(timeout)
     if timeout <= 0:
         raise InvalidParameterError("timeout", timeout, hint="give a number of seconds > 0")
@@ -573,15 +649,20 @@ def _map(function: Callable[[str], Any], rows: list[tuple[str, dict[str, Any]]],
         if outcome.error_type is None:
             result.ok.append(Success(uri, outcome.value, outcome.attempts, meta, index))
         else:
-            result.failed.append(Failure(uri, outcome.error_type, outcome.message, outcome.attempts,
-                                         outcome.transient, meta, index))
+            result.failed.append(
+                Failure(
+                    uri, outcome.error_type, outcome.message, outcome.attempts, outcome.transient, meta, index
+                )
+            )
     return result
 
 
 # --------------------------------------------------------------------------- cut-outs
 
-def _cutout_one(uri: str, *, position: Any, size: Any, ext: int | str | None, err_ext: str | None,
-                anon: bool | None) -> ImageCutout:
+
+def _cutout_one(
+    uri: str, *, position: Any, size: Any, ext: int | str | None, err_ext: str | None, anon: bool | None
+) -> ImageCutout:
     """Cut one file (top level, so that Dask workers can import it by name)."""
     from .stream import cutout
 
@@ -598,10 +679,21 @@ def _cutout_one(uri: str, *, position: Any, size: Any, ext: int | str | None, er
     return ImageCutout(data, err)
 
 
-def cutouts(files: Any, position: Any, size: Any, *, client: Any = None, max_workers: int = 8,
-            with_errors: bool = True, ext: int | str | None = None, err_ext: str = "ERR",
-            anon: bool | None = None, retries: int = 2, timeout: float | None = None,
-            progress: bool | None = None) -> BatchResult:
+def cutouts(
+    files: Any,
+    position: Any,
+    size: Any,
+    *,
+    client: Any = None,
+    max_workers: int = 8,
+    with_errors: bool = True,
+    ext: int | str | None = None,
+    err_ext: str = "ERR",
+    anon: bool | None = None,
+    retries: int = 2,
+    timeout: float | None = None,
+    progress: bool | None = None,
+) -> BatchResult:
     """Cut the same region of the sky out of many files, fetching only the pixels needed.
 
     Each file is read with :func:`roman_helpers.stream.cutout`; see :func:`map_files` for
@@ -652,7 +744,20 @@ def cutouts(files: Any, position: Any, size: Any, *, client: Any = None, max_wor
     >>> result  # doctest: +SKIP
     <BatchResult 118 ok, 2 failed, 590 requests, 3.12 MB, 41.0 files/s on threads>
     """
-    function = functools.partial(_cutout_one, position=position, size=size, ext=ext,
-                                 err_ext=err_ext if with_errors else None, anon=anon)
-    return _map(function, _rows(files, "files"), client=client, max_workers=max_workers,
-                retries=retries, timeout=timeout, progress=progress)
+    function = functools.partial(
+        _cutout_one,
+        position=position,
+        size=size,
+        ext=ext,
+        err_ext=err_ext if with_errors else None,
+        anon=anon,
+    )
+    return _map(
+        function,
+        _rows(files, "files"),
+        client=client,
+        max_workers=max_workers,
+        retries=retries,
+        timeout=timeout,
+        progress=progress,
+    )

@@ -26,8 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from . import _cli_survey, _extras, config, datasets
-from .errors import (BucketNotFoundError, InvalidParameterError, InvalidURIError, MissingExtraError,
-                     ObjectNotFoundError, RomanHelpersError, translate_s3_error)
+from .errors import (
+    BucketNotFoundError,
+    InvalidParameterError,
+    InvalidURIError,
+    MissingExtraError,
+    ObjectNotFoundError,
+    RomanHelpersError,
+    translate_s3_error,
+)
 from .runner import register as register_run
 from .uris import split_uri
 
@@ -71,6 +78,7 @@ _SERVICE_MODULES = {"astroquery", "botocore", "boto3", "requests", "urllib3", "a
 
 # --------------------------------------------------------------------------- handlers
 
+
 def _listing(uri: str, anon: bool | None, recursive: bool) -> list[dict]:
     """The entries under ``uri`` (s3fs's details), sorted by name; every object below it if ``recursive``.
 
@@ -90,8 +98,9 @@ def _listing(uri: str, anon: bool | None, recursive: bool) -> list[dict]:
             raise translated from error
         entries = []  # nothing under the prefix: said below, in words for a listing
     if not entries:
-        raise ObjectNotFoundError(f"nothing at {uri}; check the bucket and prefix "
-                                  f"(list the level above, e.g. s3://{bucket}/)")
+        raise ObjectNotFoundError(
+            f"nothing at {uri}; check the bucket and prefix (list the level above, e.g. s3://{bucket}/)"
+        )
     return sorted(entries, key=lambda e: e["name"])
 
 
@@ -129,8 +138,9 @@ def _header(args: argparse.Namespace) -> int:
     from . import stream
 
     if args.uri.lower().endswith(".asdf"):
-        raise InvalidParameterError("uri", args.uri, hint="header reads FITS files; for ASDF metadata "
-                                    "use `roman-helpers info`")
+        raise InvalidParameterError(
+            "uri", args.uri, hint="header reads FITS files; for ASDF metadata use `roman-helpers info`"
+        )
     header = stream.read_header(args.uri, args.ext, anon=args.anon)
     print(header.tostring(sep="\n", endcard=False, padding=False).rstrip())
     return 0
@@ -152,9 +162,19 @@ def _cutout_request(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """
     from . import _sky
 
-    terms = _sky.CLI.with_typed(**{name: value for name, value in (
-        ("size", args.size), ("ra", args.ra), ("dec", args.dec), ("position", args.target),
-        ("box", " ".join(str(v) for v in args.box) if args.box else None)) if value is not None})
+    terms = _sky.CLI.with_typed(
+        **{
+            name: value
+            for name, value in (
+                ("size", args.size),
+                ("ra", args.ra),
+                ("dec", args.dec),
+                ("position", args.target),
+                ("box", " ".join(str(v) for v in args.box) if args.box else None),
+            )
+            if value is not None
+        }
+    )
     if args.box is not None:
         return terms, {"box": tuple(args.box)}
     if args.ra is not None:
@@ -175,15 +195,18 @@ def _cutout(args: argparse.Namespace) -> int:
     if args.ra is not None and (args.dec is None or args.size is None):
         return _usage_error(args, "--ra needs --dec and --size, e.g. --ra 10.68 --dec 41.27 --size 64")
     if args.target is not None and (args.dec is not None or args.size is None):
-        return _usage_error(args, '--target needs --size (and no --dec), e.g. --target "00:42:44 +41:16:09" '
-                            "--size 10arcsec")
+        return _usage_error(
+            args, '--target needs --size (and no --dec), e.g. --target "00:42:44 +41:16:09" --size 10arcsec'
+        )
     try:
         terms, where = _cutout_request(args)
     except InvalidParameterError as error:
         return _usage_error(args, error)
     output = Path(args.output)
     if output.exists() and not args.overwrite:
-        raise InvalidParameterError("output", str(output), hint="The file exists; pass --overwrite to replace it")
+        raise InvalidParameterError(
+            "output", str(output), hint="The file exists; pass --overwrite to replace it"
+        )
     exts = [_extension(name.strip()) for name in args.ext.split(",") if name.strip()] if args.ext else None
     # stream's private entry point: the same cut-outs as stream.cutouts, with errors worded for the flags
     cuts = stream._cut(args.uri, exts=exts, companions=exts is None, anon=args.anon, terms=terms, **where)
@@ -192,10 +215,17 @@ def _cutout(args: argparse.Namespace) -> int:
     sci = hdul[1].header
     (ymin, ymax), (xmin, xmax) = next(iter(cuts.values())).bbox_original
     ny, nx = hdul[1].data.shape
-    wcs = ("no WCS" if "CTYPE1" not in sci else f"WCS fitted to the gwcs within {sci['SIPMXERR']:.2g} pixel"
-           if "SIPMXERR" in sci else "WCS")
-    print(f"wrote {output}: {', '.join(hdu.name for hdu in hdul[1:])}, {ny} x {nx} pixels (ny x nx), "
-          f"x {xmin}..{xmax}, y {ymin}..{ymax} of {args.uri}; {wcs}")
+    wcs = (
+        "no WCS"
+        if "CTYPE1" not in sci
+        else f"WCS fitted to the gwcs within {sci['SIPMXERR']:.2g} pixel"
+        if "SIPMXERR" in sci
+        else "WCS"
+    )
+    print(
+        f"wrote {output}: {', '.join(hdu.name for hdu in hdul[1:])}, {ny} x {nx} pixels (ny x nx), "
+        f"x {xmin}..{xmax}, y {ymin}..{ymax} of {args.uri}; {wcs}"
+    )
     return 0
 
 
@@ -212,8 +242,10 @@ def _stdin_uris() -> list[str]:
         if not text or text.startswith("#"):
             continue
         if not text.startswith("s3://") or len(text.split()) > 1:
-            raise InvalidURIError(f"line {number} of standard input is not one s3:// URI: {text!r}; give one "
-                                  "URI a line, as `roman-helpers ls --uris PREFIX` prints them")
+            raise InvalidURIError(
+                f"line {number} of standard input is not one s3:// URI: {text!r}; give one "
+                "URI a line, as `roman-helpers ls --uris PREFIX` prints them"
+            )
         uris.append(text)
     return uris
 
@@ -227,8 +259,10 @@ def _requested(arguments: Sequence[str], anon: bool | None) -> list[str]:
     for argument in arguments:
         given += _stdin_uris() if argument == "-" else [argument]
     if not given:
-        raise InvalidURIError("no URIs on standard input; give one s3:// URI a line, for example "
-                              "`roman-helpers ls --uris PREFIX | roman-helpers get - -d DIR`")
+        raise InvalidURIError(
+            "no URIs on standard input; give one s3:// URI a line, for example "
+            "`roman-helpers ls --uris PREFIX | roman-helpers get - -d DIR`"
+        )
     uris: list[str] = []
     for uri in given:
         if not _is_prefix(uri):
@@ -248,8 +282,14 @@ def _get(args: argparse.Namespace) -> int:
 
     uris = _requested(args.uris, args.anon)
     sys.stdout.flush()  # the prefix summaries before the progress bar
-    results = download(uris, args.dir, anon=args.anon, max_workers=args.workers,
-                       progress=args.progress, overwrite=args.overwrite)
+    results = download(
+        uris,
+        args.dir,
+        anon=args.anon,
+        max_workers=args.workers,
+        progress=args.progress,
+        overwrite=args.overwrite,
+    )
     failures = [r.error for r in results if r.status == "failed"]
     if len(failures) == len(results) and all(isinstance(e, EndpointUnreachableError) for e in failures):
         raise failures[0]  # nothing answered: one line, not one per URI
@@ -261,8 +301,10 @@ def _get(args: argparse.Namespace) -> int:
             print(f"error: {said}" if result.uri in said else f"error: {result.uri}: {said}", file=sys.stderr)
         else:
             print(f"{result.status:<10} {result.bytes:>14}  {result.path}")
-    print(f"{counts['downloaded']} downloaded, {counts['skipped']} skipped, {counts['failed']} failed; "
-          f"{sum(r.bytes for r in results):,} bytes received")
+    print(
+        f"{counts['downloaded']} downloaded, {counts['skipped']} skipped, {counts['failed']} failed; "
+        f"{sum(r.bytes for r in results):,} bytes received"
+    )
     return 1 if counts["failed"] else 0
 
 
@@ -302,6 +344,7 @@ def _uri(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- parser
 
+
 def _positive(text: str) -> int:
     """argparse type: a whole number of 1 or more."""
     try:
@@ -314,9 +357,13 @@ def _positive(text: str) -> int:
 
 
 def _anon_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--anon", action=argparse.BooleanOptionalAction, default=None,
-                        help="force anonymous (--anon) or credentialed (--no-anon) access; "
-                             "by default public buckets are read anonymously")
+    parser.add_argument(
+        "--anon",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="force anonymous (--anon) or credentialed (--no-anon) access; "
+        "by default public buckets are read anonymously",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -335,12 +382,17 @@ def build_parser() -> argparse.ArgumentParser:
     >>> args.dataset, args.params
     ('roman-tutorial-2026', ['detector=4'])
     """
-    parser = argparse.ArgumentParser(prog="roman-helpers", description=_DESCRIPTION, epilog=_EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="roman-helpers",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show the traceback of an error")
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error"
+    )
     commands = parser.add_subparsers(metavar="COMMAND")
 
     def command(name: str, help: str, handler, description: str | None = None) -> argparse.ArgumentParser:
@@ -348,89 +400,151 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler, command_parser=sub)
         return sub
 
-    ls = command("ls", "list objects under an s3:// prefix, with sizes in bytes", _ls,
-                 "List the objects and sub-prefixes under an s3:// prefix, with sizes in bytes "
-                 "('PRE' marks a sub-prefix). With --uris, print the URIs alone, one a line, "
-                 "ready for `roman-helpers get -`.")
+    ls = command(
+        "ls",
+        "list objects under an s3:// prefix, with sizes in bytes",
+        _ls,
+        "List the objects and sub-prefixes under an s3:// prefix, with sizes in bytes "
+        "('PRE' marks a sub-prefix). With --uris, print the URIs alone, one a line, "
+        "ready for `roman-helpers get -`.",
+    )
     ls.add_argument("uri", metavar="URI", help="s3://bucket/prefix")
     ls.add_argument("-r", "--recursive", action="store_true", help="list every object below the prefix")
-    ls.add_argument("--uris", action="store_true",
-                    help="print only the s3:// URIs, one a line (sub-prefixes end in /)")
+    ls.add_argument(
+        "--uris", action="store_true", help="print only the s3:// URIs, one a line (sub-prefixes end in /)"
+    )
     _anon_option(ls)
 
-    info = command("info", "summarise a FITS or ASDF file, reading headers only", _info,
-                   "Show the HDUs of a FITS file or the tree of an ASDF file, reading only headers "
-                   "or the tree, not the data.")
+    info = command(
+        "info",
+        "summarise a FITS or ASDF file, reading headers only",
+        _info,
+        "Show the HDUs of a FITS file or the tree of an ASDF file, reading only headers "
+        "or the tree, not the data.",
+    )
     info.add_argument("uri", metavar="URI", help="s3:// URI of a .fits, .fits.gz or .asdf file")
     _anon_option(info)
 
-    header = command("header", "print one FITS header", _header,
-                     "Print one header of a FITS file, reading only its header blocks.")
+    header = command(
+        "header",
+        "print one FITS header",
+        _header,
+        "Print one header of a FITS file, reading only its header blocks.",
+    )
     header.add_argument("uri", metavar="URI", help="s3:// URI of a .fits or .fits.gz file")
     header.add_argument("--ext", type=_extension, default=0, help="HDU number or name (default 0)")
     _anon_option(header)
 
-    cutout = command("cutout", "cut a region out of an image into a FITS file", _cutout,
-                     "Cut a region out of an image on S3, fetching only (about) the pixels in it, and "
-                     "write it to a multi-extension FITS file: the science image plus its ERR and DQ "
-                     "arrays when the file has them (extensions SCI, ERR, DQ), each with the WCS (for a "
-                     "Roman gwcs, a SIP approximation fitted over the cut-out, its measured accuracy in "
-                     "SIPMXERR). Give --box, or a centre (--ra and --dec, or --target) and --size. "
-                     "Errors in the options exit with 2; a region that does not fit the image with 1.")
+    cutout = command(
+        "cutout",
+        "cut a region out of an image into a FITS file",
+        _cutout,
+        "Cut a region out of an image on S3, fetching only (about) the pixels in it, and "
+        "write it to a multi-extension FITS file: the science image plus its ERR and DQ "
+        "arrays when the file has them (extensions SCI, ERR, DQ), each with the WCS (for a "
+        "Roman gwcs, a SIP approximation fitted over the cut-out, its measured accuracy in "
+        "SIPMXERR). Give --box, or a centre (--ra and --dec, or --target) and --size. "
+        "Errors in the options exit with 2; a region that does not fit the image with 1.",
+    )
     cutout.add_argument("uri", metavar="URI", help="s3:// URI of a .fits, .fits.gz or Roman .asdf file")
     where = cutout.add_mutually_exclusive_group(required=True)
-    where.add_argument("--box", type=int, nargs=4, metavar=("X0", "Y0", "X1", "Y1"),
-                       help="pixel corners, 0-based, end exclusive: columns X0..X1-1 and rows Y0..Y1-1, "
-                            "i.e. data[Y0:Y1, X0:X1] (as box=(x0, y0, x1, y1) in Python)")
-    where.add_argument("--ra", metavar="RA",
-                       help="centre right ascension: decimal degrees (9.9875) or sexagesimal hours "
-                            "(00:39:57, 0h39m57s); with --dec and --size")
-    where.add_argument("--target", metavar='"RA DEC"',
-                       help='centre as one string: "00:39:57 -44:01:20" (RA in hours), "9.9875 -44.0222" '
-                            "(degrees) or \"0h39m57s -44d01m20s\"; with --size. Object names are not "
-                            "looked up (that needs the network)")
-    cutout.add_argument("--dec", metavar="DEC",
-                        help="centre declination in degrees: decimal (-44.0222) or sexagesimal (-44:01:20)")
-    cutout.add_argument("--size", metavar="NY[,NX]",
-                        help="pixels (64) or an angle (10arcsec, 0.5arcmin); one value for a square, two "
-                             "for rows,columns (height,width: ny,nx, as astropy's Cutout2D), e.g. "
-                             "20arcsec,30arcsec")
-    cutout.add_argument("--ext", metavar="NAME[,NAME...]", default=None,
-                        help="which arrays: FITS HDU names or numbers (SCI, 1), or ASDF arrays (data, "
-                             "err, dq); the first places the cut-out. Default: the science image plus ERR "
-                             "and DQ when present (for a .fits.gz these lie after the whole science image: "
-                             "--ext SCI reads less)")
+    where.add_argument(
+        "--box",
+        type=int,
+        nargs=4,
+        metavar=("X0", "Y0", "X1", "Y1"),
+        help="pixel corners, 0-based, end exclusive: columns X0..X1-1 and rows Y0..Y1-1, "
+        "i.e. data[Y0:Y1, X0:X1] (as box=(x0, y0, x1, y1) in Python)",
+    )
+    where.add_argument(
+        "--ra",
+        metavar="RA",
+        help="centre right ascension: decimal degrees (9.9875) or sexagesimal hours "
+        "(00:39:57, 0h39m57s); with --dec and --size",
+    )
+    where.add_argument(
+        "--target",
+        metavar='"RA DEC"',
+        help='centre as one string: "00:39:57 -44:01:20" (RA in hours), "9.9875 -44.0222" '
+        '(degrees) or "0h39m57s -44d01m20s"; with --size. Object names are not '
+        "looked up (that needs the network)",
+    )
+    cutout.add_argument(
+        "--dec",
+        metavar="DEC",
+        help="centre declination in degrees: decimal (-44.0222) or sexagesimal (-44:01:20)",
+    )
+    cutout.add_argument(
+        "--size",
+        metavar="NY[,NX]",
+        help="pixels (64) or an angle (10arcsec, 0.5arcmin); one value for a square, two "
+        "for rows,columns (height,width: ny,nx, as astropy's Cutout2D), e.g. "
+        "20arcsec,30arcsec",
+    )
+    cutout.add_argument(
+        "--ext",
+        metavar="NAME[,NAME...]",
+        default=None,
+        help="which arrays: FITS HDU names or numbers (SCI, 1), or ASDF arrays (data, "
+        "err, dq); the first places the cut-out. Default: the science image plus ERR "
+        "and DQ when present (for a .fits.gz these lie after the whole science image: "
+        "--ext SCI reads less)",
+    )
     cutout.add_argument("-o", "--output", required=True, metavar="OUT.fits", help="FITS file to write")
     cutout.add_argument("--overwrite", action="store_true", help="replace OUT.fits if it exists")
     _anon_option(cutout)
 
-    get = command("get", "download objects, verified, into a folder", _get,
-                  "Download objects into a folder, keeping their keys as paths (so objects below a "
-                  "prefix keep their layout). A URI ending in / is a prefix: every object below it "
-                  "is fetched, and their number and total size are printed first. '-' reads URIs "
-                  "from standard input, one a line ('#' comments and blank lines skipped). Each file "
-                  "is verified and renamed into place only when complete; files already present "
-                  "are skipped. Exits with 1 when any download failed.")
-    get.add_argument("uris", nargs="+", metavar="URI",
-                     help="s3:// URIs of objects, prefixes ending in /, or - for standard input")
+    get = command(
+        "get",
+        "download objects, verified, into a folder",
+        _get,
+        "Download objects into a folder, keeping their keys as paths (so objects below a "
+        "prefix keep their layout). A URI ending in / is a prefix: every object below it "
+        "is fetched, and their number and total size are printed first. '-' reads URIs "
+        "from standard input, one a line ('#' comments and blank lines skipped). Each file "
+        "is verified and renamed into place only when complete; files already present "
+        "are skipped. Exits with 1 when any download failed.",
+    )
+    get.add_argument(
+        "uris",
+        nargs="+",
+        metavar="URI",
+        help="s3:// URIs of objects, prefixes ending in /, or - for standard input",
+    )
     get.add_argument("-d", "--dir", required=True, metavar="DIR", help="destination folder")
-    get.add_argument("--workers", type=_positive, default=None,
-                     help=f"files fetched at once (default {config.DEFAULT_DOWNLOAD_WORKERS}, or "
-                          "ROMAN_HELPERS_DOWNLOAD_WORKERS when set; the same default as in Python)")
+    get.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help=f"files fetched at once (default {config.DEFAULT_DOWNLOAD_WORKERS}, or "
+        "ROMAN_HELPERS_DOWNLOAD_WORKERS when set; the same default as in Python)",
+    )
     get.add_argument("--overwrite", action="store_true", help="fetch again files already present")
-    get.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                     help="progress bar on stderr (default: when stderr is a terminal)")
+    get.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
     _anon_option(get)
 
-    ds = command("datasets", "list the datasets, or show one's parameters", _datasets,
-                 "Without NAME, list the datasets of datasets.yaml; with NAME, show its bucket, "
-                 "template and parameters with their valid values.")
+    ds = command(
+        "datasets",
+        "list the datasets, or show one's parameters",
+        _datasets,
+        "Without NAME, list the datasets of datasets.yaml; with NAME, show its bucket, "
+        "template and parameters with their valid values.",
+    )
     ds.add_argument("name", nargs="?", metavar="NAME", help="a dataset name")
 
-    uri = command("uri", "build the s3:// URI of one file of a dataset", _uri,
-                  "Build the s3:// URI of one file of a dataset from key=value parameters; "
-                  "parameters left out take their defaults. A value that does not exist is "
-                  "refused with the list of valid ones.")
+    uri = command(
+        "uri",
+        "build the s3:// URI of one file of a dataset",
+        _uri,
+        "Build the s3:// URI of one file of a dataset from key=value parameters; "
+        "parameters left out take their defaults. A value that does not exist is "
+        "refused with the list of valid ones.",
+    )
     uri.add_argument("dataset", metavar="DATASET", help="a dataset name (see `roman-helpers datasets`)")
     uri.add_argument("params", nargs="*", metavar="KEY=VALUE", help="parameter values, e.g. sensor=3")
 
@@ -452,9 +566,11 @@ def _register_sandbox(commands: argparse._SubParsersAction) -> None:
             register(commands)
             return
     error = MissingExtraError("roman-helpers sandbox", ["sandbox"], absent)
-    stub = commands.add_parser("sandbox",
-                               help="offline stand-in for MAST, IRSA and S3 (needs the sandbox extra)",
-                               description=str(error))
+    stub = commands.add_parser(
+        "sandbox",
+        help="offline stand-in for MAST, IRSA and S3 (needs the sandbox extra)",
+        description=str(error),
+    )
     stub.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     stub.set_defaults(handler=functools.partial(_missing_extra, error))
 
@@ -464,6 +580,7 @@ def _missing_extra(error: MissingExtraError, args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- entry point
+
 
 def _expected(error: BaseException) -> bool:
     """True for errors a user or a service causes; anything else is a bug and keeps its traceback."""

@@ -42,19 +42,19 @@ if TYPE_CHECKING:  # for the type hints only; imported late at run time
 
 __all__ = [
     "PUBLIC_BUCKETS",
-    "public_buckets",
-    "is_public_bucket",
-    "s3_endpoint_url",
+    "backoff",
     "block_size",
-    "timeout",
+    "command_line",
     "connect_timeout",
     "download_workers",
-    "command_line",
     "filesystem",
-    "max_attempts",
-    "backoff",
+    "is_public_bucket",
     "mast_url",
+    "max_attempts",
+    "public_buckets",
+    "s3_endpoint_url",
     "sandbox_state",
+    "timeout",
 ]
 
 #: Buckets that are readable without credentials, as they are on AWS.
@@ -155,8 +155,9 @@ def download_workers() -> int:
     if workers < 1:
         from .errors import InvalidParameterError  # late: errors imports this module
 
-        raise InvalidParameterError("ROMAN_HELPERS_DOWNLOAD_WORKERS", value,
-                                    hint="Set it to a whole number of 1 or more, or unset it")
+        raise InvalidParameterError(
+            "ROMAN_HELPERS_DOWNLOAD_WORKERS", value, hint="Set it to a whole number of 1 or more, or unset it"
+        )
     return workers
 
 

@@ -55,8 +55,9 @@ class Parameter:
         """
         converted = self._converted(value)
         if converted is None or (self.values is not None and converted not in self.values):
-            raise InvalidParameterError(self.name, value, self.values,
-                                        hint=None if self.values is not None else self.help or None)
+            raise InvalidParameterError(
+                self.name, value, self.values, hint=None if self.values is not None else self.help or None
+            )
         return converted
 
     def _converted(self, value: Any) -> Any:
@@ -119,8 +120,11 @@ class Dataset:
         if unknown:
             name = sorted(unknown)[0]
             raise InvalidParameterError(
-                "parameter name", name, sorted(self.parameters),
-                hint=f"dataset {self.name!r} has no parameter {name!r}")
+                "parameter name",
+                name,
+                sorted(self.parameters),
+                hint=f"dataset {self.name!r} has no parameter {name!r}",
+            )
         merged = self.defaults()
         merged.update(params)
         return {name: self.parameters[name].coerce(value) for name, value in merged.items()}
@@ -129,15 +133,21 @@ class Dataset:
     def extra_fields(self) -> list[str]:
         """Template fields that are neither parameters nor lookups (``obs_id`` for HST)."""
         names = (name for _, name, _, _ in string.Formatter().parse(self.template) if name)
-        return [name for name in dict.fromkeys(names) if name not in self.parameters and name not in self.lookups]
+        return [
+            name for name in dict.fromkeys(names) if name not in self.parameters and name not in self.lookups
+        ]
 
     def key(self, **params: Any) -> str:
         """Return the object key for the given parameters (see :meth:`uri`)."""
         extra = {k: v for k, v in params.items() if k not in self.parameters}
         unknown = [name for name in extra if name not in self.extra_fields]
         if unknown:
-            raise InvalidParameterError("parameter name", unknown[0], [*self.parameters, *self.extra_fields],
-                                        hint=f"dataset {self.name!r} has no parameter {unknown[0]!r}")
+            raise InvalidParameterError(
+                "parameter name",
+                unknown[0],
+                [*self.parameters, *self.extra_fields],
+                hint=f"dataset {self.name!r} has no parameter {unknown[0]!r}",
+            )
         fields = {**extra, **self.validate(**{k: v for k, v in params.items() if k in self.parameters})}
         for derived, rule in self.lookups.items():
             fields[derived] = rule["map"][fields[rule["from"]]]
@@ -145,8 +155,11 @@ class Dataset:
             return self.template.format(**fields)
         except KeyError as missing:
             raise InvalidParameterError(
-                "template field", missing.args[0], sorted(fields),
-                hint=f"pass {missing.args[0]}= to build a key of dataset {self.name!r}") from None
+                "template field",
+                missing.args[0],
+                sorted(fields),
+                hint=f"pass {missing.args[0]}= to build a key of dataset {self.name!r}",
+            ) from None
 
     def uri(self, **params: Any) -> str:
         """Return the ``s3://`` URI of one object of the dataset.
@@ -183,15 +196,22 @@ def load() -> dict[str, Dataset]:
     out = {}
     for name, spec in raw.items():
         params = {
-            pname: Parameter(pname, p["default"],
-                             tuple(p["values"]) if "values" in p else None, p.get("help", ""))
+            pname: Parameter(
+                pname, p["default"], tuple(p["values"]) if "values" in p else None, p.get("help", "")
+            )
             for pname, p in spec.get("parameters", {}).items()
         }
         out[name] = Dataset(
-            name=name, title=spec["title"], description=spec["description"].strip(),
-            bucket=spec["bucket"], prefix=spec["prefix"], template=spec["template"],
-            access=spec["access"], notebooks=tuple(spec.get("notebooks", ())),
-            parameters=params, lookups=spec.get("lookups", {}),
+            name=name,
+            title=spec["title"],
+            description=spec["description"].strip(),
+            bucket=spec["bucket"],
+            prefix=spec["prefix"],
+            template=spec["template"],
+            access=spec["access"],
+            notebooks=tuple(spec.get("notebooks", ())),
+            parameters=params,
+            lookups=spec.get("lookups", {}),
             examples=tuple(spec.get("examples", [{}])),
         )
     return out

@@ -41,8 +41,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from roman_helpers import config
-from roman_helpers.errors import (AccessDeniedError, DownloadError, EndpointUnreachableError, IntegrityError,
-                                  ObjectNotFoundError, RomanHelpersError, UnsafePathError, translate_s3_error)
+from roman_helpers.errors import (
+    AccessDeniedError,
+    DownloadError,
+    EndpointUnreachableError,
+    IntegrityError,
+    ObjectNotFoundError,
+    RomanHelpersError,
+    UnsafePathError,
+    translate_s3_error,
+)
 from roman_helpers.uris import split_uri
 
 __all__ = ["DownloadResult", "download", "safe_destination"]
@@ -58,8 +66,17 @@ PART_THRESHOLD = 16 * 1024 * 1024
 PART_SIZE = 8 * 1024 * 1024
 #: Local errors no retry can mend (Windows has no EDQUOT).
 _DISK_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, getattr(errno, "EDQUOT", errno.ENOSPC)}
-_TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling",
-                    "500", "502", "503", "504"}
+_TRANSIENT_CODES = {
+    "SlowDown",
+    "InternalError",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "Throttling",
+    "500",
+    "502",
+    "503",
+    "504",
+}
 
 
 @dataclass
@@ -122,9 +139,12 @@ def safe_destination(destination: str | os.PathLike, key: str) -> Path:
     ...
     roman_helpers.errors.UnsafePathError: refusing key 'a/../../esc': ...
     """
+
     def refuse(why: str) -> UnsafePathError:
-        return UnsafePathError(f"refusing key {key!r}: {why}; keys must stay inside {str(destination)!r} "
-                               "(relative, '/'-separated, without '.' or '..' segments)")
+        return UnsafePathError(
+            f"refusing key {key!r}: {why}; keys must stay inside {str(destination)!r} "
+            "(relative, '/'-separated, without '.' or '..' segments)"
+        )
 
     if not isinstance(key, str) or not key:
         raise refuse("it is empty")
@@ -173,7 +193,8 @@ def _client(anon: bool, max_workers: int):
     from roman_helpers import transfer
 
     options = {
-        "connect_timeout": config.connect_timeout(), "read_timeout": config.timeout(),
+        "connect_timeout": config.connect_timeout(),
+        "read_timeout": config.timeout(),
         # botocore retries a request that fails before its body arrives (5xx and SlowDown answers,
         # lost connections, time-outs), with jittered exponential backoff and a retry quota. Its
         # retries end once the headers are in, so resuming a body that breaks off into the
@@ -289,8 +310,9 @@ def _verify(path: Path, head: dict, uri: str, digest: _Digest | None = None) -> 
     for name, value in remote.items():
         if value != local[name]:
             what = "MD5" if name == "md5" else f"{name} checksum"
-            raise IntegrityError(f"{uri}: {what} {local[name]} differs from S3's "
-                                 f"{'ETag ' if name == 'md5' else ''}{value}")
+            raise IntegrityError(
+                f"{uri}: {what} {local[name]} differs from S3's {'ETag ' if name == 'md5' else ''}{value}"
+            )
     return bool(remote)
 
 
@@ -309,7 +331,7 @@ def _present(path: Path, head: dict, uri: str) -> bool:
 def _write_all(handle, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[handle.write(view):]
+        view = view[handle.write(view) :]
 
 
 def _read_at(handle, offset: int, size: int) -> bytearray:
@@ -358,17 +380,33 @@ def _head(client, bucket: str, key: str, uri: str) -> dict:
     _SENT.requests = 0
     try:
         return client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
-    except Exception as error:  # noqa: BLE001 - classified below
+    except Exception as error:
         mapped = _classify(error, uri)
         if isinstance(mapped, _Transient):
             unreachable = translate_s3_error(error, uri)  # no connection at all: say so, with what to do
-            mapped = unreachable if isinstance(unreachable, EndpointUnreachableError) else \
-                DownloadError(f"{uri}: gave up after {_SENT.requests} HEAD requests; last error: {mapped}")
+            mapped = (
+                unreachable
+                if isinstance(unreachable, EndpointUnreachableError)
+                else DownloadError(
+                    f"{uri}: gave up after {_SENT.requests} HEAD requests; last error: {mapped}"
+                )
+            )
         raise mapped from error
 
 
-def _get_part(client, bucket: str, key: str, etag: str, part: _Part, temp: Path, whole: bool,
-              digest: _Digest, progress, cancel: threading.Event, stop: threading.Event) -> None:
+def _get_part(
+    client,
+    bucket: str,
+    key: str,
+    etag: str,
+    part: _Part,
+    temp: Path,
+    whole: bool,
+    digest: _Digest,
+    progress,
+    cancel: threading.Event,
+    stop: threading.Event,
+) -> None:
     """GET the missing bytes of ``part`` and write them at their offset in ``temp``."""
     request = {"Bucket": bucket, "Key": key}
     if whole:
@@ -378,7 +416,7 @@ def _get_part(client, bucket: str, key: str, etag: str, part: _Part, temp: Path,
     _SENT.requests = 0
     try:
         response = client.get_object(**request)
-    except Exception as error:  # noqa: BLE001 - classified here, mapped with the URI in _download
+    except Exception as error:
         mapped = _classify(error, "")
         if isinstance(mapped, _Transient):
             raise _GaveUp(str(mapped)) from error
@@ -409,8 +447,18 @@ def _get_part(client, bucket: str, key: str, etag: str, part: _Part, temp: Path,
         raise _Transient(f"short body: {part.done} of {part.end - part.start} bytes")
 
 
-def _get_parts(client, bucket: str, key: str, etag: str, parts: list[_Part], temp: Path,
-               digest: _Digest, pool, progress, cancel: threading.Event) -> None:
+def _get_parts(
+    client,
+    bucket: str,
+    key: str,
+    etag: str,
+    parts: list[_Part],
+    temp: Path,
+    digest: _Digest,
+    pool,
+    progress,
+    cancel: threading.Event,
+) -> None:
     """One GET per part still missing bytes, concurrently (the first in this thread); raise the first failure.
 
     Every GET of the attempt has ended when this returns or raises: no write lands afterwards.
@@ -482,8 +530,16 @@ def _unlock(lock) -> None:
     lock.release()
 
 
-def _fetch(client, uri: str, destination: Path, overwrite: bool, progress, cancel: threading.Event, pool,
-           result: DownloadResult) -> None:
+def _fetch(
+    client,
+    uri: str,
+    destination: Path,
+    overwrite: bool,
+    progress,
+    cancel: threading.Event,
+    pool,
+    result: DownloadResult,
+) -> None:
     """Fetch one object into ``destination``, filling in ``result``; raise our error types on failure."""
     bucket, key = split_uri(uri)
     path = result.path = safe_destination(destination, key)
@@ -504,8 +560,18 @@ def _fetch(client, uri: str, destination: Path, overwrite: bool, progress, cance
         _unlock(lock)
 
 
-def _download(client, bucket: str, key: str, uri: str, head: dict, path: Path, progress,
-              cancel: threading.Event, pool, result: DownloadResult) -> None:
+def _download(
+    client,
+    bucket: str,
+    key: str,
+    uri: str,
+    head: dict,
+    path: Path,
+    progress,
+    cancel: threading.Event,
+    pool,
+    result: DownloadResult,
+) -> None:
     """GET the object into a temporary file, verify it, rename it to ``path``.
 
     botocore has retried each request already (see :func:`_client`); the attempts here resume
@@ -540,12 +606,14 @@ def _download(client, bucket: str, key: str, uri: str, head: dict, path: Path, p
                 except RomanHelpersError:
                     raise
                 except _GaveUp as error:
-                    raise DownloadError(f"{uri}: gave up after {requests()} GET requests; last error: {error}") from error
+                    raise DownloadError(
+                        f"{uri}: gave up after {requests()} GET requests; last error: {error}"
+                    ) from error
                 except OSError as error:
                     if not isinstance(error, (ConnectionError, TimeoutError)) and error.errno in _DISK_ERRORS:
                         raise DownloadError(f"{uri}: cannot write {str(path)!r}: {error.strerror}") from error
                     last_error = _Transient(str(error))
-                except Exception as error:  # noqa: BLE001 - classified below
+                except Exception as error:
                     from botocore.exceptions import FlexibleChecksumError
 
                     if isinstance(error, FlexibleChecksumError):
@@ -561,7 +629,9 @@ def _download(client, bucket: str, key: str, uri: str, head: dict, path: Path, p
                 if attempts == config.max_attempts():
                     if isinstance(last_error, IntegrityError):
                         raise IntegrityError(f"{last_error} (after {requests()} GET requests)")
-                    raise DownloadError(f"{uri}: gave up after {requests()} GET requests; last error: {last_error}")
+                    raise DownloadError(
+                        f"{uri}: gave up after {requests()} GET requests; last error: {last_error}"
+                    )
                 time.sleep(config.backoff() * 2 ** (attempts - 1))  # not after the last attempt
         os.replace(temp, path)  # atomic: the final path is either absent/old or complete
         result.status, result.verified = "downloaded", verified
@@ -599,8 +669,15 @@ def _stderr_is_terminal() -> bool:
         return False
 
 
-def download(uris, destination: str | os.PathLike, *, anon: bool | None = None, max_workers: int | None = None,
-             progress: bool | None = None, overwrite: bool = False) -> list[DownloadResult]:
+def download(
+    uris,
+    destination: str | os.PathLike,
+    *,
+    anon: bool | None = None,
+    max_workers: int | None = None,
+    progress: bool | None = None,
+    overwrite: bool = False,
+) -> list[DownloadResult]:
     """Download S3 objects into ``destination``, keeping their keys as relative paths.
 
     Parameters
@@ -640,8 +717,9 @@ def download(uris, destination: str | os.PathLike, *, anon: bool | None = None, 
 
     Examples
     --------
-    >>> results = download(["s3://stpubdata/hst/public/jbev/jbeveo010/jbeveo010_drz.fits"],
-    ...                    "data")  # doctest: +SKIP
+    >>> results = download(
+    ...     ["s3://stpubdata/hst/public/jbev/jbeveo010/jbeveo010_drz.fits"], "data"
+    ... )  # doctest: +SKIP
     >>> results[0].status  # doctest: +SKIP
     'downloaded'
     """
@@ -684,4 +762,3 @@ def download(uris, destination: str | os.PathLike, *, anon: bool | None = None, 
             raise
     bar.close()
     return [future.result() for future in futures]
-

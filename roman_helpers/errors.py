@@ -20,19 +20,19 @@ from urllib.parse import urlsplit
 from . import config
 
 __all__ = [
-    "RomanHelpersError",
-    "InvalidParameterError",
-    "InvalidURIError",
-    "ObjectNotFoundError",
-    "BucketNotFoundError",
     "AccessDeniedError",
+    "BucketNotFoundError",
+    "DownloadError",
     "EndpointUnreachableError",
     "FileFormatError",
-    "UnsafePathError",
-    "DownloadError",
     "IntegrityError",
-    "NotInCloudWarning",
+    "InvalidParameterError",
+    "InvalidURIError",
     "MissingExtraError",
+    "NotInCloudWarning",
+    "ObjectNotFoundError",
+    "RomanHelpersError",
+    "UnsafePathError",
     "translate_s3_error",
 ]
 
@@ -56,8 +56,9 @@ class InvalidParameterError(RomanHelpersError, ValueError):
         Extra advice appended to the message.
     """
 
-    def __init__(self, name: str, value: object, valid: Iterable[object] | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self, name: str, value: object, valid: Iterable[object] | None = None, hint: str | None = None
+    ) -> None:
         self.name = name
         self.value = value
         self.valid = list(valid) if valid is not None else None
@@ -132,15 +133,25 @@ class MissingExtraError(RomanHelpersError, ModuleNotFoundError):
         self.extras = list(extras)
         what = f"the {' and '.join(self.extras)} extra" + ("s" if len(self.extras) > 1 else "")
         found = f" (no module named {missing!r})" if missing else ""
-        super().__init__(f"{feature} needs {what}{found}; install {what}: "
-                         f'pip install "roman-helpers[{",".join(self.extras)}]"', name=missing)
+        super().__init__(
+            f"{feature} needs {what}{found}; install {what}: "
+            f'pip install "roman-helpers[{",".join(self.extras)}]"',
+            name=missing,
+        )
+
+
 # S3 error codes (and HTTP statuses, for HEAD answers, which have no body and so no code)
 # by what they mean; the same groups as s3fs.errors.ERROR_CODE_TO_EXCEPTION (s3fs 2026.9).
 _MEANING = {
     "NoSuchBucket": "no bucket",
-    "NoSuchKey": "no key", "NotFound": "no key", "404": "no key",
-    "AccessDenied": "denied", "Forbidden": "denied", "403": "denied",
-    "InvalidRange": "past the end", "416": "past the end",
+    "NoSuchKey": "no key",
+    "NotFound": "no key",
+    "404": "no key",
+    "AccessDenied": "denied",
+    "Forbidden": "denied",
+    "403": "denied",
+    "InvalidRange": "past the end",
+    "416": "past the end",
 }
 
 
@@ -167,7 +178,9 @@ def _meaning(error: BaseException) -> tuple[str | None, str | None]:
         return "no key", None
     if isinstance(error, PermissionError):
         return "denied", None
-    if isinstance(error, OSError) and ("InvalidRange" in str(error) or "range is not satisfiable" in str(error)):
+    if isinstance(error, OSError) and (
+        "InvalidRange" in str(error) or "range is not satisfiable" in str(error)
+    ):
         return "past the end", "InvalidRange"  # s3fs keeps only S3's message for a 416
     return None, None
 
@@ -225,8 +238,12 @@ def _bucket_exists(bucket: str) -> bool | None:
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
-    options = Config(signature_version=UNSIGNED, connect_timeout=config.connect_timeout(),
-                     read_timeout=config.timeout(), retries={"total_max_attempts": 1})
+    options = Config(
+        signature_version=UNSIGNED,
+        connect_timeout=config.connect_timeout(),
+        read_timeout=config.timeout(),
+        retries={"total_max_attempts": 1},
+    )
     try:
         boto3.session.Session().client("s3", config=options).head_bucket(Bucket=bucket)
     except ClientError as error:
@@ -260,8 +277,11 @@ def _credentials_advice(anon: bool) -> str:
     The same message reaches Python code and the command line, so it names the keyword
     argument and the command-line option together.
     """
-    return "anon=True in Python, --anon on the command line" if anon else \
-        "anon=False in Python, --no-anon on the command line"
+    return (
+        "anon=True in Python, --anon on the command line"
+        if anon
+        else "anon=False in Python, --no-anon on the command line"
+    )
 
 
 def translate_s3_error(error: BaseException, uri: str, *, anonymous: bool | None = None) -> BaseException:
@@ -308,8 +328,10 @@ def translate_s3_error(error: BaseException, uri: str, *, anonymous: bool | None
     >>> print(error)
     no object at s3://stpubdata/hst/nope.fits (S3 said NoSuchKey); check the key, for example by listing its folder with `roman-helpers ls s3://stpubdata/hst/`
     >>> from botocore.exceptions import EndpointConnectionError
-    >>> error = translate_s3_error(EndpointConnectionError(endpoint_url="http://127.0.0.1:9/stpubdata/a.fits"),
-    ...                            "s3://stpubdata/a.fits")
+    >>> error = translate_s3_error(
+    ...     EndpointConnectionError(endpoint_url="http://127.0.0.1:9/stpubdata/a.fits"),
+    ...     "s3://stpubdata/a.fits",
+    ... )
     >>> type(error).__name__
     'EndpointUnreachableError'
     >>> str(error).startswith("no S3 endpoint answered at http://127.0.0.1:9")
@@ -322,13 +344,17 @@ def translate_s3_error(error: BaseException, uri: str, *, anonymous: bool | None
     unreachable = _unreachable(error)
     if unreachable is not None:
         address, proxy = unreachable
-        hint = ("are you offline? Start the offline sandbox (`roman-helpers sandbox run -- COMMAND`) "
-                "or run on the Roman Science Platform")
+        hint = (
+            "are you offline? Start the offline sandbox (`roman-helpers sandbox run -- COMMAND`) "
+            "or run on the Roman Science Platform"
+        )
         if proxy:
             message = f"the proxy {address} did not answer: check HTTPS_PROXY, or {hint}"
         elif config.s3_endpoint_url():
-            message = (f"no S3 endpoint answered at {address} (named by AWS_ENDPOINT_URL): are you offline, "
-                       f"or has the sandbox stopped? {hint[len('are you offline? '):]}")
+            message = (
+                f"no S3 endpoint answered at {address} (named by AWS_ENDPOINT_URL): are you offline, "
+                f"or has the sandbox stopped? {hint[len('are you offline? ') :]}"
+            )
         else:
             message = f"no S3 endpoint answered at {address}: {hint}"
         translated = EndpointUnreachableError(message)
@@ -336,31 +362,44 @@ def translate_s3_error(error: BaseException, uri: str, *, anonymous: bool | None
         return translated
     meaning, code = _meaning(error)
     said = f" (S3 said {code})" if code else ""
-    if meaning == "no key" and code in ("404", "NotFound") and bucket not in _known_buckets() \
-            and _bucket_exists(bucket) is False:
+    if (
+        meaning == "no key"
+        and code in ("404", "NotFound")
+        and bucket not in _known_buckets()
+        and _bucket_exists(bucket) is False
+    ):
         meaning = "no bucket"  # a body-less HEAD 404, and the bucket itself is missing
     if meaning == "no bucket":
         translated = BucketNotFoundError(_no_bucket_message(bucket, uri, said))
     elif meaning == "no key":
         folder = key.rpartition("/")[0]
         listing = f"s3://{bucket}/{folder + '/' if folder else ''}"
-        translated = ObjectNotFoundError(f"no object at {uri}{said}; check the key, for example by listing "
-                                         f"its folder with `roman-helpers ls {listing}`")
+        translated = ObjectNotFoundError(
+            f"no object at {uri}{said}; check the key, for example by listing "
+            f"its folder with `roman-helpers ls {listing}`"
+        )
     elif meaning == "denied":
-        with_credentials = (f"read it with credentials ({_credentials_advice(False)}; on the Roman Science "
-                            "Platform they are automatic)")
+        with_credentials = (
+            f"read it with credentials ({_credentials_advice(False)}; on the Roman Science "
+            "Platform they are automatic)"
+        )
         if anonymous:
             advice = f"it was read anonymously: {with_credentials}"
         elif anonymous is None:
-            advice = (f"if it was read anonymously, {with_credentials}; if with credentials, check that they "
-                      "allow reading this bucket")
+            advice = (
+                f"if it was read anonymously, {with_credentials}; if with credentials, check that they "
+                "allow reading this bucket"
+            )
         else:
-            advice = ("it was read with your AWS credentials: check that they allow reading this bucket, "
-                      f"or, for a public bucket, read it anonymously ({_credentials_advice(True)})")
+            advice = (
+                "it was read with your AWS credentials: check that they allow reading this bucket, "
+                f"or, for a public bucket, read it anonymously ({_credentials_advice(True)})"
+            )
         translated = AccessDeniedError(f"access to {uri} was refused{said}; {advice}")
     elif meaning == "past the end":
-        translated = FileFormatError(f"{uri} is shorter than its own headers say: the file is truncated "
-                                     "(was it uploaded completely?)")
+        translated = FileFormatError(
+            f"{uri} is shorter than its own headers say: the file is truncated (was it uploaded completely?)"
+        )
     else:
         return error
     translated.__cause__ = error

@@ -43,8 +43,7 @@ def running_in_sandbox() -> bool:
 
 
 def _same_knobs(a: datasets.Dataset, b: datasets.Dataset) -> bool:
-    return {n: p.values for n, p in a.parameters.items()} == \
-        {n: p.values for n, p in b.parameters.items()}
+    return {n: p.values for n, p in a.parameters.items()} == {n: p.values for n, p in b.parameters.items()}
 
 
 @dataclass(frozen=True)
@@ -110,8 +109,9 @@ class NotebookParameters:
         return self.values[knob]
 
 
-def check_parameters(dataset: str, namespace: Mapping[str, Any], *,
-                     notebook: int | None = None, announce: bool = True) -> NotebookParameters:
+def check_parameters(
+    dataset: str, namespace: Mapping[str, Any], *, notebook: int | None = None, announce: bool = True
+) -> NotebookParameters:
     """Validate a notebook's parameters against ``datasets.yaml``.
 
     Parameters
@@ -151,13 +151,16 @@ def check_parameters(dataset: str, namespace: Mapping[str, Any], *,
     if notebook is not None and notebook not in chosen.notebooks:
         usable = [name for name, ds in datasets.load().items() if notebook in ds.notebooks]
         raise InvalidParameterError(
-            "dataset", dataset, usable, hint=f"tutorial {notebook} does not use {dataset!r}")
+            "dataset", dataset, usable, hint=f"tutorial {notebook} does not use {dataset!r}"
+        )
     knobs = {name: namespace[name] for name in chosen.parameters if name in namespace}
     checked = NotebookParameters(dataset, chosen.validate(**knobs))
     if announce:
         shown = ", ".join(f"{k}={v!r}" for k, v in checked.values.items())
         print(f"dataset {dataset!r}: {shown}")
         if running_in_sandbox():
-            print("Running under the offline sandbox: files, sizes and byte counts below come from "
-                  "its synthetic stand-ins, not from MAST or AWS.")
+            print(
+                "Running under the offline sandbox: files, sizes and byte counts below come from "
+                "its synthetic stand-ins, not from MAST or AWS."
+            )
     return checked

@@ -88,16 +88,24 @@ def _pixels(value: Any, wcs: Any, position: Any, name: str) -> float:
         else:  # any WCS of astropy's common interface: the local scale at the target
             x, y = position
             centre = wcs.pixel_to_world(x, y)
-            scale = np.sqrt(centre.separation(wcs.pixel_to_world(x + 1, y))
-                            * centre.separation(wcs.pixel_to_world(x, y + 1)))
+            scale = np.sqrt(
+                centre.separation(wcs.pixel_to_world(x + 1, y))
+                * centre.separation(wcs.pixel_to_world(x, y + 1))
+            )
         return float((value / scale).to_value(u.dimensionless_unscaled))
     if value.unit == u.pix:
         return float(value.value)
     raise InvalidParameterError(name, value, hint="give pixels (a number) or an angle (e.g. 0.3 * u.arcsec)")
 
 
-def forced_photometry(cutout: Any, position: Any, radius: Any, annulus: Sequence[Any] = (8.0, 14.0),
-                      error: Any = None, mask: Any = None) -> ForcedFlux:
+def forced_photometry(
+    cutout: Any,
+    position: Any,
+    radius: Any,
+    annulus: Sequence[Any] = (8.0, 14.0),
+    error: Any = None,
+    mask: Any = None,
+) -> ForcedFlux:
     """Measure the flux in a circle at a given position, minus the local background.
 
     Parameters
@@ -135,7 +143,7 @@ def forced_photometry(cutout: Any, position: Any, radius: Any, annulus: Sequence
 
     >>> import numpy as np
     >>> y, x = np.mgrid[:41, :41]
-    >>> image = 10 + 1000 / (2 * np.pi * 2**2) * np.exp(-((x - 20)**2 + (y - 20)**2) / (2 * 2**2))
+    >>> image = 10 + 1000 / (2 * np.pi * 2**2) * np.exp(-((x - 20) ** 2 + (y - 20) ** 2) / (2 * 2**2))
     >>> result = forced_photometry(image, (20, 20), radius=8, annulus=(12, 18))
     >>> round(result.flux), round(result.background, 6), result.coverage
     (1000, 10.0, 1.0)
@@ -149,41 +157,50 @@ def forced_photometry(cutout: Any, position: Any, radius: Any, annulus: Sequence
         raise InvalidParameterError("cutout", f"array of shape {data.shape}", hint="give a 2-D image")
     errors = None if error is None else np.asarray(getattr(error, "data", error), dtype=float)
     if errors is not None and errors.shape != data.shape:
-        raise InvalidParameterError("error", f"array of shape {errors.shape}",
-                                    hint=f"the error array must have the image's shape {data.shape}")
+        raise InvalidParameterError(
+            "error",
+            f"array of shape {errors.shape}",
+            hint=f"the error array must have the image's shape {data.shape}",
+        )
     bad = ~np.isfinite(data) if errors is None else ~(np.isfinite(data) & np.isfinite(errors))
     if mask is not None:
         bad |= np.asarray(mask, dtype=bool)
 
     if isinstance(position, SkyCoord):
         if wcs is None:
-            raise InvalidParameterError("position", position,
-                                        hint="this image has no WCS; give the position in pixels (x, y)")
+            raise InvalidParameterError(
+                "position", position, hint="this image has no WCS; give the position in pixels (x, y)"
+            )
         x, y = (float(v) for v in wcs.world_to_pixel(position))
     else:
         try:
             x, y = (float(v) for v in position)
         except (TypeError, ValueError) as error_:
-            raise InvalidParameterError("position", position,
-                                        hint="give a SkyCoord or pixels (x, y)") from error_
+            raise InvalidParameterError(
+                "position", position, hint="give a SkyCoord or pixels (x, y)"
+            ) from error_
     r = _pixels(radius, wcs, (x, y), "radius")
     try:
         r_in, r_out = (_pixels(value, wcs, (x, y), "annulus") for value in annulus)
     except (TypeError, ValueError) as error_:
         raise InvalidParameterError("annulus", annulus, hint="give (r_in, r_out)") from error_
     if not 0 < r <= r_in < r_out:
-        raise InvalidParameterError("annulus", (r, r_in, r_out),
-                                    hint="need 0 < radius <= r_in < r_out (in pixels)")
+        raise InvalidParameterError(
+            "annulus", (r, r_in, r_out), hint="need 0 < radius <= r_in < r_out (in pixels)"
+        )
 
     aperture = aperture_module.CircularAperture((x, y), r=r)
     ring = aperture_module.CircularAnnulus((x, y), r_in=r_in, r_out=r_out)
     area = float(aperture.area_overlap(data, mask=bad))
     if not area > 0:
         raise InvalidParameterError(
-            "position", (round(x, 2), round(y, 2)),
-            hint=f"the aperture does not touch the valid pixels of this {data.shape} image")
-    sky = aperture_module.ApertureStats(data, ring, mask=bad,
-                                        sigma_clip=SigmaClip(sigma=CLIP_SIGMA, maxiters=CLIP_ITERATIONS))
+            "position",
+            (round(x, 2), round(y, 2)),
+            hint=f"the aperture does not touch the valid pixels of this {data.shape} image",
+        )
+    sky = aperture_module.ApertureStats(
+        data, ring, mask=bad, sigma_clip=SigmaClip(sigma=CLIP_SIGMA, maxiters=CLIP_ITERATIONS)
+    )
     background, scatter = float(sky.median), float(sky.std)
     in_ring = float(np.asarray(getattr(sky.center_aper_area, "value", sky.center_aper_area)))
     if not np.isfinite(background):
@@ -192,14 +209,20 @@ def forced_photometry(cutout: Any, position: Any, radius: Any, annulus: Sequence
     total = float(table["aperture_sum"][0])
     sum_err = float(table["aperture_sum_err"][0]) if errors is not None else scatter * np.sqrt(area)
     background_err = area * scatter / np.sqrt(in_ring) if in_ring > 0 else 0.0
-    return ForcedFlux(flux=total - background * area, flux_err=float(np.hypot(sum_err, background_err)),
-                      background=background, x=x, y=y,
-                      # rounded: the exact overlap of a circle inside the image sums to its area ± 1e-15
-                      coverage=min(1.0, round(area / float(aperture.area), 9)))
+    return ForcedFlux(
+        flux=total - background * area,
+        flux_err=float(np.hypot(sum_err, background_err)),
+        background=background,
+        x=x,
+        y=y,
+        # rounded: the exact overlap of a circle inside the image sums to its area ± 1e-15
+        coverage=min(1.0, round(area / float(aperture.area), 9)),
+    )
 
 
-def light_curve(batch_result: BatchResult, position: Any, radius: Any = 3.0,
-                annulus: Sequence[Any] = (8.0, 14.0)) -> TimeSeries:
+def light_curve(
+    batch_result: BatchResult, position: Any, radius: Any = 3.0, annulus: Sequence[Any] = (8.0, 14.0)
+) -> TimeSeries:
     """Forced photometry of one target in every cut-out of a batch, as a time series.
 
     Parameters
@@ -234,17 +257,33 @@ def light_curve(batch_result: BatchResult, position: Any, radius: Any = 3.0,
     from astropy.time import Time
     from astropy.timeseries import TimeSeries
 
-    rows: dict[str, list] = {name: [] for name in ("mjd", "band", "flux", "flux_err", "background",
-                                                   "coverage", "file", "detector", "x", "y")}
+    rows: dict[str, list] = {
+        name: []
+        for name in (
+            "mjd",
+            "band",
+            "flux",
+            "flux_err",
+            "background",
+            "coverage",
+            "file",
+            "detector",
+            "x",
+            "y",
+        )
+    }
     for item in sorted(batch_result.ok, key=lambda item: item.index):
         if "t_start" not in item.meta or "t_end" not in item.meta:
             raise InvalidParameterError(
-                "batch_result", f"a file without t_start/t_end ({item.uri})",
-                hint="cut out from a table with t_start and t_end columns (MJD), not a list of URIs")
+                "batch_result",
+                f"a file without t_start/t_end ({item.uri})",
+                hint="cut out from a table with t_start and t_end columns (MJD), not a list of URIs",
+            )
         err = item.err
         try:
-            measured = forced_photometry(item.cutout, position, radius, annulus,
-                                         error=None if err is None else err.data)
+            measured = forced_photometry(
+                item.cutout, position, radius, annulus, error=None if err is None else err.data
+            )
         except InvalidParameterError as error:
             if error.name != "position":
                 raise
@@ -263,9 +302,13 @@ def light_curve(batch_result: BatchResult, position: Any, radius: Any = 3.0,
         rows["y"].append(float(y))
     mjd = np.asarray(rows.pop("mjd"), dtype=float)
     order = np.argsort(mjd, kind="stable")
-    return TimeSeries(time=Time(mjd[order], format="mjd"),
-                      data={name: np.asarray(values)[order] if values else np.array([], dtype=float)
-                            for name, values in rows.items()})
+    return TimeSeries(
+        time=Time(mjd[order], format="mjd"),
+        data={
+            name: np.asarray(values)[order] if values else np.array([], dtype=float)
+            for name, values in rows.items()
+        },
+    )
 
 
 def plot_light_curve(curve: Table, truth: Table | None = None, ax: Any = None) -> Any:
@@ -295,8 +338,14 @@ def plot_light_curve(curve: Table, truth: Table | None = None, ax: Any = None) -
     Examples
     --------
     >>> from astropy.table import Table
-    >>> curve = Table({"time": [60000.0, 60005.0, 60010.0], "band": ["F158", "F158", "F087"],
-    ...                "flux": [10.0, 20.0, 15.0], "flux_err": [1.0, 1.0, 2.0]})
+    >>> curve = Table(
+    ...     {
+    ...         "time": [60000.0, 60005.0, 60010.0],
+    ...         "band": ["F158", "F158", "F087"],
+    ...         "flux": [10.0, 20.0, 15.0],
+    ...         "flux_err": [1.0, 1.0, 2.0],
+    ...     }
+    ... )
     >>> ax = plot_light_curve(curve)
     >>> [text.get_text() for text in ax.get_legend().get_texts()]
     ['F087', 'F158']
@@ -315,17 +364,28 @@ def plot_light_curve(curve: Table, truth: Table | None = None, ax: Any = None) -
     bands = sorted({str(band) for band in curve["band"]}) if "band" in curve.colnames else [""]
     colours = {band: f"C{i}" for i, band in enumerate(bands)}
     times = mjd(curve)
-    band_of = np.array([str(b) for b in curve["band"]]) if "band" in curve.colnames else np.full(len(curve), "")
-    coverage = np.asarray(curve["coverage"], dtype=float) if "coverage" in curve.colnames else np.ones(len(curve))
+    band_of = (
+        np.array([str(b) for b in curve["band"]]) if "band" in curve.colnames else np.full(len(curve), "")
+    )
+    coverage = (
+        np.asarray(curve["coverage"], dtype=float) if "coverage" in curve.colnames else np.ones(len(curve))
+    )
     flux, flux_err = np.asarray(curve["flux"], dtype=float), np.asarray(curve["flux_err"], dtype=float)
     for band in bands:
         for full in (True, False):
             chosen = (band_of == band) & ((coverage >= 1 - 1e-9) == full)
             if not chosen.any():
                 continue
-            ax.errorbar(times[chosen], flux[chosen], yerr=flux_err[chosen], fmt="o", color=colours[band],
-                        markerfacecolor=None if full else "none", capsize=2,
-                        label=(band or None) if full else f"{band} (partly off the image)".strip())
+            ax.errorbar(
+                times[chosen],
+                flux[chosen],
+                yerr=flux_err[chosen],
+                fmt="o",
+                color=colours[band],
+                markerfacecolor=None if full else "none",
+                capsize=2,
+                label=(band or None) if full else f"{band} (partly off the image)".strip(),
+            )
     if truth is not None:
         truth_times = mjd(truth)
         groups: list[tuple[str | None, np.ndarray]] = [(None, np.ones(len(truth), bool))]  # one truth curve
@@ -334,9 +394,14 @@ def plot_light_curve(curve: Table, truth: Table | None = None, ax: Any = None) -
             groups = [(band, np.array([b == band for b in truth_bands])) for band in sorted(set(truth_bands))]
         for truth_band, chosen in groups:
             order = np.argsort(truth_times[chosen])
-            ax.plot(truth_times[chosen][order], np.asarray(truth["flux"], dtype=float)[chosen][order], "-",
-                    color="0.3" if truth_band is None else colours.get(truth_band, "0.3"), alpha=0.7,
-                    label="truth" if truth_band is None else f"{truth_band} truth")
+            ax.plot(
+                truth_times[chosen][order],
+                np.asarray(truth["flux"], dtype=float)[chosen][order],
+                "-",
+                color="0.3" if truth_band is None else colours.get(truth_band, "0.3"),
+                alpha=0.7,
+                label="truth" if truth_band is None else f"{truth_band} truth",
+            )
     ax.set_xlabel("time (MJD)")
     ax.set_ylabel("flux")
     if ax.get_legend_handles_labels()[0]:

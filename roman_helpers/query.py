@@ -14,8 +14,13 @@ For the cloud locations of the products use :func:`roman_helpers.uris.cloud_uris
 Examples
 --------
 >>> from roman_helpers import query
->>> obs = query.search(obs_collection="HST", instrument_name="WFC3/IR", filters="F160W",
-...                    proposal_id=["11360"], dataRights="PUBLIC")  # doctest: +SKIP
+>>> obs = query.search(
+...     obs_collection="HST",
+...     instrument_name="WFC3/IR",
+...     filters="F160W",
+...     proposal_id=["11360"],
+...     dataRights="PUBLIC",
+... )  # doctest: +SKIP
 >>> science = query.science_products(obs)  # doctest: +SKIP
 >>> len(science)  # doctest: +SKIP
 60
@@ -58,15 +63,21 @@ class _TimeoutAdapter(HTTPAdapter):
     one place every request passes through. The limit is read at each request, not at import.
     """
 
-    def send(self, request: PreparedRequest, stream: bool = False,
-             timeout: float | tuple[float, float] | tuple[float, None] | None = None,
-             verify: bool | str = True, cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
-             proxies: Mapping[str, str] | None = None) -> Response:
+    def send(
+        self,
+        request: PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> Response:
         """Send ``request``, with :func:`roman_helpers.config.timeout` if no time limit is given."""
         if timeout is None:
             timeout = config.timeout()
-        return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert,
-                            proxies=proxies)
+        return super().send(
+            request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
+        )
 
 
 def _observations() -> Any:
@@ -79,9 +90,11 @@ def _observations() -> Any:
     """
     from astroquery.mast import Observations
 
-    sessions = {id(s): s for s in (Observations._session,
-                                   getattr(Observations._portal_api_connection, "_session", None))
-                if s is not None}
+    sessions = {
+        id(s): s
+        for s in (Observations._session, getattr(Observations._portal_api_connection, "_session", None))
+        if s is not None
+    }
     for session in sessions.values():
         for prefix in ("https://", "http://"):
             if not isinstance(session.adapters.get(prefix), _TimeoutAdapter):
@@ -98,7 +111,8 @@ def _call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     except requests.Timeout as error:
         raise RomanHelpersError(
             f"MAST did not answer within {config.timeout():g} s; try again later, or allow more "
-            "time with ROMAN_HELPERS_TIMEOUT") from error
+            "time with ROMAN_HELPERS_TIMEOUT"
+        ) from error
     except requests.ConnectionError as error:
         raise RomanHelpersError(f"could not reach MAST ({error}); check the network connection") from error
 
@@ -158,8 +172,10 @@ def search(**criteria: Any) -> Table:
     """
     if not criteria:
         raise InvalidParameterError(
-            "criteria", criteria,
-            hint="Give at least one, e.g. search(obs_collection='HST', proposal_id=['11360'])")
+            "criteria",
+            criteria,
+            hint="Give at least one, e.g. search(obs_collection='HST', proposal_id=['11360'])",
+        )
     return _call(_observations().query_criteria, **criteria)
 
 
@@ -189,14 +205,17 @@ def products(observations: Table | str | int, **filters: Any) -> Table:
 
     Examples
     --------
-    >>> products(search(obs_collection="HST", proposal_id=["11360"]),
-    ...          productSubGroupDescription=["DRZ"])  # doctest: +SKIP
+    >>> products(
+    ...     search(obs_collection="HST", proposal_id=["11360"]), productSubGroupDescription=["DRZ"]
+    ... )  # doctest: +SKIP
     """
     if _is_empty(observations):
         raise InvalidParameterError(
-            "observations", "empty table" if hasattr(observations, "colnames") else observations,
+            "observations",
+            "empty table" if hasattr(observations, "colnames") else observations,
             hint="There is nothing to list products of: the search (or an earlier filter) matched "
-                 "nothing. Widen the criteria of search() and check len() of its result first")
+            "nothing. Widen the criteria of search() and check len() of its result first",
+        )
     obs = _observations()
     if hasattr(observations, "colnames") and "productFilename" in observations.colnames:
         table = observations
@@ -227,8 +246,15 @@ def science_products(observations: Table | str | int) -> Table:
 
     Examples
     --------
-    >>> science = science_products(search(obs_collection="HST", filters="F160W",
-    ...     instrument_name="WFC3/IR", proposal_id=["11360"], dataRights="PUBLIC"))  # doctest: +SKIP
+    >>> science = science_products(
+    ...     search(
+    ...         obs_collection="HST",
+    ...         filters="F160W",
+    ...         instrument_name="WFC3/IR",
+    ...         proposal_id=["11360"],
+    ...         dataRights="PUBLIC",
+    ...     )
+    ... )  # doctest: +SKIP
     >>> len(science)  # doctest: +SKIP
     60
     """

@@ -156,21 +156,27 @@ def find_notebook(number: int, notebooks_dir: str | Path | None = None) -> Path:
     folder = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
     if not folder.is_dir():
         raise InvalidParameterError(
-            "notebooks folder", str(folder.resolve()),
+            "notebooks folder",
+            str(folder.resolve()),
             hint="No such folder: run from the folder that holds the tutorials' notebooks/ "
-                 "(a clone of the tutorials), or pass --notebooks DIR")
+            "(a clone of the tutorials), or pass --notebooks DIR",
+        )
     matches = sorted(folder.glob(f"{number:02d}_*.ipynb"))
     if not matches:
         present = sorted(int(p.name[:2]) for p in folder.glob("[0-9][0-9]_*.ipynb"))
         raise InvalidParameterError(
-            "notebook", number, present or None,
-            hint=f"Looked in {folder.resolve()}" + ("" if present else ", which holds no tutorial "
-                                                     "notebooks (NN_*.ipynb); pass --notebooks DIR"))
+            "notebook",
+            number,
+            present or None,
+            hint=f"Looked in {folder.resolve()}"
+            + ("" if present else ", which holds no tutorial notebooks (NN_*.ipynb); pass --notebooks DIR"),
+        )
     return matches[0]
 
 
-def planned_runs(dataset_names: Iterable[str] | None = None,
-                 notebooks: Iterable[int] | None = None) -> list[PlannedRun]:
+def planned_runs(
+    dataset_names: Iterable[str] | None = None, notebooks: Iterable[int] | None = None
+) -> list[PlannedRun]:
     """List the runs for some datasets (all when ``None``), optionally only some notebooks.
 
     Parameters
@@ -204,8 +210,12 @@ def planned_runs(dataset_names: Iterable[str] | None = None,
                 runs.extend(PlannedRun(name, number, dict(ex)) for ex in ds.examples)
     if wanted and not runs:
         usable = sorted({n for name in names for n in datasets.get(name).notebooks})
-        raise InvalidParameterError("notebook", ", ".join(map(str, sorted(wanted))), usable,
-                                    hint=f"those are the tutorials that use {', '.join(names)}")
+        raise InvalidParameterError(
+            "notebook",
+            ", ".join(map(str, sorted(wanted))),
+            usable,
+            hint=f"those are the tutorials that use {', '.join(names)}",
+        )
     return runs
 
 
@@ -237,11 +247,18 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def run_notebooks(dataset_names: Iterable[str] | None = None, notebooks: Iterable[int] | None = None,
-                  *, real: bool = False, output_dir: str | Path = "build/runs",
-                  notebooks_dir: str | Path | None = None, progress: bool = True,
-                  kernel_name: str = LOCAL_KERNEL, cell_timeout: int = 600,
-                  sandbox_options: dict[str, Any] | None = None) -> list[RunResult]:
+def run_notebooks(
+    dataset_names: Iterable[str] | None = None,
+    notebooks: Iterable[int] | None = None,
+    *,
+    real: bool = False,
+    output_dir: str | Path = "build/runs",
+    notebooks_dir: str | Path | None = None,
+    progress: bool = True,
+    kernel_name: str = LOCAL_KERNEL,
+    cell_timeout: int = 600,
+    sandbox_options: dict[str, Any] | None = None,
+) -> list[RunResult]:
     """Execute tutorial notebooks with papermill and return one result per run.
 
     Parameters
@@ -298,18 +315,34 @@ def run_notebooks(dataset_names: Iterable[str] | None = None, notebooks: Iterabl
             started = time.perf_counter()
             try:
                 papermill.execute_notebook(
-                    str(source), str(target), parameters=params, kernel_name=kernel_name,
-                    language="python", progress_bar=False, cwd=str(target_dir),
-                    execution_timeout=cell_timeout)
+                    str(source),
+                    str(target),
+                    parameters=params,
+                    kernel_name=kernel_name,
+                    language="python",
+                    progress_bar=False,
+                    cwd=str(target_dir),
+                    execution_timeout=cell_timeout,
+                )
                 status, error = "passed", None
             except Exception as exc:  # noqa: BLE001 - one failed run must not stop the batch
                 status, error = "failed", _describe(exc)
-            results.append(RunResult(source.name, run.dataset, params, status,
-                                     round(time.perf_counter() - started, 2), str(target), error))
+            results.append(
+                RunResult(
+                    source.name,
+                    run.dataset,
+                    params,
+                    status,
+                    round(time.perf_counter() - started, 2),
+                    str(target),
+                    error,
+                )
+            )
         bar.close()
     output_root.mkdir(parents=True, exist_ok=True)
     (output_root / "summary.json").write_text(
-        json.dumps({"real": real, "runs": [asdict(r) for r in results]}, indent=2) + "\n")
+        json.dumps({"real": real, "runs": [asdict(r) for r in results]}, indent=2) + "\n"
+    )
     return results
 
 
@@ -333,21 +366,28 @@ def format_summary(results: Sequence[RunResult]) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     failed = [r for r in results if r.status != "passed"]
-    lines.append(f"{len(results) - len(failed)} passed, {len(failed)} failed, "
-                 f"{sum(r.duration for r in results):.1f} s")
+    lines.append(
+        f"{len(results) - len(failed)} passed, {len(failed)} failed, {sum(r.duration for r in results):.1f} s"
+    )
     lines.extend(f"FAILED {r.notebook} [{r.dataset}]: {r.error}" for r in failed)
     return "\n".join(lines)
 
 
 def _handle(args: argparse.Namespace) -> int:
     if not args.all and not args.dataset:
-        raise InvalidParameterError("dataset selection", None, datasets.names(),
-                                    hint="pass --dataset NAME (repeatable) or --all")
+        raise InvalidParameterError(
+            "dataset selection", None, datasets.names(), hint="pass --dataset NAME (repeatable) or --all"
+        )
     for name in args.dataset or ():
         datasets.get(name)  # fail fast on a typo, before any sandbox starts
-    results = run_notebooks(None if args.all else args.dataset, args.notebook, real=args.real,
-                            output_dir=args.output, notebooks_dir=args.notebooks,
-                            progress=not args.no_progress)
+    results = run_notebooks(
+        None if args.all else args.dataset,
+        args.notebook,
+        real=args.real,
+        output_dir=args.output,
+        notebooks_dir=args.notebooks,
+        progress=not args.no_progress,
+    )
     print(format_summary(results))
     return 0 if all(r.status == "passed" for r in results) else 1
 
@@ -361,22 +401,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         What ``ArgumentParser.add_subparsers`` returned.
     """
     parser = subparsers.add_parser(
-        "run", help="execute the tutorial notebooks with papermill",
+        "run",
+        help="execute the tutorial notebooks with papermill",
         description="Execute the tutorial notebooks for one or all datasets of datasets.yaml "
-                    "(each with its example parameter sets) into build/runs/<dataset>/, under the "
-                    "offline sandbox unless --real. Needs the notebooks extra (and the sandbox extra "
-                    'unless --real): pip install "roman-helpers[notebooks,sandbox]".')
-    parser.add_argument("--dataset", action="append", metavar="NAME",
-                        help=f"dataset to run (repeatable); one of: {', '.join(datasets.names())}")
-    parser.add_argument("--notebook", type=int, action="append", metavar="N",
-                        help="only tutorial N (repeatable)")
+        "(each with its example parameter sets) into build/runs/<dataset>/, under the "
+        "offline sandbox unless --real. Needs the notebooks extra (and the sandbox extra "
+        'unless --real): pip install "roman-helpers[notebooks,sandbox]".',
+    )
+    parser.add_argument(
+        "--dataset",
+        action="append",
+        metavar="NAME",
+        help=f"dataset to run (repeatable); one of: {', '.join(datasets.names())}",
+    )
+    parser.add_argument(
+        "--notebook", type=int, action="append", metavar="N", help="only tutorial N (repeatable)"
+    )
     parser.add_argument("--all", action="store_true", help="run every dataset")
-    parser.add_argument("--real", action="store_true",
-                        help="use MAST and AWS instead of the offline sandbox")
-    parser.add_argument("--notebooks", default=None, metavar="DIR",
-                        help="folder of the tutorial notebooks (default: ./notebooks)")
-    parser.add_argument("--output", default="build/runs", metavar="DIR",
-                        help="where executed notebooks go (default: build/runs)")
+    parser.add_argument("--real", action="store_true", help="use MAST and AWS instead of the offline sandbox")
+    parser.add_argument(
+        "--notebooks",
+        default=None,
+        metavar="DIR",
+        help="folder of the tutorial notebooks (default: ./notebooks)",
+    )
+    parser.add_argument(
+        "--output",
+        default="build/runs",
+        metavar="DIR",
+        help="where executed notebooks go (default: build/runs)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=_handle)
 

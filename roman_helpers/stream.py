@@ -78,6 +78,7 @@ _MAX_CONNECTIONS = 128
 
 # --------------------------------------------------------------------------- opening
 
+
 def _filesystem(uri: str, anon: bool | None) -> tuple[Any, str]:
     bucket, key = split_uri(uri)
     if not key:
@@ -98,10 +99,14 @@ def _translated_errors(uri: str, anon: bool | None) -> Iterator[None]:
         raise FileFormatError(f"{uri} is not gzip-compressed, although its name ends in .gz") from error
     except yaml.YAMLError as error:
         problem = getattr(error, "problem", None) or error  # the parser's errors say what was wrong
-        raise FileFormatError(f"{uri}: the ASDF tree is not valid YAML ({problem}); "
-                              "the file is damaged or was not written by asdf") from error
+        raise FileFormatError(
+            f"{uri}: the ASDF tree is not valid YAML ({problem}); "
+            "the file is damaged or was not written by asdf"
+        ) from error
     except Exception as error:
-        anonymous = config.is_public_bucket(split_uri(uri)[0]) if anon is None else anon  # as config.filesystem
+        anonymous = (
+            config.is_public_bucket(split_uri(uri)[0]) if anon is None else anon
+        )  # as config.filesystem
         translated = translate_s3_error(error, uri, anonymous=anonymous)
         if translated is error:
             raise
@@ -109,8 +114,9 @@ def _translated_errors(uri: str, anon: bool | None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _open_remote(uri: str, anon: bool | None, *, cache_type: str,
-                 block_size: int) -> Iterator[tuple[Any, str, Any]]:
+def _open_remote(
+    uri: str, anon: bool | None, *, cache_type: str, block_size: int
+) -> Iterator[tuple[Any, str, Any]]:
     fs, path = _filesystem(uri, anon)
     with _translated_errors(uri, anon):
         handle = fs.open(path, "rb", cache_type=cache_type, block_size=block_size)
@@ -129,8 +135,7 @@ def _kind(uri: str) -> str:
         return "fits"
     if name.endswith(".asdf"):
         return "asdf"
-    raise InvalidParameterError(
-        "uri", uri, hint="expected a file ending in .fits, .fits.gz or .asdf")
+    raise InvalidParameterError("uri", uri, hint="expected a file ending in .fits, .fits.gz or .asdf")
 
 
 @contextlib.contextmanager
@@ -203,8 +208,10 @@ def read_header(uri: str, ext: int | str = 0, *, anon: bool | None = None) -> He
     """
     if _kind(uri) == "fits.gz":
         # astropy would decompress the whole stream to list the HDUs; walking stops at the header.
-        with _open_remote(uri, anon, cache_type="readahead", block_size=HEADER_BLOCK) as (_fs, _path, handle), \
-                gzip.GzipFile(fileobj=handle, mode="rb") as gz:
+        with (
+            _open_remote(uri, anon, cache_type="readahead", block_size=HEADER_BLOCK) as (_fs, _path, handle),
+            gzip.GzipFile(fileobj=handle, mode="rb") as gz,
+        ):
             return _fits_layout.find_hdu(_fits_layout.ForwardReader(gz), ext, uri, image=False)[0]
     fs, path = _filesystem(uri, anon)
     with _translated_errors(uri, anon):
@@ -232,7 +239,10 @@ def open_asdf(uri: str, *, anon: bool | None = None) -> Iterator[AsdfFile]:
     import asdf
 
     with _open_remote(uri, anon, cache_type="readahead", block_size=config.block_size()) as (
-            _fs, _path, handle):
+        _fs,
+        _path,
+        handle,
+    ):
         try:
             af = asdf.open(handle, lazy_load=True, memmap=False)
         except (ValueError, OSError) as error:
@@ -259,7 +269,10 @@ def open_datamodel(uri: str, *, anon: bool | None = None) -> Iterator[DataModel]
     import roman_datamodels as rdm
 
     with _open_remote(uri, anon, cache_type="readahead", block_size=config.block_size()) as (
-            _fs, _path, handle):
+        _fs,
+        _path,
+        handle,
+    ):
         try:
             model = rdm.open(handle, lazy_tree=True)
         except TypeError:  # older roman_datamodels without lazy_tree
@@ -269,6 +282,7 @@ def open_datamodel(uri: str, *, anon: bool | None = None) -> Iterator[DataModel]
 
 
 # --------------------------------------------------------------------------- metadata
+
 
 def _to_plain(value: Any) -> Any:
     if isinstance(value, Mapping):
@@ -321,8 +335,9 @@ def read_metadata(uri: str, *, anon: bool | None = None) -> dict:
         tree = af.tree
         if "roman" in tree and "meta" in tree["roman"]:
             return _to_plain(tree["roman"]["meta"])
-        return _to_plain({key: value for key, value in tree.items()
-                          if key not in ("asdf_library", "history")})
+        return _to_plain(
+            {key: value for key, value in tree.items() if key not in ("asdf_library", "history")}
+        )
 
 
 def _tree_gwcs(tree: Mapping) -> Any:
@@ -340,19 +355,28 @@ def _footprint(wcs: Any, shape: tuple[int, int]) -> list[tuple[str, float, float
     Corners are the centres of the corner pixels; ``wcs`` is an astropy WCS or a gwcs.
     """
     ny, nx = shape
-    points = [("centre", (nx - 1) / 2, (ny - 1) / 2), ("corner", 0, 0), ("corner", nx - 1, 0),
-              ("corner", nx - 1, ny - 1), ("corner", 0, ny - 1)]
+    points = [
+        ("centre", (nx - 1) / 2, (ny - 1) / 2),
+        ("corner", 0, 0),
+        ("corner", nx - 1, 0),
+        ("corner", nx - 1, ny - 1),
+        ("corner", 0, ny - 1),
+    ]
     xs, ys = np.array([p[1] for p in points], float), np.array([p[2] for p in points], float)
     world = wcs.pixel_to_world(xs, ys).icrs
     return [(label, x, y, world[i]) for i, (label, x, y) in enumerate(points)]
 
 
 def _footprint_text(wcs: Any, shape: tuple[int, int], what: str) -> str:
-    lines = [f"Sky footprint of {what} ({shape[1]} x {shape[0]} pixels, x by y), ICRS; corners are the "
-             "centres of the corner pixels:"]
+    lines = [
+        f"Sky footprint of {what} ({shape[1]} x {shape[0]} pixels, x by y), ICRS; corners are the "
+        "centres of the corner pixels:"
+    ]
     for label, x, y, coord in _footprint(wcs, shape):
-        lines.append(f"  {label:<7} x, y = {x:>7g}, {y:>7g}   RA, Dec = {coord.ra.deg:11.6f} "
-                     f"{coord.dec.deg:+11.6f} deg   {coord.to_string('hmsdms', precision=2)}")
+        lines.append(
+            f"  {label:<7} x, y = {x:>7g}, {y:>7g}   RA, Dec = {coord.ra.deg:11.6f} "
+            f"{coord.dec.deg:+11.6f} deg   {coord.to_string('hmsdms', precision=2)}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -386,7 +410,7 @@ def info(uri: str, *, anon: bool | None = None) -> str:
     >>> summary = info(get("roman-tutorial-2026").uri())
     >>> print(summary.splitlines()[0])
     root (AsdfObject)
-    >>> footprint = summary[summary.index("Sky footprint of data"):].splitlines()
+    >>> footprint = summary[summary.index("Sky footprint of data") :].splitlines()
     >>> [line.split()[0] for line in footprint[1:]]  # then RA, Dec in degrees and sexagesimal
     ['centre', 'corner', 'corner', 'corner', 'corner']
     """
@@ -438,15 +462,18 @@ def _request(box: Any, position: Any, size: Any, terms: _sky.Terms) -> _Request:
     box_name, position_name, size_name = terms.name("box"), terms.name("position"), terms.name("size")
     if box is not None:
         if position is not None or size is not None:
-            raise terms.error("box", box,
-                              f"give either {box_name} or {position_name} and {size_name}, not both")
+            raise terms.error(
+                "box", box, f"give either {box_name} or {position_name} and {size_name}, not both"
+            )
         return _Request(box=_sky.parse_box(box, terms))
     if position is None or size is None:
         missing = "position" if position is None else "size"
-        raise terms.error(missing, None,
-                          f"give {box_name}={terms.box_form}, or {position_name} and {size_name}")
-    return _Request(position=_sky.parse_position(position, terms), size=_sky.parse_size(size, terms),
-                    size_as_given=size)
+        raise terms.error(
+            missing, None, f"give {box_name}={terms.box_form}, or {position_name} and {size_name}"
+        )
+    return _Request(
+        position=_sky.parse_position(position, terms), size=_sky.parse_size(size, terms), size_as_given=size
+    )
 
 
 def _fits_wcs(header):
@@ -488,38 +515,61 @@ def _pixel_scales(wcs: Any, x: float, y: float) -> tuple[Any, Any]:
     return centre.separation(wcs.pixel_to_world(x, y + 1)), centre.separation(wcs.pixel_to_world(x + 1, y))
 
 
-def _size_in_pixels(request: _Request, wcs: Any, x: float, y: float, shape: tuple[int, int],
-                    terms: _sky.Terms) -> tuple[int, int]:
+def _size_in_pixels(
+    request: _Request, wcs: Any, x: float, y: float, shape: tuple[int, int], terms: _sky.Terms
+) -> tuple[int, int]:
     import astropy.units as u
 
     assert request.size is not None  # a position comes with a size (_request)
     if all(isinstance(side, int) for side in request.size):
         return request.size
     if wcs is None:
-        raise terms.error("size", request.size_as_given, "this image has no celestial WCS, so an angle "
-                          "cannot be turned into pixels; give the size in pixels")
+        raise terms.error(
+            "size",
+            request.size_as_given,
+            "this image has no celestial WCS, so an angle "
+            "cannot be turned into pixels; give the size in pixels",
+        )
     # the scale where the cut-out is, or at the nearest edge for a centre off the image (a gwcs
     # has no sky outside its bounding box)
-    scales = _pixel_scales(wcs, float(np.clip(x, 0, max(shape[1] - 2, 0))),
-                           float(np.clip(y, 0, max(shape[0] - 2, 0))))
-    pixels = [side if isinstance(side, int) else float((side / scale).to_value(u.one))
-              for side, scale in zip(request.size, scales, strict=True)]
+    scales = _pixel_scales(
+        wcs, float(np.clip(x, 0, max(shape[1] - 2, 0))), float(np.clip(y, 0, max(shape[0] - 2, 0)))
+    )
+    pixels = [
+        side if isinstance(side, int) else float((side / scale).to_value(u.one))
+        for side, scale in zip(request.size, scales, strict=True)
+    ]
     if not all(np.isfinite(pixels)):
-        raise terms.error("size", request.size_as_given, "the image's WCS gives no pixel scale there; give "
-                          "the size in pixels")
+        raise terms.error(
+            "size",
+            request.size_as_given,
+            "the image's WCS gives no pixel scale there; give the size in pixels",
+        )
     return int(np.round(pixels[0])), int(np.round(pixels[1]))
 
 
-def _off_image(request: _Request, x: float, y: float, shape: tuple[int, int], wcs: Any, terms: _sky.Terms,
-               pixels: tuple[int, int] | None = None) -> InvalidParameterError:
+def _off_image(
+    request: _Request,
+    x: float,
+    y: float,
+    shape: tuple[int, int],
+    wcs: Any,
+    terms: _sky.Terms,
+    pixels: tuple[int, int] | None = None,
+) -> InvalidParameterError:
     ny, nx = shape
-    where = (f"it falls at pixel x, y = ({x:.1f}, {y:.1f})" if np.isfinite(x) and np.isfinite(y)
-             else "it is on the far side of the sky from this image")
+    where = (
+        f"it falls at pixel x, y = ({x:.1f}, {y:.1f})"
+        if np.isfinite(x) and np.isfinite(y)
+        else "it is on the far side of the sky from this image"
+    )
     reach = f" (a {pixels[0]} x {pixels[1]} cut-out, ny x nx, there does not reach it)" if pixels else ""
     covers = f", which covers {_coverage(wcs, shape)}" if wcs is not None else ""
-    return terms.error("position", _sky.describe(request.position),
-                       f"{where}, off this image of {nx} x {ny} pixels (x 0..{nx - 1}, y 0..{ny - 1}){reach}"
-                       f"{covers}")
+    return terms.error(
+        "position",
+        _sky.describe(request.position),
+        f"{where}, off this image of {nx} x {ny} pixels (x 0..{nx - 1}, y 0..{ny - 1}){reach}{covers}",
+    )
 
 
 def _plan(shape: tuple[int, int], request: _Request, wcs: Any, terms: _sky.Terms) -> Cutout2D:
@@ -537,8 +587,9 @@ def _plan(shape: tuple[int, int], request: _Request, wcs: Any, terms: _sky.Terms
     if request.box is not None:
         _sky.check_box(request.box, shape, terms)
         x0, y0, x1, y1 = request.box
-        cut = Cutout2D(placeholder, ((x0 + x1 - 1) / 2, (y0 + y1 - 1) / 2), (y1 - y0, x1 - x0),
-                       wcs=fits_wcs, mode="trim")
+        cut = Cutout2D(
+            placeholder, ((x0 + x1 - 1) / 2, (y0 + y1 - 1) / 2), (y1 - y0, x1 - x0), wcs=fits_wcs, mode="trim"
+        )
         ys, xs = cut.slices_original
         if (xs.start, ys.start, xs.stop, ys.stop) != request.box:  # pragma: no cover
             raise AssertionError(f"cut-out placement {cut.slices_original} differs from box {request.box}")
@@ -546,8 +597,12 @@ def _plan(shape: tuple[int, int], request: _Request, wcs: Any, terms: _sky.Terms
     position = request.position
     if isinstance(position, SkyCoord):
         if wcs is None:
-            raise terms.error("position", _sky.describe(position), "this image has no celestial WCS; give "
-                              f"a pixel box ({terms.name('box')}) or a pixel position (x, y)")
+            raise terms.error(
+                "position",
+                _sky.describe(position),
+                "this image has no celestial WCS; give "
+                f"a pixel box ({terms.name('box')}) or a pixel position (x, y)",
+            )
         x, y = _world_to_pixel(wcs, position)
         if not (np.isfinite(x) and np.isfinite(y)):
             raise _off_image(request, x, y, shape, wcs, terms)
@@ -568,8 +623,11 @@ def _cutout_gwcs(gwcs_wcs: Any, x0: int, y0: int, shape: tuple[int, int]) -> Any
     from astropy.modeling.models import Shift
     from gwcs import WCS
 
-    shifted = WCS((Shift(x0) & Shift(y0)) | gwcs_wcs.forward_transform, input_frame=gwcs_wcs.input_frame,
-                  output_frame=gwcs_wcs.output_frame)
+    shifted = WCS(
+        (Shift(x0) & Shift(y0)) | gwcs_wcs.forward_transform,
+        input_frame=gwcs_wcs.input_frame,
+        output_frame=gwcs_wcs.output_frame,
+    )
     shifted.bounding_box = ((-0.5, shape[1] - 0.5), (-0.5, shape[0] - 0.5))
     return shifted
 
@@ -578,8 +636,9 @@ def _fits_hdu_key(index: int, name: str) -> int | str:
     return name or index
 
 
-def _select_hdus(hdus: Iterator, exts: list, companions: bool, uri: str,
-                 terms: _sky.Terms) -> Iterator[tuple[int, int | str, Any, int]]:
+def _select_hdus(
+    hdus: Iterator, exts: list, companions: bool, uri: str, terms: _sky.Terms
+) -> Iterator[tuple[int, int | str, Any, int]]:
     """Pick the HDUs of a cut-out from ``(index, name, header, data offset)`` as they are walked.
 
     Yields ``(slot, key, header, data offset)``: slot 0 is the science image (``exts[0]``; None
@@ -593,11 +652,13 @@ def _select_hdus(hdus: Iterator, exts: list, companions: bool, uri: str,
         seen.append(name)
         image = header.get("NAXIS") == 2 and header.get("XTENSION", "IMAGE").strip() == "IMAGE"
         for slot, ext in enumerate(exts):
-            if slot not in found and ((ext is None and image) or ext == index
-                                      or (isinstance(ext, str) and ext.upper() == name)):
+            if slot not in found and (
+                (ext is None and image) or ext == index or (isinstance(ext, str) and ext.upper() == name)
+            ):
                 if not image:
-                    raise terms.error("ext", ext,
-                                      f"HDU {index} ({name or 'no name'}) of {uri} is not a 2-D image")
+                    raise terms.error(
+                        "ext", ext, f"HDU {index} ({name or 'no name'}) of {uri} is not a 2-D image"
+                    )
                 found[slot] = index
                 yield slot, _fits_hdu_key(index, name), header, data_offset
                 break
@@ -609,13 +670,17 @@ def _select_hdus(hdus: Iterator, exts: list, companions: bool, uri: str,
             return
     missing = [ext for slot, ext in enumerate(exts) if slot not in found]
     if missing:
-        raise terms.error("ext", missing[0], valid=list(range(len(seen))) + [n for n in seen if n],
-                          hint=f"{uri} has {len(seen)} HDUs" if missing[0] is not None
-                          else f"{uri} has no 2-D image HDU")
+        raise terms.error(
+            "ext",
+            missing[0],
+            valid=list(range(len(seen))) + [n for n in seen if n],
+            hint=f"{uri} has {len(seen)} HDUs" if missing[0] is not None else f"{uri} has no 2-D image HDU",
+        )
 
 
-def _fits_cutouts(uri: str, anon: bool | None, request: _Request, exts: list, companions: bool,
-                  terms: _sky.Terms) -> dict:
+def _fits_cutouts(
+    uri: str, anon: bool | None, request: _Request, exts: list, companions: bool, terms: _sky.Terms
+) -> dict:
     """Cut-outs of FITS HDUs: headers walked, one plan on the science image, rows fetched."""
     state: dict[str, Any] = {}  # the plan ("cut") and the science image's shape, once known
     picked: list[tuple[int, Any, Any, np.ndarray]] = []  # slot, key, header, raw pixels
@@ -629,8 +694,12 @@ def _fits_cutouts(uri: str, anon: bool | None, request: _Request, exts: list, co
         if shape == state["shape"]:
             return True
         if slot < len(exts):  # asked for by name: say why not
-            raise terms.error("ext", key, f"HDU {key} has shape {shape}, not the {state['shape']} of the "
-                              "science image; cut it out on its own")
+            raise terms.error(
+                "ext",
+                key,
+                f"HDU {key} has shape {shape}, not the {state['shape']} of the "
+                "science image; cut it out on its own",
+            )
         return False  # an ERR or DQ of another shape is no companion
 
     def forward_rows(reader: _fits_layout.ForwardReader, header: Any, data_offset: int) -> np.ndarray:
@@ -640,22 +709,34 @@ def _fits_cutouts(uri: str, anon: bool | None, request: _Request, exts: list, co
 
     if _kind(uri) == "fits.gz":
         late = []
-        with _open_remote(uri, anon, cache_type="readahead", block_size=GZIP_BLOCK) as (_fs, _path, handle), \
-                gzip.GzipFile(fileobj=handle, mode="rb") as stream:
+        with (
+            _open_remote(uri, anon, cache_type="readahead", block_size=GZIP_BLOCK) as (_fs, _path, handle),
+            gzip.GzipFile(fileobj=handle, mode="rb") as stream,
+        ):
             # One forward pass: rows are read as the stream passes them (a gzip stream cannot go back).
             reader = _fits_layout.ForwardReader(stream)
-            for slot, key, header, data_offset in _select_hdus(_fits_layout.walk_hdus(reader, uri), exts,
-                                                               companions, uri, terms):
+            for slot, key, header, data_offset in _select_hdus(
+                _fits_layout.walk_hdus(reader, uri), exts, companions, uri, terms
+            ):
                 if slot != 0 and "cut" not in state:  # before the science image: a second pass reads it
                     late.append((slot, key, header, data_offset))
                 elif wanted(slot, key, header):
                     picked.append((slot, key, header, forward_rows(reader, header, data_offset)))
         if late:
-            with _open_remote(uri, anon, cache_type="readahead", block_size=GZIP_BLOCK) as (
-                    _fs, _path, handle), gzip.GzipFile(fileobj=handle, mode="rb") as stream:
+            with (
+                _open_remote(uri, anon, cache_type="readahead", block_size=GZIP_BLOCK) as (
+                    _fs,
+                    _path,
+                    handle,
+                ),
+                gzip.GzipFile(fileobj=handle, mode="rb") as stream,
+            ):
                 reader = _fits_layout.ForwardReader(stream)
-                picked.extend((slot, key, header, forward_rows(reader, header, data_offset))
-                              for slot, key, header, data_offset in late if wanted(slot, key, header))
+                picked.extend(
+                    (slot, key, header, forward_rows(reader, header, data_offset))
+                    for slot, key, header, data_offset in late
+                    if wanted(slot, key, header)
+                )
     else:
         fs, path = _filesystem(uri, anon)
         with _translated_errors(uri, anon):
@@ -669,8 +750,9 @@ def _fits_cutouts(uri: str, anon: bool | None, request: _Request, exts: list, co
                 shape, dtype = _fits_layout.image_layout(header)
                 images.append((data_offset, dtype, shape[1]))
             pixels = _fits_layout.fetch_images(fs, path, images, ys, xs, batch_size=_MAX_CONNECTIONS)
-            picked = [(slot, key, header, raw)
-                      for (slot, key, header, _o), raw in zip(chosen, pixels, strict=True)]
+            picked = [
+                (slot, key, header, raw) for (slot, key, header, _o), raw in zip(chosen, pixels, strict=True)
+            ]
     result = {}
     for _slot, key, header, raw in sorted(picked, key=lambda entry: entry[0]):
         one = copy.copy(state["cut"])
@@ -695,45 +777,60 @@ def _asdf_names(raw_tree: Mapping, exts: list, companions: bool, uri: str, terms
             lower = wanted.lower()
             name = wanted if wanted in present else by_lower.get(_ASDF_ALIASES.get(lower, lower))
         if name is None:
-            raise terms.error("ext", wanted, valid=present,
-                              hint=f"{uri} is an ASDF file: name one of its 2-D arrays")
+            raise terms.error(
+                "ext", wanted, valid=present, hint=f"{uri} is an ASDF file: name one of its 2-D arrays"
+            )
         names.append(name)
     if companions:
         names += [name for name in COMPANIONS["asdf"] if name in present and name not in names]
     return names
 
 
-def _asdf_pixels(fs: Any, path: str, uri: str, anon: bool | None, block_offset: int, layout: tuple,
-                 ys: slice, xs: slice, name: str) -> np.ndarray:
+def _asdf_pixels(
+    fs: Any,
+    path: str,
+    uri: str,
+    anon: bool | None,
+    block_offset: int,
+    layout: tuple,
+    ys: slice,
+    xs: slice,
+    name: str,
+) -> np.ndarray:
     """Pixels ``[ys, xs]`` of one ASDF array, fetching only the bytes (or lz4 chunks) of its rows."""
     _source, shape, dtype, array_offset = layout
     data_start, compression, first_chunk_header = _asdf_layout.block_start(fs, path, block_offset, uri)
     if compression == b"":
-        return _fits_layout.fetch_rows(fs, path, data_start + array_offset, dtype, shape[1], ys, xs,
-                                       batch_size=_MAX_CONNECTIONS)
+        return _fits_layout.fetch_rows(
+            fs, path, data_start + array_offset, dtype, shape[1], ys, xs, batch_size=_MAX_CONNECTIONS
+        )
     if compression == b"lz4":
         row_bytes = shape[1] * dtype.itemsize
         first, last = array_offset + ys.start * row_bytes, array_offset + ys.stop * row_bytes
-        decoded, decoded_offset = _asdf_layout.lz4_rows(fs, path, data_start, first_chunk_header, first, last,
-                                                        batch_size=_MAX_CONNECTIONS)
-        rows = np.frombuffer(decoded, dtype=dtype, count=(ys.stop - ys.start) * shape[1],
-                             offset=first - decoded_offset).reshape(ys.stop - ys.start, shape[1])
+        decoded, decoded_offset = _asdf_layout.lz4_rows(
+            fs, path, data_start, first_chunk_header, first, last, batch_size=_MAX_CONNECTIONS
+        )
+        rows = np.frombuffer(
+            decoded, dtype=dtype, count=(ys.stop - ys.start) * shape[1], offset=first - decoded_offset
+        ).reshape(ys.stop - ys.start, shape[1])
         return rows[:, xs]
     # zlib/bzp2 chunks cannot be located without decompressing: let asdf read the block.
     with open_asdf(uri, anon=anon) as af:
         return np.asarray(af.tree.get("roman", af.tree)[name])[ys, xs]
 
 
-def _asdf_cutouts(uri: str, anon: bool | None, request: _Request, exts: list, companions: bool,
-                  terms: _sky.Terms) -> dict:
+def _asdf_cutouts(
+    uri: str, anon: bool | None, request: _Request, exts: list, companions: bool, terms: _sky.Terms
+) -> dict:
     """Cut-outs of ASDF arrays: the tree read once, one plan on the science array (with the gwcs)."""
     import asdf
 
     fs, path = _filesystem(uri, anon)
     with _translated_errors(uri, anon):
         prefix: list[bytes] = []
-        tree_bytes = _asdf_layout.read_tree_bytes(fs, path, uri, first_step=_asdf_layout.CUTOUT_FIRST_STEP,
-                                                  fetched=prefix)
+        tree_bytes = _asdf_layout.read_tree_bytes(
+            fs, path, uri, first_step=_asdf_layout.CUTOUT_FIRST_STEP, fetched=prefix
+        )
         fs = _asdf_layout.PrefixedFile(fs, prefix[0])
         raw_tree = asdf.util.load_yaml(io.BytesIO(tree_bytes), tagged=True)
         names = _asdf_names(raw_tree, exts, companions, uri, terms)
@@ -742,16 +839,22 @@ def _asdf_cutouts(uri: str, anon: bool | None, request: _Request, exts: list, co
         for slot, name in enumerate(list(names[1:]), start=1):
             if layouts[name][1] != shape:
                 if slot < len(exts):
-                    raise terms.error("ext", name, f"{name} has shape {layouts[name][1]}, not the {shape} of "
-                                      f"{names[0]}; cut it out on its own")
+                    raise terms.error(
+                        "ext",
+                        name,
+                        f"{name} has shape {layouts[name][1]}, not the {shape} of "
+                        f"{names[0]}; cut it out on its own",
+                    )
                 names.remove(name)  # an err or dq of another shape is no companion
         with _asdf_tree(tree_bytes, uri) as af:
             gwcs_wcs = _tree_gwcs(af.tree)
         cut = _plan(shape, request, gwcs_wcs, terms)
         ys, xs = cut.slices_original
         offsets = _asdf_layout.block_offsets(fs, path, len(tree_bytes), [layouts[name][0] for name in names])
-        pixels = {name: _asdf_pixels(fs, path, uri, anon, offsets[layouts[name][0]], layouts[name], ys, xs,
-                                     name) for name in names}
+        pixels = {
+            name: _asdf_pixels(fs, path, uri, anon, offsets[layouts[name][0]], layouts[name], ys, xs, name)
+            for name in names
+        }
     wcs = _cutout_gwcs(gwcs_wcs, xs.start, ys.start, cut.shape) if gwcs_wcs is not None else None
     result = {}
     for name in names:
@@ -762,8 +865,17 @@ def _asdf_cutouts(uri: str, anon: bool | None, request: _Request, exts: list, co
     return result
 
 
-def _cut(uri: str, *, box: Any = None, position: Any = None, size: Any = None, exts: Sequence | None = None,
-         companions: bool, anon: bool | None, terms: _sky.Terms = _sky.PYTHON) -> dict:
+def _cut(
+    uri: str,
+    *,
+    box: Any = None,
+    position: Any = None,
+    size: Any = None,
+    exts: Sequence | None = None,
+    companions: bool,
+    anon: bool | None,
+    terms: _sky.Terms = _sky.PYTHON,
+) -> dict:
     """Cut-outs of one file, keyed by array name; ``terms`` words the errors (the CLI passes its own)."""
     kind = _kind(uri)
     request = _request(box, position, size, terms)
@@ -773,8 +885,15 @@ def _cut(uri: str, *, box: Any = None, position: Any = None, size: Any = None, e
     return _fits_cutouts(uri, anon, request, exts, companions, terms)
 
 
-def cutout(uri: str, *, box: Sequence[int] | None = None, position: Any = None, size: Any = None,
-           ext: int | str | None = None, anon: bool | None = None) -> Cutout2D:
+def cutout(
+    uri: str,
+    *,
+    box: Sequence[int] | None = None,
+    position: Any = None,
+    size: Any = None,
+    ext: int | str | None = None,
+    anon: bool | None = None,
+) -> Cutout2D:
     """Cut a region out of an image on S3, fetching only (about) the pixels in it.
 
     Give either ``box``, or ``position`` and ``size``.
@@ -834,12 +953,22 @@ def cutout(uri: str, *, box: Sequence[int] | None = None, position: Any = None, 
     >>> cutout(uri, position=centre, size="5arcsec,10arcsec").data.shape  # 0.11 arcsec pixels
     (45, 91)
     """
-    return next(iter(_cut(uri, box=box, position=position, size=size, exts=[ext], companions=False,
-                          anon=anon).values()))
+    return next(
+        iter(
+            _cut(uri, box=box, position=position, size=size, exts=[ext], companions=False, anon=anon).values()
+        )
+    )
 
 
-def cutouts(uri: str, *, box: Sequence[int] | None = None, position: Any = None, size: Any = None,
-            arrays: Sequence[int | str] | None = None, anon: bool | None = None) -> dict[Any, Cutout2D]:
+def cutouts(
+    uri: str,
+    *,
+    box: Sequence[int] | None = None,
+    position: Any = None,
+    size: Any = None,
+    arrays: Sequence[int | str] | None = None,
+    anon: bool | None = None,
+) -> dict[Any, Cutout2D]:
     """Cut the same region out of several arrays of a file: the science image, ERR and DQ.
 
     One plan (headers or tree read once, the region placed once) and only the rows of the
@@ -897,8 +1026,10 @@ def _sip_deviation(gwcs_wcs: Any, header: Header, shape: tuple[int, int]) -> tup
     from astropy.wcs import WCS
 
     ny, nx = shape
-    grid_x, grid_y = np.meshgrid(np.unique(np.round(np.linspace(0, nx - 1, min(nx, 65)))),
-                                 np.unique(np.round(np.linspace(0, ny - 1, min(ny, 65)))))
+    grid_x, grid_y = np.meshgrid(
+        np.unique(np.round(np.linspace(0, nx - 1, min(nx, 65)))),
+        np.unique(np.round(np.linspace(0, ny - 1, min(ny, 65)))),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # astropy notes the SIP distortion it applies
         approximate = WCS(header).pixel_to_world(grid_x, grid_y)
@@ -943,8 +1074,9 @@ def _sip_header(gwcs_wcs: Any, shape: tuple[int, int], goal: float = 0.01) -> He
         inverse_degrees = (None, *range(degree, 10)) if "A_ORDER" in header else ()  # none for a linear fit
         for inverse_degree in inverse_degrees:
             try:
-                with_inverse = gwcs_wcs.to_fits_sip(bounding_box=box, degree=degree,
-                                                    inv_degree=inverse_degree, max_inv_pix_error=goal)
+                with_inverse = gwcs_wcs.to_fits_sip(
+                    bounding_box=box, degree=degree, inv_degree=inverse_degree, max_inv_pix_error=goal
+                )
             except (ValueError, np.linalg.LinAlgError):
                 continue
             if with_inverse.get("SIPIVERR", np.inf) <= goal:
@@ -953,9 +1085,11 @@ def _sip_header(gwcs_wcs: Any, shape: tuple[int, int], goal: float = 0.01) -> He
     for key in ("NAXIS", "NAXIS1", "NAXIS2"):
         header.remove(key, ignore_missing=True)
     header["SIPMXERR"] = (float(f"{deviation:.3g}"), "[pix] max |FITS WCS - gwcs| in cut-out")
-    note = (f"WCS: SIP approximation (gwcs to_fits_sip, degree {degree}) of the file's gwcs over this "
-            f"cut-out; its largest deviation from the gwcs, measured at {points} pixels, is {deviation:.2g} "
-            "pixel (SIPMXERR).")
+    note = (
+        f"WCS: SIP approximation (gwcs to_fits_sip, degree {degree}) of the file's gwcs over this "
+        f"cut-out; its largest deviation from the gwcs, measured at {points} pixels, is {deviation:.2g} "
+        "pixel (SIPMXERR)."
+    )
     if "A_ORDER" in header and "AP_ORDER" not in header:
         note += f" No inverse (AP, BP) fits within {goal} pixel: sky to pixel iterates on the forward one."
     for line in textwrap.wrap(note, 72):

@@ -148,8 +148,13 @@ def _first_report(context: object) -> bool:
     return True
 
 
-def _count_response(event_name: str = "", response_dict: dict[str, Any] | None = None, context: object = None,
-                    exception: BaseException | None = None, **kwargs: Any) -> None:
+def _count_response(
+    event_name: str = "",
+    response_dict: dict[str, Any] | None = None,
+    context: object = None,
+    exception: BaseException | None = None,
+    **kwargs: Any,
+) -> None:
     """botocore handler: add one attempt to every active :class:`TransferStats`."""
     if not _active or not _first_report(context):
         return
@@ -185,8 +190,11 @@ def _remember_start(request: object = None, **kwargs: Any) -> None:
 
 
 #: (event, handler) pairs, in the form of ``botocore.handlers.BUILTIN_HANDLERS`` entries.
-_HANDLERS = ((_EVENT, _count_response), ("before-parameter-build.s3", _remember_range),
-             ("request-created.s3", _remember_start))
+_HANDLERS = (
+    (_EVENT, _count_response),
+    ("before-parameter-build.s3", _remember_range),
+    ("request-created.s3", _remember_start),
+)
 _WATCH_ID = _UNIQUE_ID + ".watch"
 _BLOCK_ID = _UNIQUE_ID + ".block"
 

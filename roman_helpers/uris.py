@@ -76,16 +76,19 @@ def split_uri(uri: object) -> tuple[str, str]:
     if not isinstance(uri, str) or not uri.startswith("s3://"):
         raise InvalidURIError(
             f"not an S3 URI: {uri!r}; expected 's3://<bucket>/<key>', "
-            "for example 's3://stpubdata/hst/public/ib6w/ib6w01010/ib6w01010_drz.fits'")
-    bucket, _, key = uri[len("s3://"):].partition("/")
+            "for example 's3://stpubdata/hst/public/ib6w/ib6w01010/ib6w01010_drz.fits'"
+        )
+    bucket, _, key = uri[len("s3://") :].partition("/")
     if not _BUCKET.match(bucket):
         raise InvalidURIError(
             f"invalid bucket name {bucket!r} in {uri!r}; bucket names are 3-63 lower-case "
-            "letters, digits, dots and hyphens")
+            "letters, digits, dots and hyphens"
+        )
     return bucket, key
 
 
 # --------------------------------------------------------------------------- MAST products
+
 
 def _mast_server() -> str:
     """Return the MAST base URL: ``ROMAN_HELPERS_MAST_URL``, else ``astroquery.mast.conf.server``."""
@@ -104,20 +107,24 @@ def _data_uris(products: Any) -> list[str]:
     elif hasattr(products, "colnames"):  # astropy Table or Row
         if "dataURI" not in products.colnames:
             raise InvalidParameterError(
-                "products", f"table with columns {', '.join(products.colnames)}",
+                "products",
+                f"table with columns {', '.join(products.colnames)}",
                 hint="Pass a product table from Observations.get_product_list (it has a dataURI "
-                     "column) or a list of dataURIs such as 'mast:HST/product/ib6w01010_drz.fits'")
+                "column) or a list of dataURIs such as 'mast:HST/product/ib6w01010_drz.fits'",
+            )
         column = products["dataURI"]
         items = [column] if isinstance(column, str) else list(column)
     elif isinstance(products, Iterable):
         items = list(products)
     else:
         raise InvalidParameterError(
-            "products", products, hint="Pass a product table or a list of MAST dataURIs")
+            "products", products, hint="Pass a product table or a list of MAST dataURIs"
+        )
     for item in items:
         if not isinstance(item, str) or not item.lower().startswith("mast:"):
             raise InvalidParameterError(
-                "dataURI", item, hint="MAST data URIs look like 'mast:HST/product/ib6w01010_drz.fits'")
+                "dataURI", item, hint="MAST data URIs look like 'mast:HST/product/ib6w01010_drz.fits'"
+            )
     return list(dict.fromkeys(str(item) for item in items))
 
 
@@ -146,7 +153,7 @@ def _lookup_keys(data_uris: list[str]) -> list[str | None]:
     keys: list[str | None] = []
     with requests.Session() as session:
         for start in range(0, len(data_uris), LOOKUP_CHUNK):
-            chunk = data_uris[start:start + LOOKUP_CHUNK]
+            chunk = data_uris[start : start + LOOKUP_CHUNK]
             try:
                 response = session.get(url, params={"uri": chunk}, timeout=config.timeout())
                 response.raise_for_status()
@@ -154,7 +161,8 @@ def _lookup_keys(data_uris: list[str]) -> list[str | None]:
             except (requests.RequestException, ValueError) as error:
                 raise RomanHelpersError(
                     f"the MAST path look-up at {url} failed ({error}); check the connection to MAST, "
-                    "or set ROMAN_HELPERS_MAST_URL to the right server") from error
+                    "or set ROMAN_HELPERS_MAST_URL to the right server"
+                ) from error
             for uri in chunk:
                 entry = answer.get(uri) if isinstance(answer, dict) else None
                 path = entry.get("path") if isinstance(entry, dict) else None
@@ -168,8 +176,12 @@ def _s3_client(workers: int) -> Any:
     from botocore import UNSIGNED
     from botocore.config import Config
 
-    options = Config(signature_version=UNSIGNED, max_pool_connections=max(10, workers),
-                     connect_timeout=config.timeout(), read_timeout=config.timeout())
+    options = Config(
+        signature_version=UNSIGNED,
+        max_pool_connections=max(10, workers),
+        connect_timeout=config.timeout(),
+        read_timeout=config.timeout(),
+    )
     return boto3.session.Session().client("s3", config=options)
 
 
@@ -261,12 +273,17 @@ def cloud_uris(products: Any, *, workers: int = 16) -> list[str | None]:
     missing = [uri for uri, cloud in zip(data_uris, result, strict=True) if cloud is None]
     if missing:
         shown = ", ".join(missing[:20]) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
-        warnings.warn(f"{len(missing)} of {len(data_uris)} products are not in s3://{CLOUD_BUCKET} "
-                      f"(their URIs are None): {shown}", NotInCloudWarning, stacklevel=2)
+        warnings.warn(
+            f"{len(missing)} of {len(data_uris)} products are not in s3://{CLOUD_BUCKET} "
+            f"(their URIs are None): {shown}",
+            NotInCloudWarning,
+            stacklevel=2,
+        )
     return result
 
 
 # --------------------------------------------------------------------------- dataset layouts
+
 
 def romanisim_uri(pointing: str, optical_element: str, detector: int | str, suffix: str = "cal") -> str:
     """Return the URI of a Roman I-Sim dense-field file (science platform bucket, 2024 names).
@@ -298,8 +315,9 @@ def romanisim_uri(pointing: str, optical_element: str, detector: int | str, suff
     >>> romanisim_uri("R0.5_DP0.5_PA0", "F158", 1)
     's3://roman-sci-test-data-prod-summer-beta-test/ROMANISIM/DENSE_REGION/R0.5_DP0.5_PA0/r0000101001001001001_01101_0001_WFI01_cal.asdf'
     """
-    return datasets.get("romanisim-dense-region").uri(pointing=pointing, optical_element=optical_element,
-                       detector=detector, suffix=suffix)
+    return datasets.get("romanisim-dense-region").uri(
+        pointing=pointing, optical_element=optical_element, detector=detector, suffix=suffix
+    )
 
 
 def openuniverse_fits_uri(band: str, hpix: str | int, sensor: int | str) -> str:
@@ -398,18 +416,38 @@ _VISIT_ID = r"r(?P<program>\d{5})(?P<plan>\d{2})(?P<pass>\d{3})(?P<segment>\d{3}
 _TAIL = r"_(?P<suffix>[a-z0-9]+)\.(?P<extension>[a-z0-9]+)"
 _NAMES = {
     # 2024: visit file group (2), sequence (1), activity (2); exposure (4); detector upper case.
-    "2024": re.compile(_VISIT_ID + r"_(?P<visit_file_group>\d{2})(?P<visit_file_sequence>\d)"
-                       r"(?P<visit_file_activity>\d{2})_(?P<exposure>\d{4})_(?P<detector>wfi\d{2})" + _TAIL,
-                       re.IGNORECASE),
+    "2024": re.compile(
+        _VISIT_ID + r"_(?P<visit_file_group>\d{2})(?P<visit_file_sequence>\d)"
+        r"(?P<visit_file_activity>\d{2})_(?P<exposure>\d{4})_(?P<detector>wfi\d{2})" + _TAIL,
+        re.IGNORECASE,
+    ),
     # 2026: exposure (4); detector and optical element lower case.
-    "2026": re.compile(_VISIT_ID + r"_(?P<exposure>\d{4})_(?P<detector>wfi\d{2})_(?P<optical_element>[a-z0-9]+)"
-                       + _TAIL, re.IGNORECASE),
+    "2026": re.compile(
+        _VISIT_ID + r"_(?P<exposure>\d{4})_(?P<detector>wfi\d{2})_(?P<optical_element>[a-z0-9]+)" + _TAIL,
+        re.IGNORECASE,
+    ),
 }
-_FIELDS = ("visit_id", "program", "plan", "pass", "segment", "observation", "visit", "visit_file_group",
-           "visit_file_sequence", "visit_file_activity", "exposure", "detector", "optical_element",
-           "suffix", "extension")
-_NAME_EXAMPLES = ("valid names look like 'r0003201001001001004_0001_wfi11_f106_cal.asdf' (since 2026) or "
-                  "'r0000101001001001001_01101_0001_WFI01_cal.asdf' (2024)")
+_FIELDS = (
+    "visit_id",
+    "program",
+    "plan",
+    "pass",
+    "segment",
+    "observation",
+    "visit",
+    "visit_file_group",
+    "visit_file_sequence",
+    "visit_file_activity",
+    "exposure",
+    "detector",
+    "optical_element",
+    "suffix",
+    "extension",
+)
+_NAME_EXAMPLES = (
+    "valid names look like 'r0003201001001001004_0001_wfi11_f106_cal.asdf' (since 2026) or "
+    "'r0000101001001001001_01101_0001_WFI01_cal.asdf' (2024)"
+)
 
 
 def parse_roman_filename(name: str) -> dict[str, str | None]:
@@ -455,19 +493,24 @@ def parse_roman_filename(name: str) -> dict[str, str | None]:
             break
     else:
         if not re.match(r"r\d{19}_", base, re.IGNORECASE):
-            why = ("It must start with 'r' and the 19-digit visit id (program 5 digits, plan 2, pass 3, "
-                   "segment 3, observation 3, visit 3), then '_'")
+            why = (
+                "It must start with 'r' and the 19-digit visit id (program 5 digits, plan 2, pass 3, "
+                "segment 3, observation 3, visit 3), then '_'"
+            )
         else:
-            why = ("After the visit id come either '_<exposure 4 digits>_wfi<NN>_<filter>_<suffix>.asdf' (2026) "
-                   "or '_<visit file group, sequence, activity: 5 digits>_<exposure 4 digits>_WFI<NN>_<suffix>.asdf' (2024)")
+            why = (
+                "After the visit id come either '_<exposure 4 digits>_wfi<NN>_<filter>_<suffix>.asdf' (2026) "
+                "or '_<visit file group, sequence, activity: 5 digits>_<exposure 4 digits>_WFI<NN>_<suffix>.asdf' (2024)"
+            )
         raise InvalidParameterError("file name", base, hint=f"{why}; {_NAME_EXAMPLES}")
     fields: dict[str, str | None] = dict.fromkeys(_FIELDS)
     fields.update(match.groupdict())
     fields["visit_id"] = base[:20].lower()
     detector = fields["detector"] = match["detector"].upper()  # detector, suffix and extension always match
     if not 1 <= int(detector[3:]) <= 18:
-        raise InvalidParameterError("detector", detector, [f"WFI{n:02d}" for n in range(1, 19)],
-                                    hint=f"In file name {base!r}")
+        raise InvalidParameterError(
+            "detector", detector, [f"WFI{n:02d}" for n in range(1, 19)], hint=f"In file name {base!r}"
+        )
     if fields["optical_element"] is not None:
         fields["optical_element"] = fields["optical_element"].upper()
     fields["suffix"] = match["suffix"].lower()

@@ -47,12 +47,18 @@ def read_images(s3_url: str) -> dict[str, dict]:
     fs = s3fs.S3FileSystem(anon=True, endpoint_url=s3_url, skip_instance_cache=True)
     # The Time Domain Survey field (tested in test_sandbox_tds.py) lies apart from these images; its
     # hundreds of overlapping epochs would leave no probe position clear of an image edge.
-    keys = sorted(p.split("/", 1)[1] for p in fs.find(f"{BUCKET}/openuniverse2024") if p.endswith(".fits.gz")
-                  and "/images/" in p and "/RomanTDS/" not in p)
+    keys = sorted(
+        p.split("/", 1)[1]
+        for p in fs.find(f"{BUCKET}/openuniverse2024")
+        if p.endswith(".fits.gz") and "/images/" in p and "/RomanTDS/" not in p
+    )
     images = {}
     for key in keys:
-        with (fs.open(f"{BUCKET}/{key}", "rb", block_size=1 << 16) as handle, gzip.open(handle) as unzipped,
-              fits.open(unzipped) as hdul):
+        with (
+            fs.open(f"{BUCKET}/{key}", "rb", block_size=1 << 16) as handle,
+            gzip.open(handle) as unzipped,
+            fits.open(unzipped) as hdul,
+        ):
             images[key] = {"primary": hdul[0].header.copy(), "sci": hdul[1].header.copy()}
     assert len(images) > 10  # the sandbox publishes the OpenUniverse preview images
     return images

@@ -56,13 +56,18 @@ def served(tmp_path_factory) -> Iterator[Served]:
     keys = {
         "drz": (PUBLIC, "hst/public/ib6w/ib6w01010/ib6w01010_drz.fits"),
         "fits": (PUBLIC, "test/two_image.fits"),
-        "gz": ("nasa-irsa-simulations", "openuniverse2024/roman/preview/RomanWAS/images/simple_model/"
-               "F158/9307/Roman_WAS_simple_model_F158_9307_1.fits.gz"),
+        "gz": (
+            "nasa-irsa-simulations",
+            "openuniverse2024/roman/preview/RomanWAS/images/simple_model/"
+            "F158/9307/Roman_WAS_simple_model_F158_9307_1.fits.gz",
+        ),
         "asdf": (PUBLIC, "roman/test/r0003201001001001004_0001_wfi01_f158_cal.asdf"),
         "private_fits": (PRIVATE, "test/two_image.fits"),
     }
-    entries = [files.Entry(bucket, key, local[name.removeprefix("private_")], bucket != PRIVATE)
-               for name, (bucket, key) in keys.items()]
+    entries = [
+        files.Entry(bucket, key, local[name.removeprefix("private_")], bucket != PRIVATE)
+        for name, (bucket, key) in keys.items()
+    ]
     with S3Server(files.LocalManifest(entries)) as server:
         yield Served(server, local, {name: f"s3://{b}/{k}" for name, (b, k) in keys.items()})
 
@@ -72,8 +77,17 @@ def s3env(served: Served, tmp_path, monkeypatch) -> Iterator[Served]:
     """Point this test's AWS clients at the server, with throw-away credentials in a file."""
     credentials = tmp_path / "aws-credentials"
     credentials.write_text("[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
-    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                 "AWS_ENDPOINT_URL_S3", "HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL_S3",
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "https_proxy",
+        "http_proxy",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL", served.server.url)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))

@@ -41,8 +41,13 @@ def moto_endpoint(moto_server, tmp_path, monkeypatch) -> Iterator[str]:
     """
     creds = tmp_path / "aws-credentials"
     creds.write_text("[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
-    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                 "AWS_ENDPOINT_URL_S3"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL_S3",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))

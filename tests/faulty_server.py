@@ -15,8 +15,9 @@ from roman_helpers.sandbox.s3 import quiet_request_handler
 class FaultyS3:
     def __init__(self, rules, seed: int = 0) -> None:
         self.injector = FaultInjector(DomainDispatcherApplication(create_backend_app), rules, seed)
-        self.server = make_server("127.0.0.1", 0, self.injector, threaded=True,
-                                  request_handler=quiet_request_handler())
+        self.server = make_server(
+            "127.0.0.1", 0, self.injector, threaded=True, request_handler=quiet_request_handler()
+        )
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

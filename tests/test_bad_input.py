@@ -16,8 +16,10 @@ from roman_helpers.sandbox.faults import FaultRule, parse_faults
 from tests.conftest import put_object
 
 
-@pytest.mark.parametrize("uri", ["stpubdata/a.fits", "http://stpubdata/a.fits", "s3://", "s3://UPPER/a",
-                                 "s3://ab/x", "s3:/stpubdata/a"])
+@pytest.mark.parametrize(
+    "uri",
+    ["stpubdata/a.fits", "http://stpubdata/a.fits", "s3://", "s3://UPPER/a", "s3://ab/x", "s3:/stpubdata/a"],
+)
 def test_download_malformed_uri(moto_endpoint, tmp_path, uri):
     [result] = download([uri], tmp_path, progress=False)
     assert result.status == "failed" and isinstance(result.error, InvalidURIError)
@@ -26,8 +28,11 @@ def test_download_malformed_uri(moto_endpoint, tmp_path, uri):
 
 def test_download_unknown_bucket_and_key(buckets, s3_client, tmp_path):
     put_object(s3_client, "stpubdata", "here.bin", b"x")
-    results = download(["s3://stpubdata/not-here.bin", "s3://no-such-bucket-zz/k.bin",
-                        "s3://stpubdata/here.bin"], tmp_path, progress=False)
+    results = download(
+        ["s3://stpubdata/not-here.bin", "s3://no-such-bucket-zz/k.bin", "s3://stpubdata/here.bin"],
+        tmp_path,
+        progress=False,
+    )
     assert isinstance(results[0].error, ObjectNotFoundError) and "not-here.bin" in str(results[0].error)
     assert isinstance(results[1].error, ObjectNotFoundError) and "no-such-bucket-zz" in str(results[1].error)
     assert results[2].status == "downloaded"
@@ -51,9 +56,15 @@ def test_more_unsafe_keys(tmp_path, key):
     assert repr(key) in str(caught.value)
 
 
-@pytest.mark.parametrize(("kwargs", "named"), [({"kind": "melt"}, "melt"), ({"kind": "cut", "rate": 1.5}, "1.5"),
-                                           ({"kind": "flip", "nth": 0}, "0"),
-                                           ({"kind": "cut", "fraction": -0.1}, "-0.1")])
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"kind": "melt"}, "melt"),
+        ({"kind": "cut", "rate": 1.5}, "1.5"),
+        ({"kind": "flip", "nth": 0}, "0"),
+        ({"kind": "cut", "fraction": -0.1}, "-0.1"),
+    ],
+)
 def test_fault_rule_values(kwargs, named):
     with pytest.raises(InvalidParameterError, match=named):
         FaultRule(**kwargs)

@@ -73,12 +73,17 @@ def fits_bytes(seed: int, position, with_err: bool) -> tuple[bytes, np.ndarray, 
     sci = rng.normal(100, 5, SHAPE)
     if position is not None:  # a star of flux STAR_FLUX[seed], Gaussian, integrated over each pixel
         x0, y0 = position
-        profile = [np.diff(0.5 * (1 + erf((np.arange(n + 1) - 0.5 - c) / (1.5 * np.sqrt(2)))))
-                   for n, c in ((SHAPE[0], y0), (SHAPE[1], x0))]
+        profile = [
+            np.diff(0.5 * (1 + erf((np.arange(n + 1) - 0.5 - c) / (1.5 * np.sqrt(2)))))
+            for n, c in ((SHAPE[0], y0), (SHAPE[1], x0))
+        ]
         sci += STAR_FLUX[seed] * np.outer(*profile)
     sci = sci.astype(np.float32)
     err = (5 + 0.01 * rng.random(SHAPE)).astype(np.float32)
-    hdus = [fits.PrimaryHDU(), fits.ImageHDU(sci, header=wcs_with_target_at(position).to_header(), name="SCI")]
+    hdus = [
+        fits.PrimaryHDU(),
+        fits.ImageHDU(sci, header=wcs_with_target_at(position).to_header(), name="SCI"),
+    ]
     if with_err:
         hdus.append(fits.ImageHDU(err, name="ERR"))
     out = io.BytesIO()
@@ -114,8 +119,9 @@ class CountingS3:
     def __init__(self, rules) -> None:
         self.accounting = Accounting(DomainDispatcherApplication(create_backend_app))
         self.injector = FaultInjector(self.accounting, list(rules))
-        self.server = make_server("127.0.0.1", 0, self.injector, threaded=True,
-                                  request_handler=quiet_request_handler())
+        self.server = make_server(
+            "127.0.0.1", 0, self.injector, threaded=True, request_handler=quiet_request_handler()
+        )
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -161,17 +167,30 @@ def serve(stored, monkeypatch):
 def dask_client():
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=2, processes=False, protocol="tcp", host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster, set_as_default=False) as client:
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=2,
+            processes=False,
+            protocol="tcp",
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
         yield client
 
 
 def files_table() -> Table:
     names = [*EPOCHS, MISSING]
-    return Table({"uri": [PREFIX + name for name in names],
-                  "band": [EPOCHS.get(name, (None, None, "F213"))[2] for name in names],
-                  "t_start": [EPOCHS.get(name, (None, None, None, 60030.0))[3] for name in names],
-                  "detector": [f"WFI{i:02d}" for i in range(1, len(names) + 1)]})
+    return Table(
+        {
+            "uri": [PREFIX + name for name in names],
+            "band": [EPOCHS.get(name, (None, None, "F213"))[2] for name in names],
+            "t_start": [EPOCHS.get(name, (None, None, None, 60030.0))[3] for name in names],
+            "detector": [f"WFI{i:02d}" for i in range(1, len(names) + 1)],
+        }
+    )
 
 
 def serial_reference(uris) -> tuple[int, int]:
@@ -207,11 +226,14 @@ def test_threads_and_dask_give_the_same_cutouts_and_counts(serve, stored, dask_c
         # failures are listed, not raised, and not retried
         assert [(f.uri, f.error_type, f.attempts, f.transient) for f in result.failed] == [
             (PREFIX + "e04.fits", "InvalidParameterError", 1, False),
-            (PREFIX + MISSING, "ObjectNotFoundError", 1, False)]
+            (PREFIX + MISSING, "ObjectNotFoundError", 1, False),
+        ]
         assert "off this image" in result.failed[0].message
         assert sum(1 for r in seen if r.key.endswith(MISSING)) == 1
         # the cut-outs hold the pixels written, around the target, with the file's other columns
-        assert [item.uri for item in result.ok] == [PREFIX + n for n in ("e01.fits", "e02.fits", "e03.fits", "e05.fits")]
+        assert [item.uri for item in result.ok] == [
+            PREFIX + n for n in ("e01.fits", "e02.fits", "e03.fits", "e05.fits")
+        ]
         for item in result.ok:
             sci, err = stored[item.uri]
             name = item.uri.rsplit("/", 1)[1]
@@ -222,8 +244,9 @@ def test_threads_and_dask_give_the_same_cutouts_and_counts(serve, stored, dask_c
             if err is not None:
                 np.testing.assert_array_equal(item.err.data, err[item.cutout.slices_original])
             star = EPOCHS[name][0]
-            assert item.cutout.to_original_position(item.cutout.wcs.world_to_pixel(TARGET)) == \
-                pytest.approx(star, abs=1e-6)
+            assert item.cutout.to_original_position(item.cutout.wcs.world_to_pixel(TARGET)) == pytest.approx(
+                star, abs=1e-6
+            )
 
     assert on_dask.backend.startswith("tcp://127.0.0.1:") and threads.backend == "threads"
     for a, b in zip(threads.ok, on_dask.ok, strict=True):
@@ -287,14 +310,17 @@ def test_asdf_gives_data_only_and_pixel_positions(serve, stored):
 
 
 def test_network_faults_are_retried_and_verdicts_are_not(serve, stored):
-    server = serve(FaultRule("error500", key="tds/e01.fits", times=1),
-                   FaultRule("error500", key="tds/e02.fits", times=10))
+    server = serve(
+        FaultRule("error500", key="tds/e01.fits", times=1),
+        FaultRule("error500", key="tds/e02.fits", times=10),
+    )
     uris = [PREFIX + "e01.fits", PREFIX + "e02.fits", PREFIX + MISSING]
     result = cutouts(uris, TARGET, SIZE, retries=2, progress=False)
     assert [(item.uri, item.attempts) for item in result.ok] == [(PREFIX + "e01.fits", 2)]
     assert [(f.uri, f.attempts, f.transient, f.error_type) for f in result.failed] == [
         (PREFIX + "e02.fits", 3, True, "OSError"),
-        (PREFIX + MISSING, 1, False, "ObjectNotFoundError")]
+        (PREFIX + MISSING, 1, False, "ObjectNotFoundError"),
+    ]
     assert server.injector.injected["error500"] == 1 + 3
     # the client also counted the answers the faults replaced, which the accounting never saw
     records = server.settled(result.requests - 4)
@@ -311,13 +337,17 @@ def _abandoned_attempts_finish() -> None:
 def test_a_stalled_connection_is_cut_off_and_retried(serve, stored):
     # the time limit is well above what an attempt takes (a few requests to 127.0.0.1), the
     # stall well above the limit, so that a busy machine does not change the outcome
-    server = serve(FaultRule("stall", key="tds/e01.fits", times=1, seconds=2.5),
-                   FaultRule("stall", key="tds/e02.fits", times=1, seconds=2.5))
+    server = serve(
+        FaultRule("stall", key="tds/e01.fits", times=1, seconds=2.5),
+        FaultRule("stall", key="tds/e02.fits", times=1, seconds=2.5),
+    )
     try:
-        given_up = cutouts([PREFIX + "e01.fits"], TARGET, 5, with_errors=False, retries=0, timeout=1,
-                           progress=False)
-        retried = cutouts([PREFIX + "e02.fits"], TARGET, 5, with_errors=False, retries=1, timeout=1,
-                          progress=False)
+        given_up = cutouts(
+            [PREFIX + "e01.fits"], TARGET, 5, with_errors=False, retries=0, timeout=1, progress=False
+        )
+        retried = cutouts(
+            [PREFIX + "e02.fits"], TARGET, 5, with_errors=False, retries=1, timeout=1, progress=False
+        )
     finally:
         _abandoned_attempts_finish()  # so that their late requests are not counted by later tests
     assert [(f.error_type, f.attempts, f.transient) for f in given_up.failed] == [("TimeoutError", 1, True)]
@@ -375,8 +405,9 @@ for call in (lambda: map_files(len, ["s3://b/k"], client="tcp://127.0.0.1:1"),
     except MissingExtraError as error:
         print(error)
 """
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "8"  # threads need nothing extra

@@ -39,16 +39,20 @@ def both_ways(env, seed_call, ours_call):
 
 def test_info_of_drz(s3env):
     size = s3env.local["drz"].stat().st_size
-    (_, seed), (_, ours) = both_ways(s3env, lambda: bench.seed_fits_info(s3env.uri["drz"]),
-                                     lambda: stream.info(s3env.uri["drz"]))
+    (_, seed), (_, ours) = both_ways(
+        s3env, lambda: bench.seed_fits_info(s3env.uri["drz"]), lambda: stream.info(s3env.uri["drz"])
+    )
     assert seed.bytes_sent == size  # the defaults move the whole file
     assert ours.bytes_sent <= 64 * KIB
 
 
 def test_header_of_wide_fits(s3env):
     size = s3env.local["fits"].stat().st_size
-    (_, seed), (_, ours) = both_ways(s3env, lambda: bench.seed_fits_header(s3env.uri["fits"]),
-                                     lambda: stream.read_header(s3env.uri["fits"]))
+    (_, seed), (_, ours) = both_ways(
+        s3env,
+        lambda: bench.seed_fits_header(s3env.uri["fits"]),
+        lambda: stream.read_header(s3env.uri["fits"]),
+    )
     assert seed.bytes_sent == min(size, S3FS_BLOCK + 6)
     assert ours.requests == 1 and ours.bytes_sent <= 64 * KIB  # one ranged GET, no HEAD
 
@@ -56,7 +60,8 @@ def test_header_of_wide_fits(s3env):
 def test_fits_cutout(s3env, monkeypatch):
     monkeypatch.setattr(bench, "BOX", (2000, 50, 2100, 150))
     (seed_pixels, seed), (ours_pixels, ours) = both_ways(
-        s3env, lambda: bench.seed_fits_cutout(s3env.uri["fits"]), lambda: bench.ours_cutout(s3env.uri["fits"]))
+        s3env, lambda: bench.seed_fits_cutout(s3env.uri["fits"]), lambda: bench.ours_cutout(s3env.uri["fits"])
+    )
     np.testing.assert_array_equal(seed_pixels, ours_pixels)
     assert seed.bytes_sent == s3env.local["fits"].stat().st_size
     assert ours.requests == 1 + 100 and ours.bytes_sent <= 100_000
@@ -64,7 +69,10 @@ def test_fits_cutout(s3env, monkeypatch):
 
 def test_roman_metadata(s3env):
     (seed_meta, seed), (ours_meta, ours) = both_ways(
-        s3env, lambda: bench.seed_roman_meta(s3env.uri["asdf"]), lambda: stream.read_metadata(s3env.uri["asdf"]))
+        s3env,
+        lambda: bench.seed_roman_meta(s3env.uri["asdf"]),
+        lambda: stream.read_metadata(s3env.uri["asdf"]),
+    )
     assert len(seed_meta) > 10 and ours_meta["instrument"]["detector"].startswith("WFI")
     assert ours.bytes_sent <= 1.2 * bench.asdf_tree_and_index(s3env.local["asdf"])
     assert seed.bytes_sent > 100 * ours.bytes_sent
@@ -74,7 +82,10 @@ def test_roman_metadata(s3env):
 def test_roman_lz4_cutout(s3env, monkeypatch, box):
     monkeypatch.setattr(bench, "BOX", box)
     (seed_pixels, seed), (ours_pixels, ours) = both_ways(
-        s3env, lambda: bench.seed_roman_cutout(s3env.uri["asdf"]), lambda: bench.ours_cutout(s3env.uri["asdf"]))
+        s3env,
+        lambda: bench.seed_roman_cutout(s3env.uri["asdf"]),
+        lambda: bench.ours_cutout(s3env.uri["asdf"]),
+    )
     np.testing.assert_array_equal(seed_pixels, ours_pixels)
     assert ours.bytes_sent <= 9_000_000
     assert seed.bytes_sent >= 2 * ours.bytes_sent
@@ -83,7 +94,8 @@ def test_roman_lz4_cutout(s3env, monkeypatch, box):
 def test_gzip_cutout(s3env, monkeypatch):
     monkeypatch.setattr(bench, "BOX", (2000, 20, 2100, 60))
     (seed_pixels, seed), (ours_pixels, ours) = both_ways(
-        s3env, lambda: bench.seed_gz_cutout(s3env.uri["gz"]), lambda: bench.ours_cutout(s3env.uri["gz"]))
+        s3env, lambda: bench.seed_gz_cutout(s3env.uri["gz"]), lambda: bench.ours_cutout(s3env.uri["gz"])
+    )
     np.testing.assert_array_equal(seed_pixels, ours_pixels)
     from astropy.io import fits
 

@@ -40,10 +40,18 @@ CACHE_DIR = ROOT / "_build" / ".jupyter_cache"
 ARTIFACTS = ROOT / "test-artifacts"
 SEARCH_TERM = "cloud_uris"  # a function of roman_helpers.uris, documented by the API reference
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--no-default-browser-check",
-    "--disable-dev-shm-usage", "--no-proxy-server", "--remote-debugging-port=0",
-    "--remote-allow-origins=*", "--window-size=1280,900",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-dev-shm-usage",
+    "--no-proxy-server",
+    "--remote-debugging-port=0",
+    "--remote-allow-origins=*",
+    "--window-size=1280,900",
 ]
 WAIT = 30.0  # seconds for any single browser step; never asserted on
 _NO_PROXY = build_opener(ProxyHandler({}))  # loopback only, whatever proxy a sandbox exported
@@ -58,15 +66,18 @@ def _load_build_module():
 
 # --------------------------------------------------------------------------- the book and its server
 
+
 @pytest.fixture(scope="module")
 def built_book() -> Path:
     """``_build/html``, rebuilt by ``book/build.py`` when missing or stale."""
     build = _load_build_module()
     if build.is_stale():
-        result = subprocess.run([sys.executable, str(ROOT / "book" / "build.py")], cwd=ROOT,
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "book" / "build.py")], cwd=ROOT, capture_output=True, text=True
+        )
         assert result.returncode == 0, (
-            f"book/build.py failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
+            f"book/build.py failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+        )
     assert (HTML_DIR / "index.html").is_file()
     return HTML_DIR
 
@@ -88,6 +99,7 @@ def book_url(built_book: Path):
 
 
 # --------------------------------------------------------------------------- Chromium over DevTools
+
 
 class DevTools:
     """A minimal Chrome DevTools Protocol client for one page target."""
@@ -111,6 +123,7 @@ class DevTools:
 
     def wait_for(self, event: str, timeout: float = WAIT, **match: Any) -> dict:
         """Return the first ``event`` (seen or coming) whose params include ``match``."""
+
         def wanted(message: dict) -> bool:
             params = message.get("params", {})
             return message["method"] == event and all(params.get(k) == v for k, v in match.items())
@@ -132,8 +145,7 @@ class DevTools:
         raise TimeoutError(f"no {event} {match or ''} within {timeout} s")
 
     def evaluate(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", expression=expression, awaitPromise=True,
-                           returnByValue=True)
+        result = self.call("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
         if "exceptionDetails" in result:
             raise RuntimeError(f"script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -160,13 +172,17 @@ class DevTools:
 def chromium():
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
-        pytest.fail("Debian's chromium is not installed: run `make browser` "
-                    "(apt-get install chromium chromium-driver) first")
+        pytest.fail(
+            "Debian's chromium is not installed: run `make browser` "
+            "(apt-get install chromium chromium-driver) first"
+        )
     profile = tempfile.mkdtemp(prefix="book-chromium-")  # a fresh user-data dir per run
     try:
         process = subprocess.Popen(
             [executable, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
             deadline = time.monotonic() + WAIT
@@ -185,8 +201,13 @@ def chromium():
             for domain in ("Page", "Runtime", "Log", "Network"):
                 devtools.call(f"{domain}.enable")
             devtools.call("Page.setLifecycleEventsEnabled", enabled=True)
-            devtools.call("Emulation.setDeviceMetricsOverride", width=1280, height=900,
-                          deviceScaleFactor=1, mobile=False)
+            devtools.call(
+                "Emulation.setDeviceMetricsOverride",
+                width=1280,
+                height=900,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
             yield devtools
             devtools.close()
         finally:
@@ -206,6 +227,7 @@ def chromium():
 
 
 # --------------------------------------------------------------------------- one visit per page
+
 
 @dataclass
 class PageVisit:
@@ -236,8 +258,9 @@ def _problems(events: list[dict], base: str) -> tuple[list[str], list[str]]:
     for event in events:
         method, params = event["method"], event.get("params", {})
         if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-            console.append(" ".join(str(a.get("value", a.get("description", "")))
-                                    for a in params.get("args", [])))
+            console.append(
+                " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
+            )
         elif method == "Runtime.exceptionThrown":
             details = params.get("exceptionDetails", {})
             console.append(details.get("exception", {}).get("description") or details.get("text", ""))
@@ -259,8 +282,11 @@ def notebook_pages() -> list[str]:
 
 @pytest.fixture(scope="module")
 def visits(built_book: Path, book_url: str, chromium: DevTools) -> dict[str, PageVisit]:
-    pages = sorted(p.relative_to(built_book).as_posix() for p in built_book.rglob("*.html")
-                   if "_static" not in p.parts and "_sources" not in p.parts)
+    pages = sorted(
+        p.relative_to(built_book).as_posix()
+        for p in built_book.rglob("*.html")
+        if "_static" not in p.parts and "_sources" not in p.parts
+    )
     notebooks = set(notebook_pages())
     result = {}
     for path in pages:
@@ -278,26 +304,37 @@ def visits(built_book: Path, book_url: str, chromium: DevTools) -> dict[str, Pag
 
 # --------------------------------------------------------------------------- the tests
 
+
 def test_every_page_was_opened(visits: dict[str, PageVisit]) -> None:
-    required = {"book/index.html", "book/getting-started.html", "book/sandbox.html",
-                "book/generated/datasets.html", "book/cli.html", "book/api.html",
-                "book/notebooks.html", "search.html", *notebook_pages()}
+    required = {
+        "book/index.html",
+        "book/getting-started.html",
+        "book/sandbox.html",
+        "book/generated/datasets.html",
+        "book/cli.html",
+        "book/api.html",
+        "book/notebooks.html",
+        "search.html",
+        *notebook_pages(),
+    }
     assert required <= set(visits), f"pages missing from the build: {required - set(visits)}"
     api_pages = [p for p in visits if p.startswith("book/api/reference/")]
     assert len(api_pages) >= 3, "the API reference should have a page per module"
     ARTIFACTS.mkdir(exist_ok=True)
-    summary = {path: {"links": len(v.links), "images": len(v.images),
-                      "figures": len(v.output_images)} for path, v in visits.items()}
+    summary = {
+        path: {"links": len(v.links), "images": len(v.images), "figures": len(v.output_images)}
+        for path, v in visits.items()
+    }
     (ARTIFACTS / "book-pages.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(f"\npages opened in Chromium: {len(visits)}")
 
 
-def test_pages_say_where_outputs_come_from(chromium: DevTools, book_url: str,
-                                           built_book: Path) -> None:
+def test_pages_say_where_outputs_come_from(chromium: DevTools, book_url: str, built_book: Path) -> None:
     against = json.loads((built_book.parent / ".book-built").read_text())["against"]
     chromium.open(book_url + "book/index.html")
     banner = chromium.evaluate(
-        "(document.querySelector('.bd-header-announcement') || {innerText: ''}).innerText")
+        "(document.querySelector('.bd-header-announcement') || {innerText: ''}).innerText"
+    )
     if against == "sandbox":
         assert "offline sandbox" in banner
     else:
@@ -305,8 +342,11 @@ def test_pages_say_where_outputs_come_from(chromium: DevTools, book_url: str,
 
 
 def test_no_console_errors_or_failed_requests(visits: dict[str, PageVisit]) -> None:
-    problems = {path: v.console_errors + v.failed_requests for path, v in visits.items()
-                if v.console_errors or v.failed_requests}
+    problems = {
+        path: v.console_errors + v.failed_requests
+        for path, v in visits.items()
+        if v.console_errors or v.failed_requests
+    }
     assert not problems
 
 
@@ -328,8 +368,7 @@ def _anchors(file: Path) -> frozenset[str]:
     return frozenset(parser.ids)
 
 
-def test_no_broken_internal_links(visits: dict[str, PageVisit], book_url: str,
-                                  built_book: Path) -> None:
+def test_no_broken_internal_links(visits: dict[str, PageVisit], book_url: str, built_book: Path) -> None:
     broken, checked = [], 0
     for path, visit in visits.items():
         for link in visit.links:
@@ -350,8 +389,12 @@ def test_no_broken_internal_links(visits: dict[str, PageVisit], book_url: str,
 
 
 def test_no_broken_images(visits: dict[str, PageVisit]) -> None:
-    broken = [f"{path}: {image['src']}" for path, visit in visits.items()
-              for image in visit.images if not image["ok"]]
+    broken = [
+        f"{path}: {image['src']}"
+        for path, visit in visits.items()
+        for image in visit.images
+        if not image["ok"]
+    ]
     assert not broken, "\n".join(broken)
 
 
@@ -369,9 +412,13 @@ def _executed_image_outputs(source: Path) -> int:
     assert records, f"{source.name}: the build did not execute it"
     newest = max(records, key=lambda record: record.created)
     notebook = cache.get_cache_bundle(newest.pk).nb
-    return sum(1 for cell in notebook.cells if cell.cell_type == "code"
-               for output in cell.get("outputs", [])
-               if any(m.startswith("image/") for m in output.get("data", {})))
+    return sum(
+        1
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if any(m.startswith("image/") for m in output.get("data", {}))
+    )
 
 
 def test_notebook_pages_show_their_figures(visits: dict[str, PageVisit]) -> None:
@@ -387,8 +434,7 @@ def test_notebook_pages_show_their_figures(visits: dict[str, PageVisit]) -> None
     assert shown_total > 0, "no notebook page shows a figure"
 
 
-def test_notebook_pages_offer_download_and_launch(visits: dict[str, PageVisit],
-                                                  book_url: str) -> None:
+def test_notebook_pages_offer_download_and_launch(visits: dict[str, PageVisit], book_url: str) -> None:
     for page in notebook_pages():
         stem = Path(page).stem
         links = visits[page].links
@@ -415,9 +461,9 @@ def test_search_box_finds_a_helper_by_name(chromium: DevTools, book_url: str) ->
     hits: list[str] = []
     while time.monotonic() < deadline:
         hits = chromium.evaluate(
-            "Array.from(document.querySelectorAll('#search-results li'), li => li.innerText)")
-        finished = chromium.evaluate(
-            "!!document.querySelector('#search-results p.search-summary')")
+            "Array.from(document.querySelectorAll('#search-results li'), li => li.innerText)"
+        )
+        finished = chromium.evaluate("!!document.querySelector('#search-results p.search-summary')")
         if hits or finished:
             break
         time.sleep(0.2)
@@ -434,13 +480,16 @@ def _screenshot(chromium: DevTools, url: str, name: str) -> Path:
     return target
 
 
-def test_screenshots_of_landing_and_notebook_pages(chromium: DevTools, book_url: str,
-                                                   visits: dict[str, PageVisit]) -> None:
+def test_screenshots_of_landing_and_notebook_pages(
+    chromium: DevTools, book_url: str, visits: dict[str, PageVisit]
+) -> None:
     pages = notebook_pages()
     assert pages, "no notebooks in notebooks/"
     with_figures = [p for p in pages if visits[p].output_images] or pages
-    shots = [_screenshot(chromium, book_url + "book/index.html", "book-landing.png"),
-             _screenshot(chromium, book_url + with_figures[0], "book-notebook.png")]
+    shots = [
+        _screenshot(chromium, book_url + "book/index.html", "book-landing.png"),
+        _screenshot(chromium, book_url + with_figures[0], "book-notebook.png"),
+    ]
     for shot in shots:
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert shot.stat().st_size > 10_000, f"{shot} looks blank"
@@ -458,8 +507,9 @@ def test_notebook_pages_hide_the_parameter_check(visits: dict[str, PageVisit]) -
         text = visits[page].text
         assert dataset in text.replace("\u201c", '"').replace("\u201d", '"'), f"{page}: no parameters"
         assert "check_parameters(" not in text, f"{page}: the check's code is shown"
-        assert f"dataset {dataset.split('=')[1].strip()[1:-1]!r}:" in text, \
+        assert f"dataset {dataset.split('=')[1].strip()[1:-1]!r}:" in text, (
             f"{page}: the check's output (the checked values) is missing"
+        )
 
 
 SECTIONS_JS = """
@@ -480,8 +530,9 @@ def _commands(parser: argparse.ArgumentParser, name: str) -> dict[str, argparse.
     return found
 
 
-def test_cli_page_shows_every_command_with_its_options(chromium: DevTools, book_url: str,
-                                                       built_book: Path) -> None:
+def test_cli_page_shows_every_command_with_its_options(
+    chromium: DevTools, book_url: str, built_book: Path
+) -> None:
     from roman_helpers.cli import build_parser
 
     chromium.open(book_url + "book/cli.html")
@@ -494,7 +545,8 @@ def test_cli_page_shows_every_command_with_its_options(chromium: DevTools, book_
         if text is None:
             missing.append(f"{name}: no section")
             continue
-        options = [o for a in parser._actions if not isinstance(a, argparse._HelpAction)
-                   for o in a.option_strings]
+        options = [
+            o for a in parser._actions if not isinstance(a, argparse._HelpAction) for o in a.option_strings
+        ]
         missing += [f"{name}: {option}" for option in options if option not in text]
     assert not missing, "\n".join(missing)

@@ -98,7 +98,10 @@ def test_cli_page_documents_the_parser_of_the_installed_command() -> None:
     [directive] = _cli_page_blocks("```{argparse}")
     options = dict(line[1:].split(": ", 1) for line in directive.splitlines() if ": " in line)
     assert (options["module"], options["func"], options["prog"]) == (
-        "roman_helpers.cli", "build_parser", "roman-helpers")
+        "roman_helpers.cli",
+        "build_parser",
+        "roman-helpers",
+    )
     parser = getattr(importlib.import_module(options["module"]), options["func"])()
     assert isinstance(parser, argparse.ArgumentParser)
     commands = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -180,7 +183,8 @@ def test_missing_pages_names_toc_entries_without_a_source(build, tmp_path: Path)
     (tmp_path / "book" / "here.md").write_text("# Here\n")
     (tmp_path / "_toc.yml").write_text(
         "format: jb-book\nroot: book/index\nchapters:\n  - file: book/here\n"
-        "  - file: book/gone\n  - file: book/generated/datasets\n")
+        "  - file: book/gone\n  - file: book/generated/datasets\n"
+    )
     assert build.missing_pages(tmp_path) == ["book/gone"]
 
 
@@ -189,8 +193,7 @@ def test_same_page_links_to_raw_html_anchors_become_in_page_links() -> None:
     from docutils.utils import new_document
     from sphinx.addnodes import pending_xref
 
-    spec = importlib.util.spec_from_file_location("html_anchors",
-                                                  ROOT / "book" / "_ext" / "html_anchors.py")
+    spec = importlib.util.spec_from_file_location("html_anchors", ROOT / "book" / "_ext" / "html_anchors.py")
     html_anchors = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(html_anchors)
 
@@ -212,5 +215,5 @@ def test_same_page_links_to_raw_html_anchors_become_in_page_links() -> None:
 
 def test_root_redirect_names_the_favicon_that_the_build_ships(build, tmp_path) -> None:
     page = build.write_root_redirect(tmp_path).read_text()
-    assert 'url=book/index.html' in page and 'href="_static/favicon.svg"' in page
+    assert "url=book/index.html" in page and 'href="_static/favicon.svg"' in page
     assert (ROOT / "book" / "images" / "favicon.svg").is_file()  # copied to _static by the build

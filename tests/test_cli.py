@@ -57,6 +57,7 @@ def fits_object(buckets, s3_client) -> str:
 
 # --------------------------------------------------------------------------- help, datasets, uri
 
+
 def test_help_describes_the_commands_with_examples(capsys) -> None:
     assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
@@ -88,8 +89,13 @@ def test_every_subcommand_has_a_handler() -> None:
 def test_datasets_lists_every_dataset(capsys) -> None:
     assert cli.main(["datasets"]) == 0
     out = capsys.readouterr().out
-    for name in ("hst-wfc3ir-m85", "romanisim-dense-region", "openuniverse-was-fits",
-                 "openuniverse-was-asdf", "roman-tutorial-2026"):
+    for name in (
+        "hst-wfc3ir-m85",
+        "romanisim-dense-region",
+        "openuniverse-was-fits",
+        "openuniverse-was-asdf",
+        "roman-tutorial-2026",
+    ):
         assert name in out
 
 
@@ -109,7 +115,8 @@ def test_uri_builds_a_dataset_uri(capsys) -> None:
     assert cli.main(["uri", "openuniverse-was-fits", "band=F158", "hpix=15298", "sensor=3"]) == 0
     assert capsys.readouterr().out.strip() == (
         "s3://nasa-irsa-simulations/openuniverse2024/roman/preview/RomanWAS/images/simple_model/"
-        "F158/15298/Roman_WAS_simple_model_F158_15298_3.fits.gz")
+        "F158/15298/Roman_WAS_simple_model_F158_15298_3.fits.gz"
+    )
 
 
 def test_uri_takes_extra_template_fields(capsys) -> None:
@@ -117,14 +124,17 @@ def test_uri_takes_extra_template_fields(capsys) -> None:
     assert capsys.readouterr().out.strip() == "s3://stpubdata/hst/public/ib6w/ib6w01010/ib6w01010_drz.fits"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["uri", "openuniverse-was-fits", "band=F999"], "invalid band 'F999'; valid values are: F158, F184"),
-    (["uri", "openuniverse-was-fits", "sensor=19"], "valid values are: 1, 2, 3"),
-    (["uri", "openuniverse-was-fits", "hpix=15x97"], "valid values are: 15297, 15298"),
-    (["uri", "openuniverse-was-fits", "sensr=3"], "valid values are: band, hpix, sensor"),
-    (["uri", "openuniverse-was-fits", "band"], "Write key=value"),
-    (["uri", "hst-wfc3ir-m85"], "pass obs_id="),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["uri", "openuniverse-was-fits", "band=F999"], "invalid band 'F999'; valid values are: F158, F184"),
+        (["uri", "openuniverse-was-fits", "sensor=19"], "valid values are: 1, 2, 3"),
+        (["uri", "openuniverse-was-fits", "hpix=15x97"], "valid values are: 15297, 15298"),
+        (["uri", "openuniverse-was-fits", "sensr=3"], "valid values are: band, hpix, sensor"),
+        (["uri", "openuniverse-was-fits", "band"], "Write key=value"),
+        (["uri", "hst-wfc3ir-m85"], "pass obs_id="),
+    ],
+)
 def test_uri_bad_values_say_what_is_valid(capsys, args, message) -> None:
     assert cli.main(args) == 1
     captured = capsys.readouterr()
@@ -139,8 +149,10 @@ def test_installed_script_bad_value_exits_1_without_traceback() -> None:
 
 
 def test_debug_shows_the_traceback() -> None:
-    for args in (["--debug", "uri", "openuniverse-was-fits", "band=F999"],
-                 ["uri", "openuniverse-was-fits", "band=F999", "--debug"]):
+    for args in (
+        ["--debug", "uri", "openuniverse-was-fits", "band=F999"],
+        ["uri", "openuniverse-was-fits", "band=F999", "--debug"],
+    ):
         done = run_script(*args)
         assert done.returncode == 1
         assert "Traceback (most recent call last)" in done.stderr
@@ -154,6 +166,7 @@ def test_debug_raises_in_process() -> None:
 
 # --------------------------------------------------------------------------- run
 
+
 def test_run_looks_for_notebooks_in_the_current_directory(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     assert cli.main(["run", "--dataset", "hst-wfc3ir-m85", "--real", "--no-progress"]) == 1
@@ -166,24 +179,33 @@ def test_run_looks_for_notebooks_in_the_current_directory(tmp_path, monkeypatch,
 def test_run_reads_notebooks_from_the_folder_given(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tutorials").mkdir()  # exists, but holds no tutorial 1
-    assert cli.main(["run", "--dataset", "hst-wfc3ir-m85", "--real", "--no-progress",
-                     "--notebooks", "tutorials"]) == 1
+    assert (
+        cli.main(
+            ["run", "--dataset", "hst-wfc3ir-m85", "--real", "--no-progress", "--notebooks", "tutorials"]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert f"invalid notebook 1. Looked in {tmp_path / 'tutorials'}, which holds no tutorial" in err
 
 
 # --------------------------------------------------------------------------- S3 commands
 
+
 def test_ls_lists_sizes(buckets, s3_client, capsys) -> None:
     put_object(s3_client, "stpubdata", "t/ls/a.fits", b"a" * 10)
     put_object(s3_client, "stpubdata", "t/ls/sub/b.fits", b"b" * 25)
     assert cli.main(["ls", "s3://stpubdata/t/ls/"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split() for line in lines] == [["10", "s3://stpubdata/t/ls/a.fits"],
-                                                 ["PRE", "s3://stpubdata/t/ls/sub/"]]
+    assert [line.split() for line in lines] == [
+        ["10", "s3://stpubdata/t/ls/a.fits"],
+        ["PRE", "s3://stpubdata/t/ls/sub/"],
+    ]
     assert cli.main(["ls", "-r", "s3://stpubdata/t/ls"]) == 0
     assert [line.split() for line in capsys.readouterr().out.splitlines()] == [
-        ["10", "s3://stpubdata/t/ls/a.fits"], ["25", "s3://stpubdata/t/ls/sub/b.fits"]]
+        ["10", "s3://stpubdata/t/ls/a.fits"],
+        ["25", "s3://stpubdata/t/ls/sub/b.fits"],
+    ]
 
 
 def test_ls_of_nothing_is_an_error(buckets, capsys) -> None:
@@ -250,8 +272,10 @@ def test_cutout_box_writes_the_pixels(fits_object, tmp_path, capsys) -> None:
 def test_cutout_sky_position(fits_object, tmp_path) -> None:
     out = tmp_path / "sky.fits"
     ra, dec = _wcs().pixel_to_world_values(20, 15)
-    assert cli.main(["cutout", fits_object, "--ra", str(ra), "--dec", str(dec), "--size", "5",
-                     "-o", str(out)]) == 0
+    assert (
+        cli.main(["cutout", fits_object, "--ra", str(ra), "--dec", str(dec), "--size", "5", "-o", str(out)])
+        == 0
+    )
     with fits.open(out) as hdul:
         np.testing.assert_array_equal(hdul["SCI"].data, IMAGE[13:18, 18:23])
 
@@ -263,8 +287,12 @@ def test_cutout_sexagesimal_target_and_angular_size(fits_object, tmp_path) -> No
     centre = SkyCoord(*_wcs().pixel_to_world_values(20, 15), unit="deg")
     target = centre.to_string("hmsdms", sep=":", precision=4)
     # 0.36 arcsec = 1 pixel of 1e-4 deg: 5 rows and 7 columns (ny,nx)
-    assert cli.main(["cutout", fits_object, "--target", target, "--size", "1.8arcsec,2.52arcsec",
-                     "-o", str(out)]) == 0
+    assert (
+        cli.main(
+            ["cutout", fits_object, "--target", target, "--size", "1.8arcsec,2.52arcsec", "-o", str(out)]
+        )
+        == 0
+    )
     with fits.open(out) as hdul:
         np.testing.assert_array_equal(hdul["SCI"].data, IMAGE[13:18, 17:24])
 
@@ -281,7 +309,10 @@ def test_cutout_refuses_to_overwrite_and_checks_options(fits_object, tmp_path, c
 
 
 def test_cutout_outside_the_image(fits_object, tmp_path, capsys) -> None:
-    assert cli.main(["cutout", fits_object, "--box", "30", "20", "50", "25", "-o", str(tmp_path / "x.fits")]) == 1
+    assert (
+        cli.main(["cutout", fits_object, "--box", "30", "20", "50", "25", "-o", str(tmp_path / "x.fits")])
+        == 1
+    )
     err = capsys.readouterr().err
     assert err.startswith("error: invalid --box '30 20 50 25'. --box is X0 Y0 X1 Y1")
     assert "the image has 40 columns and 30 rows" in err
@@ -292,8 +323,18 @@ def test_get_downloads_reports_and_fails_on_a_missing_object(buckets, s3_client,
     put_object(s3_client, "stpubdata", "t/get/two.bin", b"2" * 200)
     good = ["s3://stpubdata/t/get/one.bin", "s3://stpubdata/t/get/two.bin"]
     destination = tmp_path / "data"
-    status = cli.main(["get", *good, "s3://stpubdata/t/get/missing.bin", "-d", str(destination),
-                       "--workers", "2", "--no-progress"])
+    status = cli.main(
+        [
+            "get",
+            *good,
+            "s3://stpubdata/t/get/missing.bin",
+            "-d",
+            str(destination),
+            "--workers",
+            "2",
+            "--no-progress",
+        ]
+    )
     captured = capsys.readouterr()
     assert status == 1
     assert (destination / "t/get/one.bin").read_bytes() == b"1" * 100

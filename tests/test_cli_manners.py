@@ -31,10 +31,15 @@ from tests.conftest import PRIVATE_BUCKET, put_object
 from tests.test_errors import closed_port
 
 ROOT = Path(__file__).resolve().parents[1]
-HINT = ("Start the offline sandbox (`roman-helpers sandbox run -- COMMAND`) "
-        "or run on the Roman Science Platform")
-TREE = {"t/pre/a.fits": b"a" * 10, "t/pre/sub/b.fits": b"b" * 20, "t/pre/sub/deep/c.fits": b"c" * 30,
-        "t/other/x.bin": b"x" * 5}
+HINT = (
+    "Start the offline sandbox (`roman-helpers sandbox run -- COMMAND`) or run on the Roman Science Platform"
+)
+TREE = {
+    "t/pre/a.fits": b"a" * 10,
+    "t/pre/sub/b.fits": b"b" * 20,
+    "t/pre/sub/deep/c.fits": b"c" * 30,
+    "t/other/x.bin": b"x" * 5,
+}
 
 
 def command(*args: str) -> list[str]:
@@ -47,13 +52,15 @@ def environment() -> dict[str, str]:
 
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(command(*args), input=stdin, capture_output=True, text=True, timeout=120,
-                          env=environment())
+    return subprocess.run(
+        command(*args), input=stdin, capture_output=True, text=True, timeout=120, env=environment()
+    )
 
 
 def files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 @pytest.fixture
@@ -74,6 +81,7 @@ def nowhere(moto_endpoint, monkeypatch) -> str:
 
 # --------------------------------------------------------------------------- get: prefixes and standard input
 
+
 def test_get_a_prefix_fetches_everything_below_it_in_its_layout(tree, tmp_path, capsys):
     tmp_path /= "data"
     assert cli.main(["get", "s3://stpubdata/t/pre/", "-d", str(tmp_path), "--no-progress"]) == 0
@@ -92,11 +100,13 @@ def test_get_a_prefix_with_nothing_below_fetches_nothing(buckets, tmp_path, caps
 
 def test_get_reads_uris_from_standard_input(tree, tmp_path):
     tmp_path /= "data"
-    listing = ("# what tonight's run needs\n\n"
-               "s3://stpubdata/t/pre/a.fits\n"
-               "   s3://stpubdata/t/other/x.bin  \n"
-               "s3://stpubdata/t/pre/sub/\n"      # a prefix on standard input is listed too
-               "s3://stpubdata/t/pre/a.fits\n")   # and a URI given twice is fetched once
+    listing = (
+        "# what tonight's run needs\n\n"
+        "s3://stpubdata/t/pre/a.fits\n"
+        "   s3://stpubdata/t/other/x.bin  \n"
+        "s3://stpubdata/t/pre/sub/\n"  # a prefix on standard input is listed too
+        "s3://stpubdata/t/pre/a.fits\n"
+    )  # and a URI given twice is fetched once
     done = run("get", "-", "-d", str(tmp_path), "--no-progress", stdin=listing)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "s3://stpubdata/t/pre/sub/: 2 objects, 50 bytes"
@@ -104,12 +114,17 @@ def test_get_reads_uris_from_standard_input(tree, tmp_path):
     assert files(tmp_path) == TREE
 
 
-@pytest.mark.parametrize(("stdin", "message"), [
-    ("        10  s3://stpubdata/t/pre/a.fits\n",
-     "error: line 1 of standard input is not one s3:// URI: '10  s3://stpubdata/t/pre/a.fits'; give one URI "
-     "a line, as `roman-helpers ls --uris PREFIX` prints them"),
-    ("# nothing\n\n", "error: no URIs on standard input; give one s3:// URI a line"),
-])
+@pytest.mark.parametrize(
+    ("stdin", "message"),
+    [
+        (
+            "        10  s3://stpubdata/t/pre/a.fits\n",
+            "error: line 1 of standard input is not one s3:// URI: '10  s3://stpubdata/t/pre/a.fits'; give one URI "
+            "a line, as `roman-helpers ls --uris PREFIX` prints them",
+        ),
+        ("# nothing\n\n", "error: no URIs on standard input; give one s3:// URI a line"),
+    ],
+)
 def test_get_standard_input_that_holds_no_uris(tree, tmp_path, stdin, message):
     done = run("get", "-", "-d", str(tmp_path / "data"), stdin=stdin)
     assert done.returncode == 1
@@ -119,42 +134,63 @@ def test_get_standard_input_that_holds_no_uris(tree, tmp_path, stdin, message):
 
 # --------------------------------------------------------------------------- ls --uris, and pipes
 
+
 def test_ls_uris_prints_bare_uris(tree, capsys):
     assert cli.main(["ls", "--uris", "s3://stpubdata/t/pre/"]) == 0
-    assert capsys.readouterr().out.splitlines() == ["s3://stpubdata/t/pre/a.fits", "s3://stpubdata/t/pre/sub/"]
+    assert capsys.readouterr().out.splitlines() == [
+        "s3://stpubdata/t/pre/a.fits",
+        "s3://stpubdata/t/pre/sub/",
+    ]
     assert cli.main(["ls", "-r", "--uris", "s3://stpubdata/t/pre/"]) == 0
-    assert capsys.readouterr().out.splitlines() == [f"s3://stpubdata/{key}" for key in sorted(TREE)
-                                                    if key.startswith("t/pre/")]
+    assert capsys.readouterr().out.splitlines() == [
+        f"s3://stpubdata/{key}" for key in sorted(TREE) if key.startswith("t/pre/")
+    ]
 
 
 def test_ls_uris_piped_into_get(tree, tmp_path):
     """roman-helpers ls -r --uris s3://stpubdata/t/ | roman-helpers get - -d DIR"""
     tmp_path /= "data"
-    lister = subprocess.Popen(command("ls", "-r", "--uris", "s3://stpubdata/t/"), stdout=subprocess.PIPE,
-                              env=environment())
-    getter = subprocess.run(command("get", "-", "-d", str(tmp_path), "--no-progress"), stdin=lister.stdout,
-                            capture_output=True, text=True, timeout=120, env=environment())
+    lister = subprocess.Popen(
+        command("ls", "-r", "--uris", "s3://stpubdata/t/"), stdout=subprocess.PIPE, env=environment()
+    )
+    getter = subprocess.run(
+        command("get", "-", "-d", str(tmp_path), "--no-progress"),
+        stdin=lister.stdout,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment(),
+    )
     lister.stdout.close()
     assert lister.wait(timeout=120) == 0
     assert getter.returncode == 0, getter.stderr
     assert files(tmp_path) == TREE
 
 
-@pytest.mark.parametrize("args", [["ls", "--uris", "-r", "s3://stpubdata/t/"], ["ls", "s3://stpubdata/t/pre/"],
-                                  ["datasets"], ["uri", "roman-tutorial-2026"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ls", "--uris", "-r", "s3://stpubdata/t/"],
+        ["ls", "s3://stpubdata/t/pre/"],
+        ["datasets"],
+        ["uri", "roman-tutorial-2026"],
+    ],
+)
 def test_a_closed_pipe_ends_the_command_quietly(tree, args):
     """`| head -1` that has read its line: the reader is gone before the command writes."""
     reader, writer = os.pipe()
     os.close(reader)
     try:
-        done = subprocess.run(command(*args), stdout=writer, stderr=subprocess.PIPE, text=True, timeout=120,
-                              env=environment())
+        done = subprocess.run(
+            command(*args), stdout=writer, stderr=subprocess.PIPE, text=True, timeout=120, env=environment()
+        )
     finally:
         os.close(writer)
     assert (done.returncode, done.stderr) == (0, "")
 
 
 # --------------------------------------------------------------------------- progress bars, workers
+
 
 def drawn_on(stderr_is_terminal: bool, *args: str) -> str:
     """What `roman-helpers ARGS` writes to its stderr: a pseudo-terminal, or a pipe."""
@@ -165,8 +201,9 @@ def drawn_on(stderr_is_terminal: bool, *args: str) -> str:
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 24 rows, 100 columns
     try:
-        process = subprocess.Popen(command(*args), stdout=subprocess.DEVNULL, stderr=terminal,
-                                   env=environment())
+        process = subprocess.Popen(
+            command(*args), stdout=subprocess.DEVNULL, stderr=terminal, env=environment()
+        )
         os.close(terminal)
         output = b""
         while True:
@@ -222,6 +259,7 @@ def test_workers_default_is_documented_and_checked(buckets, monkeypatch, capsys,
 
 # --------------------------------------------------------------------------- one wording for anonymous access
 
+
 def test_refusal_names_the_option_and_the_keyword(buckets, s3_client, tmp_path, capsys):
     put_object(s3_client, PRIVATE_BUCKET, "t/secret.asdf", b"s" * 10)
     uri = f"s3://{PRIVATE_BUCKET}/t/secret.asdf"
@@ -235,10 +273,16 @@ def test_refusal_names_the_option_and_the_keyword(buckets, s3_client, tmp_path, 
 
 # --------------------------------------------------------------------------- no endpoint, mistyped bucket
 
-@pytest.mark.parametrize("args", [
-    ["ls", "s3://stpubdata/t/"], ["get", "s3://stpubdata/t/pre/", "-d", "{dir}"],
-    ["get", "s3://stpubdata/t/a.fits", "s3://stpubdata/t/b.fits", "-d", "{dir}"], ["info", "s3://stpubdata/t/a.fits"],
-])
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ls", "s3://stpubdata/t/"],
+        ["get", "s3://stpubdata/t/pre/", "-d", "{dir}"],
+        ["get", "s3://stpubdata/t/a.fits", "s3://stpubdata/t/b.fits", "-d", "{dir}"],
+        ["info", "s3://stpubdata/t/a.fits"],
+    ],
+)
 def test_unreachable_endpoint_one_line_with_what_to_do(nowhere, tmp_path, args):
     done = run(*(arg.format(dir=tmp_path) for arg in args))
     assert done.returncode == 1 and done.stdout == ""
@@ -247,10 +291,13 @@ def test_unreachable_endpoint_one_line_with_what_to_do(nowhere, tmp_path, args):
     assert HINT in line
 
 
-@pytest.mark.parametrize(("args", "requests"), [
-    (["ls", "s3://stpubdata/t/"], 1),
-    (["get", "s3://stpubdata/t/a.fits", "s3://stpubdata/t/b.fits", "-d", "{dir}"], 2),  # one HEAD each
-])
+@pytest.mark.parametrize(
+    ("args", "requests"),
+    [
+        (["ls", "s3://stpubdata/t/"], 1),
+        (["get", "s3://stpubdata/t/a.fits", "s3://stpubdata/t/b.fits", "-d", "{dir}"], 2),  # one HEAD each
+    ],
+)
 def test_unreachable_endpoint_is_tried_once_on_the_command_line(nowhere, tmp_path, capsys, args, requests):
     with transfer.measure() as stats:
         assert cli.main([arg.format(dir=tmp_path) for arg in args]) == 1
@@ -273,9 +320,11 @@ def test_command_line_settings_hold_only_inside_it(moto_endpoint, monkeypatch):
 
 
 def test_mistyped_bucket_says_no_such_bucket(tree, tmp_path, capsys):
-    for args in (["ls", "s3://stpubdta/t/pre/"],
-                 ["get", "s3://stpubdta/t/pre/a.fits", "-d", str(tmp_path), "--no-progress"],
-                 ["get", "s3://stpubdta/t/pre/", "-d", str(tmp_path)]):
+    for args in (
+        ["ls", "s3://stpubdta/t/pre/"],
+        ["get", "s3://stpubdta/t/pre/a.fits", "-d", str(tmp_path), "--no-progress"],
+        ["get", "s3://stpubdta/t/pre/", "-d", str(tmp_path)],
+    ):
         assert cli.main(args) == 1
         [line] = capsys.readouterr().err.splitlines()
         assert line.startswith("error: ") and "no such bucket 'stpubdta'" in line, args
@@ -285,20 +334,24 @@ def test_mistyped_bucket_says_no_such_bucket(tree, tmp_path, capsys):
 
 # --------------------------------------------------------------------------- help
 
+
 def test_help_shows_prefixes_standard_input_and_uris(capsys):
     assert cli.main(["--help"]) == 0
     epilog = capsys.readouterr().out
     assert "roman-helpers ls -r --uris s3://stpubdata/hst/public/ib6w/ | grep _drz.fits" in epilog
     assert "roman-helpers get - -d data/" in epilog
     assert "roman-helpers get s3://stpubdata/hst/public/ib6w/ib6w01010/ -d data/" in epilog
-    for name, words in (("get", ["A URI ending in / is a prefix", "'-' reads URIs from standard input"]),
-                        ("ls", ["--uris", "print only the s3:// URIs, one a line"])):
+    for name, words in (
+        ("get", ["A URI ending in / is a prefix", "'-' reads URIs from standard input"]),
+        ("ls", ["--uris", "print only the s3:// URIs, one a line"]),
+    ):
         assert cli.main([name, "--help"]) == 0
         text = " ".join(capsys.readouterr().out.split())
         assert all(word in text for word in words), name
 
 
 # --------------------------------------------------------------------------- make bench
+
 
 @pytest.fixture(scope="module")
 def bench():
@@ -311,15 +364,27 @@ def bench():
 
 def fake_results(bench):
     def run(requests, size, seconds):
-        return bench.Run(requests, size, seconds, round_trips=2, peak_memory=1_000_000,
-                         client_requests=requests, client_bytes=size)
+        return bench.Run(
+            requests,
+            size,
+            seconds,
+            round_trips=2,
+            peak_memory=1_000_000,
+            client_requests=requests,
+            client_bytes=size,
+        )
 
     return [
         bench.Result("header of a FITS", "<= 64 KiB", run(2, 52_400_000, 0.47), run(1, 8_200, 0.03), True),
-        bench.Result("download 20 files (248 MB)", "throughput >= boto3 transfer manager",
-                     run(20, 248_500_000, 0.43), run(40, 248_500_000, 0.61), True,
-                     reference=run(60, 248_500_000, 0.77),
-                     reference_name=bench.REFERENCE_BOTO3),
+        bench.Result(
+            "download 20 files (248 MB)",
+            "throughput >= boto3 transfer manager",
+            run(20, 248_500_000, 0.43),
+            run(40, 248_500_000, 0.61),
+            True,
+            reference=run(60, 248_500_000, 0.77),
+            reference_name=bench.REFERENCE_BOTO3,
+        ),
     ]
 
 
@@ -363,15 +428,17 @@ def test_bench_publish_refuses_quick_or_missing_results(bench, tmp_path):
         bench.main(["--publish", "--out", str(tmp_path / "nothing")])
     bench.write(fake_results(bench), tmp_path, {"quick": True})
     with pytest.raises(SystemExit, match="--quick results"):
-        bench.publish(tmp_path, page=tmp_path / "p.md", figure=tmp_path / "f.png",
-                      results_copy=tmp_path / "r.json")
+        bench.publish(
+            tmp_path, page=tmp_path / "p.md", figure=tmp_path / "f.png", results_copy=tmp_path / "r.json"
+        )
     assert not (tmp_path / "p.md").exists()
 
 
 def test_make_bench_runs_and_publishes_in_two_steps():
     def recipe(target: str) -> str:
-        done = subprocess.run(["make", "-n", "-C", str(ROOT), target], capture_output=True, text=True,
-                              timeout=60)
+        done = subprocess.run(
+            ["make", "-n", "-C", str(ROOT), target], capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 

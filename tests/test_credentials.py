@@ -16,8 +16,9 @@ SENTINEL_SECRET = "sentinel-secret-9f8e7d6c5b4a"
 @pytest.fixture
 def sentinel_creds(moto_endpoint, tmp_path, monkeypatch):
     creds = tmp_path / "sentinel-credentials"
-    creds.write_text(f"[default]\naws_access_key_id = {SENTINEL_KEY}\n"
-                     f"aws_secret_access_key = {SENTINEL_SECRET}\n")
+    creds.write_text(
+        f"[default]\naws_access_key_id = {SENTINEL_KEY}\naws_secret_access_key = {SENTINEL_SECRET}\n"
+    )
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
 
 
@@ -28,8 +29,9 @@ class Recorder:
         self.app, self.seen = app, []
 
     def __call__(self, environ, start_response):
-        self.seen.append((environ["REQUEST_METHOD"], environ["PATH_INFO"],
-                          bool(environ.get("HTTP_AUTHORIZATION"))))
+        self.seen.append(
+            (environ["REQUEST_METHOD"], environ["PATH_INFO"], bool(environ.get("HTTP_AUTHORIZATION")))
+        )
         return self.app(environ, start_response)
 
 
@@ -41,8 +43,11 @@ def test_public_requests_unsigned_private_signed(buckets, s3_client, tmp_path, m
     server.injector.app = recorder
     monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
     with server:
-        results = download(["s3://stpubdata/p/a.bin",
-                            "s3://roman-sci-test-data-prod-summer-beta-test/q/b.bin"], tmp_path, progress=False)
+        results = download(
+            ["s3://stpubdata/p/a.bin", "s3://roman-sci-test-data-prod-summer-beta-test/q/b.bin"],
+            tmp_path,
+            progress=False,
+        )
     assert [r.status for r in results] == ["downloaded", "downloaded"]
     public = [auth for _, path, auth in recorder.seen if path.startswith("/stpubdata/")]
     private = [auth for _, path, auth in recorder.seen if path.startswith("/roman-sci")]
@@ -52,9 +57,12 @@ def test_public_requests_unsigned_private_signed(buckets, s3_client, tmp_path, m
 
 def test_sentinel_never_in_errors_or_reprs(buckets, s3_client, tmp_path, monkeypatch, sentinel_creds):
     put_object(s3_client, "roman-sci-test-data-prod-summer-beta-test", "q/b.bin", b"private")
-    uris = ["s3://roman-sci-test-data-prod-summer-beta-test/q/missing.bin",
-            "s3://roman-sci-test-data-prod-summer-beta-test/q/b.bin",
-            "s3://roman-sci-test-data-prod-summer-beta-test/../x", "not-a-uri"]
+    uris = [
+        "s3://roman-sci-test-data-prod-summer-beta-test/q/missing.bin",
+        "s3://roman-sci-test-data-prod-summer-beta-test/q/b.bin",
+        "s3://roman-sci-test-data-prod-summer-beta-test/../x",
+        "not-a-uri",
+    ]
     with FaultyS3([FaultRule("slowdown", key="b.bin")]) as server:
         monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
         results = download(uris, tmp_path, progress=False)

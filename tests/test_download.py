@@ -14,14 +14,14 @@ import s3fs
 
 from roman_helpers import download as dl
 from roman_helpers.download import download, safe_destination
-from roman_helpers.errors import (DownloadError, IntegrityError, ObjectNotFoundError, UnsafePathError)
+from roman_helpers.errors import DownloadError, IntegrityError, ObjectNotFoundError, UnsafePathError
 from roman_helpers.sandbox.faults import FaultRule
 from roman_helpers.transfer import measure
 from tests.conftest import put_object
 from tests.faulty_server import FaultyS3
 
-SMALL = bytes(range(256)) * 40                      # 10 KiB, one read chunk
-LARGE = os.urandom(3 * dl.CHUNK + 12345)            # several read chunks
+SMALL = bytes(range(256)) * 40  # 10 KiB, one read chunk
+LARGE = os.urandom(3 * dl.CHUNK + 12345)  # several read chunks
 
 
 @pytest.fixture
@@ -127,12 +127,17 @@ def test_transient_faults_over_100_downloads(buckets, s3_client, tmp_path, fast,
     # ~10 % of requests fail: 4 failures in a row for one object showed up in about one run in
     # seven (seeded faults, varying thread timing); with 8 attempts every object must arrive
     monkeypatch.setenv("ROMAN_HELPERS_MAX_ATTEMPTS", "8")
-    bodies = {f"s3://stpubdata/many/{i:03d}.bin": hashlib.sha256(str(i).encode()).digest() * 64
-              for i in range(100)}
+    bodies = {
+        f"s3://stpubdata/many/{i:03d}.bin": hashlib.sha256(str(i).encode()).digest() * 64 for i in range(100)
+    }
     for uri, body in bodies.items():
-        put_object(s3_client, "stpubdata", uri[len("s3://stpubdata/"):], body)
-    rules = [FaultRule("slowdown", rate=0.04), FaultRule("error500", rate=0.03),
-             FaultRule("reset", rate=0.02, method="GET"), FaultRule("flip", rate=0.02, method="GET")]
+        put_object(s3_client, "stpubdata", uri[len("s3://stpubdata/") :], body)
+    rules = [
+        FaultRule("slowdown", rate=0.04),
+        FaultRule("error500", rate=0.03),
+        FaultRule("reset", rate=0.02, method="GET"),
+        FaultRule("flip", rate=0.02, method="GET"),
+    ]
     with faulty(monkeypatch, rules, seed=7) as server:
         seen = recorded(server)
         results = download(list(bodies), tmp_path, max_workers=8, progress=False)
@@ -201,7 +206,11 @@ def test_traversal_batch_writes_nothing_outside(buckets, s3_client, tmp_path, fa
     assert (dest / "good/one.bin").read_bytes() == b"payload good/one.bin"
     assert (dest / "two.bin").read_bytes() == b"payload two.bin"
     after = sorted(str(p) for p in tmp_path.rglob("*"))
-    assert set(after) - set(snapshot) == {str(dest / "good"), str(dest / "good/one.bin"), str(dest / "two.bin")}
+    assert set(after) - set(snapshot) == {
+        str(dest / "good"),
+        str(dest / "good/one.bin"),
+        str(dest / "two.bin"),
+    }
 
 
 @pytest.mark.parametrize("err", [28, 30, 13])  # ENOSPC, EROFS, EACCES (root ignores chmod: simulated)
@@ -234,17 +243,27 @@ def test_ctrl_c_mid_download_removes_temp(objects, tmp_path, fast, monkeypatch):
     assert not (tmp_path / "t/large.bin").exists() and leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("setup", ["", "dl.PART_THRESHOLD = dl.PART_SIZE = dl.CHUNK; "], ids=["one-get", "parts"])
+@pytest.mark.parametrize(
+    "setup", ["", "dl.PART_THRESHOLD = dl.PART_SIZE = dl.CHUNK; "], ids=["one-get", "parts"]
+)
 def test_two_processes_same_key_one_correct_file(objects, tmp_path, fast, monkeypatch, setup):
     import subprocess
     import sys
+
     with faulty(monkeypatch, []) as server:
-        code = ("import sys; import roman_helpers.download as dl; " + setup +
-                "r = dl.download(['s3://stpubdata/t/large.bin'], sys.argv[1], progress=False)[0]; "
-                "print(r.status); sys.exit(r.status == 'failed')")
+        code = (
+            "import sys; import roman_helpers.download as dl; "
+            + setup
+            + "r = dl.download(['s3://stpubdata/t/large.bin'], sys.argv[1], progress=False)[0]; "
+            "print(r.status); sys.exit(r.status == 'failed')"
+        )
         env = {**os.environ}
-        procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], env=env,
-                                  stdout=subprocess.PIPE, text=True) for _ in range(2)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, str(tmp_path)], env=env, stdout=subprocess.PIPE, text=True
+            )
+            for _ in range(2)
+        ]
         outputs = [p.communicate(timeout=60)[0].strip() for p in procs]
     assert [p.returncode for p in procs] == [0, 0]
     assert sorted(outputs) in (["downloaded", "skipped"], ["downloaded", "downloaded"])
@@ -267,11 +286,16 @@ def test_measure_counts_each_request_of_download_once(objects, tmp_path, fast, m
         with measure() as stats:
             results = download(list(objects), tmp_path, progress=False)
     assert [r.status for r in results] == ["downloaded", "downloaded"]
-    assert stats.requests == len(seen) == 2 + 1 + 5  # a HEAD each; small in one GET, large in 4 parts + 1 resumed
+    assert (
+        stats.requests == len(seen) == 2 + 1 + 5
+    )  # a HEAD each; small in one GET, large in 4 parts + 1 resumed
     assert stats.by_operation() == {"HeadObject": 2, "GetObject": gets(seen)}
     # bytes as measure() counts them: each response's Content-Length, i.e. what was asked for
-    asked = [len(SMALL) if r is None else int(r.split("-")[1]) - int(r[6:].split("-")[0]) + 1
-             for m, r in seen if m == "GET"]
+    asked = [
+        len(SMALL) if r is None else int(r.split("-")[1]) - int(r[6:].split("-")[0]) + 1
+        for m, r in seen
+        if m == "GET"
+    ]
     assert stats.bytes == sum(asked) > len(SMALL) + len(LARGE)
 
 
@@ -292,7 +316,9 @@ def test_big_object_comes_in_concurrent_ranged_parts(objects, tmp_path, fast, mo
     assert (tmp_path / "t/large.bin").read_bytes() == LARGE and leftovers(tmp_path) == []
     starts = range(0, len(LARGE), dl.CHUNK)
     assert seen[0] == ("HEAD", None)
-    assert sorted(seen[1:]) == sorted(("GET", f"bytes={s}-{min(s + dl.CHUNK, len(LARGE)) - 1}") for s in starts)
+    assert sorted(seen[1:]) == sorted(
+        ("GET", f"bytes={s}-{min(s + dl.CHUNK, len(LARGE)) - 1}") for s in starts
+    )
 
 
 def test_cut_part_resumes_only_its_missing_bytes(objects, tmp_path, fast, monkeypatch, in_parts):
@@ -327,6 +353,7 @@ def test_parts_always_cut_fail_cleanly(objects, tmp_path, fast, monkeypatch, in_
 
 
 # ------------------------------------------------------------------ progress bar: only where a person watches
+
 
 def test_no_progress_bar_into_redirected_stderr_by_default(objects, tmp_path, capfd):
     results = download(list(objects), tmp_path)  # stderr is captured here: not a terminal

@@ -98,7 +98,8 @@ def test_environment_installs_the_package_with_existing_extras(environment: dict
 
 
 def test_every_required_package_is_in_the_environment_with_the_same_bounds(
-        environment: dict, project: dict) -> None:
+    environment: dict, project: dict
+) -> None:
     _, pip = _conda_and_pip(environment)
     listed = _requirements(pip)
     for name, wanted in _required(project, _editable_extras(pip)).items():

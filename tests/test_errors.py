@@ -11,13 +11,25 @@ import pytest
 import s3fs
 from botocore import UNSIGNED
 from botocore.config import Config
-from botocore.exceptions import (ClientError, ConnectTimeoutError, EndpointConnectionError,
-                                 ProxyConnectionError, SSLError)
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ProxyConnectionError,
+    SSLError,
+)
 
 from roman_helpers import stream, transfer
 from roman_helpers.download import download
-from roman_helpers.errors import (AccessDeniedError, BucketNotFoundError, EndpointUnreachableError,
-                                  FileFormatError, ObjectNotFoundError, RomanHelpersError, translate_s3_error)
+from roman_helpers.errors import (
+    AccessDeniedError,
+    BucketNotFoundError,
+    EndpointUnreachableError,
+    FileFormatError,
+    ObjectNotFoundError,
+    RomanHelpersError,
+    translate_s3_error,
+)
 from tests.conftest import PRIVATE_BUCKET, PUBLIC_BUCKET, put_object
 
 BODY = b"x" * 100
@@ -38,8 +50,10 @@ def closed_port() -> int:
 
 
 def client_error(code: str, status: int, operation: str = "GetObject") -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "S3 message"},
-                        "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+    return ClientError(
+        {"Error": {"Code": code, "Message": "S3 message"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        operation,
+    )
 
 
 @pytest.fixture
@@ -51,10 +65,13 @@ def objects(buckets, s3_client):
 
 # ------------------------------------------------------------------ missing key and bucket
 
+
 def test_missing_key_read_by_s3fs(objects):
     uri = f"s3://{PUBLIC_BUCKET}/t/nope.fits"
-    for call in (lambda: s3fs.S3FileSystem().cat_file(uri, start=0, end=10),  # S3 said NoSuchKey
-                 lambda: s3fs.S3FileSystem().open(uri)):  # s3fs's own FileNotFoundError after a HEAD
+    for call in (
+        lambda: s3fs.S3FileSystem().cat_file(uri, start=0, end=10),  # S3 said NoSuchKey
+        lambda: s3fs.S3FileSystem().open(uri),
+    ):  # s3fs's own FileNotFoundError after a HEAD
         error = raised(call)
         translated = translate_s3_error(error, uri)
         assert type(translated) is ObjectNotFoundError and translated.__cause__ is error
@@ -70,9 +87,11 @@ def test_missing_key_headed_by_boto3(objects, s3_client):
 
 def test_missing_bucket_is_told_apart(objects, s3_client, moto_endpoint):
     uri = "s3://no-such-bucket-zz/t/a.fits"
-    for call in (lambda: s3fs.S3FileSystem().cat_file(uri, start=0, end=10),
-                 lambda: s3fs.S3FileSystem().open(uri),
-                 lambda: s3_client.get_object(Bucket="no-such-bucket-zz", Key="t/a.fits")):
+    for call in (
+        lambda: s3fs.S3FileSystem().cat_file(uri, start=0, end=10),
+        lambda: s3fs.S3FileSystem().open(uri),
+        lambda: s3_client.get_object(Bucket="no-such-bucket-zz", Key="t/a.fits"),
+    ):
         translated = translate_s3_error(raised(call), uri)
         assert isinstance(translated, BucketNotFoundError) and isinstance(translated, ObjectNotFoundError)
         message = str(translated)
@@ -91,8 +110,10 @@ def test_missing_bucket_on_aws_names_no_endpoint(monkeypatch):
 
 def test_mistyped_bucket_suggests_the_known_one(objects):
     uri = "s3://stpubdta/t/a.fits"
-    for call in (lambda: s3fs.S3FileSystem().cat_file(uri, start=0, end=10),
-                 lambda: s3fs.S3FileSystem().ls("stpubdta/t/")):
+    for call in (
+        lambda: s3fs.S3FileSystem().cat_file(uri, start=0, end=10),
+        lambda: s3fs.S3FileSystem().ls("stpubdta/t/"),
+    ):
         translated = translate_s3_error(raised(call), uri)
         assert type(translated) is BucketNotFoundError
         assert str(translated).startswith("no such bucket 'stpubdta' (S3 said NoSuchBucket)")
@@ -110,8 +131,11 @@ def test_head_404_of_a_missing_bucket_is_told_from_a_missing_key(objects, s3_cli
     """HEAD answers 404 without a body; one unsigned HeadBucket, on the error path only, tells them apart."""
     s3_client.create_bucket(Bucket="some-other-bucket")
     try:
-        cases = {"stpubdta": BucketNotFoundError, "some-other-bucket": ObjectNotFoundError,
-                 PUBLIC_BUCKET: ObjectNotFoundError}
+        cases = {
+            "stpubdta": BucketNotFoundError,
+            "some-other-bucket": ObjectNotFoundError,
+            PUBLIC_BUCKET: ObjectNotFoundError,
+        }
         for bucket, kind in cases.items():
             error = raised(lambda b=bucket: s3_client.head_object(Bucket=b, Key="t/nope.fits"))
             assert error.response["Error"]["Code"] == "404"  # nothing in the answer names the bucket
@@ -120,8 +144,12 @@ def test_head_404_of_a_missing_bucket_is_told_from_a_missing_key(objects, s3_cli
             assert type(translated) is kind, bucket
             # a bucket the package knows is not asked about; an unknown one costs one HeadBucket
             assert stats.by_operation() == ({} if bucket == PUBLIC_BUCKET else {"HeadBucket": 1}), bucket
-        assert "did you mean 'stpubdata'" in str(translate_s3_error(
-            raised(lambda: s3_client.head_object(Bucket="stpubdta", Key="t/nope.fits")), "s3://stpubdta/t/nope.fits"))
+        assert "did you mean 'stpubdata'" in str(
+            translate_s3_error(
+                raised(lambda: s3_client.head_object(Bucket="stpubdta", Key="t/nope.fits")),
+                "s3://stpubdta/t/nope.fits",
+            )
+        )
     finally:
         s3_client.delete_bucket(Bucket="some-other-bucket")
 
@@ -141,6 +169,7 @@ def test_stream_raises_the_translation(objects):
 
 
 # ------------------------------------------------------------------ unreachable endpoints
+
 
 @pytest.fixture
 def nowhere(moto_endpoint, monkeypatch) -> str:
@@ -163,16 +192,20 @@ def assert_unreachable(translated: BaseException, endpoint: str, cause: BaseExce
 
 def test_unreachable_endpoint_through_boto3_and_s3fs(nowhere):
     uri = f"s3://{PUBLIC_BUCKET}/t/a.fits"
-    for call in (lambda: boto3.client("s3").head_object(Bucket=PUBLIC_BUCKET, Key="t/a.fits"),
-                 lambda: s3fs.S3FileSystem().cat_file(uri, start=0, end=10),
-                 lambda: s3fs.S3FileSystem().ls(f"{PUBLIC_BUCKET}/t/")):
+    for call in (
+        lambda: boto3.client("s3").head_object(Bucket=PUBLIC_BUCKET, Key="t/a.fits"),
+        lambda: s3fs.S3FileSystem().cat_file(uri, start=0, end=10),
+        lambda: s3fs.S3FileSystem().ls(f"{PUBLIC_BUCKET}/t/"),
+    ):
         error = raised(call)
         assert_unreachable(translate_s3_error(error, uri), nowhere, error)
 
 
 def test_python_api_raises_the_package_error_not_botocore(nowhere, tmp_path):
-    with transfer.measure() as stats, \
-            pytest.raises(EndpointUnreachableError, match="no S3 endpoint answered"):
+    with (
+        transfer.measure() as stats,
+        pytest.raises(EndpointUnreachableError, match="no S3 endpoint answered"),
+    ):
         stream.read_header(f"s3://{PUBLIC_BUCKET}/t/a.fits")
     assert stats.requests == 2  # outside the command line, botocore's retries are left as configured
     [result] = download([f"s3://{PUBLIC_BUCKET}/t/a.fits"], tmp_path, progress=False)
@@ -197,27 +230,37 @@ def test_connect_errors_without_an_endpoint_setting(monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
     url = "https://stpubdata.s3.amazonaws.com/hst/a.fits"
-    for error in (EndpointConnectionError(endpoint_url=url, error="no route"),
-                  ConnectTimeoutError(endpoint_url=url, error="timed out")):
+    for error in (
+        EndpointConnectionError(endpoint_url=url, error="no route"),
+        ConnectTimeoutError(endpoint_url=url, error="timed out"),
+    ):
         message = str(translate_s3_error(error, "s3://stpubdata/hst/a.fits"))
-        assert message == ("no S3 endpoint answered at https://stpubdata.s3.amazonaws.com: are you offline? "
-                           "Start the offline sandbox (`roman-helpers sandbox run -- COMMAND`) or run on the "
-                           "Roman Science Platform")
-    proxy = translate_s3_error(ProxyConnectionError(proxy_url="http://proxy.example:3128", error="x"), "s3://b/k")
+        assert message == (
+            "no S3 endpoint answered at https://stpubdata.s3.amazonaws.com: are you offline? "
+            "Start the offline sandbox (`roman-helpers sandbox run -- COMMAND`) or run on the "
+            "Roman Science Platform"
+        )
+    proxy = translate_s3_error(
+        ProxyConnectionError(proxy_url="http://proxy.example:3128", error="x"), "s3://b/k"
+    )
     assert type(proxy) is EndpointUnreachableError and str(proxy).startswith(
-        "the proxy http://proxy.example:3128 did not answer: check HTTPS_PROXY")
+        "the proxy http://proxy.example:3128 did not answer: check HTTPS_PROXY"
+    )
     tls = SSLError(endpoint_url=url, error="certificate verify failed")
     assert translate_s3_error(tls, "s3://stpubdata/hst/a.fits") is tls  # it answered: not "unreachable"
 
 
 # ------------------------------------------------------------------ refusals
 
+
 def test_private_bucket_read_anonymously(objects):
     uri = f"s3://{PRIVATE_BUCKET}/t/secret.asdf"
     unsigned = boto3.client("s3", config=Config(signature_version=UNSIGNED))
-    for call in (lambda: s3fs.S3FileSystem(anon=True).cat_file(uri, start=0, end=10),
-                 lambda: s3fs.S3FileSystem(anon=True).open(uri),
-                 lambda: unsigned.get_object(Bucket=PRIVATE_BUCKET, Key="t/secret.asdf")):
+    for call in (
+        lambda: s3fs.S3FileSystem(anon=True).cat_file(uri, start=0, end=10),
+        lambda: s3fs.S3FileSystem(anon=True).open(uri),
+        lambda: unsigned.get_object(Bucket=PRIVATE_BUCKET, Key="t/secret.asdf"),
+    ):
         translated = translate_s3_error(raised(call), uri, anonymous=True)
         assert type(translated) is AccessDeniedError
         message = str(translated)
@@ -233,16 +276,24 @@ def test_refusal_advice_follows_how_it_was_read(objects):
     assert "your AWS credentials" in signed and "anon=True in Python, --anon on the command line" in signed
     assert "--no-anon" not in signed
     unknown = str(translate_s3_error(error, uri))
-    assert "if it was read anonymously" in unknown and "--no-anon" in unknown and "if with credentials" in unknown
+    assert (
+        "if it was read anonymously" in unknown
+        and "--no-anon" in unknown
+        and "if with credentials" in unknown
+    )
 
 
 # ------------------------------------------------------------------ truncated files
 
+
 def test_range_past_the_end_is_a_truncated_file(objects, s3_client):
     uri = f"s3://{PUBLIC_BUCKET}/t/a.fits"
-    for call in (lambda: s3fs.S3FileSystem().cat_file(uri, start=len(BODY) + 100, end=len(BODY) + 200),
-                 lambda: s3_client.get_object(Bucket=PUBLIC_BUCKET, Key="t/a.fits",
-                                              Range=f"bytes={len(BODY) + 100}-{len(BODY) + 200}")):
+    for call in (
+        lambda: s3fs.S3FileSystem().cat_file(uri, start=len(BODY) + 100, end=len(BODY) + 200),
+        lambda: s3_client.get_object(
+            Bucket=PUBLIC_BUCKET, Key="t/a.fits", Range=f"bytes={len(BODY) + 100}-{len(BODY) + 200}"
+        ),
+    ):
         translated = translate_s3_error(raised(call), uri)
         assert type(translated) is FileFormatError
         assert f"{uri} is shorter than its own headers say: the file is truncated" in str(translated)
@@ -250,13 +301,22 @@ def test_range_past_the_end_is_a_truncated_file(objects, s3_client):
 
 # ------------------------------------------------------------------ ClientError codes and statuses
 
-@pytest.mark.parametrize(("code", "status", "kind"), [
-    ("NoSuchKey", 404, ObjectNotFoundError), ("404", 404, ObjectNotFoundError),
-    ("NotFound", 404, ObjectNotFoundError), ("NoSuchBucket", 404, BucketNotFoundError),
-    ("AccessDenied", 403, AccessDeniedError), ("403", 403, AccessDeniedError),
-    ("Forbidden", 403, AccessDeniedError), ("AllAccessDisabled", 403, AccessDeniedError),
-    ("InvalidRange", 416, FileFormatError), ("416", 416, FileFormatError),
-])
+
+@pytest.mark.parametrize(
+    ("code", "status", "kind"),
+    [
+        ("NoSuchKey", 404, ObjectNotFoundError),
+        ("404", 404, ObjectNotFoundError),
+        ("NotFound", 404, ObjectNotFoundError),
+        ("NoSuchBucket", 404, BucketNotFoundError),
+        ("AccessDenied", 403, AccessDeniedError),
+        ("403", 403, AccessDeniedError),
+        ("Forbidden", 403, AccessDeniedError),
+        ("AllAccessDisabled", 403, AccessDeniedError),
+        ("InvalidRange", 416, FileFormatError),
+        ("416", 416, FileFormatError),
+    ],
+)
 def test_client_error_codes(code, status, kind):
     error = client_error(code, status)
     translated = translate_s3_error(error, "s3://stpubdata/t/a.fits", anonymous=True)
@@ -264,10 +324,18 @@ def test_client_error_codes(code, status, kind):
     assert "s3://stpubdata/t/a.fits" in str(translated)
 
 
-@pytest.mark.parametrize("error", [
-    client_error("SlowDown", 503), client_error("InternalError", 500), client_error("InvalidBucketName", 400),
-    ConnectionError("reset by peer"), TimeoutError("timed out"), OSError(5, "I/O error"), ValueError("x"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        client_error("SlowDown", 503),
+        client_error("InternalError", 500),
+        client_error("InvalidBucketName", 400),
+        ConnectionError("reset by peer"),
+        TimeoutError("timed out"),
+        OSError(5, "I/O error"),
+        ValueError("x"),
+    ],
+)
 def test_other_errors_are_returned_unchanged(error):
     assert translate_s3_error(error, "s3://stpubdata/t/a.fits") is error
 

@@ -17,12 +17,17 @@ BODY = bytes(range(256)) * 8
 def test_parse_faults_spec():
     rules = parse_faults("slowdown:0.1,reset:key=foo,flip:nth=3,cut:key=a.fits:fraction=0.99:method=get")
     assert [(r.kind, r.rate, r.key, r.nth) for r in rules][:3] == [
-        ("slowdown", 0.1, None, None), ("reset", 0.0, "foo", None), ("flip", 0.0, None, 3)]
+        ("slowdown", 0.1, None, None),
+        ("reset", 0.0, "foo", None),
+        ("flip", 0.0, None, 3),
+    ]
     assert rules[3].fraction == 0.99 and rules[3].method == "GET"
 
 
-@pytest.mark.parametrize(("spec", "named"), [("explode:0.1", "explode"), ("cut:size=3", "size"),
-                                         ("reset:nth=x", "x"), ("slowdown:2", "2")])
+@pytest.mark.parametrize(
+    ("spec", "named"),
+    [("explode:0.1", "explode"), ("cut:size=3", "size"), ("reset:nth=x", "x"), ("slowdown:2", "2")],
+)
 def test_parse_faults_rejects_bad_spec(spec, named):
     with pytest.raises(InvalidParameterError, match=named):
         parse_faults(spec)
@@ -53,15 +58,19 @@ def test_slowdown_and_500_are_s3_errors(stored):
 
 
 def test_reset_breaks_connection(stored):
-    with FaultyS3([FaultRule("reset", key="obj.bin")]) as server, \
-            pytest.raises((ConnectionError, http.client.RemoteDisconnected)):
+    with (
+        FaultyS3([FaultRule("reset", key="obj.bin")]) as server,
+        pytest.raises((ConnectionError, http.client.RemoteDisconnected)),
+    ):
         get(server.url)
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.5, 0.99])
 def test_cut_sends_full_length_short_body(stored, fraction):
-    with FaultyS3([FaultRule("cut", fraction=fraction)]) as server, \
-            pytest.raises(http.client.IncompleteRead) as caught:
+    with (
+        FaultyS3([FaultRule("cut", fraction=fraction)]) as server,
+        pytest.raises(http.client.IncompleteRead) as caught,
+    ):
         get(server.url)
     assert len(caught.value.partial) == int(len(BODY) * fraction)
     assert caught.value.expected == len(BODY) - int(len(BODY) * fraction)
@@ -115,8 +124,9 @@ def test_sandbox_s3server_takes_fault_rules(tmp_path, monkeypatch):
 
     (tmp_path / "obj.bin").write_bytes(BODY)
     entry = SimpleNamespace(bucket="stpubdata", key="f/obj.bin", path="obj.bin", public=True)
-    manifest = SimpleNamespace(objects=[entry], file=lambda e: tmp_path / e.path,
-                               buckets=lambda: {"stpubdata": True})
+    manifest = SimpleNamespace(
+        objects=[entry], file=lambda e: tmp_path / e.path, buckets=lambda: {"stpubdata": True}
+    )
     rules = [FaultRule("slowdown", key="obj.bin", method="GET", times=2)]
     with S3Server(manifest, faults=rules) as server:
         monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)

@@ -36,7 +36,9 @@ def mast_with(monkeypatch) -> Iterator:
         servers.append(server)
         portal = Observations._portal_api_connection
         monkeypatch.setattr(portal, "MAST_REQUEST_URL", f"{server.url}/api/v0/invoke")
-        monkeypatch.setattr(portal, "COLUMNS_CONFIG_URL", f"{server.url}/portal/Mashup/Mashup.asmx/columnsconfig")
+        monkeypatch.setattr(
+            portal, "COLUMNS_CONFIG_URL", f"{server.url}/portal/Mashup/Mashup.asmx/columnsconfig"
+        )
         return server
 
     yield start

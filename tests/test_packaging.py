@@ -47,8 +47,7 @@ sys.meta_path.insert(0, Refuse())
 
 
 def _python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                          cwd=ROOT)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
 def _names(lines: list[str]) -> set[str]:
@@ -56,6 +55,7 @@ def _names(lines: list[str]) -> set[str]:
 
 
 # --------------------------------------------------------------------------- (a) metadata
+
 
 def test_installed_core_requirements_are_the_kit_only() -> None:
     requires = metadata.requires("roman-helpers") or []
@@ -75,8 +75,15 @@ def test_extra_modules_match_the_extra_requirements(extra: str) -> None:
 
 def test_extras_that_need_the_optional_parts_include_them() -> None:
     extras = PYPROJECT["optional-dependencies"]
-    included = {extra: {e for line in lines if canonicalize_name(Requirement(line).name) == "roman-helpers"
-                        for e in Requirement(line).extras} for extra, lines in extras.items()}
+    included = {
+        extra: {
+            e
+            for line in lines
+            if canonicalize_name(Requirement(line).name) == "roman-helpers"
+            for e in Requirement(line).extras
+        }
+        for extra, lines in extras.items()
+    }
     assert {"sandbox", "notebooks"} <= included["test"]
     assert "notebooks" in included["docs"]
     assert set().union(*included.values()) <= set(extras)
@@ -84,8 +91,11 @@ def test_extras_that_need_the_optional_parts_include_them() -> None:
 
 # --------------------------------------------------------------------------- (b) no extras
 
+
 def test_kit_works_without_the_extras() -> None:
-    done = _python(REFUSE + """
+    done = _python(
+        REFUSE
+        + """
 import importlib, json, pkgutil
 import roman_helpers as r
 r.stream, r.download, r.__version__
@@ -95,11 +105,22 @@ for name in kit:
 print(json.dumps({"kit": kit, "version": r.__version__,
                   "loaded": sorted(m for m in sys.modules if m.split(".")[0] in REFUSED
                                    or m.startswith("roman_helpers.sandbox"))}))
-""")
+"""
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert {"config", "datasets", "download", "errors", "query", "stream", "transfer", "uris",
-            "cli", "runner"} <= set(report["kit"])
+    assert {
+        "config",
+        "datasets",
+        "download",
+        "errors",
+        "query",
+        "stream",
+        "transfer",
+        "uris",
+        "cli",
+        "runner",
+    } <= set(report["kit"])
     assert report["version"] == PYPROJECT["version"]
     assert report["loaded"] == []
 
@@ -115,8 +136,9 @@ def test_help_without_the_extras_lists_sandbox_and_run() -> None:
     assert "\n    run " in done.stdout
 
 
-@pytest.mark.parametrize("argv", [("sandbox", "up"), ("sandbox", "run", "--", "true"),
-                                  ("sandbox", "up", "--latency", "20ms")])
+@pytest.mark.parametrize(
+    "argv", [("sandbox", "up"), ("sandbox", "run", "--", "true"), ("sandbox", "up", "--latency", "20ms")]
+)
 def test_sandbox_without_its_extra_names_it(argv: tuple[str, ...]) -> None:
     done = _cli(*argv)
     assert done.returncode == 1
@@ -135,6 +157,7 @@ def test_run_without_its_extras_names_them() -> None:
 
 
 # --------------------------------------------------------------------------- (c) import graph
+
 
 def _module_level_imports(tree: ast.AST) -> list[ast.stmt]:
     """Import statements that run when the module is imported (not inside a function)."""
@@ -175,17 +198,22 @@ def test_nothing_outside_the_sandbox_imports_it_at_module_level() -> None:
 
 def test_the_scan_sees_a_relative_sandbox_import() -> None:
     """The scan above must catch each spelling; a scan that sees nothing proves nothing."""
-    for source in ("from .sandbox import launcher", "from . import sandbox",
-                   "import roman_helpers.sandbox.s3",
-                   "try:\n    from .sandbox.cli import register\nexcept ImportError:\n    pass"):
+    for source in (
+        "from .sandbox import launcher",
+        "from . import sandbox",
+        "import roman_helpers.sandbox.s3",
+        "try:\n    from .sandbox.cli import register\nexcept ImportError:\n    pass",
+    ):
         nodes = _module_level_imports(ast.parse(source))
-        assert any(n.startswith("roman_helpers.sandbox") for node in nodes
-                   for n in _imported(node, "roman_helpers")), source
+        assert any(
+            n.startswith("roman_helpers.sandbox") for node in nodes for n in _imported(node, "roman_helpers")
+        ), source
     inside = _module_level_imports(ast.parse("def f():\n    from .sandbox import launcher"))
     assert inside == []
 
 
 # --------------------------------------------------------------------------- (d) lazy
+
 
 def test_import_is_lazy() -> None:
     done = _python("""

@@ -32,6 +32,7 @@ SCALE = 0.11  # arcsec per pixel
 
 def star(flux: float, x0: float, y0: float, shape=SHAPE, sigma=PSF_SIGMA) -> np.ndarray:
     """A Gaussian star integrated over each pixel: the image sums to ``flux`` (minus what falls off)."""
+
     def profile(n: int, centre: float) -> np.ndarray:
         edges = (np.arange(n + 1) - 0.5 - centre) / (sigma * math.sqrt(2))
         return np.diff(0.5 * (1 + erf(edges)))
@@ -70,17 +71,24 @@ def test_error_array_is_propagated():
     image = BACKGROUND + star(5000.0, 30.3, 29.6)  # no noise: the annulus has no scatter
     radius = 6.0
     for sigma in (5.0, 10.0):
-        result = forced_photometry(image, (30.3, 29.6), radius=radius, annulus=(10, 20),
-                                   error=np.full(SHAPE, sigma))
+        result = forced_photometry(
+            image, (30.3, 29.6), radius=radius, annulus=(10, 20), error=np.full(SHAPE, sigma)
+        )
         # exact overlaps of a circle inside the image sum to its area: sqrt(sum w sigma^2)
         assert result.flux_err == pytest.approx(sigma * math.sqrt(math.pi * radius**2), rel=1e-6)
-        assert result.flux == pytest.approx(5000.0 * (1 - math.exp(-radius**2 / (2 * PSF_SIGMA**2))), rel=2e-3)
+        assert result.flux == pytest.approx(
+            5000.0 * (1 - math.exp(-(radius**2) / (2 * PSF_SIGMA**2))), rel=2e-3
+        )
     # an error array that is large inside the aperture only makes the error large
     err = np.full(SHAPE, 5.0)
     err[28:32, 28:32] = 500.0
-    assert forced_photometry(image, (30.3, 29.6), radius=radius, annulus=(10, 20), error=err).flux_err > 500 * 4
+    assert (
+        forced_photometry(image, (30.3, 29.6), radius=radius, annulus=(10, 20), error=err).flux_err > 500 * 4
+    )
     # without an error array the noise comes from the annulus: none here
-    assert forced_photometry(image, (30.3, 29.6), radius=radius, annulus=(10, 20)).flux_err == pytest.approx(0, abs=1e-6)
+    assert forced_photometry(image, (30.3, 29.6), radius=radius, annulus=(10, 20)).flux_err == pytest.approx(
+        0, abs=1e-6
+    )
 
 
 def test_noise_from_annulus_without_error_array():
@@ -102,7 +110,9 @@ def test_star_near_the_edge():
     assert result.background == pytest.approx(BACKGROUND, rel=1e-9)
     # the flux is what is on the image: the star's share inside x > -0.5, within the radius
     assert 0.8 * 5000 < result.flux < 0.5 * (1 + erf(d / (PSF_SIGMA * math.sqrt(2)))) * 5000
-    assert result.flux_err == pytest.approx(NOISE * math.sqrt(result.coverage * math.pi * radius**2), rel=1e-6)
+    assert result.flux_err == pytest.approx(
+        NOISE * math.sqrt(result.coverage * math.pi * radius**2), rel=1e-6
+    )
     # a NaN pixel in the aperture is left out, and the coverage says so
     image[30, 3] = np.nan
     assert forced_photometry(image, (x0, y0), radius=radius, annulus=(8, 14)).coverage < result.coverage
@@ -116,8 +126,9 @@ def test_sky_position_and_angular_radii_on_a_cutout():
     wcs = wcs_with_target_at(x0, y0)
     cut = Cutout2D(image, TARGET, 31, wcs=wcs)
     err_cut = Cutout2D(err, TARGET, 31, wcs=wcs)
-    by_sky = forced_photometry(cut, TARGET, 6 * SCALE * u.arcsec, (10 * SCALE * u.arcsec, 14 * SCALE * u.arcsec),
-                               error=err_cut)
+    by_sky = forced_photometry(
+        cut, TARGET, 6 * SCALE * u.arcsec, (10 * SCALE * u.arcsec, 14 * SCALE * u.arcsec), error=err_cut
+    )
     by_pixel = forced_photometry(image, (x0, y0), 6, (10, 14), error=err)
     assert by_sky.flux == pytest.approx(by_pixel.flux, rel=1e-6)
     assert by_sky.flux_err == pytest.approx(by_pixel.flux_err, rel=1e-6)
@@ -149,8 +160,12 @@ def batch_of_epochs() -> BatchResult:
 
 
 def test_light_curve_times_bands_and_fluxes():
-    curve = light_curve(batch_of_epochs(), TARGET, radius=6 * SCALE * u.arcsec,
-                        annulus=(10 * SCALE * u.arcsec, 14 * SCALE * u.arcsec))
+    curve = light_curve(
+        batch_of_epochs(),
+        TARGET,
+        radius=6 * SCALE * u.arcsec,
+        annulus=(10 * SCALE * u.arcsec, 14 * SCALE * u.arcsec),
+    )
     expected = sorted(EPOCHS, key=lambda epoch: epoch[1])
     assert len(curve) == len(EPOCHS)
     assert list(curve["time"].mjd) == pytest.approx([(e[1] + e[2]) / 2 for e in expected], abs=1e-9)
@@ -187,8 +202,13 @@ def test_plot_light_curve_one_colour_per_band_with_truth():
     import matplotlib.pyplot as plt
 
     curve = light_curve(batch_of_epochs(), TARGET, radius=6, annulus=(10, 14))
-    truth = Table({"time": [60000.0, 60015.0, 60030.0] * 2, "flux": [1000.0, 4000.0, 2500.0] * 2,
-                   "band": ["F087"] * 3 + ["F158"] * 3})
+    truth = Table(
+        {
+            "time": [60000.0, 60015.0, 60030.0] * 2,
+            "flux": [1000.0, 4000.0, 2500.0] * 2,
+            "band": ["F087"] * 3 + ["F158"] * 3,
+        }
+    )
     ax = plot_light_curve(curve, truth=truth)
     try:
         bars = {container.get_label(): container for container in ax.containers}

@@ -19,8 +19,13 @@ from roman_helpers.errors import InvalidParameterError, RomanHelpersError
 from roman_helpers.transfer import measure
 from roman_helpers.uris import cloud_uris
 
-SEED_CRITERIA = {"obs_collection": "HST", "filters": "F160W", "instrument_name": "WFC3/IR",
-                     "proposal_id": ["11360"], "dataRights": "PUBLIC"}
+SEED_CRITERIA = {
+    "obs_collection": "HST",
+    "filters": "F160W",
+    "instrument_name": "WFC3/IR",
+    "proposal_id": ["11360"],
+    "dataRights": "PUBLIC",
+}
 
 
 @pytest.fixture
@@ -124,6 +129,8 @@ def test_a_silent_mast_gives_up_after_the_configured_timeout(silent_server: str,
     monkeypatch.setenv("ROMAN_HELPERS_TIMEOUT", "0.5")
     portal = Observations._portal_api_connection
     monkeypatch.setattr(portal, "MAST_REQUEST_URL", f"{silent_server}/api/v0/invoke")
-    monkeypatch.setattr(portal, "COLUMNS_CONFIG_URL", f"{silent_server}/portal/Mashup/Mashup.asmx/columnsconfig")
+    monkeypatch.setattr(
+        portal, "COLUMNS_CONFIG_URL", f"{silent_server}/portal/Mashup/Mashup.asmx/columnsconfig"
+    )
     with pytest.raises(RomanHelpersError, match=r"did not answer within 0.5 s"):
         query.search(obs_collection="HST", proposal_id=["11360"])

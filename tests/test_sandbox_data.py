@@ -65,7 +65,9 @@ def test_manifest_sizes_and_md5_match_the_files(manifest):
 
 
 def test_roman_files_validate_and_carry_what_their_names_say(manifest):
-    cal = _local(manifest, "romanisim-dense-region", pointing="R0.5_DP0.5_PA90", optical_element="F129", detector=7)
+    cal = _local(
+        manifest, "romanisim-dense-region", pointing="R0.5_DP0.5_PA90", optical_element="F129", detector=7
+    )
     with rdm.open(cal) as model:  # roman_datamodels validates against its schemas on open
         assert type(model).__name__ == "ImageModel"
         assert (model.meta.instrument.detector, model.meta.instrument.optical_element) == ("WFI07", "F129")
@@ -87,7 +89,7 @@ def test_new_style_public_file_names_match_their_metadata(manifest):
 
 
 def _brightest_star_contrast(image: np.ndarray, x: float, y: float) -> float:
-    peak = image[round(y) - 1:round(y) + 2, round(x) - 1:round(x) + 2].max()
+    peak = image[round(y) - 1 : round(y) + 2, round(x) - 1 : round(x) + 2].max()
     return float((peak - np.median(image)) / np.std(image[:50, :50]))
 
 
@@ -111,8 +113,12 @@ def test_hst_drizzled_file_has_the_real_structure(manifest):
     with fits.open(_local(manifest, "hst-wfc3ir-m85", obs_id="ib1f0v010")) as hdul:
         assert [h.name for h in hdul] == ["PRIMARY", "SCI", "WHT", "CTX", "HDRTAB"]
         primary = hdul[0].header
-        assert (primary["TELESCOP"], primary["INSTRUME"], primary["DETECTOR"], primary["TARGNAME"]) == \
-            ("HST", "WFC3", "IR", "M85")
+        assert (primary["TELESCOP"], primary["INSTRUME"], primary["DETECTOR"], primary["TARGNAME"]) == (
+            "HST",
+            "WFC3",
+            "IR",
+            "M85",
+        )
         x, y = WCS(hdul["SCI"].header).world_to_pixel_values(catalog.M85["ra"], catalog.M85["decl"])
         sci = hdul["SCI"].data
         assert sci[int(y), int(x)] > np.percentile(sci, 99)  # the galaxy's nucleus is where M85 is
@@ -120,13 +126,26 @@ def test_hst_drizzled_file_has_the_real_structure(manifest):
 
 def test_generation_is_deterministic_across_processes(tmp_path, manifest):
     """Files regenerated here, in another order, equal those the build's child processes wrote."""
-    chosen = [o for o in data.plan() if o.key.endswith((
-        "_WFI02_cal.asdf", "_F158_15298_2.fits.gz", "roman_was_F158_15298_wfi02_simple.asdf",
-        "ib1f0babq_ima.fits", "ib1f0b010_drz_thumb.jpg", "ib1f0b01j_jit.fits"))][:6]
+    chosen = [
+        o
+        for o in data.plan()
+        if o.key.endswith(
+            (
+                "_WFI02_cal.asdf",
+                "_F158_15298_2.fits.gz",
+                "roman_was_F158_15298_wfi02_simple.asdf",
+                "ib1f0babq_ima.fits",
+                "ib1f0b010_drz_thumb.jpg",
+                "ib1f0b01j_jit.fits",
+            )
+        )
+    ][:6]
     assert len(chosen) == 6
     again = data._generate(list(reversed(chosen)), tmp_path, progress=False)
     built = {(e.bucket, e.key): e.md5 for e in [*manifest.objects, *manifest.mast_files]}
-    assert {(e.bucket, e.key): e.md5 for e in again} == {(o.bucket, o.key): built[(o.bucket, o.key)] for o in chosen}
+    assert {(e.bucket, e.key): e.md5 for e in again} == {
+        (o.bucket, o.key): built[(o.bucket, o.key)] for o in chosen
+    }
 
 
 def _hst(manifest, name: str):
@@ -137,15 +156,23 @@ def _hst(manifest, name: str):
 def test_hst_exposure_files_have_the_wfc3_ir_structure(manifest):
     with fits.open(_hst(manifest, "ib1f0vabq_flt.fits")) as flt:
         assert [h.name for h in flt] == ["PRIMARY", "SCI", "ERR", "DQ", "SAMP", "TIME"]
-        assert [flt[n].data.dtype.name for n in ("SCI", "ERR", "DQ", "SAMP", "TIME")] == \
-            ["float32", "float32", "int16", "int16", "float32"]
+        assert [flt[n].data.dtype.name for n in ("SCI", "ERR", "DQ", "SAMP", "TIME")] == [
+            "float32",
+            "float32",
+            "int16",
+            "int16",
+            "float32",
+        ]
         assert flt[0].header["ASN_ID"] == "IB1F0V010" and flt[0].header["FILETYPE"] == "SCI"
         nsamp, shape = flt[0].header["NSAMP"], flt["SCI"].data.shape
     border = 2 * 5  # reference pixels around the readout
     with fits.open(_hst(manifest, "ib1f0vabq_raw.fits")) as raw:
         sci = [h for h in raw if h.name == "SCI"]
         assert len(raw) == 1 + 5 * nsamp and len(sci) == nsamp
-        assert sci[0].data.dtype.name == "uint16" and sci[0].data.shape == (shape[0] + border, shape[1] + border)
+        assert sci[0].data.dtype.name == "uint16" and sci[0].data.shape == (
+            shape[0] + border,
+            shape[1] + border,
+        )
         assert [h.header["SAMPNUM"] for h in sci] == list(range(nsamp - 1, -1, -1))  # last read first
         assert raw["ERR", 1].data is None and raw["ERR", 1].header["NPIX1"] == shape[1] + border
         counts = [float(h.data[5:-5, 5:-5].astype(float).mean()) for h in sci]
@@ -161,14 +188,19 @@ def test_hst_association_files_name_their_exposures(manifest):
     assert rows == [("IB1F0VABQ", "EXP-DTH"), ("IB1F0VBBQ", "EXP-DTH"), ("IB1F0V010", "PROD-DTH")]
     with fits.open(_hst(manifest, "ib1f0v01j_jit.fits")) as jit:
         assert [h.name for h in jit[1:]] == ["JIT", "JIT"] and "Seconds" in jit[1].columns.names
-    with fits.open(_hst(manifest, "ib1f0v010_drz.fits")) as drz:  # the drizzled image lists the same exposures
+    with fits.open(
+        _hst(manifest, "ib1f0v010_drz.fits")
+    ) as drz:  # the drizzled image lists the same exposures
         assert [r.strip() for r in drz["HDRTAB"].data["ROOTNAME"]] == ["ib1f0vabq", "ib1f0vbbq"]
 
 
 def test_hst_previews_are_jpeg_images_of_their_fits_files(manifest):
     from PIL import Image
 
-    with Image.open(_hst(manifest, "ib1f0v010_drz.jpg")) as full, fits.open(_hst(manifest, "ib1f0v010_drz.fits")) as drz:
+    with (
+        Image.open(_hst(manifest, "ib1f0v010_drz.jpg")) as full,
+        fits.open(_hst(manifest, "ib1f0v010_drz.fits")) as drz,
+    ):
         assert full.format == "JPEG" and full.size == drz["SCI"].data.shape[::-1]
         picture = np.flipud(np.asarray(full, dtype=float))
         x, y = WCS(drz["SCI"].header).world_to_pixel_values(catalog.M85["ra"], catalog.M85["decl"])
@@ -198,5 +230,7 @@ def test_a_failing_generator_process_is_a_clear_start_error(tmp_path):
 
     not_a_folder = tmp_path / "staging"
     not_a_folder.write_text("")
-    with pytest.raises(SandboxStartError, match=r"could not be generated: .*(NotADirectoryError|FileExistsError)"):
+    with pytest.raises(
+        SandboxStartError, match=r"could not be generated: .*(NotADirectoryError|FileExistsError)"
+    ):
         data._generate_in_parallel("small", not_a_folder, progress=False, workers=2)

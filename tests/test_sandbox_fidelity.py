@@ -43,10 +43,10 @@ MAST = "https://mast.stsci.edu"
 class Files:
     """What the generated files say, read without the MAST service."""
 
-    by_name: dict[str, Entry]                  # file name -> bucket object or MAST-only file
-    in_bucket: set[str]                        # file names held in stpubdata
-    paths: dict[str, Path]                     # file name -> local path
-    drz: dict[str, fits.Header] = field(default_factory=dict)   # association -> primary header
+    by_name: dict[str, Entry]  # file name -> bucket object or MAST-only file
+    in_bucket: set[str]  # file names held in stpubdata
+    paths: dict[str, Path]  # file name -> local path
+    drz: dict[str, fits.Header] = field(default_factory=dict)  # association -> primary header
     centres: dict[str, SkyCoord] = field(default_factory=dict)  # association -> image centre (SCI WCS)
     members: dict[str, list[str]] = field(default_factory=dict)  # association -> exposures (ASN table)
 
@@ -59,29 +59,38 @@ class Files:
         return {name for name, position in self.centres.items() if centre.separation(position) <= radius}
 
     def where(self, **keywords) -> set[str]:
-        return {name for name, header in self.drz.items()
-                if all(str(header[k]).strip() == str(v) for k, v in keywords.items())}
+        return {
+            name
+            for name, header in self.drz.items()
+            if all(str(header[k]).strip() == str(v) for k, v in keywords.items())
+        }
 
 
 @pytest.fixture(scope="module")
 def files(sandbox) -> Files:
     manifest = sandbox.manifest
     hst = [e for e in [*manifest.objects, *manifest.mast_files] if e.key.startswith("hst/public/")]
-    found = Files({e.key.rsplit("/", 1)[1]: e for e in hst},
-                  {e.key.rsplit("/", 1)[1] for e in manifest.objects if e.key.startswith("hst/public/")},
-                  {e.key.rsplit("/", 1)[1]: manifest.file(e) for e in hst})
+    found = Files(
+        {e.key.rsplit("/", 1)[1]: e for e in hst},
+        {e.key.rsplit("/", 1)[1] for e in manifest.objects if e.key.startswith("hst/public/")},
+        {e.key.rsplit("/", 1)[1]: manifest.file(e) for e in hst},
+    )
     for name, path in found.paths.items():
         if name.endswith("_drz.fits"):
-            association = name[:-len("_drz.fits")]
+            association = name[: -len("_drz.fits")]
             with fits.open(path) as hdul:
                 found.drz[association] = hdul[0].header.copy()
-                found.centres[association] = SkyCoord(hdul["SCI"].header["CRVAL1"], hdul["SCI"].header["CRVAL2"],
-                                                      unit="deg")
+                found.centres[association] = SkyCoord(
+                    hdul["SCI"].header["CRVAL1"], hdul["SCI"].header["CRVAL2"], unit="deg"
+                )
         elif name.endswith("_asn.fits"):
             with fits.open(path) as hdul:
                 table = hdul["ASN"].data
-                found.members[name[:-len("_asn.fits")]] = [
-                    m.strip().lower() for m, kind in zip(table["MEMNAME"], table["MEMTYPE"]) if kind.strip() == "EXP-DTH"]
+                found.members[name[: -len("_asn.fits")]] = [
+                    m.strip().lower()
+                    for m, kind in zip(table["MEMNAME"], table["MEMTYPE"])
+                    if kind.strip() == "EXP-DTH"
+                ]
     return found
 
 
@@ -181,8 +190,11 @@ def check_criteria(o: Outcome, files: Files, sandbox) -> None:
 
 
 def check_count_criteria(o: Outcome, files: Files, sandbox) -> None:
-    assert int(o.result) == len(_tutorial(files)) == len(o.namespace["Observations"].query_criteria(
-        **o.namespace["tutorial"]))
+    assert (
+        int(o.result)
+        == len(_tutorial(files))
+        == len(o.namespace["Observations"].query_criteria(**o.namespace["tutorial"]))
+    )
 
 
 def check_criteria_range(o: Outcome, files: Files, sandbox) -> None:
@@ -212,7 +224,11 @@ def check_criteria_coordinates(o: Outcome, files: Files, sandbox) -> None:
 
 
 def check_count_criteria_position(o: Outcome, files: Files, sandbox) -> None:
-    assert int(o.result) == len(files.within(o.namespace["ra0"], 10 * u.arcsec) & files.where(FILTER="F125W")) > 0
+    assert (
+        int(o.result)
+        == len(files.within(o.namespace["ra0"], 10 * u.arcsec) & files.where(FILTER="F125W"))
+        > 0
+    )
 
 
 def check_metadata_observations(o: Outcome, files: Files, sandbox) -> None:
@@ -280,8 +296,12 @@ def check_cloud_uris(o: Outcome, files: Files, sandbox) -> None:
 
 
 def check_cloud_uris_criteria(o: Outcome, files: Files, sandbox) -> None:
-    wanted = {name for a in files.where(PROPOSID=17010) for name in files.files_of(a)
-              if name.endswith(("_drz.fits", "_flt.fits"))}
+    wanted = {
+        name
+        for a in files.where(PROPOSID=17010)
+        for name in files.files_of(a)
+        if name.endswith(("_drz.fits", "_flt.fits"))
+    }
     assert sorted(o.result) == sorted(f"s3://stpubdata/{files.by_name[name].key}" for name in wanted)
 
 
@@ -365,11 +385,26 @@ def check_sia(o: Outcome, images: Images, sandbox) -> None:
         key = json.loads(row["cloud_access"])["aws"]["key"]
         assert row["obs_id"] == Path(key).name.removesuffix(".fits.gz")
         assert row["energy_bandpassname"] == images.band(key)
-        assert (row["s_xel1"], row["s_xel2"]) == (images.headers[key]["sci"]["NAXIS1"],
-                                                  images.headers[key]["sci"]["NAXIS2"])
+        assert (row["s_xel1"], row["s_xel2"]) == (
+            images.headers[key]["sci"]["NAXIS1"],
+            images.headers[key]["sci"]["NAXIS2"],
+        )
         assert row["obs_collection"] == COLLECTION
-    for name in ("obs_id", "energy_bandpassname", "cloud_access", "t_min", "t_max", "s_ra", "s_dec", "s_fov",
-                 "access_url", "em_min", "em_max", "s_region", "dist_to_point"):  # what IRSA's notebooks read
+    for name in (
+        "obs_id",
+        "energy_bandpassname",
+        "cloud_access",
+        "t_min",
+        "t_max",
+        "s_ra",
+        "s_dec",
+        "s_fov",
+        "access_url",
+        "em_min",
+        "em_max",
+        "s_region",
+        "dist_to_point",
+    ):  # what IRSA's notebooks read
         assert name in o.result.colnames, name
 
 
@@ -443,7 +478,10 @@ def check_cloud_access_fits(o: Outcome, images: Images, sandbox) -> None:
     with o.result as hdul:
         assert [h.name for h in hdul] == ["PRIMARY", "SCI", "ERR", "DQ"]
         assert hdul[1].header == images.headers[key]["sci"]
-        assert hdul[1].data.shape == (images.headers[key]["sci"]["NAXIS2"], images.headers[key]["sci"]["NAXIS1"])
+        assert hdul[1].data.shape == (
+            images.headers[key]["sci"]["NAXIS2"],
+            images.headers[key]["sci"]["NAXIS1"],
+        )
 
 
 def check_cloud_access_s3fs(o: Outcome, images: Images, sandbox) -> None:
@@ -451,8 +489,11 @@ def check_cloud_access_s3fs(o: Outcome, images: Images, sandbox) -> None:
     assert len(o.result) == entry.size and hashlib.md5(o.result).hexdigest() == entry.md5
 
 
-CHECKS = {name[len("check_"):].replace("_", "-"): function for name, function in dict(globals()).items()
-          if name.startswith("check_")}
+CHECKS = {
+    name[len("check_") :].replace("_", "-"): function
+    for name, function in dict(globals()).items()
+    if name.startswith("check_")
+}
 FACTS = {"MAST": "files", "IRSA": "images"}  # the fixture each family's checks compare with
 
 
@@ -506,29 +547,50 @@ def test_the_table_shows_every_call():
 
 # --------------------------------------------------------------------------- response shapes
 def _invoke(service: str, params: dict, **extra) -> dict:
-    payload = json.dumps({"service": service, "params": params, "format": "json", "pagesize": 50000, "page": 1,
-                          **extra})
-    response = requests.post(f"{MAST}/api/v0/invoke", data="request=" + quote(payload), timeout=60,
-                             headers={"Content-type": "application/x-www-form-urlencoded"})
+    payload = json.dumps(
+        {"service": service, "params": params, "format": "json", "pagesize": 50000, "page": 1, **extra}
+    )
+    response = requests.post(
+        f"{MAST}/api/v0/invoke",
+        data="request=" + quote(payload),
+        timeout=60,
+        headers={"Content-type": "application/x-www-form-urlencoded"},
+    )
     response.raise_for_status()
     return response.json()
 
 
 SHAPE_REQUESTS = {
     "Mast.Caom.Cone": lambda: _invoke("Mast.Caom.Cone", {"ra": 186.35, "dec": 18.19, "radius": 0.05}),
-    "Mast.Caom.Filtered": lambda: _invoke("Mast.Caom.Filtered", {
-        "columns": "*", "filters": [{"paramName": "proposal_id", "values": ["17010"]}]}),
-    "Mast.Caom.Filtered.Position": lambda: _invoke("Mast.Caom.Filtered.Position", {
-        "columns": "*", "filters": [{"paramName": "filters", "values": ["F140W"]}], "position": "0, 90, 0.1"}),
-    "COUNT_BIG(*)": lambda: _invoke("Mast.Caom.Filtered", {
-        "columns": "COUNT_BIG(*)", "filters": [{"paramName": "proposal_id", "values": ["11360"]}]}),
+    "Mast.Caom.Filtered": lambda: _invoke(
+        "Mast.Caom.Filtered", {"columns": "*", "filters": [{"paramName": "proposal_id", "values": ["17010"]}]}
+    ),
+    "Mast.Caom.Filtered.Position": lambda: _invoke(
+        "Mast.Caom.Filtered.Position",
+        {
+            "columns": "*",
+            "filters": [{"paramName": "filters", "values": ["F140W"]}],
+            "position": "0, 90, 0.1",
+        },
+    ),
+    "COUNT_BIG(*)": lambda: _invoke(
+        "Mast.Caom.Filtered",
+        {"columns": "COUNT_BIG(*)", "filters": [{"paramName": "proposal_id", "values": ["11360"]}]},
+    ),
     "Mast.Caom.Products": lambda: _invoke("Mast.Caom.Products", {"obsid": "24797441,24797601"}),
-    "columnsconfig": lambda: requests.post(f"{MAST}/portal/Mashup/Mashup.asmx/columnsconfig",
-                                           data={"colConfigId": "Mast.Caom.Cone"}, timeout=60).json(),
-    "name resolver": lambda: requests.get("http://mastresolver.stsci.edu/Santa-war/query", timeout=60, params={
-        "name": ["M85", "NGC 4382"], "outputFormat": "json", "resolveAll": "true"}).json(),
-    "path_lookup": lambda: requests.get(f"{MAST}/api/v0.1/path_lookup/", timeout=60, params={
-        "uri": ["mast:HST/product/ib1f0v01j_jit.fits", "mast:HST/product/does_not_exist.fits"]}).json(),
+    "columnsconfig": lambda: requests.post(
+        f"{MAST}/portal/Mashup/Mashup.asmx/columnsconfig", data={"colConfigId": "Mast.Caom.Cone"}, timeout=60
+    ).json(),
+    "name resolver": lambda: requests.get(
+        "http://mastresolver.stsci.edu/Santa-war/query",
+        timeout=60,
+        params={"name": ["M85", "NGC 4382"], "outputFormat": "json", "resolveAll": "true"},
+    ).json(),
+    "path_lookup": lambda: requests.get(
+        f"{MAST}/api/v0.1/path_lookup/",
+        timeout=60,
+        params={"uri": ["mast:HST/product/ib1f0v01j_jit.fits", "mast:HST/product/does_not_exist.fits"]},
+    ).json(),
 }
 RECORDED_SERVICES = [s for s in supported.SERVICES if s.recorded]
 _PY_TYPES = {"string": (str,), "float": (float, int), "int": (int,), "boolean": (bool,)}
@@ -571,8 +633,9 @@ def test_answer_has_the_recorded_shape(service, sandbox_env):
             if column.get("remove"):
                 continue
             assert name in ours, name
-            assert ours[name].get("vot.datatype", ours[name].get("type")) == \
-                column.get("vot.datatype", column.get("type")), name
+            assert ours[name].get("vot.datatype", ours[name].get("type")) == column.get(
+                "vot.datatype", column.get("type")
+            ), name
             assert column.get("text") is None or ours[name]["text"] == column["text"], name
     elif service.name == "name resolver":
         assert set(ours) == set(recorded)
@@ -597,9 +660,13 @@ def test_answer_has_the_recorded_shape(service, sandbox_env):
 
 
 def test_count_answer_is_one_row_one_column_equal_to_the_rows(sandbox_env):
-    count = _invoke("Mast.Caom.Filtered", {"columns": "COUNT_BIG(*)", "filters": [
-        {"paramName": "filters", "values": ["F110W"]}]})
-    rows = _invoke("Mast.Caom.Filtered", {"columns": "*", "filters": [{"paramName": "filters", "values": ["F110W"]}]})
+    count = _invoke(
+        "Mast.Caom.Filtered",
+        {"columns": "COUNT_BIG(*)", "filters": [{"paramName": "filters", "values": ["F110W"]}]},
+    )
+    rows = _invoke(
+        "Mast.Caom.Filtered", {"columns": "*", "filters": [{"paramName": "filters", "values": ["F110W"]}]}
+    )
     assert count["data"] == [{"Column1": len(rows["data"])}] and len(rows["data"]) == 12
     assert np.all([row["filters"] == "F110W" for row in rows["data"]])
 

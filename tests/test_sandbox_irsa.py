@@ -89,7 +89,9 @@ def test_rows_describe_their_files(irsa, sandbox_images):
     assert row["energy_bandpassname"] == primary["FILTER"]
     assert (row["facility_name"], row["instrument_name"]) == (primary["TELESCOP"], primary["INSTRUME"])
     assert (row["s_xel1"], row["s_xel2"]) == (sci["NAXIS1"], sci["NAXIS2"])
-    assert row["s_ra"] == pytest.approx(float(ra), abs=1e-9) and row["s_dec"] == pytest.approx(float(dec), abs=1e-9)
+    assert row["s_ra"] == pytest.approx(float(ra), abs=1e-9) and row["s_dec"] == pytest.approx(
+        float(dec), abs=1e-9
+    )
     assert row["dist_to_point"] < 1e-4  # pyvo sends a SkyCoord rounded to 4 decimals of a degree
     # s_fov is the diameter of the circle round the image: half the diagonal, twice
     diagonal = math.hypot(sci["NAXIS1"], sci["NAXIS2"]) * abs(sci["CD2_2"])
@@ -99,8 +101,10 @@ def test_rows_describe_their_files(irsa, sandbox_images):
     assert row["obs_collection"] == COLLECTION and row["dataproduct_type"] == "image"
     corners = np.array(row["s_region"].split()[2:], float).reshape(4, 2)
     x, y = WCS(sci).world_to_pixel_values(corners[:, 0], corners[:, 1])
-    edges_x, edges_y = [-0.5, -0.5, sci["NAXIS1"] - 0.5, sci["NAXIS1"] - 0.5], [-0.5, -0.5, sci["NAXIS2"] - 0.5,
-                                                                             sci["NAXIS2"] - 0.5]
+    edges_x, edges_y = (
+        [-0.5, -0.5, sci["NAXIS1"] - 0.5, sci["NAXIS1"] - 0.5],
+        [-0.5, -0.5, sci["NAXIS2"] - 0.5, sci["NAXIS2"] - 0.5],
+    )
     assert sorted(x) == pytest.approx(edges_x, abs=0.01) and sorted(y) == pytest.approx(edges_y, abs=0.01)
 
 
@@ -148,16 +152,34 @@ def test_notebook_code_runs_on_the_answer(irsa, sandbox_images):
     results = irsa.query_sia(pos=(SkyCoord(ra, dec, unit="deg"), 1 * u.arcsec), collection=COLLECTION)
     survey = next(iter(sandbox_images)).split("/")[3].removeprefix("Roman")  # WAS or TDS
     band = str(results["energy_bandpassname"][0])
-    chosen = results[[f"{survey}_simple_model" in r["obs_id"] and band in r["energy_bandpassname"] for r in results]]
+    chosen = results[
+        [f"{survey}_simple_model" in r["obs_id"] and band in r["energy_bandpassname"] for r in results]
+    ]
     is_band = np.char.strip(np.array(chosen["energy_bandpassname"], dtype=str)) == band
     chosen = chosen[is_band]
     chosen.sort("t_min")
-    uris = [f"s3://{json.loads(c)['aws']['bucket_name']}/{json.loads(c)['aws']['key']}" for c in chosen["cloud_access"]]
+    uris = [
+        f"s3://{json.loads(c)['aws']['bucket_name']}/{json.loads(c)['aws']['key']}"
+        for c in chosen["cloud_access"]
+    ]
     not_on_edge = [r["dist_to_point"] < 0.45 * r["s_fov"] for r in chosen]
     assert len(uris) >= 1 and all(not_on_edge)
     assert all(u.startswith(f"s3://{BUCKET}/openuniverse2024/") for u in uris)
-    for name in ("obs_id", "energy_bandpassname", "cloud_access", "t_min", "t_max", "s_ra", "s_dec", "s_fov",
-                 "access_url", "em_min", "em_max", "s_region", "obs_collection"):
+    for name in (
+        "obs_id",
+        "energy_bandpassname",
+        "cloud_access",
+        "t_min",
+        "t_max",
+        "s_ra",
+        "s_dec",
+        "s_fov",
+        "access_url",
+        "em_min",
+        "em_max",
+        "s_region",
+        "obs_collection",
+    ):
         assert name in results.colnames
     assert results["s_ra"].dtype == np.float64 and results["t_min"].dtype == np.float64
     assert results["s_xel1"].dtype == np.int64 and results["calib_level"].dtype == np.int32
@@ -171,11 +193,18 @@ def test_pyvo_sia2_service_with_several_positions_and_records(sandbox_env, sandb
     service = SIA2Service(SIA_URL)
     assert service.query_ep == SIA_URL  # from the VOSI capabilities
     probes = [p for p in probe_positions(sandbox_images) if holding(sandbox_images, *p, ARCSEC)]
-    first, second = probes[0], next(p for p in probes[1:] if holding(sandbox_images, *p, ARCSEC)
-                                     != holding(sandbox_images, *probes[0], ARCSEC))
+    first, second = (
+        probes[0],
+        next(
+            p
+            for p in probes[1:]
+            if holding(sandbox_images, *p, ARCSEC) != holding(sandbox_images, *probes[0], ARCSEC)
+        ),
+    )
     both = service.search(pos=[(*first, ARCSEC), (*second, ARCSEC)], collection=COLLECTION)
-    assert keys(both.to_table()) == (holding(sandbox_images, *first, ARCSEC)
-                                      | holding(sandbox_images, *second, ARCSEC))
+    assert keys(both.to_table()) == (
+        holding(sandbox_images, *first, ARCSEC) | holding(sandbox_images, *second, ARCSEC)
+    )
     record = both[0]
     assert record.s_fov.unit == u.deg and record.em_min.unit == u.m
     assert record.access_estsize.unit == u.byte and record.obs_collection == COLLECTION
@@ -186,14 +215,22 @@ def test_answer_fields_match_the_obscore_response_pyvo_records():
     """Our column datatypes, units and UCDs against pyvo's recorded SIA v2 answer (tests/data)."""
     from astropy.io.votable import parse
 
-    recorded = {f.name: f for f in parse(Path(__file__).with_name("data") / "sia2_obscore_pyvo.xml")
-                .resources[0].tables[0].fields}
+    recorded = {
+        f.name: f
+        for f in parse(Path(__file__).with_name("data") / "sia2_obscore_pyvo.xml")
+        .resources[0]
+        .tables[0]
+        .fields
+    }
     shared = [c for c in COLUMNS if c[0] in recorded]
     assert len(shared) >= 25
     for name, datatype, _, unit, ucd, utype in shared:
         theirs = recorded[name]
-        assert (datatype, unit or None, utype) == (theirs.datatype, str(theirs.unit) if theirs.unit else None,
-                                                   theirs.utype), name
+        assert (datatype, unit or None, utype) == (
+            theirs.datatype,
+            str(theirs.unit) if theirs.unit else None,
+            theirs.utype,
+        ), name
         if name != "obs_publisher_did":  # ObsCore 1.1 gives meta.ref.uri; that recording has meta.ref.url
             assert ucd == theirs.ucd, name
 
@@ -202,7 +239,10 @@ def test_answer_fields_match_the_obscore_response_pyvo_records():
 @pytest.mark.timeout(60)
 def test_proxy_serves_irsa_and_refuses_other_hosts(sandbox_env):
     capabilities = requests.get(SIA_URL + "/capabilities", timeout=30)
-    assert capabilities.status_code == 200 and 'standardID="ivo://ivoa.net/std/SIA#query-2.0"' in capabilities.text
+    assert (
+        capabilities.status_code == 200
+        and 'standardID="ivo://ivoa.net/std/SIA#query-2.0"' in capabilities.text
+    )
     plain = requests.get("http://irsa.ipac.caltech.edu/simulated/SIA/availability", timeout=30)
     assert plain.status_code == 200 and "<vosi:available>true" in plain.text
     for host in ("irsa.ipac.caltech.edu.example.org", "caltech.edu"):
@@ -222,14 +262,20 @@ def test_proxy_routes_each_host_to_its_own_service():
             seen[name] = environ["PATH_INFO"]
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [name.encode()]
+
         return app
 
     from roman_helpers.sandbox._service import serve_wsgi
 
-    one, two = serve_wsgi(app_for("one"), "127.0.0.1", 0, "one"), serve_wsgi(app_for("two"), "127.0.0.1", 0, "two")
+    one, two = (
+        serve_wsgi(app_for("one"), "127.0.0.1", 0, "one"),
+        serve_wsgi(app_for("two"), "127.0.0.1", 0, "two"),
+    )
     try:
-        with TlsProxy({"one.example": ("127.0.0.1", one.server_port), "two.example": ("127.0.0.1", two.server_port)},
-                      trustme.CA()) as proxy:
+        with TlsProxy(
+            {"one.example": ("127.0.0.1", one.server_port), "two.example": ("127.0.0.1", two.server_port)},
+            trustme.CA(),
+        ) as proxy:
             proxies = {"http": proxy.url}
             assert requests.get("http://two.example/b", proxies=proxies, timeout=10).text == "two"
             assert requests.get("http://one.example/a", proxies=proxies, timeout=10).text == "one"
@@ -255,7 +301,9 @@ LOCAL_SIDE = 64
 LOCAL_PIXEL = 1.0 / LOCAL_SIDE
 
 
-def _write_local_image(path: Path, ra: float, dec: float, rotation: float, mjd: float, band: str, sca: int) -> None:
+def _write_local_image(
+    path: Path, ra: float, dec: float, rotation: float, mjd: float, band: str, sca: int
+) -> None:
     from astropy.io import fits
 
     from roman_helpers.sandbox import synth
@@ -268,9 +316,17 @@ def _write_local_image(path: Path, ra: float, dec: float, rotation: float, mjd: 
     primary = fits.PrimaryHDU()
     primary.header.update(TELESCOP="Roman", INSTRUME="WFI")
     image = np.zeros((LOCAL_SIDE, LOCAL_SIDE), np.float32)
-    synth.write_gzip_fits(fits.HDUList([primary, fits.ImageHDU(image, header=header, name="SCI"),
-                                        fits.ImageHDU(image, header=header, name="ERR"),
-                                        fits.ImageHDU(image.astype(np.int32), header=header, name="DQ")]), path)
+    synth.write_gzip_fits(
+        fits.HDUList(
+            [
+                primary,
+                fits.ImageHDU(image, header=header, name="SCI"),
+                fits.ImageHDU(image, header=header, name="ERR"),
+                fits.ImageHDU(image.astype(np.int32), header=header, name="DQ"),
+            ]
+        ),
+        path,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -280,8 +336,10 @@ def local_service(tmp_path_factory):
     root = tmp_path_factory.mktemp("irsa-images")
     entries, headers = [], {}
     for (band, pointing, sca), (ra, dec, rotation, mjd) in LOCAL_IMAGES.items():
-        key = (f"openuniverse2024/roman/full/RomanTDS/images/simple_model/{band}/{pointing}/"
-               f"Roman_TDS_simple_model_{band}_{pointing}_{sca}.fits.gz")
+        key = (
+            f"openuniverse2024/roman/full/RomanTDS/images/simple_model/{band}/{pointing}/"
+            f"Roman_TDS_simple_model_{band}_{pointing}_{sca}.fits.gz"
+        )
         path = root / key
         path.parent.mkdir(parents=True)
         _write_local_image(path, ra, dec, rotation, mjd, band, sca)
@@ -302,9 +360,24 @@ def _local_search(local_service, **constraints):
     return service.search(collection=COLLECTION, **constraints).to_table()
 
 
-@pytest.mark.parametrize("ra, dec", [(359.9, 10.0), (0.2, 10.1), (359.45, 9.6), (0.0, 10.0), (45.0, -90.0),
-                                     (200.0, -89.5), (317.0, -89.9), (150.0, 2.0), (150.4, 2.3), (149.7, 1.65),
-                                     (150.47, 2.0), (151.0, 2.0), (10.0, -89.0)])
+@pytest.mark.parametrize(
+    "ra, dec",
+    [
+        (359.9, 10.0),
+        (0.2, 10.1),
+        (359.45, 9.6),
+        (0.0, 10.0),
+        (45.0, -90.0),
+        (200.0, -89.5),
+        (317.0, -89.9),
+        (150.0, 2.0),
+        (150.4, 2.3),
+        (149.7, 1.65),
+        (150.47, 2.0),
+        (151.0, 2.0),
+        (10.0, -89.0),
+    ],
+)
 def test_cone_matching_across_ra_zero_round_the_pole_and_tilted(local_service, ra, dec):
     _, headers, _ = local_service
     expected = holding(headers, ra, dec, ARCSEC)
@@ -325,7 +398,9 @@ def test_range_wraps_through_ra_zero_and_polygon_holds_the_pole(local_service):
     pole = next(k for k in headers if "_102_" in k)
     east_of_zero = keys(_local_search(local_service, pos=(0.1, 0.2, 9.9, 10.1)))  # RANGE from pyvo
     assert east_of_zero == {straddle}
-    answer = session.get(f"{server.url}/simulated/SIA", params={"POS": "RANGE 359.5 0.5 9.9 10.1"}, timeout=30)
+    answer = session.get(
+        f"{server.url}/simulated/SIA", params={"POS": "RANGE 359.5 0.5 9.9 10.1"}, timeout=30
+    )
     table = parse_single_table(io.BytesIO(answer.content)).to_table()
     assert keys(table) == {straddle}
     # the straddling image lies between RA 359.0 and 0.5 (through 0), so a box from 359.0 the short
@@ -333,7 +408,9 @@ def test_range_wraps_through_ra_zero_and_polygon_holds_the_pole(local_service):
     from astropy.wcs import WCS
 
     edge = np.linspace(-0.5, LOCAL_SIDE - 0.5, 50)
-    ras, _ = WCS(headers[straddle]["sci"]).pixel_to_world_values(np.r_[edge, edge], np.r_[edge * 0 - 0.5, edge])
+    ras, _ = WCS(headers[straddle]["sci"]).pixel_to_world_values(
+        np.r_[edge, edge], np.r_[edge * 0 - 0.5, edge]
+    )
     assert np.all((ras > 359.0) | (ras < 0.5)) and np.any(ras > 359.5) and np.any(ras < 0.1)
     for shape, expected in (("RANGE 359.0 0.2 9.9 10.1", {straddle}), ("RANGE 0.5 359.0 9.9 10.1", set())):
         answer = session.get(f"{server.url}/simulated/SIA", params={"POS": shape}, timeout=30)
@@ -359,10 +436,13 @@ def test_time_and_band_constraints_on_epochs(local_service):
     assert {round(t, 6) for t in table["t_min"]} == {headers[k]["sci"]["MJD-OBS"] for k in expected}
     j_only = _local_search(local_service, pos=(150.0, 2.0, ARCSEC), band=(1.29e-6 * u.m, 1.30e-6 * u.m))
     assert keys(j_only) == {k for k in field if headers[k]["sci"]["FILTER"] == "J129"}
-    h_by_frequency = _local_search(local_service, pos=(150.0, 2.0, ARCSEC), band=(1.9e14 * u.Hz, 1.91e14 * u.Hz))
+    h_by_frequency = _local_search(
+        local_service, pos=(150.0, 2.0, ARCSEC), band=(1.9e14 * u.Hz, 1.91e14 * u.Hz)
+    )
     assert set(h_by_frequency["energy_bandpassname"]) == {"H158"}  # 1.58 micron is 1.897e14 Hz
-    open_ended = _local_search(local_service, pos=(150.0, 2.0, ARCSEC), time=(Time(62012, format="mjd"),
-                                                                                Time(70000, format="mjd")))
+    open_ended = _local_search(
+        local_service, pos=(150.0, 2.0, ARCSEC), time=(Time(62012, format="mjd"), Time(70000, format="mjd"))
+    )
     assert keys(open_ended) == {k for k in field if headers[k]["sci"]["MJD-OBS"] >= 62012}
 
 
@@ -370,7 +450,9 @@ def test_other_constraints_and_post(local_service):
     server, headers, session = local_service
     assert len(_local_search(local_service, calib_level=2)) == len(headers)
     assert len(_local_search(local_service, calib_level=3)) == 0
-    assert len(_local_search(local_service, facility="Roman", instrument="WFI", data_type="image")) == len(headers)
+    assert len(_local_search(local_service, facility="Roman", instrument="WFI", data_type="image")) == len(
+        headers
+    )
     assert len(_local_search(local_service, facility="Rubin")) == 0
     assert len(_local_search(local_service, exptime=(100, 200))) == len(headers)
     assert len(_local_search(local_service, exptime=(200, 300))) == 0
@@ -386,8 +468,11 @@ def test_a_cone_meets_an_image_it_overlaps_without_holding_its_centre(local_serv
     from astropy.wcs import WCS
 
     _, headers, _ = local_service
-    upright = [k for k in headers if footprint_test(headers[k]["sci"])(150.0, 2.0, 0)
-               and headers[k]["sci"]["CD1_2"] == 0]
+    upright = [
+        k
+        for k in headers
+        if footprint_test(headers[k]["sci"])(150.0, 2.0, 0) and headers[k]["sci"]["CD1_2"] == 0
+    ]
     assert len(upright) == 2
     # 0.01 degree east of the images' east edge (pixel x = -0.5), along the middle row
     edge_ra, edge_dec = WCS(headers[upright[0]]["sci"]).pixel_to_world_values(-0.5, (LOCAL_SIDE - 1) / 2)

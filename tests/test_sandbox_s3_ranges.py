@@ -26,8 +26,17 @@ PUBLIC, PRIVATE = "stpubdata", "roman-sci-test-data-prod-summer-beta-test"
 KEY, OTHER = "hst/public/abcd/ranges.bin", "hst/public/abcd/overwritten.bin"
 SIZE = 300_000
 VOLATILE = {"date", "x-amzn-requestid", "last-modified", "server"}  # differ between two servers
-RANGES = [None, "bytes=0-99", "bytes=1000-4999", "bytes=-100", "bytes=100-", "bytes=0-",
-          f"bytes={SIZE - 1}-{SIZE + 50}", "bytes=5-2", "bytes=0-1,5-6"]
+RANGES = [
+    None,
+    "bytes=0-99",
+    "bytes=1000-4999",
+    "bytes=-100",
+    "bytes=100-",
+    "bytes=0-",
+    f"bytes={SIZE - 1}-{SIZE + 50}",
+    "bytes=5-2",
+    "bytes=0-1,5-6",
+]
 WHOLE = (None, "bytes=5-2", "bytes=0-1,5-6")  # moto, like S3, answers these with the whole object (200)
 
 
@@ -62,8 +71,11 @@ def payload(tmp_path_factory) -> tuple[Path, bytes]:
 @pytest.fixture(scope="module")
 def server(payload):
     root, _ = payload
-    objects = [Entry(PUBLIC, KEY, "blob.bin", True), Entry(PUBLIC, OTHER, "blob.bin", True),
-               Entry(PRIVATE, KEY, "blob.bin", False)]
+    objects = [
+        Entry(PUBLIC, KEY, "blob.bin", True),
+        Entry(PUBLIC, OTHER, "blob.bin", True),
+        Entry(PRIVATE, KEY, "blob.bin", False),
+    ]
     with S3Server(Manifest(root, objects)) as running:
         yield running
 
@@ -94,8 +106,8 @@ def _expected_slice(data: bytes, range_: str | None) -> bytes:
         return data
     first, last = range_.removeprefix("bytes=").split("-")
     if not first:
-        return data[-int(last):]
-    return data[int(first): int(last) + 1 if last else None]
+        return data[-int(last) :]
+    return data[int(first) : int(last) + 1 if last else None]
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
@@ -114,23 +126,34 @@ def test_unsatisfiable_range_is_moto_416(server, reference, method):
     ours = _get(f"{server.url}/{PUBLIC}/{KEY}", method, f"bytes={SIZE}-")
     moto = _get(reference, method, f"bytes={SIZE}-")
     assert ours.status_code == moto.status_code == 416
-    assert ours.content.replace(b"\n", b"").split(b"<RequestID>")[0] == \
-        moto.content.replace(b"\n", b"").split(b"<RequestID>")[0]
+    assert (
+        ours.content.replace(b"\n", b"").split(b"<RequestID>")[0]
+        == moto.content.replace(b"\n", b"").split(b"<RequestID>")[0]
+    )
     if method == "GET":
         assert b"<Code>InvalidRange</Code>" in ours.content
 
 
 def test_errors_and_access_policy_still_apply(server, reference):
     missing = _get(f"{server.url}/{PUBLIC}/hst/public/abcd/nope.bin", "GET", "bytes=0-9")
-    assert missing.status_code == _get(reference.replace(KEY, "nope.bin"), "GET", "bytes=0-9").status_code == 404
+    assert (
+        missing.status_code == _get(reference.replace(KEY, "nope.bin"), "GET", "bytes=0-9").status_code == 404
+    )
     assert b"<Code>NoSuchKey</Code>" in missing.content
     for range_ in (None, "bytes=0-9"):
         denied = _get(f"{server.url}/{PRIVATE}/{KEY}", "GET", range_)
         assert denied.status_code == 403 and b"<Code>AccessDenied</Code>" in denied.content
-    signed = boto3.client("s3", endpoint_url=server.url, region_name="us-east-1",
-                          aws_access_key_id="throwaway", aws_secret_access_key="throwaway")
-    assert signed.get_object(Bucket=PRIVATE, Key=KEY, Range="bytes=10-19")["Body"].read() == \
-        (server.manifest.root / "blob.bin").read_bytes()[10:20]
+    signed = boto3.client(
+        "s3",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="throwaway",
+        aws_secret_access_key="throwaway",
+    )
+    assert (
+        signed.get_object(Bucket=PRIVATE, Key=KEY, Range="bytes=10-19")["Body"].read()
+        == (server.manifest.root / "blob.bin").read_bytes()[10:20]
+    )
 
 
 def test_accounting_counts_the_bytes_sent(server, payload):
@@ -141,16 +164,26 @@ def test_accounting_counts_the_bytes_sent(server, payload):
     _get(f"{server.url}/{PUBLIC}/{KEY}", "GET", f"bytes={SIZE}-")
     records = server.stats.records
     assert [(r.method, r.status, r.bytes_sent) for r in records[:5]] == [
-        ("GET", 206, 100), ("GET", 206, 100), ("GET", 206, SIZE - 100), ("GET", 200, SIZE), ("HEAD", 206, 0)]
+        ("GET", 206, 100),
+        ("GET", 206, 100),
+        ("GET", 206, SIZE - 100),
+        ("GET", 200, SIZE),
+        ("HEAD", 206, 0),
+    ]
     assert records[5].status == 416 and records[5].bytes_sent > 0  # moto's XML error body
     assert server.stats.requests == 6
 
 
 def test_object_overwritten_after_start_serves_new_bytes(server, payload):
     new = bytes(reversed(payload[1][:123_456]))
-    signed = boto3.client("s3", endpoint_url=server.url, region_name="us-east-1",
-                          aws_access_key_id="throwaway", aws_secret_access_key="throwaway",
-                          config=Config(request_checksum_calculation="when_required"))
+    signed = boto3.client(
+        "s3",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="throwaway",
+        aws_secret_access_key="throwaway",
+        config=Config(request_checksum_calculation="when_required"),
+    )
     signed.put_object(Bucket=PUBLIC, Key=OTHER, Body=new, ACL="public-read")
     url = f"{server.url}/{PUBLIC}/{OTHER}"
     assert _get(url, "GET", "bytes=-100").content == new[-100:]
@@ -159,8 +192,13 @@ def test_object_overwritten_after_start_serves_new_bytes(server, payload):
     assert whole.content == new and whole.headers["Content-Length"] == str(len(new))
     assert _get(url, "GET", "bytes=200000-").status_code == 416  # beyond the new, shorter object
     # with a stored checksum (boto3's default for PUT): moto's own GET answers, checksum and all
-    signed = boto3.client("s3", endpoint_url=server.url, region_name="us-east-1",
-                          aws_access_key_id="throwaway", aws_secret_access_key="throwaway")
+    signed = boto3.client(
+        "s3",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="throwaway",
+        aws_secret_access_key="throwaway",
+    )
     signed.put_object(Bucket=PUBLIC, Key=OTHER, Body=new[:5000], ACL="public-read")
     full = signed.get_object(Bucket=PUBLIC, Key=OTHER, ChecksumMode="ENABLED")
     assert full["Body"].read() == new[:5000] and full.get("ChecksumCRC32")
@@ -175,8 +213,9 @@ def test_direct_reads_copy_only_the_range_and_match_moto_header_for_header(monke
     backend.put_object("sandbox-direct-reads", "k.bin", data).set_acl(get_canned_acl("public-read"))
     whole_copies = []
     value = FakeKey.value
-    monkeypatch.setattr(FakeKey, "value", property(lambda key: whole_copies.append(key.name) or value.fget(key),
-                                                   value.fset))
+    monkeypatch.setattr(
+        FakeKey, "value", property(lambda key: whole_copies.append(key.name) or value.fget(key), value.fset)
+    )
     moto = DomainDispatcherApplication(create_backend_app)
     plain, direct = Client(moto), Client(DirectReads(moto))
     try:
@@ -187,10 +226,13 @@ def test_direct_reads_copy_only_the_range_and_match_moto_header_for_header(monke
             assert len(whole_copies) == before  # never the whole object for a GET we answer
             theirs = plain.get("/sandbox-direct-reads/k.bin", headers=headers)
             assert (ours.status, ours.data) == (theirs.status, theirs.data)
-            assert [h for h in ours.headers if h[0] not in ("Date", "x-amzn-requestid")] == \
-                [h for h in theirs.headers if h[0] not in ("Date", "x-amzn-requestid")]
+            assert [h for h in ours.headers if h[0] not in ("Date", "x-amzn-requestid")] == [
+                h for h in theirs.headers if h[0] not in ("Date", "x-amzn-requestid")
+            ]
         # moto's own GET answers what DirectReads does not mirror (here: a 416 and a version query)
-        assert direct.get("/sandbox-direct-reads/k.bin", headers={"Range": "bytes=999999-"}).status_code == 416
+        assert (
+            direct.get("/sandbox-direct-reads/k.bin", headers={"Range": "bytes=999999-"}).status_code == 416
+        )
         assert direct.get("/sandbox-direct-reads/k.bin?versionId=null").data == data
     finally:
         backend.delete_object("sandbox-direct-reads", "k.bin")

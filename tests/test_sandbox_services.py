@@ -37,8 +37,13 @@ def tiny_manifest(tmp_path_factory) -> Manifest:
     payload = np.random.default_rng(3).integers(0, 256, OBJECT_SIZE, dtype=np.uint8).tobytes()
     (root / "blob.bin").write_bytes(payload)
     md5 = hashlib.md5(payload).hexdigest()
-    return Manifest(root, [Entry("stpubdata", "hst/public/abcd/blob.bin", "blob.bin", OBJECT_SIZE, md5, True),
-                           Entry(PRIVATE, "ROMANISIM/blob.bin", "blob.bin", OBJECT_SIZE, md5, False)])
+    return Manifest(
+        root,
+        [
+            Entry("stpubdata", "hst/public/abcd/blob.bin", "blob.bin", OBJECT_SIZE, md5, True),
+            Entry(PRIVATE, "ROMANISIM/blob.bin", "blob.bin", OBJECT_SIZE, md5, False),
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +54,16 @@ def tiny_s3(tiny_manifest):
 
 def _client(url: str, signed: bool):
     if signed:
-        return boto3.client("s3", endpoint_url=url, region_name="us-east-1",
-                            aws_access_key_id="throwaway", aws_secret_access_key="throwaway")
-    return boto3.client("s3", endpoint_url=url, region_name="us-east-1",
-                        config=Config(signature_version=UNSIGNED))
+        return boto3.client(
+            "s3",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="throwaway",
+            aws_secret_access_key="throwaway",
+        )
+    return boto3.client(
+        "s3", endpoint_url=url, region_name="us-east-1", config=Config(signature_version=UNSIGNED)
+    )
 
 
 def _error_code(call) -> str:
@@ -65,15 +76,18 @@ def _error_code(call) -> str:
 def test_ranged_get_is_counted_exactly_at_the_server(tiny_s3, tiny_manifest):
     anonymous = _client(tiny_s3.url, signed=False)
     tiny_s3.reset_stats()
-    body = anonymous.get_object(Bucket="stpubdata", Key="hst/public/abcd/blob.bin",
-                                Range="bytes=1000-4999")["Body"].read()
+    body = anonymous.get_object(Bucket="stpubdata", Key="hst/public/abcd/blob.bin", Range="bytes=1000-4999")[
+        "Body"
+    ].read()
     whole = anonymous.get_object(Bucket="stpubdata", Key="hst/public/abcd/blob.bin")["Body"].read()
     stats = tiny_s3.stats
     assert body == (tiny_manifest.root / "blob.bin").read_bytes()[1000:5000]
     assert len(whole) == OBJECT_SIZE
     assert stats.requests == 2
     assert [(r.status, r.range, r.bytes_sent) for r in stats.records] == [
-        (206, "bytes=1000-4999", 4000), (200, None, OBJECT_SIZE)]
+        (206, "bytes=1000-4999", 4000),
+        (200, None, OBJECT_SIZE),
+    ]
     assert stats.bytes_sent == 4000 + OBJECT_SIZE
     assert stats.since(1).bytes_sent == OBJECT_SIZE
 
@@ -82,7 +96,9 @@ def test_private_bucket_refuses_anonymous_and_serves_credentialed(tiny_s3):
     anonymous, signed = _client(tiny_s3.url, False), _client(tiny_s3.url, True)
     tiny_s3.reset_stats()
     assert _error_code(lambda: anonymous.list_objects_v2(Bucket=PRIVATE)) == "AccessDenied"
-    assert _error_code(lambda: anonymous.get_object(Bucket=PRIVATE, Key="ROMANISIM/blob.bin")) == "AccessDenied"
+    assert (
+        _error_code(lambda: anonymous.get_object(Bucket=PRIVATE, Key="ROMANISIM/blob.bin")) == "AccessDenied"
+    )
     assert _error_code(lambda: anonymous.head_object(Bucket=PRIVATE, Key="ROMANISIM/blob.bin")) == "403"
     assert [o["Key"] for o in signed.list_objects_v2(Bucket=PRIVATE)["Contents"]] == ["ROMANISIM/blob.bin"]
     assert len(signed.get_object(Bucket=PRIVATE, Key="ROMANISIM/blob.bin")["Body"].read()) == OBJECT_SIZE
@@ -120,7 +136,11 @@ def test_latency_model_delays_every_request(tiny_manifest, tiny_s3):
 
 def test_bandwidth_model_still_delivers_every_byte(tiny_manifest):
     with S3Server(tiny_manifest, bandwidth=10_000_000) as capped:
-        body = _client(capped.url, False).get_object(Bucket="stpubdata", Key="hst/public/abcd/blob.bin")["Body"].read()
+        body = (
+            _client(capped.url, False)
+            .get_object(Bucket="stpubdata", Key="hst/public/abcd/blob.bin")["Body"]
+            .read()
+        )
         assert len(body) == OBJECT_SIZE
         assert capped.stats.bytes_sent == OBJECT_SIZE
 
@@ -149,15 +169,27 @@ def test_unknown_https_host_is_refused_with_a_clear_message(lone_proxy):
 
 @pytest.mark.timeout(30)
 def test_unknown_plain_http_host_is_refused_with_a_clear_message(lone_proxy):
-    response = requests.get("http://s3.amazonaws.com/stpubdata/x", proxies={"http": lone_proxy.url}, timeout=10)
+    response = requests.get(
+        "http://s3.amazonaws.com/stpubdata/x", proxies={"http": lone_proxy.url}, timeout=10
+    )
     assert response.status_code == 403
     assert response.text.strip() == refusal_message("s3.amazonaws.com")
 
 
 # ------------------------------------------------------------------ the full sandbox, through astroquery
-SEED_QUERY = {"obs_collection": "HST", "filters": "F160W", "instrument_name": "WFC3/IR",
-                  "proposal_id": ["11360"], "dataRights": "PUBLIC"}
-SEED_FILTER = {"calib_level": [3], "productType": ["SCIENCE"], "dataproduct_type": ["image"], "project": ["CALWF3"]}
+SEED_QUERY = {
+    "obs_collection": "HST",
+    "filters": "F160W",
+    "instrument_name": "WFC3/IR",
+    "proposal_id": ["11360"],
+    "dataRights": "PUBLIC",
+}
+SEED_FILTER = {
+    "calib_level": [3],
+    "productType": ["SCIENCE"],
+    "dataproduct_type": ["image"],
+    "project": ["CALWF3"],
+}
 
 
 @pytest.fixture
@@ -195,7 +227,9 @@ def test_seed_cloud_uris_open_anonymously_with_fits(seed_products, observations,
     assert traffic.requests >= 1 and not any(r.authorized for r in traffic.records)
 
 
-def test_download_products_cloud_only_writes_the_exact_file(seed_products, observations, sandbox_env, tmp_path):
+def test_download_products_cloud_only_writes_the_exact_file(
+    seed_products, observations, sandbox_env, tmp_path
+):
     single = observations.filter_products(seed_products, obsID="24797441")
     manifest = observations.download_products(single, download_dir=str(tmp_path), cloud_only=True)
     assert list(manifest["Status"]) == ["COMPLETE"]
@@ -251,13 +285,25 @@ def test_private_bucket_anonymous_refused_credentialed_allowed_via_s3fs(sandbox_
 
 
 def test_child_process_gets_sandbox_without_iers_downloads(sandbox):
-    code = ("from astropy.utils import iers; from astropy.time import Time; "
-            "print(iers.conf.auto_download); import os; print(os.environ['AWS_ENDPOINT_URL'])")
-    result = subprocess.run([sys.executable, "-c", code], env=sandbox.apply({"PATH": "/usr/bin:/bin"}),
-                            capture_output=True, text=True, timeout=120)
+    code = (
+        "from astropy.utils import iers; from astropy.time import Time; "
+        "print(iers.conf.auto_download); import os; print(os.environ['AWS_ENDPOINT_URL'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=sandbox.apply({"PATH": "/usr/bin:/bin"}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", sandbox.s3.url]
-    secret = Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"]).read_text().split("aws_secret_access_key = ")[1].split()[0]
+    secret = (
+        Path(sandbox.env["AWS_SHARED_CREDENTIALS_FILE"])
+        .read_text()
+        .split("aws_secret_access_key = ")[1]
+        .split()[0]
+    )
     exported = "\n".join(sandbox.export_lines()) + sandbox.env_file.read_text()
     assert secret not in exported and "AWS_SECRET_ACCESS_KEY=" not in exported
 
@@ -289,8 +335,10 @@ def test_cli_parses_latency_and_bandwidth_and_rejects_nonsense():
 
 # ------------------------------------------------------------------ MAST paging, on a five-row catalog
 class FiveRowCatalog:
-    OBSERVATION_FIELDS: ClassVar[list[dict[str, str]]] = [{"name": "obsid", "type": "string"},
-                                                           {"name": "t_exptime", "type": "float"}]
+    OBSERVATION_FIELDS: ClassVar[list[dict[str, str]]] = [
+        {"name": "obsid", "type": "string"},
+        {"name": "t_exptime", "type": "float"},
+    ]
     PRODUCT_FIELDS: ClassVar[list[dict[str, str]]] = [{"name": "obsID", "type": "string"}]
 
     @staticmethod
@@ -305,8 +353,11 @@ class FiveRowCatalog:
 def _invoke(client, **mashup):
     from urllib.parse import quote
 
-    response = client.post("/api/v0/invoke", data="request=" + quote(json.dumps(mashup)),
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        "/api/v0/invoke",
+        data="request=" + quote(json.dumps(mashup)),
+        content_type="application/x-www-form-urlencoded",
+    )
     return response.get_json()
 
 
@@ -316,30 +367,49 @@ def test_mast_pages_and_filters_like_mast():
     from roman_helpers.sandbox.mast import MastApp
 
     client = Client(MastApp(catalog=FiveRowCatalog))
-    page = _invoke(client, service="Mast.Caom.Filtered", pagesize=2, page=3,
-                   params={"columns": "*", "filters": [{"paramName": "obsid", "values": ["0", "1", "2", "3", "4"]}]})
+    page = _invoke(
+        client,
+        service="Mast.Caom.Filtered",
+        pagesize=2,
+        page=3,
+        params={"columns": "*", "filters": [{"paramName": "obsid", "values": ["0", "1", "2", "3", "4"]}]},
+    )
     assert page["status"] == "COMPLETE"
     assert [row["obsid"] for row in page["data"]] == ["4"]
     assert (page["paging"]["pagesFiltered"], page["paging"]["rowsFiltered"]) == (3, 5)
-    ranged = _invoke(client, service="Mast.Caom.Filtered", params={
-        "filters": [{"paramName": "t_exptime", "values": [{"min": 150, "max": 350}]}]})
+    ranged = _invoke(
+        client,
+        service="Mast.Caom.Filtered",
+        params={"filters": [{"paramName": "t_exptime", "values": [{"min": 150, "max": 350}]}]},
+    )
     assert [row["obsid"] for row in ranged["data"]] == ["2", "3"]
-    unknown = _invoke(client, service="Mast.Caom.Filtered", params={"filters": [{"paramName": "nope", "values": ["1"]}]})
+    unknown = _invoke(
+        client, service="Mast.Caom.Filtered", params={"filters": [{"paramName": "nope", "values": ["1"]}]}
+    )
     assert (unknown["status"], unknown["msg"]) == ("ERROR", "Filter 'nope' does not exist.")
-    config = client.post("/portal/Mashup/Mashup.asmx/columnsconfig", data={"colConfigId": "Mast.Caom.Cone"}).get_json()
+    config = client.post(
+        "/portal/Mashup/Mashup.asmx/columnsconfig", data={"colConfigId": "Mast.Caom.Cone"}
+    ).get_json()
     assert config["t_exptime"]["vot.datatype"] == "double" and config["obsid"]["vot.datatype"] == "char"
 
 
 # ------------------------------------------------------------------ the command line
 @pytest.mark.timeout(180)
 def test_sandbox_run_passes_environment_and_exit_code(sandbox, tmp_path):
-    probe = ("import os, sys, requests; "
-             "print(os.environ['AWS_ENDPOINT_URL'].startswith('http://127.0.0.1:')); "
-             "r = requests.post('https://mast.stsci.edu/portal/Mashup/Mashup.asmx/columnsconfig', "
-             "data={'colConfigId': 'Mast.Caom.Cone'}, timeout=30); print('obs_collection' in r.json()); "
-             "sys.exit(7)")
-    result = subprocess.run([sys.executable, "-m", "roman_helpers.sandbox", "run", "--", sys.executable, "-c", probe],
-                            capture_output=True, text=True, timeout=170, cwd=tmp_path)
+    probe = (
+        "import os, sys, requests; "
+        "print(os.environ['AWS_ENDPOINT_URL'].startswith('http://127.0.0.1:')); "
+        "r = requests.post('https://mast.stsci.edu/portal/Mashup/Mashup.asmx/columnsconfig', "
+        "data={'colConfigId': 'Mast.Caom.Cone'}, timeout=30); print('obs_collection' in r.json()); "
+        "sys.exit(7)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "roman_helpers.sandbox", "run", "--", sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=170,
+        cwd=tmp_path,
+    )
     assert result.returncode == 7, result.stderr[-2000:]
     assert result.stdout.split() == ["True", "True"]
 
@@ -349,8 +419,12 @@ def test_sandbox_up_prints_exports_and_stops_on_ctrl_c(sandbox, tmp_path):
     import signal
 
     env_file = tmp_path / "sandbox.env"
-    process = subprocess.Popen([sys.executable, "-m", "roman_helpers.sandbox", "up", "--env-file", str(env_file)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "roman_helpers.sandbox", "up", "--env-file", str(env_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = process.stdout.readline()
         exports = [process.stdout.readline() for _ in range(3)]
@@ -362,7 +436,9 @@ def test_sandbox_up_prints_exports_and_stops_on_ctrl_c(sandbox, tmp_path):
     assert exports[0].startswith("export AWS_ENDPOINT_URL=http://127.0.0.1:")
     assert process.returncode == 0 and "sandbox stopped" in err
     written = env_file.read_text()
-    assert exports[0] in written and "aws_secret_access_key =" not in written and "sandbox-secret" not in written
+    assert (
+        exports[0] in written and "aws_secret_access_key =" not in written and "sandbox-secret" not in written
+    )
 
 
 def test_mast_selects_columns_and_counts_like_mast():
@@ -375,9 +451,13 @@ def test_mast_selects_columns_and_counts_like_mast():
     picked = _invoke(client, service="Mast.Caom.Filtered", params={"columns": "obsid", "filters": middle})
     assert picked["fields"] == [{"name": "obsid", "type": "string"}]
     assert picked["data"] == [{"obsid": "2"}, {"obsid": "3"}, {"obsid": "4"}]
-    count = _invoke(client, service="Mast.Caom.Filtered", params={"columns": "COUNT_BIG(*)", "filters": middle})
+    count = _invoke(
+        client, service="Mast.Caom.Filtered", params={"columns": "COUNT_BIG(*)", "filters": middle}
+    )
     assert (count["data"], count["paging"]["rows"]) == ([{"Column1": 3}], 1)
-    unknown = _invoke(client, service="Mast.Caom.Filtered", params={"columns": "obsid, nope", "filters": middle})
+    unknown = _invoke(
+        client, service="Mast.Caom.Filtered", params={"columns": "obsid, nope", "filters": middle}
+    )
     assert (unknown["status"], unknown["msg"]) == ("ERROR", "Column 'nope' does not exist.")
     cone = _invoke(client, service="Mast.Caom.Cone", params={"ra": 10})
     assert cone["status"] == "ERROR" and "ra, dec and radius" in cone["msg"]
@@ -394,5 +474,7 @@ def test_resolver_answers_the_asked_resolver_or_all_of_them():
     unknown = client.get("/Santa-war/query?name=Betelgeuse&outputFormat=json&resolveAll=false").get_json()
     assert [e["resolver"] for e in ned["resolvedCoordinate"]] == ["NED"]
     assert [(e["resolver"], e["searchString"]) for e in both["resolvedCoordinate"]] == [
-        ("SIMBAD", "ngc 4382"), ("NED", "ngc 4382")]
+        ("SIMBAD", "ngc 4382"),
+        ("NED", "ngc 4382"),
+    ]
     assert unknown == {"resolvedCoordinate": [], "status": ""}

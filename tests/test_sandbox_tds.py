@@ -32,8 +32,10 @@ COLLECTION = "simulated_roman_openuniverse2024"
 DO_NOT_USE = 1
 # OpenUniverse headers carry MJD-OBS without DATE-OBS: astropy notes the fix it makes
 # (and erfa calls dates after the last known leap second "dubious")
-pytestmark = [pytest.mark.filterwarnings("ignore::astropy.wcs.FITSFixedWarning"),
-              pytest.mark.filterwarnings("ignore::erfa.ErfaWarning")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::astropy.wcs.FITSFixedWarning"),
+    pytest.mark.filterwarnings("ignore::erfa.ErfaWarning"),
+]
 
 
 def _s3(sandbox):
@@ -63,7 +65,7 @@ def transient(truth):
 def _cutout(array: np.ndarray, x: float, y: float, half: int):
     """The pixels within ``half`` of (x, y), and the 0-based column and row of their corner."""
     x0, y0 = max(round(x) - half, 0), max(round(y) - half, 0)
-    return array[y0:round(y) + half + 1, x0:round(x) + half + 1], x0, y0
+    return array[y0 : round(y) + half + 1, x0 : round(x) + half + 1], x0, y0
 
 
 def _holds(x: float, y: float, shape) -> bool:
@@ -83,28 +85,44 @@ def images(sandbox, transient):
                 sci = hdul[1].header
                 x, y = WCS(sci).world_to_pixel_values(*transient)
                 found[entry.key] = {
-                    "layout": "openuniverse", "names": [h.name for h in hdul], "primary_data": hdul[0].data,
+                    "layout": "openuniverse",
+                    "names": [h.name for h in hdul],
+                    "primary_data": hdul[0].data,
                     "dtypes": [hdul[i].data.dtype.name for i in (1, 2, 3)],
-                    "shapes": [hdul[i].data.shape for i in (1, 2, 3)], "header": sci.copy(),
-                    "primary": hdul[0].header.copy(), "x": float(x), "y": float(y),
-                    "sci": hdul[1].data.astype(float), "err": hdul[2].data.astype(float),
-                    "dq": hdul[3].data.astype(np.int64), "mjd": sci["MJD-OBS"], "exptime": sci["EXPTIME"],
-                    "band": sci["FILTER"], "sca": sci["SCA_NUM"]}
+                    "shapes": [hdul[i].data.shape for i in (1, 2, 3)],
+                    "header": sci.copy(),
+                    "primary": hdul[0].header.copy(),
+                    "x": float(x),
+                    "y": float(y),
+                    "sci": hdul[1].data.astype(float),
+                    "err": hdul[2].data.astype(float),
+                    "dq": hdul[3].data.astype(np.int64),
+                    "mjd": sci["MJD-OBS"],
+                    "exptime": sci["EXPTIME"],
+                    "band": sci["FILTER"],
+                    "sca": sci["SCA_NUM"],
+                }
         elif entry.bucket == ROMAN_BUCKET and entry.key.startswith(ROMAN_PREFIX) and path.suffix == ".asdf":
             with rdm.open(path) as model:  # validates against the Roman schemas
                 x, y = model.meta.wcs.invert(*transient, with_bounding_box=False)
                 found[entry.key] = {
-                    "layout": "roman", "model": type(model).__name__,
+                    "layout": "roman",
+                    "model": type(model).__name__,
                     "dtypes": [model.data.dtype.name, model.err.dtype.name, model.dq.dtype.name],
                     "shapes": [model.data.shape, model.err.shape, model.dq.shape],
-                    "x": float(x), "y": float(y),
-                    "sci": np.asarray(model.data, float), "err": np.asarray(model.err, float),
-                    "dq": np.asarray(model.dq, np.int64), "mjd": model.meta.exposure.start_time.mjd,
-                    "end_mjd": model.meta.exposure.end_time.mjd, "exptime": model.meta.exposure.exposure_time,
+                    "x": float(x),
+                    "y": float(y),
+                    "sci": np.asarray(model.data, float),
+                    "err": np.asarray(model.err, float),
+                    "dq": np.asarray(model.dq, np.int64),
+                    "mjd": model.meta.exposure.start_time.mjd,
+                    "end_mjd": model.meta.exposure.end_time.mjd,
+                    "exptime": model.meta.exposure.exposure_time,
                     "band": model.meta.instrument.optical_element,
                     "sca": int(model.meta.instrument.detector[3:]),
                     "conversion": model.meta.photometry.conversion_megajanskys,
-                    "pixel_area": model.meta.photometry.pixel_area}
+                    "pixel_area": model.meta.photometry.pixel_area,
+                }
     return found
 
 
@@ -128,10 +146,14 @@ def test_each_band_has_at_least_100_epochs_over_a_year_and_a_half(sandbox):
 
 
 def test_the_roman_layout_has_the_same_exposures(images):
-    fits_side = Counter((i["band"][-3:], round(i["mjd"], 7), i["sca"]) for i in images.values()
-                        if i["layout"] == "openuniverse")
-    asdf_side = Counter((i["band"][-3:], round(i["mjd"], 7), i["sca"]) for i in images.values()
-                        if i["layout"] == "roman")
+    fits_side = Counter(
+        (i["band"][-3:], round(i["mjd"], 7), i["sca"])
+        for i in images.values()
+        if i["layout"] == "openuniverse"
+    )
+    asdf_side = Counter(
+        (i["band"][-3:], round(i["mjd"], 7), i["sca"]) for i in images.values() if i["layout"] == "roman"
+    )
     assert fits_side == asdf_side and len(fits_side) >= 400
     assert set(fits_side.values()) == {1}
 
@@ -277,8 +299,10 @@ def test_light_curve_rises_and_declines_around_its_peak(truth):
 
 def test_dataset_defaults_are_images_holding_the_target(sandbox, images, transient, truth):
     meta = truth["sources"].meta
-    for name, examples in (("openuniverse-tds-fits", ({}, {"band": "J129"})),
-                           ("roman-tds-asdf", ({}, {"optical_element": "F129"}))):
+    for name, examples in (
+        ("openuniverse-tds-fits", ({}, {"band": "J129"})),
+        ("roman-tds-asdf", ({}, {"optical_element": "F129"})),
+    ):
         dataset = datasets.get(name)
         target = tuple(float(v) for v in dataset.defaults()["target"].split(","))
         field = tuple(float(v) for v in dataset.defaults()["field"].split(","))
@@ -306,6 +330,7 @@ def test_irsa_sia_finds_the_tds_images_at_the_target_with_their_times(sandbox_en
     # within 1.3" of an edge (radius and position rounding) a file may or may not be returned
     margin = 1.3 / 0.11
     ou = {k: v for k, v in images.items() if v["layout"] == "openuniverse"}
+
     def within(image, pad: float) -> bool:  # the target is on the pixel grid grown by ``pad`` pixels
         ny, nx = image["sci"].shape
         return -0.5 - pad < image["x"] < nx - 0.5 + pad and -0.5 - pad < image["y"] < ny - 0.5 + pad
@@ -337,8 +362,11 @@ for item in tds.objects():
 
 
 def test_a_second_build_writes_the_same_bytes(sandbox, tmp_path):
-    tds_entries = [e for e in sandbox.manifest.objects
-                   if e.key.startswith((OU_ROOT, ROMAN_PREFIX)) and e.bucket in (OU_BUCKET, ROMAN_BUCKET)]
+    tds_entries = [
+        e
+        for e in sandbox.manifest.objects
+        if e.key.startswith((OU_ROOT, ROMAN_PREFIX)) and e.bucket in (OU_BUCKET, ROMAN_BUCKET)
+    ]
     sample = [e for e in tds_entries if not e.key.endswith((".fits.gz", ".asdf", ".txt"))]  # sequence, tables
     for suffix in (".fits.gz", ".txt", ".asdf"):
         of_kind = [e for e in tds_entries if e.key.endswith(suffix)]
@@ -354,8 +382,10 @@ def test_a_second_build_writes_the_same_bytes(sandbox, tmp_path):
 def test_cache_stays_within_budget(sandbox):
     tds_bytes = sum(e.size for e in sandbox.manifest.objects if e.key.startswith((OU_ROOT, ROMAN_PREFIX)))
     on_disk = sum(p.stat().st_size for p in Path(sandbox.manifest.root).rglob("*") if p.is_file())
-    print(f"sandbox data: {sandbox.timings.get('data', 0):.1f} s to build or load; "
-          f"{len(sandbox.manifest.objects)} objects, {on_disk / 1e6:.0f} MB on disk, "
-          f"of which the Time Domain Survey field {tds_bytes / 1e6:.0f} MB")
+    print(
+        f"sandbox data: {sandbox.timings.get('data', 0):.1f} s to build or load; "
+        f"{len(sandbox.manifest.objects)} objects, {on_disk / 1e6:.0f} MB on disk, "
+        f"of which the Time Domain Survey field {tds_bytes / 1e6:.0f} MB"
+    )
     assert 0 < tds_bytes <= 150e6
     assert on_disk <= 500e6

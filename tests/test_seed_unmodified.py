@@ -21,10 +21,12 @@ SOURCE_TUTORIAL = ROOT.parent / "shared" / "seed" / "000_0d08fb16aa621a39.txt"
 def source_tutorial_text() -> str:
     """Return the source tutorial's text; fail (never skip) when it is not beside the repository."""
     if not SOURCE_TUTORIAL.is_file():
-        pytest.fail(f"the source tutorial is missing: expected {SOURCE_TUTORIAL} "
-                    f"(<repository root>/../shared/seed/). Clone or link the shared folder "
-                    f"next to the repository, e.g. `ln -s /path/to/shared {ROOT.parent / 'shared'}`.",
-                    pytrace=False)
+        pytest.fail(
+            f"the source tutorial is missing: expected {SOURCE_TUTORIAL} "
+            f"(<repository root>/../shared/seed/). Clone or link the shared folder "
+            f"next to the repository, e.g. `ln -s /path/to/shared {ROOT.parent / 'shared'}`.",
+            pytrace=False,
+        )
     return SOURCE_TUTORIAL.read_text()
 
 
@@ -44,7 +46,7 @@ def source_code_cells(text: str) -> list[str]:
         code: list[str] = []
         for index, line in enumerate(lines):
             if not line.strip():
-                following = next((nxt for nxt in lines[index + 1:] if nxt.strip()), "")
+                following = next((nxt for nxt in lines[index + 1 :] if nxt.strip()), "")
                 if not _looks_like_code(following):
                     break
             code.append(line)
@@ -88,8 +90,19 @@ def test_source_notebook_runs_unmodified_under_sandbox_run(tmp_path):
     source, output = tmp_path / "source.ipynb", tmp_path / "source.out.ipynb"
     nbformat.write(notebook, source)
 
-    command = [*_launcher(), "--", sys.executable, "-m", "papermill", "--kernel", "python3",
-               "--cwd", str(tmp_path), str(source), str(output)]
+    command = [
+        *_launcher(),
+        "--",
+        sys.executable,
+        "-m",
+        "papermill",
+        "--kernel",
+        "python3",
+        "--cwd",
+        str(tmp_path),
+        str(source),
+        str(output),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=850, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-4000:]
 

@@ -52,13 +52,14 @@ def gzip_prefix_for(path, decompressed_end: int) -> int:
     decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
     raw, produced, consumed = path.read_bytes(), 0, 0
     while produced < decompressed_end:
-        piece = raw[consumed:consumed + 1024]
+        piece = raw[consumed : consumed + 1024]
         produced += len(decoder.decompress(piece))
         consumed += len(piece)
     return consumed
 
 
 # ------------------------------------------------------------------ FITS headers
+
 
 def test_read_header_of_drz_fetches_under_64_kib(s3env):
     header, server = counted(s3env, lambda: stream.read_header(s3env.uri["drz"]))
@@ -108,6 +109,7 @@ def test_read_metadata_of_fits_is_primary_header(s3env):
 
 # ------------------------------------------------------------------ FITS cut-outs
 
+
 def test_box_cutout_fetches_only_the_rows_concurrently(s3env):
     box = (1000, 50, 1100, 150)  # x0, y0, x1, y1
     cut, server = counted(s3env, lambda: stream.cutout(s3env.uri["fits"], box=box))
@@ -144,8 +146,11 @@ def test_gzip_cutout_reads_forward_once_and_stops_after_the_rows(s3env):
     with fits.open(path) as hdul:
         np.testing.assert_array_equal(cut.data, hdul["SCI"].data[20:60, 100:200])
         data_start = hdul.fileinfo(1)["datLoc"]
-    spans = sorted(tuple(int(n) for n in record.range.split("=")[1].split("-"))
-                   for record in server.records if record.range)
+    spans = sorted(
+        tuple(int(n) for n in record.range.split("=")[1].split("-"))
+        for record in server.records
+        if record.range
+    )
     for (_, end), (start, _) in itertools.pairwise(spans):
         assert start > end  # no byte fetched twice
     needed = gzip_prefix_for(path, data_start + 60 * 4088 * 4)
@@ -154,6 +159,7 @@ def test_gzip_cutout_reads_forward_once_and_stops_after_the_rows(s3env):
 
 
 # ------------------------------------------------------------------ ASDF
+
 
 def test_read_metadata_of_asdf_reads_only_the_tree(s3env):
     metadata, server = counted(s3env, lambda: stream.read_metadata(s3env.uri["asdf"]))
@@ -210,6 +216,7 @@ def test_open_datamodel_is_lazy(s3env):
     def read_detector():
         with stream.open_datamodel(s3env.uri["asdf"]) as model:
             return str(model.meta.instrument.detector), model.data.shape
+
     (detector, shape), server = counted(s3env, read_detector)
     assert detector.startswith("WFI") and shape == (1024, 4088)
     assert server.bytes_sent < s3env.local["asdf"].stat().st_size / 10
@@ -219,6 +226,7 @@ def test_open_asdf_reads_a_block_only_when_used(s3env):
     def read_dq_corner():
         with stream.open_asdf(s3env.uri["asdf"]) as af:
             return np.asarray(af.tree["roman"]["dq"])[0, 0]
+
     value, server = counted(s3env, read_dq_corner)
     with asdf.open(s3env.local["asdf"]) as af:
         assert value == af.tree["roman"]["dq"][0, 0]
@@ -226,6 +234,7 @@ def test_open_asdf_reads_a_block_only_when_used(s3env):
 
 
 # ------------------------------------------------------------------ errors and access
+
 
 def test_private_bucket_is_read_with_credentials(s3env):
     header, server = counted(s3env, lambda: stream.read_header(s3env.uri["private_fits"], 1))
@@ -270,6 +279,7 @@ def test_not_an_s3_uri():
 
 
 # ------------------------------------------------------------------ ERR, DQ and the WCS of cut-outs
+
 
 def _local_asdf(env):
     with asdf.open(env.local["asdf"], lazy_load=False) as af:
@@ -321,8 +331,11 @@ def test_cutouts_of_fits_gz_read_the_stream_forward_once(s3env):
     with fits.open(s3env.local["gz"]) as hdul:
         for name, cut in cuts.items():
             np.testing.assert_array_equal(cut.data, hdul[name].data[20:60, 100:200])
-    spans = sorted(tuple(int(n) for n in record.range.split("=")[1].split("-"))
-                   for record in server.records if record.range)
+    spans = sorted(
+        tuple(int(n) for n in record.range.split("=")[1].split("-"))
+        for record in server.records
+        if record.range
+    )
     for (_, end), (start, _) in itertools.pairwise(spans):
         assert start > end  # no byte fetched twice
     assert server.bytes_sent <= s3env.local["gz"].stat().st_size
@@ -335,8 +348,9 @@ def test_asdf_angular_size_of_two_sides(s3env):
     centre = wcs.pixel_to_world(2000.3, 500.2)  # away from half pixels, where rounding the text could tip
     cut = stream.cutout(s3env.uri["asdf"], position=centre, size=(20 * u.arcsec, 30 * u.arcsec))
     assert cut.data.shape == (round(20 / pixel_arcsec), round(30 / pixel_arcsec))  # (ny, nx)
-    text = stream.cutout(s3env.uri["asdf"], position=centre.to_string("hmsdms", precision=4),
-                         size="20arcsec,30arcsec")
+    text = stream.cutout(
+        s3env.uri["asdf"], position=centre.to_string("hmsdms", precision=4), size="20arcsec,30arcsec"
+    )
     assert text.slices_original == cut.slices_original
 
 
@@ -396,8 +410,12 @@ def test_cli_cutout_of_a_roman_file_keeps_err_dq_and_a_measured_wcs(s3env, tmp_p
     pixel = wcs.pixel_to_world(1000, 500).separation(wcs.pixel_to_world(1001, 500))
     assert np.max(sip.pixel_to_world(x, y).separation(wcs.pixel_to_world(x + 1000, y + 500)) / pixel) < 0.01
     single = tmp_path / "err.fits"
-    assert cli.main(["cutout", s3env.uri["asdf"], "--box", "0", "0", "10", "10", "--ext", "err",
-                     "-o", str(single)]) == 0
+    assert (
+        cli.main(
+            ["cutout", s3env.uri["asdf"], "--box", "0", "0", "10", "10", "--ext", "err", "-o", str(single)]
+        )
+        == 0
+    )
     with fits.open(single) as hdul:
         assert [hdu.name for hdu in hdul] == ["PRIMARY", "ERR"]
         np.testing.assert_array_equal(hdul["ERR"].data, arrays["err"][:10, :10].astype(np.float32))
@@ -416,9 +434,13 @@ def _distorted_gwcs(shape, amplitude_pixels: float):
     dx = models.Polynomial2D(3, c1_0=1, c3_0=k, c1_2=k, c2_1=0.3 * k)
     dy = models.Polynomial2D(3, c0_1=1, c0_3=k, c2_1=k, c1_2=-0.2 * k)
     distortion = models.Mapping((0, 1, 0, 1)) | dx & dy
-    transform = ((models.Shift(-cx) & models.Shift(-cy)) | distortion
-                 | (models.Scale(-0.11 / 3600) & models.Scale(0.11 / 3600))
-                 | models.Pix2Sky_TAN() | models.RotateNative2Celestial(10.0, -44.0, 180.0))
+    transform = (
+        (models.Shift(-cx) & models.Shift(-cy))
+        | distortion
+        | (models.Scale(-0.11 / 3600) & models.Scale(0.11 / 3600))
+        | models.Pix2Sky_TAN()
+        | models.RotateNative2Celestial(10.0, -44.0, 180.0)
+    )
     detector = cf.Frame2D(name="detector", axes_order=(0, 1), unit=(u.pix, u.pix))
     world = cf.CelestialFrame(reference_frame=ICRS(), name="world", unit=(u.deg, u.deg))
     return gwcs.WCS([(detector, transform), (world, None)])
@@ -428,7 +450,9 @@ def _distorted_gwcs(shape, amplitude_pixels: float):
 def test_sip_approximation_of_a_distorted_gwcs_states_its_measured_accuracy(size, x0):
     full = _distorted_gwcs((4088, 4088), amplitude_pixels=30)
     y0 = x0  # near a corner, where the distortion is strongest, or the whole detector
-    cut = Cutout2D(np.zeros((4088, 4088), np.float32)[y0:y0 + size, x0:x0 + size], (size / 2, size / 2), size)
+    cut = Cutout2D(
+        np.zeros((4088, 4088), np.float32)[y0 : y0 + size, x0 : x0 + size], (size / 2, size / 2), size
+    )
     cut.wcs = stream._cutout_gwcs(full, x0, y0, (size, size))
     header = stream.to_hdulist({"data": cut})["SCI"].header
     sip = WCS(header)

@@ -13,14 +13,20 @@ from conftest import put_object
 from roman_helpers import stream
 from roman_helpers.errors import FileFormatError, ObjectNotFoundError
 
-ASDF_BROKEN_TREE = (b"#ASDF 1.0.0\n#ASDF_STANDARD 1.5.0\n%YAML 1.1\n%TAG ! tag:stsci.edu:asdf/\n"
-                    b"--- !core/asdf-1.1.0\nroman: {meta: {instrument: [unclosed\n...\n")
+ASDF_BROKEN_TREE = (
+    b"#ASDF 1.0.0\n#ASDF_STANDARD 1.5.0\n%YAML 1.1\n%TAG ! tag:stsci.edu:asdf/\n"
+    b"--- !core/asdf-1.1.0\nroman: {meta: {instrument: [unclosed\n...\n"
+)
 
 
 def _fits_bytes() -> bytes:
     buffer = io.BytesIO()
-    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.arange(200 * 300, dtype=np.float32).reshape(200, 300),
-                                                   name="SCI")]).writeto(buffer)
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(),
+            fits.ImageHDU(np.arange(200 * 300, dtype=np.float32).reshape(200, 300), name="SCI"),
+        ]
+    ).writeto(buffer)
     return buffer.getvalue()
 
 
@@ -51,9 +57,11 @@ def test_a_truncated_fits_file_keeps_its_headers_but_refuses_missing_pixels(dama
         stream.cutout(damaged["truncated.fits"], box=(0, 190, 10, 200))
 
 
-@pytest.mark.parametrize("call", [stream.read_metadata, stream.info,
-                                  lambda uri: stream.cutout(uri, box=(0, 0, 1, 1))],
-                         ids=["read_metadata", "info", "cutout"])
+@pytest.mark.parametrize(
+    "call",
+    [stream.read_metadata, stream.info, lambda uri: stream.cutout(uri, box=(0, 0, 1, 1))],
+    ids=["read_metadata", "info", "cutout"],
+)
 def test_an_asdf_file_with_a_broken_tree(damaged, call):
     with pytest.raises(FileFormatError, match=re.escape("broken.asdf")):
         call(damaged["broken.asdf"])

@@ -64,9 +64,13 @@ def test_filesystem_connected_before_measuring_is_counted(s3env):
 
 def test_astropy_fsspec_open_is_counted(s3env):
     mark = settled_mark(s3env)
-    with (transfer.measure() as stats,
-          fits.open(s3env.uri["fits"], fsspec_kwargs={"anon": True, "default_block_size": 8192,
-                                                      "default_cache_type": "first"}) as hdul):
+    with (
+        transfer.measure() as stats,
+        fits.open(
+            s3env.uri["fits"],
+            fsspec_kwargs={"anon": True, "default_block_size": 8192, "default_cache_type": "first"},
+        ) as hdul,
+    ):
         assert hdul[1].header["NAXIS1"] == 4088
     assert stats.requests >= 2  # a HEAD and at least one GET
     assert (stats.requests, stats.bytes) == server_totals(s3env, mark)
@@ -167,8 +171,11 @@ def moto_log(caplog):
     caplog.set_level(logging.INFO, logger="werkzeug")
 
     def methods() -> Counter:
-        lines = [re.sub(r"\x1b\[[0-9;]*m", "", record.getMessage())  # without werkzeug's colours
-                 for record in caplog.get_records("call") if record.name == "werkzeug"]
+        lines = [
+            re.sub(r"\x1b\[[0-9;]*m", "", record.getMessage())  # without werkzeug's colours
+            for record in caplog.get_records("call")
+            if record.name == "werkzeug"
+        ]
         return Counter(match[1] for line in lines if (match := re.search(r'"([A-Z]+) /', line)))
 
     return methods
@@ -215,8 +222,10 @@ def test_plain_s3fs_counts_match_the_object(fits_object, moto_log):
 def test_astropy_fits_open_counts_match_the_object(fits_object, moto_log):
     uri, size = fits_object
     # the "all" cache reads the whole file in one GET, after the HEAD that gives its size
-    with (transfer.measure() as stats,
-          fits.open(uri, fsspec_kwargs={"anon": True, "default_cache_type": "all"}) as hdul):
+    with (
+        transfer.measure() as stats,
+        fits.open(uri, fsspec_kwargs={"anon": True, "default_cache_type": "all"}) as hdul,
+    ):
         assert hdul["SCI"].data[47, 63] == 64 * 48 - 1
     assert as_methods(stats) == moto_log() == Counter({"HEAD": 1, "GET": 1}) and stats.bytes == size
 

@@ -33,25 +33,48 @@ NEW_NAME = "r0003201001001001004_0001_wfi11_f106_cal.asdf"
 
 # --------------------------------------------------------------------------- file names
 
+
 def test_parse_2024_name() -> None:
     fields = uris.parse_roman_filename(OLD_NAME)
     assert fields == {
-        "convention": "2024", "visit_id": "r0000101001001001001", "program": "00001", "plan": "01",
-        "pass": "001", "segment": "001", "observation": "001", "visit": "001",
-        "visit_file_group": "01", "visit_file_sequence": "1", "visit_file_activity": "01",
-        "exposure": "0001", "detector": "WFI01", "optical_element": None, "suffix": "cal",
+        "convention": "2024",
+        "visit_id": "r0000101001001001001",
+        "program": "00001",
+        "plan": "01",
+        "pass": "001",
+        "segment": "001",
+        "observation": "001",
+        "visit": "001",
+        "visit_file_group": "01",
+        "visit_file_sequence": "1",
+        "visit_file_activity": "01",
+        "exposure": "0001",
+        "detector": "WFI01",
+        "optical_element": None,
+        "suffix": "cal",
         "extension": "asdf",
     }
 
 
 def test_parse_2026_name_from_a_uri() -> None:
     fields = uris.parse_roman_filename(
-        "s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/" + NEW_NAME)
+        "s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/" + NEW_NAME
+    )
     assert fields["convention"] == "2026"
-    assert (fields["program"], fields["plan"], fields["pass"], fields["segment"], fields["observation"],
-            fields["visit"]) == ("00032", "01", "001", "001", "001", "004")
-    assert (fields["exposure"], fields["detector"], fields["optical_element"], fields["suffix"]) == \
-        ("0001", "WFI11", "F106", "cal")
+    assert (
+        fields["program"],
+        fields["plan"],
+        fields["pass"],
+        fields["segment"],
+        fields["observation"],
+        fields["visit"],
+    ) == ("00032", "01", "001", "001", "001", "004")
+    assert (fields["exposure"], fields["detector"], fields["optical_element"], fields["suffix"]) == (
+        "0001",
+        "WFI11",
+        "F106",
+        "cal",
+    )
     assert fields["visit_file_group"] is None and fields["visit_file_activity"] is None
 
 
@@ -59,13 +82,16 @@ def test_parse_keeps_the_same_keys_for_both_conventions() -> None:
     assert uris.parse_roman_filename(OLD_NAME).keys() == uris.parse_roman_filename(NEW_NAME).keys()
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("r00001_cal.asdf", "19-digit visit id"),
-    ("x0000101001001001001_01101_0001_WFI01_cal.asdf", "19-digit visit id"),
-    ("r0000101001001001001_0101_0001_WFI01_cal.asdf", "After the visit id"),
-    ("r0003201001001001004_0001_wfi11_f106_cal", "After the visit id"),
-    ("", "19-digit visit id"),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("r00001_cal.asdf", "19-digit visit id"),
+        ("x0000101001001001001_01101_0001_WFI01_cal.asdf", "19-digit visit id"),
+        ("r0000101001001001001_0101_0001_WFI01_cal.asdf", "After the visit id"),
+        ("r0003201001001001004_0001_wfi11_f106_cal", "After the visit id"),
+        ("", "19-digit visit id"),
+    ],
+)
 def test_parse_rejects_malformed_names_with_an_example(name: str, expected: str) -> None:
     with pytest.raises(InvalidParameterError) as info:
         uris.parse_roman_filename(name)
@@ -86,14 +112,18 @@ def test_parse_rejects_a_non_string() -> None:
 
 # --------------------------------------------------------------------------- builders
 
+
 def test_romanisim_uri_follows_the_yaml_template() -> None:
     assert uris.romanisim_uri("R0.5_DP0.5_PA90", "F129", 7, suffix="uncal") == (
         "s3://roman-sci-test-data-prod-summer-beta-test/ROMANISIM/DENSE_REGION/R0.5_DP0.5_PA90/"
-        "r0000101001001001002_01101_0001_WFI07_uncal.asdf")
+        "r0000101001001001002_01101_0001_WFI07_uncal.asdf"
+    )
 
 
 def test_builders_accept_the_usual_spellings() -> None:
-    assert uris.romanisim_uri("R0.5_DP0.5_PA0", "f158", "WFI07") == uris.romanisim_uri("R0.5_DP0.5_PA0", "F158", 7)
+    assert uris.romanisim_uri("R0.5_DP0.5_PA0", "f158", "WFI07") == uris.romanisim_uri(
+        "R0.5_DP0.5_PA0", "F158", 7
+    )
     assert uris.tutorial_uri("wfi04", "f158") == uris.tutorial_uri(4, "F158")
     assert uris.openuniverse_fits_uri("F184", 15297, "11") == uris.openuniverse_fits_uri("F184", "15297", 11)
 
@@ -101,10 +131,12 @@ def test_builders_accept_the_usual_spellings() -> None:
 def test_openuniverse_builders() -> None:
     assert uris.openuniverse_fits_uri("F184", "15297", 11) == (
         "s3://nasa-irsa-simulations/openuniverse2024/roman/preview/RomanWAS/images/simple_model/"
-        "F184/15297/Roman_WAS_simple_model_F184_15297_11.fits.gz")
+        "F184/15297/Roman_WAS_simple_model_F184_15297_11.fits.gz"
+    )
     assert uris.openuniverse_asdf_uri("F158", "15298", 3) == (
         "s3://roman-sci-test-data-prod-summer-beta-test/OPEN_UNIVERSE/WAS/simple_model/"
-        "F158/15298/roman_was_F158_15298_wfi03_simple.asdf")
+        "F158/15298/roman_was_F158_15298_wfi03_simple.asdf"
+    )
 
 
 def test_tutorial_uri_parses_back() -> None:
@@ -114,18 +146,42 @@ def test_tutorial_uri_parses_back() -> None:
     assert (fields["detector"], fields["optical_element"]) == ("WFI11", "F106")
 
 
-@pytest.mark.parametrize(("call", "expected"), [
-    (lambda: uris.openuniverse_fits_uri("F999", "15297", 11), "invalid band 'F999'; valid values are: F158, F184"),
-    (lambda: uris.openuniverse_asdf_uri("F184", "15x97", 11), "invalid hpix '15x97'; valid values are: 15297, 15298"),
-    (lambda: uris.openuniverse_fits_uri("F184", "99999", 11), "invalid hpix '99999'; valid values are: 15297, 15298"),
-    (lambda: uris.openuniverse_fits_uri("F184", "15297", 19), "invalid sensor 19; valid values are: 1, 2,"),
-    (lambda: uris.openuniverse_fits_uri("F184", "15297", "WFI00"), "invalid sensor 'WFI00'; valid values are: 1,"),
-    (lambda: uris.openuniverse_fits_uri("F184", "15297", 11.7), "invalid sensor 11.7"),
-    (lambda: uris.openuniverse_fits_uri("F184", "15297", True), "invalid sensor True"),
-    (lambda: uris.romanisim_uri("nowhere", "F158", 1), "invalid pointing 'nowhere'; valid values are: R0.5_DP0.5_PA0"),
-    (lambda: uris.romanisim_uri("R0.5_DP0.5_PA0", "F158", 1, suffix="rate"), "valid values are: cal, uncal"),
-    (lambda: uris.tutorial_uri(3, 106), "invalid optical_element 106; valid values are: F106, F158"),
-])
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (
+            lambda: uris.openuniverse_fits_uri("F999", "15297", 11),
+            "invalid band 'F999'; valid values are: F158, F184",
+        ),
+        (
+            lambda: uris.openuniverse_asdf_uri("F184", "15x97", 11),
+            "invalid hpix '15x97'; valid values are: 15297, 15298",
+        ),
+        (
+            lambda: uris.openuniverse_fits_uri("F184", "99999", 11),
+            "invalid hpix '99999'; valid values are: 15297, 15298",
+        ),
+        (
+            lambda: uris.openuniverse_fits_uri("F184", "15297", 19),
+            "invalid sensor 19; valid values are: 1, 2,",
+        ),
+        (
+            lambda: uris.openuniverse_fits_uri("F184", "15297", "WFI00"),
+            "invalid sensor 'WFI00'; valid values are: 1,",
+        ),
+        (lambda: uris.openuniverse_fits_uri("F184", "15297", 11.7), "invalid sensor 11.7"),
+        (lambda: uris.openuniverse_fits_uri("F184", "15297", True), "invalid sensor True"),
+        (
+            lambda: uris.romanisim_uri("nowhere", "F158", 1),
+            "invalid pointing 'nowhere'; valid values are: R0.5_DP0.5_PA0",
+        ),
+        (
+            lambda: uris.romanisim_uri("R0.5_DP0.5_PA0", "F158", 1, suffix="rate"),
+            "valid values are: cal, uncal",
+        ),
+        (lambda: uris.tutorial_uri(3, 106), "invalid optical_element 106; valid values are: F106, F158"),
+    ],
+)
 def test_builders_reject_bad_values_with_the_valid_ones(call, expected: str) -> None:
     with pytest.raises(InvalidParameterError) as info:
         call()
@@ -133,7 +189,9 @@ def test_builders_reject_bad_values_with_the_valid_ones(call, expected: str) -> 
 
 
 def test_unknown_dataset_and_misspelt_parameter_are_refused() -> None:
-    with pytest.raises(InvalidParameterError, match="invalid dataset 'nope'; valid values are: hst-wfc3ir-m85"):
+    with pytest.raises(
+        InvalidParameterError, match="invalid dataset 'nope'; valid values are: hst-wfc3ir-m85"
+    ):
         datasets.get("nope")
     with pytest.raises(InvalidParameterError, match="has no parameter 'colour'"):
         datasets.get("roman-tutorial-2026").uri(colour="red")
@@ -143,14 +201,19 @@ def test_unknown_dataset_and_misspelt_parameter_are_refused() -> None:
 
 def test_papermill_values_are_checked_as_strictly_as_the_api() -> None:
     dense = datasets.get("romanisim-dense-region")
-    assert dense.validate(detector="WFI07", optical_element="f129", suffix="CAL") == \
-        {**dense.defaults(), "detector": 7, "optical_element": "F129", "suffix": "cal"}
+    assert dense.validate(detector="WFI07", optical_element="f129", suffix="CAL") == {
+        **dense.defaults(),
+        "detector": 7,
+        "optical_element": "F129",
+        "suffix": "cal",
+    }
     for bad in (11.7, True, "eleven"):
         with pytest.raises(InvalidParameterError, match="invalid detector"):
             dense.validate(detector=bad)
 
 
 # --------------------------------------------------------------------------- cloud_uris
+
 
 def _data_uri(n: int) -> str:
     return f"mast:HST/product/ib{n:04d}010_drz.fits"
@@ -173,8 +236,14 @@ class PathLookup:
                 url = urlparse(self.path)
                 asked = parse_qs(url.query).get("uri", [])
                 lookup.requests.append(asked)
-                answer = {uri: ({"status_code": 200, "path": "/" + lookup.known[uri]} if uri in lookup.known
-                                else {"status_code": 404, "path": None}) for uri in asked}
+                answer = {
+                    uri: (
+                        {"status_code": 200, "path": "/" + lookup.known[uri]}
+                        if uri in lookup.known
+                        else {"status_code": 404, "path": None}
+                    )
+                    for uri in asked
+                }
                 body = json.dumps(answer).encode() if lookup.status == 200 else b"server error"
                 ok = url.path == "/api/v0.1/path_lookup/"
                 self.send_response(lookup.status if ok else 404)
@@ -249,8 +318,9 @@ def test_cloud_uris_takes_a_product_table_and_a_single_uri(buckets, s3_client, p
     for key in known.values():
         put_object(s3_client, "stpubdata", key, b"x")
     path_lookup(known)
-    table = Table({"obsID": ["1", "2", "3", "2"],
-                   "dataURI": [_data_uri(2), _data_uri(0), _data_uri(1), _data_uri(0)]})
+    table = Table(
+        {"obsID": ["1", "2", "3", "2"], "dataURI": [_data_uri(2), _data_uri(0), _data_uri(1), _data_uri(0)]}
+    )
     assert uris.cloud_uris(table) == [f"s3://stpubdata/{_key(n)}" for n in (2, 0, 1)]
     assert uris.cloud_uris(table[1]) == [f"s3://stpubdata/{_key(0)}"]
     assert uris.cloud_uris(_data_uri(1)) == [f"s3://stpubdata/{_key(1)}"]

@@ -39,8 +39,14 @@ SCRIPT = Path(sys.executable).with_name("roman-helpers")
 
 def _fits_bytes(wcs: bool = True) -> bytes:
     header = tan_header((NY, NX), RA, DEC, PIXEL_DEG) if wcs else None
-    hdus = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(IMAGE, header=header, name="SCI"),
-                         fits.ImageHDU(ERR, name="ERR"), fits.ImageHDU(DQ, name="DQ")])
+    hdus = fits.HDUList(
+        [
+            fits.PrimaryHDU(),
+            fits.ImageHDU(IMAGE, header=header, name="SCI"),
+            fits.ImageHDU(ERR, name="ERR"),
+            fits.ImageHDU(DQ, name="DQ"),
+        ]
+    )
     buffer = io.BytesIO()
     hdus.writeto(buffer)
     return buffer.getvalue()
@@ -49,8 +55,14 @@ def _fits_bytes(wcs: bool = True) -> bytes:
 def _asdf_bytes() -> bytes:
     import asdf
 
-    tree = {"roman": {"meta": {"wcs": tan_gwcs((NY, NX), RA, DEC, PIXEL_DEG)},
-                      "data": IMAGE, "err": ERR, "dq": DQ}}
+    tree = {
+        "roman": {
+            "meta": {"wcs": tan_gwcs((NY, NX), RA, DEC, PIXEL_DEG)},
+            "data": IMAGE,
+            "err": ERR,
+            "dq": DQ,
+        }
+    }
     buffer = io.BytesIO()
     asdf.AsdfFile(tree).write_to(buffer, all_array_compression="lz4")
     return buffer.getvalue()
@@ -75,10 +87,13 @@ def _in_tmp_path(tmp_path, monkeypatch):
 @pytest.fixture
 def files(buckets, s3_client) -> dict[str, str]:
     plain = _fits_bytes()
-    objects = {"fits": ("t/cut/image.fits", plain), "gz": ("t/cut/image.fits.gz", gzip.compress(plain, 1)),
-               "asdf": ("t/cut/image_cal.asdf", _asdf_bytes()),
-               "nowcs": ("t/cut/nowcs.fits", _fits_bytes(wcs=False)),
-               "big": ("t/cut/big.fits", _big_fits_bytes())}
+    objects = {
+        "fits": ("t/cut/image.fits", plain),
+        "gz": ("t/cut/image.fits.gz", gzip.compress(plain, 1)),
+        "asdf": ("t/cut/image_cal.asdf", _asdf_bytes()),
+        "nowcs": ("t/cut/nowcs.fits", _fits_bytes(wcs=False)),
+        "big": ("t/cut/big.fits", _big_fits_bytes()),
+    }
     for key, payload in objects.values():
         put_object(s3_client, "stpubdata", key, payload)
     return {name: f"s3://stpubdata/{key}" for name, (key, _payload) in objects.items()}
@@ -110,6 +125,7 @@ FORMATS = ["fits", "gz", "asdf"]
 
 # --------------------------------------------------------------------------- the box order
 
+
 def test_a_box_in_the_command_line_order_cuts_the_same_place_in_python(files, tmp_path, capsys):
     """The CLI's order, X0 Y0 X1 Y1, is also Python's: 100 x 100 pixels there, not 535 x 535 elsewhere."""
     box = (766, 1301, 866, 1401)
@@ -127,10 +143,10 @@ def test_a_box_in_the_command_line_order_cuts_the_same_place_in_python(files, tm
 @pytest.mark.parametrize("kind", FORMATS)
 def test_a_box_in_the_old_python_order_is_refused_with_the_convention_and_the_shape(files, capsys, kind):
     # meant as (x0, x1, y0, y1) = columns 10..49, rows 5..29: as (x0, y0, x1, y1), x1 < x0
-    line = cli_error(capsys, ["cutout", files[kind], "--box", "10", "50", "5", "30", *OUT],
-                     1)
-    assert line.startswith("error: invalid --box '10 50 5 30'. --box is X0 Y0 X1 Y1: 0-based pixel corners, "
-                           "end exclusive")
+    line = cli_error(capsys, ["cutout", files[kind], "--box", "10", "50", "5", "30", *OUT], 1)
+    assert line.startswith(
+        "error: invalid --box '10 50 5 30'. --box is X0 Y0 X1 Y1: 0-based pixel corners, end exclusive"
+    )
     assert "data[Y0:Y1, X0:X1]" in line and "80 columns and 60 rows" in line
     assert "X1 = 5 is not greater than X0 = 10" in line
     message = python_error(lambda: stream.cutout(files[kind], box=(10, 50, 5, 30)))
@@ -138,11 +154,14 @@ def test_a_box_in_the_old_python_order_is_refused_with_the_convention_and_the_sh
     assert "x1 = 5 is not greater than x0 = 10" in message and "numpy shape (60, 80)" in message
 
 
-@pytest.mark.parametrize(("box", "problem"), [
-    ((0, 0, 81, 10), "reaches past the image (X1 <= 80 and Y1 <= 60"),
-    ((0, -1, 10, 10), "a corner is negative"),
-    ((5, 5, 5, 10), "X1 = 5 is not greater than X0 = 5"),
-])
+@pytest.mark.parametrize(
+    ("box", "problem"),
+    [
+        ((0, 0, 81, 10), "reaches past the image (X1 <= 80 and Y1 <= 60"),
+        ((0, -1, 10, 10), "a corner is negative"),
+        ((5, 5, 5, 10), "X1 = 5 is not greater than X0 = 5"),
+    ],
+)
 @pytest.mark.parametrize("kind", FORMATS)
 def test_a_box_outside_the_image_or_empty(files, capsys, kind, box, problem):
     line = cli_error(capsys, ["cutout", files[kind], "--box", *map(str, box), *OUT], 1)
@@ -159,15 +178,19 @@ def test_a_box_that_is_not_four_whole_numbers(files, box):
 
 # --------------------------------------------------------------------------- sizes
 
-@pytest.mark.parametrize(("size", "said"), [
-    ("-5", "a size must be positive"),
-    ("0", "a size must be positive"),
-    ("0arcsec", "a size must be positive"),
-    ("ten", "'ten' is neither a number nor an angle"),
-    ("10kg", "10.0 kg is not an angle"),
-    ("6.5", "pixels are whole numbers"),
-    ("1,2,3", "one value (a square) or two"),
-])
+
+@pytest.mark.parametrize(
+    ("size", "said"),
+    [
+        ("-5", "a size must be positive"),
+        ("0", "a size must be positive"),
+        ("0arcsec", "a size must be positive"),
+        ("ten", "'ten' is neither a number nor an angle"),
+        ("10kg", "10.0 kg is not an angle"),
+        ("6.5", "pixels are whole numbers"),
+        ("1,2,3", "one value (a square) or two"),
+    ],
+)
 def test_a_size_that_cannot_be_read_is_a_usage_error(files, capsys, size, said):
     line = cli_error(capsys, ["cutout", files["fits"], "--ra", "10", "--dec", "-44", "--size", size, *OUT], 2)
     assert line.startswith(f"error: invalid --size '{size}'. ") and said in line
@@ -179,40 +202,63 @@ def test_a_size_that_cannot_be_read_is_a_usage_error(files, capsys, size, said):
 @pytest.mark.parametrize("size", [-5, 0, 6.5, -3 * u.arcsec, (10, 0)])
 def test_a_bad_size_in_python_terms(files, size):
     assert python_error(lambda: stream.cutout(files["fits"], position=(10, 10), size=size)).startswith(
-        f"invalid size {size!r}")
+        f"invalid size {size!r}"
+    )
 
 
 @pytest.mark.parametrize("kind", FORMATS)
-@pytest.mark.parametrize(("size", "said"), [
-    ("100000", "that is 100000 x 100000 pixels (ny x nx), larger than the image (60 x 80)"),
-    ("0.01arcsec", "that is 0 x 0 pixels (ny x nx) here: less than one pixel"),
-    ("1arcsec,1deg", "larger than the image"),
-])
+@pytest.mark.parametrize(
+    ("size", "said"),
+    [
+        ("100000", "that is 100000 x 100000 pixels (ny x nx), larger than the image (60 x 80)"),
+        ("0.01arcsec", "that is 0 x 0 pixels (ny x nx) here: less than one pixel"),
+        ("1arcsec,1deg", "larger than the image"),
+    ],
+)
 def test_a_size_that_does_not_fit_the_image(files, capsys, kind, size, said):
     line = cli_error(capsys, ["cutout", files[kind], "--target", "10 -44", "--size", size, *OUT], 1)
     assert line.startswith(f"error: invalid --size '{size}'. ") and said in line
-    assert said in python_error(lambda: stream.cutout(files[kind], position=SkyCoord(RA, DEC, unit="deg"),
-                                                      size=size))
+    assert said in python_error(
+        lambda: stream.cutout(files[kind], position=SkyCoord(RA, DEC, unit="deg"), size=size)
+    )
 
 
 def test_an_angular_size_needs_a_wcs(files):
     message = python_error(lambda: stream.cutout(files["nowcs"], position=(40, 30), size=10 * u.arcsec))
-    assert message.startswith("invalid size <Quantity 10. arcsec>. this image has no celestial WCS, so an "
-                              "angle cannot be turned into pixels")
+    assert message.startswith(
+        "invalid size <Quantity 10. arcsec>. this image has no celestial WCS, so an "
+        "angle cannot be turned into pixels"
+    )
 
 
 # --------------------------------------------------------------------------- positions
 
-@pytest.mark.parametrize(("options", "flag", "said"), [
-    (["--ra", "10", "--dec", "-144.01"], "--dec '-144.01'", "a declination lies between -90 and +90 degrees"),
-    (["--ra", "12x30", "--dec", "-44"], "--ra '12x30'", "decimal degrees (9.9875) or sexagesimal hours"),
-    (["--ra", "400", "--dec", "-44"], "--ra '400'", "between 0 and 360 degrees (0h and 24h)"),
-    (["--ra", "10", "--dec", "south"], "--dec 'south'", "give it in degrees"),
-    (["--target", "M31"], "--target 'M31'", "object names are not looked up here (that needs the network)"),
-    (["--target", "NGC 253"], "--target 'NGC 253'", "object names are not looked up here"),
-    (["--target", "10.5"], "--target '10.5'", "give RA and Dec, e.g. '00:39:57 -44:01:20'"),
-    (["--target", "00:40:00 -144:00:00"], "--target '00:40:00 -144:00:00'", "between -90 and +90 degrees"),
-])
+
+@pytest.mark.parametrize(
+    ("options", "flag", "said"),
+    [
+        (
+            ["--ra", "10", "--dec", "-144.01"],
+            "--dec '-144.01'",
+            "a declination lies between -90 and +90 degrees",
+        ),
+        (["--ra", "12x30", "--dec", "-44"], "--ra '12x30'", "decimal degrees (9.9875) or sexagesimal hours"),
+        (["--ra", "400", "--dec", "-44"], "--ra '400'", "between 0 and 360 degrees (0h and 24h)"),
+        (["--ra", "10", "--dec", "south"], "--dec 'south'", "give it in degrees"),
+        (
+            ["--target", "M31"],
+            "--target 'M31'",
+            "object names are not looked up here (that needs the network)",
+        ),
+        (["--target", "NGC 253"], "--target 'NGC 253'", "object names are not looked up here"),
+        (["--target", "10.5"], "--target '10.5'", "give RA and Dec, e.g. '00:39:57 -44:01:20'"),
+        (
+            ["--target", "00:40:00 -144:00:00"],
+            "--target '00:40:00 -144:00:00'",
+            "between -90 and +90 degrees",
+        ),
+    ],
+)
 def test_a_position_that_cannot_be_read_is_a_usage_error(files, capsys, options, flag, said):
     line = cli_error(capsys, ["cutout", files["fits"], *options, "--size", "5", *OUT], 2)
     assert line.startswith(f"error: invalid {flag}. ") and said in line
@@ -244,8 +290,9 @@ def test_a_position_off_the_image_says_what_the_image_covers(files, capsys, kind
 
 def test_a_position_on_the_far_side_of_the_sky(files, capsys):
     line = cli_error(capsys, ["cutout", files["asdf"], "--ra", "190", "--dec", "44", "--size", "5", *OUT], 1)
-    assert line.startswith("error: invalid --ra/--dec '190 44'. it is on the far side of the sky from this "
-                           "image")
+    assert line.startswith(
+        "error: invalid --ra/--dec '190 44'. it is on the far side of the sky from this image"
+    )
 
 
 def test_a_sky_position_needs_a_wcs(files, capsys):
@@ -255,51 +302,70 @@ def test_a_sky_position_needs_a_wcs(files, capsys):
 
 # --------------------------------------------------------------------------- arrays
 
-@pytest.mark.parametrize(("ext", "said"), [("nope", "valid values are: data, dq, err"),
-                                       ("1", "valid values are: data, dq, err")])
+
+@pytest.mark.parametrize(
+    ("ext", "said"), [("nope", "valid values are: data, dq, err"), ("1", "valid values are: data, dq, err")]
+)
 def test_an_asdf_array_that_is_not_there_lists_those_that_are(files, capsys, ext, said):
     line = cli_error(capsys, ["cutout", files["asdf"], "--box", "0", "0", "5", "5", "--ext", ext, *OUT], 1)
     assert said in line and "is an ASDF file: name one of its 2-D arrays" in line
-    assert said in python_error(lambda: stream.cutout(files["asdf"], box=(0, 0, 5, 5), ext=int(ext)
-                                                      if ext.isdigit() else ext))
+    assert said in python_error(
+        lambda: stream.cutout(files["asdf"], box=(0, 0, 5, 5), ext=int(ext) if ext.isdigit() else ext)
+    )
 
 
 @pytest.mark.parametrize("kind", ["fits", "gz"])
 def test_a_fits_extension_that_is_not_there_lists_those_that_are(files, capsys, kind):
     line = cli_error(capsys, ["cutout", files[kind], "--box", "0", "0", "5", "5", "--ext", "WHT", *OUT], 1)
     assert "invalid --ext 'WHT'; valid values are: 0, 1, 2, 3, PRIMARY, SCI, ERR, DQ" in line
-    assert "valid values are: 0, 1, 2, 3" in python_error(lambda: stream.cutout(files[kind], box=(0, 0, 5, 5),
-                                                                                ext="WHT"))
+    assert "valid values are: 0, 1, 2, 3" in python_error(
+        lambda: stream.cutout(files[kind], box=(0, 0, 5, 5), ext="WHT")
+    )
 
 
 # --------------------------------------------------------------------------- how options go together
 
-@pytest.mark.parametrize(("options", "said"), [
-    (["--ra", "10", "--size", "5"], "--ra needs --dec and --size"),
-    (["--ra", "10", "--dec", "-44"], "--ra needs --dec and --size"),
-    (["--box", "0", "0", "5", "5", "--size", "5"], "--box goes alone"),
-    (["--target", "10 -44", "--dec", "-44", "--size", "5"], "--target needs --size (and no --dec)"),
-    (["--target", "10 -44"], "--target needs --size"),
-])
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--ra", "10", "--size", "5"], "--ra needs --dec and --size"),
+        (["--ra", "10", "--dec", "-44"], "--ra needs --dec and --size"),
+        (["--box", "0", "0", "5", "5", "--size", "5"], "--box goes alone"),
+        (["--target", "10 -44", "--dec", "-44", "--size", "5"], "--target needs --size (and no --dec)"),
+        (["--target", "10 -44"], "--target needs --size"),
+    ],
+)
 def test_options_that_do_not_go_together(files, capsys, options, said):
     line = cli_error(capsys, ["cutout", files["fits"], *options, *OUT], 2)
     assert said in line
 
 
-@pytest.mark.parametrize(("kwargs", "said"), [
-    ({"box": (0, 0, 5, 5), "position": (3, 3), "size": 2}, "give either box or position and size, not both"),
-    ({}, "give box=(x0, y0, x1, y1), or position and size"),
-    ({"position": (3, 3)}, "invalid size None"),
-    ({"position": [1, 2, 3], "size": 3}, "give a SkyCoord, a string of RA and Dec"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "said"),
+    [
+        (
+            {"box": (0, 0, 5, 5), "position": (3, 3), "size": 2},
+            "give either box or position and size, not both",
+        ),
+        ({}, "give box=(x0, y0, x1, y1), or position and size"),
+        ({"position": (3, 3)}, "invalid size None"),
+        ({"position": [1, 2, 3], "size": 3}, "give a SkyCoord, a string of RA and Dec"),
+    ],
+)
 def test_python_arguments_that_do_not_go_together(files, kwargs, said):
     assert said in python_error(lambda: stream.cutout(files["fits"], **kwargs))
 
 
 def test_the_installed_script_prints_one_line_without_a_traceback(files, tmp_path):
     def script(size: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(SCRIPT), "cutout", files["fits"], "--size", size, "--ra", "10", "--dec",
-                               "-44", *OUT], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        return subprocess.run(
+            [str(SCRIPT), "cutout", files["fits"], "--size", size, "--ra", "10", "--dec", "-44", *OUT],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+        )
 
     done = script("-5")
     assert done.returncode == 2

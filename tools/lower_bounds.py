@@ -34,8 +34,11 @@ OVERRIDES: dict[str, tuple[str, str]] = {}
 
 def lower_bound(req: Requirement) -> Version | None:
     """The lowest version ``req`` allows, read from its ``>=``, ``~=`` or ``==`` clauses."""
-    bounds = [Version(spec.version) for spec in req.specifier
-              if spec.operator in (">=", "~=", "==") and "*" not in spec.version]
+    bounds = [
+        Version(spec.version)
+        for spec in req.specifier
+        if spec.operator in (">=", "~=", "==") and "*" not in spec.version
+    ]
     return max(bounds, default=None)
 
 
@@ -72,8 +75,11 @@ def constraints(reqs: list[Requirement]) -> list[str]:
             if Version(version) > bound:
                 line = f"{name}=={version}  # OVERRIDE: declared >={bound}; {why}"
             else:
-                print(f"lower_bounds: override {name}=={version} is no longer needed "
-                      f"(declared >={bound}); remove it", file=sys.stderr)
+                print(
+                    f"lower_bounds: override {name}=={version} is no longer needed "
+                    f"(declared >={bound}); remove it",
+                    file=sys.stderr,
+                )
         pins[name] = (bound, line)
     return [line for _, line in pins.values()]
 
@@ -81,8 +87,9 @@ def constraints(reqs: list[Requirement]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pyproject", type=Path, default=ROOT / "pyproject.toml")
-    parser.add_argument("--extra", action="append", default=[],
-                        help="also pin this optional-dependency group, if it exists")
+    parser.add_argument(
+        "--extra", action="append", default=[], help="also pin this optional-dependency group, if it exists"
+    )
     parser.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     args = parser.parse_args(argv)
     pyproject = tomllib.loads(args.pyproject.read_text())

@@ -21,13 +21,16 @@ ANCHOR = re.compile(r"""<a\s[^>]*\b(?:id|name)\s*=\s*["']([^"']+)["']""", re.IGN
 
 def link_html_anchors(app: Any, doctree: nodes.document) -> None:
     """Replace same-page MyST references to raw-HTML anchors by in-page links."""
-    anchors = {match for raw in doctree.findall(nodes.raw) if "html" in raw.get("format", "")
-               for match in ANCHOR.findall(raw.astext())}
+    anchors = {
+        match
+        for raw in doctree.findall(nodes.raw)
+        if "html" in raw.get("format", "")
+        for match in ANCHOR.findall(raw.astext())
+    }
     if not anchors:
         return
     for ref in list(doctree.findall(pending_xref)):
-        if ref.get("reftype") == "myst" and not ref.get("refdomain") \
-                and ref.get("reftarget") in anchors:
+        if ref.get("reftype") == "myst" and not ref.get("refdomain") and ref.get("reftarget") in anchors:
             link = nodes.reference("", "", internal=True, refuri="#" + ref["reftarget"])
             link += ref.children
             ref.replace_self(link)

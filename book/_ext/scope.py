@@ -17,10 +17,10 @@ BOOK_FOLDERS = frozenset({"book", "notebooks"})
 
 def exclude_outside_book(app: Any, config: Any) -> None:
     """Add every top-level entry other than the book's folders to ``exclude_patterns``."""
-    outside = sorted(entry.name for entry in Path(app.srcdir).iterdir()
-                     if entry.name not in BOOK_FOLDERS)
+    outside = sorted(entry.name for entry in Path(app.srcdir).iterdir() if entry.name not in BOOK_FOLDERS)
     config.exclude_patterns = list(config.exclude_patterns) + [
-        name for name in outside if name not in config.exclude_patterns]
+        name for name in outside if name not in config.exclude_patterns
+    ]
 
 
 def setup(app: Any) -> dict:

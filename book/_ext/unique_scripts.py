@@ -15,12 +15,10 @@ def _identity(script: Any) -> tuple:
     attributes = getattr(script, "attributes", {}) or {}
     # the same inline script arrives once with filename None and once with ""
     filename = getattr(script, "filename", script) or ""
-    return (str(filename), tuple(sorted(
-        (key, str(value)) for key, value in attributes.items())))
+    return (str(filename), tuple(sorted((key, str(value)) for key, value in attributes.items())))
 
 
-def drop_duplicate_scripts(app: Any, pagename: str, templatename: str, context: dict,
-                           doctree: Any) -> None:
+def drop_duplicate_scripts(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
     """Remove repeated entries from the page's ``script_files``."""
     scripts = context.get("script_files")
     if not scripts:

@@ -56,7 +56,8 @@ def serve_wsgi(app: Any, host: str, port: int, what: str) -> Any:
     >>> server = serve_wsgi(lambda environ, start_response: [], "127.0.0.1", 0, "demo")
     >>> server.server_port > 0
     True
-    >>> server.shutdown(); server.server_close()
+    >>> server.shutdown()
+    ... server.server_close()
     """
     import threading
 
@@ -67,6 +68,8 @@ def serve_wsgi(app: Any, host: str, port: int, what: str) -> Any:
     try:
         server = make_server(host, port, app, threaded=True, request_handler=quiet_request_handler())
     except OSError as error:
-        raise SandboxStartError(f"the sandbox {what} service cannot listen on {host}:{port}: {error}") from None
+        raise SandboxStartError(
+            f"the sandbox {what} service cannot listen on {host}:{port}: {error}"
+        ) from None
     threading.Thread(target=server.serve_forever, name=f"sandbox-{what.lower()}", daemon=True).start()
     return server

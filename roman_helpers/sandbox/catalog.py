@@ -46,89 +46,379 @@ M85 = {"ra": 186.350222, "decl": 18.191081}
 # (name, type in responses, type in columnsconfig, label, unit, description, example, separator)
 # Labels, descriptions and examples are MAST's own (its columnsconfig for Mast.Caom.Cone).
 _OBSERVATION_COLUMNS = [
-    ("intentType", "string", "char", "Observation Type", "", "Whether observation is for science or calibration.",
-     "Valid values: science, calibration", None),
+    (
+        "intentType",
+        "string",
+        "char",
+        "Observation Type",
+        "",
+        "Whether observation is for science or calibration.",
+        "Valid values: science, calibration",
+        None,
+    ),
     ("obs_collection", "string", "char", "Mission", "", "Collection", "", ";"),
-    ("provenance_name", "string", "char", "Provenance Name", "", "Provenance name, or source of data",
-     "E.g. CALWF3, CALACS", None),
-    ("instrument_name", "string", "char", "Instrument", "", "Instrument Name", "E.g. WFPC2/WFC, UVOT, STIS/CCD", None),
-    ("project", "string", "char", "Project", "", "Processing project", "E.g. HST, HLA, EUVE, hlsp_legus", ";"),
-    ("filters", "string", "char", "Filters", "", "Instrument filters", "F469N, NUV, FUV, LOW DISP, MIRROR", ";"),
+    (
+        "provenance_name",
+        "string",
+        "char",
+        "Provenance Name",
+        "",
+        "Provenance name, or source of data",
+        "E.g. CALWF3, CALACS",
+        None,
+    ),
+    (
+        "instrument_name",
+        "string",
+        "char",
+        "Instrument",
+        "",
+        "Instrument Name",
+        "E.g. WFPC2/WFC, UVOT, STIS/CCD",
+        None,
+    ),
+    (
+        "project",
+        "string",
+        "char",
+        "Project",
+        "",
+        "Processing project",
+        "E.g. HST, HLA, EUVE, hlsp_legus",
+        ";",
+    ),
+    (
+        "filters",
+        "string",
+        "char",
+        "Filters",
+        "",
+        "Instrument filters",
+        "F469N, NUV, FUV, LOW DISP, MIRROR",
+        ";",
+    ),
     ("wavelength_region", "string", "char", "Waveband", "", "Energy Band", "EUV, XRAY, OPTICAL", ";"),
-    ("target_name", "string", "char", "Target Name", "", "Target Name", "Ex. COMET-67P-CHURYUMOV-GER-UPDATE", None),
-    ("target_classification", "string", "char", "Target Classification", "", "Type of target",
-     "Ex. COMET;COMET BEING ORBITED BY THE ROSETTA SPACECRAFT;SOLAR SYSTEM", ";"),
-    ("obs_id", "string", "char", "Observation ID", "", "Observation identifier, given by mission",
-     "U24Z0101T, N4QF18030", None),
-    ("s_ra", "float", "double", "RA", "deg", "Observation Right Ascension",
-     "May be displayed in the Portal as hh:mm:ss.sss, but should be searched as decimal", None),
-    ("s_dec", "float", "double", "Dec", "deg", "Observation Declination",
-     "May be displayed in the Portal as hh:mm:ss.sss, but should be searched as decimal", None),
-    ("dataproduct_type", "string", "char", "Product Type", "", "Type of product",
-     "Valid values: IMAGE, SPECTRUM, SED, TIMESERIES, VISIBILITY, EVENTLIST, CUBE, CATALOG, ENGINEERING, NULL", None),
-    ("proposal_pi", "string", "char", "Principal Investigator", "", "Principal investigator's last name",
-     "Chander, Chu, Malkin", None),
-    ("calib_level", "int", "int", "Calibration Level", "", "Calibration level",
-     "0 = raw, 1 = uncalibrated, 2 = calibrated, 3 = science product, 4 = contributed science product", None),
-    ("t_min", "float", "double", "Start Time", "d", "Observation start datetime",
-     "May be displayed in the Portal as YYY-MM-DD HH:MM, but should be searched as MJD", None),
-    ("t_max", "float", "double", "End Time", "d", "Observation end datetime",
-     "May be displayed in the Portal as YYY-MM-DD HH:MM, but should be searched as MJD", None),
+    (
+        "target_name",
+        "string",
+        "char",
+        "Target Name",
+        "",
+        "Target Name",
+        "Ex. COMET-67P-CHURYUMOV-GER-UPDATE",
+        None,
+    ),
+    (
+        "target_classification",
+        "string",
+        "char",
+        "Target Classification",
+        "",
+        "Type of target",
+        "Ex. COMET;COMET BEING ORBITED BY THE ROSETTA SPACECRAFT;SOLAR SYSTEM",
+        ";",
+    ),
+    (
+        "obs_id",
+        "string",
+        "char",
+        "Observation ID",
+        "",
+        "Observation identifier, given by mission",
+        "U24Z0101T, N4QF18030",
+        None,
+    ),
+    (
+        "s_ra",
+        "float",
+        "double",
+        "RA",
+        "deg",
+        "Observation Right Ascension",
+        "May be displayed in the Portal as hh:mm:ss.sss, but should be searched as decimal",
+        None,
+    ),
+    (
+        "s_dec",
+        "float",
+        "double",
+        "Dec",
+        "deg",
+        "Observation Declination",
+        "May be displayed in the Portal as hh:mm:ss.sss, but should be searched as decimal",
+        None,
+    ),
+    (
+        "dataproduct_type",
+        "string",
+        "char",
+        "Product Type",
+        "",
+        "Type of product",
+        "Valid values: IMAGE, SPECTRUM, SED, TIMESERIES, VISIBILITY, EVENTLIST, CUBE, CATALOG, ENGINEERING, NULL",
+        None,
+    ),
+    (
+        "proposal_pi",
+        "string",
+        "char",
+        "Principal Investigator",
+        "",
+        "Principal investigator's last name",
+        "Chander, Chu, Malkin",
+        None,
+    ),
+    (
+        "calib_level",
+        "int",
+        "int",
+        "Calibration Level",
+        "",
+        "Calibration level",
+        "0 = raw, 1 = uncalibrated, 2 = calibrated, 3 = science product, 4 = contributed science product",
+        None,
+    ),
+    (
+        "t_min",
+        "float",
+        "double",
+        "Start Time",
+        "d",
+        "Observation start datetime",
+        "May be displayed in the Portal as YYY-MM-DD HH:MM, but should be searched as MJD",
+        None,
+    ),
+    (
+        "t_max",
+        "float",
+        "double",
+        "End Time",
+        "d",
+        "Observation end datetime",
+        "May be displayed in the Portal as YYY-MM-DD HH:MM, but should be searched as MJD",
+        None,
+    ),
     ("t_exptime", "float", "double", "Exposure Length", "s", "Exposure time", "", None),
     ("em_min", "float", "double", "Min. Wavelength", "nm", "Minimum Wavelength", "", None),
     ("em_max", "float", "double", "Max. Wavelength", "nm", "Maximum Wavelength", "", None),
-    ("obs_title", "string", "char", "Observation Title", "", "Observation description from proposal",
-     "Age-dating Star Clusters in M101", None),
-    ("t_obs_release", "float", "double", "Release Date", "MJD", "Dataset release date",
-     "May be displayed in the Portal as YYY-MM-DD HH:MM, but should be searched as MJD", None),
+    (
+        "obs_title",
+        "string",
+        "char",
+        "Observation Title",
+        "",
+        "Observation description from proposal",
+        "Age-dating Star Clusters in M101",
+        None,
+    ),
+    (
+        "t_obs_release",
+        "float",
+        "double",
+        "Release Date",
+        "MJD",
+        "Dataset release date",
+        "May be displayed in the Portal as YYY-MM-DD HH:MM, but should be searched as MJD",
+        None,
+    ),
     ("proposal_id", "string", "char", "Proposal ID", "", "Proposal ID", "", None),
-    ("proposal_type", "string", "char", "Proposal Type", "", "Type of telescope proposal", "E.g. GO, GTO, CAL", None),
-    ("sequence_number", "int", "int", "Sequence Number", "", "Sequence number, e.g. Kepler quarter or TESS sector",
-     "", None),
-    ("s_region", "string", "char", "s_region", "deg", "STC/S Footprint",
-     "Will be ICRS circle or polygon. E.g. CIRCLE ICRS 17.71740689 -58.40043015 0.625", None),
-    ("jpegURL", "string", "char", "jpegURL", "", "Preview Image URL",
-     "https://archive.stsci.edu/hst/previews/N4QF/N4QF18090.jpg", None),
+    (
+        "proposal_type",
+        "string",
+        "char",
+        "Proposal Type",
+        "",
+        "Type of telescope proposal",
+        "E.g. GO, GTO, CAL",
+        None,
+    ),
+    (
+        "sequence_number",
+        "int",
+        "int",
+        "Sequence Number",
+        "",
+        "Sequence number, e.g. Kepler quarter or TESS sector",
+        "",
+        None,
+    ),
+    (
+        "s_region",
+        "string",
+        "char",
+        "s_region",
+        "deg",
+        "STC/S Footprint",
+        "Will be ICRS circle or polygon. E.g. CIRCLE ICRS 17.71740689 -58.40043015 0.625",
+        None,
+    ),
+    (
+        "jpegURL",
+        "string",
+        "char",
+        "jpegURL",
+        "",
+        "Preview Image URL",
+        "https://archive.stsci.edu/hst/previews/N4QF/N4QF18090.jpg",
+        None,
+    ),
     ("dataURL", "string", "string", "Data URL", "", "Data URL", "", None),
     ("dataRights", "string", "string", "Data Rights", "", "Data Rights", "", None),
     ("mtFlag", "boolean", "boolean", "Moving Target", "", "Moving Target Flag", "", None),
-    ("srcDen", "float", "float", "Associated Catalogs", "", "Number of cataloged objects found in observation", "", None),
-    ("obsid", "string", "long", "Product Group ID", "", "Database identifier for obs_id",
-     "Long integer, e.g. 2007590987", None),
-    ("objID", "string", "long", "Object ID", "", "Plane ID of observation at given calibration level",
-     "Long integer, e.g. 2012969445", None),
+    (
+        "srcDen",
+        "float",
+        "float",
+        "Associated Catalogs",
+        "",
+        "Number of cataloged objects found in observation",
+        "",
+        None,
+    ),
+    (
+        "obsid",
+        "string",
+        "long",
+        "Product Group ID",
+        "",
+        "Database identifier for obs_id",
+        "Long integer, e.g. 2007590987",
+        None,
+    ),
+    (
+        "objID",
+        "string",
+        "long",
+        "Object ID",
+        "",
+        "Plane ID of observation at given calibration level",
+        "Long integer, e.g. 2012969445",
+        None,
+    ),
 ]
-_DISTANCE = ("distance", "float", "float", 'Distance (")', "arcsec",
-             "Angular separation between searched coordinates and center of obsevation", "", None)
-_OBJID1 = ("objID1", "string", "long", "Object ID1", "", "Plane ID of observation at given calibration level", "", None)
+_DISTANCE = (
+    "distance",
+    "float",
+    "float",
+    'Distance (")',
+    "arcsec",
+    "Angular separation between searched coordinates and center of obsevation",
+    "",
+    None,
+)
+_OBJID1 = (
+    "objID1",
+    "string",
+    "long",
+    "Object ID1",
+    "",
+    "Plane ID of observation at given calibration level",
+    "",
+    None,
+)
 _SELECTED = ("_selected_", "boolean", "boolean", "selected", "", "", "", None)
 
 _PRODUCT_COLUMNS = [
-    ("obsID", "string", "long", "Product Group ID", "", "Database identifier for obs_id",
-     "Long integer, e.g. 2007590987", None),
+    (
+        "obsID",
+        "string",
+        "long",
+        "Product Group ID",
+        "",
+        "Database identifier for obs_id",
+        "Long integer, e.g. 2007590987",
+        None,
+    ),
     ("obs_collection", "string", "char", "Mission", "", "Collection", "E.g. HST, JWST", None),
     ("dataproduct_type", "string", "char", "Product Type", "", "Type of product", "image, spectrum", None),
-    ("obs_id", "string", "char", "Observation ID", "", "Observation identifier, given by mission",
-     "U24Z0101T, N4QF18030", None),
+    (
+        "obs_id",
+        "string",
+        "char",
+        "Observation ID",
+        "",
+        "Observation identifier, given by mission",
+        "U24Z0101T, N4QF18030",
+        None,
+    ),
     ("description", "string", "char", "Description", "", "File description", "DADS FLT file", None),
     ("type", "string", "char", "Type", "", "Observation type: S (simple) or C (composite)", "S, C", None),
     ("dataURI", "string", "char", "URI", "", "Data access URI", "mast:HST/product/ib1f0a010_drz.fits", None),
-    ("productType", "string", "char", "Product Category", "", "Type of product",
-     "SCIENCE, CALIBRATION, AUXILIARY, INFO, PREVIEW", None),
-    ("productGroupDescription", "string", "char", "Group", "", "Product group",
-     "Minimum Recommended Products", None),
-    ("productSubGroupDescription", "string", "char", "Subgroup", "", "Product subgroup", "DRZ, FLT, RAW", None),
-    ("productDocumentationURL", "string", "char", "Documentation", "", "Link to product documentation", "", None),
+    (
+        "productType",
+        "string",
+        "char",
+        "Product Category",
+        "",
+        "Type of product",
+        "SCIENCE, CALIBRATION, AUXILIARY, INFO, PREVIEW",
+        None,
+    ),
+    (
+        "productGroupDescription",
+        "string",
+        "char",
+        "Group",
+        "",
+        "Product group",
+        "Minimum Recommended Products",
+        None,
+    ),
+    (
+        "productSubGroupDescription",
+        "string",
+        "char",
+        "Subgroup",
+        "",
+        "Product subgroup",
+        "DRZ, FLT, RAW",
+        None,
+    ),
+    (
+        "productDocumentationURL",
+        "string",
+        "char",
+        "Documentation",
+        "",
+        "Link to product documentation",
+        "",
+        None,
+    ),
     ("project", "string", "char", "Project", "", "Processing project", "CALWF3", None),
-    ("prvversion", "string", "char", "Provenance Version", "", "Version of the software that made the product",
-     "3.7.2", None),
+    (
+        "prvversion",
+        "string",
+        "char",
+        "Provenance Version",
+        "",
+        "Version of the software that made the product",
+        "3.7.2",
+        None,
+    ),
     ("proposal_id", "string", "char", "Proposal ID", "", "Proposal ID", "", None),
     ("productFilename", "string", "char", "Filename", "", "Product file name", "ib1f0a010_drz.fits", None),
     ("size", "int", "long", "Size", "bytes", "File size in bytes", "", None),
-    ("parent_obsid", "string", "long", "Parent Product Group ID", "",
-     "obsid of the observation the product is listed with", "", None),
+    (
+        "parent_obsid",
+        "string",
+        "long",
+        "Parent Product Group ID",
+        "",
+        "obsid of the observation the product is listed with",
+        "",
+        None,
+    ),
     ("dataRights", "string", "string", "Data Rights", "", "Data Rights", "PUBLIC, EXCLUSIVE_ACCESS", None),
-    ("calib_level", "int", "int", "Calibration Level", "", "Calibration level of the product", "1, 2, 3", None),
+    (
+        "calib_level",
+        "int",
+        "int",
+        "Calibration Level",
+        "",
+        "Calibration level of the product",
+        "1, 2, 3",
+        None,
+    ),
 ]
 
 
@@ -163,40 +453,81 @@ def _m85_plan() -> list[dict[str, Any]]:
 
     plan = []
     index = 0
-    for band, count, first_obsid, (em_min, em_max) in [("F160W", 60, 24797410, (1400.0, 1700.0)),
-                                                        ("F110W", 12, 24797490, (900.0, 1400.0))]:
+    for band, count, first_obsid, (em_min, em_max) in [
+        ("F160W", 60, 24797410, (1400.0, 1700.0)),
+        ("F110W", 12, 24797490, (900.0, 1400.0)),
+    ]:
         for number in range(count):
             angle = 2 * math.pi * number / count
             offset = 2.0 / 3600
-            plan.append({
-                "obs_id": f"ib1f{_LETTERS[index // 36]}{_LETTERS[index % 36]}010", "obsid": str(first_obsid + number),
-                "ra": M85["ra"] + offset * math.cos(angle) / math.cos(math.radians(M85["decl"])),
-                "dec": M85["decl"] + offset * math.sin(angle), "band": band, "em": (em_min, em_max),
-                "exptime": 1102.9 if band == "F160W" else 605.9, "start": 55060.25 + 0.7 * index,
-                "target": "M85", "classification": "GALAXY;ELLIPTICAL", "galaxy": (M85["ra"], M85["decl"]),
-                "proposal": PROPOSAL_ID, "title": "Globular clusters and the infrared light of M85 (synthetic)",
-                "objid": str(1060000000 + index)})
+            plan.append(
+                {
+                    "obs_id": f"ib1f{_LETTERS[index // 36]}{_LETTERS[index % 36]}010",
+                    "obsid": str(first_obsid + number),
+                    "ra": M85["ra"] + offset * math.cos(angle) / math.cos(math.radians(M85["decl"])),
+                    "dec": M85["decl"] + offset * math.sin(angle),
+                    "band": band,
+                    "em": (em_min, em_max),
+                    "exptime": 1102.9 if band == "F160W" else 605.9,
+                    "start": 55060.25 + 0.7 * index,
+                    "target": "M85",
+                    "classification": "GALAXY;ELLIPTICAL",
+                    "galaxy": (M85["ra"], M85["decl"]),
+                    "proposal": PROPOSAL_ID,
+                    "title": "Globular clusters and the infrared light of M85 (synthetic)",
+                    "objid": str(1060000000 + index),
+                }
+            )
             index += 1
     return plan
 
 
 def _geometry_plan() -> list[dict[str, Any]]:
     """Two small fields where a flat-sky cone search goes wrong: across RA 0h and at the north pole."""
-    common = {"proposal": "17010", "classification": "EXTRAGALACTIC FIELD", "em": (1100.0, 1400.0),
-                  "title": "Sandbox geometry fields: right ascension 0h and the celestial pole (synthetic)"}
+    common = {
+        "proposal": "17010",
+        "classification": "EXTRAGALACTIC FIELD",
+        "em": (1100.0, 1400.0),
+        "title": "Sandbox geometry fields: right ascension 0h and the celestial pole (synthetic)",
+    }
     plan = []
     # RA 0h: two pointings either side of the wrap, within 6 arcsec of (0, +2)
     for number, ra in enumerate((359.9985, 359.9995, 0.0005, 0.0015)):
-        plan.append(dict(common, obs_id=f"ieyc0{number + 1}010", obsid=str(24797601 + number), ra=ra,
-                         dec=2.0 + 0.0004 * (number - 1.5), band="F125W", exptime=805.9,
-                         start=58000.5 + 0.3 * number, target="RA0-FIELD", galaxy=(0.0, 2.0),
-                         objid=str(1060000100 + number)))
+        plan.append(
+            dict(
+                common,
+                obs_id=f"ieyc0{number + 1}010",
+                obsid=str(24797601 + number),
+                ra=ra,
+                dec=2.0 + 0.0004 * (number - 1.5),
+                band="F125W",
+                exptime=805.9,
+                start=58000.5 + 0.3 * number,
+                target="RA0-FIELD",
+                galaxy=(0.0, 2.0),
+                objid=str(1060000100 + number),
+            )
+        )
     # the north celestial pole: four pointings 7.2 arcsec from it at four right ascensions, one 3 arcmin away
-    for number, (ra, dec) in enumerate(((0.0, 89.998), (90.0, 89.998), (180.0, 89.998), (270.0, 89.998),
-                                        (45.0, 89.95))):
-        plan.append(dict(common, obs_id=f"ieycp{number + 1}010", obsid=str(24797611 + number), ra=ra, dec=dec,
-                         band="F140W", em=(1200.0, 1600.0), exptime=805.9, start=58010.5 + 0.3 * number,
-                         target="NCP-FIELD", galaxy=(0.0, 90.0), objid=str(1060000110 + number)))
+    for number, (ra, dec) in enumerate(
+        ((0.0, 89.998), (90.0, 89.998), (180.0, 89.998), (270.0, 89.998), (45.0, 89.95))
+    ):
+        plan.append(
+            dict(
+                common,
+                obs_id=f"ieycp{number + 1}010",
+                obsid=str(24797611 + number),
+                ra=ra,
+                dec=dec,
+                band="F140W",
+                em=(1200.0, 1600.0),
+                exptime=805.9,
+                start=58010.5 + 0.3 * number,
+                target="NCP-FIELD",
+                galaxy=(0.0, 90.0),
+                objid=str(1060000110 + number),
+            )
+        )
     return plan
 
 
@@ -208,7 +539,9 @@ def _footprint(ra: float, dec: float) -> str:
 
     side = FOOTPRINT_SIDE_PIXELS
     wcs = WCS(tan_header((side, side), ra, dec, _DRZ_PIXEL_DEG))
-    corners = wcs.all_pix2world([[-0.5, -0.5], [side - 0.5, -0.5], [side - 0.5, side - 0.5], [-0.5, side - 0.5]], 0)
+    corners = wcs.all_pix2world(
+        [[-0.5, -0.5], [side - 0.5, -0.5], [side - 0.5, side - 0.5], [-0.5, side - 0.5]], 0
+    )
     return "POLYGON ICRS " + " ".join(f"{x % 360:.8f} {y:.8f}" for x, y in corners)
 
 
@@ -218,22 +551,45 @@ def _visits() -> tuple[dict[str, Any], ...]:
     for number, plan in enumerate([*_m85_plan(), *_geometry_plan()]):
         ra, dec = round(plan["ra"] % 360, 8), round(plan["dec"], 8)
         start = plan["start"]
-        visits.append({
-            "intentType": "science", "obs_collection": "HST", "provenance_name": "CALWF3",
-            "instrument_name": "WFC3/IR", "project": "HST", "filters": plan["band"],
-            "wavelength_region": "INFRARED", "target_name": plan["target"],
-            "target_classification": plan["classification"], "obs_id": plan["obs_id"],
-            "s_ra": ra, "s_dec": dec, "dataproduct_type": "image",
-            "proposal_pi": "Sandbox, A.", "calib_level": 3, "t_min": round(start, 5),
-            "t_max": round(start + plan["exptime"] / 86400, 5), "t_exptime": plan["exptime"],
-            "em_min": plan["em"][0], "em_max": plan["em"][1], "obs_title": plan["title"],
-            "t_obs_release": round(start + 365.25, 5), "proposal_id": plan["proposal"],
-            "proposal_type": "GO", "sequence_number": None, "s_region": _footprint(ra, dec),
-            "jpegURL": f"mast:HST/product/{plan['obs_id']}_drz.jpg", "dataURL": None,
-            "dataRights": "PUBLIC", "mtFlag": False, "srcDen": 5885.0,
-            "obsid": plan["obsid"], "objID": plan["objid"],
-            "_galaxy": plan["galaxy"], "_number": number,
-        })
+        visits.append(
+            {
+                "intentType": "science",
+                "obs_collection": "HST",
+                "provenance_name": "CALWF3",
+                "instrument_name": "WFC3/IR",
+                "project": "HST",
+                "filters": plan["band"],
+                "wavelength_region": "INFRARED",
+                "target_name": plan["target"],
+                "target_classification": plan["classification"],
+                "obs_id": plan["obs_id"],
+                "s_ra": ra,
+                "s_dec": dec,
+                "dataproduct_type": "image",
+                "proposal_pi": "Sandbox, A.",
+                "calib_level": 3,
+                "t_min": round(start, 5),
+                "t_max": round(start + plan["exptime"] / 86400, 5),
+                "t_exptime": plan["exptime"],
+                "em_min": plan["em"][0],
+                "em_max": plan["em"][1],
+                "obs_title": plan["title"],
+                "t_obs_release": round(start + 365.25, 5),
+                "proposal_id": plan["proposal"],
+                "proposal_type": "GO",
+                "sequence_number": None,
+                "s_region": _footprint(ra, dec),
+                "jpegURL": f"mast:HST/product/{plan['obs_id']}_drz.jpg",
+                "dataURL": None,
+                "dataRights": "PUBLIC",
+                "mtFlag": False,
+                "srcDen": 5885.0,
+                "obsid": plan["obsid"],
+                "objID": plan["objid"],
+                "_galaxy": plan["galaxy"],
+                "_number": number,
+            }
+        )
     return tuple(visits)
 
 
@@ -261,7 +617,15 @@ def observations() -> list[dict[str, Any]]:
 # (suffix, extension, productType, calib_level, description, subgroup, size hint of the real product)
 _ASSOCIATION_PRODUCTS = [
     ("asn", "fits", "AUXILIARY", 1, "DADS ASN file - Association ACS/WFC3/STIS", "ASN", 11_520),
-    ("drz", "fits", "SCIENCE", 3, "DADS DRZ file - Calibrated combined image ACS/WFC3/WFPC2/STIS", "DRZ", 13_259_520),
+    (
+        "drz",
+        "fits",
+        "SCIENCE",
+        3,
+        "DADS DRZ file - Calibrated combined image ACS/WFC3/WFPC2/STIS",
+        "DRZ",
+        13_259_520,
+    ),
     ("jif", "fits", "AUXILIARY", 1, "DADS JIF file", "JIF", 40_320),
     ("jit", "fits", "AUXILIARY", 1, "DADS JIT file", "JIT", 77_760),
     ("trl", "fits", "AUXILIARY", 2, "DADS TRL file - Processing log", "TRL", 31_680),
@@ -272,24 +636,44 @@ _EXPOSURE_PRODUCTS = [
     ("flt", "fits", "SCIENCE", 2, "DADS FLT file - Calibrated exposure ACS/WFC3/STIS/COS", "FLT", 16_583_040),
     ("ima", "fits", "SCIENCE", 2, "DADS IMA file - Intermediate exposure WFC3/NICMOS", "IMA", 67_259_520),
     ("raw", "fits", "SCIENCE", 1, "DADS RAW file - Raw exposure ACS/WFC3/STIS/COS", "RAW", 8_467_200),
-    ("spt", "fits", "AUXILIARY", 1, "DADS SPT file - Engineering telemetry ACS/WFC3/NICMOS/COS/STIS", "SPT", 31_680),
+    (
+        "spt",
+        "fits",
+        "AUXILIARY",
+        1,
+        "DADS SPT file - Engineering telemetry ACS/WFC3/NICMOS/COS/STIS",
+        "SPT",
+        31_680,
+    ),
     ("trl", "fits", "AUXILIARY", 2, "DADS TRL file - Processing log", "TRL", 28_800),
     ("flt", "jpg", "PREVIEW", 2, "Preview-Full", None, 290_000),
 ]
 
 
-def _product(visit: dict[str, Any], obs_id: str, obsid: str, filename: str, kind: str,
-             spec: tuple) -> dict[str, Any]:
+def _product(
+    visit: dict[str, Any], obs_id: str, obsid: str, filename: str, kind: str, spec: tuple
+) -> dict[str, Any]:
     _, _, product_type, calib_level, description, subgroup, size = spec
     return {
-        "obsID": obsid, "obs_collection": "HST", "dataproduct_type": "image", "obs_id": obs_id,
-        "description": description, "type": kind, "dataURI": f"mast:HST/product/{filename}",
+        "obsID": obsid,
+        "obs_collection": "HST",
+        "dataproduct_type": "image",
+        "obs_id": obs_id,
+        "description": description,
+        "type": kind,
+        "dataURI": f"mast:HST/product/{filename}",
         "productType": product_type,
         "productGroupDescription": "Minimum Recommended Products" if filename.endswith("_drz.fits") else None,
-        "productSubGroupDescription": subgroup, "productDocumentationURL": None,
-        "project": "CALWF3", "prvversion": "3.7.2", "proposal_id": visit["proposal_id"],
-        "productFilename": filename, "size": size, "parent_obsid": visit["obsid"],
-        "dataRights": "PUBLIC", "calib_level": calib_level,
+        "productSubGroupDescription": subgroup,
+        "productDocumentationURL": None,
+        "project": "CALWF3",
+        "prvversion": "3.7.2",
+        "proposal_id": visit["proposal_id"],
+        "productFilename": filename,
+        "size": size,
+        "parent_obsid": visit["obsid"],
+        "dataRights": "PUBLIC",
+        "calib_level": calib_level,
     }
 
 
@@ -299,19 +683,33 @@ def _sources() -> tuple[dict[str, Any], ...]:
     for visit in _visits():
         association = visit["obs_id"]
         exposures = [association[:6] + tail for tail in _EXPOSURES]
-        common = {"visit": _public(visit), "galaxy": visit["_galaxy"], "exposures": exposures,
-                  "association": association, "nsamp": _EXPOSURE_NSAMP}
+        common = {
+            "visit": _public(visit),
+            "galaxy": visit["_galaxy"],
+            "exposures": exposures,
+            "association": association,
+            "nsamp": _EXPOSURE_NSAMP,
+        }
         for spec in _ASSOCIATION_PRODUCTS:
             suffix, extension = spec[0], spec[1]
-            root = association[:8] + "j" if suffix in ("jif", "jit") else association  # jitter files end in 'j'
+            root = (
+                association[:8] + "j" if suffix in ("jif", "jit") else association
+            )  # jitter files end in 'j'
             row = _product(visit, association, visit["obsid"], f"{root}_{suffix}.{extension}", "C", spec)
             sources.append({**common, "row": row, "kind": f"{suffix}.{extension}", "exposure": None})
         for number, exposure in enumerate(exposures):
             obsid = str(24800000 + 2 * visit["_number"] + number)
             for spec in _EXPOSURE_PRODUCTS:
                 row = _product(visit, exposure, obsid, f"{exposure}_{spec[0]}.{spec[1]}", "S", spec)
-                sources.append({**common, "row": row, "kind": f"{spec[0]}.{spec[1]}", "exposure": exposure,
-                                "exposure_number": number})
+                sources.append(
+                    {
+                        **common,
+                        "row": row,
+                        "kind": f"{spec[0]}.{spec[1]}",
+                        "exposure": exposure,
+                        "exposure_number": number,
+                    }
+                )
     return tuple(sources)
 
 
@@ -371,9 +769,16 @@ def drizzled_products() -> list[dict[str, Any]]:
     list of dict
         Product rows with the observation's pointing as ``s_ra``/``s_dec`` and its filter as ``filters``.
     """
-    return [{**source["row"], "s_ra": source["visit"]["s_ra"], "s_dec": source["visit"]["s_dec"],
-             "filters": source["visit"]["filters"]}
-            for source in _sources() if source["kind"] == "drz.fits"]
+    return [
+        {
+            **source["row"],
+            "s_ra": source["visit"]["s_ra"],
+            "s_dec": source["visit"]["s_dec"],
+            "filters": source["visit"]["filters"],
+        }
+        for source in _sources()
+        if source["kind"] == "drz.fits"
+    ]
 
 
 @functools.lru_cache(maxsize=1)
@@ -408,8 +813,13 @@ def cloud_key(data_uri: str) -> str:
     return f"hst/public/{root[:4]}/{root}/{filename}"
 
 
-_NAMES = {"m85": ("M  85", M85), "messier 85": ("M  85", M85), "ngc 4382": ("M  85", M85),
-          "ngc4382": ("M  85", M85), "m 85": ("M  85", M85)}
+_NAMES = {
+    "m85": ("M  85", M85),
+    "messier 85": ("M  85", M85),
+    "ngc 4382": ("M  85", M85),
+    "ngc4382": ("M  85", M85),
+    "m 85": ("M  85", M85),
+}
 
 
 def resolve(name: str) -> dict[str, Any] | None:
@@ -436,4 +846,9 @@ def resolve(name: str) -> dict[str, Any] | None:
     if key not in _NAMES:
         return None
     canonical, position = _NAMES[key]
-    return {"canonicalName": canonical, "ra": position["ra"], "decl": position["decl"], "objectType": "GinGroup"}
+    return {
+        "canonicalName": canonical,
+        "ra": position["ra"],
+        "decl": position["decl"],
+        "objectType": "GinGroup",
+    }

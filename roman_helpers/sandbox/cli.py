@@ -18,7 +18,7 @@ import threading
 
 from roman_helpers.errors import InvalidParameterError, MissingExtraError
 
-__all__ = ["register", "parse_duration", "parse_bandwidth", "main"]
+__all__ = ["main", "parse_bandwidth", "parse_duration", "register"]
 
 _DURATION_UNITS = {"": 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6}
 _BYTE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
@@ -48,18 +48,29 @@ def parse_bandwidth(text: str) -> float:
     """
     match = re.fullmatch(r"\s*([0-9.]+)\s*([kmg]i?b|b)?\s*(/s)?\s*", text.lower())
     if not match or float(match.group(1)) <= 0:
-        raise InvalidParameterError("bandwidth", text, hint="write a rate such as 200MB/s, 50MiB/s or 1000000")
+        raise InvalidParameterError(
+            "bandwidth", text, hint="write a rate such as 200MB/s, 50MiB/s or 1000000"
+        )
     return float(match.group(1)) * _BYTE_UNITS[match.group(2) or ""]
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--size", choices=["small", "full"], default="small",
-                        help="image sizes of the generated data (default small)")
+    parser.add_argument(
+        "--size",
+        choices=["small", "full"],
+        default="small",
+        help="image sizes of the generated data (default small)",
+    )
     parser.add_argument("--latency", type=parse_duration, default=0.0, help="delay per S3 request, e.g. 20ms")
-    parser.add_argument("--bandwidth", type=parse_bandwidth, default=None, help="S3 throughput cap, e.g. 200MB/s")
-    parser.add_argument("--faults", default=None,
-                        help="fault rules for the S3, MAST and IRSA services, e.g. slowdown:0.1 "
-                             "(see roman_helpers.sandbox.faults)")
+    parser.add_argument(
+        "--bandwidth", type=parse_bandwidth, default=None, help="S3 throughput cap, e.g. 200MB/s"
+    )
+    parser.add_argument(
+        "--faults",
+        default=None,
+        help="fault rules for the S3, MAST and IRSA services, e.g. slowdown:0.1 "
+        "(see roman_helpers.sandbox.faults)",
+    )
     parser.add_argument("--cache-dir", default=None, help="where generated data is cached")
     parser.add_argument("--env-file", default=None, help="also write the export lines to this file")
 
@@ -73,15 +84,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         What ``ArgumentParser.add_subparsers()`` returned. Each command sets ``handler``
         (a function of the parsed arguments returning an exit code).
     """
-    sandbox = subparsers.add_parser("sandbox", help="offline stand-in for MAST, IRSA and S3",
-                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sandbox = subparsers.add_parser(
+        "sandbox",
+        help="offline stand-in for MAST, IRSA and S3",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = sandbox.add_subparsers(dest="sandbox_command", metavar="{up,run}")
     sandbox.set_defaults(handler=lambda args: _usage(sandbox))
     up = commands.add_parser("up", help="start in the foreground and print the environment to export")
     _add_options(up)
     up.set_defaults(handler=_up)
-    run = commands.add_parser("run", help="run COMMAND with the sandbox's environment",
-                              usage="%(prog)s [options] -- COMMAND ...")
+    run = commands.add_parser(
+        "run", help="run COMMAND with the sandbox's environment", usage="%(prog)s [options] -- COMMAND ..."
+    )
     _add_options(run)
     run.add_argument("command", nargs=argparse.REMAINDER, help="the command to run (after --)")
     run.set_defaults(handler=_run)
@@ -98,8 +114,14 @@ def _sandbox(args: argparse.Namespace):
     except ModuleNotFoundError as error:
         raise MissingExtraError("roman-helpers sandbox", ["sandbox"], error.name) from error
 
-    return Sandbox(args.cache_dir, args.size, latency=args.latency, bandwidth=args.bandwidth,
-                   faults=args.faults, env_file=args.env_file)
+    return Sandbox(
+        args.cache_dir,
+        args.size,
+        latency=args.latency,
+        bandwidth=args.bandwidth,
+        faults=args.faults,
+        env_file=args.env_file,
+    )
 
 
 def _terminate_as_interrupt(signum, frame) -> None:
@@ -113,8 +135,12 @@ def _up(args: argparse.Namespace) -> int:
     try:
         sandbox.start()
         print("\n".join(sandbox.export_lines()))
-        print(f"# sandbox running: S3 {sandbox.s3.url}, MAST and IRSA via proxy {sandbox.proxy.url}; "
-              f"`source {sandbox.env_file}` in another shell; Ctrl-C stops it", file=sys.stderr, flush=True)
+        print(
+            f"# sandbox running: S3 {sandbox.s3.url}, MAST and IRSA via proxy {sandbox.proxy.url}; "
+            f"`source {sandbox.env_file}` in another shell; Ctrl-C stops it",
+            file=sys.stderr,
+            flush=True,
+        )
         sys.stdout.flush()
         threading.Event().wait()
     except KeyboardInterrupt:
@@ -129,8 +155,11 @@ def _run(args: argparse.Namespace) -> int:
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
-        raise InvalidParameterError("command", "", hint="give the command after --, "
-                                    "e.g. roman-helpers sandbox run -- python my_script.py")
+        raise InvalidParameterError(
+            "command",
+            "",
+            hint="give the command after --, e.g. roman-helpers sandbox run -- python my_script.py",
+        )
     with _sandbox(args) as sandbox:
         environ = sandbox.apply(dict(os.environ))
         try:

@@ -61,7 +61,7 @@ SMALL = (256, 256)
 MEDIUM_SIDE = 2048  # default files in "small" mode: several lz4 chunks, a header far smaller than the file
 ROMAN_FULL = (4088, 4088)
 HST_DRZ_FULL = (1014, 1014)
-HST_EXPOSURE_SMALL = (64, 64)     # WFC3/IR's IRSUB64 subarray
+HST_EXPOSURE_SMALL = (64, 64)  # WFC3/IR's IRSUB64 subarray
 HST_EXPOSURE_FULL = (1014, 1014)  # a full WFC3/IR frame (the readout adds 5 reference pixels a side)
 #: Bucket name of files that exist only behind MAST's Download/file (HST previews).
 MAST_ONLY = ""
@@ -186,49 +186,98 @@ def _hst_objects(size: str) -> Iterator[PlannedObject]:
         yield PlannedObject(bucket, key, writer, kwargs)
 
 
-def _hst_writer(source: dict[str, Any], default: bool, size: str) -> tuple[Callable[..., Path], dict[str, Any]]:
+def _hst_writer(
+    source: dict[str, Any], default: bool, size: str
+) -> tuple[Callable[..., Path], dict[str, Any]]:
     """The synth writer and its arguments for one HST product (same sky in a file and its preview)."""
     visit, kind, association = source["visit"], source["kind"], source["association"]
     galaxy = tuple(source["galaxy"])
     drz_key = catalog.cloud_key(f"mast:HST/product/{association}_drz.fits")
-    drz = {"shape": _shape(default, HST_DRZ_FULL, size), "ra": visit["s_ra"], "dec": visit["s_dec"], "galaxy": galaxy,
-               "seed": _seed(drz_key)}
-    keywords = {"ROOTNAME": association, "TARGNAME": visit["target_name"], "PROPOSID": int(visit["proposal_id"]),
-                "FILTER": visit["filters"], "RA_TARG": galaxy[0], "DEC_TARG": galaxy[1],
-                "ASN_ID": association.upper(), "ASN_TAB": f"{association}_asn.fits", "EXPSTART": visit["t_min"]}
+    drz = {
+        "shape": _shape(default, HST_DRZ_FULL, size),
+        "ra": visit["s_ra"],
+        "dec": visit["s_dec"],
+        "galaxy": galaxy,
+        "seed": _seed(drz_key),
+    }
+    keywords = {
+        "ROOTNAME": association,
+        "TARGNAME": visit["target_name"],
+        "PROPOSID": int(visit["proposal_id"]),
+        "FILTER": visit["filters"],
+        "RA_TARG": galaxy[0],
+        "DEC_TARG": galaxy[1],
+        "ASN_ID": association.upper(),
+        "ASN_TAB": f"{association}_asn.fits",
+        "EXPSTART": visit["t_min"],
+    }
     per_exposure = visit["t_exptime"] / len(source["exposures"])
     if kind == "drz.fits":
-        return synth.write_hst_drz, dict(drz, band=visit["filters"], rootname=association,
-                                         exptime=visit["t_exptime"], proposal_id=visit["proposal_id"],
-                                         targname=visit["target_name"])
+        return synth.write_hst_drz, dict(
+            drz,
+            band=visit["filters"],
+            rootname=association,
+            exptime=visit["t_exptime"],
+            proposal_id=visit["proposal_id"],
+            targname=visit["target_name"],
+        )
     if kind in ("drz.jpg", "drz_thumb.jpg"):
-        return synth.write_hst_preview, dict(drz, pixel_deg=synth.HST_IR_DRZ_PIXEL_DEG,
-                                             max_side=128 if "thumb" in kind else None)
+        return synth.write_hst_preview, dict(
+            drz, pixel_deg=synth.HST_IR_DRZ_PIXEL_DEG, max_side=128 if "thumb" in kind else None
+        )
     if kind == "asn.fits":
-        return synth.write_hst_asn, {"keywords": keywords, "members": source["exposures"], "product": association}
+        return synth.write_hst_asn, {
+            "keywords": keywords,
+            "members": source["exposures"],
+            "product": association,
+        }
     if kind in ("jif.fits", "jit.fits"):
         jitter = {**keywords, "ROOTNAME": association[:8] + "j"}
-        return synth.write_hst_jitter, {"keywords": jitter, "exposures": source["exposures"], "exptime": per_exposure,
-                                            "ra": visit["s_ra"], "dec": visit["s_dec"], "seed": _seed(drz_key) + 7,
-                                            "image": kind == "jif.fits"}
+        return synth.write_hst_jitter, {
+            "keywords": jitter,
+            "exposures": source["exposures"],
+            "exptime": per_exposure,
+            "ra": visit["s_ra"],
+            "dec": visit["s_dec"],
+            "seed": _seed(drz_key) + 7,
+            "image": kind == "jif.fits",
+        }
     if source["exposure"] is None:  # the association's trailer
-        return synth.write_hst_trl, {"keywords": keywords, "steps": _trailer(association, source["exposures"])}
+        return synth.write_hst_trl, {
+            "keywords": keywords,
+            "steps": _trailer(association, source["exposures"]),
+        }
     # one exposure's files: the same readout, seeded by the exposure's name
     exposure, number = source["exposure"], source["exposure_number"]
     full = size == "full" and default
     shape = HST_EXPOSURE_FULL if full else HST_EXPOSURE_SMALL
-    keywords = {**keywords, "ROOTNAME": exposure, "ASN_MTYP": "EXP-DTH",
-                "APERTURE": "IR" if full else "IRSUB64", "SUBARRAY": not full, "SAMP_SEQ": "SPARS100",
-                "EXPSTART": round(visit["t_min"] + number * per_exposure / 86400, 5)}
-    readout = {"shape": shape, "ra": visit["s_ra"], "dec": round(visit["s_dec"] + (number - 0.5) * 0.5 / 3600, 8),
-                   "galaxy": galaxy, "seed": _seed(exposure)}
+    keywords = {
+        **keywords,
+        "ROOTNAME": exposure,
+        "ASN_MTYP": "EXP-DTH",
+        "APERTURE": "IR" if full else "IRSUB64",
+        "SUBARRAY": not full,
+        "SAMP_SEQ": "SPARS100",
+        "EXPSTART": round(visit["t_min"] + number * per_exposure / 86400, 5),
+    }
+    readout = {
+        "shape": shape,
+        "ra": visit["s_ra"],
+        "dec": round(visit["s_dec"] + (number - 0.5) * 0.5 / 3600, 8),
+        "galaxy": galaxy,
+        "seed": _seed(exposure),
+    }
     if kind == "flt.jpg":
         return synth.write_hst_preview, dict(readout, pixel_deg=synth.HST_IR_PIXEL_DEG)
     if kind == "spt.fits":
         return synth.write_hst_spt, {"keywords": keywords, "seed": _seed(exposure) + 3}
     if kind == "trl.fits":
         return synth.write_hst_trl, {"keywords": keywords, "steps": _trailer(exposure, [])}
-    writers = {"flt.fits": synth.write_hst_flt, "ima.fits": synth.write_hst_ima, "raw.fits": synth.write_hst_raw}
+    writers = {
+        "flt.fits": synth.write_hst_flt,
+        "ima.fits": synth.write_hst_ima,
+        "raw.fits": synth.write_hst_raw,
+    }
     return writers[kind], dict(readout, exptime=per_exposure, nsamp=source["nsamp"], keywords=keywords)
 
 
@@ -239,8 +288,21 @@ def _trailer(dataset: str, members: list[str]) -> list[str]:
         lines += [f"Input exposure {m.upper()}" for m in members]
         lines += ["AstroDrizzle: combining the exposures", f"Output {dataset}_drz.fits written"]
     else:
-        lines += [f"{step} ... COMPLETE" for step in ("DQICORR", "ZSIGCORR", "BLEVCORR", "ZOFFCORR", "NLINCORR",
-                                                       "DARKCORR", "PHOTCORR", "UNITCORR", "CRCORR", "FLATCORR")]
+        lines += [
+            f"{step} ... COMPLETE"
+            for step in (
+                "DQICORR",
+                "ZSIGCORR",
+                "BLEVCORR",
+                "ZOFFCORR",
+                "NLINCORR",
+                "DARKCORR",
+                "PHOTCORR",
+                "UNITCORR",
+                "CRCORR",
+                "FLATCORR",
+            )
+        ]
     return [*lines, "End of processing"]
 
 
@@ -251,9 +313,17 @@ def _roman_ids(filename: str) -> dict[str, Any]:
     if match is None:
         raise ValueError(f"no exposure number before the detector in {filename!r}")
     exposure = match.group(1)
-    return {"program": int(digits[0:5]), "execution_plan": int(digits[5:7]), "pass": int(digits[7:10]),
-            "segment": int(digits[10:13]), "observation": int(digits[13:16]), "visit": int(digits[16:19]),
-            "visit_id": digits, "observation_id": f"{digits}01101{exposure}", "exposure": int(exposure)}
+    return {
+        "program": int(digits[0:5]),
+        "execution_plan": int(digits[5:7]),
+        "pass": int(digits[7:10]),
+        "segment": int(digits[10:13]),
+        "observation": int(digits[13:16]),
+        "visit": int(digits[16:19]),
+        "visit_id": digits,
+        "observation_id": f"{digits}01101{exposure}",
+        "exposure": int(exposure),
+    }
 
 
 def _isim_objects(size: str) -> Iterator[PlannedObject]:
@@ -263,11 +333,26 @@ def _isim_objects(size: str) -> Iterator[PlannedObject]:
         centre = _detector_centre(ra, dec, params["detector"], angle)
         key = dataset.key(**params)
         start = "2026-03-01T00:00:00" if params["optical_element"] == "F158" else "2026-03-01T01:00:00"
-        common = {"detector": params["detector"], "optical_element": params["optical_element"], "ra": centre[0],
-                      "dec": centre[1], "start": start, "ids": _roman_ids(key.rsplit("/", 1)[1]), "seed": _seed(key)}
+        common = {
+            "detector": params["detector"],
+            "optical_element": params["optical_element"],
+            "ra": centre[0],
+            "dec": centre[1],
+            "start": start,
+            "ids": _roman_ids(key.rsplit("/", 1)[1]),
+            "seed": _seed(key),
+        }
         if params["suffix"] == "cal":
-            yield PlannedObject(dataset.bucket, key, synth.write_roman_cal, dict(
-                common, shape=_shape(_is_default(dataset, params), ROMAN_FULL, size), stars_per_megapixel=8000.0))
+            yield PlannedObject(
+                dataset.bucket,
+                key,
+                synth.write_roman_cal,
+                dict(
+                    common,
+                    shape=_shape(_is_default(dataset, params), ROMAN_FULL, size),
+                    stars_per_megapixel=8000.0,
+                ),
+            )
         else:  # a full-size ramp would be 200 MB per file: level-1 files stay small
             yield PlannedObject(dataset.bucket, key, synth.write_roman_uncal, dict(common, shape=SMALL))
 
@@ -278,12 +363,21 @@ def _openuniverse_objects(size: str) -> Iterator[PlannedObject]:
         ra, dec = OPENUNIVERSE_HPIX[params["hpix"]]
         centre = _detector_centre(ra, dec, params["sensor"])
         shape = _shape(_is_default(fits_set, params), ROMAN_FULL, size)
-        common = {"shape": shape, "ra": centre[0], "dec": centre[1], "band": params["band"],
-                      "seed": _seed(f"{params['band']}/{params['hpix']}/{params['sensor']}")}
+        common = {
+            "shape": shape,
+            "ra": centre[0],
+            "dec": centre[1],
+            "band": params["band"],
+            "seed": _seed(f"{params['band']}/{params['hpix']}/{params['sensor']}"),
+        }
         # the FITS and ASDF versions of one image share its catalogs, drawn from the same seed
         yield PlannedObject(fits_set.bucket, fits_set.key(**params), _write_openuniverse_fits, common)
-        yield PlannedObject(asdf_set.bucket, asdf_set.key(**params), _write_openuniverse_asdf,
-                            dict(common, hpix=params["hpix"], sensor=params["sensor"]))
+        yield PlannedObject(
+            asdf_set.bucket,
+            asdf_set.key(**params),
+            _write_openuniverse_asdf,
+            dict(common, hpix=params["hpix"], sensor=params["sensor"]),
+        )
 
 
 def _write_openuniverse_fits(path: Path, **kwargs: Any) -> Path:
@@ -301,10 +395,21 @@ def _tutorial_objects(size: str) -> Iterator[PlannedObject]:
     for params in dataset.all_params():
         key = dataset.key(**params)
         centre = _detector_centre(*TUTORIAL_2026, params["detector"])
-        yield PlannedObject(dataset.bucket, key, synth.write_roman_cal, {
-            "shape": _shape(_is_default(dataset, params), ROMAN_FULL, size), "detector": params["detector"],
-            "optical_element": params["optical_element"], "ra": centre[0], "dec": centre[1],
-            "start": "2026-09-14T05:12:00", "ids": _roman_ids(key.rsplit("/", 1)[1]), "seed": _seed(key)})
+        yield PlannedObject(
+            dataset.bucket,
+            key,
+            synth.write_roman_cal,
+            {
+                "shape": _shape(_is_default(dataset, params), ROMAN_FULL, size),
+                "detector": params["detector"],
+                "optical_element": params["optical_element"],
+                "ra": centre[0],
+                "dec": centre[1],
+                "start": "2026-09-14T05:12:00",
+                "ids": _roman_ids(key.rsplit("/", 1)[1]),
+                "seed": _seed(key),
+            },
+        )
 
 
 def _write_text(path: Path, text: str) -> Path:
@@ -319,26 +424,56 @@ def _write_star_catalog(path: Path, seed: int) -> Path:
     rng = np.random.default_rng(seed)
     count = 500
     ra, dec, _ = DENSE_REGION["R0.5_DP0.5_PA0"]
-    Table({"ra": np.round(ra + rng.uniform(-0.4, 0.4, count), 7),
-           "dec": np.round(dec + rng.uniform(-0.2, 0.2, count), 7),
-           "type": ["PSF"] * count, "n": np.full(count, -1.0),
-           "F158": np.round(rng.uniform(16, 25, count), 3), "F129": np.round(rng.uniform(16, 25, count), 3)}
-          ).write(path, format="ascii.ecsv")
+    Table(
+        {
+            "ra": np.round(ra + rng.uniform(-0.4, 0.4, count), 7),
+            "dec": np.round(dec + rng.uniform(-0.2, 0.2, count), 7),
+            "type": ["PSF"] * count,
+            "n": np.full(count, -1.0),
+            "F158": np.round(rng.uniform(16, 25, count), 3),
+            "F129": np.round(rng.uniform(16, 25, count), 3),
+        }
+    ).write(path, format="ascii.ecsv")
     return path
 
 
 def _other_platform_objects() -> Iterator[PlannedObject]:
     """The seed's other folders, so that listing the platform bucket looks like the real one."""
-    yield PlannedObject(PRIVATE_BUCKET, "ROMANISIM/CATALOGS_SCRIPTS/dense_region_stars.ecsv",
-                        _write_star_catalog, {"seed": 11})
-    yield PlannedObject(PRIVATE_BUCKET, "ROMANISIM/CATALOGS_SCRIPTS/README.txt", _write_text,
-                        {"text": "Synthetic stand-in: the catalog the dense-region simulations were made from.\n"})
+    yield PlannedObject(
+        PRIVATE_BUCKET,
+        "ROMANISIM/CATALOGS_SCRIPTS/dense_region_stars.ecsv",
+        _write_star_catalog,
+        {"seed": 11},
+    )
+    yield PlannedObject(
+        PRIVATE_BUCKET,
+        "ROMANISIM/CATALOGS_SCRIPTS/README.txt",
+        _write_text,
+        {"text": "Synthetic stand-in: the catalog the dense-region simulations were made from.\n"},
+    )
     key = "ROMANISIM/GALAXIES/r0000101001001001001_01101_0001_WFI01_cal.asdf"
-    yield PlannedObject(PRIVATE_BUCKET, key, synth.write_roman_cal, {
-        "shape": SMALL, "detector": 1, "optical_element": "F158", "ra": 53.1, "dec": -27.8, "start": "2026-02-01T00:00:00",
-        "ids": _roman_ids(key.rsplit("/", 1)[1]), "seed": _seed(key), "stars_per_megapixel": 500.0})
-    yield PlannedObject(PRIVATE_BUCKET, "STIPS/README.txt", _write_text,
-                        {"text": "Synthetic stand-in for the STIPS tutorial's inputs.\n"})
+    yield PlannedObject(
+        PRIVATE_BUCKET,
+        key,
+        synth.write_roman_cal,
+        {
+            "shape": SMALL,
+            "detector": 1,
+            "optical_element": "F158",
+            "ra": 53.1,
+            "dec": -27.8,
+            "start": "2026-02-01T00:00:00",
+            "ids": _roman_ids(key.rsplit("/", 1)[1]),
+            "seed": _seed(key),
+            "stars_per_megapixel": 500.0,
+        },
+    )
+    yield PlannedObject(
+        PRIVATE_BUCKET,
+        "STIPS/README.txt",
+        _write_text,
+        {"text": "Synthetic stand-in for the STIPS tutorial's inputs.\n"},
+    )
 
 
 def plan(size: str = "small") -> list[PlannedObject]:
@@ -360,8 +495,14 @@ def plan(size: str = "small") -> list[PlannedObject]:
     >>> sum(o.bucket == MAST_ONLY for o in objects)  # the HST previews
     324
     """
-    return [*_hst_objects(size), *_isim_objects(size), *_openuniverse_objects(size),
-            *_tutorial_objects(size), *_other_platform_objects(), *tds.objects(size)]
+    return [
+        *_hst_objects(size),
+        *_isim_objects(size),
+        *_openuniverse_objects(size),
+        *_tutorial_objects(size),
+        *_other_platform_objects(),
+        *tds.objects(size),
+    ]
 
 
 def _fingerprint(size: str) -> str:
@@ -399,17 +540,24 @@ def _load(root: Path, size: str) -> Manifest | None:
         stored = json.loads((root / "manifest.json").read_text())
     except (OSError, ValueError):
         return None
-    return Manifest(root, [Entry(**e) for e in stored["objects"]], size,
-                    [Entry(**e) for e in stored.get("mast_files", [])])
+    return Manifest(
+        root,
+        [Entry(**e) for e in stored["objects"]],
+        size,
+        [Entry(**e) for e in stored.get("mast_files", [])],
+    )
 
 
 def default_cache_dir() -> Path:
     """Return ``ROMAN_HELPERS_SANDBOX_CACHE``, else ``~/.cache/roman-helpers/sandbox``."""
-    return Path(os.environ.get("ROMAN_HELPERS_SANDBOX_CACHE")
-                or Path.home() / ".cache" / "roman-helpers" / "sandbox")
+    return Path(
+        os.environ.get("ROMAN_HELPERS_SANDBOX_CACHE") or Path.home() / ".cache" / "roman-helpers" / "sandbox"
+    )
 
 
-def build(cache_dir: str | os.PathLike | None = None, size: str = "small", *, progress: bool = True) -> Manifest:
+def build(
+    cache_dir: str | os.PathLike | None = None, size: str = "small", *, progress: bool = True
+) -> Manifest:
     """Generate the sandbox's files (or reuse the cached ones) and return their manifest.
 
     Parameters
@@ -437,12 +585,18 @@ def build(cache_dir: str | os.PathLike | None = None, size: str = "small", *, pr
         staging = Path(tempfile.mkdtemp(prefix=f".building-{size}-", dir=cache))
         try:
             workers = _workers()
-            entries = (_generate_in_parallel(size, staging, progress, workers) if workers > 1
-                       else _generate(plan(size), staging, progress))
+            entries = (
+                _generate_in_parallel(size, staging, progress, workers)
+                if workers > 1
+                else _generate(plan(size), staging, progress)
+            )
             objects = [e for e in entries if e.bucket != MAST_ONLY]
             mast_files = [e for e in entries if e.bucket == MAST_ONLY]
-            (staging / "manifest.json").write_text(json.dumps(
-                {"objects": [asdict(e) for e in objects], "mast_files": [asdict(e) for e in mast_files]}))
+            (staging / "manifest.json").write_text(
+                json.dumps(
+                    {"objects": [asdict(e) for e in objects], "mast_files": [asdict(e) for e in mast_files]}
+                )
+            )
             os.replace(staging, root)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -456,7 +610,9 @@ def build(cache_dir: str | os.PathLike | None = None, size: str = "small", *, pr
 def _generate(objects: list[PlannedObject], staging: Path, progress: bool) -> list[Entry]:
     from tqdm.auto import tqdm
 
-    bar = tqdm(objects, desc="sandbox data (first run only)", unit="file", disable=not progress, file=sys.stderr)
+    bar = tqdm(
+        objects, desc="sandbox data (first run only)", unit="file", disable=not progress, file=sys.stderr
+    )
     return [_write(item, staging) for item in bar]
 
 
@@ -465,8 +621,14 @@ def _write(item: PlannedObject, staging: Path) -> Entry:
     target = staging / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     item.writer(target, **item.kwargs)
-    return Entry(item.bucket, item.key, relative.as_posix(), target.stat().st_size, _md5(target),
-                 BUCKETS.get(item.bucket, True))
+    return Entry(
+        item.bucket,
+        item.key,
+        relative.as_posix(),
+        target.stat().st_size,
+        _md5(target),
+        BUCKETS.get(item.bucket, True),
+    )
 
 
 def _workers() -> int:
@@ -487,8 +649,9 @@ def _generate_in_parallel(size: str, staging: Path, progress: bool, workers: int
 
     total = len(plan(size))
     entries: list[Entry | None] = [None] * total
-    bar = tqdm(total=total, desc="sandbox data (first run only)", unit="file", disable=not progress,
-               file=sys.stderr)
+    bar = tqdm(
+        total=total, desc="sandbox data (first run only)", unit="file", disable=not progress, file=sys.stderr
+    )
     lock = threading.Lock()
     errors: list[str] = []
 
@@ -503,19 +666,33 @@ def _generate_in_parallel(size: str, staging: Path, progress: bool, workers: int
         if child.wait() != 0:
             log.seek(0)
             lines = log.read().decode(errors="replace").strip().splitlines()
-            errors.append(lines[-1] if lines else f"exit status {child.returncode}")  # the exception's own line
+            errors.append(
+                lines[-1] if lines else f"exit status {child.returncode}"
+            )  # the exception's own line
 
     # the children import this very copy of roman_helpers, wherever the caller found it
     package_root = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
+    }
     with contextlib.ExitStack() as opened:
         # a file, not a pipe: warnings never block a child
         logs = [opened.enter_context(tempfile.TemporaryFile()) for _ in range(workers)]
-        children = [subprocess.Popen([sys.executable, "-m", __name__, size, str(staging), str(part), str(workers),
-                                      str(total)], stdout=subprocess.PIPE, stderr=logs[part], text=True, env=env)
-                    for part in range(workers)]
-        readers = [threading.Thread(target=collect, args=pair, daemon=True)
-                   for pair in zip(children, logs, strict=True)]
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-m", __name__, size, str(staging), str(part), str(workers), str(total)],
+                stdout=subprocess.PIPE,
+                stderr=logs[part],
+                text=True,
+                env=env,
+            )
+            for part in range(workers)
+        ]
+        readers = [
+            threading.Thread(target=collect, args=pair, daemon=True)
+            for pair in zip(children, logs, strict=True)
+        ]
         try:
             for reader in readers:
                 reader.start()
@@ -530,8 +707,10 @@ def _generate_in_parallel(size: str, staging: Path, progress: bool, workers: int
     if errors or len(written) < total:
         from roman_helpers.sandbox.s3 import SandboxStartError
 
-        raise SandboxStartError("the sandbox data could not be generated: "
-                                + ("; ".join(sorted(set(errors))) or "a generating process stopped early"))
+        raise SandboxStartError(
+            "the sandbox data could not be generated: "
+            + ("; ".join(sorted(set(errors))) or "a generating process stopped early")
+        )
     return written
 
 
@@ -539,8 +718,10 @@ def _generate_part(size: str, staging: Path, part: int, parts: int, total: int) 
     """Child-process entry: write every ``parts``-th planned object from ``part``, one JSON line each."""
     objects = plan(size)
     if len(objects) != total:
-        raise SystemExit(f"this process plans {len(objects)} objects, its parent {total}: "
-                         "they run different versions of roman_helpers")
+        raise SystemExit(
+            f"this process plans {len(objects)} objects, its parent {total}: "
+            "they run different versions of roman_helpers"
+        )
     for index in range(part, len(objects), parts):
         entry = _write(objects[index], staging)
         sys.stdout.write(json.dumps({"index": index, "entry": asdict(entry)}) + "\n")

@@ -103,8 +103,9 @@ class FaultRule:
         if self.fraction is None:
             self.fraction = 0.5 if self.kind == "cut" else 0.0
         if not 0.0 <= float(self.fraction) <= 1.0:
-            raise InvalidParameterError("fault fraction", self.fraction,
-                                        hint="use a share of the body between 0 and 1")
+            raise InvalidParameterError(
+                "fault fraction", self.fraction, hint="use a share of the body between 0 and 1"
+            )
         if self.nth is not None and int(self.nth) < 1:
             raise InvalidParameterError("fault nth", self.nth, hint="requests are counted from 1")
         if self.method:
@@ -147,8 +148,9 @@ def parse_faults(spec: str) -> list[FaultRule]:
                 name, value = "rate", argument
             name = name.strip()
             if name not in types or name == "kind":
-                raise InvalidParameterError(f"fault option in {text!r}", name,
-                                            [n for n in types if n != "kind"])
+                raise InvalidParameterError(
+                    f"fault option in {text!r}", name, [n for n in types if n != "kind"]
+                )
             try:
                 if "float" in str(types[name]):
                     options[name] = float(value)
@@ -157,8 +159,9 @@ def parse_faults(spec: str) -> list[FaultRule]:
                 else:
                     options[name] = value
             except ValueError:
-                raise InvalidParameterError(f"fault {name} in {text!r}", value,
-                                            hint=f"{name} needs a number") from None
+                raise InvalidParameterError(
+                    f"fault {name} in {text!r}", value, hint=f"{name} needs a number"
+                ) from None
         rules.append(FaultRule(kind.strip().lower(), **options))
     return rules
 
@@ -246,12 +249,18 @@ class FaultInjector:
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
     def _slowdown(self, rule, environ, start_response):
-        return self._error("503 Slow Down", "SlowDown", "Please reduce your request rate.",
-                           environ, start_response)
+        return self._error(
+            "503 Slow Down", "SlowDown", "Please reduce your request rate.", environ, start_response
+        )
 
     def _error500(self, rule, environ, start_response):
-        return self._error("500 Internal Server Error", "InternalError",
-                           "We encountered an internal error. Please try again.", environ, start_response)
+        return self._error(
+            "500 Internal Server Error",
+            "InternalError",
+            "We encountered an internal error. Please try again.",
+            environ,
+            start_response,
+        )
 
     @staticmethod
     def _drop(environ, *, reset: bool) -> None:
@@ -316,7 +325,7 @@ class FaultInjector:
         status, headers, body = self._full_response(environ)
         if body:
             offset = len(body) // 2 if rule.offset is None else min(int(rule.offset), len(body) - 1)
-            body = body[:offset] + bytes([body[offset] ^ 0xFF]) + body[offset + 1:]
+            body = body[:offset] + bytes([body[offset] ^ 0xFF]) + body[offset + 1 :]
         start_response(status, headers)
         return [body]
 

@@ -79,67 +79,177 @@ SIA2_STANDARD_ID = "ivo://ivoa.net/std/SIA#query-2.0"
 #: Where IRSA serves the OpenUniverse files over HTTPS (``access_url`` = this + the S3 key).
 DATA_PREFIX = "/data/theory/"
 _IMAGE_KEY = re.compile(
-    r"^openuniverse2024/(?P<survey>[a-z]+)/(?P<release>[^/]+)/(?P<program>[^/]+)/images/.+\.fits\.gz$")
-_VOTABLE_FORMATS = {"", "votable", "application/x-votable+xml", "text/xml", "application/xml",
-                    "application/x-votable+xml;serialization=tabledata"}
+    r"^openuniverse2024/(?P<survey>[a-z]+)/(?P<release>[^/]+)/(?P<program>[^/]+)/images/.+\.fits\.gz$"
+)
+_VOTABLE_FORMATS = {
+    "",
+    "votable",
+    "application/x-votable+xml",
+    "text/xml",
+    "application/xml",
+    "application/x-votable+xml;serialization=tabledata",
+}
 
 #: Roman WFI imaging filters: band edges in metres, from the WFI filter table of the Roman
 #: technical specifications. Keyed by the three-digit wavelength code both naming schemes share
 #: (``F158`` in Roman's own products, ``H158`` in OpenUniverse file names).
 ROMAN_BANDPASS_M = {
-    "062": (0.480e-6, 0.760e-6), "087": (0.760e-6, 0.977e-6), "106": (0.927e-6, 1.192e-6),
-    "129": (1.131e-6, 1.454e-6), "146": (0.927e-6, 2.000e-6), "158": (1.380e-6, 1.774e-6),
-    "184": (1.683e-6, 2.000e-6), "213": (1.950e-6, 2.300e-6),
+    "062": (0.480e-6, 0.760e-6),
+    "087": (0.760e-6, 0.977e-6),
+    "106": (0.927e-6, 1.192e-6),
+    "129": (1.131e-6, 1.454e-6),
+    "146": (0.927e-6, 2.000e-6),
+    "158": (1.380e-6, 1.774e-6),
+    "184": (1.683e-6, 2.000e-6),
+    "213": (1.950e-6, 2.300e-6),
 }
 
 # (name, datatype, arraysize, unit, ucd, utype): ObsCore 1.1 columns with the datatypes, units
 # and UCDs of the standard, then IRSA's additions that its tutorials read.
 COLUMNS: tuple[tuple[str, str, str | None, str | None, str | None, str | None], ...] = (
-    ("s_ra", "double", None, "deg", "pos.eq.ra",
-     "obscore:Char.SpatialAxis.Coverage.Location.Coord.Position2D.Value2.C1"),
-    ("s_dec", "double", None, "deg", "pos.eq.dec",
-     "obscore:Char.SpatialAxis.Coverage.Location.Coord.Position2D.Value2.C2"),
+    (
+        "s_ra",
+        "double",
+        None,
+        "deg",
+        "pos.eq.ra",
+        "obscore:Char.SpatialAxis.Coverage.Location.Coord.Position2D.Value2.C1",
+    ),
+    (
+        "s_dec",
+        "double",
+        None,
+        "deg",
+        "pos.eq.dec",
+        "obscore:Char.SpatialAxis.Coverage.Location.Coord.Position2D.Value2.C2",
+    ),
     ("facility_name", "char", "*", None, "meta.id;instr.tel", "obscore:Provenance.ObsConfig.Facility.name"),
     ("instrument_name", "char", "*", None, "meta.id;instr", "obscore:Provenance.ObsConfig.Instrument.name"),
     ("dataproduct_subtype", "char", "*", None, "meta.code.class", None),
     ("calib_level", "int", None, None, "meta.code;obs.calib", "obscore:ObsDataset.calibLevel"),
     ("dataproduct_type", "char", "*", None, "meta.id", "obscore:ObsDataset.dataProductType"),
-    ("energy_bandpassname", "char", "*", None, "instr.bandpass", "obscore:Char.SpectralAxis.Coverage.BoundsName"),
+    (
+        "energy_bandpassname",
+        "char",
+        "*",
+        None,
+        "instr.bandpass",
+        "obscore:Char.SpectralAxis.Coverage.BoundsName",
+    ),
     ("energy_emband", "char", "*", None, "instr.bandpass", None),
     ("obs_id", "char", "*", None, "meta.id", "obscore:DataID.observationID"),
-    ("s_resolution", "double", None, "arcsec", "pos.angResolution", "obscore:Char.SpatialAxis.Resolution.refval.value"),
-    ("em_min", "double", None, "m", "em.wl;stat.min", "obscore:Char.SpectralAxis.Coverage.Bounds.Limits.LoLimit"),
-    ("em_max", "double", None, "m", "em.wl;stat.max", "obscore:Char.SpectralAxis.Coverage.Bounds.Limits.HiLimit"),
-    ("em_res_power", "double", None, None, "spect.resolution",
-     "obscore:Char.SpectralAxis.Resolution.ResolPower.refval"),
+    (
+        "s_resolution",
+        "double",
+        None,
+        "arcsec",
+        "pos.angResolution",
+        "obscore:Char.SpatialAxis.Resolution.refval.value",
+    ),
+    (
+        "em_min",
+        "double",
+        None,
+        "m",
+        "em.wl;stat.min",
+        "obscore:Char.SpectralAxis.Coverage.Bounds.Limits.LoLimit",
+    ),
+    (
+        "em_max",
+        "double",
+        None,
+        "m",
+        "em.wl;stat.max",
+        "obscore:Char.SpectralAxis.Coverage.Bounds.Limits.HiLimit",
+    ),
+    (
+        "em_res_power",
+        "double",
+        None,
+        None,
+        "spect.resolution",
+        "obscore:Char.SpectralAxis.Resolution.ResolPower.refval",
+    ),
     ("access_url", "char", "*", None, "meta.ref.url", "obscore:Access.Reference"),
     ("access_format", "char", "*", None, "meta.code.mime", "obscore:Access.Format"),
     ("access_estsize", "long", None, "kbyte", "phys.size;meta.file", "obscore:Access.Size"),
-    ("t_exptime", "double", None, "s", "time.duration;obs.exposure", "obscore:Char.TimeAxis.Coverage.Support.Extent"),
-    ("s_region", "char", "*", None, "pos.outline;obs.field", "obscore:Char.SpatialAxis.Coverage.Support.Area"),
+    (
+        "t_exptime",
+        "double",
+        None,
+        "s",
+        "time.duration;obs.exposure",
+        "obscore:Char.TimeAxis.Coverage.Support.Extent",
+    ),
+    (
+        "s_region",
+        "char",
+        "*",
+        None,
+        "pos.outline;obs.field",
+        "obscore:Char.SpatialAxis.Coverage.Support.Area",
+    ),
     ("obs_collection", "char", "*", None, "meta.id", "obscore:DataID.Collection"),
     ("target_name", "char", "*", None, "meta.id;src", "obscore:Target.Name"),
     ("s_xel1", "long", None, None, "meta.number", "obscore:Char.SpatialAxis.numBins1"),
     ("s_xel2", "long", None, None, "meta.number", "obscore:Char.SpatialAxis.numBins2"),
     ("s_pixel_scale", "double", None, "arcsec", "phys.angSize;instr.pixel", None),
-    ("t_min", "double", None, "d", "time.start;obs.exposure", "obscore:Char.TimeAxis.Coverage.Bounds.Limits.StartTime"),
-    ("t_max", "double", None, "d", "time.end;obs.exposure", "obscore:Char.TimeAxis.Coverage.Bounds.Limits.StopTime"),
+    (
+        "t_min",
+        "double",
+        None,
+        "d",
+        "time.start;obs.exposure",
+        "obscore:Char.TimeAxis.Coverage.Bounds.Limits.StartTime",
+    ),
+    (
+        "t_max",
+        "double",
+        None,
+        "d",
+        "time.end;obs.exposure",
+        "obscore:Char.TimeAxis.Coverage.Bounds.Limits.StopTime",
+    ),
     ("t_resolution", "double", None, "s", "time.resolution", "obscore:Char.TimeAxis.Resolution.refval.value"),
     ("t_xel", "long", None, None, "meta.number", "obscore:Char.TimeAxis.numBins"),
     ("obs_publisher_did", "char", "*", None, "meta.ref.uri;meta.curation", "obscore:Curation.PublisherDID"),
-    ("s_fov", "double", None, "deg", "phys.angSize;instr.fov",
-     "obscore:Char.SpatialAxis.Coverage.Bounds.Extent.diameter"),
+    (
+        "s_fov",
+        "double",
+        None,
+        "deg",
+        "phys.angSize;instr.fov",
+        "obscore:Char.SpatialAxis.Coverage.Bounds.Extent.diameter",
+    ),
     ("em_xel", "long", None, None, "meta.number", "obscore:Char.SpectralAxis.numBins"),
-    ("pol_states", "char", "*", None, "meta.code;phys.polarization", "obscore:Char.PolarizationAxis.stateList"),
+    (
+        "pol_states",
+        "char",
+        "*",
+        None,
+        "meta.code;phys.polarization",
+        "obscore:Char.PolarizationAxis.stateList",
+    ),
     ("pol_xel", "long", None, None, "meta.number", "obscore:Char.PolarizationAxis.numBins"),
     ("o_ucd", "char", "*", None, "meta.ucd", "obscore:Char.ObservableAxis.ucd"),
     ("cloud_access", "char", "*", None, "meta.ref", None),
     ("dist_to_point", "double", None, "deg", "pos.angDistance", None),
 )
-_INTERVAL_COLUMNS = {"FOV": "s_fov", "SPATRES": "s_resolution", "SPECRP": "em_res_power",
-                     "EXPTIME": "t_exptime", "TIMERES": "t_resolution"}
-_STRING_COLUMNS = {"COLLECTION": "obs_collection", "FACILITY": "facility_name", "INSTRUMENT": "instrument_name",
-                   "DPTYPE": "dataproduct_type", "ID": "obs_publisher_did", "FORMAT": "access_format"}
+_INTERVAL_COLUMNS = {
+    "FOV": "s_fov",
+    "SPATRES": "s_resolution",
+    "SPECRP": "em_res_power",
+    "EXPTIME": "t_exptime",
+    "TIMERES": "t_resolution",
+}
+_STRING_COLUMNS = {
+    "COLLECTION": "obs_collection",
+    "FACILITY": "facility_name",
+    "INSTRUMENT": "instrument_name",
+    "DPTYPE": "dataproduct_type",
+    "ID": "obs_publisher_did",
+    "FORMAT": "access_format",
+}
 _POLARIZATION_STATES = {"I", "Q", "U", "V", "RR", "LL", "RL", "LR", "XX", "YY", "XY", "YX", "POLI", "POLA"}
 
 
@@ -217,21 +327,40 @@ def _image_row(path: Path, key: str, size: int, survey: str) -> ImageRow:
     collection = f"simulated_{survey}_openuniverse2024"
     facility = str(primary.get("TELESCOP", sci.get("TELESCOP", survey.capitalize()))).strip()
     values = {
-        "s_ra": c_ra % 360.0, "s_dec": c_dec, "facility_name": facility,
+        "s_ra": c_ra % 360.0,
+        "s_dec": c_dec,
+        "facility_name": facility,
         "instrument_name": str(primary.get("INSTRUME", sci.get("INSTRUME", ""))).strip() or None,
-        "dataproduct_subtype": "science", "calib_level": 2, "dataproduct_type": "image",
+        "dataproduct_subtype": "science",
+        "calib_level": 2,
+        "dataproduct_type": "image",
         "energy_bandpassname": band,
         "energy_emband": emband,
-        "obs_id": name, "s_resolution": None, "em_min": em_min, "em_max": em_max,
+        "obs_id": name,
+        "s_resolution": None,
+        "em_min": em_min,
+        "em_max": em_max,
         "em_res_power": res_power,
-        "access_url": f"https://{PUBLIC_HOST}{DATA_PREFIX}{key}", "access_format": "application/fits",
-        "access_estsize": math.ceil(size / 1000), "t_exptime": None if exptime is None else float(exptime),
-        "s_region": "POLYGON ICRS " + " ".join(f"{r % 360.0:.8f} {d:.8f}" for r, d in zip(ra, dec, strict=True)),
-        "obs_collection": collection, "target_name": None, "s_xel1": nx, "s_xel2": ny,
+        "access_url": f"https://{PUBLIC_HOST}{DATA_PREFIX}{key}",
+        "access_format": "application/fits",
+        "access_estsize": math.ceil(size / 1000),
+        "t_exptime": None if exptime is None else float(exptime),
+        "s_region": "POLYGON ICRS "
+        + " ".join(f"{r % 360.0:.8f} {d:.8f}" for r, d in zip(ra, dec, strict=True)),
+        "obs_collection": collection,
+        "target_name": None,
+        "s_xel1": nx,
+        "s_xel2": ny,
         "s_pixel_scale": float(scale),
-        "t_min": None if mjd is None else float(mjd), "t_max": None if mjd is None else float(mjd),
-        "t_resolution": None, "t_xel": 1, "obs_publisher_did": f"ivo://irsa.ipac/{collection}?{name}",
-        "s_fov": 2 * max(_angle(centre, c) for c in corners), "em_xel": 1, "pol_states": None, "pol_xel": 0,
+        "t_min": None if mjd is None else float(mjd),
+        "t_max": None if mjd is None else float(mjd),
+        "t_resolution": None,
+        "t_xel": 1,
+        "obs_publisher_did": f"ivo://irsa.ipac/{collection}?{name}",
+        "s_fov": 2 * max(_angle(centre, c) for c in corners),
+        "em_xel": 1,
+        "pol_states": None,
+        "pol_xel": 0,
         "o_ucd": "phot.flux.density",
         "cloud_access": json.dumps({"aws": {"bucket_name": BUCKET, "key": key, "region": "us-east-1"}}),
     }
@@ -339,8 +468,10 @@ class _Circle:
     def meets(self, row: ImageRow) -> bool:
         if _in_convex(self.centre, row.corners):
             return True
-        return any(_arc_distance(self.centre, a, b) <= self.radius
-                   for a, b in zip(row.corners, np.roll(row.corners, -1, axis=0), strict=True))
+        return any(
+            _arc_distance(self.centre, a, b) <= self.radius
+            for a, b in zip(row.corners, np.roll(row.corners, -1, axis=0), strict=True)
+        )
 
 
 @dataclass(frozen=True)
@@ -353,11 +484,16 @@ class _Polygon:
         if any(_in_convex(v, row.corners) for v in self.vertices):
             return True
         outline = list(zip(self.vertices, np.roll(self.vertices, -1, axis=0), strict=True))
-        return any(_arcs_cross(a, b, c, d) for a, b in zip(row.corners, np.roll(row.corners, -1, axis=0), strict=True)
-                   for c, d in outline)
+        return any(
+            _arcs_cross(a, b, c, d)
+            for a, b in zip(row.corners, np.roll(row.corners, -1, axis=0), strict=True)
+            for c, d in outline
+        )
 
 
-def _segment_meets_box(x0: float, y0: float, x1: float, y1: float, box: tuple[float, float, float, float]) -> bool:
+def _segment_meets_box(
+    x0: float, y0: float, x1: float, y1: float, box: tuple[float, float, float, float]
+) -> bool:
     """Tell whether the segment (x0, y0)-(x1, y1) touches the box (xlo, xhi, ylo, yhi), edges included.
 
     The Liang-Barsky clipping test.
@@ -401,7 +537,9 @@ class _Range:
         # great-circle edge well under a degree long strays from that polyline by far less than a
         # milliarcsecond, and the box is exact in these coordinates.
         steps = np.linspace(0.0, 1.0, 16, endpoint=False)[:, None]
-        outline = np.concatenate([a + steps * (b - a) for a, b in zip(row.corners, np.roll(row.corners, -1, axis=0), strict=True)])
+        outline = np.concatenate(
+            [a + steps * (b - a) for a, b in zip(row.corners, np.roll(row.corners, -1, axis=0), strict=True)]
+        )
         outline /= np.linalg.norm(outline, axis=1)[:, None]
         centre_ra = row.values["s_ra"]
         ra = np.degrees(np.arctan2(outline[:, 1], outline[:, 0]))
@@ -449,7 +587,9 @@ def _interval(text: str, name: str, unit: str) -> tuple[float, float]:
 
 def _check_ra_dec(ra: float, dec: float, name: str) -> None:
     if not (0.0 <= ra <= 360.0 and -90.0 <= dec <= 90.0):
-        raise QueryError(f"{name}: position ({ra}, {dec}) is off the sky; RA must be 0-360 and Dec -90-90 degrees")
+        raise QueryError(
+            f"{name}: position ({ra}, {dec}) is off the sky; RA must be 0-360 and Dec -90-90 degrees"
+        )
 
 
 def _shape(text: str) -> _Circle | _Polygon | _Range:
@@ -470,7 +610,9 @@ def _shape(text: str) -> _Circle | _Polygon | _Range:
         ra1, ra2 = (0.0 if math.isinf(v) and v < 0 else 360.0 if math.isinf(v) else v for v in numbers[:2])
         dec1, dec2 = (max(-90.0, min(90.0, v)) for v in numbers[2:])
         if dec1 > dec2:
-            raise QueryError(f"POS: RANGE declinations run from low to high, not {numbers[2]} to {numbers[3]}")
+            raise QueryError(
+                f"POS: RANGE declinations run from low to high, not {numbers[2]} to {numbers[3]}"
+            )
         _check_ra_dec(ra1, dec1, "POS")
         _check_ra_dec(ra2, dec2, "POS")
         return _Range(ra1, ra2, dec1, dec2)  # ra1 > ra2 wraps through RA 0
@@ -505,9 +647,13 @@ class _Query:
     def parse(cls, params: dict[str, list[str]]) -> _Query:
         fmt = {v.strip().lower() for v in params.get("RESPONSEFORMAT", [])}
         if fmt - _VOTABLE_FORMATS:
-            raise QueryError(f"RESPONSEFORMAT: only VOTable is served here, not {sorted(fmt - _VOTABLE_FORMATS)}")
-        intervals = {"BAND": [_interval(v, "BAND", "metres") for v in params.get("BAND", [])],
-                     "TIME": [_interval(v, "TIME", "MJD") for v in params.get("TIME", [])]}
+            raise QueryError(
+                f"RESPONSEFORMAT: only VOTable is served here, not {sorted(fmt - _VOTABLE_FORMATS)}"
+            )
+        intervals = {
+            "BAND": [_interval(v, "BAND", "metres") for v in params.get("BAND", [])],
+            "TIME": [_interval(v, "TIME", "MJD") for v in params.get("TIME", [])],
+        }
         for name in _INTERVAL_COLUMNS:
             intervals[name] = [_interval(v, name, "the column's unit") for v in params.get(name, [])]
         calib = set()
@@ -517,15 +663,23 @@ class _Query:
             calib.add(int(value))
         pol = {v.strip().upper() for v in params.get("POL", [])}
         if pol - _POLARIZATION_STATES:
-            raise QueryError(f"POL: {sorted(pol - _POLARIZATION_STATES)} not among {sorted(_POLARIZATION_STATES)}")
+            raise QueryError(
+                f"POL: {sorted(pol - _POLARIZATION_STATES)} not among {sorted(_POLARIZATION_STATES)}"
+            )
         maxrec = None
         for value in params.get("MAXREC", [])[-1:]:
             if not value.strip().isdigit():
                 raise QueryError(f"MAXREC: a whole number of rows (0 or more), not {value!r}")
             maxrec = int(value)
-        return cls(shapes=[_shape(v) for v in params.get("POS", [])], intervals=intervals,
-                   strings={name: set(params.get(name, [])) for name in _STRING_COLUMNS},
-                   targets={v.lower() for v in params.get("TARGET", [])}, calib=calib, pol=pol, maxrec=maxrec)
+        return cls(
+            shapes=[_shape(v) for v in params.get("POS", [])],
+            intervals=intervals,
+            strings={name: set(params.get(name, [])) for name in _STRING_COLUMNS},
+            targets={v.lower() for v in params.get("TARGET", [])},
+            calib=calib,
+            pol=pol,
+            maxrec=maxrec,
+        )
 
     def select(self, rows: Iterable[ImageRow]) -> list[dict[str, Any]]:
         found = []
@@ -533,7 +687,10 @@ class _Query:
             values = row.values
             if self.shapes and not any(shape.meets(row) for shape in self.shapes):
                 continue
-            if any(wanted and values[_STRING_COLUMNS[name]] not in wanted for name, wanted in self.strings.items()):
+            if any(
+                wanted and values[_STRING_COLUMNS[name]] not in wanted
+                for name, wanted in self.strings.items()
+            ):
                 continue
             if self.targets and str(values["target_name"] or "").lower() not in self.targets:
                 continue
@@ -541,15 +698,23 @@ class _Query:
                 continue
             if self.pol and not set(str(values["pol_states"] or "").strip("/").split("/")) & self.pol:
                 continue
-            if self.intervals["BAND"] and not _meets(values["em_min"], self.intervals["BAND"], values["em_max"]):
+            if self.intervals["BAND"] and not _meets(
+                values["em_min"], self.intervals["BAND"], values["em_max"]
+            ):
                 continue
-            if self.intervals["TIME"] and not _meets(values["t_min"], self.intervals["TIME"], values["t_max"]):
+            if self.intervals["TIME"] and not _meets(
+                values["t_min"], self.intervals["TIME"], values["t_max"]
+            ):
                 continue
-            if any(self.intervals[name] and not _meets(values[column], self.intervals[name])
-                   for name, column in _INTERVAL_COLUMNS.items()):
+            if any(
+                self.intervals[name] and not _meets(values[column], self.intervals[name])
+                for name, column in _INTERVAL_COLUMNS.items()
+            ):
                 continue
             circles = [shape.centre for shape in self.shapes if isinstance(shape, _Circle)]
-            found.append({**values, "dist_to_point": min((_angle(c, row.centre) for c in circles), default=None)})
+            found.append(
+                {**values, "dist_to_point": min((_angle(c, row.centre) for c in circles), default=None)}
+            )
         return found
 
 
@@ -571,14 +736,30 @@ def _votable(rows: Sequence[dict[str, Any]] | None, status: str, message: str = 
     table = TableElement(votable)
     resource.tables.append(table)
     for name, datatype, arraysize, unit, ucd, utype in COLUMNS:
-        table.fields.append(Field(votable, name=name, ID=name, datatype=datatype, arraysize=arraysize,
-                                  unit=unit, ucd=ucd, utype=utype))
+        table.fields.append(
+            Field(
+                votable,
+                name=name,
+                ID=name,
+                datatype=datatype,
+                arraysize=arraysize,
+                unit=unit,
+                ucd=ucd,
+                utype=utype,
+            )
+        )
     table.create_arrays(len(rows))
     for index, row in enumerate(rows):
-        table.array[index] = tuple("" if row[name] is None and datatype == "char" else
-                                   (np.nan if row[name] is None and datatype == "double" else
-                                    (0 if row[name] is None else row[name]))
-                                   for name, datatype, *_ in COLUMNS)
+        table.array[index] = tuple(
+            ""
+            if row[name] is None and datatype == "char"
+            else (
+                np.nan
+                if row[name] is None and datatype == "double"
+                else (0 if row[name] is None else row[name])
+            )
+            for name, datatype, *_ in COLUMNS
+        )
         for name, *_ in COLUMNS:
             table.array.mask[index][name] = row[name] is None
     out = io.BytesIO()
@@ -617,7 +798,10 @@ _LIST_COLLECTIONS = {
     "select distinct o.collection from caom.observation o join caom.plane p on o.obsid = p.obsid where "
     "(p.dataproducttype = 'image' or p.dataproducttype = 'cube') order by collection": {"image", "cube"},
     "select distinct o.collection from caom.observation o join caom.plane p on o.obsid = p.obsid where "
-    "(p.dataproducttype = 'spectrum' or p.dataproducttype = 'cube') order by collection": {"spectrum", "cube"},
+    "(p.dataproducttype = 'spectrum' or p.dataproducttype = 'cube') order by collection": {
+        "spectrum",
+        "cube",
+    },
 }
 
 
@@ -661,19 +845,26 @@ class IrsaApp:
         self._files = {row.key: row.path for row in self.rows}
         self.requests = 0
         self._lock = threading.Lock()
-        self.url_map = Map([
-            Rule("/simulated/SIA", endpoint="query", defaults={"service": "simulated"}),
-            Rule("/simulated/SIA/", endpoint="query", defaults={"service": "simulated"}),
-            Rule("/simulated/SIA/capabilities", endpoint="capabilities", defaults={"service": "simulated"}),
-            Rule("/simulated/SIA/availability", endpoint="availability", defaults={"service": "simulated"}),
-            Rule("/SIA", endpoint="query", defaults={"service": "observed"}),
-            Rule("/SIA/", endpoint="query", defaults={"service": "observed"}),
-            Rule("/SIA/capabilities", endpoint="capabilities", defaults={"service": "observed"}),
-            Rule("/SIA/availability", endpoint="availability", defaults={"service": "observed"}),
-            Rule("/simulated/TAP/sync", endpoint="tap", defaults={"service": "simulated"}),
-            Rule("/TAP/sync", endpoint="tap", defaults={"service": "observed"}),
-            Rule(f"{DATA_PREFIX}<path:key>", endpoint="data", defaults={"service": "simulated"}),
-        ], strict_slashes=False)
+        self.url_map = Map(
+            [
+                Rule("/simulated/SIA", endpoint="query", defaults={"service": "simulated"}),
+                Rule("/simulated/SIA/", endpoint="query", defaults={"service": "simulated"}),
+                Rule(
+                    "/simulated/SIA/capabilities", endpoint="capabilities", defaults={"service": "simulated"}
+                ),
+                Rule(
+                    "/simulated/SIA/availability", endpoint="availability", defaults={"service": "simulated"}
+                ),
+                Rule("/SIA", endpoint="query", defaults={"service": "observed"}),
+                Rule("/SIA/", endpoint="query", defaults={"service": "observed"}),
+                Rule("/SIA/capabilities", endpoint="capabilities", defaults={"service": "observed"}),
+                Rule("/SIA/availability", endpoint="availability", defaults={"service": "observed"}),
+                Rule("/simulated/TAP/sync", endpoint="tap", defaults={"service": "simulated"}),
+                Rule("/TAP/sync", endpoint="tap", defaults={"service": "observed"}),
+                Rule(f"{DATA_PREFIX}<path:key>", endpoint="data", defaults={"service": "simulated"}),
+            ],
+            strict_slashes=False,
+        )
 
     def __call__(self, environ, start_response):
         """Answer one WSGI request: route it to its ``on_<endpoint>`` method."""
@@ -710,23 +901,34 @@ class IrsaApp:
         try:
             query = _Query.parse(params)
         except QueryError as error:
-            return Response(_votable(None, "ERROR", str(error)), status=400, mimetype="application/x-votable+xml")
+            return Response(
+                _votable(None, "ERROR", str(error)), status=400, mimetype="application/x-votable+xml"
+            )
         rows = query.select(self._rows(service))
         status = "OK"
         if query.maxrec is not None and len(rows) > query.maxrec:
-            rows, status = rows[:query.maxrec], "OVERFLOW"
+            rows, status = rows[: query.maxrec], "OVERFLOW"
         return Response(_votable(rows, status), mimetype="application/x-votable+xml")
 
     def on_tap(self, request: Request, service: str) -> Response:
         """TAP: the collection listing ``Irsa.list_collections`` asks for, an error for any other ADQL."""
         text = " ".join(request.values.get("QUERY", request.values.get("query", "")).split()).lower()
         if text not in _LIST_COLLECTIONS:
-            message = ("The offline IRSA answers only the collection listing (Irsa.list_collections); "
-                       "run other ADQL queries against the real IRSA TAP service.")
-            return Response(_votable(None, "ERROR", message), status=400, mimetype="application/x-votable+xml")
+            message = (
+                "The offline IRSA answers only the collection listing (Irsa.list_collections); "
+                "run other ADQL queries against the real IRSA TAP service."
+            )
+            return Response(
+                _votable(None, "ERROR", message), status=400, mimetype="application/x-votable+xml"
+            )
         kinds = _LIST_COLLECTIONS[text]
-        names = sorted({row.values["obs_collection"] for row in self._rows(service)
-                        if kinds is None or row.values["dataproduct_type"] in kinds})
+        names = sorted(
+            {
+                row.values["obs_collection"]
+                for row in self._rows(service)
+                if kinds is None or row.values["dataproduct_type"] in kinds
+            }
+        )
         return Response(_collections_votable(names), mimetype="application/x-votable+xml")
 
     def on_data(self, request: Request, service: str, key: str) -> Response:
@@ -736,8 +938,9 @@ class IrsaApp:
         path = self._files.get(key)
         if path is None:
             raise NotFound(f"{key!r} is not an image the sandbox's IRSA holds")
-        return send_file(path, request.environ, mimetype="application/gzip", conditional=True,
-                         download_name=Path(key).name)
+        return send_file(
+            path, request.environ, mimetype="application/gzip", conditional=True, download_name=Path(key).name
+        )
 
 
 class IrsaServer(BackgroundService):
@@ -753,7 +956,9 @@ class IrsaServer(BackgroundService):
         Fault rules for :mod:`roman_helpers.sandbox.faults`, wrapped outermost.
     """
 
-    def __init__(self, manifest: Any = None, host: str = "127.0.0.1", port: int = 0, *, faults: Any = None) -> None:
+    def __init__(
+        self, manifest: Any = None, host: str = "127.0.0.1", port: int = 0, *, faults: Any = None
+    ) -> None:
         from roman_helpers.sandbox.s3 import wrap_faults
 
         self.app = IrsaApp(manifest)

@@ -38,8 +38,16 @@ if TYPE_CHECKING:  # imported late at run time: they need the sandbox's heavier 
 __all__ = ["OVERRIDDEN_VARIABLES", "Sandbox", "SandboxStartError"]
 
 #: Variables removed from a child's environment because they would override the sandbox's.
-OVERRIDDEN_VARIABLES = ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                        "AWS_ENDPOINT_URL_S3", "AWS_SECURITY_TOKEN", "ALL_PROXY", "all_proxy")
+OVERRIDDEN_VARIABLES = (
+    "AWS_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_SECURITY_TOKEN",
+    "ALL_PROXY",
+    "all_proxy",
+)
 
 _ASTROPY_CFG = """\
 # written by roman-helpers sandbox: no network for astropy's data files
@@ -97,9 +105,16 @@ class Sandbox:
         Seconds spent building data and starting services.
     """
 
-    def __init__(self, cache_dir: str | os.PathLike | None = None, size: str = "small", *,
-                 latency: float = 0.0, bandwidth: float | None = None, faults: Any = None,
-                 env_file: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self,
+        cache_dir: str | os.PathLike | None = None,
+        size: str = "small",
+        *,
+        latency: float = 0.0,
+        bandwidth: float | None = None,
+        faults: Any = None,
+        env_file: str | os.PathLike | None = None,
+    ) -> None:
         if size not in ("small", "full"):
             from roman_helpers.errors import InvalidParameterError
 
@@ -147,13 +162,16 @@ class Sandbox:
         self.timings["data"] = time.perf_counter() - started
 
         self.state_dir = Path(tempfile.mkdtemp(prefix="roman-helpers-sandbox-"))
-        self.s3 = S3Server(self.manifest, latency=self.latency, bandwidth=self.bandwidth,
-                           faults=self.faults).start()
+        self.s3 = S3Server(
+            self.manifest, latency=self.latency, bandwidth=self.bandwidth, faults=self.faults
+        ).start()
         self.mast = MastServer(self.manifest, faults=self.faults).start()
         self.irsa = IrsaServer(self.manifest, faults=self.faults).start()
         ca = trustme.CA(organization_name="roman-helpers sandbox (local only)")
-        routes = {**dict.fromkeys(MAST_HOSTS, ("127.0.0.1", self.mast.port)),
-                  **dict.fromkeys(IRSA_HOSTS, ("127.0.0.1", self.irsa.port))}
+        routes = {
+            **dict.fromkeys(MAST_HOSTS, ("127.0.0.1", self.mast.port)),
+            **dict.fromkeys(IRSA_HOSTS, ("127.0.0.1", self.irsa.port)),
+        }
         self.proxy = TlsProxy(routes, ca).start()
         self.timings["services"] = time.perf_counter() - started - self.timings["data"]
 
@@ -161,7 +179,9 @@ class Sandbox:
         ca.cert_pem.write_to_path(str(ca_file))
         credentials = self.state_dir / "aws-credentials"
         # throw-away keys: moto accepts any; they only make botocore sign requests
-        credentials.write_text("[default]\naws_access_key_id = sandbox\naws_secret_access_key = sandbox-secret\n")
+        credentials.write_text(
+            "[default]\naws_access_key_id = sandbox\naws_secret_access_key = sandbox-secret\n"
+        )
         credentials.chmod(0o600)
         config = self.state_dir / "aws-config"
         config.write_text("[default]\nregion = us-east-1\n")
@@ -177,17 +197,30 @@ class Sandbox:
             "AWS_CONFIG_FILE": str(config),
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_EC2_METADATA_DISABLED": "true",
-            "HTTPS_PROXY": proxy, "HTTP_PROXY": proxy, "https_proxy": proxy, "http_proxy": proxy,
-            "NO_PROXY": "127.0.0.1,localhost,::1", "no_proxy": "127.0.0.1,localhost,::1",
-            "REQUESTS_CA_BUNDLE": str(ca_file), "SSL_CERT_FILE": str(ca_file), "CURL_CA_BUNDLE": str(ca_file),
+            "HTTPS_PROXY": proxy,
+            "HTTP_PROXY": proxy,
+            "https_proxy": proxy,
+            "http_proxy": proxy,
+            "NO_PROXY": "127.0.0.1,localhost,::1",
+            "no_proxy": "127.0.0.1,localhost,::1",
+            "REQUESTS_CA_BUNDLE": str(ca_file),
+            "SSL_CERT_FILE": str(ca_file),
+            "CURL_CA_BUNDLE": str(ca_file),
             "ASTROPY_CONFIG_DIR": str(astropy_dir),
             **_old_astropy_config_home(astropy_dir),
             "ROMAN_HELPERS_SANDBOX": str(state_file),
         }
-        state = {"s3": self.s3.url, "mast": self.mast.url, "irsa": self.irsa.url, "proxy": proxy,
-                 "ca_file": str(ca_file),
-                 "stats": self.s3.url + "/_sandbox/stats", "manifest": str(self.manifest.root),
-                 "size": self.size, "pid": os.getpid()}
+        state = {
+            "s3": self.s3.url,
+            "mast": self.mast.url,
+            "irsa": self.irsa.url,
+            "proxy": proxy,
+            "ca_file": str(ca_file),
+            "stats": self.s3.url + "/_sandbox/stats",
+            "manifest": str(self.manifest.root),
+            "size": self.size,
+            "pid": os.getpid(),
+        }
         state_file.write_text(json.dumps(state, indent=2))
         self.env_file = self.write_env_file(self._requested_env_file or self.state_dir / "sandbox.env")
 
@@ -203,7 +236,8 @@ class Sandbox:
         except OSError as error:
             raise SandboxStartError(
                 f"the sandbox cache directory {cache} is not usable ({error.strerror or error}); "
-                "pass a writable cache_dir / --cache-dir or set ROMAN_HELPERS_SANDBOX_CACHE") from None
+                "pass a writable cache_dir / --cache-dir or set ROMAN_HELPERS_SANDBOX_CACHE"
+            ) from None
         self.cache_dir = cache
 
     def stop(self) -> None:

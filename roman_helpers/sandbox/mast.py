@@ -52,12 +52,27 @@ __all__ = ["SANDBOX_PAGE", "SERVED_SERVICES", "MastApp", "MastServer", "columns_
 #: Where a failing call sends the reader.
 SANDBOX_PAGE = "see the 'Offline sandbox' page of the tutorial book"
 #: The Mashup services the sandbox answers.
-SERVED_SERVICES = ("Mast.Caom.Cone", "Mast.Caom.Filtered", "Mast.Caom.Filtered.Position", "Mast.Caom.Products",
-                   "Mast.Name.Lookup", "Mast.Caom.All")
+SERVED_SERVICES = (
+    "Mast.Caom.Cone",
+    "Mast.Caom.Filtered",
+    "Mast.Caom.Filtered.Position",
+    "Mast.Caom.Products",
+    "Mast.Name.Lookup",
+    "Mast.Caom.All",
+)
 
-_VOT_TYPES = {"string": "char", "char": "char", "float": "double", "double": "double",
-              "int": "int", "long": "long", "short": "short", "boolean": "boolean",
-              "datetime": "char", "date": "char"}
+_VOT_TYPES = {
+    "string": "char",
+    "char": "char",
+    "float": "double",
+    "double": "double",
+    "int": "int",
+    "long": "long",
+    "short": "short",
+    "boolean": "boolean",
+    "datetime": "char",
+    "date": "char",
+}
 _NUMERIC = {"double", "float", "numeric"}
 _COUNT = "COUNT_BIG(*)"
 
@@ -89,9 +104,14 @@ def columns_config(fields: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         if name == "_selected_":  # the portal's selection column, as MAST describes it
             config[name] = {"text": "selected", "add": True, "type": "boolean", "hidden": True}
             continue
-        entry: dict[str, Any] = {"text": column.get("label") or name, "order": order, "vot.datatype": vot,
-                                 "vot.ID": name, "vot.name": name,
-                                 "vot.description": column.get("description", "")}
+        entry: dict[str, Any] = {
+            "text": column.get("label") or name,
+            "order": order,
+            "vot.datatype": vot,
+            "vot.ID": name,
+            "vot.name": name,
+            "vot.description": column.get("description", ""),
+        }
         if vot in ("char", "string"):
             entry["vot.arraysize"] = "*"
         for key, source in (("vot.unit", "unit"), ("example", "example"), ("separator", "separator")):
@@ -169,17 +189,19 @@ class MastApp:
         self._positions = None
         self.requests = 0
         self._lock = threading.Lock()
-        self.url_map = Map([
-            Rule("/portal/Mashup/Mashup.asmx/columnsconfig", endpoint="columnsconfig"),
-            Rule("/api/v0/invoke", endpoint="invoke"),
-            Rule("/api/v0.1/path_lookup/", endpoint="path_lookup"),
-            Rule("/api/v0.1/path_lookup", endpoint="path_lookup"),
-            Rule("/api/v0.1/Download/file", endpoint="download"),
-            Rule("/api/v0.1/Download/file/", endpoint="download"),
-            Rule("/Santa-war/query", endpoint="resolver"),
-            Rule("/", endpoint="unserved"),
-            Rule("/<path:rest>", endpoint="unserved"),
-        ])
+        self.url_map = Map(
+            [
+                Rule("/portal/Mashup/Mashup.asmx/columnsconfig", endpoint="columnsconfig"),
+                Rule("/api/v0/invoke", endpoint="invoke"),
+                Rule("/api/v0.1/path_lookup/", endpoint="path_lookup"),
+                Rule("/api/v0.1/path_lookup", endpoint="path_lookup"),
+                Rule("/api/v0.1/Download/file", endpoint="download"),
+                Rule("/api/v0.1/Download/file/", endpoint="download"),
+                Rule("/Santa-war/query", endpoint="resolver"),
+                Rule("/", endpoint="unserved"),
+                Rule("/<path:rest>", endpoint="unserved"),
+            ]
+        )
 
     def __call__(self, environ, start_response):
         """Answer one WSGI request: route it to its ``on_<endpoint>`` method."""
@@ -201,8 +223,11 @@ class MastApp:
             return _json(columns_config(self.catalog.PRODUCT_FIELDS))
         if name.startswith("Mast.Caom"):
             selected = [f for f in self.cone_fields if f["name"] == "_selected_"]
-            extra = [{**f, "remove": True} for f in self.position_fields
-                     if f["name"] not in {c["name"] for c in self.cone_fields}]
+            extra = [
+                {**f, "remove": True}
+                for f in self.position_fields
+                if f["name"] not in {c["name"] for c in self.cone_fields}
+            ]
             others = [f for f in self.cone_fields if f["name"] != "_selected_"]
             return _json(columns_config([*selected, *others, *extra]))
         return _json({})  # what MAST answers for a configuration it does not have
@@ -221,8 +246,11 @@ class MastApp:
             answer = self._filtered(params, positional=service.endswith("Position"))
         elif service == "Mast.Caom.Products":
             wanted = {s.strip() for s in str(params.get("obsid", "")).split(",") if s.strip()}
-            rows = [p for p in self.products
-                    if str(p.get("parent_obsid")) in wanted or str(p.get("obsID")) in wanted]
+            rows = [
+                p
+                for p in self.products
+                if str(p.get("parent_obsid")) in wanted or str(p.get("obsID")) in wanted
+            ]
             answer = rows, self.catalog.PRODUCT_FIELDS
         elif service == "Mast.Name.Lookup":
             entry = self.catalog.resolve(str(params.get("input", "")))
@@ -288,8 +316,14 @@ class MastApp:
     @staticmethod
     def _resolved(name: str, entry: dict[str, Any], resolver: str) -> dict[str, Any]:
         """One resolver's answer, with the fields of MAST's name resolver (recorded: ``resolver.json``)."""
-        return {"searchString": name.lower(), "resolver": resolver, "cached": True, "resolverTime": 1,
-                "searchRadius": -1.0, **entry}
+        return {
+            "searchString": name.lower(),
+            "resolver": resolver,
+            "cached": True,
+            "resolverTime": 1,
+            "searchRadius": -1.0,
+            **entry,
+        }
 
     def _separations(self, ra: float, dec: float) -> list[float]:
         """Degrees from (ra, dec) to every observation's centre, on the sphere (astropy)."""
@@ -297,11 +331,16 @@ class MastApp:
         from astropy.coordinates import SkyCoord
 
         if self._positions is None:
-            self._positions = SkyCoord([float(r["s_ra"]) for r in self.observations],
-                                       [float(r["s_dec"]) for r in self.observations], unit="deg")
+            self._positions = SkyCoord(
+                [float(r["s_ra"]) for r in self.observations],
+                [float(r["s_dec"]) for r in self.observations],
+                unit="deg",
+            )
         return SkyCoord(ra, dec, unit="deg").separation(self._positions).to_value(u.deg).tolist()
 
-    def _within(self, rows: list[dict[str, Any]], ra: float, dec: float, radius: float) -> list[dict[str, Any]]:
+    def _within(
+        self, rows: list[dict[str, Any]], ra: float, dec: float, radius: float
+    ) -> list[dict[str, Any]]:
         index = {id(row): number for number, row in enumerate(self.observations)}
         separations = self._separations(ra, dec)
         found = []
@@ -369,15 +408,30 @@ def _error(message: str) -> dict[str, Any]:
     return {"status": "ERROR", "msg": message, "data": [], "fields": []}
 
 
-def _page(rows: list[dict[str, Any]], fields: list[dict[str, str]], pagesize: Any, page: Any) -> dict[str, Any]:
+def _page(
+    rows: list[dict[str, Any]], fields: list[dict[str, str]], pagesize: Any, page: Any
+) -> dict[str, Any]:
     size = int(pagesize or 50000)
     number = int(page or 1)
-    chunk = rows[(number - 1) * size: number * size]
+    chunk = rows[(number - 1) * size : number * size]
     names = [f["name"] for f in fields]
-    chunk = [{name: row.get(name) for name in names} for row in chunk]  # MAST's columns, in order (None if unset)
-    return {"status": "COMPLETE", "msg": "", "fields": fields, "data": chunk,
-            "paging": {"page": number, "pageSize": size, "pagesFiltered": max(1, math.ceil(len(rows) / size)),
-                       "rows": len(chunk), "rowsFiltered": len(rows), "rowsTotal": len(rows)}}
+    chunk = [
+        {name: row.get(name) for name in names} for row in chunk
+    ]  # MAST's columns, in order (None if unset)
+    return {
+        "status": "COMPLETE",
+        "msg": "",
+        "fields": fields,
+        "data": chunk,
+        "paging": {
+            "page": number,
+            "pageSize": size,
+            "pagesFiltered": max(1, math.ceil(len(rows) / size)),
+            "rows": len(chunk),
+            "rowsFiltered": len(rows),
+            "rowsTotal": len(rows),
+        },
+    }
 
 
 def _json(payload: Any) -> Response:
@@ -397,8 +451,15 @@ class MastServer(BackgroundService):
         Fault rules for :mod:`roman_helpers.sandbox.faults`, wrapped outermost.
     """
 
-    def __init__(self, manifest: Any = None, host: str = "127.0.0.1", port: int = 0, *,
-                 faults: Any = None, catalog: Any = None) -> None:
+    def __init__(
+        self,
+        manifest: Any = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        faults: Any = None,
+        catalog: Any = None,
+    ) -> None:
         from roman_helpers.sandbox.s3 import wrap_faults
 
         self.app = MastApp(manifest, catalog)
@@ -419,11 +480,13 @@ class MastServer(BackgroundService):
         from roman_helpers.sandbox.s3 import SandboxStartError, quiet_request_handler
 
         try:
-            self._server = make_server(self.host, self.port, self._wsgi, threaded=True,
-                                       request_handler=quiet_request_handler())
+            self._server = make_server(
+                self.host, self.port, self._wsgi, threaded=True, request_handler=quiet_request_handler()
+            )
         except OSError as error:
             raise SandboxStartError(
-                f"the sandbox MAST service cannot listen on {self.host}:{self.port}: {error}") from None
+                f"the sandbox MAST service cannot listen on {self.host}:{self.port}: {error}"
+            ) from None
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-mast", daemon=True)
         self._thread.start()

@@ -68,8 +68,14 @@ class TlsProxy(BackgroundService):
         Host names to serve when ``backend`` is one address.
     """
 
-    def __init__(self, backend: tuple[str, int] | Mapping[str, tuple[str, int]], ca: Any,
-                 host: str = "127.0.0.1", port: int = 0, hosts: tuple[str, ...] = SERVED_HOSTS) -> None:
+    def __init__(
+        self,
+        backend: tuple[str, int] | Mapping[str, tuple[str, int]],
+        ca: Any,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        hosts: tuple[str, ...] = SERVED_HOSTS,
+    ) -> None:
         if isinstance(backend, Mapping):
             self.routes = {name.lower(): (address[0], address[1]) for name, address in backend.items()}
         else:
@@ -102,13 +108,13 @@ class TlsProxy(BackgroundService):
             server = socketserver.ThreadingTCPServer((self.host, self.port), Handler)
         except OSError as error:
             raise SandboxStartError(
-                f"the sandbox proxy cannot listen on {self.host}:{self.port}: {error}") from None
+                f"the sandbox proxy cannot listen on {self.host}:{self.port}: {error}"
+            ) from None
         server.daemon_threads = True
         self._server = server
         self.port = server.server_address[1]
         threading.Thread(target=server.serve_forever, name="sandbox-proxy", daemon=True).start()
         return self
-
 
     # ------------------------------------------------------------------ internals
     def _handle(self, client: socket.socket) -> None:
@@ -146,11 +152,17 @@ class TlsProxy(BackgroundService):
             return self._refuse(client, host)
         path = target.split("://", 1)[-1]
         path = "/" + path.split("/", 1)[1] if "/" in path else "/"
-        kept = [line for line in headers.split(b"\r\n")
-                if line and not line.lower().startswith((b"connection:", b"proxy-connection:",
-                                                         b"keep-alive:"))]
-        forwarded = (f"{method} {path} {version}\r\n".encode("latin-1") + b"\r\n".join(kept)
-                     + b"\r\nConnection: close\r\n\r\n" + rest)
+        kept = [
+            line
+            for line in headers.split(b"\r\n")
+            if line and not line.lower().startswith((b"connection:", b"proxy-connection:", b"keep-alive:"))
+        ]
+        forwarded = (
+            f"{method} {path} {version}\r\n".encode("latin-1")
+            + b"\r\n".join(kept)
+            + b"\r\nConnection: close\r\n\r\n"
+            + rest
+        )
         with socket.create_connection(self.routes[host], timeout=30) as upstream:
             upstream.sendall(forwarded)
             _relay(client, upstream)
@@ -160,8 +172,11 @@ class TlsProxy(BackgroundService):
         self.refused.append(host)
         log.warning(message)
         body = (message + "\n").encode()
-        client.sendall(f"HTTP/1.1 403 {message}\r\nContent-Type: text/plain\r\n"
-                       f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+        client.sendall(
+            f"HTTP/1.1 403 {message}\r\nContent-Type: text/plain\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
 
 
 def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
@@ -181,8 +196,14 @@ def _host_of(target: str, headers: bytes) -> str:
     if "://" in target:
         netloc = target.split("://", 1)[1].split("/", 1)[0]
     else:
-        netloc = next((line.split(b":", 1)[1].strip().decode("latin-1")
-                       for line in headers.split(b"\r\n") if line.lower().startswith(b"host:")), "")
+        netloc = next(
+            (
+                line.split(b":", 1)[1].strip().decode("latin-1")
+                for line in headers.split(b"\r\n")
+                if line.lower().startswith(b"host:")
+            ),
+            "",
+        )
     return netloc.rsplit(":", 1)[0].strip("[]").lower() if ":" in netloc else netloc.lower()
 
 

@@ -108,8 +108,12 @@ class Stats:
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON form served at ``/_sandbox/stats``."""
-        return {"requests": self.requests, "bytes_sent": self.bytes_sent, "delayed": self.delayed,
-                "records": [asdict(r) for r in self.records]}
+        return {
+            "requests": self.requests,
+            "bytes_sent": self.bytes_sent,
+            "delayed": self.delayed,
+            "records": [asdict(r) for r in self.records],
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Stats:
@@ -118,6 +122,7 @@ class Stats:
 
 
 # ---------------------------------------------------------------- WSGI middleware
+
 
 def _bucket_and_key(environ: dict[str, Any]) -> tuple[str, str]:
     path = unquote(environ.get("PATH_INFO", "")).lstrip("/")
@@ -144,8 +149,10 @@ class AccessPolicy:
     def __call__(self, environ, start_response):
         bucket, _ = _bucket_and_key(environ)
         if bucket in self.private_buckets and not _is_signed(environ):
-            start_response("403 Forbidden", [("Content-Type", "application/xml"),
-                                              ("Content-Length", str(len(_ACCESS_DENIED)))])
+            start_response(
+                "403 Forbidden",
+                [("Content-Type", "application/xml"), ("Content-Length", str(len(_ACCESS_DENIED)))],
+            )
             return [] if environ["REQUEST_METHOD"] == "HEAD" else [_ACCESS_DENIED]
         return self.app(environ, start_response)
 
@@ -164,17 +171,26 @@ class DirectReads:
     carrying ``x-amz-checksum-*`` headers, errors (404, 416, ...) and keys replaced meanwhile.
     """
 
-    _PASS_THROUGH = ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE",
-                     "HTTP_IF_UNMODIFIED_SINCE", "HTTP_ORIGIN")
+    _PASS_THROUGH = (
+        "HTTP_IF_MATCH",
+        "HTTP_IF_NONE_MATCH",
+        "HTTP_IF_MODIFIED_SINCE",
+        "HTTP_IF_UNMODIFIED_SINCE",
+        "HTTP_ORIGIN",
+    )
 
     def __init__(self, app) -> None:
         self.app = app
 
     def __call__(self, environ, start_response):
         bucket, key = _bucket_and_key(environ)
-        if (environ["REQUEST_METHOD"] != "GET" or not bucket or not key
-                or environ.get("QUERY_STRING", "") not in ("", "x-id=GetObject")
-                or any(environ.get(name) for name in self._PASS_THROUGH)):
+        if (
+            environ["REQUEST_METHOD"] != "GET"
+            or not bucket
+            or not key
+            or environ.get("QUERY_STRING", "") not in ("", "x-id=GetObject")
+            or any(environ.get(name) for name in self._PASS_THROUGH)
+        ):
             return self.app(environ, start_response)
         try:
             answer = self._probe(environ)
@@ -205,13 +221,15 @@ class DirectReads:
                 body.close()
         status, headers = answer
         if status[:3] not in ("200", "206") or any(
-                name.lower().startswith("x-amz-checksum-") for name, _ in headers):
+            name.lower().startswith("x-amz-checksum-") for name, _ in headers
+        ):
             return None
         return status, headers
 
     @staticmethod
-    def _read(bucket: str, key: str, status: str, headers: list[tuple[str, str]]
-              ) -> tuple[bytes, set[str]] | None:
+    def _read(
+        bucket: str, key: str, status: str, headers: list[tuple[str, str]]
+    ) -> tuple[bytes, set[str]] | None:
         """The body for moto's answer (``status``, ``headers``) and the key's metadata names."""
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.s3.models import s3_backends
@@ -257,7 +275,7 @@ class NetworkModel:
         try:
             for chunk in body:
                 for start in range(0, len(chunk), step):
-                    piece = chunk[start:start + step]
+                    piece = chunk[start : start + step]
                     time.sleep(len(piece) / bandwidth)
                     yield piece
         finally:
@@ -317,10 +335,16 @@ class Accounting:
     def _record(self, environ, status_holder, sent: int) -> RequestRecord:
         bucket, key = _bucket_and_key(environ)
         record = RequestRecord(
-            method=environ["REQUEST_METHOD"], bucket=bucket, key=key,
-            query=environ.get("QUERY_STRING", ""), range=environ.get("HTTP_RANGE"),
-            status=status_holder[0], bytes_sent=sent, authorized=_is_signed(environ),
-            delayed=bool(environ.get("sandbox.delayed")))
+            method=environ["REQUEST_METHOD"],
+            bucket=bucket,
+            key=key,
+            query=environ.get("QUERY_STRING", ""),
+            range=environ.get("HTTP_RANGE"),
+            status=status_holder[0],
+            bytes_sent=sent,
+            authorized=_is_signed(environ),
+            delayed=bool(environ.get("sandbox.delayed")),
+        )
         with self.lock:
             self.stats.records.append(record)
         return record
@@ -333,8 +357,9 @@ class Accounting:
         else:
             with self.lock:
                 payload = json.dumps(self.stats.to_json()).encode()
-        start_response("200 OK", [("Content-Type", "application/json"),
-                                  ("Content-Length", str(len(payload)))])
+        start_response(
+            "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+        )
         return [payload]
 
 
@@ -365,6 +390,7 @@ def quiet_request_handler():
 
 
 # ---------------------------------------------------------------- the server process
+
 
 def _load_objects(objects: list[tuple[str, str, str, bool]], buckets: dict[str, bool]) -> int:
     from moto.core import DEFAULT_ACCOUNT_ID
@@ -407,10 +433,15 @@ def _serve(config: dict[str, Any]) -> None:
         app = NetworkModel(app, config["latency"], config["bandwidth"])
         app = Accounting(app)
         app = wrap_faults(app, config["faults"])
-        server = make_server(config["host"], config["port"], app, threaded=True,
-                             request_handler=quiet_request_handler())
-        report = {"state": "ok", "port": server.server_port, "loaded": loaded,
-                  "seconds": time.perf_counter() - started}
+        server = make_server(
+            config["host"], config["port"], app, threaded=True, request_handler=quiet_request_handler()
+        )
+        report = {
+            "state": "ok",
+            "port": server.server_port,
+            "loaded": loaded,
+            "seconds": time.perf_counter() - started,
+        }
     except BaseException as error:  # noqa: BLE001 - report any start failure to the parent, then exit
         report = {"state": "error", "message": f"{type(error).__name__}: {error}"}
     sys.stdout.write(json.dumps(report) + "\n")
@@ -443,8 +474,16 @@ class S3Server:
     ...     print(s3.url, s3.stats.requests)
     """
 
-    def __init__(self, manifest: Any, host: str = "127.0.0.1", port: int = 0, *, latency: float = 0.0,
-                 bandwidth: float | None = None, faults: Any = None) -> None:
+    def __init__(
+        self,
+        manifest: Any,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        latency: float = 0.0,
+        bandwidth: float | None = None,
+        faults: Any = None,
+    ) -> None:
         self.manifest = manifest
         self.host, self.port = host, port
         self.latency, self.bandwidth, self.faults = latency, bandwidth, faults
@@ -462,15 +501,23 @@ class S3Server:
         if self._process is not None:
             return self
         config = {
-            "objects": [(e.bucket, e.key, str(self.manifest.file(e)), bool(e.public))
-                        for e in self.manifest.objects],
-            "buckets": dict(self.manifest.buckets()), "host": self.host, "port": self.port,
-            "latency": self.latency, "bandwidth": self.bandwidth,
+            "objects": [
+                (e.bucket, e.key, str(self.manifest.file(e)), bool(e.public)) for e in self.manifest.objects
+            ],
+            "buckets": dict(self.manifest.buckets()),
+            "host": self.host,
+            "port": self.port,
+            "latency": self.latency,
+            "bandwidth": self.bandwidth,
             "faults": self.faults if isinstance(self.faults, (str, type(None))) else _rules_spec(self.faults),
         }
         # a plain child interpreter (not multiprocessing): it must not re-import the caller's __main__
-        process = subprocess.Popen([sys.executable, "-m", "roman_helpers.sandbox.s3"],
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "roman_helpers.sandbox.s3"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert process.stdin is not None and process.stdout is not None  # both are pipes
         process.stdin.write(json.dumps(config))
         process.stdin.close()
@@ -481,11 +528,13 @@ class S3Server:
             process.kill()
             process.wait(10)
             raise SandboxStartError(
-                f"the sandbox S3 server exited during start (code {process.returncode})") from None
+                f"the sandbox S3 server exited during start (code {process.returncode})"
+            ) from None
         if report["state"] != "ok":
             process.wait(10)
             raise SandboxStartError(
-                f"the sandbox S3 server could not start on {self.host}:{self.port}: {report['message']}")
+                f"the sandbox S3 server could not start on {self.host}:{self.port}: {report['message']}"
+            )
         self.port, self.loaded_bytes, self.load_seconds = report["port"], report["loaded"], report["seconds"]
         self._process = process
         return self

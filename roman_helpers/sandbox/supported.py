@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Service", "Call", "SERVICES", "CALLS", "SETUP", "calls_for", "markdown_table"]
+__all__ = ["CALLS", "SERVICES", "SETUP", "Call", "Service", "calls_for", "markdown_table"]
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,10 @@ class Call:
     @property
     def family(self) -> str:
         """The service family (``"MAST"`` or ``"IRSA"``)."""
-        return next((s.family for s in SERVICES if self.service == f"{s.family} {s.name}"),
-                    self.service.split(" ", 1)[0])
+        return next(
+            (s.family for s in SERVICES if self.service == f"{s.family} {s.name}"),
+            self.service.split(" ", 1)[0],
+        )
 
 
 SERVICES: tuple[Service, ...] = (
@@ -105,7 +107,9 @@ SERVICES: tuple[Service, ...] = (
     Service("Download/bundle", "MAST", "POST /api/v0.1/Download/bundle.sh"),
     Service("missions search", "MAST", "POST /search/<mission>/api/v0.1/search"),
     Service("catalogs.mast.stsci.edu", "MAST", "GET https://catalogs.mast.stsci.edu/api/v0.1/..."),
-    Service("simulated SIA capabilities", "IRSA", "GET https://irsa.ipac.caltech.edu/simulated/SIA/capabilities"),
+    Service(
+        "simulated SIA capabilities", "IRSA", "GET https://irsa.ipac.caltech.edu/simulated/SIA/capabilities"
+    ),
     Service("simulated SIA", "IRSA", "GET, POST https://irsa.ipac.caltech.edu/simulated/SIA"),
     Service("observed SIA", "IRSA", "GET https://irsa.ipac.caltech.edu/SIA"),
     Service("TAP", "IRSA", "POST https://irsa.ipac.caltech.edu/simulated/TAP/sync (and /TAP/sync)"),
@@ -156,155 +160,381 @@ _SANDBOX_PAGE = "'Offline sandbox' page"
 
 CALLS: tuple[Call, ...] = (
     # ------------------------------------------------------------------ observations by position
-    Call("region", 'Observations.query_region(m85, radius="0.05 deg")', "MAST Mast.Caom.Cone",
-         note="an observation matches when its centre is in the cone; `distance` is that separation in arcsec"),
-    Call("region-ra0", 'Observations.query_region(ra0, radius="10 arcsec")', "MAST Mast.Caom.Cone",
-         note="positions are compared on the sphere: the cone reaches across 0h"),
-    Call("region-pole", 'Observations.query_region(pole, radius="0.01 deg")', "MAST Mast.Caom.Cone",
-         note="and around the pole, whatever the right ascension"),
-    Call("region-paged", 'Observations.query_region(m85, radius="0.05 deg", pagesize=20, page=2)',
-         "MAST Mast.Caom.Cone", note="MAST's paging (`paging.pagesFiltered`)"),
-    Call("object", 'Observations.query_object("M85", radius="0.05 deg")', "MAST Mast.Caom.Cone",
-         note="the name is resolved by MAST's resolver first; the sandbox knows M85 (M 85, NGC 4382)"),
-    Call("object-unknown", 'Observations.query_object("Betelgeuse")', "MAST name resolver",
-         error="ResolverError", message="Could not resolve",
-         note="names other than M85 are unknown to the sandbox's resolver"),
+    Call(
+        "region",
+        'Observations.query_region(m85, radius="0.05 deg")',
+        "MAST Mast.Caom.Cone",
+        note="an observation matches when its centre is in the cone; `distance` is that separation in arcsec",
+    ),
+    Call(
+        "region-ra0",
+        'Observations.query_region(ra0, radius="10 arcsec")',
+        "MAST Mast.Caom.Cone",
+        note="positions are compared on the sphere: the cone reaches across 0h",
+    ),
+    Call(
+        "region-pole",
+        'Observations.query_region(pole, radius="0.01 deg")',
+        "MAST Mast.Caom.Cone",
+        note="and around the pole, whatever the right ascension",
+    ),
+    Call(
+        "region-paged",
+        'Observations.query_region(m85, radius="0.05 deg", pagesize=20, page=2)',
+        "MAST Mast.Caom.Cone",
+        note="MAST's paging (`paging.pagesFiltered`)",
+    ),
+    Call(
+        "object",
+        'Observations.query_object("M85", radius="0.05 deg")',
+        "MAST Mast.Caom.Cone",
+        note="the name is resolved by MAST's resolver first; the sandbox knows M85 (M 85, NGC 4382)",
+    ),
+    Call(
+        "object-unknown",
+        'Observations.query_object("Betelgeuse")',
+        "MAST name resolver",
+        error="ResolverError",
+        message="Could not resolve",
+        note="names other than M85 are unknown to the sandbox's resolver",
+    ),
     Call("resolve", 'Observations.resolve_object("M85")', "MAST name resolver"),
-    Call("count-region", 'Observations.query_region_count(ra0, radius="10 arcsec")', "MAST COUNT_BIG(*)",
-         note="`Mast.Caom.Filtered.Position` with ``COUNT_BIG(*)``"),
+    Call(
+        "count-region",
+        'Observations.query_region_count(ra0, radius="10 arcsec")',
+        "MAST COUNT_BIG(*)",
+        note="`Mast.Caom.Filtered.Position` with ``COUNT_BIG(*)``",
+    ),
     Call("count-object", 'Observations.query_object_count("M85", radius="0.05 deg")', "MAST COUNT_BIG(*)"),
     # ------------------------------------------------------------------ observations by criteria
-    Call("criteria", "Observations.query_criteria(**tutorial)", "MAST Mast.Caom.Filtered",
-         note="the tutorial's query: 60 observations"),
-    Call("count-criteria", "Observations.query_criteria_count(**tutorial)", "MAST Mast.Caom.Filtered",
-         note="``COUNT_BIG(*)``: one row, one column"),
-    Call("criteria-range", "Observations.query_criteria(obs_collection=\"HST\", t_exptime=[700, 1200])",
-         "MAST Mast.Caom.Filtered", note="numeric columns filter on a [min, max] range"),
-    Call("criteria-wildcard", 'Observations.query_criteria(target_name="NCP*")', "MAST Mast.Caom.Filtered",
-         note="one wildcard value per criterion"),
-    Call("criteria-paged", 'Observations.query_criteria(proposal_id="11360", pagesize=25, page=3)',
-         "MAST Mast.Caom.Filtered"),
-    Call("criteria-object", 'Observations.query_criteria(objectname="M85", radius="0.05 deg", filters="F110W")',
-         "MAST Mast.Caom.Filtered.Position"),
-    Call("criteria-coordinates",
-         'Observations.query_criteria(coordinates=pole, radius="0.1 deg", instrument_name="WFC3/IR")',
-         "MAST Mast.Caom.Filtered.Position"),
-    Call("count-criteria-position",
-         'Observations.query_criteria_count(coordinates=ra0, radius="10 arcsec", filters="F125W")',
-         "MAST COUNT_BIG(*)"),
-    Call("criteria-unknown", 'Observations.query_criteria(instrument="WFC3/IR")', "MAST columnsconfig",
-         error="InvalidQueryError", message="Filter 'instrument' does not exist",
-         note="checked against the column configuration, as with MAST"),
-    Call("service-unknown-filter", 'Mast.service_request("Mast.Caom.Filtered", {"columns": "*", '
-         '"filters": [{"paramName": "nope", "values": ["1"]}]})', "MAST Mast.Caom.Filtered",
-         error="RemoteServiceError", message="Filter 'nope' does not exist",
-         note="the service itself refuses an unknown column (status ERROR)"),
+    Call(
+        "criteria",
+        "Observations.query_criteria(**tutorial)",
+        "MAST Mast.Caom.Filtered",
+        note="the tutorial's query: 60 observations",
+    ),
+    Call(
+        "count-criteria",
+        "Observations.query_criteria_count(**tutorial)",
+        "MAST Mast.Caom.Filtered",
+        note="``COUNT_BIG(*)``: one row, one column",
+    ),
+    Call(
+        "criteria-range",
+        'Observations.query_criteria(obs_collection="HST", t_exptime=[700, 1200])',
+        "MAST Mast.Caom.Filtered",
+        note="numeric columns filter on a [min, max] range",
+    ),
+    Call(
+        "criteria-wildcard",
+        'Observations.query_criteria(target_name="NCP*")',
+        "MAST Mast.Caom.Filtered",
+        note="one wildcard value per criterion",
+    ),
+    Call(
+        "criteria-paged",
+        'Observations.query_criteria(proposal_id="11360", pagesize=25, page=3)',
+        "MAST Mast.Caom.Filtered",
+    ),
+    Call(
+        "criteria-object",
+        'Observations.query_criteria(objectname="M85", radius="0.05 deg", filters="F110W")',
+        "MAST Mast.Caom.Filtered.Position",
+    ),
+    Call(
+        "criteria-coordinates",
+        'Observations.query_criteria(coordinates=pole, radius="0.1 deg", instrument_name="WFC3/IR")',
+        "MAST Mast.Caom.Filtered.Position",
+    ),
+    Call(
+        "count-criteria-position",
+        'Observations.query_criteria_count(coordinates=ra0, radius="10 arcsec", filters="F125W")',
+        "MAST COUNT_BIG(*)",
+    ),
+    Call(
+        "criteria-unknown",
+        'Observations.query_criteria(instrument="WFC3/IR")',
+        "MAST columnsconfig",
+        error="InvalidQueryError",
+        message="Filter 'instrument' does not exist",
+        note="checked against the column configuration, as with MAST",
+    ),
+    Call(
+        "service-unknown-filter",
+        'Mast.service_request("Mast.Caom.Filtered", {"columns": "*", '
+        '"filters": [{"paramName": "nope", "values": ["1"]}]})',
+        "MAST Mast.Caom.Filtered",
+        error="RemoteServiceError",
+        message="Filter 'nope' does not exist",
+        note="the service itself refuses an unknown column (status ERROR)",
+    ),
     Call("metadata-observations", 'Observations.get_metadata("observations")', "MAST columnsconfig"),
     Call("metadata-products", 'Observations.get_metadata("products")', "MAST columnsconfig"),
     Call("missions", "Observations.list_missions()", "MAST Mast.Caom.All", note="the sandbox holds HST only"),
     # ------------------------------------------------------------------ products
-    Call("products", 'Observations.get_product_list("24797441")', "MAST Mast.Caom.Products",
-         note="19 products per WFC3/IR association: DRZ, ASN, JIF, JIT, TRL and two previews; "
-              "per exposure FLT, IMA, RAW, SPT, TRL and a preview"),
-    Call("products-many", 'Observations.get_product_list(Observations.query_criteria(proposal_id="17010"))',
-         "MAST Mast.Caom.Products", note="many observations in one request"),
-    Call("products-unique", 'Observations.get_unique_product_list(["24797441", "24797442"])',
-         "MAST Mast.Caom.Products"),
-    Call("filter-products", 'Observations.filter_products(Observations.get_product_list(Observations.'
-         'query_criteria(**tutorial)), calib_level=[3], productType=["SCIENCE"], dataproduct_type=["image"], '
-         'project=["CALWF3"])', "MAST Mast.Caom.Products",
-         note="the tutorial's filter: 60 drizzled images, obsID 24797441 among them"),
+    Call(
+        "products",
+        'Observations.get_product_list("24797441")',
+        "MAST Mast.Caom.Products",
+        note="19 products per WFC3/IR association: DRZ, ASN, JIF, JIT, TRL and two previews; "
+        "per exposure FLT, IMA, RAW, SPT, TRL and a preview",
+    ),
+    Call(
+        "products-many",
+        'Observations.get_product_list(Observations.query_criteria(proposal_id="17010"))',
+        "MAST Mast.Caom.Products",
+        note="many observations in one request",
+    ),
+    Call(
+        "products-unique",
+        'Observations.get_unique_product_list(["24797441", "24797442"])',
+        "MAST Mast.Caom.Products",
+    ),
+    Call(
+        "filter-products",
+        "Observations.filter_products(Observations.get_product_list(Observations."
+        'query_criteria(**tutorial)), calib_level=[3], productType=["SCIENCE"], dataproduct_type=["image"], '
+        'project=["CALWF3"])',
+        "MAST Mast.Caom.Products",
+        note="the tutorial's filter: 60 drizzled images, obsID 24797441 among them",
+    ),
     # ------------------------------------------------------------------ the cloud and downloads
-    Call("cloud-uris", "Observations.get_cloud_uris(visit, return_uri_map=True)", "MAST path_lookup",
-         note="one unsigned S3 HEAD per product; the previews are not in the bucket: `None` and "
-              "`NoResultsWarning`, as on AWS"),
-    Call("cloud-uris-criteria", 'Observations.get_cloud_uris(proposal_id="17010", filter_products='
-         '{"productSubGroupDescription": ["DRZ", "FLT"]})', "MAST path_lookup",
-         note="query criteria instead of a product table"),
-    Call("download-cloud", "Observations.download_products(visit, download_dir=folder)", "MAST stpubdata",
-         note="FITS files from the bucket, previews from MAST's Download/file"),
-    Call("download-previews", "Observations.download_products(previews, download_dir=folder, cloud_only=False)",
-         "MAST Download/file", note="`HEAD` (Content-Length), then `GET`; previews are real JPEG files"),
-    Call("download-cloud-only", "Observations.download_products(previews, download_dir=folder, cloud_only=True)",
-         "MAST stpubdata", note="products outside the bucket are `SKIPPED`"),
-    Call("download-https", 'ObservationsClass().download_file("mast:HST/product/ib1f0vabq_ima.fits", '
-         "local_path=folder)", "MAST Download/file", note="without cloud access every file comes from MAST"),
-    Call("download-curl", "Observations.download_products(previews, download_dir=folder, curl_flag=True)",
-         "MAST Download/bundle", error="HTTPError", message=_SANDBOX_PAGE,
-         note="no bundles (curl scripts)"),
+    Call(
+        "cloud-uris",
+        "Observations.get_cloud_uris(visit, return_uri_map=True)",
+        "MAST path_lookup",
+        note="one unsigned S3 HEAD per product; the previews are not in the bucket: `None` and "
+        "`NoResultsWarning`, as on AWS",
+    ),
+    Call(
+        "cloud-uris-criteria",
+        'Observations.get_cloud_uris(proposal_id="17010", filter_products='
+        '{"productSubGroupDescription": ["DRZ", "FLT"]})',
+        "MAST path_lookup",
+        note="query criteria instead of a product table",
+    ),
+    Call(
+        "download-cloud",
+        "Observations.download_products(visit, download_dir=folder)",
+        "MAST stpubdata",
+        note="FITS files from the bucket, previews from MAST's Download/file",
+    ),
+    Call(
+        "download-previews",
+        "Observations.download_products(previews, download_dir=folder, cloud_only=False)",
+        "MAST Download/file",
+        note="`HEAD` (Content-Length), then `GET`; previews are real JPEG files",
+    ),
+    Call(
+        "download-cloud-only",
+        "Observations.download_products(previews, download_dir=folder, cloud_only=True)",
+        "MAST stpubdata",
+        note="products outside the bucket are `SKIPPED`",
+    ),
+    Call(
+        "download-https",
+        'ObservationsClass().download_file("mast:HST/product/ib1f0vabq_ima.fits", local_path=folder)',
+        "MAST Download/file",
+        note="without cloud access every file comes from MAST",
+    ),
+    Call(
+        "download-curl",
+        "Observations.download_products(previews, download_dir=folder, curl_flag=True)",
+        "MAST Download/bundle",
+        error="HTTPError",
+        message=_SANDBOX_PAGE,
+        note="no bundles (curl scripts)",
+    ),
     # ------------------------------------------------------------------ what the sandbox does not serve
-    Call("catalogs-hsc", 'Catalogs.query_object("M85", radius="0.01 deg")', "MAST catalogs",
-         error="RemoteServiceError", message=_SANDBOX_PAGE, note="no MAST catalogs (HSC, Gaia, TIC ...)"),
-    Call("catalogs-gaia", 'Catalogs.query_region(m85, radius="0.01 deg", catalog="Gaia")', "MAST catalogs",
-         error="RemoteServiceError", message=_SANDBOX_PAGE),
-    Call("catalogs-tic-criteria", 'Catalogs.query_criteria(catalog="Tic", Tmag=[10, 11])', "MAST catalogs",
-         error="HTTPError", message=_SANDBOX_PAGE),
-    Call("catalogs-panstarrs", 'Catalogs.query_region(m85, radius="0.01 deg", catalog="Panstarrs")',
-         "MAST catalogs.mast.stsci.edu", error="ConnectionError", message="host catalogs.mast.stsci.edu is not served",
-         note="another host: refused by the sandbox's proxy"),
-    Call("missions-search", 'MastMissions.query_region(m85, radius="0.05 deg")', "MAST missions search",
-         error="ConnectionError", message=_SANDBOX_PAGE, note="no mission-specific search API"),
+    Call(
+        "catalogs-hsc",
+        'Catalogs.query_object("M85", radius="0.01 deg")',
+        "MAST catalogs",
+        error="RemoteServiceError",
+        message=_SANDBOX_PAGE,
+        note="no MAST catalogs (HSC, Gaia, TIC ...)",
+    ),
+    Call(
+        "catalogs-gaia",
+        'Catalogs.query_region(m85, radius="0.01 deg", catalog="Gaia")',
+        "MAST catalogs",
+        error="RemoteServiceError",
+        message=_SANDBOX_PAGE,
+    ),
+    Call(
+        "catalogs-tic-criteria",
+        'Catalogs.query_criteria(catalog="Tic", Tmag=[10, 11])',
+        "MAST catalogs",
+        error="HTTPError",
+        message=_SANDBOX_PAGE,
+    ),
+    Call(
+        "catalogs-panstarrs",
+        'Catalogs.query_region(m85, radius="0.01 deg", catalog="Panstarrs")',
+        "MAST catalogs.mast.stsci.edu",
+        error="ConnectionError",
+        message="host catalogs.mast.stsci.edu is not served",
+        note="another host: refused by the sandbox's proxy",
+    ),
+    Call(
+        "missions-search",
+        'MastMissions.query_region(m85, radius="0.05 deg")',
+        "MAST missions search",
+        error="ConnectionError",
+        message=_SANDBOX_PAGE,
+        note="no mission-specific search API",
+    ),
     # ------------------------------------------------------------------ IRSA: finding images
-    Call("sia", "Irsa.query_sia(pos=(field, 1 * u.arcsec), collection=collection)", "IRSA simulated SIA",
-         note="an image matches when its footprint (the WCS in its own header) meets the cone; ObsCore "
-              "columns plus IRSA's `cloud_access` and `dist_to_point`"),
-    Call("sia-band", "Irsa.query_sia(pos=(field, 1 * u.arcsec), collection=collection, "
-         "band=(1.5 * u.um, 1.6 * u.um))", "IRSA simulated SIA",
-         note="a band matches the filters whose band pass it meets (WFI filter table): F158 here, not F184"),
-    Call("sia-time", "Irsa.query_sia(pos=(field, 1 * u.arcsec), collection=collection, "
-         'time=(Time(62000, format="mjd"), Time(62500, format="mjd")))', "IRSA simulated SIA",
-         note="`t_min` and `t_max` come from the image's `MJD-OBS`; the sandbox's preview images have none, "
-              "so no time constraint matches them"),
-    Call("sia-maxrec", "Irsa.query_sia(pos=(field, 1 * u.arcsec), collection=collection, maxrec=1)",
-         "IRSA simulated SIA", note="the first `maxrec` rows of the full answer, without a warning"),
-    Call("sia-unknown-collection",
-         'Irsa.query_sia(pos=(field, 1 * u.arcsec), collection="simulated_roman_nosuchthing")',
-         "IRSA simulated SIA", note="an unknown collection matches nothing: an empty table, no error"),
-    Call("sia-observed", "IrsaClass().query_sia(pos=(field, 1 * u.arcsec), collection=collection)",
-         "IRSA observed SIA", note="astroquery's default `sia_url` searches IRSA's observed data, which does "
-                                   "not hold the simulations: an empty table, as on IRSA"),
-    Call("sia2-service", "pyvo.dal.SIA2Service(sia_url)",
-         "IRSA simulated SIA capabilities", note="pyvo reads the query address from the VOSI capabilities"),
-    Call("sia2-search", "pyvo.dal.SIA2Service(sia_url).search(pos=(9.8, -44.02, 0.001), band=1.7e-6, "
-         "collection=collection)", "IRSA simulated SIA",
-         note="degrees and metres; 1.7 µm is in both F158 and F184. Also `time`, `calib_level`, `facility`, "
-              "`instrument`, `exptime` ...; several values of one constraint are OR-ed"),
-    Call("sia2-polygon", "pyvo.dal.SIA2Service(sia_url).search("
-         "pos=(9.799, -44.021, 9.801, -44.021, 9.801, -44.019, 9.799, -44.019), collection=collection)",
-         "IRSA simulated SIA",
-         note="a polygon (or a range of right ascension and declination) instead of a cone"),
-    Call("collections", 'Irsa.list_collections(servicetype="SIA")', "IRSA TAP",
-         note='the collections of the sandbox\'s images; `servicetype="SSA"` lists none'),
-    Call("tap", 'Irsa.query_tap("SELECT TOP 5 * FROM ivoa.obscore")', "IRSA TAP", error="DALQueryError",
-         message="only the collection listing", note="no other ADQL query"),
-    Call("catalog-region", 'Irsa.query_region(field, catalog="allwise_p3as_psd", radius=10 * u.arcsec)',
-         "IRSA TAP", error="DALQueryError", message="only the collection listing",
-         note="no IRSA catalogs (AllWISE, 2MASS ...)"),
-    Call("catalog-list", "Irsa.list_catalogs()", "IRSA TAP", error="DALQueryError",
-         message="only the collection listing"),
+    Call(
+        "sia",
+        "Irsa.query_sia(pos=(field, 1 * u.arcsec), collection=collection)",
+        "IRSA simulated SIA",
+        note="an image matches when its footprint (the WCS in its own header) meets the cone; ObsCore "
+        "columns plus IRSA's `cloud_access` and `dist_to_point`",
+    ),
+    Call(
+        "sia-band",
+        "Irsa.query_sia(pos=(field, 1 * u.arcsec), collection=collection, band=(1.5 * u.um, 1.6 * u.um))",
+        "IRSA simulated SIA",
+        note="a band matches the filters whose band pass it meets (WFI filter table): F158 here, not F184",
+    ),
+    Call(
+        "sia-time",
+        "Irsa.query_sia(pos=(field, 1 * u.arcsec), collection=collection, "
+        'time=(Time(62000, format="mjd"), Time(62500, format="mjd")))',
+        "IRSA simulated SIA",
+        note="`t_min` and `t_max` come from the image's `MJD-OBS`; the sandbox's preview images have none, "
+        "so no time constraint matches them",
+    ),
+    Call(
+        "sia-maxrec",
+        "Irsa.query_sia(pos=(field, 1 * u.arcsec), collection=collection, maxrec=1)",
+        "IRSA simulated SIA",
+        note="the first `maxrec` rows of the full answer, without a warning",
+    ),
+    Call(
+        "sia-unknown-collection",
+        'Irsa.query_sia(pos=(field, 1 * u.arcsec), collection="simulated_roman_nosuchthing")',
+        "IRSA simulated SIA",
+        note="an unknown collection matches nothing: an empty table, no error",
+    ),
+    Call(
+        "sia-observed",
+        "IrsaClass().query_sia(pos=(field, 1 * u.arcsec), collection=collection)",
+        "IRSA observed SIA",
+        note="astroquery's default `sia_url` searches IRSA's observed data, which does "
+        "not hold the simulations: an empty table, as on IRSA",
+    ),
+    Call(
+        "sia2-service",
+        "pyvo.dal.SIA2Service(sia_url)",
+        "IRSA simulated SIA capabilities",
+        note="pyvo reads the query address from the VOSI capabilities",
+    ),
+    Call(
+        "sia2-search",
+        "pyvo.dal.SIA2Service(sia_url).search(pos=(9.8, -44.02, 0.001), band=1.7e-6, collection=collection)",
+        "IRSA simulated SIA",
+        note="degrees and metres; 1.7 µm is in both F158 and F184. Also `time`, `calib_level`, `facility`, "
+        "`instrument`, `exptime` ...; several values of one constraint are OR-ed",
+    ),
+    Call(
+        "sia2-polygon",
+        "pyvo.dal.SIA2Service(sia_url).search("
+        "pos=(9.799, -44.021, 9.801, -44.021, 9.801, -44.019, 9.799, -44.019), collection=collection)",
+        "IRSA simulated SIA",
+        note="a polygon (or a range of right ascension and declination) instead of a cone",
+    ),
+    Call(
+        "collections",
+        'Irsa.list_collections(servicetype="SIA")',
+        "IRSA TAP",
+        note='the collections of the sandbox\'s images; `servicetype="SSA"` lists none',
+    ),
+    Call(
+        "tap",
+        'Irsa.query_tap("SELECT TOP 5 * FROM ivoa.obscore")',
+        "IRSA TAP",
+        error="DALQueryError",
+        message="only the collection listing",
+        note="no other ADQL query",
+    ),
+    Call(
+        "catalog-region",
+        'Irsa.query_region(field, catalog="allwise_p3as_psd", radius=10 * u.arcsec)',
+        "IRSA TAP",
+        error="DALQueryError",
+        message="only the collection listing",
+        note="no IRSA catalogs (AllWISE, 2MASS ...)",
+    ),
+    Call(
+        "catalog-list",
+        "Irsa.list_catalogs()",
+        "IRSA TAP",
+        error="DALQueryError",
+        message="only the collection listing",
+    ),
     # ------------------------------------------------------------------ IRSA: reading images
-    Call("access-url", 'requests.get(image["access_url"])', "IRSA data",
-         note="the file's bytes, the same as in the bucket; byte ranges too"),
-    Call("access-url-astropy", 'fits.open(image["access_url"])', "IRSA data", error="URLError",
-         message="Verification of TLS/SSL certificate",
-         note="astropy checks web certificates against `certifi`'s list only, not `SSL_CERT_FILE`, so it "
-              "does not trust the sandbox; on IRSA this works. Use `requests.get`, or the `s3://` address"),
-    Call("cloud-access-fits", 'fits.open(uri, fsspec_kwargs={"anon": True})', "IRSA nasa-irsa-simulations",
-         note="`cloud_access` names the object in the bucket; opened as IRSA's OpenUniverse notebooks do"),
-    Call("cloud-access-s3fs", "s3fs.S3FileSystem(anon=True).cat_file(uri)",
-         "IRSA nasa-irsa-simulations", note="anonymous reads, as from the real bucket"),
+    Call(
+        "access-url",
+        'requests.get(image["access_url"])',
+        "IRSA data",
+        note="the file's bytes, the same as in the bucket; byte ranges too",
+    ),
+    Call(
+        "access-url-astropy",
+        'fits.open(image["access_url"])',
+        "IRSA data",
+        error="URLError",
+        message="Verification of TLS/SSL certificate",
+        note="astropy checks web certificates against `certifi`'s list only, not `SSL_CERT_FILE`, so it "
+        "does not trust the sandbox; on IRSA this works. Use `requests.get`, or the `s3://` address",
+    ),
+    Call(
+        "cloud-access-fits",
+        'fits.open(uri, fsspec_kwargs={"anon": True})',
+        "IRSA nasa-irsa-simulations",
+        note="`cloud_access` names the object in the bucket; opened as IRSA's OpenUniverse notebooks do",
+    ),
+    Call(
+        "cloud-access-s3fs",
+        "s3fs.S3FileSystem(anon=True).cat_file(uri)",
+        "IRSA nasa-irsa-simulations",
+        note="anonymous reads, as from the real bucket",
+    ),
     # ------------------------------------------------------------------ IRSA: what the sandbox does not serve
-    Call("ssa", "Irsa.query_ssa(pos=field, radius=1 * u.arcmin)", "IRSA other paths", error="DALServiceError",
-         message="404", note="only the image search, its collection listing and the images are served"),
-    Call("cone-search", 'pyvo.conesearch("https://irsa.ipac.caltech.edu/SCS?table=allwise_p3as_psd", pos=field, '
-         "radius=0.01)", "IRSA other paths", error="DALServiceError", message="404"),
-    Call("bucket-https", """requests.get(f"https://{cloud['bucket_name']}.s3.amazonaws.com/{cloud['key']}")""",
-         "IRSA other hosts", error="ProxyError", message="host nasa-irsa-simulations.s3.amazonaws.com is not served",
-         note="the bucket's web address is another host, refused by the sandbox's proxy: read the `s3://` "
-              "address (s3fs, boto3), which follows `AWS_ENDPOINT_URL`"),
-    Call("registry", 'pyvo.regsearch(servicetype="sia2", keywords=["openuniverse"])', "IRSA other hosts",
-         error="DALServiceError", message="host reg.g-vo.org is not served",
-         note="no Virtual Observatory registry: give IRSA's addresses directly"),
+    Call(
+        "ssa",
+        "Irsa.query_ssa(pos=field, radius=1 * u.arcmin)",
+        "IRSA other paths",
+        error="DALServiceError",
+        message="404",
+        note="only the image search, its collection listing and the images are served",
+    ),
+    Call(
+        "cone-search",
+        'pyvo.conesearch("https://irsa.ipac.caltech.edu/SCS?table=allwise_p3as_psd", pos=field, radius=0.01)',
+        "IRSA other paths",
+        error="DALServiceError",
+        message="404",
+    ),
+    Call(
+        "bucket-https",
+        """requests.get(f"https://{cloud['bucket_name']}.s3.amazonaws.com/{cloud['key']}")""",
+        "IRSA other hosts",
+        error="ProxyError",
+        message="host nasa-irsa-simulations.s3.amazonaws.com is not served",
+        note="the bucket's web address is another host, refused by the sandbox's proxy: read the `s3://` "
+        "address (s3fs, boto3), which follows `AWS_ENDPOINT_URL`",
+    ),
+    Call(
+        "registry",
+        'pyvo.regsearch(servicetype="sia2", keywords=["openuniverse"])',
+        "IRSA other hosts",
+        error="DALServiceError",
+        message="host reg.g-vo.org is not served",
+        note="no Virtual Observatory registry: give IRSA's addresses directly",
+    ),
 )
 
 
@@ -334,7 +564,7 @@ def markdown_table(calls: list[Call] | tuple[Call, ...] = CALLS) -> str:
     lines = ["| Call | Service | In the sandbox | Notes |", "| --- | --- | --- | --- |"]
     for call in calls:
         family = call.family
-        name = call.service[len(family):].strip()
+        name = call.service[len(family) :].strip()
         status = call.status + (f": “…{call.message}…”" if call.error and call.message else "")
         cells = (f"`{call.code}`", f"{family} `{name}`", status, call.note)
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")

@@ -67,9 +67,22 @@ def tan_header(shape: tuple[int, int], ra: float, dec: float, pixel_deg: float):
 
     ny, nx = shape
     header = fits.Header()
-    header.update(WCSAXES=2, CTYPE1="RA---TAN", CTYPE2="DEC--TAN", CUNIT1="deg", CUNIT2="deg",
-                  CRPIX1=(nx + 1) / 2, CRPIX2=(ny + 1) / 2, CRVAL1=ra, CRVAL2=dec,
-                  CD1_1=-pixel_deg, CD1_2=0.0, CD2_1=0.0, CD2_2=pixel_deg, RADESYS="ICRS")
+    header.update(
+        WCSAXES=2,
+        CTYPE1="RA---TAN",
+        CTYPE2="DEC--TAN",
+        CUNIT1="deg",
+        CUNIT2="deg",
+        CRPIX1=(nx + 1) / 2,
+        CRPIX2=(ny + 1) / 2,
+        CRVAL1=ra,
+        CRVAL2=dec,
+        CD1_1=-pixel_deg,
+        CD1_2=0.0,
+        CD2_1=0.0,
+        CD2_2=pixel_deg,
+        RADESYS="ICRS",
+    )
     return header
 
 
@@ -96,12 +109,16 @@ def tan_gwcs(shape: tuple[int, int], ra: float, dec: float, pixel_deg: float):
     from gwcs import wcs
 
     ny, nx = shape
-    transform = ((models.Shift(-(nx - 1) / 2) & models.Shift(-(ny - 1) / 2))
-                 | (models.Scale(-pixel_deg) & models.Scale(pixel_deg))
-                 | models.Pix2Sky_TAN() | models.RotateNative2Celestial(ra, dec, 180.0))
+    transform = (
+        (models.Shift(-(nx - 1) / 2) & models.Shift(-(ny - 1) / 2))
+        | (models.Scale(-pixel_deg) & models.Scale(pixel_deg))
+        | models.Pix2Sky_TAN()
+        | models.RotateNative2Celestial(ra, dec, 180.0)
+    )
     detector = cf.Frame2D(name="detector", axes_order=(0, 1), unit=(u.pix, u.pix))
-    world = cf.CelestialFrame(reference_frame=ICRS(), name="world", unit=(u.deg, u.deg),
-                              axes_names=("lon", "lat"))
+    world = cf.CelestialFrame(
+        reference_frame=ICRS(), name="world", unit=(u.deg, u.deg), axes_names=("lon", "lat")
+    )
     result = wcs.WCS([(detector, transform), (world, None)])
     result.bounding_box = ((-0.5, nx - 0.5), (-0.5, ny - 0.5))
     return result
@@ -132,8 +149,14 @@ def render(image: np.ndarray, x: np.ndarray, y: np.ndarray, flux: np.ndarray, si
         image[y0:y1, x0:x1] += (total / (2 * math.pi * width**2)) * np.outer(gy, gx)
 
 
-def sky_image(shape: tuple[int, int], seed: int, *, sky: float = 100.0, noise: float = 5.0,
-              stars_per_megapixel: float = 2000.0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def sky_image(
+    shape: tuple[int, int],
+    seed: int,
+    *,
+    sky: float = 100.0,
+    noise: float = 5.0,
+    stars_per_megapixel: float = 2000.0,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Return a float32 image of sky, noise and stars, and the stars' pixel positions and fluxes.
 
     Parameters
@@ -155,8 +178,11 @@ def sky_image(shape: tuple[int, int], seed: int, *, sky: float = 100.0, noise: f
     ny, nx = shape
     image = rng.normal(sky, noise, size=shape).astype(np.float32)
     count = max(3, int(stars_per_megapixel * nx * ny / 1e6))
-    stars = {"x": rng.uniform(0, nx - 1, count), "y": rng.uniform(0, ny - 1, count),
-             "flux": 10 ** rng.uniform(2.5, 5.0, count)}
+    stars = {
+        "x": rng.uniform(0, nx - 1, count),
+        "y": rng.uniform(0, ny - 1, count),
+        "flux": 10 ** rng.uniform(2.5, 5.0, count),
+    }
     render(image, stars["x"], stars["y"], stars["flux"], np.full(count, 1.3))
     return image, stars
 
@@ -189,9 +215,20 @@ def hst_galaxy_image(header, shape: tuple[int, int], galaxy: tuple[float, float]
     return image
 
 
-def write_hst_drz(path: Path, *, shape: tuple[int, int], ra: float, dec: float, galaxy: tuple[float, float],
-                  band: str, rootname: str, exptime: float, proposal_id: str, seed: int,
-                  targname: str = "M85") -> Path:
+def write_hst_drz(
+    path: Path,
+    *,
+    shape: tuple[int, int],
+    ra: float,
+    dec: float,
+    galaxy: tuple[float, float],
+    band: str,
+    rootname: str,
+    exptime: float,
+    proposal_id: str,
+    seed: int,
+    targname: str = "M85",
+) -> Path:
     """Write a WFC3/IR drizzled product: PRIMARY, SCI, WHT, CTX, HDRTAB.
 
     The SCI image shows an elliptical galaxy at ``galaxy`` (ra, dec) with its globular clusters.
@@ -221,21 +258,39 @@ def write_hst_drz(path: Path, *, shape: tuple[int, int], ra: float, dec: float, 
     image = hst_galaxy_image(header, shape, galaxy, seed)
 
     primary = fits.PrimaryHDU()
-    primary.header.update(TELESCOP="HST", INSTRUME="WFC3", DETECTOR="IR", FILTER=band, TARGNAME=targname,
-                          PROPOSID=int(proposal_id), EXPTIME=exptime, ROOTNAME=rootname,
-                          FILENAME=f"{rootname}_drz.fits", RA_TARG=galaxy[0], DEC_TARG=galaxy[1],
-                          ORIGIN="roman-helpers sandbox (synthetic)")
+    primary.header.update(
+        TELESCOP="HST",
+        INSTRUME="WFC3",
+        DETECTOR="IR",
+        FILTER=band,
+        TARGNAME=targname,
+        PROPOSID=int(proposal_id),
+        EXPTIME=exptime,
+        ROOTNAME=rootname,
+        FILENAME=f"{rootname}_drz.fits",
+        RA_TARG=galaxy[0],
+        DEC_TARG=galaxy[1],
+        ORIGIN="roman-helpers sandbox (synthetic)",
+    )
     for number in range(120):  # real drizzled primary headers run to hundreds of cards
         primary.header[f"HIERARCH SANDBOX FILLER{number:03d}"] = (number, "stands in for the real keywords")
     sci_header = header.copy()
     sci_header.update(BUNIT="ELECTRONS/S", EXPTIME=exptime)
-    hdus = [primary,
-            fits.ImageHDU(image, header=sci_header, name="SCI"),
-            fits.ImageHDU(np.full(shape, exptime, np.float32), header=header, name="WHT"),
-            fits.ImageHDU(np.ones(shape, np.int32), header=header, name="CTX"),
-            fits.BinTableHDU.from_columns(
-                [fits.Column(name="ROOTNAME", format="9A", array=np.array([rootname[:6] + s for s in ("abq", "bbq")])),
-                 fits.Column(name="EXPTIME", format="E", array=np.full(2, exptime / 2))], name="HDRTAB")]
+    hdus = [
+        primary,
+        fits.ImageHDU(image, header=sci_header, name="SCI"),
+        fits.ImageHDU(np.full(shape, exptime, np.float32), header=header, name="WHT"),
+        fits.ImageHDU(np.ones(shape, np.int32), header=header, name="CTX"),
+        fits.BinTableHDU.from_columns(
+            [
+                fits.Column(
+                    name="ROOTNAME", format="9A", array=np.array([rootname[:6] + s for s in ("abq", "bbq")])
+                ),
+                fits.Column(name="EXPTIME", format="E", array=np.full(2, exptime / 2)),
+            ],
+            name="HDRTAB",
+        ),
+    ]
     fits.HDUList(hdus).writeto(path, overwrite=True)
     return path
 
@@ -252,8 +307,9 @@ def _hst_primary(keywords: dict[str, Any], filename: str, filetype: str):
     from astropy.io import fits
 
     primary = fits.PrimaryHDU()
-    primary.header.update(FILENAME=filename, FILETYPE=filetype, TELESCOP="HST", INSTRUME="WFC3",
-                          DETECTOR="IR", ORIGIN=_ORIGIN)
+    primary.header.update(
+        FILENAME=filename, FILETYPE=filetype, TELESCOP="HST", INSTRUME="WFC3", DETECTOR="IR", ORIGIN=_ORIGIN
+    )
     primary.header.update(keywords)
     return primary
 
@@ -277,8 +333,9 @@ def hst_sample_times(nsamp: int, exptime: float) -> np.ndarray:
     return np.linspace(0.0, exptime, nsamp)
 
 
-def hst_exposure_rate(shape: tuple[int, int], ra: float, dec: float, galaxy: tuple[float, float],
-                      seed: int) -> tuple[np.ndarray, Any]:
+def hst_exposure_rate(
+    shape: tuple[int, int], ra: float, dec: float, galaxy: tuple[float, float], seed: int
+) -> tuple[np.ndarray, Any]:
     """Return one exposure's count-rate image (electrons/s) on the native grid, and its WCS header.
 
     Parameters
@@ -309,8 +366,18 @@ def _wcs_with_border(header, border: int):
     return wide
 
 
-def write_hst_flt(path: Path, *, shape: tuple[int, int], ra: float, dec: float, galaxy: tuple[float, float],
-                  exptime: float, nsamp: int, seed: int, keywords: dict[str, Any]) -> Path:
+def write_hst_flt(
+    path: Path,
+    *,
+    shape: tuple[int, int],
+    ra: float,
+    dec: float,
+    galaxy: tuple[float, float],
+    exptime: float,
+    nsamp: int,
+    seed: int,
+    keywords: dict[str, Any],
+) -> Path:
     """Write a WFC3/IR calibrated exposure (``_flt.fits``): PRIMARY, SCI, ERR, DQ, SAMP, TIME.
 
     Parameters
@@ -335,8 +402,17 @@ def write_hst_flt(path: Path, *, shape: tuple[int, int], ra: float, dec: float, 
     >>> import tempfile
     >>> from astropy.io import fits
     >>> path = Path(tempfile.mkdtemp()) / "ib1f0vabq_flt.fits"
-    >>> _ = write_hst_flt(path, shape=(64, 64), ra=186.35, dec=18.19, galaxy=(186.35, 18.19), exptime=551.45,
-    ...                   nsamp=4, seed=1, keywords={"ROOTNAME": "ib1f0vabq"})
+    >>> _ = write_hst_flt(
+    ...     path,
+    ...     shape=(64, 64),
+    ...     ra=186.35,
+    ...     dec=18.19,
+    ...     galaxy=(186.35, 18.19),
+    ...     exptime=551.45,
+    ...     nsamp=4,
+    ...     seed=1,
+    ...     keywords={"ROOTNAME": "ib1f0vabq"},
+    ... )
     >>> [hdu.name for hdu in fits.open(path)]
     ['PRIMARY', 'SCI', 'ERR', 'DQ', 'SAMP', 'TIME']
     """
@@ -345,10 +421,13 @@ def write_hst_flt(path: Path, *, shape: tuple[int, int], ra: float, dec: float, 
     rate, header = hst_exposure_rate(shape, ra, dec, galaxy, seed)
     error = np.sqrt(np.abs(rate) * exptime + 20.0**2).astype(np.float32) / np.float32(exptime)
     hdus = [_hst_primary({**keywords, "EXPTIME": exptime, "NSAMP": nsamp}, path.name, "SCI")]
-    for name, data, unit in (("SCI", rate, "ELECTRONS/S"), ("ERR", error, "ELECTRONS/S"),
-                             ("DQ", np.zeros(shape, np.int16), "UNITLESS"),
-                             ("SAMP", np.full(shape, nsamp - 1, np.int16), "UNITLESS"),
-                             ("TIME", np.full(shape, exptime, np.float32), "SECONDS")):
+    for name, data, unit in (
+        ("SCI", rate, "ELECTRONS/S"),
+        ("ERR", error, "ELECTRONS/S"),
+        ("DQ", np.zeros(shape, np.int16), "UNITLESS"),
+        ("SAMP", np.full(shape, nsamp - 1, np.int16), "UNITLESS"),
+        ("TIME", np.full(shape, exptime, np.float32), "SECONDS"),
+    ):
         extension = fits.ImageHDU(data, header=header, name=name, ver=1)
         extension.header["BUNIT"] = unit
         hdus.append(extension)
@@ -371,14 +450,22 @@ def _imset_extensions(kind: str, full: tuple[int, int], nsamp: int, wcs_header) 
     key = (kind, full, nsamp)
     if key not in _IMSETS:
         extensions = []
-        for version, sample in enumerate(range(nsamp - 1, -1, -1), start=1):  # the files list the last read first
-            for name, dtype in (("SCI", np.float32), ("ERR", np.float32), ("DQ", np.int16), ("SAMP", np.int16),
-                                ("TIME", np.float32)):
+        for version, sample in enumerate(
+            range(nsamp - 1, -1, -1), start=1
+        ):  # the files list the last read first
+            for name, dtype in (
+                ("SCI", np.float32),
+                ("ERR", np.float32),
+                ("DQ", np.int16),
+                ("SAMP", np.int16),
+                ("TIME", np.float32),
+            ):
                 if kind == "raw" and name != "SCI":  # empty extensions: NPIX1, NPIX2 and a constant PIXVALUE
                     extension = fits.ImageHDU(name=name, ver=version)
                     pixvalue = {"ERR": 0.0, "DQ": 0, "SAMP": sample, "TIME": 0.0}[name]
-                    extension.header.update(NPIX1=full[1], NPIX2=full[0], PIXVALUE=pixvalue, SAMPNUM=sample,
-                                            SAMPTIME=0.0)
+                    extension.header.update(
+                        NPIX1=full[1], NPIX2=full[0], PIXVALUE=pixvalue, SAMPNUM=sample, SAMPTIME=0.0
+                    )
                 else:
                     data = np.zeros(full, np.uint16 if kind == "raw" else dtype)
                     extension = fits.ImageHDU(data, header=wcs_header, name=name, ver=version)
@@ -388,12 +475,25 @@ def _imset_extensions(kind: str, full: tuple[int, int], nsamp: int, wcs_header) 
     extensions = _IMSETS[key]
     for extension in extensions:
         if "CRVAL1" in extension.header:
-            extension.header["CRVAL1"], extension.header["CRVAL2"] = wcs_header["CRVAL1"], wcs_header["CRVAL2"]
+            extension.header["CRVAL1"], extension.header["CRVAL2"] = (
+                wcs_header["CRVAL1"],
+                wcs_header["CRVAL2"],
+            )
     return extensions
 
 
-def write_hst_ima(path: Path, *, shape: tuple[int, int], ra: float, dec: float, galaxy: tuple[float, float],
-                  exptime: float, nsamp: int, seed: int, keywords: dict[str, Any]) -> Path:
+def write_hst_ima(
+    path: Path,
+    *,
+    shape: tuple[int, int],
+    ra: float,
+    dec: float,
+    galaxy: tuple[float, float],
+    exptime: float,
+    nsamp: int,
+    seed: int,
+    keywords: dict[str, Any],
+) -> Path:
     """Write a WFC3/IR intermediate MULTIACCUM file (``_ima.fits``): one imset per read, last read first.
 
     Each imset holds SCI, ERR (float32), DQ, SAMP (int16) and TIME (float32) at the raw size
@@ -413,10 +513,17 @@ def write_hst_ima(path: Path, *, shape: tuple[int, int], ra: float, dec: float, 
         seconds = float(times[sample])
         read = np.zeros(full, np.float32)
         if seconds > 0:
-            read[border:-border, border:-border] = rate + rng.normal(0, 20.0, shape).astype(np.float32) / seconds
+            read[border:-border, border:-border] = (
+                rate + rng.normal(0, 20.0, shape).astype(np.float32) / seconds
+            )
         error = np.full(full, 20.0 / max(seconds, 1.0), np.float32)
-        for data in (read, error, np.zeros(full, np.int16), np.full(full, sample, np.int16),
-                     np.full(full, seconds, np.float32)):
+        for data in (
+            read,
+            error,
+            np.zeros(full, np.int16),
+            np.full(full, sample, np.int16),
+            np.full(full, seconds, np.float32),
+        ):
             extension = next(extensions)
             extension.data = data
             extension.header["SAMPTIME"] = seconds
@@ -425,8 +532,18 @@ def write_hst_ima(path: Path, *, shape: tuple[int, int], ra: float, dec: float, 
     return path
 
 
-def write_hst_raw(path: Path, *, shape: tuple[int, int], ra: float, dec: float, galaxy: tuple[float, float],
-                  exptime: float, nsamp: int, seed: int, keywords: dict[str, Any]) -> Path:
+def write_hst_raw(
+    path: Path,
+    *,
+    shape: tuple[int, int],
+    ra: float,
+    dec: float,
+    galaxy: tuple[float, float],
+    exptime: float,
+    nsamp: int,
+    seed: int,
+    keywords: dict[str, Any],
+) -> Path:
     """Write a WFC3/IR raw MULTIACCUM file (``_raw.fits``): one imset per read, last read first.
 
     SCI holds the detector counts (unsigned 16-bit DN, bias and reference pixels included); ERR,
@@ -477,7 +594,9 @@ def write_hst_spt(path: Path, *, keywords: dict[str, Any], seed: int) -> Path:
     from astropy.io import fits
 
     primary = _hst_primary(keywords, path.name, "SPT")
-    udl = fits.ImageHDU(np.random.default_rng(seed).integers(0, 4096, 1024).astype(np.int16), name="UDL", ver=1)
+    udl = fits.ImageHDU(
+        np.random.default_rng(seed).integers(0, 4096, 1024).astype(np.int16), name="UDL", ver=1
+    )
     _write_fits([primary, udl], path)
     return path
 
@@ -526,15 +645,28 @@ def write_hst_asn(path: Path, *, keywords: dict[str, Any], members: list[str], p
     names = [m.upper() for m in members] + [product.upper()]
     kinds = ["EXP-DTH"] * len(members) + ["PROD-DTH"]
     table = fits.BinTableHDU.from_columns(
-        [fits.Column(name="MEMNAME", format="14A", array=np.array(names)),
-         fits.Column(name="MEMTYPE", format="14A", array=np.array(kinds)),
-         fits.Column(name="MEMPRSNT", format="L", array=np.ones(len(names), bool))], name="ASN")
+        [
+            fits.Column(name="MEMNAME", format="14A", array=np.array(names)),
+            fits.Column(name="MEMTYPE", format="14A", array=np.array(kinds)),
+            fits.Column(name="MEMPRSNT", format="L", array=np.ones(len(names), bool)),
+        ],
+        name="ASN",
+    )
     _write_fits([_hst_primary(keywords, path.name, "ASN_TABLE"), table], path)
     return path
 
 
-def write_hst_jitter(path: Path, *, keywords: dict[str, Any], exposures: list[str], exptime: float,
-                     ra: float, dec: float, seed: int, image: bool) -> Path:
+def write_hst_jitter(
+    path: Path,
+    *,
+    keywords: dict[str, Any],
+    exposures: list[str],
+    exptime: float,
+    ra: float,
+    dec: float,
+    seed: int,
+    image: bool,
+) -> Path:
     """Write the pointing-jitter files of an association: ``_jit.fits`` (tables) or ``_jif.fits`` (images).
 
     One extension per exposure: a ``JIT`` table sampled every 3 s (``Seconds``, ``V2_dom``,
@@ -571,14 +703,19 @@ def write_hst_jitter(path: Path, *, keywords: dict[str, Any], exposures: list[st
             n = len(seconds)
             v2, v3 = rng.normal(0, 0.003, n), rng.normal(0, 0.003, n)
             hdu = fits.BinTableHDU.from_columns(
-                [fits.Column(name="Seconds", format="E", unit="seconds", array=seconds),
-                 fits.Column(name="V2_dom", format="E", unit="arcsec", array=v2),
-                 fits.Column(name="V3_dom", format="E", unit="arcsec", array=v3),
-                 fits.Column(name="RA", format="D", unit="degrees", array=ra + v2 / 3600),
-                 fits.Column(name="DEC", format="D", unit="degrees", array=dec + v3 / 3600),
-                 fits.Column(name="Roll", format="E", unit="degrees", array=np.full(n, 91.7)),
-                 fits.Column(name="LimbAng", format="E", unit="degrees", array=np.linspace(40.0, 75.0, n)),
-                 fits.Column(name="DayNight", format="I", array=np.zeros(n, np.int16))], name="JIT", ver=version)
+                [
+                    fits.Column(name="Seconds", format="E", unit="seconds", array=seconds),
+                    fits.Column(name="V2_dom", format="E", unit="arcsec", array=v2),
+                    fits.Column(name="V3_dom", format="E", unit="arcsec", array=v3),
+                    fits.Column(name="RA", format="D", unit="degrees", array=ra + v2 / 3600),
+                    fits.Column(name="DEC", format="D", unit="degrees", array=dec + v3 / 3600),
+                    fits.Column(name="Roll", format="E", unit="degrees", array=np.full(n, 91.7)),
+                    fits.Column(name="LimbAng", format="E", unit="degrees", array=np.linspace(40.0, 75.0, n)),
+                    fits.Column(name="DayNight", format="I", array=np.zeros(n, np.int16)),
+                ],
+                name="JIT",
+                ver=version,
+            )
         hdu.header["EXPNAME"] = exposure[:8].upper() + "J"
         hdus.append(hdu)
     _write_fits(hdus, path)
@@ -610,7 +747,9 @@ def write_preview_jpeg(path: Path, image: np.ndarray, *, max_side: int | None = 
     from astropy.visualization import AsinhStretch, ImageNormalize, PercentileInterval
     from PIL import Image  # Pillow comes with matplotlib
 
-    scaled = ImageNormalize(image, interval=PercentileInterval(99.5), stretch=AsinhStretch())(image, clip=True)
+    scaled = ImageNormalize(image, interval=PercentileInterval(99.5), stretch=AsinhStretch())(
+        image, clip=True
+    )
     picture = Image.fromarray((np.flipud(np.asarray(scaled.filled(0))) * 255).astype(np.uint8), mode="L")
     if max_side and max(picture.size) > max_side:
         picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
@@ -618,9 +757,17 @@ def write_preview_jpeg(path: Path, image: np.ndarray, *, max_side: int | None = 
     return path
 
 
-def write_hst_preview(path: Path, *, shape: tuple[int, int], ra: float, dec: float,
-                      galaxy: tuple[float, float], seed: int, pixel_deg: float,
-                      max_side: int | None = None) -> Path:
+def write_hst_preview(
+    path: Path,
+    *,
+    shape: tuple[int, int],
+    ra: float,
+    dec: float,
+    galaxy: tuple[float, float],
+    seed: int,
+    pixel_deg: float,
+    max_side: int | None = None,
+) -> Path:
     """Write the preview JPEG of a drizzled (``pixel_deg`` = drizzled pixel) or flt image.
 
     The image is computed as its FITS file's writer computes it (same seed), so the preview shows
@@ -634,8 +781,18 @@ def write_hst_preview(path: Path, *, shape: tuple[int, int], ra: float, dec: flo
     return write_preview_jpeg(path, hst_galaxy_image(header, shape, galaxy, seed), max_side=max_side)
 
 
-def _roman_meta(model, *, detector: int, optical_element: str, ra: float, dec: float, shape, start: str,
-                filename: str, ids: dict[str, Any]) -> None:
+def _roman_meta(
+    model,
+    *,
+    detector: int,
+    optical_element: str,
+    ra: float,
+    dec: float,
+    shape,
+    start: str,
+    filename: str,
+    ids: dict[str, Any],
+) -> None:
     from astropy.time import Time
 
     meta = model.meta
@@ -670,10 +827,12 @@ def _save_reproducibly(model, path: Path, file_date: str) -> None:
     match = stamped.search(raw)
     if match is None or len(match.group(2)) != len(pinned):
         return  # a layout we do not know: keep roman_datamodels' stamp
-    path.write_bytes(raw[:match.start(2)] + pinned + raw[match.end(2):])
+    path.write_bytes(raw[: match.start(2)] + pinned + raw[match.end(2) :])
 
 
-_HISTORY = re.compile(rb"\nhistory:\n  extensions:\n((?:  - !core/extension_metadata-1\.0\.0\n(?:    [^\n]*\n)+)+)")
+_HISTORY = re.compile(
+    rb"\nhistory:\n  extensions:\n((?:  - !core/extension_metadata-1\.0\.0\n(?:    [^\n]*\n)+)+)"
+)
 _HISTORY_ENTRY = re.compile(rb"  - !core/extension_metadata-1\.0\.0\n(?:    [^\n]*\n)+")
 
 
@@ -702,9 +861,19 @@ def canonical_asdf_history(path: Path) -> None:
             handle.write(ordered)
 
 
-def write_roman_cal(path: Path, *, shape: tuple[int, int], detector: int, optical_element: str, ra: float,
-                    dec: float, start: str, ids: dict[str, Any], seed: int,
-                    stars_per_megapixel: float = 4000.0) -> Path:
+def write_roman_cal(
+    path: Path,
+    *,
+    shape: tuple[int, int],
+    detector: int,
+    optical_element: str,
+    ra: float,
+    dec: float,
+    start: str,
+    ids: dict[str, Any],
+    seed: int,
+    stars_per_megapixel: float = 4000.0,
+) -> Path:
     """Write a level-2 ``ImageModel`` (``_cal.asdf``) with roman_datamodels, lz4 as it saves.
 
     Parameters
@@ -730,8 +899,17 @@ def write_roman_cal(path: Path, *, shape: tuple[int, int], detector: int, optica
     import roman_datamodels.datamodels as dm
 
     model = dm.ImageModel.create_fake_data(shape=shape)
-    _roman_meta(model, detector=detector, optical_element=optical_element, ra=ra, dec=dec, shape=shape,
-                start=start, filename=path.name, ids=ids)
+    _roman_meta(
+        model,
+        detector=detector,
+        optical_element=optical_element,
+        ra=ra,
+        dec=dec,
+        shape=shape,
+        start=start,
+        filename=path.name,
+        ids=ids,
+    )
     model.meta.wcs = tan_gwcs(shape, ra, dec, ROMAN_PIXEL_DEG)
     image, _ = sky_image(shape, seed, sky=1.0, noise=0.05, stars_per_megapixel=stars_per_megapixel)
     model.data = image * np.float32(0.1)
@@ -741,8 +919,19 @@ def write_roman_cal(path: Path, *, shape: tuple[int, int], detector: int, optica
     return path
 
 
-def write_roman_uncal(path: Path, *, shape: tuple[int, int], detector: int, optical_element: str, ra: float,
-                      dec: float, start: str, ids: dict[str, Any], seed: int, resultants: int = 6) -> Path:
+def write_roman_uncal(
+    path: Path,
+    *,
+    shape: tuple[int, int],
+    detector: int,
+    optical_element: str,
+    ra: float,
+    dec: float,
+    start: str,
+    ids: dict[str, Any],
+    seed: int,
+    resultants: int = 6,
+) -> Path:
     """Write a level-1 ``ScienceRawModel`` (``_uncal.asdf``): a ramp of uint16 resultants.
 
     Parameters are those of :func:`write_roman_cal`, plus ``resultants`` (ramp length).
@@ -754,8 +943,17 @@ def write_roman_uncal(path: Path, *, shape: tuple[int, int], detector: int, opti
     import roman_datamodels.datamodels as dm
 
     model = dm.ScienceRawModel.create_fake_data(shape=(resultants, *shape))
-    _roman_meta(model, detector=detector, optical_element=optical_element, ra=ra, dec=dec, shape=shape,
-                start=start, filename=path.name, ids=ids)
+    _roman_meta(
+        model,
+        detector=detector,
+        optical_element=optical_element,
+        ra=ra,
+        dec=dec,
+        shape=shape,
+        start=start,
+        filename=path.name,
+        ids=ids,
+    )
     model.meta.exposure.nresultants = resultants
     rate, _ = sky_image(shape, seed, sky=1.0, noise=0.05, stars_per_megapixel=4000.0)
     rng = np.random.default_rng(seed + 1)
@@ -799,16 +997,34 @@ def source_catalogs(shape: tuple[int, int], ra: float, dec: float, seed: int):
     s_ra, s_dec = positions(n_star)
     t_ra, t_dec = positions(n_tr)
     return {
-        "galaxies": Table({"id": np.arange(n_gal, dtype=np.int64) + 10_000_000 * (seed % 100),
-                           "ra": g_ra, "dec": g_dec, "mag": np.round(rng.uniform(20.0, 25.5, n_gal), 3),
-                           "half_light_radius": np.round(rng.uniform(0.15, 0.9, n_gal), 3),
-                           "redshift": np.round(rng.uniform(0.1, 2.5, n_gal), 4)}),
-        "stars": Table({"id": np.arange(n_star, dtype=np.int64) + 20_000_000 * (seed % 100),
-                        "ra": s_ra, "dec": s_dec, "mag": np.round(rng.uniform(17.0, 24.0, n_star), 3)}),
-        "transients": Table({"id": np.arange(n_tr, dtype=np.int64) + 30_000_000 * (seed % 100),
-                             "ra": t_ra, "dec": t_dec, "mag": np.round(rng.uniform(21.0, 24.0, n_tr), 3),
-                             "peak_mjd": np.round(rng.uniform(62000.0, 62400.0, n_tr), 3),
-                             "model": np.array(["SNIa", "SNII", "SNIb"])[rng.integers(0, 3, n_tr)]}),
+        "galaxies": Table(
+            {
+                "id": np.arange(n_gal, dtype=np.int64) + 10_000_000 * (seed % 100),
+                "ra": g_ra,
+                "dec": g_dec,
+                "mag": np.round(rng.uniform(20.0, 25.5, n_gal), 3),
+                "half_light_radius": np.round(rng.uniform(0.15, 0.9, n_gal), 3),
+                "redshift": np.round(rng.uniform(0.1, 2.5, n_gal), 4),
+            }
+        ),
+        "stars": Table(
+            {
+                "id": np.arange(n_star, dtype=np.int64) + 20_000_000 * (seed % 100),
+                "ra": s_ra,
+                "dec": s_dec,
+                "mag": np.round(rng.uniform(17.0, 24.0, n_star), 3),
+            }
+        ),
+        "transients": Table(
+            {
+                "id": np.arange(n_tr, dtype=np.int64) + 30_000_000 * (seed % 100),
+                "ra": t_ra,
+                "dec": t_dec,
+                "mag": np.round(rng.uniform(21.0, 24.0, n_tr), 3),
+                "peak_mjd": np.round(rng.uniform(62000.0, 62400.0, n_tr), 3),
+                "model": np.array(["SNIa", "SNII", "SNIb"])[rng.integers(0, 3, n_tr)],
+            }
+        ),
     }
 
 
@@ -841,8 +1057,9 @@ def openuniverse_image(shape: tuple[int, int], ra: float, dec: float, catalogs, 
     return image
 
 
-def write_openuniverse_fits_gz(path: Path, *, shape: tuple[int, int], ra: float, dec: float, band: str,
-                               catalogs, seed: int) -> Path:
+def write_openuniverse_fits_gz(
+    path: Path, *, shape: tuple[int, int], ra: float, dec: float, band: str, catalogs, seed: int
+) -> Path:
     """Write an IRSA OpenUniverse 2024 preview image: gzip FITS with SCI, ERR and DQ.
 
     Parameters
@@ -864,10 +1081,17 @@ def write_openuniverse_fits_gz(path: Path, *, shape: tuple[int, int], ra: float,
     header = tan_header(shape, ra, dec, ROMAN_PIXEL_DEG)
     image = openuniverse_image(shape, ra, dec, catalogs, seed)
     primary = fits.PrimaryHDU()
-    primary.header.update(TELESCOP="Roman", INSTRUME="WFI", FILTER=band, ORIGIN="roman-helpers sandbox (synthetic)")
-    hdus = fits.HDUList([primary, fits.ImageHDU(image, header=header, name="SCI"),
-                         fits.ImageHDU(np.full(shape, 0.05, np.float32), header=header, name="ERR"),
-                         fits.ImageHDU(np.zeros(shape, np.uint32), header=header, name="DQ")])
+    primary.header.update(
+        TELESCOP="Roman", INSTRUME="WFI", FILTER=band, ORIGIN="roman-helpers sandbox (synthetic)"
+    )
+    hdus = fits.HDUList(
+        [
+            primary,
+            fits.ImageHDU(image, header=header, name="SCI"),
+            fits.ImageHDU(np.full(shape, 0.05, np.float32), header=header, name="ERR"),
+            fits.ImageHDU(np.zeros(shape, np.uint32), header=header, name="DQ"),
+        ]
+    )
     return write_gzip_fits(hdus, path)
 
 
@@ -892,8 +1116,18 @@ def write_gzip_fits(hdus, path: Path) -> Path:
     return path
 
 
-def write_openuniverse_asdf(path: Path, *, shape: tuple[int, int], ra: float, dec: float, band: str, hpix: str,
-                            sensor: int, catalogs, seed: int) -> Path:
+def write_openuniverse_asdf(
+    path: Path,
+    *,
+    shape: tuple[int, int],
+    ra: float,
+    dec: float,
+    band: str,
+    hpix: str,
+    sensor: int,
+    catalogs,
+    seed: int,
+) -> Path:
     """Write the science platform's ASDF conversion of an OpenUniverse image.
 
     The tree holds ``roman.meta``, ``roman.data`` (the FITS SCI image), ``roman.err``, ``roman.dq``,
@@ -916,13 +1150,22 @@ def write_openuniverse_asdf(path: Path, *, shape: tuple[int, int], ra: float, de
     import asdf
 
     image = openuniverse_image(shape, ra, dec, catalogs, seed)
-    tree = {"roman": {
-        "meta": {"band": band, "hpix": hpix, "sensor": f"WFI{sensor:02d}", "exptime": 139.8,
-                 "origin": "OpenUniverse 2024 preview, converted (roman-helpers sandbox, synthetic)"},
-        "data": image, "err": np.full(shape, 0.05, np.float32), "dq": np.zeros(shape, np.uint32),
-        "wcs": tan_gwcs(shape, ra, dec, ROMAN_PIXEL_DEG),
-        "catalogs": dict(catalogs),
-    }}
+    tree = {
+        "roman": {
+            "meta": {
+                "band": band,
+                "hpix": hpix,
+                "sensor": f"WFI{sensor:02d}",
+                "exptime": 139.8,
+                "origin": "OpenUniverse 2024 preview, converted (roman-helpers sandbox, synthetic)",
+            },
+            "data": image,
+            "err": np.full(shape, 0.05, np.float32),
+            "dq": np.zeros(shape, np.uint32),
+            "wcs": tan_gwcs(shape, ra, dec, ROMAN_PIXEL_DEG),
+            "catalogs": dict(catalogs),
+        }
+    }
     asdf.AsdfFile(tree).write_to(path, all_array_compression="lz4")
     canonical_asdf_history(path)
     return path

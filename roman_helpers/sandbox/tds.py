@@ -120,24 +120,26 @@ class Band:
     decline_days: float
 
 
-BANDS = (Band("H158", "F158", 26.40, 0.45, 2.6, 21.6, 32.0),
-         Band("J129", "F129", 26.30, 0.38, 2.3, 21.8, 24.0))
-FIELD = (9.45, -44.09)                  # field centre, ICRS degrees
-TRANSIENT = (9.4508, -44.0905)          # the transient, ICRS degrees
+BANDS = (
+    Band("H158", "F158", 26.40, 0.45, 2.6, 21.6, 32.0),
+    Band("J129", "F129", 26.30, 0.38, 2.3, 21.8, 24.0),
+)
+FIELD = (9.45, -44.09)  # field centre, ICRS degrees
+TRANSIENT = (9.4508, -44.0905)  # the transient, ICRS degrees
 TRANSIENT_ID = 30_000_001
-DETECTORS = (1, 4)                      # WFI detectors imaged at each pointing
-EPOCHS = 110                            # visits; each images every band
-MISSES = 10                             # visits a band whose dither leaves the transient off the detectors
-CADENCE = 5.05                          # days between visits
+DETECTORS = (1, 4)  # WFI detectors imaged at each pointing
+EPOCHS = 110  # visits; each images every band
+MISSES = 10  # visits a band whose dither leaves the transient off the detectors
+CADENCE = 5.05  # days between visits
 MJD_START = 62000.0
 PEAK_MJD = 62203.25
 RISE_DAYS = 18.0
-EXPTIME = 302.275                       # seconds, as the OpenUniverse TDS H158 and J129 exposures
-READ_NOISE = 8.0                        # electrons per pixel
-SIDE = 128                              # pixels a side of the sandbox's images
-FULL_SIDE = 4088                        # the real detector
-PITCH = 1.05                            # detector spacing in detector widths (the rest is the gap)
-DITHER_MARGIN = 0.3                     # dithers reach this far (detector widths) beyond the grid
+EXPTIME = 302.275  # seconds, as the OpenUniverse TDS H158 and J129 exposures
+READ_NOISE = 8.0  # electrons per pixel
+SIDE = 128  # pixels a side of the sandbox's images
+FULL_SIDE = 4088  # the real detector
+PITCH = 1.05  # detector spacing in detector widths (the rest is the gap)
+DITHER_MARGIN = 0.3  # dithers reach this far (detector widths) beyond the grid
 STARS_PER_DETECTOR = 2.5
 _SEED = 20281
 _PIXEL_ARCSEC = synth.ROMAN_PIXEL_DEG * 3600
@@ -340,8 +342,13 @@ def _stars(side: int):
     ra, dec = _offset(FIELD[0], FIELD[1], west, north, side)
     clear = np.hypot((ra - TRANSIENT[0]) * math.cos(math.radians(FIELD[1])), dec - TRANSIENT[1]) * 3600 > 2.5
     ids = 20_000_001 + np.arange(count)
-    return {"object_id": ids[clear], "ra": np.round(ra[clear], 8), "dec": np.round(dec[clear], 8),
-            BANDS[0].name: np.round(mag[clear], 3), BANDS[1].name: np.round(mag[clear] - colour[clear], 3)}
+    return {
+        "object_id": ids[clear],
+        "ra": np.round(ra[clear], 8),
+        "dec": np.round(dec[clear], 8),
+        BANDS[0].name: np.round(mag[clear], 3),
+        BANDS[1].name: np.round(mag[clear] - colour[clear], 3),
+    }
 
 
 # ------------------------------------------------------------------ one exposure
@@ -350,12 +357,12 @@ class _Exposure:
     pointing: Pointing
     sca: int
     side: int
-    header: Any           # SCI header: WCS and the exposure's keywords
-    sci: np.ndarray       # electrons, float32
-    err: np.ndarray       # electrons, float32
-    dq: np.ndarray        # uint32 flags
-    sky: float            # electrons per pixel
-    rows: list[str]       # per-image truth lines
+    header: Any  # SCI header: WCS and the exposure's keywords
+    sci: np.ndarray  # electrons, float32
+    err: np.ndarray  # electrons, float32
+    dq: np.ndarray  # uint32 flags
+    sky: float  # electrons per pixel
+    rows: list[str]  # per-image truth lines
 
     @property
     def centre(self) -> tuple[float, float]:
@@ -394,8 +401,9 @@ def _sources(pointing: Pointing, side: int):
     return ids, ra, dec, kind, rate
 
 
-def _expose(pointing: Pointing, sca: int, side: int, background: tuple[np.ndarray, float] | None = None
-            ) -> _Exposure:
+def _expose(
+    pointing: Pointing, sca: int, side: int, background: tuple[np.ndarray, float] | None = None
+) -> _Exposure:
     """Render one detector of one pointing (``background``: a shared noise image, for full size)."""
     from roman_datamodels.dqflags import pixel
 
@@ -433,8 +441,10 @@ def _expose(pointing: Pointing, sca: int, side: int, background: tuple[np.ndarra
     header["EXPTIME"] = (EXPTIME, "exposure time, s")
     header["FILTER"] = (band.name, "filter")
     header["SCA_NUM"] = (sca, "WFI detector")
-    header["ZPTMAG"] = (round(band.zeropoint + 2.5 * math.log10(EXPTIME), 6),
-                        "AB mag of 1 electron in this image")
+    header["ZPTMAG"] = (
+        round(band.zeropoint + 2.5 * math.log10(EXPTIME), 6),
+        "AB mag of 1 electron in this image",
+    )
     header["SKY_MEAN"] = (sky, "mean sky, electrons per pixel")
     header["ORIENTAT"] = (0.0, "position angle of the image y axis, deg E of N")
     header["PSF_FWHM"] = (round(band.fwhm * _PIXEL_ARCSEC, 4), "Gaussian PSF FWHM, arcsec")
@@ -444,8 +454,10 @@ def _expose(pointing: Pointing, sca: int, side: int, background: tuple[np.ndarra
     on = (x > -0.5) & (x < side - 0.5) & (y > -0.5) & (y < side - 0.5) & (counts > 0)
     for i in np.flatnonzero(on):
         mag = band.zeropoint - 2.5 * math.log10(rate[i])
-        rows.append(f"{ids[i]} {ra[i]:.8f} {dec[i]:.8f} {x[i] + 1:.4f} {y[i] + 1:.4f} "
-                    f"{realized[i]:.1f} {counts[i]:.4f} {mag:.4f} {kind[i]}")
+        rows.append(
+            f"{ids[i]} {ra[i]:.8f} {dec[i]:.8f} {x[i] + 1:.4f} {y[i] + 1:.4f} "
+            f"{realized[i]:.1f} {counts[i]:.4f} {mag:.4f} {kind[i]}"
+        )
     return _Exposure(pointing, sca, side, header, sci, err, dq, sky, rows)
 
 
@@ -463,15 +475,22 @@ def _write_fits(path: Path, exposure: _Exposure) -> Path:
     primary.header.update(TELESCOP="Roman", INSTRUME="WFI", ORIGIN="roman-helpers sandbox (synthetic)")
     primary.header.extend(exposure.header.cards)  # OpenUniverse repeats the WCS and keywords in HDU 0
     extension = exposure.header
-    hdus = fits.HDUList([primary, fits.ImageHDU(exposure.sci, header=extension, name="SCI"),
-                         fits.ImageHDU(exposure.err, header=extension, name="ERR"),
-                         fits.ImageHDU(exposure.dq.astype(np.int32), header=extension, name="DQ")])
+    hdus = fits.HDUList(
+        [
+            primary,
+            fits.ImageHDU(exposure.sci, header=extension, name="SCI"),
+            fits.ImageHDU(exposure.err, header=extension, name="ERR"),
+            fits.ImageHDU(exposure.dq.astype(np.int32), header=extension, name="DQ"),
+        ]
+    )
     return synth.write_gzip_fits(hdus, path)
 
 
 def _write_index(path: Path, exposure: _Exposure) -> Path:
-    path.write_text("# object_id ra dec x y realized_flux flux mag obj_type\n"
-                    + "".join(row + "\n" for row in exposure.rows))
+    path.write_text(
+        "# object_id ra dec x y realized_flux flux mag obj_type\n"
+        + "".join(row + "\n" for row in exposure.rows)
+    )
     return path
 
 
@@ -485,9 +504,17 @@ def _write_cal(path: Path, exposure: _Exposure) -> Path:
     pointing, side = exposure.pointing, exposure.side
     ra, dec = exposure.centre
     model = dm.ImageModel.create_fake_data(shape=(side, side))
-    synth._roman_meta(model, detector=exposure.sca, optical_element=pointing.band.optical_element, ra=ra,
-                      dec=dec, shape=(side, side), start=exposure.start, filename=path.name,
-                      ids=_roman_ids(_cal_key(pointing, exposure.sca).rsplit("/", 1)[1]))
+    synth._roman_meta(
+        model,
+        detector=exposure.sca,
+        optical_element=pointing.band.optical_element,
+        ra=ra,
+        dec=dec,
+        shape=(side, side),
+        start=exposure.start,
+        filename=path.name,
+        ids=_roman_ids(_cal_key(pointing, exposure.sca).rsplit("/", 1)[1]),
+    )
     model.meta.exposure.exposure_time = EXPTIME
     model.meta.exposure.end_time = Time(exposure.start) + EXPTIME * u.s
     pixel_sr = (synth.ROMAN_PIXEL_DEG * math.pi / 180) ** 2
@@ -508,12 +535,14 @@ def _write_obseq(path: Path, side: int) -> Path:
     from astropy.io import fits
 
     rows = pointings(side)
-    columns = [fits.Column(name="ra", format="D", unit="deg", array=[p.ra for p in rows]),
-               fits.Column(name="dec", format="D", unit="deg", array=[p.dec for p in rows]),
-               fits.Column(name="pa", format="D", unit="deg", array=np.zeros(len(rows))),
-               fits.Column(name="date", format="D", unit="d", array=[p.mjd for p in rows]),
-               fits.Column(name="filter", format="4A", array=[p.band.name for p in rows]),
-               fits.Column(name="exptime", format="D", unit="s", array=np.full(len(rows), EXPTIME))]
+    columns = [
+        fits.Column(name="ra", format="D", unit="deg", array=[p.ra for p in rows]),
+        fits.Column(name="dec", format="D", unit="deg", array=[p.dec for p in rows]),
+        fits.Column(name="pa", format="D", unit="deg", array=np.zeros(len(rows))),
+        fits.Column(name="date", format="D", unit="d", array=[p.mjd for p in rows]),
+        fits.Column(name="filter", format="4A", array=[p.band.name for p in rows]),
+        fits.Column(name="exptime", format="D", unit="s", array=np.full(len(rows), EXPTIME)),
+    ]
     fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(columns)]).writeto(path, overwrite=True)
     return path
 
@@ -538,8 +567,10 @@ def _planned_cal(path: Path, *, number: int, sca: int) -> Path:
 # ------------------------------------------------------------------ keys and truth
 def _fits_key(pointing: Pointing, sca: int) -> str:
     band = pointing.band.name
-    return (f"{OU_ROOT}/images/simple_model/{band}/{pointing.number}/"
-            f"Roman_TDS_simple_model_{band}_{pointing.number}_{sca}.fits.gz")
+    return (
+        f"{OU_ROOT}/images/simple_model/{band}/{pointing.number}/"
+        f"Roman_TDS_simple_model_{band}_{pointing.number}_{sca}.fits.gz"
+    )
 
 
 def _index_key(pointing: Pointing, sca: int) -> str:
@@ -559,51 +590,101 @@ def _truth(side: int) -> dict[str, Any]:
 
     stars = _stars(side)
     described = {
-        "field_ra": FIELD[0], "field_dec": FIELD[1], "transient_id": TRANSIENT_ID,
-        "transient_ra": TRANSIENT[0], "transient_dec": TRANSIENT[1], "peak_mjd": PEAK_MJD,
-        "rise_days": RISE_DAYS, "exptime_s": EXPTIME, "read_noise_e": READ_NOISE, "gain_e_per_dn": 1.0,
-        "detector_pixels": side, "pixel_arcsec": _PIXEL_ARCSEC,
-        "bands": {b.name: {"optical_element": b.optical_element, "zeropoint_ab_1e_per_s": b.zeropoint,
-                           "psf_fwhm_pixels": b.fwhm, "peak_mag_ab": b.peak_mag,
-                           "decline_days": b.decline_days}
-                  for b in BANDS},
+        "field_ra": FIELD[0],
+        "field_dec": FIELD[1],
+        "transient_id": TRANSIENT_ID,
+        "transient_ra": TRANSIENT[0],
+        "transient_dec": TRANSIENT[1],
+        "peak_mjd": PEAK_MJD,
+        "rise_days": RISE_DAYS,
+        "exptime_s": EXPTIME,
+        "read_noise_e": READ_NOISE,
+        "gain_e_per_dn": 1.0,
+        "detector_pixels": side,
+        "pixel_arcsec": _PIXEL_ARCSEC,
+        "bands": {
+            b.name: {
+                "optical_element": b.optical_element,
+                "zeropoint_ab_1e_per_s": b.zeropoint,
+                "psf_fwhm_pixels": b.fwhm,
+                "peak_mag_ab": b.peak_mag,
+                "decline_days": b.decline_days,
+            }
+            for b in BANDS
+        },
         "units": "flux: electrons per second (= DN/s, gain 1); counts: electrons in the exposure; "
-                 "mag: AB, zeropoint - 2.5 log10(flux); FITS ZPTMAG = zeropoint + 2.5 log10(EXPTIME)",
+        "mag: AB, zeropoint - 2.5 log10(flux); FITS ZPTMAG = zeropoint + 2.5 log10(EXPTIME)",
     }
-    sources = Table({"object_id": np.append(stars["object_id"], TRANSIENT_ID),
-                     "obj_type": ["star"] * len(stars["ra"]) + ["transient"],
-                     "ra": np.append(stars["ra"], TRANSIENT[0]) * u.deg,
-                     "dec": np.append(stars["dec"], TRANSIENT[1]) * u.deg,
-                     **{f"mag_{b.name}": np.append(stars[b.name], b.peak_mag) for b in BANDS}},
-                    meta={"description": "Static stars and the transient (its peak magnitudes)", **described})
+    sources = Table(
+        {
+            "object_id": np.append(stars["object_id"], TRANSIENT_ID),
+            "obj_type": ["star"] * len(stars["ra"]) + ["transient"],
+            "ra": np.append(stars["ra"], TRANSIENT[0]) * u.deg,
+            "dec": np.append(stars["dec"], TRANSIENT[1]) * u.deg,
+            **{f"mag_{b.name}": np.append(stars[b.name], b.peak_mag) for b in BANDS},
+        },
+        meta={"description": "Static stars and the transient (its peak magnitudes)", **described},
+    )
     rows = pointings(side)
     rate = np.array([float(transient_rate(p.band, p.mjd)) for p in rows])
     with np.errstate(divide="ignore"):
         mag = np.where(rate > 0, np.array([p.band.zeropoint for p in rows]) - 2.5 * np.log10(rate), np.nan)
-    light_curve = Table({"pointing": [p.number for p in rows], "band": [p.band.name for p in rows],
-                         "optical_element": [p.band.optical_element for p in rows],
-                         "mjd": [p.mjd for p in rows] * u.d, "flux": rate * u.electron / u.s,
-                         "counts": rate * EXPTIME * u.electron, "mag": mag},
-                        meta={"description": "The transient at every exposure start (model values)",
-                              **described})
-    columns = ("layout", "bucket", "key", "band", "optical_element", "pointing", "sca", "mjd", "holds_target",
-               "x", "y", "truth_key")
+    light_curve = Table(
+        {
+            "pointing": [p.number for p in rows],
+            "band": [p.band.name for p in rows],
+            "optical_element": [p.band.optical_element for p in rows],
+            "mjd": [p.mjd for p in rows] * u.d,
+            "flux": rate * u.electron / u.s,
+            "counts": rate * EXPTIME * u.electron,
+            "mag": mag,
+        },
+        meta={"description": "The transient at every exposure start (model values)", **described},
+    )
+    columns = (
+        "layout",
+        "bucket",
+        "key",
+        "band",
+        "optical_element",
+        "pointing",
+        "sca",
+        "mjd",
+        "holds_target",
+        "x",
+        "y",
+        "truth_key",
+    )
     files: dict[str, list] = {name: [] for name in columns}
     for layout in ("openuniverse", "roman"):
         for p in rows:
             for sca in DETECTORS:
                 x, y = _target_pixel(p, sca, side)
                 openuniverse = layout == "openuniverse"
-                values = (layout, OU_BUCKET if openuniverse else ROMAN_BUCKET,
-                          _fits_key(p, sca) if openuniverse else _cal_key(p, sca),
-                          p.band.name, p.band.optical_element, p.number, sca, p.mjd,
-                          _holds(x, y, side), round(x, 4), round(y, 4),
-                          _index_key(p, sca) if openuniverse else "")
+                values = (
+                    layout,
+                    OU_BUCKET if openuniverse else ROMAN_BUCKET,
+                    _fits_key(p, sca) if openuniverse else _cal_key(p, sca),
+                    p.band.name,
+                    p.band.optical_element,
+                    p.number,
+                    sca,
+                    p.mjd,
+                    _holds(x, y, side),
+                    round(x, 4),
+                    round(y, 4),
+                    _index_key(p, sca) if openuniverse else "",
+                )
                 for name, value in zip(files, values, strict=True):
                     files[name].append(value)
-    files_table = Table(files, meta={"description": "Every image; holds_target: the transient's position "
-                                                    "is on its pixel grid; x, y: its 0-based pixel",
-                                     **described})
+    files_table = Table(
+        files,
+        meta={
+            "description": "Every image; holds_target: the transient's position "
+            "is on its pixel grid; x, y: its 0-based pixel",
+            **described,
+        },
+    )
     files_table["mjd"].unit = u.d
     return {"sources": sources, "light_curve": light_curve, "files": files_table}
 
@@ -686,8 +767,13 @@ def _near_peak(epochs: int) -> list[int]:
     return sorted(by_distance[:epochs])
 
 
-def build_full(directory: str | os.PathLike, *, epochs: int = 8,
-               layouts: Iterable[str] = ("openuniverse", "roman"), progress: bool = True):
+def build_full(
+    directory: str | os.PathLike,
+    *,
+    epochs: int = 8,
+    layouts: Iterable[str] = ("openuniverse", "roman"),
+    progress: bool = True,
+):
     """Write the survey at the real detector size (4088 x 4088) into ``directory``.
 
     Every image is its own file with its own header, time and sources, but the epochs of a
@@ -734,8 +820,9 @@ def build_full(directory: str | os.PathLike, *, epochs: int = 8,
             raise InvalidParameterError("layout", sorted(unknown)[0], ["openuniverse", "roman"])
         raise InvalidParameterError("epochs", epochs, hint=f"Give a number of visits from 1 to {EPOCHS}.")
     root = Path(directory)
-    stamp = hashlib.sha256(Path(__file__).read_bytes() + Path(synth.__file__).read_bytes()
-                           + repr((epochs, layouts)).encode()).hexdigest()[:12]
+    stamp = hashlib.sha256(
+        Path(__file__).read_bytes() + Path(synth.__file__).read_bytes() + repr((epochs, layouts)).encode()
+    ).hexdigest()[:12]
     try:
         stored = json.loads((root / "manifest.json").read_text())
         if stored.get("stamp") == stamp:
@@ -745,26 +832,37 @@ def build_full(directory: str | os.PathLike, *, epochs: int = 8,
 
     side, chosen = FULL_SIDE, set(_near_peak(epochs))
     plan: list[tuple[str, str, Any]] = [(OU_BUCKET, OBSEQ_KEY, functools.partial(_write_obseq, side=side))]
-    plan += [(ROMAN_BUCKET, key, functools.partial(_write_table, name=name, side=side))
-             for name, key in TRUTH_KEYS.items()]
+    plan += [
+        (ROMAN_BUCKET, key, functools.partial(_write_table, name=name, side=side))
+        for name, key in TRUTH_KEYS.items()
+    ]
     entries = []
 
     def store(bucket: str, key: str, write) -> None:
         target = root / bucket / key
         target.parent.mkdir(parents=True, exist_ok=True)
         write(target)
-        entries.append(data.Entry(bucket, key, f"{bucket}/{key}", target.stat().st_size, data._md5(target),
-                                  data.BUCKETS[bucket]))
+        entries.append(
+            data.Entry(
+                bucket, key, f"{bucket}/{key}", target.stat().st_size, data._md5(target), data.BUCKETS[bucket]
+            )
+        )
 
     for bucket, key, write in plan:
         store(bucket, key, write)
     selected = [p for p in pointings(side) if p.epoch in chosen]
     jobs = [(band, sca) for band in BANDS for sca in DETECTORS]
-    bar = tqdm(total=len(selected) * len(DETECTORS), desc="full-size TDS images", unit="image",
-               disable=not progress, file=sys.stderr)
+    bar = tqdm(
+        total=len(selected) * len(DETECTORS),
+        desc="full-size TDS images",
+        unit="image",
+        disable=not progress,
+        file=sys.stderr,
+    )
     for band, sca in jobs:
-        noise = np.random.default_rng([_SEED, 7, BANDS.index(band), sca]).standard_normal((side, side),
-                                                                                       dtype=np.float32)
+        noise = np.random.default_rng([_SEED, 7, BANDS.index(band), sca]).standard_normal(
+            (side, side), dtype=np.float32
+        )
         for p in (p for p in selected if p.band == band):
             exposure = _expose(p, sca, side, background=(noise, 1.0))
             if "openuniverse" in layouts:
