@@ -1,6 +1,7 @@
 # Two commands on a fresh machine with Python 3.11:
 #   make book   build the executed Jupyter Book against the offline sandbox
-#   make test   run the whole test suite (unit, sandbox, notebooks, browser)
+#   make test   lint and type-check, then run the whole test suite (unit, sandbox, notebooks,
+#               browser, docstring examples), then the kit's tests on the lowest declared versions
 # Both create .venv and install into it when needed; running them again is cheap.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -25,8 +26,11 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
 	  || { echo "could not install chromium: run 'apt-get install chromium' as root"; exit 1; }; }
 
-test: venv browser
+# The linters and the type check first (quick, and they fail early), then the suite with the
+# docstring examples, then the kit's tests once more on the lowest declared versions.
+test: venv browser lint typecheck
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory test-oldest
 
 book: venv
 	$(BIN)/python book/build.py
