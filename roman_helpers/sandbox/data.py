@@ -556,7 +556,7 @@ def default_cache_dir() -> Path:
 
 
 def build(
-    cache_dir: str | os.PathLike | None = None, size: str = "small", *, progress: bool = True
+    cache_dir: str | os.PathLike | None = None, size: str = "small", *, progress: bool | None = None
 ) -> Manifest:
     """Generate the sandbox's files (or reuse the cached ones) and return their manifest.
 
@@ -565,8 +565,9 @@ def build(
     cache_dir : path, optional
         Default ``ROMAN_HELPERS_SANDBOX_CACHE`` or ``~/.cache/roman-helpers/sandbox``.
     size : {"small", "full"}
-    progress : bool
-        Show a progress bar on stderr while generating.
+    progress : bool, optional
+        Show a progress bar on stderr while generating; by default only when stderr is a
+        terminal (a log file gets no bar).
 
     Returns
     -------
@@ -583,6 +584,8 @@ def build(
         if manifest is not None:
             return manifest
         staging = Path(tempfile.mkdtemp(prefix=f".building-{size}-", dir=cache))
+        if progress is None:
+            progress = sys.stderr.isatty()
         try:
             workers = _workers()
             entries = (
