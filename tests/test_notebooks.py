@@ -47,8 +47,8 @@ def _read(path: Path):
 # --------------------------------------------------------------------------- structure
 def test_every_tutorial_in_datasets_yaml_exists():
     numbers = sorted({n for ds in datasets.load().values() for n in ds.notebooks})
-    assert numbers == [1, 2, 3]
-    assert [runner.find_notebook(n, NOTEBOOK_DIR).name[:2] for n in numbers] == ["01", "02", "03"]
+    assert numbers == [1, 2, 3, 4]
+    assert [runner.find_notebook(n, NOTEBOOK_DIR).name[:2] for n in numbers] == ["01", "02", "03", "04"]
     assert (NOTEBOOK_DIR / "00_introduction.md").is_file()
 
 
@@ -271,6 +271,65 @@ def test_runner_executes_tutorial_one_under_the_sandbox(tmp_path):
     assert "offline sandbox" in text
     assert "60 level-3 science images" in text
     assert "ROMAN_HELPERS_SANDBOX" not in os.environ  # the runner put the environment back
+
+
+# --------------------------------------------------------------------------- tutorial 4
+TDS_DATASETS = ("openuniverse-tds-fits", "roman-tds-asdf")
+
+
+def _stdout(nb, cell_id: str) -> str:
+    cell = next(c for c in nb.cells if c.id == cell_id)
+    return "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("run", [r for r in runner.planned_runs(TDS_DATASETS, [4]) if r.example],
+                         ids=lambda r: f"{r.dataset}-{r.slug()}")
+def test_tutorial_four_measures_every_epoch_of_the_transient(sandbox_env, tmp_path, monkeypatch, run):
+    """Papermill runs tutorial 4 on each layout (the examples that change its knobs; nbval and the
+    credential test run the defaults) and it measures, within its errors, every image of the truth."""
+    import numpy as np
+    import papermill
+
+    from roman_helpers.sandbox import tds
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    params = run.parameters()
+    output = tmp_path / "executed.ipynb"
+    papermill.execute_notebook(str(runner.find_notebook(4, NOTEBOOK_DIR)), str(output), parameters=params,
+                               kernel_name=runner.LOCAL_KERNEL, progress_bar=False, cwd=str(tmp_path))
+    executed = _read(output)
+
+    # the images that hold the transient, from the simulation's own record (not from the kit)
+    files = tds.truth()["files"]
+    layout, spelling = (("openuniverse", "band") if run.dataset == "openuniverse-tds-fits"
+                        else ("roman", "optical_element"))
+    holding = files[(files["layout"] == layout) & files["holds_target"]]
+    expected = {str(b): int(np.sum(holding[spelling] == b)) for b in set(holding[spelling])}
+    assert min(expected.values()) >= 100
+
+    found = re.findall(r"^  (\w+): (\d+) images from", _stdout(executed, "nb04-016"), flags=re.MULTILINE)
+    assert {band: int(n) for band, n in found} == expected
+    size = params["cutout_size"]
+    assert f"of {size} x {size} pixels" in _stdout(executed, "nb04-022")
+    assert f"{sum(expected.values())} stamps, 0 failures, on tcp://127.0.0.1:" in _stdout(executed, "nb04-024")
+
+    # every epoch is a point of the light curve, and nearly all lie within 3 sigma of the truth
+    rows = re.findall(r"^(\w+)\s+(\d+)\s+(\d+)\s+[\d.]+\s+(-?[\d.]+)\s+([\d.]+)$",
+                      _stdout(executed, "nb04-038"), flags=re.MULTILINE)
+    assert {band: int(points) for band, points, *_ in rows} == expected
+    for _band, points, within, median, scatter in rows:
+        assert int(within) >= 0.95 * int(points)
+        assert abs(float(median)) < 0.5 and 0.7 < float(scatter) < 1.5
+
+    # a constant star: flat to well under a per cent; with the FITS error arrays, chi2/dof near 1
+    star = re.findall(r"^(\w+)\s+(\d+)\s+([\d.]+)%\s+([\d.]+)%\s+([\d.]+)$",
+                      _stdout(executed, "nb04-040"), flags=re.MULTILINE)
+    assert {band for band, *_ in star} == set(expected)
+    for _band, points, scatter, _error, chi2 in star:
+        assert int(points) >= 20 and float(scatter) < 1.0
+        if layout == "openuniverse":
+            assert 0.5 < float(chi2) < 2.0
 
 
 # --------------------------------------------------------------------------- nbval
