@@ -99,12 +99,24 @@ def test_one_parameters_cell_then_the_check(path):
 
 
 def _headings(nb) -> list[str]:
-    return [line.lstrip("#").strip() for c in nb.cells if c.cell_type == "markdown"
-            for line in c.source.splitlines() if re.match(r"#{1,3} ", line)]
+    return [
+        line.lstrip("#").strip()
+        for c in nb.cells
+        if c.cell_type == "markdown"
+        for line in c.source.splitlines()
+        if re.match(r"#{1,3} ", line)
+    ]
 
 
-PYTHIA_SECTIONS = ["Overview", "Prerequisites", "Imports", "The data", "Summary", "What's next",
-                   "Resources and references"]
+PYTHIA_SECTIONS = [
+    "Overview",
+    "Prerequisites",
+    "Imports",
+    "The data",
+    "Summary",
+    "What's next",
+    "Resources and references",
+]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -124,33 +136,35 @@ def test_sections_follow_the_project_pythia_shape(path):
 
 
 def _imports(source: str) -> list[ast.stmt]:
-    return [node for node in ast.walk(ast.parse(source))
-            if isinstance(node, (ast.Import, ast.ImportFrom))]
+    return [node for node in ast.walk(ast.parse(source)) if isinstance(node, (ast.Import, ast.ImportFrom))]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_import_is_in_the_imports_section(path):
     nb = _read(path)
-    heading = next(i for i, c in enumerate(nb.cells)
-                   if c.cell_type == "markdown" and c.source.startswith("## Imports"))
+    heading = next(
+        i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## Imports")
+    )
     imports_cell = nb.cells[heading + 1]
     statements = ast.parse(imports_cell.source).body
-    assert statements and len(_imports(imports_cell.source)) == len(statements), \
+    assert statements and len(_imports(imports_cell.source)) == len(statements), (
         "the Imports cell holds imports only"
-    elsewhere = [c.id for c in nb.cells if c.cell_type == "code" and c is not imports_cell
-                 and _imports(c.source)]
+    )
+    elsewhere = [
+        c.id for c in nb.cells if c.cell_type == "code" and c is not imports_cell and _imports(c.source)
+    ]
     assert elsewhere == []
     first_code = next(c for c in nb.cells if c.cell_type == "code")
     assert first_code is imports_cell
 
 
 NBVAL_TAGS = {"nbval-check-output", "nbval-ignore-output", "nbval-skip", "nbval-raises-exception"}
-INTERNAL_WORDS = re.compile(r"\bseed|(?-i:REFERENCE)|issue \d|(?<![_-])\bhelpers?\b|sandbox-fidelity|NBVAL",
-                            re.IGNORECASE)
+INTERNAL_WORDS = re.compile(
+    r"\bseed|(?-i:REFERENCE)|issue \d|(?<![_-])\bhelpers?\b|sandbox-fidelity|NBVAL", re.IGNORECASE
+)
 
 
-@pytest.mark.parametrize("path", [*NOTEBOOKS, NOTEBOOK_DIR / "00_introduction.md"],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*NOTEBOOKS, NOTEBOOK_DIR / "00_introduction.md"], ids=lambda p: p.name)
 def test_published_text_has_no_internal_words(path):
     if path.suffix == ".ipynb":
         nb = _read(path)
@@ -172,11 +186,11 @@ def test_check_parameters_names_valid_values():
 
 
 def test_shared_knobs_follow_the_chosen_dataset_only_when_identical():
-    p = check_parameters("openuniverse-was-fits", {"band": "F158", "hpix": "15298", "sensor": 3},
-                         announce=False)
+    p = check_parameters(
+        "openuniverse-was-fits", {"band": "F158", "hpix": "15298", "sensor": 3}, announce=False
+    )
     assert p.uri("openuniverse-was-asdf").endswith("/F158/15298/roman_was_F158_15298_wfi03_simple.asdf")
-    p = check_parameters("roman-tutorial-2026", {"detector": 4, "optical_element": "F158"},
-                         announce=False)
+    p = check_parameters("roman-tutorial-2026", {"detector": 4, "optical_element": "F158"}, announce=False)
     assert p.for_dataset("romanisim-dense-region") == datasets.get("romanisim-dense-region").defaults()
     assert p.uri().endswith("_wfi04_f158_cal.asdf")
 
@@ -189,9 +203,14 @@ def test_bad_parameter_stops_papermill_at_the_check(tmp_path):
     source = runner.find_notebook(1, NOTEBOOK_DIR)
     output = tmp_path / "bad.ipynb"
     with pytest.raises(papermill.PapermillExecutionError) as err:
-        papermill.execute_notebook(str(source), str(output), kernel_name=runner.LOCAL_KERNEL,
-                                   parameters={"dataset": "hst-wfc3ir-m85", "filters": "F999W"},
-                                   progress_bar=False, cwd=str(tmp_path))
+        papermill.execute_notebook(
+            str(source),
+            str(output),
+            kernel_name=runner.LOCAL_KERNEL,
+            parameters={"dataset": "hst-wfc3ir-m85", "filters": "F999W"},
+            progress_bar=False,
+            cwd=str(tmp_path),
+        )
     assert err.value.ename == "InvalidParameterError"
     assert "F999W" in err.value.evalue and "F160W, F110W" in err.value.evalue
 
@@ -209,10 +228,15 @@ def _tiny_tutorial(folder: Path) -> None:
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell('dataset = "hst-wfc3ir-m85"\nfilters = "F160W"')
     params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(
-        'assert filters != "F110W", "no F110W here"\nprint(dataset, filters)')]
-    nb.metadata["kernelspec"] = {"name": "roman_cal", "display_name": "Roman Calibration",
-                                 "language": "python"}
+    nb.cells = [
+        params,
+        nbformat.v4.new_code_cell('assert filters != "F110W", "no F110W here"\nprint(dataset, filters)'),
+    ]
+    nb.metadata["kernelspec"] = {
+        "name": "roman_cal",
+        "display_name": "Roman Calibration",
+        "language": "python",
+    }
     folder.mkdir()
     nbformat.write(nb, folder / "01_tiny.ipynb")
 
@@ -222,13 +246,28 @@ def test_runner_keeps_going_after_a_failure_and_reports_it(tmp_path, capsys):
     _tiny_tutorial(tmp_path / "nbs")
     parser = argparse.ArgumentParser()
     runner.register(parser.add_subparsers())
-    args = parser.parse_args(["run", "--dataset", "hst-wfc3ir-m85", "--notebook", "1", "--real",
-                              "--no-progress", "--output", str(tmp_path / "runs")])
-    results = runner.run_notebooks(args.dataset, args.notebook, real=True,
-                                   output_dir=args.output, notebooks_dir=tmp_path / "nbs",
-                                   progress=False)
-    assert [(r.params["filters"], r.status) for r in results] == [("F160W", "passed"),
-                                                                  ("F110W", "failed")]
+    args = parser.parse_args(
+        [
+            "run",
+            "--dataset",
+            "hst-wfc3ir-m85",
+            "--notebook",
+            "1",
+            "--real",
+            "--no-progress",
+            "--output",
+            str(tmp_path / "runs"),
+        ]
+    )
+    results = runner.run_notebooks(
+        args.dataset,
+        args.notebook,
+        real=True,
+        output_dir=args.output,
+        notebooks_dir=tmp_path / "nbs",
+        progress=False,
+    )
+    assert [(r.params["filters"], r.status) for r in results] == [("F160W", "passed"), ("F110W", "failed")]
     assert "no F110W here" in results[1].error
     outputs = sorted(p.name for p in (tmp_path / "runs" / "hst-wfc3ir-m85").iterdir())
     assert outputs == ["01_tiny__defaults.ipynb", "01_tiny__filters-F110W_obsid-24797501.ipynb"]
@@ -262,12 +301,12 @@ def test_every_dataset_example_is_planned():
 
 @pytest.mark.notebooks
 def test_runner_executes_tutorial_one_under_the_sandbox(tmp_path):
-    results = runner.run_notebooks(["hst-wfc3ir-m85"], [1], output_dir=tmp_path,
-                                   notebooks_dir=NOTEBOOK_DIR, progress=False)
+    results = runner.run_notebooks(
+        ["hst-wfc3ir-m85"], [1], output_dir=tmp_path, notebooks_dir=NOTEBOOK_DIR, progress=False
+    )
     assert [r.status for r in results] == ["passed", "passed"], [r.error for r in results]
     executed = _read(Path(results[0].output))
-    text = "\n".join(o.get("text", "") for c in executed.cells if c.cell_type == "code"
-                     for o in c.outputs)
+    text = "\n".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
     assert "offline sandbox" in text
     assert "60 level-3 science images" in text
     assert "ROMAN_HELPERS_SANDBOX" not in os.environ  # the runner put the environment back
@@ -283,8 +322,11 @@ def _stdout(nb, cell_id: str) -> str:
 
 
 @pytest.mark.notebooks
-@pytest.mark.parametrize("run", [r for r in runner.planned_runs(TDS_DATASETS, [4]) if r.example],
-                         ids=lambda r: f"{r.dataset}-{r.slug()}")
+@pytest.mark.parametrize(
+    "run",
+    [r for r in runner.planned_runs(TDS_DATASETS, [4]) if r.example],
+    ids=lambda r: f"{r.dataset}-{r.slug()}",
+)
 def test_tutorial_four_measures_every_epoch_of_the_transient(sandbox_env, tmp_path, monkeypatch, run):
     """Papermill runs tutorial 4 on each layout (the examples that change its knobs; nbval and the
     credential test run the defaults) and it measures, within its errors, every image of the truth."""
@@ -296,14 +338,21 @@ def test_tutorial_four_measures_every_epoch_of_the_transient(sandbox_env, tmp_pa
     monkeypatch.setenv("MPLBACKEND", "Agg")
     params = run.parameters()
     output = tmp_path / "executed.ipynb"
-    papermill.execute_notebook(str(runner.find_notebook(4, NOTEBOOK_DIR)), str(output), parameters=params,
-                               kernel_name=runner.LOCAL_KERNEL, progress_bar=False, cwd=str(tmp_path))
+    papermill.execute_notebook(
+        str(runner.find_notebook(4, NOTEBOOK_DIR)),
+        str(output),
+        parameters=params,
+        kernel_name=runner.LOCAL_KERNEL,
+        progress_bar=False,
+        cwd=str(tmp_path),
+    )
     executed = _read(output)
 
     # the images that hold the transient, from the simulation's own record (not from the kit)
     files = tds.truth()["files"]
-    layout, spelling = (("openuniverse", "band") if run.dataset == "openuniverse-tds-fits"
-                        else ("roman", "optical_element"))
+    layout, spelling = (
+        ("openuniverse", "band") if run.dataset == "openuniverse-tds-fits" else ("roman", "optical_element")
+    )
     holding = files[(files["layout"] == layout) & files["holds_target"]]
     expected = {str(b): int(np.sum(holding[spelling] == b)) for b in set(holding[spelling])}
     assert min(expected.values()) >= 100
@@ -312,19 +361,27 @@ def test_tutorial_four_measures_every_epoch_of_the_transient(sandbox_env, tmp_pa
     assert {band: int(n) for band, n in found} == expected
     size = params["cutout_size"]
     assert f"of {size} x {size} pixels" in _stdout(executed, "nb04-022")
-    assert f"{sum(expected.values())} stamps, 0 failures, on tcp://127.0.0.1:" in _stdout(executed, "nb04-024")
+    assert f"{sum(expected.values())} stamps, 0 failures, on tcp://127.0.0.1:" in _stdout(
+        executed, "nb04-024"
+    )
 
     # every epoch is a point of the light curve, and nearly all lie within 3 sigma of the truth
-    rows = re.findall(r"^(\w+)\s+(\d+)\s+(\d+)\s+[\d.]+\s+(-?[\d.]+)\s+([\d.]+)$",
-                      _stdout(executed, "nb04-038"), flags=re.MULTILINE)
+    rows = re.findall(
+        r"^(\w+)\s+(\d+)\s+(\d+)\s+[\d.]+\s+(-?[\d.]+)\s+([\d.]+)$",
+        _stdout(executed, "nb04-038"),
+        flags=re.MULTILINE,
+    )
     assert {band: int(points) for band, points, *_ in rows} == expected
     for _band, points, within, median, scatter in rows:
         assert int(within) >= 0.95 * int(points)
         assert abs(float(median)) < 0.5 and 0.7 < float(scatter) < 1.5
 
     # a constant star: flat to well under a per cent; with the FITS error arrays, chi2/dof near 1
-    star = re.findall(r"^(\w+)\s+(\d+)\s+([\d.]+)%\s+([\d.]+)%\s+([\d.]+)$",
-                      _stdout(executed, "nb04-040"), flags=re.MULTILINE)
+    star = re.findall(
+        r"^(\w+)\s+(\d+)\s+([\d.]+)%\s+([\d.]+)%\s+([\d.]+)$",
+        _stdout(executed, "nb04-040"),
+        flags=re.MULTILINE,
+    )
     assert {band for band, *_ in star} == set(expected)
     for _band, points, scatter, _error, chi2 in star:
         assert int(points) >= 20 and float(scatter) < 1.0
@@ -374,11 +431,13 @@ SENTINEL_SECRET = "sentinel-Secret-5c9e1f7a"
 def _sentinel_environment(sandbox, folder: Path) -> dict[str, str]:
     """The sandbox's environment with sentinel credentials in the file and in a variable."""
     credentials = folder / "sentinel-credentials"
-    credentials.write_text(f"[default]\naws_access_key_id = {SENTINEL_KEY_ID}\n"
-                           f"aws_secret_access_key = {SENTINEL_SECRET}\n")
+    credentials.write_text(
+        f"[default]\naws_access_key_id = {SENTINEL_KEY_ID}\naws_secret_access_key = {SENTINEL_SECRET}\n"
+    )
     env = sandbox.apply(dict(os.environ))
-    env.update(AWS_SHARED_CREDENTIALS_FILE=str(credentials), MY_ARCHIVE_TOKEN=SENTINEL_SECRET,
-               MPLBACKEND="Agg")
+    env.update(
+        AWS_SHARED_CREDENTIALS_FILE=str(credentials), MY_ARCHIVE_TOKEN=SENTINEL_SECRET, MPLBACKEND="Agg"
+    )
     return env
 
 
@@ -394,9 +453,24 @@ def test_sentinel_credentials_reach_no_papermill_output_and_public_reads_are_uns
     texts = {}
     for path in NOTEBOOKS:
         output = tmp_path / f"executed-{path.name}"
-        done = subprocess.run([sys.executable, "-m", "papermill", str(path), str(output), "-k", runner.LOCAL_KERNEL,
-                               "--log-output", "--cwd", str(tmp_path)],
-                              env=env, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "papermill",
+                str(path),
+                str(output),
+                "-k",
+                runner.LOCAL_KERNEL,
+                "--log-output",
+                "--cwd",
+                str(tmp_path),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, done.stderr[-4000:]
         texts[output.name] = output.read_text()
         texts[f"log of {path.name}"] = done.stdout + done.stderr
@@ -415,12 +489,26 @@ def test_sentinel_credentials_reach_no_papermill_output_and_public_reads_are_uns
 def test_nbval_passes_under_the_sandbox(sandbox, tmp_path):
     folder = _with_reference_outputs(tmp_path / "notebooks")
     env = _sentinel_environment(sandbox, tmp_path)
-    command = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
-               "--nbval-sanitize-with", str(SANITIZE), "--nbval-cell-timeout", "300",
-               "-p", "no:cacheprovider", "-q", "-o", "addopts=", "--rootdir", str(tmp_path),
-               str(folder)]
-    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=600)
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--nbval-lax",
+        "--nbval-current-env",
+        "--nbval-sanitize-with",
+        str(SANITIZE),
+        "--nbval-cell-timeout",
+        "300",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "-o",
+        "addopts=",
+        "--rootdir",
+        str(tmp_path),
+        str(folder),
+    ]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     _assert_no_sentinel({"nbval output": done.stdout + done.stderr})
     passed = re.search(r"(\d+) passed", done.stdout)
@@ -441,11 +529,11 @@ def record_expected_outputs() -> None:
         try:
             for path in NOTEBOOKS:
                 out = Path(scratch) / path.name
-                papermill.execute_notebook(str(path), str(out), kernel_name=runner.LOCAL_KERNEL,
-                                           progress_bar=False, cwd=scratch)
+                papermill.execute_notebook(
+                    str(path), str(out), kernel_name=runner.LOCAL_KERNEL, progress_bar=False, cwd=scratch
+                )
                 executed = _read(out)
-                recorded[path.name] = {c.id: [dict(o) for o in c.outputs]
-                                       for c in _marked_cells(executed)}
+                recorded[path.name] = {c.id: [dict(o) for o in c.outputs] for c in _marked_cells(executed)}
         finally:
             os.environ.clear()
             os.environ.update(env_before)
