@@ -728,10 +728,12 @@ def download(
     Examples
     --------
     >>> results = download(
-    ...     ["s3://stpubdata/hst/public/jbev/jbeveo010/jbeveo010_drz.fits"], "data"
-    ... )  # doctest: +SKIP
-    >>> results[0].status  # doctest: +SKIP
-    'downloaded'
+    ...     ["s3://stpubdata/hst/public/ib1f/ib1f01010/ib1f01010_drz.fits"], "data", progress=False
+    ... )
+    >>> results[0].status, results[0].verified
+    ('downloaded', True)
+    >>> results[0].path.relative_to(Path("data").resolve()).as_posix()
+    'hst/public/ib1f/ib1f01010/ib1f01010_drz.fits'
     """
     uri_list = [uris] if isinstance(uris, str) else list(uris)
     max_workers = config.download_workers() if max_workers is None else max_workers

@@ -256,8 +256,8 @@ def cloud_uris(products: Any, *, workers: int = 16) -> list[str | None]:
     --------
     >>> cloud_uris([])
     []
-    >>> cloud_uris(["mast:HST/product/ib6w01010_drz.fits"])  # doctest: +SKIP
-    ['s3://stpubdata/hst/public/ib6w/ib6w01010/ib6w01010_drz.fits']
+    >>> cloud_uris(["mast:HST/product/ib1f01010_drz.fits"])
+    ['s3://stpubdata/hst/public/ib1f/ib1f01010/ib1f01010_drz.fits']
     """
     if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
         raise InvalidParameterError("workers", workers, hint="Give a whole number of 1 or more")
