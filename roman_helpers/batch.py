@@ -744,8 +744,8 @@ def cutouts(
     >>> target = SkyCoord("80.2900 -69.6380", unit="deg")
     >>> files = footprints.find(index, target, band="F158")
     >>> result = cutouts(files, target, 25, progress=False)
-    >>> result
-    <BatchResult 1 ok, 0 failed, 3 requests, ... on threads>
+    >>> len(result.ok), len(result.failed), result.requests
+    (1, 0, 3)
     >>> result.ok[0].cutout.shape
     (25, 25)
     """

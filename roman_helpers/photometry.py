@@ -258,7 +258,7 @@ def light_curve(
     >>> target = SkyCoord("80.2900 -69.6380", unit="deg")
     >>> result = cutouts(find(index, target, band="F158"), target, 25, progress=False)
     >>> curve = light_curve(result, target, radius=3, annulus=(8, 14))
-    >>> len(curve), str(curve["band"][0]), round(curve["time"][0].mjd, 4), float(curve["coverage"][0])
+    >>> len(curve), str(curve["band"][0]), round(float(curve["time"][0].mjd), 4), float(curve["coverage"][0])
     (1, 'F158', 61297.2175, 1.0)
     """
     from astropy.time import Time
