@@ -436,14 +436,19 @@ def run_downloads(server: S3Server, local: dict[str, Path]) -> list[Result]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-SEED_QUERY = dict(
-    obs_collection="HST",
-    filters="F160W",
-    instrument_name="WFC3/IR",
-    proposal_id=["11360"],
-    dataRights="PUBLIC",
-)
-SEED_FILTER = dict(calib_level=[3], productType=["SCIENCE"], dataproduct_type=["image"], project=["CALWF3"])
+SEED_QUERY = {
+    "obs_collection": "HST",
+    "filters": "F160W",
+    "instrument_name": "WFC3/IR",
+    "proposal_id": ["11360"],
+    "dataRights": "PUBLIC",
+}
+SEED_FILTER = {
+    "calib_level": [3],
+    "productType": ["SCIENCE"],
+    "dataproduct_type": ["image"],
+    "project": ["CALWF3"],
+}
 
 
 def run_cloud_uris(latency: float, bandwidth: float) -> Result:
@@ -521,14 +526,16 @@ def table(results: list[Result]) -> str:
     for r in results:
         if r.ours is None or r.defaults is None:
             lines.append(
-                f"| {r.scenario} | {r.target} | - | - | - | - | - | - | - | - | - | - | - | not run: {r.note} |"
+                f"| {r.scenario} | {r.target} | - | - | - | - | - | - | - | - | - | - | - "
+                f"| not run: {r.note} |"
             )
             continue
         d, o = r.defaults, r.ours
         ratio = f"{d.bytes / max(o.bytes, 1):,.0f}x"
         lines.append(
             f"| {r.scenario} | {r.target} | {d.requests} | {fmt_bytes(d.bytes)} | {o.requests} "
-            f"| {fmt_bytes(o.bytes)} | {ratio} | {d.round_trips} | {o.round_trips} | {d.seconds:.2f} | {o.seconds:.2f} "
+            f"| {fmt_bytes(o.bytes)} | {ratio} | {d.round_trips} | {o.round_trips} "
+            f"| {d.seconds:.2f} | {o.seconds:.2f} "
             f"| {fmt_bytes(d.peak_memory)} | {fmt_bytes(o.peak_memory)} "
             f"| {'-' if r.met is None else 'yes' if r.met else 'NO'} |"
         )
@@ -603,7 +610,10 @@ def plot(results: list[Result], path: Path) -> None:
 
 
 def write(results: list[Result], out: Path, settings: dict) -> Path:
-    """Write ``results.json``, ``table.md`` and ``performance.png`` into ``out``, nothing else; return the JSON."""
+    """Write ``results.json``, ``table.md`` and ``performance.png`` into ``out``, nothing else.
+
+    Returns the path of the JSON file.
+    """
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
     path.write_text(json.dumps({**settings, "results": [asdict(r) for r in results]}, indent=2, default=str))

@@ -7,7 +7,8 @@ Modules, one concern each:
 - :mod:`roman_helpers.stream` -- open FITS/ASDF/datamodels from ``s3://``, headers, cutouts
 - :mod:`roman_helpers.download` -- safe, parallel, verified downloads
 - :mod:`roman_helpers.transfer` -- count the S3 requests and bytes a block of code causes
-- :mod:`roman_helpers.footprints` -- an index of files by sky footprint and time; find the files over a position
+- :mod:`roman_helpers.footprints` -- an index of files by sky footprint and time; find the files
+  over a position
 - :mod:`roman_helpers.batch` -- one operation over many files, on threads or a Dask cluster
 - :mod:`roman_helpers.photometry` -- forced photometry on cut-outs, light curves
 - :mod:`roman_helpers.datasets` -- the datasets the tutorials run on

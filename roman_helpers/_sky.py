@@ -174,8 +174,9 @@ def check_box(box: tuple[int, int, int, int], shape: tuple[int, int], terms: Ter
             "box",
             shown,
             terms.letters(
-                f"{terms.name('box')} is {terms.box_form}: {BOX_CONVENTION}; the image has {nx} columns and {ny} "
-                f"rows (numpy shape ({ny}, {nx})); here " + " and ".join(problems)
+                f"{terms.name('box')} is {terms.box_form}: {BOX_CONVENTION}; "
+                f"the image has {nx} columns and {ny} rows (numpy shape ({ny}, {nx})); here "
+                + " and ".join(problems)
             ),
         )
 

@@ -737,12 +737,17 @@ def cutouts(
     Examples
     --------
     >>> from astropy.coordinates import SkyCoord
-    >>> from roman_helpers import footprints  # doctest: +SKIP
-    >>> target = SkyCoord(9.5, -43.9, unit="deg")
-    >>> files = footprints.find(index, target, band="F158")  # doctest: +SKIP
-    >>> result = cutouts(files, target, 25)  # doctest: +SKIP
-    >>> result  # doctest: +SKIP
-    <BatchResult 118 ok, 2 failed, 590 requests, 3.12 MB, 41.0 files/s on threads>
+    >>> from roman_helpers import footprints
+    >>> index = footprints.build_index(
+    ...     "s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/"
+    ... )
+    >>> target = SkyCoord("80.2900 -69.6380", unit="deg")
+    >>> files = footprints.find(index, target, band="F158")
+    >>> result = cutouts(files, target, 25, progress=False)
+    >>> len(result.ok), len(result.failed), result.requests
+    (1, 0, 3)
+    >>> result.ok[0].cutout.shape
+    (25, 25)
     """
     function = functools.partial(
         _cutout_one,

@@ -21,7 +21,7 @@ import argparse
 import functools
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -290,9 +290,9 @@ def _get(args: argparse.Namespace) -> int:
         progress=args.progress,
         overwrite=args.overwrite,
     )
-    failures = [r.error for r in results if r.status == "failed"]
-    if len(failures) == len(results) and all(isinstance(e, EndpointUnreachableError) for e in failures):
-        raise failures[0]  # nothing answered: one line, not one per URI
+    unreachable = [r.error for r in results if isinstance(r.error, EndpointUnreachableError)]
+    if unreachable and len(unreachable) == len(results):
+        raise unreachable[0]  # nothing answered: one line, not one per URI
     counts = {"downloaded": 0, "skipped": 0, "failed": 0}
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
@@ -395,7 +395,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(metavar="COMMAND")
 
-    def command(name: str, help: str, handler, description: str | None = None) -> argparse.ArgumentParser:
+    def command(
+        name: str,
+        help: str,
+        handler: Callable[[argparse.Namespace], int],
+        description: str | None = None,
+    ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=description or help, parents=[common])
         sub.set_defaults(handler=handler, command_parser=sub)
         return sub
@@ -560,8 +565,8 @@ def _register_sandbox(commands: argparse._SubParsersAction) -> None:
     if absent is None:
         try:
             from .sandbox.cli import register  # guarded: the sandbox extra is installed
-        except ModuleNotFoundError as error:
-            absent = error.name
+        except ModuleNotFoundError as not_found:
+            absent = not_found.name
         else:
             register(commands)
             return

@@ -39,6 +39,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from roman_helpers import config
 from roman_helpers.errors import (
@@ -52,6 +53,11 @@ from roman_helpers.errors import (
     translate_s3_error,
 )
 from roman_helpers.uris import split_uri
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from filelock import BaseFileLock
 
 __all__ = ["DownloadResult", "download", "safe_destination"]
 
@@ -117,7 +123,7 @@ def safe_destination(destination: str | os.PathLike, key: str) -> Path:
     destination : str or path-like
         Destination folder.
     key : str
-        S3 key (``/``-separated).
+        S3 key (``/``-separated); anything else is refused.
 
     Returns
     -------
@@ -146,7 +152,7 @@ def safe_destination(destination: str | os.PathLike, key: str) -> Path:
             "(relative, '/'-separated, without '.' or '..' segments)"
         )
 
-    if not isinstance(key, str) or not key:
+    if not key or not isinstance(key, str):  # the check of the type is for untyped callers
         raise refuse("it is empty")
     if "\\" in key or "\x00" in key:
         raise refuse("it holds a backslash or NUL character")
@@ -163,7 +169,7 @@ def safe_destination(destination: str | os.PathLike, key: str) -> Path:
 
 
 _LOADER_LOCK = threading.Lock()
-_LOADER: list = []  # botocore's data loader, shared: parsing the S3 model costs ~0.1 s per session
+_LOADER: list[Any] = []  # botocore's data loader, shared: parsing the S3 model costs ~0.1 s per session
 
 
 class _Sent(threading.local):
@@ -175,7 +181,7 @@ class _Sent(threading.local):
 _SENT = _Sent()
 
 
-def _count_sent(**kwargs) -> None:
+def _count_sent(**kwargs: Any) -> None:
     """botocore handler for ``request-created``: once per HTTP attempt, botocore's retries included.
 
     A client call runs (retries and all) in the calling thread, so a per-thread count gives the
@@ -184,7 +190,7 @@ def _count_sent(**kwargs) -> None:
     _SENT.requests += 1
 
 
-def _client(anon: bool, max_workers: int):
+def _client(anon: bool, max_workers: int) -> Any:
     import boto3
     import botocore.session
     from botocore import UNSIGNED
@@ -256,15 +262,16 @@ class _Digest:
         self.hashes = {name: hashlib.new(name) for name in self.names if name != "crc32"}
         self.crc, self.position = 0, 0
 
-    def _update(self, data) -> None:
+    def _update(self, data: bytes | bytearray) -> None:
         for digest in self.hashes.values():
             digest.update(data)
         if "crc32" in self.names:
             self.crc = zlib.crc32(data, self.crc)
 
-    def feed(self, handle, start: int, offset: int, data: bytes) -> None:
-        """``data`` was just written at ``offset`` through ``handle``, by a part whose bytes from ``start`` are on disk.
+    def feed(self, handle: BinaryIO, start: int, offset: int, data: bytes) -> None:
+        """``data`` was just written at ``offset`` through ``handle``.
 
+        The part that wrote it has its bytes from ``start`` on disk.
         ``handle`` is the part's own file object, positioned after ``data``, and is left there.
         """
         with self.lock:
@@ -290,10 +297,13 @@ class _Digest:
         return local
 
 
-def _remote_digests(head: dict) -> dict[str, str]:
+def _remote_digests(head: dict[str, Any]) -> dict[str, str]:
     """HEAD's whole-object digests: ``x-amz-checksum-*`` values and a single-part ETag (the MD5)."""
-    remote = {name: head.get(f"Checksum{name.upper()}") for name in ("sha256", "sha1", "crc32")}
-    remote = {name: value for name, value in remote.items() if value and "-" not in value}
+    remote = {
+        name: value
+        for name in ("sha256", "sha1", "crc32")
+        if (value := head.get(f"Checksum{name.upper()}")) and "-" not in value
+    }
     etag = head.get("ETag", "").strip('"')
     if etag and "-" not in etag:  # a single-part ETag is the object's MD5
         remote["md5"] = etag
@@ -328,13 +338,13 @@ def _present(path: Path, head: dict, uri: str) -> bool:
 # file object of its own, opened unbuffered, so each has its own position and no two threads
 # ever share one; a seek on it followed by writes needs no lock. The bytes are in the OS's file
 # cache as soon as write returns, so any other file object on the file reads them.
-def _write_all(handle, data: bytes) -> None:
+def _write_all(handle: BinaryIO, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[handle.write(view) :]
 
 
-def _read_at(handle, offset: int, size: int) -> bytearray:
+def _read_at(handle: BinaryIO, offset: int, size: int) -> bytearray:
     handle.seek(offset)
     data = bytearray()
     while len(data) < size and (block := handle.read(size - len(data))):
@@ -375,7 +385,7 @@ def _split(total: int) -> list[_Part]:
     return [_Part(start, min(start + PART_SIZE, total)) for start in range(0, total, PART_SIZE)]
 
 
-def _head(client, bucket: str, key: str, uri: str) -> dict:
+def _head(client: Any, bucket: str, key: str, uri: str) -> dict:
     """HEAD the object (botocore retries transient failures); raise our error type when it fails."""
     _SENT.requests = 0
     try:
@@ -395,7 +405,7 @@ def _head(client, bucket: str, key: str, uri: str) -> dict:
 
 
 def _get_part(
-    client,
+    client: Any,
     bucket: str,
     key: str,
     etag: str,
@@ -403,7 +413,7 @@ def _get_part(
     temp: Path,
     whole: bool,
     digest: _Digest,
-    progress,
+    progress: _Progress,
     cancel: threading.Event,
     stop: threading.Event,
 ) -> None:
@@ -448,15 +458,15 @@ def _get_part(
 
 
 def _get_parts(
-    client,
+    client: Any,
     bucket: str,
     key: str,
     etag: str,
     parts: list[_Part],
     temp: Path,
     digest: _Digest,
-    pool,
-    progress,
+    pool: ThreadPoolExecutor,
+    progress: _Progress,
     cancel: threading.Event,
 ) -> None:
     """One GET per part still missing bytes, concurrently (the first in this thread); raise the first failure.
@@ -494,14 +504,14 @@ def _get_parts(
         raise next((error for error in errors if isinstance(error, KeyboardInterrupt)), errors[0])
 
 
-def _restart(handle, parts: list[_Part], digest: _Digest) -> None:
+def _restart(handle: BinaryIO, parts: list[_Part], digest: _Digest) -> None:
     handle.truncate(0)  # wrong or stale bytes: resuming would keep them
     digest.reset()
     for part in parts:
         part.done = 0
 
 
-def _lock(path: Path, cancel: threading.Event):
+def _lock(path: Path, cancel: threading.Event) -> tuple[BaseFileLock, bool]:
     """Take the lock of ``path``; return it and whether someone else held it first."""
     from filelock import FileLock, Timeout
 
@@ -517,7 +527,7 @@ def _lock(path: Path, cancel: threading.Event):
             waited = True
 
 
-def _unlock(lock) -> None:
+def _unlock(lock: BaseFileLock) -> None:
     """Release ``lock`` and leave no lock file behind."""
     from filelock import UnixFileLock
 
@@ -531,13 +541,13 @@ def _unlock(lock) -> None:
 
 
 def _fetch(
-    client,
+    client: Any,
     uri: str,
     destination: Path,
     overwrite: bool,
-    progress,
+    progress: _Progress,
     cancel: threading.Event,
-    pool,
+    pool: ThreadPoolExecutor,
     result: DownloadResult,
 ) -> None:
     """Fetch one object into ``destination``, filling in ``result``; raise our error types on failure."""
@@ -561,15 +571,15 @@ def _fetch(
 
 
 def _download(
-    client,
+    client: Any,
     bucket: str,
     key: str,
     uri: str,
     head: dict,
     path: Path,
-    progress,
+    progress: _Progress,
     cancel: threading.Event,
-    pool,
+    pool: ThreadPoolExecutor,
     result: DownloadResult,
 ) -> None:
     """GET the object into a temporary file, verify it, rename it to ``path``.
@@ -670,7 +680,7 @@ def _stderr_is_terminal() -> bool:
 
 
 def download(
-    uris,
+    uris: str | Iterable[str],
     destination: str | os.PathLike,
     *,
     anon: bool | None = None,
@@ -718,12 +728,14 @@ def download(
     Examples
     --------
     >>> results = download(
-    ...     ["s3://stpubdata/hst/public/jbev/jbeveo010/jbeveo010_drz.fits"], "data"
-    ... )  # doctest: +SKIP
-    >>> results[0].status  # doctest: +SKIP
-    'downloaded'
+    ...     ["s3://stpubdata/hst/public/ib1f/ib1f01010/ib1f01010_drz.fits"], "data", progress=False
+    ... )
+    >>> results[0].status, results[0].verified
+    ('downloaded', True)
+    >>> results[0].path.relative_to(Path("data").resolve()).as_posix()
+    'hst/public/ib1f/ib1f01010/ib1f01010_drz.fits'
     """
-    uris = [uris] if isinstance(uris, str) else list(uris)
+    uri_list = [uris] if isinstance(uris, str) else list(uris)
     max_workers = config.download_workers() if max_workers is None else max_workers
     progress = _stderr_is_terminal() if progress is None else bool(progress)
     destination = Path(destination)
@@ -731,7 +743,7 @@ def download(
     clients: dict[bool, object] = {}
     clients_lock = threading.Lock()
     cancel = threading.Event()
-    bar = _Progress(progress, len(uris))
+    bar = _Progress(progress, len(uri_list))
 
     def one(uri: str) -> DownloadResult:
         result = DownloadResult(uri, None, "failed")
@@ -748,7 +760,7 @@ def download(
 
     workers = max(1, max_workers)
     with ThreadPoolExecutor(workers) as pool, ThreadPoolExecutor(workers, thread_name_prefix="part") as parts:
-        futures = [pool.submit(one, uri) for uri in uris]
+        futures = [pool.submit(one, uri) for uri in uri_list]
         try:
             pending = set(futures)
             while pending:

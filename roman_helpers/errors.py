@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import importlib
 from collections.abc import Iterable, Iterator, Sequence
+from types import ModuleType
 from urllib.parse import urlsplit
 
 from . import config
@@ -125,7 +127,8 @@ class MissingExtraError(RomanHelpersError, ModuleNotFoundError):
     Examples
     --------
     >>> print(MissingExtraError("roman-helpers sandbox", ["sandbox"], "moto"))
-    roman-helpers sandbox needs the sandbox extra (no module named 'moto'); install the sandbox extra: pip install "roman-helpers[sandbox]"
+    roman-helpers sandbox needs the sandbox extra (no module named 'moto');
+    install the sandbox extra: pip install "roman-helpers[sandbox]"
     """
 
     def __init__(self, feature: str, extras: Sequence[str], missing: str | None = None) -> None:
@@ -197,7 +200,7 @@ def _unreachable(error: BaseException) -> tuple[str, bool] | None:
     from botocore.exceptions import ProxyConnectionError, SSLError
 
     try:
-        import aiohttp
+        aiohttp: ModuleType | None = importlib.import_module("aiohttp")
     except ImportError:  # pragma: no cover - s3fs depends on aiohttp
         aiohttp = None
     connector = getattr(aiohttp, "ClientConnectorError", ())
@@ -326,7 +329,8 @@ def translate_s3_error(error: BaseException, uri: str, *, anonymous: bool | None
     >>> type(error).__name__
     'ObjectNotFoundError'
     >>> print(error)
-    no object at s3://stpubdata/hst/nope.fits (S3 said NoSuchKey); check the key, for example by listing its folder with `roman-helpers ls s3://stpubdata/hst/`
+    no object at s3://stpubdata/hst/nope.fits (S3 said NoSuchKey); check the key,
+    for example by listing its folder with `roman-helpers ls s3://stpubdata/hst/`
     >>> from botocore.exceptions import EndpointConnectionError
     >>> error = translate_s3_error(
     ...     EndpointConnectionError(endpoint_url="http://127.0.0.1:9/stpubdata/a.fits"),

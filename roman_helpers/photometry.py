@@ -251,8 +251,15 @@ def light_curve(
 
     Examples
     --------
-    >>> curve = light_curve(result, target, radius=3, annulus=(8, 14))  # doctest: +SKIP
-    >>> curve["time", "band", "flux", "flux_err"][:2]  # doctest: +SKIP
+    >>> from astropy.coordinates import SkyCoord
+    >>> from roman_helpers.batch import cutouts
+    >>> from roman_helpers.footprints import build_index, find
+    >>> index = build_index("s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/")
+    >>> target = SkyCoord("80.2900 -69.6380", unit="deg")
+    >>> result = cutouts(find(index, target, band="F158"), target, 25, progress=False)
+    >>> curve = light_curve(result, target, radius=3, annulus=(8, 14))
+    >>> len(curve), str(curve["band"][0]), round(float(curve["time"][0].mjd), 4), float(curve["coverage"][0])
+    (1, 'F158', 61297.2175, 1.0)
     """
     from astropy.time import Time
     from astropy.timeseries import TimeSeries

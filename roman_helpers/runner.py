@@ -151,7 +151,8 @@ def find_notebook(number: int, notebooks_dir: str | Path | None = None) -> Path:
     >>> find_notebook(1, "no-such-folder")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    roman_helpers.errors.InvalidParameterError: invalid notebooks folder '.../no-such-folder'. No such folder: ...
+    roman_helpers.errors.InvalidParameterError: invalid notebooks folder '.../no-such-folder'.
+    No such folder: ...
     """
     folder = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
     if not folder.is_dir():

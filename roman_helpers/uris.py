@@ -256,8 +256,8 @@ def cloud_uris(products: Any, *, workers: int = 16) -> list[str | None]:
     --------
     >>> cloud_uris([])
     []
-    >>> cloud_uris(["mast:HST/product/ib6w01010_drz.fits"])  # doctest: +SKIP
-    ['s3://stpubdata/hst/public/ib6w/ib6w01010/ib6w01010_drz.fits']
+    >>> cloud_uris(["mast:HST/product/ib1f01010_drz.fits"])
+    ['s3://stpubdata/hst/public/ib1f/ib1f01010/ib1f01010_drz.fits']
     """
     if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
         raise InvalidParameterError("workers", workers, hint="Give a whole number of 1 or more")
@@ -412,7 +412,10 @@ def tutorial_uri(detector: int | str, optical_element: str) -> str:
 # --------------------------------------------------------------------------- file names
 
 #: The visit id: program (5 digits), execution plan (2), pass (3), segment (3), observation (3), visit (3).
-_VISIT_ID = r"r(?P<program>\d{5})(?P<plan>\d{2})(?P<pass>\d{3})(?P<segment>\d{3})(?P<observation>\d{3})(?P<visit>\d{3})"
+_VISIT_ID = (
+    r"r(?P<program>\d{5})(?P<plan>\d{2})(?P<pass>\d{3})"
+    r"(?P<segment>\d{3})(?P<observation>\d{3})(?P<visit>\d{3})"
+)
 _TAIL = r"_(?P<suffix>[a-z0-9]+)\.(?P<extension>[a-z0-9]+)"
 _NAMES = {
     # 2024: visit file group (2), sequence (1), activity (2); exposure (4); detector upper case.
@@ -500,7 +503,8 @@ def parse_roman_filename(name: str) -> dict[str, str | None]:
         else:
             why = (
                 "After the visit id come either '_<exposure 4 digits>_wfi<NN>_<filter>_<suffix>.asdf' (2026) "
-                "or '_<visit file group, sequence, activity: 5 digits>_<exposure 4 digits>_WFI<NN>_<suffix>.asdf' (2024)"
+                "or '_<visit file group, sequence, activity: 5 digits>_<exposure 4 digits>"
+                "_WFI<NN>_<suffix>.asdf' (2024)"
             )
         raise InvalidParameterError("file name", base, hint=f"{why}; {_NAME_EXAMPLES}")
     fields: dict[str, str | None] = dict.fromkeys(_FIELDS)

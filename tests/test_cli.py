@@ -125,7 +125,7 @@ def test_uri_takes_extra_template_fields(capsys) -> None:
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    ("args", "message"),
     [
         (["uri", "openuniverse-was-fits", "band=F999"], "invalid band 'F999'; valid values are: F158, F184"),
         (["uri", "openuniverse-was-fits", "sensor=19"], "valid values are: 1, 2, 3"),

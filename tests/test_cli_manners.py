@@ -119,8 +119,9 @@ def test_get_reads_uris_from_standard_input(tree, tmp_path):
     [
         (
             "        10  s3://stpubdata/t/pre/a.fits\n",
-            "error: line 1 of standard input is not one s3:// URI: '10  s3://stpubdata/t/pre/a.fits'; give one URI "
-            "a line, as `roman-helpers ls --uris PREFIX` prints them",
+            "error: line 1 of standard input is not one s3:// URI: "
+            "'10  s3://stpubdata/t/pre/a.fits'; give one URI a line, "
+            "as `roman-helpers ls --uris PREFIX` prints them",
         ),
         ("# nothing\n\n", "error: no URIs on standard input; give one s3:// URI a line"),
     ],

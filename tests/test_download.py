@@ -193,14 +193,14 @@ def test_traversal_batch_writes_nothing_outside(buckets, s3_client, tmp_path, fa
     (dest / "link").parent.mkdir(parents=True)
     (tmp_path / "outside").mkdir()
     (dest / "link").symlink_to(tmp_path / "outside")
-    keys = TRAVERSAL + ["link/evil.bin", "good/one.bin", "two.bin"]
+    keys = [*TRAVERSAL, "link/evil.bin", "good/one.bin", "two.bin"]
     for key in keys:
         put_object(s3_client, "stpubdata", key, b"payload " + key.encode())
     snapshot = sorted(str(p) for p in tmp_path.rglob("*"))
     with faulty(monkeypatch, []):
         results = download([f"s3://stpubdata/{k}" for k in keys], dest, progress=False)
-    by_key = dict(zip(keys, results))
-    for key in TRAVERSAL + ["link/evil.bin"]:
+    by_key = dict(zip(keys, results, strict=True))
+    for key in [*TRAVERSAL, "link/evil.bin"]:
         assert isinstance(by_key[key].error, UnsafePathError), key
         assert repr(key)[1:-1] in str(by_key[key].error)
     assert (dest / "good/one.bin").read_bytes() == b"payload good/one.bin"
@@ -250,7 +250,7 @@ def test_two_processes_same_key_one_correct_file(objects, tmp_path, fast, monkey
     import subprocess
     import sys
 
-    with faulty(monkeypatch, []) as server:
+    with faulty(monkeypatch, []):
         code = (
             "import sys; import roman_helpers.download as dl; "
             + setup

@@ -1,4 +1,4 @@
-"""Fidelity of the offline sandbox's MAST and IRSA, driven by the one list in ``roman_helpers.sandbox.supported``.
+"""Fidelity of the offline sandbox's MAST and IRSA, driven by the list in ``roman_helpers.sandbox.supported``.
 
 * Every call listed there runs through the real client library (astroquery, pyvo, requests,
   s3fs, astropy) under the sandbox. A supported call's answer is checked against the sandbox's
@@ -88,7 +88,7 @@ def files(sandbox) -> Files:
                 table = hdul["ASN"].data
                 found.members[name[: -len("_asn.fits")]] = [
                     m.strip().lower()
-                    for m, kind in zip(table["MEMNAME"], table["MEMTYPE"])
+                    for m, kind in zip(table["MEMNAME"], table["MEMTYPE"], strict=True)
                     if kind.strip() == "EXP-DTH"
                 ]
     return found
@@ -232,7 +232,7 @@ def check_count_criteria_position(o: Outcome, files: Files, sandbox) -> None:
 
 
 def check_metadata_observations(o: Outcome, files: Files, sandbox) -> None:
-    described = dict(zip(o.result["Column Name"], o.result["Data Type"]))
+    described = dict(zip(o.result["Column Name"], o.result["Data Type"], strict=True))
     table = o.namespace["Observations"].query_region(o.namespace["ra0"], radius="10 arcsec")
     assert set(table.colnames) <= set(described)
     kinds = {"float": "f", "integer": "i", "string": "U", "boolean": "b"}

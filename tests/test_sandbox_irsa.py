@@ -361,7 +361,7 @@ def _local_search(local_service, **constraints):
 
 
 @pytest.mark.parametrize(
-    "ra, dec",
+    ("ra", "dec"),
     [
         (359.9, 10.0),
         (0.2, 10.1),

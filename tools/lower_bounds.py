@@ -85,6 +85,7 @@ def constraints(reqs: list[Requirement]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return its exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pyproject", type=Path, default=ROOT / "pyproject.toml")
     parser.add_argument(

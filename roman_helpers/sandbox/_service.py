@@ -57,7 +57,7 @@ def serve_wsgi(app: Any, host: str, port: int, what: str) -> Any:
     >>> server.server_port > 0
     True
     >>> server.shutdown()
-    ... server.server_close()
+    >>> server.server_close()
     """
     import threading
 

@@ -155,7 +155,8 @@ _OBSERVATION_COLUMNS = [
         "Product Type",
         "",
         "Type of product",
-        "Valid values: IMAGE, SPECTRUM, SED, TIMESERIES, VISIBILITY, EVENTLIST, CUBE, CATALOG, ENGINEERING, NULL",
+        "Valid values: IMAGE, SPECTRUM, SED, TIMESERIES, VISIBILITY, EVENTLIST, CUBE, CATALOG, "
+        "ENGINEERING, NULL",
         None,
     ),
     (

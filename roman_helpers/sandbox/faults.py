@@ -189,8 +189,9 @@ class FaultInjector:
 
     Notes
     -----
-    Each rule counts the requests it matches; the first rule that fires decides the request's fault. ``reset``, ``cut`` and ``stall`` need
-    the raw socket, which werkzeug's development server exposes as ``environ["werkzeug.socket"]``.
+    Each rule counts the requests it matches; the first rule that fires decides the request's
+    fault. ``reset``, ``cut`` and ``stall`` need the raw socket, which werkzeug's development
+    server exposes as ``environ["werkzeug.socket"]``.
     """
 
     def __init__(self, app, rules: list[FaultRule] | str, seed: int = 0) -> None:

@@ -779,7 +779,8 @@ def _capabilities(base: str) -> bytes:
     <interface xsi:type="vs:ParamHTTP"><accessURL use="full">{base}/availability</accessURL></interface>
   </capability>
   <capability standardID="{SIA2_STANDARD_ID}">
-    <interface xsi:type="vs:ParamHTTP" role="std" version="2.0"><accessURL use="base">{base}</accessURL></interface>
+    <interface xsi:type="vs:ParamHTTP" role="std"
+        version="2.0"><accessURL use="base">{base}</accessURL></interface>
   </capability>
 </vosi:capabilities>
 """.encode()

@@ -9,8 +9,17 @@ environment or printed.
 
 Examples
 --------
->>> with Sandbox() as sandbox:  # doctest: +SKIP
-...     subprocess.run(["python", "my_script.py"], env=sandbox.apply(dict(os.environ)))
+>>> import os, subprocess, sys
+>>> script = "import boto3; print(boto3.client('s3').list_objects_v2(Bucket='stpubdata')['KeyCount'] > 0)"
+>>> with Sandbox() as sandbox:
+...     done = subprocess.run(
+...         [sys.executable, "-c", script],
+...         env=sandbox.apply(dict(os.environ)),
+...         capture_output=True,
+...         text=True,
+...     )
+>>> done.stdout.strip()
+'True'
 """
 
 from __future__ import annotations

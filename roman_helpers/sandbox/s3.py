@@ -470,8 +470,11 @@ class S3Server:
 
     Examples
     --------
-    >>> with S3Server(manifest) as s3:  # doctest: +SKIP
-    ...     print(s3.url, s3.stats.requests)
+    >>> from roman_helpers.sandbox import data
+    >>> manifest = data.build(progress=False)  # the sandbox's files, cached after the first call
+    >>> with S3Server(manifest) as s3:
+    ...     print(s3.url.startswith("http://127.0.0.1:"), s3.stats.requests)
+    True 0
     """
 
     def __init__(

@@ -15,7 +15,8 @@ that finds OpenUniverse 2024 images, and the images themselves).
 Examples
 --------
 >>> print(markdown_table([c for c in CALLS if c.id == "count-criteria"]).splitlines()[2])
-| `Observations.query_criteria_count(**tutorial)` | MAST `Mast.Caom.Filtered` | supported | ``COUNT_BIG(*)``: one row, one column |
+| `Observations.query_criteria_count(**tutorial)` | MAST `Mast.Caom.Filtered` | supported
+| ``COUNT_BIG(*)``: one row, one column |
 >>> sorted({call.family for call in CALLS}) == sorted(SETUP)
 True
 """

@@ -323,7 +323,7 @@ def _write_fits(hdus: list, path: Path) -> None:
 
 
 def hst_sample_times(nsamp: int, exptime: float) -> np.ndarray:
-    """Return the MULTIACCUM read times of a WFC3/IR exposure: the zeroth read at 0 s, the last at ``exptime``.
+    """Return the MULTIACCUM read times of a WFC3/IR exposure: zeroth read at 0 s, last at ``exptime``.
 
     Examples
     --------
