@@ -523,9 +523,10 @@ def _write_cal(path: Path, exposure: _Exposure) -> Path:
     model.meta.photometry.conversion_megajanskys_uncertainty = 0.0
     model.meta.wcs = synth.tan_gwcs((side, side), ra, dec, synth.ROMAN_PIXEL_DEG)
     model.data = exposure.sci / np.float32(EXPTIME)
-    model.err = (exposure.err / np.float32(EXPTIME)).astype(np.float16)
+    # float16 in the newest schemas, float32 in older roman_datamodels: keep what the model was made with
+    model.err = (exposure.err / np.float32(EXPTIME)).astype(model.err.dtype)
     variance = exposure.err.astype(np.float64) ** 2 - READ_NOISE**2  # sky and source counts
-    model.var_poisson = (variance / EXPTIME**2).astype(np.float16)
+    model.var_poisson = (variance / EXPTIME**2).astype(model.var_poisson.dtype)
     model.dq = exposure.dq
     synth._save_reproducibly(model, path, exposure.start)  # also orders the extension history
     return path
