@@ -111,3 +111,75 @@ class LocalManifest:
         for entry in self.objects:
             result[entry.bucket] = result.get(entry.bucket, True) and entry.public
         return result
+
+
+# ------------------------------------------------------------------ a Time Domain Survey field, one band
+
+@dataclass(frozen=True)
+class Epoch:
+    """One exposure of the survey field holding the transient, and where its files are."""
+
+    pointing: int
+    sca: int
+    mjd: float
+    x: float  # the transient's 0-based pixel
+    y: float
+    files: dict[str, Entry]  # layout ("roman", "openuniverse") -> the object to serve
+
+
+def write_tds(directory: Path, *, size: str = "full", epochs: int = 100, band: str = "H158",
+              layouts: tuple[str, ...] = ("roman", "openuniverse"), progress: bool = True) -> list[Epoch]:
+    """Write the sandbox's TDS field (:mod:`roman_helpers.sandbox.tds`) in one band, one file per epoch.
+
+    Only the detector holding the transient is written at each visit (``tds.build_full`` writes
+    every band and detector: four times the files a light curve needs). At full size the epochs
+    share one noise image, as ``build_full`` does; each file still has its own header, time, WCS
+    and sources. Files are reused while the generators, size, epochs and layouts are unchanged.
+    """
+    import hashlib
+    import inspect
+    import json
+    import shutil
+    import sys
+
+    from tqdm.auto import tqdm
+
+    from roman_helpers.sandbox import synth, tds
+
+    side = tds.FULL_SIDE if size == "full" else tds.SIDE
+    code = Path(tds.__file__).read_bytes() + Path(synth.__file__).read_bytes() + inspect.getsource(write_tds).encode()
+    stamp = hashlib.sha256(code + repr((size, epochs, band, layouts)).encode()).hexdigest()[:12]
+    root = Path(directory) / f"tds-{size}-{stamp}"
+    for old in Path(directory).glob(f"tds-{size}-*"):  # files of an earlier generator or another count
+        if old != root:
+            shutil.rmtree(old, ignore_errors=True)
+    listing = root / "epochs.json"
+
+    def entry(row) -> Entry:
+        return Entry(str(row["bucket"]), str(row["key"]), root / str(row["bucket"]) / str(row["key"]))
+
+    table = tds.truth(size)["files"]
+    chosen = table[(table["band"] == band) & table["holds_target"]]
+    by_layout = {layout: {(int(r["pointing"]), int(r["sca"])): r for r in chosen if r["layout"] == layout}
+                 for layout in layouts}
+    wanted = sorted(by_layout[layouts[0]])[:epochs]
+    result = [Epoch(p, sca, float(row["mjd"]), float(row["x"]), float(row["y"]),
+                    {layout: entry(by_layout[layout][p, sca]) for layout in layouts})
+              for p, sca in wanted for row in [by_layout[layouts[0]][p, sca]]]
+    if listing.exists() and json.loads(listing.read_text()) == len(result):
+        return result
+    noise = None
+    if size == "full":  # one noise image for every epoch, as tds.build_full
+        noise = (np.random.default_rng([20281, 7]).standard_normal((side, side), dtype=np.float32), 1.0)
+    rows = tds.pointings(side)
+    for epoch in tqdm(result, desc=f"TDS {band} epochs ({side} px)", unit="epoch", disable=not progress,
+                      file=sys.stderr):
+        exposure = tds._expose(rows[epoch.pointing], epoch.sca, side, background=noise)
+        for layout, target in epoch.files.items():
+            target.path.parent.mkdir(parents=True, exist_ok=True)
+            if not target.path.exists():
+                partial = target.path.with_name("part-" + target.path.name)
+                (tds._write_cal if layout == "roman" else tds._write_fits)(partial, exposure)
+                partial.rename(target.path)
+    listing.write_text(json.dumps(len(result)))
+    return result
