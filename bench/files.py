@@ -115,6 +115,7 @@ class LocalManifest:
 
 # ------------------------------------------------------------------ a Time Domain Survey field, one band
 
+
 @dataclass(frozen=True)
 class Epoch:
     """One exposure of the survey field holding the transient, and where its files are."""
@@ -127,8 +128,15 @@ class Epoch:
     files: dict[str, Entry]  # layout ("roman", "openuniverse") -> the object to serve
 
 
-def write_tds(directory: Path, *, size: str = "full", epochs: int = 100, band: str = "H158",
-              layouts: tuple[str, ...] = ("roman", "openuniverse"), progress: bool = True) -> list[Epoch]:
+def write_tds(
+    directory: Path,
+    *,
+    size: str = "full",
+    epochs: int = 100,
+    band: str = "H158",
+    layouts: tuple[str, ...] = ("roman", "openuniverse"),
+    progress: bool = True,
+) -> list[Epoch]:
     """Write the sandbox's TDS field (:mod:`roman_helpers.sandbox.tds`) in one band, one file per epoch.
 
     Only the detector holding the transient is written at each visit (``tds.build_full`` writes
@@ -147,7 +155,11 @@ def write_tds(directory: Path, *, size: str = "full", epochs: int = 100, band: s
     from roman_helpers.sandbox import synth, tds
 
     side = tds.FULL_SIDE if size == "full" else tds.SIDE
-    code = Path(tds.__file__).read_bytes() + Path(synth.__file__).read_bytes() + inspect.getsource(write_tds).encode()
+    code = (
+        Path(tds.__file__).read_bytes()
+        + Path(synth.__file__).read_bytes()
+        + inspect.getsource(write_tds).encode()
+    )
     stamp = hashlib.sha256(code + repr((size, epochs, band, layouts)).encode()).hexdigest()[:12]
     root = Path(directory) / f"tds-{size}-{stamp}"
     for old in Path(directory).glob(f"tds-{size}-*"):  # files of an earlier generator or another count
@@ -160,20 +172,32 @@ def write_tds(directory: Path, *, size: str = "full", epochs: int = 100, band: s
 
     table = tds.truth(size)["files"]
     chosen = table[(table["band"] == band) & table["holds_target"]]
-    by_layout = {layout: {(int(r["pointing"]), int(r["sca"])): r for r in chosen if r["layout"] == layout}
-                 for layout in layouts}
+    by_layout = {
+        layout: {(int(r["pointing"]), int(r["sca"])): r for r in chosen if r["layout"] == layout}
+        for layout in layouts
+    }
     wanted = sorted(by_layout[layouts[0]])[:epochs]
-    result = [Epoch(p, sca, float(row["mjd"]), float(row["x"]), float(row["y"]),
-                    {layout: entry(by_layout[layout][p, sca]) for layout in layouts})
-              for p, sca in wanted for row in [by_layout[layouts[0]][p, sca]]]
+    result = [
+        Epoch(
+            p,
+            sca,
+            float(row["mjd"]),
+            float(row["x"]),
+            float(row["y"]),
+            {layout: entry(by_layout[layout][p, sca]) for layout in layouts},
+        )
+        for p, sca in wanted
+        for row in [by_layout[layouts[0]][p, sca]]
+    ]
     if listing.exists() and json.loads(listing.read_text()) == len(result):
         return result
     noise = None
     if size == "full":  # one noise image for every epoch, as tds.build_full
         noise = (np.random.default_rng([20281, 7]).standard_normal((side, side), dtype=np.float32), 1.0)
     rows = tds.pointings(side)
-    for epoch in tqdm(result, desc=f"TDS {band} epochs ({side} px)", unit="epoch", disable=not progress,
-                      file=sys.stderr):
+    for epoch in tqdm(
+        result, desc=f"TDS {band} epochs ({side} px)", unit="epoch", disable=not progress, file=sys.stderr
+    ):
         exposure = tds._expose(rows[epoch.pointing], epoch.sca, side, background=noise)
         for layout, target in epoch.files.items():
             target.path.parent.mkdir(parents=True, exist_ok=True)
