@@ -9,7 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test book run bench bench-publish sandbox browser clean lint typecheck
+.PHONY: venv test book run bench bench-publish bench-survey sandbox browser clean lint typecheck
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ run: venv
 # book/performance-results.json.
 bench: venv
 	$(BIN)/python bench/run.py
+
+# Survey scale: index a Time Domain Survey field and cut a light curve out of 100 full-size epochs
+# (about 13 GB of generated files in bench/.cache on the first run). Writes build/bench/survey/.
+bench-survey: venv
+	$(BIN)/python bench/survey.py
 
 bench-publish: venv
 	$(BIN)/python bench/run.py --publish
