@@ -136,7 +136,8 @@ def write_tds(directory: Path, *, size: str = "full", epochs: int = 100, band: s
     from roman_helpers.sandbox import synth, tds
 
     side = tds.FULL_SIDE if size == "full" else tds.SIDE
-    code = Path(tds.__file__).read_bytes() + Path(synth.__file__).read_bytes() + inspect.getsource(write_tds).encode()
+    code = (Path(tds.__file__).read_bytes() + Path(synth.__file__).read_bytes()
+            + inspect.getsource(write_tds).encode())
     stamp = hashlib.sha256(code + repr((size, epochs, band, layouts)).encode()).hexdigest()[:12]
     root = Path(directory) / f"tds-{size}-{stamp}"
     for old in Path(directory).glob(f"tds-{size}-*"):  # files of an earlier generator or another count

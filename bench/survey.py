@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import struct
@@ -46,7 +45,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,24 +69,27 @@ CUT = 25  # pixels a side of each cut-out
 APERTURE = (3.0, (8.0, 14.0))  # radius and background annulus, pixels
 WORKERS = (1, 2, 4, 8, 16)
 LAYOUTS = {"roman": "Roman lz4 ASDF", "openuniverse": "OpenUniverse .fits.gz"}
-PREFIXES = {"roman": f"s3://{tds.ROMAN_BUCKET}/{tds.ROMAN_PREFIX}/{tds.BANDS[0].optical_element.lower()}/",
-            "openuniverse": f"s3://{tds.OU_BUCKET}/{tds.OU_ROOT}/images/simple_model/{BAND}/"}
+PREFIXES = {
+    "roman": f"s3://{tds.ROMAN_BUCKET}/{tds.ROMAN_PREFIX}/{tds.BANDS[0].optical_element.lower()}/",
+    "openuniverse": f"s3://{tds.OU_BUCKET}/{tds.OU_ROOT}/images/simple_model/{BAND}/",
+}
 
 
 # ------------------------------------------------------------------ counting
+
 
 @dataclass
 class Way:
     """One way of cutting the light curve, counted by the server and timed."""
 
     name: str
-    files: int           # files it worked on (fewer than asked when the time budget stopped it)
+    files: int  # files it worked on (fewer than asked when the time budget stopped it)
     asked: int
     ok: int
     requests: int
     bytes: int
     seconds: float
-    identical: int = 0   # cut-outs with the same pixels as the kit's
+    identical: int = 0  # cut-outs with the same pixels as the kit's
     note: str = ""
 
     @property
@@ -109,8 +111,14 @@ def by_key(records) -> dict[str, dict[str, int]]:
     return out
 
 
-def serial(server: S3Server, name: str, uris: list[str], one: Callable[[str], Any], budget: float,
-           reference: dict[str, np.ndarray]) -> Way:
+def serial(
+    server: S3Server,
+    name: str,
+    uris: list[str],
+    one: Callable[[str], Any],
+    budget: float,
+    reference: dict[str, np.ndarray],
+) -> Way:
     """Run ``one(uri)`` over the files in turn (the anchors), counting at the server."""
     mark = len(server.stats.records)
     started, done, ok, identical, note = time.perf_counter(), 0, 0, 0, ""
@@ -131,6 +139,7 @@ def serial(server: S3Server, name: str, uris: list[str], one: Callable[[str], An
 
 
 # ------------------------------------------------------------------ the anchors
+
 
 def rdm_cutout(uri: str, target, size: int) -> np.ndarray:
     """roman_datamodels as documented: open the file, place the target with its gwcs, slice."""
@@ -153,8 +162,11 @@ def fits_cutout(uri: str, target, size: int, section: bool) -> np.ndarray:
 
     with fits.open(uri, fsspec_kwargs={"anon": True}) as hdul:
         hdu = hdul["SCI"]
-        return np.array(Cutout2D(hdu.section if section else hdu.data, target, size, wcs=WCS(hdu.header),
-                                 mode="trim").data)
+        return np.array(
+            Cutout2D(
+                hdu.section if section else hdu.data, target, size, wcs=WCS(hdu.header), mode="trim"
+            ).data
+        )
 
 
 def astrocut_cutout(uri: str, target, size: int) -> np.ndarray:
@@ -169,6 +181,7 @@ def astrocut_cutout(uri: str, target, size: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ floors
+
 
 def asdf_tree_size(path: Path) -> int:
     """Bytes of the ASDF header and YAML tree, to the end of its ``...`` line."""
@@ -192,15 +205,22 @@ def lz4_floor(path: Path, rows: tuple[int, int]) -> int:
         node = af.tree["roman"]["data"]
         width, itemsize = node.shape[1], node.dtype.itemsize
     raw = path.read_bytes()
-    offsets = yaml.safe_load(raw[raw.rfind(b"#ASDF BLOCK INDEX"):].split(b"\n", 1)[1].decode())
+    offsets = yaml.safe_load(raw[raw.rfind(b"#ASDF BLOCK INDEX") :].split(b"\n", 1)[1].decode())
     block = offsets[0]
-    header_size = struct.unpack(">H", raw[block + 4:block + 6])[0]
-    assert raw[block + 10:block + 14] == b"lz4\0", "roman.data is not lz4-compressed"
-    position, produced, first, last = block + 6 + header_size, 0, rows[0] * width * itemsize, rows[1] * width * itemsize
+    header_size = struct.unpack(">H", raw[block + 4 : block + 6])[0]
+    assert raw[block + 10 : block + 14] == b"lz4\0", "roman.data is not lz4-compressed"
+    position, produced, first, last = (
+        block + 6 + header_size,
+        0,
+        rows[0] * width * itemsize,
+        rows[1] * width * itemsize,
+    )
     chunks = 0
     while produced < last:
-        compressed, uncompressed = struct.unpack(">I", raw[position:position + 4])[0], \
-            struct.unpack("<I", raw[position + 4:position + 8])[0]
+        compressed, uncompressed = (
+            struct.unpack(">I", raw[position : position + 4])[0],
+            struct.unpack("<I", raw[position + 4 : position + 8])[0],
+        )
         if produced + uncompressed > first:
             chunks += 4 + compressed
         position += 4 + compressed
@@ -220,6 +240,7 @@ def gz_floor(path: Path, rows: tuple[int, int]) -> int:
 
 # ------------------------------------------------------------------ phases
 
+
 def index_phase(server: S3Server, layout: str, local: dict[str, Path], workers: int) -> tuple[Any, dict]:
     """Index the layout's prefix; bytes per file against its bound."""
     footprints.build_index([next(iter(local))], max_workers=workers, progress=False)  # the client, untimed
@@ -236,12 +257,20 @@ def index_phase(server: S3Server, layout: str, local: dict[str, Path], workers: 
         got = keys.get(key, {"requests": 0, "bytes": 0})
         per_file.append({"key": key, "requests": got["requests"], "bytes": got["bytes"], "limit": limit})
     listing = keys.get("", {"requests": 0, "bytes": 0})
-    result = {"files": len(index), "failed": int(index.meta["build"]["failed"]), "seconds": seconds,
-              "files_per_second": len(index) / seconds, "requests": counted.requests, "bytes": counted.bytes_sent,
-              "listing_requests": listing["requests"], "listing_bytes": listing["bytes"],
-              "max_file_bytes": max(f["bytes"] for f in per_file),
-              "max_file_requests": max(f["requests"] for f in per_file),
-              "within_bound": sum(f["bytes"] <= f["limit"] for f in per_file), "per_file": per_file}
+    result = {
+        "files": len(index),
+        "failed": int(index.meta["build"]["failed"]),
+        "seconds": seconds,
+        "files_per_second": len(index) / seconds,
+        "requests": counted.requests,
+        "bytes": counted.bytes_sent,
+        "listing_requests": listing["requests"],
+        "listing_bytes": listing["bytes"],
+        "max_file_bytes": max(f["bytes"] for f in per_file),
+        "max_file_requests": max(f["requests"] for f in per_file),
+        "within_bound": sum(f["bytes"] <= f["limit"] for f in per_file),
+        "per_file": per_file,
+    }
     return index, result
 
 
@@ -256,7 +285,9 @@ def synthetic_index(count: int, seed: int = 1) -> dict[str, np.ndarray]:
     dec = np.degrees(np.arcsin(rng.uniform(-1, 1, count)))
     angle = rng.uniform(0, 2 * np.pi, count)
     scale = 0.11 / 3600
-    cd = np.stack([-scale * np.cos(angle), scale * np.sin(angle), scale * np.sin(angle), scale * np.cos(angle)], 1)
+    cd = np.stack(
+        [-scale * np.cos(angle), scale * np.sin(angle), scale * np.sin(angle), scale * np.cos(angle)], 1
+    )
     half = 4088 / 2
     corners = np.array([(-half, -half), (half, -half), (half, half), (-half, half)])  # pixel edges from CRPIX
     xi = np.radians(cd[:, None, 0] * corners[None, :, 0] + cd[:, None, 1] * corners[None, :, 1])
@@ -265,22 +296,39 @@ def synthetic_index(count: int, seed: int = 1) -> dict[str, np.ndarray]:
     denominator = np.cos(dec0) - eta * np.sin(dec0)
     ra_corners = np.degrees(ra0 + np.arctan2(xi, denominator)) % 360
     dec_corners = np.degrees(np.arctan2(np.sin(dec0) + eta * np.cos(dec0), np.hypot(xi, denominator)))
-    template = ("WCSAXES =                    2\nCRPIX1  =               2044.5\nCRPIX2  =               2044.5\n"
-                "CD1_1   = {:20.12e}\nCD1_2   = {:20.12e}\nCD2_1   = {:20.12e}\nCD2_2   = {:20.12e}\n"
-                "CUNIT1  = 'deg'\nCUNIT2  = 'deg'\nCTYPE1  = 'RA---TAN'\nCTYPE2  = 'DEC--TAN'\n"
-                "CRVAL1  = {:20.12f}\nCRVAL2  = {:20.12f}\nRADESYS = 'ICRS'")
-    wcs = np.array([template.format(*c, r, d) for c, r, d in zip(cd.tolist(), ra.tolist(), dec.tolist())],
-                   dtype=object)
+    template = (
+        "WCSAXES =                    2\nCRPIX1  =               2044.5\nCRPIX2  =               2044.5\n"
+        "CD1_1   = {:20.12e}\nCD1_2   = {:20.12e}\nCD2_1   = {:20.12e}\nCD2_2   = {:20.12e}\n"
+        "CUNIT1  = 'deg'\nCUNIT2  = 'deg'\nCTYPE1  = 'RA---TAN'\nCTYPE2  = 'DEC--TAN'\n"
+        "CRVAL1  = {:20.12f}\nCRVAL2  = {:20.12f}\nRADESYS = 'ICRS'"
+    )
+    wcs = np.array(
+        [template.format(*c, r, d) for c, r, d in zip(cd.tolist(), ra.tolist(), dec.tolist(), strict=True)],
+        dtype=object,
+    )
     bands = np.array(["F062", "F087", "F106", "F129", "F158", "F184", "F213"], dtype=object)
     t_start = rng.uniform(61000, 63000, count)
-    return {"uri": np.array([f"s3://synthetic/{n:07d}_cal.asdf" for n in range(count)], dtype=object),
-            "instrument": np.full(count, "WFI", dtype=object), "band": bands[rng.integers(0, 7, count)],
-            "detector": np.full(count, "WFI01", dtype=object), "t_start": t_start,
-            "t_end": t_start + 300 / 86400, "exptime": np.full(count, 300.0),
-            "naxis1": np.full(count, 4088), "naxis2": np.full(count, 4088), "ra_center": ra, "dec_center": dec,
-            "ra_corners": ra_corners, "dec_corners": dec_corners, "fov_radius": np.full(count, half * scale * 2**0.5),
-            "wcs": wcs, "wcs_error": np.zeros(count), "etag": np.full(count, "", dtype=object),
-            "size": np.zeros(count, dtype=np.int64), "error": np.full(count, "", dtype=object)}
+    return {
+        "uri": np.array([f"s3://synthetic/{n:07d}_cal.asdf" for n in range(count)], dtype=object),
+        "instrument": np.full(count, "WFI", dtype=object),
+        "band": bands[rng.integers(0, 7, count)],
+        "detector": np.full(count, "WFI01", dtype=object),
+        "t_start": t_start,
+        "t_end": t_start + 300 / 86400,
+        "exptime": np.full(count, 300.0),
+        "naxis1": np.full(count, 4088),
+        "naxis2": np.full(count, 4088),
+        "ra_center": ra,
+        "dec_center": dec,
+        "ra_corners": ra_corners,
+        "dec_corners": dec_corners,
+        "fov_radius": np.full(count, half * scale * 2**0.5),
+        "wcs": wcs,
+        "wcs_error": np.zeros(count),
+        "etag": np.full(count, "", dtype=object),
+        "size": np.zeros(count, dtype=np.int64),
+        "error": np.full(count, "", dtype=object),
+    }
 
 
 def query_phase(real, target, count: int) -> dict:
@@ -299,15 +347,31 @@ def query_phase(real, target, count: int) -> dict:
         found = footprints.find(big, target, band=tds.BANDS[0].optical_element)
         times.append(time.perf_counter() - started)
     real_found = int(np.sum([str(u).startswith("s3://synthetic/") is False for u in found["uri"]]))
-    return {"rows": len(big), "synthetic": count, "first_seconds": times[0], "best_seconds": min(times),
-            "found": len(found), "found_real": real_found}
+    return {
+        "rows": len(big),
+        "synthetic": count,
+        "first_seconds": times[0],
+        "best_seconds": min(times),
+        "found": len(found),
+        "found_real": real_found,
+    }
 
 
-def light_curve_phase(server: S3Server, layout: str, found, local: dict[str, Path], target, workers: int,
-                      budget: float, astrocut: bool) -> dict:
+def light_curve_phase(
+    server: S3Server,
+    layout: str,
+    found,
+    local: dict[str, Path],
+    target,
+    workers: int,
+    budget: float,
+    astrocut: bool,
+) -> dict:
     """The kit's cut-outs and photometry, the anchors over the same files, floors per file."""
     uris = [str(u) for u in found["uri"]]
-    batch.cutouts(found[:1], target, CUT, max_workers=workers, with_errors=False, progress=False)  # client, untimed
+    batch.cutouts(
+        found[:1], target, CUT, max_workers=workers, with_errors=False, progress=False
+    )  # client, untimed
     mark = len(server.stats.records)
     started = time.perf_counter()
     result = batch.cutouts(found, target, CUT, max_workers=workers, with_errors=False, progress=False)
@@ -316,46 +380,98 @@ def light_curve_phase(server: S3Server, layout: str, found, local: dict[str, Pat
     started = time.perf_counter()
     curve = photometry.light_curve(result, target, radius=APERTURE[0], annulus=APERTURE[1])
     photometry_seconds = time.perf_counter() - started
-    kit = Way(f"roman_helpers batch.cutouts ({workers} threads)", len(uris), len(uris), len(result.ok),
-              counted.requests, counted.bytes_sent, seconds, len(result.ok),
-              f"+ {photometry_seconds:.2f} s photometry" + (f"; {len(result.failed)} failed: "
-                                                            f"{result.failed[0].message[:80]}" if result.failed else ""))
+    kit = Way(
+        f"roman_helpers batch.cutouts ({workers} threads)",
+        len(uris),
+        len(uris),
+        len(result.ok),
+        counted.requests,
+        counted.bytes_sent,
+        seconds,
+        len(result.ok),
+        f"+ {photometry_seconds:.2f} s photometry"
+        + (f"; {len(result.failed)} failed: {result.failed[0].message[:80]}" if result.failed else ""),
+    )
     reference = {item.uri: np.asarray(item.cutout.data) for item in result.ok}
     keys = by_key(counted.records)
     per_file, floor_total = [], 0
     for item in result.ok:
         ys = item.cutout.slices_original[0]
         key, path = item.uri.split("/", 3)[3], local[item.uri]
-        floor = lz4_floor(path, (ys.start, ys.stop)) if layout == "roman" else gz_floor(path, (ys.start, ys.stop))
+        floor = (
+            lz4_floor(path, (ys.start, ys.stop)) if layout == "roman" else gz_floor(path, (ys.start, ys.stop))
+        )
         floor_total += floor
-        per_file.append({"key": key, "rows": [ys.start, ys.stop], "floor": floor, "size": path.stat().st_size,
-                         **keys.get(key, {"requests": 0, "bytes": 0})})
+        per_file.append(
+            {
+                "key": key,
+                "rows": [ys.start, ys.stop],
+                "floor": floor,
+                "size": path.stat().st_size,
+                **keys.get(key, {"requests": 0, "bytes": 0}),
+            }
+        )
 
     ways = [kit]
     if layout == "roman":
-        ways.append(serial(server, "rdm.open + Cutout2D (serial loop)", uris, lambda u: rdm_cutout(u, target, CUT),
-                           budget, reference))
+        ways.append(
+            serial(
+                server,
+                "rdm.open + Cutout2D (serial loop)",
+                uris,
+                lambda u: rdm_cutout(u, target, CUT),
+                budget,
+                reference,
+            )
+        )
     else:
-        ways.append(serial(server, "fits.open + Cutout2D(.data) (serial loop)", uris,
-                           lambda u: fits_cutout(u, target, CUT, section=False), budget, reference))
-        ways.append(serial(server, "fits.open + Cutout2D(.section) (serial loop)", uris,
-                           lambda u: fits_cutout(u, target, CUT, section=True), budget, reference))
+        ways.append(
+            serial(
+                server,
+                "fits.open + Cutout2D(.data) (serial loop)",
+                uris,
+                lambda u: fits_cutout(u, target, CUT, section=False),
+                budget,
+                reference,
+            )
+        )
+        ways.append(
+            serial(
+                server,
+                "fits.open + Cutout2D(.section) (serial loop)",
+                uris,
+                lambda u: fits_cutout(u, target, CUT, section=True),
+                budget,
+                reference,
+            )
+        )
     if astrocut:
         name = "astrocut ASDFCutout" if layout == "roman" else "astrocut FITSCutout"
         ways.append(serial(server, name, uris, lambda u: astrocut_cutout(u, target, CUT), budget, reference))
     anchors = [w for w in ways[1:] if w.ok]
     best = min(anchors, key=lambda w: w.seconds_per_file) if anchors else None
     default = ways[1]
-    return {"files": len(uris), "ok": len(result.ok), "failed": [f.message for f in result.failed],
-            "photometry_seconds": photometry_seconds, "floor_bytes": floor_total, "per_file": per_file,
-            "ways": [{**asdict(w), "seconds_per_file": w.seconds_per_file, "bytes_per_file": w.bytes_per_file}
-                     for w in ways],
-            "best_anchor": best.name if best else None,
-            "bytes_over_floor": kit.bytes / max(floor_total, 1),
-            "fewer_bytes_than_default": default.bytes_per_file / max(kit.bytes_per_file, 1),
-            "faster_than_best_anchor": best.seconds_per_file / kit.seconds_per_file if best else None,
-            "curve": {"mjd": curve.time.mjd.tolist(), "flux": np.asarray(curve["flux"]).tolist(),
-                      "flux_err": np.asarray(curve["flux_err"]).tolist()}}
+    return {
+        "files": len(uris),
+        "ok": len(result.ok),
+        "failed": [f.message for f in result.failed],
+        "photometry_seconds": photometry_seconds,
+        "floor_bytes": floor_total,
+        "per_file": per_file,
+        "ways": [
+            {**asdict(w), "seconds_per_file": w.seconds_per_file, "bytes_per_file": w.bytes_per_file}
+            for w in ways
+        ],
+        "best_anchor": best.name if best else None,
+        "bytes_over_floor": kit.bytes / max(floor_total, 1),
+        "fewer_bytes_than_default": default.bytes_per_file / max(kit.bytes_per_file, 1),
+        "faster_than_best_anchor": best.seconds_per_file / kit.seconds_per_file if best else None,
+        "curve": {
+            "mjd": curve.time.mjd.tolist(),
+            "flux": np.asarray(curve["flux"]).tolist(),
+            "flux_err": np.asarray(curve["flux_err"]).tolist(),
+        },
+    }
 
 
 def scaling_phase(layout: str, found, target, cluster: bool) -> list[dict]:
@@ -363,27 +479,46 @@ def scaling_phase(layout: str, found, target, cluster: bool) -> list[dict]:
     rows = []
 
     def record(backend: str, workers: int, result) -> None:
-        rows.append({"layout": layout, "backend": backend, "workers": workers, "files": result.files,
-                     "ok": len(result.ok), "seconds": result.seconds, "files_per_second": result.files_per_second,
-                     "requests": result.requests, "bytes": result.bytes})
+        rows.append(
+            {
+                "layout": layout,
+                "backend": backend,
+                "workers": workers,
+                "files": result.files,
+                "ok": len(result.ok),
+                "seconds": result.seconds,
+                "files_per_second": result.files_per_second,
+                "requests": result.requests,
+                "bytes": result.bytes,
+            }
+        )
         print(f"    {layout} {backend} x{workers}: {result.files_per_second:.1f} files/s", flush=True)
 
     for workers in WORKERS:
         batch.cutouts(found[:1], target, CUT, max_workers=workers, with_errors=False, progress=False)
-        record("threads", workers, batch.cutouts(found, target, CUT, max_workers=workers, with_errors=False,
-                                                 progress=False))
+        record(
+            "threads",
+            workers,
+            batch.cutouts(found, target, CUT, max_workers=workers, with_errors=False, progress=False),
+        )
     if cluster:
         from distributed import Client, LocalCluster
 
-        with LocalCluster(n_workers=2, threads_per_worker=8, processes=True, dashboard_address=None) as local, \
-                Client(local) as client:
+        with (
+            LocalCluster(n_workers=2, threads_per_worker=8, processes=True, dashboard_address=None) as local,
+            Client(local) as client,
+        ):
             batch.cutouts(found[:2], target, CUT, client=client, with_errors=False, progress=False)
-            record("LocalCluster 2 processes x 8 threads", 16,
-                   batch.cutouts(found, target, CUT, client=client, with_errors=False, progress=False))
+            record(
+                "LocalCluster 2 processes x 8 threads",
+                16,
+                batch.cutouts(found, target, CUT, client=client, with_errors=False, progress=False),
+            )
     return rows
 
 
 # ------------------------------------------------------------------ output
+
 
 def targets(results: dict) -> list[dict]:
     """Each number the benchmark aims at, the value reached and whether it is met."""
@@ -394,77 +529,127 @@ def targets(results: dict) -> list[dict]:
 
     for layout, index in results["index"].items():
         bound = "<= 64 KiB per file" if layout == "openuniverse" else "<= 1.2 x tree per file"
-        add(f"index {LAYOUTS[layout]}: bytes per file", bound,
+        add(
+            f"index {LAYOUTS[layout]}: bytes per file",
+            bound,
             f"max {fmt_bytes(index['max_file_bytes'])}; {index['within_bound']}/{index['files']} within",
-            index["within_bound"] == index["files"])
-        add(f"index {LAYOUTS[layout]}: files per second", ">= 20 files/s",
-            f"{index['files_per_second']:.1f} files/s", index["files_per_second"] >= 20)
+            index["within_bound"] == index["files"],
+        )
+        add(
+            f"index {LAYOUTS[layout]}: files per second",
+            ">= 20 files/s",
+            f"{index['files_per_second']:.1f} files/s",
+            index["files_per_second"] >= 20,
+        )
     query = results["query"]
-    add(f"find() over {query['rows']:,} footprints", "<= 0.1 s",
+    add(
+        f"find() over {query['rows']:,} footprints",
+        "<= 0.1 s",
         f"{query['first_seconds']:.3f} s first, {query['best_seconds']:.3f} s best ({query['found']} found)",
-        query["first_seconds"] <= 0.1)
+        query["first_seconds"] <= 0.1,
+    )
     for layout, lc in results["light_curve"].items():
         kit = lc["ways"][0]
         if layout == "roman":
-            add(f"light curve {LAYOUTS[layout]}: bytes", "<= 1.2 x floor (tree + lz4 chunks of the rows)",
-                f"{lc['bytes_over_floor']:.3f} x floor", lc["bytes_over_floor"] <= 1.2)
-            add(f"light curve {LAYOUTS[layout]}: bytes vs rdm.open", ">= 20 x fewer",
-                f"{lc['fewer_bytes_than_default']:.1f} x fewer", lc["fewer_bytes_than_default"] >= 20)
+            add(
+                f"light curve {LAYOUTS[layout]}: bytes",
+                "<= 1.2 x floor (tree + lz4 chunks of the rows)",
+                f"{lc['bytes_over_floor']:.3f} x floor",
+                lc["bytes_over_floor"] <= 1.2,
+            )
+            add(
+                f"light curve {LAYOUTS[layout]}: bytes vs rdm.open",
+                ">= 20 x fewer",
+                f"{lc['fewer_bytes_than_default']:.1f} x fewer",
+                lc["fewer_bytes_than_default"] >= 20,
+            )
         else:
             within = sum(f["bytes"] <= f["floor"] for f in lc["per_file"])
-            add(f"light curve {LAYOUTS[layout]}: bytes", "<= gzip prefix to the box's last row + one read block",
-                f"{kit['bytes'] / max(lc['floor_bytes'], 1):.3f} x bound; {within}/{len(lc['per_file'])} files within",
-                within == len(lc["per_file"]))
+            add(
+                f"light curve {LAYOUTS[layout]}: bytes",
+                "<= gzip prefix to the box's last row + one read block",
+                f"{kit['bytes'] / max(lc['floor_bytes'], 1):.3f} x bound; "
+                f"{within}/{len(lc['per_file'])} files within",
+                within == len(lc["per_file"]),
+            )
         ratio = lc["faster_than_best_anchor"]
-        add(f"light curve {LAYOUTS[layout]}: time vs best anchor ({lc['best_anchor']})",
+        add(
+            f"light curve {LAYOUTS[layout]}: time vs best anchor ({lc['best_anchor']})",
             ">= 10 x faster" if layout == "roman" else "(printed)",
             "-" if ratio is None else f"{ratio:.1f} x faster",
-            (ratio is not None and ratio >= 10) if layout == "roman" else None)
+            (ratio is not None and ratio >= 10) if layout == "roman" else None,
+        )
     return out
 
 
 def tables(results: dict) -> str:
     s = results["settings"]
-    lines = [f"Sandbox S3 network model: {s['latency_s'] * 1000:.0f} ms per request, "
-             f"{s['bandwidth_bytes_per_s'] / MB:.0f} MB/s per request. {s['epochs']} epochs of the TDS field in "
-             f"{BAND}, images {s['image_side']} x {s['image_side']} pixels, {CUT} x {CUT} pixel cut-outs, "
-             f"{s['workers']} threads for the kit.", "",
-             "| measure | target | measured | met |", "| --- | --- | --- | :---: |"]
+    lines = [
+        f"Sandbox S3 network model: {s['latency_s'] * 1000:.0f} ms per request, "
+        f"{s['bandwidth_bytes_per_s'] / MB:.0f} MB/s per request. {s['epochs']} epochs of the TDS field in "
+        f"{BAND}, images {s['image_side']} x {s['image_side']} pixels, {CUT} x {CUT} pixel cut-outs, "
+        f"{s['workers']} threads for the kit.",
+        "",
+        "| measure | target | measured | met |",
+        "| --- | --- | --- | :---: |",
+    ]
     for t in results["targets"]:
         met = "-" if t["met"] is None else "yes" if t["met"] else "NO"
         lines.append(f"| {t['what']} | {t['target']} | {t['value']} | {met} |")
-    lines += ["", "| layout | way | files | requests | bytes | bytes / file | s | s / file "
-              "| bytes vs kit | time vs kit | same pixels | note |",
-              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines += [
+        "",
+        "| layout | way | files | requests | bytes | bytes / file | s | s / file "
+        "| bytes vs kit | time vs kit | same pixels | note |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for layout, lc in results["light_curve"].items():
         kit = lc["ways"][0]
-        lines.append(f"| {LAYOUTS[layout]} | floor | {lc['files']} | - | {fmt_bytes(lc['floor_bytes'])} "
-                     f"| {fmt_bytes(lc['floor_bytes'] // max(lc['files'], 1))} | - | - | - | - | - | "
-                     + ("tree + lz4 chunks of the box's rows" if layout == "roman"
-                        else "gzip prefix to the box's last row + one read block") + " |")
+        lines.append(
+            f"| {LAYOUTS[layout]} | floor | {lc['files']} | - | {fmt_bytes(lc['floor_bytes'])} "
+            f"| {fmt_bytes(lc['floor_bytes'] // max(lc['files'], 1))} | - | - | - | - | - | "
+            + (
+                "tree + lz4 chunks of the box's rows"
+                if layout == "roman"
+                else "gzip prefix to the box's last row + one read block"
+            )
+            + " |"
+        )
         for w in lc["ways"]:
             files_done = f"{w['files']}" + (f" of {w['asked']}" if w["files"] < w["asked"] else "")
             lines.append(
-                f"| {LAYOUTS[layout]} | {w['name']} | {files_done} | {w['requests']} | {fmt_bytes(w['bytes'])} "
+                f"| {LAYOUTS[layout]} | {w['name']} | {files_done} | {w['requests']} "
+                f"| {fmt_bytes(w['bytes'])} "
                 f"| {fmt_bytes(int(w['bytes_per_file']))} | {w['seconds']:.2f} | {w['seconds_per_file']:.3f} "
                 f"| {w['bytes_per_file'] / max(kit['bytes_per_file'], 1):.1f} x "
                 f"| {w['seconds_per_file'] / kit['seconds_per_file']:.1f} x | {w['identical']}/{w['ok']} "
-                f"| {w['note']} |")
-    lines += ["", "| layout | backend | workers | files | s | files / s | requests | bytes |",
-              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                f"| {w['note']} |"
+            )
+    lines += [
+        "",
+        "| layout | backend | workers | files | s | files / s | requests | bytes |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for row in results["scaling"]:
-        lines.append(f"| {LAYOUTS[row['layout']]} | {row['backend']} | {row['workers']} | {row['files']} "
-                     f"| {row['seconds']:.2f} | {row['files_per_second']:.1f} | {row['requests']} "
-                     f"| {fmt_bytes(row['bytes'])} |")
+        lines.append(
+            f"| {LAYOUTS[row['layout']]} | {row['backend']} | {row['workers']} | {row['files']} "
+            f"| {row['seconds']:.2f} | {row['files_per_second']:.1f} | {row['requests']} "
+            f"| {fmt_bytes(row['bytes'])} |"
+        )
     for layout, index in results["index"].items():
         lines.append("")
-        lines.append(f"Index of {index['files']} {LAYOUTS[layout]} files: {index['requests']} requests, "
-                     f"{fmt_bytes(index['bytes'])} ({index['listing_requests']} listing), {index['seconds']:.2f} s.")
+        lines.append(
+            f"Index of {index['files']} {LAYOUTS[layout]} files: {index['requests']} requests, "
+            f"{fmt_bytes(index['bytes'])} ({index['listing_requests']} listing), {index['seconds']:.2f} s."
+        )
     q = results["query"]
-    lines.append("Same pixels: cut-outs equal to the kit's. astrocut rounds the box's edges its own way "
-                 "(limit_rounding_method='round'), so some of its cut-outs sit one pixel over.")
-    lines.append(f"find() over {q['rows']:,} footprints ({q['synthetic']:,} synthetic over the whole sky): "
-                 f"{q['found']} files found ({q['found_real']} of the field).")
+    lines.append(
+        "Same pixels: cut-outs equal to the kit's. astrocut rounds the box's edges its own way "
+        "(limit_rounding_method='round'), so some of its cut-outs sit one pixel over."
+    )
+    lines.append(
+        f"find() over {q['rows']:,} footprints ({q['synthetic']:,} synthetic over the whole sky): "
+        f"{q['found']} files found ({q['found_real']} of the field)."
+    )
     return "\n".join(lines)
 
 
@@ -480,12 +665,23 @@ def plots(results: dict, folder: Path) -> None:
         threads = [r for r in rows if r["backend"] == "threads"]
         if not threads:
             continue
-        line, = axis.plot([r["workers"] for r in threads], [r["files_per_second"] for r in threads], "o-",
-                          label=f"{LAYOUTS[layout]}, threads")
+        (line,) = axis.plot(
+            [r["workers"] for r in threads],
+            [r["files_per_second"] for r in threads],
+            "o-",
+            label=f"{LAYOUTS[layout]}, threads",
+        )
         for r in rows:
             if r["backend"] != "threads":
-                axis.plot([r["workers"]], [r["files_per_second"]], "s", color=line.get_color(), markersize=9,
-                          markerfacecolor="none", label=f"{LAYOUTS[layout]}, {r['backend']}")
+                axis.plot(
+                    [r["workers"]],
+                    [r["files_per_second"]],
+                    "s",
+                    color=line.get_color(),
+                    markersize=9,
+                    markerfacecolor="none",
+                    label=f"{LAYOUTS[layout]}, {r['backend']}",
+                )
     axis.set_xscale("log", base=2)
     axis.set_xticks(WORKERS, [str(w) for w in WORKERS])
     axis.set_xlabel("concurrent workers")
@@ -499,10 +695,15 @@ def plots(results: dict, folder: Path) -> None:
     ways = [(LAYOUTS[layout], w) for layout, lc in results["light_curve"].items() for w in lc["ways"]]
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.5 * len(ways) + 1.5), sharey=True)
     y = np.arange(len(ways))
-    for axis, attribute, title in ((axes[0], "bytes_per_file", "bytes per file"),
-                                   (axes[1], "seconds_per_file", "seconds per file")):
-        axis.barh(y, [w[attribute] for _, w in ways],
-                  color=["#1f6fb4" if w["name"].startswith("roman_helpers") else "#b0b0b0" for _, w in ways])
+    for axis, attribute, title in (
+        (axes[0], "bytes_per_file", "bytes per file"),
+        (axes[1], "seconds_per_file", "seconds per file"),
+    ):
+        axis.barh(
+            y,
+            [w[attribute] for _, w in ways],
+            color=["#1f6fb4" if w["name"].startswith("roman_helpers") else "#b0b0b0" for _, w in ways],
+        )
         axis.set_xscale("log")
         axis.set_title(title)
     axes[0].set_yticks(y, [f"{layout}: {w['name']}" for layout, w in ways], fontsize=7)
@@ -512,14 +713,22 @@ def plots(results: dict, folder: Path) -> None:
     fig.savefig(folder / "ways.png", dpi=110)
     plt.close(fig)
 
-    truth = tds.truth("full" if results["settings"]["image_side"] == tds.FULL_SIDE else "small")["light_curve"]
+    truth = tds.truth("full" if results["settings"]["image_side"] == tds.FULL_SIDE else "small")[
+        "light_curve"
+    ]
     truth = truth[truth["band"] == BAND]
     fig, axis = plt.subplots(figsize=(7, 4))
     axis.plot(truth["mjd"], truth["flux"], "-", color="k", lw=1, label="truth")
-    for (layout, lc), marker in zip(results["light_curve"].items(), ("o", "x")):
+    for (layout, lc), marker in zip(results["light_curve"].items(), ("o", "x"), strict=False):
         per_second = 1.0 if layout == "roman" else 1 / tds.EXPTIME  # ASDF in DN/s; FITS in electrons
-        axis.errorbar(lc["curve"]["mjd"], np.array(lc["curve"]["flux"]) * per_second,
-                      np.array(lc["curve"]["flux_err"]) * per_second, fmt=marker, ms=4, label=LAYOUTS[layout])
+        axis.errorbar(
+            lc["curve"]["mjd"],
+            np.array(lc["curve"]["flux"]) * per_second,
+            np.array(lc["curve"]["flux_err"]) * per_second,
+            fmt=marker,
+            ms=4,
+            label=LAYOUTS[layout],
+        )
     axis.set_xlabel("MJD")
     axis.set_ylabel("transient flux (electrons / s)")
     axis.legend(fontsize=8)
@@ -530,27 +739,49 @@ def plots(results: dict, folder: Path) -> None:
 
 # ------------------------------------------------------------------ main
 
+
 def aws_environment() -> None:
     """Throw-away credentials in a file, no proxy, nothing from the caller's AWS setup."""
     credentials = Path(tempfile.mkdtemp(prefix="bench-aws-")) / "credentials"
     credentials.write_text("[default]\naws_access_key_id = bench\naws_secret_access_key = bench\n")
-    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                 "AWS_ENDPOINT_URL_S3", "HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL_S3",
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "https_proxy",
+        "http_proxy",
+    ):
         os.environ.pop(name, None)
-    os.environ.update(AWS_SHARED_CREDENTIALS_FILE=str(credentials), AWS_CONFIG_FILE=str(credentials) + ".config",
-                      AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
+    os.environ.update(
+        AWS_SHARED_CREDENTIALS_FILE=str(credentials),
+        AWS_CONFIG_FILE=str(credentials) + ".config",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("--quick", action="store_true", help="the sandbox's small images, 8 epochs, a smoke run")
+    parser.add_argument(
+        "--quick", action="store_true", help="the sandbox's small images, 8 epochs, a smoke run"
+    )
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default 100; 8 with --quick)")
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per request (default 0.02)")
     parser.add_argument("--bandwidth", type=float, default=2e8, help="bytes/s per request (default 2e8)")
     parser.add_argument("--workers", type=int, default=16, help="threads for the kit (default 16)")
-    parser.add_argument("--budget", type=float, default=180.0, help="seconds an anchor way may run (default 180)")
-    parser.add_argument("--footprints", type=int, default=None, help="synthetic footprints (default 10^6; 10^4 quick)")
-    parser.add_argument("--no-cluster", action="store_true", help="skip the Dask LocalCluster (always with --quick)")
+    parser.add_argument(
+        "--budget", type=float, default=180.0, help="seconds an anchor way may run (default 180)"
+    )
+    parser.add_argument(
+        "--footprints", type=int, default=None, help="synthetic footprints (default 10^6; 10^4 quick)"
+    )
+    parser.add_argument(
+        "--no-cluster", action="store_true", help="skip the Dask LocalCluster (always with --quick)"
+    )
     parser.add_argument("--no-astrocut", action="store_true", help="skip astrocut even when installed")
     parser.add_argument("--cache", type=Path, default=HERE / ".cache", help="where the files are generated")
     parser.add_argument("--output-dir", type=Path, default=OUTPUT)
@@ -565,41 +796,70 @@ def main(argv: list[str] | None = None) -> int:
     field_epochs = files.write_tds(args.cache, size=size, epochs=epochs, band=BAND)
     try:
         import astrocut
+
         astrocut_version = None if args.no_astrocut else astrocut.__version__
     except ImportError:
         astrocut_version = None
     side = tds.FULL_SIDE if size == "full" else tds.SIDE
     target = SkyCoord(*tds.TRANSIENT, unit="deg")
     results: dict[str, Any] = {
-        "settings": {"latency_s": args.latency, "bandwidth_bytes_per_s": args.bandwidth, "epochs": len(field_epochs),
-                     "image_side": side, "band": BAND, "cut": CUT, "workers": args.workers, "quick": args.quick,
-                     "budget_s": args.budget, "astrocut": astrocut_version, "python": platform.python_version()},
-        "index": {}, "light_curve": {}, "scaling": []}
+        "settings": {
+            "latency_s": args.latency,
+            "bandwidth_bytes_per_s": args.bandwidth,
+            "epochs": len(field_epochs),
+            "image_side": side,
+            "band": BAND,
+            "cut": CUT,
+            "workers": args.workers,
+            "quick": args.quick,
+            "budget_s": args.budget,
+            "astrocut": astrocut_version,
+            "python": platform.python_version(),
+        },
+        "index": {},
+        "light_curve": {},
+        "scaling": [],
+    }
     aws_environment()
     real_index = None
     for layout in LAYOUTS:
         entries = [epoch.files[layout] for epoch in field_epochs]
         local = {f"s3://{e.bucket}/{e.key}": e.path for e in entries}
-        print(f"serving {len(entries)} {LAYOUTS[layout]} files ({sum(p.stat().st_size for p in local.values()) / MB:,.0f}"
-              f" MB; latency {args.latency * 1000:.0f} ms, {args.bandwidth / MB:.0f} MB/s per request)", flush=True)
+        served = sum(p.stat().st_size for p in local.values())
+        print(
+            f"serving {len(entries)} {LAYOUTS[layout]} files ({served / MB:,.0f}"
+            f" MB; latency {args.latency * 1000:.0f} ms, {args.bandwidth / MB:.0f} MB/s per request)",
+            flush=True,
+        )
         with S3Server(files.LocalManifest(entries), latency=args.latency, bandwidth=args.bandwidth) as server:
             os.environ["AWS_ENDPOINT_URL"] = server.url
             s3fs.S3FileSystem.clear_instance_cache()  # clients of the previous server's port
             # moto works out each object's MD5 ETag on first use (seconds for 100 files; S3 stores
             # it): one listing by a throw-away client, untimed, so that no way is charged for it
-            s3fs.S3FileSystem(anon=True, skip_instance_cache=True).find(PREFIXES[layout].removeprefix("s3://"))
+            s3fs.S3FileSystem(anon=True, skip_instance_cache=True).find(
+                PREFIXES[layout].removeprefix("s3://")
+            )
             print("  index ...", flush=True)
             index, results["index"][layout] = index_phase(server, layout, local, args.workers)
             real_index = index if layout == "roman" else real_index
             found = footprints.find(index, target, band=BAND if layout == "openuniverse" else "F158")
             print(f"  light curve over {len(found)} files ...", flush=True)
-            results["light_curve"][layout] = light_curve_phase(server, layout, found, local, target, args.workers,
-                                                               float("inf") if args.quick else args.budget,
-                                                               astrocut_version is not None)
+            results["light_curve"][layout] = light_curve_phase(
+                server,
+                layout,
+                found,
+                local,
+                target,
+                args.workers,
+                float("inf") if args.quick else args.budget,
+                astrocut_version is not None,
+            )
             print("  scaling ...", flush=True)
             results["scaling"] += scaling_phase(layout, found, target, not (args.quick or args.no_cluster))
     print("  find() over synthetic footprints ...", flush=True)
-    results["query"] = query_phase(real_index, target, args.footprints or (10_000 if args.quick else 1_000_000))
+    results["query"] = query_phase(
+        real_index, target, args.footprints or (10_000 if args.quick else 1_000_000)
+    )
     results["targets"] = targets(results)
     results["seconds"] = time.perf_counter() - started
     markdown = tables(results)

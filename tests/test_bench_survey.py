@@ -32,13 +32,31 @@ def run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("survey")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "survey.py"), "--quick", "--latency", "0", "--no-astrocut",
-         "--cache", str(folder / "cache"), "--output-dir", str(folder / "out")],
-        env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+        [
+            sys.executable,
+            str(ROOT / "bench" / "survey.py"),
+            "--quick",
+            "--latency",
+            "0",
+            "--no-astrocut",
+            "--cache",
+            str(folder / "cache"),
+            "--output-dir",
+            str(folder / "out"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((folder / "out" / "results.json").read_text())
-    local = {str(path.relative_to(next(folder.glob("cache/tds-small-*")))).split("/", 1)[1]: path
-             for path in (folder / "cache").rglob("*") if path.suffix in (".asdf", ".gz")}
+    local = {
+        str(path.relative_to(next(folder.glob("cache/tds-small-*")))).split("/", 1)[1]: path
+        for path in (folder / "cache").rglob("*")
+        if path.suffix in (".asdf", ".gz")
+    }
     return results, local, folder / "out"
 
 
@@ -50,12 +68,14 @@ def tree_size(path: Path) -> int:
 def data_chunks(path: Path, rows: tuple[int, int], width: int = 128, itemsize: int = 4) -> int:
     """Bytes of the lz4 chunks (length word and payload) of the first block holding ``rows``."""
     raw = path.read_bytes()
-    block = yaml.safe_load(raw[raw.rindex(b"#ASDF BLOCK INDEX"):].split(b"\n", 1)[1])[0]
-    position = block + 6 + struct.unpack(">H", raw[block + 4:block + 6])[0]
+    block = yaml.safe_load(raw[raw.rindex(b"#ASDF BLOCK INDEX") :].split(b"\n", 1)[1])[0]
+    position = block + 6 + struct.unpack(">H", raw[block + 4 : block + 6])[0]
     produced, total = 0, 0
     while produced < rows[1] * width * itemsize:
-        compressed, uncompressed = struct.unpack(">I", raw[position:position + 4])[0], \
-            struct.unpack("<I", raw[position + 4:position + 8])[0]
+        compressed, uncompressed = (
+            struct.unpack(">I", raw[position : position + 4])[0],
+            struct.unpack("<I", raw[position + 4 : position + 8])[0],
+        )
         if produced + uncompressed > rows[0] * width * itemsize:
             total += 4 + compressed
         position, produced = position + 4 + compressed, produced + uncompressed
@@ -67,15 +87,20 @@ def gzip_bytes_for(path: Path, decompressed: int) -> int:
     decoder, produced, consumed = zlib.decompressobj(16 + zlib.MAX_WBITS), 0, 0
     raw = path.read_bytes()
     while produced < decompressed:
-        produced += len(decoder.decompress(raw[consumed:consumed + KIB]))
+        produced += len(decoder.decompress(raw[consumed : consumed + KIB]))
         consumed += KIB
     return consumed
 
 
 def test_outputs(run):
     results, _local, out = run
-    assert {p.name for p in out.iterdir()} == {"results.json", "table.md", "scaling.png", "ways.png",
-                                              "light_curve.png"}
+    assert {p.name for p in out.iterdir()} == {
+        "results.json",
+        "table.md",
+        "scaling.png",
+        "ways.png",
+        "light_curve.png",
+    }
     assert results["settings"]["epochs"] == EPOCHS and results["settings"]["image_side"] == 128
 
 
@@ -87,7 +112,7 @@ def test_index_reads_little_of_each_file(run):
         assert index["listing_requests"] == 1  # one listing gives every file's size and ETag: no HEAD
         assert index["requests"] == index["listing_requests"] + sum(f["requests"] for f in index["per_file"])
         for entry in index["per_file"]:
-            assert 1 <= entry["requests"] and 0 < entry["bytes"] <= bound(local[entry["key"]])
+            assert entry["requests"] >= 1 and 0 < entry["bytes"] <= bound(local[entry["key"]])
 
 
 def test_light_curve_bytes_within_floor(run):
@@ -121,8 +146,13 @@ def test_counts_do_not_depend_on_concurrency(run):
         rows = [r for r in results["scaling"] if r["layout"] == layout]
         assert [r["workers"] for r in rows] == [1, 2, 4, 8, 16]
         assert {(r["files"], r["ok"], r["requests"], r["bytes"]) for r in rows} == {
-            (EPOCHS, EPOCHS, results["light_curve"][layout]["ways"][0]["requests"],
-             results["light_curve"][layout]["ways"][0]["bytes"])}
+            (
+                EPOCHS,
+                EPOCHS,
+                results["light_curve"][layout]["ways"][0]["requests"],
+                results["light_curve"][layout]["ways"][0]["bytes"],
+            )
+        }
 
 
 def test_query_finds_the_field_among_synthetic_footprints(run):
