@@ -825,9 +825,9 @@ def main(argv: list[str] | None = None) -> int:
     for layout in LAYOUTS:
         entries = [epoch.files[layout] for epoch in field_epochs]
         local = {f"s3://{e.bucket}/{e.key}": e.path for e in entries}
+        served = sum(p.stat().st_size for p in local.values())
         print(
-            f"serving {len(entries)} {LAYOUTS[layout]} files "
-            f"({sum(p.stat().st_size for p in local.values()) / MB:,.0f}"
+            f"serving {len(entries)} {LAYOUTS[layout]} files ({served / MB:,.0f}"
             f" MB; latency {args.latency * 1000:.0f} ms, {args.bandwidth / MB:.0f} MB/s per request)",
             flush=True,
         )
