@@ -670,6 +670,30 @@ def publish(
     print(f"published {source} into {page}, {figure} and {results_copy}")
 
 
+def aws_environment() -> None:
+    """Throw-away credentials in a file, no proxy, nothing from the caller's AWS setup."""
+    credentials = Path(tempfile.mkdtemp(prefix="bench-aws-")) / "credentials"
+    credentials.write_text("[default]\naws_access_key_id = bench\naws_secret_access_key = bench\n")
+    for name in (
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL_S3",
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "https_proxy",
+        "http_proxy",
+    ):
+        os.environ.pop(name, None)
+    os.environ.update(
+        AWS_SHARED_CREDENTIALS_FILE=str(credentials),
+        AWS_CONFIG_FILE=str(credentials) + ".config",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per request (default 0.02)")
@@ -699,26 +723,7 @@ def main(argv: list[str] | None = None) -> int:
         files.Entry("stpubdata", f"bench/downloads/file_{n:02d}_drz.fits", local["drz"])
         for n in range(DOWNLOADS)
     ]
-    credentials = Path(tempfile.mkdtemp(prefix="bench-aws-")) / "credentials"
-    credentials.write_text("[default]\naws_access_key_id = bench\naws_secret_access_key = bench\n")
-    for name in (
-        "AWS_PROFILE",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_ENDPOINT_URL_S3",
-        "HTTPS_PROXY",
-        "HTTP_PROXY",
-        "https_proxy",
-        "http_proxy",
-    ):
-        os.environ.pop(name, None)
-    os.environ.update(
-        AWS_SHARED_CREDENTIALS_FILE=str(credentials),
-        AWS_CONFIG_FILE=str(credentials) + ".config",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_EC2_METADATA_DISABLED="true",
-    )
+    aws_environment()
     print(
         f"serving {len(entries)} objects (latency {args.latency * 1000:.0f} ms, "
         f"bandwidth {args.bandwidth / MB:.0f} MB/s per request)",

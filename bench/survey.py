@@ -41,7 +41,6 @@ import os
 import platform
 import struct
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -57,7 +56,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import files  # noqa: E402
-from run import KIB, MB, fmt_bytes, gzip_prefix  # noqa: E402  (bench/run.py)
+from run import KIB, MB, aws_environment, fmt_bytes, gzip_prefix  # noqa: E402  (bench/run.py)
 
 from roman_helpers import batch, footprints, photometry, stream  # noqa: E402
 from roman_helpers.sandbox import tds  # noqa: E402
@@ -738,30 +737,6 @@ def plots(results: dict, folder: Path) -> None:
 
 
 # ------------------------------------------------------------------ main
-
-
-def aws_environment() -> None:
-    """Throw-away credentials in a file, no proxy, nothing from the caller's AWS setup."""
-    credentials = Path(tempfile.mkdtemp(prefix="bench-aws-")) / "credentials"
-    credentials.write_text("[default]\naws_access_key_id = bench\naws_secret_access_key = bench\n")
-    for name in (
-        "AWS_PROFILE",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_ENDPOINT_URL_S3",
-        "HTTPS_PROXY",
-        "HTTP_PROXY",
-        "https_proxy",
-        "http_proxy",
-    ):
-        os.environ.pop(name, None)
-    os.environ.update(
-        AWS_SHARED_CREDENTIALS_FILE=str(credentials),
-        AWS_CONFIG_FILE=str(credentials) + ".config",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_EC2_METADATA_DISABLED="true",
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
