@@ -68,6 +68,7 @@ from . import config
 # its bytes are kept for the rare file whose gwcs needs blocks after the tree.
 from ._asdf_layout import read_tree_bytes
 from ._fits_layout import HEADER_BLOCK, ForwardReader, RangeReader, walk_hdus
+from ._threadsafe import LOCK
 from .errors import (
     FileFormatError,
     InvalidParameterError,
@@ -393,6 +394,11 @@ def _fit_sip(gwcs_wcs: Any, nx: int, ny: int, uri: str) -> tuple[WCS, float]:
     image, through the same world-to-pixel inversion :func:`find` uses, and stored in the row. A
     file whose gwcs no SIP polynomial follows within :data:`SIP_LIMIT` pixels is not indexed.
     """
+    with LOCK:  # gwcs's fit changes the process-wide warning filters (see roman_helpers._threadsafe)
+        return _fit_sip_alone(gwcs_wcs, nx, ny, uri)
+
+
+def _fit_sip_alone(gwcs_wcs: Any, nx: int, ny: int, uri: str) -> tuple[WCS, float]:
     from astropy.wcs import WCS
 
     box = ((-0.5, nx - 0.5), (-0.5, ny - 0.5))

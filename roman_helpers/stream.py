@@ -36,7 +36,6 @@ import copy
 import gzip
 import io
 import textwrap
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -46,6 +45,7 @@ import yaml
 
 from . import _asdf_layout, _fits_layout, _sky, config
 from ._fits_layout import HEADER_BLOCK
+from ._threadsafe import quiet
 from .errors import FileFormatError, InvalidParameterError, translate_s3_error
 from .uris import split_uri
 
@@ -296,8 +296,7 @@ def _asdf_tree(tree_bytes: bytes, uri: str) -> AsdfFile:
     """Open the tree alone (no blocks): tagged objects become astropy/gwcs objects."""
     import asdf
 
-    with warnings.catch_warnings(), _translated_errors(uri, None):
-        warnings.simplefilter("ignore")  # blocks are missing on purpose
+    with quiet(), _translated_errors(uri, None):  # the blocks are missing on purpose
         return asdf.open(io.BytesIO(tree_bytes), lazy_load=True, memmap=False)
 
 
@@ -479,8 +478,7 @@ def _request(box: Any, position: Any, size: Any, terms: _sky.Terms) -> _Request:
 def _fits_wcs(header):
     from astropy.wcs import WCS, FITSFixedWarning
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)
+    with quiet(FITSFixedWarning):
         wcs = WCS(header)
     return wcs.celestial if wcs.has_celestial else None
 
@@ -1030,8 +1028,7 @@ def _sip_deviation(gwcs_wcs: Any, header: Header, shape: tuple[int, int]) -> tup
         np.unique(np.round(np.linspace(0, nx - 1, min(nx, 65)))),
         np.unique(np.round(np.linspace(0, ny - 1, min(ny, 65)))),
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # astropy notes the SIP distortion it applies
+    with quiet():  # astropy notes the SIP distortion it applies
         approximate = WCS(header).pixel_to_world(grid_x, grid_y)
     exact = gwcs_wcs.pixel_to_world(grid_x, grid_y)
     scale_y, scale_x = _pixel_scales(gwcs_wcs, (nx - 1) / 2, (ny - 1) / 2)
@@ -1054,8 +1051,7 @@ def _sip_header(gwcs_wcs: Any, shape: tuple[int, int], goal: float = 0.01) -> He
     ny, nx = shape
     box = ((-0.5, nx - 0.5), (-0.5, ny - 0.5))
     best = None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # gwcs warns about the accuracies it misses; we measure them
+    with quiet():  # gwcs warns about the accuracies it misses; we measure them
         for degree in range(1, 8):
             try:
                 header = gwcs_wcs.to_fits_sip(bounding_box=box, degree=degree, max_inv_pix_error=None)
