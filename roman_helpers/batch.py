@@ -88,7 +88,8 @@ class ImageCutout:
     data : astropy.nddata.Cutout2D
         The science image's cut-out, with its WCS when the file has one.
     err : astropy.nddata.Cutout2D or None
-        The same pixels of the file's error array (FITS ``ERR`` extension), or ``None``.
+        The same pixels of the file's error array (the FITS ``ERR`` extension, the ASDF
+        ``err`` array), or ``None`` when the file has none.
     """
 
     data: Cutout2D
@@ -664,18 +665,20 @@ def _cutout_one(
     uri: str, *, position: Any, size: Any, ext: int | str | None, err_ext: str | None, anon: bool | None
 ) -> ImageCutout:
     """Cut one file (top level, so that Dask workers can import it by name)."""
-    from .stream import cutout
+    from .stream import cutout, cutouts
 
-    data = cutout(uri, position=position, size=size, ext=ext, anon=anon)
-    err = None
-    if err_ext is not None and not uri.lower().endswith(".asdf"):
-        ys, xs = data.slices_original
-        try:  # the same pixels, by box: the error extension needs no WCS of its own
-            err = cutout(uri, box=(xs.start, ys.start, xs.stop, ys.stop), ext=err_ext, anon=anon)
-        except InvalidParameterError as error:
-            if error.name != "ext":
-                raise
-            # the file has no error extension: the science cut-out alone
+    if err_ext is None:
+        return ImageCutout(cutout(uri, position=position, size=size, ext=ext, anon=anon))
+    # Science and errors in one read of the file (one pass through a .fits.gz stream); None in
+    # first place is the default science image (the first 2-D image HDU, or ASDF "data").
+    arrays: list[Any] = [ext, err_ext]
+    try:
+        data, err = cutouts(uri, position=position, size=size, arrays=arrays, anon=anon).values()
+    except InvalidParameterError as error:
+        if error.name != "ext" or str(error.value).lower() != err_ext.lower():
+            raise
+        # no error array (or one of another shape): the science cut-out alone
+        return ImageCutout(cutout(uri, position=position, size=size, ext=ext, anon=anon))
     return ImageCutout(data, err)
 
 
@@ -696,7 +699,7 @@ def cutouts(
 ) -> BatchResult:
     """Cut the same region of the sky out of many files, fetching only the pixels needed.
 
-    Each file is read with :func:`roman_helpers.stream.cutout`; see :func:`map_files` for
+    Each file is read once, with :func:`roman_helpers.stream.cutouts`; see :func:`map_files` for
     how the work is spread, retried and time-limited.
 
     Parameters
@@ -714,14 +717,16 @@ def cutouts(
     max_workers : int
         Threads when no ``client`` is given.
     with_errors : bool
-        Also cut the error array where the file has one (FITS extension ``err_ext``), for
-        photometric uncertainties. Roman ASDF files give the science array only
-        (:func:`roman_helpers.stream.cutout` reads ``roman.data``); photometry then
+        Also cut the error array where the file has one (FITS extension ``err_ext``, Roman
+        ASDF ``err``), for photometric uncertainties; both arrays come from one read of
+        the file. For a file without one, :func:`roman_helpers.photometry.light_curve`
         estimates the noise from the background around the target.
     ext : int or str, optional
-        FITS HDU of the science image; by default the first 2-D image.
+        FITS HDU of the science image (by default the first 2-D image), or the name of an
+        ASDF array (by default ``data``).
     err_ext : str
-        FITS HDU of the error array.
+        FITS HDU of the error array (for ASDF files, the array of that name in any case:
+        ``err``).
     anon : bool, optional
         Anonymous access; by default decided by the bucket.
     retries, timeout, progress
@@ -745,9 +750,9 @@ def cutouts(
     >>> files = footprints.find(index, target, band="F158")
     >>> result = cutouts(files, target, 25, progress=False)
     >>> len(result.ok), len(result.failed), result.requests
-    (1, 0, 3)
-    >>> result.ok[0].cutout.shape
-    (25, 25)
+    (1, 0, 5)
+    >>> result.ok[0].cutout.shape, result.ok[0].err.shape  # science and errors, from one read
+    ((25, 25), (25, 25))
     """
     function = functools.partial(
         _cutout_one,

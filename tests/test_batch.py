@@ -10,7 +10,7 @@ counts, or from :func:`roman_helpers.transfer.measure` around a plain serial loo
 
 from __future__ import annotations
 
-import contextlib
+import gzip
 import io
 import re
 import socket
@@ -91,11 +91,24 @@ def fits_bytes(seed: int, position, with_err: bool) -> tuple[bytes, np.ndarray, 
     return out.getvalue(), sci, err if with_err else None
 
 
-def asdf_bytes(seed: int) -> tuple[bytes, np.ndarray]:
-    data = np.random.default_rng(seed).normal(100, 5, SHAPE).astype(np.float32)
+def asdf_bytes(seed: int) -> bytes:
+    """A Roman-style ASDF file: ``data``, ``err`` and ``dq`` under ``roman``."""
+    rng = np.random.default_rng(seed)
+    roman = {
+        "data": rng.normal(100, 5, SHAPE).astype(np.float32),
+        "err": (5 + rng.random(SHAPE)).astype(np.float32),
+        "dq": rng.integers(0, 4, SHAPE).astype(np.uint32),
+        "meta": {"exposure": {"start_time": "2027-01-01"}},
+    }
     out = io.BytesIO()
-    asdf.AsdfFile({"roman": {"data": data, "meta": {"exposure": {"start_time": "2027-01-01"}}}}).write_to(out)
-    return out.getvalue(), data
+    asdf.AsdfFile({"roman": roman}).write_to(out)
+    return out.getvalue()
+
+
+def asdf_arrays(body: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """The ``data`` and ``err`` arrays of an ASDF file, read here with asdf."""
+    with asdf.open(io.BytesIO(body), lazy_load=False, memmap=False) as af:
+        return np.array(af["roman"]["data"]), np.array(af["roman"]["err"])
 
 
 @pytest.fixture
@@ -106,9 +119,12 @@ def stored(buckets, s3_client):
         body, sci, err = fits_bytes(seed, position, with_err)
         put_object(s3_client, buckets["public"], f"tds/{name}", body)
         arrays[PREFIX + name] = (sci, err)
-    body, data = asdf_bytes(99)
+    body = asdf_bytes(99)
     put_object(s3_client, buckets["public"], "tds/r0001_cal.asdf", body)
-    arrays[PREFIX + "r0001_cal.asdf"] = (data, None)
+    arrays[PREFIX + "r0001_cal.asdf"] = asdf_arrays(body)
+    body, sci, err = fits_bytes(0, EPOCHS["e01.fits"][0], True)
+    put_object(s3_client, buckets["public"], "tds/g01.fits.gz", gzip.compress(body, mtime=0))
+    arrays[PREFIX + "g01.fits.gz"] = (sci, err)
     return arrays
 
 
@@ -194,16 +210,17 @@ def files_table() -> Table:
 
 
 def serial_reference(uris) -> tuple[int, int]:
-    """Requests and bytes of the same reads done one file after another with stream.cutout."""
+    """Requests and bytes of the same reads done one file after another: SCI and ERR together
+    with stream.cutouts, and for a file without ERR the science image alone with stream.cutout."""
     with measure() as stats:
         for uri in uris:
             try:
-                cut = stream.cutout(uri, position=TARGET, size=SIZE)
+                stream.cutouts(uri, position=TARGET, size=SIZE, arrays=[None, "ERR"])
+            except InvalidParameterError as error:
+                if error.value == "ERR":
+                    stream.cutout(uri, position=TARGET, size=SIZE)
             except RomanHelpersError:
                 continue
-            ys, xs = cut.slices_original
-            with contextlib.suppress(InvalidParameterError):
-                stream.cutout(uri, box=(xs.start, ys.start, xs.stop, ys.stop), ext="ERR")
     return stats.requests, stats.bytes
 
 
@@ -292,21 +309,62 @@ def test_dask_scheduler_by_address(serve, stored, dask_client):
     assert result.backend == dask_client.scheduler.address
 
 
-def test_asdf_gives_data_only_and_pixel_positions(serve, stored):
-    serve()
+def test_asdf_gives_data_and_err_and_pixel_positions(serve, stored):
+    server = serve()
     uris = [PREFIX + "r0001_cal.asdf", PREFIX + "e01.fits"]
+    mark = len(server.records)
     result = cutouts(uris, (20, 30), (9, 7), progress=False)
+    served = server.settled(mark + result.requests)[mark:]
     assert result.failed == []
-    asdf_item, fits_item = result.ok
-    assert asdf_item.err is None and fits_item.err is not None
     for item in result.ok:
-        data, _ = stored[item.uri]
-        assert item.cutout.slices_original == (slice(26, 35), slice(17, 24))
+        data, err = stored[item.uri]
+        assert item.cutout.slices_original == item.err.slices_original == (slice(26, 35), slice(17, 24))
         np.testing.assert_array_equal(item.cutout.data, data[26:35, 17:24])
-    np.testing.assert_array_equal(fits_item.err.data, stored[fits_item.uri][1][26:35, 17:24])
+        np.testing.assert_array_equal(item.err.data, err[26:35, 17:24])
+    # the ASDF file is read once for data and err, and its dq is not fetched
+    asdf_served = [r for r in served if r.key.endswith(".asdf")]
+    mark = len(server.records)
+    with measure() as one_read:
+        stream.cutouts(uris[0], box=(17, 26, 24, 35), arrays=["data", "err"])
+    alone = server.settled(mark + one_read.requests)[mark:]
+    assert (len(asdf_served), sum(r.bytes_sent for r in asdf_served)) == (
+        len(alone),
+        sum(r.bytes_sent for r in alone),
+    )
     without = cutouts(uris, (20, 30), (9, 7), with_errors=False, progress=False)
     assert [item.err for item in without.ok] == [None, None]
     assert without.requests < result.requests
+
+
+def test_a_gzipped_file_is_read_once_for_science_and_errors(serve, stored):
+    server = serve()
+    uri = PREFIX + "g01.fits.gz"
+
+    def served_by(call) -> tuple[int, int]:
+        mark = len(server.records)
+        with measure() as stats:
+            call()
+        seen = server.settled(mark + stats.requests)[mark:]
+        return len(seen), sum(r.bytes_sent for r in seen)
+
+    one_read = served_by(lambda: stream.cutouts(uri, position=TARGET, size=SIZE))
+    result: list[BatchResult] = []
+    batch_cost = served_by(lambda: result.append(cutouts([uri], TARGET, SIZE, progress=False)))
+    assert batch_cost == one_read == (result[0].requests, result[0].bytes)
+    (item,) = result[0].ok
+    ys, xs = item.cutout.slices_original
+    star_x, star_y = EPOCHS["e01.fits"][0]  # the cut-out is centred on the star's pixel
+    assert (xs, ys) == (
+        slice(round(star_x) - 5, round(star_x) + 6),
+        slice(round(star_y) - 5, round(star_y) + 6),
+    )
+    sci, err = stored[uri]
+    np.testing.assert_array_equal(item.cutout.data, sci[ys, xs])
+    np.testing.assert_array_equal(item.err.data, err[ys, xs])
+    # two separate reads (science, then errors by box) cost twice as much: the stream is read twice
+    box = (xs.start, ys.start, xs.stop, ys.stop)
+    two_reads = served_by(lambda: (stream.cutout(uri, box=box), stream.cutout(uri, box=box, ext="ERR")))
+    assert two_reads == (2 * one_read[0], 2 * one_read[1])
 
 
 def test_network_faults_are_retried_and_verdicts_are_not(serve, stored):
