@@ -18,9 +18,9 @@ S3 5xx answers) are tried again with a growing wait; answers that will not chang
 object, a position outside the image, a damaged file) are not. Every attempt has a time
 limit, so a stalled connection cannot hold the batch.
 
-Requests and bytes are counted where they happen: each worker process counts its S3
-requests with :func:`roman_helpers.transfer.measure`, each task returns the requests it saw
-with its result, and the caller adds them up, each request once.
+Requests and bytes are counted where they happen: each task counts the S3 requests of its
+process while it runs with :func:`roman_helpers.transfer.measure` (those of tasks running
+beside it too), returns them with its result, and the caller adds them up, each request once.
 """
 
 from __future__ import annotations
@@ -346,45 +346,6 @@ def _within(function: Callable[[str], Any], uri: str, seconds: float) -> Any:
     return box["value"]
 
 
-class _ProcessCounter:
-    """One :func:`roman_helpers.transfer.measure` block per process, shared by the tasks in it.
-
-    A measure block counts every request of its process, so a block per task would count its
-    neighbours' requests anyway; and blocks that close while holding equal records are not
-    told apart (the statistics compare by value), so concurrent blocks must not be used. A
-    task notes where the shared record list stood when it started and takes what was added
-    while it ran.
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.users = 0
-        self.block: Any = None
-        self.stats: Any = None
-
-    def enter(self) -> tuple[Any, int]:
-        from .transfer import measure
-
-        with self.lock:
-            if self.users == 0:
-                self.block = measure()
-                self.stats = self.block.__enter__()
-            self.users += 1
-            return self.stats, len(self.stats.records)
-
-    def leave(self, stats: Any, start: int) -> list:
-        with self.lock:
-            records = stats.records[start:]
-            self.users -= 1
-            if self.users == 0:
-                self.block.__exit__(None, None, None)
-                self.block = self.stats = None
-        return records
-
-
-_COUNTER = _ProcessCounter()
-
-
 def _run(
     function: Callable[[str], Any], uri: str, *, retries: int, timeout: float, backoff: float
 ) -> _Outcome:
@@ -392,9 +353,15 @@ def _run(
 
     Top level (not nested) so that Dask workers can import it by name.
     """
+    from .transfer import measure
+
     outcome = _Outcome(origin=(socket.gethostname(), os.getpid()))
-    stats, start = _COUNTER.enter()
-    try:
+    # Each task has its own block (blocks running together are independent: their statistics
+    # are told apart by identity). A block counts every request of its process while it is
+    # open, those of the tasks running beside it included, so the records themselves are sent
+    # back and the caller counts each once: within a process a record's send and receive
+    # times (perf_counter, nanoseconds) identify it; host and process tell processes apart.
+    with measure() as stats:
         while True:
             outcome.attempts += 1
             try:
@@ -408,14 +375,9 @@ def _run(
                 outcome.error_type, outcome.transient = type(error).__name__, transient
                 outcome.message = str(error) or repr(error)
                 break
-    finally:
-        records = _COUNTER.leave(stats, start)
-    # The records of this task's time include those of tasks running beside it: send the records
-    # themselves so that the caller counts each once. Within a process, a record's send and
-    # receive times (perf_counter, nanoseconds) identify it; host and process tell processes apart.
     outcome.records = [
         (record.operation, record.status, record.bytes, record.range, record.started, record.finished)
-        for record in records
+        for record in stats.records
     ]
     return outcome
 
