@@ -1,8 +1,8 @@
 """Cut-outs over many files, against moto over HTTP on 127.0.0.1.
 
 The files are small FITS images made here (a SCI image with a WCS and an ERR image), one
-with no ERR, one whose image does not contain the target, a Roman-style ASDF, and a key
-that does not exist. They are read through an S3 endpoint made of moto's app behind the
+with no ERR, one whose image does not contain the target, a gzipped one, a Roman-style ASDF
+(data, err, dq), and a key that does not exist; the soak adds a few dozen more. They are read through an S3 endpoint made of moto's app behind the
 sandbox's accounting (what the server sent) and fault injection, sharing the buckets of the
 ``moto_server`` fixture. Expectations come from the arrays written, from the server's
 counts, or from :func:`roman_helpers.transfer.measure` around a plain serial loop.
@@ -28,6 +28,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from moto.server import DomainDispatcherApplication, create_backend_app
 from scipy.special import erf
+from scipy.stats import binom
 from werkzeug.serving import make_server
 
 from roman_helpers import batch, stream
@@ -132,9 +133,9 @@ class CountingS3:
     """moto's app (the ``moto_server`` fixture's buckets) behind the sandbox's accounting, and
     fault injection outside that, so the counts are what the server really sent."""
 
-    def __init__(self, rules) -> None:
+    def __init__(self, rules, seed: int = 0) -> None:
         self.accounting = Accounting(DomainDispatcherApplication(create_backend_app))
-        self.injector = FaultInjector(self.accounting, list(rules))
+        self.injector = FaultInjector(self.accounting, list(rules), seed)
         self.server = make_server(
             "127.0.0.1", 0, self.injector, threaded=True, request_handler=quiet_request_handler()
         )
@@ -165,8 +166,8 @@ def serve(stored, monkeypatch):
     """Start a counting (and optionally faulty) S3 endpoint and point this test's clients at it."""
     servers = []
 
-    def start(*rules) -> CountingS3:
-        server = CountingS3(rules)
+    def start(*rules, seed: int = 0) -> CountingS3:
+        server = CountingS3(rules, seed)
         servers.append(server)
         monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
         monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's own retries off: ours are tested
@@ -384,6 +385,113 @@ def test_network_faults_are_retried_and_verdicts_are_not(serve, stored):
     records = server.settled(result.requests - 4)
     assert result.requests == len(records) + 4
     assert sum(1 for r in records if r.key.endswith(MISSING)) == 1
+
+
+# The soak: many cut-outs through a server that fails 10% of the requests, as networks and S3 do.
+# The images are as wide as the cut-outs, so that a cut-out reads each array's rows in one request:
+# few requests per cut-out keep the bound on failures below tight enough to mean something.
+SOAK_SHAPE = (40, 9)
+SOAK_CENTRE, SOAK_SIZE = (4, 20), 9
+SOAK_FILES = 24  # a third each FITS, gzipped FITS and Roman-style ASDF
+SOAK_REPEATS = 21  # each file listed this many times: 504 cut-outs, each its own task
+SOAK_KINDS = ("slowdown", "error500", "reset", "cut")  # 503 SlowDown, 500 InternalError, dropped connections
+SOAK_RATE = 0.10
+SOAK_RETRIES = 3
+
+
+def soak_files(s3_client, bucket) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Store the soak's files; their science and error arrays by URI, read back here from the bytes."""
+    rng = np.random.default_rng(2027)
+    truth = {}
+    for number in range(SOAK_FILES):
+        sci = rng.normal(100, 5, SOAK_SHAPE).astype(np.float32)
+        err = (5 + rng.random(SOAK_SHAPE)).astype(np.float32)
+        kind = ("fits", "fits.gz", "asdf")[number % 3]
+        out = io.BytesIO()
+        if kind == "asdf":
+            asdf.AsdfFile({"roman": {"data": sci, "err": err}}).write_to(out)
+            body = out.getvalue()
+            truth_arrays = asdf_arrays(body)
+        else:
+            fits.HDUList(
+                [fits.PrimaryHDU(), fits.ImageHDU(sci, name="SCI"), fits.ImageHDU(err, name="ERR")]
+            ).writeto(out)
+            body = out.getvalue()
+            with fits.open(io.BytesIO(body)) as hdus:
+                truth_arrays = (hdus["SCI"].data.copy(), hdus["ERR"].data.copy())
+            if kind == "fits.gz":
+                body = gzip.compress(body, mtime=0)
+        key = f"soak/s{number:02d}.{kind}"
+        put_object(s3_client, bucket, key, body)
+        truth[f"s3://{bucket}/{key}"] = truth_arrays
+    return truth
+
+
+@pytest.mark.timeout(180)
+def test_soak_under_transient_faults(serve, s3_client, buckets):
+    truth = soak_files(s3_client, buckets["public"])
+    kinds = {uri: uri.split(".", 1)[1] for uri in truth}
+    # requests the server answers for one cut-out of each kind of file, without faults
+    clean = serve()
+    requests = {}
+    for uri, kind in kinds.items():
+        if kind not in requests:
+            mark = len(clean.records)
+            sent = cutouts([uri], SOAK_CENTRE, SOAK_SIZE, progress=False).requests
+            requests[kind] = len(clean.settled(mark + sent)[mark:])
+    # one rule per kind, each firing with the rate that makes 10% of all requests fail:
+    # the first rule that fires decides, so P(no fault) = (1 - rate) ** len(SOAK_KINDS) = 0.9
+    rate = 1 - (1 - SOAK_RATE) ** (1 / len(SOAK_KINDS))
+    server = serve(*(FaultRule(kind, rate=rate, key="soak/") for kind in SOAK_KINDS), seed=11)
+    uris = [uri for _ in range(SOAK_REPEATS) for uri in truth]
+    result = cutouts(
+        uris, SOAK_CENTRE, SOAK_SIZE, retries=SOAK_RETRIES, timeout=30, max_workers=8, progress=False
+    )
+
+    # every cut-out is either right or reported as given up after every attempt met a network fault
+    assert result.files == len(uris) >= 500
+    x, y = SOAK_CENTRE
+    ys, xs = slice(y - 4, y + 5), slice(x - 4, x + 5)  # 9 x 9 pixels around the centre
+    for item in result.ok:
+        sci, err = truth[item.uri]
+        assert item.cutout.slices_original == item.err.slices_original == (ys, xs)
+        np.testing.assert_array_equal(item.cutout.data, sci[ys, xs])
+        np.testing.assert_array_equal(item.err.data, err[ys, xs])
+    for failure in result.failed:
+        assert (failure.attempts, failure.transient) == (SOAK_RETRIES + 1, True), failure
+
+    # the faults came at the rate asked for (a bound that a fair run exceeds once in a million)
+    injected = sum(server.injector.injected.values())
+    assert set(server.injector.injected) == set(SOAK_KINDS)
+    assert binom.ppf(1e-6, server.injector.requests, SOAK_RATE) <= injected
+    assert injected <= binom.isf(1e-6, server.injector.requests, SOAK_RATE)
+    # some reached the batch's own retries (not all were absorbed by the S3 client's)
+    retried = sum(item.attempts - 1 for item in [*result.ok, *result.failed])
+    assert retried > 0
+    # and few cut-outs failed. An attempt of a cut-out that takes k requests fails only if one of
+    # them meets a fault: at most p = 1 - 0.9**k (less, as the S3 client retries some faults
+    # itself); the cut-out fails if all retries + 1 attempts do. The number of failures is a sum
+    # of such independent trials, per kind of file a binomial; the sum exceeds the bound below
+    # at most once in a million runs.
+    failures = np.array([1.0])  # its distribution, from the binomials of the kinds
+    for kind, k in requests.items():
+        p = (1 - (1 - SOAK_RATE) ** k) ** (SOAK_RETRIES + 1)
+        tasks = sum(1 for uri in uris if kinds[uri] == kind)
+        failures = np.convolve(failures, binom.pmf(np.arange(tasks + 1), tasks, p))
+    bound = int(np.searchsorted(np.cumsum(failures), 1 - 1e-6))
+    assert len(result.failed) <= bound
+
+    # without retries the faults that reach the batch are failures (about one attempt in twelve
+    # meets one: `retried` above), reported, each after its one attempt
+    once = cutouts(
+        uris[: 7 * SOAK_FILES], SOAK_CENTRE, SOAK_SIZE, retries=0, timeout=30, max_workers=8, progress=False
+    )
+    assert once.failed and len(once.ok) + len(once.failed) == 7 * SOAK_FILES
+    assert {(failure.attempts, failure.transient) for failure in once.failed} == {(1, True)}
+    for item in once.ok:
+        sci, err = truth[item.uri]
+        np.testing.assert_array_equal(item.cutout.data, sci[ys, xs])
+        np.testing.assert_array_equal(item.err.data, err[ys, xs])
 
 
 def _abandoned_attempts_finish() -> None:
