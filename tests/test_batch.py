@@ -2,20 +2,28 @@
 
 The files are small FITS images made here (a SCI image with a WCS and an ERR image), one
 with no ERR, one whose image does not contain the target, a gzipped one, a Roman-style ASDF
-(data, err, dq), and a key that does not exist; the soak adds a few dozen more. They are read through an S3 endpoint made of moto's app behind the
-sandbox's accounting (what the server sent) and fault injection, sharing the buckets of the
-``moto_server`` fixture. Expectations come from the arrays written, from the server's
-counts, or from :func:`roman_helpers.transfer.measure` around a plain serial loop.
+(data, err, dq), and a key that does not exist; the soak adds a few dozen more. They are read
+through an S3 endpoint made of moto's app behind the sandbox's accounting (what the server
+sent) and fault injection, sharing the buckets of the ``moto_server`` fixture. Expectations
+come from the arrays written, from the server's counts, or from
+:func:`roman_helpers.transfer.measure` around a plain serial loop. Dask runs in this process
+(``LocalCluster``) and, once, as a cluster started with the ``dask`` command.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import json
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import asdf
 import astropy.units as u
@@ -198,6 +206,99 @@ def dask_client():
         yield client
 
 
+@pytest.fixture
+def dask_command_line(tmp_path):
+    """Start a Dask cluster with the ``dask`` command: a scheduler and two workers (one process of
+    two threads each), all on 127.0.0.1 without dashboards, inheriting this test's environment
+    (the S3 endpoint and credentials). Yields a function that starts it and returns the
+    scheduler's address; every process started is ended after the test, whatever happens."""
+    executable = Path(sys.executable).with_name("dask")
+    processes: list[subprocess.Popen] = []
+
+    def launch(name: str, *arguments: str) -> subprocess.Popen:
+        with open(tmp_path / f"{name}.log", "wb") as log:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                [str(executable), *arguments],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ),
+                start_new_session=True,  # its own process group: a worker's children end with it
+            )
+        processes.append(process)
+        return process
+
+    def logs() -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text()[-3000:]}" for path in sorted(tmp_path.glob("*.log"))
+        )
+
+    def start() -> str:
+        # the survey extra installs the command: its absence is a failure, not a reason to skip
+        assert executable.exists(), (
+            f"no `dask` command next to {sys.executable}; install roman-helpers[survey]"
+        )
+        scheduler_file = tmp_path / "scheduler.json"
+        scheduler = launch(
+            "scheduler",
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-dashboard",
+            "--scheduler-file",
+            str(scheduler_file),
+        )
+        deadline = time.monotonic() + 120
+        address = None
+        while address is None:
+            assert scheduler.poll() is None, f"the scheduler stopped:\n{logs()}"
+            assert time.monotonic() < deadline, f"the scheduler wrote no address:\n{logs()}"
+            try:
+                address = json.loads(scheduler_file.read_text())["address"]
+            except (FileNotFoundError, ValueError, KeyError):  # not written yet, or not flushed
+                time.sleep(0.1)
+        for number in (1, 2):
+            launch(
+                f"worker{number}",
+                "worker",
+                "--scheduler-file",
+                str(scheduler_file),
+                "--nworkers",
+                "1",
+                "--nthreads",
+                "2",
+                "--host",
+                "127.0.0.1",
+                "--no-dashboard",
+                "--name",
+                f"worker{number}",
+                "--local-directory",
+                str(tmp_path / f"worker{number}"),
+                "--death-timeout",
+                "60",
+            )
+        from distributed import Client
+
+        with Client(address, timeout=60, set_as_default=False) as client:
+            try:
+                client.wait_for_workers(2, timeout=120)
+            except TimeoutError:
+                pytest.fail(f"the workers did not join:\n{logs()}")
+        return address
+
+    yield start
+    for process in reversed(processes):  # the workers, then the scheduler
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in reversed(processes):
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 def files_table() -> Table:
     names = [*EPOCHS, MISSING]
     return Table(
@@ -308,6 +409,59 @@ def test_dask_scheduler_by_address(serve, stored, dask_client):
     assert [item.uri for item in result.ok] == uris and result.failed == []
     assert result.requests == len(server.settled(result.requests)) > 0
     assert result.backend == dask_client.scheduler.address
+
+
+def test_a_cluster_started_from_the_command_line_gives_what_threads_give(serve, stored, dask_command_line):
+    server = serve()
+    address = dask_command_line()  # after serve(): the workers read S3 through the same endpoint
+    assert re.fullmatch(r"tcp://127\.0\.0\.1:\d+", address)
+    table = files_table()
+    table["t_end"] = table["t_start"] + 0.002
+
+    mark = len(server.records)
+    threads = cutouts(table, TARGET, 25, progress=False)
+    served = server.settled(mark + threads.requests)[mark:]
+    mark += len(served)
+    remote = cutouts(table, TARGET, 25, client=address, progress=False)
+    served_remote = server.settled(mark + remote.requests)[mark:]
+
+    assert (threads.backend, remote.backend) == ("threads", address)
+    # the same requests and bytes, as the server counted them
+    assert (remote.requests, remote.bytes) == (threads.requests, threads.bytes)
+    assert (len(served_remote), sum(r.bytes_sent for r in served_remote)) == (
+        len(served),
+        sum(r.bytes_sent for r in served),
+    )
+    assert (threads.requests, threads.bytes) == (len(served), sum(r.bytes_sent for r in served))
+    # the same failures, and the same pixels, which are those written
+    assert [(f.uri, f.error_type, f.attempts, f.transient) for f in remote.failed] == [
+        (f.uri, f.error_type, f.attempts, f.transient) for f in threads.failed
+    ]
+    assert (
+        [item.uri for item in remote.ok]
+        == [item.uri for item in threads.ok]
+        == [PREFIX + name for name in ("e01.fits", "e02.fits", "e03.fits", "e05.fits")]
+    )
+    for a, b in zip(threads.ok, remote.ok, strict=True):
+        sci, err = stored[a.uri]
+        np.testing.assert_array_equal(b.cutout.data, sci[b.cutout.slices_original])
+        assert a.cutout.slices_original == b.cutout.slices_original
+        assert a.cutout.data.tobytes() == b.cutout.data.tobytes()
+        assert (a.err is None) == (b.err is None) == (err is None)
+        if err is not None:
+            assert a.err.data.tobytes() == b.err.data.tobytes()
+            np.testing.assert_array_equal(b.err.data, err[b.cutout.slices_original])
+        # a FITS WCS crosses between processes as header text: equal to the last digit or two
+        np.testing.assert_allclose(
+            b.cutout.wcs.world_to_pixel(TARGET), a.cutout.wcs.world_to_pixel(TARGET), rtol=1e-12
+        )
+    # and the same light curve
+    curves = [light_curve(result, TARGET, radius=5, annulus=(7, 11)) for result in (threads, remote)]
+    assert len(curves[0]) == len(curves[1]) == 4
+    for name in ("flux", "flux_err", "background", "coverage", "x", "y"):  # the aperture placed by the WCS
+        np.testing.assert_allclose(curves[1][name], curves[0][name], rtol=1e-9)
+    assert list(curves[1]["time"].mjd) == list(curves[0]["time"].mjd)
+    assert list(curves[1]["file"]) == list(curves[0]["file"])
 
 
 def test_asdf_gives_data_and_err_and_pixel_positions(serve, stored):
