@@ -18,9 +18,9 @@ S3 5xx answers) are tried again with a growing wait; answers that will not chang
 object, a position outside the image, a damaged file) are not. Every attempt has a time
 limit, so a stalled connection cannot hold the batch.
 
-Requests and bytes are counted where they happen: each worker process counts its S3
-requests with :func:`roman_helpers.transfer.measure`, each task returns the requests it saw
-with its result, and the caller adds them up, each request once.
+Requests and bytes are counted where they happen: each task counts the S3 requests of its
+process while it runs with :func:`roman_helpers.transfer.measure` (those of tasks running
+beside it too), returns them with its result, and the caller adds them up, each request once.
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ class ImageCutout:
     data : astropy.nddata.Cutout2D
         The science image's cut-out, with its WCS when the file has one.
     err : astropy.nddata.Cutout2D or None
-        The same pixels of the file's error array (FITS ``ERR`` extension), or ``None``.
+        The same pixels of the file's error array (the FITS ``ERR`` extension, the ASDF
+        ``err`` array), or ``None`` when the file has none.
     """
 
     data: Cutout2D
@@ -345,45 +346,6 @@ def _within(function: Callable[[str], Any], uri: str, seconds: float) -> Any:
     return box["value"]
 
 
-class _ProcessCounter:
-    """One :func:`roman_helpers.transfer.measure` block per process, shared by the tasks in it.
-
-    A measure block counts every request of its process, so a block per task would count its
-    neighbours' requests anyway; and blocks that close while holding equal records are not
-    told apart (the statistics compare by value), so concurrent blocks must not be used. A
-    task notes where the shared record list stood when it started and takes what was added
-    while it ran.
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.users = 0
-        self.block: Any = None
-        self.stats: Any = None
-
-    def enter(self) -> tuple[Any, int]:
-        from .transfer import measure
-
-        with self.lock:
-            if self.users == 0:
-                self.block = measure()
-                self.stats = self.block.__enter__()
-            self.users += 1
-            return self.stats, len(self.stats.records)
-
-    def leave(self, stats: Any, start: int) -> list:
-        with self.lock:
-            records = stats.records[start:]
-            self.users -= 1
-            if self.users == 0:
-                self.block.__exit__(None, None, None)
-                self.block = self.stats = None
-        return records
-
-
-_COUNTER = _ProcessCounter()
-
-
 def _run(
     function: Callable[[str], Any], uri: str, *, retries: int, timeout: float, backoff: float
 ) -> _Outcome:
@@ -391,9 +353,15 @@ def _run(
 
     Top level (not nested) so that Dask workers can import it by name.
     """
+    from .transfer import measure
+
     outcome = _Outcome(origin=(socket.gethostname(), os.getpid()))
-    stats, start = _COUNTER.enter()
-    try:
+    # Each task has its own block (blocks running together are independent: their statistics
+    # are told apart by identity). A block counts every request of its process while it is
+    # open, those of the tasks running beside it included, so the records themselves are sent
+    # back and the caller counts each once: within a process a record's send and receive
+    # times (perf_counter, nanoseconds) identify it; host and process tell processes apart.
+    with measure() as stats:
         while True:
             outcome.attempts += 1
             try:
@@ -407,14 +375,9 @@ def _run(
                 outcome.error_type, outcome.transient = type(error).__name__, transient
                 outcome.message = str(error) or repr(error)
                 break
-    finally:
-        records = _COUNTER.leave(stats, start)
-    # The records of this task's time include those of tasks running beside it: send the records
-    # themselves so that the caller counts each once. Within a process, a record's send and
-    # receive times (perf_counter, nanoseconds) identify it; host and process tell processes apart.
     outcome.records = [
         (record.operation, record.status, record.bytes, record.range, record.started, record.finished)
-        for record in records
+        for record in stats.records
     ]
     return outcome
 
@@ -664,18 +627,20 @@ def _cutout_one(
     uri: str, *, position: Any, size: Any, ext: int | str | None, err_ext: str | None, anon: bool | None
 ) -> ImageCutout:
     """Cut one file (top level, so that Dask workers can import it by name)."""
-    from .stream import cutout
+    from .stream import cutout, cutouts
 
-    data = cutout(uri, position=position, size=size, ext=ext, anon=anon)
-    err = None
-    if err_ext is not None and not uri.lower().endswith(".asdf"):
-        ys, xs = data.slices_original
-        try:  # the same pixels, by box: the error extension needs no WCS of its own
-            err = cutout(uri, box=(xs.start, ys.start, xs.stop, ys.stop), ext=err_ext, anon=anon)
-        except InvalidParameterError as error:
-            if error.name != "ext":
-                raise
-            # the file has no error extension: the science cut-out alone
+    if err_ext is None:
+        return ImageCutout(cutout(uri, position=position, size=size, ext=ext, anon=anon))
+    # Science and errors in one read of the file (one pass through a .fits.gz stream); None in
+    # first place is the default science image (the first 2-D image HDU, or ASDF "data").
+    arrays: list[Any] = [ext, err_ext]
+    try:
+        data, err = cutouts(uri, position=position, size=size, arrays=arrays, anon=anon).values()
+    except InvalidParameterError as error:
+        if error.name != "ext" or str(error.value).lower() != err_ext.lower():
+            raise
+        # no error array (or one of another shape): the science cut-out alone
+        return ImageCutout(cutout(uri, position=position, size=size, ext=ext, anon=anon))
     return ImageCutout(data, err)
 
 
@@ -696,7 +661,7 @@ def cutouts(
 ) -> BatchResult:
     """Cut the same region of the sky out of many files, fetching only the pixels needed.
 
-    Each file is read with :func:`roman_helpers.stream.cutout`; see :func:`map_files` for
+    Each file is read once, with :func:`roman_helpers.stream.cutouts`; see :func:`map_files` for
     how the work is spread, retried and time-limited.
 
     Parameters
@@ -714,14 +679,16 @@ def cutouts(
     max_workers : int
         Threads when no ``client`` is given.
     with_errors : bool
-        Also cut the error array where the file has one (FITS extension ``err_ext``), for
-        photometric uncertainties. Roman ASDF files give the science array only
-        (:func:`roman_helpers.stream.cutout` reads ``roman.data``); photometry then
+        Also cut the error array where the file has one (FITS extension ``err_ext``, Roman
+        ASDF ``err``), for photometric uncertainties; both arrays come from one read of
+        the file. For a file without one, :func:`roman_helpers.photometry.light_curve`
         estimates the noise from the background around the target.
     ext : int or str, optional
-        FITS HDU of the science image; by default the first 2-D image.
+        FITS HDU of the science image (by default the first 2-D image), or the name of an
+        ASDF array (by default ``data``).
     err_ext : str
-        FITS HDU of the error array.
+        FITS HDU of the error array (for ASDF files, the array of that name in any case:
+        ``err``).
     anon : bool, optional
         Anonymous access; by default decided by the bucket.
     retries, timeout, progress
@@ -745,9 +712,9 @@ def cutouts(
     >>> files = footprints.find(index, target, band="F158")
     >>> result = cutouts(files, target, 25, progress=False)
     >>> len(result.ok), len(result.failed), result.requests
-    (1, 0, 3)
-    >>> result.ok[0].cutout.shape
-    (25, 25)
+    (1, 0, 5)
+    >>> result.ok[0].cutout.shape, result.ok[0].err.shape  # science and errors, from one read
+    ((25, 25), (25, 25))
     """
     function = functools.partial(
         _cutout_one,

@@ -1,21 +1,29 @@
 """Cut-outs over many files, against moto over HTTP on 127.0.0.1.
 
 The files are small FITS images made here (a SCI image with a WCS and an ERR image), one
-with no ERR, one whose image does not contain the target, a Roman-style ASDF, and a key
-that does not exist. They are read through an S3 endpoint made of moto's app behind the
-sandbox's accounting (what the server sent) and fault injection, sharing the buckets of the
-``moto_server`` fixture. Expectations come from the arrays written, from the server's
-counts, or from :func:`roman_helpers.transfer.measure` around a plain serial loop.
+with no ERR, one whose image does not contain the target, a gzipped one, a Roman-style ASDF
+(data, err, dq), and a key that does not exist; the soak adds a few dozen more. They are read
+through an S3 endpoint made of moto's app behind the sandbox's accounting (what the server
+sent) and fault injection, sharing the buckets of the ``moto_server`` fixture. Expectations
+come from the arrays written, from the server's counts, or from
+:func:`roman_helpers.transfer.measure` around a plain serial loop. Dask runs in this process
+(``LocalCluster``) and, once, as a cluster started with the ``dask`` command.
 """
 
 from __future__ import annotations
 
-import contextlib
+import gzip
 import io
+import json
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import asdf
 import astropy.units as u
@@ -28,6 +36,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from moto.server import DomainDispatcherApplication, create_backend_app
 from scipy.special import erf
+from scipy.stats import binom
 from werkzeug.serving import make_server
 
 from roman_helpers import batch, stream
@@ -91,11 +100,24 @@ def fits_bytes(seed: int, position, with_err: bool) -> tuple[bytes, np.ndarray, 
     return out.getvalue(), sci, err if with_err else None
 
 
-def asdf_bytes(seed: int) -> tuple[bytes, np.ndarray]:
-    data = np.random.default_rng(seed).normal(100, 5, SHAPE).astype(np.float32)
+def asdf_bytes(seed: int) -> bytes:
+    """A Roman-style ASDF file: ``data``, ``err`` and ``dq`` under ``roman``."""
+    rng = np.random.default_rng(seed)
+    roman = {
+        "data": rng.normal(100, 5, SHAPE).astype(np.float32),
+        "err": (5 + rng.random(SHAPE)).astype(np.float32),
+        "dq": rng.integers(0, 4, SHAPE).astype(np.uint32),
+        "meta": {"exposure": {"start_time": "2027-01-01"}},
+    }
     out = io.BytesIO()
-    asdf.AsdfFile({"roman": {"data": data, "meta": {"exposure": {"start_time": "2027-01-01"}}}}).write_to(out)
-    return out.getvalue(), data
+    asdf.AsdfFile({"roman": roman}).write_to(out)
+    return out.getvalue()
+
+
+def asdf_arrays(body: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """The ``data`` and ``err`` arrays of an ASDF file, read here with asdf."""
+    with asdf.open(io.BytesIO(body), lazy_load=False, memmap=False) as af:
+        return np.array(af["roman"]["data"]), np.array(af["roman"]["err"])
 
 
 @pytest.fixture
@@ -106,9 +128,12 @@ def stored(buckets, s3_client):
         body, sci, err = fits_bytes(seed, position, with_err)
         put_object(s3_client, buckets["public"], f"tds/{name}", body)
         arrays[PREFIX + name] = (sci, err)
-    body, data = asdf_bytes(99)
+    body = asdf_bytes(99)
     put_object(s3_client, buckets["public"], "tds/r0001_cal.asdf", body)
-    arrays[PREFIX + "r0001_cal.asdf"] = (data, None)
+    arrays[PREFIX + "r0001_cal.asdf"] = asdf_arrays(body)
+    body, sci, err = fits_bytes(0, EPOCHS["e01.fits"][0], True)
+    put_object(s3_client, buckets["public"], "tds/g01.fits.gz", gzip.compress(body, mtime=0))
+    arrays[PREFIX + "g01.fits.gz"] = (sci, err)
     return arrays
 
 
@@ -116,9 +141,9 @@ class CountingS3:
     """moto's app (the ``moto_server`` fixture's buckets) behind the sandbox's accounting, and
     fault injection outside that, so the counts are what the server really sent."""
 
-    def __init__(self, rules) -> None:
+    def __init__(self, rules, seed: int = 0) -> None:
         self.accounting = Accounting(DomainDispatcherApplication(create_backend_app))
-        self.injector = FaultInjector(self.accounting, list(rules))
+        self.injector = FaultInjector(self.accounting, list(rules), seed)
         self.server = make_server(
             "127.0.0.1", 0, self.injector, threaded=True, request_handler=quiet_request_handler()
         )
@@ -149,8 +174,8 @@ def serve(stored, monkeypatch):
     """Start a counting (and optionally faulty) S3 endpoint and point this test's clients at it."""
     servers = []
 
-    def start(*rules) -> CountingS3:
-        server = CountingS3(rules)
+    def start(*rules, seed: int = 0) -> CountingS3:
+        server = CountingS3(rules, seed)
         servers.append(server)
         monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
         monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's own retries off: ours are tested
@@ -181,6 +206,99 @@ def dask_client():
         yield client
 
 
+@pytest.fixture
+def dask_command_line(tmp_path):
+    """Start a Dask cluster with the ``dask`` command: a scheduler and two workers (one process of
+    two threads each), all on 127.0.0.1 without dashboards, inheriting this test's environment
+    (the S3 endpoint and credentials). Yields a function that starts it and returns the
+    scheduler's address; every process started is ended after the test, whatever happens."""
+    executable = Path(sys.executable).with_name("dask")
+    processes: list[subprocess.Popen] = []
+
+    def launch(name: str, *arguments: str) -> subprocess.Popen:
+        with open(tmp_path / f"{name}.log", "wb") as log:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                [str(executable), *arguments],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ),
+                start_new_session=True,  # its own process group: a worker's children end with it
+            )
+        processes.append(process)
+        return process
+
+    def logs() -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text()[-3000:]}" for path in sorted(tmp_path.glob("*.log"))
+        )
+
+    def start() -> str:
+        # the survey extra installs the command: its absence is a failure, not a reason to skip
+        assert executable.exists(), (
+            f"no `dask` command next to {sys.executable}; install roman-helpers[survey]"
+        )
+        scheduler_file = tmp_path / "scheduler.json"
+        scheduler = launch(
+            "scheduler",
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-dashboard",
+            "--scheduler-file",
+            str(scheduler_file),
+        )
+        deadline = time.monotonic() + 120
+        address = None
+        while address is None:
+            assert scheduler.poll() is None, f"the scheduler stopped:\n{logs()}"
+            assert time.monotonic() < deadline, f"the scheduler wrote no address:\n{logs()}"
+            try:
+                address = json.loads(scheduler_file.read_text())["address"]
+            except (FileNotFoundError, ValueError, KeyError):  # not written yet, or not flushed
+                time.sleep(0.1)
+        for number in (1, 2):
+            launch(
+                f"worker{number}",
+                "worker",
+                "--scheduler-file",
+                str(scheduler_file),
+                "--nworkers",
+                "1",
+                "--nthreads",
+                "2",
+                "--host",
+                "127.0.0.1",
+                "--no-dashboard",
+                "--name",
+                f"worker{number}",
+                "--local-directory",
+                str(tmp_path / f"worker{number}"),
+                "--death-timeout",
+                "60",
+            )
+        from distributed import Client
+
+        with Client(address, timeout=60, set_as_default=False) as client:
+            try:
+                client.wait_for_workers(2, timeout=120)
+            except TimeoutError:
+                pytest.fail(f"the workers did not join:\n{logs()}")
+        return address
+
+    yield start
+    for process in reversed(processes):  # the workers, then the scheduler
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in reversed(processes):
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 def files_table() -> Table:
     names = [*EPOCHS, MISSING]
     return Table(
@@ -194,16 +312,17 @@ def files_table() -> Table:
 
 
 def serial_reference(uris) -> tuple[int, int]:
-    """Requests and bytes of the same reads done one file after another with stream.cutout."""
+    """Requests and bytes of the same reads done one file after another: SCI and ERR together
+    with stream.cutouts, and for a file without ERR the science image alone with stream.cutout."""
     with measure() as stats:
         for uri in uris:
             try:
-                cut = stream.cutout(uri, position=TARGET, size=SIZE)
+                stream.cutouts(uri, position=TARGET, size=SIZE, arrays=[None, "ERR"])
+            except InvalidParameterError as error:
+                if error.value == "ERR":
+                    stream.cutout(uri, position=TARGET, size=SIZE)
             except RomanHelpersError:
                 continue
-            ys, xs = cut.slices_original
-            with contextlib.suppress(InvalidParameterError):
-                stream.cutout(uri, box=(xs.start, ys.start, xs.stop, ys.stop), ext="ERR")
     return stats.requests, stats.bytes
 
 
@@ -292,21 +411,115 @@ def test_dask_scheduler_by_address(serve, stored, dask_client):
     assert result.backend == dask_client.scheduler.address
 
 
-def test_asdf_gives_data_only_and_pixel_positions(serve, stored):
-    serve()
+def test_a_cluster_started_from_the_command_line_gives_what_threads_give(serve, stored, dask_command_line):
+    server = serve()
+    address = dask_command_line()  # after serve(): the workers read S3 through the same endpoint
+    assert re.fullmatch(r"tcp://127\.0\.0\.1:\d+", address)
+    table = files_table()
+    table["t_end"] = table["t_start"] + 0.002
+
+    mark = len(server.records)
+    threads = cutouts(table, TARGET, 25, progress=False)
+    served = server.settled(mark + threads.requests)[mark:]
+    mark += len(served)
+    remote = cutouts(table, TARGET, 25, client=address, progress=False)
+    served_remote = server.settled(mark + remote.requests)[mark:]
+
+    assert (threads.backend, remote.backend) == ("threads", address)
+    # the same requests and bytes, as the server counted them
+    assert (remote.requests, remote.bytes) == (threads.requests, threads.bytes)
+    assert (len(served_remote), sum(r.bytes_sent for r in served_remote)) == (
+        len(served),
+        sum(r.bytes_sent for r in served),
+    )
+    assert (threads.requests, threads.bytes) == (len(served), sum(r.bytes_sent for r in served))
+    # the same failures, and the same pixels, which are those written
+    assert [(f.uri, f.error_type, f.attempts, f.transient) for f in remote.failed] == [
+        (f.uri, f.error_type, f.attempts, f.transient) for f in threads.failed
+    ]
+    assert (
+        [item.uri for item in remote.ok]
+        == [item.uri for item in threads.ok]
+        == [PREFIX + name for name in ("e01.fits", "e02.fits", "e03.fits", "e05.fits")]
+    )
+    for a, b in zip(threads.ok, remote.ok, strict=True):
+        sci, err = stored[a.uri]
+        np.testing.assert_array_equal(b.cutout.data, sci[b.cutout.slices_original])
+        assert a.cutout.slices_original == b.cutout.slices_original
+        assert a.cutout.data.tobytes() == b.cutout.data.tobytes()
+        assert (a.err is None) == (b.err is None) == (err is None)
+        if err is not None:
+            assert a.err.data.tobytes() == b.err.data.tobytes()
+            np.testing.assert_array_equal(b.err.data, err[b.cutout.slices_original])
+        # a FITS WCS crosses between processes as header text: equal to the last digit or two
+        np.testing.assert_allclose(
+            b.cutout.wcs.world_to_pixel(TARGET), a.cutout.wcs.world_to_pixel(TARGET), rtol=1e-12
+        )
+    # and the same light curve
+    curves = [light_curve(result, TARGET, radius=5, annulus=(7, 11)) for result in (threads, remote)]
+    assert len(curves[0]) == len(curves[1]) == 4
+    for name in ("flux", "flux_err", "background", "coverage", "x", "y"):  # the aperture placed by the WCS
+        np.testing.assert_allclose(curves[1][name], curves[0][name], rtol=1e-9)
+    assert list(curves[1]["time"].mjd) == list(curves[0]["time"].mjd)
+    assert list(curves[1]["file"]) == list(curves[0]["file"])
+
+
+def test_asdf_gives_data_and_err_and_pixel_positions(serve, stored):
+    server = serve()
     uris = [PREFIX + "r0001_cal.asdf", PREFIX + "e01.fits"]
+    mark = len(server.records)
     result = cutouts(uris, (20, 30), (9, 7), progress=False)
+    served = server.settled(mark + result.requests)[mark:]
     assert result.failed == []
-    asdf_item, fits_item = result.ok
-    assert asdf_item.err is None and fits_item.err is not None
     for item in result.ok:
-        data, _ = stored[item.uri]
-        assert item.cutout.slices_original == (slice(26, 35), slice(17, 24))
+        data, err = stored[item.uri]
+        assert item.cutout.slices_original == item.err.slices_original == (slice(26, 35), slice(17, 24))
         np.testing.assert_array_equal(item.cutout.data, data[26:35, 17:24])
-    np.testing.assert_array_equal(fits_item.err.data, stored[fits_item.uri][1][26:35, 17:24])
+        np.testing.assert_array_equal(item.err.data, err[26:35, 17:24])
+    # the ASDF file is read once for data and err, and its dq is not fetched
+    asdf_served = [r for r in served if r.key.endswith(".asdf")]
+    mark = len(server.records)
+    with measure() as one_read:
+        stream.cutouts(uris[0], box=(17, 26, 24, 35), arrays=["data", "err"])
+    alone = server.settled(mark + one_read.requests)[mark:]
+    assert (len(asdf_served), sum(r.bytes_sent for r in asdf_served)) == (
+        len(alone),
+        sum(r.bytes_sent for r in alone),
+    )
     without = cutouts(uris, (20, 30), (9, 7), with_errors=False, progress=False)
     assert [item.err for item in without.ok] == [None, None]
     assert without.requests < result.requests
+
+
+def test_a_gzipped_file_is_read_once_for_science_and_errors(serve, stored):
+    server = serve()
+    uri = PREFIX + "g01.fits.gz"
+
+    def served_by(call) -> tuple[int, int]:
+        mark = len(server.records)
+        with measure() as stats:
+            call()
+        seen = server.settled(mark + stats.requests)[mark:]
+        return len(seen), sum(r.bytes_sent for r in seen)
+
+    one_read = served_by(lambda: stream.cutouts(uri, position=TARGET, size=SIZE))
+    result: list[BatchResult] = []
+    batch_cost = served_by(lambda: result.append(cutouts([uri], TARGET, SIZE, progress=False)))
+    assert batch_cost == one_read == (result[0].requests, result[0].bytes)
+    (item,) = result[0].ok
+    ys, xs = item.cutout.slices_original
+    star_x, star_y = EPOCHS["e01.fits"][0]  # the cut-out is centred on the star's pixel
+    assert (xs, ys) == (
+        slice(round(star_x) - 5, round(star_x) + 6),
+        slice(round(star_y) - 5, round(star_y) + 6),
+    )
+    sci, err = stored[uri]
+    np.testing.assert_array_equal(item.cutout.data, sci[ys, xs])
+    np.testing.assert_array_equal(item.err.data, err[ys, xs])
+    # two separate reads (science, then errors by box) cost twice as much: the stream is read twice
+    box = (xs.start, ys.start, xs.stop, ys.stop)
+    two_reads = served_by(lambda: (stream.cutout(uri, box=box), stream.cutout(uri, box=box, ext="ERR")))
+    assert two_reads == (2 * one_read[0], 2 * one_read[1])
 
 
 def test_network_faults_are_retried_and_verdicts_are_not(serve, stored):
@@ -326,6 +539,113 @@ def test_network_faults_are_retried_and_verdicts_are_not(serve, stored):
     records = server.settled(result.requests - 4)
     assert result.requests == len(records) + 4
     assert sum(1 for r in records if r.key.endswith(MISSING)) == 1
+
+
+# The soak: many cut-outs through a server that fails 10% of the requests, as networks and S3 do.
+# The images are as wide as the cut-outs, so that a cut-out reads each array's rows in one request:
+# few requests per cut-out keep the bound on failures below tight enough to mean something.
+SOAK_SHAPE = (40, 9)
+SOAK_CENTRE, SOAK_SIZE = (4, 20), 9
+SOAK_FILES = 24  # a third each FITS, gzipped FITS and Roman-style ASDF
+SOAK_REPEATS = 21  # each file listed this many times: 504 cut-outs, each its own task
+SOAK_KINDS = ("slowdown", "error500", "reset", "cut")  # 503 SlowDown, 500 InternalError, dropped connections
+SOAK_RATE = 0.10
+SOAK_RETRIES = 3
+
+
+def soak_files(s3_client, bucket) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Store the soak's files; their science and error arrays by URI, read back here from the bytes."""
+    rng = np.random.default_rng(2027)
+    truth = {}
+    for number in range(SOAK_FILES):
+        sci = rng.normal(100, 5, SOAK_SHAPE).astype(np.float32)
+        err = (5 + rng.random(SOAK_SHAPE)).astype(np.float32)
+        kind = ("fits", "fits.gz", "asdf")[number % 3]
+        out = io.BytesIO()
+        if kind == "asdf":
+            asdf.AsdfFile({"roman": {"data": sci, "err": err}}).write_to(out)
+            body = out.getvalue()
+            truth_arrays = asdf_arrays(body)
+        else:
+            fits.HDUList(
+                [fits.PrimaryHDU(), fits.ImageHDU(sci, name="SCI"), fits.ImageHDU(err, name="ERR")]
+            ).writeto(out)
+            body = out.getvalue()
+            with fits.open(io.BytesIO(body)) as hdus:
+                truth_arrays = (hdus["SCI"].data.copy(), hdus["ERR"].data.copy())
+            if kind == "fits.gz":
+                body = gzip.compress(body, mtime=0)
+        key = f"soak/s{number:02d}.{kind}"
+        put_object(s3_client, bucket, key, body)
+        truth[f"s3://{bucket}/{key}"] = truth_arrays
+    return truth
+
+
+@pytest.mark.timeout(180)
+def test_soak_under_transient_faults(serve, s3_client, buckets):
+    truth = soak_files(s3_client, buckets["public"])
+    kinds = {uri: uri.split(".", 1)[1] for uri in truth}
+    # requests the server answers for one cut-out of each kind of file, without faults
+    clean = serve()
+    requests = {}
+    for uri, kind in kinds.items():
+        if kind not in requests:
+            mark = len(clean.records)
+            sent = cutouts([uri], SOAK_CENTRE, SOAK_SIZE, progress=False).requests
+            requests[kind] = len(clean.settled(mark + sent)[mark:])
+    # one rule per kind, each firing with the rate that makes 10% of all requests fail:
+    # the first rule that fires decides, so P(no fault) = (1 - rate) ** len(SOAK_KINDS) = 0.9
+    rate = 1 - (1 - SOAK_RATE) ** (1 / len(SOAK_KINDS))
+    server = serve(*(FaultRule(kind, rate=rate, key="soak/") for kind in SOAK_KINDS), seed=11)
+    uris = [uri for _ in range(SOAK_REPEATS) for uri in truth]
+    result = cutouts(
+        uris, SOAK_CENTRE, SOAK_SIZE, retries=SOAK_RETRIES, timeout=30, max_workers=8, progress=False
+    )
+
+    # every cut-out is either right or reported as given up after every attempt met a network fault
+    assert result.files == len(uris) >= 500
+    x, y = SOAK_CENTRE
+    ys, xs = slice(y - 4, y + 5), slice(x - 4, x + 5)  # 9 x 9 pixels around the centre
+    for item in result.ok:
+        sci, err = truth[item.uri]
+        assert item.cutout.slices_original == item.err.slices_original == (ys, xs)
+        np.testing.assert_array_equal(item.cutout.data, sci[ys, xs])
+        np.testing.assert_array_equal(item.err.data, err[ys, xs])
+    for failure in result.failed:
+        assert (failure.attempts, failure.transient) == (SOAK_RETRIES + 1, True), failure
+
+    # the faults came at the rate asked for (a bound that a fair run exceeds once in a million)
+    injected = sum(server.injector.injected.values())
+    assert set(server.injector.injected) == set(SOAK_KINDS)
+    assert binom.ppf(1e-6, server.injector.requests, SOAK_RATE) <= injected
+    assert injected <= binom.isf(1e-6, server.injector.requests, SOAK_RATE)
+    # some reached the batch's own retries (not all were absorbed by the S3 client's)
+    retried = sum(item.attempts - 1 for item in [*result.ok, *result.failed])
+    assert retried > 0
+    # and few cut-outs failed. An attempt of a cut-out that takes k requests fails only if one of
+    # them meets a fault: at most p = 1 - 0.9**k (less, as the S3 client retries some faults
+    # itself); the cut-out fails if all retries + 1 attempts do. The number of failures is a sum
+    # of such independent trials, per kind of file a binomial; the sum exceeds the bound below
+    # at most once in a million runs.
+    failures = np.array([1.0])  # its distribution, from the binomials of the kinds
+    for kind, k in requests.items():
+        p = (1 - (1 - SOAK_RATE) ** k) ** (SOAK_RETRIES + 1)
+        tasks = sum(1 for uri in uris if kinds[uri] == kind)
+        failures = np.convolve(failures, binom.pmf(np.arange(tasks + 1), tasks, p))
+    bound = int(np.searchsorted(np.cumsum(failures), 1 - 1e-6))
+    assert len(result.failed) <= bound
+
+    # without retries the faults that reach the batch are failures (about one attempt in twelve
+    # meets one: `retried` above), reported, each after its one attempt
+    once = cutouts(
+        uris[: 7 * SOAK_FILES], SOAK_CENTRE, SOAK_SIZE, retries=0, timeout=30, max_workers=8, progress=False
+    )
+    assert once.failed and len(once.ok) + len(once.failed) == 7 * SOAK_FILES
+    assert {(failure.attempts, failure.transient) for failure in once.failed} == {(1, True)}
+    for item in once.ok:
+        sci, err = truth[item.uri]
+        np.testing.assert_array_equal(item.cutout.data, sci[ys, xs])
+        np.testing.assert_array_equal(item.err.data, err[ys, xs])
 
 
 def _abandoned_attempts_finish() -> None:
