@@ -9,7 +9,6 @@ serves) holds reduced-size files with the real structure, generated once per ses
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,15 +96,3 @@ def s3env(served: Served, tmp_path, monkeypatch) -> Iterator[Served]:
     s3fs.S3FileSystem.clear_instance_cache()
     yield served
     s3fs.S3FileSystem.clear_instance_cache()
-
-
-def settled(env: Served, mark: int, requests: int):
-    """The server's records since ``mark`` once it has recorded ``requests`` requests.
-
-    The server records a request after writing its last byte, so the client can hold the answer
-    a moment before the record exists; wait for it (at most a few seconds) before comparing.
-    """
-    deadline = time.monotonic() + 5
-    while (server := env.counted(mark)).requests < requests and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return server

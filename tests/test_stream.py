@@ -14,7 +14,6 @@ import asdf
 import astropy.units as u
 import numpy as np
 import pytest
-from _stream_support import settled
 from astropy.io import fits
 from astropy.nddata import Cutout2D
 from astropy.wcs import WCS
@@ -35,7 +34,7 @@ def counted(env, call):
     mark = env.mark()
     with transfer.measure() as client:
         result = call()
-    server = settled(env, mark, client.requests)
+    server = env.counted(mark)
     assert (client.requests, client.bytes) == (server.requests, server.bytes_sent)
     return result, server
 
