@@ -18,6 +18,21 @@ TAP_URL = "https://irsa.ipac.caltech.edu/simulated/TAP"
 COLLECTION = "simulated_roman_openuniverse2024"
 BUCKET = "nasa-irsa-simulations"
 ARCSEC = 1 / 3600
+#: The columns of an image search that IRSA's notebooks read.
+NOTEBOOK_COLUMNS = (
+    "obs_id",
+    "energy_bandpassname",
+    "cloud_access",
+    "t_min",
+    "t_max",
+    "s_ra",
+    "s_dec",
+    "s_fov",
+    "access_url",
+    "em_min",
+    "em_max",
+    "s_region",
+)
 
 
 def footprint_test(header):

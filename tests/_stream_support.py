@@ -1,4 +1,4 @@
-"""Fixtures shared by the streaming, transfer and benchmark-count tests.
+"""Fixtures shared by the streaming, transfer and benchmark-count tests; every S3 test's AWS environment.
 
 One sandbox S3 server (:class:`roman_helpers.sandbox.s3.S3Server`, which counts what it
 serves) holds reduced-size files with the real structure, generated once per session by
@@ -9,11 +9,11 @@ serves) holds reduced-size files with the real structure, generated once per ses
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import pytest
 import s3fs
 
@@ -72,9 +72,12 @@ def served(tmp_path_factory) -> Iterator[Served]:
         yield Served(server, local, {name: f"s3://{b}/{k}" for name, (b, k) in keys.items()})
 
 
-@pytest.fixture
-def s3env(served: Served, tmp_path, monkeypatch) -> Iterator[Served]:
-    """Point this test's AWS clients at the server, with throw-away credentials in a file."""
+def point_aws_clients_at(url: str, tmp_path: Path, monkeypatch, *, unset: tuple[str, ...] = ()) -> None:
+    """Point this test's AWS clients at ``url`` with throw-away credentials in a file.
+
+    Only this test's environment changes (``monkeypatch``); ``unset`` names more variables to
+    remove, besides the AWS ones that would choose other credentials or another endpoint.
+    """
     credentials = tmp_path / "aws-credentials"
     credentials.write_text("[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
     for name in (
@@ -83,29 +86,33 @@ def s3env(served: Served, tmp_path, monkeypatch) -> Iterator[Served]:
         "AWS_SECRET_ACCESS_KEY",
         "AWS_SESSION_TOKEN",
         "AWS_ENDPOINT_URL_S3",
-        "HTTPS_PROXY",
-        "HTTP_PROXY",
-        "https_proxy",
-        "http_proxy",
+        *unset,
     ):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", served.server.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+def signed_client(url: str, **options):
+    """A boto3 S3 client for ``url`` that signs its requests with throw-away credentials."""
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="throwaway",
+        aws_secret_access_key="throwaway",
+        **options,
+    )
+
+
+@pytest.fixture
+def s3env(served: Served, tmp_path, monkeypatch) -> Iterator[Served]:
+    """Point this test's AWS clients at the server, with throw-away credentials in a file."""
+    proxies = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")
+    point_aws_clients_at(served.server.url, tmp_path, monkeypatch, unset=proxies)
     yield served
     s3fs.S3FileSystem.clear_instance_cache()
-
-
-def settled(env: Served, mark: int, requests: int):
-    """The server's records since ``mark`` once it has recorded ``requests`` requests.
-
-    The server records a request after writing its last byte, so the client can hold the answer
-    a moment before the record exists; wait for it (at most a few seconds) before comparing.
-    """
-    deadline = time.monotonic() + 5
-    while (server := env.counted(mark)).requests < requests and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return server

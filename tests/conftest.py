@@ -39,22 +39,10 @@ def moto_endpoint(moto_server, tmp_path, monkeypatch) -> Iterator[str]:
     The environment is changed for this test only (``monkeypatch``), so tests that use
     the full sandbox instead do not collide with this one.
     """
-    creds = tmp_path / "aws-credentials"
-    creds.write_text("[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
-    for name in (
-        "AWS_PROFILE",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_ENDPOINT_URL_S3",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    s3fs.S3FileSystem.clear_instance_cache()
+    # imported here, not at the top: pytest loads the plugin first, with its assertion rewriting
+    from _stream_support import point_aws_clients_at
+
+    point_aws_clients_at(moto_server, tmp_path, monkeypatch)
     yield moto_server
     s3fs.S3FileSystem.clear_instance_cache()
 

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 import pytest
-from _stream_support import ROOT, settled
+from _stream_support import ROOT
 
 from roman_helpers import stream, transfer
 
@@ -31,7 +31,7 @@ def both_ways(env, seed_call, ours_call):
         mark = env.mark()
         with transfer.measure() as client:
             value = call()
-        server = settled(env, mark, client.requests)
+        server = env.counted(mark)
         assert (client.requests, client.bytes) == (server.requests, server.bytes_sent)
         results.append((value, server))
     return results

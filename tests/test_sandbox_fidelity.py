@@ -26,7 +26,17 @@ import astropy.units as u
 import numpy as np
 import pytest
 import requests
-from _irsa_support import ARCSEC, BUCKET, COLLECTION, SIA_URL, header_value, holding, keys, read_images
+from _irsa_support import (
+    ARCSEC,
+    BUCKET,
+    COLLECTION,
+    NOTEBOOK_COLUMNS,
+    SIA_URL,
+    header_value,
+    holding,
+    keys,
+    read_images,
+)
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 
@@ -390,21 +400,7 @@ def check_sia(o: Outcome, images: Images, sandbox) -> None:
             images.headers[key]["sci"]["NAXIS2"],
         )
         assert row["obs_collection"] == COLLECTION
-    for name in (
-        "obs_id",
-        "energy_bandpassname",
-        "cloud_access",
-        "t_min",
-        "t_max",
-        "s_ra",
-        "s_dec",
-        "s_fov",
-        "access_url",
-        "em_min",
-        "em_max",
-        "s_region",
-        "dist_to_point",
-    ):  # what IRSA's notebooks read
+    for name in (*NOTEBOOK_COLUMNS, "dist_to_point"):
         assert name in o.result.colnames, name
 
 

@@ -22,6 +22,7 @@ from _irsa_support import (
     ARCSEC,
     BUCKET,
     COLLECTION,
+    NOTEBOOK_COLUMNS,
     SIA_URL,
     TAP_URL,
     footprint_test,
@@ -165,21 +166,7 @@ def test_notebook_code_runs_on_the_answer(irsa, sandbox_images):
     not_on_edge = [r["dist_to_point"] < 0.45 * r["s_fov"] for r in chosen]
     assert len(uris) >= 1 and all(not_on_edge)
     assert all(u.startswith(f"s3://{BUCKET}/openuniverse2024/") for u in uris)
-    for name in (
-        "obs_id",
-        "energy_bandpassname",
-        "cloud_access",
-        "t_min",
-        "t_max",
-        "s_ra",
-        "s_dec",
-        "s_fov",
-        "access_url",
-        "em_min",
-        "em_max",
-        "s_region",
-        "obs_collection",
-    ):
+    for name in (*NOTEBOOK_COLUMNS, "obs_collection"):
         assert name in results.colnames
     assert results["s_ra"].dtype == np.float64 and results["t_min"].dtype == np.float64
     assert results["s_xel1"].dtype == np.int64 and results["calib_level"].dtype == np.int32

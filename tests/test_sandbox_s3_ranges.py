@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import numpy as np
 import pytest
 import requests
+from _stream_support import signed_client
 from botocore.config import Config
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import FakeKey, get_canned_acl, s3_backends
@@ -143,13 +143,7 @@ def test_errors_and_access_policy_still_apply(server, reference):
     for range_ in (None, "bytes=0-9"):
         denied = _get(f"{server.url}/{PRIVATE}/{KEY}", "GET", range_)
         assert denied.status_code == 403 and b"<Code>AccessDenied</Code>" in denied.content
-    signed = boto3.client(
-        "s3",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="throwaway",
-        aws_secret_access_key="throwaway",
-    )
+    signed = signed_client(server.url)
     assert (
         signed.get_object(Bucket=PRIVATE, Key=KEY, Range="bytes=10-19")["Body"].read()
         == (server.manifest.root / "blob.bin").read_bytes()[10:20]
@@ -176,14 +170,7 @@ def test_accounting_counts_the_bytes_sent(server, payload):
 
 def test_object_overwritten_after_start_serves_new_bytes(server, payload):
     new = bytes(reversed(payload[1][:123_456]))
-    signed = boto3.client(
-        "s3",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="throwaway",
-        aws_secret_access_key="throwaway",
-        config=Config(request_checksum_calculation="when_required"),
-    )
+    signed = signed_client(server.url, config=Config(request_checksum_calculation="when_required"))
     signed.put_object(Bucket=PUBLIC, Key=OTHER, Body=new, ACL="public-read")
     url = f"{server.url}/{PUBLIC}/{OTHER}"
     assert _get(url, "GET", "bytes=-100").content == new[-100:]
@@ -192,13 +179,7 @@ def test_object_overwritten_after_start_serves_new_bytes(server, payload):
     assert whole.content == new and whole.headers["Content-Length"] == str(len(new))
     assert _get(url, "GET", "bytes=200000-").status_code == 416  # beyond the new, shorter object
     # with a stored checksum (boto3's default for PUT): moto's own GET answers, checksum and all
-    signed = boto3.client(
-        "s3",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="throwaway",
-        aws_secret_access_key="throwaway",
-    )
+    signed = signed_client(server.url)
     signed.put_object(Bucket=PUBLIC, Key=OTHER, Body=new[:5000], ACL="public-read")
     full = signed.get_object(Bucket=PUBLIC, Key=OTHER, ChecksumMode="ENABLED")
     assert full["Body"].read() == new[:5000] and full.get("ChecksumCRC32")

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import requests
 import trustme
+from _stream_support import signed_client
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -54,13 +55,7 @@ def tiny_s3(tiny_manifest):
 
 def _client(url: str, signed: bool):
     if signed:
-        return boto3.client(
-            "s3",
-            endpoint_url=url,
-            region_name="us-east-1",
-            aws_access_key_id="throwaway",
-            aws_secret_access_key="throwaway",
-        )
+        return signed_client(url)
     return boto3.client(
         "s3", endpoint_url=url, region_name="us-east-1", config=Config(signature_version=UNSIGNED)
     )

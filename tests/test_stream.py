@@ -14,7 +14,6 @@ import asdf
 import astropy.units as u
 import numpy as np
 import pytest
-from _stream_support import settled
 from astropy.io import fits
 from astropy.nddata import Cutout2D
 from astropy.wcs import WCS
@@ -35,9 +34,20 @@ def counted(env, call):
     mark = env.mark()
     with transfer.measure() as client:
         result = call()
-    server = settled(env, mark, client.requests)
+    server = env.counted(mark)
     assert (client.requests, client.bytes) == (server.requests, server.bytes_sent)
     return result, server
+
+
+def assert_no_byte_fetched_twice(server) -> None:
+    """The ranged GETs in ``server``'s records do not overlap."""
+    spans = sorted(
+        tuple(int(n) for n in record.range.split("=")[1].split("-"))
+        for record in server.records
+        if record.range
+    )
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert start > end
 
 
 def asdf_tree_and_index_bytes(path) -> int:
@@ -146,13 +156,7 @@ def test_gzip_cutout_reads_forward_once_and_stops_after_the_rows(s3env):
     with fits.open(path) as hdul:
         np.testing.assert_array_equal(cut.data, hdul["SCI"].data[20:60, 100:200])
         data_start = hdul.fileinfo(1)["datLoc"]
-    spans = sorted(
-        tuple(int(n) for n in record.range.split("=")[1].split("-"))
-        for record in server.records
-        if record.range
-    )
-    for (_, end), (start, _) in itertools.pairwise(spans):
-        assert start > end  # no byte fetched twice
+    assert_no_byte_fetched_twice(server)
     needed = gzip_prefix_for(path, data_start + 60 * 4088 * 4)
     assert server.bytes_sent <= needed + stream.GZIP_BLOCK
     assert server.bytes_sent < path.stat().st_size
@@ -331,13 +335,7 @@ def test_cutouts_of_fits_gz_read_the_stream_forward_once(s3env):
     with fits.open(s3env.local["gz"]) as hdul:
         for name, cut in cuts.items():
             np.testing.assert_array_equal(cut.data, hdul[name].data[20:60, 100:200])
-    spans = sorted(
-        tuple(int(n) for n in record.range.split("=")[1].split("-"))
-        for record in server.records
-        if record.range
-    )
-    for (_, end), (start, _) in itertools.pairwise(spans):
-        assert start > end  # no byte fetched twice
+    assert_no_byte_fetched_twice(server)
     assert server.bytes_sent <= s3env.local["gz"].stat().st_size
 
 

@@ -45,6 +45,29 @@ M85 = {"ra": 186.350222, "decl": 18.191081}
 
 # (name, type in responses, type in columnsconfig, label, unit, description, example, separator)
 # Labels, descriptions and examples are MAST's own (its columnsconfig for Mast.Caom.Cone).
+_AS_MJD = "May be displayed in the Portal as YYY-MM-DD HH:MM, but should be searched as MJD"
+_AS_DECIMAL = "May be displayed in the Portal as hh:mm:ss.sss, but should be searched as decimal"
+# columns of both the observation and the product answers (the products call the group ID obsID)
+_OBS_ID = (
+    "obs_id",
+    "string",
+    "char",
+    "Observation ID",
+    "",
+    "Observation identifier, given by mission",
+    "U24Z0101T, N4QF18030",
+    None,
+)
+_PRODUCT_GROUP_ID = (
+    "string",
+    "long",
+    "Product Group ID",
+    "",
+    "Database identifier for obs_id",
+    "Long integer, e.g. 2007590987",
+    None,
+)
+_PROPOSAL_ID = ("proposal_id", "string", "char", "Proposal ID", "", "Proposal ID", "", None)
 _OBSERVATION_COLUMNS = [
     (
         "intentType",
@@ -118,36 +141,9 @@ _OBSERVATION_COLUMNS = [
         "Ex. COMET;COMET BEING ORBITED BY THE ROSETTA SPACECRAFT;SOLAR SYSTEM",
         ";",
     ),
-    (
-        "obs_id",
-        "string",
-        "char",
-        "Observation ID",
-        "",
-        "Observation identifier, given by mission",
-        "U24Z0101T, N4QF18030",
-        None,
-    ),
-    (
-        "s_ra",
-        "float",
-        "double",
-        "RA",
-        "deg",
-        "Observation Right Ascension",
-        "May be displayed in the Portal as hh:mm:ss.sss, but should be searched as decimal",
-        None,
-    ),
-    (
-        "s_dec",
-        "float",
-        "double",
-        "Dec",
-        "deg",
-        "Observation Declination",
-        "May be displayed in the Portal as hh:mm:ss.sss, but should be searched as decimal",
-        None,
-    ),
+    _OBS_ID,
+    ("s_ra", "float", "double", "RA", "deg", "Observation Right Ascension", _AS_DECIMAL, None),
+    ("s_dec", "float", "double", "Dec", "deg", "Observation Declination", _AS_DECIMAL, None),
     (
         "dataproduct_type",
         "string",
@@ -179,26 +175,8 @@ _OBSERVATION_COLUMNS = [
         "0 = raw, 1 = uncalibrated, 2 = calibrated, 3 = science product, 4 = contributed science product",
         None,
     ),
-    (
-        "t_min",
-        "float",
-        "double",
-        "Start Time",
-        "d",
-        "Observation start datetime",
-        "May be displayed in the Portal as YYY-MM-DD HH:MM, but should be searched as MJD",
-        None,
-    ),
-    (
-        "t_max",
-        "float",
-        "double",
-        "End Time",
-        "d",
-        "Observation end datetime",
-        "May be displayed in the Portal as YYY-MM-DD HH:MM, but should be searched as MJD",
-        None,
-    ),
+    ("t_min", "float", "double", "Start Time", "d", "Observation start datetime", _AS_MJD, None),
+    ("t_max", "float", "double", "End Time", "d", "Observation end datetime", _AS_MJD, None),
     ("t_exptime", "float", "double", "Exposure Length", "s", "Exposure time", "", None),
     ("em_min", "float", "double", "Min. Wavelength", "nm", "Minimum Wavelength", "", None),
     ("em_max", "float", "double", "Max. Wavelength", "nm", "Maximum Wavelength", "", None),
@@ -212,17 +190,8 @@ _OBSERVATION_COLUMNS = [
         "Age-dating Star Clusters in M101",
         None,
     ),
-    (
-        "t_obs_release",
-        "float",
-        "double",
-        "Release Date",
-        "MJD",
-        "Dataset release date",
-        "May be displayed in the Portal as YYY-MM-DD HH:MM, but should be searched as MJD",
-        None,
-    ),
-    ("proposal_id", "string", "char", "Proposal ID", "", "Proposal ID", "", None),
+    ("t_obs_release", "float", "double", "Release Date", "MJD", "Dataset release date", _AS_MJD, None),
+    _PROPOSAL_ID,
     (
         "proposal_type",
         "string",
@@ -276,16 +245,7 @@ _OBSERVATION_COLUMNS = [
         "",
         None,
     ),
-    (
-        "obsid",
-        "string",
-        "long",
-        "Product Group ID",
-        "",
-        "Database identifier for obs_id",
-        "Long integer, e.g. 2007590987",
-        None,
-    ),
+    ("obsid", *_PRODUCT_GROUP_ID),
     (
         "objID",
         "string",
@@ -320,28 +280,10 @@ _OBJID1 = (
 _SELECTED = ("_selected_", "boolean", "boolean", "selected", "", "", "", None)
 
 _PRODUCT_COLUMNS = [
-    (
-        "obsID",
-        "string",
-        "long",
-        "Product Group ID",
-        "",
-        "Database identifier for obs_id",
-        "Long integer, e.g. 2007590987",
-        None,
-    ),
+    ("obsID", *_PRODUCT_GROUP_ID),
     ("obs_collection", "string", "char", "Mission", "", "Collection", "E.g. HST, JWST", None),
     ("dataproduct_type", "string", "char", "Product Type", "", "Type of product", "image, spectrum", None),
-    (
-        "obs_id",
-        "string",
-        "char",
-        "Observation ID",
-        "",
-        "Observation identifier, given by mission",
-        "U24Z0101T, N4QF18030",
-        None,
-    ),
+    _OBS_ID,
     ("description", "string", "char", "Description", "", "File description", "DADS FLT file", None),
     ("type", "string", "char", "Type", "", "Observation type: S (simple) or C (composite)", "S, C", None),
     ("dataURI", "string", "char", "URI", "", "Data access URI", "mast:HST/product/ib1f0a010_drz.fits", None),
@@ -396,7 +338,7 @@ _PRODUCT_COLUMNS = [
         "3.7.2",
         None,
     ),
-    ("proposal_id", "string", "char", "Proposal ID", "", "Proposal ID", "", None),
+    _PROPOSAL_ID,
     ("productFilename", "string", "char", "Filename", "", "Product file name", "ib1f0a010_drz.fits", None),
     ("size", "int", "long", "Size", "bytes", "File size in bytes", "", None),
     (
@@ -485,50 +427,36 @@ def _m85_plan() -> list[dict[str, Any]]:
 
 def _geometry_plan() -> list[dict[str, Any]]:
     """Two small fields where a flat-sky cone search goes wrong: across RA 0h and at the north pole."""
-    common = {
-        "proposal": "17010",
-        "classification": "EXTRAGALACTIC FIELD",
-        "em": (1100.0, 1400.0),
-        "title": "Sandbox geometry fields: right ascension 0h and the celestial pole (synthetic)",
-    }
-    plan = []
-    # RA 0h: two pointings either side of the wrap, within 6 arcsec of (0, +2)
-    for number, ra in enumerate((359.9985, 359.9995, 0.0005, 0.0015)):
-        plan.append(
-            dict(
-                common,
-                obs_id=f"ieyc0{number + 1}010",
-                obsid=str(24797601 + number),
-                ra=ra,
-                dec=2.0 + 0.0004 * (number - 1.5),
-                band="F125W",
-                exptime=805.9,
-                start=58000.5 + 0.3 * number,
-                target="RA0-FIELD",
-                galaxy=(0.0, 2.0),
-                objid=str(1060000100 + number),
-            )
-        )
+    # RA 0h: four pointings either side of the wrap, within 6 arcsec of (0, +2)
+    wrap = [(ra, 2.0 + 0.0004 * (n - 1.5)) for n, ra in enumerate((359.9985, 359.9995, 0.0005, 0.0015))]
     # the north celestial pole: four pointings 7.2 arcsec from it at four right ascensions, one 3 arcmin away
-    for number, (ra, dec) in enumerate(
-        ((0.0, 89.998), (90.0, 89.998), (180.0, 89.998), (270.0, 89.998), (45.0, 89.95))
+    pole = [(0.0, 89.998), (90.0, 89.998), (180.0, 89.998), (270.0, 89.998), (45.0, 89.95)]
+    plan = []
+    # per field: obs_id prefix, offset of its obsids and objIDs, band, wavelengths (nm), first start
+    # (MJD), target name and position, pointings
+    for prefix, first, band, em, start, target, galaxy, pointings in (
+        ("ieyc0", 0, "F125W", (1100.0, 1400.0), 58000.5, "RA0-FIELD", (0.0, 2.0), wrap),
+        ("ieycp", 10, "F140W", (1200.0, 1600.0), 58010.5, "NCP-FIELD", (0.0, 90.0), pole),
     ):
-        plan.append(
-            dict(
-                common,
-                obs_id=f"ieycp{number + 1}010",
-                obsid=str(24797611 + number),
-                ra=ra,
-                dec=dec,
-                band="F140W",
-                em=(1200.0, 1600.0),
-                exptime=805.9,
-                start=58010.5 + 0.3 * number,
-                target="NCP-FIELD",
-                galaxy=(0.0, 90.0),
-                objid=str(1060000110 + number),
+        for number, (ra, dec) in enumerate(pointings):
+            plan.append(
+                {
+                    "obs_id": f"{prefix}{number + 1}010",
+                    "obsid": str(24797601 + first + number),
+                    "ra": ra,
+                    "dec": dec,
+                    "band": band,
+                    "em": em,
+                    "exptime": 805.9,
+                    "start": start + 0.3 * number,
+                    "target": target,
+                    "classification": "EXTRAGALACTIC FIELD",
+                    "galaxy": galaxy,
+                    "proposal": "17010",
+                    "title": "Sandbox geometry fields: right ascension 0h and the celestial pole (synthetic)",
+                    "objid": str(1060000100 + first + number),
+                }
             )
-        )
     return plan
 
 

@@ -12,6 +12,7 @@ import gzip
 import math
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,8 @@ __all__ = [
 
 ROMAN_PIXEL_DEG = 0.11 / 3600
 HST_IR_DRZ_PIXEL_DEG = 0.128 / 3600
+#: What the files say made them.
+_ORIGIN = "roman-helpers sandbox (synthetic)"
 
 
 def tan_header(shape: tuple[int, int], ra: float, dec: float, pixel_deg: float):
@@ -270,7 +273,7 @@ def write_hst_drz(
         FILENAME=f"{rootname}_drz.fits",
         RA_TARG=galaxy[0],
         DEC_TARG=galaxy[1],
-        ORIGIN="roman-helpers sandbox (synthetic)",
+        ORIGIN=_ORIGIN,
     )
     for number in range(120):  # real drizzled primary headers run to hundreds of cards
         primary.header[f"HIERARCH SANDBOX FILLER{number:03d}"] = (number, "stands in for the real keywords")
@@ -300,7 +303,6 @@ def write_hst_drz(
 HST_IR_PIXEL_DEG = 0.13 / 3600
 #: Reference pixels around a WFC3/IR readout: raw and ima images are this much wider on each side than flt.
 HST_IR_REFERENCE_PIXELS = 5
-_ORIGIN = "roman-helpers sandbox (synthetic)"
 
 
 def _hst_primary(keywords: dict[str, Any], filename: str, filetype: str):
@@ -482,6 +484,46 @@ def _imset_extensions(kind: str, full: tuple[int, int], nsamp: int, wcs_header) 
     return extensions
 
 
+#: The calibrated (flt) image inside a raw or ima image's reference pixels.
+_INSIDE_REFERENCE_PIXELS = (slice(HST_IR_REFERENCE_PIXELS, -HST_IR_REFERENCE_PIXELS),) * 2
+
+
+def _write_multiaccum(
+    path: Path,
+    kind: str,
+    header,
+    shape: tuple[int, int],
+    exptime: float,
+    nsamp: int,
+    keywords: dict[str, Any],
+    read: Callable[[tuple[int, int], int, float], tuple],
+) -> Path:
+    """Write a raw or ima file: the primary header, then one imset per read, last read first.
+
+    ``header`` and ``shape`` are the calibrated (flt) image's WCS and size; the imsets add the
+    reference pixels around it. ``read(full, sample, seconds)`` gives the five values of one
+    read's imset (SCI, ERR, DQ, SAMP, TIME) at the ``full`` size: an array is the extension's
+    data, a number the PIXVALUE of an empty extension.
+    """
+    border = HST_IR_REFERENCE_PIXELS
+    full = (shape[0] + 2 * border, shape[1] + 2 * border)
+    times = hst_sample_times(nsamp, exptime)
+    extensions = _imset_extensions(kind, full, nsamp, _wcs_with_border(header, border))
+    unfilled = iter(extensions)
+    for sample in range(nsamp - 1, -1, -1):
+        seconds = float(times[sample])
+        for value in read(full, sample, seconds):
+            extension = next(unfilled)
+            extension.header["SAMPTIME"] = seconds
+            if isinstance(value, np.ndarray):
+                extension.data = value
+            else:
+                extension.header["PIXVALUE"] = value
+    primary = _hst_primary({**keywords, "EXPTIME": exptime, "NSAMP": nsamp}, path.name, "SCI")
+    _write_fits([primary, *extensions], path)
+    return path
+
+
 def write_hst_ima(
     path: Path,
     *,
@@ -504,32 +546,17 @@ def write_hst_ima(
     pathlib.Path
     """
     rate, header = hst_exposure_rate(shape, ra, dec, galaxy, seed)
-    border = HST_IR_REFERENCE_PIXELS
-    full = (shape[0] + 2 * border, shape[1] + 2 * border)
     rng = np.random.default_rng(seed + 2)
-    times = hst_sample_times(nsamp, exptime)
-    extensions = iter(_imset_extensions("ima", full, nsamp, _wcs_with_border(header, border)))
-    for sample in range(nsamp - 1, -1, -1):
-        seconds = float(times[sample])
-        read = np.zeros(full, np.float32)
+
+    def read(full: tuple[int, int], sample: int, seconds: float) -> tuple:
+        science = np.zeros(full, np.float32)
         if seconds > 0:
-            read[border:-border, border:-border] = (
-                rate + rng.normal(0, 20.0, shape).astype(np.float32) / seconds
-            )
+            science[_INSIDE_REFERENCE_PIXELS] = rate + rng.normal(0, 20.0, shape).astype(np.float32) / seconds
         error = np.full(full, 20.0 / max(seconds, 1.0), np.float32)
-        for data in (
-            read,
-            error,
-            np.zeros(full, np.int16),
-            np.full(full, sample, np.int16),
-            np.full(full, seconds, np.float32),
-        ):
-            extension = next(extensions)
-            extension.data = data
-            extension.header["SAMPTIME"] = seconds
-    primary = _hst_primary({**keywords, "EXPTIME": exptime, "NSAMP": nsamp}, path.name, "SCI")
-    _write_fits([primary, *_IMSETS[("ima", full, nsamp)]], path)
-    return path
+        quality, samples = np.zeros(full, np.int16), np.full(full, sample, np.int16)
+        return science, error, quality, samples, np.full(full, seconds, np.float32)
+
+    return _write_multiaccum(path, "ima", header, shape, exptime, nsamp, keywords, read)
 
 
 def write_hst_raw(
@@ -555,26 +582,15 @@ def write_hst_raw(
     pathlib.Path
     """
     rate, header = hst_exposure_rate(shape, ra, dec, galaxy, seed)
-    border = HST_IR_REFERENCE_PIXELS
-    full = (shape[0] + 2 * border, shape[1] + 2 * border)
     gain, bias = 2.5, 12000.0
     rng = np.random.default_rng(seed + 1)
-    times = hst_sample_times(nsamp, exptime)
-    extensions = iter(_imset_extensions("raw", full, nsamp, _wcs_with_border(header, border)))
-    for sample in range(nsamp - 1, -1, -1):
-        seconds = float(times[sample])
+
+    def read(full: tuple[int, int], sample: int, seconds: float) -> tuple:
         counts = np.full(full, bias) + rng.normal(0, 8.0, full)
-        counts[border:-border, border:-border] += np.maximum(rate, 0) * seconds / gain
-        for name in ("SCI", "ERR", "DQ", "SAMP", "TIME"):
-            extension = next(extensions)
-            extension.header["SAMPTIME"] = seconds
-            if name == "SCI":
-                extension.data = np.clip(counts, 0, 65535).astype(np.uint16)
-            elif name == "TIME":
-                extension.header["PIXVALUE"] = seconds
-    primary = _hst_primary({**keywords, "EXPTIME": exptime, "NSAMP": nsamp}, path.name, "SCI")
-    _write_fits([primary, *_IMSETS[("raw", full, nsamp)]], path)
-    return path
+        counts[_INSIDE_REFERENCE_PIXELS] += np.maximum(rate, 0) * seconds / gain
+        return np.clip(counts, 0, 65535).astype(np.uint16), 0.0, 0, sample, seconds
+
+    return _write_multiaccum(path, "raw", header, shape, exptime, nsamp, keywords, read)
 
 
 def write_hst_spt(path: Path, *, keywords: dict[str, Any], seed: int) -> Path:
@@ -783,14 +799,12 @@ def write_hst_preview(
 
 def _roman_meta(
     model,
-    *,
+    filename: str,
     detector: int,
     optical_element: str,
     ra: float,
     dec: float,
-    shape,
     start: str,
-    filename: str,
     ids: dict[str, Any],
 ) -> None:
     from astropy.time import Time
@@ -807,7 +821,7 @@ def _roman_meta(
     meta.wcsinfo.aperture_name = f"WFI{detector:02d}_FULL"
     for name, value in ids.items():
         setattr(meta.observation, name, value)
-    meta.program.title = "roman-helpers sandbox (synthetic)"
+    meta.program.title = _ORIGIN
 
 
 def _save_reproducibly(model, path: Path, file_date: str) -> None:
@@ -899,17 +913,7 @@ def write_roman_cal(
     import roman_datamodels.datamodels as dm
 
     model = dm.ImageModel.create_fake_data(shape=shape)
-    _roman_meta(
-        model,
-        detector=detector,
-        optical_element=optical_element,
-        ra=ra,
-        dec=dec,
-        shape=shape,
-        start=start,
-        filename=path.name,
-        ids=ids,
-    )
+    _roman_meta(model, path.name, detector, optical_element, ra, dec, start, ids)
     model.meta.wcs = tan_gwcs(shape, ra, dec, ROMAN_PIXEL_DEG)
     image, _ = sky_image(shape, seed, sky=1.0, noise=0.05, stars_per_megapixel=stars_per_megapixel)
     model.data = image * np.float32(0.1)
@@ -943,17 +947,7 @@ def write_roman_uncal(
     import roman_datamodels.datamodels as dm
 
     model = dm.ScienceRawModel.create_fake_data(shape=(resultants, *shape))
-    _roman_meta(
-        model,
-        detector=detector,
-        optical_element=optical_element,
-        ra=ra,
-        dec=dec,
-        shape=shape,
-        start=start,
-        filename=path.name,
-        ids=ids,
-    )
+    _roman_meta(model, path.name, detector, optical_element, ra, dec, start, ids)
     model.meta.exposure.nresultants = resultants
     rate, _ = sky_image(shape, seed, sky=1.0, noise=0.05, stars_per_megapixel=4000.0)
     rng = np.random.default_rng(seed + 1)
@@ -1081,9 +1075,7 @@ def write_openuniverse_fits_gz(
     header = tan_header(shape, ra, dec, ROMAN_PIXEL_DEG)
     image = openuniverse_image(shape, ra, dec, catalogs, seed)
     primary = fits.PrimaryHDU()
-    primary.header.update(
-        TELESCOP="Roman", INSTRUME="WFI", FILTER=band, ORIGIN="roman-helpers sandbox (synthetic)"
-    )
+    primary.header.update(TELESCOP="Roman", INSTRUME="WFI", FILTER=band, ORIGIN=_ORIGIN)
     hdus = fits.HDUList(
         [
             primary,

@@ -510,7 +510,6 @@ def _write_cal(path: Path, exposure: _Exposure) -> Path:
         optical_element=pointing.band.optical_element,
         ra=ra,
         dec=dec,
-        shape=(side, side),
         start=exposure.start,
         filename=path.name,
         ids=_roman_ids(_cal_key(pointing, exposure.sca).rsplit("/", 1)[1]),
