@@ -633,7 +633,7 @@ def _cutout_one(
         return ImageCutout(cutout(uri, position=position, size=size, ext=ext, anon=anon))
     # Science and errors in one read of the file (one pass through a .fits.gz stream); None in
     # first place is the default science image (the first 2-D image HDU, or ASDF "data").
-    arrays: list[Any] = [ext, err_ext]
+    arrays = [ext, err_ext]
     try:
         data, err = cutouts(uri, position=position, size=size, arrays=arrays, anon=anon).values()
     except InvalidParameterError as error:

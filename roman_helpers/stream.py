@@ -964,7 +964,7 @@ def cutouts(
     box: Sequence[int] | None = None,
     position: Any = None,
     size: Any = None,
-    arrays: Sequence[int | str] | None = None,
+    arrays: Sequence[int | str | None] | None = None,
     anon: bool | None = None,
 ) -> dict[Any, Cutout2D]:
     """Cut the same region out of several arrays of a file: the science image, ERR and DQ.
@@ -979,11 +979,11 @@ def cutouts(
         ``s3://`` URI of a ``.fits``, ``.fits.gz`` or Roman ``.asdf`` file.
     box, position, size
         As for :func:`cutout`.
-    arrays : sequence of int or str, optional
+    arrays : sequence of int, str or None, optional
         FITS HDU numbers or names, or ASDF array names; the first one places the cut-out
-        (its WCS). Default: the science image (the first 2-D image HDU, or ``data``) plus the
-        ``ERR`` and ``DQ`` HDUs (ASDF ``err`` and ``dq``) when the file has them with the
-        same shape.
+        (its WCS), and ``None`` stands for the science image (the first 2-D image HDU, or
+        ``data``). Default: the science image plus the ``ERR`` and ``DQ`` HDUs (ASDF ``err``
+        and ``dq``) when the file has them with the same shape.
     anon : bool, optional
         Anonymous access; by default decided by the bucket.
 
