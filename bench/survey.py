@@ -637,7 +637,7 @@ def headlines(results: dict) -> list[str]:
             + ", ".join(str(r["workers"]) for r in rows if r["backend"] == "threads")
             + " threads"
             + "".join(
-                f"; {r['files_per_second']:.1f} files/s on a Dask {r['backend']}"
+                f"; {r['files_per_second']:.1f} files/s with Dask ({r['backend']})"
                 for r in rows
                 if r["backend"] != "threads"
             )
