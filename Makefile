@@ -9,7 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test book run bench bench-publish bench-survey sandbox browser clean lint typecheck
+.PHONY: venv test book run bench bench-publish bench-survey bench-survey-publish sandbox browser clean lint typecheck
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,14 @@ bench-survey: venv
 
 bench-publish: venv
 	$(BIN)/python bench/run.py --publish
+
+# `make bench-survey-publish` puts the last full survey run (build/bench/survey/, never a --quick
+# one) into the book: the "Survey scale" section of book/performance.md, book/images/survey-*.png
+# and book/survey-results.json. A target of its own rather than part of bench-publish: the two
+# benchmarks are run apart (this one takes most of an hour and 13 GB), so each is published when
+# its own run is fresh, and neither step fails for want of the other's results.
+bench-survey-publish: venv
+	$(BIN)/python bench/survey.py --publish
 
 sandbox: venv
 	$(BIN)/roman-helpers sandbox up

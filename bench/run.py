@@ -636,9 +636,9 @@ def load(path: Path) -> tuple[dict, list[Result]]:
     return settings, results
 
 
-def update_book(markdown: str, page: Path) -> None:
-    """Put ``markdown`` between the ``bench-table`` markers of ``page``."""
-    start, end = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
+def update_book(markdown: str, page: Path, marker: str = "bench-table") -> None:
+    """Put ``markdown`` between the ``<!-- {marker}:start -->`` and ``:end`` markers of ``page``."""
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     text = page.read_text()
     if start not in text or end not in text:
         raise SystemExit(f"{page} has no {start} ... {end} markers to put the table between")

@@ -27,10 +27,15 @@ An anchor way that would take longer than ``--budget`` seconds stops after the f
 it; its per-file numbers then stand for the whole list (the table says how many files it did).
 
 Writes ``build/bench/survey/results.json``, ``table.md`` and figures (``scaling.png``,
-``ways.png``, ``light_curve.png``) and prints the tables.
+``ways.png``, ``light_curve.png``) and prints the tables; nothing tracked. Publishing is a
+separate, explicit step, ``make bench-survey-publish`` (``python bench/survey.py --publish``): it
+draws the tables and figures again from ``results.json`` and puts them into the book (between the
+``survey-table`` markers of ``book/performance.md``, ``book/images/survey-*.png``), with the results
+in ``book/survey-results.json``. ``--quick`` results are refused.
 
 Usage: ``python bench/survey.py [--quick] [--epochs 100] [--latency 0.02] [--bandwidth 2e8]
-[--workers 16] [--budget 180] [--cache DIR] [--output-dir DIR] [--no-cluster]``
+[--workers 16] [--budget 180] [--cache DIR] [--output-dir DIR] [--no-cluster]`` and
+``python bench/survey.py --publish [--output-dir DIR]``.
 """
 
 from __future__ import annotations
@@ -56,13 +61,16 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import files  # noqa: E402
-from run import KIB, MB, aws_environment, fmt_bytes, gzip_prefix  # noqa: E402  (bench/run.py)
+from run import KIB, MB, aws_environment, fmt_bytes, gzip_prefix, update_book  # noqa: E402  (bench/run.py)
 
 from roman_helpers import batch, footprints, photometry, stream  # noqa: E402
 from roman_helpers.sandbox import tds  # noqa: E402
 from roman_helpers.sandbox.s3 import S3Server  # noqa: E402
 
-OUTPUT = ROOT / "build" / "bench" / "survey"
+OUTPUT = ROOT / "build" / "bench" / "survey"  # untracked (.gitignore): every run writes here
+BOOK_PAGE = ROOT / "book" / "performance.md"  # the "Survey scale" section, between survey-table markers
+BOOK_IMAGES = ROOT / "book" / "images"  # survey-scaling.png, survey-ways.png, survey-light_curve.png
+BOOK_RESULTS = ROOT / "book" / "survey-results.json"
 BAND = "H158"
 CUT = 25  # pixels a side of each cut-out
 APERTURE = (3.0, (8.0, 14.0))  # radius and background annulus, pixels
@@ -527,7 +535,7 @@ def targets(results: dict) -> list[dict]:
         out.append({"what": what, "target": target, "value": value, "met": met})
 
     for layout, index in results["index"].items():
-        bound = "<= 64 KiB per file" if layout == "openuniverse" else "<= 1.2 x tree per file"
+        bound = "<= 64 KiB per file" if layout == "openuniverse" else "<= 1.2 x YAML tree per file"
         add(
             f"index {LAYOUTS[layout]}: bytes per file",
             bound,
@@ -552,12 +560,12 @@ def targets(results: dict) -> list[dict]:
         if layout == "roman":
             add(
                 f"light curve {LAYOUTS[layout]}: bytes",
-                "<= 1.2 x floor (tree + lz4 chunks of the rows)",
+                "<= 1.2 x floor (YAML tree + lz4 chunks of the box's rows)",
                 f"{lc['bytes_over_floor']:.3f} x floor",
                 lc["bytes_over_floor"] <= 1.2,
             )
             add(
-                f"light curve {LAYOUTS[layout]}: bytes vs rdm.open",
+                f"light curve {LAYOUTS[layout]}: bytes vs {lc['ways'][1]['name'].split(' (')[0]}",
                 ">= 20 x fewer",
                 f"{lc['fewer_bytes_than_default']:.1f} x fewer",
                 lc["fewer_bytes_than_default"] >= 20,
@@ -573,7 +581,7 @@ def targets(results: dict) -> list[dict]:
             )
         ratio = lc["faster_than_best_anchor"]
         add(
-            f"light curve {LAYOUTS[layout]}: time vs best anchor ({lc['best_anchor']})",
+            f"light curve {LAYOUTS[layout]}: time vs the fastest usual way ({lc['best_anchor']})",
             ">= 10 x faster" if layout == "roman" else "(printed)",
             "-" if ratio is None else f"{ratio:.1f} x faster",
             (ratio is not None and ratio >= 10) if layout == "roman" else None,
@@ -581,24 +589,110 @@ def targets(results: dict) -> list[dict]:
     return out
 
 
-def tables(results: dict) -> str:
+def ratio(value: float, more: str, less: str) -> str:
+    """``value`` as "12 x faster" (or "1.5 x slower" below 1)."""
+    word = more if value >= 1 else less
+    value = value if value >= 1 else 1 / max(value, 1e-12)
+    return f"{value:.0f} x {word}" if value >= 10 else f"{value:.1f} x {word}"
+
+
+def headlines(results: dict) -> list[str]:
+    """The run in a few sentences, as a Markdown list."""
+    lines = []
+    index = results["index"]
+    lines.append(
+        "- **Index**: "
+        + "; ".join(
+            f"{i['files']} {LAYOUTS[layout]} files at {i['files_per_second']:.0f} files/s, "
+            f"at most {fmt_bytes(i['max_file_bytes'])} read from a file"
+            for layout, i in index.items()
+        )
+        + f". One `find()` over {results['query']['rows']:,} footprints: "
+        f"{results['query']['first_seconds']:.3f} s."
+    )
+    for layout, lc in results["light_curve"].items():
+        kit, usual = lc["ways"][0], lc["ways"][1]
+        text = (
+            f"- **Light curve, {LAYOUTS[layout]}**: roman_helpers reads "
+            f"{fmt_bytes(int(kit['bytes_per_file']))} per epoch "
+            f"({kit['bytes'] / max(lc['floor_bytes'], 1):.2f} x the "
+            + ("floor" if layout == "roman" else "bound")
+            + f"), {ratio(lc['fewer_bytes_than_default'], 'fewer', 'more')} bytes than "
+            f"{usual['name'].split(' (')[0]} ({fmt_bytes(int(usual['bytes_per_file']))})"
+        )
+        if lc["faster_than_best_anchor"] is not None:
+            text += (
+                f", and is {ratio(lc['faster_than_best_anchor'], 'faster', 'slower')} per file than the "
+                f"fastest usual way ({lc['best_anchor'].split(' (')[0]})"
+            )
+        lines.append(text + ".")
+    for layout in LAYOUTS:
+        rows = [r for r in results["scaling"] if r["layout"] == layout]
+        if not rows:
+            continue
+        lines.append(
+            f"- **Scaling, {LAYOUTS[layout]}**: "
+            + ", ".join(f"{r['files_per_second']:.1f}" for r in rows if r["backend"] == "threads")
+            + " files/s with "
+            + ", ".join(str(r["workers"]) for r in rows if r["backend"] == "threads")
+            + " threads"
+            + "".join(
+                f"; {r['files_per_second']:.1f} files/s with Dask ({r['backend']})"
+                for r in rows
+                if r["backend"] != "threads"
+            )
+            + "."
+        )
+    return lines
+
+
+def tables(results: dict, images: str | None = None) -> str:
+    """The run's tables as Markdown (``table.md``).
+
+    With ``images`` (the folder of the ``survey-*.png`` figures, relative to the page), the text
+    that goes between the ``survey-table`` markers of the book's performance page.
+    """
     s = results["settings"]
+    cores = f" on a machine with {s['cpus']} CPU cores" if s.get("cpus") else ""
+    took = (
+        f"{results['seconds'] / 60:.0f} minutes"
+        if results["seconds"] >= 120
+        else f"{results['seconds']:.0f} s"
+    )
     lines = [
-        f"Sandbox S3 network model: {s['latency_s'] * 1000:.0f} ms per request, "
-        f"{s['bandwidth_bytes_per_s'] / MB:.0f} MB/s per request. {s['epochs']} epochs of the TDS field in "
-        f"{BAND}, images {s['image_side']} x {s['image_side']} pixels, {CUT} x {CUT} pixel cut-outs, "
-        f"{s['workers']} threads for the kit.",
+        f"{s['epochs']} epochs of the Time Domain Survey field in {s['band']}, "
+        f"{s['image_side']} x {s['image_side']} pixels each, in both layouts; "
+        f"served at {s['latency_s'] * 1000:.0f} ms per request and "
+        f"{s['bandwidth_bytes_per_s'] / MB:.0f} MB/s per request; {s['cut']} x {s['cut']} pixel cut-outs; "
+        f"roman_helpers with {s['workers']} threads; a usual way stops after the file that passes "
+        f"{s['budget_s']:.0f} s. The run took {took}{cores}.",
         "",
-        "| measure | target | measured | met |",
-        "| --- | --- | --- | :---: |",
+        *headlines(results),
+        "",
+        "### Indexing the field",
+        "",
+        "| layout | files | requests | bytes | most read from one file | bound per file | within bound "
+        "| s | files / s |",
+        "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
     ]
-    for t in results["targets"]:
-        met = "-" if t["met"] is None else "yes" if t["met"] else "NO"
-        lines.append(f"| {t['what']} | {t['target']} | {t['value']} | {met} |")
+    for layout, i in results["index"].items():
+        bound = "64 KiB" if layout == "openuniverse" else "1.2 x its YAML tree"
+        lines.append(
+            f"| {LAYOUTS[layout]} | {i['files']} | {i['requests']} | {fmt_bytes(i['bytes'])} "
+            f"| {fmt_bytes(i['max_file_bytes'])} | {bound} | {i['within_bound']}/{i['files']} "
+            f"| {i['seconds']:.2f} | {i['files_per_second']:.1f} |"
+        )
+    q = results["query"]
     lines += [
         "",
+        f"`find()` over {q['rows']:,} footprints ({q['synthetic']:,} made up at random over the whole sky, "
+        f"plus the field's): {q['found']} files found ({q['found_real']} of the field), "
+        f"{q['first_seconds']:.3f} s the first time, {q['best_seconds']:.3f} s at best.",
+        "",
+        "### One light curve, every epoch",
+        "",
         "| layout | way | files | requests | bytes | bytes / file | s | s / file "
-        "| bytes vs kit | time vs kit | same pixels | note |",
+        "| bytes vs roman_helpers | time vs roman_helpers | same pixels | note |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for layout, lc in results["light_curve"].items():
@@ -607,7 +701,7 @@ def tables(results: dict) -> str:
             f"| {LAYOUTS[layout]} | floor | {lc['files']} | - | {fmt_bytes(lc['floor_bytes'])} "
             f"| {fmt_bytes(lc['floor_bytes'] // max(lc['files'], 1))} | - | - | - | - | - | "
             + (
-                "tree + lz4 chunks of the box's rows"
+                "YAML tree + lz4 chunks of the box's rows"
                 if layout == "roman"
                 else "gzip prefix to the box's last row + one read block"
             )
@@ -625,7 +719,22 @@ def tables(results: dict) -> str:
             )
     lines += [
         "",
-        "| layout | backend | workers | files | s | files / s | requests | bytes |",
+        "Same pixels: cut-outs equal to roman_helpers'. astrocut rounds the box's edges its own way "
+        "(limit_rounding_method='round'), so some of its cut-outs sit one pixel over.",
+    ]
+    if images:
+        lines += [
+            "",
+            f"![Bytes and seconds per file of each way, log scale]({images}/survey-ways.png)",
+            "",
+            f"![The transient's light curve from both layouts, with the true flux]"
+            f"({images}/survey-light_curve.png)",
+        ]
+    lines += [
+        "",
+        "### Scaling",
+        "",
+        "| layout | how | workers | files | s | files / s | requests | bytes |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in results["scaling"]:
@@ -634,30 +743,29 @@ def tables(results: dict) -> str:
             f"| {row['seconds']:.2f} | {row['files_per_second']:.1f} | {row['requests']} "
             f"| {fmt_bytes(row['bytes'])} |"
         )
-    for layout, index in results["index"].items():
-        lines.append("")
-        lines.append(
-            f"Index of {index['files']} {LAYOUTS[layout]} files: {index['requests']} requests, "
-            f"{fmt_bytes(index['bytes'])} ({index['listing_requests']} listing), {index['seconds']:.2f} s."
-        )
-    q = results["query"]
-    lines.append(
-        "Same pixels: cut-outs equal to the kit's. astrocut rounds the box's edges its own way "
-        "(limit_rounding_method='round'), so some of its cut-outs sit one pixel over."
-    )
-    lines.append(
-        f"find() over {q['rows']:,} footprints ({q['synthetic']:,} synthetic over the whole sky): "
-        f"{q['found']} files found ({q['found_real']} of the field)."
-    )
+    if images:
+        lines += ["", f"![Files per second against workers]({images}/survey-scaling.png)"]
+    lines += [
+        "",
+        "### Targets",
+        "",
+        "| measure | target | measured | met |",
+        "| --- | --- | --- | :---: |",
+    ]
+    for t in targets(results):
+        met = "-" if t["met"] is None else "yes" if t["met"] else "NO"
+        lines.append(f"| {t['what']} | {t['target']} | {t['value']} | {met} |")
     return "\n".join(lines)
 
 
-def plots(results: dict, folder: Path) -> None:
+def plots(results: dict, folder: Path, prefix: str = "") -> None:
+    """Draw ``scaling.png``, ``ways.png`` and ``light_curve.png`` (each name after ``prefix``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    folder.mkdir(parents=True, exist_ok=True)
     fig, axis = plt.subplots(figsize=(6.5, 4))
     for layout in LAYOUTS:
         rows = [r for r in results["scaling"] if r["layout"] == layout]
@@ -688,7 +796,7 @@ def plots(results: dict, folder: Path) -> None:
     axis.set_title(f"{CUT}x{CUT} cut-outs, {results['settings']['latency_s'] * 1000:.0f} ms per request")
     axis.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(folder / "scaling.png", dpi=110)
+    fig.savefig(folder / f"{prefix}scaling.png", dpi=110)
     plt.close(fig)
 
     ways = [(LAYOUTS[layout], w) for layout, lc in results["light_curve"].items() for w in lc["ways"]]
@@ -707,9 +815,9 @@ def plots(results: dict, folder: Path) -> None:
         axis.set_title(title)
     axes[0].set_yticks(y, [f"{layout}: {w['name']}" for layout, w in ways], fontsize=7)
     axes[0].invert_yaxis()
-    fig.suptitle("One light curve's cut-outs: the kit and the anchors (log scale)")
+    fig.suptitle("One light curve's cut-outs: roman_helpers and the usual ways (log scale)")
     fig.tight_layout()
-    fig.savefig(folder / "ways.png", dpi=110)
+    fig.savefig(folder / f"{prefix}ways.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
 
     truth = tds.truth("full" if results["settings"]["image_side"] == tds.FULL_SIDE else "small")[
@@ -732,8 +840,42 @@ def plots(results: dict, folder: Path) -> None:
     axis.set_ylabel("transient flux (electrons / s)")
     axis.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(folder / "light_curve.png", dpi=110)
+    fig.savefig(folder / f"{prefix}light_curve.png", dpi=110)
     plt.close(fig)
+
+
+# ------------------------------------------------------------------ publishing
+
+
+def publish(
+    out: Path = OUTPUT,
+    page: Path = BOOK_PAGE,
+    images: Path = BOOK_IMAGES,
+    results_copy: Path = BOOK_RESULTS,
+) -> None:
+    """Put the full run in ``out`` into the book: tables between the page's ``survey-table``
+    markers, the figures as ``images/survey-*.png`` and the results as ``results_copy``.
+
+    Tables and figures are drawn again from ``results.json`` (its targets too, in this version's
+    words), so the page always matches the JSON published beside it.
+    """
+    source = out / "results.json"
+    if not source.exists():
+        raise SystemExit(
+            f"no survey benchmark results in {out}: run `make bench-survey` (python bench/survey.py) first"
+        )
+    results = json.loads(source.read_text())
+    if results["settings"].get("quick"):
+        raise SystemExit(
+            f"{source} holds --quick results (the sandbox's {results['settings']['image_side']}-pixel "
+            "images), which are not published: run `make bench-survey` without --quick first"
+        )
+    results["targets"] = targets(results)
+    update_book(tables(results, Path(os.path.relpath(images, page.parent)).as_posix()), page, "survey-table")
+    plots(results, images, prefix="survey-")
+    results_copy.parent.mkdir(parents=True, exist_ok=True)
+    results_copy.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"published {source} into {page}, {images}/survey-*.png and {results_copy}")
 
 
 # ------------------------------------------------------------------ main
@@ -759,8 +901,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-astrocut", action="store_true", help="skip astrocut even when installed")
     parser.add_argument("--cache", type=Path, default=HERE / ".cache", help="where the files are generated")
-    parser.add_argument("--output-dir", type=Path, default=OUTPUT)
+    parser.add_argument("--output-dir", type=Path, default=OUTPUT, help=f"default {OUTPUT.relative_to(ROOT)}")
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="do not run: put the last full run in --output-dir into the book (performance page, "
+        "figures, survey-results.json)",
+    )
     args = parser.parse_args(argv)
+    if args.publish:
+        publish(args.output_dir)
+        return 0
     warnings.simplefilter("ignore")
     import s3fs
     from astropy.coordinates import SkyCoord
@@ -790,6 +941,7 @@ def main(argv: list[str] | None = None) -> int:
             "budget_s": args.budget,
             "astrocut": astrocut_version,
             "python": platform.python_version(),
+            "cpus": os.cpu_count(),
         },
         "index": {},
         "light_curve": {},
@@ -844,7 +996,10 @@ def main(argv: list[str] | None = None) -> int:
     plots(results, args.output_dir)
     print()
     print(markdown)
-    print(f"\nbenchmark took {results['seconds']:.0f} s; written to {args.output_dir}")
+    print(
+        f"\nbenchmark took {results['seconds']:.0f} s; written to {args.output_dir}"
+        + ("" if args.quick else "; publish it with `make bench-survey-publish`")
+    )
     unmet = [t["what"] for t in results["targets"] if t["met"] is False]
     if unmet:
         print("targets not met: " + "; ".join(unmet))

@@ -4,12 +4,18 @@ The run indexes 8 epochs of the sandbox's TDS field in both layouts, cuts the tr
 each, and compares with roman_datamodels / astropy opening every file. Its server-side counts are
 checked here against bounds computed from the generated files themselves: the YAML tree of each
 ASDF file, the lz4 chunk holding the cut-out's rows, the gzip prefix up to its last row.
+
+Publishing (``bench/survey.py --publish``): a run's results go into a page's ``survey-table``
+section with their figures and JSON, twice alike, never from a ``--quick`` run; and the book's
+published section holds the numbers of the JSON published beside it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -159,3 +165,138 @@ def test_query_finds_the_field_among_synthetic_footprints(run):
     results, _, _ = run
     query = results["query"]
     assert query["rows"] == 10_000 + EPOCHS and query["found_real"] == EPOCHS
+
+
+# ------------------------------------------------------------------ publishing
+
+LAYOUT_NAMES = {"roman": "Roman lz4 ASDF", "openuniverse": "OpenUniverse .fits.gz"}
+START, END = "<!-- survey-table:start -->", "<!-- survey-table:end -->"
+
+
+@pytest.fixture(scope="module")
+def survey():
+    spec = importlib.util.spec_from_file_location("bench_survey", ROOT / "bench" / "survey.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_survey"] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+def section(page: Path) -> str:
+    text = page.read_text()
+    assert text.count(START) == text.count(END) == 1
+    return text.split(START, 1)[1].split(END, 1)[0]
+
+
+def markdown_table(text: str, heading: str) -> list[dict[str, str]]:
+    """The first table under ``### heading``, one dict per row keyed by the header's cells."""
+    body = text.split(f"### {heading}\n", 1)[1].split("\n### ", 1)[0]
+    rows = [line for line in body.splitlines() if line.startswith("|")]
+    cells = [[c.strip() for c in line.strip("|").split(" | ")] for line in rows]
+    return [dict(zip(cells[0], row, strict=True)) for row in cells[2:]]
+
+
+def check_numbers(text: str, results: dict) -> None:
+    """Each count and rate of ``results`` stands in the section's tables, as printed (rounded)."""
+    index = {row["layout"]: row for row in markdown_table(text, "Indexing the field")}
+    assert set(index) == {LAYOUT_NAMES[layout] for layout in results["index"]}
+    for layout, entry in results["index"].items():
+        row = index[LAYOUT_NAMES[layout]]
+        assert (int(row["files"]), int(row["requests"])) == (entry["files"], entry["requests"])
+        assert row["within bound"] == f"{entry['within_bound']}/{entry['files']}"
+        assert abs(float(row["files / s"]) - entry["files_per_second"]) <= 0.05 + 1e-9
+
+    ways = {(r["layout"], r["way"]): r for r in markdown_table(text, "One light curve, every epoch")}
+    shown = 0
+    for layout, curve in results["light_curve"].items():
+        for way in curve["ways"]:
+            row = ways[(LAYOUT_NAMES[layout], way["name"])]
+            assert int(row["requests"]) == way["requests"]
+            assert row["files"].split(" of ")[0] == str(way["files"])
+            assert row["same pixels"] == f"{way['identical']}/{way['ok']}"
+            assert abs(float(row["s / file"]) - way["seconds"] / way["files"]) <= 0.0005 + 1e-9
+            shown += 1
+    assert len(ways) == shown + len(results["light_curve"])  # and one floor row per layout
+
+    scaling = markdown_table(text, "Scaling")
+    assert len(scaling) == len(results["scaling"])
+    for row, entry in zip(scaling, results["scaling"], strict=True):
+        assert (row["layout"], row["how"]) == (LAYOUT_NAMES[entry["layout"]], entry["backend"])
+        assert [int(row[k]) for k in ("workers", "files", "requests")] == [
+            entry["workers"],
+            entry["files"],
+            entry["requests"],
+        ]
+        assert abs(float(row["files / s"]) - entry["files_per_second"]) <= 0.05 + 1e-9
+
+
+def figures(text: str, page: Path) -> list[Path]:
+    return [page.parent / link for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)]
+
+
+def test_publish_refuses_quick_results(run):
+    _results, _local, out = run
+    page = ROOT / "book" / "performance.md"
+    before = page.read_bytes()
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "survey.py"), "--publish", "--output-dir", str(out)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 1
+    assert "--quick results" in done.stderr and "make bench-survey" in done.stderr
+    assert page.read_bytes() == before
+
+
+def test_publish_writes_section_figures_and_json_alike_twice(run, survey, tmp_path):
+    results, _local, _out = run
+    full = {**results, "settings": {**results["settings"], "quick": False}}
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_text(json.dumps(full))
+    book = tmp_path / "book"
+    (book / "images").mkdir(parents=True)
+    head = "# Performance\n\n<!-- bench-table:start -->\nother\n<!-- bench-table:end -->\n\n"
+    page = book / "performance.md"
+    page.write_text(head + f"## Survey scale\n\n{START}\nold\n{END}\n\nAfter.\n")
+    copy = book / "survey-results.json"
+
+    survey.publish(out, page=page, images=book / "images", results_copy=copy)
+    text = page.read_text()
+    assert text.startswith(head + "## Survey scale\n\n" + START) and text.endswith(END + "\n\nAfter.\n")
+    published = section(page)
+    assert "old" not in published
+    check_numbers(published, full)
+    shown = figures(published, page)
+    assert sorted(p.name for p in shown) == [
+        "survey-light_curve.png",
+        "survey-scaling.png",
+        "survey-ways.png",
+    ]
+    assert sorted(p.name for p in (book / "images").iterdir()) == sorted(p.name for p in shown)
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in shown)
+    copied = json.loads(copy.read_text())
+    assert {k: v for k, v in copied.items() if k != "targets"} == {
+        k: v for k, v in full.items() if k != "targets"
+    }
+
+    written = {p: p.read_bytes() for p in [page, copy, *shown]}
+    survey.publish(out, page=page, images=book / "images", results_copy=copy)
+    assert {p: p.read_bytes() for p in written} == written
+
+
+def test_book_section_holds_the_numbers_of_its_json(survey):
+    page, copy = ROOT / "book" / "performance.md", ROOT / "book" / "survey-results.json"
+    results = json.loads(copy.read_text())
+    assert results["settings"]["quick"] is False
+    assert (results["settings"]["epochs"], results["settings"]["image_side"]) == (100, 4088)
+    published = section(page)
+    check_numbers(published, results)
+    assert published == "\n" + survey.tables(results, "images") + "\n"  # no hand edit since publishing
+    shown = figures(published, page)
+    assert len(shown) == 3 and all(p.is_file() for p in shown)
+    for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page.read_text()):
+        assert (page.parent / link).is_file(), link  # every figure of the page is in the book
