@@ -38,11 +38,12 @@ book: venv
 run: venv
 	$(BIN)/roman-helpers run --all
 
-# `make bench` writes build/bench/ (results.json, table.md, performance.png) and nothing tracked;
-# `make bench-publish` copies the last full run into the book's performance page, figure and
-# book/performance-results.json.
+# `make bench` runs both benchmarks, one file at a time and survey scale, and writes build/bench/
+# (results.json, table.md, performance.png; survey/) and nothing tracked. `make bench-publish`
+# copies the last full runs of both into the book's performance page, figures and JSON copies.
 bench: venv
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/survey.py
 
 # Survey scale: index a Time Domain Survey field and cut a light curve out of 100 full-size epochs
 # (about 13 GB of generated files in bench/.cache on the first run). Writes build/bench/survey/.
@@ -51,12 +52,12 @@ bench-survey: venv
 
 bench-publish: venv
 	$(BIN)/python bench/run.py --publish
+	$(BIN)/python bench/survey.py --publish
 
 # `make bench-survey-publish` puts the last full survey run (build/bench/survey/, never a --quick
 # one) into the book: the "Survey scale" section of book/performance.md, book/images/survey-*.png
-# and book/survey-results.json. A target of its own rather than part of bench-publish: the two
-# benchmarks are run apart (this one takes most of an hour and 13 GB), so each is published when
-# its own run is fresh, and neither step fails for want of the other's results.
+# and book/survey-results.json. `bench-survey` and `bench-survey-publish` run and publish the
+# survey benchmark alone (it takes about half an hour and 13 GB), without the other.
 bench-survey-publish: venv
 	$(BIN)/python bench/survey.py --publish
 
