@@ -6,6 +6,7 @@ test talks HTTP to a real moto server bound to loopback on a free port.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import boto3
@@ -30,6 +31,22 @@ def moto_server() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture
+def interruptible() -> Iterator[None]:
+    """Ctrl-C (SIGINT) raises KeyboardInterrupt here and is not ignored by child processes.
+
+    A shell without job control starts background commands (``make test &`` in a script) with
+    SIGINT ignored, and Python then installs no KeyboardInterrupt handler, in this process or in
+    the processes it starts. Tests of what Ctrl-C does set Python's own handler for their run;
+    a child process then starts with SIGINT at its default (exec resets handlers, not ignores).
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture

@@ -232,7 +232,7 @@ def test_disk_errors_leave_no_partial_file(objects, tmp_path, fast, monkeypatch,
     assert not (tmp_path / "t/large.bin").exists() and leftovers(tmp_path) == []
 
 
-def test_ctrl_c_mid_download_removes_temp(objects, tmp_path, fast, monkeypatch):
+def test_ctrl_c_mid_download_removes_temp(objects, tmp_path, fast, monkeypatch, interruptible):
     rule = FaultRule("stall", key="large.bin", method="GET", fraction=0.5, seconds=3)
     with faulty(monkeypatch, [rule]):
         timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))

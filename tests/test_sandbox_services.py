@@ -410,7 +410,7 @@ def test_sandbox_run_passes_environment_and_exit_code(sandbox, tmp_path):
 
 
 @pytest.mark.timeout(180)
-def test_sandbox_up_prints_exports_and_stops_on_ctrl_c(sandbox, tmp_path):
+def test_sandbox_up_prints_exports_and_stops_on_ctrl_c(sandbox, tmp_path, interruptible):
     import signal
 
     env_file = tmp_path / "sandbox.env"
