@@ -174,7 +174,9 @@ class BatchResult:
     failed : list of Failure
         In input order.
     requests : int
-        S3 requests sent, summed over all workers (each retry counts).
+        S3 requests sent, summed over all workers (each retry counts, except those the HTTP
+        library repeats by itself after a dropped connection: see
+        :mod:`roman_helpers.transfer`).
     bytes : int
         Body bytes received from S3, summed over all workers.
     seconds : float

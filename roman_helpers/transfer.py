@@ -28,7 +28,10 @@ Two of these are not documented interfaces: ``BUILTIN_HANDLERS`` and fsspec's in
 ``S3FileSystem._cache``; the test suite checks that the installed versions still have them.
 
 Not counted: a client made before the block elsewhere (from another ``boto3.Session``, or an
-``S3FileSystem(skip_instance_cache=True)``); give it to :func:`watch` to have it counted.
+``S3FileSystem(skip_instance_cache=True)``); give it to :func:`watch` to have it counted. Nor a
+request that aiohttp (under s3fs) sends a second time by itself, on a new connection, when the
+server closed the kept-alive connection it first used (RFC 9112 allows this for GET and HEAD):
+botocore sees one attempt, and one is counted, though the server answered or refused two.
 """
 
 from __future__ import annotations

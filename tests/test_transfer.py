@@ -242,3 +242,24 @@ def test_watch_reaches_a_client_made_before_the_block(fits_object, moto_log):
         transfer.watch(boto3.Session().client("s3")).head_object(Bucket=bucket, Key=key)
     assert moto_log() == Counter({"HEAD": 2, "GET": 1})  # the server saw the unwatched HEAD too
     assert as_methods(stats) == Counter({"HEAD": 1, "GET": 1}) and stats.bytes == size
+
+
+def test_a_get_aiohttp_repeats_after_a_dropped_connection_counts_once(buckets, s3_client, monkeypatch):
+    """The limit the module documents: aiohttp (under s3fs) sends a GET again by itself, on a new
+    connection, when the server closed the kept-alive one; botocore, and so measure(), sees one
+    attempt. If aiohttp stops doing this, this test fails and the documentation must change."""
+    from roman_helpers.sandbox.faults import FaultRule
+    from tests.faulty_server import FaultyS3
+
+    put_object(s3_client, "stpubdata", "t/kept.bin", bytes(range(256)) * 40)
+    with FaultyS3([FaultRule("reset", key="kept.bin", method="GET", nth=2)]) as server:
+        fs = s3fs.S3FileSystem(anon=True, skip_instance_cache=True, endpoint_url=server.url)
+        assert fs.cat_file("stpubdata/t/kept.bin", start=0, end=16) == bytes(range(16))  # opens a connection
+        before = server.injector.requests
+        with transfer.measure() as stats:
+            transfer.watch(fs.s3)
+            got = fs.cat_file("stpubdata/t/kept.bin", start=0, end=16)  # the 2nd GET: reset, then sent again
+        assert got == bytes(range(16))
+        assert server.injector.injected["reset"] == 1
+        assert server.injector.requests - before == 2  # the server was asked twice
+        assert [record.status for record in stats.records] == [206]  # the client counted one answer
