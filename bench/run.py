@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 import files  # noqa: E402
 
 from roman_helpers import stream, transfer  # noqa: E402
+from roman_helpers.query import SCIENCE_FILTERS  # noqa: E402
 from roman_helpers.sandbox.s3 import S3Server  # noqa: E402
 
 MB = 1_000_000
@@ -436,18 +437,12 @@ def run_downloads(server: S3Server, local: dict[str, Path]) -> list[Result]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-SEED_QUERY = {
+TUTORIAL_QUERY = {
     "obs_collection": "HST",
     "filters": "F160W",
     "instrument_name": "WFC3/IR",
     "proposal_id": ["11360"],
     "dataRights": "PUBLIC",
-}
-SEED_FILTER = {
-    "calib_level": [3],
-    "productType": ["SCIENCE"],
-    "dataproduct_type": ["image"],
-    "project": ["CALWF3"],
 }
 
 
@@ -473,7 +468,8 @@ def run_cloud_uris(latency: float, bandwidth: float) -> Result:
             from astroquery.mast import Observations
 
             products = Observations.filter_products(
-                Observations.get_product_list(Observations.query_criteria(**SEED_QUERY)), **SEED_FILTER
+                Observations.get_product_list(Observations.query_criteria(**TUTORIAL_QUERY)),
+                **SCIENCE_FILTERS,
             )
             Observations.enable_cloud_dataset(verbose=False)  # its client follows the sandbox endpoint
 

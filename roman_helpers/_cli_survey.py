@@ -79,20 +79,9 @@ def parse_time(text: str | None, name: str) -> float | None:
 
 def _radius(text: str | None) -> Any:
     """An angle for find: a unit is needed (pixels differ from file to file)."""
-    import astropy.units as u
-    from astropy.coordinates import Angle
+    from . import _sky
 
-    if text is None:
-        return None
-    try:
-        angle = Angle(text)
-    except (ValueError, TypeError, u.UnitsError):
-        angle = None
-    if angle is None or not angle.isscalar or not angle.deg >= 0:
-        raise InvalidParameterError(
-            "--radius", text, hint="Give an angle with its unit, such as 10arcsec, 0.5arcmin or 0.01deg"
-        )
-    return angle
+    return None if text is None else _sky.parse_radius(text, _sky.CLI)
 
 
 class _Usage(Exception):

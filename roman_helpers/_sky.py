@@ -93,6 +93,7 @@ CLI = Terms(
         "ra": "--ra",
         "dec": "--dec",
         "ext": "--ext",
+        "radius": "--radius",
     },
     box_form="X0 Y0 X1 Y1",
 )
@@ -407,6 +408,25 @@ def parse_position(position: Any, terms: Terms = PYTHON) -> SkyCoord | tuple[flo
     raise terms.error(
         "position", position, "give a SkyCoord, a string of RA and Dec (" + _EXAMPLES + "), or pixels (x, y)"
     )
+
+
+def parse_radius(radius: Any, terms: Terms = PYTHON) -> Any:
+    """A search radius as an astropy ``Angle``: a unit is required (pixels differ between files)."""
+    import astropy.units as u
+    from astropy.coordinates import Angle
+
+    try:
+        angle = Angle(radius)
+    except (ValueError, TypeError, u.UnitsError):
+        angle = None
+    if angle is None or not angle.isscalar or not angle.deg >= 0:
+        hint = (
+            "Give an angle with its unit, such as 10arcsec, 0.5arcmin or 0.01deg"
+            if terms.name("radius").startswith("--")
+            else "give an angle with a unit, e.g. 10 * u.arcsec or '10 arcsec'"
+        )
+        raise terms.error("radius", radius, hint)
+    return angle
 
 
 def describe(position: Any) -> str:

@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import config
+from . import _sky, config
 
 # The kit's private layout readers: a single forward walk over the HDUs gives the primary header
 # and the first image header in one pass (two stream.read_header calls would fetch the primary
@@ -1001,20 +1001,7 @@ def _parse_position(position: Any) -> SkyCoord:
 
 
 def _parse_radius(radius: Any) -> float:
-    import astropy.units as u
-    from astropy.coordinates import Angle
-
-    if radius is None:
-        return 0.0
-    try:
-        angle = Angle(radius)
-    except (ValueError, TypeError, u.UnitsError):
-        angle = None
-    if angle is None or not angle.isscalar or not angle.deg >= 0:
-        raise InvalidParameterError(
-            "radius", radius, hint="give an angle with a unit, e.g. 10 * u.arcsec or '10 arcsec'"
-        )
-    return float(angle.deg)
+    return 0.0 if radius is None else float(_sky.parse_radius(radius).deg)
 
 
 def _parse_time(time: Any) -> tuple[float, float]:

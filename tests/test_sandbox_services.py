@@ -23,6 +23,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from roman_helpers.query import SCIENCE_FILTERS
 from roman_helpers.sandbox.data import Entry, Manifest
 from roman_helpers.sandbox.proxy import TlsProxy, refusal_message
 from roman_helpers.sandbox.s3 import S3Server
@@ -172,18 +173,12 @@ def test_unknown_plain_http_host_is_refused_with_a_clear_message(lone_proxy):
 
 
 # ------------------------------------------------------------------ the full sandbox, through astroquery
-SEED_QUERY = {
+TUTORIAL_QUERY = {
     "obs_collection": "HST",
     "filters": "F160W",
     "instrument_name": "WFC3/IR",
     "proposal_id": ["11360"],
     "dataRights": "PUBLIC",
-}
-SEED_FILTER = {
-    "calib_level": [3],
-    "productType": ["SCIENCE"],
-    "dataproduct_type": ["image"],
-    "project": ["CALWF3"],
 }
 
 
@@ -198,9 +193,9 @@ def observations(sandbox_env):
 
 @pytest.fixture
 def seed_products(observations):
-    obs = observations.query_criteria(**SEED_QUERY)
+    obs = observations.query_criteria(**TUTORIAL_QUERY)
     products = observations.get_product_list(obs)
-    return observations.filter_products(products, **SEED_FILTER)
+    return observations.filter_products(products, **SCIENCE_FILTERS)
 
 
 def test_seed_query_leaves_60_products_with_24797441(seed_products, observations):
