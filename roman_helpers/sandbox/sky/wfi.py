@@ -63,6 +63,7 @@ __all__ = [
     "deproject",
     "detector_centres",
     "fits_header",
+    "focal_plane_to_sky",
     "footprints",
     "gwcs",
     "orientat",
@@ -198,8 +199,27 @@ def project(
     return np.degrees(xi), np.degrees(eta)
 
 
-def _rotate_to_sky(u: ArrayLike, v: ArrayLike, pa: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
-    """Focal-plane offsets (u, v) at position angle ``pa`` -> standard coordinates (xi east, eta north)."""
+def focal_plane_to_sky(u: ArrayLike, v: ArrayLike, pa: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
+    """Return standard coordinates of focal-plane offsets at a position angle.
+
+    Parameters
+    ----------
+    u, v : array_like
+        Offsets along the focal plane's axes, degrees (as :data:`SCA_OFFSETS`).
+    pa : array_like
+        Position angle of the focal plane's +v axis, degrees east of north.
+
+    Returns
+    -------
+    xi, eta : ndarray
+        Degrees on the tangent plane at the WFI centre, towards east and north.
+
+    Examples
+    --------
+    >>> xi, eta = focal_plane_to_sky(0.0, 1.0, 90.0)  # +v at position angle 90 points east
+    >>> round(float(xi), 9), round(float(eta), 9)
+    (1.0, 0.0)
+    """
     angle = np.radians(pa)
     cos_pa, sin_pa = np.cos(angle), np.sin(angle)
     # GalSim's rotation by the focal plane's angle; its tangent-plane u points west, hence -u'.
@@ -242,7 +262,7 @@ def detector_centres(
     else:
         index = _sca_index(sca)
         u, v = SCA_OFFSETS[index, 0], SCA_OFFSETS[index, 1]
-    xi, eta = _rotate_to_sky(u, v, pa_)
+    xi, eta = focal_plane_to_sky(u, v, pa_)
     return deproject(ra_, dec_, xi, eta)
 
 
