@@ -68,6 +68,7 @@ __all__ = [
     "gwcs",
     "orientat",
     "overlaps_disc",
+    "pixel_to_sky",
     "project",
     "wcs",
 ]
@@ -380,6 +381,51 @@ def corners(
     xi = cd[..., 0, 0, None] * offsets[:, 0] + cd[..., 0, 1, None] * offsets[:, 1]
     eta = cd[..., 1, 0, None] * offsets[:, 0] + cd[..., 1, 1, None] * offsets[:, 1]
     return deproject(centre_ra[..., None], centre_dec[..., None], xi, eta)
+
+
+def pixel_to_sky(
+    ra: ArrayLike,
+    dec: ArrayLike,
+    pa: ArrayLike,
+    sca: ArrayLike,
+    x: ArrayLike,
+    y: ArrayLike,
+    convention: Convention = "openuniverse",
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Return the sky positions of detector pixels (0-based), vectorised over images and pixels.
+
+    Parameters
+    ----------
+    ra, dec, pa, sca : array_like
+        Pointings and detector numbers, broadcast together.
+    x, y : array_like
+        0-based pixel positions, broadcast against a trailing axis: shape ``(..., m)`` or scalars.
+    convention : {"openuniverse", "roman"}
+        See :func:`cd_matrix`.
+
+    Returns
+    -------
+    ra, dec : ndarray
+        Degrees, shape ``broadcast(ra, dec, pa, sca).shape + broadcast(x, y).shape``.
+
+    Examples
+    --------
+    >>> ra, dec = pixel_to_sky(9.5, -44.0, 0.0, 1, [REFERENCE_PIXEL], [REFERENCE_PIXEL])
+    >>> bool(abs(ra[0] - detector_centres(9.5, -44.0, 0.0, 1)[0]) < 1e-12)
+    True
+    """
+    centre_ra, centre_dec = detector_centres(ra, dec, pa, sca)
+    cd = cd_matrix(pa, sca, convention)
+    centre_ra, centre_dec = np.broadcast_arrays(centre_ra, centre_dec)
+    cd = np.broadcast_to(cd, (*centre_ra.shape, 2, 2))
+    dx, dy = np.broadcast_arrays(
+        np.asarray(x, dtype=float) - REFERENCE_PIXEL, np.asarray(y, dtype=float) - REFERENCE_PIXEL
+    )
+    extra = (None,) * dx.ndim
+    index = (..., *extra)
+    xi = cd[..., 0, 0][index] * dx + cd[..., 0, 1][index] * dy
+    eta = cd[..., 1, 0][index] * dx + cd[..., 1, 1][index] * dy
+    return deproject(centre_ra[index], centre_dec[index], xi, eta)
 
 
 def footprints(ra: ArrayLike, dec: ArrayLike, pa: ArrayLike) -> NDArray[np.float64]:
