@@ -8,7 +8,6 @@ per pointing or exposure, in the survey's own naming) and the images that exist 
 * :mod:`.rubin` - the OpenUniverse 2024 Rubin preview coadd patch (tract 2877, patch 19);
 * :mod:`.roman` - the Roman tutorial data (release 2026.2) and the science platform's pointings;
 * :mod:`.ccs` - the Science Operations Center's Core Community Survey simulations (r00340, r00342);
-* :mod:`.hst` - the HST fields MAST serves;
 * :mod:`.common` - what they share: regions on the sky, the yearly roll, reproducible dithers.
 
 Each module's docstring says which published design every number follows and which numbers are
