@@ -53,6 +53,8 @@ from roman_helpers.sandbox.sky.bands import Band, band
 __all__ = [
     "BLOCK_ROWS",
     "COADD_LAYERS",
+    "FRAME_TIME",
+    "REFERENCE_PIXELS",
     "UNITS",
     "Exposure",
     "blocks",
@@ -176,7 +178,16 @@ class _Components:
     circular: np.ndarray  # bool: integrate exactly (error functions, sigma^2 = cxx)
 
     @staticmethod
+    def empty() -> _Components:
+        nothing = np.zeros(0)
+        return _Components(
+            nothing, nothing, nothing, nothing, nothing, nothing, np.zeros(0, int), np.zeros(0, bool)
+        )
+
+    @staticmethod
     def join(parts: list[_Components]) -> _Components:
+        if not parts:
+            return _Components.empty()
         return _Components(*(np.concatenate([getattr(p, f) for p in parts]) for f in _COMPONENT_FIELDS))
 
     def take(self, index: np.ndarray) -> _Components:
@@ -325,6 +336,8 @@ class Exposure:
         default_factory=OrderedDict, init=False, repr=False
     )
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _models: OrderedDict[int, np.ndarray] = field(default_factory=OrderedDict, init=False, repr=False)
+    _layers: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     #: How many source components have been drawn (counts work, for tests of what a cut-out costs).
     rendered_components: int = field(default=0, init=False, repr=False)
     #: How many blocks have been made.
@@ -471,9 +484,6 @@ class Exposure:
             rows = np.flatnonzero(galaxy)
             first = len(self.sources.stars)  # the catalog lists stars, then galaxies, then transients
             parts.append(self._galaxies(self.sources.galaxies.take(rows - first), cat, rows, floor))
-        if not parts:
-            empty = np.zeros(0)
-            return _Components(empty, empty, empty, empty, empty, empty, np.zeros(0, int), np.zeros(0, bool))
         return _Components.join(parts)
 
     @staticmethod
@@ -561,20 +571,35 @@ class Exposure:
 
     # -------------------------------------------------------------- pixels
     def model_block(self, index: int) -> np.ndarray:
-        """Expected electrons of block ``index`` (sky, dark and sources; no noise), float64.
+        """Expected electrons of the sources in block ``index`` (no sky, no noise), float64.
 
-        The noiseless image: the Level-1 ramps accumulate it.
+        The noiseless image of the sources: the Level-1 ramps accumulate it (and the sky).
         """
+        with self._lock:
+            cached = self._models.get(index)
+            if cached is not None:
+                self._models.move_to_end(index)
+                return cached
+        made = self._draw_components(index, self._components, self._reach)
+        with self._lock:
+            self._models[index] = made
+            while len(self._models) > 8:
+                self._models.popitem(last=False)
+        return made
+
+    def _draw_components(
+        self, index: int, components: _Components, reach: tuple[np.ndarray, np.ndarray]
+    ) -> np.ndarray:
         ny, nx = self.shape
         row0 = index * BLOCK_ROWS
         height = min(BLOCK_ROWS, ny - row0)
         block = np.zeros((height, nx))
-        low, high = self._reach
+        low, high = reach
         touching = np.flatnonzero((high >= row0) & (low < row0 + height))
         with self._lock:
             object.__setattr__(self, "rendered_components", self.rendered_components + len(touching))
         if len(touching):
-            _draw(block, row0, self._components.take(touching))
+            _draw(block, row0, components.take(touching))
         return block
 
     def _block(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -595,7 +620,7 @@ class Exposure:
 
         with self._lock:
             object.__setattr__(self, "made_blocks", self.made_blocks + 1)
-        ny, nx = self.shape
+        nx = self.shape[1]
         row0 = index * BLOCK_ROWS
         sources = self.model_block(index)
         n = max(self.n_exposures, 1)
@@ -734,3 +759,287 @@ def truth(exposure: Exposure) -> dict[str, np.ndarray]:
         "mag": cat["mag"][order],
         "obj_type": names[cat["kind"][order]],
     }
+
+
+# ---------------------------------------------------------------------------- coadds
+#: The 15 layers of an OpenUniverse 2024 Wide Area Survey coadd (``prod_{b}_{col}_{row}_map.fits``,
+#: HDU 0 of shape 1 x 15 x ny x nx), as IRSA's WAS notebook describes them. Layer 0 is the sky;
+#: the others are the coadder's test layers, drawn here by their description.
+COADD_LAYERS = (
+    "science",  # 0: e- per 0.11" pixel area per exposure
+    "lab noise",  # 1: dark-frame noise, e/(0.11")^2/s
+    "stars, flux 1",  # 2: point sources on the HEALPix order-14 grid, total flux 1
+    "noisy stars",  # 3: the same, 2.4e5 e- with their own Poisson noise and 86 e^2/input pixel of background
+    "stars, one pass",  # 4: flux 1 in one of two passes (0.5 in the mean)
+    "stars, varying flux",  # 5: flux 1, 5 % brighter at the field's edge than at its centre
+    "extended objects",  # 6: exponential profiles, scale radius 0.125-0.5", |g| < 0.5, flux 1
+    "extended, shear E-W",  # 7: layer 6 sheared by (g1, g2) = (0.02, 0)
+    "extended, shear NNW-SSE",  # 8: (-0.01, 0.0173)
+    "extended, shear NNE-SSW",  # 9: (-0.01, -0.0173)
+    "1/f noise",  # 10: variance 1 per ln f
+    "white noise 1",  # 11-14: unit variance per input pixel, four seeds
+    "white noise 2",
+    "white noise 3",
+    "white noise 4",
+)
+_SHEARS = {7: (0.02, 0.0), 8: (-0.01, 0.02 * math.sqrt(3) / 2), 9: (-0.01, -0.02 * math.sqrt(3) / 2)}
+_GRID_NSIDE = 2**14
+
+
+def _grid(exposure: Exposure) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """HEALPix order-14 pixel centres on the image: ids, ra, dec, and 0-based pixel x, y."""
+    import hpgeom
+
+    cached = exposure._layers.get("grid")
+    if cached is None:
+        ny, nx = exposure.shape
+        corner_x = np.array([-0.5, nx - 0.5, nx - 0.5, -0.5])
+        corner_y = np.array([-0.5, -0.5, ny - 0.5, ny - 0.5])
+        ra, dec = exposure.wcs.all_pix2world(corner_x, corner_y, 0)
+        ids = np.unique(hpgeom.query_polygon(_GRID_NSIDE, ra, dec, inclusive=False, nest=True, lonlat=True))
+        gra, gdec = hpgeom.pixel_to_angle(_GRID_NSIDE, ids, nest=True, lonlat=True)
+        x, y = exposure.wcs.all_world2pix(gra, gdec, 0)
+        cached = (np.asarray(ids, np.int64), np.asarray(gra), np.asarray(gdec), np.asarray(x), np.asarray(y))
+        exposure._layers["grid"] = cached
+    ids, gra, gdec, x, y = cached
+    return ids, np.stack([gra, gdec]), x, y
+
+
+def _layer_components(exposure: Exposure, layer: int) -> tuple[_Components, tuple[np.ndarray, np.ndarray]]:
+    key = f"layer{layer}"
+    if key in exposure._layers:
+        return exposure._layers[key]
+    ids, position, x, y = _grid(exposure)
+    ny, nx = exposure.shape
+    native = (exposure.filter.pixel_scale / exposure.pixel_scale) ** 2  # the layer's unit is per 0.11" area
+    floor = 1e-3
+    if layer <= 5:
+        flux = np.ones(len(ids))
+        if layer == 3:
+            flux = _poisson(np.full(len(ids), 2.4e5), _uniform(exposure.seed, ids, 3))
+        elif layer == 4:
+            flux = flux * 0.5
+        elif layer == 5:
+            edge = np.hypot(x - (nx - 1) / 2, y - (ny - 1) / 2) / np.hypot(nx / 2, ny / 2)
+            flux = flux * (1 + 0.05 * edge)
+        weights, variances = exposure._psf
+        made = Exposure._points(x, y, flux / native, weights, variances, floor)
+    else:
+        count = len(ids)
+        scale_radius = 0.125 * 4 ** _uniform(sky_sources.SEED, ids, 61)
+        g = 0.5 * np.sqrt(_uniform(sky_sources.SEED, ids, 62))
+        angle = 2 * math.pi * _uniform(sky_sources.SEED, ids, 63)
+        g1, g2 = g * np.cos(angle), g * np.sin(angle)
+        shear = _SHEARS.get(layer, (0.0, 0.0))
+        zeros = np.zeros(count)
+        objects = sky_sources.Galaxies(
+            object_id=ids,
+            ra=position[0],
+            dec=position[1],
+            redshift=zeros,
+            redshift_hubble=zeros,
+            mag_f158=zeros,
+            red=zeros,
+            bulge_fraction=zeros,
+            disk_hlr=1.678 * scale_radius,  # half-light radius of an exponential profile
+            bulge_hlr=np.full(count, 0.1),
+            disk_g1=g1,
+            disk_g2=g2,
+            bulge_g1=zeros,
+            bulge_g2=zeros,
+            shear1=np.full(count, shear[0]),
+            shear2=np.full(count, shear[1]),
+            convergence=zeros,
+            stellar_mass=zeros,
+            mw_av=zeros,
+        )
+        rows = np.arange(count)
+        made = exposure._galaxies(
+            objects, {"x": x, "y": y, "realized": np.full(count, 1.0 / native)}, rows, floor
+        )
+    reach = (np.floor(made.y - made.radius).astype(np.int64), np.ceil(made.y + made.radius).astype(np.int64))
+    exposure._layers[key] = (made, reach)
+    return made, reach
+
+
+def _one_over_f(exposure: Exposure, row0: int, height: int) -> np.ndarray:
+    # A smooth random field with equal variance per logarithmic frequency interval, as a sum of
+    # plane waves: a pure function of the pixel, so it does not depend on how rows are read.
+    rng = np.random.default_rng([exposure.seed, 10])
+    waves = 96
+    ny, nx = exposure.shape
+    frequency = np.exp(rng.uniform(math.log(1.0 / max(nx, ny)), math.log(0.5), waves))  # cycles per pixel
+    direction = rng.uniform(0.0, 2 * math.pi, waves)
+    phase = rng.uniform(0.0, 2 * math.pi, waves)
+    span = math.log(0.5 * max(nx, ny))
+    amplitude = math.sqrt(2 * span / waves)  # variance 1 per ln f over the span
+    # cos(kx x + ky y + p) = cos(kx x) cos(ky y + p) - sin(kx x) sin(ky y + p): one matrix product
+    kx = 2 * math.pi * frequency * np.cos(direction)
+    ky = 2 * math.pi * frequency * np.sin(direction)
+    xs = np.arange(nx)[None, :] * kx[:, None]
+    ys = np.arange(row0, row0 + height)[None, :] * ky[:, None] + phase[:, None]
+    along_x = np.concatenate([np.cos(xs), -np.sin(xs)])
+    along_y = np.concatenate([np.cos(ys), np.sin(ys)])
+    return amplitude * (along_y.T @ along_x)
+
+
+def coadd_layer_rows(exposure: Exposure, layer: int, y0: int, y1: int) -> np.ndarray:
+    """Rows ``y0 .. y1 - 1`` of layer ``layer`` (0-14) of an OpenUniverse WAS coadd of ``exposure``.
+
+    ``exposure`` describes the coadd: its WCS and shape (the coadd's pixel), band, the exposure
+    time of one input, ``n_exposures`` inputs, ``units="electron/native pixel/exposure"``,
+    ``cosmic_rays=False``. Layer 0 is :meth:`Exposure.rows`' science; the others are drawn
+    per :data:`COADD_LAYERS`, deterministically, in the same blocks.
+
+    Returns
+    -------
+    ndarray of float32
+
+    Examples
+    --------
+    >>> from astropy.wcs import WCS
+    >>> wcs = WCS(naxis=2)
+    >>> wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    >>> wcs.wcs.crval = [9.5, -44.1]
+    >>> wcs.wcs.crpix = [100.5, 100.5]
+    >>> wcs.wcs.cdelt = [-0.0390625 / 3600, 0.0390625 / 3600]
+    >>> coadd = Exposure(
+    ...     wcs,
+    ...     (200, 200),
+    ...     "H158",
+    ...     exptime=140.0,
+    ...     mjd=62000.0,
+    ...     seed=7,
+    ...     n_exposures=6,
+    ...     cosmic_rays=False,
+    ...     units="electron/native pixel/exposure",
+    ... )
+    >>> [coadd_layer_rows(coadd, k, 0, 200).shape for k in (0, 2, 6, 10, 11)] == [(200, 200)] * 5
+    True
+    """
+    if not 0 <= layer < len(COADD_LAYERS):
+        from roman_helpers.errors import InvalidParameterError
+
+        raise InvalidParameterError("layer", layer, list(range(len(COADD_LAYERS))))
+    if layer == 0:
+        return exposure.rows(y0, y1)[0]
+    ny, nx = exposure.shape
+    out = np.empty((y1 - y0, nx), np.float32)
+    for index in blocks(y0, y1):
+        row0 = index * BLOCK_ROWS
+        height = min(BLOCK_ROWS, ny - row0)
+        rng = np.random.default_rng([exposure.seed, index, 100 + layer])
+        if layer == 1:
+            block = 0.004 * rng.standard_normal((height, nx))  # masked dark frames: a few 1e-3 e/p/s
+        elif layer == 10:
+            block = _one_over_f(exposure, row0, height)
+        elif layer >= 11:
+            block = rng.standard_normal((height, nx)) / math.sqrt(max(exposure.n_exposures, 1))
+        else:
+            components, reach = _layer_components(exposure, layer)
+            block = exposure._draw_components(index, components, reach)
+            if layer == 3:  # the noisy stars: background of 86 e^2 per input pixel, and their own noise
+                native = (exposure.filter.pixel_scale / exposure.pixel_scale) ** 2
+                variance = (86.0 / native + np.maximum(block, 0) / native) / max(exposure.n_exposures, 1)
+                block = block + rng.standard_normal(block.shape) * np.sqrt(variance)
+        a, b = max(y0, row0), min(y1, row0 + height)
+        out[a - y0 : b - y0] = block[a - row0 : b - row0]
+    return out
+
+
+# ---------------------------------------------------------------------------- Level-1 ramps
+#: Seconds between reads of a Roman WFI detector.
+FRAME_TIME = 3.04
+#: Reference pixels on each side of a Roman Level-1 frame (4096 = 4088 + 2 x 4).
+REFERENCE_PIXELS = 4
+_BIAS = 10_000.0  # DN
+_READ_NOISE_ROMAN = 13.81 / math.sqrt(2)  # electrons per read: median CDS noise / sqrt(2)
+
+
+def ramp_rows(
+    exposure: Exposure, y0: int, y1: int, read_pattern: list[list[int]], gain: float = 2.0
+) -> np.ndarray:
+    """Rows ``y0 .. y1 - 1`` of the Level-1 resultants of ``exposure`` (a 4088 x 4088 Roman image).
+
+    The frame is 4096 x 4096: the science pixels with :data:`REFERENCE_PIXELS` reference pixels
+    (bias and read noise, no light) on every side. Resultant ``k`` is the mean of the reads
+    ``read_pattern[k]`` (read ``n`` taken at ``n * FRAME_TIME`` s): the accumulated electrons of
+    sky, dark and sources (the image's expected light, with Poisson noise growing along the
+    ramp), plus read noise (the median CDS noise of the WFI detectors / sqrt 2 per read,
+    averaged over the reads), over ``gain`` e-/DN, on a bias of about 10,000 DN fixed per
+    detector. Made in the same 64-row blocks as the image (of the 4096-row frame), seeded per
+    block, so any rows come out the same.
+
+    Parameters
+    ----------
+    exposure : Exposure
+    y0, y1 : int
+        0 <= y0 <= y1 <= 4096.
+    read_pattern : list of list of int
+        Reads averaged into each resultant (a multi-accumulation table), 1-based, increasing.
+    gain : float
+        Electrons per DN.
+
+    Returns
+    -------
+    ndarray of uint16, shape (n_resultants, y1 - y0, 4096)
+
+    Examples
+    --------
+    >>> from astropy.wcs import WCS
+    >>> wcs = WCS(naxis=2)
+    >>> wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    >>> wcs.wcs.crval = [9.45, -44.02]
+    >>> wcs.wcs.crpix = [2044.5, 2044.5]
+    >>> wcs.wcs.cdelt = [-0.11 / 3600, 0.11 / 3600]
+    >>> image = Exposure(wcs, (4088, 4088), "F158", exptime=139.8, mjd=62000.0, seed=2, detector=4)
+    >>> ramp = ramp_rows(image, 2000, 2010, [[1], [2, 3], [4, 5, 6], [7]])
+    >>> ramp.shape, ramp.dtype.name
+    ((4, 10, 4096), 'uint16')
+    >>> bool((ramp[-1].astype(int) - ramp[0].astype(int)).mean() > 0)
+    True
+    """
+    ny, nx = exposure.shape
+    border = REFERENCE_PIXELS
+    full_y, full_x = ny + 2 * border, nx + 2 * border
+    if not 0 <= y0 <= y1 <= full_y:
+        from roman_helpers.errors import InvalidParameterError
+
+        raise InvalidParameterError("rows", (y0, y1), hint=f"Give 0 <= y0 <= y1 <= {full_y}.")
+    reads = [np.asarray(r, float) for r in read_pattern]
+    mean_time = np.array([r.mean() * FRAME_TIME for r in reads])
+    step = np.diff(np.concatenate([[0.0], mean_time]))
+    read_sigma = np.array([_READ_NOISE_ROMAN / math.sqrt(len(r)) for r in reads])
+    detector = 0 if exposure.detector is None else int(exposure.detector)
+    sky_rate = exposure.sky_counts / exposure.exptime + exposure.filter.dark_current
+    out = np.empty((len(reads), y1 - y0, full_x), np.uint16)
+    for index in blocks(y0, y1):
+        row0 = index * BLOCK_ROWS
+        height = min(BLOCK_ROWS, full_y - row0)
+        rate = np.zeros((height, full_x))
+        science = np.arange(row0, row0 + height) - border  # science row of each frame row
+        valid = (science >= 0) & (science < ny)
+        if valid.any():
+            first, last = int(science[valid][0]), int(science[valid][-1]) + 1
+            model = np.vstack(
+                [
+                    exposure.model_block(b)[
+                        max(first, b * BLOCK_ROWS) - b * BLOCK_ROWS : min(last, (b + 1) * BLOCK_ROWS)
+                        - b * BLOCK_ROWS
+                    ]
+                    for b in blocks(first, last)
+                ]
+            )
+            rate[valid, border : border + nx] = np.maximum(model, 0.0) / exposure.exptime + sky_rate
+        rng = np.random.default_rng([exposure.seed, 2, index])
+        bias = _BIAS + 150.0 * np.random.default_rng([sky_sources.SEED, 8, detector, index]).standard_normal(
+            (height, full_x)
+        )
+        accumulated = np.zeros((height, full_x))
+        frame = np.empty((len(reads), height, full_x))
+        for k in range(len(reads)):
+            accumulated += rate * step[k] + np.sqrt(rate * step[k]) * rng.standard_normal((height, full_x))
+            frame[k] = bias + (accumulated + read_sigma[k] * rng.standard_normal((height, full_x))) / gain
+        a, b = max(y0, row0), min(y1, row0 + height)
+        out[:, a - y0 : b - y0] = np.clip(np.rint(frame[:, a - row0 : b - row0]), 0, 65535).astype(np.uint16)
+    return out
