@@ -58,6 +58,7 @@ __all__ = [
     "UNITS",
     "Exposure",
     "blocks",
+    "coadd_grid",
     "coadd_layer_rows",
     "ramp_rows",
     "truth",
@@ -786,8 +787,18 @@ _SHEARS = {7: (0.02, 0.0), 8: (-0.01, 0.02 * math.sqrt(3) / 2), 9: (-0.01, -0.02
 _GRID_NSIDE = 2**14
 
 
-def _grid(exposure: Exposure) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """HEALPix order-14 pixel centres on the image: ids, ra, dec, and 0-based pixel x, y."""
+def coadd_grid(exposure: Exposure) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Where a coadd's injected objects (layers 2-9) sit: HEALPix order-14 pixel centres on it.
+
+    Returns
+    -------
+    ids : ndarray of int64
+        HEALPix nside 16384 NESTED indices.
+    position : ndarray, shape (2, n)
+        Their ra and dec, degrees.
+    x, y : ndarray
+        0-based pixel positions in the coadd.
+    """
     import hpgeom
 
     cached = exposure._layers.get("grid")
@@ -809,7 +820,7 @@ def _layer_components(exposure: Exposure, layer: int) -> tuple[_Components, tupl
     key = f"layer{layer}"
     if key in exposure._layers:
         return exposure._layers[key]
-    ids, position, x, y = _grid(exposure)
+    ids, position, x, y = coadd_grid(exposure)
     ny, nx = exposure.shape
     native = (exposure.filter.pixel_scale / exposure.pixel_scale) ** 2  # the layer's unit is per 0.11" area
     floor = 1e-3

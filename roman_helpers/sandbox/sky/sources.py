@@ -196,9 +196,17 @@ def galaxy_sed(wavelength: np.ndarray, red: np.ndarray) -> np.ndarray:
     return mag + np.where(x < x_lya, 1.5, 0.0) + np.where(x < x_ll, 10.0, 0.0)
 
 
+def _band_mag(which: Band, redshift: np.ndarray, red: np.ndarray) -> np.ndarray:
+    # The spectrum averaged in f_nu over the filter (flat throughput between its edges, 16 points):
+    # a break inside a filter dims it gradually, as through a real bandpass.
+    wavelengths = np.linspace(which.wavelength_min, which.wavelength_max, 16)
+    rest = wavelengths[:, None] / (1 + redshift)[None, :]
+    mean = np.mean(10 ** (-0.4 * galaxy_sed(rest, np.broadcast_to(red, rest.shape))), axis=0)
+    return -2.5 * np.log10(mean)
+
+
 def _galaxy_colour(which: Band, redshift: np.ndarray, red: np.ndarray) -> np.ndarray:
-    rest = 1 + redshift
-    return galaxy_sed(which.pivot / rest, red) - galaxy_sed(_REFERENCE.pivot / rest, red)
+    return _band_mag(which, redshift, red) - _band_mag(_REFERENCE, redshift, red)
 
 
 # ---------------------------------------------------------------------------- columns of sources
