@@ -656,6 +656,22 @@ class Exposure:
         scale = self._unit_scale
         return (sci * scale).astype(np.float32), (err * scale).astype(np.float32), dq
 
+    @property
+    def zeropoint(self) -> float:
+        """AB magnitude of a source whose pixels add up to 1 in this image's units (FITS ``ZPTMAG``).
+
+        Examples
+        --------
+        >>> from astropy.wcs import WCS
+        >>> wcs = WCS(naxis=2)
+        >>> wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+        >>> wcs.wcs.cdelt = [-0.11 / 3600, 0.11 / 3600]
+        >>> image = Exposure(wcs, (10, 10), "H158", exptime=100.0, mjd=62000.0, seed=0)
+        >>> round(image.zeropoint - image.filter.zeropoint, 6)  # electrons in 100 s: +5 mag
+        5.0
+        """
+        return self.filter.zeropoint + 2.5 * math.log10(self.exptime * self._unit_scale)
+
     @functools.cached_property
     def _unit_scale(self) -> float:
         b = self.filter
