@@ -374,6 +374,35 @@ def test_a_cut_out_costs_its_blocks_only():
     assert whole.rows(2000, 2100)[0].tobytes() == image.rows(2000, 2100)[0].tobytes()
 
 
+def test_units_follow_the_ab_definition():
+    shape = (64, 64)
+    wcs = tan_wcs(*TDS, shape, 0.11)
+    made = {
+        unit: Exposure(wcs, shape, "F129", exptime=200.0, mjd=62100.0, seed=9, gain=1.8, units=unit).rows(
+            0, 64
+        )[0]
+        for unit in render.UNITS
+    }
+    electrons = made["electron"].astype(float)
+    zeropoint = bands.band("F129").zeropoint
+    one_electron_per_second = (zeropoint * u.ABmag).to(u.nJy).value  # nJy of a source giving 1 e-/s
+    pixel = ((0.11 * u.arcsec) ** 2).to(u.sr).value
+    assert np.allclose(made["DN/s"], electrons / 200.0 / 1.8, rtol=1e-6)
+    assert np.allclose(made["nJy"], electrons / 200.0 * one_electron_per_second, rtol=1e-5)
+    assert np.allclose(made["MJy/sr"], electrons / 200.0 * one_electron_per_second * 1e-15 / pixel, rtol=1e-5)
+    assert np.allclose(made["electron/native pixel/exposure"], electrons, rtol=1e-6)  # native pixels here
+
+
+def test_photometry_of_a_cone_sees_transients_only_when_lit():
+    field = sources.cone(*TDS, 0.05)
+    early = field.photometry("F158")
+    assert "transient" not in early["obj_type"].tolist()
+    late = field.photometry("F158", mjd=62400.0)
+    lit = late["obj_type"] == "transient"
+    assert lit.any() and np.isfinite(late["mag"][lit]).all()
+    assert lit.sum() < len(field.transients)
+
+
 def test_truth_needs_no_pixels_and_is_poisson():
     shape = (2000, 2000)
     image = Exposure(tan_wcs(*TDS, shape, 0.11), shape, "F184", exptime=300.0, mjd=62100.0, seed=4)

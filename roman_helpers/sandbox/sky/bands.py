@@ -39,6 +39,7 @@ import math
 from dataclasses import dataclass
 
 __all__ = [
+    "AB_ZERO_JY",
     "BANDS",
     "HST_BANDS",
     "ROMAN_BANDS",
@@ -47,8 +48,9 @@ __all__ = [
     "band",
 ]
 
-#: 1 AB magnitude zero = 3631 Jy; in MJy.
-_AB_ZERO_MJY = 3631e-6
+#: Flux density of AB magnitude 0, Jy: m_AB = -2.5 log10(f_nu / erg s^-1 cm^-2 Hz^-1) - 48.60
+#: (Oke & Gunn 1983), i.e. 3630.78 Jy (often rounded to 3631).
+AB_ZERO_JY = 10 ** (-0.4 * 48.60) * 1e23
 _ARCSEC_SR = (math.pi / 180 / 3600) ** 2
 
 
@@ -170,14 +172,14 @@ class Band:
 
         Examples
         --------
+        >>> import astropy.units as u
         >>> b = band("F158")
-        >>> round(
-        ...     b.mjy_per_sr() * (b.pixel_scale**2 * _ARCSEC_SR) / (3631e-6 * 10 ** (-0.4 * b.zeropoint)), 9
-        ... )
+        >>> one = (b.zeropoint * u.ABmag).to(u.MJy) / ((0.11 * u.arcsec) ** 2).to(u.sr)  # 1 e-/s in a pixel
+        >>> round(float(b.mjy_per_sr() / one.value), 9)
         1.0
         """
         side = self.pixel_scale if pixel_scale is None else pixel_scale
-        return _AB_ZERO_MJY * 10 ** (-0.4 * self.zeropoint) / (side**2 * _ARCSEC_SR)
+        return AB_ZERO_JY * 1e-6 * 10 ** (-0.4 * self.zeropoint) / (side**2 * _ARCSEC_SR)
 
 
 def _roman(

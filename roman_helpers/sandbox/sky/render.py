@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from roman_helpers.sandbox.sky import sources as sky_sources
-from roman_helpers.sandbox.sky.bands import Band, band
+from roman_helpers.sandbox.sky.bands import AB_ZERO_JY, Band, band
 
 __all__ = [
     "BLOCK_ROWS",
@@ -684,7 +684,7 @@ class Exposure:
             return per_second / self.gain
         if self.units == "MJy/sr":
             return per_second * b.mjy_per_sr(self.pixel_scale)
-        return per_second * 3631e9 * 10 ** (-0.4 * b.zeropoint)  # nJy
+        return per_second * AB_ZERO_JY * 1e9 * 10 ** (-0.4 * b.zeropoint)  # nJy
 
     def rows(self, y0: int, y1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Science, error and data-quality rows ``y0 .. y1 - 1`` (whole width).

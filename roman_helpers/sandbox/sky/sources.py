@@ -213,6 +213,11 @@ def _galaxy_colour(which: Band, redshift: np.ndarray, red: np.ndarray) -> np.nda
 class _Columns:
     """Equal-length numpy columns (a frozen dataclass's fields) that can be selected and joined."""
 
+    # every kind of source has these (declared for the type checker; the dataclasses define them)
+    object_id: np.ndarray
+    ra: np.ndarray
+    dec: np.ndarray
+
     def __len__(self) -> int:
         return len(getattr(self, fields(self)[0].name))  # type: ignore[arg-type]
 
@@ -341,6 +346,43 @@ class Sources:
 
     def __len__(self) -> int:
         return len(self.stars) + len(self.galaxies) + len(self.transients)
+
+    def photometry(self, which: str | Band, mjd: float | None = None) -> dict[str, np.ndarray]:
+        """Every source's id, kind, position and AB magnitude in band ``which``.
+
+        Parameters
+        ----------
+        which : str or Band
+        mjd : float, optional
+            When to see the transients; without it they are left out.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``object_id``, ``obj_type`` (``"star"``, ``"galaxy"``, ``"transient"``), ``ra``,
+            ``dec``, ``mag`` (AB; transients dark at ``mjd`` are left out), ``rate`` (e-/s).
+
+        Examples
+        --------
+        >>> seen = cone(9.45, -44.02, 0.05).photometry("F158", mjd=62400.0)
+        >>> sorted(set(seen["obj_type"].tolist()))
+        ['galaxy', 'star', 'transient']
+        """
+        b = band(which)
+        parts = [("star", self.stars, self.stars.mag(b)), ("galaxy", self.galaxies, self.galaxies.mag(b))]
+        if mjd is not None:
+            mags = self.transients.mag(b, mjd)
+            lit = np.flatnonzero(np.isfinite(mags))
+            parts.append(("transient", self.transients.take(lit), mags[lit]))
+        mag = np.concatenate([p[2] for p in parts])
+        return {
+            "object_id": np.concatenate([p[1].object_id for p in parts]),
+            "obj_type": np.concatenate([np.full(len(p[1]), p[0]) for p in parts]),
+            "ra": np.concatenate([p[1].ra for p in parts]),
+            "dec": np.concatenate([p[1].dec for p in parts]),
+            "mag": mag,
+            "rate": 10 ** (-0.4 * (mag - b.zeropoint)),
+        }
 
 
 # ---------------------------------------------------------------------------- tiles

@@ -92,7 +92,7 @@ def blackbody_colour(
 
     Examples
     --------
-    >>> float(blackbody_colour(5000.0, 1.0, 1.0))
+    >>> abs(float(blackbody_colour(5000.0, 1.0, 1.0)))
     0.0
     >>> bool(blackbody_colour(30000.0, 0.4, 1.0) < 0 < blackbody_colour(3000.0, 0.4, 1.0))
     True
