@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
 import http.client
 import http.server
 import json
@@ -192,6 +191,8 @@ def _make_namespaces(uid: int, gid: int) -> None:
     Python 3.11 has no ``os.unshare``, hence ctypes. The calling process must be single-threaded
     (``unshare(CLONE_NEWUSER)`` refuses otherwise).
     """
+    import fcntl  # not on Windows: imported only where it is used
+
     libc = _libc()
     _check(libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWNS), "unshare")
     for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
@@ -245,7 +246,13 @@ def _enter() -> str:
     reason = _try_in_child(lambda: _make_namespaces(uid, gid))
     if reason:
         return f"{reason}; unprivileged user namespaces are disabled or refused here"
-    _make_namespaces(uid, gid)
+    try:
+        _make_namespaces(uid, gid)
+    except OSError as error:  # it worked in the trial child: nothing to fall back on half-way
+        raise SystemExit(
+            f"error: roman-helpers sandbox could not enter its private network ({error.strerror or error}); "
+            "run it again with --no-isolation"
+        ) from None
     return ""
 
 
@@ -339,7 +346,11 @@ class _PortForwarder:
         opened: list[socket.socket] = []
         refusal: OSError | None = None
         for family, address in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-            listener = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                listener = socket.socket(family, socket.SOCK_STREAM)
+            except OSError as error:  # no IPv6 on this machine
+                refusal = error if family == socket.AF_INET else refusal
+                continue
             try:
                 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 if family == socket.AF_INET6:
