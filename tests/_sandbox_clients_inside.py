@@ -184,6 +184,7 @@ def network() -> dict[str, Any]:
     return {
         "interfaces": [name for _, name in socket.if_nameindex()],
         "isolation": os.environ.get("ROMAN_HELPERS_SANDBOX_ISOLATION"),
+        "this_machine": _outcome(lambda: _resolve(socket.gethostname())),
         "resolve": {
             name: _outcome(lambda name=name: _resolve(name))
             for name in (

@@ -209,6 +209,7 @@ def test_nothing_started_by_sandbox_run_resolves_or_reaches_a_public_host(sandbo
     _require_private_network(seen["isolation"], done.stderr)
 
     assert seen["interfaces"] == ["lo"]  # no interface but loopback: no route off the machine
+    assert seen["this_machine"] == {"ok": "['127.0.0.1']"}  # its own name too: servers bound to it work
     resolve = seen["resolve"]
     assert resolve[f"{BUCKET}.s3.us-east-1.amazonaws.com"] == {"ok": "['127.0.0.1']"}
     assert resolve["s3.amazonaws.com"] == {"ok": "['127.0.0.1']"}

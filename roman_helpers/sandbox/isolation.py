@@ -756,12 +756,7 @@ def _mount_private_files(folder: Path, names: Mapping[str, str | None], ca_pem: 
     """Write the namespace's own hosts, resolver, name-service and CA files; mount them over the system's."""
     folder.mkdir(parents=True, exist_ok=True)
     hosts = folder / "hosts"
-    original = Path("/etc/hosts").read_text() if Path("/etc/hosts").is_file() else "127.0.0.1 localhost\n"
-    hosts.write_text(
-        original.rstrip("\n")
-        + "\n\n# roman-helpers sandbox: the mirrored buckets' S3 names answer on this machine\n"
-        + "".join(f"127.0.0.1 {name}\n" for name in names)  # one a line: old resolvers cap aliases
-    )
+    hosts.write_text(_hosts_file(Path("/etc/hosts"), socket.gethostname(), names))
     _bind_mount(hosts, "/etc/hosts")
     resolver = folder / "resolv.conf"
     resolver.write_text(
@@ -784,6 +779,42 @@ def _mount_private_files(folder: Path, names: Mapping[str, str | None], ca_pem: 
         combined = folder / f"ca-bundle-{number}.pem"
         combined.write_bytes(bundle.read_bytes().rstrip(b"\n") + b"\n" + ca_pem)
         _bind_mount(combined, str(bundle))
+
+
+def _hosts_file(original: Path, hostname: str, names: Iterable[str]) -> str:
+    r"""The private network's /etc/hosts: every name in it is on loopback, the only interface there.
+
+    The original's loopback lines are kept; lines naming other addresses (a container's own
+    address, machines on the network) are dropped, since nothing can reach them from inside;
+    this machine's name and the S3 names go to 127.0.0.1.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix="hosts") as handle:
+    ...     _ = handle.write("127.0.0.1 localhost\n::1 localhost\n172.17.0.2 box\n# note\n")
+    ...     handle.flush()
+    ...     print(_hosts_file(Path(handle.name), "box", ["s3.amazonaws.com"]), end="")
+    127.0.0.1 localhost
+    ::1 localhost
+    <BLANKLINE>
+    # roman-helpers sandbox: this machine's name and the buckets' S3 names, on loopback
+    127.0.0.1 box
+    127.0.0.1 s3.amazonaws.com
+    """
+    kept = ["127.0.0.1 localhost", "::1 localhost"]
+    if original.is_file():
+        kept = [
+            line
+            for line in original.read_text().splitlines()
+            if line.split() and (line.split()[0].startswith("127.") or line.split()[0] == "::1")
+        ]
+    local = [hostname] if hostname and hostname not in {n for line in kept for n in line.split()[1:]} else []
+    return (
+        "\n".join(kept)
+        + "\n\n# roman-helpers sandbox: this machine's name and the buckets' S3 names, on loopback\n"
+        + "".join(f"127.0.0.1 {name}\n" for name in [*local, *names])  # one a line: old resolvers cap aliases
+    )
 
 
 def _ca_bundles() -> list[Path]:
