@@ -124,6 +124,21 @@ def pyarrow_filters(fits_key: str, parquet_key: str) -> dict[str, Any]:
     return _table_summary(table.column("id").to_numpy(), table.column_names)
 
 
+def requests_bucket_https(fits_key: str, parquet_key: str) -> dict[str, Any]:
+    import requests
+
+    response = requests.get(f"https://{BUCKET}.s3.amazonaws.com/{fits_key}", timeout=60)
+    response.raise_for_status()
+    return {"sha256": _sha256(response.content)}
+
+
+def astropy_fits_open_https(fits_key: str, parquet_key: str) -> dict[str, Any]:
+    from astropy.io import fits
+
+    with fits.open(f"https://{BUCKET}.s3.amazonaws.com/{fits_key}", cache=False) as hdus:
+        return {"names": [hdu.name for hdu in hdus], "data_sha256": _sha256(hdus[1].data.tobytes())}
+
+
 CLIENTS: list[Callable[[str, str], dict[str, Any]]] = [
     s3fs_cat,
     boto3_get_object,
@@ -133,6 +148,8 @@ CLIENTS: list[Callable[[str, str], dict[str, Any]]] = [
     pyarrow_read_table,
     pyarrow_listing_and_footer,
     pyarrow_filters,
+    requests_bucket_https,
+    astropy_fits_open_https,
 ]
 
 

@@ -200,6 +200,25 @@ def test_pyarrow_s3filesystem_filters_rows_through_the_sandbox(clients, parquet_
     _only_the_bucket(records, {CATALOG_PLACEHOLDER})
 
 
+@pytest.mark.timeout(400)
+def test_a_buckets_https_address_reaches_the_sandbox_with_requests(clients, fits_file):
+    _require_private_network(clients["isolation"], clients["_stderr"])
+    read, records = _read(clients, "requests_bucket_https")
+    assert read["sha256"] == _sha256(fits_file.read_bytes())
+    _only_the_bucket(records, {FITS_KEY})
+    assert [(r["method"], r["bytes_sent"]) for r in records] == [("GET", fits_file.stat().st_size)]
+
+
+@pytest.mark.timeout(400)
+def test_a_buckets_https_address_reaches_the_sandbox_with_astropy(clients, fits_file):
+    _require_private_network(clients["isolation"], clients["_stderr"])
+    read, records = _read(clients, "astropy_fits_open_https")
+    with fits.open(fits_file) as local:
+        assert read["names"] == [hdu.name for hdu in local]
+        assert read["data_sha256"] == _sha256(local[1].data.tobytes())
+    _only_the_bucket(records, {FITS_KEY})
+
+
 # ------------------------------------------------------------------ nothing leaves the machine
 @pytest.mark.timeout(300)
 def test_nothing_started_by_sandbox_run_resolves_or_reaches_a_public_host(sandbox):
