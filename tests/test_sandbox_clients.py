@@ -120,7 +120,11 @@ def test_s3fs_reads_through_the_sandbox(clients, fits_file):
 
 @pytest.mark.timeout(400)
 def test_boto3_reads_through_the_sandbox(clients, fits_file):
-    read, records = _read(clients, "boto3_get_object")
+    _read_whole_in_one_get(clients, "boto3_get_object", fits_file)
+
+
+def _read_whole_in_one_get(clients: dict[str, Any], name: str, fits_file: Path) -> None:
+    read, records = _read(clients, name)
     assert read["sha256"] == _sha256(fits_file.read_bytes())
     _only_the_bucket(records, {FITS_KEY})
     assert [(r["method"], r["bytes_sent"]) for r in records] == [("GET", fits_file.stat().st_size)]
@@ -203,10 +207,7 @@ def test_pyarrow_s3filesystem_filters_rows_through_the_sandbox(clients, parquet_
 @pytest.mark.timeout(400)
 def test_a_buckets_https_address_reaches_the_sandbox_with_requests(clients, fits_file):
     _require_private_network(clients["isolation"], clients["_stderr"])
-    read, records = _read(clients, "requests_bucket_https")
-    assert read["sha256"] == _sha256(fits_file.read_bytes())
-    _only_the_bucket(records, {FITS_KEY})
-    assert [(r["method"], r["bytes_sent"]) for r in records] == [("GET", fits_file.stat().st_size)]
+    _read_whole_in_one_get(clients, "requests_bucket_https", fits_file)
 
 
 @pytest.mark.timeout(400)
