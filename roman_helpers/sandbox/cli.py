@@ -3,7 +3,9 @@
 ``roman-helpers sandbox up`` starts the sandbox, prints the ``export`` lines a shell needs (no
 secrets in them), writes them to a file for ``source``, and serves until Ctrl-C.
 ``roman-helpers sandbox run -- COMMAND ...`` starts it, runs COMMAND with that environment,
-stops it and returns COMMAND's exit code.
+stops it and returns COMMAND's exit code. On Linux the sandbox and COMMAND run in a private
+network of their own, where nothing can reach the internet and even clients that ignore the
+environment (pyarrow's S3 client) reach the sandbox; ``--no-isolation`` turns that off.
 """
 
 from __future__ import annotations
@@ -99,6 +101,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run", help="run COMMAND with the sandbox's environment", usage="%(prog)s [options] -- COMMAND ..."
     )
     _add_options(run)
+    run.add_argument(
+        "--no-isolation",
+        dest="isolation",
+        action="store_false",
+        help="do not give COMMAND a private network (Linux): pyarrow's own S3 client then "
+        "tries the real AWS servers",
+    )
     run.add_argument("command", nargs=argparse.REMAINDER, help="the command to run (after --)")
     run.set_defaults(handler=_run)
 
@@ -129,11 +138,14 @@ def _terminate_as_interrupt(signum, frame) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
+    from roman_helpers.sandbox import isolation
+
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     sandbox = _sandbox(args)
     try:
         sandbox.start()
+        isolation.describe_shared(sandbox)
         print("\n".join(sandbox.export_lines()))
         print(
             f"# sandbox running: S3 {sandbox.s3.url}, MAST and IRSA via proxy {sandbox.proxy.url}; "
@@ -160,7 +172,11 @@ def _run(args: argparse.Namespace) -> int:
             "",
             hint="give the command after --, e.g. roman-helpers sandbox run -- python my_script.py",
         )
-    with _sandbox(args) as sandbox:
+    from roman_helpers.sandbox import isolation
+
+    if isolation.relaunch_wanted(args.isolation):
+        return isolation.relaunch(vars(args))  # this command again, in a private network
+    with _sandbox(args) as sandbox, isolation.isolated(sandbox, args.isolation):
         environ = sandbox.apply(dict(os.environ))
         try:
             return subprocess.call(command, env=environ)

@@ -44,6 +44,7 @@ from roman_helpers.sandbox import catalog, synth, tds
 __all__ = [
     "BUCKETS",
     "CACHE_BUDGET_BYTES",
+    "CATALOG_PLACEHOLDER",
     "MAST_ONLY",
     "Entry",
     "Manifest",
@@ -72,6 +73,12 @@ CACHE_BUDGET_BYTES = 500_000_000
 DENSE_REGION = {"R0.5_DP0.5_PA0": (268.52, -29.43, 0.0), "R0.5_DP0.5_PA90": (268.52, -29.43, 90.0)}
 OPENUNIVERSE_HPIX = {"15297": (9.71, -44.02), "15298": (9.58, -43.90)}
 TUTORIAL_2026 = (80.48, -69.51)
+
+#: PLACEHOLDER, to be replaced by the sky model's OpenUniverse truth catalogs (issue 17): one
+#: small transient table at the archive's real path, so that the S3 clients' tests (s3fs,
+#: pandas, pyarrow's own S3 client) have a Parquet object to read. 10307 is the HEALPix cell
+#: (nside 32, RING) holding the Time Domain Survey field, :data:`tds.FIELD`.
+CATALOG_PLACEHOLDER = "openuniverse2024/roman/full/roman_rubin_cats_v1.1.2_faint/snana_10307.parquet"
 
 
 @dataclass(frozen=True)
@@ -437,6 +444,39 @@ def _write_star_catalog(path: Path, seed: int) -> Path:
     return path
 
 
+def _write_transient_placeholder(path: Path, seed: int, rows: int) -> Path:
+    """PLACEHOLDER (see :data:`CATALOG_PLACEHOLDER`): the TDS transient, then made-up ones near it."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    ra = np.concatenate([[tds.TRANSIENT[0]], tds.FIELD[0] + rng.uniform(-0.9, 0.9, rows - 1)])
+    dec = np.concatenate([[tds.TRANSIENT[1]], tds.FIELD[1] + rng.uniform(-0.9, 0.9, rows - 1)])
+    start = np.concatenate([[tds.PEAK_MJD - tds.RISE_DAYS], rng.uniform(61400, 63200, rows - 1)])
+    table = pa.table(
+        {
+            "id": pa.array(tds.TRANSIENT_ID + np.arange(rows), pa.int64()),
+            "ra": np.round(ra, 7),
+            "dec": np.round(dec, 7),
+            "start_mjd": np.round(start, 3),
+            "end_mjd": np.round(start + rng.uniform(60, 300, rows), 3),
+            "model_name": ["placeholder"] * rows,
+        }
+    )
+    pq.write_table(table, path, row_group_size=rows // 2)  # two row groups: filters can skip one
+    return path
+
+
+def _catalog_placeholder_objects() -> Iterator[PlannedObject]:
+    yield PlannedObject(
+        "nasa-irsa-simulations",
+        CATALOG_PLACEHOLDER,
+        _write_transient_placeholder,
+        {"seed": 10307, "rows": 200},
+    )
+
+
 def _other_platform_objects() -> Iterator[PlannedObject]:
     """The seed's other folders, so that listing the platform bucket looks like the real one."""
     yield PlannedObject(
@@ -502,6 +542,7 @@ def plan(size: str = "small") -> list[PlannedObject]:
         *_tutorial_objects(size),
         *_other_platform_objects(),
         *tds.objects(size),
+        *_catalog_placeholder_objects(),
     ]
 
 

@@ -110,6 +110,8 @@ class Sandbox:
     irsa : IrsaServer
     proxy : TlsProxy
     manifest : Manifest
+    ca : trustme.CA
+        The certificate authority the proxy's certificates are signed with (made at start).
     timings : dict of str to float
         Seconds spent building data and starting services.
     """
@@ -143,6 +145,7 @@ class Sandbox:
         self.mast: MastServer | None = None
         self.irsa: IrsaServer | None = None
         self.proxy: TlsProxy | None = None
+        self.ca: Any = None
         self.state_dir: Path | None = None
         self.timings: dict[str, float] = {}
 
@@ -176,7 +179,7 @@ class Sandbox:
         ).start()
         self.mast = MastServer(self.manifest, faults=self.faults).start()
         self.irsa = IrsaServer(self.manifest, faults=self.faults).start()
-        ca = trustme.CA(organization_name="roman-helpers sandbox (local only)")
+        ca = self.ca = trustme.CA(organization_name="roman-helpers sandbox (local only)")
         routes = {
             **dict.fromkeys(MAST_HOSTS, ("127.0.0.1", self.mast.port)),
             **dict.fromkeys(IRSA_HOSTS, ("127.0.0.1", self.irsa.port)),
