@@ -99,7 +99,7 @@ class Entry:
 
 @dataclass
 class LocalManifest:
-    """The few manifest features :class:`roman_helpers.sandbox.s3.S3Server` uses."""
+    """The few manifest features :class:`roman_helpers.sandbox.services.s3.S3Server` uses."""
 
     objects: list[Entry] = field(default_factory=list)
 

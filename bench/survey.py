@@ -65,7 +65,7 @@ from run import KIB, MB, aws_environment, fmt_bytes, gzip_prefix, update_book  #
 
 from roman_helpers import batch, footprints, photometry, stream  # noqa: E402
 from roman_helpers.sandbox import tds  # noqa: E402
-from roman_helpers.sandbox.s3 import S3Server  # noqa: E402
+from roman_helpers.sandbox.services.s3 import S3Server  # noqa: E402
 
 OUTPUT = ROOT / "build" / "bench" / "survey"  # untracked (.gitignore): every run writes here
 BOOK_PAGE = ROOT / "book" / "performance.md"  # the "Survey scale" section, between survey-table markers

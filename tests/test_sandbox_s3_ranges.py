@@ -20,7 +20,7 @@ from moto.s3.models import FakeKey, get_canned_acl, s3_backends
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.test import Client
 
-from roman_helpers.sandbox.s3 import DirectReads, S3Server
+from roman_helpers.sandbox.services.s3 import DirectReads, S3Server
 
 PUBLIC, PRIVATE = "stpubdata", "roman-sci-test-data-prod-summer-beta-test"
 KEY, OTHER = "hst/public/abcd/ranges.bin", "hst/public/abcd/overwritten.bin"

@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from roman_helpers import datasets
-from roman_helpers.sandbox import catalog, synth, tds
+from roman_helpers.sandbox import synth, tds
+from roman_helpers.sandbox.services import catalog
 
 __all__ = [
     "BUCKETS",
@@ -708,7 +709,7 @@ def _generate_in_parallel(size: str, staging: Path, progress: bool, workers: int
             bar.close()
     written = [entry for entry in entries if entry is not None]
     if errors or len(written) < total:
-        from roman_helpers.sandbox.s3 import SandboxStartError
+        from roman_helpers.sandbox.services.s3 import SandboxStartError
 
         raise SandboxStartError(
             "the sandbox data could not be generated: "

@@ -367,12 +367,12 @@ def wrap_faults(app, faults: Any):
     """Wrap ``app`` in R's fault injector when ``faults`` (rules or a spec string) is given."""
     if not faults:
         return app
-    from roman_helpers.sandbox.faults import FaultInjector, parse_faults
+    from roman_helpers.sandbox.services.faults import FaultInjector, parse_faults
 
     if isinstance(faults, str):
         rules = parse_faults(faults)
     else:
-        from roman_helpers.sandbox.faults import FaultRule
+        from roman_helpers.sandbox.services.faults import FaultRule
 
         rules = [FaultRule(**rule) if isinstance(rule, dict) else rule for rule in faults]
     return FaultInjector(app, rules)
@@ -466,7 +466,7 @@ class S3Server:
     bandwidth : float, optional
         Body throughput cap in bytes per second.
     faults : str or list, optional
-        Fault rules (or a ``--faults`` spec string) for :mod:`roman_helpers.sandbox.faults`.
+        Fault rules (or a ``--faults`` spec string) for :mod:`roman_helpers.sandbox.services.faults`.
 
     Examples
     --------
@@ -516,7 +516,7 @@ class S3Server:
         }
         # a plain child interpreter (not multiprocessing): it must not re-import the caller's __main__
         process = subprocess.Popen(
-            [sys.executable, "-m", "roman_helpers.sandbox.s3"],
+            [sys.executable, "-m", "roman_helpers.sandbox.services.s3"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
