@@ -40,6 +40,7 @@ from typing import IO, Any
 
 from roman_helpers import datasets
 from roman_helpers.sandbox import synth, tds
+from roman_helpers.sandbox.archive.cache import default_cache_dir
 from roman_helpers.sandbox.services import catalog
 
 __all__ = [
@@ -546,13 +547,6 @@ def _load(root: Path, size: str) -> Manifest | None:
         [Entry(**e) for e in stored["objects"]],
         size,
         [Entry(**e) for e in stored.get("mast_files", [])],
-    )
-
-
-def default_cache_dir() -> Path:
-    """Return ``ROMAN_HELPERS_SANDBOX_CACHE``, else ``~/.cache/roman-helpers/sandbox``."""
-    return Path(
-        os.environ.get("ROMAN_HELPERS_SANDBOX_CACHE") or Path.home() / ".cache" / "roman-helpers" / "sandbox"
     )
 
 

@@ -23,10 +23,10 @@ class BackgroundService:
             server.shutdown()
             server.server_close()
 
-    def __enter__(self):
+    def __enter__(self) -> BackgroundService:
         return self.start()
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 
