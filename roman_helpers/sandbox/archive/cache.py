@@ -196,6 +196,7 @@ class ChunkCache:
                 data = item.read(start, start + length)
                 self.stats["generated"] += 1
                 self._write(path, data)
+                _touch(path)
                 self._added(len(data))
             self._remember(name, data)
             return data
@@ -279,13 +280,23 @@ class ChunkCache:
         return CachedObject(item, self, identity)
 
 
+_last_use = [0]
+_last_use_lock = threading.Lock()
+
+
 def _touch(path: Path) -> None:
-    """Mark a chunk as just used (its modification time orders the eviction)."""
+    """Mark a chunk as just used: its modification time orders the eviction.
+
+    The time is set here, in nanoseconds and increasing within a process: file systems stamp
+    writes with a coarse clock, which would make chunks written a moment apart look equally old.
+    """
+    with _last_use_lock:
+        _last_use[0] = max(_last_use[0] + 1, time.time_ns())
+        now = _last_use[0]
     try:
-        now = time.time_ns()
         os.utime(path, ns=(now, now))
     except OSError:
-        pass  # removed meanwhile: it was the oldest anyway
+        pass  # removed meanwhile: it was among the oldest anyway
 
 
 class CachedObject:
