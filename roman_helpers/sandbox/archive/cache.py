@@ -28,6 +28,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -293,10 +294,8 @@ def _touch(path: Path) -> None:
     with _last_use_lock:
         _last_use[0] = max(_last_use[0] + 1, time.time_ns())
         now = _last_use[0]
-    try:
+    with contextlib.suppress(OSError):  # removed meanwhile: it was among the oldest anyway
         os.utime(path, ns=(now, now))
-    except OSError:
-        pass  # removed meanwhile: it was among the oldest anyway
 
 
 class CachedObject:
