@@ -961,8 +961,9 @@ def main(argv: list[str] | None = None) -> int:
         with S3Server(files.LocalManifest(entries), latency=args.latency, bandwidth=args.bandwidth) as server:
             os.environ["AWS_ENDPOINT_URL"] = server.url
             s3fs.S3FileSystem.clear_instance_cache()  # clients of the previous server's port
-            # moto works out each object's MD5 ETag on first use (seconds for 100 files; S3 stores
-            # it): one listing by a throw-away client, untimed, so that no way is charged for it
+            # the sandbox S3 works out each local file's MD5 ETag on first use (seconds for 100
+            # files; S3 stores it): one listing by a throw-away client, untimed, so that no way
+            # is charged for it
             s3fs.S3FileSystem(anon=True, skip_instance_cache=True).find(
                 PREFIXES[layout].removeprefix("s3://")
             )

@@ -17,7 +17,7 @@ __all__ = ["MODULES", "missing", "require"]
 #: The import names of each extra's requirements in pyproject.toml
 #: (tests/test_packaging.py checks that the two agree).
 MODULES: dict[str, tuple[str, ...]] = {
-    "sandbox": ("moto", "werkzeug", "trustme"),
+    "sandbox": ("werkzeug", "trustme", "pyarrow"),
     "notebooks": ("papermill", "ipykernel", "nbformat", "matplotlib"),
     "survey": ("dask", "photutils", "pyarrow"),
 }
@@ -39,7 +39,7 @@ def missing(extra: str) -> str | None:
 
     Examples
     --------
-    >>> missing("sandbox") in (None, "moto", "werkzeug", "trustme")
+    >>> missing("sandbox") in (None, "werkzeug", "trustme", "pyarrow")
     True
     """
     for name in MODULES[extra]:

@@ -187,7 +187,7 @@ class Sandbox:
         ca_file = self.state_dir / "sandbox-ca.pem"
         ca.cert_pem.write_to_path(str(ca_file))
         credentials = self.state_dir / "aws-credentials"
-        # throw-away keys: moto accepts any; they only make botocore sign requests
+        # throw-away keys: the sandbox checks no signature; they only make botocore sign requests
         credentials.write_text(
             "[default]\naws_access_key_id = sandbox\naws_secret_access_key = sandbox-secret\n"
         )

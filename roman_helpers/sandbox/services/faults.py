@@ -177,7 +177,7 @@ class FaultInjector:
     Parameters
     ----------
     app : WSGI application
-        The service to wrap (moto's S3 app, the sandbox MAST app ...).
+        The service to wrap (the sandbox's S3 or MAST app ...).
     rules : list of FaultRule, or str
         Rules, or a spec string for :func:`parse_faults`.
     seed : int
