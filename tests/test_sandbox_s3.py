@@ -313,3 +313,15 @@ def test_accounting_counts_each_request_and_its_body_bytes(s3, anonymous):
     ]
     assert [r.bytes_sent for r in records[1:4]] == [0, 4, size] and records[5].bytes_sent == size
     assert records[0].bytes_sent > 0 and records[4].bytes_sent > 0 and not any(r.authorized for r in records)
+
+
+def test_the_sandbox_names_the_folders_it_holds_when_a_key_is_missing(sandbox):
+    client = boto3.client(
+        "s3", endpoint_url=sandbox.s3.url, region_name="us-east-1", config=Config(signature_version=UNSIGNED)
+    )
+    key = "openuniverse2024/roman/full/RomanTDS/images/none.fits.gz"
+    message = _error(lambda: client.get_object(Bucket="nasa-irsa-simulations", Key=key)).response["Error"][
+        "Message"
+    ]
+    assert "offline sandbox mirrors nasa-irsa-simulations/" in message and f"but not {key}" in message
+    assert "openuniverse2024/roman/preview/" in message and "book/sandbox.md" in message

@@ -367,8 +367,9 @@ class FileArchive(Archive):
         MD5 when already known), or ``(bucket, key, path)`` tuples.
     buckets : mapping of str to bool, optional
         Every bucket and whether it is public (default: each bucket of ``files``, public).
-    description : str
-        What the files are (shown in misses).
+    description : str, optional
+        What the files are (shown in misses); by default the number of files and the folders
+        they are in.
 
     Examples
     --------
@@ -378,6 +379,8 @@ class FileArchive(Archive):
     >>> archive = FileArchive([("stpubdata", "hst/public/x/drz.fits", path)])
     >>> archive.get("stpubdata", "hst/public/x/drz.fits").size
     6
+    >>> archive.describe("stpubdata")
+    'Bucket stpubdata mirrors (every key): 1 synthetic file, in hst/public/x/'
     """
 
     def __init__(
@@ -385,7 +388,7 @@ class FileArchive(Archive):
         files: Iterable[Any],
         buckets: Mapping[str, bool] | None = None,
         *,
-        description: str = "a fixed set of local files",
+        description: str | None = None,
     ) -> None:
         super().__init__()
         by_bucket: dict[str, dict[str, FileObject]] = {}
@@ -400,7 +403,7 @@ class FileArchive(Archive):
                 Provider(
                     bucket=name,
                     prefix="",
-                    description=description,
+                    description=description or _folders(list(objects)),
                     list_keys=objects.keys,
                     build=objects.get,
                     cache=False,
@@ -424,6 +427,16 @@ class FileArchive(Archive):
             f"{__name__}:FileArchive.from_config",
             {"files": [[b, k, str(p), m] for b, k, p, m in entries], "buckets": chosen},
         )
+
+
+def _folders(keys: Sequence[str], depth: int = 3, shown: int = 8) -> str:
+    """``"12 synthetic files, in hst/public/ib6w/, roman/..."``: what a list of keys holds, in brief."""
+    folders = sorted({"/".join(key.split("/")[:-1][:depth]) + "/" for key in keys if "/" in key})
+    listed = ", ".join(folders[:shown]) + (
+        f" and {len(folders) - shown} more folders" if len(folders) > shown else ""
+    )
+    noun = "file" if len(keys) == 1 else "files"
+    return f"{len(keys)} synthetic {noun}" + (f", in {listed}" if folders else "")
 
 
 def _file_fields(item: Any) -> tuple[str, str, Path, str | None]:
