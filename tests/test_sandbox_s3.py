@@ -45,6 +45,12 @@ def _text(key: str):
     return text_object(key, lambda: f"content of {key}")
 
 
+def _broken(key: str):
+    if key == "broken/a":
+        raise RuntimeError("no object today")
+    return text_object(key, lambda: 1 / 0)
+
+
 @pytest.fixture(scope="module")
 def s3():
     archive = Archive()
@@ -247,6 +253,19 @@ def test_virtual_hosted_style_names_the_bucket_in_the_host(s3, host):
     listing = _raw(s3, "/?list-type=2&prefix=special/", Host=host)
     assert listing.status_code == 200 and listing.text.count("<Key>") == len(SPECIAL)
     assert _raw(s3, "/", "HEAD", Host=host).headers["x-amz-bucket-region"] == "us-east-1"
+
+
+def test_a_failure_to_make_an_object_is_s3_s_internal_error():
+    archive = Archive()
+    archive.add_bucket(PUBLIC)
+    archive.add(
+        Provider(PUBLIC, "broken/", "objects whose maker fails", lambda: ["broken/a", "broken/b"], _broken)
+    )
+    with LocalS3Server(archive) as server:
+        for key, reason in (("broken/a", "no object today"), ("broken/b", "division by zero")):
+            answer = _raw(server, f"/{PUBLIC}/{key}")
+            assert answer.status_code == 500 and "<Code>InternalError</Code>" in answer.text
+            assert reason in answer.text
 
 
 # ------------------------------------------------------------------ misses

@@ -40,7 +40,7 @@ from typing import Any
 from roman_helpers.errors import RomanHelpersError
 from roman_helpers.sandbox.archive.registry import Archive, ArchiveSpec, FileArchive, build_archive
 from roman_helpers.sandbox.services._service import BackgroundService, serve_wsgi
-from roman_helpers.sandbox.services.s3_app import S3App, bucket_and_key, is_signed
+from roman_helpers.sandbox.services.s3_app import S3App, bucket_and_key, is_signed, s3_error
 
 __all__ = [
     "Accounting",
@@ -58,11 +58,6 @@ StartResponse = Callable[..., Any]
 WSGIApplication = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 STATS_PATH = "/_sandbox/stats"
-_ACCESS_DENIED = (
-    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
-    b"<Message>Access Denied</Message><RequestId>SANDBOX0000000000</RequestId>"
-    b"<HostId>roman-helpers-sandbox</HostId></Error>"
-)
 
 
 class SandboxStartError(RomanHelpersError, RuntimeError):
@@ -154,11 +149,7 @@ class AccessPolicy:
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         bucket, _ = bucket_and_key(environ)
         if bucket in self.private_buckets and not is_signed(environ):
-            start_response(
-                "403 Forbidden",
-                [("Content-Type", "application/xml"), ("Content-Length", str(len(_ACCESS_DENIED)))],
-            )
-            return [] if environ["REQUEST_METHOD"] == "HEAD" else [_ACCESS_DENIED]
+            return s3_error(environ, start_response, 403, "AccessDenied", "Access Denied")
         return self.app(environ, start_response)
 
 

@@ -67,7 +67,7 @@ from xml.sax.saxutils import escape
 from roman_helpers.sandbox.archive.objects import ArchiveObject
 from roman_helpers.sandbox.archive.registry import Archive
 
-__all__ = ["PIECE", "S3App", "bucket_and_key", "is_signed"]
+__all__ = ["PIECE", "S3App", "bucket_and_key", "is_signed", "s3_error"]
 
 #: Body bytes produced per step of a GET (aligned to multiples of it, like the archive's cache).
 PIECE = 1 << 20
@@ -178,6 +178,46 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | str | None:
     return start, min(size, int(last) + 1) if last else size
 
 
+def _request_ids() -> Headers:
+    return [("x-amz-request-id", secrets.token_hex(8).upper()), ("x-amz-id-2", secrets.token_urlsafe(48))]
+
+
+def s3_error(
+    environ: dict[str, Any], start_response: StartResponse, status: int, code: str, message: str
+) -> list[bytes]:
+    """Answer with an S3 error (XML body, request IDs; the status alone to a HEAD).
+
+    Examples
+    --------
+    >>> answered = []
+    >>> body = s3_error(
+    ...     {"REQUEST_METHOD": "GET"}, lambda *a: answered.append(a), 403, "AccessDenied", "Access Denied"
+    ... )
+    >>> answered[0][0], b"<Code>AccessDenied</Code>" in body[0]
+    ('403 Forbidden', True)
+    """
+    ids = _request_ids()
+    method = environ.get("REQUEST_METHOD", "GET").upper()
+    status, headers, body = _error(_Answer(status, code, message), ids[0][1], method)
+    start_response(_STATUS[status], [*headers, *ids])
+    return list(body)
+
+
+def _error(answer: _Answer, request_id: str, method: str) -> tuple[int, Headers, Iterable[bytes]]:
+    extra = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in answer.fields.items())
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{answer.code}</Code><Message>{escape(answer.message)}</Message>{extra}"
+        f"<RequestId>{request_id}</RequestId><HostId>roman-helpers-sandbox</HostId></Error>"
+    ).encode()
+    headers = [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))]
+    if answer.code == "InvalidRange":
+        headers.append(("Content-Range", f"bytes */{answer.fields['ActualObjectSize']}"))
+    if method == "HEAD":  # S3 answers HEAD with the status alone
+        return answer.status, [("Content-Length", "0")], []
+    return answer.status, headers, [body]
+
+
 class _Answer(Exception):
     """An error answer, raised where it is found and written by :meth:`S3App.__call__`."""
 
@@ -203,12 +243,15 @@ class S3App:
     # ------------------------------------------------------------------ dispatch
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Answer one request."""
-        ids = [("x-amz-request-id", secrets.token_hex(8).upper()), ("x-amz-id-2", secrets.token_urlsafe(48))]
+        ids = _request_ids()
         method = environ.get("REQUEST_METHOD", "GET").upper()
         try:
             status, headers, body = self._dispatch(environ, method)
         except _Answer as answer:
-            status, headers, body = self._error(answer, ids[0][1], method)
+            status, headers, body = _error(answer, ids[0][1], method)
+        except Exception as error:  # noqa: BLE001 - a fault of the sandbox: S3's 500, which clients retry
+            failure = _Answer(500, "InternalError", f"The roman-helpers offline sandbox failed: {error!r}")
+            status, headers, body = _error(failure, ids[0][1], method)
         start_response(_STATUS[status], [*headers, *ids])
         return body
 
@@ -242,21 +285,6 @@ class S3App:
                 f"The roman-helpers offline sandbox does not answer the {unsupported[0]} request of objects.",
             )
         return self._object(environ, bucket, key, query, method)
-
-    @staticmethod
-    def _error(answer: _Answer, request_id: str, method: str) -> tuple[int, Headers, Iterable[bytes]]:
-        extra = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in answer.fields.items())
-        body = (
-            '<?xml version="1.0" encoding="UTF-8"?>\n'
-            f"<Error><Code>{answer.code}</Code><Message>{escape(answer.message)}</Message>{extra}"
-            f"<RequestId>{request_id}</RequestId><HostId>roman-helpers-sandbox</HostId></Error>"
-        ).encode()
-        headers = [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))]
-        if answer.code == "InvalidRange":
-            headers.append(("Content-Range", f"bytes */{answer.fields['ActualObjectSize']}"))
-        if method == "HEAD":  # S3 answers HEAD with the status alone
-            return answer.status, [("Content-Length", "0")], []
-        return answer.status, headers, [body]
 
     @staticmethod
     def _xml(root: str, inner: str, method: str) -> tuple[int, Headers, Iterable[bytes]]:
