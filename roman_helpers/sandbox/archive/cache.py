@@ -21,8 +21,8 @@ Examples
 >>> item = cache.wrap(MaterialisedObject("k", lambda: bytes(range(256)) * 20), "bucket/k@1")
 >>> item.read(995, 1005) == (bytes(range(256)) * 20)[995:1005], cache.stats["generated"]
 (True, 2)
->>> _ = item.read(990, 1000)
-... cache.stats["generated"]  # from memory: nothing made again
+>>> _ = item.read(990, 1000)  # from memory: nothing made again
+>>> cache.stats["generated"]
 2
 """
 

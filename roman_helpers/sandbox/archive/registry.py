@@ -16,8 +16,8 @@ Examples
 --------
 >>> from roman_helpers.sandbox.archive.tables import text_object
 >>> archive = Archive()
->>> archive.add_bucket("stpubdata")
->>> archive.add(
+>>> _ = archive.add_bucket("stpubdata")
+>>> _ = archive.add(
 ...     Provider(
 ...         bucket="stpubdata",
 ...         prefix="hst/public/",
