@@ -17,7 +17,7 @@ __all__ = ["MODULES", "missing", "require"]
 #: The import names of each extra's requirements in pyproject.toml
 #: (tests/test_packaging.py checks that the two agree).
 MODULES: dict[str, tuple[str, ...]] = {
-    "sandbox": ("werkzeug", "trustme", "pyarrow"),
+    "sandbox": ("werkzeug", "trustme"),
     "notebooks": ("papermill", "ipykernel", "nbformat", "matplotlib"),
     "survey": ("dask", "photutils", "pyarrow"),
 }
@@ -39,7 +39,7 @@ def missing(extra: str) -> str | None:
 
     Examples
     --------
-    >>> missing("sandbox") in (None, "werkzeug", "trustme", "pyarrow")
+    >>> missing("sandbox") in (None, "werkzeug", "trustme")
     True
     """
     for name in MODULES[extra]:

@@ -19,6 +19,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from roman_helpers.sandbox.archive.cache import ChunkCache
 from roman_helpers.sandbox.archive.objects import GENERATED_DATE
 from roman_helpers.sandbox.archive.registry import Archive, Provider
 from roman_helpers.sandbox.archive.tables import text_object
@@ -52,8 +53,8 @@ def _broken(key: str):
 
 
 @pytest.fixture(scope="module")
-def s3():
-    archive = Archive()
+def s3(tmp_path_factory):
+    archive = Archive(ChunkCache(tmp_path_factory.mktemp("s3-cache")))
     archive.add_bucket(PUBLIC)
     archive.add_bucket(PRIVATE, public=False)
     archive.add(Provider(PUBLIC, "hst/", MIRRORED, lambda: list(reversed(BULK)), _text))
@@ -255,8 +256,8 @@ def test_virtual_hosted_style_names_the_bucket_in_the_host(s3, host):
     assert _raw(s3, "/", "HEAD", Host=host).headers["x-amz-bucket-region"] == "us-east-1"
 
 
-def test_a_failure_to_make_an_object_is_s3_s_internal_error():
-    archive = Archive()
+def test_a_failure_to_make_an_object_is_s3_s_internal_error(tmp_path):
+    archive = Archive(ChunkCache(tmp_path))
     archive.add_bucket(PUBLIC)
     archive.add(
         Provider(PUBLIC, "broken/", "objects whose maker fails", lambda: ["broken/a", "broken/b"], _broken)

@@ -109,7 +109,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _sandbox(args: argparse.Namespace):
-    try:  # werkzeug, trustme and pyarrow come with the sandbox extra
+    try:  # werkzeug and trustme come with the sandbox extra
         from roman_helpers.sandbox.launcher import Sandbox
     except ModuleNotFoundError as error:
         raise MissingExtraError("roman-helpers sandbox", ["sandbox"], error.name) from error
