@@ -99,7 +99,7 @@ class Entry:
 
 @dataclass
 class LocalManifest:
-    """The few manifest features :class:`roman_helpers.sandbox.s3.S3Server` uses."""
+    """The few manifest features :class:`roman_helpers.sandbox.services.s3.S3Server` uses."""
 
     objects: list[Entry] = field(default_factory=list)
 
@@ -207,3 +207,155 @@ def write_tds(
                 partial.rename(target.path)
     listing.write_text(json.dumps(len(result)))
     return result
+
+
+# ------------------------------------------------------------------ objects generated on demand
+
+BLOCK_ROWS = 64  # rows per noise block: the same rows give the same pixels however the file is read
+GENERATED_CAL = (
+    "roman/nexus/soc_simulations/tutorial_data/roman-2026.2/r0003201001001001004_0001_wfi01_f158_cal.asdf"
+)
+GENERATED_FITS = "openuniverse2024/roman/preview/RomanWAS/images/coadds/H158/Row14/prod_H_16_14_map.fits"
+GENERATED_GZ = (
+    "openuniverse2024/roman/full/RomanTDS/images/simple_model/H158/1000/"
+    "Roman_TDS_simple_model_H158_1000_1.fits.gz"
+)
+GENERATED_PARQUET = "openuniverse2024/roman/full/roman_rubin_cats_v1.1.2_faint/galaxy_10307.parquet"
+GENERATED_ECSV = "openuniverse2024/roman/full/RomanTDS/truth/H158/1000/Roman_TDS_index_H158_1000_1.ecsv"
+
+
+class NoiseImage:
+    """An image made of blocks of seeded noise and a ramp, produced row by row; calls are recorded.
+
+    Block ``b`` (rows ``64 b`` to ``64 b + 63``) is drawn from a generator seeded by ``(seed, b)``,
+    so any rows are the same pixels whichever read asks for them.
+    """
+
+    def __init__(self, shape: tuple[int, int], seed: int, level: float = 100.0, sigma: float = 5.0):
+        self.shape, self.seed, self.level, self.sigma = shape, seed, level, sigma
+        self.calls: list[tuple[int, int]] = []
+
+    def rows(self, y0: int, y1: int) -> np.ndarray:
+        self.calls.append((y0, y1))
+        first, last = y0 // BLOCK_ROWS, (y1 - 1) // BLOCK_ROWS
+        blocks = []
+        for block in range(first, last + 1):
+            rng = np.random.default_rng([self.seed, block])
+            count = min(BLOCK_ROWS, self.shape[0] - block * BLOCK_ROWS)
+            noise = rng.standard_normal((count, self.shape[1]), dtype=np.float32) * np.float32(self.sigma)
+            ramp = np.arange(block * BLOCK_ROWS, block * BLOCK_ROWS + count, dtype=np.float32)[:, None]
+            blocks.append(noise + np.float32(self.level) + ramp * np.float32(1e-3))
+        stacked = np.concatenate(blocks)
+        start = y0 - first * BLOCK_ROWS
+        return stacked[start : start + (y1 - y0)]
+
+    @property
+    def rows_made(self) -> set[int]:
+        """Every row any call produced."""
+        return {row for y0, y1 in self.calls for row in range(y0, y1)}
+
+
+def generated_hdus(side: int, images: dict | None = None):
+    """HDU descriptions of an OpenUniverse-like image (empty primary, SCI, ERR, DQ) of ``side``²."""
+    from astropy.io import fits
+
+    from roman_helpers.sandbox.archive.fits import HDU
+    from roman_helpers.sandbox.archive.objects import ArraySpec
+
+    sci = NoiseImage((side, side), seed=17)
+    err = NoiseImage((side, side), seed=18, level=5.0, sigma=0.1)
+    if images is not None:
+        images.update(sci=sci, err=err)
+    dq_rows = lambda y0, y1: (np.arange(y0, y1)[:, None] % 7 == 0) * np.ones(side, np.uint32)  # noqa: E731
+    primary = fits.Header({"TELESCOP": "ROMAN", "INSTRUME": "WFI", "FILTER": "H158"})
+    return [
+        HDU(primary),
+        HDU(_celestial_header(side, side), ArraySpec("float32", (side, side), sci.rows), name="SCI"),
+        HDU(None, ArraySpec("float32", (side, side), err.rows), name="ERR"),
+        HDU(None, ArraySpec("uint32", (side, side), dq_rows), name="DQ"),
+    ]
+
+
+def generated_cal(side: int, images: dict | None = None):
+    """A Roman level-2 ImageModel's metadata and the array specs of its data, dq and err."""
+    import roman_datamodels.datamodels as dm
+
+    from roman_helpers.sandbox.archive.objects import ArraySpec
+
+    model = dm.ImageModel.create_fake_data(shape=(8, 8))
+    data = NoiseImage((side, side), seed=21, level=1.0, sigma=0.05)
+    err = NoiseImage((side, side), seed=22, level=0.05, sigma=0.001)
+    if images is not None:
+        images.update(cal_data=data, cal_err=err)
+    arrays = {
+        "data": ArraySpec("float32", (side, side), data.rows),
+        "dq": ArraySpec("uint32", (side, side), lambda y0, y1: np.zeros((y1 - y0, side), np.uint32)),
+        "err": ArraySpec("float16", (side, side), err.rows),
+    }
+    return model, arrays
+
+
+def generated_archive(
+    cache_dir: str, side: int = WIDTH, budget: int | None = None, images: dict | None = None
+):
+    """An archive of objects generated on demand: a FITS, its .fits.gz, an lz4 ASDF, a Parquet and an ECSV.
+
+    ``images`` (a dict), when given, receives the row generators, so that a test can count the
+    rows a read made. The factory of :class:`roman_helpers.sandbox.archive.registry.ArchiveSpec`
+    for the tests' and the benchmark's S3 servers (``files:generated_archive``).
+    """
+    import pyarrow as pa
+    from astropy.table import Table
+
+    from roman_helpers.sandbox.archive.asdf import AsdfObject
+    from roman_helpers.sandbox.archive.cache import ChunkCache
+    from roman_helpers.sandbox.archive.fits import FitsObject, GzipObject
+    from roman_helpers.sandbox.archive.registry import Archive, Provider
+    from roman_helpers.sandbox.archive.tables import ecsv_object, parquet_object
+
+    hdus = generated_hdus(side, images)
+    model, arrays = generated_cal(side, images)
+
+    def fits_object(key: str) -> FitsObject:
+        return FitsObject(key, hdus)
+
+    def build(key: str):
+        if key == GENERATED_FITS:
+            return fits_object(key)
+        if key == GENERATED_GZ:
+            name = key.rsplit("/", 1)[1].removesuffix(".gz")
+            return GzipObject(key, fits_object(name), fname=name)
+        if key == GENERATED_CAL:
+            return AsdfObject(key, model, arrays, file_date="2026-09-14T05:12:00.000")
+        if key == GENERATED_PARQUET:
+            rng = np.random.default_rng(5)
+            return parquet_object(
+                key,
+                lambda: pa.table(
+                    {
+                        "galaxy_id": np.arange(5000),
+                        "ra": rng.uniform(9, 10, 5000),
+                        "dec": rng.uniform(-44, -43, 5000),
+                    }
+                ),
+            )
+        if key == GENERATED_ECSV:
+            return ecsv_object(key, lambda: Table({"object_id": [1, 2, 3], "mag": [21.0, 22.5, 23.1]}))
+        return None
+
+    archive = Archive(ChunkCache(cache_dir, budget=budget))
+    for bucket, prefix, keys in (
+        (
+            "nasa-irsa-simulations",
+            "openuniverse2024/",
+            [GENERATED_FITS, GENERATED_GZ, GENERATED_PARQUET, GENERATED_ECSV],
+        ),
+        ("stpubdata", "roman/", [GENERATED_CAL]),
+    ):
+        archive.add_bucket(bucket)
+        archive.add(
+            Provider(
+                bucket, prefix, "objects generated on demand for the tests", lambda keys=keys: keys, build
+            )
+        )
+    return archive

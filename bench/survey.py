@@ -65,7 +65,7 @@ from run import KIB, MB, aws_environment, fmt_bytes, gzip_prefix, update_book  #
 
 from roman_helpers import batch, footprints, photometry, stream  # noqa: E402
 from roman_helpers.sandbox import tds  # noqa: E402
-from roman_helpers.sandbox.s3 import S3Server  # noqa: E402
+from roman_helpers.sandbox.services.s3 import S3Server  # noqa: E402
 
 OUTPUT = ROOT / "build" / "bench" / "survey"  # untracked (.gitignore): every run writes here
 BOOK_PAGE = ROOT / "book" / "performance.md"  # the "Survey scale" section, between survey-table markers
@@ -961,8 +961,9 @@ def main(argv: list[str] | None = None) -> int:
         with S3Server(files.LocalManifest(entries), latency=args.latency, bandwidth=args.bandwidth) as server:
             os.environ["AWS_ENDPOINT_URL"] = server.url
             s3fs.S3FileSystem.clear_instance_cache()  # clients of the previous server's port
-            # moto works out each object's MD5 ETag on first use (seconds for 100 files; S3 stores
-            # it): one listing by a throw-away client, untimed, so that no way is charged for it
+            # the sandbox S3 works out each local file's MD5 ETag on first use (seconds for 100
+            # files; S3 stores it): one listing by a throw-away client, untimed, so that no way
+            # is charged for it
             s3fs.S3FileSystem(anon=True, skip_instance_cache=True).find(
                 PREFIXES[layout].removeprefix("s3://")
             )

@@ -12,7 +12,7 @@ from roman_helpers.errors import (
     ObjectNotFoundError,
     UnsafePathError,
 )
-from roman_helpers.sandbox.faults import FaultRule, parse_faults
+from roman_helpers.sandbox.services.faults import FaultRule, parse_faults
 from tests.conftest import put_object
 
 

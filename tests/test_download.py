@@ -15,7 +15,7 @@ import s3fs
 from roman_helpers import download as dl
 from roman_helpers.download import download, safe_destination
 from roman_helpers.errors import DownloadError, IntegrityError, ObjectNotFoundError, UnsafePathError
-from roman_helpers.sandbox.faults import FaultRule
+from roman_helpers.sandbox.services.faults import FaultRule
 from roman_helpers.transfer import measure
 from tests.conftest import put_object
 from tests.faulty_server import FaultyS3

@@ -31,7 +31,7 @@ from astropy.io import fits
 
 from roman_helpers.sandbox.data import CATALOG_PLACEHOLDER
 from roman_helpers.sandbox.isolation import ENVIRONMENT_VARIABLE
-from roman_helpers.sandbox.proxy import refusal_message
+from roman_helpers.sandbox.services.proxy import refusal_message
 
 BUCKET = "nasa-irsa-simulations"
 FITS_KEY = "openuniverse2024/roman/preview/RomanTDS/Roman_TDS_obseq_11_6_23.fits"

@@ -12,7 +12,8 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from roman_helpers import datasets
-from roman_helpers.sandbox import catalog, data
+from roman_helpers.sandbox import data
+from roman_helpers.sandbox.services import catalog
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +227,7 @@ def test_a_cached_build_is_reused_without_writing(manifest):
 
 
 def test_a_failing_generator_process_is_a_clear_start_error(tmp_path):
-    from roman_helpers.sandbox.s3 import SandboxStartError
+    from roman_helpers.sandbox.services.s3 import SandboxStartError
 
     not_a_folder = tmp_path / "staging"
     not_a_folder.write_text("")

@@ -34,8 +34,8 @@ from _irsa_support import (
 from astropy.io.votable import parse_single_table
 
 from roman_helpers.sandbox.data import Entry, Manifest
-from roman_helpers.sandbox.irsa import COLUMNS, IrsaServer
-from roman_helpers.sandbox.proxy import TlsProxy, refusal_message
+from roman_helpers.sandbox.services.irsa import COLUMNS, IrsaServer
+from roman_helpers.sandbox.services.proxy import TlsProxy, refusal_message
 
 # headers with MJD-OBS but no DATE-OBS (as OpenUniverse's): astropy notes the fix it makes
 pytestmark = pytest.mark.filterwarnings("ignore::astropy.wcs.FITSFixedWarning")
@@ -252,7 +252,7 @@ def test_proxy_routes_each_host_to_its_own_service():
 
         return app
 
-    from roman_helpers.sandbox._service import serve_wsgi
+    from roman_helpers.sandbox.services._service import serve_wsgi
 
     one, two = (
         serve_wsgi(app_for("one"), "127.0.0.1", 0, "one"),

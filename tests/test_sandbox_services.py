@@ -25,8 +25,8 @@ from botocore.exceptions import ClientError
 
 from roman_helpers.query import SCIENCE_FILTERS
 from roman_helpers.sandbox.data import Entry, Manifest
-from roman_helpers.sandbox.proxy import TlsProxy, refusal_message
-from roman_helpers.sandbox.s3 import S3Server
+from roman_helpers.sandbox.services.proxy import TlsProxy, refusal_message
+from roman_helpers.sandbox.services.s3 import S3Server
 
 PRIVATE = "roman-sci-test-data-prod-summer-beta-test"
 OBJECT_SIZE = 100_000
@@ -142,7 +142,7 @@ def test_bandwidth_model_still_delivers_every_byte(tiny_manifest):
 
 
 def test_port_in_use_is_a_clear_error(tiny_manifest, tiny_s3):
-    from roman_helpers.sandbox.s3 import SandboxStartError
+    from roman_helpers.sandbox.services.s3 import SandboxStartError
 
     with pytest.raises(SandboxStartError, match=f"127.0.0.1:{tiny_s3.port}"):
         S3Server(tiny_manifest, port=tiny_s3.port).start()
@@ -301,7 +301,7 @@ def test_child_process_gets_sandbox_without_iers_downloads(sandbox):
 # ------------------------------------------------------------------ launcher and CLI options
 def test_unusable_cache_dir_is_a_clear_error(tmp_path):
     from roman_helpers.sandbox.launcher import Sandbox
-    from roman_helpers.sandbox.s3 import SandboxStartError
+    from roman_helpers.sandbox.services.s3 import SandboxStartError
 
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
@@ -354,7 +354,7 @@ def _invoke(client, **mashup):
 def test_mast_pages_and_filters_like_mast():
     from werkzeug.test import Client
 
-    from roman_helpers.sandbox.mast import MastApp
+    from roman_helpers.sandbox.services.mast import MastApp
 
     client = Client(MastApp(catalog=FiveRowCatalog))
     page = _invoke(
@@ -434,7 +434,7 @@ def test_sandbox_up_prints_exports_and_stops_on_ctrl_c(sandbox, tmp_path, interr
 def test_mast_selects_columns_and_counts_like_mast():
     from werkzeug.test import Client
 
-    from roman_helpers.sandbox.mast import MastApp
+    from roman_helpers.sandbox.services.mast import MastApp
 
     client = Client(MastApp(catalog=FiveRowCatalog))
     middle = [{"paramName": "t_exptime", "values": [{"min": 150, "max": 450}]}]
@@ -456,7 +456,7 @@ def test_mast_selects_columns_and_counts_like_mast():
 def test_resolver_answers_the_asked_resolver_or_all_of_them():
     from werkzeug.test import Client
 
-    from roman_helpers.sandbox.mast import MastApp
+    from roman_helpers.sandbox.services.mast import MastApp
 
     client = Client(MastApp())
     ned = client.get("/Santa-war/query?name=M85&outputFormat=json&resolveAll=false&resolver=NED").get_json()

@@ -2,7 +2,7 @@
 
 Started by :class:`roman_helpers.sandbox.launcher.Sandbox` (or
 ``roman-helpers sandbox up``), it serves the objects of
-:mod:`roman_helpers.datasets` from a local moto S3 server, answers most of
+:mod:`roman_helpers.datasets` from a local read-only S3 server, answers most of
 what ``astroquery.mast.Observations`` asks MAST (searches, product lists,
 cloud addresses, downloads) from a synthetic catalog, answers IRSA's image
 search for simulated data (``Irsa.query_sia``, pyvo's ``SIA2Service``) from

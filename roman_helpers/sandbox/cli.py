@@ -71,7 +71,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         "--faults",
         default=None,
         help="fault rules for the S3, MAST and IRSA services, e.g. slowdown:0.1 "
-        "(see roman_helpers.sandbox.faults)",
+        "(see roman_helpers.sandbox.services.faults)",
     )
     parser.add_argument("--cache-dir", default=None, help="where generated data is cached")
     parser.add_argument("--env-file", default=None, help="also write the export lines to this file")
@@ -118,7 +118,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _sandbox(args: argparse.Namespace):
-    try:  # moto, werkzeug and trustme come with the sandbox extra
+    try:  # werkzeug and trustme come with the sandbox extra
         from roman_helpers.sandbox.launcher import Sandbox
     except ModuleNotFoundError as error:
         raise MissingExtraError("roman-helpers sandbox", ["sandbox"], error.name) from error

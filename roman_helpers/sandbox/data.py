@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from roman_helpers import datasets
-from roman_helpers.sandbox import catalog, synth, tds
+from roman_helpers.sandbox import synth, tds
+from roman_helpers.sandbox.archive.cache import default_cache_dir
+from roman_helpers.sandbox.services import catalog
 
 __all__ = [
     "BUCKETS",
@@ -589,13 +591,6 @@ def _load(root: Path, size: str) -> Manifest | None:
     )
 
 
-def default_cache_dir() -> Path:
-    """Return ``ROMAN_HELPERS_SANDBOX_CACHE``, else ``~/.cache/roman-helpers/sandbox``."""
-    return Path(
-        os.environ.get("ROMAN_HELPERS_SANDBOX_CACHE") or Path.home() / ".cache" / "roman-helpers" / "sandbox"
-    )
-
-
 def build(
     cache_dir: str | os.PathLike | None = None, size: str = "small", *, progress: bool | None = None
 ) -> Manifest:
@@ -749,7 +744,7 @@ def _generate_in_parallel(size: str, staging: Path, progress: bool, workers: int
             bar.close()
     written = [entry for entry in entries if entry is not None]
     if errors or len(written) < total:
-        from roman_helpers.sandbox.s3 import SandboxStartError
+        from roman_helpers.sandbox.services.s3 import SandboxStartError
 
         raise SandboxStartError(
             "the sandbox data could not be generated: "

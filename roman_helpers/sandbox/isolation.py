@@ -63,7 +63,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from roman_helpers.sandbox._service import BackgroundService
+from roman_helpers.sandbox.services._service import BackgroundService
 
 if TYPE_CHECKING:  # imported late: the launcher needs the sandbox extra, this module only the stdlib
     from roman_helpers.sandbox.launcher import Sandbox

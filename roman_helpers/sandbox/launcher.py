@@ -35,14 +35,14 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from roman_helpers.sandbox.s3 import S3Server, SandboxStartError
+from roman_helpers.sandbox.services.s3 import S3Server, SandboxStartError
 
 if TYPE_CHECKING:  # imported late at run time: they need the sandbox's heavier dependencies
-    from roman_helpers.sandbox._service import BackgroundService
     from roman_helpers.sandbox.data import Manifest
-    from roman_helpers.sandbox.irsa import IrsaServer
-    from roman_helpers.sandbox.mast import MastServer
-    from roman_helpers.sandbox.proxy import TlsProxy
+    from roman_helpers.sandbox.services._service import BackgroundService
+    from roman_helpers.sandbox.services.irsa import IrsaServer
+    from roman_helpers.sandbox.services.mast import MastServer
+    from roman_helpers.sandbox.services.proxy import TlsProxy
 
 __all__ = ["OVERRIDDEN_VARIABLES", "Sandbox", "SandboxStartError"]
 
@@ -97,7 +97,7 @@ class Sandbox:
     bandwidth : float, optional
         S3 body throughput cap in bytes per second.
     faults : str or list, optional
-        Fault rules for S3, MAST and IRSA (see :mod:`roman_helpers.sandbox.faults`).
+        Fault rules for S3, MAST and IRSA (see :mod:`roman_helpers.sandbox.services.faults`).
 
     Attributes
     ----------
@@ -133,7 +133,7 @@ class Sandbox:
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
         self.size = size
         if isinstance(faults, str) and faults:
-            from roman_helpers.sandbox.faults import parse_faults
+            from roman_helpers.sandbox.services.faults import parse_faults
 
             parse_faults(faults)  # a typo in --faults is a usage error, before anything starts
         self.latency, self.bandwidth, self.faults = latency, bandwidth, faults
@@ -166,9 +166,9 @@ class Sandbox:
         import trustme
 
         from roman_helpers.sandbox import data
-        from roman_helpers.sandbox.irsa import IrsaServer
-        from roman_helpers.sandbox.mast import MastServer
-        from roman_helpers.sandbox.proxy import IRSA_HOSTS, MAST_HOSTS, TlsProxy
+        from roman_helpers.sandbox.services.irsa import IrsaServer
+        from roman_helpers.sandbox.services.mast import MastServer
+        from roman_helpers.sandbox.services.proxy import IRSA_HOSTS, MAST_HOSTS, TlsProxy
 
         self.manifest = data.build(self.cache_dir, self.size)
         self.timings["data"] = time.perf_counter() - started
@@ -190,7 +190,7 @@ class Sandbox:
         ca_file = self.state_dir / "sandbox-ca.pem"
         ca.cert_pem.write_to_path(str(ca_file))
         credentials = self.state_dir / "aws-credentials"
-        # throw-away keys: moto accepts any; they only make botocore sign requests
+        # throw-away keys: the sandbox checks no signature; they only make botocore sign requests
         credentials.write_text(
             "[default]\naws_access_key_id = sandbox\naws_secret_access_key = sandbox-secret\n"
         )

@@ -844,12 +844,6 @@ def _save_reproducibly(model, path: Path, file_date: str) -> None:
     path.write_bytes(raw[: match.start(2)] + pinned + raw[match.end(2) :])
 
 
-_HISTORY = re.compile(
-    rb"\nhistory:\n  extensions:\n((?:  - !core/extension_metadata-1\.0\.0\n(?:    [^\n]*\n)+)+)"
-)
-_HISTORY_ENTRY = re.compile(rb"  - !core/extension_metadata-1\.0\.0\n(?:    [^\n]*\n)+")
-
-
 def canonical_asdf_history(path: Path) -> None:
     """Sort the ``history.extensions`` entries of an ASDF file in place, so equal inputs give equal bytes.
 
@@ -862,16 +856,13 @@ def canonical_asdf_history(path: Path) -> None:
     path : pathlib.Path
         An ASDF file.
     """
+    from roman_helpers.sandbox.archive.asdf import sort_history
+
     with open(path, "r+b") as handle:
         head = handle.read(1 << 20)
-        end = head.find(b"\n...\n")
-        match = _HISTORY.search(head, 0, end if end > 0 else len(head))
-        if match is None:
-            return  # no extension history (or a layout we do not know): nothing to order
-        entries = _HISTORY_ENTRY.findall(match.group(1))
-        ordered = b"".join(sorted(entries))
-        if ordered != match.group(1) and len(ordered) == len(match.group(1)):
-            handle.seek(match.start(1))
+        ordered = sort_history(head)
+        if ordered != head:  # same length: no block offset moves
+            handle.seek(0)
             handle.write(ordered)
 
 

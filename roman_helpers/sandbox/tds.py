@@ -796,8 +796,8 @@ def build_full(
     -------
     roman_helpers.sandbox.data.Manifest
         The files written (with the observation sequence and the truth tables for this size),
-        ready for :class:`~roman_helpers.sandbox.s3.S3Server` and
-        :class:`~roman_helpers.sandbox.irsa.IrsaServer`.
+        ready for :class:`~roman_helpers.sandbox.services.s3.S3Server` and
+        :class:`~roman_helpers.sandbox.services.irsa.IrsaServer`.
 
     Examples
     --------

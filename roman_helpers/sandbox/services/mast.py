@@ -1,7 +1,7 @@
 """The sandbox's MAST: the part of the MAST API that ``astroquery.mast`` 0.4.11 calls.
 
 Routes (same paths as on ``https://mast.stsci.edu``; the TLS proxy in
-:mod:`roman_helpers.sandbox.proxy` sends ``mast.stsci.edu`` and ``mastresolver.stsci.edu``
+:mod:`roman_helpers.sandbox.services.proxy` sends ``mast.stsci.edu`` and ``mastresolver.stsci.edu``
 traffic here):
 
 ``POST /portal/Mashup/Mashup.asmx/columnsconfig``
@@ -28,7 +28,7 @@ traffic here):
 
 Anything else (MAST catalogs, bundles, other MAST APIs) fails the way astroquery reports MAST's
 own failures, with a message that points to the tutorial book's page on the sandbox.
-The rows come from :mod:`roman_helpers.sandbox.catalog` (synthetic, deterministic).
+The rows come from :mod:`roman_helpers.sandbox.services.catalog` (synthetic, deterministic).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from roman_helpers.sandbox._service import BackgroundService
+from roman_helpers.sandbox.services._service import BackgroundService
 
 __all__ = ["SANDBOX_PAGE", "SERVED_SERVICES", "MastApp", "MastServer", "columns_config"]
 
@@ -163,12 +163,12 @@ class MastApp:
     catalog : module, optional
         Provider of ``observations()``, ``products()``, ``OBSERVATION_FIELDS``, ``PRODUCT_FIELDS``,
         ``cloud_key()``, ``resolve()`` (and optionally ``CONE_FIELDS``, ``POSITION_FIELDS``);
-        default :mod:`roman_helpers.sandbox.catalog`.
+        default :mod:`roman_helpers.sandbox.services.catalog`.
     """
 
     def __init__(self, manifest: Any = None, catalog: Any = None) -> None:
         if catalog is None:
-            from roman_helpers.sandbox import catalog
+            from roman_helpers.sandbox.services import catalog
         self.catalog = catalog
         self.observation_fields = catalog.OBSERVATION_FIELDS
         self.cone_fields = getattr(catalog, "CONE_FIELDS", self.observation_fields)
@@ -392,7 +392,7 @@ def _columns(rows: list[dict[str, Any]], fields: list[dict[str, Any]], columns: 
     if text == "*":
         return rows, fields
     if text.replace(" ", "").upper() == _COUNT:
-        from roman_helpers.sandbox.catalog import COUNT_FIELDS
+        from roman_helpers.sandbox.services.catalog import COUNT_FIELDS
 
         return [{"Column1": len(rows)}], COUNT_FIELDS
     by_name = {f["name"].lower(): f for f in fields}
@@ -448,7 +448,7 @@ class MastServer(BackgroundService):
     host, port : str, int
         Address to bind; port 0 picks a free one.
     faults : str or list, optional
-        Fault rules for :mod:`roman_helpers.sandbox.faults`, wrapped outermost.
+        Fault rules for :mod:`roman_helpers.sandbox.services.faults`, wrapped outermost.
     """
 
     def __init__(
@@ -460,7 +460,7 @@ class MastServer(BackgroundService):
         faults: Any = None,
         catalog: Any = None,
     ) -> None:
-        from roman_helpers.sandbox.s3 import wrap_faults
+        from roman_helpers.sandbox.services.s3 import wrap_faults
 
         self.app = MastApp(manifest, catalog)
         self._wsgi = wrap_faults(self.app, faults)
@@ -477,7 +477,7 @@ class MastServer(BackgroundService):
         """Bind and serve in a daemon thread."""
         from werkzeug.serving import make_server
 
-        from roman_helpers.sandbox.s3 import SandboxStartError, quiet_request_handler
+        from roman_helpers.sandbox.services.s3 import SandboxStartError, quiet_request_handler
 
         try:
             self._server = make_server(

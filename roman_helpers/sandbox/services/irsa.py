@@ -3,7 +3,7 @@
 ``astroquery.ipac.irsa`` and pyvo call it as they call IRSA.
 
 Routes (paths as on ``https://irsa.ipac.caltech.edu``; the TLS proxy in
-:mod:`roman_helpers.sandbox.proxy` sends that host's traffic here):
+:mod:`roman_helpers.sandbox.services.proxy` sends that host's traffic here):
 
 ``GET /simulated/SIA/capabilities``, ``GET /simulated/SIA/availability``
     VOSI documents; the capabilities name ``ivo://ivoa.net/std/SIA#query-2.0`` with the query's
@@ -57,7 +57,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from roman_helpers.sandbox._service import BackgroundService
+from roman_helpers.sandbox.services._service import BackgroundService
 
 __all__ = [
     "BUCKET",
@@ -954,13 +954,13 @@ class IrsaServer(BackgroundService):
     host, port : str, int
         Address to bind; port 0 picks a free one.
     faults : str or list, optional
-        Fault rules for :mod:`roman_helpers.sandbox.faults`, wrapped outermost.
+        Fault rules for :mod:`roman_helpers.sandbox.services.faults`, wrapped outermost.
     """
 
     def __init__(
         self, manifest: Any = None, host: str = "127.0.0.1", port: int = 0, *, faults: Any = None
     ) -> None:
-        from roman_helpers.sandbox.s3 import wrap_faults
+        from roman_helpers.sandbox.services.s3 import wrap_faults
 
         self.app = IrsaApp(manifest)
         self._wsgi = wrap_faults(self.app, faults)
@@ -974,7 +974,7 @@ class IrsaServer(BackgroundService):
 
     def start(self) -> IrsaServer:
         """Bind and serve in a daemon thread."""
-        from roman_helpers.sandbox._service import serve_wsgi
+        from roman_helpers.sandbox.services._service import serve_wsgi
 
         self._server = serve_wsgi(self._wsgi, self.host, self.port, "IRSA")
         self.port = self._server.server_port

@@ -1,29 +1,30 @@
-"""The sandbox's S3: moto's WSGI app behind middleware we control.
+"""The sandbox's S3: a read-only S3 endpoint over an archive, behind middleware we control.
 
 Layers, outermost first::
 
-    faults (optional)  ->  accounting  ->  network model  ->  access policy  ->  direct reads  ->  moto
+    faults (optional)  ->  accounting  ->  network model  ->  access policy  ->  S3 app  ->  archive
 
+* the **S3 app** (:class:`~roman_helpers.sandbox.services.s3_app.S3App`) answers S3's read
+  requests from a :class:`~roman_helpers.sandbox.archive.registry.Archive`, whose objects may
+  be local files or bytes made on demand;
 * **accounting** records one :class:`RequestRecord` per request with the body bytes actually
   handed to the socket (ranged GETs count the range, HEAD counts 0), served to other processes
-  as JSON at ``GET /_sandbox/stats`` (``POST /_sandbox/stats/reset`` clears it).
-* **network model** adds ``latency`` seconds before each request and caps the body at
-  ``bandwidth`` bytes per second, so benchmarks see a cost per request and per byte.
-* **access policy** answers unsigned requests for a private bucket with AWS's
-  ``403 AccessDenied``. moto 5.2 alone still lets an anonymous client *list* a private bucket,
-  which the real ``roman-sci-test-data-prod-summer-beta-test`` bucket refuses.
-* **direct reads** fills the body of a plain object GET from moto's stored buffer, reading only
-  the bytes asked for; moto itself still decides the status and headers (:class:`DirectReads`).
+  as JSON at ``GET /_sandbox/stats`` (``POST /_sandbox/stats/reset`` clears it);
+* the **network model** adds ``latency`` seconds before each request and caps the body at
+  ``bandwidth`` bytes per second, so benchmarks see a cost per request and per byte;
+* the **access policy** answers unsigned requests for a private bucket with AWS's
+  ``403 AccessDenied`` (the real ``roman-sci-test-data-prod-summer-beta-test`` bucket refuses
+  anonymous listings and reads alike).
 
-The server runs in its own process (``spawn``): moto keeps its buckets in module-global
-state, so a server in the caller's process would share buckets with any other moto server
-there (for example the unit tests' ``moto_server`` fixture) and one could wipe the other.
-Objects are loaded straight into that process's moto backend (no HTTP round trips).
+:class:`S3Server` runs the stack in a child process (``python -m
+roman_helpers.sandbox.services.s3``, reading a JSON configuration on stdin), so generating bytes
+never competes with the client for the caller's interpreter; the archive is built there from an
+:class:`~roman_helpers.sandbox.archive.registry.ArchiveSpec`. :class:`LocalS3Server` serves the
+same stack from a thread of the caller's process (tests that look inside the archive).
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -34,21 +35,29 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
-from wsgiref.types import WSGIApplication
 
 from roman_helpers.errors import RomanHelpersError
+from roman_helpers.sandbox.archive.registry import Archive, ArchiveSpec, FileArchive, build_archive
+from roman_helpers.sandbox.services._service import BackgroundService, serve_wsgi
+from roman_helpers.sandbox.services.s3_app import S3App, bucket_and_key, is_signed, s3_error
 
-__all__ = ["RequestRecord", "S3Server", "SandboxStartError", "Stats"]
+__all__ = [
+    "Accounting",
+    "LocalS3Server",
+    "RequestRecord",
+    "S3Server",
+    "SandboxStartError",
+    "Stats",
+    "archive_spec",
+    "s3_stack",
+]
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApplication = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 STATS_PATH = "/_sandbox/stats"
-_ACCESS_DENIED = (
-    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
-    b"<Message>Access Denied</Message><RequestId>SANDBOX0000000000</RequestId>"
-    b"<HostId>roman-helpers-sandbox</HostId></Error>"
-)
 
 
 class SandboxStartError(RomanHelpersError, RuntimeError):
@@ -124,144 +133,35 @@ class Stats:
 # ---------------------------------------------------------------- WSGI middleware
 
 
-def _bucket_and_key(environ: dict[str, Any]) -> tuple[str, str]:
-    path = unquote(environ.get("PATH_INFO", "")).lstrip("/")
-    host = environ.get("HTTP_HOST", "").split(":")[0]
-    # virtual-hosted style (bucket.localhost); path style otherwise (what clients use with an IP)
-    if host.endswith(".localhost"):
-        return host[: -len(".localhost")], path
-    bucket, _, key = path.partition("/")
-    return bucket, key
-
-
-def _is_signed(environ: dict[str, Any]) -> bool:
-    query = environ.get("QUERY_STRING", "")
-    return bool(environ.get("HTTP_AUTHORIZATION")) or "X-Amz-Signature=" in query or "Signature=" in query
+def _close(body: Iterable[bytes]) -> None:
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()
 
 
 class AccessPolicy:
     """Refuse unsigned requests to private buckets with ``403 AccessDenied``, as AWS does."""
 
-    def __init__(self, app, private_buckets: Iterable[str]) -> None:
+    def __init__(self, app: WSGIApplication, private_buckets: Iterable[str]) -> None:
         self.app = app
         self.private_buckets = frozenset(private_buckets)
 
-    def __call__(self, environ, start_response):
-        bucket, _ = _bucket_and_key(environ)
-        if bucket in self.private_buckets and not _is_signed(environ):
-            start_response(
-                "403 Forbidden",
-                [("Content-Type", "application/xml"), ("Content-Length", str(len(_ACCESS_DENIED)))],
-            )
-            return [] if environ["REQUEST_METHOD"] == "HEAD" else [_ACCESS_DENIED]
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        bucket, _ = bucket_and_key(environ)
+        if bucket in self.private_buckets and not is_signed(environ):
+            return s3_error(environ, start_response, 403, "AccessDenied", "Access Denied")
         return self.app(environ, start_response)
-
-
-class DirectReads:
-    """Serve plain object GETs from moto's stored key, reading only the requested bytes.
-
-    Why this exists: moto answers every GET by copying the *whole* object out of its buffer
-    (``FakeKey.value``) before slicing the range, so each of a cutout's ~100 row reads of a
-    134 MB FITS copied 134 MB and the benchmark timed the stand-in (7.6 s), not the client.
-    Here moto still answers the request, as a HEAD: access checks and ACLs, status, every
-    header and the ``Content-Range`` of a 206 are moto's own. Only the body is read here,
-    from the same key's buffer (so an object overwritten by a PUT is served with its new
-    bytes). Anything this does not mirror exactly goes to moto's GET unchanged: query
-    parameters (versions, parts, header overrides), conditional or CORS headers, answers
-    carrying ``x-amz-checksum-*`` headers, errors (404, 416, ...) and keys replaced meanwhile.
-    """
-
-    _PASS_THROUGH = (
-        "HTTP_IF_MATCH",
-        "HTTP_IF_NONE_MATCH",
-        "HTTP_IF_MODIFIED_SINCE",
-        "HTTP_IF_UNMODIFIED_SINCE",
-        "HTTP_ORIGIN",
-    )
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    def __call__(self, environ, start_response):
-        bucket, key = _bucket_and_key(environ)
-        if (
-            environ["REQUEST_METHOD"] != "GET"
-            or not bucket
-            or not key
-            or environ.get("QUERY_STRING", "") not in ("", "x-id=GetObject")
-            or any(environ.get(name) for name in self._PASS_THROUGH)
-        ):
-            return self.app(environ, start_response)
-        try:
-            answer = self._probe(environ)
-        except Exception:  # noqa: BLE001 - moto's GET gives the real answer (or the same error)
-            answer = None
-        read = self._read(bucket, key, *answer) if answer else None
-        if read is None:
-            return self.app(environ, start_response)
-        body, metadata = read
-        # moto's GET sends the user metadata (Content-Type, ...) just before Accept-Ranges, its
-        # HEAD first: move those so the headers go out in the very order moto's GET uses
-        headers = [h for h in answer[1] if h[0].lower() not in metadata]
-        at = next((i for i, h in enumerate(headers) if h[0].lower() == "accept-ranges"), len(headers))
-        headers[at:at] = [h for h in answer[1] if h[0].lower() in metadata]
-        start_response(answer[0], headers)
-        return [body]
-
-    def _probe(self, environ) -> tuple[str, list[tuple[str, str]]] | None:
-        """moto's answer to the same request as a HEAD, when it is a 200/206 without checksums."""
-        answer: list = []
-        probe = {**environ, "REQUEST_METHOD": "HEAD", "wsgi.input": io.BytesIO(b"")}
-        body = self.app(probe, lambda status, headers, exc_info=None: answer.extend((status, headers)))
-        try:
-            for _ in body:
-                pass
-        finally:
-            if hasattr(body, "close"):
-                body.close()
-        status, headers = answer
-        if status[:3] not in ("200", "206") or any(
-            name.lower().startswith("x-amz-checksum-") for name, _ in headers
-        ):
-            return None
-        return status, headers
-
-    @staticmethod
-    def _read(
-        bucket: str, key: str, status: str, headers: list[tuple[str, str]]
-    ) -> tuple[bytes, set[str]] | None:
-        """The body for moto's answer (``status``, ``headers``) and the key's metadata names."""
-        from moto.core import DEFAULT_ACCOUNT_ID
-        from moto.s3.models import s3_backends
-
-        named = {name.lower(): value for name, value in headers}
-        start, length = 0, int(named["content-length"])
-        if status.startswith("206"):
-            start = int(named["content-range"].split()[1].split("-")[0])
-        try:
-            stored = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_object(bucket, key)
-        except Exception:  # noqa: BLE001 - moto's GET gives the real answer
-            return None
-        if stored is None or stored.etag != named.get("etag"):
-            return None  # another version, or replaced since the HEAD: let moto answer
-        try:
-            with stored.lock:
-                stored._value_buffer.seek(start)
-                body = stored._value_buffer.read(length)
-        except ValueError:  # the buffer was closed: the key was overwritten or deleted meanwhile
-            return None
-        return (body, {name.lower() for name in stored.metadata}) if len(body) == length else None
 
 
 class NetworkModel:
     """Add ``latency`` seconds per request and cap body throughput at ``bandwidth`` bytes/s."""
 
-    def __init__(self, app, latency: float = 0.0, bandwidth: float | None = None) -> None:
+    def __init__(self, app: WSGIApplication, latency: float = 0.0, bandwidth: float | None = None) -> None:
         self.app = app
         self.latency = float(latency or 0.0)
         self.bandwidth = float(bandwidth) if bandwidth else None
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if self.latency > 0:
             time.sleep(self.latency)
             environ["sandbox.delayed"] = True
@@ -279,32 +179,34 @@ class NetworkModel:
                     time.sleep(len(piece) / bandwidth)
                     yield piece
         finally:
-            if hasattr(body, "close"):
-                body.close()
+            _close(body)
 
 
 class Accounting:
     """Record every request and the body bytes sent; serve the records at ``/_sandbox/stats``."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: WSGIApplication) -> None:
         self.app = app
         self.stats = Stats()
         self.lock = threading.Lock()
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """Answer the stats endpoint, or pass the request on and count what goes back."""
         path = environ.get("PATH_INFO", "")
         if path.startswith(STATS_PATH):
             return self._stats_endpoint(environ, start_response)
         status_holder: list[int] = [0]
 
-        def recording_start_response(status, headers, exc_info=None):
+        def recording_start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
             status_holder[0] = int(status.split()[0])
             return start_response(status, headers, exc_info)
 
         body = self.app(environ, recording_start_response)
         return self._count(environ, body, status_holder)
 
-    def _count(self, environ, body, status_holder) -> Iterator[bytes]:
+    def _count(self, environ: Environ, body: Iterable[bytes], status_holder: list[int]) -> Iterator[bytes]:
         # The record is stored just before the last chunk is written, not after: a client that
         # has read the whole body may ask for the statistics at once, and must find it there.
         # Should that last write fail, the record is corrected to the bytes really sent.
@@ -320,8 +222,7 @@ class Accounting:
                 sent += len(chunk)
                 chunk = following
         finally:
-            if hasattr(body, "close"):
-                body.close()
+            _close(body)
             if record is None:
                 self._record(environ, status_holder, sent)
             elif record.bytes_sent != sent:
@@ -332,8 +233,8 @@ class Accounting:
                             records[index] = replace(record, bytes_sent=sent)
                             break
 
-    def _record(self, environ, status_holder, sent: int) -> RequestRecord:
-        bucket, key = _bucket_and_key(environ)
+    def _record(self, environ: Environ, status_holder: list[int], sent: int) -> RequestRecord:
+        bucket, key = bucket_and_key(environ)
         record = RequestRecord(
             method=environ["REQUEST_METHOD"],
             bucket=bucket,
@@ -342,14 +243,14 @@ class Accounting:
             range=environ.get("HTTP_RANGE"),
             status=status_holder[0],
             bytes_sent=sent,
-            authorized=_is_signed(environ),
+            authorized=is_signed(environ),
             delayed=bool(environ.get("sandbox.delayed")),
         )
         with self.lock:
             self.stats.records.append(record)
         return record
 
-    def _stats_endpoint(self, environ, start_response):
+    def _stats_endpoint(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ["REQUEST_METHOD"] == "POST" and environ["PATH_INFO"].rstrip("/").endswith("/reset"):
             with self.lock:
                 self.stats = Stats()
@@ -363,54 +264,83 @@ class Accounting:
         return [payload]
 
 
-def wrap_faults(app, faults: Any):
-    """Wrap ``app`` in R's fault injector when ``faults`` (rules or a spec string) is given."""
+def wrap_faults(app: WSGIApplication, faults: Any) -> WSGIApplication:
+    """Wrap ``app`` in the fault injector when ``faults`` (rules, dicts or a spec string) is given."""
     if not faults:
         return app
-    from roman_helpers.sandbox.faults import FaultInjector, parse_faults
+    from roman_helpers.sandbox.services.faults import FaultInjector, FaultRule
 
-    if isinstance(faults, str):
-        rules = parse_faults(faults)
-    else:
-        from roman_helpers.sandbox.faults import FaultRule
-
+    rules: Any = faults
+    if not isinstance(faults, str):
         rules = [FaultRule(**rule) if isinstance(rule, dict) else rule for rule in faults]
-    return FaultInjector(app, rules)
+    injector: WSGIApplication = FaultInjector(app, rules)
+    return injector
 
 
-def quiet_request_handler():
+def quiet_request_handler() -> type:
     """Return a werkzeug request handler that does not log every request to stderr."""
     from werkzeug.serving import WSGIRequestHandler
 
     class QuietHandler(WSGIRequestHandler):
-        def log_request(self, *args, **kwargs) -> None:
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
             pass
 
     return QuietHandler
 
 
+def s3_stack(
+    archive: Archive, *, latency: float = 0.0, bandwidth: float | None = None, faults: Any = None
+) -> tuple[WSGIApplication, Accounting]:
+    """The sandbox S3's WSGI stack over ``archive``, and its accounting layer.
+
+    Parameters
+    ----------
+    archive : Archive
+    latency, bandwidth, faults
+        As for :class:`S3Server`.
+
+    Returns
+    -------
+    app : WSGI application
+        The outermost layer.
+    accounting : Accounting
+        Its ``stats`` are the requests served.
+    """
+    app: WSGIApplication = S3App(archive)
+    app = AccessPolicy(app, [bucket.name for bucket in archive.buckets if not bucket.public])
+    app = NetworkModel(app, latency, bandwidth)
+    accounting = Accounting(app)
+    return wrap_faults(accounting, faults), accounting
+
+
+def archive_spec(source: Any) -> ArchiveSpec:
+    """What :class:`S3Server` serves, as an :class:`ArchiveSpec` its process can build.
+
+    Parameters
+    ----------
+    source : ArchiveSpec or manifest
+        A spec is returned as it is. A manifest is anything with ``objects`` (items with
+        ``bucket``, ``key`` and optionally ``md5``), ``file(entry)`` (the local path) and
+        ``buckets()`` (``{name: public}``), such as :class:`roman_helpers.sandbox.data.Manifest`:
+        its files are served as they are.
+
+    Returns
+    -------
+    ArchiveSpec
+    """
+    if isinstance(source, ArchiveSpec):
+        return source
+    files = [
+        (entry.bucket, entry.key, source.file(entry), getattr(entry, "md5", None)) for entry in source.objects
+    ]
+    return FileArchive.spec(files, dict(source.buckets()))
+
+
 # ---------------------------------------------------------------- the server process
 
 
-def _load_objects(objects: list[tuple[str, str, str, bool]], buckets: dict[str, bool]) -> int:
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.s3.models import get_canned_acl, s3_backends
-
-    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
-    public_read, private = get_canned_acl("public-read"), get_canned_acl("private")
-    for name, public in buckets.items():
-        backend.create_bucket(name, "us-east-1").set_acl(public_read if public else private)
-    total = 0
-    for bucket, key, path, public in objects:
-        data = Path(path).read_bytes()
-        stored = backend.put_object(bucket, key, data)
-        stored.set_acl(public_read if public else private)
-        total += len(data)
-    return total
-
-
 def _serve(config: dict[str, Any]) -> None:
-    """Child-process entry: load objects, bind, report the port as one JSON line, serve until killed."""
+    """Child-process entry: build the archive, bind, report the port as one JSON line, serve until killed."""
     # Ctrl-C reaches the whole process group: the parent stops us in order, and if the parent
     # dies without doing so, the watchdog ends us instead of leaving an orphan holding the port.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -422,24 +352,25 @@ def _serve(config: dict[str, Any]) -> None:
         os._exit(0)
 
     threading.Thread(target=watchdog, daemon=True).start()
+    server: Any = None
     try:
-        from moto.server import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
+        for entry in reversed(config.get("sys_path", [])):  # the parent's modules (archive factories)
+            if entry not in sys.path:
+                sys.path.insert(0, entry)
         started = time.perf_counter()
-        loaded = _load_objects(config["objects"], config["buckets"])
-        app: WSGIApplication = DirectReads(DomainDispatcherApplication(create_backend_app))
-        app = AccessPolicy(app, [b for b, public in config["buckets"].items() if not public])
-        app = NetworkModel(app, config["latency"], config["bandwidth"])
-        app = Accounting(app)
-        app = wrap_faults(app, config["faults"])
+        archive = build_archive(config["archive"])
+        app, _ = s3_stack(
+            archive, latency=config["latency"], bandwidth=config["bandwidth"], faults=config["faults"]
+        )
         server = make_server(
             config["host"], config["port"], app, threaded=True, request_handler=quiet_request_handler()
         )
         report = {
             "state": "ok",
             "port": server.server_port,
-            "loaded": loaded,
+            "objects": archive.count(),
             "seconds": time.perf_counter() - started,
         }
     except BaseException as error:  # noqa: BLE001 - report any start failure to the parent, then exit
@@ -451,12 +382,12 @@ def _serve(config: dict[str, Any]) -> None:
 
 
 class S3Server:
-    """moto S3 holding a sandbox manifest's objects, with accounting, network model and access policy.
+    """The sandbox S3 (:func:`s3_stack`) in its own process, with accounting, network model and access policy.
 
     Parameters
     ----------
-    manifest : Manifest
-        What to serve (``objects`` with bucket, key, public flag; ``file(entry)``; ``buckets()``).
+    source : ArchiveSpec or manifest
+        What to serve (see :func:`archive_spec`).
     host : str
         Loopback address to bind.
     port : int
@@ -466,20 +397,29 @@ class S3Server:
     bandwidth : float, optional
         Body throughput cap in bytes per second.
     faults : str or list, optional
-        Fault rules (or a ``--faults`` spec string) for :mod:`roman_helpers.sandbox.faults`.
+        Fault rules (or a ``--faults`` spec string) for :mod:`roman_helpers.sandbox.services.faults`.
+
+    Attributes
+    ----------
+    manifest : object
+        ``source`` as given.
+    objects : int
+        Objects the archive lists (known once started).
+    load_seconds : float
+        Seconds the server's process took to build its archive.
 
     Examples
     --------
     >>> from roman_helpers.sandbox import data
     >>> manifest = data.build(progress=False)  # the sandbox's files, cached after the first call
     >>> with S3Server(manifest) as s3:
-    ...     print(s3.url.startswith("http://127.0.0.1:"), s3.stats.requests)
-    True 0
+    ...     print(s3.url.startswith("http://127.0.0.1:"), s3.stats.requests, s3.objects > 1000)
+    True 0 True
     """
 
     def __init__(
         self,
-        manifest: Any,
+        source: Any,
         host: str = "127.0.0.1",
         port: int = 0,
         *,
@@ -487,12 +427,12 @@ class S3Server:
         bandwidth: float | None = None,
         faults: Any = None,
     ) -> None:
-        self.manifest = manifest
+        self.manifest = source
         self.host, self.port = host, port
         self.latency, self.bandwidth, self.faults = latency, bandwidth, faults
-        self.loaded_bytes = 0
+        self.objects = 0
         self.load_seconds = 0.0
-        self._process: subprocess.Popen | None = None
+        self._process: subprocess.Popen[str] | None = None
 
     @property
     def url(self) -> str:
@@ -504,10 +444,8 @@ class S3Server:
         if self._process is not None:
             return self
         config = {
-            "objects": [
-                (e.bucket, e.key, str(self.manifest.file(e)), bool(e.public)) for e in self.manifest.objects
-            ],
-            "buckets": dict(self.manifest.buckets()),
+            "archive": archive_spec(self.manifest).to_json(),
+            "sys_path": [entry for entry in sys.path if entry],
             "host": self.host,
             "port": self.port,
             "latency": self.latency,
@@ -516,7 +454,7 @@ class S3Server:
         }
         # a plain child interpreter (not multiprocessing): it must not re-import the caller's __main__
         process = subprocess.Popen(
-            [sys.executable, "-m", "roman_helpers.sandbox.s3"],
+            [sys.executable, "-m", "roman_helpers.sandbox.services.s3"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -538,7 +476,7 @@ class S3Server:
             raise SandboxStartError(
                 f"the sandbox S3 server could not start on {self.host}:{self.port}: {report['message']}"
             )
-        self.port, self.loaded_bytes, self.load_seconds = report["port"], report["loaded"], report["seconds"]
+        self.port, self.objects, self.load_seconds = report["port"], report["objects"], report["seconds"]
         self._process = process
         return self
 
@@ -559,7 +497,7 @@ class S3Server:
     def __enter__(self) -> S3Server:
         return self.start()
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     @property
@@ -575,13 +513,76 @@ class S3Server:
             response.read()
 
 
+class LocalS3Server(BackgroundService):
+    """The sandbox S3 over an :class:`Archive` of this process, served from a thread.
+
+    For tests and tools that need to look inside the archive while it serves (count calls of a
+    row function, read its cache). The API is :class:`S3Server`'s.
+
+    Parameters
+    ----------
+    archive : Archive
+    host, port, latency, bandwidth, faults
+        As for :class:`S3Server`.
+
+    Examples
+    --------
+    >>> import urllib.request
+    >>> from roman_helpers.sandbox.archive.registry import Archive
+    >>> with LocalS3Server(Archive()) as s3:
+    ...     answer = urllib.request.urlopen(s3.url + "/_sandbox/stats").read()
+    >>> json.loads(answer)["requests"]
+    0
+    """
+
+    def __init__(
+        self,
+        archive: Archive,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        latency: float = 0.0,
+        bandwidth: float | None = None,
+        faults: Any = None,
+    ) -> None:
+        self.archive = archive
+        self.host, self.port = host, port
+        self.app, self.accounting = s3_stack(archive, latency=latency, bandwidth=bandwidth, faults=faults)
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` of the running server."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> LocalS3Server:
+        """Bind and serve from a daemon thread; raise SandboxStartError when the port is taken."""
+        if self._server is None:
+            self._server = serve_wsgi(self.app, self.host, self.port, "S3")
+            self.port = self._server.server_port
+        return self
+
+    def __enter__(self) -> LocalS3Server:
+        return self.start()
+
+    @property
+    def stats(self) -> Stats:
+        """Requests recorded so far."""
+        with self.accounting.lock:
+            return Stats(list(self.accounting.stats.records))
+
+    def reset_stats(self) -> None:
+        """Forget the requests recorded so far."""
+        with self.accounting.lock:
+            self.accounting.stats = Stats()
+
+
 def _no_proxy_opener() -> urllib.request.OpenerDirector:
     # the sandbox's own HTTPS_PROXY may be in this process's environment; loopback never goes through it
     return urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def _rules_spec(rules: Any) -> Any:
-    # fault rules cross to the child process as JSON; R's rules are expected to be dataclasses
+    # fault rules cross to the child process as JSON; they are dataclasses (or dicts already)
     return [asdict(rule) if hasattr(rule, "__dataclass_fields__") else rule for rule in rules]
 
 

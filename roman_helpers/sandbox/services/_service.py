@@ -23,10 +23,10 @@ class BackgroundService:
             server.shutdown()
             server.server_close()
 
-    def __enter__(self):
+    def __enter__(self) -> BackgroundService:
         return self.start()
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 
@@ -48,7 +48,7 @@ def serve_wsgi(app: Any, host: str, port: int, what: str) -> Any:
 
     Raises
     ------
-    roman_helpers.sandbox.s3.SandboxStartError
+    roman_helpers.sandbox.services.s3.SandboxStartError
         The address cannot be bound.
 
     Examples
@@ -63,7 +63,7 @@ def serve_wsgi(app: Any, host: str, port: int, what: str) -> Any:
 
     from werkzeug.serving import make_server
 
-    from roman_helpers.sandbox.s3 import SandboxStartError, quiet_request_handler
+    from roman_helpers.sandbox.services.s3 import SandboxStartError, quiet_request_handler
 
     try:
         server = make_server(host, port, app, threaded=True, request_handler=quiet_request_handler())

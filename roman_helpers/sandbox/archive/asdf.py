@@ -1,0 +1,382 @@
+"""ASDF files whose arrays are made on demand: the YAML tree written by asdf, blocks laid out here.
+
+An :class:`AsdfObject` is the file asdf (or roman_datamodels) would write for a tree whose
+arrays are full size: the tree's bytes exactly as the library writes them, then one block per
+array, then the block index. Blocks are uncompressed or lz4 in asdf's own framing with
+*literal-only* LZ4 blocks, so every block's size and offset is a closed-form function of the
+array's length and a read produces only the rows it overlaps (see :class:`AsdfObject`).
+
+Examples
+--------
+>>> import numpy as np
+>>> from roman_helpers.sandbox.archive.objects import ArraySpec
+>>> rows = lambda y0, y1: np.add.outer(np.arange(y0, y1), np.arange(4088)).astype("float32")
+>>> item = AsdfObject("image.asdf", {"data": ArraySpec("float32", (4088, 4088), rows)})
+>>> item.size - len(item.tree_bytes)  # one lz4 block (about 0.4 % framing) and the index; no pixel made
+67109373
+>>> item.tree_bytes.splitlines()[:2]
+[b'#ASDF 1.0.0', b'#ASDF_STANDARD 1.6.0']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import struct
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import numpy as np
+
+from roman_helpers.sandbox.archive.objects import (
+    DEFAULT_CONTENT_TYPE,
+    GENERATED_DATE,
+    ArraySpec,
+    GeneratedObject,
+    Pieces,
+)
+
+__all__ = ["LZ4_CHUNK", "AsdfObject", "lz4_literal_chunk_header", "sort_history"]
+
+#: Uncompressed bytes per lz4 chunk, as asdf's lz4 compressor splits a block.
+LZ4_CHUNK = 1 << 22
+_BLOCK_MAGIC = b"\xd3BLK"
+_BLOCK_HEADER = struct.Struct(">HI4sQQQ16s")  # header size, then asdf's 48-byte block header
+_SMALL = 1 << 20  # arrays up to this size are made whole when the tree is written (they may be inlined)
+
+Path = tuple[str | int, ...]
+
+
+def lz4_literal_chunk_header(length: int) -> bytes:
+    """The bytes before ``length`` literal bytes in one chunk of an lz4 ASDF block.
+
+    asdf frames each chunk as a 4-byte big-endian length, then what ``lz4.block.compress``
+    returns: the 4-byte little-endian uncompressed size and an LZ4 block. A literal-only LZ4
+    block is one token (literal length in its high nibble, 15 meaning "more bytes follow"), the
+    extra length bytes (255 each, then the remainder) and the literals themselves (LZ4 block
+    format: the last sequence holds only literals).
+
+    Examples
+    --------
+    >>> import lz4.block
+    >>> data = bytes(range(200)) * 3
+    >>> chunk = lz4_literal_chunk_header(len(data)) + data
+    >>> lz4.block.decompress(chunk[4:]) == data
+    True
+    """
+    if length >= 15:
+        extra = length - 15
+        token = bytes([0xF0]) + b"\xff" * (extra // 255) + bytes([extra % 255])
+    else:
+        token = bytes([length << 4])
+    return struct.pack(">I", 4 + len(token) + length) + struct.pack("<I", length) + token
+
+
+_HISTORY = re.compile(
+    rb"\nhistory:\n  extensions:\n((?:  - !core/extension_metadata-1\.0\.0\n(?:    [^\n]*\n)+)+)"
+)
+_HISTORY_ENTRY = re.compile(rb"  - !core/extension_metadata-1\.0\.0\n(?:    [^\n]*\n)+")
+_FILE_DATE = re.compile(rb"(file_date: [^\n]*?value: ')([^']*)(')")
+
+
+def sort_history(tree: bytes) -> bytes:
+    r"""Sort the ``history.extensions`` entries of an ASDF tree, so equal inputs give equal bytes.
+
+    asdf lists the extensions a file used by iterating over a set, so their order changes from
+    one process to the next. Sorting keeps the tree's length.
+
+    Parameters
+    ----------
+    tree : bytes
+        The YAML tree (or the head of a file holding it).
+
+    Returns
+    -------
+    bytes
+
+    Examples
+    --------
+    >>> entry = b"  - !core/extension_metadata-1.0.0\n    extension_uri: %s\n"
+    >>> tree = b"x: 1\nhistory:\n  extensions:\n" + entry % b"b" + entry % b"a"
+    >>> sort_history(tree).split(b"extension_uri: ")[1][:1]
+    b'a'
+    """
+    end = tree.find(b"\n...\n")
+    match = _HISTORY.search(tree, 0, end if end > 0 else len(tree))
+    if match is None:
+        return tree
+    entries = _HISTORY_ENTRY.findall(match.group(1))
+    ordered = b"".join(sorted(entries))
+    if len(ordered) != len(match.group(1)):
+        return tree  # a layout we do not know: leave it
+    return tree[: match.start(1)] + ordered + tree[match.end(1) :]
+
+
+class _TreeWritten(Exception):
+    """Raised by :class:`_TreeSink` when asdf starts writing blocks."""
+
+
+class _TreeSink(io.RawIOBase):
+    """A write-only, non-seekable file that keeps the YAML tree and stops asdf at the first block.
+
+    Why: the tree of a file with full-size arrays is what we need, and asdf writes it before any
+    block; stopping at the first block magic means no array is read, compressed or checksummed.
+    ``__fspath__`` gives the file's name: ``DataModel.to_asdf`` records the name of the path it
+    is given in ``meta.filename`` (and passes the object itself on to ``AsdfFile.write_to``,
+    which writes to any binary file object).
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self._name = name
+        self.tree = bytearray()
+
+    def __fspath__(self) -> str:
+        return self._name
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        if bytes(view[:4]) == _BLOCK_MAGIC:
+            raise _TreeWritten
+        self.tree += view
+        return view.nbytes
+
+
+def _is_datamodel(tree: Any) -> bool:
+    return hasattr(tree, "to_asdf") and hasattr(tree, "meta")
+
+
+def _with_placeholders(node: Any, path: Path, found: dict[Path, ArraySpec]) -> Any:
+    """A copy of a plain tree with each ArraySpec replaced by an array of its dtype and shape."""
+    if isinstance(node, ArraySpec):
+        found[path] = node
+        return _placeholder(node)
+    if isinstance(node, Mapping):
+        return {key: _with_placeholders(value, (*path, key), found) for key, value in node.items()}
+    if isinstance(node, list | tuple):
+        made = [_with_placeholders(value, (*path, index), found) for index, value in enumerate(node)]
+        return made if isinstance(node, list) else tuple(made)
+    return node
+
+
+def _placeholder(spec: ArraySpec) -> np.ndarray:
+    """What asdf is given in place of a spec's array while it writes the tree.
+
+    A large array is ``np.empty``: the operating system maps its pages only when touched, and
+    asdf is stopped before it would touch them. A small one is made whole, since asdf may write
+    it inline in the tree.
+    """
+    if spec.nbytes <= _SMALL:
+        return spec.materialise()
+    return np.empty(spec.shape, spec.numpy_dtype)
+
+
+def _resolve(root: Any, path: Path) -> Any:
+    node = root
+    for part in path:
+        node = node[part]
+    return node
+
+
+def _ndarray_blocks(node: Any, path: Path = ()) -> Iterator[tuple[Path, Mapping[str, Any]]]:
+    """The ndarray nodes of a tagged tree that point at a block, with their paths."""
+    if isinstance(node, Mapping):
+        if "ndarray" in str(getattr(node, "_tag", "")) and isinstance(node.get("source"), int):
+            yield path, node
+            return
+        for key, value in node.items():
+            yield from _ndarray_blocks(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _ndarray_blocks(value, (*path, index))
+
+
+@dataclass(frozen=True)
+class _Block:
+    spec: ArraySpec
+    byteorder: Literal["<", ">"]
+
+
+class AsdfObject(GeneratedObject):
+    """An ASDF file: the tree as asdf writes it, then blocks whose bytes are made on demand.
+
+    Parameters
+    ----------
+    key : str
+    tree : mapping or roman_datamodels DataModel
+        A plain ASDF tree in which :class:`~roman_helpers.sandbox.archive.objects.ArraySpec`
+        values stand for arrays; or a DataModel, written as roman_datamodels writes it, whose
+        arrays named in ``arrays`` are replaced by specs (the model itself is not changed).
+    arrays : mapping of str to ArraySpec, optional
+        For a DataModel: attribute name (``"data"``, ``"dq"`` ...) to spec.
+    compression : {"lz4", None}
+        Block compression (roman_datamodels saves lz4).
+    file_date : str, optional
+        For a DataModel: ``meta.file_date`` (ISO time), which ``to_asdf`` would otherwise stamp
+        with the wall-clock time. Default ``last_modified``.
+    version, last_modified, content_type
+        As for :class:`~roman_helpers.sandbox.archive.objects.GeneratedObject`.
+
+    Notes
+    -----
+    The tree is written by the library itself, with stand-ins of the arrays' shapes and dtypes
+    (``np.empty``, never touched), into a file object that stops asdf when it starts its first
+    block (:class:`_TreeSink`): the YAML is exactly the library's, and no array is made,
+    compressed or checksummed. Blocks are then laid out here, in source order, as asdf lays
+    them out: block magic, 48-byte header (checksum all zeros, "no checksum" in the ASDF
+    standard, since one would need the whole block), data, no padding; then the block index.
+    An lz4 block is asdf's framing (per 4 MiB chunk: big-endian length, little-endian size,
+    LZ4 block) around literal-only LZ4 blocks, which lz4 and asdf decode like any other.
+
+    The tree is written (about 50 ms for a roman_datamodels model) the first time the size or
+    any byte is asked for. Arrays already in the tree that asdf puts in blocks are served from
+    their values; arrays written inline stay in the tree.
+    """
+
+    def __init__(
+        self,
+        key: str,
+        tree: Any,
+        arrays: Mapping[str, ArraySpec] | None = None,
+        *,
+        compression: str | None = "lz4",
+        file_date: str | None = None,
+        version: str = "1",
+        last_modified: datetime = GENERATED_DATE,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+    ) -> None:
+        super().__init__(key, version=version, last_modified=last_modified, content_type=content_type)
+        if compression not in ("lz4", None):
+            raise ValueError(f"compression must be 'lz4' or None, not {compression!r}")
+        if arrays and not _is_datamodel(tree):
+            raise ValueError("arrays= is for a roman_datamodels DataModel; put ArraySpecs in a plain tree")
+        self._tree = tree
+        self._arrays = dict(arrays or {})
+        self.compression = compression
+        self.file_date = file_date or last_modified.strftime("%Y-%m-%dT%H:%M:%S.000")
+        self._lock = threading.Lock()
+        self._layout: tuple[bytes, Pieces, list[int]] | None = None
+
+    # ------------------------------------------------------------------ the tree
+    def _write_tree(self) -> tuple[bytes, Any, dict[Path, ArraySpec]]:
+        """The tree's bytes, the object the tree was written from, and the specs by tree path."""
+        import asdf
+
+        specs: dict[Path, ArraySpec] = {}
+        sink = _TreeSink(self.key.rsplit("/", 1)[-1])
+        if _is_datamodel(self._tree):
+            model = self._tree.copy()
+            for name, spec in self._arrays.items():
+                setattr(model, name, _placeholder(spec))
+                specs[("roman", name)] = spec
+            written: Any = {"roman": model}
+            with contextlib.suppress(_TreeWritten):
+                model.to_asdf(sink, all_array_compression=self.compression)
+        else:
+            written = _with_placeholders(self._tree, (), specs)
+            with contextlib.suppress(_TreeWritten):
+                asdf.AsdfFile(written).write_to(sink, all_array_compression=self.compression)
+        tree = sort_history(bytes(sink.tree))
+        if _is_datamodel(self._tree):
+            tree = _FILE_DATE.sub(lambda m: m.group(1) + self.file_date.encode() + m.group(3), tree, count=1)
+        return tree, written, specs
+
+    def _blocks(self, tree: bytes, written: Any, specs: Mapping[Path, ArraySpec]) -> list[_Block]:
+        """One entry per block, in source order, checked against what the tree says."""
+        import asdf
+
+        tagged = asdf.util.load_yaml(io.BytesIO(tree), tagged=True)
+        nodes = sorted(_ndarray_blocks(tagged), key=lambda found: found[1]["source"])
+        blocks = []
+        for expected, (path, node) in enumerate(nodes):
+            if node["source"] != expected or "offset" in node or "strides" in node:
+                raise ValueError(f"{self.key}: the array at {'/'.join(map(str, path))} is not a plain block")
+            spec = specs.get(path) or ArraySpec.from_array(np.asarray(_resolve(written, path)))
+            byteorder: Literal["<", ">"] = "<" if node.get("byteorder", "little") == "little" else ">"
+            if list(spec.shape) != list(node["shape"]) or spec.numpy_dtype.newbyteorder("=") != np.dtype(
+                str(node["datatype"])
+            ).newbyteorder("="):
+                raise ValueError(
+                    f"{self.key}: the tree holds {node['datatype']} {node['shape']} at "
+                    f"{'/'.join(map(str, path))}, the spec {spec.numpy_dtype} {spec.shape}"
+                )
+            blocks.append(_Block(spec, byteorder))
+        return blocks
+
+    def _block_pieces(self, block: _Block) -> tuple[int, list[tuple[int, Callable[[int, int], bytes]]]]:
+        """Used size and pieces of one block's data."""
+        raw = block.spec.byte_reader(block.byteorder)
+        size = block.spec.nbytes
+        if self.compression is None:
+            return size, [(size, raw)]
+        pieces: list[tuple[int, Callable[[int, int], bytes]]] = []
+        for start in range(0, size, LZ4_CHUNK):
+            length = min(LZ4_CHUNK, size - start)
+            pieces.append(Pieces.constant(lz4_literal_chunk_header(length)))
+            pieces.append((length, _offset_reader(raw, start)))
+        return sum(length for length, _ in pieces), pieces
+
+    def _lay_out(self) -> tuple[bytes, Pieces, list[int]]:
+        with self._lock:
+            if self._layout is None:
+                import yaml
+                from asdf.constants import INDEX_HEADER
+
+                tree, written, specs = self._write_tree()
+                pieces: list[tuple[int, Callable[[int, int], bytes]]] = [Pieces.constant(tree)]
+                offsets, position = [], len(tree)
+                label = b"lz4" if self.compression else b""
+                for block in self._blocks(tree, written, specs):
+                    used, data = self._block_pieces(block)
+                    sizes = (used, used, block.spec.nbytes)  # allocated, used, data
+                    header = _BLOCK_MAGIC + _BLOCK_HEADER.pack(48, 0, label, *sizes, bytes(16))
+                    offsets.append(position)
+                    pieces.append(Pieces.constant(header))
+                    pieces += data
+                    position += len(header) + used
+                if offsets:
+                    index = yaml.dump(
+                        offsets,
+                        Dumper=yaml.SafeDumper,
+                        explicit_start=True,
+                        explicit_end=True,
+                        allow_unicode=True,
+                        encoding="utf-8",
+                        version=(1, 1),
+                    )
+                    pieces.append(Pieces.constant(INDEX_HEADER + b"\n" + index))
+                self._layout = (tree, Pieces(pieces), offsets)
+            return self._layout
+
+    @property
+    def tree_bytes(self) -> bytes:
+        """The YAML tree, from ``#ASDF`` to the document end marker."""
+        return self._lay_out()[0]
+
+    @property
+    def block_offsets(self) -> list[int]:
+        """Offset of each block's magic, in source order."""
+        return list(self._lay_out()[2])
+
+    @property
+    def size(self) -> int:
+        """Length of the file (the tree is written on first use; no array is made)."""
+        return self._lay_out()[1].size
+
+    def read(self, start: int, end: int) -> bytes:
+        """Return bytes ``[start, end)``, producing only the array rows they overlap."""
+        return self._lay_out()[1].read(start, end)
+
+
+def _offset_reader(read: Callable[[int, int], bytes], offset: int) -> Callable[[int, int], bytes]:
+    return lambda start, end: read(offset + start, offset + end)
