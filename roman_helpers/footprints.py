@@ -66,7 +66,7 @@ from . import _sky, config
 # header twice, which alone can pass 64 KiB for an HST drizzled file); the ASDF tree is needed
 # whole, including roman.wcs outside roman.meta (which stream.read_metadata does not return), and
 # its bytes are kept for the rare file whose gwcs needs blocks after the tree.
-from ._asdf_layout import read_tree_bytes
+from ._asdf_layout import read_tree
 from ._fits_layout import HEADER_BLOCK, ForwardReader, RangeReader, walk_hdus
 from ._threadsafe import LOCK
 from .errors import (
@@ -474,43 +474,11 @@ def _asdf_row(tree: Mapping, uri: str) -> dict[str, Any]:
     return row
 
 
-class _TreeThenRanges(io.RawIOBase):
-    """A file whose first bytes (the tree, already fetched) come from memory, the rest from ``handle``."""
-
-    def __init__(self, prefix: bytes, handle: Any) -> None:
-        super().__init__()
-        self.prefix, self.handle, self.position = prefix, handle, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self.position = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.handle.size}[
-            whence
-        ] + offset
-        return self.position
-
-    def readinto(self, buffer: Any) -> int:
-        wanted = len(buffer)
-        data = self.prefix[self.position : self.position + wanted]
-        if len(data) < wanted:
-            self.handle.seek(self.position + len(data))
-            data += self.handle.read(wanted - len(data))
-        buffer[: len(data)] = data
-        self.position += len(data)
-        return len(data)
-
-
 def _read_asdf(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, Any]:
     import asdf
 
-    tree_bytes = read_tree_bytes(fs, path, uri)  # the YAML tree only, in growing ranged reads
+    # the YAML tree only, in growing ranged reads; the rest of the file opened only if it is needed
+    tree_bytes, head = read_tree(fs, path, uri, open_rest=lambda: _open_known(fs, path, size, etag))
     try:
         with asdf.open(io.BytesIO(tree_bytes), lazy_load=True, memmap=False) as af:  # no blocks
             return _asdf_row(af.tree, uri)
@@ -518,9 +486,9 @@ def _read_asdf(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, 
         pass
     # roman_datamodels writes arrays under 512 elements into the tree; a file written by plain asdf
     # keeps them in binary blocks. asdf then fetches the block index and those blocks (small reads).
-    with _open_known(fs, path, size, etag) as handle, _TreeThenRanges(tree_bytes, handle) as combined:
+    with head:
         try:
-            af = asdf.open(combined, lazy_load=True, memmap=False)
+            af = asdf.open(head, lazy_load=True, memmap=False)
         except (ValueError, OSError) as error:
             raise FileFormatError(f"{uri} is not a readable ASDF file: {error}") from error
         with af:

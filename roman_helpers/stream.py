@@ -304,7 +304,7 @@ def _remote_asdf_tree(uri: str, anon: bool | None) -> AsdfFile:
     """Fetch only the YAML tree of a remote ASDF file and open it (no blocks)."""
     fs, path = _filesystem(uri, anon)
     with _translated_errors(uri, anon):
-        tree_bytes = _asdf_layout.read_tree_bytes(fs, path, uri)
+        tree_bytes, _file = _asdf_layout.read_tree(fs, path, uri)
     return _asdf_tree(tree_bytes, uri)
 
 
@@ -825,11 +825,8 @@ def _asdf_cutouts(
 
     fs, path = _filesystem(uri, anon)
     with _translated_errors(uri, anon):
-        prefix: list[bytes] = []
-        tree_bytes = _asdf_layout.read_tree_bytes(
-            fs, path, uri, first_step=_asdf_layout.CUTOUT_FIRST_STEP, fetched=prefix
-        )
-        fs = _asdf_layout.PrefixedFile(fs, prefix[0])
+        # what the tree read fetched is kept: on a small file it holds the blocks and their index too
+        tree_bytes, fs = _asdf_layout.read_tree(fs, path, uri, first_step=_asdf_layout.CUTOUT_FIRST_STEP)
         raw_tree = asdf.util.load_yaml(io.BytesIO(tree_bytes), tagged=True)
         names = _asdf_names(raw_tree, exts, companions, uri, terms)
         layouts = {name: _asdf_layout.image_layout(raw_tree, uri, name) for name in names}

@@ -6,6 +6,7 @@ server (S3Server.stats); both must agree and meet issue 6's targets.
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 import zlib
@@ -460,3 +461,25 @@ def test_sip_approximation_of_a_distorted_gwcs_states_its_measured_accuracy(size
     deviation = np.max(sip.pixel_to_world(x, y).separation(full.pixel_to_world(x + x0, y + y0)) / pixel)
     assert deviation < 0.01
     assert deviation <= 1.5 * header["SIPMXERR"] + 1e-4  # the stated accuracy is what one finds
+
+
+def test_a_small_asdf_file_is_cut_out_with_one_request(buckets, s3_client):
+    """The first read of a cut-out (128 KiB) holds all of a small file: the block index at its end,
+    the block headers and the lz4 chunks are answered from those bytes, not fetched again."""
+    import gwcs  # noqa: F401 - the tree's WCS is a gwcs
+
+    from roman_helpers.sandbox.synth import tan_gwcs
+    from tests.conftest import put_object
+
+    image = np.arange(60 * 80, dtype=np.float32).reshape(60, 80)
+    buffer = io.BytesIO()
+    tree = {"roman": {"meta": {"wcs": tan_gwcs(image.shape, 10.0, -44.0, 0.1 / 3600)}, "data": image}}
+    asdf.AsdfFile(tree).write_to(buffer, all_array_compression="lz4")
+    body = buffer.getvalue()
+    assert len(body) < 128 * KIB and b"#ASDF BLOCK INDEX" in body
+    put_object(s3_client, "stpubdata", "small/image_cal.asdf", body)
+    with transfer.measure() as stats:
+        cut = stream.cutout("s3://stpubdata/small/image_cal.asdf", box=(10, 20, 30, 25))
+    np.testing.assert_array_equal(cut.data, image[20:25, 10:30])
+    assert stats.by_operation() == {"GetObject": 1}
+    assert stats.bytes == len(body)
