@@ -7,8 +7,8 @@ cut-out fetches only those.
 
 from __future__ import annotations
 
-import struct
 import io
+import struct
 from collections.abc import Callable, Mapping
 from typing import Any
 

@@ -210,7 +210,8 @@ def _index(args: argparse.Namespace) -> int:
     counts = index.meta["build"]
     for row in index:
         if row["error"]:
-            print(f"failed: {row['uri']}: {row['error']}", file=sys.stderr)
+            skipped = str(row["error"]).startswith(footprints.NOT_AN_IMAGE)
+            print(f"{'skipped' if skipped else 'failed'}: {row['uri']}: {row['error']}", file=sys.stderr)
     skipped = counts["skipped_none"] + counts["skipped_not_image"]
     print(
         f"wrote {output}: {counts['files']} files; {counts['read']} read, {counts['reused']} reused "

@@ -37,7 +37,9 @@ Columns of an index
     Empty for an indexed file; otherwise why it could not be indexed, and the other columns are
     blank (:func:`find` ignores the row). ``"not read: ..."`` (a network or access failure) is
     tried again by the next incremental build; ``"bad file: ..."`` (content that is not a readable
-    image) once the file changes.
+    image) once the file changes. ``"not an image: ..."`` marks a readable file that holds no image
+    (such as a survey's observation sequence, a FITS table beside its images): it is skipped, not
+    counted as a failure.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ if TYPE_CHECKING:  # for the type hints only; imported late at run time
 
 __all__ = [
     "COLUMNS",
+    "NOT_AN_IMAGE",
     "SIP_LIMIT",
     "SIP_MAX_ERROR",
     "build_index",
@@ -332,9 +335,11 @@ def _read_fits(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, 
         else:
             reader = RangeReader(fs, path)
         primary = image = None
+        kinds = []  # what each HDU holds, to say so when none is an image
         try:
             for index, _name, header, _offset in walk_hdus(reader, uri):
                 primary = header if index == 0 else primary
+                kinds.append(str(header.get("XTENSION", "PRIMARY")).strip())
                 if header.get("NAXIS") == 2 and (
                     index == 0 or str(header.get("XTENSION", "")).strip() == "IMAGE"
                 ):
@@ -343,7 +348,8 @@ def _read_fits(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, 
         except (gzip.BadGzipFile, EOFError, zlib.error) as error:
             raise FileFormatError(f"{uri} is not a readable gzip-compressed FITS file ({error})") from error
     if image is None:
-        raise FileFormatError(f"{uri} has no 2-D image HDU")
+        what = "a FITS file of tables" if any("TABLE" in kind for kind in kinds) else "a FITS file"
+        raise _NotAnImage(f"{what} with no 2-D image (its HDUs: {', '.join(kinds)})")
     headers = (image, primary) if image is not primary else (image,)
     wcs = WCS(image).celestial
     if not wcs.has_celestial:
@@ -502,11 +508,19 @@ def _read_asdf(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, 
 
 
 #: Start of the ``error`` of a file that could not be fetched (retried by the next build); a file
-#: whose content could not be understood starts with :data:`_BAD_FILE` (kept until its ETag changes).
+#: whose content could not be understood starts with :data:`_BAD_FILE` (kept until its ETag changes),
+#: one that is readable but holds no image (a table) with :data:`NOT_AN_IMAGE` (skipped, not failed).
 _NOT_READ, _BAD_FILE = "not read: ", "bad file: "
+NOT_AN_IMAGE = "not an image: "
+
+
+class _NotAnImage(Exception):
+    """A readable file that holds no image (an observation sequence, a catalogue): skipped, with a note."""
 
 
 def _failure(error: BaseException, uri: str) -> str:
+    if isinstance(error, _NotAnImage):
+        return NOT_AN_IMAGE + str(error)
     error = translate_s3_error(error, uri)  # S3 errors become ours, with advice; others pass unchanged
     text = str(error).strip() or "no message"
     if isinstance(error, FileFormatError):
@@ -612,8 +626,9 @@ def build_index(
     astropy.table.Table
         One row per file, in listing (or input) order; the columns are described in
         :mod:`roman_helpers.footprints`. A file that could not be read has its reason in the
-        ``error`` column instead of stopping the whole index; ``meta["build"]`` counts the
-        files read, reused, failed and skipped.
+        ``error`` column instead of stopping the whole index, and so has a file that holds no
+        image (a FITS table: skipped, not failed); ``meta["build"]`` counts the files read,
+        reused, failed and skipped.
 
     Raises
     ------
@@ -701,7 +716,9 @@ def build_index(
             results[futures[future]] = future.result()
             bar.update(1)
     table = _assemble(results, previous)
-    failed = int(np.sum(np.asarray(table["error"], dtype=object) != ""))
+    errors = [str(error) for error in table["error"]]
+    not_images = sum(error.startswith(NOT_AN_IMAGE) for error in errors)
+    failed = sum(error != "" for error in errors) - not_images
     reused = sum(isinstance(result, int) for result in results)
     if failed:
         warnings.warn(
@@ -719,7 +736,7 @@ def build_index(
             "reused": reused,
             "failed": failed,
             "skipped_none": skipped_none,
-            "skipped_not_image": skipped_other,
+            "skipped_not_image": skipped_other + not_images,
         },
     }
     return table

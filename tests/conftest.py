@@ -6,8 +6,12 @@ test talks HTTP to a real moto server bound to loopback on a free port.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import signal
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
 import pytest
@@ -93,3 +97,37 @@ def put_object(client, bucket: str, key: str, body: bytes) -> None:
     """Store ``body`` with the ACL the real bucket would give it."""
     acl = "public-read" if bucket != PRIVATE_BUCKET else "private"
     client.put_object(Bucket=bucket, Key=key, Body=body, ACL=acl)
+
+
+#: The OpenUniverse Time Domain Survey images of the sandbox, and its observation sequence beside them.
+TDS_PREFIX = "s3://nasa-irsa-simulations/openuniverse2024/roman/preview/RomanTDS/"
+
+
+@dataclass
+class Indexed:
+    """What ``roman-helpers index`` wrote and said."""
+
+    path: Path
+    status: int
+    out: str
+    err: str
+
+
+@pytest.fixture(scope="session")
+def tds_index(sandbox, tmp_path_factory) -> Indexed:
+    """``roman-helpers index`` over the sandbox's TDS prefix, once per session (a few seconds)."""
+    from roman_helpers.cli import main
+    from roman_helpers.sandbox.launcher import OVERRIDDEN_VARIABLES
+
+    path = tmp_path_factory.mktemp("tds-index") / "tds.ecsv"
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        for name in OVERRIDDEN_VARIABLES:
+            patch.delenv(name, raising=False)
+        for name, value in sandbox.env.items():
+            patch.setenv(name, value)
+        s3fs.S3FileSystem.clear_instance_cache()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(["index", TDS_PREFIX, "-o", str(path)])
+        s3fs.S3FileSystem.clear_instance_cache()
+    return Indexed(path, status, out.getvalue(), err.getvalue())
