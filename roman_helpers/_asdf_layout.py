@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ._ranges import cat_ranges
+from ._s3 import cat_ranges
 from .errors import FileFormatError
 
 #: First and smallest step when reading an ASDF tree; later steps grow by a fifth of what
@@ -91,7 +91,7 @@ class PrefixedFile(io.RawIOBase):
     def cat_ranges(self, paths: list[str], starts: list[int], ends: list[int], **kwargs: Any) -> list[bytes]:
         """Several ranges at once; only those outside the prefix are fetched (concurrently).
 
-        Called through :func:`roman_helpers._ranges.cat_ranges`, which passes ``on_error``.
+        Called through :func:`roman_helpers._s3.cat_ranges`, which passes ``on_error``.
         """
         spans = [self._span(s, e) for s, e in zip(starts, ends, strict=True)]
         missing = [i for i, (s, e) in enumerate(spans) if not self._inside(s, e)]

@@ -1,7 +1,7 @@
 """The ``roman-helpers`` command line.
 
 Every sub-command is a thin wrapper over one function of the kit, so what it does is
-documented there: ``ls`` (:func:`roman_helpers.config.filesystem`), ``info``
+documented there: ``ls`` (:func:`roman_helpers.uris.list_objects`), ``info``
 (:func:`roman_helpers.stream.info`), ``header`` (:func:`roman_helpers.stream.read_header`),
 ``cutout`` (:func:`roman_helpers.stream.cutouts`), ``get`` (:func:`roman_helpers.download.download`),
 ``datasets`` (:mod:`roman_helpers.datasets`), ``uri`` (:meth:`roman_helpers.datasets.Dataset.uri`),
@@ -25,15 +25,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import _cli_survey, _extras, config, datasets
+from . import _cli_survey, _extras, config, datasets, uris
 from .errors import (
-    BucketNotFoundError,
     InvalidParameterError,
     InvalidURIError,
     MissingExtraError,
-    ObjectNotFoundError,
     RomanHelpersError,
-    translate_s3_error,
 )
 from .runner import register as register_run
 from .uris import split_uri
@@ -79,46 +76,14 @@ _SERVICE_MODULES = {"astroquery", "botocore", "boto3", "requests", "urllib3", "a
 # --------------------------------------------------------------------------- handlers
 
 
-def _listing(uri: str, anon: bool | None, recursive: bool) -> list[dict]:
-    """The entries under ``uri`` (s3fs's details), sorted by name; every object below it if ``recursive``.
-
-    Raises ObjectNotFoundError when there is nothing there, and the translated S3 error
-    (no such bucket, access refused, endpoint unreachable) when the listing fails.
-    """
-    bucket, key = split_uri(uri)
-    fs = config.filesystem(bucket, anon=anon)
-    path = f"{bucket}/{key}".rstrip("/")
-    try:
-        entries = list(fs.find(path, detail=True).values()) if recursive else fs.ls(path, detail=True)
-    except Exception as error:  # s3fs and botocore errors alike, translated here
-        translated = translate_s3_error(error, uri, anonymous=fs.anon)
-        if isinstance(translated, BucketNotFoundError) or not isinstance(translated, ObjectNotFoundError):
-            if translated is error:
-                raise
-            raise translated from error
-        entries = []  # nothing under the prefix: said below, in words for a listing
-    if not entries:
-        raise ObjectNotFoundError(
-            f"nothing at {uri}; check the bucket and prefix (list the level above, e.g. s3://{bucket}/)"
-        )
-    return sorted(entries, key=lambda e: e["name"])
-
-
-def _entry_uri(entry: dict) -> str:
-    """``s3://bucket/key`` of an object, ``s3://bucket/prefix/`` of a sub-prefix."""
-    if entry.get("type") == "directory":
-        return f"s3://{entry['name'].rstrip('/')}/"
-    return f"s3://{entry['name']}"
-
-
 def _ls(args: argparse.Namespace) -> int:
-    for entry in _listing(args.uri, args.anon, args.recursive):
+    for entry in uris.list_objects(args.uri, recursive=args.recursive, anon=args.anon):
         if args.uris:
-            print(_entry_uri(entry))
-        elif entry.get("type") == "directory":
-            print(f"{'PRE':>14}  {_entry_uri(entry)}")
+            print(entry.uri)
+        elif entry.is_prefix:
+            print(f"{'PRE':>14}  {entry.uri}")
         else:
-            print(f"{entry.get('size', 0):>14}  {_entry_uri(entry)}")
+            print(f"{entry.size:>14}  {entry.uri}")
     return 0
 
 
@@ -236,7 +201,7 @@ def _is_prefix(uri: str) -> bool:
 
 def _stdin_uris() -> list[str]:
     """URIs from standard input, one a line; blank lines and ``#`` comments are skipped."""
-    uris = []
+    given = []
     for number, line in enumerate(sys.stdin, start=1):
         text = line.strip()
         if not text or text.startswith("#"):
@@ -246,8 +211,8 @@ def _stdin_uris() -> list[str]:
                 f"line {number} of standard input is not one s3:// URI: {text!r}; give one "
                 "URI a line, as `roman-helpers ls --uris PREFIX` prints them"
             )
-        uris.append(text)
-    return uris
+        given.append(text)
+    return given
 
 
 def _requested(arguments: Sequence[str], anon: bool | None) -> list[str]:
@@ -263,27 +228,27 @@ def _requested(arguments: Sequence[str], anon: bool | None) -> list[str]:
             "no URIs on standard input; give one s3:// URI a line, for example "
             "`roman-helpers ls --uris PREFIX | roman-helpers get - -d DIR`"
         )
-    uris: list[str] = []
+    found: list[str] = []
     for uri in given:
         if not _is_prefix(uri):
             split_uri(uri)  # a malformed URI is refused before anything is fetched
-            uris.append(uri)
+            found.append(uri)
             continue
-        objects = [e for e in _listing(uri, anon, recursive=True) if e.get("type") != "directory"]
-        total = sum(int(e.get("size") or 0) for e in objects)
+        objects = uris.list_objects(uri, recursive=True, anon=anon)
+        total = sum(entry.size for entry in objects)
         print(f"{uri}: {len(objects)} object{'s' if len(objects) != 1 else ''}, {total:,} bytes")
-        uris += [_entry_uri(e) for e in objects]
-    return list(dict.fromkeys(uris))  # once each, in order
+        found += [entry.uri for entry in objects]
+    return list(dict.fromkeys(found))  # once each, in order
 
 
 def _get(args: argparse.Namespace) -> int:
     from .download import download
     from .errors import EndpointUnreachableError
 
-    uris = _requested(args.uris, args.anon)
+    wanted = _requested(args.uris, args.anon)
     sys.stdout.flush()  # the prefix summaries before the progress bar
     results = download(
-        uris,
+        wanted,
         args.dir,
         anon=args.anon,
         max_workers=args.workers,

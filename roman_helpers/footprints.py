@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _sky, config
+from . import _s3, _sky
 
 # The kit's private layout readers: a single forward walk over the HDUs gives the primary header
 # and the first image header in one pass (two stream.read_header calls would fetch the primary
@@ -79,7 +79,6 @@ from .errors import (
     NotInCloudWarning,
     ObjectNotFoundError,
     RomanHelpersError,
-    translate_s3_error,
 )
 from .uris import split_uri
 
@@ -194,28 +193,13 @@ def _is_image_file(uri: str) -> bool:
 
 
 def _filesystem(bucket: str, anon: bool | None, workers: int) -> Any:
-    return config.filesystem(bucket, anon=anon, config_kwargs={"max_pool_connections": max(10, workers)})
+    return _s3.filesystem(bucket, anon=anon, connections=max(10, workers))
 
 
 def _list_prefix(prefix: str, anon: bool | None, workers: int) -> tuple[list[tuple[str, str, int]], int]:
     """``(uri, etag, size)`` of the images under an S3 prefix (one listing), and how many others."""
-    bucket, key = split_uri(prefix)
-    fs = _filesystem(bucket, anon, workers)
-    folder, _, name = key.rpartition("/")
-    try:
-        # S3 prefix semantics: "…/F158/" is a folder, "…/Roman_TDS_simple_model_F1" a start of names
-        found = (
-            fs.find(f"{bucket}/{folder}".rstrip("/"), prefix=name, detail=True)
-            if name
-            else fs.find(f"{bucket}/{folder}", detail=True)
-        )
-    except OSError as error:  # no such bucket, access refused ...
-        raise translate_s3_error(error, prefix, anonymous=anon) from error
-    entries = [
-        (f"s3://{path}", str(info.get("ETag", "")).strip('"'), int(info.get("size", 0)))
-        for path, info in sorted(found.items())
-        if info.get("type", "file") != "directory"
-    ]
+    listed = _s3.list_prefix(*split_uri(prefix), recursive=True, anon=anon, connections=max(10, workers))
+    entries = [(entry.uri, entry.etag, entry.size) for entry in listed]
     images = [entry for entry in entries if _is_image_file(entry[0])]
     if not images:
         raise ObjectNotFoundError(
@@ -314,23 +298,12 @@ def _geometry(pixel_to_icrs: Callable[[np.ndarray, np.ndarray], Any], nx: int, n
     }
 
 
-def _open_known(fs: Any, path: str, size: int, etag: str) -> Any:
-    """Open for small reads, with the size and ETag known from the listing (or HEAD).
-
-    They spare another HEAD, and a file replaced meanwhile fails rather than mixing two versions
-    in one row.
-    """
-    handle = fs.open(path, "rb", cache_type="readahead", block_size=HEADER_BLOCK, size=size)
-    handle.details = {"name": path, "size": size, "ETag": f'"{etag}"'}
-    return handle
-
-
 def _read_fits(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, Any]:
     from astropy.wcs import WCS
 
     with contextlib.ExitStack() as stack:
         if uri.lower().endswith(".gz"):  # read forward through the compressed stream, headers only
-            handle = stack.enter_context(_open_known(fs, path, size, etag))
+            handle = stack.enter_context(_s3.open_known(fs, path, size, etag, HEADER_BLOCK))
             reader: Any = ForwardReader(stack.enter_context(gzip.GzipFile(fileobj=handle, mode="rb")))
         else:
             reader = RangeReader(fs, path)
@@ -484,7 +457,9 @@ def _read_asdf(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, 
     import asdf
 
     # the YAML tree only, in growing ranged reads; the rest of the file opened only if it is needed
-    tree_bytes, head = read_tree(fs, path, uri, open_rest=lambda: _open_known(fs, path, size, etag))
+    tree_bytes, head = read_tree(
+        fs, path, uri, open_rest=lambda: _s3.open_known(fs, path, size, etag, HEADER_BLOCK)
+    )
     try:
         with asdf.open(io.BytesIO(tree_bytes), lazy_load=True, memmap=False) as af:  # no blocks
             return _asdf_row(af.tree, uri)
@@ -521,7 +496,7 @@ class _NotAnImage(Exception):
 def _failure(error: BaseException, uri: str) -> str:
     if isinstance(error, _NotAnImage):
         return NOT_AN_IMAGE + str(error)
-    error = translate_s3_error(error, uri)  # S3 errors become ours, with advice; others pass unchanged
+    error = _s3.translate(error, uri)  # S3 errors become ours, with advice; others pass unchanged
     text = str(error).strip() or "no message"
     if isinstance(error, FileFormatError):
         return _BAD_FILE + text

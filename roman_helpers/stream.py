@@ -21,7 +21,7 @@ Boxes are ``(x0, y0, x1, y1)``, 0-based pixel corners, end exclusive
 :class:`astropy.nddata.Cutout2D`, in pixels or as angles.
 
 Public buckets are read anonymously, others with the default AWS credential
-chain (see :func:`roman_helpers.config.filesystem`). Files are closed when the
+chain (see :func:`filesystem`). Files are closed when the
 ``with`` block or the call ends.
 
 This module is the public reading API and the glue that plans and opens each read;
@@ -43,10 +43,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaml
 
-from . import _asdf_layout, _fits_layout, _sky, config
+from . import _asdf_layout, _fits_layout, _s3, _sky, config
 from ._fits_layout import HEADER_BLOCK
+from ._s3 import filesystem
 from ._threadsafe import quiet
-from .errors import FileFormatError, InvalidParameterError, translate_s3_error
+from .errors import FileFormatError, InvalidParameterError
 from .uris import split_uri
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
@@ -60,6 +61,7 @@ __all__ = [
     "HEADER_BLOCK",
     "cutout",
     "cutouts",
+    "filesystem",
     "info",
     "open_asdf",
     "open_datamodel",
@@ -83,7 +85,7 @@ def _filesystem(uri: str, anon: bool | None) -> tuple[Any, str]:
     bucket, key = split_uri(uri)
     if not key:
         raise InvalidParameterError("uri", uri, hint="give the URI of a file, 's3://<bucket>/<key>'")
-    fs = config.filesystem(bucket, anon=anon, config_kwargs={"max_pool_connections": _MAX_CONNECTIONS})
+    fs = filesystem(bucket, anon=anon, connections=_MAX_CONNECTIONS)
     return fs, f"{bucket}/{key}"
 
 
@@ -91,7 +93,8 @@ def _filesystem(uri: str, anon: bool | None) -> tuple[Any, str]:
 def _translated_errors(uri: str, anon: bool | None) -> Iterator[None]:
     """Turn s3fs's errors and format errors into ours, with a message that says what to do.
 
-    S3 errors go through :func:`~roman_helpers.errors.translate_s3_error`.
+    S3 errors go through the kit's one translation of them (asking S3, when a HEAD answered 404,
+    whether the whole bucket is missing: a person waits for this one message).
     """
     try:
         yield
@@ -104,10 +107,7 @@ def _translated_errors(uri: str, anon: bool | None) -> Iterator[None]:
             "the file is damaged or was not written by asdf"
         ) from error
     except Exception as error:
-        anonymous = (
-            config.is_public_bucket(split_uri(uri)[0]) if anon is None else anon
-        )  # as config.filesystem
-        translated = translate_s3_error(error, uri, anonymous=anonymous)
+        translated = _s3.translate(error, uri, anonymous=_s3.is_anonymous(uri, anon), probe=True)
         if translated is error:
             raise
         raise translated from error

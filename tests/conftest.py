@@ -18,6 +18,8 @@ import pytest
 import s3fs
 from moto.server import ThreadedMotoServer
 
+from roman_helpers import _s3
+
 # fixtures `sandbox`, `sandbox_env`; `served`, `s3env` (the counting S3 server of the streaming tests)
 pytest_plugins = ["roman_helpers.sandbox.pytest_plugin", "_stream_support"]
 
@@ -64,6 +66,7 @@ def moto_endpoint(moto_server, tmp_path, monkeypatch) -> Iterator[str]:
     from _stream_support import point_aws_clients_at
 
     point_aws_clients_at(moto_server, tmp_path, monkeypatch)
+    _s3.failures.forget_buckets()  # the buckets of this test are not those of the last one
     yield moto_server
     s3fs.S3FileSystem.clear_instance_cache()
 

@@ -13,6 +13,7 @@ import pytest
 import s3fs
 
 from roman_helpers import download as dl
+from roman_helpers._s3 import retry
 from roman_helpers.download import download, safe_destination
 from roman_helpers.errors import DownloadError, IntegrityError, ObjectNotFoundError, UnsafePathError
 from roman_helpers.sandbox.faults import FaultRule
@@ -90,7 +91,7 @@ def test_cut_always_fails_cleanly(objects, tmp_path, fast, monkeypatch, fraction
         waits.append(seconds)
         time.sleep(seconds)
 
-    monkeypatch.setattr(dl, "time", SimpleNamespace(sleep=sleep))
+    monkeypatch.setattr(retry, "time", SimpleNamespace(sleep=sleep))  # the kit's one schedule of waits
     with faulty(monkeypatch, [rule]) as server:
         seen = recorded(server)
         [result] = download([f"s3://stpubdata/t/{name}.bin"], tmp_path, progress=False)
