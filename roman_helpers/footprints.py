@@ -45,12 +45,10 @@ Columns of an index
 from __future__ import annotations
 
 import contextlib
-import functools
 import gzip
 import io
 import json
 import math
-import re
 import warnings
 import zlib
 from collections.abc import Callable, Iterable, Mapping
@@ -61,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _s3, _sky
+from . import _s3, _sky, _wcs
 
 # The kit's private layout readers: a single forward walk over the HDUs gives the primary header
 # and the first image header in one pass (two stream.read_header calls would fetch the primary
@@ -70,7 +68,6 @@ from . import _s3, _sky
 # its bytes are kept for the rare file whose gwcs needs blocks after the tree.
 from ._asdf_layout import read_tree
 from ._fits_layout import HEADER_BLOCK, ForwardReader, RangeReader, walk_hdus
-from ._threadsafe import LOCK
 from .errors import (
     FileFormatError,
     InvalidParameterError,
@@ -269,17 +266,6 @@ def _fits_band(headers: Iterable[Header]) -> str:
     return "" if band is None else str(band)
 
 
-def _wcs_text(header: Header) -> str:
-    """The WCS keywords as FITS header text: one card a line, no comments, no trailing blanks.
-
-    Line breaks survive ECSV (inside a quoted value) and Parquet; trailing blanks would not.
-    """
-    from astropy.io import fits
-
-    cards = (fits.Card(key, value) for key, value in header.items() if key not in ("COMMENT", "HISTORY", ""))
-    return "\n".join(card.image.rstrip() for card in cards)
-
-
 def _geometry(pixel_to_icrs: Callable[[np.ndarray, np.ndarray], Any], nx: int, ny: int) -> dict[str, Any]:
     """Centre, corners and radius of an ``nx`` x ``ny`` image on the sky (ICRS degrees)."""
     xs = np.array([-0.5, nx - 0.5, nx - 0.5, -0.5, (nx - 1) / 2])
@@ -299,8 +285,6 @@ def _geometry(pixel_to_icrs: Callable[[np.ndarray, np.ndarray], Any], nx: int, n
 
 
 def _read_fits(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, Any]:
-    from astropy.wcs import WCS
-
     with contextlib.ExitStack() as stack:
         if uri.lower().endswith(".gz"):  # read forward through the compressed stream, headers only
             handle = stack.enter_context(_s3.open_known(fs, path, size, etag, HEADER_BLOCK))
@@ -324,8 +308,8 @@ def _read_fits(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, 
         what = "a FITS file of tables" if any("TABLE" in kind for kind in kinds) else "a FITS file"
         raise _NotAnImage(f"{what} with no 2-D image (its HDUs: {', '.join(kinds)})")
     headers = (image, primary) if image is not primary else (image,)
-    wcs = WCS(image).celestial
-    if not wcs.has_celestial:
+    wcs = _wcs.celestial(image)
+    if wcs is None:
         raise FileFormatError(f"{uri}: the image HDU has no celestial WCS")
     detector = _header_value(headers, "DETECTOR")
     if (
@@ -340,7 +324,7 @@ def _read_fits(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, 
         "t_start": t_start,
         "t_end": t_end,
         "exptime": exptime,
-        "wcs": _wcs_text(wcs.to_header(relax=True)),
+        "wcs": _wcs.to_text(wcs.to_header(relax=True)),
         "wcs_error": 0.0,
     }
     row.update(
@@ -369,41 +353,17 @@ def _fit_sip(gwcs_wcs: Any, nx: int, ny: int, uri: str) -> tuple[WCS, float]:
     versions that wrote it -- an index must stay readable for years. The keywords are also a few
     hundred bytes to a few kB instead of tens of kB, FITS and ASDF rows then share one code path,
     and any FITS tool can use them. The price is an approximation: the fit aims at
-    :data:`SIP_MAX_ERROR` pixels; the error reached is measured here on a grid over the whole
-    image, through the same world-to-pixel inversion :func:`find` uses, and stored in the row. A
+    :data:`SIP_MAX_ERROR` pixels; the error reached is measured on a grid over the whole image,
+    through the same world-to-pixel inversion :func:`find` uses, and stored in the row. A
     file whose gwcs no SIP polynomial follows within :data:`SIP_LIMIT` pixels is not indexed.
     """
-    with LOCK:  # gwcs's fit changes the process-wide warning filters (see roman_helpers._threadsafe)
-        return _fit_sip_alone(gwcs_wcs, nx, ny, uri)
-
-
-def _fit_sip_alone(gwcs_wcs: Any, nx: int, ny: int, uri: str) -> tuple[WCS, float]:
-    from astropy.wcs import WCS
-
-    box = ((-0.5, nx - 0.5), (-0.5, ny - 0.5))
-    x, y = np.meshgrid(np.linspace(-0.5, nx - 0.5, 41), np.linspace(-0.5, ny - 0.5, 41))
-    lon, lat = gwcs_wcs(x, y, with_bounding_box=False)
-
-    def attempt(**degree: Any) -> tuple[WCS, float, int]:
-        header = gwcs_wcs.to_fits_sip(bounding_box=box, max_inv_pix_error=None, **degree)
-        wcs = WCS(header)
-        px, py = wcs.all_world2pix(lon, lat, 0, quiet=True)  # a diverging fit shows as a large error
-        error = float(np.max(np.hypot(px - x, py - y)))
-        return wcs, error if np.isfinite(error) else math.inf, int(header.get("A_ORDER", 1))
-
-    best = attempt(max_pix_error=SIP_MAX_ERROR)  # gwcs warns when its search falls short: we measure
-    # gwcs's search may stop early (when one more degree does not help, e.g. odd-symmetric terms)
-    for degree in range(best[2] + 1, 10):
-        if best[1] <= SIP_MAX_ERROR:
-            break
-        with contextlib.suppress(ValueError, np.linalg.LinAlgError):
-            candidate = attempt(degree=degree)
-            best = candidate if candidate[1] < best[1] else best
-    if not best[1] <= SIP_LIMIT:
+    fit = _wcs.fit_sip(gwcs_wcs, (ny, nx), goal=SIP_MAX_ERROR)
+    if not fit.deviation <= SIP_LIMIT:
         raise FileFormatError(
-            f"{uri}: no FITS-SIP polynomial follows its gwcs within {SIP_LIMIT} pixel (best {best[1]:.3g})"
+            f"{uri}: no FITS-SIP polynomial follows its gwcs within {SIP_LIMIT} pixel "
+            f"(best {fit.deviation:.3g})"
         )
-    return best[0], best[1]
+    return fit.wcs, fit.deviation
 
 
 class _ArraysAfterTree(Exception):
@@ -446,7 +406,7 @@ def _asdf_row(tree: Mapping, uri: str) -> dict[str, Any]:
         "t_start": start,
         "t_end": end if not math.isnan(end) else start + exptime / 86400,
         "exptime": exptime,
-        "wcs": _wcs_text(wcs.to_header(relax=True)),
+        "wcs": _wcs.to_text(wcs.to_header(relax=True)),
         "wcs_error": error,
     }
     row.update(_geometry(pixel_to_icrs, nx, ny))
@@ -993,49 +953,6 @@ def _parse_time(time: Any) -> tuple[float, float]:
     return start, end
 
 
-_SIP_CARD = re.compile(r"^(A|B|AP|BP)_(ORDER|\d+_\d+) *= *(\S+)")
-
-
-def _sip_matrix(terms: dict[tuple[str, str], float], name: str) -> np.ndarray | None:
-    if (name, "ORDER") not in terms:
-        return None
-    matrix = np.zeros((int(terms[name, "ORDER"]) + 1,) * 2)
-    for (which, powers), value in terms.items():
-        if which == name and powers != "ORDER":
-            p, q = (int(v) for v in powers.split("_"))
-            matrix[p, q] = value
-    return matrix
-
-
-@functools.lru_cache(maxsize=4096)
-def _wcs_from_text(text: str) -> WCS:
-    """The WCS of an index row.
-
-    astropy.wcs.WCS builds a fits.Header from any header it is given (about a millisecond, most
-    of a query's time when a field has hundreds of epochs). The index's text is canonical (astropy
-    wrote it), so wcslib parses it directly (Wcsprm) and the SIP polynomials are attached as
-    astropy attaches them: twenty times faster, the same transformation (tests/test_footprints.py
-    compares the two).
-    """
-    from astropy.wcs import WCS, Sip, Wcsprm
-
-    terms: dict[tuple[str, str], float] = {}
-    plain = []
-    for card in text.split("\n"):
-        match = _SIP_CARD.match(card)
-        if match:
-            terms[match.group(1), match.group(2)] = float(match.group(3))
-        else:
-            plain.append(card.ljust(80))
-    wcs = WCS(naxis=2)
-    wcs.wcs = Wcsprm("".join(plain).encode())
-    wcs.wcs.set()
-    if terms:
-        a, b = _sip_matrix(terms, "A"), _sip_matrix(terms, "B")
-        wcs.sip = Sip(a, b, _sip_matrix(terms, "AP"), _sip_matrix(terms, "BP"), wcs.wcs.crpix)
-    return wcs
-
-
 def row_wcs(row: Row) -> WCS:
     r"""Return the celestial WCS stored in one row of an index.
 
@@ -1057,14 +974,7 @@ def row_wcs(row: Row) -> WCS:
     >>> row_wcs(Table({"wcs": [text]})[0]).wcs.crval
     array([ 10., -20.])
     """
-    return _wcs_from_text(str(row["wcs"]))
-
-
-@functools.lru_cache(maxsize=4096)
-def _celestial_frame(text: str) -> Any:
-    from astropy.wcs.utils import wcs_to_celestial_frame
-
-    return wcs_to_celestial_frame(_wcs_from_text(text))
+    return _wcs.from_text(str(row["wcs"]))
 
 
 def _pixel_positions(
@@ -1078,7 +988,7 @@ def _pixel_positions(
     in_frame: dict[str, tuple[float, float]] = {}  # the target converted once per celestial frame
     for i, row in enumerate(rows):
         text = str(table["wcs"][row])
-        wcs, frame = _wcs_from_text(text), _celestial_frame(text)
+        wcs, frame = _wcs.from_text(text), _wcs.celestial_frame(text)
         if repr(frame) not in in_frame:
             converted = target.transform_to(frame).spherical
             in_frame[repr(frame)] = (float(converted.lon.deg), float(converted.lat.deg))

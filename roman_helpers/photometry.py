@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import _wcs
 from .errors import InvalidParameterError, MissingExtraError
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
@@ -81,18 +82,7 @@ def _pixels(value: Any, wcs: Any, position: Any, name: str) -> float:
     if value.unit.physical_type == "angle":
         if wcs is None:
             raise InvalidParameterError(name, value, hint="an angle needs an image with a WCS; give pixels")
-        from astropy.wcs.utils import proj_plane_pixel_scales
-
-        if hasattr(wcs, "wcs"):  # a FITS WCS: its plane scale
-            scale = float(np.sqrt(np.prod(proj_plane_pixel_scales(wcs.celestial)))) * u.deg
-        else:  # any WCS of astropy's common interface: the local scale at the target
-            x, y = position
-            centre = wcs.pixel_to_world(x, y)
-            scale = np.sqrt(
-                centre.separation(wcs.pixel_to_world(x + 1, y))
-                * centre.separation(wcs.pixel_to_world(x, y + 1))
-            )
-        return float((value / scale).to_value(u.dimensionless_unscaled))
+        return float((value / _wcs.pixel_scale(wcs, *position)).to_value(u.dimensionless_unscaled))
     if value.unit == u.pix:
         return float(value.value)
     raise InvalidParameterError(name, value, hint="give pixels (a number) or an angle (e.g. 0.3 * u.arcsec)")
@@ -171,7 +161,7 @@ def forced_photometry(
             raise InvalidParameterError(
                 "position", position, hint="this image has no WCS; give the position in pixels (x, y)"
             )
-        x, y = (float(v) for v in wcs.world_to_pixel(position))
+        x, y = _wcs.world_to_pixel(wcs, position)
     else:
         try:
             x, y = (float(v) for v in position)

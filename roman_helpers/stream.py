@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaml
 
-from . import _asdf_layout, _fits_layout, _s3, _sky, config
+from . import _asdf_layout, _fits_layout, _s3, _sky, _wcs, config
 from ._fits_layout import HEADER_BLOCK
 from ._s3 import filesystem
 from ._threadsafe import quiet
@@ -432,7 +432,7 @@ def info(uri: str, *, anon: bool | None = None) -> str:
         for index, hdu in enumerate(hdul):
             header = hdu.header
             if header.get("NAXIS") == 2 and hdu.is_image:
-                wcs = _fits_wcs(header)
+                wcs = _wcs.celestial(header)
                 if wcs is not None:
                     name = header.get("EXTNAME", "PRIMARY" if index == 0 else f"HDU {index}")
                     footprint = _footprint_text(wcs, _fits_layout.image_layout(header)[0], name)
@@ -475,44 +475,6 @@ def _request(box: Any, position: Any, size: Any, terms: _sky.Terms) -> _Request:
     )
 
 
-def _fits_wcs(header):
-    from astropy.wcs import WCS, FITSFixedWarning
-
-    with quiet(FITSFixedWarning):
-        wcs = WCS(header)
-    return wcs.celestial if wcs.has_celestial else None
-
-
-def _is_fits_wcs(wcs: Any) -> bool:
-    from astropy.wcs import WCS
-
-    return isinstance(wcs, WCS)
-
-
-def _world_to_pixel(wcs: Any, position: Any) -> tuple[float, float]:
-    """Pixel (x, y) of a SkyCoord, also off the image (NaN only where the projection has none)."""
-    if _is_fits_wcs(wcs):
-        x, y = wcs.world_to_pixel(position)
-    else:  # a gwcs: world_to_pixel gives NaN outside its bounding box, and we want to say where
-        coord = position.transform_to(wcs.output_frame.reference_frame)
-        x, y = wcs.invert(coord.spherical.lon.deg, coord.spherical.lat.deg, with_bounding_box=False)
-    return float(x), float(y)
-
-
-def _pixel_scales(wcs: Any, x: float, y: float) -> tuple[Any, Any]:
-    """Angular size of a pixel along y and along x at (x, y)."""
-    import astropy.units as u
-
-    if _is_fits_wcs(wcs):  # as Cutout2D does, so that sizes agree with it to the pixel
-        from astropy.wcs.utils import proj_plane_pixel_scales
-
-        scale_x, scale_y = proj_plane_pixel_scales(wcs) * u.Unit(wcs.wcs.cunit[0])
-        return scale_y, scale_x
-    # A gwcs has no projection plane to ask: measure the sky between neighbouring pixels.
-    centre = wcs.pixel_to_world(x, y)
-    return centre.separation(wcs.pixel_to_world(x, y + 1)), centre.separation(wcs.pixel_to_world(x + 1, y))
-
-
 def _size_in_pixels(
     request: _Request, wcs: Any, x: float, y: float, shape: tuple[int, int], terms: _sky.Terms
 ) -> tuple[int, int]:
@@ -530,7 +492,7 @@ def _size_in_pixels(
         )
     # the scale where the cut-out is, or at the nearest edge for a centre off the image (a gwcs
     # has no sky outside its bounding box)
-    scales = _pixel_scales(
+    scales = _wcs.pixel_scales(
         wcs, float(np.clip(x, 0, max(shape[1] - 2, 0))), float(np.clip(y, 0, max(shape[0] - 2, 0)))
     )
     pixels = [
@@ -581,7 +543,7 @@ def _plan(shape: tuple[int, int], request: _Request, wcs: Any, terms: _sky.Terms
     from astropy.nddata import Cutout2D, NoOverlapError
 
     placeholder = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape=shape, strides=(0, 0))
-    fits_wcs = wcs if _is_fits_wcs(wcs) else None
+    fits_wcs = wcs if _wcs.is_fits(wcs) else None
     if request.box is not None:
         _sky.check_box(request.box, shape, terms)
         x0, y0, x1, y1 = request.box
@@ -601,7 +563,7 @@ def _plan(shape: tuple[int, int], request: _Request, wcs: Any, terms: _sky.Terms
                 "this image has no celestial WCS; give "
                 f"a pixel box ({terms.name('box')}) or a pixel position (x, y)",
             )
-        x, y = _world_to_pixel(wcs, position)
+        x, y = _wcs.world_to_pixel(wcs, position)
         if not (np.isfinite(x) and np.isfinite(y)):
             raise _off_image(request, x, y, shape, wcs, terms)
         if fits_wcs is None:
@@ -614,20 +576,6 @@ def _plan(shape: tuple[int, int], request: _Request, wcs: Any, terms: _sky.Terms
         return Cutout2D(placeholder, position, pixels, wcs=fits_wcs, mode="trim")
     except NoOverlapError:
         raise _off_image(request, x, y, shape, wcs, terms, pixels) from None
-
-
-def _cutout_gwcs(gwcs_wcs: Any, x0: int, y0: int, shape: tuple[int, int]) -> Any:
-    """The gwcs of a cut-out whose pixel (0, 0) is pixel (x0, y0) of the image: exact, not fitted."""
-    from astropy.modeling.models import Shift
-    from gwcs import WCS
-
-    shifted = WCS(
-        (Shift(x0) & Shift(y0)) | gwcs_wcs.forward_transform,
-        input_frame=gwcs_wcs.input_frame,
-        output_frame=gwcs_wcs.output_frame,
-    )
-    shifted.bounding_box = ((-0.5, shape[1] - 0.5), (-0.5, shape[0] - 0.5))
-    return shifted
 
 
 def _fits_hdu_key(index: int, name: str) -> int | str:
@@ -687,7 +635,7 @@ def _fits_cutouts(
         """Plan on the science image (slot 0); say whether this HDU's rows are to be read."""
         shape = _fits_layout.image_layout(header)[0]
         if slot == 0:
-            state["cut"], state["shape"] = _plan(shape, request, _fits_wcs(header), terms), shape
+            state["cut"], state["shape"] = _plan(shape, request, _wcs.celestial(header), terms), shape
             return True
         if shape == state["shape"]:
             return True
@@ -850,7 +798,7 @@ def _asdf_cutouts(
             name: _asdf_pixels(fs, path, uri, anon, offsets[layouts[name][0]], layouts[name], ys, xs, name)
             for name in names
         }
-    wcs = _cutout_gwcs(gwcs_wcs, xs.start, ys.start, cut.shape) if gwcs_wcs is not None else None
+    wcs = _wcs.shifted(gwcs_wcs, xs.start, ys.start, cut.shape) if gwcs_wcs is not None else None
     result = {}
     for name in names:
         one = copy.copy(cut)
@@ -1009,95 +957,35 @@ def cutouts(
 
 #: Extension names for ASDF arrays in a FITS file.
 _FITS_NAMES = {"data": "SCI", "err": "ERR", "dq": "DQ"}
+#: Pixels within which a cut-out's FITS WCS aims to follow its file's gwcs.
+SIP_GOAL = 0.01
 
 
-def _sip_deviation(gwcs_wcs: Any, header: Header, shape: tuple[int, int]) -> tuple[float, int]:
-    """Largest distance, in pixels, between a FITS WCS (``header``) and the gwcs over a cut-out.
-
-    Measured at every pixel centre of cut-outs up to 65 x 65 pixels and on a 65 x 65 grid (edges
-    included) of larger ones, in pixels of the gwcs at the cut-out's centre. Returns the deviation
-    and the number of pixels it was measured at.
-    """
-    from astropy.wcs import WCS
-
-    ny, nx = shape
-    grid_x, grid_y = np.meshgrid(
-        np.unique(np.round(np.linspace(0, nx - 1, min(nx, 65)))),
-        np.unique(np.round(np.linspace(0, ny - 1, min(ny, 65)))),
-    )
-    with quiet():  # astropy notes the SIP distortion it applies
-        approximate = WCS(header).pixel_to_world(grid_x, grid_y)
-    exact = gwcs_wcs.pixel_to_world(grid_x, grid_y)
-    scale_y, scale_x = _pixel_scales(gwcs_wcs, (nx - 1) / 2, (ny - 1) / 2)
-    distance = (approximate.separation(exact) / np.sqrt(scale_x * scale_y)).decompose().value
-    return float(np.nanmax(distance)), grid_x.size
-
-
-def _sip_header(gwcs_wcs: Any, shape: tuple[int, int], goal: float = 0.01) -> Header:
-    """A FITS SIP approximation of a cut-out's gwcs, with its accuracy measured over the cut-out.
-
-    gwcs fits the polynomial (:meth:`gwcs.WCS.to_fits_sip`), one degree after another until the
-    deviation measured here (:func:`_sip_deviation`, independent of the fit) is within ``goal``
-    pixels. The degrees are tried here, not by gwcs's own search, because that search stops at
-    the first degree that does not improve on the one below, which happens for a distortion
-    without even terms. The inverse polynomial (AP, BP: sky to pixel) is kept only when gwcs
-    fits it within ``goal`` too.
-    """
+def _wcs_header(wcs: Any, shape: tuple[int, int]) -> Header:
+    """The FITS WCS of a cut-out: its own (a FITS file's), or a SIP fit to its gwcs, stating its accuracy."""
     from astropy.io import fits
 
-    ny, nx = shape
-    box = ((-0.5, nx - 0.5), (-0.5, ny - 0.5))
-    best = None
-    with quiet():  # gwcs warns about the accuracies it misses; we measure them
-        for degree in range(1, 8):
-            try:
-                header = gwcs_wcs.to_fits_sip(bounding_box=box, degree=degree, max_inv_pix_error=None)
-            except (ValueError, np.linalg.LinAlgError):
-                continue
-            deviation, points = _sip_deviation(gwcs_wcs, header, shape)
-            if best is None or deviation < best[1]:
-                best = (degree, deviation, points, header)
-            if deviation <= goal:
-                break
-        if best is None:
-            empty = fits.Header()
-            empty.add_comment("No FITS WCS: gwcs could not fit a SIP polynomial over this cut-out.")
-            return empty
-        degree, deviation, points, header = best
-        inverse_degrees = (None, *range(degree, 10)) if "A_ORDER" in header else ()  # none for a linear fit
-        for inverse_degree in inverse_degrees:
-            try:
-                with_inverse = gwcs_wcs.to_fits_sip(
-                    bounding_box=box, degree=degree, inv_degree=inverse_degree, max_inv_pix_error=goal
-                )
-            except (ValueError, np.linalg.LinAlgError):
-                continue
-            if with_inverse.get("SIPIVERR", np.inf) <= goal:
-                header = with_inverse
-                break
-    for key in ("NAXIS", "NAXIS1", "NAXIS2"):
-        header.remove(key, ignore_missing=True)
-    header["SIPMXERR"] = (float(f"{deviation:.3g}"), "[pix] max |FITS WCS - gwcs| in cut-out")
+    if wcs is None:
+        return fits.Header()
+    if _wcs.is_fits(wcs):
+        return wcs.to_header(relax=True)
+    goal = SIP_GOAL
+    fit = _wcs.fit_sip(wcs, shape, goal=goal, inverse=True)
+    header = fit.header
+    if fit.degree == 0:
+        header.add_comment("No FITS WCS: gwcs could not fit a SIP polynomial over this cut-out.")
+        return header
+    header["SIPMXERR"] = (float(f"{fit.deviation:.3g}"), "[pix] max |FITS WCS - gwcs| in cut-out")
     note = (
-        f"WCS: SIP approximation (gwcs to_fits_sip, degree {degree}) of the file's gwcs over this "
-        f"cut-out; its largest deviation from the gwcs, measured at {points} pixels, is {deviation:.2g} "
-        "pixel (SIPMXERR)."
+        f"WCS: SIP approximation (gwcs to_fits_sip, degree {fit.degree}) of the file's gwcs over this "
+        f"cut-out; its largest deviation from the gwcs, measured at {fit.points} pixels, is "
+        f"{fit.deviation:.2g} pixel (SIPMXERR)."
     )
     if "A_ORDER" in header and "AP_ORDER" not in header:
         note += f" No inverse (AP, BP) fits within {goal} pixel: sky to pixel iterates on the forward one."
     for line in textwrap.wrap(note, 72):
         header.add_comment(line)
     return header
-
-
-def _wcs_header(wcs: Any, shape: tuple[int, int]) -> Header:
-    from astropy.io import fits
-
-    if wcs is None:
-        return fits.Header()
-    if _is_fits_wcs(wcs):
-        return wcs.to_header(relax=True)
-    return _sip_header(wcs, shape)
 
 
 def to_hdulist(cuts: Mapping[Any, Cutout2D], *, source: str | None = None) -> HDUList:

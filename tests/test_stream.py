@@ -19,7 +19,7 @@ from astropy.io import fits
 from astropy.nddata import Cutout2D
 from astropy.wcs import WCS
 
-from roman_helpers import stream, transfer
+from roman_helpers import _wcs, stream, transfer
 from roman_helpers.errors import (
     AccessDeniedError,
     InvalidParameterError,
@@ -452,7 +452,7 @@ def test_sip_approximation_of_a_distorted_gwcs_states_its_measured_accuracy(size
     cut = Cutout2D(
         np.zeros((4088, 4088), np.float32)[y0 : y0 + size, x0 : x0 + size], (size / 2, size / 2), size
     )
-    cut.wcs = stream._cutout_gwcs(full, x0, y0, (size, size))
+    cut.wcs = _wcs.shifted(full, x0, y0, (size, size))
     header = stream.to_hdulist({"data": cut})["SCI"].header
     sip = WCS(header)
     rng = np.random.default_rng(3)
