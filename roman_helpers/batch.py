@@ -396,7 +396,7 @@ def _connect(client: Any, timeout: float) -> tuple[Any, bool]:
             client,
             hint=f"no Dask scheduler answered there within {timeout:g} s ({error}). Check the address "
             "(the scheduler prints it when it starts, e.g. 'tcp://127.0.0.1:8786'), start one "
-            "with `dask scheduler` and `dask worker <address>`, or pass client=None to work in "
+            "with `dask scheduler` and `dask worker <address>`, or leave out client= to work in "
             "threads in this process",
         ) from error
 

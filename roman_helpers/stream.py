@@ -457,26 +457,19 @@ class _Request:
     size_as_given: Any = None
 
 
-def _request(box: Any, position: Any, size: Any, terms: _sky.Terms) -> _Request:
-    box_name, position_name, size_name = terms.name("box"), terms.name("position"), terms.name("size")
+def _request(box: Any, position: Any, size: Any) -> _Request:
     if box is not None:
         if position is not None or size is not None:
-            raise terms.error(
-                "box", box, f"give either {box_name} or {position_name} and {size_name}, not both"
-            )
-        return _Request(box=_sky.parse_box(box, terms))
+            raise InvalidParameterError("box", box, hint="give either box= or position= and size=, not both")
+        return _Request(box=_sky.parse_box(box))
     if position is None or size is None:
         missing = "position" if position is None else "size"
-        raise terms.error(
-            missing, None, f"give {box_name}={terms.box_form}, or {position_name} and {size_name}"
-        )
-    return _Request(
-        position=_sky.parse_position(position, terms), size=_sky.parse_size(size, terms), size_as_given=size
-    )
+        raise InvalidParameterError(missing, None, hint=f"give box={_sky.BOX_FORM}, or position= and size=")
+    return _Request(position=_sky.parse_position(position), size=_sky.parse_size(size), size_as_given=size)
 
 
 def _size_in_pixels(
-    request: _Request, wcs: Any, x: float, y: float, shape: tuple[int, int], terms: _sky.Terms
+    request: _Request, wcs: Any, x: float, y: float, shape: tuple[int, int]
 ) -> tuple[int, int]:
     import astropy.units as u
 
@@ -484,11 +477,11 @@ def _size_in_pixels(
     if all(isinstance(side, int) for side in request.size):
         return request.size
     if wcs is None:
-        raise terms.error(
+        raise InvalidParameterError(
             "size",
             request.size_as_given,
-            "this image has no celestial WCS, so an angle "
-            "cannot be turned into pixels; give the size in pixels",
+            hint="this image has no celestial WCS, so an angle cannot be turned into pixels; "
+            "give the size in pixels",
         )
     # the scale where the cut-out is, or at the nearest edge for a centre off the image (a gwcs
     # has no sky outside its bounding box)
@@ -500,10 +493,10 @@ def _size_in_pixels(
         for side, scale in zip(request.size, scales, strict=True)
     ]
     if not all(np.isfinite(pixels)):
-        raise terms.error(
+        raise InvalidParameterError(
             "size",
             request.size_as_given,
-            "the image's WCS gives no pixel scale there; give the size in pixels",
+            hint="the image's WCS gives no pixel scale there; give it in pixels",
         )
     return int(np.round(pixels[0])), int(np.round(pixels[1]))
 
@@ -514,7 +507,6 @@ def _off_image(
     y: float,
     shape: tuple[int, int],
     wcs: Any,
-    terms: _sky.Terms,
     pixels: tuple[int, int] | None = None,
 ) -> InvalidParameterError:
     ny, nx = shape
@@ -525,14 +517,14 @@ def _off_image(
     )
     reach = f" (a {pixels[0]} x {pixels[1]} cut-out, ny x nx, there does not reach it)" if pixels else ""
     covers = f", which covers {_coverage(wcs, shape)}" if wcs is not None else ""
-    return terms.error(
+    return InvalidParameterError(
         "position",
         _sky.describe(request.position),
-        f"{where}, off this image of {nx} x {ny} pixels (x 0..{nx - 1}, y 0..{ny - 1}){reach}{covers}",
+        hint=f"{where}, off this image of {nx} x {ny} pixels (x 0..{nx - 1}, y 0..{ny - 1}){reach}{covers}",
     )
 
 
-def _plan(shape: tuple[int, int], request: _Request, wcs: Any, terms: _sky.Terms) -> Cutout2D:
+def _plan(shape: tuple[int, int], request: _Request, wcs: Any) -> Cutout2D:
     """Let :class:`astropy.nddata.Cutout2D` place the cut-out on a zero-byte stand-in.
 
     The stand-in has the image's shape but no memory (stride 0), so Cutout2D does the
@@ -545,7 +537,7 @@ def _plan(shape: tuple[int, int], request: _Request, wcs: Any, terms: _sky.Terms
     placeholder = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape=shape, strides=(0, 0))
     fits_wcs = wcs if _wcs.is_fits(wcs) else None
     if request.box is not None:
-        _sky.check_box(request.box, shape, terms)
+        _sky.check_box(request.box, shape)
         x0, y0, x1, y1 = request.box
         cut = Cutout2D(
             placeholder, ((x0 + x1 - 1) / 2, (y0 + y1 - 1) / 2), (y1 - y0, x1 - x0), wcs=fits_wcs, mode="trim"
@@ -557,25 +549,24 @@ def _plan(shape: tuple[int, int], request: _Request, wcs: Any, terms: _sky.Terms
     position = request.position
     if isinstance(position, SkyCoord):
         if wcs is None:
-            raise terms.error(
+            raise InvalidParameterError(
                 "position",
                 _sky.describe(position),
-                "this image has no celestial WCS; give "
-                f"a pixel box ({terms.name('box')}) or a pixel position (x, y)",
+                hint="this image has no celestial WCS; give a pixel box (box=) or a pixel position (x, y)",
             )
         x, y = _wcs.world_to_pixel(wcs, position)
         if not (np.isfinite(x) and np.isfinite(y)):
-            raise _off_image(request, x, y, shape, wcs, terms)
+            raise _off_image(request, x, y, shape, wcs)
         if fits_wcs is None:
             position = (x, y)  # Cutout2D places SkyCoords with FITS WCSs only
     else:
         x, y = position
-    pixels = _size_in_pixels(request, wcs, x, y, shape, terms)
-    _sky.check_shape(pixels, shape, request.size_as_given, terms)
+    pixels = _size_in_pixels(request, wcs, x, y, shape)
+    _sky.check_shape(pixels, shape, request.size_as_given)
     try:
         return Cutout2D(placeholder, position, pixels, wcs=fits_wcs, mode="trim")
     except NoOverlapError:
-        raise _off_image(request, x, y, shape, wcs, terms, pixels) from None
+        raise _off_image(request, x, y, shape, wcs, pixels) from None
 
 
 def _fits_hdu_key(index: int, name: str) -> int | str:
@@ -583,7 +574,7 @@ def _fits_hdu_key(index: int, name: str) -> int | str:
 
 
 def _select_hdus(
-    hdus: Iterator, exts: list, companions: bool, uri: str, terms: _sky.Terms
+    hdus: Iterator, exts: list, companions: bool, uri: str
 ) -> Iterator[tuple[int, int | str, Any, int]]:
     """Pick the HDUs of a cut-out from ``(index, name, header, data offset)`` as they are walked.
 
@@ -602,8 +593,8 @@ def _select_hdus(
                 (ext is None and image) or ext == index or (isinstance(ext, str) and ext.upper() == name)
             ):
                 if not image:
-                    raise terms.error(
-                        "ext", ext, f"HDU {index} ({name or 'no name'}) of {uri} is not a 2-D image"
+                    raise InvalidParameterError(
+                        "ext", ext, hint=f"HDU {index} ({name or 'no name'}) of {uri} is not a 2-D image"
                     )
                 found[slot] = index
                 yield slot, _fits_hdu_key(index, name), header, data_offset
@@ -616,7 +607,7 @@ def _select_hdus(
             return
     missing = [ext for slot, ext in enumerate(exts) if slot not in found]
     if missing:
-        raise terms.error(
+        raise InvalidParameterError(
             "ext",
             missing[0],
             valid=list(range(len(seen))) + [n for n in seen if n],
@@ -624,9 +615,7 @@ def _select_hdus(
         )
 
 
-def _fits_cutouts(
-    uri: str, anon: bool | None, request: _Request, exts: list, companions: bool, terms: _sky.Terms
-) -> dict:
+def _fits_cutouts(uri: str, anon: bool | None, request: _Request, exts: list, companions: bool) -> dict:
     """Cut-outs of FITS HDUs: headers walked, one plan on the science image, rows fetched."""
     state: dict[str, Any] = {}  # the plan ("cut") and the science image's shape, once known
     picked: list[tuple[int, Any, Any, np.ndarray]] = []  # slot, key, header, raw pixels
@@ -635,15 +624,15 @@ def _fits_cutouts(
         """Plan on the science image (slot 0); say whether this HDU's rows are to be read."""
         shape = _fits_layout.image_layout(header)[0]
         if slot == 0:
-            state["cut"], state["shape"] = _plan(shape, request, _wcs.celestial(header), terms), shape
+            state["cut"], state["shape"] = _plan(shape, request, _wcs.celestial(header)), shape
             return True
         if shape == state["shape"]:
             return True
         if slot < len(exts):  # asked for by name: say why not
-            raise terms.error(
+            raise InvalidParameterError(
                 "ext",
                 key,
-                f"HDU {key} has shape {shape}, not the {state['shape']} of the "
+                hint=f"HDU {key} has shape {shape}, not the {state['shape']} of the "
                 "science image; cut it out on its own",
             )
         return False  # an ERR or DQ of another shape is no companion
@@ -662,7 +651,7 @@ def _fits_cutouts(
             # One forward pass: rows are read as the stream passes them (a gzip stream cannot go back).
             reader = _fits_layout.ForwardReader(stream)
             for slot, key, header, data_offset in _select_hdus(
-                _fits_layout.walk_hdus(reader, uri), exts, companions, uri, terms
+                _fits_layout.walk_hdus(reader, uri), exts, companions, uri
             ):
                 if slot != 0 and "cut" not in state:  # before the science image: a second pass reads it
                     late.append((slot, key, header, data_offset))
@@ -688,7 +677,7 @@ def _fits_cutouts(
         with _translated_errors(uri, anon):
             # No HEAD and no file object: ranged GETs for the headers, then all rows at once.
             hdus = _fits_layout.walk_hdus(_fits_layout.RangeReader(fs, path), uri)
-            chosen = sorted(_select_hdus(hdus, exts, companions, uri, terms), key=lambda entry: entry[0])
+            chosen = sorted(_select_hdus(hdus, exts, companions, uri), key=lambda entry: entry[0])
             chosen = [entry for entry in chosen if wanted(*entry[:3])]
             ys, xs = state["cut"].slices_original
             images = []
@@ -711,7 +700,7 @@ def _fits_cutouts(
 _ASDF_ALIASES = {"sci": "data"}
 
 
-def _asdf_names(raw_tree: Mapping, exts: list, companions: bool, uri: str, terms: _sky.Terms) -> list[str]:
+def _asdf_names(raw_tree: Mapping, exts: list, companions: bool, uri: str) -> list[str]:
     """The ASDF arrays asked for (``data`` for None), then its companions (err, dq) when present."""
     present = _asdf_layout.image_arrays(raw_tree)
     by_lower = {name.lower(): name for name in present}
@@ -723,7 +712,7 @@ def _asdf_names(raw_tree: Mapping, exts: list, companions: bool, uri: str, terms
             lower = wanted.lower()
             name = wanted if wanted in present else by_lower.get(_ASDF_ALIASES.get(lower, lower))
         if name is None:
-            raise terms.error(
+            raise InvalidParameterError(
                 "ext", wanted, valid=present, hint=f"{uri} is an ASDF file: name one of its 2-D arrays"
             )
         names.append(name)
@@ -765,9 +754,7 @@ def _asdf_pixels(
         return np.asarray(af.tree.get("roman", af.tree)[name])[ys, xs]
 
 
-def _asdf_cutouts(
-    uri: str, anon: bool | None, request: _Request, exts: list, companions: bool, terms: _sky.Terms
-) -> dict:
+def _asdf_cutouts(uri: str, anon: bool | None, request: _Request, exts: list, companions: bool) -> dict:
     """Cut-outs of ASDF arrays: the tree read once, one plan on the science array (with the gwcs)."""
     import asdf
 
@@ -776,22 +763,22 @@ def _asdf_cutouts(
         # what the tree read fetched is kept: on a small file it holds the blocks and their index too
         tree_bytes, fs = _asdf_layout.read_tree(fs, path, uri, first_step=_asdf_layout.CUTOUT_FIRST_STEP)
         raw_tree = asdf.util.load_yaml(io.BytesIO(tree_bytes), tagged=True)
-        names = _asdf_names(raw_tree, exts, companions, uri, terms)
+        names = _asdf_names(raw_tree, exts, companions, uri)
         layouts = {name: _asdf_layout.image_layout(raw_tree, uri, name) for name in names}
         shape = layouts[names[0]][1]
         for slot, name in enumerate(list(names[1:]), start=1):
             if layouts[name][1] != shape:
                 if slot < len(exts):
-                    raise terms.error(
+                    raise InvalidParameterError(
                         "ext",
                         name,
-                        f"{name} has shape {layouts[name][1]}, not the {shape} of "
+                        hint=f"{name} has shape {layouts[name][1]}, not the {shape} of "
                         f"{names[0]}; cut it out on its own",
                     )
                 names.remove(name)  # an err or dq of another shape is no companion
         with _asdf_tree(tree_bytes, uri) as af:
             gwcs_wcs = _tree_gwcs(af.tree)
-        cut = _plan(shape, request, gwcs_wcs, terms)
+        cut = _plan(shape, request, gwcs_wcs)
         ys, xs = cut.slices_original
         offsets = _asdf_layout.block_offsets(fs, path, len(tree_bytes), [layouts[name][0] for name in names])
         pixels = {
@@ -817,15 +804,14 @@ def _cut(
     exts: Sequence | None = None,
     companions: bool,
     anon: bool | None,
-    terms: _sky.Terms = _sky.PYTHON,
 ) -> dict:
-    """Cut-outs of one file, keyed by array name; ``terms`` words the errors (the CLI passes its own)."""
+    """Cut-outs of one file, keyed by array name."""
     kind = _kind(uri)
-    request = _request(box, position, size, terms)
+    request = _request(box, position, size)
     exts = list(exts) if exts else [None]
     if kind == "asdf":
-        return _asdf_cutouts(uri, anon, request, exts, companions, terms)
-    return _fits_cutouts(uri, anon, request, exts, companions, terms)
+        return _asdf_cutouts(uri, anon, request, exts, companions)
+    return _fits_cutouts(uri, anon, request, exts, companions)
 
 
 def cutout(

@@ -267,7 +267,7 @@ def test_box_outside_the_image_is_refused(s3env, box):
 
 
 def test_box_and_position_together_are_refused(s3env):
-    with pytest.raises(InvalidParameterError, match="either box or position"):
+    with pytest.raises(InvalidParameterError, match="either box= or position= and size="):
         stream.cutout(s3env.uri["fits"], box=(0, 0, 10, 10), position=(5, 5), size=3)
 
 

@@ -145,12 +145,12 @@ def test_a_box_in_the_old_python_order_is_refused_with_the_convention_and_the_sh
     # meant as (x0, x1, y0, y1) = columns 10..49, rows 5..29: as (x0, y0, x1, y1), x1 < x0
     line = cli_error(capsys, ["cutout", files[kind], "--box", "10", "50", "5", "30", *OUT], 1)
     assert line.startswith(
-        "error: invalid --box '10 50 5 30'. --box is X0 Y0 X1 Y1: 0-based pixel corners, end exclusive"
+        "error: invalid --box '10 50 5 30'. --box X0 Y0 X1 Y1: 0-based pixel corners, end exclusive"
     )
     assert "data[Y0:Y1, X0:X1]" in line and "80 columns and 60 rows" in line
     assert "X1 = 5 is not greater than X0 = 10" in line
     message = python_error(lambda: stream.cutout(files[kind], box=(10, 50, 5, 30)))
-    assert message.startswith("invalid box (10, 50, 5, 30). box is (x0, y0, x1, y1)")
+    assert message.startswith("invalid box (10, 50, 5, 30). box=(x0, y0, x1, y1): 0-based pixel corners")
     assert "x1 = 5 is not greater than x0 = 10" in message and "numpy shape (60, 80)" in message
 
 
@@ -173,7 +173,7 @@ def test_a_box_outside_the_image_or_empty(files, capsys, kind, box, problem):
 @pytest.mark.parametrize("box", [(1, 2, 3), (0, 0, 10.5, 10), "0 0 10 10"])
 def test_a_box_that_is_not_four_whole_numbers(files, box):
     message = python_error(lambda: stream.cutout(files["fits"], box=box))
-    assert message.startswith(f"invalid box {box!r}. box is (x0, y0, x1, y1): four whole numbers")
+    assert message.startswith(f"invalid box {box!r}. box=(x0, y0, x1, y1): four whole numbers")
 
 
 # --------------------------------------------------------------------------- sizes
@@ -346,9 +346,9 @@ def test_options_that_do_not_go_together(files, capsys, options, said):
     [
         (
             {"box": (0, 0, 5, 5), "position": (3, 3), "size": 2},
-            "give either box or position and size, not both",
+            "give either box= or position= and size=, not both",
         ),
-        ({}, "give box=(x0, y0, x1, y1), or position and size"),
+        ({}, "give box=(x0, y0, x1, y1), or position= and size="),
         ({"position": (3, 3)}, "invalid size None"),
         ({"position": [1, 2, 3], "size": 3}, "give a SkyCoord, a string of RA and Dec"),
     ],
