@@ -6,6 +6,7 @@ import json
 import warnings
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
@@ -206,36 +207,14 @@ def build_index(
     >>> again.meta["build"]["reused"]
     36
     """
-    from tqdm.auto import tqdm
-
     if type(max_workers) is not int or max_workers < 1:  # not a bool either
         raise InvalidParameterError(
             "max_workers", max_workers, hint="give a positive number of files read at once"
         )
-    skipped_none = skipped_other = 0
-    if isinstance(source, str):
-        if not source.startswith("s3://"):
-            raise InvalidParameterError("source", source, hint="give an s3:// prefix or a list of s3:// URIs")
-        listed, skipped_other = _list_prefix(source, anon, max_workers)
-        targets: list[tuple[str, str | None, int | None]] = list(listed)
-        described = source
-    elif isinstance(source, Iterable):
-        targets, seen = [], set()  # ETag and size come from a HEAD each
-        for position, item in enumerate(source):
-            uri = _s3_uri(item, position)
-            if uri is None:
-                skipped_none += 1
-            elif not _is_image_file(uri):
-                skipped_other += 1
-            elif uri not in seen:
-                seen.add(uri)
-                targets.append((uri, None, None))
-        described = f"{len(targets)} URIs"
-    else:
-        raise InvalidParameterError("source", source, hint="give an s3:// prefix or a list of s3:// URIs")
-    if skipped_none:
+    wanted = _targets(source, anon, max_workers)
+    if wanted.skipped_none:
         warnings.warn(
-            f"{skipped_none} entries of the list are None (products without a copy in the cloud) "
+            f"{wanted.skipped_none} entries of the list are None (products without a copy in the cloud) "
             "and were skipped",
             NotInCloudWarning,
             stacklevel=2,
@@ -244,54 +223,103 @@ def build_index(
         previous = load_index(previous)
     if previous is not None:
         _check_columns(previous, "previous")
-    known = _by_uri(previous) if previous is not None else {}
+    results = _read_all(
+        wanted.files, _by_uri(previous) if previous is not None else {}, anon, max_workers, progress
+    )
+    table = _assemble(results, previous)
+    table.meta = _summary(table, results, wanted)
+    if table.meta["build"]["failed"]:
+        warnings.warn(
+            f"{table.meta['build']['failed']} of {len(table)} files could not be indexed; the 'error' column "
+            "says why (build again with previous= to retry those not read)",
+            UserWarning,
+            stacklevel=2,
+        )
+    return table
 
-    results: list[dict[str, Any] | int] = [0] * len(targets)
+
+@dataclass
+class _Targets:
+    """The files to index (URI, and ETag and size when a listing gave them), and those left out."""
+
+    files: list[tuple[str, str | None, int | None]]
+    described: str
+    skipped_none: int = 0
+    skipped_other: int = 0
+
+
+def _targets(source: Any, anon: bool | None, workers: int) -> _Targets:
+    """The files of a prefix (one listing), or of a list of URIs and cloud_access entries."""
+    if isinstance(source, str):
+        if not source.startswith("s3://"):
+            raise InvalidParameterError("source", source, hint="give an s3:// prefix or a list of s3:// URIs")
+        listed, skipped_other = _list_prefix(source, anon, workers)
+        return _Targets(list(listed), source, 0, skipped_other)
+    if not isinstance(source, Iterable):
+        raise InvalidParameterError("source", source, hint="give an s3:// prefix or a list of s3:// URIs")
+    wanted = _Targets([], "")
+    seen = set()  # ETag and size come from a HEAD each
+    for position, item in enumerate(source):
+        uri = _s3_uri(item, position)
+        if uri is None:
+            wanted.skipped_none += 1
+        elif not _is_image_file(uri):
+            wanted.skipped_other += 1
+        elif uri not in seen:
+            seen.add(uri)
+            wanted.files.append((uri, None, None))
+    wanted.described = f"{len(wanted.files)} URIs"
+    return wanted
+
+
+def _read_all(
+    files: list[tuple[str, str | None, int | None]],
+    known: Mapping[str, tuple[str, str, int]],
+    anon: bool | None,
+    workers: int,
+    progress: bool | None,
+) -> list[dict[str, Any] | int]:
+    """Each file's row, or the number of its unchanged row in the previous index; in input order."""
+    from tqdm.auto import tqdm
+
+    results: list[dict[str, Any] | int] = [0] * len(files)
     # Set once here, not in the readers: warnings.catch_warnings is process-wide and not thread-safe,
     # and headers, trees and fits warn about what this index does not use (fixed FITS keywords ...).
     with (
         warnings.catch_warnings(),
-        ThreadPoolExecutor(max_workers=max_workers) as pool,
+        ThreadPoolExecutor(max_workers=workers) as pool,
         tqdm(
-            total=len(targets),
-            unit="file",
-            desc="indexing",
-            disable=None if progress is None else not progress,
+            total=len(files), unit="file", desc="indexing", disable=None if progress is None else not progress
         ) as bar,
     ):
         warnings.simplefilter("ignore")
         futures = {
-            pool.submit(_index_one, uri, etag, size, known, anon, max_workers): i
-            for i, (uri, etag, size) in enumerate(targets)
+            pool.submit(_index_one, uri, etag, size, known, anon, workers): i
+            for i, (uri, etag, size) in enumerate(files)
         }
         for future in as_completed(futures):
             results[futures[future]] = future.result()
             bar.update(1)
-    table = _assemble(results, previous)
+    return results
+
+
+def _summary(table: Table, results: list[dict[str, Any] | int], wanted: _Targets) -> dict[str, Any]:
+    """The index's ``meta``: its format, its source, and what the build did."""
     errors = [str(error) for error in table["error"]]
     not_images = sum(error.startswith(NOT_AN_IMAGE) for error in errors)
-    failed = sum(error != "" for error in errors) - not_images
     reused = sum(isinstance(result, int) for result in results)
-    if failed:
-        warnings.warn(
-            f"{failed} of {len(table)} files could not be indexed; the 'error' column says why "
-            "(build again with previous= to retry those not read)",
-            UserWarning,
-            stacklevel=2,
-        )
-    table.meta = {
+    return {
         _FORMAT_KEY: _FORMAT_VERSION,
-        "source": described,
+        "source": wanted.described,
         "build": {
             "files": len(table),
             "read": len(table) - reused,
             "reused": reused,
-            "failed": failed,
-            "skipped_none": skipped_none,
-            "skipped_not_image": skipped_other + not_images,
+            "failed": sum(error != "" for error in errors) - not_images,
+            "skipped_none": wanted.skipped_none,
+            "skipped_not_image": wanted.skipped_other + not_images,
         },
     }
-    return table
 
 
 def _assemble(results: list[dict[str, Any] | int], previous: Table | None) -> Table:
