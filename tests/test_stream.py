@@ -19,7 +19,7 @@ from astropy.io import fits
 from astropy.nddata import Cutout2D
 from astropy.wcs import WCS
 
-from roman_helpers import _wcs, stream, transfer
+from roman_helpers import stream, transfer
 from roman_helpers.errors import (
     AccessDeniedError,
     InvalidParameterError,
@@ -418,49 +418,6 @@ def test_cli_cutout_of_a_roman_file_keeps_err_dq_and_a_measured_wcs(s3env, tmp_p
     with fits.open(single) as hdul:
         assert [hdu.name for hdu in hdul] == ["PRIMARY", "ERR"]
         np.testing.assert_array_equal(hdul["ERR"].data, arrays["err"][:10, :10].astype(np.float32))
-
-
-def _distorted_gwcs(shape, amplitude_pixels: float):
-    """A gnomonic gwcs behind a cubic optical distortion of ``amplitude_pixels`` at the corners."""
-    import gwcs
-    from astropy.coordinates import ICRS
-    from astropy.modeling import models
-    from gwcs import coordinate_frames as cf
-
-    ny, nx = shape
-    cx, cy, half = (nx - 1) / 2, (ny - 1) / 2, max(nx, ny) / 2
-    k = amplitude_pixels / half**3
-    dx = models.Polynomial2D(3, c1_0=1, c3_0=k, c1_2=k, c2_1=0.3 * k)
-    dy = models.Polynomial2D(3, c0_1=1, c0_3=k, c2_1=k, c1_2=-0.2 * k)
-    distortion = models.Mapping((0, 1, 0, 1)) | dx & dy
-    transform = (
-        (models.Shift(-cx) & models.Shift(-cy))
-        | distortion
-        | (models.Scale(-0.11 / 3600) & models.Scale(0.11 / 3600))
-        | models.Pix2Sky_TAN()
-        | models.RotateNative2Celestial(10.0, -44.0, 180.0)
-    )
-    detector = cf.Frame2D(name="detector", axes_order=(0, 1), unit=(u.pix, u.pix))
-    world = cf.CelestialFrame(reference_frame=ICRS(), name="world", unit=(u.deg, u.deg))
-    return gwcs.WCS([(detector, transform), (world, None)])
-
-
-@pytest.mark.parametrize(("size", "x0"), [(64, 3000), (1024, 3000), (4088, 0)])
-def test_sip_approximation_of_a_distorted_gwcs_states_its_measured_accuracy(size, x0):
-    full = _distorted_gwcs((4088, 4088), amplitude_pixels=30)
-    y0 = x0  # near a corner, where the distortion is strongest, or the whole detector
-    cut = Cutout2D(
-        np.zeros((4088, 4088), np.float32)[y0 : y0 + size, x0 : x0 + size], (size / 2, size / 2), size
-    )
-    cut.wcs = _wcs.shifted(full, x0, y0, (size, size))
-    header = stream.to_hdulist({"data": cut})["SCI"].header
-    sip = WCS(header)
-    rng = np.random.default_rng(3)
-    x, y = rng.uniform(-0.5, size - 0.5, 500), rng.uniform(-0.5, size - 0.5, 500)
-    pixel = full.pixel_to_world(x0, y0).separation(full.pixel_to_world(x0 + 1, y0))
-    deviation = np.max(sip.pixel_to_world(x, y).separation(full.pixel_to_world(x + x0, y + y0)) / pixel)
-    assert deviation < 0.01
-    assert deviation <= 1.5 * header["SIPMXERR"] + 1e-4  # the stated accuracy is what one finds
 
 
 def test_a_small_asdf_file_is_cut_out_with_one_request(buckets, s3_client):
