@@ -12,7 +12,6 @@ turned into them where the kit talks to S3).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable, Sequence
 
 __all__ = [
@@ -137,23 +136,3 @@ class MissingExtraError(RomanHelpersError, ModuleNotFoundError):
             f'pip install "roman-helpers[{",".join(self.extras)}]"',
             name=missing,
         )
-
-
-def __getattr__(name: str) -> object:
-    """``translate_s3_error``: deprecated, resolved on first use (it moved where the kit talks to S3)."""
-    if name == "translate_s3_error":
-        warnings.warn(
-            "roman_helpers.errors.translate_s3_error is deprecated and will be removed: the kit's "
-            "functions raise these exceptions themselves",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        from ._s3 import translate  # the one deprecated way in: never at import, only on this name
-
-        def translate_s3_error(
-            error: BaseException, uri: str, *, anonymous: bool | None = None
-        ) -> BaseException:
-            return translate(error, uri, anonymous=anonymous, probe=True)
-
-        return translate_s3_error
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,8 +3,9 @@
 - the import graph of the kit (``roman_helpers`` but its sandbox, which stands beside the house and
   is checked by its own tests) has no cycle, and the kit reaches the sandbox only behind the
   guards of the commands that need it;
-- ``errors`` and ``config`` are leaves: they import nothing of the package (their deprecated aliases
-  aside, each resolved on first use of its name);
+- ``errors`` and ``config`` are leaves: they import nothing of the package. The one exception is
+  ``config.filesystem``, released in 0.1.0 and now deprecated: its module ``__getattr__`` finds it
+  in the S3 layer on first use of that name only, never at import;
 - outside the S3 layer (``roman_helpers/_s3/``) no module imports botocore, boto3 or aiobotocore or
   makes an ``S3FileSystem``; botocore's ``BUILTIN_HANDLERS`` is changed only for
   ``transfer.measure``.
@@ -25,7 +26,7 @@ S3_LAYER = "roman_helpers._s3"
 #: The kit's imports of the sandbox: the commands that run it, behind a guard naming the extra.
 SANDBOX_GUARDS = {"roman_helpers.cli._parser", "roman_helpers.runner"}
 #: The deprecated aliases of the leaves (a module-level __getattr__): where the name moved.
-DEPRECATED = {"roman_helpers.errors": {S3_LAYER}, "roman_helpers.config": {S3_LAYER}}
+DEPRECATED = {"roman_helpers.errors": set(), "roman_helpers.config": {S3_LAYER}}
 
 
 def _module_name(path: Path) -> str:

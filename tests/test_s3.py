@@ -363,17 +363,6 @@ def test_the_bucket_probe_is_opt_in_and_asked_once(objects, s3_client):
     assert stats.by_operation() == {"HeadBucket": 1}  # the answer is kept
 
 
-def test_the_deprecated_translate_s3_error_still_translates(objects, s3_client):
-    from roman_helpers import errors
-
-    with pytest.warns(DeprecationWarning, match="translate_s3_error is deprecated"):
-        old = errors.translate_s3_error
-    error = raised(lambda: s3_client.head_object(Bucket="stpubdta", Key="t/nope.fits"))
-    assert type(old(error, "s3://stpubdta/t/nope.fits")) is BucketNotFoundError  # it asked, as it did
-    with pytest.raises(AttributeError, match="no attribute 'translate_s3'"):
-        errors.translate_s3  # noqa: B018
-
-
 # ------------------------------------------------------------------ the factory
 
 
