@@ -283,16 +283,14 @@ def _read_all(
     from tqdm.auto import tqdm
 
     results: list[dict[str, Any] | int] = [0] * len(files)
-    # Set once here, not in the readers: warnings.catch_warnings is process-wide and not thread-safe,
-    # and headers, trees and fits warn about what this index does not use (fixed FITS keywords ...).
+    # No warning filter is set here: the filters are process-wide, and the readers quiet what they
+    # expect (astropy's fixes of FITS keywords, erfa's "dubious" future dates) under the kit's lock.
     with (
-        warnings.catch_warnings(),
         ThreadPoolExecutor(max_workers=workers) as pool,
         tqdm(
             total=len(files), unit="file", desc="indexing", disable=None if progress is None else not progress
         ) as bar,
     ):
-        warnings.simplefilter("ignore")
         futures = {
             pool.submit(_index_one, uri, etag, size, known, anon, workers): i
             for i, (uri, etag, size) in enumerate(files)

@@ -22,6 +22,7 @@ import numpy as np
 from .. import _s3, _wcs
 from .._asdf_layout import read_tree
 from .._fits_layout import HEADER_BLOCK, ForwardReader, RangeReader, walk_hdus
+from .._threadsafe import quiet
 from ..errors import FileFormatError
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
@@ -247,18 +248,25 @@ def _asdf_row(tree: Mapping, uri: str) -> dict[str, Any]:
 def _read_asdf(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, Any]:
     import asdf
 
-    # the YAML tree only, in growing ranged reads; the rest of the file opened only if it is needed
+    # the YAML tree only, in growing ranged reads; the rest of the file opened only if it is needed.
+    # Reading the tree is quiet: without its blocks, asdf warns about the arrays it cannot reach, and
+    # erfa calls Roman's dates (past its leap-second table) "dubious". The warning filters are
+    # process-wide, so quiet() holds the kit's lock: the tree is in memory (or, for the rare gwcs
+    # kept in blocks, a few small reads away), so the threads of an index wait little for it.
     tree_bytes, head = read_tree(
         fs, path, uri, open_rest=lambda: _s3.open_known(fs, path, size, etag, HEADER_BLOCK)
     )
     try:
-        with asdf.open(io.BytesIO(tree_bytes), lazy_load=True, memmap=False) as af:  # no blocks
+        with (
+            quiet(),
+            asdf.open(io.BytesIO(tree_bytes), lazy_load=True, memmap=False) as af,
+        ):  # no blocks
             return _asdf_row(af.tree, uri)
     except _ArraysAfterTree:
         pass
     # roman_datamodels writes arrays under 512 elements into the tree; a file written by plain asdf
     # keeps them in binary blocks. asdf then fetches the block index and those blocks (small reads).
-    with head:
+    with head, quiet():
         try:
             af = asdf.open(head, lazy_load=True, memmap=False)
         except (ValueError, OSError) as error:
