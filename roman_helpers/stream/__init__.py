@@ -23,13 +23,13 @@ Boxes are ``(x0, y0, x1, y1)``, 0-based pixel corners, end exclusive
 Public buckets are read anonymously, others with the default AWS credential
 chain (see :func:`filesystem`). Files are closed when the
 ``with`` block or the call ends.
-
-This module is the public reading API and the glue that plans and opens each read;
-where the bytes sit is worked out in :mod:`roman_helpers._fits_layout` and
-:mod:`roman_helpers._asdf_layout`.
 """
 
 from __future__ import annotations
+
+# The rooms of this package: opening (_remote), headers and metadata (_metadata), where a cut-out
+# lies (_plan), the bytes of FITS and ASDF cut-outs (_fits_cutouts, _asdf_cutouts, over the byte
+# layouts of roman_helpers._fits_layout and _asdf_layout), and cut-outs as FITS (_to_fits).
 
 from .._fits_layout import HEADER_BLOCK
 from .._s3 import filesystem
