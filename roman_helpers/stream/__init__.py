@@ -25,11 +25,11 @@ chain (see :func:`filesystem`). Files are closed when the
 ``with`` block or the call ends.
 """
 
-from __future__ import annotations
-
 # The rooms of this package: opening (_remote), headers and metadata (_metadata), where a cut-out
 # lies (_plan), the bytes of FITS and ASDF cut-outs (_fits_cutouts, _asdf_cutouts, over the byte
 # layouts of roman_helpers._fits_layout and _asdf_layout), and cut-outs as FITS (_to_fits).
+
+from __future__ import annotations
 
 from .._fits_layout import HEADER_BLOCK
 from .._s3 import filesystem
