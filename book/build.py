@@ -355,6 +355,9 @@ def build(*, real: bool = False, size: str = "small") -> Path:
         print(f"build.py: wrote {page.relative_to(ROOT)}")
     env = dict(os.environ)
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    # tqdm's own setting, for the kernels: a static page cannot show a live progress bar, and a
+    # frozen one ("0%") would only mislead; readers running the notebooks still get theirs.
+    env["TQDM_DISABLE"] = "1"
     if real:
         status = run_jupyter_book(env)
     else:

@@ -433,7 +433,7 @@ def _show_progress(progress: bool | None) -> bool:
 def _in_threads(
     task: Callable[[str], _Outcome], uris: list[str], max_workers: int, progress: bool
 ) -> list[_Outcome]:
-    from tqdm.auto import tqdm
+    from ._progress import tqdm
 
     outcomes: dict[int, _Outcome] = {}
     with (

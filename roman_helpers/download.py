@@ -654,7 +654,7 @@ class _Progress:
     """Thread-safe wrapper of one tqdm bar whose total grows as sizes become known."""
 
     def __init__(self, enabled: bool, count: int) -> None:
-        from tqdm.auto import tqdm
+        from ._progress import tqdm
 
         self.bar = tqdm(total=0, unit="B", unit_scale=True, desc=f"{count} file(s)", disable=not enabled)
         self.lock = threading.Lock()

@@ -671,7 +671,7 @@ def build_index(
     >>> again.meta["build"]["reused"]
     36
     """
-    from tqdm.auto import tqdm
+    from ._progress import tqdm
 
     if type(max_workers) is not int or max_workers < 1:  # not a bool either
         raise InvalidParameterError(

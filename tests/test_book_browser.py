@@ -16,6 +16,7 @@ import html.parser
 import importlib.util
 import itertools
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -398,12 +399,12 @@ def test_no_broken_images(visits: dict[str, PageVisit]) -> None:
     assert not broken, "\n".join(broken)
 
 
-def _executed_image_outputs(source: Path) -> int:
-    """Count the image outputs of the build's executed copy of ``source``.
+def _executed(source: Path):
+    """The build's executed copy of the notebook ``source``, as published.
 
-    The executed notebook is read from the build's jupyter-cache (the record whose ``uri`` is
-    the source path); ``_build/jupyter_execute`` is not used because myst-nb leaves its copy
-    without outputs on incremental builds.
+    It is read from the build's jupyter-cache (the newest record whose ``uri`` is the source
+    path); ``_build/jupyter_execute`` is not used because myst-nb leaves its copy without
+    outputs on incremental builds.
     """
     from jupyter_cache import get_cache
 
@@ -411,7 +412,12 @@ def _executed_image_outputs(source: Path) -> int:
     records = [r for r in cache.list_cache_records() if Path(r.uri) == source]
     assert records, f"{source.name}: the build did not execute it"
     newest = max(records, key=lambda record: record.created)
-    notebook = cache.get_cache_bundle(newest.pk).nb
+    return cache.get_cache_bundle(newest.pk).nb
+
+
+def _executed_image_outputs(source: Path) -> int:
+    """Count the image outputs of the build's executed copy of ``source``."""
+    notebook = _executed(source)
     return sum(
         1
         for cell in notebook.cells
@@ -419,6 +425,37 @@ def _executed_image_outputs(source: Path) -> int:
         for output in cell.get("outputs", [])
         if any(m.startswith("image/") for m in output.get("data", {}))
     )
+
+
+# A Python warning as printed ("UserWarning: ...", "TqdmWarning: ..."), astropy's log ("WARNING: ...")
+# or a library's log line ("[IPKernelApp] WARNING | ..."), anywhere in an output.
+WARNING_TEXT = re.compile(r"\b\w*Warning\b|\bWARNING\b|\bwarnings\.warn\(")
+
+
+def _output_texts(output) -> list[tuple[str, str]]:
+    """(where, text) of every text an output shows: streams, plain text, HTML, errors."""
+    if output.output_type == "stream":
+        return [(output.name, output.text)]
+    if output.output_type == "error":
+        return [("error", f"{output.ename}: {output.evalue}")]
+    return [
+        (mime, value if isinstance(value, str) else "".join(value))
+        for mime, value in output.get("data", {}).items()
+        if mime.startswith("text/")
+    ]
+
+
+def test_published_notebooks_show_no_warnings(built_book: Path) -> None:
+    """No warning of any kind, and nothing on standard error, in the executed tutorials."""
+    found = []
+    for page in notebook_pages():
+        source = ROOT / Path(page).with_suffix(".ipynb")
+        for cell in _executed(source).cells:
+            for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+                for where, text in _output_texts(output):
+                    if where in ("stderr", "error") or WARNING_TEXT.search(text):
+                        found.append(f"{source.name} cell {cell.id} ({where}): {text.strip()[:300]}")
+    assert not found, "\n".join(found)
 
 
 def test_notebook_pages_show_their_figures(visits: dict[str, PageVisit]) -> None:

@@ -438,6 +438,7 @@ def _sentinel_environment(sandbox, folder: Path) -> dict[str, str]:
     env.update(
         AWS_SHARED_CREDENTIALS_FILE=str(credentials), MY_ARCHIVE_TOKEN=SENTINEL_SECRET, MPLBACKEND="Agg"
     )
+    env["TQDM_DISABLE"] = "1"  # no progress widgets in the outputs nbval compares, as in the book
     return env
 
 
@@ -526,6 +527,7 @@ def record_expected_outputs() -> None:
     with Sandbox() as sandbox, __import__("tempfile").TemporaryDirectory() as scratch:
         env_before = dict(os.environ)
         sandbox.apply(os.environ)
+        os.environ["TQDM_DISABLE"] = "1"  # as the nbval run and the book: no progress widgets
         try:
             for path in NOTEBOOKS:
                 out = Path(scratch) / path.name
