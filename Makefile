@@ -80,8 +80,8 @@ typecheck: venv
 clean:
 	rm -rf _build build .pytest_cache test-artifacts
 
-# The kit at the lower bounds pyproject.toml declares, for kernels (such as the Roman Science
-# Platform's) that are not on the newest releases: its own venv on Python 3.11, every dependency
+# The kit at the lower bounds pyproject.toml declares, for kernels (such as the Roman Research
+# Nexus's) that are not on the newest releases: its own venv on Python 3.11, every dependency
 # pinned to its minimum by tools/lower_bounds.py, and the tests that need no notebooks, book or
 # browser. pytest and pytest-timeout are named here because no lean test extra exists yet;
 # `[sandbox]` is a no-op (with a warning) until pyproject.toml has that extra.

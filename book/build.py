@@ -135,7 +135,7 @@ def datasets_markdown() -> str:
         access = (
             "anonymous: works from any machine"
             if ds.anonymous
-            else "credentialed: readable on the Roman Science Platform and in the sandbox"
+            else "credentialed: readable on the Roman Research Nexus and in the sandbox"
         )
         lines += [
             f"(dataset-{name})=",

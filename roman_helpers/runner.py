@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 #: Kernel used for local runs: the current interpreter (jupyter_client maps ``python3`` to
-#: ``sys.executable``), whatever kernel the notebook's metadata names for the science platform.
+#: ``sys.executable``), whatever kernel the notebook's metadata names for the Roman Research Nexus.
 LOCAL_KERNEL = "python3"
 
 
