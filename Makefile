@@ -65,13 +65,16 @@ sandbox: venv
 	$(BIN)/roman-helpers sandbox up
 
 # Code habits, configured in pyproject.toml. `lint`: ruff's checks and its formatter (in check
-# mode) over every Python file and notebook, and the notebooks committed without outputs; every
-# check runs, and the target fails if any one did. `typecheck`: mypy over the kit.
+# mode) over every Python file and notebook, the notebooks committed without outputs, and the
+# GitHub Actions workflows (which cannot run here) with actionlint and zizmor (offline: no
+# GitHub API); every check runs, and the target fails if any one did. `typecheck`: mypy over the kit.
 lint: venv
 	@status=0; \
 	$(BIN)/ruff check . || status=1; \
 	$(BIN)/ruff format --check . || status=1; \
 	$(BIN)/nbstripout --keep-id --verify notebooks/*.ipynb || status=1; \
+	$(BIN)/actionlint -no-color .github/workflows/*.yml || status=1; \
+	$(BIN)/zizmor --offline --no-progress --quiet .github/workflows/ || status=1; \
 	exit $$status
 
 typecheck: venv
