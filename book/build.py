@@ -43,6 +43,7 @@ SOURCE_GLOBS = (
     "book/*.md",
     "book/build.py",
     "book/_ext/*.py",
+    "book/_ext/static/*",
     "book/images/*",
     "notebooks/*.ipynb",
     "notebooks/*.md",
