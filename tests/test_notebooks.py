@@ -159,6 +159,21 @@ def test_every_import_is_in_the_imports_section(path):
     assert first_code is imports_cell
 
 
+# How the notebook's code works, as opposed to what the data are: not the first thing a reader meets.
+PLUMBING = re.compile(r"\bknobs?\b|params\.|for_dataset|globals\(|papermill", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_the_data_section_starts_with_the_science(path):
+    """Up to the parameters, the text says what the data are, not how the notebook handles them."""
+    nb = _read(path)
+    parameters = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    before = "\n".join(c.source for c in nb.cells[:parameters] if c.cell_type == "markdown")
+    the_data = before.split("## The data", 1)[1]
+    assert len(the_data.split()) >= 30, "say what the data are"
+    assert PLUMBING.findall(before) == []
+
+
 NBVAL_TAGS = {"nbval-check-output", "nbval-ignore-output", "nbval-skip", "nbval-raises-exception"}
 INTERNAL_WORDS = re.compile(
     r"\bseed|(?-i:REFERENCE)|issue \d|(?<![_-])\bhelpers?\b|sandbox-fidelity|NBVAL", re.IGNORECASE
