@@ -21,7 +21,7 @@ import io
 import sys
 from typing import Any
 
-__all__ = ["tqdm"]
+__all__ = ["shown", "tqdm"]
 
 
 def _in_jupyter_kernel() -> bool:
@@ -58,6 +58,29 @@ def _hidden_by_tqdm_setting() -> bool:
     hidden = bool(probe.disable)
     probe.close()
     return hidden
+
+
+def shown(progress: bool | None) -> bool:
+    """Tell whether a bar is drawn for a ``progress`` argument, for bars tqdm does not draw.
+
+    Parameters
+    ----------
+    progress : bool, optional
+        ``True`` or ``False`` decide; ``None`` means: in Jupyter or on a terminal, unless
+        tqdm's ``TQDM_DISABLE`` setting hides bars, and never in a log.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> shown(False), shown(True)
+    (False, True)
+    """
+    if progress is not None:
+        return bool(progress)
+    return (_in_jupyter_kernel() or _stderr_is_terminal()) and not _hidden_by_tqdm_setting()
 
 
 def tqdm(*args: Any, disable: bool | None = None, **kwargs: Any) -> Any:

@@ -128,3 +128,27 @@ def test_the_kit_takes_its_bars_from_one_place() -> None:
         if line.strip().startswith(("from tqdm", "import tqdm"))
     ]
     assert chosen_elsewhere == []
+
+
+@pytest.mark.parametrize(
+    ("code", "terminal", "expected"),
+    [
+        ("print(shown(None))", True, "True"),
+        ("print(shown(None))", False, "False"),
+        ("print(shown(True))", False, "True"),
+        ("print(shown(False))", True, "False"),
+    ],
+)
+def test_shown_answers_as_the_bars_choose(code: str, terminal: bool, expected: str) -> None:
+    """For bars tqdm does not draw (Dask's): the same choice, as a yes or no."""
+    program = f"import sys\nfrom roman_helpers._progress import shown\nsys.stdout = sys.stderr\n{code}"
+    assert _child(program, terminal=terminal).strip() == expected
+
+
+def test_shown_follows_jupyter_and_tqdm_disable(monkeypatch) -> None:
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    [output] = _kernel_outputs("from roman_helpers._progress import shown\nprint(shown(None))")
+    assert output["text"].strip() == "True"
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    [output] = _kernel_outputs("from roman_helpers._progress import shown\nprint(shown(None), shown(True))")
+    assert output["text"].strip() == "False True"
