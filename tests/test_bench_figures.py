@@ -94,6 +94,15 @@ def _check(fig, name: str, dpi: int) -> tuple[float, float]:
     return smallest, width
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Each test's figures are closed after it (pyplot keeps them otherwise)."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 def test_streaming_figure_is_legible_at_page_width(bench) -> None:
     _settings, results = bench.load(ROOT / "book" / "performance-results.json")
     fig = bench.figure(results)
