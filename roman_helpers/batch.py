@@ -28,7 +28,6 @@ from __future__ import annotations
 import functools
 import os
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -37,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import _s3, config
+from ._progress import shown
 from .errors import InvalidParameterError, MissingExtraError
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
@@ -337,22 +337,13 @@ def _rows(items: Any, name: str) -> list[tuple[str, dict[str, Any]]]:
     return rows
 
 
-def _show_progress(progress: bool | None) -> bool:
-    if progress is not None:
-        return bool(progress)
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):  # replaced or closed stderr
-        return False
-
-
 # --------------------------------------------------------------------------- running
 
 
 def _in_threads(
     task: Callable[[str], _Outcome], uris: list[str], max_workers: int, progress: bool
 ) -> list[_Outcome]:
-    from tqdm.auto import tqdm
+    from ._progress import tqdm
 
     outcomes: dict[int, _Outcome] = {}
     with (
@@ -457,7 +448,8 @@ def map_files(
         default :func:`roman_helpers.config.timeout`.
     progress : bool, optional
         Show a progress bar (tqdm in threads, :func:`dask.distributed.progress` on a
-        cluster). By default shown when standard error is a terminal.
+        cluster). By default a widget in Jupyter, a text bar on a terminal and none in a
+        log.
 
     Returns
     -------
@@ -508,7 +500,7 @@ def _map(
         raise InvalidParameterError("retries", retries, hint="give 0 (no retry) or more")
     task = functools.partial(_run, function, retries=int(retries), timeout=timeout, backoff=config.backoff())
     uris = [uri for uri, _ in rows]
-    show = _show_progress(progress)
+    show = shown(progress)
     started = time.perf_counter()
     if client is None:
         backend = "threads"

@@ -3,7 +3,7 @@
 Nothing here is evaluated at import time: every function looks at the
 environment when it is called, so a process started under the offline
 sandbox (which exports ``AWS_ENDPOINT_URL`` and friends) and a process on
-the Roman Science Platform run the same code unmodified.
+the Roman Research Nexus run the same code unmodified.
 
 Environment variables honoured
 ------------------------------

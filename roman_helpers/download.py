@@ -32,7 +32,6 @@ import base64
 import errno
 import hashlib
 import os
-import sys
 import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from roman_helpers import _s3, config, transfer
+from roman_helpers._progress import shown
 from roman_helpers.errors import (
     AccessDeniedError,
     DownloadError,
@@ -619,7 +619,7 @@ class _Progress:
     """Thread-safe wrapper of one tqdm bar whose total grows as sizes become known."""
 
     def __init__(self, enabled: bool, count: int) -> None:
-        from tqdm.auto import tqdm
+        from ._progress import tqdm
 
         self.bar = tqdm(total=0, unit="B", unit_scale=True, desc=f"{count} file(s)", disable=not enabled)
         self.lock = threading.Lock()
@@ -635,13 +635,6 @@ class _Progress:
 
     def close(self) -> None:
         self.bar.close()
-
-
-def _stderr_is_terminal() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):  # replaced or closed stderr
-        return False
 
 
 def download(
@@ -670,8 +663,8 @@ def download(
         As many more threads fetch the extra parts of objects of :data:`PART_THRESHOLD` bytes
         or more.
     progress : bool, optional
-        Show a tqdm progress bar of bytes on stderr. By default only when stderr is a
-        terminal, so that logs and redirected output get no bar; True or False forces it.
+        Show a progress bar of bytes. By default a widget in Jupyter, a text bar on a
+        terminal and none in a log or redirected output; True or False forces it.
     overwrite : bool
         Fetch again even when a verified copy is present.
 
@@ -706,7 +699,7 @@ def download(
             max_workers = config.download_workers()
         except ValueError as error:  # a bad ROMAN_HELPERS_DOWNLOAD_WORKERS: config's message says so
             raise RomanHelpersError(str(error)) from None
-    progress = _stderr_is_terminal() if progress is None else bool(progress)
+    progress = shown(progress)
     destination = Path(destination)
     destination.mkdir(parents=True, exist_ok=True)
     clients: dict[bool, object] = {}

@@ -315,7 +315,7 @@ def cloud_uris(products: Any, *, workers: int = 16) -> list[str | None]:
 
 
 def romanisim_uri(pointing: str, optical_element: str, detector: int | str, suffix: str = "cal") -> str:
-    """Return the URI of a Roman I-Sim dense-field file (science platform bucket, 2024 names).
+    """Return the URI of a Roman I-Sim dense-field file (Roman Research Nexus bucket, 2024 names).
 
     Parameters
     ----------
@@ -332,7 +332,7 @@ def romanisim_uri(pointing: str, optical_element: str, detector: int | str, suff
     -------
     str
         ``s3://roman-sci-test-data-prod-summer-beta-test/ROMANISIM/...``; reading it needs the
-        science platform's credentials.
+        Roman Research Nexus's credentials.
 
     Raises
     ------
@@ -380,7 +380,7 @@ def openuniverse_fits_uri(band: str, hpix: str | int, sensor: int | str) -> str:
 
 
 def openuniverse_asdf_uri(band: str, hpix: str | int, sensor: int | str) -> str:
-    """Return the URI of an OpenUniverse image converted to ASDF (science platform bucket).
+    """Return the URI of an OpenUniverse image converted to ASDF (Roman Research Nexus bucket).
 
     Parameters
     ----------
@@ -395,7 +395,7 @@ def openuniverse_asdf_uri(band: str, hpix: str | int, sensor: int | str) -> str:
     -------
     str
         ``s3://roman-sci-test-data-prod-summer-beta-test/OPEN_UNIVERSE/...``; reading it needs
-        the science platform's credentials.
+        the Roman Research Nexus's credentials.
 
     Raises
     ------

@@ -31,9 +31,7 @@ from tests.conftest import PRIVATE_BUCKET, put_object
 from tests.test_s3 import closed_port
 
 ROOT = Path(__file__).resolve().parents[1]
-HINT = (
-    "Start the offline sandbox (`roman-helpers sandbox run -- COMMAND`) or run on the Roman Science Platform"
-)
+HINT = "Start the offline sandbox (`roman-helpers sandbox run -- COMMAND`) or run on the Roman Research Nexus"
 TREE = {
     "t/pre/a.fits": b"a" * 10,
     "t/pre/sub/b.fits": b"b" * 20,

@@ -195,7 +195,7 @@ def assert_unreachable(translated: BaseException, endpoint: str, cause: BaseExce
     message = str(translated)
     assert message.startswith(f"no S3 endpoint answered at {endpoint} (named by AWS_ENDPOINT_URL)")
     assert "Start the offline sandbox (`roman-helpers sandbox run -- COMMAND`)" in message
-    assert "run on the Roman Science Platform" in message
+    assert "run on the Roman Research Nexus" in message
 
 
 def test_unreachable_endpoint_through_boto3_and_s3fs(nowhere):
@@ -246,7 +246,7 @@ def test_connect_errors_without_an_endpoint_setting(monkeypatch):
         assert message == (
             "no S3 endpoint answered at https://stpubdata.s3.amazonaws.com: are you offline? "
             "Start the offline sandbox (`roman-helpers sandbox run -- COMMAND`) or run on the "
-            "Roman Science Platform"
+            "Roman Research Nexus"
         )
     proxy = translate(ProxyConnectionError(proxy_url="http://proxy.example:3128", error="x"), "s3://b/k")
     assert type(proxy) is EndpointUnreachableError and str(proxy).startswith(

@@ -221,7 +221,7 @@ def _credentials_advice(anon: bool) -> str:
 def _unreachable_error(address: str, proxy: bool) -> EndpointUnreachableError:
     hint = (
         "are you offline? Start the offline sandbox (`roman-helpers sandbox run -- COMMAND`) "
-        "or run on the Roman Science Platform"
+        "or run on the Roman Research Nexus"
     )
     if proxy:
         message = f"the proxy {address} did not answer: check HTTPS_PROXY, or {hint}"

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from .._progress import shown
 from ..errors import InvalidParameterError, InvalidURIError, ObjectNotFoundError
 
 __all__ = ["checked_output", "progress", "quiet_stdout", "uri_lines"]
@@ -44,11 +45,8 @@ def uri_lines(lines: Iterable[str], where: str, strict: bool = False) -> list[st
 
 
 def progress() -> bool:
-    """Show progress bars: when standard error is a terminal."""
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
+    """Show progress bars: on a terminal, never in a log (the kit's one rule)."""
+    return shown(None)
 
 
 def quiet_stdout() -> None:

@@ -17,7 +17,7 @@ _DESCRIPTION = """\
 Find, stream and download Roman and MAST data in the cloud.
 
 Public buckets (stpubdata, nasa-irsa-simulations) are read anonymously; others with
-your AWS credentials (on the Roman Science Platform, its role). Everything follows
+your AWS credentials (on the Roman Research Nexus, its role). Everything follows
 AWS_ENDPOINT_URL, so the same commands run against the offline sandbox."""
 
 _EPILOG = """\

@@ -5,7 +5,7 @@ hundreds of epochs and thousands of files, and no general service answers that f
 :func:`build_index` reads the headers (FITS) or the metadata tree (ASDF) of each file, never
 the pixels, and returns one row per file: band, detector, time, the four corners of the
 footprint and a WCS from which pixel positions are computed later without opening the file
-again. :func:`save_index` writes it as ECSV (the format of the science platform's manifests) or
+again. :func:`save_index` writes it as ECSV (the format of the Roman Research Nexus's manifests) or
 Parquet; :func:`find` answers "which files hold this position, and where" in a fraction of a
 second, even for a million rows.
 

@@ -280,7 +280,7 @@ def _read_all(
     progress: bool | None,
 ) -> list[dict[str, Any] | int]:
     """Each file's row, or the number of its unchanged row in the previous index; in input order."""
-    from tqdm.auto import tqdm
+    from .._progress import tqdm
 
     results: list[dict[str, Any] | int] = [0] * len(files)
     # No warning filter is set here: the filters are process-wide, and the readers quiet what they

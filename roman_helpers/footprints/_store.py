@@ -110,7 +110,7 @@ def _kind(path: str | PathLike) -> str:
 def save_index(table: Table, path: str | PathLike) -> Path:
     """Write an index to ``.ecsv`` or ``.parquet``.
 
-    ECSV is the text format of the science platform's file manifests, fine up to some
+    ECSV is the text format of the Roman Research Nexus's file manifests, fine up to some
     ten thousand files; Parquet is compact and fast for large indexes and needs ``pyarrow``
     (``pip install "roman-helpers[survey]"``).
 
