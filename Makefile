@@ -65,13 +65,16 @@ sandbox: venv
 	$(BIN)/roman-helpers sandbox up
 
 # Code habits, configured in pyproject.toml. `lint`: ruff's checks and its formatter (in check
-# mode) over every Python file and notebook, and the notebooks committed without outputs; every
-# check runs, and the target fails if any one did. `typecheck`: mypy over the kit.
+# mode) over every Python file and notebook, the notebooks committed without outputs, and the
+# GitHub Actions workflows (which cannot run here) with actionlint and zizmor (offline: no
+# GitHub API); every check runs, and the target fails if any one did. `typecheck`: mypy over the kit.
 lint: venv
 	@status=0; \
 	$(BIN)/ruff check . || status=1; \
 	$(BIN)/ruff format --check . || status=1; \
 	$(BIN)/nbstripout --keep-id --verify notebooks/*.ipynb || status=1; \
+	$(BIN)/actionlint -no-color .github/workflows/*.yml || status=1; \
+	$(BIN)/zizmor --offline --no-progress --quiet .github/workflows/ || status=1; \
 	exit $$status
 
 typecheck: venv
@@ -80,16 +83,16 @@ typecheck: venv
 clean:
 	rm -rf _build build .pytest_cache test-artifacts
 
-# The kit at the lower bounds pyproject.toml declares, for kernels (such as the Roman Science
-# Platform's) that are not on the newest releases: its own venv on Python 3.11, every dependency
+# The kit at the lower bounds pyproject.toml declares, for kernels (such as the Roman Research
+# Nexus's) that are not on the newest releases: its own venv on Python 3.11, every dependency
 # pinned to its minimum by tools/lower_bounds.py, and the tests that need no notebooks, book or
 # browser. pytest and pytest-timeout are named here because no lean test extra exists yet;
 # `[sandbox]` is a no-op (with a warning) until pyproject.toml has that extra.
 PYTHON311    ?= $(shell command -v python3.11)
 OLDEST       := .venv-oldest
 OLDEST_STAMP := $(OLDEST)/.installed
-OLDEST_TESTS := tests/test_stream.py tests/test_stream_bad_input.py tests/test_download.py \
-                tests/test_uris.py tests/test_transfer.py tests/test_query.py tests/test_bad_input.py \
+OLDEST_TESTS := tests/test_stream.py tests/test_stream_errors.py tests/test_download.py \
+                tests/test_uris.py tests/test_transfer.py tests/test_query.py tests/test_s3.py \
                 tests/test_config_datasets_smoke.py tests/test_cli.py tests/test_faults.py \
                 tests/test_credentials.py tests/test_mast_faults.py tests/test_sandbox_data.py \
                 tests/test_sandbox_s3_ranges.py tests/test_sandbox_services.py

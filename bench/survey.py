@@ -26,12 +26,13 @@ hold one copy at a time: the full run needs about 13 GB in ``--cache`` and 7 GB 
 An anchor way that would take longer than ``--budget`` seconds stops after the file that passes
 it; its per-file numbers then stand for the whole list (the table says how many files it did).
 
-Writes ``build/bench/survey/results.json``, ``table.md`` and figures (``scaling.png``,
-``ways.png``, ``light_curve.png``) and prints the tables; nothing tracked. Publishing is a
+Writes ``build/bench/survey/results.json``, ``table.md`` and figures (``gain.png``,
+``scaling.png``, ``ways.png``, ``light_curve.png``) and prints the tables; nothing tracked. Publishing is a
 separate, explicit step, ``make bench-survey-publish`` (``python bench/survey.py --publish``): it
-draws the tables and figures again from ``results.json`` and puts them into the book (between the
-``survey-table`` markers of ``book/performance.md``, ``book/images/survey-*.png``), with the results
-in ``book/survey-results.json``. ``--quick`` results are refused.
+draws the tables and figures again from ``results.json`` and puts them into the book (what one
+light curve costs between the ``survey-gain`` markers at the top of ``book/performance.md``, the
+tables between its ``survey-table`` markers, ``book/images/survey-*.png``), with the results in
+``book/survey-results.json``. ``--quick`` results are refused.
 
 Usage: ``python bench/survey.py [--quick] [--epochs 100] [--latency 0.02] [--bandwidth 2e8]
 [--workers 16] [--budget 180] [--cache DIR] [--output-dir DIR] [--no-cluster]`` and
@@ -61,7 +62,16 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import files  # noqa: E402
-from run import KIB, MB, aws_environment, fmt_bytes, gzip_prefix, update_book  # noqa: E402  (bench/run.py)
+from run import (  # noqa: E402  (bench/run.py)
+    FONT_PT,
+    KIB,
+    MB,
+    PAGE_WIDTH_IN,
+    aws_environment,
+    fmt_bytes,
+    gzip_prefix,
+    update_book,
+)
 
 from roman_helpers import batch, footprints, photometry, stream  # noqa: E402
 from roman_helpers.sandbox import tds  # noqa: E402
@@ -691,15 +701,21 @@ def tables(results: dict, images: str | None = None) -> str:
         "",
         "### One light curve, every epoch",
         "",
-        "| layout | way | files | requests | bytes | bytes / file | s | s / file "
-        "| bytes vs roman_helpers | time vs roman_helpers | same pixels | note |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| layout | way | files | requests | bytes / file | s / file | same pixels |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    compared = [
+        "| layout | way | bytes vs roman_helpers | time vs roman_helpers | note |",
+        "| --- | --- | ---: | ---: | --- |",
     ]
     for layout, lc in results["light_curve"].items():
         kit = lc["ways"][0]
         lines.append(
-            f"| {LAYOUTS[layout]} | floor | {lc['files']} | - | {fmt_bytes(lc['floor_bytes'])} "
-            f"| {fmt_bytes(lc['floor_bytes'] // max(lc['files'], 1))} | - | - | - | - | - | "
+            f"| {LAYOUTS[layout]} | floor | {lc['files']} | - "
+            f"| {fmt_bytes(lc['floor_bytes'] // max(lc['files'], 1))} | - | - |"
+        )
+        compared.append(
+            f"| {LAYOUTS[layout]} | floor | - | - | "
             + (
                 "YAML tree + lz4 chunks of the box's rows"
                 if layout == "roman"
@@ -711,12 +727,15 @@ def tables(results: dict, images: str | None = None) -> str:
             files_done = f"{w['files']}" + (f" of {w['asked']}" if w["files"] < w["asked"] else "")
             lines.append(
                 f"| {LAYOUTS[layout]} | {w['name']} | {files_done} | {w['requests']} "
-                f"| {fmt_bytes(w['bytes'])} "
-                f"| {fmt_bytes(int(w['bytes_per_file']))} | {w['seconds']:.2f} | {w['seconds_per_file']:.3f} "
-                f"| {w['bytes_per_file'] / max(kit['bytes_per_file'], 1):.1f} x "
-                f"| {w['seconds_per_file'] / kit['seconds_per_file']:.1f} x | {w['identical']}/{w['ok']} "
-                f"| {w['note']} |"
+                f"| {fmt_bytes(int(w['bytes_per_file']))} | {w['seconds_per_file']:.3f} "
+                f"| {w['identical']}/{w['ok']} |"
             )
+            compared.append(
+                f"| {LAYOUTS[layout]} | {w['name']} "
+                f"| {w['bytes_per_file'] / max(kit['bytes_per_file'], 1):.1f} x "
+                f"| {w['seconds_per_file'] / kit['seconds_per_file']:.1f} x | {w['note']} |"
+            )
+    lines += ["", "The same ways against roman_helpers, per file:", "", *compared]
     lines += [
         "",
         "Same pixels: cut-outs equal to roman_helpers'. astrocut rounds the box's edges its own way "
@@ -758,90 +777,172 @@ def tables(results: dict, images: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def plots(results: dict, folder: Path, prefix: str = "") -> None:
-    """Draw ``scaling.png``, ``ways.png`` and ``light_curve.png`` (each name after ``prefix``)."""
+def _per_light_curve(way: dict, attribute: str) -> float:
+    """A way's bytes or seconds for the whole light curve (every epoch asked, at its per-file rate)."""
+    return way[f"{attribute}_per_file"] * way["asked"]
+
+
+def _size(n: float) -> str:
+    """Bytes as a reader says them, to three figures: 481 MB, 12.3 GB."""
+    return f"{n / 1e9:.3g} GB" if n >= 1e9 else f"{n / MB:.3g} MB"
+
+
+def gain(results: dict, images: str | None = None) -> str:
+    """What one light curve costs with roman_helpers and the usual way, in words (and the figure).
+
+    The text that goes between the ``survey-gain`` markers at the top of the performance page.
+    """
+    s = results["settings"]
+    lines = [
+        f"One light curve of a transient from {s['epochs']} epochs of the Time Domain Survey: a "
+        f"{s['cut']} x {s['cut']} pixel stamp around it from each full {s['image_side']} x "
+        f"{s['image_side']} pixel image, then its photometry.",
+        "",
+    ]
+    for layout, lc in results["light_curve"].items():
+        kit, usual = lc["ways"][0], lc["ways"][1]
+        kit_bytes, usual_bytes = _per_light_curve(kit, "bytes"), _per_light_curve(usual, "bytes")
+        kit_s, usual_s = _per_light_curve(kit, "seconds"), _per_light_curve(usual, "seconds")
+        lines.append(
+            f"- **{LAYOUTS[layout]} images**: roman_helpers reads {_size(kit_bytes)} and takes "
+            f"{kit_s:.3g} s for the whole light curve; opening each file ({usual['name'].split(' (')[0]}) "
+            f"reads {_size(usual_bytes)} and takes {usual_s:.3g} s: "
+            f"{ratio(usual_bytes / kit_bytes, 'fewer', 'more')} bytes and "
+            f"{ratio(usual_s / kit_s, 'faster', 'slower')} with roman_helpers."
+        )
+    cores = f" on a machine with {s['cpus']} CPU cores" if s.get("cpus") else ""
+    lines += [
+        "",
+        f"Measured with the files served at {s['latency_s'] * 1000:.0f} ms and "
+        f"{s['bandwidth_bytes_per_s'] / MB:.0f} MB/s per request{cores}; the sections below give "
+        "every number and how it was measured.",
+    ]
+    if images:
+        lines += [
+            "",
+            f"![Bytes read and time taken for one light curve, by each way]({images}/survey-gain.png)",
+        ]
+    return "\n".join(lines)
+
+
+def _figures(results: dict) -> dict[str, Any]:
+    """The run's figures by file name: drawn as wide as the book's text column, lettering at FONT_PT."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    figures: dict[str, Any] = {}
+    with plt.rc_context({"font.size": FONT_PT}):
+        # the astronomer's view: one light curve, each layout, the kit against the usual way
+        fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 3.2), sharey=True)
+        layouts = list(results["light_curve"])
+        y = np.arange(len(layouts))
+        for axis, attribute, scale, title in (
+            (axes[0], "bytes", 1e9, "GB read"),
+            (axes[1], "seconds", 1, "seconds"),
+        ):
+            usual = [
+                _per_light_curve(results["light_curve"][k]["ways"][1], attribute) / scale for k in layouts
+            ]
+            kit = [_per_light_curve(results["light_curve"][k]["ways"][0], attribute) / scale for k in layouts]
+            axis.barh(y - 0.2, usual, 0.4, color="#b0b0b0", label="opening each file")
+            axis.barh(y + 0.2, kit, 0.4, color="#1f6fb4", label="roman_helpers")
+            axis.set_title(f"{title} per light curve")
+            axis.set_xlim(0, max(usual) * 1.05)
+        axes[0].set_yticks(y, [textwrap.fill(LAYOUTS[k], 12) for k in layouts])
+        axes[0].invert_yaxis()
+        axes[1].legend(loc="lower right")
+        fig.tight_layout()
+        figures["gain.png"] = fig
+
+        fig, axis = plt.subplots(figsize=(PAGE_WIDTH_IN, 4.2))
+        for layout in LAYOUTS:
+            rows = [r for r in results["scaling"] if r["layout"] == layout]
+            threads = [r for r in rows if r["backend"] == "threads"]
+            if not threads:
+                continue
+            (line,) = axis.plot(
+                [r["workers"] for r in threads],
+                [r["files_per_second"] for r in threads],
+                "o-",
+                label=f"{LAYOUTS[layout]}, threads",
+            )
+            for r in rows:
+                if r["backend"] != "threads":
+                    axis.plot(
+                        [r["workers"]],
+                        [r["files_per_second"]],
+                        "s",
+                        color=line.get_color(),
+                        markersize=9,
+                        markerfacecolor="none",
+                        label=f"{LAYOUTS[layout]}, {r['backend']}",
+                    )
+        axis.set_xscale("log", base=2)
+        axis.set_xticks(WORKERS, [str(w) for w in WORKERS])
+        axis.set_xlabel("concurrent workers")
+        axis.set_ylabel("files per second")
+        axis.set_title(f"{CUT}x{CUT} cut-outs, {results['settings']['latency_s'] * 1000:.0f} ms per request")
+        axis.legend(fontsize=FONT_PT - 1)
+        fig.tight_layout()
+        figures["scaling.png"] = fig
+
+        ways = [(LAYOUTS[layout], w) for layout, lc in results["light_curve"].items() for w in lc["ways"]]
+        fig, axes = plt.subplots(2, 1, figsize=(PAGE_WIDTH_IN, 0.5 * len(ways) * 2 + 1.8))
+        y = np.arange(len(ways))
+        for axis, attribute, title in (
+            (axes[0], "bytes_per_file", "bytes per file"),
+            (axes[1], "seconds_per_file", "seconds per file"),
+        ):
+            axis.barh(
+                y,
+                [w[attribute] for _, w in ways],
+                color=["#1f6fb4" if w["name"].startswith("roman_helpers") else "#b0b0b0" for _, w in ways],
+            )
+            axis.set_xscale("log")
+            axis.set_title(title)
+            axis.set_yticks(
+                y, [textwrap.fill(f"{layout}: {w['name'].split(' (')[0]}", 34) for layout, w in ways]
+            )
+            axis.invert_yaxis()
+        fig.tight_layout()
+        figures["ways.png"] = fig
+
+        truth = tds.truth("full" if results["settings"]["image_side"] == tds.FULL_SIDE else "small")[
+            "light_curve"
+        ]
+        truth = truth[truth["band"] == BAND]
+        fig, axis = plt.subplots(figsize=(PAGE_WIDTH_IN, 4))
+        axis.plot(truth["mjd"], truth["flux"], "-", color="k", lw=1, label="truth")
+        for (layout, lc), marker in zip(results["light_curve"].items(), ("o", "x"), strict=False):
+            per_second = 1.0 if layout == "roman" else 1 / tds.EXPTIME  # ASDF in DN/s; FITS in electrons
+            axis.errorbar(
+                lc["curve"]["mjd"],
+                np.array(lc["curve"]["flux"]) * per_second,
+                np.array(lc["curve"]["flux_err"]) * per_second,
+                fmt=marker,
+                ms=4,
+                label=LAYOUTS[layout],
+            )
+        axis.set_xlabel("MJD")
+        axis.set_ylabel("transient flux (electrons / s)")
+        axis.legend()
+        fig.tight_layout()
+        figures["light_curve.png"] = fig
+    return figures
+
+
+def plots(results: dict, folder: Path, prefix: str = "") -> None:
+    """Draw ``gain.png``, ``scaling.png``, ``ways.png`` and ``light_curve.png`` (names after ``prefix``)."""
+    import matplotlib.pyplot as plt
+
     folder.mkdir(parents=True, exist_ok=True)
-    fig, axis = plt.subplots(figsize=(6.5, 4))
-    for layout in LAYOUTS:
-        rows = [r for r in results["scaling"] if r["layout"] == layout]
-        threads = [r for r in rows if r["backend"] == "threads"]
-        if not threads:
-            continue
-        (line,) = axis.plot(
-            [r["workers"] for r in threads],
-            [r["files_per_second"] for r in threads],
-            "o-",
-            label=f"{LAYOUTS[layout]}, threads",
-        )
-        for r in rows:
-            if r["backend"] != "threads":
-                axis.plot(
-                    [r["workers"]],
-                    [r["files_per_second"]],
-                    "s",
-                    color=line.get_color(),
-                    markersize=9,
-                    markerfacecolor="none",
-                    label=f"{LAYOUTS[layout]}, {r['backend']}",
-                )
-    axis.set_xscale("log", base=2)
-    axis.set_xticks(WORKERS, [str(w) for w in WORKERS])
-    axis.set_xlabel("concurrent workers")
-    axis.set_ylabel("files per second")
-    axis.set_title(f"{CUT}x{CUT} cut-outs, {results['settings']['latency_s'] * 1000:.0f} ms per request")
-    axis.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(folder / f"{prefix}scaling.png", dpi=110)
-    plt.close(fig)
-
-    ways = [(LAYOUTS[layout], w) for layout, lc in results["light_curve"].items() for w in lc["ways"]]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 0.5 * len(ways) + 1.5), sharey=True)
-    y = np.arange(len(ways))
-    for axis, attribute, title in (
-        (axes[0], "bytes_per_file", "bytes per file"),
-        (axes[1], "seconds_per_file", "seconds per file"),
-    ):
-        axis.barh(
-            y,
-            [w[attribute] for _, w in ways],
-            color=["#1f6fb4" if w["name"].startswith("roman_helpers") else "#b0b0b0" for _, w in ways],
-        )
-        axis.set_xscale("log")
-        axis.set_title(title)
-    axes[0].set_yticks(y, [f"{layout}: {w['name']}" for layout, w in ways], fontsize=7)
-    axes[0].invert_yaxis()
-    fig.suptitle("One light curve's cut-outs: roman_helpers and the usual ways (log scale)")
-    fig.tight_layout()
-    fig.savefig(folder / f"{prefix}ways.png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-
-    truth = tds.truth("full" if results["settings"]["image_side"] == tds.FULL_SIDE else "small")[
-        "light_curve"
-    ]
-    truth = truth[truth["band"] == BAND]
-    fig, axis = plt.subplots(figsize=(7, 4))
-    axis.plot(truth["mjd"], truth["flux"], "-", color="k", lw=1, label="truth")
-    for (layout, lc), marker in zip(results["light_curve"].items(), ("o", "x"), strict=False):
-        per_second = 1.0 if layout == "roman" else 1 / tds.EXPTIME  # ASDF in DN/s; FITS in electrons
-        axis.errorbar(
-            lc["curve"]["mjd"],
-            np.array(lc["curve"]["flux"]) * per_second,
-            np.array(lc["curve"]["flux_err"]) * per_second,
-            fmt=marker,
-            ms=4,
-            label=LAYOUTS[layout],
-        )
-    axis.set_xlabel("MJD")
-    axis.set_ylabel("transient flux (electrons / s)")
-    axis.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(folder / f"{prefix}light_curve.png", dpi=110)
-    plt.close(fig)
+    for name, fig in _figures(results).items():
+        fig.savefig(folder / f"{prefix}{name}", dpi=110)
+        plt.close(fig)
 
 
 # ------------------------------------------------------------------ publishing
@@ -871,7 +972,9 @@ def publish(
             "images), which are not published: run `make bench-survey` without --quick first"
         )
     results["targets"] = targets(results)
-    update_book(tables(results, Path(os.path.relpath(images, page.parent)).as_posix()), page, "survey-table")
+    relative = Path(os.path.relpath(images, page.parent)).as_posix()
+    update_book(gain(results, relative), page, "survey-gain")
+    update_book(tables(results, relative), page, "survey-table")
     plots(results, images, prefix="survey-")
     results_copy.parent.mkdir(parents=True, exist_ok=True)
     results_copy.write_text(json.dumps(results, indent=1) + "\n")
@@ -990,7 +1093,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     results["targets"] = targets(results)
     results["seconds"] = time.perf_counter() - started
-    markdown = tables(results)
+    markdown = gain(results) + "\n\n" + tables(results)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     (args.output_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))
     (args.output_dir / "table.md").write_text(markdown + "\n")

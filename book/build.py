@@ -43,6 +43,7 @@ SOURCE_GLOBS = (
     "book/*.md",
     "book/build.py",
     "book/_ext/*.py",
+    "book/_ext/static/*",
     "book/images/*",
     "notebooks/*.ipynb",
     "notebooks/*.md",
@@ -135,7 +136,7 @@ def datasets_markdown() -> str:
         access = (
             "anonymous: works from any machine"
             if ds.anonymous
-            else "credentialed: readable on the Roman Science Platform and in the sandbox"
+            else "credentialed: readable on the Roman Research Nexus and in the sandbox"
         )
         lines += [
             f"(dataset-{name})=",
@@ -355,6 +356,9 @@ def build(*, real: bool = False, size: str = "small") -> Path:
         print(f"build.py: wrote {page.relative_to(ROOT)}")
     env = dict(os.environ)
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    # tqdm's own setting, for the kernels: a static page cannot show a live progress bar, and a
+    # frozen one ("0%") would only mislead; readers running the notebooks still get theirs.
+    env["TQDM_DISABLE"] = "1"
     if real:
         status = run_jupyter_book(env)
     else:

@@ -7,13 +7,14 @@ cut-out fetches only those.
 
 from __future__ import annotations
 
+import io
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from ._ranges import cat_ranges
+from ._s3 import cat_ranges
 from .errors import FileFormatError
 
 #: First and smallest step when reading an ASDF tree; later steps grow by a fifth of what
@@ -28,27 +29,72 @@ INDEX_HEADER = b"#ASDF BLOCK INDEX"
 BLOCK_HEADER = struct.Struct(">I4sQQQ16s")  # flags, compression, allocated, used, data size, md5
 
 
-class PrefixedFile:
-    """Answer reads that fall inside bytes already fetched from the start of a file.
+class PrefixedFile(io.RawIOBase):
+    """A remote file whose first bytes are already in memory: reads that fall inside them cost nothing.
 
-    The tree read of a cut-out fetches generously (one round trip instead of several); on a
-    small file that prefix already holds the pixels, and fetching them again would cost more
-    than the file.
+    The tree read fetches generously (one round trip instead of several); on a small file that
+    prefix already holds the block index and the pixels, and fetching them again would cost more
+    than the file. Two kinds of reader use it:
+
+    * the cut-out readers, through the two file-system calls they make, :meth:`cat_file` and
+      :meth:`cat_ranges` (a negative start counts from the end, as for s3fs, once the size is
+      known: when a read came back short, the whole file is in the prefix);
+    * asdf, through the file interface (``seek``, ``read``): bytes after the prefix come from
+      ``open_rest()``, a file object opened on first need and closed with this one.
+
+    Parameters
+    ----------
+    fs : fsspec.AbstractFileSystem
+        Where the rest of the file is read.
+    path : str
+        The file, as ``fs`` names it (``bucket/key``).
+    prefix : bytes
+        The file's first bytes.
+    size : int, optional
+        The file's size, when known.
+    open_rest : callable, optional
+        Opens the file for reading (needed only for reads past the prefix through ``read``).
     """
 
-    def __init__(self, fs: Any, prefix: bytes) -> None:
-        self.fs, self.prefix = fs, prefix
+    def __init__(
+        self,
+        fs: Any,
+        path: str,
+        prefix: bytes,
+        *,
+        size: int | None = None,
+        open_rest: Callable[[], Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.fs, self.path, self.prefix, self.size = fs, path, prefix, size
+        self._open_rest, self._rest, self._position = open_rest, None, 0
+
+    # ----------------------------------------------------------------- as a file system
+
+    def _span(self, start: int | None, end: int | None) -> tuple[int | None, int | None]:
+        """``start`` and ``end`` as offsets from the start of the file, where the size allows."""
+        if self.size is not None:
+            start = 0 if start is None else max(self.size + start, 0) if start < 0 else start
+            end = self.size if end is None else max(self.size + end, 0) if end < 0 else min(end, self.size)
+        return start, end
 
     def _inside(self, start: int | None, end: int | None) -> bool:
         return start is not None and end is not None and 0 <= start <= end <= len(self.prefix)
 
     def cat_file(self, path: str, start: int | None = None, end: int | None = None) -> bytes:
-        if self._inside(start, end):
-            return self.prefix[start:end]
+        """Bytes ``[start, end)`` of the file: from memory when the prefix holds them."""
+        first, last = self._span(start, end)
+        if self._inside(first, last):
+            return self.prefix[first:last]
         return self.fs.cat_file(path, start=start, end=end)
 
     def cat_ranges(self, paths: list[str], starts: list[int], ends: list[int], **kwargs: Any) -> list[bytes]:
-        missing = [i for i, (s, e) in enumerate(zip(starts, ends, strict=True)) if not self._inside(s, e)]
+        """Several ranges at once; only those outside the prefix are fetched (concurrently).
+
+        Called through :func:`roman_helpers._s3.cat_ranges`, which passes ``on_error``.
+        """
+        spans = [self._span(s, e) for s, e in zip(starts, ends, strict=True)]
+        missing = [i for i, (s, e) in enumerate(spans) if not self._inside(s, e)]
         fetched = iter(
             self.fs.cat_ranges(
                 [paths[i] for i in missing],
@@ -59,40 +105,101 @@ class PrefixedFile:
             if missing
             else []
         )
-        return [
-            next(fetched) if i in set(missing) else self.prefix[s:e]
-            for i, (s, e) in enumerate(zip(starts, ends, strict=True))
-        ]
+        wanted = set(missing)
+        return [next(fetched) if i in wanted else self.prefix[s:e] for i, (s, e) in enumerate(spans)]
+
+    # ----------------------------------------------------------------- as a file
+
+    def _rest_file(self) -> Any:
+        if self._rest is None:
+            if self._open_rest is None:
+                raise FileFormatError(f"s3://{self.path}: a read past the first {len(self.prefix)} bytes")
+            rest = self._rest = self._open_rest()
+            if self.size is None:
+                self.size = int(rest.size)
+        return self._rest
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_END and self.size is None:
+            self._rest_file()
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.size or 0}[whence]
+        self._position = base + offset
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = len(buffer)
+        data = self.prefix[self._position : self._position + wanted]
+        if len(data) < wanted and (self.size is None or self._position + len(data) < self.size):
+            rest = self._rest_file()
+            rest.seek(self._position + len(data))
+            data += rest.read(wanted - len(data))
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if self._rest is not None:
+            self._rest.close()
+            self._rest = None
+        super().close()
 
 
-def read_tree_bytes(
-    fs: Any, path: str, uri: str, first_step: int = FIRST_STEP, fetched: list[bytes] | None = None
-) -> bytes:
+def read_tree(
+    fs: Any,
+    path: str,
+    uri: str,
+    first_step: int = FIRST_STEP,
+    *,
+    open_rest: Callable[[], Any] | None = None,
+) -> tuple[bytes, PrefixedFile]:
     """Fetch the ASDF header and YAML tree, ending with its ``...`` line.
 
-    ``first_step`` trades bytes for round trips: small when the tree is all we want,
-    larger when megabytes of pixels will follow anyway. When ``fetched`` is a list, every
-    byte read from the start of the file is appended to it (for :class:`PrefixedFile`).
+    ``first_step`` trades bytes for round trips: small when the tree is all we want, larger
+    when megabytes of pixels will follow anyway.
+
+    Returns
+    -------
+    tuple
+        The tree's bytes, and the file with every byte read so far kept in memory
+        (:class:`PrefixedFile`, given ``open_rest`` for reads past them).
     """
     data = b""
     step = first_step
+    size = None
     while True:
         chunk = fs.cat_file(path, start=len(data), end=len(data) + step)
         if not data and not chunk.startswith(b"#ASDF"):
             raise FileFormatError(f"{uri} is not an ASDF file (it does not start with '#ASDF')")
         data += chunk
-        if fetched is not None:
-            fetched[:] = [data]
-        for marker in TREE_END:
-            at = data.find(marker)
-            if at >= 0:
-                return data[: at + len(marker)]
-        at = data.find(BLOCK_MAGIC)
-        if at >= 0:  # a file with blocks but no tree end marker
-            return data[:at]
-        if len(chunk) < step:  # end of file: a tree-only file
-            return data
+        if len(chunk) < step:  # the end of the file: all of it is here
+            size = len(data)
+        tree = _tree_in(data)
+        if tree is not None or size is not None:  # without an end marker, a tree-only file
+            return (data if tree is None else tree), PrefixedFile(
+                fs, path, data, size=size, open_rest=open_rest
+            )
         step = max(MIN_STEP, len(data) // 5)
+
+
+def _tree_in(data: bytes) -> bytes | None:
+    """The header and tree at the start of ``data``, or None while its end is not in ``data``."""
+    for marker in TREE_END:
+        at = data.find(marker)
+        if at >= 0:
+            return data[: at + len(marker)]
+    at = data.find(BLOCK_MAGIC)
+    if at >= 0:  # a file with blocks but no tree end marker
+        return data[:at]
+    return None
 
 
 def _container(raw_tree: Mapping) -> Mapping:

@@ -18,7 +18,7 @@ __all__ = ["MODULES", "missing", "require"]
 #: (tests/test_packaging.py checks that the two agree).
 MODULES: dict[str, tuple[str, ...]] = {
     "sandbox": ("werkzeug", "trustme", "hpgeom", "pyarrow", "scipy"),
-    "notebooks": ("papermill", "ipykernel", "nbformat", "matplotlib"),
+    "notebooks": ("papermill", "ipykernel", "nbformat", "matplotlib", "jupyterlab", "ipywidgets"),
     "survey": ("dask", "photutils", "pyarrow"),
 }
 

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ._ranges import cat_ranges
-from .errors import FileFormatError, InvalidParameterError, translate_s3_error
+from ._s3 import cat_ranges, translate
+from .errors import FileFormatError, InvalidParameterError
 
 #: Read-ahead for header-only work: a FITS header block is 2,880 bytes and most headers
 #: fit in a few of them, so a small block keeps ``info`` of a many-HDU file far below 64 KiB.
@@ -47,7 +47,7 @@ class RangeReader:
                 )
             except OSError as error:
                 # S3 answers 416 InvalidRange for a range that starts past the end: the end of the file.
-                if not isinstance(translate_s3_error(error, f"s3://{self.path}"), FileFormatError):
+                if not isinstance(translate(error, f"s3://{self.path}"), FileFormatError):
                     raise
                 self.buffer = b""
             self.buffer_start = offset

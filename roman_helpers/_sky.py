@@ -1,10 +1,12 @@
-"""Pixel boxes, sizes and sky positions as astronomers write them (private).
+"""Pixel boxes, sizes, sky positions, radii, times and bands as astronomers write them (private).
 
-One parser for the command line and for Python, so that ``--size 10arcsec`` and
-``size="10arcsec"`` mean the same, and so do ``--target "00:39:57 -44:01:20"`` and
-``position="00:39:57 -44:01:20"``. astropy reads the angles and quantities; what is written
-here is only the choice between hours and degrees and the checks, with messages in the
-caller's own terms (:class:`Terms`: ``--size`` on the command line, ``size`` in Python).
+The one parser of the kit: every entry point (:func:`roman_helpers.stream.cutout`,
+:func:`roman_helpers.footprints.find`, :func:`roman_helpers.photometry.light_curve_from_index`
+and the command line) reads its inputs here, so that ``--size 10arcsec`` and ``size="10arcsec"``
+mean the same, and so do ``--target "00:39:57 -44:01:20"`` and ``position="00:39:57 -44:01:20"``.
+astropy reads the angles, quantities and times; what is written here is only the choice between
+hours and degrees and the checks. Errors name the parameter as Python does (``size``) and write
+a keyword argument they mention as ``name=``; the command line says them in its own words.
 
 Conventions (the same everywhere in the package):
 
@@ -18,11 +20,11 @@ Conventions (the same everywhere in the package):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,71 +34,13 @@ from .errors import InvalidParameterError
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.coordinates import Latitude, Longitude, SkyCoord
 
-#: How a box is read, in words (completed by :attr:`Terms.box_form`).
+#: How a box is written in Python, and how it is read.
+BOX_FORM = "(x0, y0, x1, y1)"
 BOX_CONVENTION = (
     "0-based pixel corners, end exclusive: columns x0..x1-1 and rows y0..y1-1, i.e. data[y0:y1, x0:x1]"
 )
 _EXAMPLES = "e.g. '00:39:57 -44:01:20' (hours, degrees) or '9.9875 -44.0222' (degrees)"
-
-
-@dataclass(frozen=True)
-class Terms:
-    """How the caller names each input, so that an error speaks the caller's language.
-
-    Parameters
-    ----------
-    names : mapping
-        Parameter (``box``, ``size``, ``position``, ``ext``) to the name the caller used.
-    typed : mapping
-        Parameter to the text the caller typed, echoed in errors instead of the parsed value.
-    box_form : str
-        How a box is written (``(x0, y0, x1, y1)`` or ``X0 Y0 X1 Y1``).
-    """
-
-    names: Mapping[str, str] = field(default_factory=dict)
-    typed: Mapping[str, str] = field(default_factory=dict)
-    box_form: str = "(x0, y0, x1, y1)"
-
-    def name(self, parameter: str) -> str:
-        """The caller's name for ``parameter``."""
-        return self.names.get(parameter, parameter)
-
-    def error(
-        self, parameter: str, value: object, hint: str, valid: Sequence[object] | None = None
-    ) -> InvalidParameterError:
-        """An error about ``parameter``, echoing what the caller typed when known."""
-        return InvalidParameterError(self.name(parameter), self.typed.get(parameter, value), valid, hint)
-
-    def with_typed(self, **typed: str) -> Terms:
-        """These terms, remembering what was typed for some parameters."""
-        return replace(self, typed={**self.typed, **typed})
-
-    def letters(self, text: str) -> str:
-        """``text`` with the box's corner names written as the caller writes them (x0 or X0)."""
-        if not self.box_form.startswith("X0"):
-            return text
-        return re.sub(r"\b([xy])([01])\b", lambda match: match.group(1).upper() + match.group(2), text)
-
-    def with_names(self, **names: str) -> Terms:
-        """These terms, with other names for some parameters."""
-        return replace(self, names={**self.names, **names})
-
-
-#: Python's terms: the keyword arguments of :func:`roman_helpers.stream.cutout`.
-PYTHON = Terms()
-#: The command line's terms: the options of ``roman-helpers cutout``.
-CLI = Terms(
-    names={
-        "box": "--box",
-        "size": "--size",
-        "position": "--target",
-        "ra": "--ra",
-        "dec": "--dec",
-        "ext": "--ext",
-        "radius": "--radius",
-    },
-    box_form="X0 Y0 X1 Y1",
-)
+_NAMES_NOT_LOOKED_UP = "object names are not looked up here (that needs the network): "
 
 
 def _is_number(value: Any) -> bool:
@@ -104,18 +48,22 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _error(
+    name: str, value: object, hint: str, valid: Sequence[object] | None = None
+) -> InvalidParameterError:
+    return InvalidParameterError(name, value, valid, hint)
+
+
 # --------------------------------------------------------------------------- boxes
 
 
-def parse_box(box: Any, terms: Terms = PYTHON) -> tuple[int, int, int, int]:
+def parse_box(box: Any) -> tuple[int, int, int, int]:
     """Read a box as four whole numbers ``(x0, y0, x1, y1)``; the image checks come later.
 
     Parameters
     ----------
     box : sequence of 4 int
         ``(x0, y0, x1, y1)``, 0-based pixel corners, end exclusive.
-    terms : Terms, optional
-        How the caller names things, for the message.
 
     Returns
     -------
@@ -131,19 +79,19 @@ def parse_box(box: Any, terms: Terms = PYTHON) -> tuple[int, int, int, int]:
     >>> parse_box([766, 1301, 866, 1401])
     (766, 1301, 866, 1401)
     """
-    hint = terms.letters(f"{terms.name('box')} is {terms.box_form}: four whole numbers, {BOX_CONVENTION}")
+    hint = f"box={BOX_FORM}: four whole numbers, {BOX_CONVENTION}"
     if isinstance(box, (str, bytes)) or not isinstance(box, Sequence | np.ndarray) or len(box) != 4:
-        raise terms.error("box", box, hint)
+        raise _error("box", box, hint)
     values = []
     for value in box:
         whole = _is_number(value) and math.isfinite(float(value)) and float(value) == math.floor(float(value))
         if not whole:
-            raise terms.error("box", box, hint)
+            raise _error("box", box, hint)
         values.append(int(float(value)))
     return values[0], values[1], values[2], values[3]
 
 
-def check_box(box: tuple[int, int, int, int], shape: tuple[int, int], terms: Terms = PYTHON) -> None:
+def check_box(box: tuple[int, int, int, int], shape: tuple[int, int]) -> None:
     """Refuse a box that is empty, reversed or not inside an image of ``shape`` (ny, nx).
 
     Raises
@@ -156,7 +104,7 @@ def check_box(box: tuple[int, int, int, int], shape: tuple[int, int], terms: Ter
     >>> check_box((10, 0, 5, 20), (100, 200))
     Traceback (most recent call last):
     ...
-    roman_helpers.errors.InvalidParameterError: invalid box (10, 0, 5, 20). box is (x0, y0, x1, y1): ...
+    roman_helpers.errors.InvalidParameterError: invalid box (10, 0, 5, 20). box=(x0, y0, x1, y1): ...
     """
     x0, y0, x1, y1 = box
     ny, nx = shape
@@ -170,22 +118,50 @@ def check_box(box: tuple[int, int, int, int], shape: tuple[int, int], terms: Ter
     if x1 > nx or y1 > ny:
         problems.append(f"the box reaches past the image (x1 <= {nx} and y1 <= {ny} are needed)")
     if problems:
-        shown = " ".join(str(v) for v in box) if terms.box_form.startswith("X0") else tuple(box)
-        raise terms.error(
+        raise _error(
             "box",
-            shown,
-            terms.letters(
-                f"{terms.name('box')} is {terms.box_form}: {BOX_CONVENTION}; "
-                f"the image has {nx} columns and {ny} rows (numpy shape ({ny}, {nx})); here "
-                + " and ".join(problems)
-            ),
+            tuple(box),
+            f"box={BOX_FORM}: {BOX_CONVENTION}; the image has {nx} columns and {ny} rows (numpy shape "
+            f"({ny}, {nx})); here " + " and ".join(problems),
         )
 
 
 # --------------------------------------------------------------------------- sizes
 
+_SIZE_HINT = (
+    "give size= as pixels (64) or an angle (10arcsec, 0.5arcmin); two values are ny,nx (rows, "
+    "columns), as astropy's Cutout2D"
+)
 
-def parse_size(size: Any, terms: Terms = PYTHON) -> tuple[Any, Any]:
+
+def _size_side(side: Any, size: Any) -> Any:
+    """One side of a size: whole pixels (int) or a positive angle (Quantity)."""
+    import astropy.units as u
+
+    if isinstance(side, str):
+        try:
+            side = u.Quantity(side)
+        except (TypeError, ValueError):
+            raise _error("size", size, f"{side!r} is neither a number nor an angle; " + _SIZE_HINT) from None
+    if isinstance(side, u.Quantity) and side.unit in (u.dimensionless_unscaled, u.pix):
+        side = side.value
+    if isinstance(side, u.Quantity):
+        if side.unit.physical_type != "angle":
+            raise _error("size", size, f"{side} is not an angle; " + _SIZE_HINT)
+        if not (np.isfinite(side.value) and side.value > 0):
+            raise _error("size", size, "a size must be positive; " + _SIZE_HINT)
+        return side
+    if not _is_number(side):
+        raise _error("size", size, _SIZE_HINT)
+    pixels = float(side)
+    if not (math.isfinite(pixels) and pixels > 0):
+        raise _error("size", size, "a size must be positive; " + _SIZE_HINT)
+    if pixels != math.floor(pixels):
+        raise _error("size", size, "pixels are whole numbers; for an angle add its unit (10arcsec)")
+    return int(pixels)
+
+
+def parse_size(size: Any) -> tuple[Any, Any]:
     """Read a cut-out size: ``(ny, nx)``, each an int (pixels) or an angle.
 
     Parameters
@@ -195,8 +171,6 @@ def parse_size(size: Any, terms: Terms = PYTHON) -> tuple[Any, Any]:
         :class:`astropy.nddata.Cutout2D`. Pixels are whole numbers (``64``, ``"64"``,
         ``64 * u.pix``); angles any astropy angle (``10 * u.arcsec``, ``"10arcsec"``,
         ``"0.5arcmin"``). A string may hold both, separated by a comma: ``"20arcsec,30arcsec"``.
-    terms : Terms, optional
-        How the caller names things, for the message.
 
     Returns
     -------
@@ -217,10 +191,6 @@ def parse_size(size: Any, terms: Terms = PYTHON) -> tuple[Any, Any]:
     """
     import astropy.units as u
 
-    hint = (
-        f"give {terms.name('size')} as pixels (64) or an angle (10arcsec, 0.5arcmin); two values are "
-        "ny,nx (rows, columns), as astropy's Cutout2D"
-    )
     if isinstance(size, str):
         sides: list[Any] = [part.strip() for part in size.split(",")]
     elif isinstance(size, u.Quantity):
@@ -230,43 +200,18 @@ def parse_size(size: Any, terms: Terms = PYTHON) -> tuple[Any, Any]:
     else:
         sides = [size]
     if len(sides) not in (1, 2):
-        raise terms.error("size", size, "one value (a square) or two: " + hint)
-    parsed = []
-    for side in sides:
-        if isinstance(side, str):
-            try:
-                side = u.Quantity(side)
-            except (TypeError, ValueError):
-                raise terms.error(
-                    "size", size, f"{side!r} is neither a number nor an angle; " + hint
-                ) from None
-        if isinstance(side, u.Quantity) and side.unit in (u.dimensionless_unscaled, u.pix):
-            side = side.value
-        if isinstance(side, u.Quantity):
-            if side.unit.physical_type != "angle":
-                raise terms.error("size", size, f"{side} is not an angle; " + hint)
-            if not (np.isfinite(side.value) and side.value > 0):
-                raise terms.error("size", size, "a size must be positive; " + hint)
-            parsed.append(side)
-            continue
-        if not _is_number(side):
-            raise terms.error("size", size, hint)
-        pixels = float(side)
-        if not (math.isfinite(pixels) and pixels > 0):
-            raise terms.error("size", size, "a size must be positive; " + hint)
-        if pixels != math.floor(pixels):
-            raise terms.error("size", size, "pixels are whole numbers; for an angle add its unit (10arcsec)")
-        parsed.append(int(pixels))
+        raise _error("size", size, "one value (a square) or two: " + _SIZE_HINT)
+    parsed = [_size_side(side, size) for side in sides]
     return (parsed[0], parsed[0]) if len(parsed) == 1 else (parsed[0], parsed[1])
 
 
-def check_shape(pixels: tuple[int, int], shape: tuple[int, int], size: Any, terms: Terms = PYTHON) -> None:
+def check_shape(pixels: tuple[int, int], shape: tuple[int, int], size: Any) -> None:
     """Refuse a size that is under one pixel, or larger than the image, once in pixels."""
     ny, nx = pixels
     if ny < 1 or nx < 1:
-        raise terms.error("size", size, f"that is {ny} x {nx} pixels (ny x nx) here: less than one pixel")
+        raise _error("size", size, f"that is {ny} x {nx} pixels (ny x nx) here: less than one pixel")
     if ny > shape[0] or nx > shape[1]:
-        raise terms.error(
+        raise _error(
             "size",
             size,
             f"that is {ny} x {nx} pixels (ny x nx), larger than the image "
@@ -283,7 +228,7 @@ def _looks_like_a_name(text: str) -> bool:
     return text[:1].isalpha() or bool(set(re.findall("[a-z]", text)) - set("hmsd"))
 
 
-def parse_ra(text: str, terms: Terms = PYTHON) -> Longitude:
+def parse_ra(text: str) -> Longitude:
     """Read a right ascension: decimal degrees, or sexagesimal hours unless units say otherwise.
 
     Examples
@@ -305,9 +250,9 @@ def parse_ra(text: str, terms: Terms = PYTHON) -> Longitude:
     try:
         angle = Angle(text, unit=unit)
     except (ValueError, TypeError, u.UnitsError):
-        raise terms.error("ra", text, hint) from None
+        raise _error("ra", text, hint) from None
     if not (np.isfinite(angle.deg) and 0 <= angle.deg < 360):
-        raise terms.error(
+        raise _error(
             "ra",
             text,
             f"a right ascension lies between 0 and 360 degrees (0h and 24h), not {angle.deg:g} degrees",
@@ -315,7 +260,7 @@ def parse_ra(text: str, terms: Terms = PYTHON) -> Longitude:
     return Longitude(angle)
 
 
-def parse_dec(text: str, terms: Terms = PYTHON) -> Latitude:
+def parse_dec(text: str) -> Latitude:
     """Read a declination in degrees (decimal or sexagesimal), within ±90°.
 
     Examples
@@ -330,15 +275,34 @@ def parse_dec(text: str, terms: Terms = PYTHON) -> Latitude:
     try:
         angle = Angle(text, unit=u.deg)
     except (ValueError, TypeError, u.UnitsError):
-        raise terms.error(
+        raise _error(
             "dec", text, "give it in degrees: decimal (-44.0222) or sexagesimal (-44:01:20, -44d01m20s)"
         ) from None
     if not np.isfinite(angle.deg) or abs(angle.deg) > 90:
-        raise terms.error("dec", text, f"a declination lies between -90 and +90 degrees, not {angle.deg:g}")
+        raise _error("dec", text, f"a declination lies between -90 and +90 degrees, not {angle.deg:g}")
     return Latitude(angle)
 
 
-def parse_position(position: Any, terms: Terms = PYTHON) -> SkyCoord | tuple[float, float]:
+def _sky_text(text: str) -> SkyCoord:
+    """RA then Dec in one string: decimal degrees, or sexagesimal with RA in hours."""
+    from astropy.coordinates import SkyCoord
+
+    tokens = text.replace(",", " ").split()
+    if len(tokens) == 6:  # "00 39 57 -44 01 20"
+        tokens = [":".join(tokens[:3]), ":".join(tokens[3:])]
+    if len(tokens) != 2:
+        advice = _NAMES_NOT_LOOKED_UP if _looks_like_a_name(text) else ""
+        raise _error("position", text, advice + "give RA and Dec, " + _EXAMPLES)
+    try:
+        ra, dec = parse_ra(tokens[0]), parse_dec(tokens[1])
+    except InvalidParameterError as error:  # said of the whole position, as it was given
+        if _looks_like_a_name(text):
+            raise _error("position", text, _NAMES_NOT_LOOKED_UP + "give RA and Dec, " + _EXAMPLES) from error
+        raise _error("position", text, error.hint or "", error.valid) from error
+    return SkyCoord(ra, dec, frame="icrs")
+
+
+def parse_position(position: Any) -> SkyCoord | tuple[float, float]:
     """Read a cut-out centre: a SkyCoord, a string of RA and Dec, or pixels ``(x, y)``.
 
     Parameters
@@ -348,8 +312,6 @@ def parse_position(position: Any, terms: Terms = PYTHON) -> SkyCoord | tuple[flo
         (``"9.9875 -44.0222"``), or sexagesimal with RA in hours (``"00:39:57 -44:01:20"``,
         ``"00 39 57 -44 01 20"``, ``"0h39m57s -44d01m20s"``). Object names are not looked up:
         that needs a name resolver on the network.
-    terms : Terms, optional
-        How the caller names things, for the message.
 
     Returns
     -------
@@ -372,46 +334,47 @@ def parse_position(position: Any, terms: Terms = PYTHON) -> SkyCoord | tuple[flo
 
     if isinstance(position, SkyCoord):
         if not position.isscalar:
-            raise terms.error("position", str(position), "give one position, not an array of them")
+            raise _error("position", str(position), "give one position, not an array of them")
         return position
     if isinstance(position, str):
-        tokens = position.replace(",", " ").split()
-        if len(tokens) == 6:  # "00 39 57 -44 01 20"
-            tokens = [":".join(tokens[:3]), ":".join(tokens[3:])]
-        if len(tokens) != 2:
-            advice = (
-                "object names are not looked up here (that needs the network): give RA and Dec, "
-                if _looks_like_a_name(position)
-                else "give RA and Dec, "
-            )
-            raise terms.error("position", position, advice + _EXAMPLES)
-        as_position = terms.with_names(ra=terms.name("position"), dec=terms.name("position")).with_typed(
-            ra=position, dec=position
-        )
-        try:
-            ra, dec = parse_ra(tokens[0], as_position), parse_dec(tokens[1], as_position)
-        except InvalidParameterError as error:
-            if not _looks_like_a_name(position):
-                raise
-            raise terms.error(
-                "position",
-                position,
-                "object names are not looked up here (that needs the network): give RA and Dec, " + _EXAMPLES,
-            ) from error
-        return SkyCoord(ra, dec, frame="icrs")
+        return _sky_text(position)
     if (
         isinstance(position, Sequence | np.ndarray)
         and len(position) == 2
         and all(_is_number(v) and math.isfinite(float(v)) for v in position)
     ):
         return float(position[0]), float(position[1])
-    raise terms.error(
+    raise _error(
         "position", position, "give a SkyCoord, a string of RA and Dec (" + _EXAMPLES + "), or pixels (x, y)"
     )
 
 
-def parse_radius(radius: Any, terms: Terms = PYTHON) -> Any:
-    """A search radius as an astropy ``Angle``: a unit is required (pixels differ between files)."""
+def parse_sky_position(position: Any) -> SkyCoord:
+    """Read a position on the sky (as :func:`parse_position`, without pixels), in ICRS.
+
+    Examples
+    --------
+    >>> c = parse_sky_position("00:37:48.19 -44:05:25.80")  # RA in hours when sexagesimal
+    >>> print(f"{c.ra.deg:.4f} {c.dec.deg:.4f}")
+    9.4508 -44.0905
+    """
+    parsed = parse_position(position)
+    if isinstance(parsed, tuple):
+        raise _error("position", position, "give a sky position: a SkyCoord or RA and Dec, " + _EXAMPLES)
+    return parsed.icrs
+
+
+# --------------------------------------------------------------------------- radii
+
+
+def parse_radius(radius: Any) -> Any:
+    """A search radius as an astropy ``Angle``: a unit is required (pixels differ between files).
+
+    Examples
+    --------
+    >>> print(parse_radius("2arcsec"))
+    2 arcsec
+    """
     import astropy.units as u
     from astropy.coordinates import Angle
 
@@ -420,13 +383,104 @@ def parse_radius(radius: Any, terms: Terms = PYTHON) -> Any:
     except (ValueError, TypeError, u.UnitsError):
         angle = None
     if angle is None or not angle.isscalar or not angle.deg >= 0:
-        hint = (
-            "Give an angle with its unit, such as 10arcsec, 0.5arcmin or 0.01deg"
-            if terms.name("radius").startswith("--")
-            else "give an angle with a unit, e.g. 10 * u.arcsec or '10 arcsec'"
+        raise _error(
+            "radius", radius, "give an angle with its unit: 10arcsec, 0.5arcmin, 0.01deg or 10 * u.arcsec"
         )
-        raise terms.error("radius", radius, hint)
     return angle
+
+
+def check_apertures(radius: float, r_in: float, r_out: float) -> None:
+    """Refuse an aperture and background annulus (pixels) that are not ``0 < radius <= r_in < r_out``.
+
+    Examples
+    --------
+    >>> check_apertures(5, 4, 10)
+    Traceback (most recent call last):
+    ...
+    roman_helpers.errors.InvalidParameterError: invalid annulus (4, 10). need 0 < radius= <= r_in < r_out ...
+    """
+    if not 0 < radius <= r_in < r_out:
+        raise _error(
+            "annulus",
+            (r_in, r_out),
+            f"need 0 < radius= <= r_in < r_out (the annulus lies outside the aperture), in pixels; "
+            f"here radius= is {radius:g}",
+        )
+
+
+# --------------------------------------------------------------------------- times and bands
+
+_TIME_HINT = "give an MJD (61000.5), an ISO date or time (2026-02-25 or 2026-02-25T06:30:00, UTC) or a Time"
+
+
+def parse_time(value: Any, name: str = "time") -> float | None:
+    """An MJD (UTC) from an MJD number or text, an ISO date or time (UTC), or an astropy Time.
+
+    ``None`` stays ``None`` (an open end). ``name`` names the parameter in the message.
+
+    Examples
+    --------
+    >>> parse_time("61000.5"), parse_time("2025-11-30T12:00:00"), parse_time(None)
+    (61000.5, 61009.5, None)
+    """
+    from astropy.time import Time
+
+    if value is None:
+        return None
+    if isinstance(value, Time):
+        if not value.isscalar:
+            raise _error(name, value, "give one time, not an array of them")
+        return float(value.utc.mjd)
+    if _is_number(value):
+        return float(value)
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return float(value)
+        try:
+            return float(Time(value.strip(), scale="utc").mjd)
+        except ValueError:
+            pass
+    raise _error(name, value, _TIME_HINT)
+
+
+def parse_time_range(time: Any) -> tuple[float, float]:
+    """A ``(start, end)`` pair of times (:func:`parse_time`), as MJD; ``None`` leaves that end open.
+
+    Examples
+    --------
+    >>> parse_time_range((61000, None))
+    (61000.0, inf)
+    """
+    from astropy.time import Time
+
+    hint = "give a (start, end) pair of times: MJD numbers, ISO dates or astropy Times (None: open)"
+    if isinstance(time, (str, bytes, Time)) or not isinstance(time, Iterable):
+        raise _error("time", time, hint)
+    pair = list(time)
+    if len(pair) != 2:
+        raise _error("time", time, hint)
+    start, end = parse_time(pair[0], "time"), parse_time(pair[1], "time")
+    start = -math.inf if start is None else start
+    end = math.inf if end is None else end
+    if start > end:
+        raise _error("time", time, "the start comes after the end")
+    return start, end
+
+
+def parse_bands(band: str | Iterable[str] | None) -> set[str] | None:
+    """Band names, upper case (``f158`` is ``F158``); None for any band.
+
+    Examples
+    --------
+    >>> sorted(parse_bands(["f158", "F184"]))
+    ['F158', 'F184']
+    """
+    if band is None:
+        return None
+    names: list[Any] = [band] if isinstance(band, str) else list(band)
+    if not names or not all(isinstance(name, str) and name.strip() for name in names):
+        raise _error("band", band, "give a band name such as F158, or a list of them")
+    return {name.strip().upper() for name in names}
 
 
 def describe(position: Any) -> str:

@@ -25,11 +25,9 @@ beside it too), returns them with its result, and the caller adds them up, each 
 
 from __future__ import annotations
 
-import errno
 import functools
 import os
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -37,8 +35,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import config
-from .errors import InvalidParameterError, MissingExtraError, RomanHelpersError
+from . import _s3, config
+from ._progress import shown
+from .errors import InvalidParameterError, MissingExtraError
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.nddata import Cutout2D
@@ -50,32 +49,6 @@ __all__ = ["CONNECT_TIMEOUT", "BatchResult", "Failure", "ImageCutout", "Success"
 CONNECT_TIMEOUT = 10.0
 #: Name of the thread that runs one attempt (so that an abandoned one can be recognised).
 _ATTEMPT_THREAD = "roman-helpers-attempt"
-#: s3fs turns S3 answers into OSError with these errno values for requests that are wrong,
-#: not unlucky (see s3fs.errors.ERROR_CODE_TO_EXCEPTION): sending them again cannot help.
-_PERMANENT_ERRNO = frozenset(
-    {
-        errno.EINVAL,
-        errno.EPERM,
-        errno.ENOSYS,
-        errno.EMSGSIZE,
-        errno.ENAMETOOLONG,
-        errno.ENOTEMPTY,
-        errno.EREMCHG,
-    }
-)
-_TRANSIENT_CODES = frozenset(
-    {
-        "SlowDown",
-        "InternalError",
-        "ServiceUnavailable",
-        "RequestTimeout",
-        "RequestTimeTooSkewed",
-        "Throttling",
-        "ThrottlingException",
-    }
-)
-
-
 # --------------------------------------------------------------------------- results
 
 
@@ -267,59 +240,6 @@ class _Outcome:
     records: list[tuple] = field(default_factory=list)
 
 
-def _http_status(error: BaseException) -> tuple[int | None, str]:
-    """HTTP status and S3 error code of a botocore ClientError in ``error``'s chain."""
-    seen = set()
-    link: BaseException | None = error
-    while link is not None and id(link) not in seen:
-        seen.add(id(link))
-        response = getattr(link, "response", None)
-        if isinstance(response, Mapping) and "ResponseMetadata" in response:
-            status = response["ResponseMetadata"].get("HTTPStatusCode")
-            return (int(status) if status else None), str(response.get("Error", {}).get("Code", ""))
-        link = link.__cause__ or link.__context__
-    return None, ""
-
-
-def _is_transient(error: BaseException) -> bool:
-    """Tell whether another attempt may succeed where this one failed."""
-    # The package's own errors are verdicts on the request (no such object, position outside
-    # the image, damaged file, refused access): the same request will get the same answer.
-    if isinstance(
-        error,
-        (
-            RomanHelpersError,
-            FileNotFoundError,
-            PermissionError,
-            FileExistsError,
-            IsADirectoryError,
-            NotADirectoryError,
-        ),
-    ):
-        return False
-    if isinstance(error, (TimeoutError, ConnectionError)):
-        return True
-    status, code = _http_status(error)
-    if status is not None:
-        return status >= 500 or status in (408, 429) or code in _TRANSIENT_CODES
-    if isinstance(error, OSError):  # s3fs reports 5xx answers and broken transfers as OSError
-        return error.errno not in _PERMANENT_ERRNO
-    from botocore.exceptions import ConnectionError as BotoConnectionError
-    from botocore.exceptions import (
-        HTTPClientError,
-        IncompleteReadError,
-        ResponseStreamingError,
-    )
-
-    if isinstance(error, (BotoConnectionError, HTTPClientError, IncompleteReadError, ResponseStreamingError)):
-        return True
-    try:
-        import aiohttp
-    except ImportError:  # pragma: no cover - s3fs depends on it
-        return False
-    return isinstance(error, aiohttp.ClientError)
-
-
 def _within(function: Callable[[str], Any], uri: str, seconds: float) -> Any:
     """Call ``function(uri)``, giving up after ``seconds``.
 
@@ -364,15 +284,14 @@ def _run(
     # back and the caller counts each once: within a process a record's send and receive
     # times (perf_counter, nanoseconds) identify it; host and process tell processes apart.
     with measure() as stats:
-        while True:
-            outcome.attempts += 1
+        for attempt in _s3.attempts(retries + 1, backoff):
+            outcome.attempts = attempt
             try:
                 outcome.value = _within(function, uri, timeout)
                 break
             except Exception as error:  # noqa: BLE001 - every failure is reported, none raised
-                transient = _is_transient(error)
-                if transient and outcome.attempts <= retries:
-                    time.sleep(backoff * 2 ** (outcome.attempts - 1))
+                transient = _s3.is_transient(error)
+                if transient and attempt <= retries:
                     continue
                 outcome.error_type, outcome.transient = type(error).__name__, transient
                 outcome.message = str(error) or repr(error)
@@ -418,22 +337,13 @@ def _rows(items: Any, name: str) -> list[tuple[str, dict[str, Any]]]:
     return rows
 
 
-def _show_progress(progress: bool | None) -> bool:
-    if progress is not None:
-        return bool(progress)
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):  # replaced or closed stderr
-        return False
-
-
 # --------------------------------------------------------------------------- running
 
 
 def _in_threads(
     task: Callable[[str], _Outcome], uris: list[str], max_workers: int, progress: bool
 ) -> list[_Outcome]:
-    from tqdm.auto import tqdm
+    from ._progress import tqdm
 
     outcomes: dict[int, _Outcome] = {}
     with (
@@ -477,7 +387,7 @@ def _connect(client: Any, timeout: float) -> tuple[Any, bool]:
             client,
             hint=f"no Dask scheduler answered there within {timeout:g} s ({error}). Check the address "
             "(the scheduler prints it when it starts, e.g. 'tcp://127.0.0.1:8786'), start one "
-            "with `dask scheduler` and `dask worker <address>`, or pass client=None to work in "
+            "with `dask scheduler` and `dask worker <address>`, or leave out client= to work in "
             "threads in this process",
         ) from error
 
@@ -538,7 +448,8 @@ def map_files(
         default :func:`roman_helpers.config.timeout`.
     progress : bool, optional
         Show a progress bar (tqdm in threads, :func:`dask.distributed.progress` on a
-        cluster). By default shown when standard error is a terminal.
+        cluster). By default a widget in Jupyter, a text bar on a terminal and none in a
+        log.
 
     Returns
     -------
@@ -589,7 +500,7 @@ def _map(
         raise InvalidParameterError("retries", retries, hint="give 0 (no retry) or more")
     task = functools.partial(_run, function, retries=int(retries), timeout=timeout, backoff=config.backoff())
     uris = [uri for uri, _ in rows]
-    show = _show_progress(progress)
+    show = shown(progress)
     started = time.perf_counter()
     if client is None:
         backend = "threads"

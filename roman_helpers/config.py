@@ -3,7 +3,7 @@
 Nothing here is evaluated at import time: every function looks at the
 environment when it is called, so a process started under the offline
 sandbox (which exports ``AWS_ENDPOINT_URL`` and friends) and a process on
-the Roman Science Platform run the same code unmodified.
+the Roman Research Nexus run the same code unmodified.
 
 Environment variables honoured
 ------------------------------
@@ -33,12 +33,9 @@ Environment variables honoured
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # for the type hints only; imported late at run time
-    from s3fs import S3FileSystem
 
 __all__ = [
     "PUBLIC_BUCKETS",
@@ -47,7 +44,7 @@ __all__ = [
     "command_line",
     "connect_timeout",
     "download_workers",
-    "filesystem",
+    "fail_fast",
     "is_public_bucket",
     "mast_url",
     "max_attempts",
@@ -141,6 +138,11 @@ def download_workers() -> int:
     ``roman-helpers get --workers``: ``ROMAN_HELPERS_DOWNLOAD_WORKERS``, else
     :data:`DEFAULT_DOWNLOAD_WORKERS`.
 
+    Raises
+    ------
+    ValueError
+        If ``ROMAN_HELPERS_DOWNLOAD_WORKERS`` is not a whole number of 1 or more.
+
     Examples
     --------
     >>> import os
@@ -153,40 +155,20 @@ def download_workers() -> int:
     except ValueError:
         workers = 0
     if workers < 1:
-        from .errors import InvalidParameterError  # late: errors imports this module
-
-        raise InvalidParameterError(
-            "ROMAN_HELPERS_DOWNLOAD_WORKERS", value, hint="Set it to a whole number of 1 or more, or unset it"
+        raise ValueError(
+            f"invalid ROMAN_HELPERS_DOWNLOAD_WORKERS {value!r}. Set it to a whole number of 1 or more, "
+            "or unset it"
         )
     return workers
-
-
-def _no_connect_retry(attempts: int = 1, caught_exception: BaseException | None = None, **kwargs: Any) -> Any:
-    """botocore ``needs-retry`` handler: a connection that could not be made is not tried again.
-
-    botocore asks every ``needs-retry`` handler and follows the first answer that is not
-    ``None``; ``False`` means "do not retry". Answers from the server (5xx, SlowDown) and
-    bodies cut off after the connection was made are left to botocore's retry policy.
-    """
-    from botocore.exceptions import ConnectionError as ConnectFailed
-    from botocore.exceptions import SSLError
-
-    if isinstance(caught_exception, ConnectFailed) and not isinstance(caught_exception, SSLError):
-        return False
-    return None
-
-
-#: Registered first, so that botocore reads its answer before its own retry handler's.
-_NO_CONNECT_RETRY = ("needs-retry.s3", _no_connect_retry)
 
 
 @contextmanager
 def command_line() -> Iterator[None]:
     """Run the block with the settings of the ``roman-helpers`` command, for a person waiting.
 
-    Inside it :func:`connect_timeout` defaults to :data:`COMMAND_LINE_CONNECT_TIMEOUT`, and an
-    S3 connection that could not be made (refused, unknown host, connect time-out) is not
-    retried, by every S3 client created inside (boto3, s3fs): an unreachable endpoint is
+    Inside it :func:`connect_timeout` defaults to :data:`COMMAND_LINE_CONNECT_TIMEOUT`, and
+    :func:`fail_fast` is true: an S3 connection that could not be made (refused, unknown host,
+    connect time-out) is not retried by the kit's S3 clients, so an unreachable endpoint is
     reported within about two seconds instead of after botocore's backoff. Answers from the
     server are retried as everywhere else.
 
@@ -195,24 +177,24 @@ def command_line() -> Iterator[None]:
     >>> with command_line():
     ...     connect_timeout() <= 2.0 or "ROMAN_HELPERS_CONNECT_TIMEOUT" in os.environ
     True
+    >>> fail_fast()
+    False
     """
     global _command_line
-    from botocore import handlers
-
-    # Clients are created inside the command (s3fs makes its own session when it first connects),
-    # and no public hook reaches a session before it exists: botocore's built-in handler list,
-    # which each new session registers, is that hook (roman_helpers.transfer uses it too).
-    spec = (*_NO_CONNECT_RETRY, handlers.REGISTER_FIRST)
     previous = _command_line
     _command_line = True
-    handlers.BUILTIN_HANDLERS.append(spec)
     try:
         yield
     finally:
         _command_line = previous
-        index = next((i for i, entry in enumerate(handlers.BUILTIN_HANDLERS) if entry is spec), None)
-        if index is not None:
-            del handlers.BUILTIN_HANDLERS[index]
+
+
+def fail_fast() -> bool:
+    """Tell whether an S3 connection that could not be made is reported at once, without retries.
+
+    True inside :func:`command_line`, where a person waits for the answer.
+    """
+    return _command_line
 
 
 def max_attempts() -> int:
@@ -235,37 +217,15 @@ def sandbox_state() -> str | None:
     return os.environ.get("ROMAN_HELPERS_SANDBOX") or None
 
 
-def filesystem(bucket: str | None = None, *, anon: bool | None = None, **kwargs: Any) -> S3FileSystem:
-    """Return an :class:`s3fs.S3FileSystem` configured for low transfer.
+def __getattr__(name: str) -> object:
+    """``filesystem``: deprecated, resolved on first use (it moved where the kit talks to S3)."""
+    if name == "filesystem":
+        warnings.warn(
+            "roman_helpers.config.filesystem is deprecated; use roman_helpers.stream.filesystem",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from ._s3 import filesystem  # the one deprecated way in: never at import, only on this name
 
-    Parameters
-    ----------
-    bucket : str, optional
-        Bucket (or ``s3://`` URI) the file system will read; decides anonymous
-        access when ``anon`` is not given.
-    anon : bool, optional
-        Force anonymous (``True``) or credentialed (``False``) access. By
-        default public buckets are read anonymously and all others with the
-        default AWS credential chain (on the science platform, its role).
-    **kwargs
-        Passed to :class:`s3fs.S3FileSystem`; ``config_kwargs`` are merged into the
-        time-outs set here rather than replacing them.
-
-    Returns
-    -------
-    s3fs.S3FileSystem
-    """
-    import s3fs  # imported here so that `import roman_helpers` stays light
-
-    if anon is None:
-        name = (bucket or "").removeprefix("s3://").split("/", 1)[0]
-        anon = is_public_bucket(name) if name else False
-    options: dict[str, Any] = {
-        "anon": anon,
-        "default_block_size": block_size(),
-        "default_cache_type": "bytes",
-        "config_kwargs": {"connect_timeout": connect_timeout(), "read_timeout": timeout()},
-    }
-    options["config_kwargs"].update(kwargs.pop("config_kwargs", {}))
-    options.update(kwargs)
-    return s3fs.S3FileSystem(**options)
+        return filesystem
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

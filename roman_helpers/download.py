@@ -32,16 +32,15 @@ import base64
 import errno
 import hashlib
 import os
-import sys
 import threading
-import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from roman_helpers import config
+from roman_helpers import _s3, config, transfer
+from roman_helpers._progress import shown
 from roman_helpers.errors import (
     AccessDeniedError,
     DownloadError,
@@ -50,7 +49,6 @@ from roman_helpers.errors import (
     ObjectNotFoundError,
     RomanHelpersError,
     UnsafePathError,
-    translate_s3_error,
 )
 from roman_helpers.uris import split_uri
 
@@ -72,17 +70,6 @@ PART_THRESHOLD = 16 * 1024 * 1024
 PART_SIZE = 8 * 1024 * 1024
 #: Local errors no retry can mend (Windows has no EDQUOT).
 _DISK_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, getattr(errno, "EDQUOT", errno.ENOSPC)}
-_TRANSIENT_CODES = {
-    "SlowDown",
-    "InternalError",
-    "ServiceUnavailable",
-    "RequestTimeout",
-    "Throttling",
-    "500",
-    "502",
-    "503",
-    "504",
-}
 
 
 @dataclass
@@ -168,10 +155,6 @@ def safe_destination(destination: str | os.PathLike, key: str) -> Path:
     return target
 
 
-_LOADER_LOCK = threading.Lock()
-_LOADER: list[Any] = []  # botocore's data loader, shared: parsing the S3 model costs ~0.1 s per session
-
-
 class _Sent(threading.local):
     """HTTP requests our client sent from this thread since the count was last reset."""
 
@@ -191,58 +174,39 @@ def _count_sent(**kwargs: Any) -> None:
 
 
 def _client(anon: bool, max_workers: int) -> Any:
-    import boto3
-    import botocore.session
-    from botocore import UNSIGNED
-    from botocore.config import Config
-
-    from roman_helpers import transfer
-
-    options = {
-        "connect_timeout": config.connect_timeout(),
-        "read_timeout": config.timeout(),
-        # botocore retries a request that fails before its body arrives (5xx and SlowDown answers,
-        # lost connections, time-outs), with jittered exponential backoff and a retry quota. Its
-        # retries end once the headers are in, so resuming a body that breaks off into the
-        # temporary file, starting over when the ETag changes mid-download and fetching again
-        # after a checksum mismatch stay in _download.
-        "retries": {"mode": "standard", "total_max_attempts": config.max_attempts()},
-        "max_pool_connections": max(10, 2 * max_workers),  # a worker per object + one per extra part
-    }
-    if anon:
-        options["signature_version"] = UNSIGNED  # public buckets: no Authorization header at all
-    # a new session each call reads the environment (endpoint, credentials) afresh; only the
-    # loader of botocore's bundled JSON models is shared
-    session = botocore.session.get_session()
-    with _LOADER_LOCK:
-        if _LOADER:
-            session.register_component("data_loader", _LOADER[0])
-        else:
-            _LOADER.append(session.get_component("data_loader"))
-    client = boto3.session.Session(botocore_session=session).client("s3", config=Config(**options))
-    client.meta.events.register("request-created.s3", _count_sent, unique_id="roman_helpers.download.sent")
-    return transfer.watch(client)  # counted by transfer.measure() blocks
+    # botocore retries a request that fails before its body arrives (5xx and SlowDown answers, lost
+    # connections, time-outs), with jittered exponential backoff and a retry quota. Its retries end
+    # once the headers are in, so resuming a body that breaks off into the temporary file, starting
+    # over when the ETag changes mid-download and fetching again after a checksum mismatch stay in
+    # _download. A worker per object, and one per extra part, each want a connection.
+    client = _s3.client(
+        anon=anon,
+        connections=max(10, 2 * max_workers),
+        max_attempts=config.max_attempts(),
+        handlers=(("request-created.s3", _count_sent),),
+    )
+    return transfer.watch(client)  # counted by transfer.measure() blocks, whenever they start
 
 
 class _Transient(Exception):
     """A failure worth another attempt."""
 
 
-def _classify(error: Exception, uri: str, *, anonymous: bool | None = None) -> Exception:
-    """Map a botocore/network error to our error types; _Transient when a retry may help."""
-    from botocore.exceptions import BotoCoreError, ClientError
+def _classify(error: Exception, uri: str) -> Exception:
+    """Map a botocore/network error to our error types; _Transient when a retry may help.
 
-    if isinstance(error, ClientError):
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code in _TRANSIENT_CODES or (status and status >= 500):
-            return _Transient(f"S3 answered {code or status}")
-        translated = translate_s3_error(error, uri, anonymous=anonymous)
+    ``uri`` may be empty where only the kind of failure matters (and no message is shown).
+    """
+    status, code = _s3.answer(error)
+    if _s3.is_transient(error):
+        return _Transient(f"S3 answered {code or status}" if status else f"{type(error).__name__}: {error}")
+    if status is not None or code:  # S3 answered, and not "try again"
+        translated = _s3.translate(error, uri, probe=bool(uri))
         if isinstance(translated, (ObjectNotFoundError, AccessDeniedError)):
             return translated
         return DownloadError(f"{uri}: S3 answered {code or status}")
-    if isinstance(error, (BotoCoreError, ConnectionError, TimeoutError)):
-        return _Transient(f"{type(error).__name__}: {error}")
+    if _s3.from_botocore(error):  # no credentials, a bad parameter ...: no retry helps
+        return DownloadError(f"{uri}: {type(error).__name__}: {error}")
     return error
 
 
@@ -393,7 +357,7 @@ def _head(client: Any, bucket: str, key: str, uri: str) -> dict:
     except Exception as error:
         mapped = _classify(error, uri)
         if isinstance(mapped, _Transient):
-            unreachable = translate_s3_error(error, uri)  # no connection at all: say so, with what to do
+            unreachable = _s3.translate(error, uri)  # no connection at all: say so, with what to do
             mapped = (
                 unreachable
                 if isinstance(unreachable, EndpointUnreachableError)
@@ -596,12 +560,10 @@ def _download(
     def requests() -> int:
         return sum(part.requests for part in pieces)
 
-    attempts = 0
     last_error: Exception | None = None
     try:
         with open(temp, "w+b") as handle:  # "w": bytes of an earlier, interrupted run go
-            while True:
-                attempts += 1
+            for _attempt in _s3.attempts(config.max_attempts(), config.backoff()):
                 try:
                     _get_parts(client, bucket, key, etag, pieces, temp, digest, pool, progress, cancel)
                     os.fsync(handle.fileno())
@@ -623,26 +585,14 @@ def _download(
                     if not isinstance(error, (ConnectionError, TimeoutError)) and error.errno in _DISK_ERRORS:
                         raise DownloadError(f"{uri}: cannot write {str(path)!r}: {error.strerror}") from error
                     last_error = _Transient(str(error))
-                except Exception as error:
-                    from botocore.exceptions import FlexibleChecksumError
-
-                    if isinstance(error, FlexibleChecksumError):
-                        _restart(handle, pieces, digest)
-                        last_error = IntegrityError(f"{uri}: {error}")
-                    else:
-                        mapped = _classify(error, uri)
-                        if not isinstance(mapped, _Transient):
-                            raise mapped from error
-                        if isinstance(mapped, _Changed):
-                            _restart(handle, pieces, digest)
-                        last_error = mapped
-                if attempts == config.max_attempts():
-                    if isinstance(last_error, IntegrityError):
-                        raise IntegrityError(f"{last_error} (after {requests()} GET requests)")
-                    raise DownloadError(
-                        f"{uri}: gave up after {requests()} GET requests; last error: {last_error}"
-                    )
-                time.sleep(config.backoff() * 2 ** (attempts - 1))  # not after the last attempt
+                except Exception as error:  # noqa: BLE001 - botocore's and the network's: sorted there
+                    last_error = _failed_attempt(error, uri, handle, pieces, digest)
+            else:
+                if isinstance(last_error, IntegrityError):
+                    raise IntegrityError(f"{last_error} (after {requests()} GET requests)")
+                raise DownloadError(
+                    f"{uri}: gave up after {requests()} GET requests; last error: {last_error}"
+                )
         os.replace(temp, path)  # atomic: the final path is either absent/old or complete
         result.status, result.verified = "downloaded", verified
     finally:
@@ -650,11 +600,26 @@ def _download(
         temp.unlink(missing_ok=True)  # never leave a temporary file behind
 
 
+def _failed_attempt(
+    error: Exception, uri: str, handle: BinaryIO, pieces: list[_Part], digest: _Digest
+) -> Exception:
+    """What an attempt that raised ``error`` leaves for the next one: raise when none can help."""
+    if _s3.checksum_mismatch(error):  # botocore compared S3's checksum with the body: start over
+        _restart(handle, pieces, digest)
+        return IntegrityError(f"{uri}: {error}")
+    mapped = _classify(error, uri)
+    if not isinstance(mapped, _Transient):
+        raise mapped from error
+    if isinstance(mapped, _Changed):
+        _restart(handle, pieces, digest)
+    return mapped
+
+
 class _Progress:
     """Thread-safe wrapper of one tqdm bar whose total grows as sizes become known."""
 
     def __init__(self, enabled: bool, count: int) -> None:
-        from tqdm.auto import tqdm
+        from ._progress import tqdm
 
         self.bar = tqdm(total=0, unit="B", unit_scale=True, desc=f"{count} file(s)", disable=not enabled)
         self.lock = threading.Lock()
@@ -670,13 +635,6 @@ class _Progress:
 
     def close(self) -> None:
         self.bar.close()
-
-
-def _stderr_is_terminal() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):  # replaced or closed stderr
-        return False
 
 
 def download(
@@ -705,8 +663,8 @@ def download(
         As many more threads fetch the extra parts of objects of :data:`PART_THRESHOLD` bytes
         or more.
     progress : bool, optional
-        Show a tqdm progress bar of bytes on stderr. By default only when stderr is a
-        terminal, so that logs and redirected output get no bar; True or False forces it.
+        Show a progress bar of bytes. By default a widget in Jupyter, a text bar on a
+        terminal and none in a log or redirected output; True or False forces it.
     overwrite : bool
         Fetch again even when a verified copy is present.
 
@@ -736,8 +694,12 @@ def download(
     'hst/public/ib1f/ib1f01010/ib1f01010_drz.fits'
     """
     uri_list = [uris] if isinstance(uris, str) else list(uris)
-    max_workers = config.download_workers() if max_workers is None else max_workers
-    progress = _stderr_is_terminal() if progress is None else bool(progress)
+    if max_workers is None:
+        try:
+            max_workers = config.download_workers()
+        except ValueError as error:  # a bad ROMAN_HELPERS_DOWNLOAD_WORKERS: config's message says so
+            raise RomanHelpersError(str(error)) from None
+    progress = shown(progress)
     destination = Path(destination)
     destination.mkdir(parents=True, exist_ok=True)
     clients: dict[bool, object] = {}

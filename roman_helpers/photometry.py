@@ -13,13 +13,18 @@ surface brightness: convert before comparing with catalogues).
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from os import PathLike
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import InvalidParameterError, MissingExtraError
+from . import _sky, _wcs
+from ._threadsafe import quiet
+from .errors import InvalidParameterError, MissingExtraError, ObjectNotFoundError
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.table import Table
@@ -27,7 +32,7 @@ if TYPE_CHECKING:  # for the type hints only; imported late at run time
 
     from .batch import BatchResult
 
-__all__ = ["ForcedFlux", "forced_photometry", "light_curve", "plot_light_curve"]
+__all__ = ["ForcedFlux", "forced_photometry", "light_curve", "light_curve_from_index", "plot_light_curve"]
 
 #: Clipping of the background annulus: 3 sigma, up to 10 rounds (photutils' usual choice).
 CLIP_SIGMA = 3.0
@@ -81,18 +86,7 @@ def _pixels(value: Any, wcs: Any, position: Any, name: str) -> float:
     if value.unit.physical_type == "angle":
         if wcs is None:
             raise InvalidParameterError(name, value, hint="an angle needs an image with a WCS; give pixels")
-        from astropy.wcs.utils import proj_plane_pixel_scales
-
-        if hasattr(wcs, "wcs"):  # a FITS WCS: its plane scale
-            scale = float(np.sqrt(np.prod(proj_plane_pixel_scales(wcs.celestial)))) * u.deg
-        else:  # any WCS of astropy's common interface: the local scale at the target
-            x, y = position
-            centre = wcs.pixel_to_world(x, y)
-            scale = np.sqrt(
-                centre.separation(wcs.pixel_to_world(x + 1, y))
-                * centre.separation(wcs.pixel_to_world(x, y + 1))
-            )
-        return float((value / scale).to_value(u.dimensionless_unscaled))
+        return float((value / _wcs.pixel_scale(wcs, *position)).to_value(u.dimensionless_unscaled))
     if value.unit == u.pix:
         return float(value.value)
     raise InvalidParameterError(name, value, hint="give pixels (a number) or an angle (e.g. 0.3 * u.arcsec)")
@@ -171,7 +165,7 @@ def forced_photometry(
             raise InvalidParameterError(
                 "position", position, hint="this image has no WCS; give the position in pixels (x, y)"
             )
-        x, y = (float(v) for v in wcs.world_to_pixel(position))
+        x, y = _wcs.world_to_pixel(wcs, position)
     else:
         try:
             x, y = (float(v) for v in position)
@@ -184,10 +178,7 @@ def forced_photometry(
         r_in, r_out = (_pixels(value, wcs, (x, y), "annulus") for value in annulus)
     except (TypeError, ValueError) as error_:
         raise InvalidParameterError("annulus", annulus, hint="give (r_in, r_out)") from error_
-    if not 0 < r <= r_in < r_out:
-        raise InvalidParameterError(
-            "annulus", (r, r_in, r_out), hint="need 0 < radius <= r_in < r_out (in pixels)"
-        )
+    _sky.check_apertures(r, r_in, r_out)
 
     aperture = aperture_module.CircularAperture((x, y), r=r)
     ring = aperture_module.CircularAnnulus((x, y), r_in=r_in, r_out=r_out)
@@ -239,7 +230,8 @@ def light_curve(
     Returns
     -------
     astropy.timeseries.TimeSeries
-        Sorted by time; columns ``time`` (mid-exposure, MJD), ``band``, ``flux``,
+        Sorted by time; columns ``time`` (mid-exposure, MJD; a file whose end is not known, such
+        as one without ``EXPTIME``, is taken as an instant exposure at its start), ``band``, ``flux``,
         ``flux_err``, ``background``, ``coverage``, ``file``, ``detector``, and ``x``,
         ``y``: the target's 0-based pixel position in the file. An epoch whose cut-out has
         no valid pixel under the aperture has NaN flux and ``coverage`` 0.
@@ -297,7 +289,7 @@ def light_curve(
             # no valid pixel under the aperture (a gap, or all masked): keep the epoch, flagged
             measured = ForcedFlux(np.nan, np.nan, np.nan, np.nan, np.nan, 0.0)
         x, y = item.cutout.to_original_position((measured.x, measured.y))
-        rows["mjd"].append((float(item.meta["t_start"]) + float(item.meta["t_end"])) / 2)
+        rows["mjd"].append(_mid_time(item.meta["t_start"], item.meta["t_end"]))
         rows["band"].append(str(item.meta.get("band", "")))
         rows["flux"].append(measured.flux)
         rows["flux_err"].append(measured.flux_err)
@@ -316,6 +308,139 @@ def light_curve(
             for name, values in rows.items()
         },
     )
+
+
+def _mid_time(start: Any, end: Any) -> float:
+    """Mid-exposure (MJD); an exposure without a known end (no EXPTIME) is an instant at its start."""
+    start, end = float(start), float(end)
+    return (start + end) / 2 if np.isfinite(end) else start
+
+
+def default_size(annulus: Sequence[float]) -> int:
+    """Cut-out side (pixels) that just holds the background annulus around the target."""
+    return 2 * math.ceil(float(annulus[1])) + 3
+
+
+def light_curve_from_index(
+    index: Table | str | PathLike,
+    position: Any,
+    *,
+    band: str | Sequence[str] | None = None,
+    time: Any = None,
+    size: Any = None,
+    radius: float = 3.0,
+    annulus: Sequence[float] = (8.0, 14.0),
+    client: Any = None,
+    max_workers: int = 8,
+    anon: bool | None = None,
+    retries: int = 2,
+    timeout: float | None = None,
+    progress: bool | None = None,
+) -> TimeSeries:
+    """Forced photometry of a target in every file of an index that holds it: find, cut out, measure.
+
+    The workflow of ``roman-helpers lightcurve``, so that Python and the command line give the
+    same curve: :func:`roman_helpers.footprints.find` lists the files over the position,
+    :func:`roman_helpers.batch.cutouts` cuts the same small region (and its errors) out of each,
+    fetching only those pixels, and :func:`light_curve` measures them.
+
+    Parameters
+    ----------
+    index : astropy.table.Table or path
+        From :func:`roman_helpers.footprints.build_index` or a file of
+        :func:`roman_helpers.footprints.save_index`.
+    position : astropy.coordinates.SkyCoord or str
+        The target, as :func:`roman_helpers.footprints.find` reads it (``"00:37:48.19 -44:05:25.80"``,
+        ``"9.4508 -44.0905"``, a SkyCoord).
+    band, time
+        Keep only these bands and exposures overlapping this interval, as for
+        :func:`~roman_helpers.footprints.find`.
+    size : int, str, Quantity or (ny, nx), optional
+        Side of the cut-outs, in pixels or as an angle; by default just enough for the annulus
+        (``2 * ceil(r_out) + 3`` pixels).
+    radius : float
+        Aperture radius in pixels.
+    annulus : (r_in, r_out)
+        Background annulus radii in pixels; ``radius <= r_in < r_out``.
+    client, max_workers, anon, retries, timeout, progress
+        As for :func:`roman_helpers.batch.cutouts`.
+
+    Returns
+    -------
+    astropy.timeseries.TimeSeries
+        As :func:`light_curve`. ``meta`` records the target (``target_ra_deg``,
+        ``target_dec_deg``), the apertures (``aperture_radius_pix``, ``annulus_pix``), the
+        cut-out size (``cutout_size``), the number of files found (``files``), the files that
+        failed (``failed``: ``"URI: ErrorType: message"``, and left out of the curve) and the
+        transfer (``transfer``: requests, bytes, seconds, backend).
+
+    Raises
+    ------
+    ObjectNotFoundError
+        If no file of the index holds the target (the message gives the nearest footprint).
+    InvalidParameterError
+        For a position, band, time, size or apertures that cannot be used.
+
+    Warns
+    -----
+    UserWarning
+        When no file gave a cut-out (the curve is empty; ``meta["failed"]`` says why).
+
+    Examples
+    --------
+    >>> from roman_helpers.footprints import build_index
+    >>> index = build_index("s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/")
+    >>> curve = light_curve_from_index(index, "05:21:09.6 -69:38:16.8", band="F158", progress=False)
+    >>> len(curve), curve.meta["files"], curve.meta["failed"], curve.meta["cutout_size"]
+    (1, 1, [], '31')
+    """
+    from . import batch, footprints
+
+    r_in, r_out = (float(value) for value in annulus)
+    _sky.check_apertures(float(radius), r_in, r_out)
+    target = _sky.parse_sky_position(position)
+    size = default_size(annulus) if size is None else size
+    pixels = _sky.parse_size(size)
+    with quiet(UserWarning):  # an empty answer warns; its reason is in meta, raised below
+        found = footprints.find(index, target, band=band, time=time)
+    if not len(found):
+        raise ObjectNotFoundError(f"{found.meta['reason']}; check the position")
+    result = batch.cutouts(
+        found["uri", "band", "detector", "t_start", "t_end"],
+        target,
+        pixels,
+        client=client,
+        max_workers=max_workers,
+        anon=anon,
+        retries=retries,
+        timeout=timeout,
+        progress=progress,
+    )
+    curve = light_curve(result, target, radius=radius, annulus=(r_in, r_out))
+    curve.meta.update(
+        {
+            "target_ra_deg": float(target.ra.deg),
+            "target_dec_deg": float(target.dec.deg),
+            "aperture_radius_pix": float(radius),
+            "annulus_pix": [r_in, r_out],
+            "cutout_size": str(size),  # pixels, unless an angle is written
+            "files": len(found),
+            "failed": [f"{item.uri}: {item.error_type}: {item.message}" for item in result.failed],
+            "transfer": {
+                "requests": result.requests,
+                "bytes": result.bytes,
+                "seconds": round(result.seconds, 3),
+                "backend": result.backend,
+            },
+        }
+    )
+    if not result.ok:
+        warnings.warn(
+            f"none of the {len(found)} files gave a cut-out; meta['failed'] says why",
+            UserWarning,
+            stacklevel=2,
+        )
+    return curve
 
 
 def plot_light_curve(curve: Table, truth: Table | None = None, ax: Any = None) -> Any:

@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 #: Kernel used for local runs: the current interpreter (jupyter_client maps ``python3`` to
-#: ``sys.executable``), whatever kernel the notebook's metadata names for the science platform.
+#: ``sys.executable``), whatever kernel the notebook's metadata names for the Roman Research Nexus.
 LOCAL_KERNEL = "python3"
 
 
@@ -276,7 +276,7 @@ def run_notebooks(
     notebooks_dir : path, optional
         Folder of the source notebooks; ``./notebooks`` when omitted.
     progress : bool, default True
-        Show a tqdm progress bar on stderr.
+        Show a progress bar: on a terminal or in Jupyter, never in a log.
     kernel_name : str, default ``"python3"``
         Kernel to execute with; the default is the current environment.
     cell_timeout : int, default 600
@@ -298,14 +298,15 @@ def run_notebooks(
     """
     _extras.require("running the tutorials", "notebooks", *(() if real else ("sandbox",)))
     import papermill  # guarded above: the notebooks extra
-    from tqdm.auto import tqdm
+
+    from ._progress import tqdm
 
     runs = planned_runs(dataset_names, notebooks)
     sources = {number: find_notebook(number, notebooks_dir) for number in {r.notebook for r in runs}}
     output_root = Path(output_dir).resolve()
     results: list[RunResult] = []
     with _environment(real, sandbox_options):
-        bar = tqdm(runs, desc="notebooks", unit="run", disable=not progress, file=sys.stderr)
+        bar = tqdm(runs, desc="notebooks", unit="run", disable=None if progress else True, file=sys.stderr)
         for run in bar:
             source = sources[run.notebook]
             target_dir = output_root / run.dataset

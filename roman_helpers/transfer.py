@@ -43,6 +43,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._s3 import hooks
+
 __all__ = ["TransferRecord", "TransferStats", "measure", "watch"]
 
 _EVENT = "response-received.s3"
@@ -242,42 +244,14 @@ def watch(client: Any) -> Any:
     return client
 
 
-def _existing_event_systems() -> Iterator[Any]:
-    """The event systems of boto3's default session and of the connected cached s3fs clients."""
-    import boto3
-    import s3fs
-
-    if boto3.DEFAULT_SESSION is not None:
-        yield boto3.DEFAULT_SESSION.events
-    # fsspec keeps the instances it reuses in this class attribute; it has no public accessor
-    for filesystem in list(s3fs.S3FileSystem._cache.values()):
-        if filesystem.session is None:
-            continue  # never connected: its session will be made from the built-in list
-        try:
-            yield filesystem.s3.meta.events
-        except RuntimeError:  # an asynchronous instance whose session is not set up yet
-            continue
-
-
 def _start() -> None:
-    """Before the first block: reach the sessions that will be created while blocks run.
-
-    No public hook exists for a session that does not exist yet, so the handlers join
-    botocore's built-in list, which each new session copies, until the last block ends.
-    """
-    from botocore import handlers
-
-    handlers.BUILTIN_HANDLERS.extend(_HANDLERS)
+    """Before the first block: reach the sessions that will be created while blocks run."""
+    hooks.join_new_sessions(_HANDLERS)
 
 
 def _stop() -> None:
     """After the last block: leave botocore's built-in list and the reached sessions as they were."""
-    from botocore import handlers
-
-    for spec in _HANDLERS:
-        index = next((i for i, entry in enumerate(handlers.BUILTIN_HANDLERS) if entry is spec), None)
-        if index is not None:
-            del handlers.BUILTIN_HANDLERS[index]
+    hooks.leave_new_sessions(_HANDLERS)
     for events in _reached:
         _unregister(events, _BLOCK_ID)
     _reached.clear()
@@ -311,7 +285,7 @@ def measure() -> Iterator[TransferStats]:
         if not _active:
             _start()
         try:
-            for events in _existing_event_systems():
+            for events in hooks.event_systems():
                 if not any(events is known for known in _reached):
                     _register(events, _BLOCK_ID)
                     _reached.append(events)

@@ -1,6 +1,6 @@
 """Cloud URIs: parsing, MAST products to ``s3://`` URIs, Roman layouts and file names.
 
-* :func:`split_uri` takes ``s3://bucket/key`` apart.
+* :func:`split_uri` takes ``s3://bucket/key`` apart; :func:`list_objects` lists what is under a prefix.
 * :func:`cloud_uris` turns MAST products into ``s3://stpubdata/...`` URIs, like
   ``Observations.get_cloud_uris`` but with one path look-up per 50 products and the
   existence checks made concurrently.
@@ -19,7 +19,8 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from . import config, datasets
+from . import _s3, config, datasets
+from ._s3 import S3Object
 from .errors import (
     BucketNotFoundError,
     InvalidParameterError,
@@ -27,12 +28,13 @@ from .errors import (
     NotInCloudWarning,
     ObjectNotFoundError,
     RomanHelpersError,
-    translate_s3_error,
 )
 
 __all__ = [
     "CLOUD_BUCKET",
+    "S3Object",
     "cloud_uris",
+    "list_objects",
     "openuniverse_asdf_uri",
     "openuniverse_fits_uri",
     "parse_roman_filename",
@@ -85,6 +87,50 @@ def split_uri(uri: object) -> tuple[str, str]:
             "letters, digits, dots and hyphens"
         )
     return bucket, key
+
+
+def list_objects(prefix: str, *, recursive: bool = False, anon: bool | None = None) -> list[S3Object]:
+    """List what is under an ``s3://`` prefix: objects with their sizes, and sub-prefixes.
+
+    Parameters
+    ----------
+    prefix : str
+        ``s3://bucket/prefix``.
+    recursive : bool, optional
+        Every object below the prefix, by S3's own rule: ``.../F158/`` is a folder and
+        ``.../Roman_TDS_simple`` the start of names (as ``aws s3 ls --recursive`` reads them).
+        Otherwise (the default) the objects and sub-prefixes ("folders") one level below.
+    anon : bool, optional
+        Anonymous access; by default decided by the bucket
+        (:func:`roman_helpers.config.is_public_bucket`).
+
+    Returns
+    -------
+    list of S3Object
+        Sorted by URI: ``uri``, ``size`` (bytes), ``etag``, and ``is_prefix`` for a sub-prefix
+        (its URI ends in ``/``).
+
+    Raises
+    ------
+    ObjectNotFoundError
+        If nothing is there (:class:`~roman_helpers.errors.BucketNotFoundError` if the bucket
+        itself is missing, with the nearest bucket name this package knows).
+    AccessDeniedError, EndpointUnreachableError
+        If the listing is refused, or no S3 endpoint answers.
+
+    Examples
+    --------
+    >>> found = list_objects("s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/")
+    >>> found[0].uri.rsplit("/", 1)[-1], found[0].size > 0, found[0].is_prefix
+    ('r0003201001001001004_0001_wfi01_f106_cal.asdf', True, False)
+    """
+    bucket, key = split_uri(prefix)
+    found = _s3.list_prefix(bucket, key, recursive=recursive, anon=anon)
+    if not found:
+        raise ObjectNotFoundError(
+            f"nothing at {prefix}; check the bucket and prefix (list the level above, e.g. s3://{bucket}/)"
+        )
+    return found
 
 
 # --------------------------------------------------------------------------- MAST products
@@ -170,32 +216,15 @@ def _lookup_keys(data_uris: list[str]) -> list[str | None]:
     return keys
 
 
-def _s3_client(workers: int) -> Any:
-    """An unsigned boto3 S3 client (``AWS_ENDPOINT_URL`` is honoured by botocore itself)."""
-    import boto3
-    from botocore import UNSIGNED
-    from botocore.config import Config
-
-    options = Config(
-        signature_version=UNSIGNED,
-        max_pool_connections=max(10, workers),
-        connect_timeout=config.timeout(),
-        read_timeout=config.timeout(),
-    )
-    return boto3.session.Session().client("s3", config=options)
-
-
 def _exists(client: Any, key: str) -> bool:
     """HEAD one key of :data:`CLOUD_BUCKET`; ``False`` when there is no such key.
 
-    A refusal or a missing bucket raises (:func:`roman_helpers.errors.translate_s3_error`).
+    A refusal or a missing bucket raises, in the kit's words.
     """
-    from botocore.exceptions import ClientError
-
     try:
         client.head_object(Bucket=CLOUD_BUCKET, Key=key)
-    except ClientError as error:
-        translated = translate_s3_error(error, f"s3://{CLOUD_BUCKET}/{key}", anonymous=True)
+    except Exception as error:
+        translated = _s3.translate(error, f"s3://{CLOUD_BUCKET}/{key}", anonymous=True)
         if isinstance(translated, ObjectNotFoundError) and not isinstance(translated, BucketNotFoundError):
             return False
         if translated is error:
@@ -266,7 +295,7 @@ def cloud_uris(products: Any, *, workers: int = 16) -> list[str | None]:
         return []
     keys = _lookup_keys(data_uris)
     wanted = [key for key in keys if key is not None]
-    client = _s3_client(workers) if wanted else None
+    client = _s3.client(anon=True, connections=max(10, workers)) if wanted else None
     with ThreadPoolExecutor(max_workers=min(int(workers), max(1, len(wanted)))) as pool:
         found = dict(zip(wanted, pool.map(lambda key: _exists(client, key), wanted), strict=True))
     result = [f"s3://{CLOUD_BUCKET}/{key}" if key is not None and found[key] else None for key in keys]
@@ -286,7 +315,7 @@ def cloud_uris(products: Any, *, workers: int = 16) -> list[str | None]:
 
 
 def romanisim_uri(pointing: str, optical_element: str, detector: int | str, suffix: str = "cal") -> str:
-    """Return the URI of a Roman I-Sim dense-field file (science platform bucket, 2024 names).
+    """Return the URI of a Roman I-Sim dense-field file (Roman Research Nexus bucket, 2024 names).
 
     Parameters
     ----------
@@ -303,7 +332,7 @@ def romanisim_uri(pointing: str, optical_element: str, detector: int | str, suff
     -------
     str
         ``s3://roman-sci-test-data-prod-summer-beta-test/ROMANISIM/...``; reading it needs the
-        science platform's credentials.
+        Roman Research Nexus's credentials.
 
     Raises
     ------
@@ -351,7 +380,7 @@ def openuniverse_fits_uri(band: str, hpix: str | int, sensor: int | str) -> str:
 
 
 def openuniverse_asdf_uri(band: str, hpix: str | int, sensor: int | str) -> str:
-    """Return the URI of an OpenUniverse image converted to ASDF (science platform bucket).
+    """Return the URI of an OpenUniverse image converted to ASDF (Roman Research Nexus bucket).
 
     Parameters
     ----------
@@ -366,7 +395,7 @@ def openuniverse_asdf_uri(band: str, hpix: str | int, sensor: int | str) -> str:
     -------
     str
         ``s3://roman-sci-test-data-prod-summer-beta-test/OPEN_UNIVERSE/...``; reading it needs
-        the science platform's credentials.
+        the Roman Research Nexus's credentials.
 
     Raises
     ------

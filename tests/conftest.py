@@ -6,13 +6,19 @@ test talks HTTP to a real moto server bound to loopback on a free port.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import signal
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
 import pytest
 import s3fs
 from moto.server import ThreadedMotoServer
+
+from roman_helpers import _s3
 
 # fixtures `sandbox`, `sandbox_env`; `served`, `s3env` (the counting S3 server of the streaming tests)
 pytest_plugins = ["roman_helpers.sandbox.pytest_plugin", "_stream_support"]
@@ -60,6 +66,7 @@ def moto_endpoint(moto_server, tmp_path, monkeypatch) -> Iterator[str]:
     from _stream_support import point_aws_clients_at
 
     point_aws_clients_at(moto_server, tmp_path, monkeypatch)
+    _s3.failures.forget_buckets()  # the buckets of this test are not those of the last one
     yield moto_server
     s3fs.S3FileSystem.clear_instance_cache()
 
@@ -93,3 +100,37 @@ def put_object(client, bucket: str, key: str, body: bytes) -> None:
     """Store ``body`` with the ACL the real bucket would give it."""
     acl = "public-read" if bucket != PRIVATE_BUCKET else "private"
     client.put_object(Bucket=bucket, Key=key, Body=body, ACL=acl)
+
+
+#: The OpenUniverse Time Domain Survey images of the sandbox, and its observation sequence beside them.
+TDS_PREFIX = "s3://nasa-irsa-simulations/openuniverse2024/roman/preview/RomanTDS/"
+
+
+@dataclass
+class Indexed:
+    """What ``roman-helpers index`` wrote and said."""
+
+    path: Path
+    status: int
+    out: str
+    err: str
+
+
+@pytest.fixture(scope="session")
+def tds_index(sandbox, tmp_path_factory) -> Indexed:
+    """``roman-helpers index`` over the sandbox's TDS prefix, once per session (a few seconds)."""
+    from roman_helpers.cli import main
+    from roman_helpers.sandbox.launcher import OVERRIDDEN_VARIABLES
+
+    path = tmp_path_factory.mktemp("tds-index") / "tds.ecsv"
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        for name in OVERRIDDEN_VARIABLES:
+            patch.delenv(name, raising=False)
+        for name, value in sandbox.env.items():
+            patch.setenv(name, value)
+        s3fs.S3FileSystem.clear_instance_cache()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(["index", TDS_PREFIX, "-o", str(path)])
+        s3fs.S3FileSystem.clear_instance_cache()
+    return Indexed(path, status, out.getvalue(), err.getvalue())

@@ -13,6 +13,7 @@ published section holds the numbers of the JSON published beside it.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import os
 import re
@@ -103,6 +104,7 @@ def test_outputs(run):
     assert {p.name for p in out.iterdir()} == {
         "results.json",
         "table.md",
+        "gain.png",
         "scaling.png",
         "ways.png",
         "light_curve.png",
@@ -191,7 +193,9 @@ def section(page: Path) -> str:
 def markdown_table(text: str, heading: str) -> list[dict[str, str]]:
     """The first table under ``### heading``, one dict per row keyed by the header's cells."""
     body = text.split(f"### {heading}\n", 1)[1].split("\n### ", 1)[0]
-    rows = [line for line in body.splitlines() if line.startswith("|")]
+    lines = body.strip("\n").splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    rows = list(itertools.takewhile(lambda line: line.startswith("|"), lines[first:]))
     cells = [[c.strip() for c in line.strip("|").split(" | ")] for line in rows]
     return [dict(zip(cells[0], row, strict=True)) for row in cells[2:]]
 
@@ -230,6 +234,42 @@ def check_numbers(text: str, results: dict) -> None:
         assert abs(float(row["files / s"]) - entry["files_per_second"]) <= 0.05 + 1e-9
 
 
+GAIN_START, GAIN_END = "<!-- survey-gain:start -->", "<!-- survey-gain:end -->"
+
+
+def gain_section(page: Path) -> str:
+    text = page.read_text()
+    assert text.count(GAIN_START) == text.count(GAIN_END) == 1
+    return text.split(GAIN_START, 1)[1].split(GAIN_END, 1)[0]
+
+
+def check_gain(text: str, results: dict) -> None:
+    """Per light curve, each layout: the kit's and the usual way's bytes and seconds, as printed.
+
+    The usual way is the first after the kit, a loop that opens each file; its totals are its
+    per-file numbers times the epochs asked (it may have been stopped early)."""
+    for layout, curve in results["light_curve"].items():
+        kit, usual = curve["ways"][0], curve["ways"][1]
+        [line] = [
+            line for line in text.splitlines() if line.startswith(f"- **{LAYOUT_NAMES[layout]} images**")
+        ]
+        sizes = [
+            float(n) * (1e9 if unit == "GB" else 1e6) for n, unit in re.findall(r"([\d.]+) (GB|MB)", line)
+        ]
+        seconds = [float(n) for n in re.findall(r"takes ([\d.]+) s", line)]
+        expected_bytes = [
+            kit["bytes"] / kit["files"] * kit["asked"],
+            usual["bytes"] / usual["files"] * usual["asked"],
+        ]
+        expected_seconds = [
+            kit["seconds"] / kit["files"] * kit["asked"],
+            usual["seconds"] / usual["files"] * usual["asked"],
+        ]
+        # printed to three figures
+        for shown, expected in zip([*sizes, *seconds], [*expected_bytes, *expected_seconds], strict=True):
+            assert abs(shown - expected) <= 0.005 * expected, line
+
+
 def figures(text: str, page: Path) -> list[Path]:
     return [page.parent / link for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)]
 
@@ -259,19 +299,25 @@ def test_publish_writes_section_figures_and_json_alike_twice(run, survey, tmp_pa
     (out / "results.json").write_text(json.dumps(full))
     book = tmp_path / "book"
     (book / "images").mkdir(parents=True)
-    head = "# Performance\n\n<!-- bench-table:start -->\nother\n<!-- bench-table:end -->\n\n"
+    head = (
+        "# Performance\n\n<!-- survey-gain:start -->\nold gain\n<!-- survey-gain:end -->\n\n"
+        "<!-- bench-table:start -->\nother\n<!-- bench-table:end -->\n\n"
+    )
     page = book / "performance.md"
     page.write_text(head + f"## Survey scale\n\n{START}\nold\n{END}\n\nAfter.\n")
     copy = book / "survey-results.json"
 
     survey.publish(out, page=page, images=book / "images", results_copy=copy)
     text = page.read_text()
-    assert text.startswith(head + "## Survey scale\n\n" + START) and text.endswith(END + "\n\nAfter.\n")
+    gained = head.replace("old gain", survey.gain(full, "images"))
+    assert text.startswith(gained + "## Survey scale\n\n" + START) and text.endswith(END + "\n\nAfter.\n")
     published = section(page)
     assert "old" not in published
     check_numbers(published, full)
-    shown = figures(published, page)
+    check_gain(gain_section(page), full)
+    shown = figures(published, page) + figures(gain_section(page), page)
     assert sorted(p.name for p in shown) == [
+        "survey-gain.png",
         "survey-light_curve.png",
         "survey-scaling.png",
         "survey-ways.png",
@@ -296,7 +342,9 @@ def test_book_section_holds_the_numbers_of_its_json(survey):
     published = section(page)
     check_numbers(published, results)
     assert published == "\n" + survey.tables(results, "images") + "\n"  # no hand edit since publishing
-    shown = figures(published, page)
-    assert len(shown) == 3 and all(p.is_file() for p in shown)
+    check_gain(gain_section(page), results)
+    assert gain_section(page) == "\n" + survey.gain(results, "images") + "\n"
+    shown = figures(published, page) + figures(gain_section(page), page)
+    assert len(shown) == 4 and all(p.is_file() for p in shown)
     for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page.read_text()):
         assert (page.parent / link).is_file(), link  # every figure of the page is in the book

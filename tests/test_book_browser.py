@@ -16,7 +16,9 @@ import html.parser
 import importlib.util
 import itertools
 import json
+import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -53,6 +55,7 @@ CHROMIUM_FLAGS = [
     "--remote-allow-origins=*",
     "--window-size=1280,900",
 ]
+WINDOW = (1280, 900)  # the width the book is read at: a laptop's browser window
 WAIT = 30.0  # seconds for any single browser step; never asserted on
 _NO_PROXY = build_opener(ProxyHandler({}))  # loopback only, whatever proxy a sandbox exported
 
@@ -203,8 +206,8 @@ def chromium():
             devtools.call("Page.setLifecycleEventsEnabled", enabled=True)
             devtools.call(
                 "Emulation.setDeviceMetricsOverride",
-                width=1280,
-                height=900,
+                width=WINDOW[0],
+                height=WINDOW[1],
                 deviceScaleFactor=1,
                 mobile=False,
             )
@@ -238,6 +241,7 @@ class PageVisit:
     images: list[dict] = field(default_factory=list)
     output_images: list[dict] = field(default_factory=list)
     text: str = ""  # what a reader sees of the page's article (innerText: hidden parts excluded)
+    layout: dict = field(default_factory=dict)  # LAYOUT_JS: how the article fits the window
 
 
 LINKS_JS = "Array.from(document.querySelectorAll('a[href]'), a => a.href)"
@@ -250,6 +254,65 @@ Promise.all(Array.from(document.querySelectorAll('%s'), img => {
     () => ({src: img.currentSrc || img.src, ok: img.naturalWidth > 0}),
     () => ({src: img.currentSrc || img.src, ok: false}));
 }))
+"""
+
+
+# The article at the window's width, measured by the browser's layout (CSS pixels): what runs
+# past the text column, tables that need scrolling, text cut off with no way to see it, outputs
+# that hide part of a line behind a scroll bar, the headings and the figures as shown.
+LAYOUT_JS = """
+(() => {
+  const article = document.querySelector('article') || document.body;
+  const column = article.getBoundingClientRect();
+  const text = el => (el.innerText || el.alt || '').trim().replace(/\\s+/g, ' ').slice(0, 90);
+  const scrolls = el => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
+  const scroller = el => {
+    for (let p = el.parentElement; p && p !== article; p = p.parentElement) if (scrolls(p)) return p;
+    return null;
+  };
+  const shown = el => {
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== 'hidden';
+  };
+  const where = (el, box) =>
+    `${el.tagName.toLowerCase()} at ${Math.round(box.left)}..${Math.round(box.right)} px: ${text(el)}`;
+  const result = {window: window.innerWidth, column: [Math.round(column.left), Math.round(column.right)],
+                  page: document.documentElement.scrollWidth, overflowing: [], tables: [], clipped: [],
+                  outputs: [], headings: [], images: []};
+  const blocks = 'table, pre, div.highlight, img, figure, p, li, dt, dd, blockquote, .cell_output, '
+    + 'h1, h2, h3, h4, h5, h6';
+  for (const el of article.querySelectorAll(blocks)) {
+    if (!shown(el)) continue;
+    const box = (scroller(el) || el).getBoundingClientRect();  // a scrolled block counts by its window
+    if (box.left < column.left - 1 || box.right > column.right + 1) result.overflowing.push(where(el, box));
+  }
+  for (const table of article.querySelectorAll('table')) {
+    if (!shown(table)) continue;
+    const room = (scroller(table) || table.parentElement).clientWidth;
+    if (table.scrollWidth > room + 1)
+      result.tables.push(`${table.scrollWidth} px wide in ${room} px: ${text(table)}`);
+  }
+  for (const el of article.querySelectorAll('*')) {
+    const style = getComputedStyle(el);
+    const hides = ['hidden', 'clip'].includes(style.overflowX) || style.textOverflow === 'ellipsis';
+    if (hides && shown(el) && el.scrollWidth > el.clientWidth + 1 && text(el))
+      result.clipped.push(`${el.scrollWidth} px of text in ${el.clientWidth} px: ${text(el)}`);
+  }
+  for (const pre of article.querySelectorAll('.cell_output pre')) {
+    if (shown(pre) && pre.scrollWidth > pre.clientWidth + 1)
+      result.outputs.push(`${pre.scrollWidth} px of text in ${pre.clientWidth} px: ${text(pre)}`);
+  }
+  for (const h of article.querySelectorAll('h1, h2, h3, h4, h5, h6')) {
+    if (shown(h)) result.headings.push({text: h.innerText.replace(/#\\s*$/, '').trim(),
+                                        overflows: h.scrollWidth > h.clientWidth + 1});
+  }
+  for (const img of article.querySelectorAll('img')) {
+    if (shown(img) && img.naturalWidth)
+      result.images.push({src: img.currentSrc || img.src, natural: img.naturalWidth,
+                          shown: img.getBoundingClientRect().width});
+  }
+  return result;
+})()
 """
 
 
@@ -295,6 +358,7 @@ def visits(built_book: Path, book_url: str, chromium: DevTools) -> dict[str, Pag
         visit.links = chromium.evaluate(LINKS_JS)
         visit.images = chromium.evaluate(IMAGES_JS % "img")
         visit.text = chromium.evaluate(TEXT_JS)
+        visit.layout = chromium.evaluate(LAYOUT_JS)
         if path in notebooks:
             visit.output_images = chromium.evaluate(IMAGES_JS % ".cell_output img")
         visit.console_errors, visit.failed_requests = _problems(chromium.events, book_url)
@@ -398,12 +462,12 @@ def test_no_broken_images(visits: dict[str, PageVisit]) -> None:
     assert not broken, "\n".join(broken)
 
 
-def _executed_image_outputs(source: Path) -> int:
-    """Count the image outputs of the build's executed copy of ``source``.
+def _executed(source: Path):
+    """The build's executed copy of the notebook ``source``, as published.
 
-    The executed notebook is read from the build's jupyter-cache (the record whose ``uri`` is
-    the source path); ``_build/jupyter_execute`` is not used because myst-nb leaves its copy
-    without outputs on incremental builds.
+    It is read from the build's jupyter-cache (the newest record whose ``uri`` is the source
+    path); ``_build/jupyter_execute`` is not used because myst-nb leaves its copy without
+    outputs on incremental builds.
     """
     from jupyter_cache import get_cache
 
@@ -411,7 +475,12 @@ def _executed_image_outputs(source: Path) -> int:
     records = [r for r in cache.list_cache_records() if Path(r.uri) == source]
     assert records, f"{source.name}: the build did not execute it"
     newest = max(records, key=lambda record: record.created)
-    notebook = cache.get_cache_bundle(newest.pk).nb
+    return cache.get_cache_bundle(newest.pk).nb
+
+
+def _executed_image_outputs(source: Path) -> int:
+    """Count the image outputs of the build's executed copy of ``source``."""
+    notebook = _executed(source)
     return sum(
         1
         for cell in notebook.cells
@@ -419,6 +488,37 @@ def _executed_image_outputs(source: Path) -> int:
         for output in cell.get("outputs", [])
         if any(m.startswith("image/") for m in output.get("data", {}))
     )
+
+
+# A Python warning as printed ("UserWarning: ...", "TqdmWarning: ..."), astropy's log ("WARNING: ...")
+# or a library's log line ("[IPKernelApp] WARNING | ..."), anywhere in an output.
+WARNING_TEXT = re.compile(r"\b\w*Warning\b|\bWARNING\b|\bwarnings\.warn\(")
+
+
+def _output_texts(output) -> list[tuple[str, str]]:
+    """(where, text) of every text an output shows: streams, plain text, HTML, errors."""
+    if output.output_type == "stream":
+        return [(output.name, output.text)]
+    if output.output_type == "error":
+        return [("error", f"{output.ename}: {output.evalue}")]
+    return [
+        (mime, value if isinstance(value, str) else "".join(value))
+        for mime, value in output.get("data", {}).items()
+        if mime.startswith("text/")
+    ]
+
+
+def test_published_notebooks_show_no_warnings(built_book: Path) -> None:
+    """No warning of any kind, and nothing on standard error, in the executed tutorials."""
+    found = []
+    for page in notebook_pages():
+        source = ROOT / Path(page).with_suffix(".ipynb")
+        for cell in _executed(source).cells:
+            for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+                for where, text in _output_texts(output):
+                    if where in ("stderr", "error") or WARNING_TEXT.search(text):
+                        found.append(f"{source.name} cell {cell.id} ({where}): {text.strip()[:300]}")
+    assert not found, "\n".join(found)
 
 
 def test_notebook_pages_show_their_figures(visits: dict[str, PageVisit]) -> None:
@@ -550,3 +650,130 @@ def test_cli_page_shows_every_command_with_its_options(
         ]
         missing += [f"{name}: {option}" for option in options if option not in text]
     assert not missing, "\n".join(missing)
+
+
+# --------------------------------------------------------------------------- the book at its width
+
+
+def _by_page(visits: dict[str, PageVisit], key: str) -> dict[str, list]:
+    return {path: v.layout[key] for path, v in visits.items() if v.layout.get(key)}
+
+
+def test_layout_was_measured_at_the_books_width(visits: dict[str, PageVisit]) -> None:
+    """Every page measured with the window the book is read in; the widths go to the artifacts."""
+    widths = {path: (v.layout["window"], v.layout["column"]) for path, v in visits.items()}
+    assert {window for window, _ in widths.values()} == {WINDOW[0]}
+    columns = {right - left for _, (left, right) in widths.values()}
+    assert min(columns) >= 600, f"text column widths {sorted(columns)}"
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "book-widths.json").write_text(
+        json.dumps({path: {"window": w, "column": c} for path, (w, c) in widths.items()}, indent=1) + "\n"
+    )
+
+
+def test_nothing_runs_past_the_page_or_its_text_column(visits: dict[str, PageVisit]) -> None:
+    """No page scrolls sideways, and no table, code block, figure or paragraph leaves the column
+    (a block that scrolls inside the column counts by its scroll window)."""
+    wider = {path: v.layout["page"] for path, v in visits.items() if v.layout["page"] > v.layout["window"]}
+    assert not wider, f"pages wider than the window: {wider}"
+    assert not _by_page(visits, "overflowing")
+
+
+def test_tables_fit_their_column(visits: dict[str, PageVisit]) -> None:
+    """At the book's width a reader sees every column of every table without scrolling."""
+    assert not _by_page(visits, "tables")
+
+
+def test_no_text_is_clipped(visits: dict[str, PageVisit]) -> None:
+    """No text is hidden past an edge; code outputs wrap at the column instead of ending mid-word
+    with the rest of the line behind a scroll bar."""
+    assert not _by_page(visits, "clipped")
+    assert not _by_page(visits, "outputs")
+    outputs = sum(1 for v in visits.values() if "cell_output" in v.text or v.path in notebook_pages())
+    assert outputs, "no notebook page measured"
+
+
+# A heading that ends on one of these words reads as cut off ("1. Cloud locations on").
+DANGLING = {
+    "a",
+    "an",
+    "and",
+    "as",
+    "at",
+    "by",
+    "for",
+    "from",
+    "in",
+    "into",
+    "of",
+    "on",
+    "or",
+    "the",
+    "to",
+    "with",
+}
+
+
+def test_headings_are_whole(visits: dict[str, PageVisit]) -> None:
+    cut, overflowing, seen = [], [], 0
+    for path, visit in visits.items():
+        for heading in visit.layout["headings"]:
+            seen += 1
+            words = re.findall(r"[\w']+", heading["text"].lower())
+            if len(words) > 1 and words[-1] in DANGLING:  # a lone "A" heads the index's letter A
+                cut.append(f"{path}: {heading['text']!r}")
+            if heading["overflows"]:
+                overflowing.append(f"{path}: {heading['text']!r}")
+    assert seen > len(visits)
+    assert not cut, "headings that read as cut off:\n" + "\n".join(cut)
+    assert not overflowing, "headings wider than the column:\n" + "\n".join(overflowing)
+
+
+def _png_dpi(file: Path) -> float | None:
+    """The resolution a PNG declares (its pHYs chunk; matplotlib writes the figure's dpi)."""
+    data = file.read_bytes()
+    position = 8
+    while position < len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind = data[position + 4 : position + 8]
+        if kind == b"pHYs":
+            x, _y, unit = struct.unpack(">IIB", data[position + 8 : position + 17])
+            return x * 0.0254 if unit == 1 else None
+        if kind == b"IDAT":
+            return None
+        position += 12 + length
+    return None
+
+
+# Matplotlib draws tick labels at 10 pt unless told otherwise; at 9 pt or more on the page they
+# stay legible. A figure shown smaller than drawn shrinks its lettering by the same factor.
+TICK_PT, LEGIBLE_PT = 10, 9
+
+
+def test_figures_are_legible_at_page_width(
+    visits: dict[str, PageVisit], book_url: str, built_book: Path
+) -> None:
+    """Each figure's 10 pt tick labels are at least 9 pt as shown: it is not shrunk much below the
+    size it was drawn at (inches from its pixels and the resolution it declares, 96 px an inch on
+    the page). The performance page's own font sizes are checked by tests/test_bench_figures.py."""
+    small, measured = [], {}
+    for path, visit in visits.items():
+        for image in visit.layout["images"]:
+            if not image["src"].startswith(book_url) or not image["src"].endswith(".png"):
+                continue
+            file = built_book / unquote(urlsplit(image["src"]).path).lstrip("/")
+            dpi = _png_dpi(file)
+            if dpi is None:
+                continue  # not a plot: no declared resolution
+            drawn_inches, shown_inches = image["natural"] / dpi, image["shown"] / 96
+            tick_pt = TICK_PT * shown_inches / drawn_inches
+            measured[f"{path} {file.name}"] = round(tick_pt, 1)
+            if tick_pt < LEGIBLE_PT:
+                small.append(
+                    f"{path}: {file.name} drawn {drawn_inches:.1f} in wide, shown {shown_inches:.1f} in: "
+                    f"10 pt labels become {tick_pt:.1f} pt"
+                )
+    assert measured, "no figure measured"
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "book-figures.json").write_text(json.dumps(measured, indent=1) + "\n")
+    assert not small, "\n".join(small)

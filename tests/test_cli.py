@@ -247,7 +247,7 @@ def test_header_prints_one_extension(fits_object, capsys) -> None:
 
 def test_header_unknown_extension(fits_object, capsys) -> None:
     assert cli.main(["header", fits_object, "--ext", "WHT"]) == 1
-    assert "error: invalid ext 'WHT'; valid values are: 0, 1, PRIMARY, SCI" in capsys.readouterr().err
+    assert "error: invalid --ext 'WHT'; valid values are: 0, 1, PRIMARY, SCI" in capsys.readouterr().err
 
 
 def test_info_of_a_missing_object(buckets, capsys) -> None:
@@ -314,7 +314,7 @@ def test_cutout_outside_the_image(fits_object, tmp_path, capsys) -> None:
         == 1
     )
     err = capsys.readouterr().err
-    assert err.startswith("error: invalid --box '30 20 50 25'. --box is X0 Y0 X1 Y1")
+    assert err.startswith("error: invalid --box '30 20 50 25'. --box X0 Y0 X1 Y1: 0-based pixel corners")
     assert "the image has 40 columns and 30 rows" in err
 
 

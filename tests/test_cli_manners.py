@@ -25,15 +25,13 @@ from pathlib import Path
 import pytest
 import s3fs
 
-from roman_helpers import cli, config, transfer
+from roman_helpers import _s3, cli, config, transfer
 from roman_helpers.download import download
 from tests.conftest import PRIVATE_BUCKET, put_object
-from tests.test_errors import closed_port
+from tests.test_s3 import closed_port
 
 ROOT = Path(__file__).resolve().parents[1]
-HINT = (
-    "Start the offline sandbox (`roman-helpers sandbox run -- COMMAND`) or run on the Roman Science Platform"
-)
+HINT = "Start the offline sandbox (`roman-helpers sandbox run -- COMMAND`) or run on the Roman Research Nexus"
 TREE = {
     "t/pre/a.fits": b"a" * 10,
     "t/pre/sub/b.fits": b"b" * 20,
@@ -307,12 +305,47 @@ def test_unreachable_endpoint_is_tried_once_on_the_command_line(nowhere, tmp_pat
     assert HINT in capsys.readouterr().err
 
 
+def test_fail_fast_is_a_hook_of_the_kits_clients_not_of_every_client(nowhere, monkeypatch):
+    """Inside command_line() the kit's clients, made before or inside it, try a connection once;
+    a client another library makes keeps botocore's retries, and botocore's built-in list is not
+    touched (only transfer.measure() uses it)."""
+    from botocore import handlers
+    from botocore.config import Config
+
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
+    before = list(handlers.BUILTIN_HANDLERS)
+    made_before = _s3.client(anon=True)
+    with config.command_line():
+        assert before == handlers.BUILTIN_HANDLERS
+        clients = {
+            "kit, made before": made_before,
+            "kit, made inside": _s3.client(anon=True),
+            "another library's": _s3_free_client(Config(connect_timeout=2)),
+        }
+        tried = {}
+        for name, client in clients.items():
+            with transfer.measure() as stats, pytest.raises(Exception, match="Could not connect"):
+                transfer.watch(client).head_object(Bucket="stpubdata", Key="t/a.fits")
+            tried[name] = stats.requests
+    assert tried == {"kit, made before": 1, "kit, made inside": 1, "another library's": 3}
+    with transfer.measure() as stats, pytest.raises(Exception, match="Could not connect"):
+        made_before.head_object(Bucket="stpubdata", Key="t/a.fits")
+    assert stats.requests == 3  # outside the command line, botocore's retries as configured
+
+
+def _s3_free_client(options):
+    """A plain boto3 client, as a library other than the kit would make it."""
+    import boto3
+
+    return boto3.Session().client("s3", config=options)
+
+
 def test_command_line_settings_hold_only_inside_it(moto_endpoint, monkeypatch):
     monkeypatch.delenv("ROMAN_HELPERS_CONNECT_TIMEOUT", raising=False)
     monkeypatch.setenv("ROMAN_HELPERS_TIMEOUT", "30")
     with config.command_line():
         assert config.connect_timeout() == config.COMMAND_LINE_CONNECT_TIMEOUT == 2.0
-        fs = config.filesystem("stpubdata", skip_instance_cache=True)
+        fs = _s3.filesystem("stpubdata", skip_instance_cache=True)
         assert fs.config_kwargs["connect_timeout"] == 2.0
     assert config.connect_timeout() == 30.0
     monkeypatch.setenv("ROMAN_HELPERS_CONNECT_TIMEOUT", "5")

@@ -311,11 +311,11 @@ sys.exit(main(["find", {str(index)!r}, "--target", "150.1 2.2"]))
 def test_a_failed_write_leaves_the_old_index(index, monkeypatch, capsys) -> None:
     before = index.read_bytes()
 
-    def half_then_fail(table, path):
+    def half_then_fail(table, path, **options):  # the disk fills up halfway through writing the index
         Path(path).write_bytes(before[: len(before) // 2])
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(footprints, "save_index", half_then_fail)
+    monkeypatch.setattr(Table, "write", half_then_fail)
     assert main(["index", PREFIX, "-o", str(index), "--overwrite"]) == 1
     assert "No space left on device" in one_error_line(capsys.readouterr().err)
     assert index.read_bytes() == before
@@ -331,17 +331,17 @@ def test_a_failed_write_leaves_the_old_index(index, monkeypatch, capsys) -> None
         (
             ["--target", "150.1 2.2", "--band", "F999"],
             1,
-            "invalid band 'F999'; valid values are: F087, F158, F184",
+            "invalid --band 'F999'; valid values are: F087, F158, F184",
         ),
         # options that cannot be read: exit 2, as for cutout
         (["--target", "banana split"], 2, "invalid --target 'banana split'. object names are not looked up"),
         (["--target", "150.1 2.2 7"], 2, "invalid --target '150.1 2.2 7'. give RA and Dec"),
         (["--ra", "150.1", "--dec", "95"], 2, "invalid --dec '95'. a declination lies between -90 and +90"),
-        (["--target", "150.1 2.2", "--start", "yesterday"], 2, "invalid --start 'yesterday'. Give an MJD"),
+        (["--target", "150.1 2.2", "--start", "yesterday"], 2, "invalid --start 'yesterday'. give an MJD"),
         (
             ["--target", "150.1 2.2", "--radius", "30"],
             2,
-            "invalid --radius '30'. Give an angle with its unit",
+            "invalid --radius '30'. give an angle with its unit",
         ),
         (["--target", "150.1 2.2", "--ra", "150.1"], 2, "give either --target or --ra and --dec, not both"),
         (["--ra", "150.1"], 2, "give --target 'RA DEC', or --ra and --dec"),
@@ -356,7 +356,11 @@ def test_bad_find_arguments(index, capsys, arguments, status, message) -> None:
 @pytest.mark.parametrize(
     ("arguments", "status", "message"),
     [
-        (["--radius", "5", "--annulus", "4", "10"], 2, "need --radius <= R_IN < R_OUT"),
+        (
+            ["--radius", "5", "--annulus", "4", "10"],
+            2,
+            "invalid --annulus '4 10'. need 0 < --radius <= r_in < r_out (the annulus lies outside",
+        ),
         (["--size", "0"], 2, "invalid --size '0'. a size must be positive"),
         (["--size", "wide"], 2, "invalid --size 'wide'"),
         (["--plot", "curve.gif"], 1, "invalid --plot"),
@@ -433,7 +437,7 @@ def test_a_dead_scheduler_is_one_line_within_the_time_limit(index, tmp_path) -> 
     assert done.returncode == 1 and done.stdout == ""
     err = one_error_line(done.stderr)
     assert err.startswith(
-        f"error: invalid --scheduler 'tcp://127.0.0.1:{port}'. No Dask scheduler answered there within 1 s"
+        f"error: invalid --scheduler 'tcp://127.0.0.1:{port}'. no Dask scheduler answered there within 1 s"
     )
     assert not (tmp_path / "c.ecsv").exists()
 
@@ -465,3 +469,26 @@ def test_help_shows_the_survey_examples(capsys) -> None:
     out = capsys.readouterr().out
     for verb in ("index", "find", "lightcurve"):
         assert f"\n  roman-helpers {verb} " in out
+
+
+def test_index_of_the_tds_prefix_skips_the_observation_sequence_with_a_note(tds_index, sandbox) -> None:
+    """Beside its images the prefix holds a FITS table (the observation sequence): skipped, not failed."""
+    from tests.conftest import TDS_PREFIX
+
+    bucket, root = TDS_PREFIX.removeprefix("s3://").split("/", 1)
+    keys = [
+        entry.key
+        for entry in sandbox.manifest.objects
+        if entry.bucket == bucket and entry.key.startswith(root)
+    ]
+    images = [key for key in keys if key.endswith(".fits.gz")]
+    tables = [key for key in keys if key.endswith(".fits")]
+    assert tables == [f"{root}Roman_TDS_obseq_11_6_23.fits"] and len(images) >= 400
+    others = len(keys) - len(images) - len(tables)  # the truth catalogues, by their names
+    assert tds_index.status == 0
+    assert tds_index.out == (
+        f"wrote {tds_index.path}: {len(images) + 1} files; {len(images) + 1} read, 0 reused (unchanged), "
+        f"0 failed, {others + 1} skipped (not images or not in the cloud)\n"
+    )
+    [note] = tds_index.err.splitlines()
+    assert note.startswith(f"skipped: s3://{bucket}/{tables[0]}: not an image") and "table" in note

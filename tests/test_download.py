@@ -13,8 +13,16 @@ import pytest
 import s3fs
 
 from roman_helpers import download as dl
+from roman_helpers._s3 import retry
 from roman_helpers.download import download, safe_destination
-from roman_helpers.errors import DownloadError, IntegrityError, ObjectNotFoundError, UnsafePathError
+from roman_helpers.errors import (
+    AccessDeniedError,
+    DownloadError,
+    IntegrityError,
+    InvalidURIError,
+    ObjectNotFoundError,
+    UnsafePathError,
+)
 from roman_helpers.sandbox.services.faults import FaultRule
 from roman_helpers.transfer import measure
 from tests.conftest import put_object
@@ -90,7 +98,7 @@ def test_cut_always_fails_cleanly(objects, tmp_path, fast, monkeypatch, fraction
         waits.append(seconds)
         time.sleep(seconds)
 
-    monkeypatch.setattr(dl, "time", SimpleNamespace(sleep=sleep))
+    monkeypatch.setattr(retry, "time", SimpleNamespace(sleep=sleep))  # the kit's one schedule of waits
     with faulty(monkeypatch, [rule]) as server:
         seen = recorded(server)
         [result] = download([f"s3://stpubdata/t/{name}.bin"], tmp_path, progress=False)
@@ -365,3 +373,46 @@ def test_progress_bar_when_asked_for(objects, tmp_path, capfd):
     download(list(objects), tmp_path, progress=True)
     err = capfd.readouterr().err
     assert "2 file(s)" in err and "100%" in err
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["stpubdata/a.fits", "http://stpubdata/a.fits", "s3://", "s3://UPPER/a", "s3://ab/x", "s3:/stpubdata/a"],
+)
+def test_download_malformed_uri(moto_endpoint, tmp_path, uri):
+    [result] = download([uri], tmp_path, progress=False)
+    assert result.status == "failed" and isinstance(result.error, InvalidURIError)
+    assert uri in str(result.error) or uri.removeprefix("s3://").split("/")[0] in str(result.error)
+
+
+def test_download_unknown_bucket_and_key(buckets, s3_client, tmp_path):
+    put_object(s3_client, "stpubdata", "here.bin", b"x")
+    results = download(
+        ["s3://stpubdata/not-here.bin", "s3://no-such-bucket-zz/k.bin", "s3://stpubdata/here.bin"],
+        tmp_path,
+        progress=False,
+    )
+    assert isinstance(results[0].error, ObjectNotFoundError) and "not-here.bin" in str(results[0].error)
+    assert isinstance(results[1].error, ObjectNotFoundError) and "no-such-bucket-zz" in str(results[1].error)
+    assert results[2].status == "downloaded"
+
+
+def test_download_private_bucket_anonymously_is_refused(buckets, s3_client, tmp_path, monkeypatch):
+    """moto's bare server accepts anonymous reads of private objects; S's access policy refuses
+    them. Here we check the mapping of S3's 403 to AccessDeniedError via a forced anonymous read
+    of an object whose ACL is private."""
+    bucket = "roman-sci-test-data-prod-summer-beta-test"
+    put_object(s3_client, bucket, "secret.asdf", b"x")
+    [result] = download([f"s3://{bucket}/secret.asdf"], tmp_path, anon=True, progress=False)
+    assert isinstance(result.error, AccessDeniedError) and bucket in str(result.error)
+    assert not (tmp_path / "secret.asdf").exists()
+
+
+@pytest.mark.parametrize("key", ["", "a//b", "a/./b", "dir/", "a\x00b"])
+def test_more_unsafe_keys(tmp_path, key):
+    with pytest.raises(UnsafePathError) as caught:
+        safe_destination(tmp_path, key)
+    assert repr(key) in str(caught.value)

@@ -139,3 +139,33 @@ def test_sandbox_s3server_takes_fault_rules(tmp_path, monkeypatch):
     # faults sit outside the accounting: the server recorded the HEAD and the one successful GET
     assert [(r.method, r.status) for r in records] == [("HEAD", 200), ("GET", 200)]
     assert not any(r.authorized for r in records)
+
+
+# --------------------------------------------------------------------------- bad rules
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"kind": "melt"}, "melt"),
+        ({"kind": "cut", "rate": 1.5}, "1.5"),
+        ({"kind": "flip", "nth": 0}, "0"),
+        ({"kind": "cut", "fraction": -0.1}, "-0.1"),
+    ],
+)
+def test_fault_rule_values(kwargs, named):
+    with pytest.raises(InvalidParameterError, match=named):
+        FaultRule(**kwargs)
+
+
+def test_faults_spec_names_the_bad_rule():
+    with pytest.raises(InvalidParameterError, match="'cut:fraction=half'"):
+        parse_faults("slowdown:0.1,cut:fraction=half")
+
+
+def test_sandbox_refuses_a_bad_fault_spec_before_starting_anything(tmp_path):
+    from roman_helpers.sandbox.launcher import Sandbox
+
+    with pytest.raises(InvalidParameterError, match="seed"):
+        Sandbox(tmp_path, faults="slowdown:0.3:seed=1")
+    assert list(tmp_path.iterdir()) == []  # no data built, no state written

@@ -65,7 +65,8 @@ def test_committed_without_outputs(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_platform_kernel_in_metadata(path):
     spec = _read(path).metadata.kernelspec
-    assert (spec.name, spec.display_name) == ("roman_cal", "Roman Calibration")
+    assert spec.name == "roman_cal"
+    assert re.fullmatch(r"Roman Research Nexus \d{4}\.\d+", spec.display_name), spec.display_name
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -158,6 +159,21 @@ def test_every_import_is_in_the_imports_section(path):
     assert first_code is imports_cell
 
 
+# How the notebook's code works, as opposed to what the data are: not the first thing a reader meets.
+PLUMBING = re.compile(r"\bknobs?\b|params\.|for_dataset|globals\(|papermill", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_the_data_section_starts_with_the_science(path):
+    """Up to the parameters, the text says what the data are, not how the notebook handles them."""
+    nb = _read(path)
+    parameters = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    before = "\n".join(c.source for c in nb.cells[:parameters] if c.cell_type == "markdown")
+    the_data = before.split("## The data", 1)[1]
+    assert len(the_data.split()) >= 30, "say what the data are"
+    assert PLUMBING.findall(before) == []
+
+
 NBVAL_TAGS = {"nbval-check-output", "nbval-ignore-output", "nbval-skip", "nbval-raises-exception"}
 INTERNAL_WORDS = re.compile(
     r"\bseed|(?-i:REFERENCE)|issue \d|(?<![_-])\bhelpers?\b|sandbox-fidelity|NBVAL", re.IGNORECASE
@@ -234,7 +250,7 @@ def _tiny_tutorial(folder: Path) -> None:
     ]
     nb.metadata["kernelspec"] = {
         "name": "roman_cal",
-        "display_name": "Roman Calibration",
+        "display_name": "Roman Research Nexus 2026.2",
         "language": "python",
     }
     folder.mkdir()
@@ -438,6 +454,7 @@ def _sentinel_environment(sandbox, folder: Path) -> dict[str, str]:
     env.update(
         AWS_SHARED_CREDENTIALS_FILE=str(credentials), MY_ARCHIVE_TOKEN=SENTINEL_SECRET, MPLBACKEND="Agg"
     )
+    env["TQDM_DISABLE"] = "1"  # no progress widgets in the outputs nbval compares, as in the book
     return env
 
 
@@ -526,6 +543,7 @@ def record_expected_outputs() -> None:
     with Sandbox() as sandbox, __import__("tempfile").TemporaryDirectory() as scratch:
         env_before = dict(os.environ)
         sandbox.apply(os.environ)
+        os.environ["TQDM_DISABLE"] = "1"  # as the nbval run and the book: no progress widgets
         try:
             for path in NOTEBOOKS:
                 out = Path(scratch) / path.name

@@ -5,13 +5,17 @@
 - with moto, werkzeug, trustme, papermill, matplotlib and the sandbox package refused at import,
   the kit imports, the command line helps, and ``sandbox``/``run`` say which extra to install;
 - no module outside ``roman_helpers/sandbox/`` imports the sandbox at module level;
-- ``import roman_helpers`` imports no astropy, s3fs or boto3 (submodules load on first use).
+- ``import roman_helpers`` imports no astropy, s3fs or boto3 (submodules load on first use);
+- the command the book gives for opening the tutorials, ``roman-helpers sandbox run -- jupyter
+  lab``, finds JupyterLab, and JupyterLab has the widget manager that draws progress bars.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -238,3 +242,46 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'strem'"):
         roman_helpers.strem  # noqa: B018
     assert set(roman_helpers.__all__) <= set(dir(roman_helpers))
+
+
+# --------------------------------------------------------------------------- (e) opening the tutorials
+
+# The command the book, the README and every tutorial give for working on the notebooks offline.
+JUPYTER_LAB = re.compile(r"roman-helpers sandbox run -- jupyter lab(?: [^\s`#]+)?")
+PUBLISHED = ("README.md", "CONTRIBUTING.md", "book/*.md", "notebooks/*.md", "notebooks/*.ipynb")
+
+
+def _documented_jupyter_lab_commands() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for pattern in PUBLISHED:
+        for path in sorted(ROOT.glob(pattern)):
+            for command in JUPYTER_LAB.findall(path.read_text()):
+                found.setdefault(command, set()).add(path.relative_to(ROOT).as_posix())
+    return found
+
+
+def test_the_documented_way_to_open_the_tutorials_starts_jupyterlab() -> None:
+    """``roman-helpers sandbox run -- jupyter lab`` finds JupyterLab in an install with the
+    notebooks extra: the very command, with ``--version`` so that no server is left running."""
+    documented = _documented_jupyter_lab_commands()
+    assert documented, "the book no longer says how to open the tutorials"
+    assert {"notebooks/00_introduction.md", "book/getting-started.md"} <= set().union(*documented.values())
+    # as in an activated environment: the installed commands are on PATH
+    scripts = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}"}
+    for command in sorted(documented):
+        argv = [*command.split(), "--version"]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+        assert done.returncode == 0, f"{command} (in {sorted(documented[command])}):\n{done.stderr[-3000:]}"
+        assert re.fullmatch(r"4\.\d+\.\d+\S*", done.stdout.strip()), done.stdout
+
+
+def test_jupyterlab_shows_progress_widgets() -> None:
+    """The notebooks extra brings the widget manager JupyterLab needs to draw progress bars."""
+    jupyter = Path(sys.executable).with_name("jupyter")
+    done = subprocess.run(
+        [str(jupyter), "labextension", "list"], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    listed = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)  # the list comes coloured
+    assert re.search(r"@jupyter-widgets/jupyterlab-manager v\S+ enabled", listed), listed

@@ -195,6 +195,16 @@ def test_light_curve_needs_times():
         light_curve(result, TARGET)
 
 
+def test_an_exposure_without_an_end_is_an_instant_at_its_start():
+    """An index row of a file without EXPTIME has t_end NaN: its time is its start, not NaN."""
+    result = batch_of_epochs()
+    result.ok[1].meta["t_end"] = float("nan")
+    curve = light_curve(result, TARGET, radius=6, annulus=(10, 14))
+    times = dict(zip(curve["file"], curve["time"].mjd, strict=True))
+    assert times[result.ok[1].uri] == EPOCHS[1][1]
+    assert np.all(np.isfinite(curve["time"].mjd))
+
+
 def test_plot_light_curve_one_colour_per_band_with_truth():
     import matplotlib
 

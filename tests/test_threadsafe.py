@@ -10,21 +10,22 @@ from __future__ import annotations
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
-from roman_helpers import footprints, stream
+from roman_helpers import _wcs
 from tests.test_footprints import BIG, SHAPE, _distorted_gwcs
 
 ROUNDS, THREADS = 6, 8
 
 
 def _fits(gwcs_by_shape) -> list:
-    """One fit per (tool, shape) pair, as the row's stored text or the cut-out header's text."""
+    """One fit per (use, shape) pair: its header's text and its measured deviation."""
 
-    def index_fit(shape):
-        wcs, error = footprints._fit_sip(gwcs_by_shape[shape], shape[1], shape[0], "s3://b/k.asdf")
-        return "index", shape, wcs.to_header(relax=True).tostring(), error
+    def index_fit(shape):  # as an index row's
+        fit = _wcs.fit_sip(gwcs_by_shape[shape], shape, goal=0.01)
+        return "index", shape, fit.header.tostring(), fit.deviation
 
-    def cutout_fit(shape):
-        return "cutout", shape, stream._sip_header(gwcs_by_shape[shape], shape).tostring(), None
+    def cutout_fit(shape):  # as a cut-out's FITS header, with the inverse polynomial
+        fit = _wcs.fit_sip(gwcs_by_shape[shape], shape, goal=0.01, inverse=True)
+        return "cutout", shape, fit.header.tostring(), fit.deviation
 
     return [(index_fit, shape) for shape in gwcs_by_shape] + [(cutout_fit, shape) for shape in gwcs_by_shape]
 

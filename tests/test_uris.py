@@ -354,9 +354,3 @@ def test_cloud_uris_raises_when_s3_refuses(buckets, s3_client, path_lookup) -> N
     path_lookup({_data_uri(1): _key(1)})
     with pytest.raises(AccessDeniedError, match="refused"):
         uris.cloud_uris([_data_uri(1)])
-
-
-def test_s3_client_pool_fits_the_workers(moto_endpoint) -> None:
-    client = uris._s3_client(48)
-    assert client.meta.config.max_pool_connections >= 48
-    assert client.meta.endpoint_url == moto_endpoint

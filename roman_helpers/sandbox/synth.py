@@ -1111,7 +1111,7 @@ def write_openuniverse_asdf(
     catalogs,
     seed: int,
 ) -> Path:
-    """Write the science platform's ASDF conversion of an OpenUniverse image.
+    """Write the Roman Research Nexus's ASDF conversion of an OpenUniverse image.
 
     The tree holds ``roman.meta``, ``roman.data`` (the FITS SCI image), ``roman.err``, ``roman.dq``,
     ``roman.wcs`` (a gwcs) and ``roman.catalogs.{galaxies,stars,transients}``; arrays are lz4.

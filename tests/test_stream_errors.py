@@ -1,5 +1,9 @@
-"""Every mistake a user can make with a cut-out, on the command line and in Python.
+"""stream's errors: damaged files, and every mistake a user can make with a cut-out, in Python and
+as the command line words it.
 
+Damaged and wrong files: every stream call ends in one clear error of ours that names the file.
+
+Mistakes with a cut-out:
 For each case the command line prints exactly one line, ``error: ...`` (no traceback), and
 exits with 2 when the options cannot be read or 1 when they do not fit the file; Python raises
 one of the package's exceptions with the same message in its own terms (``size``, not
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +28,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from roman_helpers import cli, stream
-from roman_helpers.errors import RomanHelpersError
+from roman_helpers.errors import FileFormatError, ObjectNotFoundError, RomanHelpersError
 from roman_helpers.sandbox.synth import tan_gwcs, tan_header
 from tests.conftest import put_object
 
@@ -145,12 +150,12 @@ def test_a_box_in_the_old_python_order_is_refused_with_the_convention_and_the_sh
     # meant as (x0, x1, y0, y1) = columns 10..49, rows 5..29: as (x0, y0, x1, y1), x1 < x0
     line = cli_error(capsys, ["cutout", files[kind], "--box", "10", "50", "5", "30", *OUT], 1)
     assert line.startswith(
-        "error: invalid --box '10 50 5 30'. --box is X0 Y0 X1 Y1: 0-based pixel corners, end exclusive"
+        "error: invalid --box '10 50 5 30'. --box X0 Y0 X1 Y1: 0-based pixel corners, end exclusive"
     )
     assert "data[Y0:Y1, X0:X1]" in line and "80 columns and 60 rows" in line
     assert "X1 = 5 is not greater than X0 = 10" in line
     message = python_error(lambda: stream.cutout(files[kind], box=(10, 50, 5, 30)))
-    assert message.startswith("invalid box (10, 50, 5, 30). box is (x0, y0, x1, y1)")
+    assert message.startswith("invalid box (10, 50, 5, 30). box=(x0, y0, x1, y1): 0-based pixel corners")
     assert "x1 = 5 is not greater than x0 = 10" in message and "numpy shape (60, 80)" in message
 
 
@@ -173,7 +178,7 @@ def test_a_box_outside_the_image_or_empty(files, capsys, kind, box, problem):
 @pytest.mark.parametrize("box", [(1, 2, 3), (0, 0, 10.5, 10), "0 0 10 10"])
 def test_a_box_that_is_not_four_whole_numbers(files, box):
     message = python_error(lambda: stream.cutout(files["fits"], box=box))
-    assert message.startswith(f"invalid box {box!r}. box is (x0, y0, x1, y1): four whole numbers")
+    assert message.startswith(f"invalid box {box!r}. box=(x0, y0, x1, y1): four whole numbers")
 
 
 # --------------------------------------------------------------------------- sizes
@@ -346,9 +351,9 @@ def test_options_that_do_not_go_together(files, capsys, options, said):
     [
         (
             {"box": (0, 0, 5, 5), "position": (3, 3), "size": 2},
-            "give either box or position and size, not both",
+            "give either box= or position= and size=, not both",
         ),
-        ({}, "give box=(x0, y0, x1, y1), or position and size"),
+        ({}, "give box=(x0, y0, x1, y1), or position= and size="),
         ({"position": (3, 3)}, "invalid size None"),
         ({"position": [1, 2, 3], "size": 3}, "give a SkyCoord, a string of RA and Dec"),
     ],
@@ -374,3 +379,70 @@ def test_the_installed_script_prints_one_line_without_a_traceback(files, tmp_pat
     done = script("0")
     assert done.returncode == 2 and done.stderr.startswith("error: invalid --size '0'")
     assert not (tmp_path / "cut.fits").exists()  # no 0 x 0 file
+
+
+# --------------------------------------------------------------------------- damaged and wrong files
+
+
+ASDF_BROKEN_TREE = (
+    b"#ASDF 1.0.0\n#ASDF_STANDARD 1.5.0\n%YAML 1.1\n%TAG ! tag:stsci.edu:asdf/\n"
+    b"--- !core/asdf-1.1.0\nroman: {meta: {instrument: [unclosed\n...\n"
+)
+
+
+def _plain_fits_bytes() -> bytes:
+    buffer = io.BytesIO()
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(),
+            fits.ImageHDU(np.arange(200 * 300, dtype=np.float32).reshape(200, 300), name="SCI"),
+        ]
+    ).writeto(buffer)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def damaged(buckets, s3_client):
+    whole = _plain_fits_bytes()
+    objects = {
+        "text.fits": b"SIMPLE? no: this is a text file that only claims to be FITS\n" * 4,
+        "truncated.fits": whole[: 2880 * 2 + 5000],  # headers intact, data cut short
+        "broken.asdf": ASDF_BROKEN_TREE,
+        "fits_named.asdf": whole,
+    }
+    for name, payload in objects.items():
+        put_object(s3_client, "stpubdata", f"damaged/{name}", payload)
+    return {name: f"s3://stpubdata/damaged/{name}" for name in objects}
+
+
+@pytest.mark.parametrize("call", [stream.read_header, stream.info], ids=["read_header", "info"])
+def test_a_file_that_is_not_fits(damaged, call):
+    with pytest.raises(FileFormatError, match=re.escape("text.fits")):
+        call(damaged["text.fits"])
+
+
+@pytest.mark.filterwarnings("ignore:File may have been truncated")  # astropy says so too; we raise
+def test_a_truncated_fits_file_keeps_its_headers_but_refuses_missing_pixels(damaged):
+    assert stream.read_header(damaged["truncated.fits"], "SCI")["NAXIS2"] == 200
+    with pytest.raises(FileFormatError, match=re.escape("truncated.fits")):
+        stream.cutout(damaged["truncated.fits"], box=(0, 190, 10, 200))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [stream.read_metadata, stream.info, lambda uri: stream.cutout(uri, box=(0, 0, 1, 1))],
+    ids=["read_metadata", "info", "cutout"],
+)
+def test_an_asdf_file_with_a_broken_tree(damaged, call):
+    with pytest.raises(FileFormatError, match=re.escape("broken.asdf")):
+        call(damaged["broken.asdf"])
+
+
+def test_a_fits_file_named_asdf(damaged):
+    with pytest.raises(FileFormatError, match=re.escape("fits_named.asdf")):
+        stream.read_metadata(damaged["fits_named.asdf"])
+
+
+def test_a_missing_key_in_an_existing_bucket(damaged):
+    with pytest.raises(ObjectNotFoundError, match=re.escape("damaged/nothing.fits")):
+        stream.read_header("s3://stpubdata/damaged/nothing.fits")

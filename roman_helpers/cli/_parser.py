@@ -1,0 +1,115 @@
+"""The parser of ``roman-helpers``: the top level, and each group of sub-commands added to it (private)."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from collections.abc import Callable
+
+from .. import _extras
+from ..errors import MissingExtraError
+from ..runner import register as register_run
+from . import _datasets, _objects, _survey
+
+__all__ = ["build_parser"]
+
+_DESCRIPTION = """\
+Find, stream and download Roman and MAST data in the cloud.
+
+Public buckets (stpubdata, nasa-irsa-simulations) are read anonymously; others with
+your AWS credentials (on the Roman Research Nexus, its role). Everything follows
+AWS_ENDPOINT_URL, so the same commands run against the offline sandbox."""
+
+_EPILOG = """\
+examples:
+  roman-helpers datasets                      # the datasets the tutorials use
+  roman-helpers datasets openuniverse-was-fits
+  roman-helpers uri openuniverse-was-fits band=F158 hpix=15298 sensor=3
+  roman-helpers ls s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/
+  roman-helpers ls -r --uris s3://stpubdata/hst/public/ib6w/ | grep _drz.fits | \\
+      roman-helpers get - -d data/   # URIs on standard input, one a line
+  roman-helpers info s3://stpubdata/hst/public/ib6w/ib6w01010/ib6w01010_drz.fits
+  roman-helpers header s3://stpubdata/hst/public/ib6w/ib6w01010/ib6w01010_drz.fits --ext SCI
+  roman-helpers cutout s3://stpubdata/hst/public/ib6w/ib6w01010/ib6w01010_drz.fits \\
+      --box 500 400 600 450 -o cut.fits             # X0 Y0 X1 Y1: 100 columns, 50 rows
+  roman-helpers cutout URI --ra 186.3502 --dec 18.1911 --size 64 -o cut.fits
+  roman-helpers cutout URI --target "12:25:24.05 +18:11:27.9" --size 20arcsec,30arcsec -o cut.fits
+  roman-helpers get URI [URI ...] -d data/
+  roman-helpers get s3://stpubdata/hst/public/ib6w/ib6w01010/ -d data/   # a prefix: all below it
+  roman-helpers sandbox run -- python my_script.py   # against the offline sandbox
+  roman-helpers run --dataset openuniverse-was-fits  # execute the tutorials
+  roman-helpers index s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/ -o idx.ecsv
+  roman-helpers find idx.ecsv --target "05:21:09.6 -69:38:16.8" --band F158 --radius 2arcsec
+  roman-helpers lightcurve idx.ecsv --target "80.29 -69.638" --band F158 -o curve.ecsv --plot curve.png
+
+Errors print 'error: <message>' and exit with 1 (2 for a usage error); --debug shows
+the traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``roman-helpers``.
+
+    Each sub-command sets ``handler``, a function of the parsed arguments that returns
+    the exit status.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["uri", "roman-tutorial-2026", "detector=4"])
+    >>> args.dataset, args.params
+    ('roman-tutorial-2026', ['detector=4'])
+    """
+    parser = argparse.ArgumentParser(
+        prog="roman-helpers",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error"
+    )
+    commands = parser.add_subparsers(metavar="COMMAND")
+
+    def command(
+        name: str, help: str, handler: Callable[[argparse.Namespace], int], description: str | None = None
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=description or help, parents=[common])
+        sub.set_defaults(handler=handler, command_parser=sub)
+        return sub
+
+    _objects.register(command)  # ls, info, header, cutout, get
+    _datasets.register(command)  # datasets, uri
+    _survey.register(command)  # index, find, lightcurve
+    _register_sandbox(commands)
+    register_run(commands)  # always offered; without the notebooks extra it says what to install
+    return parser
+
+
+def _register_sandbox(commands: argparse._SubParsersAction) -> None:
+    """Add ``sandbox``: the real command with the sandbox extra, else one that says how to get it."""
+    absent = _extras.missing("sandbox")
+    if absent is None:
+        try:
+            from ..sandbox.cli import register  # guarded: the sandbox extra is installed
+        except ModuleNotFoundError as not_found:
+            absent = not_found.name
+        else:
+            register(commands)
+            return
+    error = MissingExtraError("roman-helpers sandbox", ["sandbox"], absent)
+    stub = commands.add_parser(
+        "sandbox",
+        help="offline stand-in for MAST, IRSA and S3 (needs the sandbox extra)",
+        description=str(error),
+    )
+    stub.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    stub.set_defaults(handler=functools.partial(_missing_extra, error))
+
+
+def _missing_extra(error: MissingExtraError, args: argparse.Namespace) -> int:
+    raise error

@@ -1,0 +1,421 @@
+"""The survey commands: ``index``, ``find`` and ``lightcurve`` (private).
+
+Each parses its options, calls one function of the kit and prints: ``index``
+:func:`roman_helpers.footprints.build_index` (then :func:`~roman_helpers.footprints.save_index`),
+``find`` :func:`roman_helpers.footprints.find`, ``lightcurve``
+:func:`roman_helpers.photometry.light_curve_from_index`. What the shell adds: sources of URIs on
+standard input or in a file, summaries, and files written whole or not at all.
+
+``find`` with no file over the target prints nothing on standard output and the reason (with
+the distance to the nearest footprint) on standard error, and exits with 0: an empty answer is
+an answer, and a pipe such as ``find ... --uris | xargs ...`` then simply has nothing to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import _extras, _sky
+from .._atomic import replacing
+from ..errors import InvalidParameterError, MissingExtraError, ObjectNotFoundError, RomanHelpersError
+from ._files import checked_output, progress, uri_lines
+from ._options import anon_option, positive_float, positive_int, selection_options, sky_target, target_words
+from ._words import Usage, Words, usage_error
+
+if TYPE_CHECKING:
+    from astropy.table import Table
+
+__all__ = ["register"]
+
+Command = Callable[..., argparse.ArgumentParser]
+_INDEX_SUFFIXES = (".ecsv", ".parquet")
+
+
+# --------------------------------------------------------------------------- index
+
+
+def _previous_index(args: argparse.Namespace) -> Path | None:
+    """The index to update, if any; checks the output before any work is done."""
+    output = Path(args.output)
+    if output.suffix.lower() not in _INDEX_SUFFIXES:
+        raise InvalidParameterError(
+            "-o",
+            args.output,
+            valid=_INDEX_SUFFIXES,
+            hint="An index is saved as ECSV (text) or Parquet (large indexes)",
+        )
+    if output.suffix.lower() == ".parquet":
+        _extras.require("A Parquet index", "survey")
+    if not output.exists():
+        if args.update:
+            print(f"no index at {output} yet: building a new one", file=sys.stderr)
+        if not output.parent.is_dir():
+            raise ObjectNotFoundError(
+                f"no folder {output.parent} to write {output.name} into; create it first"
+            )
+        return None
+    if args.update:
+        return output
+    if not args.overwrite:
+        raise InvalidParameterError(
+            "-o",
+            args.output,
+            hint="The index exists; pass --update to refresh it (only files whose "
+            "ETag changed are read again) or --overwrite to build it anew",
+        )
+    return None
+
+
+def _index_source(text: str) -> Any:
+    """An s3:// prefix as it is; URIs from standard input ('-') or from a file, one a line."""
+    if text.startswith("s3://"):
+        return text
+    if text == "-":
+        source = uri_lines(sys.stdin, "standard input")
+        if not source:
+            raise InvalidParameterError("SOURCE", "-", hint="No URIs came on standard input (one a line)")
+        return source
+    listing = Path(text)
+    if not listing.is_file():
+        raise ObjectNotFoundError(
+            f"no file {text}; SOURCE is an s3:// prefix, '-' for URIs on standard input, "
+            "or a file of URIs (one a line)"
+        )
+    source = uri_lines(listing.read_text().splitlines(), str(listing))
+    if not source:
+        raise InvalidParameterError("SOURCE", text, hint="The file holds no URIs (one a line)")
+    return source
+
+
+def _index(args: argparse.Namespace) -> int:
+    from .. import footprints
+
+    previous = _previous_index(args)
+    source = _index_source(args.source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # what they say is in the summary below
+        index = footprints.build_index(
+            source, previous=previous, max_workers=args.workers, anon=args.anon, progress=progress()
+        )
+    footprints.save_index(index, args.output)  # whole or not at all
+    for row in index:
+        if row["error"]:
+            skipped = str(row["error"]).startswith(footprints.NOT_AN_IMAGE)
+            print(f"{'skipped' if skipped else 'failed'}: {row['uri']}: {row['error']}", file=sys.stderr)
+    counts = index.meta["build"]
+    skipped = counts["skipped_none"] + counts["skipped_not_image"]
+    print(
+        f"wrote {args.output}: {counts['files']} files; {counts['read']} read, {counts['reused']} reused "
+        f"(unchanged), {counts['failed']} failed, {skipped} skipped (not images or not in the cloud)"
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------- find
+
+
+def _selection_words(args: argparse.Namespace) -> Words:
+    """The options of the target and the band and time selection, for the kit's parameters."""
+    target = target_words(args)
+    flags = {**target.flags, "band": "--band", "start": "--start", "end": "--end", "time": "--start/--end"}
+    return Words(flags, {**target.typed, "start": args.start, "end": args.end})
+
+
+def _selection(args: argparse.Namespace) -> dict[str, Any]:
+    """The target and the band and time selection, read from the options (before any work)."""
+    if args.target is not None and (args.ra is not None or args.dec is not None):
+        raise Usage("give either --target or --ra and --dec, not both")
+    start, end = _sky.parse_time(args.start, "start"), _sky.parse_time(args.end, "end")
+    return {
+        "position": sky_target(args.target, args.ra, args.dec),
+        "band": args.band,
+        "time": (start, end) if start is not None or end is not None else None,
+    }
+
+
+def _load_index(path_text: str) -> Table:
+    from .. import footprints
+
+    path = Path(path_text)
+    if path.suffix.lower() in _INDEX_SUFFIXES and not path.is_file():
+        raise ObjectNotFoundError(f"no index at {path}; make one with `roman-helpers index SOURCE -o {path}`")
+    return footprints.load_index(path)
+
+
+def _find(args: argparse.Namespace) -> int:
+    from .. import footprints
+
+    selection_words = _selection_words(args)
+    words = Words(
+        {**selection_words.flags, "radius": "--radius"}, {**selection_words.typed, "radius": args.radius}
+    )
+    try:
+        with words:
+            selection = _selection(args)
+            radius = None if args.radius is None else _sky.parse_radius(args.radius)
+    except (Usage, InvalidParameterError) as error:
+        return usage_error(args.debug, error)
+    index = _load_index(args.index)
+    with warnings.catch_warnings(), words:
+        warnings.simplefilter("ignore")  # an empty answer warns; its message is in meta
+        found = footprints.find(index, radius=radius, **selection)
+    if not len(found):
+        print(words.say(found.meta["message"]), file=sys.stderr)
+        return 0
+    if args.uris:
+        print("\n".join(str(uri) for uri in found["uri"]))
+        return 0
+    shown = found["uri", "band", "detector", "t_start", "x", "y"].copy()
+    for name, form in (("t_start", ".5f"), ("x", ".2f"), ("y", ".2f")):  # MJD; 0-based pixels
+        shown[name].format, shown[name].unit = form, None
+    print("\n".join(shown.pformat(max_lines=-1, max_width=-1)))
+    return 0
+
+
+# --------------------------------------------------------------------------- lightcurve
+
+
+def _lightcurve_words(args: argparse.Namespace) -> Words:
+    selection = _selection_words(args)
+    return Words(
+        {
+            **selection.flags,
+            "size": "--size",
+            "radius": "--radius",
+            "annulus": "--annulus",
+            "client": "--scheduler",
+        },
+        {
+            **selection.typed,
+            "size": args.size,
+            "annulus": " ".join(f"{r:g}" for r in args.annulus),
+            "client": args.scheduler,
+        },
+    )
+
+
+def _plotting() -> None:
+    """The missing extra first: before any work, as for every command that needs one."""
+    try:
+        import matplotlib
+    except ImportError as error:
+        raise MissingExtraError("--plot", ["notebooks"], error.name) from error
+    matplotlib.use("Agg")  # files only: no window, whatever the display
+
+
+def _lightcurve(args: argparse.Namespace) -> int:
+    from ..photometry import light_curve_from_index
+
+    if args.plot:
+        _plotting()
+    words = _lightcurve_words(args)
+    try:
+        with words:
+            selection = _selection(args)
+            _sky.check_apertures(args.radius, *args.annulus)
+            if args.size is not None:
+                _sky.parse_size(args.size)
+    except (Usage, InvalidParameterError) as error:
+        return usage_error(args.debug, error)
+    curve_path = checked_output(args.output, (".ecsv",), "-o", args.overwrite)
+    plot_path = (
+        checked_output(args.plot, (".png", ".pdf", ".svg"), "--plot", args.overwrite) if args.plot else None
+    )
+    index = _load_index(args.index)
+    with warnings.catch_warnings(), words:
+        warnings.simplefilter("ignore")  # what they say is printed below
+        curve = light_curve_from_index(
+            index,
+            selection.pop("position"),
+            **selection,
+            size=args.size,
+            radius=args.radius,
+            annulus=tuple(args.annulus),
+            client=args.scheduler,
+            max_workers=args.workers,
+            anon=args.anon,
+            timeout=args.timeout,
+            progress=progress(),
+        )
+    _report(curve)
+    curve.meta["index"] = str(args.index)
+    with replacing(curve_path) as temporary:
+        curve.write(temporary, format="ascii.ecsv")
+    print(f"wrote {curve_path}: {len(curve)} points")
+    if plot_path is not None:
+        _plot(curve, plot_path)
+    return 0
+
+
+def _report(curve: Any) -> None:
+    """What the batch did: files, failures, transfer; an error when nothing could be measured."""
+    meta, transfer = curve.meta, curve.meta["transfer"]
+    print(f"files found: {meta['files']}; ok: {len(curve)}; failed: {len(meta['failed'])}")
+    for failure in meta["failed"]:
+        print(f"failed: {failure}", file=sys.stderr)
+    rate = meta["files"] / transfer["seconds"] if transfer["seconds"] > 0 else float("nan")
+    print(
+        f"moved {transfer['bytes']:,} bytes in {transfer['requests']} requests; "
+        f"{rate:.1f} files/s on {transfer['backend']}"
+    )
+    if not len(curve):
+        raise RomanHelpersError(
+            f"none of the {meta['files']} files gave a cut-out (see the failures above); nothing written"
+        )
+
+
+def _plot(curve: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from ..photometry import plot_light_curve
+
+    ax = plot_light_curve(curve)
+    ax.set_title(f"ra {curve.meta['target_ra_deg']:.6f}  dec {curve.meta['target_dec_deg']:+.6f}")
+    try:
+        with replacing(path) as temporary:
+            ax.figure.savefig(temporary, format=path.suffix[1:].lower(), dpi=120)
+    finally:
+        plt.close(ax.figure)
+    print(f"wrote {path}")
+
+
+# --------------------------------------------------------------------------- the parsers
+
+
+def register(command: Command) -> None:
+    """Add ``index``, ``find`` and ``lightcurve``; ``command`` makes a sub-command's parser.
+
+    Examples
+    --------
+    >>> from roman_helpers.cli import build_parser
+    >>> args = build_parser().parse_args(["find", "tds.ecsv", "--target", "150.1 2.2", "--band", "F158"])
+    >>> args.index, args.target, args.band
+    ('tds.ecsv', '150.1 2.2', ['F158'])
+    """
+    _add_index(command)
+    _add_find(command)
+    _add_lightcurve(command)
+
+
+def _add_index(command: Command) -> None:
+    index = command(
+        "index",
+        "index image files by sky footprint and time, from their headers",
+        _index,
+        "Read the headers (FITS) or metadata (ASDF) of image files, never their pixels, and write one "
+        "row per file (band, detector, time, footprint, WCS) to INDEX. With --update, files whose "
+        "ETag has not changed keep their row without being read. The index is written whole or not "
+        "at all. Exits with 0 once it is written, even when some files could not be indexed: they "
+        "are listed, kept with the reason, and tried again by the next --update. Files that hold "
+        "no image (a FITS table beside the images) are skipped, with a note.",
+    )
+    index.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="an s3:// prefix (listed recursively), '-' for URIs on standard input, or a "
+        "file of URIs; one URI a line, blank lines and '#' comments ignored",
+    )
+    index.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="INDEX",
+        help="index to write: .ecsv (text) or .parquet (large surveys; survey extra)",
+    )
+    how = index.add_mutually_exclusive_group()
+    how.add_argument(
+        "--update",
+        action="store_true",
+        help="start from the existing INDEX; read again only files whose ETag changed",
+    )
+    how.add_argument("--overwrite", action="store_true", help="replace an existing INDEX, reading every file")
+    index.add_argument("--workers", type=positive_int, default=16, help="files read at once (default 16)")
+    anon_option(index)
+
+
+def _add_find(command: Command) -> None:
+    find = command(
+        "find",
+        "list the files of an index whose image holds a position",
+        _find,
+        "List the files of an index whose image holds a sky position, with the position's 0-based "
+        "pixel (x, y) in each, in time order. With no file there, prints nothing, says on standard "
+        "error how far the nearest footprint is, and exits with 0 (a pipe then has nothing to do).",
+    )
+    selection_options(find)
+    find.add_argument(
+        "--radius",
+        metavar="ANGLE",
+        help="also files whose image comes within this angle, with its unit: 10arcsec, 0.5arcmin",
+    )
+    find.add_argument(
+        "--uris", action="store_true", help="print only the URIs, one a line (for scripts and pipes)"
+    )
+
+
+def _add_lightcurve(command: Command) -> None:
+    lightcurve = command(
+        "lightcurve",
+        "forced photometry of a target in every file of an index that holds it",
+        _lightcurve,
+        "Find the files that hold the target, cut the same small region out of each (fetching only "
+        "those pixels, in parallel threads or on a Dask cluster), measure the flux in a circle at the "
+        "target minus the local background, and write the light curve (ECSV; a plot if asked). A "
+        "file that fails is listed and left out; the exit status is 1 only when nothing could be "
+        "measured.",
+    )
+    selection_options(lightcurve)
+    lightcurve.add_argument(
+        "--size",
+        default=None,
+        metavar="SIZE",
+        help="side of the cut-outs in pixels (25) or as an angle (3arcsec); two values are ny,nx "
+        "(default: just enough for the annulus)",
+    )
+    lightcurve.add_argument(
+        "--radius", type=positive_float, default=3.0, metavar="PIXELS", help="aperture radius (default 3)"
+    )
+    lightcurve.add_argument(
+        "--annulus",
+        type=positive_float,
+        nargs=2,
+        default=(8.0, 14.0),
+        metavar=("R_IN", "R_OUT"),
+        help="background annulus radii (default 8 14)",
+    )
+    _add_lightcurve_outputs(lightcurve)
+
+
+def _add_lightcurve_outputs(lightcurve: argparse.ArgumentParser) -> None:
+    """Where ``lightcurve`` writes, and where it works."""
+    lightcurve.add_argument(
+        "-o", "--output", required=True, metavar="CURVE.ecsv", help="light curve to write"
+    )
+    lightcurve.add_argument(
+        "--plot", metavar="CURVE.png", help="also plot it (.png, .pdf or .svg; needs the notebooks extra)"
+    )
+    lightcurve.add_argument(
+        "--overwrite", action="store_true", help="replace CURVE.ecsv and the plot if present"
+    )
+    lightcurve.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="work on this Dask cluster, e.g. tcp://10.0.0.5:8786 (survey extra); its "
+        "workers need the same credentials and AWS_ENDPOINT_URL",
+    )
+    lightcurve.add_argument(
+        "--workers", type=positive_int, default=8, help="threads when no --scheduler is given (default 8)"
+    )
+    lightcurve.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="time limit of one attempt at one file, and of the wait for the scheduler (at most 10 s)",
+    )
+    anon_option(lightcurve)

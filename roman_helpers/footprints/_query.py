@@ -1,0 +1,290 @@
+"""Querying an index: the files whose image holds a position, and the pixel there (private)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterable
+from os import PathLike
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import _sky, _wcs
+from ..errors import InvalidParameterError
+from ._store import _check_columns, load_index
+
+if TYPE_CHECKING:  # for the type hints only; imported late at run time
+    from astropy.coordinates import SkyCoord
+    from astropy.table import Row, Table
+    from astropy.wcs import WCS
+
+__all__ = ["PREFILTER_MARGIN_DEG", "find", "row_wcs"]
+
+#: Extra angle around each footprint polygon in the fast pre-filter of :func:`find`. The corners are
+#: joined by great circles; a pixel edge bent by a detector's optical distortion departs from that
+#: great circle by far less than this, and the exact test with each file's WCS follows anyway.
+PREFILTER_MARGIN_DEG = 10.0 / 3600
+
+
+def _unit_vectors(ra: Any, dec: Any) -> np.ndarray:
+    ra, dec = np.radians(ra), np.radians(dec)
+    cos_dec = np.cos(dec)
+    return np.stack([cos_dec * np.cos(ra), cos_dec * np.sin(ra), np.sin(dec)], axis=-1)
+
+
+def _edges(ra_corners: np.ndarray, dec_corners: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Corner unit vectors (n, 4, 3), raw edge normals A x B, and unit normals pointing inside."""
+    corners = _unit_vectors(ra_corners, dec_corners)
+    raw = np.cross(corners, np.roll(corners, -1, axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit = raw / np.linalg.norm(raw, axis=-1, keepdims=True)
+    # corner 2 lies inside the polygon whichever way round (parity) the corners go
+    inward = np.sign(np.einsum("nj,nj->n", unit[:, 0], corners[:, 2]))
+    return corners, raw, unit * inward[:, None, None]
+
+
+def _polygon_distance(
+    target: np.ndarray, corners: np.ndarray, raw: np.ndarray, inward: np.ndarray
+) -> np.ndarray:
+    """Angle (radians) from ``target`` to each footprint polygon; 0 inside."""
+    sines = np.einsum("nkj,j->nk", inward, target)  # sine of the distance to each edge's great circle
+    projected = target - sines[..., None] * inward
+    ends = np.roll(corners, -1, axis=1)
+    within = (np.einsum("nkj,nkj->nk", np.cross(corners, projected), raw) >= 0) & (
+        np.einsum("nkj,nkj->nk", np.cross(projected, ends), raw) >= 0
+    )
+
+    def angle_to(points):
+        return np.arctan2(np.linalg.norm(np.cross(points, target), axis=-1), points @ target)
+
+    to_edge = np.where(
+        within, np.arcsin(np.clip(np.abs(sines), 0, 1)), np.minimum(angle_to(corners), angle_to(ends))
+    )
+    return np.where(np.all(sines >= 0, axis=1), 0.0, np.min(to_edge, axis=1))
+
+
+def row_wcs(row: Row) -> WCS:
+    r"""Return the celestial WCS stored in one row of an index.
+
+    Parameters
+    ----------
+    row : astropy.table.Row
+        A row of :func:`build_index` or :func:`find`.
+
+    Returns
+    -------
+    astropy.wcs.WCS
+        0-based pixels as everywhere in astropy; for an ASDF file a FITS-SIP fit to its gwcs,
+        within ``row["wcs_error"]`` pixels.
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> text = "CTYPE1  = 'RA---TAN'\nCTYPE2  = 'DEC--TAN'\nCRVAL1  = 10.0\nCRVAL2  = -20.0"
+    >>> row_wcs(Table({"wcs": [text]})[0]).wcs.crval
+    array([ 10., -20.])
+    """
+    return _wcs.from_text(str(row["wcs"]))
+
+
+def _pixel_positions(
+    table: Table, rows: np.ndarray, target: SkyCoord, radius_deg: float
+) -> tuple[np.ndarray, ...]:
+    """x, y of ``target`` with each row's WCS, and whether the image (or the radius around it) holds it."""
+    from astropy.wcs import NoConvergence
+
+    xs, ys = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
+    keep = np.zeros(len(rows), dtype=bool)
+    in_frame: dict[str, tuple[float, float]] = {}  # the target converted once per celestial frame
+    for i, row in enumerate(rows):
+        text = str(table["wcs"][row])
+        wcs, frame = _wcs.from_text(text), _wcs.celestial_frame(text)
+        if repr(frame) not in in_frame:
+            converted = target.transform_to(frame).spherical
+            in_frame[repr(frame)] = (float(converted.lon.deg), float(converted.lat.deg))
+        world = [0.0, 0.0]
+        world[wcs.wcs.lng], world[wcs.wcs.lat] = in_frame[repr(frame)]
+        try:
+            x, y = wcs.all_world2pix(np.array([world]), 0)[0]
+        except NoConvergence:  # a distortion polynomial far outside its image: not there
+            continue
+        xs[i], ys[i] = x, y
+        nx, ny = int(table["naxis1"][row]), int(table["naxis2"][row])
+        # 0-based pixel centres: the image spans -0.5 ... n - 0.5
+        keep[i] = -0.5 <= x < nx - 0.5 and -0.5 <= y < ny - 0.5
+        if not keep[i] and radius_deg > 0 and np.isfinite(x) and np.isfinite(y):
+            nearest = wcs.pixel_to_world(np.clip(x, -0.5, nx - 0.5), np.clip(y, -0.5, ny - 0.5))
+            keep[i] = bool(nearest.separation(target).deg <= radius_deg)
+    return xs, ys, keep
+
+
+def find(
+    index: Table | str | PathLike,
+    position: Any,
+    *,
+    radius: Any = None,
+    band: str | Iterable[str] | None = None,
+    time: Any = None,
+) -> Table:
+    """Find the files of an index whose image holds a sky position, and the pixel there.
+
+    Parameters
+    ----------
+    index : astropy.table.Table or path
+        From :func:`build_index` or :func:`load_index`.
+    position : astropy.coordinates.SkyCoord or str
+        The target. A string holds RA then Dec: decimal degrees (``"9.4508 -44.0905"``), or
+        sexagesimal with RA in hours (``"00:37:48.19 -44:05:25.80"``), or with units
+        (``"0h37m48.19s -44d05m25.8s"``), read as everywhere in the package.
+    radius : astropy.units.Quantity or str, optional
+        Also keep files whose image comes within this angle of the target.
+    band : str or list of str, optional
+        Keep only these bands (case does not matter).
+    time : (start, end), optional
+        Keep only exposures overlapping this interval: astropy ``Time``, MJD numbers or ISO dates
+        and times (UTC); ``None`` leaves that end open. Files without times are left out when a
+        time is given.
+
+    Returns
+    -------
+    astropy.table.Table
+        The index rows of the files found, sorted by ``t_start``, with ``x`` and ``y``: the
+        target's 0-based pixel position in each file, from that file's own WCS (the image spans
+        -0.5 to ``naxis - 0.5``). Empty, with a warning giving the distance to the nearest
+        footprint, when no file holds the target: ``meta["reason"]`` says so, and
+        ``meta["message"]`` adds how to search wider.
+
+    Raises
+    ------
+    InvalidParameterError
+        For a position, radius or time that cannot be read, or a band not in the index (the
+        message lists those present).
+
+    Examples
+    --------
+    >>> from roman_helpers.footprints import build_index, find
+    >>> index = build_index("s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/")
+    >>> found = find(index, "80.2900 -69.6380", band="F158")
+    >>> list(found["detector"]), round(float(found["x"][0]), 1), round(float(found["y"][0]), 1)
+    (['WFI03'], 176.6, 193.0)
+    """
+    if isinstance(index, (str, PathLike)):
+        index = load_index(index)
+    _check_columns(index, "index")
+    target = _sky.parse_sky_position(position)
+    radius_deg = 0.0 if radius is None else float(_sky.parse_radius(radius).deg)
+    selected = _selection(index, band, time)
+    usable = (np.asarray(index["error"], dtype=object) == "") & (np.asarray(index["naxis1"]) > 0)
+    ra_t, dec_t = float(target.ra.deg), float(target.dec.deg)
+    reach = radius_deg + PREFILTER_MARGIN_DEG
+    # Vectorised on the unit sphere by hand: no library tests one point against a million polygons.
+    # 1. declination band, then 2. right-ascension window: comparisons only, no trigonometry per row
+    fov = np.asarray(index["fov_radius"], float)
+    candidates = np.flatnonzero(
+        usable & (np.abs(np.asarray(index["dec_center"], float) - dec_t) <= fov + reach)
+    )
+    if len(candidates):
+        widest = float(np.max(fov[candidates])) + reach
+        if abs(dec_t) + widest < 90:
+            # haversine: separation > widest wherever cos(dec1) cos(dec2) sin^2(dra/2) > sin^2(widest/2)
+            lowest_cos = math.cos(math.radians(dec_t)) * math.cos(math.radians(abs(dec_t) + widest))
+            ratio = math.sin(math.radians(widest) / 2) / math.sqrt(lowest_cos)
+            window = 180.0 if ratio >= 1 else math.degrees(2 * math.asin(ratio))
+            offset = (np.asarray(index["ra_center"], float)[candidates] - ra_t + 180.0) % 360.0 - 180.0
+            candidates = candidates[np.abs(offset) <= window]
+    # 3. the polygons: inside every edge's great circle, widened by the margin (and the radius)
+    point = _unit_vectors(ra_t, dec_t)
+    _corners, _raw, inward = _edges(
+        np.asarray(index["ra_corners"], float)[candidates],
+        np.asarray(index["dec_corners"], float)[candidates],
+    )
+    sines = np.einsum("nkj,j->nk", inward, point)
+    candidates = candidates[np.all(sines >= -math.sin(math.radians(reach)), axis=1)]
+    candidates = candidates[selected(candidates)]  # band and time: on the few rows left, not on all
+    # 4. the exact test, with each file's own WCS
+    xs, ys, keep = _pixel_positions(index, candidates, target, radius_deg)
+    found = index[candidates[keep]]
+    found["x"], found["y"] = xs[keep], ys[keep]
+    found = (
+        found[np.lexsort((np.asarray(found["uri"], dtype=str), np.asarray(found["t_start"], float)))]
+        if len(found)
+        else found
+    )
+    found.meta["query"] = {"ra": ra_t, "dec": dec_t, "radius_deg": radius_deg}
+    if not len(found):
+        usable[usable] = selected(np.flatnonzero(usable))
+        found.meta["reason"], near = _nothing_found(index, usable, point, ra_t, dec_t)
+        found.meta["message"] = message = found.meta["reason"] + (
+            "; widen the search with radius=" if near else ""
+        )
+        warnings.warn(message, UserWarning, stacklevel=2)
+    return found
+
+
+def _selection(index: Table, band: Any, time: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """Check ``band`` and ``time``; return a mask function for rows (by number) that match them."""
+    spellings: list[str] | None = None  # the band names as the index writes them
+    wanted = _sky.parse_bands(band)
+    if wanted is not None:
+        written = set(np.asarray(index["band"], dtype=object).tolist()) - {""}
+        unknown = sorted(wanted - {str(b).upper() for b in written})
+        if unknown:
+            raise InvalidParameterError(
+                "band",
+                unknown[0] if len(unknown) == 1 else unknown,
+                valid=sorted({str(b).upper() for b in written}),
+                hint="the index holds only these bands",
+            )
+        spellings = [b for b in written if str(b).upper() in wanted]
+    start, end = _sky.parse_time_range(time) if time is not None else (-math.inf, math.inf)
+
+    def selected(rows: np.ndarray) -> np.ndarray:
+        keep = np.ones(len(rows), dtype=bool)
+        if spellings is not None:
+            keep &= np.isin(np.asarray(index["band"], dtype=object)[rows], spellings)
+        if time is not None:
+            t_start = np.asarray(index["t_start"], float)[rows]
+            t_end = np.asarray(index["t_end"], float)[rows]
+            t_end = np.where(np.isnan(t_end), t_start, t_end)
+            keep &= (t_end >= start) & (t_start <= end)
+        return keep
+
+    return selected
+
+
+def _nothing_found(
+    index: Table, usable: np.ndarray, point: np.ndarray, ra: float, dec: float
+) -> tuple[str, bool]:
+    """Say how far the nearest footprint is, if any is left (only computed when nothing was found)."""
+    where = f"no file in the index holds ra={ra:.6f} dec={dec:.6f}"
+    rows = np.flatnonzero(usable)
+    if not len(rows):
+        return f"{where}: no file is left after the band and time selection", False
+    ra_c, dec_c = np.asarray(index["ra_center"], float), np.asarray(index["dec_center"], float)
+    fov = np.asarray(index["fov_radius"], float)
+
+    def to_centre(rows: np.ndarray) -> np.ndarray:
+        centres = _unit_vectors(ra_c[rows], dec_c[rows])
+        return np.degrees(np.arctan2(np.linalg.norm(np.cross(centres, point), axis=-1), centres @ point))
+
+    # a nearby centre bounds the answer; only rows within that bound (plus their size) in declination
+    # can hold a nearer footprint, and a footprint is no nearer than its centre minus its radius
+    near = rows[np.abs(dec_c[rows] - dec) <= 1.0]
+    bound = float(np.nanmin(to_centre(near if len(near) else rows)))
+    rows = rows[np.abs(dec_c[rows] - dec) <= bound + np.nanmax(fov[rows])]
+    distances = to_centre(rows)
+    rows = rows[distances - fov[rows] <= np.nanmin(distances)]
+    distance = np.degrees(
+        _polygon_distance(
+            point,
+            *_edges(
+                np.asarray(index["ra_corners"], float)[rows], np.asarray(index["dec_corners"], float)[rows]
+            ),
+        )
+    )
+    nearest = int(np.nanargmin(distance))
+    return (
+        f"{where}; the nearest footprint is {distance[nearest] * 3600:.1f} arcsec away "
+        f"({index['uri'][rows[nearest]]})"
+    ), True

@@ -1,0 +1,287 @@
+"""Reading one file into a row of an index: its headers or tree, never its pixels (private).
+
+A single forward walk over the HDUs gives the primary header and the first image header in one
+pass (two :func:`roman_helpers.stream.read_header` calls would fetch the primary header twice,
+which alone can pass 64 KiB for an HST drizzled file); the ASDF tree is needed whole, including
+``roman.wcs`` outside ``roman.meta`` (which :func:`roman_helpers.stream.read_metadata` does not
+return), and its bytes are kept for the rare file whose gwcs needs blocks after the tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import math
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import _s3, _wcs
+from .._asdf_layout import read_tree
+from .._fits_layout import HEADER_BLOCK, ForwardReader, RangeReader, walk_hdus
+from .._threadsafe import quiet
+from ..errors import FileFormatError
+
+if TYPE_CHECKING:  # for the type hints only; imported late at run time
+    from astropy.io.fits import Header
+    from astropy.wcs import WCS
+
+__all__ = ["SIP_LIMIT", "SIP_MAX_ERROR", "NotAnImage", "read_file"]
+
+#: Pixel accuracy aimed at by the FITS-SIP fit to an ASDF file's gwcs, and the worst accepted
+#: (a file whose gwcs cannot be followed that closely is reported in the ``error`` column).
+SIP_MAX_ERROR = 0.01
+SIP_LIMIT = 0.05
+
+
+class NotAnImage(Exception):
+    """A readable file that holds no image (an observation sequence, a catalogue): skipped, with a note."""
+
+
+def _header_value(headers: Iterable[Header], *keys: str) -> Any:
+    for key in keys:
+        for header in headers:
+            value = header.get(key)
+            if value is not None and str(value).strip() != "":
+                return value.strip() if isinstance(value, str) else value
+    return None
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _to_mjd(value: Any) -> float:
+    """MJD of a time given as a number (already MJD), an ISO string or an astropy Time."""
+    from astropy.time import Time
+
+    if value is None:
+        return math.nan
+    if isinstance(value, Time):
+        return float(value.mjd)
+    if isinstance(value, (int, float, np.floating)):
+        return float(value)
+    try:
+        return float(Time(str(value).strip()).mjd)
+    except ValueError:
+        return math.nan
+
+
+def _fits_times(headers: Iterable[Header]) -> tuple[float, float, float]:
+    exptime = _as_float(_header_value(headers, "EXPTIME", "XPOSURE", "EXPOSURE"))
+    start = _as_float(_header_value(headers, "MJD-OBS", "EXPSTART", "MJD-BEG"))
+    if math.isnan(start):
+        date = _header_value(headers, "DATE-OBS", "DATE-BEG")
+        clock = _header_value(headers, "TIME-OBS")
+        if date is not None and clock is not None and "T" not in str(date):
+            date = f"{date}T{clock}"
+        start = _to_mjd(date)
+    end = _as_float(_header_value(headers, "MJD-END", "EXPEND"))
+    if math.isnan(end):
+        end = _to_mjd(_header_value(headers, "DATE-END"))
+    if math.isnan(end) and not math.isnan(exptime):
+        end = start + exptime / 86400
+    return start, end, exptime
+
+
+def _fits_band(headers: Iterable[Header]) -> str:
+    band = _header_value(headers, "FILTER")
+    if band is None:  # ACS/WFC: two filter wheels, one of them CLEAR
+        wheels = [str(v) for v in (_header_value(headers, "FILTER1"), _header_value(headers, "FILTER2")) if v]
+        band = "+".join(w for w in wheels if not w.upper().startswith("CLEAR")) or None
+    return "" if band is None else str(band)
+
+
+def _geometry(pixel_to_icrs: Callable[[np.ndarray, np.ndarray], Any], nx: int, ny: int) -> dict[str, Any]:
+    """Centre, corners and radius of an ``nx`` x ``ny`` image on the sky (ICRS degrees)."""
+    xs = np.array([-0.5, nx - 0.5, nx - 0.5, -0.5, (nx - 1) / 2])
+    ys = np.array([-0.5, -0.5, ny - 0.5, ny - 0.5, (ny - 1) / 2])
+    sky = pixel_to_icrs(xs, ys)
+    ra, dec = sky.ra.deg, sky.dec.deg
+    radius = np.max(sky[4].separation(sky[:4]).deg)
+    return {
+        "ra_center": ra[4],
+        "dec_center": dec[4],
+        "ra_corners": ra[:4],
+        "dec_corners": dec[:4],
+        "fov_radius": float(radius),
+        "naxis1": nx,
+        "naxis2": ny,
+    }
+
+
+def _read_fits(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, Any]:
+    with contextlib.ExitStack() as stack:
+        if uri.lower().endswith(".gz"):  # read forward through the compressed stream, headers only
+            handle = stack.enter_context(_s3.open_known(fs, path, size, etag, HEADER_BLOCK))
+            reader: Any = ForwardReader(stack.enter_context(gzip.GzipFile(fileobj=handle, mode="rb")))
+        else:
+            reader = RangeReader(fs, path)
+        primary = image = None
+        kinds = []  # what each HDU holds, to say so when none is an image
+        try:
+            for index, _name, header, _offset in walk_hdus(reader, uri):
+                primary = header if index == 0 else primary
+                kinds.append(str(header.get("XTENSION", "PRIMARY")).strip())
+                if header.get("NAXIS") == 2 and (
+                    index == 0 or str(header.get("XTENSION", "")).strip() == "IMAGE"
+                ):
+                    image = header
+                    break
+        except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+            raise FileFormatError(f"{uri} is not a readable gzip-compressed FITS file ({error})") from error
+    if image is None:
+        what = "a FITS file of tables" if any("TABLE" in kind for kind in kinds) else "a FITS file"
+        raise NotAnImage(f"{what} with no 2-D image (its HDUs: {', '.join(kinds)})")
+    headers = (image, primary) if image is not primary else (image,)
+    wcs = _wcs.celestial(image)
+    if wcs is None:
+        raise FileFormatError(f"{uri}: the image HDU has no celestial WCS")
+    detector = _header_value(headers, "DETECTOR")
+    if (
+        detector is None and _header_value(headers, "SCA_NUM") is not None
+    ):  # OpenUniverse: WFI detector number
+        detector = f"WFI{int(_header_value(headers, 'SCA_NUM')):02d}"
+    t_start, t_end, exptime = _fits_times(headers)
+    row = {
+        "instrument": str(_header_value(headers, "INSTRUME", "TELESCOP") or ""),
+        "band": _fits_band(headers),
+        "detector": "" if detector is None else str(detector),
+        "t_start": t_start,
+        "t_end": t_end,
+        "exptime": exptime,
+        "wcs": _wcs.to_text(wcs.to_header(relax=True)),
+        "wcs_error": 0.0,
+    }
+    row.update(
+        _geometry(lambda x, y: wcs.pixel_to_world(x, y).icrs, int(image["NAXIS1"]), int(image["NAXIS2"]))
+    )
+    return row
+
+
+def _node(tree: Any, *path: str) -> Any:
+    for key in path:
+        try:
+            tree = tree[key]
+        except (KeyError, TypeError, IndexError, AttributeError):
+            return None
+        if tree is None:
+            return None
+    return tree
+
+
+def _fit_sip(gwcs_wcs: Any, nx: int, ny: int, uri: str) -> tuple[WCS, float]:
+    """A FITS-SIP approximation of a gwcs (gwcs's own ``to_fits_sip``) and its measured largest error.
+
+    Why SIP and not the gwcs serialised by asdf: :func:`find` evaluates one WCS per candidate
+    file, and astropy.wcs builds one from keywords in about a millisecond where reading a gwcs back
+    through asdf takes tens of milliseconds and needs the asdf, gwcs and roman_datamodels schema
+    versions that wrote it -- an index must stay readable for years. The keywords are also a few
+    hundred bytes to a few kB instead of tens of kB, FITS and ASDF rows then share one code path,
+    and any FITS tool can use them. The price is an approximation: the fit aims at
+    :data:`SIP_MAX_ERROR` pixels; the error reached is measured on a grid over the whole image,
+    through the same world-to-pixel inversion :func:`find` uses, and stored in the row. A
+    file whose gwcs no SIP polynomial follows within :data:`SIP_LIMIT` pixels is not indexed.
+    """
+    fit = _wcs.fit_sip(gwcs_wcs, (ny, nx), goal=SIP_MAX_ERROR)
+    if not fit.deviation <= SIP_LIMIT:
+        raise FileFormatError(
+            f"{uri}: no FITS-SIP polynomial follows its gwcs within {SIP_LIMIT} pixel "
+            f"(best {fit.deviation:.3g})"
+        )
+    return fit.wcs, fit.deviation
+
+
+class _ArraysAfterTree(Exception):
+    """The gwcs keeps arrays (polynomial coefficients ...) in binary blocks, not in the tree."""
+
+
+def _asdf_row(tree: Mapping, uri: str) -> dict[str, Any]:
+    from astropy.coordinates import SkyCoord
+
+    roman = tree.get("roman", tree)
+    meta = _node(roman, "meta") or {}
+    gwcs_wcs = _node(meta, "wcs") or _node(roman, "wcs")  # Roman level 2, else the converted OpenUniverse
+    if gwcs_wcs is None:
+        raise FileFormatError(
+            f"{uri} has no WCS at roman.meta.wcs or roman.wcs (level-1 files have none): "
+            "it cannot be placed on the sky"
+        )
+    if not hasattr(gwcs_wcs, "to_fits_sip"):
+        raise _ArraysAfterTree
+    shape = getattr(_node(roman, "data"), "shape", None)
+    if shape is None or len(shape) < 2:
+        (x0, x1), (y0, y1) = gwcs_wcs.bounding_box.bounding_box(order="F")
+        shape = (round(y1 - y0), round(x1 - x0))
+    ny, nx = int(shape[-2]), int(shape[-1])
+    wcs, error = _fit_sip(gwcs_wcs, nx, ny, uri)
+    frame = getattr(gwcs_wcs.output_frame, "reference_frame", None) or "icrs"
+
+    def pixel_to_icrs(x, y):
+        lon, lat = gwcs_wcs(x, y, with_bounding_box=False)
+        return SkyCoord(lon, lat, unit="deg", frame=frame).icrs
+
+    start = _to_mjd(_node(meta, "exposure", "start_time"))
+    exptime = _as_float(_node(meta, "exposure", "exposure_time") or _node(meta, "exptime"))
+    end = _to_mjd(_node(meta, "exposure", "end_time"))
+    instrument = _node(meta, "instrument", "name") or _node(meta, "instrument")
+    row = {
+        "instrument": instrument if isinstance(instrument, str) else "",
+        "band": str(_node(meta, "instrument", "optical_element") or _node(meta, "band") or ""),
+        "detector": str(_node(meta, "instrument", "detector") or _node(meta, "sensor") or ""),
+        "t_start": start,
+        "t_end": end if not math.isnan(end) else start + exptime / 86400,
+        "exptime": exptime,
+        "wcs": _wcs.to_text(wcs.to_header(relax=True)),
+        "wcs_error": error,
+    }
+    row.update(_geometry(pixel_to_icrs, nx, ny))
+    return row
+
+
+def _read_asdf(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, Any]:
+    import asdf
+
+    # the YAML tree only, in growing ranged reads; the rest of the file opened only if it is needed.
+    # Reading the tree is quiet: without its blocks, asdf warns about the arrays it cannot reach, and
+    # erfa calls Roman's dates (past its leap-second table) "dubious". The warning filters are
+    # process-wide, so quiet() holds the kit's lock: the tree is in memory (or, for the rare gwcs
+    # kept in blocks, a few small reads away), so the threads of an index wait little for it.
+    tree_bytes, head = read_tree(
+        fs, path, uri, open_rest=lambda: _s3.open_known(fs, path, size, etag, HEADER_BLOCK)
+    )
+    try:
+        with (
+            quiet(),
+            asdf.open(io.BytesIO(tree_bytes), lazy_load=True, memmap=False) as af,
+        ):  # no blocks
+            return _asdf_row(af.tree, uri)
+    except _ArraysAfterTree:
+        pass
+    # roman_datamodels writes arrays under 512 elements into the tree; a file written by plain asdf
+    # keeps them in binary blocks. asdf then fetches the block index and those blocks (small reads).
+    with head, quiet():
+        try:
+            af = asdf.open(head, lazy_load=True, memmap=False)
+        except (ValueError, OSError) as error:
+            raise FileFormatError(f"{uri} is not a readable ASDF file: {error}") from error
+        with af:
+            try:
+                return _asdf_row(af.tree, uri)
+            except _ArraysAfterTree:
+                raise FileFormatError(
+                    f"{uri}: the WCS at roman.meta.wcs or roman.wcs is not a gwcs that "
+                    "this installation can read"
+                ) from None
+
+
+def read_file(fs: Any, bucket: str, key: str, uri: str, size: int, etag: str) -> dict[str, Any]:
+    """The columns of one file's row (all but ``uri``, ``etag``, ``size`` and ``error``)."""
+    reader = _read_asdf if uri.lower().endswith(".asdf") else _read_fits
+    return reader(fs, f"{bucket}/{key}", uri, size, etag)

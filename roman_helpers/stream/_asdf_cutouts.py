@@ -1,0 +1,119 @@
+"""Cut-outs of ASDF arrays: the tree read once, only the bytes (or lz4 chunks) of the rows fetched.
+
+Private to :mod:`roman_helpers.stream`.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .. import _asdf_layout, _fits_layout, _wcs
+from ..errors import InvalidParameterError
+from ._metadata import _asdf_tree, _tree_gwcs
+from ._plan import COMPANIONS, Request, plan
+from ._remote import _MAX_CONNECTIONS, _filesystem, _translated_errors, open_asdf
+
+__all__ = ["asdf_cutouts"]
+
+#: Names of an ASDF array that a FITS user may type for it.
+_ASDF_ALIASES = {"sci": "data"}
+
+
+def _asdf_names(raw_tree: Mapping, exts: list, companions: bool, uri: str) -> list[str]:
+    """The ASDF arrays asked for (``data`` for None), then its companions (err, dq) when present."""
+    present = _asdf_layout.image_arrays(raw_tree)
+    by_lower = {name.lower(): name for name in present}
+    names = []
+    for ext in exts:
+        wanted = "data" if ext is None else ext
+        name = None
+        if isinstance(wanted, str):
+            lower = wanted.lower()
+            name = wanted if wanted in present else by_lower.get(_ASDF_ALIASES.get(lower, lower))
+        if name is None:
+            raise InvalidParameterError(
+                "ext", wanted, valid=present, hint=f"{uri} is an ASDF file: name one of its 2-D arrays"
+            )
+        names.append(name)
+    if companions:
+        names += [name for name in COMPANIONS["asdf"] if name in present and name not in names]
+    return names
+
+
+def _asdf_pixels(
+    fs: Any,
+    path: str,
+    uri: str,
+    anon: bool | None,
+    block_offset: int,
+    layout: tuple,
+    ys: slice,
+    xs: slice,
+    name: str,
+) -> np.ndarray:
+    """Pixels ``[ys, xs]`` of one ASDF array, fetching only the bytes (or lz4 chunks) of its rows."""
+    _source, shape, dtype, array_offset = layout
+    data_start, compression, first_chunk_header = _asdf_layout.block_start(fs, path, block_offset, uri)
+    if compression == b"":
+        return _fits_layout.fetch_rows(
+            fs, path, data_start + array_offset, dtype, shape[1], ys, xs, batch_size=_MAX_CONNECTIONS
+        )
+    if compression == b"lz4":
+        row_bytes = shape[1] * dtype.itemsize
+        first, last = array_offset + ys.start * row_bytes, array_offset + ys.stop * row_bytes
+        decoded, decoded_offset = _asdf_layout.lz4_rows(
+            fs, path, data_start, first_chunk_header, first, last, batch_size=_MAX_CONNECTIONS
+        )
+        rows = np.frombuffer(
+            decoded, dtype=dtype, count=(ys.stop - ys.start) * shape[1], offset=first - decoded_offset
+        ).reshape(ys.stop - ys.start, shape[1])
+        return rows[:, xs]
+    # zlib/bzp2 chunks cannot be located without decompressing: let asdf read the block.
+    with open_asdf(uri, anon=anon) as af:
+        return np.asarray(af.tree.get("roman", af.tree)[name])[ys, xs]
+
+
+def asdf_cutouts(uri: str, anon: bool | None, request: Request, exts: list, companions: bool) -> dict:
+    """Cut-outs of ASDF arrays: the tree read once, one plan on the science array (with the gwcs)."""
+    import asdf
+
+    fs, path = _filesystem(uri, anon)
+    with _translated_errors(uri, anon):
+        # what the tree read fetched is kept: on a small file it holds the blocks and their index too
+        tree_bytes, fs = _asdf_layout.read_tree(fs, path, uri, first_step=_asdf_layout.CUTOUT_FIRST_STEP)
+        raw_tree = asdf.util.load_yaml(io.BytesIO(tree_bytes), tagged=True)
+        names = _asdf_names(raw_tree, exts, companions, uri)
+        layouts = {name: _asdf_layout.image_layout(raw_tree, uri, name) for name in names}
+        shape = layouts[names[0]][1]
+        for slot, name in enumerate(list(names[1:]), start=1):
+            if layouts[name][1] != shape:
+                if slot < len(exts):
+                    raise InvalidParameterError(
+                        "ext",
+                        name,
+                        hint=f"{name} has shape {layouts[name][1]}, not the {shape} of "
+                        f"{names[0]}; cut it out on its own",
+                    )
+                names.remove(name)  # an err or dq of another shape is no companion
+        with _asdf_tree(tree_bytes, uri) as af:
+            gwcs_wcs = _tree_gwcs(af.tree)
+        cut = plan(shape, request, gwcs_wcs)
+        ys, xs = cut.slices_original
+        offsets = _asdf_layout.block_offsets(fs, path, len(tree_bytes), [layouts[name][0] for name in names])
+        pixels = {
+            name: _asdf_pixels(fs, path, uri, anon, offsets[layouts[name][0]], layouts[name], ys, xs, name)
+            for name in names
+        }
+    wcs = _wcs.shifted(gwcs_wcs, xs.start, ys.start, cut.shape) if gwcs_wcs is not None else None
+    result = {}
+    for name in names:
+        one = copy.copy(cut)
+        one.data = np.array(pixels[name]).astype(layouts[name][2].newbyteorder("="))
+        one.wcs = wcs
+        result[name] = one
+    return result

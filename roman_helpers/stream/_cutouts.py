@@ -1,0 +1,160 @@
+"""Cut-outs: a region of one image, or the same region of its science, ERR and DQ arrays (private)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._asdf_cutouts import asdf_cutouts
+from ._fits_cutouts import fits_cutouts
+from ._plan import request
+from ._remote import _kind
+
+if TYPE_CHECKING:  # for the type hints only; imported late at run time
+    from astropy.nddata import Cutout2D
+
+__all__ = ["cutout", "cutouts"]
+
+
+def _cut(
+    uri: str,
+    *,
+    box: Any = None,
+    position: Any = None,
+    size: Any = None,
+    exts: Sequence | None = None,
+    companions: bool,
+    anon: bool | None,
+) -> dict:
+    """Cut-outs of one file, keyed by array name."""
+    kind = _kind(uri)
+    plan_request = request(box, position, size)
+    exts = list(exts) if exts else [None]
+    if kind == "asdf":
+        return asdf_cutouts(uri, anon, plan_request, exts, companions)
+    return fits_cutouts(uri, anon, plan_request, exts, companions)
+
+
+def cutout(
+    uri: str,
+    *,
+    box: Sequence[int] | None = None,
+    position: Any = None,
+    size: Any = None,
+    ext: int | str | None = None,
+    anon: bool | None = None,
+) -> Cutout2D:
+    """Cut a region out of an image on S3, fetching only (about) the pixels in it.
+
+    Give either ``box``, or ``position`` and ``size``.
+
+    Parameters
+    ----------
+    uri : str
+        ``s3://`` URI of a ``.fits``, ``.fits.gz`` or Roman ``.asdf`` file.
+    box : sequence of 4 int, optional
+        ``(x0, y0, x1, y1)``: 0-based pixel corners, end exclusive, so the cut-out is
+        ``data[y0:y1, x0:x1]`` (columns x0..x1-1, rows y0..y1-1). The same order as
+        ``roman-helpers cutout --box X0 Y0 X1 Y1`` and as PIL's ``Image.crop``.
+    position : SkyCoord, str or (x, y), optional
+        Centre of the cut-out: a :class:`~astropy.coordinates.SkyCoord`; a string of RA and
+        Dec (``"00:39:57 -44:01:20"``: RA in hours when sexagesimal; ``"9.9875 -44.0222"``:
+        degrees); or 0-based pixels ``(x, y)``. A sky position needs a WCS in the file (the
+        FITS header's, or the gwcs at ``roman.meta.wcs`` / ``roman.wcs``). Object names are
+        not looked up (that needs the network).
+    size : int, str, Quantity or (ny, nx), optional
+        One value for a square, or two: rows then columns, ``(ny, nx)``, as
+        :class:`astropy.nddata.Cutout2D`. Each in pixels (``64``) or as an angle
+        (``10 * u.arcsec``, ``"10arcsec"``, ``"20arcsec,30arcsec"``); angles become pixels
+        with the file's WCS (FITS WCS or gwcs).
+    ext : int or str, optional
+        Which image: a FITS HDU number or name (default the first 2-D image), or the name of
+        an ASDF array (``"data"``, the default, ``"err"``, ``"dq"`` ...).
+    anon : bool, optional
+        Anonymous access; by default decided by the bucket.
+
+    Returns
+    -------
+    astropy.nddata.Cutout2D
+        ``.data`` holds the pixels (native byte order, scaled by BSCALE/BZERO);
+        ``.slices_original`` and ``.bbox_original`` place them in the file's image;
+        ``.wcs`` is the cut-out's WCS when the file has one (an astropy WCS for FITS, a
+        gwcs for Roman ASDF, exact: the file's own shifted to the cut-out).
+
+    Raises
+    ------
+    InvalidParameterError
+        If the box, size or position cannot be read or does not fit the image (the message
+        says what the image covers), if both or neither of box and position are given, or
+        if the file has no such HDU or array (the message lists those it has).
+
+    See Also
+    --------
+    cutouts : the same cut-out of several arrays (SCI, ERR, DQ) at once.
+
+    Examples
+    --------
+    >>> from roman_helpers.datasets import get
+    >>> uri = get("roman-tutorial-2026").uri()
+    >>> cut = cutout(uri, box=(1000, 900, 1100, 950))  # columns 1000-1099, rows 900-949
+    >>> cut.data.shape, cut.bbox_original
+    ((50, 100), ((900, 949), (1000, 1099)))
+    >>> centre = cut.wcs.pixel_to_world(49.5, 24.5)  # the box's centre on the sky (a SkyCoord)
+    >>> cutout(uri, position=centre, size="5arcsec,10arcsec").data.shape  # 0.11 arcsec pixels
+    (45, 91)
+    """
+    return next(
+        iter(
+            _cut(uri, box=box, position=position, size=size, exts=[ext], companions=False, anon=anon).values()
+        )
+    )
+
+
+def cutouts(
+    uri: str,
+    *,
+    box: Sequence[int] | None = None,
+    position: Any = None,
+    size: Any = None,
+    arrays: Sequence[int | str | None] | None = None,
+    anon: bool | None = None,
+) -> dict[Any, Cutout2D]:
+    """Cut the same region out of several arrays of a file: the science image, ERR and DQ.
+
+    One plan (headers or tree read once, the region placed once) and only the rows of the
+    region fetched from each array. For a ``.fits.gz`` file the stream is read once, forward,
+    up to the last array's rows: ERR and DQ lie after the whole science image.
+
+    Parameters
+    ----------
+    uri : str
+        ``s3://`` URI of a ``.fits``, ``.fits.gz`` or Roman ``.asdf`` file.
+    box, position, size
+        As for :func:`cutout`.
+    arrays : sequence of int, str or None, optional
+        FITS HDU numbers or names, or ASDF array names; the first one places the cut-out
+        (its WCS), and ``None`` stands for the science image (the first 2-D image HDU, or
+        ``data``). Default: the science image plus the ``ERR`` and ``DQ`` HDUs (ASDF ``err``
+        and ``dq``) when the file has them with the same shape.
+    anon : bool, optional
+        Anonymous access; by default decided by the bucket.
+
+    Returns
+    -------
+    dict
+        :class:`~astropy.nddata.Cutout2D` by the array's name in the file (the HDU's
+        EXTNAME, or its number when it has none; the ASDF array name), science first.
+
+    Raises
+    ------
+    InvalidParameterError
+        As :func:`cutout`.
+
+    Examples
+    --------
+    >>> from roman_helpers.datasets import get
+    >>> cuts = cutouts(get("roman-tutorial-2026").uri(), box=(1000, 900, 1064, 964))
+    >>> {name: cut.data.shape for name, cut in cuts.items()}
+    {'data': (64, 64), 'err': (64, 64), 'dq': (64, 64)}
+    """
+    return _cut(uri, box=box, position=position, size=size, exts=arrays, companions=arrays is None, anon=anon)
