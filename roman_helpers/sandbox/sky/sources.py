@@ -14,8 +14,8 @@ Tiles
 
 Stars
     Per square degree, to AB 25 in F158: about 1,700 at the Galactic poles, rising as
-    ``1 / (sin|b| + 0.08)`` towards the plane (a csc-like law: ~3,000 at |b| = 30 deg, ~10,000
-    at |b| = 10 deg), with a Galactic bulge of up to millions per square degree within ~6 deg of
+    ``1 / (sin|b| + 0.08)`` towards the plane (a csc-like law: ~3,000 at ``|b| = 30`` deg, ~10,000
+    at ``|b| = 10`` deg), with a Galactic bulge of up to millions per square degree within ~6 deg of
     the Galactic centre. Densities are capped at :data:`STAR_DENSITY_CAP` (2 x 10^6 per deg^2,
     about 31,000 stars on one Roman detector) so that any full image renders in seconds; real
     bulge fields are denser still. Magnitudes follow ``dN/dm ~ 10^(0.2 m)`` from AB 14 to 25

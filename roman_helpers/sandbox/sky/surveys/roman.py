@@ -1,9 +1,9 @@
-"""Roman-format files outside the surveys: the 2026.2 tutorial data and the science platform's sets.
+"""Roman-format files outside the surveys: the 2026.2 tutorial data and the Roman Research Nexus's sets.
 
 File names (the Roman data-levels convention)
     2026 names: ``r{program:05d}{plan:02d}{pass:03d}{segment:03d}{observation:03d}{visit:03d}_
     {exposure:04d}_wfi{detector:02d}_{optical element}_{suffix}.asdf`` (:func:`exposure_name`).
-    The 2024 names of the science platform's Roman I-Sim set put a visit-file group (2 digits),
+    The 2024 names of the Roman Research Nexus's Roman I-Sim set put a visit-file group (2 digits),
     sequence (1) and activity (2) between the visit and the exposure:
     ``r0000101001001001001_01101_0001_WFI01_cal.asdf``.
 
@@ -12,10 +12,10 @@ Published facts
       observation 1, visit 4, exposure 1; F106; all 18 detectors, ``_cal.asdf`` and
       ``_uncal.asdf`` (the roman_notebooks tutorials read both), under
       ``roman/nexus/soc_simulations/tutorial_data/roman-2026.2/`` of ``stpubdata``.
-    * The science platform's dense stellar field: two pointings named ``R0.5_DP0.5_PA0`` and
+    * The Roman Research Nexus's dense stellar field: two pointings named ``R0.5_DP0.5_PA0`` and
       ``R0.5_DP0.5_PA90`` (position angles 0 and 90 degrees, as the names say), F158 in visit
       001 and F129 in visit 002, all 18 detectors, cal and uncal (the source tutorial).
-    * The science platform's ASDF conversions of the OpenUniverse WAS preview images are one per
+    * The Roman Research Nexus's ASDF conversions of the OpenUniverse WAS preview images are one per
       WAS image: :func:`.was.images` ``("preview")`` lists them.
 
 The sandbox's own choices (no public page gives these exposures' pointings)
@@ -136,7 +136,7 @@ def exposure_name(
 
 
 def legacy_exposure_name(visit: int, detector: int, suffix: str) -> str:
-    """Return a 2024-convention name of the science platform's dense-field set.
+    """Return a 2024-convention name of the Roman Research Nexus's dense-field set.
 
     Examples
     --------
@@ -193,7 +193,7 @@ def tutorial_exposures() -> Table:
 
 
 def dense_region() -> Table:
-    """Return the science platform's dense-field files: 2 pointings x 2 filters x 18 x (cal, uncal).
+    """Return the Roman Research Nexus's dense-field files: 2 pointings x 2 filters x 18 x (cal, uncal).
 
     Returns
     -------

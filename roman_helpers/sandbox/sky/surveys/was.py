@@ -42,7 +42,7 @@ The sandbox's own choices
     * Mirrored extent: ``full`` holds all 18 detectors of every pointing whose field overlaps a
       disc of radius 0.75 degrees about the coadd grid's centre (it holds the 1 x 1 degree coadd
       area); ``preview`` those overlapping a disc of radius 0.24 degrees (the central 20 x 20
-      arcmin). Whole pointings, because the science platform's ASDF conversion of the preview
+      arcmin). Whole pointings, because the Roman Research Nexus's ASDF conversion of the preview
       (``OPEN_UNIVERSE/WAS/simple_model``) holds all 18 detectors of a pointing.
 
 Examples
