@@ -24,7 +24,7 @@ Units and photometry
     * Roman level-2 ASDF: ``data`` and ``err`` in DN/s (the same image divided by the
       exposure time); ``meta.photometry.conversion_megajanskys`` converts DN/s to MJy/sr.
     * Truth: rates in electrons per second, ``mag_AB = zeropoint - 2.5 log10(rate)`` with the
-      band's :attr:`Band.zeropoint`.
+      band's :attr:`FieldBand.zeropoint`.
 
 Layouts (bucket, key)
     ``nasa-irsa-simulations``, under ``openuniverse2024/roman/preview/RomanTDS/``, as IRSA
@@ -79,7 +79,7 @@ __all__ = [
     "ROMAN_PREFIX",
     "SIDE",
     "TRANSIENT",
-    "Band",
+    "FieldBand",
     "Pointing",
     "build_full",
     "objects",
@@ -90,7 +90,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Band:
+class FieldBand:
     """One filter of the survey and what the field looks like in it.
 
     Attributes
@@ -121,8 +121,8 @@ class Band:
 
 
 BANDS = (
-    Band("H158", "F158", 26.40, 0.45, 2.6, 21.6, 32.0),
-    Band("J129", "F129", 26.30, 0.38, 2.3, 21.8, 24.0),
+    FieldBand("H158", "F158", 26.40, 0.45, 2.6, 21.6, 32.0),
+    FieldBand("J129", "F129", 26.30, 0.38, 2.3, 21.8, 24.0),
 )
 FIELD = (9.45, -44.09)  # field centre, ICRS degrees
 TRANSIENT = (9.4508, -44.0905)  # the transient, ICRS degrees
@@ -163,7 +163,7 @@ class Pointing:
         Row of the observation sequence, the ``pointing`` of the OpenUniverse file names.
     epoch : int
         Visit number, 0-based.
-    band : Band
+    band : FieldBand
     mjd : float
         Exposure start (UTC), whole seconds.
     ra, dec : float
@@ -174,7 +174,7 @@ class Pointing:
 
     number: int
     epoch: int
-    band: Band
+    band: FieldBand
     mjd: float
     ra: float
     dec: float
@@ -289,7 +289,7 @@ def _holds(x: float, y: float, side: int) -> bool:
     return -0.5 < x < side - 0.5 and -0.5 < y < side - 0.5
 
 
-def transient_rate(band: Band | str, mjd: float | np.ndarray) -> np.ndarray:
+def transient_rate(band: FieldBand | str, mjd: float | np.ndarray) -> np.ndarray:
     """Return the transient's rate (electrons per second) in ``band`` at ``mjd``.
 
     Zero before ``PEAK_MJD - RISE_DAYS``, then a quadratic rise to the band's peak, then an
@@ -297,7 +297,7 @@ def transient_rate(band: Band | str, mjd: float | np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    band : Band or str
+    band : FieldBand or str
         A band of :data:`BANDS`, or its name in either spelling (``"H158"`` or ``"F158"``).
     mjd : float or array
 
@@ -319,8 +319,8 @@ def transient_rate(band: Band | str, mjd: float | np.ndarray) -> np.ndarray:
     return np.where(t <= PEAK_MJD, rise, peak * np.exp(-(t - PEAK_MJD) / band.decline_days))
 
 
-def _band(band: Band | str) -> Band:
-    if isinstance(band, Band):
+def _band(band: FieldBand | str) -> FieldBand:
+    if isinstance(band, FieldBand):
         return band
     for known in BANDS:
         if str(band).upper() in (known.name, known.optical_element):
