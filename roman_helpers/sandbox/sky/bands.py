@@ -1,7 +1,7 @@
 """Every filter the sandbox's archives image the sky through, with the numbers that make an image.
 
 Roman WFI (F062 ... F213, with OpenUniverse's spellings R062 Z087 Y106 J129 W146 H158 F184 K213),
-Rubin LSSTCam (u g r i z y) and HST WFC3/IR (F110W, F160W). Wavelengths are in micrometres;
+Rubin LSSTCam (u g r i z y) and HST WFC3/IR (F110W, F125W, F140W, F160W). Wavelengths are in micrometres;
 ``zeropoint`` is the AB magnitude of a source that gives 1 electron per second in the
 instrument (so ``mag = zeropoint - 2.5 log10(rate)``); ``sky_rate`` and ``dark_current`` are
 electrons per second per native pixel; ``read_noise`` is electrons per pixel of a calibrated
@@ -281,7 +281,10 @@ def _hst(
 
 
 HST_BANDS: tuple[Band, ...] = (
+    # name, (min, max) um, pivot um, AB zp (1 e-/s), FWHM ", sky (e-/s/px)
     _hst("F110W", (0.883, 1.412), 1.1534, 26.822, 0.137, 1.2),
+    _hst("F125W", (1.100, 1.400), 1.2486, 26.230, 0.136, 0.8),
+    _hst("F140W", (1.200, 1.600), 1.3923, 26.452, 0.142, 0.9),
     _hst("F160W", (1.400, 1.700), 1.5369, 25.946, 0.151, 0.7),
 )
 
