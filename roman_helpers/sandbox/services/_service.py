@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
+
+__all__ = ["BackgroundService", "Environ", "StartResponse", "WSGIApplication", "serve_wsgi"]
+
+#: The WSGI calling convention, as the services' type hints spell it.
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApplication = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
 class BackgroundService:
@@ -30,7 +38,7 @@ class BackgroundService:
         self.stop()
 
 
-def serve_wsgi(app: Any, host: str, port: int, what: str) -> Any:
+def serve_wsgi(app: WSGIApplication, host: str, port: int, what: str) -> Any:
     """Bind a threaded werkzeug server for ``app`` and serve it from a daemon thread.
 
     Parameters
