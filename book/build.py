@@ -323,15 +323,13 @@ def write_root_redirect(html_dir: Path = HTML_DIR) -> Path:
     return page
 
 
-def build(*, real: bool = False, size: str = "small") -> Path:
+def build(*, real: bool = False) -> Path:
     """Build the book and return the page to open.
 
     Parameters
     ----------
     real : bool
         Execute the notebooks against the real MAST and AWS instead of the sandbox.
-    size : str
-        Sandbox data size (``"small"`` or ``"full"``).
 
     Returns
     -------
@@ -364,7 +362,7 @@ def build(*, real: bool = False, size: str = "small") -> Path:
     else:
         from roman_helpers.sandbox.launcher import Sandbox
 
-        with Sandbox(size=size) as sandbox:
+        with Sandbox() as sandbox:
             env.update(sandbox.env)
             status = run_jupyter_book(env)
     if status != 0:
@@ -391,7 +389,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--real", action="store_true", help="execute the notebooks against MAST and AWS, not the sandbox"
     )
-    parser.add_argument("--size", default="small", choices=["small", "full"], help="sandbox data size")
     parser.add_argument(
         "--if-stale", action="store_true", help="do nothing when the book is newer than all of its sources"
     )
@@ -401,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = time.monotonic()
     try:
-        page = build(real=args.real, size=args.size)
+        page = build(real=args.real)
     # deliberately blind: the command line's last resort; any failure of the build (sandbox,
     # executed notebooks, Sphinx) becomes one line on stderr and exit status 1, not a traceback
     except Exception as error:  # noqa: BLE001

@@ -17,8 +17,13 @@ import signal
 import subprocess
 import sys
 import threading
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from roman_helpers.errors import InvalidParameterError, MissingExtraError
+
+if TYPE_CHECKING:
+    from roman_helpers.sandbox.launcher import Sandbox
 
 __all__ = ["main", "parse_bandwidth", "parse_duration", "register"]
 
@@ -57,12 +62,9 @@ def parse_bandwidth(text: str) -> float:
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--size",
-        choices=["small", "full"],
-        default="small",
-        help="image sizes of the generated data (default small)",
-    )
+    # --size chose small or full-size files built at start; images are now made when read, at their
+    # real size. The option is still accepted, so that old scripts run, and says it does nothing.
+    parser.add_argument("--size", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--latency", type=parse_duration, default=0.0, help="delay per S3 request, e.g. 20ms")
     parser.add_argument(
         "--bandwidth", type=parse_bandwidth, default=None, help="S3 throughput cap, e.g. 200MB/s"
@@ -77,7 +79,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env-file", default=None, help="also write the export lines to this file")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``sandbox`` command (``up`` and ``run``) to an argparse sub-parser collection.
 
     Parameters
@@ -117,15 +119,16 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _sandbox(args: argparse.Namespace):
+def _sandbox(args: argparse.Namespace) -> Sandbox:
     try:  # werkzeug and trustme come with the sandbox extra
-        from roman_helpers.sandbox.launcher import Sandbox
+        from roman_helpers.sandbox.launcher import SIZE_IS_GONE, Sandbox
     except ModuleNotFoundError as error:
         raise MissingExtraError("roman-helpers sandbox", ["sandbox"], error.name) from error
 
+    if getattr(args, "size", None) is not None:
+        print(f"roman-helpers sandbox: --size {args.size}: {SIZE_IS_GONE}", file=sys.stderr)
     return Sandbox(
         args.cache_dir,
-        args.size,
         latency=args.latency,
         bandwidth=args.bandwidth,
         faults=args.faults,
@@ -133,7 +136,7 @@ def _sandbox(args: argparse.Namespace):
     )
 
 
-def _terminate_as_interrupt(signum, frame) -> None:
+def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 

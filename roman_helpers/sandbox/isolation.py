@@ -730,8 +730,7 @@ def _unredirected_note(reason: str) -> str:
 
 
 def _mirrored_buckets(sandbox: Sandbox) -> list[str]:
-    assert sandbox.manifest is not None
-    return sorted(sandbox.manifest.buckets())
+    return sorted(sandbox.buckets)
 
 
 def _record(sandbox: Sandbox, state: Isolation, extra: dict[str, str], **details: Any) -> None:

@@ -33,13 +33,19 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from roman_helpers.errors import RomanHelpersError
-from roman_helpers.sandbox.archive.registry import Archive, ArchiveSpec, FileArchive, build_archive
-from roman_helpers.sandbox.services._service import BackgroundService, serve_wsgi
+from roman_helpers.sandbox.archive.registry import Archive, ArchiveSpec, build_archive
+from roman_helpers.sandbox.services._service import (
+    BackgroundService,
+    Environ,
+    StartResponse,
+    WSGIApplication,
+    serve_wsgi,
+)
 from roman_helpers.sandbox.services.s3_app import S3App, bucket_and_key, is_signed, s3_error
 
 __all__ = [
@@ -49,13 +55,8 @@ __all__ = [
     "S3Server",
     "SandboxStartError",
     "Stats",
-    "archive_spec",
     "s3_stack",
 ]
-
-Environ = dict[str, Any]
-StartResponse = Callable[..., Any]
-WSGIApplication = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 STATS_PATH = "/_sandbox/stats"
 
@@ -313,29 +314,6 @@ def s3_stack(
     return wrap_faults(accounting, faults), accounting
 
 
-def archive_spec(source: Any) -> ArchiveSpec:
-    """What :class:`S3Server` serves, as an :class:`ArchiveSpec` its process can build.
-
-    Parameters
-    ----------
-    source : ArchiveSpec or manifest
-        A spec is returned as it is. A manifest is anything with ``objects`` (items with
-        ``bucket``, ``key`` and optionally ``md5``), ``file(entry)`` (the local path) and
-        ``buckets()`` (``{name: public}``), such as :class:`roman_helpers.sandbox.data.Manifest`:
-        its files are served as they are.
-
-    Returns
-    -------
-    ArchiveSpec
-    """
-    if isinstance(source, ArchiveSpec):
-        return source
-    files = [
-        (entry.bucket, entry.key, source.file(entry), getattr(entry, "md5", None)) for entry in source.objects
-    ]
-    return FileArchive.spec(files, dict(source.buckets()))
-
-
 # ---------------------------------------------------------------- the server process
 
 
@@ -386,8 +364,10 @@ class S3Server:
 
     Parameters
     ----------
-    source : ArchiveSpec or manifest
-        What to serve (see :func:`archive_spec`).
+    source : ArchiveSpec
+        How to build the archive to serve, in the server's process (the sandbox's:
+        :func:`roman_helpers.sandbox.archive.layouts.sky_archive_spec`; local files:
+        :meth:`~roman_helpers.sandbox.archive.registry.FileArchive.spec`).
     host : str
         Loopback address to bind.
     port : int
@@ -401,7 +381,7 @@ class S3Server:
 
     Attributes
     ----------
-    manifest : object
+    spec : ArchiveSpec
         ``source`` as given.
     objects : int
         Objects the archive lists (known once started).
@@ -410,16 +390,15 @@ class S3Server:
 
     Examples
     --------
-    >>> from roman_helpers.sandbox import data
-    >>> manifest = data.build(progress=False)  # the sandbox's files, cached after the first call
-    >>> with S3Server(manifest) as s3:
+    >>> from roman_helpers.sandbox.archive import layouts
+    >>> with S3Server(layouts.sky_archive_spec()) as s3:  # every layout, made on demand
     ...     print(s3.url.startswith("http://127.0.0.1:"), s3.stats.requests, s3.objects > 1000)
     True 0 True
     """
 
     def __init__(
         self,
-        source: Any,
+        source: ArchiveSpec,
         host: str = "127.0.0.1",
         port: int = 0,
         *,
@@ -427,7 +406,7 @@ class S3Server:
         bandwidth: float | None = None,
         faults: Any = None,
     ) -> None:
-        self.manifest = source
+        self.spec = source
         self.host, self.port = host, port
         self.latency, self.bandwidth, self.faults = latency, bandwidth, faults
         self.objects = 0
@@ -444,7 +423,7 @@ class S3Server:
         if self._process is not None:
             return self
         config = {
-            "archive": archive_spec(self.manifest).to_json(),
+            "archive": self.spec.to_json(),
             "sys_path": [entry for entry in sys.path if entry],
             "host": self.host,
             "port": self.port,
