@@ -206,9 +206,9 @@ def test_shared_knobs_follow_the_chosen_dataset_only_when_identical():
         "openuniverse-was-fits", {"band": "F158", "hpix": "15298", "sensor": 3}, announce=False
     )
     assert p.uri("openuniverse-was-asdf").endswith("/F158/15298/roman_was_F158_15298_wfi03_simple.asdf")
-    p = check_parameters("roman-tutorial-2026", {"detector": 4, "optical_element": "F158"}, announce=False)
+    p = check_parameters("roman-tutorial-2026", {"detector": 4, "optical_element": "F106"}, announce=False)
     assert p.for_dataset("romanisim-dense-region") == datasets.get("romanisim-dense-region").defaults()
-    assert p.uri().endswith("_wfi04_f158_cal.asdf")
+    assert p.uri().endswith("_wfi04_f106_cal.asdf")
 
 
 # --------------------------------------------------------------------------- papermill

@@ -82,10 +82,10 @@ def test_roman_files_validate_and_carry_what_their_names_say(manifest):
 
 
 def test_new_style_public_file_names_match_their_metadata(manifest):
-    path = _local(manifest, "roman-tutorial-2026", detector=4, optical_element="F158")
-    assert path.name == "r0003201001001001004_0001_wfi04_f158_cal.asdf"
+    path = _local(manifest, "roman-tutorial-2026", detector=4, optical_element="F106")
+    assert path.name == "r0003201001001001004_0001_wfi04_f106_cal.asdf"
     with rdm.open(path) as model:
-        assert (model.meta.instrument.detector, model.meta.instrument.optical_element) == ("WFI04", "F158")
+        assert (model.meta.instrument.detector, model.meta.instrument.optical_element) == ("WFI04", "F106")
         assert model.meta.observation.visit_id == "0003201001001001004"
 
 

@@ -40,7 +40,15 @@ from roman_helpers.sandbox.archive.objects import (
     Pieces,
 )
 
-__all__ = ["LZ4_CHUNK", "AsdfObject", "lz4_literal_chunk_header", "sort_history"]
+__all__ = [
+    "LZ4_CHUNK",
+    "AsdfObject",
+    "block_used_size",
+    "file_size",
+    "lz4_literal_chunk_header",
+    "sort_history",
+    "tree_allotment",
+]
 
 #: Uncompressed bytes per lz4 chunk, as asdf's lz4 compressor splits a block.
 LZ4_CHUNK = 1 << 22
@@ -182,9 +190,24 @@ def _placeholder(spec: ArraySpec) -> np.ndarray:
 
 
 def _resolve(root: Any, path: Path) -> Any:
+    """The object at a path of the tagged tree, in the tree asdf was given.
+
+    An astropy Table is serialised as ``columns: [{data: ndarray, ...}]``: its path runs through
+    ``columns`` (the Table's columns, in order) and ``data`` (a column's values).
+    """
     node = root
     for part in path:
-        node = node[part]
+        if part == "columns" and hasattr(node, "colnames") and hasattr(node, "columns"):
+            node = list(node.columns.values())
+        elif (
+            part == "data"
+            and hasattr(node, "info")
+            and hasattr(node, "unit")
+            and not isinstance(node, Mapping)
+        ):
+            node = np.asarray(node)
+        else:
+            node = node[part]
     return node
 
 
@@ -201,10 +224,112 @@ def _ndarray_blocks(node: Any, path: Path = ()) -> Iterator[tuple[Path, Mapping[
             yield from _ndarray_blocks(value, (*path, index))
 
 
+def block_used_size(nbytes: int, compression: str | None = "lz4") -> int:
+    """Bytes a block of ``nbytes`` of array data takes in the file (its ``used_size``).
+
+    Uncompressed: the data. lz4: per chunk of at most :data:`LZ4_CHUNK` bytes, the chunk's
+    framing (:func:`lz4_literal_chunk_header`) and its literals.
+
+    Examples
+    --------
+    >>> block_used_size(100, None), block_used_size(100)
+    (100, 110)
+    >>> block_used_size(0)
+    0
+    """
+    if compression is None:
+        return int(nbytes)
+    full, rest = divmod(int(nbytes), LZ4_CHUNK)
+    used = full * (len(lz4_literal_chunk_header(LZ4_CHUNK)) + LZ4_CHUNK)
+    return used + (len(lz4_literal_chunk_header(rest)) + rest if rest else 0)
+
+
+def _index(offsets: list[int]) -> bytes:
+    """The block index asdf writes after the last block (``#ASDF BLOCK INDEX`` and a YAML list)."""
+    import yaml
+    from asdf.constants import INDEX_HEADER
+
+    dumped = yaml.dump(
+        offsets,
+        Dumper=yaml.SafeDumper,
+        explicit_start=True,
+        explicit_end=True,
+        allow_unicode=True,
+        encoding="utf-8",
+        version=(1, 1),
+    )
+    return INDEX_HEADER + b"\n" + dumped
+
+
+def _block_offsets(tree_size: int, allocated: list[int]) -> list[int]:
+    offsets, position = [], tree_size
+    for size in allocated:
+        offsets.append(position)
+        position += len(_BLOCK_MAGIC) + _BLOCK_HEADER.size + size
+    return offsets
+
+
+def file_size(tree_size: int, blocks: list[int], compression: str | None = "lz4") -> int:
+    """Length of an ASDF file laid out as :class:`AsdfObject` lays it out, without making it.
+
+    Parameters
+    ----------
+    tree_size : int
+        Bytes from ``#ASDF`` to the first block (the tree and any padding after it).
+    blocks : list of int
+        For each block, in source order, the uncompressed bytes it is laid out for: the
+        array's length, or the capacity reserved for it (see ``reserve`` of :class:`AsdfObject`).
+    compression : {"lz4", None}
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from roman_helpers.sandbox.archive.objects import ArraySpec
+    >>> item = AsdfObject("a.asdf", {"x": ArraySpec.from_array(np.zeros((3000, 200), "float32"))})
+    >>> file_size(len(item.tree_bytes), [3000 * 200 * 4]) == item.size
+    True
+    """
+    allocated = [block_used_size(n, compression) for n in blocks]
+    offsets = _block_offsets(tree_size, allocated)
+    end = offsets[-1] + len(_BLOCK_MAGIC) + _BLOCK_HEADER.size + allocated[-1] if offsets else tree_size
+    return end + (len(_index(offsets)) if offsets else 0)
+
+
+_NUMBER = re.compile(rb"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?")
+#: Longest YAML form of a number (a float's ``repr``: ``-1.2345678901234567e-100``) plus room
+#: for the line breaks PyYAML adds when a longer value pushes a flow mapping past its width.
+_NUMBER_ROOM = 32
+
+
+def tree_allotment(tree: bytes) -> int:
+    r"""Bytes to set aside for trees shaped like ``tree`` whose numbers may differ.
+
+    Trees of one family (one kind of file, its strings of fixed length) differ only in their
+    numbers; a number's YAML form is at most 24 characters, and a longer one may make PyYAML
+    break a flow mapping once more. The allotment is the tree's length plus
+    :data:`_NUMBER_ROOM` bytes per number in it, rounded up to 1 KiB: an upper bound on the
+    length of any tree of the family, so files whose trees are padded to it
+    (``tree_size`` of :class:`AsdfObject`) have a size known before their tree is written.
+
+    Examples
+    --------
+    >>> tree_allotment(b"#ASDF 1.0.0\nx: 1.5\n...\n")
+    1024
+    """
+    numbers = len(_NUMBER.findall(tree))
+    return -(-(len(tree) + _NUMBER_ROOM * numbers) // 1024) * 1024
+
+
 @dataclass(frozen=True)
 class _Block:
     spec: ArraySpec
     byteorder: Literal["<", ">"]
+    path: Path = ()
+    reserved: int = 0  # uncompressed bytes the block is laid out for, when more than the array's
 
 
 class AsdfObject(GeneratedObject):
@@ -213,10 +338,12 @@ class AsdfObject(GeneratedObject):
     Parameters
     ----------
     key : str
-    tree : mapping or roman_datamodels DataModel
+    tree : mapping, roman_datamodels DataModel, or callable
         A plain ASDF tree in which :class:`~roman_helpers.sandbox.archive.objects.ArraySpec`
         values stand for arrays; or a DataModel, written as roman_datamodels writes it, whose
-        arrays named in ``arrays`` are replaced by specs (the model itself is not changed).
+        arrays named in ``arrays`` are replaced by specs (the model itself is not changed); or
+        a function returning ``(tree, arrays)``, called when the tree is first needed (so that
+        an object can be listed without making its tree).
     arrays : mapping of str to ArraySpec, optional
         For a DataModel: attribute name (``"data"``, ``"dq"`` ...) to spec.
     compression : {"lz4", None}
@@ -224,6 +351,19 @@ class AsdfObject(GeneratedObject):
     file_date : str, optional
         For a DataModel: ``meta.file_date`` (ISO time), which ``to_asdf`` would otherwise stamp
         with the wall-clock time. Default ``last_modified``.
+    tree_size : int, optional
+        Pad the tree with zero bytes to this length (the ASDF standard lets unused space follow
+        the tree; asdf finds the first block after it). With every file of a family padded to
+        one allotment (:func:`tree_allotment`), sizes are known before any tree is written.
+    reserve : mapping of tree path to int, optional
+        Blocks laid out for more bytes than their array holds (an array whose length is known
+        only when the tree is written, such as a catalog of the sources on an image): tree path
+        of the ndarray (``("roman", "catalogs", "stars", "columns", 0, "data")``) to the
+        uncompressed bytes to lay its block out for. The block's ``allocated_size`` covers them
+        and the rest is unused, as the ASDF standard allows.
+    size : int, optional
+        The file's size when known in advance (:func:`file_size`): :attr:`size` answers without
+        writing the tree, and the layout is checked against it when the tree is written.
     version, last_modified, content_type
         As for :class:`~roman_helpers.sandbox.archive.objects.GeneratedObject`.
 
@@ -238,9 +378,9 @@ class AsdfObject(GeneratedObject):
     An lz4 block is asdf's framing (per 4 MiB chunk: big-endian length, little-endian size,
     LZ4 block) around literal-only LZ4 blocks, which lz4 and asdf decode like any other.
 
-    The tree is written (about 50 ms for a roman_datamodels model) the first time the size or
-    any byte is asked for. Arrays already in the tree that asdf puts in blocks are served from
-    their values; arrays written inline stay in the tree.
+    The tree is written (about 50 ms for a roman_datamodels model) the first time the size
+    (unless given) or any byte is asked for. Arrays already in the tree that asdf puts in
+    blocks are served from their values; arrays written inline stay in the tree.
     """
 
     def __init__(
@@ -251,6 +391,9 @@ class AsdfObject(GeneratedObject):
         *,
         compression: str | None = "lz4",
         file_date: str | None = None,
+        tree_size: int | None = None,
+        reserve: Mapping[Path, int] | None = None,
+        size: int | None = None,
         version: str = "1",
         last_modified: datetime = GENERATED_DATE,
         content_type: str = DEFAULT_CONTENT_TYPE,
@@ -264,30 +407,43 @@ class AsdfObject(GeneratedObject):
         self._arrays = dict(arrays or {})
         self.compression = compression
         self.file_date = file_date or last_modified.strftime("%Y-%m-%dT%H:%M:%S.000")
+        self.tree_size = tree_size
+        self._reserve = dict(reserve or {})
+        self._known_size = size
         self._lock = threading.Lock()
-        self._layout: tuple[bytes, Pieces, list[int]] | None = None
+        self._layout: tuple[bytes, Pieces, list[int], list[_Block]] | None = None
 
     # ------------------------------------------------------------------ the tree
+    def _source(self) -> tuple[Any, dict[str, ArraySpec]]:
+        """The tree (and a DataModel's array specs), made now if a function was given."""
+        if callable(self._tree) and not _is_datamodel(self._tree):
+            tree, arrays = self._tree()
+            if arrays and not _is_datamodel(tree):
+                raise ValueError(f"{self.key}: arrays are for a roman_datamodels DataModel")
+            return tree, dict(arrays or {})
+        return self._tree, self._arrays
+
     def _write_tree(self) -> tuple[bytes, Any, dict[Path, ArraySpec]]:
         """The tree's bytes, the object the tree was written from, and the specs by tree path."""
         import asdf
 
+        source, arrays = self._source()
         specs: dict[Path, ArraySpec] = {}
         sink = _TreeSink(self.key.rsplit("/", 1)[-1])
-        if _is_datamodel(self._tree):
-            model = self._tree.copy()
-            for name, spec in self._arrays.items():
+        if _is_datamodel(source):
+            model = source.copy()
+            for name, spec in arrays.items():
                 setattr(model, name, _placeholder(spec))
                 specs[("roman", name)] = spec
             written: Any = {"roman": model}
             with contextlib.suppress(_TreeWritten):
                 model.to_asdf(sink, all_array_compression=self.compression)
         else:
-            written = _with_placeholders(self._tree, (), specs)
+            written = _with_placeholders(source, (), specs)
             with contextlib.suppress(_TreeWritten):
                 asdf.AsdfFile(written).write_to(sink, all_array_compression=self.compression)
         tree = sort_history(bytes(sink.tree))
-        if _is_datamodel(self._tree):
+        if _is_datamodel(source):
             tree = _FILE_DATE.sub(lambda m: m.group(1) + self.file_date.encode() + m.group(3), tree, count=1)
         return tree, written, specs
 
@@ -310,7 +466,16 @@ class AsdfObject(GeneratedObject):
                     f"{self.key}: the tree holds {node['datatype']} {node['shape']} at "
                     f"{'/'.join(map(str, path))}, the spec {spec.numpy_dtype} {spec.shape}"
                 )
-            blocks.append(_Block(spec, byteorder))
+            reserved = self._reserve.get(path, 0)
+            if reserved and reserved < spec.nbytes:
+                raise ValueError(
+                    f"{self.key}: {spec.nbytes} bytes at {'/'.join(map(str, path))}, "
+                    f"but only {reserved} were reserved for them"
+                )
+            blocks.append(_Block(spec, byteorder, path, reserved))
+        unknown = set(self._reserve) - {block.path for block in blocks}
+        if unknown:
+            raise ValueError(f"{self.key}: no block at the reserved paths {sorted(map(str, unknown))}")
         return blocks
 
     def _block_pieces(self, block: _Block) -> tuple[int, list[tuple[int, Callable[[int, int], bytes]]]]:
@@ -326,41 +491,50 @@ class AsdfObject(GeneratedObject):
             pieces.append((length, _offset_reader(raw, start)))
         return sum(length for length, _ in pieces), pieces
 
-    def _lay_out(self) -> tuple[bytes, Pieces, list[int]]:
+    def _lay_out(self) -> tuple[bytes, Pieces, list[int], list[_Block]]:
         with self._lock:
             if self._layout is None:
-                import yaml
-                from asdf.constants import INDEX_HEADER
-
                 tree, written, specs = self._write_tree()
-                pieces: list[tuple[int, Callable[[int, int], bytes]]] = [Pieces.constant(tree)]
-                offsets, position = [], len(tree)
+                head = tree
+                if self.tree_size is not None:
+                    if len(tree) > self.tree_size:
+                        raise RuntimeError(
+                            f"{self.key}: the tree takes {len(tree)} bytes, more than the "
+                            f"{self.tree_size} set aside for it"
+                        )
+                    head = tree + bytes(self.tree_size - len(tree))
+                pieces: list[tuple[int, Callable[[int, int], bytes]]] = [Pieces.constant(head)]
+                blocks = self._blocks(tree, written, specs)
                 label = b"lz4" if self.compression else b""
-                for block in self._blocks(tree, written, specs):
+                laid_out = [max(block.spec.nbytes, block.reserved) for block in blocks]
+                allocated = [block_used_size(n, self.compression) for n in laid_out]
+                offsets = _block_offsets(len(head), allocated)
+                for block, room in zip(blocks, allocated, strict=True):
                     used, data = self._block_pieces(block)
-                    sizes = (used, used, block.spec.nbytes)  # allocated, used, data
-                    header = _BLOCK_MAGIC + _BLOCK_HEADER.pack(48, 0, label, *sizes, bytes(16))
-                    offsets.append(position)
-                    pieces.append(Pieces.constant(header))
-                    pieces += data
-                    position += len(header) + used
-                if offsets:
-                    index = yaml.dump(
-                        offsets,
-                        Dumper=yaml.SafeDumper,
-                        explicit_start=True,
-                        explicit_end=True,
-                        allow_unicode=True,
-                        encoding="utf-8",
-                        version=(1, 1),
+                    sizes = (room, used, block.spec.nbytes)  # allocated, used, data
+                    pieces.append(
+                        Pieces.constant(_BLOCK_MAGIC + _BLOCK_HEADER.pack(48, 0, label, *sizes, bytes(16)))
                     )
-                    pieces.append(Pieces.constant(INDEX_HEADER + b"\n" + index))
-                self._layout = (tree, Pieces(pieces), offsets)
+                    pieces += data
+                    if room > used:
+                        pieces.append(Pieces.zeros(room - used))
+                if offsets:
+                    pieces.append(Pieces.constant(_index(offsets)))
+                whole = Pieces(pieces)
+                expected = file_size(len(head), laid_out, self.compression)
+                if whole.size != expected or (
+                    self._known_size is not None and whole.size != self._known_size
+                ):
+                    raise RuntimeError(
+                        f"{self.key}: laid out as {whole.size} bytes, but its size was given as "
+                        f"{self._known_size} (closed form {expected})"
+                    )
+                self._layout = (tree, whole, offsets, blocks)
             return self._layout
 
     @property
     def tree_bytes(self) -> bytes:
-        """The YAML tree, from ``#ASDF`` to the document end marker."""
+        """The YAML tree, from ``#ASDF`` to the document end marker (without any padding)."""
         return self._lay_out()[0]
 
     @property
@@ -369,8 +543,20 @@ class AsdfObject(GeneratedObject):
         return list(self._lay_out()[2])
 
     @property
+    def block_paths(self) -> list[Path]:
+        """The tree path of each block's array, in source order."""
+        return [block.path for block in self._lay_out()[3]]
+
+    @property
+    def block_nbytes(self) -> list[int]:
+        """Uncompressed bytes of each block's array, in source order."""
+        return [block.spec.nbytes for block in self._lay_out()[3]]
+
+    @property
     def size(self) -> int:
-        """Length of the file (the tree is written on first use; no array is made)."""
+        """Length of the file: as given, else laid out (the tree is written; no array is made)."""
+        if self._known_size is not None:
+            return self._known_size
         return self._lay_out()[1].size
 
     def read(self, start: int, end: int) -> bytes:

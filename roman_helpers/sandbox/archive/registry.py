@@ -72,6 +72,42 @@ BOOK_PAGE = "book/sandbox.md"
 SEE_BOOK = f"See the sandbox page of the book ({BOOK_PAGE})."
 
 
+def code_version(*modules: str, packages: Sequence[str] = ()) -> str:
+    """A version string that changes whenever the code making a layout's bytes changes.
+
+    A :class:`Provider`'s ``version`` is part of every object's identity in the shared chunk
+    cache: built from the source of the modules that make the bytes and the versions of the
+    libraries that format them, a cache never serves bytes an older generator made.
+
+    Parameters
+    ----------
+    *modules : str
+        Dotted names of the modules whose source makes the bytes.
+    packages : sequence of str
+        Distributions whose versions shape the bytes (``"asdf"``, ``"astropy"`` ...).
+
+    Returns
+    -------
+    str
+        16 hex digits.
+
+    Examples
+    --------
+    >>> version = code_version("roman_helpers.sandbox.archive.objects", packages=("numpy",))
+    >>> len(version), version == code_version("roman_helpers.sandbox.archive.objects", packages=("numpy",))
+    (16, True)
+    """
+    digest = hashlib.sha256()
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ValueError(f"no module {name} to take a version from")
+        digest.update(name.encode() + b"\0" + Path(spec.origin).read_bytes() + b"\0")
+    for package in packages:
+        digest.update(f"{package}={importlib.metadata.version(package)}\0".encode())
+    return digest.hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class Bucket:
     """A bucket: its name, whether anonymous clients may read it, its creation date."""

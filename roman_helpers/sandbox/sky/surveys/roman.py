@@ -8,24 +8,35 @@ File names (the Roman data-levels convention)
     ``r0000101001001001001_01101_0001_WFI01_cal.asdf``.
 
 Published facts
-    * The tutorial exposure ``r0003201001001001004_0001``: program 32, plan 1, pass 1, segment 1,
-      observation 1, visit 4, exposure 1; F106; all 18 detectors, ``_cal.asdf`` and
-      ``_uncal.asdf`` (the roman_notebooks tutorials read both), under
-      ``roman/nexus/soc_simulations/tutorial_data/roman-2026.2/`` of ``stpubdata``.
+    * The tutorial data (``roman/nexus/soc_simulations/tutorial_data/roman-2026.2/`` of
+      ``stpubdata``; roman_notebooks ``markdown/simulated-data.md``, release 2026.2): Roman I-Sim,
+      four full-focal-plane exposures (18 detectors each) in a four-point box dither near the
+      globular cluster NGC 6535, centred at (RA, Dec) = (270.94, -0.2) deg, F106; dither steps,
+      each an offset from the previous position in arcsec: (0, 0), (0.55, 200.55),
+      (200.55, 0.55), (0.55, -200.55) (about half a detector, filling the gaps between
+      detectors); a mosaic of detector WFI11 from the four positions. Level 1 (``_uncal``) and
+      Level 2 (``_cal``) files of every detector.
+    * Their names: program 32, plan 1, pass 1, segment 1, observation 1, visit 4; the
+      roman_notebooks data-access tutorial names exposures 1 and 2 of one visit
+      (``..._0001_wfi02_...`` and ``..._0002_wfi02_...``), so the four dither positions are
+      exposures 1 to 4 of visit 4, in dither order. The mosaic has the generic name
+      :data:`TUTORIAL_MOSAIC` (the same tutorial: L3 names were not settled).
     * The Roman Research Nexus's dense stellar field: two pointings named ``R0.5_DP0.5_PA0`` and
       ``R0.5_DP0.5_PA90`` (position angles 0 and 90 degrees, as the names say), F158 in visit
       001 and F129 in visit 002, all 18 detectors, cal and uncal (the source tutorial).
     * The Roman Research Nexus's ASDF conversions of the OpenUniverse WAS preview images are one per
       WAS image: :func:`.was.images` ``("preview")`` lists them.
 
-The sandbox's own choices (no public page gives these exposures' pointings)
-    The tutorial exposure points at (80.48, -69.51), in the Large Magellanic Cloud, position angle
-    0, starting 2026-09-14T05:12:00 for 139.8 s; the dense field at (268.52, -29.43) towards the
-    Galactic bulge, F158 starting 2026-03-01T00:00:00 and F129 an hour later, 139.8 s each (the
-    sandbox's earlier values, kept so that existing tutorials find the same places).
-    ``roman_helpers/datasets.yaml`` also names an F158 version of the tutorial exposure: the
-    table lists it (same pointing, ``optical_element`` F158) so the project's datasets keep
-    working, though a real exposure has one filter.
+The sandbox's own choices (no public page gives these)
+    * Tutorial data: the first dither position is the published centre; the dither offsets are
+      taken along the focal plane's axes (X along ``u``, Y along ``v`` of
+      :data:`~roman_helpers.sandbox.sky.wfi.SCA_OFFSETS`). Position angle 273.56 deg: the
+      direction of the Sun seen from the field at the start (astropy's ``get_sun``, geocentric),
+      the solar arrays towards the Sun. Start 2026-09-14T05:12:00 (the field is 99 deg from the
+      Sun, inside Roman's field of regard), 139.8 s exposures (Roman I-Sim's default) one
+      minute apart.
+    * The dense field at (268.52, -29.43) towards the Galactic bulge, F158 starting
+      2026-03-01T00:00:00 and F129 an hour later, 139.8 s each.
 
 Examples
 --------
@@ -46,29 +57,37 @@ __all__ = [
     "DENSE_REGION",
     "DENSE_REGION_FILTERS",
     "TUTORIAL",
+    "TUTORIAL_DITHERS",
+    "TUTORIAL_MOSAIC",
     "dense_region",
     "exposure_name",
     "legacy_exposure_name",
     "tutorial_exposures",
+    "tutorial_pointings",
     "visit_id",
 ]
 
-#: The tutorial exposure: pointing (ra, dec, pa), start time, exposure time, visit fields.
+#: The tutorial data: the first pointing (ra, dec, pa), start time, exposure time, visit fields.
 TUTORIAL: dict[str, Any] = {
-    "ra": 80.48,
-    "dec": -69.51,
-    "pa": 0.0,
+    "ra": 270.94,
+    "dec": -0.2,
+    "pa": 273.56,
+    "optical_element": "F106",
     "start_time": "2026-09-14T05:12:00.000",
     "exptime": 139.8,
+    "gap": 60.0,  # seconds between the end of one exposure and the start of the next
     "program": 32,
     "plan": 1,
     "pass": 1,
     "segment": 1,
     "observation": 1,
     "visit": 4,
-    "exposure": 1,
 }
-_TUTORIAL_FILTERS = ("F106", "F158")  # F106 is the real exposure's; F158 is datasets.yaml's
+#: The box dither: each step's offset from the previous position, arcsec along the focal plane's
+#: (X, Y); step k is exposure k + 1.
+TUTORIAL_DITHERS = ((0.0, 0.0), (0.55, 200.55), (200.55, 0.55), (0.55, -200.55))
+#: The tutorial data's mosaic of detector WFI11 (its name in the bucket).
+TUTORIAL_MOSAIC = "my_roman_mosaic_coadd.asdf"
 #: The dense field's two pointings: name -> (ra, dec, pa).
 DENSE_REGION = {"R0.5_DP0.5_PA0": (268.52, -29.43, 0.0), "R0.5_DP0.5_PA90": (268.52, -29.43, 90.0)}
 #: Filter -> (visit, start time).
@@ -146,48 +165,102 @@ def legacy_exposure_name(visit: int, detector: int, suffix: str) -> str:
     return f"{visit_id(1, 1, 1, 1, 1, visit)}_01101_0001_WFI{detector:02d}_{suffix}.asdf"
 
 
+def tutorial_pointings() -> Table:
+    """Return the tutorial data's four exposures: where the focal plane pointed and when.
+
+    Returns
+    -------
+    astropy.table.Table
+        One row per dither position: ``exposure`` (1-4), ``wfi_ra, wfi_dec, wfi_pa`` (the WFI
+        centre and the focal plane's position angle, degrees), ``start_time``, ``end_time``
+        (ISO, UTC), ``exptime`` (s).
+
+    Examples
+    --------
+    >>> table = tutorial_pointings()
+    >>> table["exposure"].tolist(), [round(float(v), 6) for v in table["wfi_dec"][:1]]
+    ([1, 2, 3, 4], [-0.2])
+    >>> str(table["start_time"][1])
+    '2026-09-14T05:15:19.800'
+    """
+    from astropy.time import Time, TimeDelta
+
+    t = TUTORIAL
+    steps = np.cumsum(np.array(TUTORIAL_DITHERS, dtype=float), axis=0) / 3600.0  # degrees along (u, v)
+    xi, eta = wfi.focal_plane_to_sky(steps[:, 0], steps[:, 1], t["pa"])
+    ra, dec = wfi.deproject(t["ra"], t["dec"], xi, eta)
+    n = len(TUTORIAL_DITHERS)
+    start = Time(t["start_time"], scale="utc") + TimeDelta(
+        np.arange(n) * (t["exptime"] + t["gap"]), format="sec"
+    )
+    end = start + TimeDelta(np.full(n, t["exptime"]), format="sec")
+    return Table(
+        {
+            "exposure": np.arange(1, n + 1),
+            "wfi_ra": np.round(ra, 10),
+            "wfi_dec": np.round(dec, 10),
+            "wfi_pa": np.full(n, t["pa"]),
+            "start_time": start.isot,
+            "end_time": end.isot,
+            "exptime": np.full(n, t["exptime"]),
+        }
+    )
+
+
 def tutorial_exposures() -> Table:
-    """Return the tutorial data's files: 18 detectors x filters x (cal, uncal).
+    """Return the tutorial data's exposure files: 4 dither positions x 18 detectors x (cal, uncal).
 
     Returns
     -------
     astropy.table.Table
         ``name, detector, optical_element, suffix, wfi_ra, wfi_dec, wfi_pa, detector_ra,
-        detector_dec, start_time, exptime`` and the visit fields.
+        detector_dec, start_time, end_time, exptime`` and the visit fields ``program, plan,
+        pass, segment, observation, visit, exposure``.
 
     Examples
     --------
     >>> table = tutorial_exposures()
     >>> len(table), str(table["name"][0])
-    (72, 'r0003201001001001004_0001_wfi01_f106_cal.asdf')
+    (144, 'r0003201001001001004_0001_wfi01_f106_cal.asdf')
+    >>> sorted(set(table["optical_element"].tolist()))
+    ['F106']
     """
-    rows = []
     t = TUTORIAL
-    for element in _TUTORIAL_FILTERS:
+    pointings = tutorial_pointings()
+    rows = []
+    for index, exposure in enumerate(pointings["exposure"].tolist()):
         for suffix in _SUFFIXES:
             for detector in wfi.DETECTORS:
                 name = exposure_name(
                     t["program"], t["plan"], t["pass"], t["segment"], t["observation"], t["visit"],
-                    t["exposure"], detector, element, suffix,
+                    exposure, detector, t["optical_element"], suffix,
                 )  # fmt: skip
-                rows.append((name, detector, element, suffix))
-    names, detectors, elements, suffixes = (np.array(column) for column in zip(*rows, strict=True))
-    centre_ra, centre_dec = wfi.detector_centres(t["ra"], t["dec"], t["pa"], detectors)
+                rows.append((index, name, detector, suffix))
+    index_, names, detectors, suffixes = (np.array(column) for column in zip(*rows, strict=True))
+    chosen = pointings[index_]
+    centre_ra, centre_dec = wfi.detector_centres(
+        np.asarray(chosen["wfi_ra"]), np.asarray(chosen["wfi_dec"]), np.asarray(chosen["wfi_pa"]), detectors
+    )
     n = len(names)
     return Table(
         {
             "name": names,
             "detector": detectors,
-            "optical_element": elements,
+            "optical_element": np.full(n, t["optical_element"]),
             "suffix": suffixes,
-            "wfi_ra": np.full(n, t["ra"]),
-            "wfi_dec": np.full(n, t["dec"]),
-            "wfi_pa": np.full(n, t["pa"]),
+            "wfi_ra": chosen["wfi_ra"],
+            "wfi_dec": chosen["wfi_dec"],
+            "wfi_pa": chosen["wfi_pa"],
             "detector_ra": centre_ra,
             "detector_dec": centre_dec,
-            "start_time": np.full(n, t["start_time"]),
-            "exptime": np.full(n, t["exptime"]),
-            **{field: np.full(n, t[field]) for field in ("program", "pass", "visit", "exposure")},
+            "start_time": chosen["start_time"],
+            "end_time": chosen["end_time"],
+            "exptime": chosen["exptime"],
+            **{
+                field: np.full(n, t[field])
+                for field in ("program", "plan", "pass", "segment", "observation", "visit")
+            },
+            "exposure": chosen["exposure"],
         }
     )
 
