@@ -6,14 +6,114 @@ full 4088 x 4088 detector.
 
 from __future__ import annotations
 
+import gzip
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from roman_helpers.sandbox.synth import tan_header, write_gzip_fits
-
 WIDTH = 4088
+
+
+# The WCS and gzip helpers the tests' and the benchmark's files are written with (they lived in the
+# sandbox's old file generator, roman_helpers/sandbox/synth.py, which the on-demand archive replaced).
+def tan_header(shape: tuple[int, int], ra: float, dec: float, pixel_deg: float) -> Any:
+    """Return a FITS header with a north-up gnomonic WCS centred on the image.
+
+    Parameters
+    ----------
+    shape : (ny, nx)
+    ra, dec : float
+        Sky position of the image centre, degrees.
+    pixel_deg : float
+        Pixel size, degrees.
+
+    Returns
+    -------
+    astropy.io.fits.Header
+    """
+    from astropy.io import fits
+
+    ny, nx = shape
+    header = fits.Header()
+    header.update(
+        WCSAXES=2,
+        CTYPE1="RA---TAN",
+        CTYPE2="DEC--TAN",
+        CUNIT1="deg",
+        CUNIT2="deg",
+        CRPIX1=(nx + 1) / 2,
+        CRPIX2=(ny + 1) / 2,
+        CRVAL1=ra,
+        CRVAL2=dec,
+        CD1_1=-pixel_deg,
+        CD1_2=0.0,
+        CD2_1=0.0,
+        CD2_2=pixel_deg,
+        RADESYS="ICRS",
+    )
+    return header
+
+
+def tan_gwcs(shape: tuple[int, int], ra: float, dec: float, pixel_deg: float) -> Any:
+    """Return a :class:`gwcs.WCS` equal to :func:`tan_header`'s WCS (0-based pixels).
+
+    Parameters
+    ----------
+    shape : (ny, nx)
+    ra, dec : float
+        Sky position of the image centre, degrees.
+    pixel_deg : float
+        Pixel size, degrees.
+
+    Returns
+    -------
+    gwcs.WCS
+        ``detector`` (pixels) to ``world`` (ICRS) with a bounding box on the image.
+    """
+    import astropy.units as u
+    from astropy.coordinates import ICRS
+    from astropy.modeling import models
+    from gwcs import coordinate_frames as cf
+    from gwcs import wcs
+
+    ny, nx = shape
+    transform = (
+        (models.Shift(-(nx - 1) / 2) & models.Shift(-(ny - 1) / 2))
+        | (models.Scale(-pixel_deg) & models.Scale(pixel_deg))
+        | models.Pix2Sky_TAN()
+        | models.RotateNative2Celestial(ra, dec, 180.0)
+    )
+    detector = cf.Frame2D(name="detector", axes_order=(0, 1), unit=(u.pix, u.pix))
+    world = cf.CelestialFrame(
+        reference_frame=ICRS(), name="world", unit=(u.deg, u.deg), axes_names=("lon", "lat")
+    )
+    result = wcs.WCS([(detector, transform), (world, None)])
+    result.bounding_box = ((-0.5, nx - 0.5), (-0.5, ny - 0.5))
+    return result
+
+
+def write_gzip_fits(hdus: Any, path: Path) -> Path:
+    """Write ``hdus`` gzip-compressed (level 1, no timestamp, so the bytes are reproducible).
+
+    Parameters
+    ----------
+    hdus : astropy.io.fits.HDUList
+    path : pathlib.Path
+        Ends in ``.fits.gz``.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    raw = path.with_name(path.name + ".tmp")
+    hdus.writeto(raw, overwrite=True)
+    with open(raw, "rb") as source, gzip.GzipFile(path, "wb", compresslevel=1, mtime=0) as target:
+        shutil.copyfileobj(source, target, 1 << 22)
+    raw.unlink()
+    return path
 
 
 def _celestial_header(nx: int, ny: int):

@@ -26,10 +26,10 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
+from files import tan_gwcs, tan_header  # bench/files.py
 
 from roman_helpers import cli, stream
 from roman_helpers.errors import FileFormatError, ObjectNotFoundError, RomanHelpersError
-from roman_helpers.sandbox.synth import tan_gwcs, tan_header
 from tests.conftest import put_object
 
 NY, NX = 60, 80  # rows, columns

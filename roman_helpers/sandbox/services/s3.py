@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from roman_helpers.errors import RomanHelpersError
-from roman_helpers.sandbox.archive.registry import Archive, ArchiveSpec, build_archive
+from roman_helpers.sandbox.archive.registry import Archive, ArchiveSpec, FileArchive, build_archive
 from roman_helpers.sandbox.services._service import (
     BackgroundService,
     Environ,
@@ -55,6 +55,7 @@ __all__ = [
     "S3Server",
     "SandboxStartError",
     "Stats",
+    "archive_spec",
     "s3_stack",
 ]
 
@@ -314,6 +315,30 @@ def s3_stack(
     return wrap_faults(accounting, faults), accounting
 
 
+def archive_spec(source: Any) -> ArchiveSpec:
+    """What :class:`S3Server` serves, as an :class:`ArchiveSpec` its process can build.
+
+    Parameters
+    ----------
+    source : ArchiveSpec or list of local files
+        A spec is returned as it is. A list of local files is anything with ``objects`` (items
+        with ``bucket``, ``key`` and optionally ``md5``), ``file(entry)`` (the local path) and
+        ``buckets()`` (``{name: public}``), such as the benchmark's and the streaming tests'
+        lists: its files are served as they are
+        (:class:`~roman_helpers.sandbox.archive.registry.FileArchive`).
+
+    Returns
+    -------
+    ArchiveSpec
+    """
+    if isinstance(source, ArchiveSpec):
+        return source
+    files = [
+        (entry.bucket, entry.key, source.file(entry), getattr(entry, "md5", None)) for entry in source.objects
+    ]
+    return FileArchive.spec(files, dict(source.buckets()))
+
+
 # ---------------------------------------------------------------- the server process
 
 
@@ -364,10 +389,10 @@ class S3Server:
 
     Parameters
     ----------
-    source : ArchiveSpec
+    source : ArchiveSpec or list of local files
         How to build the archive to serve, in the server's process (the sandbox's:
-        :func:`roman_helpers.sandbox.archive.layouts.sky_archive_spec`; local files:
-        :meth:`~roman_helpers.sandbox.archive.registry.FileArchive.spec`).
+        :func:`roman_helpers.sandbox.archive.layouts.sky_archive_spec`), or local files to serve
+        as they are (see :func:`archive_spec`).
     host : str
         Loopback address to bind.
     port : int
@@ -382,7 +407,7 @@ class S3Server:
     Attributes
     ----------
     spec : ArchiveSpec
-        ``source`` as given.
+        What the server builds (:func:`archive_spec` of ``source``).
     objects : int
         Objects the archive lists (known once started).
     load_seconds : float
@@ -398,7 +423,7 @@ class S3Server:
 
     def __init__(
         self,
-        source: ArchiveSpec,
+        source: Any,
         host: str = "127.0.0.1",
         port: int = 0,
         *,
@@ -406,7 +431,7 @@ class S3Server:
         bandwidth: float | None = None,
         faults: Any = None,
     ) -> None:
-        self.spec = source
+        self.spec = archive_spec(source)
         self.host, self.port = host, port
         self.latency, self.bandwidth, self.faults = latency, bandwidth, faults
         self.objects = 0
