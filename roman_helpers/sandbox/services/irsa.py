@@ -287,13 +287,12 @@ class ImageIndex:
                 self.columns[name] = np.full(count, np.nan) if datatype in _NUMERIC else np.full(count, None)
                 continue
             column = records[name][order] if count else records[name]
-            mask = np.asarray(getattr(column, "mask", np.zeros(count, bool)), bool) & np.ones(count, bool)
+            mask = np.broadcast_to(np.ma.getmaskarray(np.ma.asarray(column)), (count,))
             if datatype in _NUMERIC:
                 values = np.asarray(np.ma.filled(np.ma.asarray(column, float), np.nan), float)
             else:
-                values = np.array(
-                    [None if masked else str(v) for v, masked in zip(column, mask, strict=True)], object
-                )
+                values = np.asarray(np.ma.getdata(column)).astype(str).astype(object)
+                values[mask] = None
             self.columns[name] = values
         centres = unit(self.columns["s_ra"], self.columns["s_dec"]) if count else np.zeros((0, 3))
         regions = self.columns["s_region"]

@@ -233,38 +233,38 @@ class Polygon:
         return found
 
 
-def _segment_meets_box(
-    x0: float, y0: float, x1: float, y1: float, box: tuple[float, float, float, float]
-) -> bool:
-    """Whether the segment (x0, y0)-(x1, y1) touches the box (xlo, xhi, ylo, yhi), edges included.
+def _segments_meet_box(
+    x0: NDArray[np.float64],
+    y0: NDArray[np.float64],
+    x1: NDArray[np.float64],
+    y1: NDArray[np.float64],
+    box: tuple[float, float, float, float],
+) -> NDArray[np.bool_]:
+    """Whether segments (x0, y0)-(x1, y1) touch the box (xlo, xhi, ylo, yhi), edges included.
 
-    The Liang-Barsky clipping test.
+    The Liang-Barsky clipping test, on arrays of segments; infinite box edges are allowed.
     """
     xlo, xhi, ylo, yhi = box
-    start, end = 0.0, 1.0
+    start, end = np.zeros(x0.shape), np.ones(x0.shape)
+    ok = np.ones(x0.shape, bool)
     dx, dy = x1 - x0, y1 - y0
-    for p, q in ((-dx, x0 - xlo), (dx, xhi - x0), (-dy, y0 - ylo), (dy, yhi - y0)):
-        if p == 0:
-            if q < 0:
-                return False
-            continue
-        t = q / p
-        if p < 0:
-            start = max(start, t)
-        else:
-            end = min(end, t)
-        if start > end:
-            return False
-    return True
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for p, q in ((-dx, x0 - xlo), (dx, xhi - x0), (-dy, y0 - ylo), (dy, yhi - y0)):
+            flat = p == 0
+            ok &= ~(flat & (q < 0))
+            t = np.where(flat, 0.0, q / np.where(flat, 1.0, p))
+            start = np.where(~flat & (p < 0), np.maximum(start, t), start)
+            end = np.where(~flat & (p > 0), np.minimum(end, t), end)
+    return ok & (start <= end)
 
 
-def _planar_inside(x: float, y: float, xs: NDArray[np.float64], ys: NDArray[np.float64]) -> bool:
-    """Even-odd rule for a closed outline in the plane."""
-    xn, yn = np.roll(xs, -1), np.roll(ys, -1)
+def _planar_inside(x: float, y: float, xs: NDArray[np.float64], ys: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Even-odd rule: whether (x, y) is inside each closed outline (rows of ``xs``, ``ys``) in the plane."""
+    xn, yn = np.roll(xs, -1, axis=-1), np.roll(ys, -1, axis=-1)
     crosses = (ys > y) != (yn > y)
     with np.errstate(divide="ignore", invalid="ignore"):
         at = xs + (y - ys) * (xn - xs) / (yn - ys)
-    return bool(np.count_nonzero(crosses & (x < at)) % 2)
+    return np.count_nonzero(crosses & (x < at), axis=-1) % 2 == 1
 
 
 @dataclass(frozen=True)
@@ -294,40 +294,43 @@ class Range:
         in_ra = (offset <= width + half) | (offset >= 360 - half)
         return keep & (polar | in_ra)
 
-    def _meets_one(self, corners: Vectors, centre_ra: float) -> bool:
-        # The footprint's outline, 16 points an edge, in (RA, Dec) unwrapped round its centre: a
+    def _meets_all(self, corners: Vectors, centres: Vectors) -> NDArray[np.bool_]:
+        # Each footprint's outline, 16 points an edge, in (RA, Dec) unwrapped round its centre: a
         # great-circle edge well under a degree long strays from that polyline by far less than a
         # milliarcsecond, and the box is exact in these coordinates.
-        steps = np.linspace(0.0, 1.0, 16, endpoint=False)[:, None]
-        outline = np.concatenate(
-            [a + steps * (b - a) for a, b in zip(corners, np.roll(corners, -1, axis=0), strict=True)]
+        steps = np.linspace(0.0, 1.0, 16, endpoint=False)[None, None, :, None]
+        ends = np.roll(corners, -1, axis=1)
+        outline = (corners[:, :, None, :] + steps * (ends - corners)[:, :, None, :]).reshape(
+            len(corners), -1, 3
         )
-        outline /= np.linalg.norm(outline, axis=1)[:, None]
-        ra = np.degrees(np.arctan2(outline[:, 1], outline[:, 0]))
+        outline /= np.linalg.norm(outline, axis=-1, keepdims=True)
+        centre_ra = np.degrees(np.arctan2(centres[:, 1], centres[:, 0]))[:, None]
+        ra = np.degrees(np.arctan2(outline[..., 1], outline[..., 0]))
         ra = centre_ra + (ra - centre_ra + 180.0) % 360.0 - 180.0
-        dec = np.degrees(np.arcsin(np.clip(outline[:, 2], -1, 1)))
-        pole = _inside_convex(np.array([[0.0, 0.0, 1.0], [0.0, 0.0, -1.0]]), np.stack([corners, corners]))
-        if pole[0] and self.dec_max >= dec.max():
-            return True  # the footprint holds the north pole and every RA above its outline
-        if pole[1] and self.dec_min <= dec.min():
-            return True
+        dec = np.degrees(np.arcsin(np.clip(outline[..., 2], -1, 1)))
+        n = len(corners)
+        north = _inside_convex(np.broadcast_to([0.0, 0.0, 1.0], (n, 3)), corners)
+        south = _inside_convex(np.broadcast_to([0.0, 0.0, -1.0], (n, 3)), corners)
+        # a footprint holding a pole holds every RA beyond its outline
+        found = (north & (self.dec_max >= dec.max(axis=1))) | (south & (self.dec_min <= dec.min(axis=1)))
         if self.ra_max - self.ra_min >= 360.0:
             boxes = [(-math.inf, math.inf)]
         else:
             lo, hi = self.ra_min, self.ra_max if self.ra_max >= self.ra_min else self.ra_max + 360.0
             boxes = [(lo + shift, hi + shift) for shift in (-360.0, 0.0, 360.0)]
+        before_ra, before_dec = np.roll(ra, 1, axis=1), np.roll(dec, 1, axis=1)
         for lo, hi in boxes:
             box = (lo, hi, self.dec_min, self.dec_max)
-            if any(_segment_meets_box(ra[i], dec[i], ra[i - 1], dec[i - 1], box) for i in range(len(ra))):
-                return True
-            if math.isfinite(lo) and _planar_inside(lo, self.dec_min, ra, dec):
-                return True  # the box lies inside the footprint
-        return False
+            found |= _segments_meet_box(ra, dec, before_ra, before_dec, box).any(axis=1)
+            if math.isfinite(lo):
+                found |= _planar_inside(lo, self.dec_min, ra, dec)  # the box lies inside the footprint
+        return found
 
     def meets(self, footprints: Footprints) -> NDArray[np.bool_]:
         """Whether the box and each footprint share any area."""
         found = np.zeros(len(footprints), bool)
-        centre_ra = np.degrees(np.arctan2(footprints.centres[:, 1], footprints.centres[:, 0])) % 360
-        for index in np.flatnonzero(self._may_meet(footprints)):
-            found[index] = self._meets_one(footprints.corners[index], float(centre_ra[index]))
+        candidates = np.flatnonzero(self._may_meet(footprints))
+        for start in range(0, len(candidates), 10_000):  # bounded memory: 64 outline points a footprint
+            chosen = candidates[start : start + 10_000]
+            found[chosen] = self._meets_all(footprints.corners[chosen], footprints.centres[chosen])
         return found
