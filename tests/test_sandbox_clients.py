@@ -11,6 +11,7 @@ checks what the user is told.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -29,12 +31,24 @@ import pyarrow.parquet as pq
 import pytest
 from astropy.io import fits
 
-from roman_helpers.sandbox.data import CATALOG_PLACEHOLDER
 from roman_helpers.sandbox.isolation import ENVIRONMENT_VARIABLE
 from roman_helpers.sandbox.services.proxy import refusal_message
 
 BUCKET = "nasa-irsa-simulations"
 FITS_KEY = "openuniverse2024/roman/preview/RomanTDS/Roman_TDS_obseq_11_6_23.fits"
+
+
+def _catalog_key() -> str:
+    """The transient catalog of the HEALPix cell (nside 32, RING) holding the Time Domain Survey field."""
+    import hpgeom
+
+    from roman_helpers.sandbox.sky.surveys import tds
+
+    cell = int(hpgeom.angle_to_pixel(32, *tds.FIELD, nest=False, lonlat=True))
+    return f"openuniverse2024/roman/full/roman_rubin_cats_v1.1.2_faint/snana_{cell}.parquet"
+
+
+CATALOG_KEY = _catalog_key()
 INSIDE = Path(__file__).with_name("_sandbox_clients_inside.py")
 RUN = [sys.executable, "-m", "roman_helpers.sandbox", "run"]
 NOTE = "pyarrow's own S3 client (pyarrow.fs.S3FileSystem) cannot be redirected"
@@ -63,10 +77,14 @@ def _require_private_network(state: str | None, stderr: str) -> None:
         )
 
 
+@functools.cache
 def _local(sandbox, key: str) -> Path:
-    entry = sandbox.manifest.find(BUCKET, key)
-    assert entry is not None, f"{key} is not in the sandbox"
-    return sandbox.manifest.file(entry)
+    """The object's bytes as the sandbox's archive makes them, in a file of this process."""
+    item = sandbox.archive.get(BUCKET, key)
+    assert item is not None, f"{key} is not in the sandbox"
+    path = Path(tempfile.mkdtemp(prefix="sandbox-clients-")) / key.rsplit("/", 1)[1]
+    path.write_bytes(item.read(0, item.size))
+    return path
 
 
 def _sha256(data: bytes) -> str:
@@ -76,7 +94,7 @@ def _sha256(data: bytes) -> str:
 # ------------------------------------------------------------------ one sandbox run, every client
 @pytest.fixture(scope="module")
 def clients(sandbox) -> dict[str, Any]:
-    done = _sandbox_run(sys.executable, str(INSIDE), "clients", FITS_KEY, CATALOG_PLACEHOLDER)
+    done = _sandbox_run(sys.executable, str(INSIDE), "clients", FITS_KEY, CATALOG_KEY)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     report["_stderr"] = done.stderr
@@ -107,7 +125,7 @@ def fits_file(sandbox) -> Path:
 
 @pytest.fixture(scope="module")
 def parquet_file(sandbox) -> Path:
-    return _local(sandbox, CATALOG_PLACEHOLDER)
+    return _local(sandbox, CATALOG_KEY)
 
 
 @pytest.mark.timeout(400)
@@ -159,8 +177,8 @@ def test_pandas_read_parquet_reads_through_the_sandbox(clients, parquet_file):
     local = pq.read_table(parquet_file)
     assert {k: read[k] for k in ("rows", "ids_sha256")} == _expected_table(local.column("id").to_numpy())
     assert read["columns"] == local.column_names
-    _only_the_bucket(records, {CATALOG_PLACEHOLDER})
-    assert _bytes_of(records, CATALOG_PLACEHOLDER) >= parquet_file.stat().st_size
+    _only_the_bucket(records, {CATALOG_KEY})
+    assert _bytes_of(records, CATALOG_KEY) >= parquet_file.stat().st_size
 
 
 @pytest.mark.timeout(400)
@@ -169,8 +187,8 @@ def test_pyarrow_s3filesystem_reads_a_table_through_the_sandbox(clients, parquet
     read, records = _read(clients, "pyarrow_read_table")
     local = pq.read_table(parquet_file)
     assert {k: read[k] for k in ("rows", "ids_sha256")} == _expected_table(local.column("id").to_numpy())
-    _only_the_bucket(records, {CATALOG_PLACEHOLDER})
-    assert _bytes_of(records, CATALOG_PLACEHOLDER) >= parquet_file.stat().st_size
+    _only_the_bucket(records, {CATALOG_KEY})
+    assert _bytes_of(records, CATALOG_KEY) >= parquet_file.stat().st_size
     assert not any(r["authorized"] for r in records)  # anonymous=True
 
 
@@ -178,17 +196,18 @@ def test_pyarrow_s3filesystem_reads_a_table_through_the_sandbox(clients, parquet
 def test_pyarrow_s3filesystem_lists_and_reads_footers_through_the_sandbox(clients, sandbox, parquet_file):
     _require_private_network(clients["isolation"], clients["_stderr"])
     read, records = _read(clients, "pyarrow_listing_and_footer")
-    folder = CATALOG_PLACEHOLDER.rsplit("/", 1)[0]
+    folder = CATALOG_KEY.rsplit("/", 1)[0]
     in_folder = {
-        f"{BUCKET}/{e.key}": e.size
-        for e in sandbox.manifest.objects
-        if e.bucket == BUCKET and e.key.rsplit("/", 1)[0] == folder
+        f"{BUCKET}/{item.key}": item.size
+        for item in sandbox.archive.listing(
+            BUCKET, prefix=folder + "/", delimiter="/", max_keys=100_000
+        ).contents
     }
     assert read["listed"] == in_folder
     local = pq.ParquetFile(parquet_file)
     assert (read["num_rows"], read["row_groups"]) == (local.metadata.num_rows, local.metadata.num_row_groups)
     assert read["schema"] == local.schema_arrow.names
-    _only_the_bucket(records, {CATALOG_PLACEHOLDER, ""})
+    _only_the_bucket(records, {CATALOG_KEY, ""})
     listings = [r for r in records if r["key"] == "" and "list-type=2" in r["query"]]
     assert len(listings) == 1 and "prefix=openuniverse2024%2Froman%2Ffull" in listings[0]["query"]
 
@@ -201,7 +220,7 @@ def test_pyarrow_s3filesystem_filters_rows_through_the_sandbox(clients, parquet_
     north = local.column("id").to_numpy()[local.column("dec").to_numpy() > -44.09]
     assert 0 < len(north) < local.num_rows
     assert {k: read[k] for k in ("rows", "ids_sha256")} == _expected_table(north)
-    _only_the_bucket(records, {CATALOG_PLACEHOLDER})
+    _only_the_bucket(records, {CATALOG_KEY})
 
 
 @pytest.mark.timeout(400)
@@ -349,3 +368,15 @@ def test_sandbox_up_says_pyarrow_is_served_only_under_run(sandbox, tmp_path, int
     assert f"export {ENVIRONMENT_VARIABLE}=none" in env_file.read_text()
     assert "pyarrow.fs.S3FileSystem does not follow these variables" in err
     assert "sandbox run -- COMMAND" in err
+
+
+def test_every_client_the_book_lists_is_proved_by_a_test_here():
+    import ast
+
+    from roman_helpers.sandbox import supported
+
+    defined = {
+        node.name for node in ast.parse(Path(__file__).read_text()).body if isinstance(node, ast.FunctionDef)
+    }
+    assert {client.test for client in supported.CLIENTS} <= defined
+    assert len(supported.CLIENTS) >= 6
