@@ -148,6 +148,7 @@ def _up(args: argparse.Namespace) -> int:
     sandbox = _sandbox(args)
     try:
         sandbox.start()
+        assert sandbox.s3 is not None and sandbox.proxy is not None  # started
         isolation.describe_shared(sandbox)
         print("\n".join(sandbox.export_lines()))
         print(

@@ -21,7 +21,7 @@ from roman_helpers.sandbox.launcher import OVERRIDDEN_VARIABLES, Sandbox
 
 
 @pytest.fixture(scope="session")
-def sandbox(tmp_path_factory) -> Iterator[Sandbox]:
+def sandbox() -> Iterator[Sandbox]:
     """A running sandbox shared by the whole test session."""
     with Sandbox() as running:
         yield running

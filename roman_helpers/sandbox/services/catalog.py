@@ -377,7 +377,7 @@ _PRODUCT_COLUMNS = [
 ]
 
 
-def _fields(columns) -> list[dict[str, Any]]:
+def _fields(columns: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     keys = ("name", "type", "config_type", "label", "unit", "description", "example", "separator")
     return [dict(zip(keys, column, strict=True)) for column in columns]
 

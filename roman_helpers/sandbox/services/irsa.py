@@ -277,7 +277,7 @@ class ImageIndex:
     def __init__(self, records: Any) -> None:
         names = set(records.colnames) if len(records.colnames) else set()
         count = len(records) if names else 0
-        order = np.argsort(np.asarray(records["obs_id"], str), kind="stable") if "obs_id" in names else []
+        order = np.argsort(np.asarray(records["obs_id"], str), kind="stable") if "obs_id" in names else slice(None)
         self.count = count
         self.columns: dict[str, np.ndarray] = {}
         for name, datatype, *_ in COLUMNS:
@@ -669,8 +669,8 @@ class IrsaApp:
         request = Request(environ)
         try:
             endpoint, arguments = self.url_map.bind_to_environ(environ).match()
-            arguments.pop("rest", None)
-            response = getattr(self, f"on_{endpoint}")(request, **arguments)
+            given = {name: value for name, value in arguments.items() if name != "rest"}
+            response = getattr(self, f"on_{endpoint}")(request, **given)
         except HTTPException as error:
             response = error.get_response(environ)
         return response(environ, start_response)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import numpy as np
 from astropy.table import Table
@@ -221,7 +222,7 @@ def exposures() -> Table:
     return _exposures().copy()
 
 
-def tan_header(shape: tuple[int, int], ra: float, dec: float, pixel_scale: float) -> object:
+def tan_header(shape: tuple[int, int], ra: float, dec: float, pixel_scale: float) -> Any:
     """Return a north-up gnomonic WCS centred on an image, as FITS header cards.
 
     Parameters
