@@ -323,7 +323,7 @@ def test_proxy_routes_each_host_to_its_own_service():
 
         return app
 
-    from roman_helpers.sandbox.services._service import serve_wsgi
+    from roman_helpers.sandbox.services.serving import serve_wsgi
 
     one, two = (
         serve_wsgi(app_for("one"), "127.0.0.1", 0, "one"),

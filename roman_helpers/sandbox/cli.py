@@ -25,7 +25,7 @@ from roman_helpers.errors import InvalidParameterError, MissingExtraError
 if TYPE_CHECKING:
     from roman_helpers.sandbox.launcher import Sandbox
 
-__all__ = ["main", "parse_bandwidth", "parse_duration", "register"]
+__all__ = ["main", "parse_bandwidth", "parse_duration", "register", "relaunched_main"]
 
 _DURATION_UNITS = {"": 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6}
 _BYTE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
@@ -190,6 +190,26 @@ def _run(args: argparse.Namespace) -> int:
             return 130
 
 
+def relaunched_main(arguments: list[str]) -> int:
+    """Entry of ``sandbox run`` relaunched in a private network (see :func:`.isolation.relaunch`).
+
+    Enters the namespaces first, then runs ``sandbox run`` with the options the first process parsed.
+    """
+    from roman_helpers.errors import RomanHelpersError
+    from roman_helpers.sandbox import isolation
+
+    options = isolation.enter_relaunched(arguments)
+    parser = argparse.ArgumentParser(prog="roman-helpers")
+    register(parser.add_subparsers())
+    args = parser.parse_args(["sandbox", "run"])
+    vars(args).update(options)
+    try:
+        return int(args.handler(args))
+    except RomanHelpersError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``sandbox`` on its own (``python -m roman_helpers.sandbox up|run ...``)."""
     from roman_helpers.errors import RomanHelpersError
@@ -203,3 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     except RomanHelpersError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+if __name__ == "__main__":
+    # run through the package's module, not this __main__ copy, so that the isolation state the
+    # relaunched process sets is the one the command line reads
+    from roman_helpers.sandbox import cli
+
+    sys.exit(cli.relaunched_main(sys.argv[1:]))

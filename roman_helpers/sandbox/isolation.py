@@ -63,7 +63,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from roman_helpers.sandbox.services._service import BackgroundService
+from roman_helpers.sandbox.services.serving import BackgroundService
 
 if TYPE_CHECKING:  # imported late: the launcher needs the sandbox extra, this module only the stdlib
     from roman_helpers.sandbox.launcher import Sandbox
@@ -75,6 +75,7 @@ __all__ = [
     "Isolation",
     "S3Front",
     "describe_shared",
+    "enter_relaunched",
     "isolated",
     "relaunch",
     "relaunch_wanted",
@@ -149,6 +150,7 @@ class Isolation:
 
 # The relaunched process's state: set once, before any thread exists.
 _relaunched = False
+_RELAUNCHED_BY = "roman_helpers.sandbox.cli"
 _control: socket.socket | None = None  # to the first process, which forwards ports; None: no namespace
 _unavailable = ""  # why the relaunched process has no namespace
 
@@ -279,7 +281,9 @@ def relaunch(options: Mapping[str, Any]) -> int:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", __name__, json.dumps(wanted, default=str), str(theirs.fileno())],
+            # the command line's module runs it again, after enter_relaunched (named, not imported:
+            # the command line imports this module)
+            [sys.executable, "-m", _RELAUNCHED_BY, json.dumps(wanted, default=str), str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
         )
     finally:
@@ -552,7 +556,7 @@ class S3Front(BackgroundService):
 
     def start(self) -> S3Front:
         """Bind and serve from a daemon thread."""
-        from roman_helpers.sandbox.launcher import SandboxStartError
+        from roman_helpers.sandbox.services.serving import SandboxStartError
 
         try:
             server = _FrontServer((self.host, self.port), self)
@@ -831,8 +835,19 @@ def _ca_bundles() -> list[Path]:
     return list(found)
 
 
-def _relaunched_main(arguments: list[str]) -> int:
-    """Entry of the relaunched process: enter the namespaces, then run ``sandbox run`` as parsed."""
+def enter_relaunched(arguments: list[str]) -> dict[str, Any]:
+    """In the relaunched process (:func:`relaunch`): enter the namespaces; return ``sandbox run``'s options.
+
+    Parameters
+    ----------
+    arguments : list of str
+        The options as JSON, and the descriptor of the socket to the first process.
+
+    Returns
+    -------
+    dict
+        The parsed ``sandbox run`` arguments the first process passed on.
+    """
     global _relaunched, _control, _unavailable
     options, control = json.loads(arguments[0]), socket.socket(fileno=int(arguments[1]))
     _relaunched = True
@@ -842,25 +857,4 @@ def _relaunched_main(arguments: list[str]) -> int:
     else:
         _control = control
     _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)  # do not outlive the first process
-    import argparse
-
-    from roman_helpers.errors import RomanHelpersError
-    from roman_helpers.sandbox import cli
-
-    parser = argparse.ArgumentParser(prog="roman-helpers")
-    cli.register(parser.add_subparsers())
-    args = parser.parse_args(["sandbox", "run"])
-    vars(args).update(options)
-    try:
-        return int(args.handler(args))
-    except RomanHelpersError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    # run through the package's module, not this __main__ copy, so the state set here is the one
-    # the command line reads
-    from roman_helpers.sandbox import isolation
-
-    sys.exit(isolation._relaunched_main(sys.argv[1:]))
+    return dict(options)

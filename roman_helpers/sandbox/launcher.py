@@ -1,4 +1,4 @@
-"""Start the whole sandbox (S3, MAST, IRSA, TLS proxy over one archive) and describe it as environment variables.
+"""Start the sandbox (S3, MAST, IRSA, TLS proxy over one archive); describe it as environment variables.
 
 The archive is every layout of :mod:`roman_helpers.sandbox.archive.layouts`, made on demand from
 the sandbox's sky: nothing is generated at start. The S3 service builds it in its own process
@@ -46,10 +46,10 @@ from roman_helpers.sandbox.services.s3 import S3Server, SandboxStartError
 
 if TYPE_CHECKING:  # imported late at run time: they need the sandbox's heavier dependencies
     from roman_helpers.sandbox.archive.registry import Archive
-    from roman_helpers.sandbox.services._service import BackgroundService
     from roman_helpers.sandbox.services.irsa import IrsaServer
     from roman_helpers.sandbox.services.mast import MastServer
     from roman_helpers.sandbox.services.proxy import TlsProxy
+    from roman_helpers.sandbox.services.serving import BackgroundService
 
 __all__ = ["OVERRIDDEN_VARIABLES", "SIZE_IS_GONE", "Sandbox", "SandboxStartError"]
 

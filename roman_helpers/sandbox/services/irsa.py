@@ -56,8 +56,8 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from roman_helpers.sandbox.archive.registry import SEE_BOOK, Archive
-from roman_helpers.sandbox.services._service import BackgroundService, Environ, StartResponse
 from roman_helpers.sandbox.services.regions import Circle, Footprints, Polygon, Range, angle, unit
+from roman_helpers.sandbox.services.serving import BackgroundService, Environ, StartResponse, serve_wsgi
 
 __all__ = [
     "BUCKET",
@@ -277,7 +277,11 @@ class ImageIndex:
     def __init__(self, records: Any) -> None:
         names = set(records.colnames) if len(records.colnames) else set()
         count = len(records) if names else 0
-        order = np.argsort(np.asarray(records["obs_id"], str), kind="stable") if "obs_id" in names else slice(None)
+        order = (
+            np.argsort(np.asarray(records["obs_id"], str), kind="stable")
+            if "obs_id" in names
+            else slice(None)
+        )
         self.count = count
         self.columns: dict[str, np.ndarray] = {}
         for name, datatype, *_ in COLUMNS:
@@ -814,8 +818,6 @@ class IrsaServer(BackgroundService):
 
     def start(self) -> IrsaServer:
         """Bind and serve in a daemon thread."""
-        from roman_helpers.sandbox.services._service import serve_wsgi
-
         if self._server is None:
             self._server = serve_wsgi(self._wsgi, self.host, self.port, "IRSA")
             self.port = self._server.server_port

@@ -51,7 +51,7 @@ from werkzeug.wrappers import Request, Response
 
 from roman_helpers.sandbox.archive.layouts import hst
 from roman_helpers.sandbox.archive.registry import SEE_BOOK, Archive
-from roman_helpers.sandbox.services._service import BackgroundService, Environ, StartResponse
+from roman_helpers.sandbox.services.serving import BackgroundService, Environ, StartResponse, serve_wsgi
 
 __all__ = ["SERVED_SERVICES", "MastApp", "MastServer", "columns_config"]
 
@@ -505,8 +505,6 @@ class MastServer(BackgroundService):
 
     def start(self) -> MastServer:
         """Bind and serve in a daemon thread."""
-        from roman_helpers.sandbox.services._service import serve_wsgi
-
         if self._server is None:
             self._server = serve_wsgi(self._wsgi, self.host, self.port, "MAST")
             self.port = self._server.server_port

@@ -31,7 +31,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from roman_helpers.sandbox.services._service import BackgroundService
+from roman_helpers.sandbox.services.serving import BackgroundService
 
 __all__ = ["IRSA_HOSTS", "MAST_HOSTS", "SERVED_HOSTS", "TlsProxy", "refusal_message"]
 

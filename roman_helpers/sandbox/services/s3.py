@@ -37,16 +37,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from roman_helpers.errors import RomanHelpersError
 from roman_helpers.sandbox.archive.registry import Archive, ArchiveSpec, FileArchive, build_archive
-from roman_helpers.sandbox.services._service import (
+from roman_helpers.sandbox.services.s3_app import S3App, bucket_and_key, is_signed, s3_error
+from roman_helpers.sandbox.services.serving import (
     BackgroundService,
     Environ,
+    SandboxStartError,
     StartResponse,
     WSGIApplication,
+    quiet_request_handler,
     serve_wsgi,
 )
-from roman_helpers.sandbox.services.s3_app import S3App, bucket_and_key, is_signed, s3_error
 
 __all__ = [
     "Accounting",
@@ -60,10 +61,6 @@ __all__ = [
 ]
 
 STATS_PATH = "/_sandbox/stats"
-
-
-class SandboxStartError(RomanHelpersError, RuntimeError):
-    """A sandbox service could not start (port in use, unusable cache, child crashed)."""
 
 
 @dataclass
@@ -277,17 +274,6 @@ def wrap_faults(app: WSGIApplication, faults: Any) -> WSGIApplication:
         rules = [FaultRule(**rule) if isinstance(rule, dict) else rule for rule in faults]
     injector: WSGIApplication = FaultInjector(app, rules)
     return injector
-
-
-def quiet_request_handler() -> type:
-    """Return a werkzeug request handler that does not log every request to stderr."""
-    from werkzeug.serving import WSGIRequestHandler
-
-    class QuietHandler(WSGIRequestHandler):
-        def log_request(self, *args: Any, **kwargs: Any) -> None:
-            pass
-
-    return QuietHandler
 
 
 def s3_stack(

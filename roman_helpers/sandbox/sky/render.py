@@ -416,8 +416,8 @@ class Exposure:
         x = np.array([-0.5, nx - 0.5, nx - 0.5, -0.5, (nx - 1) / 2])
         y = np.array([-0.5, -0.5, ny - 0.5, ny - 0.5, (ny - 1) / 2])
         ra, dec = self.wcs.all_pix2world(x, y, 0)
-        centre = sky_sources._unit(ra[4:], dec[4:])[:, 0]
-        corners = sky_sources._unit(ra[:4], dec[:4])
+        centre = sky_sources.unit_vectors(ra[4:], dec[4:])[:, 0]
+        corners = sky_sources.unit_vectors(ra[:4], dec[:4])
         radius = float(np.degrees(np.arccos(np.clip(centre @ corners, -1, 1))).max())
         margin = _MAX_RADIUS * self.pixel_scale / 3600 / 4  # wings of bright stars beyond the edge
         return float(ra[4]), float(dec[4]), radius + margin

@@ -84,6 +84,7 @@ __all__ = [
     "tile_counts",
     "tiles_in_cone",
     "tiles_in_polygon",
+    "unit_vectors",
 ]
 
 SEED = 20_240_017
@@ -120,7 +121,14 @@ _ICRS_TO_GALACTIC = np.array(
 )
 
 
-def _unit(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+def unit_vectors(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    """Unit vectors of positions (degrees), the x, y, z axis first: shape ``(3, *ra.shape)``.
+
+    Examples
+    --------
+    >>> unit_vectors(np.array([0.0]), np.array([90.0])).round(12)[:, 0].tolist()
+    [0.0, 0.0, 1.0]
+    """
     a, d = np.radians(ra), np.radians(dec)
     return np.stack([np.cos(d) * np.cos(a), np.cos(d) * np.sin(a), np.sin(d)])
 
@@ -134,7 +142,7 @@ def galactic(ra: np.ndarray | float, dec: np.ndarray | float) -> tuple[np.ndarra
     >>> [round(float(v), 4) for v in b]
     [0.0, 90.0]
     """
-    xyz = _ICRS_TO_GALACTIC @ _unit(np.asarray(ra, float), np.asarray(dec, float)).reshape(3, -1)
+    xyz = _ICRS_TO_GALACTIC @ unit_vectors(np.asarray(ra, float), np.asarray(dec, float)).reshape(3, -1)
     lon = np.degrees(np.arctan2(xyz[1], xyz[0])) % 360
     lat = np.degrees(np.arcsin(np.clip(xyz[2], -1, 1)))
     shape = np.shape(ra)
@@ -736,11 +744,11 @@ def cone(ra: float, dec: float, radius: float) -> Sources:
     >>> 10 < len(near.galaxies) < 200
     True
     """
-    centre = _unit(np.array(ra, float), np.array(dec, float))
+    centre = unit_vectors(np.array(ra, float), np.array(dec, float))
     limit = math.cos(math.radians(radius))
 
     def inside(r: np.ndarray, d: np.ndarray) -> np.ndarray:
-        return np.einsum("i,i...->...", centre, _unit(r, d)) >= limit
+        return np.einsum("i,i...->...", centre, unit_vectors(r, d)) >= limit
 
     return _select(_gather(tiles_in_cone(ra, dec, radius)), inside)
 
@@ -760,7 +768,7 @@ def polygon(ra: Sequence[float] | np.ndarray, dec: Sequence[float] | np.ndarray)
     True
     """
     vra, vdec = np.asarray(ra, float), np.asarray(dec, float)
-    vertices = _unit(vra, vdec)
+    vertices = unit_vectors(vra, vdec)
     axis = vertices.mean(axis=1)
     axis /= np.linalg.norm(axis)
     east = np.cross([0.0, 0.0, 1.0], axis)
@@ -776,7 +784,7 @@ def polygon(ra: Sequence[float] | np.ndarray, dec: Sequence[float] | np.ndarray)
     px, py = project(vertices)
 
     def inside(r: np.ndarray, d: np.ndarray) -> np.ndarray:
-        points = _unit(r, d)
+        points = unit_vectors(r, d)
         x, y = project(points)
         result = np.zeros(x.shape, dtype=bool)
         for i in range(len(px)):  # even-odd rule
