@@ -95,6 +95,7 @@ def test_key_counts_per_prefix_follow_the_designs(served):
         assert len(under(f"roman/{release}/RomanTDS/truth/")) == len(tds_images)
         assert f"openuniverse2024/roman/{release}/RomanTDS/Roman_TDS_obseq_11_6_23.fits" in keys
         assert len(under(f"roman/{release}/RomanWAS/images/simple_model/")) == len(was.images(release))
+        assert len(under(f"roman/{release}/RomanWAS/truth/")) == len(was.images(release))
         assert len(under(f"roman/{release}/roman_rubin_cats_v1.1.2_faint/")) == 5 * len(
             _catalogs.cells(release)
         )
@@ -283,7 +284,7 @@ def test_tds_image_layout_and_keywords(scene, tds_file):
 
 def test_truth_agrees_with_the_pixels(scene, tds_file, fs, options):
     pointing, sca = scene["RomanTDS"]
-    key = _images.truth_key("preview", "H158", pointing, sca)
+    key = _images.truth_key("RomanTDS", "preview", "H158", pointing, sca)
     with fs.open(f"{BUCKET}/{key}", "rb") as handle:
         text = handle.read()
     lines = text.decode().splitlines()
@@ -572,7 +573,7 @@ from roman_helpers.sandbox.archive.layouts.openuniverse import _catalogs, _coadd
 out = {}
 gz = _images.image_object("RomanTDS", "preview", %(pointing)d, %(sca)d)
 out["tds"] = hashlib.sha256(gz.read(0, 1 << 20)).hexdigest()
-truth = _images.truth_object("preview", %(pointing)d, %(sca)d)
+truth = _images.truth_object("RomanTDS", "preview", %(pointing)d, %(sca)d)
 out["truth"] = hashlib.sha256(truth.read(0, truth.size)).hexdigest()
 rubin = _rubin.coadd_object("u")
 offset = rubin.inner().data_offsets[1] + 2000 * 4200 * 4

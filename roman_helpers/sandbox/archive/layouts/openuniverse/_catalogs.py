@@ -84,13 +84,24 @@ def catalog_bytes(kind: str, cell: int) -> bytes:
     return sink.getvalue()
 
 
+@functools.cache
+def catalog_size(kind: str, cell: int) -> int:
+    """Bytes of one catalog file (made once to know it; remembered for the other release)."""
+    return len(catalog_bytes(kind, cell))
+
+
 def catalog_object(release: str, kind: str, cell: int) -> LazyObject:
     """One catalog file: sized by making it (once), made again only if let go before it is read."""
     key = catalog_key(release, kind, cell)
     return LazyObject(
         key,
-        lambda: MaterialisedObject(key, lambda: catalog_bytes(kind, cell), version=version("catalog")),
-        size=lambda: len(catalog_bytes(kind, cell)),
+        lambda: MaterialisedObject(
+            key,
+            functools.partial(catalog_bytes, kind, cell),
+            size=catalog_size(kind, cell),
+            version=version("catalog"),
+        ),
+        size=functools.partial(catalog_size, kind, cell),
         version=version("catalog"),
         content_type="application/octet-stream",
     )
@@ -133,4 +144,4 @@ def providers() -> list[Provider]:
     return made
 
 
-__all__ = ["FOLDER", "catalog_bytes", "catalog_key", "catalog_object", "cells", "providers"]
+__all__ = ["FOLDER", "catalog_bytes", "catalog_key", "catalog_object", "catalog_size", "cells", "providers"]

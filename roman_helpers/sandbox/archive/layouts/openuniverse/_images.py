@@ -19,8 +19,9 @@ What the real files hold, and where each fact comes from
       ``ZPTMAG`` (snappl's ``_get_zeropoint``; the RAPID pipeline's injection code does the same).
     * ``BUNIT = 'electron'`` in ``SCI`` and ``ERR`` is the sandbox's addition: the pixels are
       electrons collected in the exposure, which the real headers do not say.
-    * Per-image truth ``Roman_TDS_index_*.txt``: GalSim's ``OutputCatalog.writeAscii`` (the
-      ``truth`` output of roman_imsim's ``tds.yaml``): a ``#`` header of names centred in 16
+    * Per-image truth ``truth/{band}/{pointing}/Roman_{TDS,WAS}_index_{band}_{pointing}_{sca}.txt``
+      (public code reads both surveys' from ``full``): GalSim's ``OutputCatalog.writeAscii`` (the
+      ``truth`` output of roman_imsim's ``tds.yaml`` and ``was.yaml``): a ``#`` header of names centred in 16
       characters, then one line per object, each field 16 characters wide (``%16d``,
       ``%16.8e``, ``%16s``) separated by one space: 153 bytes a line, so a file's size follows
       from its number of rows.
@@ -109,16 +110,16 @@ def image_key(survey: str, release: str, band_name: str, pointing: int, sca: int
     return f"{ROOT}roman/{release}/{survey}/images/simple_model/{band_name}/{pointing}/{name}"
 
 
-def truth_key(release: str, band_name: str, pointing: int, sca: int) -> str:
-    """The key of one TDS image's truth list.
+def truth_key(survey: str, release: str, band_name: str, pointing: int, sca: int) -> str:
+    """The key of one image's truth list.
 
     Examples
     --------
-    >>> truth_key("full", "J129", 110, 3)
+    >>> truth_key("RomanTDS", "full", "J129", 110, 3)
     'openuniverse2024/roman/full/RomanTDS/truth/J129/110/Roman_TDS_index_J129_110_3.txt'
     """
-    name = f"Roman_TDS_index_{band_name}_{pointing}_{sca}.txt"
-    return f"{ROOT}roman/{release}/RomanTDS/truth/{band_name}/{pointing}/{name}"
+    name = f"Roman_{_TAG[survey]}_index_{band_name}_{pointing}_{sca}.txt"
+    return f"{ROOT}roman/{release}/{survey}/truth/{band_name}/{pointing}/{name}"
 
 
 def obseq_key(release: str) -> str:
@@ -273,45 +274,46 @@ def image_object(survey: str, release: str, pointing: int, sca: int) -> LazyObje
 
 
 # ---------------------------------------------------------------------------- truth
-def truth_rows(pointing: int, sca: int) -> dict[str, np.ndarray]:
-    """The truth of one TDS image: :func:`~roman_helpers.sandbox.sky.render.truth` of its exposure."""
-    return render.truth(exposure("RomanTDS", pointing, sca))
+def truth_rows(survey: str, pointing: int, sca: int) -> dict[str, np.ndarray]:
+    """The truth of one image: :func:`~roman_helpers.sandbox.sky.render.truth` of its exposure."""
+    return render.truth(exposure(survey, pointing, sca))
 
 
-def truth_text(pointing: int, sca: int) -> bytes:
-    """One TDS image's ``Roman_TDS_index_*.txt``, as GalSim's ``OutputCatalog.writeAscii`` lays it out.
+def truth_text(survey: str, pointing: int, sca: int) -> bytes:
+    """One image's ``Roman_{TDS,WAS}_index_*.txt``, as GalSim's ``OutputCatalog.writeAscii`` lays it out.
 
     Examples
     --------
-    >>> text = truth_text(110, 3).decode()
+    >>> text = truth_text("RomanTDS", 110, 3).decode()
     >>> text.splitlines()[0].split()[1:4], len(text.splitlines()[1])
     (['object_id', 'ra', 'dec'], 152)
     """
-    rows = truth_rows(pointing, sca)
+    rows = truth_rows(survey, pointing, sca)
     columns = [rows[name].tolist() for name in TRUTH_COLUMNS]
     lines = [_TRUTH_HEADER]
     for values in zip(*columns, strict=True):
         line = (_TRUTH_FORMAT % values).encode()
         if len(line) != _TRUTH_LINE:
-            raise ValueError(f"a truth line of TDS {pointing}/{sca} overflows its fixed width: {line!r}")
+            raise ValueError(f"a truth line of {survey} {pointing}/{sca} overflows its fixed width: {line!r}")
         lines.append(line)
     return b"".join(lines)
 
 
-def truth_size(pointing: int, sca: int) -> int:
+def truth_size(survey: str, pointing: int, sca: int) -> int:
     """Bytes of one truth file: a fixed header and 153 bytes a row (the rows counted without pixels)."""
-    return len(_TRUTH_HEADER) + _TRUTH_LINE * len(truth_rows(pointing, sca)["object_id"])
+    return len(_TRUTH_HEADER) + _TRUTH_LINE * len(truth_rows(survey, pointing, sca)["object_id"])
 
 
-def truth_object(release: str, pointing: int, sca: int) -> LazyObject:
-    """The truth text object of one TDS image."""
-    name = str(_sequence("RomanTDS")["filter"][pointing])
-    key = truth_key(release, name, pointing, sca)
+def truth_object(survey: str, release: str, pointing: int, sca: int) -> LazyObject:
+    """The truth text object of one image."""
+    name = str(_sequence(survey)["filter"][pointing])
+    key = truth_key(survey, release, name, pointing, sca)
+    tag = version(f"{survey}-truth")
     return LazyObject(
         key,
-        lambda: MaterialisedObject(key, lambda: truth_text(pointing, sca), version=version("tds-truth")),
-        size=functools.partial(truth_size, pointing, sca),
-        version=version("tds-truth"),
+        lambda: MaterialisedObject(key, lambda: truth_text(survey, pointing, sca), version=tag),
+        size=functools.partial(truth_size, survey, pointing, sca),
+        version=tag,
         content_type="text/plain",
     )
 
@@ -352,7 +354,7 @@ _IMAGE = re.compile(
     r"(?P=band)_(?P=pointing)_(?P<sca>\d+)\.fits\.gz$"
 )
 _TRUTH = re.compile(
-    r"truth/(?P<band>[^/]+)/(?P<pointing>\d+)/Roman_TDS_index_(?P=band)_(?P=pointing)_"
+    r"truth/(?P<band>[^/]+)/(?P<pointing>\d+)/Roman_(TDS|WAS)_index_(?P=band)_(?P=pointing)_"
     r"(?P<sca>\d+)\.txt$"
 )
 
@@ -366,8 +368,11 @@ def _image_keys(survey: str, release: str) -> Iterator[str]:
     pointing, sca, name = _images(survey, release)
     for p, s, b in zip(pointing.tolist(), sca.tolist(), name.tolist(), strict=True):
         yield image_key(survey, release, b, p, s)
-        if survey == "RomanTDS":
-            yield truth_key(release, b, p, s)
+        yield truth_key(survey, release, b, p, s)
+
+
+def _under(keys: Callable[[], Iterator[str]], prefix: str) -> Iterator[str]:
+    return (key for key in keys() if key.startswith(prefix))
 
 
 def _builder(survey: str, release: str) -> Callable[[str], ArchiveObject | None]:
@@ -380,9 +385,9 @@ def _builder(survey: str, release: str) -> Callable[[str], ArchiveObject | None]
         found = _IMAGE.fullmatch(rest)
         if found is not None:
             return image_object(survey, release, int(found["pointing"]), int(found["sca"]))
-        found = _TRUTH.fullmatch(rest) if survey == "RomanTDS" else None
+        found = _TRUTH.fullmatch(rest)
         if found is not None:
-            return truth_object(release, int(found["pointing"]), int(found["sca"]))
+            return truth_object(survey, release, int(found["pointing"]), int(found["sca"]))
         return None
 
     return build
@@ -398,41 +403,45 @@ _DESCRIPTIONS = {
     ),
     "RomanWAS": (
         "the OpenUniverse 2024 Roman Wide Area Survey's single exposures ({release}): {count:,} "
-        "simple_model detector images (.fits.gz, SCI/ERR/DQ at 4088 x 4088, electrons) of every "
-        "pointing of the survey design that overlaps a disc of radius {radius} deg about (RA, Dec) = "
-        "({ra}, {dec}), all 18 detectors each; made on demand from the sandbox's one synthetic sky"
+        "simple_model detector images (.fits.gz, SCI/ERR/DQ at 4088 x 4088, electrons) and their "
+        "per-image truth lists, of every pointing of the survey design that overlaps a disc of radius "
+        "{radius} deg about (RA, Dec) = ({ra}, {dec}), all 18 detectors each; made on demand from the "
+        "sandbox's one synthetic sky"
     ),
 }
 
 
 def providers() -> list[Provider]:
-    """The TDS (images, truth, sequence) and WAS (images) providers of both releases."""
+    """The TDS (images, truth, sequence) and WAS (images, truth) providers of both releases."""
     made = []
     for survey in SURVEYS:
         for release in ("full", "preview"):
             region = _survey(survey).region(release)
             count = len(_survey(survey).images(release))
-            prefix = f"{ROOT}roman/{release}/{survey}/"
-            if survey == "RomanWAS":
-                prefix += "images/simple_model/"
+            description = _DESCRIPTIONS[survey].format(
+                release=release, count=count, radius=region.radius, ra=region.ra, dec=region.dec
+            )
 
             def keys(survey: str = survey, release: str = release) -> Iterator[str]:
                 yield from _image_keys(survey, release)
                 if survey == "RomanTDS":
                     yield obseq_key(release)
 
-            made.append(
-                Provider(
-                    bucket=BUCKET,
-                    prefix=prefix,
-                    description=_DESCRIPTIONS[survey].format(
-                        release=release, count=count, radius=region.radius, ra=region.ra, dec=region.dec
-                    ),
-                    list_keys=keys,
-                    build=_builder(survey, release),
-                    version=version(survey),
+            # RomanWAS/images/coadds/ is another provider's: the WAS single exposures take two prefixes
+            prefixes = [f"{ROOT}roman/{release}/{survey}/"]
+            if survey == "RomanWAS":
+                prefixes = [f"{prefixes[0]}images/simple_model/", f"{prefixes[0]}truth/"]
+            for prefix in prefixes:
+                made.append(
+                    Provider(
+                        bucket=BUCKET,
+                        prefix=prefix,
+                        description=description,
+                        list_keys=functools.partial(_under, keys, prefix),
+                        build=_builder(survey, release),
+                        version=version(survey),
+                    )
                 )
-            )
     return made
 
 
