@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import json
@@ -92,6 +91,7 @@ class Files:
     drz: dict[str, fits.Header] = field(default_factory=dict)  # association -> primary header
     centres: dict[str, SkyCoord] = field(default_factory=dict)  # association -> image centre (SCI WCS)
     members: dict[str, list[str]] = field(default_factory=dict)  # association -> exposures (ASN table)
+    digests: dict[str, str] = field(default_factory=dict)  # file name -> MD5 of the archive's bytes
 
     def item(self, name: str) -> ArchiveObject:
         found = hst.download_object(self.archive, self.keys[name])
@@ -102,10 +102,11 @@ class Files:
         """The size the bucket lists (for a preview: the length of MAST's file)."""
         return self.in_bucket[name] if name in self.in_bucket else self.item(name).size
 
-    @functools.cache  # noqa: B019 - one Files per module
     def md5(self, name: str) -> str:
-        item = self.item(name)
-        return hashlib.md5(item.read(0, item.size)).hexdigest()
+        if name not in self.digests:
+            item = self.item(name)
+            self.digests[name] = hashlib.md5(item.read(0, item.size)).hexdigest()
+        return self.digests[name]
 
     def files_of(self, association: str) -> set[str]:
         """Names of every file of an association and its exposures (by the folder they live in)."""
@@ -484,7 +485,8 @@ def check_sia_time(o: Outcome, images: Images, sandbox) -> None:
 def check_sia_rubin(o: Outcome, images: Images, sandbox) -> None:
     from roman_helpers.sandbox.sky.surveys import rubin
 
-    expected = images.at(9.55, -44.1, ARCSEC)
+    must, may = images.at(9.55, -44.1, ARCSEC)
+    expected = ({k for k in must if "/rubin/" in k}, {k for k in may if "/rubin/" in k})
     assert _between(keys(o.result), expected) and sorted(o.result["energy_bandpassname"]) == sorted(
         rubin.FILTERS
     )
@@ -746,4 +748,4 @@ def test_unserved_service_names_the_books_sandbox_page(sandbox_env):
     answer = _invoke("Mast.Catalogs.Tess.Cone", {"ra": 0, "dec": 0, "radius": 0.1})
     assert answer["status"] == "ERROR" and answer["data"] == []
     assert "Unknown service: 'Mast.Catalogs.Tess.Cone'" in answer["msg"]
-    assert "see the 'Offline sandbox' page of the tutorial book" in answer["msg"]
+    assert answer["msg"].endswith("See the sandbox page of the book (book/sandbox.md).")

@@ -538,15 +538,16 @@ CALLS: tuple[Call, ...] = (
         "Irsa.query_ssa(pos=field, radius=1 * u.arcmin)",
         "IRSA other paths",
         error="DALServiceError",
-        message="404",
-        note="only the image search, its collection listing and the images are served",
+        message=_SANDBOX_PAGE,
+        note="only the image search, its collection listing and the images are served: any other path "
+        "answers 404, saying so",
     ),
     Call(
         "cone-search",
         'pyvo.conesearch("https://irsa.ipac.caltech.edu/SCS?table=allwise_p3as_psd", pos=field, radius=0.01)',
         "IRSA other paths",
         error="DALServiceError",
-        message="404",
+        message=_SANDBOX_PAGE,
     ),
     Call(
         "bucket-https",
