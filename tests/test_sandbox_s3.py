@@ -344,4 +344,6 @@ def test_the_sandbox_names_the_folders_it_holds_when_a_key_is_missing(sandbox):
         "Message"
     ]
     assert "offline sandbox mirrors nasa-irsa-simulations/" in message and f"but not {key}" in message
-    assert "openuniverse2024/roman/preview/" in message and "book/sandbox.md" in message
+    # the layout the key would belong to, by its prefix, and what that layout holds
+    assert "mirrors nasa-irsa-simulations/openuniverse2024/roman/full/RomanTDS/ (" in message
+    assert message.endswith("See the sandbox page of the book (book/sandbox.md).")

@@ -630,13 +630,17 @@ class _FrontHandler(http.server.BaseHTTPRequestHandler):
                 sized = sized or name.lower() == "content-length"
                 self.send_header(name, value)
         bodiless = self.command == "HEAD" or response.status in (204, 304)
-        if not sized and not bodiless:
-            self.send_header("Connection", "close")  # the end of the body is the end of the stream
-            self.close_connection = True
+        chunked = not sized and not bodiless  # a body of unknown length (a listing made as it is sent)
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        if not bodiless:
-            while chunk := response.read(_CHUNK):
-                self.wfile.write(chunk)
+        if bodiless:
+            return
+        while chunk := response.read1(_CHUNK):  # what has come, at once: clients give up on silence
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+            self.wfile.flush()
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
 
     def _answer(self, status: int, text: str) -> None:
         body = (text + "\n").encode()

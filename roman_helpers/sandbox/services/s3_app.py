@@ -378,11 +378,22 @@ class S3App:
             elif delimiter:  # S3 gives NextMarker only with a delimiter; clients use the last key otherwise
                 parts.append(f"<NextMarker>{coded(page.next_after)}</NextMarker>")
         owner = _OWNER if not version2 or one("fetch-owner") == "true" else ""
-        parts += [_content(item, coded, owner) for item in page.contents]
-        parts += [
+        prefixes = "".join(
             f"<CommonPrefixes><Prefix>{coded(p)}</Prefix></CommonPrefixes>" for p in page.common_prefixes
-        ]
-        return self._xml("ListBucketResult", "".join(parts), method)
+        )
+        head = f'<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="{_NAMESPACE}">' + "".join(
+            parts
+        )
+
+        def body() -> Iterator[bytes]:
+            # Sent as it is made: an object's size may take a second to work out (a catalog's is
+            # its Parquet file's), and clients give up on a silent answer (pyarrow after 3 s).
+            yield head.encode()
+            for item in page.contents:
+                yield _content(item, coded, owner).encode()
+            yield (prefixes + "</ListBucketResult>").encode()
+
+        return 200, [("Content-Type", "application/xml")], [] if method == "HEAD" else body()
 
     # ------------------------------------------------------------------ objects
     def _object(
