@@ -30,7 +30,7 @@ Examples
 >>> p.key, p.obs_id
 ('hst/public/ib1f/ib1f0v010/ib1f0v01j_jit.fits', 'ib1f0v010')
 >>> product_size(product("ib1f0v010_drz.fits"))  # no pixel made
-12441600
+12372480
 """
 
 from __future__ import annotations

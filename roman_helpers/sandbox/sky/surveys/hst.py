@@ -175,7 +175,7 @@ def observations() -> Table:
 
     Examples
     --------
-    >>> sorted(set(observations()["proposal_id"]))
+    >>> sorted(str(p) for p in set(observations()["proposal_id"]))
     ['11360', '17010']
     """
     return _observations().copy()
