@@ -94,7 +94,7 @@ OLDEST_STAMP := $(OLDEST)/.installed
 OLDEST_TESTS := tests/test_stream.py tests/test_stream_errors.py tests/test_download.py \
                 tests/test_uris.py tests/test_transfer.py tests/test_query.py tests/test_s3.py \
                 tests/test_config_datasets_smoke.py tests/test_cli.py tests/test_faults.py \
-                tests/test_credentials.py tests/test_mast_faults.py tests/test_sandbox_data.py \
+                tests/test_credentials.py tests/test_mast_faults.py tests/test_sandbox_hst.py \
                 tests/test_sandbox_s3_ranges.py tests/test_sandbox_services.py
 
 $(OLDEST_STAMP): pyproject.toml tools/lower_bounds.py
