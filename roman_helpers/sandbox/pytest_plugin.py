@@ -3,7 +3,7 @@
 Load with ``pytest_plugins = ["roman_helpers.sandbox.pytest_plugin"]`` in ``conftest.py``.
 
 ``sandbox``
-    session scope: one :class:`~roman_helpers.sandbox.launcher.Sandbox` (small data) for the
+    session scope: one :class:`~roman_helpers.sandbox.launcher.Sandbox` (the sky archive) for the
     whole run, stopped at the end.
 ``sandbox_env``
     function scope: applies ``sandbox.env`` to ``os.environ`` with ``monkeypatch`` (undone after

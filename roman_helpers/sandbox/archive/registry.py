@@ -8,7 +8,7 @@ start-after and paging, in UTF-8 byte order) and builds objects when asked, reme
 most recent in a bounded LRU. Generated objects are read through a
 :class:`~roman_helpers.sandbox.archive.cache.ChunkCache`.
 
-:class:`FileArchive` serves a list of local files (the small sandbox's data, the tests'
+:class:`FileArchive` serves a list of local files (the tests'
 and the benchmark's files). The sandbox's S3 server runs in its own process and builds its
 archive there from an :class:`ArchiveSpec`: a factory's import path and JSON arguments.
 
