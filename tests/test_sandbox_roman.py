@@ -97,8 +97,8 @@ def test_every_prefix_lists_the_published_counts(served):
         for suffix in ("_cal.asdf", "_preview.png", "_thumb.png"):
             assert count(f"{root}/{program}/l2/", suffix) == datasets
         assert count(f"{root}/{program}/l2/") == 3 * datasets
-    # four exposures x 18 detectors x (cal, uncal)
-    assert count(TUTORIAL) == 4 * 18 * 2
+    # four exposures x 18 detectors x (cal, uncal), and the WFI11 mosaic
+    assert count(TUTORIAL) == 4 * 18 * 2 + 1
     assert count(f"{root}/input_catalogs/", ".fits") == len(
         set(ccs.input_catalog_cells("r00340")) | set(ccs.input_catalog_cells("r00342"))
     )
@@ -110,7 +110,7 @@ def test_every_prefix_lists_the_published_counts(served):
 def test_the_tutorial_prefix_lists_as_published(fs):
     listed = fs.ls(f"{PUBLIC}/{TUTORIAL}", detail=True)
     names = {item["name"].rsplit("/", 1)[1]: item["size"] for item in listed}
-    assert len(names) == 144
+    assert len(names) == 145 and "my_roman_mosaic_coadd.asdf" in names
     for detector in range(1, 19):  # the file the Roman tutorials read, for every detector
         assert f"r0003201001001001004_0001_wfi{detector:02d}_f106_cal.asdf" in names
     assert "r0003201001001001004_0002_wfi02_f106_cal.asdf" in names  # exposure 2 of the same visit
@@ -302,6 +302,42 @@ def test_one_sky_a_catalog_star_measured_in_the_tutorial_cal_file(kit_env):
     measured = -2.5 * math.log10(jansky / AB_ZERO_JY)
     tolerance = 2.5 / math.log(10) * (5 * sigma / flux) + 0.01  # 5 sigma, and 1 % for the PSF's wings
     assert measured == pytest.approx(float(mags[index]), abs=tolerance)
+
+
+def test_tutorial_mosaic_is_a_level_3_model_of_wfi11_from_the_four_dithers(kit_env, fs):
+    server = kit_env[0]
+    uri = f"{PUBLIC}/{TUTORIAL}my_roman_mosaic_coadd.asdf"
+    mark = len(server.stats.records)
+    with (
+        fs.open(uri, "rb", block_size=256 * 1024, cache_type="bytes") as handle,
+        rdm.open(handle) as model,
+    ):
+        assert isinstance(model, dm.MosaicModel)
+        assert model.meta.instrument.optical_element == "F106"
+        members = list(model.meta.resample.members)
+        gwcs = model.meta.wcs
+        ny, nx = model.data.shape
+        assert model.context.shape == (1, ny, nx) and model.weight.shape == (ny, nx)
+    assert members == [f"r0003201001001001004_{e:04d}_wfi11_f106_cal.asdf" for e in range(1, 5)]
+    _, sent = _sent(server, mark)
+    assert sent < 2 * 1024 * 1024
+    # the weight is the exposure time of the dithers whose WFI11 covers each pixel
+    table = surveys.tutorial_pointings()
+    detectors = [wfi.wcs(r["wfi_ra"], r["wfi_dec"], r["wfi_pa"], 11, convention="roman") for r in table]
+    x0, y0 = nx // 2 - 1500, ny // 2 + 900
+    weight = stream.cutout(f"s3://{uri}", box=(x0, y0, x0 + 40, y0 + 40), ext="weight").data
+    yy, xx = np.mgrid[y0 : y0 + 40, x0 : x0 + 40]
+    ra, dec = gwcs(xx.ravel(), yy.ravel())
+    count = np.zeros(xx.size)
+    for detector in detectors:
+        px, py = detector.world_to_pixel_values(ra, dec)
+        count += (px >= -0.5) & (px < SIDE - 0.5) & (py >= -0.5) & (py < SIDE - 0.5)
+    assert np.allclose(weight.ravel(), count * 139.8) and count.max() >= 2
+    # the union of the four footprints fits the mosaic, with no empty border wider than a pixel
+    corners = [wfi.corners(r["wfi_ra"], r["wfi_dec"], r["wfi_pa"], 11, convention="roman") for r in table]
+    px, py = gwcs.invert(np.ravel([c[0] for c in corners]), np.ravel([c[1] for c in corners]))
+    assert px.min() > -0.5 and py.min() > -0.5 and px.max() < nx - 0.5 and py.max() < ny - 0.5
+    assert min(px.min() + 0.5, py.min() + 0.5, nx - 0.5 - px.max(), ny - 0.5 - py.max()) < 2
 
 
 # ------------------------------------------------------------------ the Roman Research Nexus's private bucket

@@ -4,7 +4,9 @@ What is mirrored (bucket, prefix: what the real one holds)
     ``stpubdata``, ``roman/nexus/soc_simulations/tutorial_data/roman-2026.2/``
         The Roman I-Sim tutorial data of roman_notebooks 2026.2: four F106 exposures (a box
         dither near NGC 6535) of all 18 detectors, Level 1 ``_uncal.asdf`` and Level 2
-        ``_cal.asdf`` (:func:`~roman_helpers.sandbox.sky.surveys.roman.tutorial_exposures`).
+        ``_cal.asdf`` (:func:`~roman_helpers.sandbox.sky.surveys.roman.tutorial_exposures`), and
+        the Level 3 mosaic of detector WFI11 from the four (``my_roman_mosaic_coadd.asdf``, the
+        generic name the roman_notebooks data-access tutorial gives it).
     ``stpubdata``, ``roman/nexus/soc_simulations/r00340/`` and ``r00342/``
         The Science Operations Center's Core Community Survey simulations (GBTDS and HLWAS):
         ``l1/*_uncal.asdf``, ``l2/*_cal.asdf`` with ``_preview.png`` and ``_thumb.png`` beside
@@ -48,7 +50,9 @@ The sandbox's own choices
     record keeps its arguments, reference files and WCS; its ``simcatobj`` (a row per simulated
     source) is left out, since its length would need the sky's positions before the size.
     The GBTDS L2 files carry the simulated pointing's WCS, not the drifted Gaia-aligned one the
-    real files have.
+    real files have. The mosaic: north up, 0.11 arcsec pixels, the smallest square about the four
+    WFI11 centres that holds their footprints; its noise is that of the mean of four exposures
+    wherever any covers (weight and context say how many do), NaN where none does.
 """
 
 from __future__ import annotations
@@ -1267,22 +1271,222 @@ def _ou_object(key: str, image: _WasImage, date: datetime) -> AsdfObject:
     )
 
 
+# ---------------------------------------------------------------- the tutorial mosaic (Level 3)
+_MOSAIC_DETECTOR = 11
+
+
+@functools.cache
+def _mosaic_frame() -> tuple[Any, tuple[int, int], tuple[WfiImage, ...]]:
+    """The mosaic's FITS WCS (north up, 0.11 arcsec, TAN), its shape, and the four WFI11 images in it.
+
+    Tangent point the mean of the four detector centres; the smallest square of whole pixels,
+    centred there, that holds the four detectors' footprints.
+    """
+    from astropy.io import fits
+
+    images = tuple(image for image in _tutorial_images().values() if image.detector == _MOSAIC_DETECTOR)
+    centres = [wfi.detector_centres(i.wfi_ra, i.wfi_dec, i.wfi_pa, _MOSAIC_DETECTOR) for i in images]
+    ra0 = round(float(np.mean([float(c[0]) for c in centres])), 8)
+    dec0 = round(float(np.mean([float(c[1]) for c in centres])), 8)
+    reach = 0.0
+    for image in images:
+        ra, dec = wfi.corners(image.wfi_ra, image.wfi_dec, image.wfi_pa, _MOSAIC_DETECTOR, convention="roman")
+        xi, eta = wfi.project(ra0, dec0, ra, dec)
+        reach = max(reach, float(np.abs(np.concatenate([xi, eta])).max()) * 3600 / wfi.PIXEL_SCALE)
+    side = 2 * math.ceil(reach) + 2
+    header = fits.Header()
+    for name, value in (
+        ("CTYPE1", "RA---TAN"),
+        ("CTYPE2", "DEC--TAN"),
+        ("CRVAL1", ra0),
+        ("CRVAL2", dec0),
+        ("CRPIX1", (side + 1) / 2),
+        ("CRPIX2", (side + 1) / 2),
+        ("CD1_1", -wfi.PIXEL_SCALE / 3600),
+        ("CD1_2", 0.0),
+        ("CD2_1", 0.0),
+        ("CD2_2", wfi.PIXEL_SCALE / 3600),
+        ("CUNIT1", "deg"),
+        ("CUNIT2", "deg"),
+        ("RADESYS", "ICRS"),
+    ):
+        header[name] = value
+    return header, (side, side), images
+
+
+@functools.lru_cache(maxsize=1)
+def _mosaic_sky() -> render.Exposure:
+    """The mosaic's sky: the mean of four F106 exposures in MJy/sr, no cosmic rays (rejected)."""
+    header, shape, images = _mosaic_frame()
+    return render.Exposure(
+        header,
+        shape,
+        "F106",
+        exptime=images[0].exptime,
+        mjd=float(_time(images[0].start_time).mjd),
+        seed=seed("roman", f"{TUTORIAL_PREFIX}{roman_surveys.TUTORIAL_MOSAIC}"),
+        units="MJy/sr",
+        n_exposures=len(images),
+        cosmic_rays=False,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _mosaic_coverage(index: int) -> np.ndarray:
+    """Which of the four exposures cover each pixel of block ``index`` (bit k: exposure k + 1)."""
+    header, (ny, nx), images = _mosaic_frame()
+    y0 = index * render.BLOCK_ROWS
+    y, x = np.mgrid[y0 : min(ny, y0 + render.BLOCK_ROWS), 0:nx].astype(float)
+    scale = wfi.PIXEL_SCALE / 3600
+    ra, dec = wfi.deproject(
+        header["CRVAL1"],
+        header["CRVAL2"],
+        -(x + 1 - header["CRPIX1"]) * scale,
+        (y + 1 - header["CRPIX2"]) * scale,
+    )
+    bits = np.zeros(x.shape, np.uint32)
+    for bit, image in enumerate(images):
+        centre = wfi.detector_centres(image.wfi_ra, image.wfi_dec, image.wfi_pa, _MOSAIC_DETECTOR)
+        xi, eta = wfi.project(float(centre[0]), float(centre[1]), ra, dec)
+        inverse = np.linalg.inv(wfi.cd_matrix(image.wfi_pa, _MOSAIC_DETECTOR, "roman"))
+        px = inverse[0, 0] * xi + inverse[0, 1] * eta + wfi.REFERENCE_PIXEL
+        py = inverse[1, 0] * xi + inverse[1, 1] * eta + wfi.REFERENCE_PIXEL
+        inside = (px >= -0.5) & (px < _SIDE - 0.5) & (py >= -0.5) & (py < _SIDE - 0.5)
+        bits[inside] |= np.uint32(1 << bit)
+    return bits
+
+
+def _mosaic_rows(kind: str) -> Callable[[int, int], np.ndarray]:
+    """Rows of one of the mosaic's arrays; NaN (or 0) where no exposure reaches."""
+    made = _mosaic_sky()
+    b = band("F106")
+    # read noise of one exposure in MJy/sr: electrons / exposure time -> MJy/sr per e-/s
+    read = b.read_noise / made.exptime * b.mjy_per_sr()
+
+    def rows(y0: int, y1: int) -> np.ndarray:
+        parts = []
+        for index in render.blocks(y0, y1):
+            base = index * render.BLOCK_ROWS
+            a, z = max(y0, base) - base, min(y1, base + render.BLOCK_ROWS) - base
+            bits = _mosaic_coverage(index)[a:z]
+            count = sum(((bits >> k) & 1).astype(np.int32) for k in range(4))
+            if kind == "context":
+                parts.append(bits)
+                continue
+            if kind == "weight":
+                parts.append((count * made.exptime).astype(np.float32))
+                continue
+            sci, err, _ = made.rows(base + a, base + z)
+            rnoise = np.where(count > 0, read**2 / np.maximum(count, 1), np.nan)
+            value = {
+                "data": sci,
+                "err": err,
+                "var_rnoise": rnoise,
+                "var_poisson": np.maximum(err.astype(np.float64) ** 2 - read**2 / 4, 0.0),
+            }[kind]
+            parts.append(np.where(count > 0, value, np.nan).astype(np.float32))
+        return np.concatenate(parts)
+
+    return rows
+
+
+def _mosaic_model(filename: str, date: datetime) -> tuple[Any, dict[str, ArraySpec]]:
+    """The WFI11 mosaic of the tutorial data: a Level 3 MosaicModel and the specs of its arrays."""
+    import roman_datamodels.datamodels as dm
+    from astropy import coordinates
+    from astropy import units as u
+    from gwcs import coordinate_frames as frames
+    from gwcs.utils import make_fitswcs_transform
+    from gwcs.wcs import WCS as GWCS
+
+    header, (ny, nx), images = _mosaic_frame()
+    model = dm.MosaicModel.create_fake_data(shape=(8, 8))
+    meta = model.meta
+    first, last = images[0], images[-1]
+    product = _PRODUCTS["tutorial"]
+    meta.filename = filename
+    meta.file_date = _time(date.strftime("%Y-%m-%dT%H:%M:%S.000"))
+    meta.product_type = "l3"
+    meta.calibration_software_version = product["romancal"]
+    meta.coadd_info.time_first = _time(first.start_time)
+    meta.coadd_info.time_last = _time(last.end_time)
+    meta.coadd_info.time_mean = _time(first.start_time) + (_time(last.end_time) - _time(first.start_time)) / 2
+    meta.coadd_info.exposure_time = first.exptime * len(images)
+    meta.instrument.optical_element = "F106"
+    observation = meta.observation
+    observation.program, observation.execution_plan, observation["pass"] = 32, 1, 1
+    observation.segment, observation.observation, observation.visit, observation.exposure = 1, 1, 4, 1
+    observation.exposure_grouping = "v004"
+    meta.program.title = product["title"]
+    meta.program.investigator_name = "Roman Science Operations Center"
+    meta.program.category, meta.program.subcategory = product["category"], "None"
+    meta.program.science_category = "SIMULATION"
+    meta.association.name = "r00032_p_v004_f106_wfi11_asn"
+    for step in meta.cal_step:
+        meta.cal_step[step] = "COMPLETE"
+    meta.resample.good_bits = "~DO_NOT_USE+NON_SCIENCE"
+    meta.resample.pixel_scale_ratio = 1.0
+    meta.resample.pixfrac = 1.0
+    meta.resample.pointings = len(images)
+    meta.resample.members = [image.name("cal") for image in images]
+    meta.resample.weight_type = "exptime"
+    transform = make_fitswcs_transform(header)
+    detector = frames.Frame2D(name="detector", axes_order=(0, 1), unit=(u.pix, u.pix))
+    world = frames.CelestialFrame(reference_frame=coordinates.ICRS(), name="world", unit=(u.deg, u.deg))
+    gwcs = GWCS([(detector, transform), (world, None)])
+    gwcs.bounding_box = ((-0.5, nx - 0.5), (-0.5, ny - 0.5))
+    meta.wcs = gwcs
+    corners = [
+        gwcs(x, y) for x, y in ((-0.5, -0.5), (nx - 0.5, -0.5), (nx - 0.5, ny - 0.5), (-0.5, ny - 0.5))
+    ]
+    info = meta.wcsinfo
+    info.ra_ref, info.dec_ref = float(header["CRVAL1"]), float(header["CRVAL2"])
+    info.x_ref, info.y_ref = float(header["CRPIX1"]) - 1, float(header["CRPIX2"]) - 1
+    info.pixel_scale_ref = info.pixel_scale = wfi.PIXEL_SCALE / 3600
+    info.projection = "TAN"
+    info.s_region = "POLYGON ICRS " + " ".join(f"{r:.9f} {d:.9f}" for r, d in corners)
+    info.image_shape = [ny, nx]
+    info.ra, info.dec = info.ra_ref, info.dec_ref
+    info.orientation = info.orientation_ref = 0.0
+    info.skycell_name = "none"
+    info.rotation_matrix = [[1.0, 0.0], [0.0, 1.0]]
+    square = (ny, nx)
+    arrays = {
+        "data": ArraySpec("float32", square, _mosaic_rows("data")),
+        "err": ArraySpec("float32", square, _mosaic_rows("err")),
+        "context": ArraySpec("uint32", (1, ny, nx), _mosaic_rows("context")),
+        "weight": ArraySpec("float32", square, _mosaic_rows("weight")),
+        "var_poisson": ArraySpec("float32", square, _mosaic_rows("var_poisson")),
+        "var_rnoise": ArraySpec("float32", square, _mosaic_rows("var_rnoise")),
+    }
+    return model, arrays
+
+
 # ---------------------------------------------------------------- providers
 _STEM = re.compile(r"^(?P<stem>.+)_(?P<suffix>cal|uncal|preview|thumb)\.(?P<ext>asdf|png)$")
 
 
 def _tutorial_keys() -> list[str]:
-    return [f"{TUTORIAL_PREFIX}{name}" for name in roman_surveys.tutorial_exposures()["name"].tolist()]
+    names = [*roman_surveys.tutorial_exposures()["name"].tolist(), roman_surveys.TUTORIAL_MOSAIC]
+    return [f"{TUTORIAL_PREFIX}{name}" for name in names]
 
 
 def _tutorial_build(key: str) -> ArchiveObject | None:
+    date = _PRODUCTS["tutorial"]["date"]
+    if key == f"{TUTORIAL_PREFIX}{roman_surveys.TUTORIAL_MOSAIC}":
+        return AsdfObject(
+            key,
+            lambda: _mosaic_model(roman_surveys.TUTORIAL_MOSAIC, date),
+            file_date=date.strftime("%Y-%m-%dT%H:%M:%S.000"),
+            version=VERSION,
+            last_modified=date,
+        )
     match = _STEM.match(key.removeprefix(TUTORIAL_PREFIX))
     if match is None or match["ext"] != "asdf":
         return None
     image = tutorial_image(match["stem"])
     if image is None:
         return None
-    date = _PRODUCTS["tutorial"]["date"]
     first = next(iter(_tutorial_images().values()))
     level = match["suffix"]
     return _roman_file(key, level, image, first, f"{TUTORIAL_PREFIX}{first.name(level)}", date)
@@ -1387,8 +1591,9 @@ def providers() -> list[Provider]:
             TUTORIAL_PREFIX,
             "the Roman I-Sim tutorial data of roman_notebooks 2026.2: four F106 exposures in a box "
             "dither near NGC 6535 (270.94, -0.2), all 18 detectors, Level 1 _uncal.asdf and Level 2 "
-            "_cal.asdf at full size (4096 x 4096 x resultants, 4088 x 4088), made on demand from the "
-            "sandbox's sky with roman_datamodels' schema",
+            "_cal.asdf at full size (4096 x 4096 x resultants, 4088 x 4088), and the Level 3 mosaic "
+            "of detector WFI11 (my_roman_mosaic_coadd.asdf), made on demand from the sandbox's sky "
+            "with roman_datamodels' schema",
             _tutorial_keys,
             _tutorial_build,
             version=VERSION,
