@@ -1369,12 +1369,12 @@ def _mosaic_rows(kind: str) -> Callable[[int, int], np.ndarray]:
             base = index * render.BLOCK_ROWS
             a, z = max(y0, base) - base, min(y1, base + render.BLOCK_ROWS) - base
             bits = _mosaic_coverage(index)[a:z]
-            count = sum(((bits >> k) & 1).astype(np.int32) for k in range(4))
+            count = np.sum([(bits >> k) & 1 for k in range(4)], axis=0, dtype=np.int32)
             if kind == "context":
                 parts.append(bits)
                 continue
             if kind == "weight":
-                parts.append((count * made.exptime).astype(np.float32))
+                parts.append(np.asarray(count * made.exptime, np.float32))
                 continue
             sci, err, _ = made.rows(base + a, base + z)
             rnoise = np.where(count > 0, read**2 / np.maximum(count, 1), np.nan)
