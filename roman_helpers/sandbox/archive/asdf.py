@@ -21,7 +21,9 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
+import math
 import re
 import struct
 import threading
@@ -45,8 +47,10 @@ __all__ = [
     "AsdfObject",
     "block_used_size",
     "file_size",
+    "inline_tagged",
     "lz4_literal_chunk_header",
     "sort_history",
+    "tagged_table",
     "tree_allotment",
 ]
 
@@ -54,7 +58,6 @@ __all__ = [
 LZ4_CHUNK = 1 << 22
 _BLOCK_MAGIC = b"\xd3BLK"
 _BLOCK_HEADER = struct.Struct(">HI4sQQQ16s")  # header size, then asdf's 48-byte block header
-_SMALL = 1 << 20  # arrays up to this size are made whole when the tree is written (they may be inlined)
 
 Path = tuple[str | int, ...]
 
@@ -164,50 +167,133 @@ def _is_datamodel(tree: Any) -> bool:
     return hasattr(tree, "to_asdf") and hasattr(tree, "meta")
 
 
-def _with_placeholders(node: Any, path: Path, found: dict[Path, ArraySpec]) -> Any:
-    """A copy of a plain tree with each ArraySpec replaced by an array of its dtype and shape."""
+def _with_placeholders(node: Any, path: Path, found: dict[Path, ArraySpec], threshold: int | None) -> Any:
+    """A copy of a plain tree with each ArraySpec replaced by an array of its dtype and shape.
+
+    Tagged nodes (:func:`tagged_table`, :func:`inline_tagged`) keep their tags.
+    """
+    from asdf.tagged import TaggedDict, TaggedList
+
     if isinstance(node, ArraySpec):
         found[path] = node
-        return _placeholder(node)
+        return _placeholder(node, threshold)
     if isinstance(node, Mapping):
-        return {key: _with_placeholders(value, (*path, key), found) for key, value in node.items()}
+        made = {key: _with_placeholders(value, (*path, key), found, threshold) for key, value in node.items()}
+        return TaggedDict(made, node._tag) if isinstance(node, TaggedDict) else made
     if isinstance(node, list | tuple):
-        made = [_with_placeholders(value, (*path, index), found) for index, value in enumerate(node)]
-        return made if isinstance(node, list) else tuple(made)
+        items = [
+            _with_placeholders(value, (*path, index), found, threshold) for index, value in enumerate(node)
+        ]
+        if isinstance(node, TaggedList):
+            return TaggedList(items, node._tag)
+        return items if isinstance(node, list) else tuple(items)
     return node
 
 
-def _placeholder(spec: ArraySpec) -> np.ndarray:
+def inline_tagged(value: Any) -> Any:
+    """The tagged tree asdf writes for ``value`` (a gwcs, a unit ...), with its arrays inline.
+
+    Put in a plain tree given to :class:`AsdfObject`, it is written as asdf would write
+    ``value`` with small arrays inline (a WCS's matrices), while the tree's other arrays stay
+    blocks: the YAML of the matrices is all the tree needs, and no block of them has to be
+    found again.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.modeling import models
+    >>> node = inline_tagged(models.AffineTransformation2D(matrix=np.eye(2)))
+    >>> node._tag.rsplit("/", 1)[1].startswith("affine-"), node["matrix"]["data"]
+    (True, [[1.0, 0.0], [0.0, 1.0]])
+    """
+    import asdf
+
+    out = io.BytesIO()
+    with asdf.config_context() as config:
+        config.array_inline_threshold = 2**62
+        asdf.AsdfFile({"value": value}).write_to(out)
+    return asdf.util.load_yaml(io.BytesIO(out.getvalue()), tagged=True)["value"]
+
+
+@functools.cache
+def _table_tags() -> tuple[str, str]:
+    """The tags asdf-astropy gives an astropy Table and its columns."""
+    from astropy.table import Table
+
+    written = inline_tagged(Table({"x": [1]}))
+    return written._tag, written["columns"][0]._tag
+
+
+def tagged_table(columns: Mapping[str, ArraySpec], units: Mapping[str, str] | None = None) -> Any:
+    """An astropy Table as asdf-astropy writes it, its columns made on demand.
+
+    Parameters
+    ----------
+    columns : mapping of str to ArraySpec
+        Column name to its values (1-D).
+    units : mapping of str to str, optional
+        Column name to unit.
+
+    Returns
+    -------
+    asdf.tagged.TaggedDict
+        Read back by asdf (with asdf-astropy) as an :class:`astropy.table.Table`. Each column is
+        a block, whatever its length: a table whose length is known only when its file's tree
+        is written then changes the tree by numbers only (see :func:`tree_allotment`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> table = tagged_table({"id": ArraySpec.from_array(np.arange(3))}, {"id": "ct"})
+    >>> table["colnames"], table["columns"][0]["name"]
+    (['id'], 'id')
+    """
+    from asdf.tagged import TaggedDict
+    from astropy import units as u
+
+    table_tag, column_tag = _table_tags()
+    made = []
+    for name, spec in columns.items():
+        column: dict[str, Any] = {"data": spec, "name": name}
+        if units and name in units:
+            column["unit"] = u.Unit(units[name])
+        made.append(TaggedDict(column, column_tag))
+    return TaggedDict({"colnames": list(columns), "columns": made, "qtable": False}, table_tag)
+
+
+def _inline_threshold(model: bool = False) -> int | None:
+    """Arrays of at most this many elements asdf writes inline in the tree (None: none).
+
+    asdf's configured threshold; for roman_datamodels' ``to_asdf``, its own default when asdf's
+    is unset.
+    """
+    import asdf
+
+    threshold = asdf.get_config().array_inline_threshold
+    if threshold is None and model:
+        from roman_datamodels.datamodels import _core
+
+        threshold = getattr(_core, "DEFAULT_ARRAY_INLINE_THRESHOLD", None)
+    return threshold
+
+
+def _placeholder(spec: ArraySpec, inline_threshold: int | None) -> np.ndarray:
     """What asdf is given in place of a spec's array while it writes the tree.
 
-    A large array is ``np.empty``: the operating system maps its pages only when touched, and
-    asdf is stopped before it would touch them. A small one is made whole, since asdf may write
-    it inline in the tree.
+    An array asdf will put in a block is ``np.empty``: the operating system maps its pages only
+    when touched, and asdf is stopped before it would touch them. One small enough to be
+    written inline (fewer elements than ``inline_threshold``) is made whole. :meth:`AsdfObject._blocks` checks
+    that every ``np.empty`` stand-in did become a block.
     """
-    if spec.nbytes <= _SMALL:
+    if inline_threshold is not None and math.prod(spec.shape) < inline_threshold:
         return spec.materialise()
     return np.empty(spec.shape, spec.numpy_dtype)
 
 
 def _resolve(root: Any, path: Path) -> Any:
-    """The object at a path of the tagged tree, in the tree asdf was given.
-
-    An astropy Table is serialised as ``columns: [{data: ndarray, ...}]``: its path runs through
-    ``columns`` (the Table's columns, in order) and ``data`` (a column's values).
-    """
     node = root
     for part in path:
-        if part == "columns" and hasattr(node, "colnames") and hasattr(node, "columns"):
-            node = list(node.columns.values())
-        elif (
-            part == "data"
-            and hasattr(node, "info")
-            and hasattr(node, "unit")
-            and not isinstance(node, Mapping)
-        ):
-            node = np.asarray(node)
-        else:
-            node = node[part]
+        node = node[part]
     return node
 
 
@@ -364,6 +450,13 @@ class AsdfObject(GeneratedObject):
     size : int, optional
         The file's size when known in advance (:func:`file_size`): :attr:`size` answers without
         writing the tree, and the layout is checked against it when the tree is written.
+    extra : mapping, optional
+        For a DataModel: more top-level entries beside ``roman`` (Roman I-Sim's ``romanisim``
+        record). The tree is then written as Roman I-Sim writes it, by ``asdf.AsdfFile`` with
+        ``{"roman": model, **extra}`` rather than by ``DataModel.to_asdf``: ``meta.filename``
+        and ``meta.file_date`` stay as the model holds them (arrays of up to roman_datamodels'
+        inline threshold, such as a WCS's matrices, are written inline, as ``to_asdf`` does).
+        A function given as ``tree`` may return ``(tree, arrays, extra)``.
     version, last_modified, content_type
         As for :class:`~roman_helpers.sandbox.archive.objects.GeneratedObject`.
 
@@ -394,6 +487,7 @@ class AsdfObject(GeneratedObject):
         tree_size: int | None = None,
         reserve: Mapping[Path, int] | None = None,
         size: int | None = None,
+        extra: Mapping[str, Any] | None = None,
         version: str = "1",
         last_modified: datetime = GENERATED_DATE,
         content_type: str = DEFAULT_CONTENT_TYPE,
@@ -410,40 +504,51 @@ class AsdfObject(GeneratedObject):
         self.tree_size = tree_size
         self._reserve = dict(reserve or {})
         self._known_size = size
+        self._extra = dict(extra or {})
         self._lock = threading.Lock()
         self._layout: tuple[bytes, Pieces, list[int], list[_Block]] | None = None
 
     # ------------------------------------------------------------------ the tree
-    def _source(self) -> tuple[Any, dict[str, ArraySpec]]:
-        """The tree (and a DataModel's array specs), made now if a function was given."""
+    def _source(self) -> tuple[Any, dict[str, ArraySpec], dict[str, Any]]:
+        """The tree, a DataModel's array specs and extra entries, made now if a function was given."""
         if callable(self._tree) and not _is_datamodel(self._tree):
-            tree, arrays = self._tree()
-            if arrays and not _is_datamodel(tree):
-                raise ValueError(f"{self.key}: arrays are for a roman_datamodels DataModel")
-            return tree, dict(arrays or {})
-        return self._tree, self._arrays
+            made = self._tree()
+            tree, arrays = made[0], made[1]
+            extra = made[2] if len(made) > 2 else {}
+            if (arrays or extra) and not _is_datamodel(tree):
+                raise ValueError(f"{self.key}: arrays and extra entries are for a roman_datamodels DataModel")
+            return tree, dict(arrays or {}), dict(extra or {})
+        return self._tree, self._arrays, self._extra
 
     def _write_tree(self) -> tuple[bytes, Any, dict[Path, ArraySpec]]:
         """The tree's bytes, the object the tree was written from, and the specs by tree path."""
         import asdf
 
-        source, arrays = self._source()
+        source, arrays, extra = self._source()
         specs: dict[Path, ArraySpec] = {}
         sink = _TreeSink(self.key.rsplit("/", 1)[-1])
         if _is_datamodel(source):
             model = source.copy()
+            threshold = _inline_threshold(model=True)
             for name, spec in arrays.items():
-                setattr(model, name, _placeholder(spec))
+                setattr(model, name, _placeholder(spec, threshold))
                 specs[("roman", name)] = spec
             written: Any = {"roman": model}
-            with contextlib.suppress(_TreeWritten):
-                model.to_asdf(sink, all_array_compression=self.compression)
+            with contextlib.suppress(_TreeWritten), asdf.config_context() as config:
+                if extra:  # as roman_datamodels would write it: small arrays (a WCS's matrices) inline
+                    config.array_inline_threshold = threshold
+                    written = {"roman": model, **extra}
+                    asdf.AsdfFile({"roman": model._instance, **extra}).write_to(
+                        sink, all_array_compression=self.compression
+                    )
+                else:
+                    model.to_asdf(sink, all_array_compression=self.compression)
         else:
-            written = _with_placeholders(source, (), specs)
+            written = _with_placeholders(source, (), specs, _inline_threshold())
             with contextlib.suppress(_TreeWritten):
                 asdf.AsdfFile(written).write_to(sink, all_array_compression=self.compression)
         tree = sort_history(bytes(sink.tree))
-        if _is_datamodel(source):
+        if _is_datamodel(source) and not extra:
             tree = _FILE_DATE.sub(lambda m: m.group(1) + self.file_date.encode() + m.group(3), tree, count=1)
         return tree, written, specs
 
@@ -473,9 +578,15 @@ class AsdfObject(GeneratedObject):
                     f"but only {reserved} were reserved for them"
                 )
             blocks.append(_Block(spec, byteorder, path, reserved))
-        unknown = set(self._reserve) - {block.path for block in blocks}
+        in_blocks = {block.path for block in blocks}
+        unknown = set(self._reserve) - in_blocks
         if unknown:
             raise ValueError(f"{self.key}: no block at the reserved paths {sorted(map(str, unknown))}")
+        inline = [path for path, spec in specs.items() if path not in in_blocks and spec.nbytes]
+        model = isinstance(written, Mapping) and _is_datamodel(written.get("roman"))
+        threshold = _inline_threshold(model=model)
+        if any(threshold is None or math.prod(specs[path].shape) > threshold for path in inline):
+            raise ValueError(f"{self.key}: asdf wrote the arrays at {inline} inline, from stand-ins")
         return blocks
 
     def _block_pieces(self, block: _Block) -> tuple[int, list[tuple[int, Callable[[int, int], bytes]]]]:
@@ -553,11 +664,24 @@ class AsdfObject(GeneratedObject):
         return [block.spec.nbytes for block in self._lay_out()[3]]
 
     @property
+    def size_is_cheap(self) -> bool:
+        """True when the size was given (:func:`file_size`)."""
+        return self._known_size is not None
+
+    @property
     def size(self) -> int:
         """Length of the file: as given, else laid out (the tree is written; no array is made)."""
         if self._known_size is not None:
             return self._known_size
         return self._lay_out()[1].size
+
+    def is_cheap(self, start: int, end: int) -> bool:
+        """Whether ``[start, end)`` holds no array data: the tree, block headers, lz4 framing, the index.
+
+        A reader walking the lz4 chunk headers of a block (asdf's framing has no chunk index)
+        then costs no pixels, even when the chunk cache would make whole chunks around them.
+        """
+        return self._lay_out()[1].is_constant(start, end)
 
     def read(self, start: int, end: int) -> bytes:
         """Return bytes ``[start, end)``, producing only the array rows they overlap."""

@@ -168,6 +168,8 @@ class ChunkCache:
         """
         size = item.size if size is None else size
         check_range(start, end, size)
+        if isinstance(item, GeneratedObject) and item.is_cheap(start, end):
+            return item.read(start, end)  # nothing to make (a header): no chunk around it either
         pieces = []
         for index in range(start // self.chunk_size, math.ceil(end / self.chunk_size)):
             base = index * self.chunk_size
@@ -326,7 +328,13 @@ class CachedObject:
 
     @property
     def size(self) -> int:
-        """The object's size, from the cache when any process worked it out before."""
+        """The object's size, from the cache when any process worked it out before.
+
+        A generated object whose size is a closed form (``size_is_cheap``) is asked directly:
+        listing a layout of hundreds of thousands of such objects then touches no file.
+        """
+        if self._size is None and isinstance(self.item, GeneratedObject) and self.item.size_is_cheap:
+            self._size = self.item.size
         if self._size is None:
             size = self.cache.known_size(self.identity)
             if size is None:

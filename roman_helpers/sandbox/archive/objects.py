@@ -180,6 +180,15 @@ class GeneratedObject:
         """Length in bytes."""
         raise NotImplementedError
 
+    @property
+    def size_is_cheap(self) -> bool:
+        """Whether :attr:`size` costs nothing (a closed form): then no cache needs to remember it."""
+        return False
+
+    def is_cheap(self, start: int, end: int) -> bool:
+        """Whether bytes ``[start, end)`` cost nothing to make (headers, framing): caches pass them on."""
+        return False
+
     def read(self, start: int, end: int) -> bytes:  # pragma: no cover - abstract
         """Return bytes ``[start, end)``."""
         raise NotImplementedError
@@ -321,6 +330,11 @@ class MaterialisedObject(GeneratedObject):
         """Whether the bytes have been built."""
         return self._bytes is not None
 
+    @property
+    def size_is_cheap(self) -> bool:
+        """True when the size was given as a number (or the bytes are built)."""
+        return self._size is not None
+
     def content(self) -> bytes:
         """Build the bytes (once) and return them."""
         with self._lock:
@@ -347,6 +361,23 @@ class MaterialisedObject(GeneratedObject):
         data = self.content()
         check_range(start, end, len(data))
         return data[start:end]
+
+
+class _Held:
+    """Read a piece held in memory."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __call__(self, start: int, end: int) -> bytes:
+        return self.data[start:end]
+
+
+class _Zeros:
+    """Read a piece of zero bytes."""
+
+    def __call__(self, start: int, end: int) -> bytes:
+        return bytes(end - start)
 
 
 class Pieces:
@@ -378,12 +409,29 @@ class Pieces:
     @staticmethod
     def constant(data: bytes) -> tuple[int, Callable[[int, int], bytes]]:
         """A piece holding ``data``."""
-        return len(data), lambda start, end: data[start:end]
+        return len(data), _Held(data)
 
     @staticmethod
     def zeros(length: int) -> tuple[int, Callable[[int, int], bytes]]:
         """A piece of ``length`` zero bytes."""
-        return length, lambda start, end: bytes(end - start)
+        return length, _Zeros()
+
+    def is_constant(self, start: int, end: int) -> bool:
+        """Whether bytes ``[start, end)`` lie in held or zero pieces only (reading them makes nothing).
+
+        Examples
+        --------
+        >>> whole = Pieces([Pieces.constant(b"head"), (3, lambda a, b: b"xyz"[a:b]), Pieces.zeros(2)])
+        >>> whole.is_constant(0, 4), whole.is_constant(3, 5), whole.is_constant(7, 9)
+        (True, False, True)
+        """
+        check_range(start, end, self.size)
+        index = max(0, bisect.bisect_right(self._starts, start) - 1)
+        while index < len(self._lengths) and self._starts[index] < end:
+            if self._lengths[index] and not isinstance(self._readers[index], _Held | _Zeros):
+                return False
+            index += 1
+        return True
 
     @property
     def size(self) -> int:

@@ -35,7 +35,7 @@ from roman_helpers.sandbox.archive.registry import Archive, ArchiveSpec, Provide
 __all__ = ["MODULES", "image_records", "layout_modules", "providers", "sky_archive", "sky_archive_spec"]
 
 #: The layout modules, in the order their buckets are listed.
-MODULES: tuple[str, ...] = ("hst", "openuniverse")
+MODULES: tuple[str, ...] = ("hst", "openuniverse", "roman")
 
 
 def layout_modules() -> list[ModuleType]:

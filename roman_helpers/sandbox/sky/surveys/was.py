@@ -62,7 +62,7 @@ from astropy.table import Table
 from numpy.typing import ArrayLike, NDArray
 
 from roman_helpers.sandbox.sky import wfi
-from roman_helpers.sandbox.sky.surveys.common import Disc, image_rows, rng, yearly_roll
+from roman_helpers.sandbox.sky.surveys.common import Disc, image_rows, rng, seed, yearly_roll
 
 __all__ = [
     "BLOCKS",
@@ -80,6 +80,8 @@ __all__ = [
     "block_header",
     "block_of",
     "coadd_blocks",
+    "image_exposure",
+    "image_seed",
     "images",
     "observation_sequence",
     "region",
@@ -237,6 +239,48 @@ def images(release: str = "preview") -> Table:
     True
     """
     return Table(_images(release), copy=False)
+
+
+def image_seed(pointing: int, sca: int) -> int:
+    """Return the seed of the WAS image (``pointing``, ``sca``): its noise, cosmic rays, realised fluxes.
+
+    One rule for every layout that serves the image (IRSA's ``.fits.gz`` and the Roman Research
+    Nexus's ASDF conversion), so both hold the same pixels.
+
+    Examples
+    --------
+    >>> image_seed(15297, 11) == image_seed(15297, 11) != image_seed(15297, 12)
+    True
+    """
+    return seed("openuniverse2024", "RomanWAS", "simple_model", int(pointing), int(sca))
+
+
+def image_exposure(pointing: int, sca: int) -> Any:
+    """Return the :class:`~roman_helpers.sandbox.sky.render.Exposure` of WAS image (``pointing``, ``sca``).
+
+    The pointing's row of :func:`observation_sequence` (boresight, position angle, filter,
+    exposure time, start), the detector's WCS in the OpenUniverse convention, 4088 x 4088
+    pixels in electrons, the detector's own defects, :func:`image_seed`.
+
+    Examples
+    --------
+    >>> image = image_exposure(15297, 11)
+    >>> image.shape, image.units, image.filter.name
+    ((4088, 4088), 'electron', 'F184')
+    """
+    from roman_helpers.sandbox.sky.render import Exposure
+
+    row = _build()[int(pointing)]
+    return Exposure(
+        wfi.wcs(float(row["ra"]), float(row["dec"]), float(row["pa"]), int(sca)),
+        (wfi.DETECTOR_SIDE, wfi.DETECTOR_SIDE),
+        str(row["filter"]),
+        exptime=float(row["exptime"]),
+        mjd=float(row["date"]),
+        seed=image_seed(pointing, sca),
+        units="electron",
+        detector=int(sca),
+    )
 
 
 @functools.cache
