@@ -296,11 +296,12 @@ def _private_uses(name: str, tree: ast.AST, modules: dict[str, Path]) -> list[st
         if outside_package(imported):
             found.append(f"{name}:{node.lineno} imports {imported}")
         if isinstance(node, ast.ImportFrom):
-            for alias in node.names:
-                is_module = imported.endswith("." + alias.name) and imported in modules
-                if private(alias.name) and not is_module:
+            # _imports gives one entry per name: a submodule's own entry, or the module for the others
+            this = [a for a in node.names if imported in modules and imported.endswith("." + a.name)]
+            for alias in this or [alias for alias in node.names if f"{imported}.{alias.name}" not in modules]:
+                if private(alias.name) and not this:
                     found.append(f"{name}:{node.lineno} imports {imported}.{alias.name}")
-                if f"{imported}" in modules and imported.endswith("." + alias.name):
+                if this:
                     aliases[alias.asname or alias.name] = imported
         else:
             for alias in node.names:

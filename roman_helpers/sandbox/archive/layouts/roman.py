@@ -19,6 +19,9 @@ What is mirrored (bucket, prefix: what the real one holds)
     ``roman-sci-test-data-prod-summer-beta-test``, ``OPEN_UNIVERSE/WAS/simple_model/``
         The Nexus's ASDF conversions of the OpenUniverse 2024 WAS preview images: the FITS
         image, its error and data quality, a gwcs, and catalogs of the sources on the image.
+    ``roman-sci-test-data-prod-summer-beta-test``, ``STIPS/``
+        The folder of the Nexus's STIPS notebook inputs is listed, so the bucket shows its three
+        folders; what it holds is not mirrored: one ``README.txt`` says so.
 
 How the bytes are made
     Every image is a :class:`~roman_helpers.sandbox.sky.render.Exposure` of the one sky: the
@@ -79,6 +82,7 @@ from roman_helpers.sandbox.archive.asdf import (
 from roman_helpers.sandbox.archive.objects import ArchiveObject, ArraySpec, MaterialisedObject
 from roman_helpers.sandbox.archive.png import png_bytes, png_size
 from roman_helpers.sandbox.archive.registry import Provider, code_version
+from roman_helpers.sandbox.archive.tables import text_object
 from roman_helpers.sandbox.sky import render, sources, wfi
 from roman_helpers.sandbox.sky.bands import band
 from roman_helpers.sandbox.sky.surveys import ccs, was
@@ -106,6 +110,12 @@ __all__ = [
 
 PUBLIC = "stpubdata"
 PRIVATE = "roman-sci-test-data-prod-summer-beta-test"
+STIPS_PREFIX = "STIPS/"
+STIPS_README_KEY = f"{STIPS_PREFIX}README.txt"
+STIPS_README = (
+    "The Roman Research Nexus keeps the inputs of its STIPS notebook in this folder.\n"
+    "The offline sandbox lists the folder but does not mirror its files.\n"
+)
 #: Buckets this module fills: ``{name: readable anonymously}``.
 BUCKETS = {PUBLIC: True, PRIVATE: False}
 TUTORIAL_PREFIX = f"{ccs.PREFIX}/tutorial_data/roman-2026.2/"
@@ -1643,8 +1653,21 @@ def providers() -> list[Provider]:
             _ou_build,
             version=VERSION,
         ),
+        Provider(
+            PRIVATE,
+            STIPS_PREFIX,
+            "the folder of the Roman Research Nexus's STIPS notebook inputs; the sandbox lists it but "
+            "does not mirror its files (one README.txt says so)",
+            lambda: [STIPS_README_KEY],
+            _stips_build,
+            version=VERSION,
+        ),
     ]
     return made
+
+
+def _stips_build(key: str) -> ArchiveObject | None:
+    return text_object(key, lambda: STIPS_README, version=VERSION) if key == STIPS_README_KEY else None
 
 
 def mirrored_keys() -> Iterable[str]:
