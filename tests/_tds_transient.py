@@ -82,6 +82,14 @@ def transient() -> Transient:
     )
 
 
+def electrons(image: Image) -> float:
+    """The supernova's electrons in ``image`` by the sky's model: rate at mid-exposure x exposure time."""
+    sn = transient()
+    found = sources.cone(sn.ra, sn.dec, 1 / 3600).transients
+    light = found.light.take(np.flatnonzero(found.object_id == sn.object_id))
+    return float(light.rate(image.band, (image.start + image.end) / 2)[0]) * image.exptime
+
+
 def _image(row, ra: float, dec: float) -> Image:
     pointing, sca, band = int(row["pointing"]), int(row["sca"]), str(row["filter"])
     sequence = tds.pointings()[pointing]
