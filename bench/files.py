@@ -116,8 +116,12 @@ def write_gzip_fits(hdus: Any, path: Path) -> Path:
     return path
 
 
-def _celestial_header(nx: int, ny: int):
-    return tan_header((ny, nx), 187.4, 18.2, 0.11 / 3600)
+#: The Roman WFI's pixel, degrees.
+ROMAN_PIXEL_DEG = 0.11 / 3600
+
+
+def _celestial_header(nx: int, ny: int, ra: float = 187.4, dec: float = 18.2):
+    return tan_header((ny, nx), ra, dec, ROMAN_PIXEL_DEG)
 
 
 def image(ny: int, nx: int = WIDTH, seed: int = 0, dtype: str = "float32") -> np.ndarray:
@@ -127,8 +131,18 @@ def image(ny: int, nx: int = WIDTH, seed: int = 0, dtype: str = "float32") -> np
     return (rng.normal(100.0, 5.0, size=(ny, nx)).astype(np.float32) + ramp).astype(dtype)
 
 
-def write_hst_drz(path: Path, ny: int = 2000, nx: int = 1600, seed: int = 1) -> Path:
-    """An HST WFC3/IR-like drizzled file: PRIMARY, SCI, WHT, CTX, HDRTAB."""
+def write_hst_drz(
+    path: Path,
+    ny: int = 2000,
+    nx: int = 1600,
+    seed: int = 1,
+    *,
+    ra: float = 187.4,
+    dec: float = 18.2,
+    band: str = "F160W",
+    exptime: float = 1102.9,
+) -> Path:
+    """An HST WFC3/IR-like drizzled file: PRIMARY, SCI, WHT, CTX, HDRTAB; north up, centred on (ra, dec)."""
     from astropy.io import fits
 
     primary = fits.PrimaryHDU()
@@ -136,20 +150,21 @@ def write_hst_drz(path: Path, ny: int = 2000, nx: int = 1600, seed: int = 1) -> 
         TELESCOP="HST",
         INSTRUME="WFC3",
         DETECTOR="IR",
-        FILTER="F160W",
+        FILTER=band,
         TARGNAME="M85",
         PROPOSID=11360,
-        EXPTIME=1102.9,
+        EXPTIME=exptime,
     )
     for number in range(240):  # real drz primary headers are long
         primary.header[f"HIERARCH KEYWORD{number:03d}"] = (number, "filler like the real header")
-    sci = fits.ImageHDU(image(ny, nx, seed), header=_celestial_header(nx, ny), name="SCI")
+    header = _celestial_header(nx, ny, ra, dec)
+    sci = fits.ImageHDU(image(ny, nx, seed), header=header, name="SCI")
     wht = fits.ImageHDU(np.ones((ny, nx), np.float32), name="WHT")
     ctx = fits.ImageHDU(np.ones((ny, nx), np.int32), name="CTX")
     table = fits.BinTableHDU.from_columns(
         [
             fits.Column(name="ROOTNAME", format="10A", array=np.array(["ib6w01abc"] * 4)),
-            fits.Column(name="EXPTIME", format="E", array=np.full(4, 275.7)),
+            fits.Column(name="EXPTIME", format="E", array=np.full(4, round(exptime / 4, 1))),
         ],
         name="HDRTAB",
     )
@@ -177,13 +192,85 @@ def write_fits_gz(path: Path, ny: int = WIDTH, nx: int = WIDTH, seed: int = 3) -
     return write_gzip_fits(fits.HDUList([fits.PrimaryHDU(), sci, err, dq]), path)
 
 
-def write_roman_cal(path: Path, ny: int = WIDTH, nx: int = WIDTH, seed: int = 4) -> Path:
-    """A Roman level-2 ImageModel (roman_datamodels fake data), saved lz4 as rdm does."""
+def write_roman_cal(
+    path: Path,
+    ny: int = WIDTH,
+    nx: int = WIDTH,
+    seed: int = 4,
+    *,
+    at: tuple[float, float] | None = None,
+    detector: int = 1,
+    optical_element: str = "F158",
+    start: str = "2027-03-01T00:00:00",
+) -> Path:
+    """A Roman level-2 ImageModel (roman_datamodels fake data), saved lz4 as rdm does.
+
+    With ``at`` (ra, dec) the file is placed on the sky: ``meta.wcs`` a north-up gnomonic gwcs
+    centred there, with the detector, optical element and a 139.8 s exposure from ``start``.
+    """
     import roman_datamodels.datamodels as dm
 
     model = dm.ImageModel.create_fake_data(shape=(ny, nx))
     model.data = image(ny, nx, seed)
+    if at is not None:
+        from astropy.time import Time
+
+        meta = model.meta
+        meta.filename = path.name
+        meta.instrument.detector = f"WFI{detector:02d}"
+        meta.instrument.optical_element = optical_element
+        meta.exposure.start_time = Time(start)
+        meta.exposure.end_time = Time(Time(start).mjd + 139.8 / 86400, format="mjd", scale="utc")
+        meta.exposure.exposure_time = 139.8
+        meta.wcs = tan_gwcs((ny, nx), *at, ROMAN_PIXEL_DEG)
     model.save(path)
+    return path
+
+
+def write_openuniverse_asdf(
+    path: Path,
+    ny: int,
+    nx: int,
+    seed: int = 5,
+    *,
+    at: tuple[float, float],
+    band: str,
+    hpix: str,
+    sensor: int,
+    wcs: Any = None,
+) -> Path:
+    """The Roman Research Nexus's ASDF conversion of an OpenUniverse image, written by plain asdf.
+
+    ``roman.meta`` (band, hpix, sensor, a 139.8 s exptime), ``roman.data``, ``err``, ``dq``,
+    ``roman.wcs`` (a north-up gnomonic gwcs at ``at``, or ``wcs``) and ``roman.catalogs``
+    (galaxies, stars, transients on the image); arrays lz4, as the conversions are. Plain asdf
+    keeps a gwcs's arrays in binary blocks after the image's, not in the tree.
+    """
+    import asdf
+    from astropy.table import Table
+
+    gwcs_wcs = wcs if wcs is not None else tan_gwcs((ny, nx), *at, ROMAN_PIXEL_DEG)
+    rng = np.random.default_rng(seed)
+
+    def on_image(count: int) -> dict[str, np.ndarray]:
+        lon, lat = gwcs_wcs(rng.uniform(4, nx - 5, count), rng.uniform(4, ny - 5, count))
+        return {"id": np.arange(count, dtype=np.int64), "ra": np.round(lon, 8), "dec": np.round(lat, 8)}
+
+    catalogs = {
+        name: Table({**on_image(count), "mag": np.round(rng.uniform(20.0, 25.0, count), 3)})
+        for name, count in (("galaxies", 12), ("stars", 6), ("transients", 2))
+    }
+    tree = {
+        "roman": {
+            "meta": {"band": band, "hpix": hpix, "sensor": f"WFI{sensor:02d}", "exptime": 139.8},
+            "data": image(ny, nx, seed),
+            "err": np.full((ny, nx), 0.05, np.float32),
+            "dq": np.zeros((ny, nx), np.uint32),
+            "wcs": gwcs_wcs,
+            "catalogs": catalogs,
+        }
+    }
+    asdf.AsdfFile(tree).write_to(path, all_array_compression="lz4")
     return path
 
 
