@@ -133,9 +133,9 @@ def test_openuniverse_builders() -> None:
         "s3://nasa-irsa-simulations/openuniverse2024/roman/preview/RomanWAS/images/simple_model/"
         "F184/15297/Roman_WAS_simple_model_F184_15297_11.fits.gz"
     )
-    assert uris.openuniverse_asdf_uri("F158", "15298", 3) == (
+    assert uris.openuniverse_asdf_uri("H158", "15298", 3) == (
         "s3://roman-sci-test-data-prod-summer-beta-test/OPEN_UNIVERSE/WAS/simple_model/"
-        "F158/15298/roman_was_F158_15298_wfi03_simple.asdf"
+        "H158/15298/roman_was_H158_15298_wfi03_simple.asdf"
     )
 
 
@@ -151,15 +151,15 @@ def test_tutorial_uri_parses_back() -> None:
     [
         (
             lambda: uris.openuniverse_fits_uri("F999", "15297", 11),
-            "invalid band 'F999'; valid values are: F158, F184",
+            "invalid band 'F999'; valid values are: F184, H158",
         ),
         (
             lambda: uris.openuniverse_asdf_uri("F184", "15x97", 11),
-            "invalid hpix '15x97'; valid values are: 15297, 15298",
+            "invalid pointing '15x97'; valid values are: 15297, 15298",
         ),
         (
             lambda: uris.openuniverse_fits_uri("F184", "99999", 11),
-            "invalid hpix '99999'; valid values are: 15297, 15298",
+            "invalid pointing '99999'; valid values are: 15297, 15298",
         ),
         (
             lambda: uris.openuniverse_fits_uri("F184", "15297", 19),
