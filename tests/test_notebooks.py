@@ -194,7 +194,7 @@ def test_published_text_has_no_internal_words(path):
 
 
 def test_check_parameters_names_valid_values():
-    with pytest.raises(InvalidParameterError, match="F158, F184") as err:
+    with pytest.raises(InvalidParameterError, match="F184, H158") as err:
         check_parameters("openuniverse-was-fits", {"band": "F999"}, notebook=2, announce=False)
     assert err.value.name == "band"
     with pytest.raises(InvalidParameterError, match="hst-wfc3ir-m85, roman-tutorial-2026"):
@@ -203,9 +203,9 @@ def test_check_parameters_names_valid_values():
 
 def test_shared_knobs_follow_the_chosen_dataset_only_when_identical():
     p = check_parameters(
-        "openuniverse-was-fits", {"band": "F158", "hpix": "15298", "sensor": 3}, announce=False
+        "openuniverse-was-fits", {"band": "H158", "pointing": "15298", "sensor": 3}, announce=False
     )
-    assert p.uri("openuniverse-was-asdf").endswith("/F158/15298/roman_was_F158_15298_wfi03_simple.asdf")
+    assert p.uri("openuniverse-was-asdf").endswith("/H158/15298/roman_was_H158_15298_wfi03_simple.asdf")
     p = check_parameters("roman-tutorial-2026", {"detector": 4, "optical_element": "F106"}, announce=False)
     assert p.for_dataset("romanisim-dense-region") == datasets.get("romanisim-dense-region").defaults()
     assert p.uri().endswith("_wfi04_f106_cal.asdf")
