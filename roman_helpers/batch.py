@@ -31,13 +31,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import _s3, config
+from . import _pool, _s3, config
 from ._progress import shown
-from .errors import InvalidParameterError, MissingExtraError
+from .errors import Interrupted, InvalidParameterError, MissingExtraError
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.nddata import Cutout2D
@@ -49,6 +48,8 @@ __all__ = ["CONNECT_TIMEOUT", "BatchResult", "Failure", "ImageCutout", "Success"
 CONNECT_TIMEOUT = 10.0
 #: Name of the thread that runs one attempt (so that an abandoned one can be recognised).
 _ATTEMPT_THREAD = "roman-helpers-attempt"
+#: Seconds between two looks at the stop event of Ctrl-C while an attempt runs.
+_STOP_CHECK = 0.05
 # --------------------------------------------------------------------------- results
 
 
@@ -240,8 +241,8 @@ class _Outcome:
     records: list[tuple] = field(default_factory=list)
 
 
-def _within(function: Callable[[str], Any], uri: str, seconds: float) -> Any:
-    """Call ``function(uri)``, giving up after ``seconds``.
+def _within(function: Callable[[str], Any], uri: str, seconds: float, stop: threading.Event | None) -> Any:
+    """Call ``function(uri)``, giving up after ``seconds``, or at once when ``stop`` is set (Ctrl-C).
 
     Python cannot stop a thread, so the call runs in a daemon thread that is left behind when
     it overruns; the socket time-outs of the S3 client (:func:`roman_helpers.config.timeout`)
@@ -257,7 +258,11 @@ def _within(function: Callable[[str], Any], uri: str, seconds: float) -> Any:
 
     thread = threading.Thread(target=target, name=_ATTEMPT_THREAD, daemon=True)
     thread.start()
-    thread.join(seconds)
+    deadline = time.monotonic() + seconds
+    while thread.is_alive() and time.monotonic() < deadline:
+        thread.join(min(_STOP_CHECK, max(0.0, deadline - time.monotonic())))
+        if thread.is_alive() and stop is not None and stop.is_set():
+            raise _pool.Cancelled
     if thread.is_alive():
         raise TimeoutError(
             f"{uri}: no result within {seconds:g} s; the connection may have stalled "
@@ -269,11 +274,19 @@ def _within(function: Callable[[str], Any], uri: str, seconds: float) -> Any:
 
 
 def _run(
-    function: Callable[[str], Any], uri: str, *, retries: int, timeout: float, backoff: float
+    function: Callable[[str], Any],
+    uri: str,
+    *,
+    retries: int,
+    timeout: float,
+    backoff: float,
+    stop: threading.Event | None = None,
 ) -> _Outcome:
-    """Work on one file with retries and a time limit per attempt; never raises.
+    """Work on one file with retries and a time limit per attempt; raises only when ``stop`` is set.
 
-    Top level (not nested) so that Dask workers can import it by name.
+    Top level (not nested) so that Dask workers can import it by name. ``stop`` (threads only) is
+    set on Ctrl-C: the attempt under way is abandoned and :class:`roman_helpers._pool.Cancelled`
+    raised.
     """
     from .transfer import measure
 
@@ -286,9 +299,13 @@ def _run(
     with measure() as stats:
         for attempt in _s3.attempts(retries + 1, backoff):
             outcome.attempts = attempt
+            if stop is not None and stop.is_set():
+                raise _pool.Cancelled
             try:
-                outcome.value = _within(function, uri, timeout)
+                outcome.value = _within(function, uri, timeout, stop)
                 break
+            except _pool.Cancelled:
+                raise
             except Exception as error:  # noqa: BLE001 - every failure is reported, none raised
                 transient = _s3.is_transient(error)
                 if transient and attempt <= retries:
@@ -341,27 +358,16 @@ def _rows(items: Any, name: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _in_threads(
-    task: Callable[[str], _Outcome], uris: list[str], max_workers: int, progress: bool
+    task: Callable[..., _Outcome], uris: list[str], max_workers: int, progress: bool
 ) -> list[_Outcome]:
+    """Each file's outcome, in input order; on Ctrl-C :class:`Interrupted` with those finished."""
     from ._progress import tqdm
 
-    outcomes: dict[int, _Outcome] = {}
-    with (
-        ThreadPoolExecutor(
-            max(1, min(max_workers, len(uris))), thread_name_prefix="roman-helpers-batch"
-        ) as pool,
-        tqdm(total=len(uris), unit="file", disable=not progress) as bar,
-    ):
-        futures = {pool.submit(task, uri): index for index, uri in enumerate(uris)}
-        try:
-            for future in as_completed(futures):
-                outcomes[futures[future]] = future.result()
-                bar.update(1)
-        except KeyboardInterrupt:
-            for future in futures:
-                future.cancel()
-            raise
-    return [outcomes[index] for index in range(len(uris))]
+    def one(uri: str, stop: threading.Event) -> _Outcome:
+        return task(uri, stop=stop)
+
+    with tqdm(total=len(uris), unit="file", disable=not progress) as bar:
+        return _pool.run(one, uris, max_workers, name="roman-helpers-batch", advance=lambda: bar.update(1))
 
 
 def _connect(client: Any, timeout: float) -> tuple[Any, bool]:
@@ -396,16 +402,21 @@ def _on_dask(client: Any, task: Callable[[str], _Outcome], uris: list[str], prog
     from distributed import progress as dask_progress
 
     futures = client.map(task, uris, pure=False)
+    outcomes = []
     try:
         if progress:  # in a terminal this draws the bar until all are done; in Jupyter a widget
             dask_progress(futures, scheduler=client.scheduler.address)
-        outcomes = []
         for future in futures:  # all run at once; waiting on each in turn costs no time
             try:
                 outcomes.append(future.result())
             except Exception as error:  # noqa: BLE001 - never finished: a lost worker, a bad pickle
                 outcomes.append(_Outcome(error_type=type(error).__name__, message=str(error) or repr(error)))
         return outcomes
+    except KeyboardInterrupt:
+        client.cancel(futures)  # the scheduler drops what has not begun and stops what runs
+        finished = {i: f.result() for i, f in enumerate(futures) if f.status == "finished"}
+        finished.update(enumerate(outcomes))
+        raise Interrupted(f"interrupted after {len(finished)} of {len(uris)}", finished) from None
     finally:
         client.cancel(futures)
 
@@ -463,6 +474,9 @@ def map_files(
         scheduler that answers.
     MissingExtraError
         If a ``client`` is given and Dask is not installed (the ``survey`` extra).
+    Interrupted
+        On Ctrl-C, within about a second: its ``partial`` is the :class:`BatchResult` of the
+        files finished (files not begun are dropped, attempts under way abandoned).
 
     Examples
     --------
@@ -502,20 +516,40 @@ def _map(
     uris = [uri for uri, _ in rows]
     show = shown(progress)
     started = time.perf_counter()
-    if client is None:
-        backend = "threads"
-        outcomes = _in_threads(task, uris, max_workers, show) if uris else []
-    else:
-        dask_client, opened = _connect(client, min(timeout, CONNECT_TIMEOUT))
-        try:
-            backend = str(dask_client.scheduler.address)
-            outcomes = _on_dask(dask_client, task, uris, show) if uris else []
-        finally:
-            if opened:
-                dask_client.close()
-    result = BatchResult(seconds=time.perf_counter() - started, backend=backend)
+    backend = "threads"
+    try:
+        if client is None:
+            outcomes = dict(enumerate(_in_threads(task, uris, max_workers, show) if uris else []))
+        else:
+            dask_client, opened = _connect(client, min(timeout, CONNECT_TIMEOUT))
+            try:
+                backend = str(dask_client.scheduler.address)
+                outcomes = dict(enumerate(_on_dask(dask_client, task, uris, show) if uris else []))
+            finally:
+                if opened:
+                    dask_client.close()
+    except Interrupted as stopped:
+        done = _result(rows, stopped.partial, time.perf_counter() - started, backend)  # type: ignore[arg-type]
+        raise Interrupted(
+            f"interrupted after {done.files} of {len(rows)} files; the files done are this exception's "
+            ".partial (a BatchResult)",
+            done,
+            done.files,
+            len(rows),
+        ) from None
+    return _result(rows, outcomes, time.perf_counter() - started, backend)
+
+
+def _result(
+    rows: list[tuple[str, dict[str, Any]]], outcomes: Mapping[int, _Outcome], seconds: float, backend: str
+) -> BatchResult:
+    """The batch's result from the outcomes of the files (by position; those missing were not done)."""
+    result = BatchResult(seconds=seconds, backend=backend)
     seen: set[tuple] = set()
-    for index, ((uri, meta), outcome) in enumerate(zip(rows, outcomes, strict=True)):
+    for index, (uri, meta) in enumerate(rows):
+        if index not in outcomes:
+            continue
+        outcome = outcomes[index]
         for record in outcome.records:
             key = (outcome.origin, *record)
             if key not in seen:
@@ -613,6 +647,11 @@ def cutouts(
         Each :class:`Success` has ``.cutout`` (science) and ``.err`` (errors or ``None``)
         and the file's other columns in ``.meta``. A position outside a file's image, or a
         missing file, is a :class:`Failure`, not an exception.
+
+    Raises
+    ------
+    Interrupted
+        On Ctrl-C, as for :func:`map_files`: ``partial`` holds the cut-outs finished.
 
     Examples
     --------

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import _sky, _wcs
 from ._threadsafe import quiet
-from .errors import InvalidParameterError, MissingExtraError, ObjectNotFoundError
+from .errors import Interrupted, InvalidParameterError, MissingExtraError, ObjectNotFoundError
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.table import Table
@@ -380,6 +380,9 @@ def light_curve_from_index(
         If no file of the index holds the target (the message gives the nearest footprint).
     InvalidParameterError
         For a position, band, time, size or apertures that cannot be used.
+    Interrupted
+        On Ctrl-C, within about a second: its ``partial`` is the light curve of the files
+        measured so far (``meta["interrupted"]`` says how many of how many).
 
     Warns
     -----
@@ -405,26 +408,51 @@ def light_curve_from_index(
         found = footprints.find(index, target, band=band, time=time)
     if not len(found):
         raise ObjectNotFoundError(f"{found.meta['reason']}; check the position")
-    result = batch.cutouts(
-        found["uri", "band", "detector", "t_start", "t_end"],
-        target,
-        pixels,
-        client=client,
-        max_workers=max_workers,
-        anon=anon,
-        retries=retries,
-        timeout=timeout,
-        progress=progress,
-    )
-    curve = light_curve(result, target, radius=radius, annulus=(r_in, r_out))
+    try:
+        result = batch.cutouts(
+            found["uri", "band", "detector", "t_start", "t_end"],
+            target,
+            pixels,
+            client=client,
+            max_workers=max_workers,
+            anon=anon,
+            retries=retries,
+            timeout=timeout,
+            progress=progress,
+        )
+    except Interrupted as stopped:
+        curve = _measured(stopped.partial, target, radius, (r_in, r_out), size, len(found))  # type: ignore[arg-type]
+        curve.meta["interrupted"] = f"after {stopped.done} of {stopped.total} files"
+        raise Interrupted(
+            f"interrupted after {stopped.done} of {stopped.total} files; the light curve of those is this "
+            "exception's .partial",
+            curve,
+            stopped.done,
+            stopped.total,
+        ) from None
+    curve = _measured(result, target, radius, (r_in, r_out), size, len(found))
+    if not result.ok:
+        warnings.warn(
+            f"none of the {len(found)} files gave a cut-out; meta['failed'] says why",
+            UserWarning,
+            stacklevel=2,
+        )
+    return curve
+
+
+def _measured(
+    result: BatchResult, target: Any, radius: float, annulus: tuple[float, float], size: Any, files: int
+) -> TimeSeries:
+    """The light curve of a batch of cut-outs, with what :func:`light_curve_from_index` records."""
+    curve = light_curve(result, target, radius=radius, annulus=annulus)
     curve.meta.update(
         {
             "target_ra_deg": float(target.ra.deg),
             "target_dec_deg": float(target.dec.deg),
             "aperture_radius_pix": float(radius),
-            "annulus_pix": [r_in, r_out],
+            "annulus_pix": list(annulus),
             "cutout_size": str(size),  # pixels, unless an angle is written
-            "files": len(found),
+            "files": files,
             "failed": [f"{item.uri}: {item.error_type}: {item.message}" for item in result.failed],
             "transfer": {
                 "requests": result.requests,
@@ -434,12 +462,6 @@ def light_curve_from_index(
             },
         }
     )
-    if not result.ok:
-        warnings.warn(
-            f"none of the {len(found)} files gave a cut-out; meta['failed'] says why",
-            UserWarning,
-            stacklevel=2,
-        )
     return curve
 
 

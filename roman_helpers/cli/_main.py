@@ -9,6 +9,7 @@ from .. import config
 from ..errors import RomanHelpersError
 from ._files import quiet_stdout
 from ._parser import build_parser
+from ._words import INTERRUPTED
 
 __all__ = ["main"]
 
@@ -77,8 +78,8 @@ def _run(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         if args.debug:
             raise
-        print("interrupted", file=sys.stderr)
-        return 130
+        print("interrupted", file=sys.stderr)  # before anything was kept: commands that keep work say so
+        return INTERRUPTED
     except BrokenPipeError:
         raise  # handled by main()
     except Exception as error:

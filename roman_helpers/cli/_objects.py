@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import _sky, config, uris
-from ..errors import InvalidParameterError, InvalidURIError
+from ..errors import Interrupted, InvalidParameterError, InvalidURIError
 from ._files import uri_lines
 from ._options import anon_option, extension, positive_int, sky_target, target_words
-from ._words import Usage, Words, usage_error
+from ._words import Usage, Words, interrupted, usage_error
 
 __all__ = ["register"]
 
@@ -162,14 +162,25 @@ def _get(args: argparse.Namespace) -> int:
 
     wanted = _requested(args.uris, args.anon)
     sys.stdout.flush()  # the prefix summaries before the progress bar
-    results = download(
-        wanted,
-        args.dir,
-        anon=args.anon,
-        max_workers=args.workers,
-        progress=args.progress,
-        overwrite=args.overwrite,
-    )
+    try:
+        results = download(
+            wanted,
+            args.dir,
+            anon=args.anon,
+            max_workers=args.workers,
+            progress=args.progress,
+            overwrite=args.overwrite,
+        )
+    except Interrupted as stopped:
+        if args.debug:
+            raise
+        kept = [result for result in stopped.partial if result.status != "failed"]  # type: ignore[attr-defined]
+        for result in kept:
+            print(f"{result.status:<10} {result.bytes:>14}  {result.path}")
+        return interrupted(
+            f"{len(kept)} of {stopped.total} files downloaded into {args.dir} are kept; "
+            "the same command again fetches the rest (files present are skipped)"
+        )
     unreachable = [r.error for r in results if isinstance(r.error, EndpointUnreachableError)]
     if unreachable and len(unreachable) == len(results):
         raise unreachable[0]  # nothing answered: one line, not one per URI

@@ -22,10 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _extras, _sky
 from .._atomic import replacing
-from ..errors import InvalidParameterError, MissingExtraError, ObjectNotFoundError, RomanHelpersError
+from ..errors import (
+    Interrupted,
+    InvalidParameterError,
+    MissingExtraError,
+    ObjectNotFoundError,
+    RomanHelpersError,
+)
 from ._files import checked_output, progress, uri_lines
 from ._options import anon_option, positive_float, positive_int, selection_options, sky_target, target_words
-from ._words import Usage, Words, usage_error
+from ._words import Usage, Words, interrupted, usage_error
 
 if TYPE_CHECKING:
     from astropy.table import Table
@@ -97,10 +103,21 @@ def _index(args: argparse.Namespace) -> int:
 
     previous = _previous_index(args)
     source = _index_source(args.source)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # what they say is in the summary below
-        index = footprints.build_index(
-            source, previous=previous, max_workers=args.workers, anon=args.anon, progress=progress()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # what they say is in the summary below
+            index = footprints.build_index(
+                source, previous=previous, max_workers=args.workers, anon=args.anon, progress=progress()
+            )
+    except Interrupted as stopped:
+        if args.debug:
+            raise
+        footprints.save_index(stopped.partial, args.output)  # whole or not at all
+        unchecked = stopped.partial.meta["build"]["interrupted"]["unchecked"]  # type: ignore[attr-defined]
+        kept = f" (with {unchecked} rows of the old index, checked next time)" if unchecked else ""
+        return interrupted(
+            f"{stopped.done} of {stopped.total} files indexed, saved to {args.output}{kept}; "
+            f"`roman-helpers index {args.source} -o {args.output} --update` goes on from there"
         )
     footprints.save_index(index, args.output)  # whole or not at all
     for row in index:
@@ -227,21 +244,26 @@ def _lightcurve(args: argparse.Namespace) -> int:
         checked_output(args.plot, (".png", ".pdf", ".svg"), "--plot", args.overwrite) if args.plot else None
     )
     index = _load_index(args.index)
-    with warnings.catch_warnings(), words:
-        warnings.simplefilter("ignore")  # what they say is printed below
-        curve = light_curve_from_index(
-            index,
-            selection.pop("position"),
-            **selection,
-            size=args.size,
-            radius=args.radius,
-            annulus=tuple(args.annulus),
-            client=args.scheduler,
-            max_workers=args.workers,
-            anon=args.anon,
-            timeout=args.timeout,
-            progress=progress(),
-        )
+    try:
+        with warnings.catch_warnings(), words:
+            warnings.simplefilter("ignore")  # what they say is printed below
+            curve = light_curve_from_index(
+                index,
+                selection.pop("position"),
+                **selection,
+                size=args.size,
+                radius=args.radius,
+                annulus=tuple(args.annulus),
+                client=args.scheduler,
+                max_workers=args.workers,
+                anon=args.anon,
+                timeout=args.timeout,
+                progress=progress(),
+            )
+    except Interrupted as stopped:
+        if args.debug:
+            raise
+        return _interrupted_curve(stopped, args.index, curve_path)
     _report(curve)
     curve.meta["index"] = str(args.index)
     with replacing(curve_path) as temporary:
@@ -250,6 +272,20 @@ def _lightcurve(args: argparse.Namespace) -> int:
     if plot_path is not None:
         _plot(curve, plot_path)
     return 0
+
+
+def _interrupted_curve(stopped: Interrupted, index: str, path: Path) -> int:
+    """Ctrl-C: the points measured so far are written (``meta["interrupted"]`` says so), and said."""
+    curve: Any = stopped.partial
+    left = f"{stopped.total - stopped.done} of {stopped.total} files not measured"
+    if not len(curve):
+        return interrupted(f"no point was measured yet ({left}); nothing written")
+    curve.meta["index"] = str(index)
+    with replacing(path) as temporary:
+        curve.write(temporary, format="ascii.ecsv")
+    return interrupted(
+        f"wrote the {len(curve)} points measured so far to {path} ({left}); run it again for the whole curve"
+    )
 
 
 def _report(curve: Any) -> None:
