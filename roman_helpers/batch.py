@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import _pool, _s3, config
+from . import _pool, _s3, _sky, config
 from ._progress import shown
 from .errors import Interrupted, InvalidParameterError, MissingExtraError
 
@@ -571,31 +571,40 @@ def _result(
 
 
 def _cutout_one(
-    uri: str, *, position: Any, size: Any, ext: int | str | None, err_ext: str | None, anon: bool | None
+    uri: str,
+    *,
+    position: Any,
+    pixel: Any,
+    size: Any,
+    ext: int | str | None,
+    err_ext: str | None,
+    anon: bool | None,
 ) -> ImageCutout:
     """Cut one file (top level, so that Dask workers can import it by name)."""
     from .stream import cutout, cutouts
 
+    where = {"position": position, "pixel": pixel, "size": size, "anon": anon}
     if err_ext is None:
-        return ImageCutout(cutout(uri, position=position, size=size, ext=ext, anon=anon))
+        return ImageCutout(cutout(uri, ext=ext, **where))
     # Science and errors in one read of the file (one pass through a .fits.gz stream); None in
     # first place is the default science image (the first 2-D image HDU, or ASDF "data").
     arrays = [ext, err_ext]
     try:
-        data, err = cutouts(uri, position=position, size=size, arrays=arrays, anon=anon).values()
+        data, err = cutouts(uri, arrays=arrays, **where).values()
     except InvalidParameterError as error:
         if error.name != "ext" or str(error.value).lower() != err_ext.lower():
             raise
         # no error array (or one of another shape): the science cut-out alone
-        return ImageCutout(cutout(uri, position=position, size=size, ext=ext, anon=anon))
+        return ImageCutout(cutout(uri, ext=ext, **where))
     return ImageCutout(data, err)
 
 
 def cutouts(
     files: Any,
-    position: Any,
-    size: Any,
+    position: Any = None,
+    size: Any = None,
     *,
+    pixel: Any = None,
     client: Any = None,
     max_workers: int = 8,
     with_errors: bool = True,
@@ -616,11 +625,14 @@ def cutouts(
     files : list of str, list of dict, or astropy.table.Table
         The files: ``s3://`` URIs, or a table with a ``uri`` column (its other columns, such
         as ``band``, ``t_start``, ``t_end``, ``detector``, are kept with each result).
-    position : astropy.coordinates.SkyCoord or (x, y)
-        Centre of the cut-outs. A sky position is placed with each file's own WCS; a pixel
-        position is the same in every file.
+    position : astropy.coordinates.SkyCoord or str
+        Centre of the cut-outs on the sky (a string of RA and Dec as for
+        :func:`roman_helpers.stream.cutout`), placed with each file's own WCS.
     size : int, (ny, nx) or astropy.units.Quantity
         Size in pixels, or an angle.
+    pixel : (x, y), optional
+        Centre of the cut-outs in 0-based pixels, the same in every file, instead of
+        ``position``.
     client : dask.distributed.Client or str, optional
         Spread the files over this Dask cluster (or the scheduler at this address).
     max_workers : int
@@ -650,6 +662,9 @@ def cutouts(
 
     Raises
     ------
+    InvalidParameterError
+        If the centre or the size cannot be read (before any file is read): both or neither of
+        ``position`` and ``pixel``, or two bare numbers as ``position``.
     Interrupted
         On Ctrl-C, as for :func:`map_files`: ``partial`` holds the cut-outs finished.
 
@@ -668,9 +683,17 @@ def cutouts(
     >>> result.ok[0].cutout.shape, result.ok[0].err.shape  # science and errors, from one read
     ((25, 25), (25, 25))
     """
+    centre = _sky.parse_centre(position, pixel)  # refused here, not once in every file
+    if centre is None or size is None:
+        missing = "position" if centre is None else "size"
+        raise InvalidParameterError(
+            missing, None, hint="give a centre (position= on the sky, pixel= in pixels) and size="
+        )
+    _sky.parse_size(size)
     function = functools.partial(
         _cutout_one,
-        position=position,
+        position=None if pixel is not None else centre,
+        pixel=centre if pixel is not None else None,
         size=size,
         ext=ext,
         err_ext=err_ext if with_errors else None,
