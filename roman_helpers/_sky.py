@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._threadsafe import quiet
 from .errors import InvalidParameterError
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
@@ -136,14 +137,48 @@ _SIZE_HINT = (
 )
 
 
+def _quantity(text: str) -> Any:
+    """A number with its unit, also in the marks astronomers write: ``5"``, ``5''``, ``0.5'``, ``5 arcsec``.
+
+    astropy's units parser reads ``5 arcsec`` and ``5″`` but not ``5"`` or ``0.5'``, which its
+    angle parser reads; ``''`` (two primes for seconds of arc) neither.
+    """
+    import astropy.units as u
+    from astropy.coordinates import Angle
+
+    text = text.strip().replace("''", '"')
+    try:
+        return u.Quantity(text)
+    except (TypeError, ValueError):
+        return Angle(text)  # raises ValueError (or a UnitsError) when it is no angle either
+
+
+def is_angle_unit(text: str) -> bool:
+    """Whether ``text`` is a unit of angle alone (``arcsec``, ``deg``, ``"``).
+
+    The command line joins ``--size 5 arcsec`` into one value with it.
+
+    Examples
+    --------
+    >>> is_angle_unit("arcsec"), is_angle_unit('"'), is_angle_unit("arcsec,3"), is_angle_unit("-o")
+    (True, True, False, False)
+    """
+    import astropy.units as u
+
+    try:
+        return _quantity(f"1 {text}").unit.physical_type == "angle"
+    except (TypeError, ValueError, u.UnitsError):
+        return False
+
+
 def _size_side(side: Any, size: Any) -> Any:
     """One side of a size: whole pixels (int) or a positive angle (Quantity)."""
     import astropy.units as u
 
     if isinstance(side, str):
         try:
-            side = u.Quantity(side)
-        except (TypeError, ValueError):
+            side = _quantity(side)
+        except (TypeError, ValueError, u.UnitsError):
             raise _error("size", size, f"{side!r} is neither a number nor an angle; " + _SIZE_HINT) from None
     if isinstance(side, u.Quantity) and side.unit in (u.dimensionless_unscaled, u.pix):
         side = side.value
@@ -172,7 +207,8 @@ def parse_size(size: Any) -> tuple[Any, Any]:
         One value for a square, or two: rows then columns (height, width), as
         :class:`astropy.nddata.Cutout2D`. Pixels are whole numbers (``64``, ``"64"``,
         ``64 * u.pix``); angles any astropy angle (``10 * u.arcsec``, ``"10arcsec"``,
-        ``"0.5arcmin"``). A string may hold both, separated by a comma: ``"20arcsec,30arcsec"``.
+        ``"10 arcsec"``, ``'10"'``, ``"0.5arcmin"``, ``"0.5'"``). A string may hold both,
+        separated by a comma: ``"20arcsec,30arcsec"``.
 
     Returns
     -------
@@ -426,14 +462,14 @@ def parse_radius(radius: Any) -> Any:
 
     Examples
     --------
-    >>> print(parse_radius("2arcsec"))
-    2 arcsec
+    >>> print(parse_radius("2arcsec"), parse_radius('2"'), parse_radius("2''"))
+    2 arcsec 2 arcsec 2 arcsec
     """
     import astropy.units as u
     from astropy.coordinates import Angle
 
     try:
-        angle = Angle(radius)
+        angle = Angle(_quantity(radius) if isinstance(radius, str) else radius)
     except (ValueError, TypeError, u.UnitsError):
         angle = None
     if angle is None or not angle.isscalar or not angle.deg >= 0:
@@ -478,6 +514,7 @@ def parse_time(value: Any, name: str = "time") -> float | None:
     (61000.5, 61009.5, None)
     """
     from astropy.time import Time
+    from erfa import ErfaWarning
 
     if value is None:
         return None
@@ -491,7 +528,10 @@ def parse_time(value: Any, name: str = "time") -> float | None:
         with contextlib.suppress(ValueError):
             return float(value)
         try:
-            return float(Time(value.strip(), scale="utc").mjd)
+            # ERFA calls a UTC date "dubious" past the leap seconds it knows (a few years ahead),
+            # which is every date of Roman's mission: quieted here, in this call only
+            with quiet(ErfaWarning):
+                return float(Time(value.strip(), scale="utc").mjd)
         except ValueError:
             pass
     raise _error(name, value, _TIME_HINT)

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from .. import config
 from ..errors import RomanHelpersError
 from ._files import quiet_stdout
+from ._options import joined_units
 from ._parser import build_parser
-from ._words import INTERRUPTED
+from ._words import INTERRUPTED, Usage, usage_error
 
 __all__ = ["main"]
 
@@ -63,8 +64,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(argv: Sequence[str] | None) -> int:
     """:func:`main` but for a closed standard output."""
     parser = build_parser()
+    words = joined_units(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
+        args, strays = parser.parse_known_args(words)
+        if strays:
+            said = getattr(args, "strays", None)  # a command that knows what they were meant to be
+            if said is not None:
+                return usage_error(args.debug, Usage(said(args, strays)))
+            getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(strays)}")
     except SystemExit as exit_:
         return _status(exit_.code)
     if getattr(args, "handler", None) is None:

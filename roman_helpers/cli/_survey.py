@@ -187,11 +187,44 @@ def _find(args: argparse.Namespace) -> int:
     if args.uris:
         print("\n".join(str(uri) for uri in found["uri"]))
         return 0
-    shown = found["uri", "band", "detector", "t_start", "x", "y"].copy()
+    print("\n".join(_found_table(found, args.long)))
+    return 0
+
+
+def _elided(text: str, width: int) -> str:
+    """``text`` cut in its middle to ``width`` characters: a file's name keeps its start and its end."""
+    if len(text) <= width:
+        return text
+    head = (width - 3) // 2
+    return f"{text[:head]}...{text[len(text) - (width - 3 - head) :]}"
+
+
+def _found_table(found: Table, long: bool) -> list[str]:
+    """The files found, one a line, as wide as the terminal (80 columns when it is not one).
+
+    URIs run past 120 characters: the table names each file under the folder they share, said
+    on the first line, and cuts the middle of names still too long. ``--long`` shows whole URIs.
+    """
+    import shutil
+
+    shown = found["band", "detector", "t_start", "x", "y"].copy()
     for name, form in (("t_start", ".5f"), ("x", ".2f"), ("y", ".2f")):  # MJD; 0-based pixels
         shown[name].format, shown[name].unit = form, None
-    print("\n".join(shown.pformat(max_lines=-1, max_width=-1)))
-    return 0
+    uris = [str(uri) for uri in found["uri"]]
+    if long:
+        shown.add_column(uris, name="uri", index=0)
+        return shown.pformat(max_lines=-1, max_width=-1)
+    shared = []  # the folders all the URIs are under
+    for names in zip(*(uri.split("/")[:-1] for uri in uris), strict=False):
+        if len(set(names)) > 1:
+            break
+        shared.append(names[0])
+    folder = "/".join(shared) + "/"
+    others = max(len(line) for line in shown.pformat(max_lines=-1, max_width=-1))
+    room = max(24, shutil.get_terminal_size().columns - others - 1)
+    shown.add_column([_elided(uri.removeprefix(folder), room) for uri in uris], name="file", index=0)
+    shown["file"].format = "<"  # names read from their start
+    return [f"files under {folder} (--long for whole URIs):", *shown.pformat(max_lines=-1, max_width=-1)]
 
 
 # --------------------------------------------------------------------------- lightcurve
@@ -389,8 +422,15 @@ def _add_find(command: Command) -> None:
         metavar="ANGLE",
         help="also files whose image comes within this angle, with its unit: 10arcsec, 0.5arcmin",
     )
-    find.add_argument(
+    shown = find.add_mutually_exclusive_group()
+    shown.add_argument(
         "--uris", action="store_true", help="print only the URIs, one a line (for scripts and pipes)"
+    )
+    shown.add_argument(
+        "--long",
+        action="store_true",
+        help="whole URIs in the table, however wide (by default it fits the terminal: each file is "
+        "named under the folder they share, long names cut in the middle)",
     )
 
 
