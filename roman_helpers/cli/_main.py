@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from .. import config
 from ..errors import RomanHelpersError
 from ._files import quiet_stdout
-from ._options import joined_units
 from ._parser import build_parser
 from ._words import INTERRUPTED, Usage, usage_error
 
@@ -64,9 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(argv: Sequence[str] | None) -> int:
     """:func:`main` but for a closed standard output."""
     parser = build_parser()
-    words = joined_units(sys.argv[1:] if argv is None else argv)
     try:
-        args, strays = parser.parse_known_args(words)
+        args, strays = parser.parse_known_args(argv)
         if strays:
             said = getattr(args, "strays", None)  # a command that knows what they were meant to be
             if said is not None:
