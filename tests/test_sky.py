@@ -209,6 +209,10 @@ def test_pixel_positions_are_given_as_pixel(index, tmp_path, capsys):
     for call, said in (
         (lambda: stream.cutout(uri, position=EVERY["decimal"], pixel=centre, size=SIZE), "not both"),
         (lambda: stream.cutout(uri, pixel="9.4508 -44.0905", size=SIZE), "a sky position goes in position="),
+        (
+            lambda: stream.cutout(uri, pixel=PAIR, size=SIZE),
+            r"^invalid pixel \(9\.4508, -44\.0905\)\. x, y = \(9\.5, -44\.1\) is off this image of",
+        ),
     ):
         with pytest.raises(InvalidParameterError, match=said):
             call()

@@ -94,18 +94,22 @@ def _off_image(
     wcs: Any,
     pixels: tuple[int, int] | None = None,
 ) -> InvalidParameterError:
+    from astropy.coordinates import SkyCoord
+
     ny, nx = shape
-    where = (
-        f"it falls at pixel x, y = ({x:.1f}, {y:.1f})"
-        if np.isfinite(x) and np.isfinite(y)
-        else "it is on the far side of the sky from this image"
-    )
+    on_the_sky = isinstance(request.position, SkyCoord)
+    if not on_the_sky:
+        where = f"x, y = ({x:.1f}, {y:.1f}) is"
+    elif np.isfinite(x) and np.isfinite(y):
+        where = f"it falls at pixel x, y = ({x:.1f}, {y:.1f}),"
+    else:
+        where = "it is on the far side of the sky from this image,"
     reach = f" (a {pixels[0]} x {pixels[1]} cut-out, ny x nx, there does not reach it)" if pixels else ""
     covers = f", which covers {_coverage(wcs, shape)}" if wcs is not None else ""
     return InvalidParameterError(
-        "position",
-        _sky.describe(request.position),
-        hint=f"{where}, off this image of {nx} x {ny} pixels (x 0..{nx - 1}, y 0..{ny - 1}){reach}{covers}",
+        "position" if on_the_sky else "pixel",
+        _sky.describe(request.position) if on_the_sky else request.position,
+        hint=f"{where} off this image of {nx} x {ny} pixels (x 0..{nx - 1}, y 0..{ny - 1}){reach}{covers}",
     )
 
 
