@@ -46,6 +46,7 @@ from roman_helpers.errors import (
     DownloadError,
     EndpointUnreachableError,
     IntegrityError,
+    Interrupted,
     ObjectNotFoundError,
     RomanHelpersError,
     UnsafePathError,
@@ -681,7 +682,8 @@ def download(
     at an object whose body breaks off or fails verification; those wait
     ``ROMAN_HELPERS_BACKOFF`` seconds (default 0.2) first, doubled each time. Every request has
     the :func:`roman_helpers.config.timeout`. :func:`roman_helpers.transfer.measure` counts the
-    requests. On Ctrl-C the temporary files are removed and ``KeyboardInterrupt`` is raised again.
+    requests. On Ctrl-C the temporary files are removed and :class:`~roman_helpers.errors.Interrupted`
+    (a ``KeyboardInterrupt``) is raised, its ``partial`` the results of the files finished.
 
     Examples
     --------
@@ -733,6 +735,13 @@ def download(
                 future.cancel()
             wait(futures)
             bar.close()
-            raise
+            finished = [f.result() for f in futures if not f.cancelled() and f.exception() is None]
+            raise Interrupted(
+                f"interrupted after {len(finished)} of {len(futures)} files; those downloaded are kept "
+                "(this exception's .partial lists them), the files under way removed",
+                finished,
+                len(finished),
+                len(futures),
+            ) from None
     bar.close()
     return [future.result() for future in futures]

@@ -98,7 +98,7 @@ def test_index_then_find_then_lightcurve(survey, folder, capsys) -> None:
         assert main(["find", str(path), *where, "--uris"]) == 0
         assert capsys.readouterr().out.splitlines() == [survey[name] for name in ON_TARGET], where
 
-    assert main(["find", str(path), "--target", "150.1 2.2"]) == 0
+    assert main(["find", str(path), "--target", "150.1 2.2", "--long"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["uri", "band", "detector", "t_start", "x", "y"]
     rows = [line.split() for line in lines[2:]]

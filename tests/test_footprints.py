@@ -680,7 +680,7 @@ def test_bad_queries_say_what_would_be_right(uploaded) -> None:
         footprints.find(index, "150 2", band="F999")
     with pytest.raises(InvalidParameterError, match="object names are not looked up here"):
         footprints.find(index, "somewhere over there")
-    with pytest.raises(InvalidParameterError, match="give a sky position"):
+    with pytest.raises(InvalidParameterError, match="pixel positions have no meaning here"):
         footprints.find(index, (10.5, 20.0))  # pixels differ from file to file
     with pytest.raises(InvalidParameterError, match="an angle with its unit"):
         footprints.find(index, "150 2", radius=5)
@@ -691,7 +691,8 @@ def test_bad_queries_say_what_would_be_right(uploaded) -> None:
     with pytest.warns(
         UserWarning,
         match=r"no file in the index holds ra=10\.000000 dec=-20\.000000; the nearest "
-        r"footprint is .* arcsec away",
+        r"footprint is .* degrees away, so a wider radius= would not help; the index's 10 files lie all "
+        r"over the sky, none near it: check the position",
     ):
         empty = footprints.find(index, "10 -20")
     assert len(empty) == 0 and "x" in empty.colnames and "nearest footprint" in empty.meta["message"]

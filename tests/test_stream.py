@@ -267,8 +267,10 @@ def test_box_outside_the_image_is_refused(s3env, box):
 
 
 def test_box_and_position_together_are_refused(s3env):
-    with pytest.raises(InvalidParameterError, match="either box= or position= and size="):
-        stream.cutout(s3env.uri["fits"], box=(0, 0, 10, 10), position=(5, 5), size=3)
+    with pytest.raises(
+        InvalidParameterError, match=r"either box= or a centre \(position= or pixel=\) and size="
+    ):
+        stream.cutout(s3env.uri["fits"], box=(0, 0, 10, 10), pixel=(5, 5), size=3)
 
 
 def test_unknown_extension_lists_the_valid_ones(s3env):

@@ -206,7 +206,7 @@ def test_a_size_that_cannot_be_read_is_a_usage_error(files, capsys, size, said):
 
 @pytest.mark.parametrize("size", [-5, 0, 6.5, -3 * u.arcsec, (10, 0)])
 def test_a_bad_size_in_python_terms(files, size):
-    assert python_error(lambda: stream.cutout(files["fits"], position=(10, 10), size=size)).startswith(
+    assert python_error(lambda: stream.cutout(files["fits"], pixel=(10, 10), size=size)).startswith(
         f"invalid size {size!r}"
     )
 
@@ -229,7 +229,7 @@ def test_a_size_that_does_not_fit_the_image(files, capsys, kind, size, said):
 
 
 def test_an_angular_size_needs_a_wcs(files):
-    message = python_error(lambda: stream.cutout(files["nowcs"], position=(40, 30), size=10 * u.arcsec))
+    message = python_error(lambda: stream.cutout(files["nowcs"], pixel=(40, 30), size=10 * u.arcsec))
     assert message.startswith(
         "invalid size <Quantity 10. arcsec>. this image has no celestial WCS, so an "
         "angle cannot be turned into pixels"
@@ -339,6 +339,7 @@ def test_a_fits_extension_that_is_not_there_lists_those_that_are(files, capsys, 
         (["--box", "0", "0", "5", "5", "--size", "5"], "--box goes alone"),
         (["--target", "10 -44", "--dec", "-44", "--size", "5"], "--target needs --size (and no --dec)"),
         (["--target", "10 -44"], "--target needs --size"),
+        (["--pixel", "3", "3"], "--pixel needs --size"),
     ],
 )
 def test_options_that_do_not_go_together(files, capsys, options, said):
@@ -350,12 +351,14 @@ def test_options_that_do_not_go_together(files, capsys, options, said):
     ("kwargs", "said"),
     [
         (
-            {"box": (0, 0, 5, 5), "position": (3, 3), "size": 2},
-            "give either box= or position= and size=, not both",
+            {"box": (0, 0, 5, 5), "pixel": (3, 3), "size": 2},
+            "give either box= or a centre (position= or pixel=) and size=, not both",
         ),
-        ({}, "give box=(x0, y0, x1, y1), or position= and size="),
-        ({"position": (3, 3)}, "invalid size None"),
-        ({"position": [1, 2, 3], "size": 3}, "give a SkyCoord, a string of RA and Dec"),
+        ({}, "give box=(x0, y0, x1, y1), or a centre (position= on the sky, pixel= in pixels) and size="),
+        ({"pixel": (3, 3)}, "invalid size None"),
+        ({"position": [1, 2, 3], "size": 3}, "give a SkyCoord or a string of RA and Dec"),
+        ({"position": "10 -44", "pixel": (3, 3), "size": 3}, "give either position= (on the sky) or pixel="),
+        ({"pixel": [1, 2, 3], "size": 3}, "give 0-based pixels (x, y)"),
     ],
 )
 def test_python_arguments_that_do_not_go_together(files, kwargs, said):

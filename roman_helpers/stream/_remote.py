@@ -91,7 +91,14 @@ def _kind(uri: str) -> str:
         return "fits"
     if name.endswith(".asdf"):
         return "asdf"
-    raise InvalidParameterError("uri", uri, hint="expected a file ending in .fits, .fits.gz or .asdf")
+    folder = uri if uri.endswith("/") else f"{uri}/"
+    said = "that is a folder (a prefix), not a file" if uri.endswith("/") else "if it is a folder (a prefix)"
+    raise InvalidParameterError(
+        "uri",
+        uri,
+        hint=f"expected a file ending in .fits, .fits.gz or .asdf; {said}, list what it holds with "
+        f"`roman-helpers ls {folder}` (roman_helpers.uris.list_objects in Python)",
+    )
 
 
 @contextlib.contextmanager
