@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .. import _s3
 from ._asdf_cutouts import asdf_cutouts
 from ._fits_cutouts import fits_cutouts
 from ._plan import request
@@ -26,13 +27,12 @@ def _cut(
     companions: bool,
     anon: bool | None,
 ) -> dict:
-    """Cut-outs of one file, keyed by array name."""
+    """Cut-outs of one file, keyed by array name; read again when the bytes disagree with the file."""
     kind = _kind(uri)
     plan_request = request(box, position, size)
     exts = list(exts) if exts else [None]
-    if kind == "asdf":
-        return asdf_cutouts(uri, anon, plan_request, exts, companions)
-    return fits_cutouts(uri, anon, plan_request, exts, companions)
+    read = asdf_cutouts if kind == "asdf" else fits_cutouts
+    return _s3.reread(lambda: read(uri, anon, plan_request, exts, companions), uri)
 
 
 def cutout(

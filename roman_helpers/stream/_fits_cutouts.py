@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import gzip
 from collections.abc import Iterator
 from typing import Any
 
@@ -88,10 +87,12 @@ class _Placement:
             )
         return False  # an ERR or DQ of another shape is no companion
 
-    def forward_rows(self, reader: _fits_layout.ForwardReader, header: Any, data_offset: int) -> np.ndarray:
+    def forward_rows(
+        self, reader: _fits_layout.ForwardReader, header: Any, data_offset: int, uri: str
+    ) -> np.ndarray:
         shape, dtype = _fits_layout.image_layout(header)
         ys, xs = self.cut.slices_original
-        return _fits_layout.read_rows_forward(reader, data_offset, dtype, shape[1], ys, xs)
+        return _fits_layout.read_rows_forward(reader, data_offset, dtype, shape[1], ys, xs, uri)
 
 
 #: What is read of one HDU: its slot (0 for the science image), its key, its header, its raw pixels.
@@ -115,11 +116,12 @@ def _read_gzip(uri: str, anon: bool | None, placement: _Placement, companions: b
     """One forward pass: rows are read as the stream passes them (a gzip stream cannot go back).
 
     An HDU asked for before the science image is read in a second pass, once the plan is known.
+    A file small enough to arrive whole is decoded to its end, for its CRC.
     """
     picked, late = [], []
     with (
         _open_remote(uri, anon, cache_type="readahead", block_size=GZIP_BLOCK) as (_fs, _path, handle),
-        gzip.GzipFile(fileobj=handle, mode="rb") as stream,
+        _fits_layout.CheckedGzipFile(handle, uri) as stream,
     ):
         reader = _fits_layout.ForwardReader(stream)
         hdus = _fits_layout.walk_hdus(reader, uri)
@@ -127,18 +129,20 @@ def _read_gzip(uri: str, anon: bool | None, placement: _Placement, companions: b
             if slot != 0 and placement.cut is None:  # before the science image
                 late.append((slot, key, header, data_offset))
             elif placement.wanted(slot, key, header):
-                picked.append((slot, key, header, placement.forward_rows(reader, header, data_offset)))
+                picked.append((slot, key, header, placement.forward_rows(reader, header, data_offset, uri)))
+        stream.check_if_fetched()
     if late:
         with (
             _open_remote(uri, anon, cache_type="readahead", block_size=GZIP_BLOCK) as (_fs, _path, handle),
-            gzip.GzipFile(fileobj=handle, mode="rb") as stream,
+            _fits_layout.CheckedGzipFile(handle, uri) as stream,
         ):
             reader = _fits_layout.ForwardReader(stream)
             picked.extend(
-                (slot, key, header, placement.forward_rows(reader, header, data_offset))
+                (slot, key, header, placement.forward_rows(reader, header, data_offset, uri))
                 for slot, key, header, data_offset in late
                 if placement.wanted(slot, key, header)
             )
+            stream.check_if_fetched()
     return picked
 
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import gzip
 import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import _asdf_layout, _fits_layout, _wcs
+from .. import _asdf_layout, _fits_layout, _s3, _wcs
 from .._fits_layout import HEADER_BLOCK
-from .._threadsafe import quiet
 from ..errors import FileFormatError
 from ._remote import _filesystem, _kind, _open_remote, _translated_errors, open_fits
 
@@ -43,14 +41,22 @@ def read_header(uri: str, ext: int | str = 0, *, anon: bool | None = None) -> He
     ------
     InvalidParameterError
         If the file has no such extension.
+    CorruptedDataError
+        If a ``.fits.gz`` file's stream is damaged (it is read again first).
     """
+    return _s3.reread(lambda: _read_header(uri, ext, anon), uri)
+
+
+def _read_header(uri: str, ext: int | str, anon: bool | None) -> Header:
     if _kind(uri) == "fits.gz":
         # astropy would decompress the whole stream to list the HDUs; walking stops at the header.
         with (
             _open_remote(uri, anon, cache_type="readahead", block_size=HEADER_BLOCK) as (_fs, _path, handle),
-            gzip.GzipFile(fileobj=handle, mode="rb") as gz,
+            _fits_layout.CheckedGzipFile(handle, uri) as gz,
         ):
-            return _fits_layout.find_hdu(_fits_layout.ForwardReader(gz), ext, uri, image=False)[0]
+            header = _fits_layout.find_hdu(_fits_layout.ForwardReader(gz), ext, uri, image=False)[0]
+            gz.check_if_fetched()
+            return header
     fs, path = _filesystem(uri, anon)
     with _translated_errors(uri, anon):
         return _fits_layout.find_hdu(_fits_layout.RangeReader(fs, path), ext, uri, image=False)[0]
@@ -64,20 +70,26 @@ def _to_plain(value: Any) -> Any:
     return value
 
 
-def _asdf_tree(tree_bytes: bytes, uri: str) -> AsdfFile:
-    """Open the tree alone (no blocks): tagged objects become astropy/gwcs objects."""
-    import asdf
+@contextlib.contextmanager
+def _remote_asdf_tree(uri: str, anon: bool | None) -> Iterator[AsdfFile]:
+    """Fetch the YAML tree of a remote ASDF file and open it: tagged objects become astropy/gwcs objects.
 
-    with quiet(), _translated_errors(uri, None):  # the blocks are missing on purpose
-        return asdf.open(io.BytesIO(tree_bytes), lazy_load=True, memmap=False)
-
-
-def _remote_asdf_tree(uri: str, anon: bool | None) -> AsdfFile:
-    """Fetch only the YAML tree of a remote ASDF file and open it (no blocks)."""
+    No block is read, but those of a gwcs that keeps its arrays in blocks (a file written by plain
+    asdf): :func:`roman_helpers._asdf_layout.open_tree`.
+    """
     fs, path = _filesystem(uri, anon)
     with _translated_errors(uri, anon):
-        tree_bytes, _file = _asdf_layout.read_tree(fs, path, uri)
-    return _asdf_tree(tree_bytes, uri)
+        tree_bytes, file = _s3.reread(
+            lambda: _asdf_layout.read_tree(
+                fs,
+                path,
+                uri,
+                open_rest=lambda: fs.open(path, "rb", cache_type="readahead", block_size=HEADER_BLOCK),
+            ),
+            uri,
+        )
+        with file, _asdf_layout.open_tree(tree_bytes, file, uri) as af:
+            yield af
 
 
 def read_metadata(uri: str, *, anon: bool | None = None) -> dict:
@@ -112,11 +124,8 @@ def read_metadata(uri: str, *, anon: bool | None = None) -> dict:
 
 
 def _tree_gwcs(tree: Mapping) -> Any:
-    """The gwcs of a Roman tree: ``roman.meta.wcs`` (level 2), else ``roman.wcs``; None if neither."""
-    roman = tree.get("roman", tree)
-    meta = roman.get("meta") if isinstance(roman, Mapping) else None
-    found = meta.get("wcs") if isinstance(meta, Mapping) else None
-    found = found if found is not None else roman.get("wcs") if isinstance(roman, Mapping) else None
+    """The gwcs of a Roman tree (:func:`roman_helpers._asdf_layout.wcs_node`); None if it has none."""
+    found = _asdf_layout.wcs_node(tree)
     return found if hasattr(found, "forward_transform") else None
 
 
@@ -185,6 +194,10 @@ def info(uri: str, *, anon: bool | None = None) -> str:
     >>> [line.split()[0] for line in footprint[1:]]  # then RA, Dec in degrees and sexagesimal
     ['centre', 'corner', 'corner', 'corner', 'corner']
     """
+    return _s3.reread(lambda: _info(uri, anon), uri)
+
+
+def _info(uri: str, anon: bool | None) -> str:
     out = io.StringIO()
     if _kind(uri) == "asdf":
         with _remote_asdf_tree(uri, anon) as af:
