@@ -215,24 +215,25 @@ def read_tree(
     """
     data = b""
     step = first_step
-    size = None
+    searched = 0  # the tree's end is not before this offset of data
     while True:
         chunk = fs.cat_file(path, start=len(data), end=len(data) + step)
         if not data and not chunk.startswith(b"#ASDF"):
             raise FileFormatError(f"{uri} is not an ASDF file (it does not start with '#ASDF')")
         data += chunk
-        if len(chunk) < step:  # the end of the file: all of it is here
-            size = len(data)
-        tree = _tree_in(data)
-        if tree is not None or size is not None:  # without an end marker, a tree-only file
-            tree = data if tree is None else tree
-            check_tree(tree, uri)
-            return tree, PrefixedFile(fs, path, data, size=size, open_rest=open_rest)
-        if len(data) > MAX_TREE_BYTES:
+        whole = len(chunk) < step  # the end of the file: all of it is here
+        tree = _tree_in(data, searched)
+        searched = max(0, len(data) - len(TREE_END[-1]))
+        if tree is None and whole:
+            tree = data  # without an end marker, a tree-only file
+        if len(tree if tree is not None else data) > MAX_TREE_BYTES:
             raise FileFormatError(
-                f"{uri}: its ASDF tree runs past {MAX_TREE_BYTES // 2**20} MiB without ending "
-                "(no '...' line, no block): not read, this is no tree asdf writes for an image"
+                f"{uri}: its ASDF tree runs past {MAX_TREE_BYTES // 2**20} MiB: not read, it is no tree "
+                "asdf writes for an image (a file built to exhaust memory, or a damaged one)"
             )
+        if tree is not None:
+            check_tree(tree, uri)
+            return tree, PrefixedFile(fs, path, data, size=len(data) if whole else None, open_rest=open_rest)
         step = max(MIN_STEP, len(data) // 5)
 
 
@@ -342,13 +343,16 @@ def _over(uri: str, what: str, aliases: int) -> FileFormatError:
     )
 
 
-def _tree_in(data: bytes) -> bytes | None:
-    """The header and tree at the start of ``data``, or None while its end is not in ``data``."""
+def _tree_in(data: bytes, start: int = 0) -> bytes | None:
+    """The header and tree at the start of ``data``, or None while its end is not in ``data``.
+
+    ``start``: no end marker begins before it (an earlier, shorter ``data`` had none).
+    """
     for marker in TREE_END:
-        at = data.find(marker)
+        at = data.find(marker, start)
         if at >= 0:
             return data[: at + len(marker)]
-    at = data.find(BLOCK_MAGIC)
+    at = data.find(BLOCK_MAGIC, start)
     if at >= 0:  # a file with blocks but no tree end marker
         return data[:at]
     return None
