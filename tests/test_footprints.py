@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -936,3 +937,110 @@ for uri in sys.argv[1:]:
     except Exception as error:
         print(uri, "->", type(error).__name__ + ":", error)
 """
+
+
+# --------------------------------------------------------------------------- files that are not indexes
+
+
+def _one_row_index() -> Table:
+    """A well-formed index of one file, written here (not by build_index)."""
+    header = synth.tan_header((48, 64), 150.0, 2.0, 1 / 3600)
+    wcs = WCS(header)
+    corner_ra, corner_dec = wcs.pixel_to_world_values([-0.5, 63.5, 63.5, -0.5], [-0.5, -0.5, 47.5, 47.5])
+    row = {
+        "uri": "s3://stpubdata/x.fits",
+        "instrument": "WFI",
+        "band": "F158",
+        "detector": "WFI01",
+        "t_start": 61000.0,
+        "t_end": 61000.001,
+        "exptime": 86.4,
+        "naxis1": 64,
+        "naxis2": 48,
+        "ra_center": 150.0,
+        "dec_center": 2.0,
+        "ra_corners": np.array(corner_ra),
+        "dec_corners": np.array(corner_dec),
+        "fov_radius": 0.01,
+        "wcs": "\n".join(card.image for card in wcs.to_header().cards),
+        "wcs_error": 0.0,
+        "etag": "abc",
+        "size": 20160,
+        "error": "",
+    }
+    return Table({name: [value] for name, value in row.items()})
+
+
+def _text_everywhere(table: Table) -> Table:
+    """The same column names, each holding text."""
+    return Table({name: ["x"] for name in table.colnames})
+
+
+def _parquet(path: Path, table: Table, metadata: bytes | None = None) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrays = {
+        name: pa.array([str(v) if np.ndim(v) == 0 else list(v) for v in table[name]])
+        for name in table.colnames
+    }
+    pq.write_table(pa.table(arrays).replace_schema_metadata({"roman_helpers": metadata or b"{}"}), path)
+    return path
+
+
+def _not_indexes(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """Files named like indexes that are not, and what the error must say about each."""
+    good = _one_row_index()
+    footprints.save_index(good, tmp_path / "good.parquet")  # a real one, then damaged below
+    import pyarrow.parquet as pq
+
+    stored = pq.read_table(tmp_path / "good.parquet")
+    pq.write_table(
+        stored.replace_schema_metadata({"roman_helpers": b"{not json"}), tmp_path / "metadata.parquet"
+    )
+    pq.write_table(stored.replace_schema_metadata({"roman_helpers": b"[1, 2]"}), tmp_path / "list.parquet")
+    _parquet(tmp_path / "text.parquet", _text_everywhere(good))
+    _text_everywhere(good).write(tmp_path / "text.ecsv")
+    scalar_corners = good.copy()
+    scalar_corners["ra_corners"] = [150.0]
+    scalar_corners.write(tmp_path / "corners.ecsv")
+    negative = good.copy()
+    negative["naxis1"] = [2.5]
+    negative.write(tmp_path / "float_naxis.ecsv")
+    return {
+        "metadata.parquet": (tmp_path / "metadata.parquet", "its roman_helpers metadata is not JSON"),
+        "list.parquet": (tmp_path / "list.parquet", "its roman_helpers metadata is not a JSON object"),
+        "text.parquet": (
+            tmp_path / "text.parquet",
+            "column t_start holds text, where an index holds numbers",
+        ),
+        "text.ecsv": (tmp_path / "text.ecsv", "column t_start holds text, where an index holds numbers"),
+        "corners.ecsv": (
+            tmp_path / "corners.ecsv",
+            "column ra_corners holds one value a row, where an index holds 4",
+        ),
+        "float_naxis.ecsv": (
+            tmp_path / "float_naxis.ecsv",
+            "column naxis1 holds floating-point numbers, where an index holds whole numbers",
+        ),
+    }
+
+
+def test_index_files_that_are_not_indexes_say_what_is_wrong(tmp_path) -> None:
+    assert (
+        len(
+            footprints.find(
+                footprints.load_index(footprints.save_index(_one_row_index(), tmp_path / "ok.ecsv")), "150 2"
+            )
+        )
+        == 1
+    )
+    for name, (path, said) in _not_indexes(tmp_path).items():
+        with pytest.raises(FileFormatError, match=re.escape(said)) as caught:
+            footprints.find(path, "150 2")
+        assert str(path) in str(caught.value) and "\n" not in str(caught.value), name
+
+
+def test_a_table_with_the_index_columns_of_other_types_is_refused_by_find() -> None:
+    with pytest.raises(FileFormatError, match="column t_start holds text, where an index holds numbers"):
+        footprints.find(_text_everywhere(_one_row_index()), "150 2")
