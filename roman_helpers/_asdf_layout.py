@@ -68,6 +68,8 @@ MAX_TREE_ALIASES = 10_000
 #: The most bytes a compressed array can expand to, per byte of the file: DEFLATE's limit (zlib,
 #: 1032:1); lz4's is 255:1. An image claiming more than this times the file's size is impossible.
 MAX_EXPANSION = 1032
+#: numpy's byte orders of the ASDF standard's ``byteorder`` (no default guessed for another value).
+_BYTEORDER = {"little": "<", "big": ">"}
 
 
 class PrefixedFile(io.RawIOBase):
@@ -224,17 +226,43 @@ def read_tree(
         whole = len(chunk) < step  # the end of the file: all of it is here
         tree = _tree_in(data, searched)
         searched = max(0, len(data) - len(TREE_END[-1]))
-        if tree is None and whole:
-            tree = data  # without an end marker, a tree-only file
         if len(tree if tree is not None else data) > MAX_TREE_BYTES:
             raise FileFormatError(
                 f"{uri}: its ASDF tree runs past {MAX_TREE_BYTES // 2**20} MiB: not read, it is no tree "
                 "asdf writes for an image (a file built to exhaust memory, or a damaged one)"
             )
+        if tree is None and whole:
+            raise FileFormatError(
+                f"{uri} ends inside its ASDF tree (no '...' line, no block after it): the file is truncated "
+                "or was not written by asdf"
+            )
         if tree is not None:
             check_tree(tree, uri)
             return tree, PrefixedFile(fs, path, data, size=len(data) if whole else None, open_rest=open_rest)
         step = max(MIN_STEP, len(data) // 5)
+
+
+def raw_tree(tree: bytes, uri: str) -> Mapping:
+    """The tree as YAML gives it, tags kept but nothing converted (no asdf extension runs)."""
+    import asdf
+    import yaml
+
+    try:
+        found = asdf.util.load_yaml(io.BytesIO(tree), tagged=True)
+    except yaml.YAMLError as error:
+        raise not_yaml(uri, error) from error
+    except Exception as error:  # asdf's reading of an untrusted tree fails in many ways
+        raise _unreadable(uri, error) from error
+    if not isinstance(found, Mapping):
+        raise FileFormatError(f"{uri}: its ASDF tree is not a mapping: the file is damaged or not ASDF")
+    return found
+
+
+def _unreadable(uri: str, error: Exception) -> FileFormatError:
+    return FileFormatError(
+        f"{uri}: asdf cannot read its tree ({type(error).__name__}: {' '.join(str(error).split())[:200]}); "
+        "the file is damaged or was not written by asdf"
+    )
 
 
 def not_yaml(uri: str, error: Exception) -> FileFormatError:
@@ -392,13 +420,11 @@ def image_layout(
         raise FileFormatError(f"{uri}: roman.{name} is not an internal block of a simple type")
     try:
         shape = tuple(int(n) for n in node["shape"])
-        dtype = np.dtype(node["datatype"]).newbyteorder(
-            "<" if node.get("byteorder", "little") == "little" else ">"
-        )
+        dtype = np.dtype(node["datatype"]).newbyteorder(_BYTEORDER[node.get("byteorder", "little")])
         offset = int(node.get("offset", 0))
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, KeyError) as error:
         raise FileFormatError(
-            f"{uri}: roman.{name} has no shape, type or offset numpy can read ({error})"
+            f"{uri}: roman.{name} has no shape, type, byte order or offset numpy can read ({error})"
         ) from None
     if len(shape) != 2 or node.get("strides") is not None:
         raise FileFormatError(f"{uri}: roman.{name} has shape {shape}; a contiguous 2-D image is needed")
@@ -670,6 +696,27 @@ def wcs_node(tree: Mapping) -> Any:
     return found if found is not None else roman.get("wcs")
 
 
+def _asdf_open(source: Any, uri: str) -> AsdfFile:
+    """asdf's reading of a file (tree and, lazily, blocks), its failures on a damaged one in our words.
+
+    asdf, its extensions and gwcs raise whatever a damaged tree makes them meet (KeyError,
+    ValueError, their own errors); a failure of the store (an ``OSError`` or one of the kit's) is
+    left for the caller, which translates it.
+    """
+    import asdf
+    import yaml
+
+    with quiet():  # without its blocks, asdf warns about the arrays it cannot reach
+        try:
+            return asdf.open(source, lazy_load=True, memmap=False)
+        except yaml.YAMLError as error:
+            raise not_yaml(uri, error) from error
+        except (OSError, FileFormatError, DamagedBytes):
+            raise
+        except Exception as error:  # a damaged tree: see above
+            raise _unreadable(uri, error) from error
+
+
 def _wcs_needs_blocks(tree: Mapping) -> bool:
     node = wcs_node(tree)
     return node is not None and not hasattr(node, "forward_transform")
@@ -694,21 +741,32 @@ def open_tree(tree: bytes, file: PrefixedFile, uri: str) -> Iterator[AsdfFile]:
     FileFormatError
         When the WCS cannot be read even with its blocks.
     """
-    import asdf
-
-    with quiet():  # without its blocks, asdf warns about the arrays it cannot reach
-        af = asdf.open(io.BytesIO(tree), lazy_load=True, memmap=False)
+    af = _asdf_open(io.BytesIO(tree), uri)
     if _wcs_needs_blocks(af.tree):
         af.close()
-        with quiet():
-            try:
-                af = asdf.open(file, lazy_load=True, memmap=False)
-            except (ValueError, OSError) as error:
-                raise FileFormatError(f"{uri} is not a readable ASDF file: {error}") from error
+        af = _asdf_open(file, uri)
         if _wcs_needs_blocks(af.tree):
             af.close()
             raise FileFormatError(
                 f"{uri}: the WCS at roman.meta.wcs or roman.wcs is not a gwcs that this installation can read"
             )
     with af:
+        _check_gwcs(wcs_node(af.tree), uri)
         yield af
+
+
+def _check_gwcs(gwcs_wcs: Any, uri: str) -> None:
+    """Use a gwcs once, at its pixel (0, 0), so that one a damaged tree made fails here.
+
+    A frame it cannot name, a unit that is none: not later, in a reader that expects a position
+    on the sky.
+    """
+    if gwcs_wcs is None:
+        return
+    try:
+        gwcs_wcs.pixel_to_world(0.0, 0.0)
+    except Exception as error:  # gwcs and astropy on an untrusted object: any of their errors
+        raise FileFormatError(
+            f"{uri}: its gwcs cannot be used ({type(error).__name__}: {' '.join(str(error).split())[:200]}); "
+            "the file is damaged"
+        ) from error

@@ -92,6 +92,7 @@ class CheckedGzipFile(gzip.GzipFile):
     def __init__(self, fileobj: Any, uri: str) -> None:
         super().__init__(fileobj=fileobj, mode="rb")
         self.uri = uri
+        self._check_if_fetched()
 
     def _checked(self, call: Callable[..., Result], *args: Any) -> Result:
         try:
@@ -125,17 +126,19 @@ class CheckedGzipFile(gzip.GzipFile):
     def seek(self, offset: int, whence: int = 0) -> int:
         return self._checked(super().seek, offset, whence)
 
-    def check_if_fetched(self) -> None:
-        """Read to the member's end, checking its CRC and length, if all its bytes are in memory.
+    def _check_if_fetched(self) -> None:
+        """Decode the whole member once, for its CRC and length, when that costs no request.
 
         An s3fs file fetches its block size ahead of the first read: a file no larger than that
-        arrived whole, and decoding the rest costs no request. A larger one is checked only as far
-        as it was read (a ranged read carries no checksum).
+        arrives whole with the first read, and is read again from memory. Checked first, a damaged
+        stream is named as damaged before a header it garbled is read. A larger file is checked
+        only as far as it decodes (a ranged read carries no checksum).
         """
         size, block = getattr(self.fileobj, "size", None), getattr(self.fileobj, "blocksize", None)
-        if size is not None and block is not None and size <= block:
+        if isinstance(size, int) and isinstance(block, int) and size <= block:
             while self.read(1 << 20):
                 pass
+            self.seek(0)
 
 
 class ForwardReader:
@@ -154,8 +157,6 @@ class ForwardReader:
 
 def header_at(reader: Reader, offset: int, uri: str) -> tuple[Any, int]:
     """Read the header that starts at ``offset``; return it and its length in bytes."""
-    from astropy.io import fits
-
     raw = b""
     while True:
         block = reader.read(offset + len(raw), FITS_BLOCK)
@@ -164,9 +165,34 @@ def header_at(reader: Reader, offset: int, uri: str) -> tuple[Any, int]:
         raw += block
         for card in range(0, FITS_BLOCK, CARD):
             if block[card : card + 8] == b"END     ":
-                return fits.Header.fromstring(raw.decode("ascii", "replace")), len(raw)
+                return _parsed(raw, offset, uri), len(raw)
         if len(raw) > 1000 * FITS_BLOCK:
             raise FileFormatError(f"{uri}: no END card in the header at byte {offset}")
+
+
+#: The keywords of a header that say where its data are and what they hold: read before anything else.
+STRUCTURE = ("SIMPLE", "XTENSION", "EXTNAME", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT")
+
+
+def _parsed(raw: bytes, offset: int, uri: str) -> Any:
+    """astropy's reading of a header, its structural cards parsed now: a damaged one is named here.
+
+    astropy parses a card when it is first used; a card damaged into something FITS cannot read
+    would otherwise raise ``VerifyError`` or ``ValueError`` far from here.
+    """
+    from astropy.io import fits
+    from astropy.io.fits.verify import VerifyError
+
+    try:
+        header = fits.Header.fromstring(raw.decode("ascii", "replace"))
+        naxis = header.get("NAXIS", 0)
+        for key in (*STRUCTURE, *(f"NAXIS{n}" for n in range(1, min(int(naxis), MAX_NAXIS) + 1))):
+            header.get(key)
+    except (VerifyError, ValueError, TypeError) as error:
+        raise FileFormatError(
+            f"{uri}: the FITS header at byte {offset:,} has a card FITS cannot read ({error}): a damaged file"
+        ) from None
+    return header
 
 
 def _whole(header: Any, key: str, default: int | None = None) -> int:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._threadsafe import quiet
+from .errors import FileFormatError
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.io.fits import Header
@@ -54,13 +55,33 @@ def is_fits(wcs: Any) -> bool:
     return isinstance(wcs, WCS)
 
 
-def celestial(header: Header) -> WCS | None:
-    """The celestial FITS WCS of ``header``, or None when it has none (astropy's fixes are quiet)."""
+def celestial(header: Header, uri: str = "the file") -> WCS | None:
+    """The celestial FITS WCS of ``header``, or None when it has none (astropy's fixes are quiet).
+
+    Raises
+    ------
+    FileFormatError
+        When its WCS keywords are there but cannot be read (wcslib refuses them: a damaged header).
+    """
+    from astropy.coordinates import SkyCoord
     from astropy.wcs import WCS, FITSFixedWarning
 
-    with quiet(FITSFixedWarning):
-        wcs = WCS(header)
-    return wcs.celestial if wcs.has_celestial else None
+    try:
+        with quiet(FITSFixedWarning):
+            wcs = WCS(header)
+            found = wcs.celestial if wcs.has_celestial else None
+            probe = found.pixel_to_world(0, 0) if found is not None else None
+    except ValueError as error:  # wcslib's errors (WcsError) are ValueErrors, as are astropy's of a card
+        reason = " ".join(str(error).split()).removeprefix("ERROR ")
+        raise FileFormatError(
+            f"{uri}: its WCS keywords cannot be read ({reason}): a damaged header"
+        ) from None
+    if found is not None and not isinstance(probe, SkyCoord):  # a frame astropy cannot name (RADESYS ...)
+        raise FileFormatError(
+            f"{uri}: its WCS keywords do not give a position on the sky (no celestial frame astropy "
+            "knows): a damaged header"
+        )
+    return found
 
 
 def pixel_scales(wcs: Any, x: float, y: float) -> tuple[Any, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import random
 import re
 import subprocess
 import sys
@@ -658,3 +659,51 @@ def test_an_lz4_asdf_cut_inside_a_block_is_a_file_format_error(buckets, s3_clien
     with pytest.raises(FileFormatError, match=r"cut\.asdf.*truncated"):
         stream.cutout(uri, box=CHUNKED_BOX)
     assert "truncated" in cli_error(capsys, ["cutout", uri, "--box", "0", "100", "300", "150", *OUT], 1)
+
+
+# ----------------------------------------------------------------- any damage: one of the package's errors
+
+_CALLS = {
+    "cutout": lambda uri: stream.cutout(uri, box=(10, 10, 40, 40)),
+    "cutouts": lambda uri: stream.cutouts(uri, box=(0, 50, 80, 60)),
+    "sky cut-out": lambda uri: stream.cutout(uri, position=f"{RA} {DEC}", size=5),
+    "info": stream.info,
+    "metadata": stream.read_metadata,
+}
+
+
+def _damaged_copies(body: bytes, seed: int, count: int):
+    """``count`` copies of ``body``: cut short, or with one or five bits flipped, at random (seeded)."""
+    rng = random.Random(seed)
+    for _ in range(count):
+        copy = bytearray(body)
+        how = rng.choice(["cut", "flip", "flips"])
+        if how == "cut":
+            copy = copy[: rng.randrange(len(copy))]
+        for _ in range({"cut": 0, "flip": 1, "flips": 5}[how]):
+            copy[rng.randrange(len(copy))] ^= 1 << rng.randrange(8)
+        yield how, bytes(copy)
+
+
+@pytest.mark.filterwarnings("ignore")  # astropy and asdf warn about what they fix or skip in such files
+@pytest.mark.parametrize("kind", ["fits", "gz", "asdf"])
+def test_damaged_files_reach_the_user_as_the_packages_errors(buckets, s3_client, monkeypatch, kind):
+    """Every call on 25 randomly damaged copies of each kind of file returns, or raises one of the
+    package's errors: never astropy's, asdf's, gwcs's, lz4's, zlib's or numpy's."""
+    monkeypatch.setenv("ROMAN_HELPERS_MAX_ATTEMPTS", "1")  # damage in the store: no use reading again
+    body = {"fits": _fits_bytes(), "gz": gzip.compress(_fits_bytes(), 6), "asdf": _asdf_bytes()}[kind]
+    name = {"fits": "image.fits", "gz": "image.fits.gz", "asdf": "image_cal.asdf"}[kind]
+    outcomes: dict[str, int] = {}
+    for number, (how, copy) in enumerate(_damaged_copies(body, seed=22, count=25)):
+        uri = f"s3://stpubdata/fuzzed/{number}/{name}"
+        put_object(s3_client, "stpubdata", uri.removeprefix("s3://stpubdata/"), copy)
+        for call_name, call in _CALLS.items():
+            try:
+                call(uri)
+                outcome = "returned"
+            except RomanHelpersError as error:
+                outcome = type(error).__name__
+            except Exception as error:  # noqa: BLE001 - what the test is about: named below
+                pytest.fail(f"{call_name} of {uri} ({how}) raised {type(error).__name__}: {error}")
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    assert outcomes.get("FileFormatError", 0) + outcomes.get("CorruptedDataError", 0) > 0, outcomes

@@ -119,11 +119,9 @@ def _geometry(pixel_to_icrs: Callable[[np.ndarray, np.ndarray], Any], nx: int, n
 def _read_fits(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, Any]:
     compressed = uri.lower().endswith(".gz")
     with contextlib.ExitStack() as stack:
-        stream = None
         if compressed:  # read forward through the compressed stream, headers only
             handle = stack.enter_context(_s3.open_known(fs, path, size, etag, HEADER_BLOCK))
-            stream = stack.enter_context(CheckedGzipFile(handle, uri))
-            reader: Any = ForwardReader(stream)
+            reader: Any = ForwardReader(stack.enter_context(CheckedGzipFile(handle, uri)))
         else:
             reader = RangeReader(fs, path)
         primary = image = None
@@ -138,13 +136,11 @@ def _read_fits(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, 
             ):
                 image = header
                 break
-        if stream is not None:
-            stream.check_if_fetched()
     if image is None:
         what = "a FITS file of tables" if any("TABLE" in kind for kind in kinds) else "a FITS file"
         raise NotAnImage(f"{what} with no 2-D image (its HDUs: {', '.join(kinds)})")
     headers = (image, primary) if image is not primary else (image,)
-    wcs = _wcs.celestial(image)
+    wcs = _wcs.celestial(image, uri)
     if wcs is None:
         raise FileFormatError(f"{uri}: the image HDU has no celestial WCS")
     detector = _header_value(headers, "DETECTOR")

@@ -6,7 +6,6 @@ Private to :mod:`roman_helpers.stream`.
 from __future__ import annotations
 
 import copy
-import io
 from collections.abc import Mapping
 from typing import Any
 
@@ -82,8 +81,6 @@ def _asdf_pixels(
 
 def asdf_cutouts(uri: str, anon: bool | None, request: Request, exts: list, companions: bool) -> dict:
     """Cut-outs of ASDF arrays: the tree read once, one plan on the science array (with the gwcs)."""
-    import asdf
-
     fs, path = _filesystem(uri, anon)
     remote = fs
     with _translated_errors(uri, anon):
@@ -95,7 +92,7 @@ def asdf_cutouts(uri: str, anon: bool | None, request: Request, exts: list, comp
             first_step=_asdf_layout.CUTOUT_FIRST_STEP,
             open_rest=lambda: remote.open(path, "rb", cache_type="readahead", block_size=HEADER_BLOCK),
         )
-        raw_tree = asdf.util.load_yaml(io.BytesIO(tree_bytes), tagged=True)
+        raw_tree = _asdf_layout.raw_tree(tree_bytes, uri)
         names = _asdf_names(raw_tree, exts, companions, uri)
         layouts = {name: _asdf_layout.image_layout(raw_tree, uri, name) for name in names}
         shape = layouts[names[0]][1]

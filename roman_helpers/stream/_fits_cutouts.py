@@ -65,8 +65,8 @@ def _select_hdus(
 class _Placement:
     """One cut-out's plan: placed on the science image (slot 0), then checked against each other HDU."""
 
-    def __init__(self, request: Request, exts: list) -> None:
-        self.request, self.exts = request, exts
+    def __init__(self, request: Request, exts: list, uri: str) -> None:
+        self.request, self.exts, self.uri = request, exts, uri
         self.cut: Any = None
         self.shape: tuple[int, int] | None = None
 
@@ -74,7 +74,7 @@ class _Placement:
         """Plan on the science image (slot 0); say whether this HDU's rows are to be read."""
         shape = _fits_layout.image_layout(header)[0]
         if slot == 0:
-            self.cut, self.shape = plan(shape, self.request, _wcs.celestial(header)), shape
+            self.cut, self.shape = plan(shape, self.request, _wcs.celestial(header, self.uri)), shape
             return True
         if shape == self.shape:
             return True
@@ -101,7 +101,7 @@ _Picked = tuple[int, Any, Any, np.ndarray]
 
 def fits_cutouts(uri: str, anon: bool | None, request: Request, exts: list, companions: bool) -> dict:
     """Cut-outs of FITS HDUs: headers walked, one plan on the science image, rows fetched."""
-    placement = _Placement(request, exts)
+    placement = _Placement(request, exts, uri)
     read = _read_gzip if _kind(uri) == "fits.gz" else _read_ranges
     picked = read(uri, anon, placement, companions)
     result = {}
@@ -116,7 +116,6 @@ def _read_gzip(uri: str, anon: bool | None, placement: _Placement, companions: b
     """One forward pass: rows are read as the stream passes them (a gzip stream cannot go back).
 
     An HDU asked for before the science image is read in a second pass, once the plan is known.
-    A file small enough to arrive whole is decoded to its end, for its CRC.
     """
     picked, late = [], []
     with (
@@ -130,7 +129,6 @@ def _read_gzip(uri: str, anon: bool | None, placement: _Placement, companions: b
                 late.append((slot, key, header, data_offset))
             elif placement.wanted(slot, key, header):
                 picked.append((slot, key, header, placement.forward_rows(reader, header, data_offset, uri)))
-        stream.check_if_fetched()
     if late:
         with (
             _open_remote(uri, anon, cache_type="readahead", block_size=GZIP_BLOCK) as (_fs, _path, handle),
@@ -142,7 +140,6 @@ def _read_gzip(uri: str, anon: bool | None, placement: _Placement, companions: b
                 for slot, key, header, data_offset in late
                 if placement.wanted(slot, key, header)
             )
-            stream.check_if_fetched()
     return picked
 
 

@@ -54,9 +54,7 @@ def _read_header(uri: str, ext: int | str, anon: bool | None) -> Header:
             _open_remote(uri, anon, cache_type="readahead", block_size=HEADER_BLOCK) as (_fs, _path, handle),
             _fits_layout.CheckedGzipFile(handle, uri) as gz,
         ):
-            header = _fits_layout.find_hdu(_fits_layout.ForwardReader(gz), ext, uri, image=False)[0]
-            gz.check_if_fetched()
-            return header
+            return _fits_layout.find_hdu(_fits_layout.ForwardReader(gz), ext, uri, image=False)[0]
     fs, path = _filesystem(uri, anon)
     with _translated_errors(uri, anon):
         return _fits_layout.find_hdu(_fits_layout.RangeReader(fs, path), ext, uri, image=False)[0]
@@ -112,8 +110,15 @@ def read_metadata(uri: str, *, anon: bool | None = None) -> dict:
         ``gwcs.WCS`` ...).
     """
     if _kind(uri) != "asdf":
+        from astropy.io.fits.verify import VerifyError
+
         header = read_header(uri, 0, anon=anon)
-        return {key: value for key, value in header.items() if key not in ("COMMENT", "HISTORY", "")}
+        try:
+            return {key: value for key, value in header.items() if key not in ("COMMENT", "HISTORY", "")}
+        except (VerifyError, ValueError) as error:  # astropy parses each card when it is first read
+            raise FileFormatError(
+                f"{uri}: its primary header has a card FITS cannot read ({error})"
+            ) from None
     with _remote_asdf_tree(uri, anon) as af:
         tree = af.tree
         if "roman" in tree and "meta" in tree["roman"]:
@@ -198,6 +203,8 @@ def info(uri: str, *, anon: bool | None = None) -> str:
 
 
 def _info(uri: str, anon: bool | None) -> str:
+    from astropy.io.fits.verify import VerifyError
+
     out = io.StringIO()
     if _kind(uri) == "asdf":
         with _remote_asdf_tree(uri, anon) as af:
@@ -212,15 +219,23 @@ def _info(uri: str, anon: bool | None) -> str:
             out.write(_footprint_text(gwcs_wcs, shape, "data"))
         return out.getvalue()
     with open_fits(uri, anon=anon) as hdul:
-        hdul.info(output=out)
-        footprint = ""
-        for index, hdu in enumerate(hdul):
-            header = hdu.header
-            if header.get("NAXIS") == 2 and hdu.is_image:
-                wcs = _wcs.celestial(header)
-                if wcs is not None:
-                    name = header.get("EXTNAME", "PRIMARY" if index == 0 else f"HDU {index}")
-                    footprint = _footprint_text(wcs, _fits_layout.image_layout(header)[0], name)
-                    break
+        try:  # astropy reads each HDU as it lists it: a damaged one fails in many ways
+            hdul.info(output=out)
+            images = [(index, hdu.header) for index, hdu in enumerate(hdul) if hdu.is_image]
+        except (KeyError, AttributeError, TypeError, ValueError, IndexError, VerifyError, OSError) as error:
+            if isinstance(error, OSError) and (type(error) is not OSError or error.errno is not None):
+                raise  # the store or the network, not the file: translated by open_fits
+            raise FileFormatError(
+                f"{uri} is not a readable FITS file: astropy could not list its HDUs "
+                f"({type(error).__name__}: {error})"
+            ) from error
+    footprint = ""
+    for index, header in images:
+        if header.get("NAXIS") == 2:
+            wcs = _wcs.celestial(header, uri)
+            if wcs is not None:
+                name = header.get("EXTNAME", "PRIMARY" if index == 0 else f"HDU {index}")
+                footprint = _footprint_text(wcs, _fits_layout.image_layout(header)[0], name)
+                break
     lines = out.getvalue().splitlines(keepends=True)
     return f"Filename: {uri}\n" + "".join(lines[1:]) + footprint
