@@ -242,6 +242,26 @@ def read_tree(
         step = max(MIN_STEP, len(data) // 5)
 
 
+class _Reads:
+    """``cat_file`` over a file object, so that :func:`read_tree` can read an opened file."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    def cat_file(self, path: str, start: int, end: int) -> bytes:
+        self.handle.seek(start)
+        return self.handle.read(end - start)
+
+
+def check_file(handle: Any, uri: str) -> None:
+    """Check the tree of an ASDF file opened for reading (:func:`check_tree`), then rewind it.
+
+    For readers that hand the whole file to asdf or roman_datamodels: they build the tree first.
+    """
+    read_tree(_Reads(handle), "", uri)
+    handle.seek(0)
+
+
 def raw_tree(tree: bytes, uri: str) -> Mapping:
     """The tree as YAML gives it, tags kept but nothing converted (no asdf extension runs)."""
     import asdf

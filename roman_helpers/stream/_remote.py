@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .. import _s3, config
-from .._asdf_layout import not_yaml
+from .._asdf_layout import check_file, not_yaml
 from .._fits_layout import HEADER_BLOCK, CheckedGzipFile
 from .._s3 import filesystem
 from ..errors import FileFormatError, InvalidParameterError
@@ -155,6 +155,12 @@ def open_asdf(uri: str, *, anon: bool | None = None) -> Iterator[AsdfFile]:
     Yields
     ------
     asdf.AsdfFile
+
+    Raises
+    ------
+    FileFormatError
+        For a file that is not ASDF, or whose tree is beyond what an image's metadata holds
+        (nested or, through YAML aliases, expanded past the kit's limits).
     """
     import asdf
 
@@ -163,6 +169,7 @@ def open_asdf(uri: str, *, anon: bool | None = None) -> Iterator[AsdfFile]:
         _path,
         handle,
     ):
+        check_file(handle, uri)  # a tree built to exhaust memory is refused before asdf builds it
         try:
             af = asdf.open(handle, lazy_load=True, memmap=False)
         except (ValueError, OSError) as error:
@@ -185,6 +192,11 @@ def open_datamodel(uri: str, *, anon: bool | None = None) -> Iterator[DataModel]
     Yields
     ------
     roman_datamodels.datamodels.DataModel
+
+    Raises
+    ------
+    FileFormatError
+        As :func:`open_asdf`.
     """
     import roman_datamodels as rdm
 
@@ -193,6 +205,7 @@ def open_datamodel(uri: str, *, anon: bool | None = None) -> Iterator[DataModel]
         _path,
         handle,
     ):
+        check_file(handle, uri)
         try:
             model = rdm.open(handle, lazy_tree=True)
         except TypeError:  # older roman_datamodels without lazy_tree
