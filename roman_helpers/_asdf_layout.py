@@ -54,13 +54,13 @@ BLOCK_HEADER = struct.Struct(">I4sQQQ16s")  # flags, compression, allocated, use
 LZ4_CHUNK_HEADER = 8  # a chunk's compressed length (4 bytes, big-endian), then its decoded size (little)
 
 #: Limits on a tree, checked on YAML's events before asdf or PyYAML build anything from it.
-#: A Roman level-2 tree (its metadata and gwcs) is 10 to 300 kB, about 1,000 to 20,000 nodes,
-#: 16 levels deep, with a few aliases at most (asdf writes one where an object appears twice).
-#: Building a tree of 100,000 nodes costs asdf about a second and 100 MB; a million, 10 to 15 s and
-#: 0.5 to 1 GB, in each of an index's threads. PyYAML and asdf build nested nodes by recursion and
-#: fail (RecursionError) between 200 and 300 levels. So: bytes a thousand times a large tree,
-#: nodes five times the largest, depth four times, and the nodes counted as the readers walk
-#: them -- an alias counts the whole node it names, every time it is used.
+#: A Roman level-2 tree as roman_datamodels writes it (metadata and gwcs; the sandbox's) is about
+#: 10 kB, 800 nodes, 17 levels deep, without aliases (asdf writes one where an object appears
+#: twice). asdf builds a tree of a million nodes in 8 to 16 s of CPU and 0.5 to 1 GB, in each of an
+#: index's threads; PyYAML and asdf build nested nodes by recursion and fail (RecursionError)
+#: between 200 and 300 levels. So: 100,000 nodes (1 to 1.5 s and about 100 MB at most, over a hundred
+#: times a Roman tree), 64 levels, 10,000 aliases, 16 MiB; the nodes are counted as the readers
+#: walk them -- an alias counts the whole node it names, every time it is used.
 MAX_TREE_BYTES = 16 * 1024 * 1024
 MAX_TREE_NODES = 100_000
 MAX_TREE_DEPTH = 64

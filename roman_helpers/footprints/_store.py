@@ -249,7 +249,9 @@ def load_index(path: str | PathLike) -> Table:
     ObjectNotFoundError
         If there is no such file.
     FileFormatError
-        If the file is not a footprint index.
+        If the file is not a footprint index: not ECSV or Parquet, a column missing or holding
+        values of another type (text where an index holds numbers ...), metadata that is not
+        JSON. The message names the column.
     InvalidParameterError
         If the name ends in neither ``.ecsv`` nor ``.parquet``.
 

@@ -87,6 +87,13 @@ def cutout(
         If the box, size or position cannot be read or does not fit the image (the message
         says what the image covers), if both or neither of box and position are given, or
         if the file has no such HDU or array (the message lists those it has).
+    FileFormatError
+        If the file is truncated, damaged or not what its name says (its headers, tree or WCS
+        cannot be read, or claim more than the file holds).
+    CorruptedDataError
+        If the bytes read disagree with what the file states about them (an lz4 chunk's size,
+        an ASDF block's MD5, a small ``.fits.gz`` file's CRC) on each of
+        ``ROMAN_HELPERS_MAX_ATTEMPTS`` reads: no pixels are returned from them.
 
     See Also
     --------
@@ -147,7 +154,7 @@ def cutouts(
 
     Raises
     ------
-    InvalidParameterError
+    InvalidParameterError, FileFormatError, CorruptedDataError
         As :func:`cutout`.
 
     Examples

@@ -107,7 +107,15 @@ def read_metadata(uri: str, *, anon: bool | None = None) -> dict:
     -------
     dict
         Plain nested dictionaries; values keep their types (``astropy.time.Time``,
-        ``gwcs.WCS`` ...).
+        ``gwcs.WCS`` ...). A gwcs that keeps its arrays in binary blocks (a file written by
+        plain asdf) is read with those blocks.
+
+    Raises
+    ------
+    FileFormatError
+        If the file is not what its name says, is truncated, or its tree is beyond what an
+        image's metadata holds (nested, or through YAML aliases expanded, past the kit's limits:
+        see the troubleshooting page).
     """
     if _kind(uri) != "asdf":
         from astropy.io.fits.verify import VerifyError
