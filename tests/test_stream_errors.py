@@ -707,3 +707,37 @@ def test_damaged_files_reach_the_user_as_the_packages_errors(buckets, s3_client,
                 pytest.fail(f"{call_name} of {uri} ({how}) raised {type(error).__name__}: {error}")
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
     assert outcomes.get("FileFormatError", 0) + outcomes.get("CorruptedDataError", 0) > 0, outcomes
+
+
+def _expanded(node, seen_depth: int = 1) -> tuple[int, int]:
+    """Nodes and depth of a composed YAML node as a reader walks it: aliases repeat what they name."""
+    import yaml
+
+    if isinstance(node, yaml.ScalarNode):
+        return 1, seen_depth
+    children = (
+        [part for pair in node.value for part in pair] if isinstance(node, yaml.MappingNode) else node.value
+    )
+    counted = [_expanded(child, seen_depth + 1) for child in children]
+    return 1 + sum(n for n, _ in counted), max([seen_depth, *(d for _, d in counted)])
+
+
+@pytest.mark.parametrize("repeats", [1, 3, 9])
+def test_a_tree_is_counted_as_its_readers_walk_it(repeats):
+    """check_tree's counts against PyYAML's own composition of the same tree, walked here."""
+    import yaml
+
+    from roman_helpers import _asdf_layout
+
+    tree = _asdf_bytes()
+    tree = tree[: tree.index(b"\n...\n") + 5]
+    aliased = tree.replace(
+        b"roman:",
+        b"shared: &s [a, [b, c], {d: e}]\nmore: [" + b", ".join([b"*s"] * repeats) + b"]\nroman:",
+        1,
+    )
+    counted = _asdf_layout.check_tree(aliased, "s3://b/t.asdf")
+    document = yaml.compose(io.BytesIO(aliased), Loader=yaml.SafeLoader)
+    assert (counted.nodes, counted.depth) == _expanded(document)
+    assert counted.events == len(list(yaml.parse(io.BytesIO(aliased), Loader=yaml.SafeLoader)))
+    assert counted.aliases == repeats
