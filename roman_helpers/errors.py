@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 __all__ = [
     "AccessDeniedError",
     "BucketNotFoundError",
+    "CorruptedDataError",
     "DownloadError",
     "EndpointUnreachableError",
     "FileFormatError",
@@ -90,6 +91,16 @@ class EndpointUnreachableError(RomanHelpersError, ConnectionError):
 
 class FileFormatError(RomanHelpersError, ValueError):
     """A file is not the format it should be (truncated FITS, broken ASDF tree ...)."""
+
+
+class CorruptedDataError(FileFormatError):
+    """Bytes read from a file disagree with what the file itself states about them.
+
+    A compressed chunk of another size than its header gives, a checksum that does not match,
+    a gzip stream whose CRC fails: the file was read again, and the bytes disagreed every time,
+    so the stored file is damaged (a fault on the way would not repeat). No pixels are returned
+    from such bytes.
+    """
 
 
 class UnsafePathError(RomanHelpersError, ValueError):

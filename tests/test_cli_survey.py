@@ -492,3 +492,12 @@ def test_index_of_the_tds_prefix_skips_the_observation_sequence_with_a_note(tds_
     )
     [note] = tds_index.err.splitlines()
     assert note.startswith(f"skipped: s3://{bucket}/{tables[0]}: not an image") and "table" in note
+
+
+def test_index_files_that_are_not_indexes_are_one_line(tmp_path, capsys) -> None:
+    from tests.test_footprints import _not_indexes
+
+    for name, (path, said) in _not_indexes(tmp_path).items():
+        assert main(["find", str(path), "--target", "150 2"]) == 1, name
+        out, err = capsys.readouterr()
+        assert out == "" and said in one_error_line(err), name

@@ -192,7 +192,10 @@ def build_index(
         :mod:`roman_helpers.footprints`. A file that could not be read has its reason in the
         ``error`` column instead of stopping the whole index, and so has a file that holds no
         image (a FITS table: skipped, not failed); ``meta["build"]`` counts the files read,
-        reused, failed and skipped.
+        reused, failed and skipped. A file that states what it cannot be -- a header claiming
+        more data than the object's size allows, a tree nested or (through YAML aliases)
+        expanded beyond what an image's metadata holds -- is such a ``bad file:`` row, read no
+        further than that: one bad file costs the index a few requests, not its memory.
 
     Raises
     ------

@@ -164,6 +164,8 @@ def find(
     InvalidParameterError
         For a position, radius or time that cannot be read, or a band not in the index (the
         message lists those present).
+    FileFormatError
+        For a table or file that is not an index (:func:`load_index`).
 
     Examples
     --------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .. import _s3
 from ._asdf_cutouts import asdf_cutouts
 from ._fits_cutouts import fits_cutouts
 from ._plan import request
@@ -27,13 +28,12 @@ def _cut(
     companions: bool,
     anon: bool | None,
 ) -> dict:
-    """Cut-outs of one file, keyed by array name."""
+    """Cut-outs of one file, keyed by array name; read again when the bytes disagree with the file."""
     kind = _kind(uri)
     plan_request = request(box, position, pixel, size)
     exts = list(exts) if exts else [None]
-    if kind == "asdf":
-        return asdf_cutouts(uri, anon, plan_request, exts, companions)
-    return fits_cutouts(uri, anon, plan_request, exts, companions)
+    read = asdf_cutouts if kind == "asdf" else fits_cutouts
+    return _s3.reread(lambda: read(uri, anon, plan_request, exts, companions), uri)
 
 
 def cutout(
@@ -91,6 +91,13 @@ def cutout(
         If the box, size or centre cannot be read or does not fit the image (the message
         says what the image covers), if both or neither of a box and a centre are given, or
         if the file has no such HDU or array (the message lists those it has).
+    FileFormatError
+        If the file is truncated, damaged or not what its name says (its headers, tree or WCS
+        cannot be read, or claim more than the file holds).
+    CorruptedDataError
+        If the bytes read disagree with what the file states about them (an lz4 chunk's size,
+        an ASDF block's MD5, a small ``.fits.gz`` file's CRC) on each of
+        ``ROMAN_HELPERS_MAX_ATTEMPTS`` reads: no pixels are returned from them.
 
     See Also
     --------
@@ -153,7 +160,7 @@ def cutouts(
 
     Raises
     ------
-    InvalidParameterError
+    InvalidParameterError, FileFormatError, CorruptedDataError
         As :func:`cutout`.
 
     Examples
