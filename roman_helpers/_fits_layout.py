@@ -4,17 +4,29 @@ astropy reads a FITS file through a file object and fetches whatever it touches;
 functions walk the 2,880-byte header blocks themselves so that finding one HDU costs only
 its headers (ranged reads, or one forward pass through a gzip stream), and then fetch
 exactly the bytes of the image rows a cut-out needs.
+
+What a header states is checked before it is used: its axes and type must be FITS's, and the
+data it claims must fit in the object when its size is known (:func:`walk_hdus`); rows that
+come back short mean a truncated file. A gzip stream is read through :class:`CheckedGzipFile`,
+which names a truncated or damaged stream in the kit's words and checks the member's CRC and
+length whenever the whole compressed file is already in memory. A ranged read of uncompressed
+pixels cannot be checked at all: S3 sends no checksum for a part of an object.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, Protocol
+import gzip
+import math
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from ._s3 import cat_ranges, translate
+from ._s3 import DamagedBytes, cat_ranges, translate
 from .errors import FileFormatError, InvalidParameterError
+
+Result = TypeVar("Result")
 
 #: Read-ahead for header-only work: a FITS header block is 2,880 bytes and most headers
 #: fit in a few of them, so a small block keeps ``info`` of a many-HDU file far below 64 KiB.
@@ -23,6 +35,11 @@ FITS_BLOCK = 2880
 CARD = 80
 #: numpy types of the FITS BITPIX values (FITS data are big-endian).
 DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+#: FITS allows at most 999 axes.
+MAX_NAXIS = 999
+#: DEFLATE's largest expansion (zlib's 1032:1): a gzip stream cannot decode to more than this
+#: many bytes per byte of the file, so a header claiming more cannot be right.
+DEFLATE_MAX_RATIO = 1032
 
 
 class Reader(Protocol):
@@ -54,6 +71,76 @@ class RangeReader:
         return self.buffer[offset - self.buffer_start : end - self.buffer_start]
 
 
+class CheckedGzipFile(gzip.GzipFile):
+    """A gzip stream whose failures are the kit's, and whose CRC is checked when it costs no fetch.
+
+    :class:`gzip.GzipFile` raises ``EOFError`` for a stream cut short, ``zlib.error`` for one that
+    does not decode and ``BadGzipFile`` for a CRC or length that fails at the member's end. Here
+    they are :class:`~roman_helpers.errors.FileFormatError` (truncated, or not gzip at all) and
+    :class:`~roman_helpers._s3.DamagedBytes` (read again, then
+    :class:`~roman_helpers.errors.CorruptedDataError`). astropy reads through it as through any
+    ``GzipFile``.
+
+    Parameters
+    ----------
+    fileobj : file object
+        The compressed bytes (an s3fs file).
+    uri : str
+        Named in the errors.
+    """
+
+    def __init__(self, fileobj: Any, uri: str) -> None:
+        super().__init__(fileobj=fileobj, mode="rb")
+        self.uri = uri
+        self._check_if_fetched()
+
+    def _checked(self, call: Callable[..., Result], *args: Any) -> Result:
+        try:
+            return call(*args)
+        except EOFError as error:
+            raise FileFormatError(
+                f"{self.uri} ends before its gzip stream does: the file is truncated "
+                "(was it uploaded completely?)"
+            ) from error
+        except zlib.error as error:
+            raise DamagedBytes(f"its gzip stream does not decode ({error})") from None
+        except gzip.BadGzipFile as error:
+            if str(error).startswith(("CRC check failed", "Incorrect length")):
+                raise DamagedBytes(f"its gzip member fails its own check ({error})") from None
+            raise FileFormatError(
+                f"{self.uri} is not gzip-compressed, although its name ends in .gz ({error})"
+            ) from error
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._checked(super().read, size)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self._checked(super().read1, size)
+
+    def peek(self, n: int) -> bytes:
+        return self._checked(super().peek, n)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._checked(super().readline, size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._checked(super().seek, offset, whence)
+
+    def _check_if_fetched(self) -> None:
+        """Decode the whole member once, for its CRC and length, when that costs no request.
+
+        An s3fs file fetches its block size ahead of the first read: a file no larger than that
+        arrives whole with the first read, and is read again from memory. Checked first, a damaged
+        stream is named as damaged before a header it garbled is read. A larger file is checked
+        only as far as it decodes (a ranged read carries no checksum).
+        """
+        size, block = getattr(self.fileobj, "size", None), getattr(self.fileobj, "blocksize", None)
+        if isinstance(size, int) and isinstance(block, int) and size <= block:
+            while self.read(1 << 20):
+                pass
+            self.seek(0)
+
+
 class ForwardReader:
     """Reads a gzip stream strictly forward, so no compressed byte is fetched twice."""
 
@@ -70,8 +157,6 @@ class ForwardReader:
 
 def header_at(reader: Reader, offset: int, uri: str) -> tuple[Any, int]:
     """Read the header that starts at ``offset``; return it and its length in bytes."""
-    from astropy.io import fits
-
     raw = b""
     while True:
         block = reader.read(offset + len(raw), FITS_BLOCK)
@@ -80,29 +165,90 @@ def header_at(reader: Reader, offset: int, uri: str) -> tuple[Any, int]:
         raw += block
         for card in range(0, FITS_BLOCK, CARD):
             if block[card : card + 8] == b"END     ":
-                return fits.Header.fromstring(raw.decode("ascii", "replace")), len(raw)
+                return _parsed(raw, offset, uri), len(raw)
         if len(raw) > 1000 * FITS_BLOCK:
             raise FileFormatError(f"{uri}: no END card in the header at byte {offset}")
 
 
-def data_size(header: Any) -> int:
-    """Bytes of an HDU's data, padded to whole 2,880-byte blocks."""
-    naxis = int(header.get("NAXIS", 0))
+#: The keywords of a header that say where its data are and what they hold: read before anything else.
+STRUCTURE = ("SIMPLE", "XTENSION", "EXTNAME", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT")
+
+
+def _parsed(raw: bytes, offset: int, uri: str) -> Any:
+    """astropy's reading of a header, its structural cards parsed now: a damaged one is named here.
+
+    astropy parses a card when it is first used; a card damaged into something FITS cannot read
+    would otherwise raise ``VerifyError`` or ``ValueError`` far from here.
+    """
+    from astropy.io import fits
+    from astropy.io.fits.verify import VerifyError
+
+    try:
+        header = fits.Header.fromstring(raw.decode("ascii", "replace"))
+        naxis = header.get("NAXIS", 0)
+        for key in (*STRUCTURE, *(f"NAXIS{n}" for n in range(1, min(int(naxis), MAX_NAXIS) + 1))):
+            header.get(key)
+    except (VerifyError, ValueError, TypeError) as error:
+        raise FileFormatError(
+            f"{uri}: the FITS header at byte {offset:,} has a card FITS cannot read ({error}): a damaged file"
+        ) from None
+    return header
+
+
+def _whole(header: Any, key: str, default: int | None = None) -> int:
+    """A keyword that FITS requires to be a non-negative integer, checked."""
+    value = header.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise FileFormatError(f"{key} = {value!r}, where FITS needs a whole number of at least 0")
+    return int(value)
+
+
+def stated_bytes(header: Any) -> int:
+    """Bytes of an HDU's data as its header states them, before the padding to 2,880-byte blocks.
+
+    Raises
+    ------
+    FileFormatError
+        For an axis count, axis length, BITPIX, PCOUNT or GCOUNT that FITS does not allow.
+    """
+    naxis = _whole(header, "NAXIS", 0)
+    if naxis > MAX_NAXIS:
+        raise FileFormatError(f"NAXIS = {naxis}, where FITS allows at most {MAX_NAXIS} axes")
     if naxis == 0:
         return 0
-    count = int(np.prod([int(header[f"NAXIS{axis}"]) for axis in range(1, naxis + 1)]))
-    size = (
-        abs(int(header["BITPIX"]))
-        // 8
-        * int(header.get("GCOUNT", 1))
-        * (int(header.get("PCOUNT", 0)) + count)
-    )
-    return -(-size // FITS_BLOCK) * FITS_BLOCK
+    bitpix = header.get("BITPIX")
+    if bitpix not in DTYPES or isinstance(bitpix, bool):
+        raise FileFormatError(f"BITPIX = {bitpix!r}, where FITS allows {', '.join(map(str, DTYPES))}")
+    count = math.prod(_whole(header, f"NAXIS{axis}") for axis in range(1, naxis + 1))
+    return abs(int(bitpix)) // 8 * _whole(header, "GCOUNT", 1) * (_whole(header, "PCOUNT", 0) + count)
 
 
-def walk_hdus(reader: Reader, uri: str) -> Iterator[tuple[int, str, Any, int]]:
-    """Yield ``(index, name, header, data offset)`` for each HDU, reading headers and skipping data."""
+def data_size(header: Any) -> int:
+    """Bytes of an HDU's data, padded to whole 2,880-byte blocks."""
+    return -(-stated_bytes(header) // FITS_BLOCK) * FITS_BLOCK
+
+
+def walk_hdus(
+    reader: Reader, uri: str, *, stored_size: int | None = None, compressed: bool = False
+) -> Iterator[tuple[int, str, Any, int]]:
+    """Yield ``(index, name, header, data offset)`` for each HDU, reading headers and skipping data.
+
+    Parameters
+    ----------
+    stored_size : int, optional
+        The object's size in bytes, when a listing or a HEAD gave it: an HDU whose header claims
+        more data than that (or, for a ``compressed`` gzip stream, more than
+        :data:`DEFLATE_MAX_RATIO` times that) is refused before anything else is read.
+    compressed : bool
+        Whether ``reader`` decodes a gzip stream.
+
+    Raises
+    ------
+    FileFormatError
+        For a file that is not FITS, a header FITS does not allow, or data larger than the object.
+    """
     offset, index = 0, 0
+    room = None if stored_size is None else stored_size * (DEFLATE_MAX_RATIO if compressed else 1)
     while True:
         try:
             header, length = header_at(reader, offset, uri)
@@ -112,6 +258,17 @@ def walk_hdus(reader: Reader, uri: str) -> Iterator[tuple[int, str, Any, int]]:
             return  # the end of the file
         if index == 0 and "SIMPLE" not in header:
             raise FileFormatError(f"{uri} is not a FITS file (it does not start with a SIMPLE card)")
+        try:
+            claimed = stated_bytes(header)
+        except FileFormatError as error:
+            raise FileFormatError(f"{uri}: HDU {index}'s header is not FITS: {error}") from None
+        if room is not None and offset + length + claimed > room:
+            shape = " x ".join(str(header.get(f"NAXIS{n}")) for n in range(1, int(header["NAXIS"]) + 1))
+            raise FileFormatError(
+                f"{uri}: HDU {index}'s header claims {shape} pixels ({claimed:,} bytes of data) in an object "
+                f"of {stored_size:,} bytes{' (gzip-compressed)' if compressed else ''}: the header is wrong "
+                "or the file truncated"
+            )
         yield (
             index,
             str(header.get("EXTNAME", "PRIMARY" if index == 0 else "")).upper(),
@@ -186,6 +343,12 @@ def fetch_images(
         [path] * len(starts), starts, ends, max_gap=0, sort=True
     )
     pieces = cat_ranges(fs, paths, merged_starts, merged_ends, batch_size=batch_size)
+    for piece, start, end in zip(pieces, merged_starts, merged_ends, strict=True):
+        if len(piece) != end - start:  # S3 sends what there is of a range that runs past the end
+            raise FileFormatError(
+                f"s3://{path} ends at byte {start + len(piece):,}, before the pixels its header places up "
+                f"to byte {end:,}: the file is truncated (was it uploaded completely?)"
+            )
     raw = b"".join(pieces)
     result: list[np.ndarray] = [np.empty(0)] * len(images)
     at = 0
@@ -200,11 +363,17 @@ def fetch_images(
 
 
 def read_rows_forward(
-    reader: ForwardReader, data_offset: int, dtype: np.dtype, row_length: int, ys: slice, xs: slice
+    reader: ForwardReader, data_offset: int, dtype: np.dtype, row_length: int, ys: slice, xs: slice, uri: str
 ) -> np.ndarray:
     """Pixels ``[ys, xs]`` from a gzip stream: one forward read from the first to the last row."""
     row_bytes = row_length * dtype.itemsize
-    raw = reader.read(data_offset + ys.start * row_bytes, (ys.stop - ys.start) * row_bytes)
+    start, length = data_offset + ys.start * row_bytes, (ys.stop - ys.start) * row_bytes
+    raw = reader.read(start, length)
+    if len(raw) != length:
+        raise FileFormatError(
+            f"{uri} ends at byte {start + len(raw):,} of its decoded stream, before the pixels its "
+            f"header places up to byte {start + length:,}: it is truncated"
+        )
     return np.frombuffer(raw, dtype=dtype).reshape(ys.stop - ys.start, row_length)[:, xs]
 
 

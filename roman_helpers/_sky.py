@@ -4,6 +4,8 @@ The one parser of the kit: every entry point (:func:`roman_helpers.stream.cutout
 :func:`roman_helpers.footprints.find`, :func:`roman_helpers.photometry.light_curve_from_index`
 and the command line) reads its inputs here, so that ``--size 10arcsec`` and ``size="10arcsec"``
 mean the same, and so do ``--target "00:39:57 -44:01:20"`` and ``position="00:39:57 -44:01:20"``.
+A position is on the sky (``position=``, ``--target``, ``--ra``/``--dec``); pixels are ``pixel=``
+(``--pixel``) or a box: two bare numbers are never guessed to be one or the other.
 astropy reads the angles, quantities and times; what is written here is only the choice between
 hours and degrees and the checks. Errors name the parameter as Python does (``size``) and write
 a keyword argument they mention as ``name=``; the command line says them in its own words.
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._threadsafe import quiet
 from .errors import InvalidParameterError
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
@@ -134,14 +137,48 @@ _SIZE_HINT = (
 )
 
 
+def _quantity(text: str) -> Any:
+    """A number with its unit, also in the marks astronomers write: ``5"``, ``5''``, ``0.5'``, ``5 arcsec``.
+
+    astropy's units parser reads ``5 arcsec`` and ``5″`` but not ``5"`` or ``0.5'``, which its
+    angle parser reads; ``''`` (two primes for seconds of arc) neither.
+    """
+    import astropy.units as u
+    from astropy.coordinates import Angle
+
+    text = text.strip().replace("''", '"')
+    try:
+        return u.Quantity(text)
+    except (TypeError, ValueError):
+        return Angle(text)  # raises ValueError (or a UnitsError) when it is no angle either
+
+
+def is_angle_unit(text: str) -> bool:
+    """Whether ``text`` is a unit of angle alone (``arcsec``, ``deg``, ``"``).
+
+    The command line joins ``--size 5 arcsec`` into one value with it.
+
+    Examples
+    --------
+    >>> is_angle_unit("arcsec"), is_angle_unit('"'), is_angle_unit("arcsec,3"), is_angle_unit("-o")
+    (True, True, False, False)
+    """
+    import astropy.units as u
+
+    try:
+        return _quantity(f"1 {text}").unit.physical_type == "angle"
+    except (TypeError, ValueError, u.UnitsError):
+        return False
+
+
 def _size_side(side: Any, size: Any) -> Any:
     """One side of a size: whole pixels (int) or a positive angle (Quantity)."""
     import astropy.units as u
 
     if isinstance(side, str):
         try:
-            side = u.Quantity(side)
-        except (TypeError, ValueError):
+            side = _quantity(side)
+        except (TypeError, ValueError, u.UnitsError):
             raise _error("size", size, f"{side!r} is neither a number nor an angle; " + _SIZE_HINT) from None
     if isinstance(side, u.Quantity) and side.unit in (u.dimensionless_unscaled, u.pix):
         side = side.value
@@ -170,7 +207,8 @@ def parse_size(size: Any) -> tuple[Any, Any]:
         One value for a square, or two: rows then columns (height, width), as
         :class:`astropy.nddata.Cutout2D`. Pixels are whole numbers (``64``, ``"64"``,
         ``64 * u.pix``); angles any astropy angle (``10 * u.arcsec``, ``"10arcsec"``,
-        ``"0.5arcmin"``). A string may hold both, separated by a comma: ``"20arcsec,30arcsec"``.
+        ``"10 arcsec"``, ``'10"'``, ``"0.5arcmin"``, ``"0.5'"``). A string may hold both,
+        separated by a comma: ``"20arcsec,30arcsec"``.
 
     Returns
     -------
@@ -302,66 +340,118 @@ def _sky_text(text: str) -> SkyCoord:
     return SkyCoord(ra, dec, frame="icrs")
 
 
-def parse_position(position: Any) -> SkyCoord | tuple[float, float]:
-    """Read a cut-out centre: a SkyCoord, a string of RA and Dec, or pixels ``(x, y)``.
+def _bare_pair(value: Any) -> bool:
+    """Two finite numbers and nothing to say what they are: RA and Dec, or pixels x and y."""
+    return (
+        isinstance(value, Sequence | np.ndarray)
+        and not isinstance(value, (str, bytes))
+        and len(value) == 2
+        and all(_is_number(v) and math.isfinite(float(v)) for v in value)
+    )
+
+
+def _not_a_guess(pair: Any, takes_pixels: bool) -> InvalidParameterError:
+    """Refuse two bare numbers, showing how to write each of the two things they could be."""
+    a, b = (repr(float(v)) for v in pair)
+    pixels = (
+        f"for 0-based pixels write pixel=({a}, {b})"
+        if takes_pixels
+        else "pixel positions have no meaning here: each file of an index has pixels of its own"
+    )
+    return _error(
+        "position",
+        (float(pair[0]), float(pair[1])),
+        "two bare numbers could be RA and Dec or pixels x, y: for RA and Dec in degrees write "
+        f'position="{a} {b}" (or a SkyCoord); {pixels}',
+    )
+
+
+def parse_sky_position(position: Any, *, takes_pixels: bool = False) -> SkyCoord:
+    """Read a position on the sky, in ICRS: a SkyCoord, or a string of RA and Dec.
+
+    The one meaning of ``position`` in the package. Two bare numbers are refused: they could be
+    RA and Dec or pixels x, y (``cutout(uri, position=(9.4508, -44.0905))`` was once read as
+    pixels); the message shows how to write each (``takes_pixels``: the function also has a
+    ``pixel=`` argument).
 
     Parameters
     ----------
-    position : SkyCoord, str or (x, y)
+    position : SkyCoord or str
         A string holds RA then Dec, separated by a space or a comma: decimal degrees
         (``"9.9875 -44.0222"``), or sexagesimal with RA in hours (``"00:39:57 -44:01:20"``,
         ``"00 39 57 -44 01 20"``, ``"0h39m57s -44d01m20s"``). Object names are not looked up:
         that needs a name resolver on the network.
+    takes_pixels : bool
+        Whether the caller also takes ``pixel=``, for the message about two bare numbers.
 
     Returns
     -------
-    astropy.coordinates.SkyCoord or tuple of 2 float
+    astropy.coordinates.SkyCoord
 
     Raises
     ------
     InvalidParameterError
-        If the string is not two angles, or a latitude is beyond ±90°.
-
-    Examples
-    --------
-    >>> c = parse_position("00:39:57 -44:01:20")
-    >>> print(f"{c.ra.deg:.4f} {c.dec.deg:.4f}")
-    9.9875 -44.0222
-    >>> parse_position((20.5, 10))
-    (20.5, 10.0)
-    """
-    from astropy.coordinates import SkyCoord
-
-    if isinstance(position, SkyCoord):
-        if not position.isscalar:
-            raise _error("position", str(position), "give one position, not an array of them")
-        return position
-    if isinstance(position, str):
-        return _sky_text(position)
-    if (
-        isinstance(position, Sequence | np.ndarray)
-        and len(position) == 2
-        and all(_is_number(v) and math.isfinite(float(v)) for v in position)
-    ):
-        return float(position[0]), float(position[1])
-    raise _error(
-        "position", position, "give a SkyCoord, a string of RA and Dec (" + _EXAMPLES + "), or pixels (x, y)"
-    )
-
-
-def parse_sky_position(position: Any) -> SkyCoord:
-    """Read a position on the sky (as :func:`parse_position`, without pixels), in ICRS.
+        If the string is not two angles, a latitude is beyond ±90°, or the position is two
+        bare numbers.
 
     Examples
     --------
     >>> c = parse_sky_position("00:37:48.19 -44:05:25.80")  # RA in hours when sexagesimal
     >>> print(f"{c.ra.deg:.4f} {c.dec.deg:.4f}")
     9.4508 -44.0905
+    >>> parse_sky_position((9.4508, -44.0905), takes_pixels=True)
+    Traceback (most recent call last):
+    ...
+    roman_helpers.errors.InvalidParameterError: invalid position (9.4508, -44.0905). two bare numbers ...
     """
-    parsed = parse_position(position)
-    if isinstance(parsed, tuple):
-        raise _error("position", position, "give a sky position: a SkyCoord or RA and Dec, " + _EXAMPLES)
-    return parsed.icrs
+    from astropy.coordinates import SkyCoord
+
+    if isinstance(position, SkyCoord):
+        if not position.isscalar:
+            raise _error("position", str(position), "give one position, not an array of them")
+        return position.icrs
+    if isinstance(position, str):
+        return _sky_text(position).icrs
+    if _bare_pair(position):
+        raise _not_a_guess(position, takes_pixels)
+    raise _error("position", position, "give a SkyCoord or a string of RA and Dec, " + _EXAMPLES)
+
+
+def parse_pixel(pixel: Any) -> tuple[float, float]:
+    """Read a pixel position ``(x, y)``: 0-based, two numbers (a column, then a row).
+
+    Examples
+    --------
+    >>> parse_pixel((20.5, 10))
+    (20.5, 10.0)
+    """
+    if _bare_pair(pixel):
+        return float(pixel[0]), float(pixel[1])
+    hint = "give 0-based pixels (x, y): two numbers, a column then a row"
+    if isinstance(pixel, str):
+        hint += "; a sky position goes in position="
+    raise _error("pixel", pixel, hint)
+
+
+def parse_centre(position: Any, pixel: Any) -> SkyCoord | tuple[float, float] | None:
+    """The centre given to a function that takes either: ``position=`` (the sky) or ``pixel=``.
+
+    Returns None when neither is given (the caller says what it needs).
+
+    Examples
+    --------
+    >>> parse_centre(None, (20, 10))
+    (20.0, 10.0)
+    >>> parse_centre("9.4508 -44.0905", (20, 10))
+    Traceback (most recent call last):
+    ...
+    roman_helpers.errors.InvalidParameterError: invalid pixel (20, 10). give either position= ...
+    """
+    if position is not None and pixel is not None:
+        raise _error("pixel", pixel, "give either position= (on the sky) or pixel= (x, y), not both")
+    if pixel is not None:
+        return parse_pixel(pixel)
+    return None if position is None else parse_sky_position(position, takes_pixels=True)
 
 
 # --------------------------------------------------------------------------- radii
@@ -372,14 +462,14 @@ def parse_radius(radius: Any) -> Any:
 
     Examples
     --------
-    >>> print(parse_radius("2arcsec"))
-    2 arcsec
+    >>> print(parse_radius("2arcsec"), parse_radius('2"'), parse_radius("2''"))
+    2 arcsec 2 arcsec 2 arcsec
     """
     import astropy.units as u
     from astropy.coordinates import Angle
 
     try:
-        angle = Angle(radius)
+        angle = Angle(_quantity(radius) if isinstance(radius, str) else radius)
     except (ValueError, TypeError, u.UnitsError):
         angle = None
     if angle is None or not angle.isscalar or not angle.deg >= 0:
@@ -424,6 +514,7 @@ def parse_time(value: Any, name: str = "time") -> float | None:
     (61000.5, 61009.5, None)
     """
     from astropy.time import Time
+    from erfa import ErfaWarning
 
     if value is None:
         return None
@@ -437,7 +528,10 @@ def parse_time(value: Any, name: str = "time") -> float | None:
         with contextlib.suppress(ValueError):
             return float(value)
         try:
-            return float(Time(value.strip(), scale="utc").mjd)
+            # ERFA calls a UTC date "dubious" past the leap seconds it knows (a few years ahead),
+            # which is every date of Roman's mission: quieted here, in this call only
+            with quiet(ErfaWarning):
+                return float(Time(value.strip(), scale="utc").mjd)
         except ValueError:
             pass
     raise _error(name, value, _TIME_HINT)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._threadsafe import quiet
+from .errors import FileFormatError
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.io.fits import Header
@@ -54,13 +55,33 @@ def is_fits(wcs: Any) -> bool:
     return isinstance(wcs, WCS)
 
 
-def celestial(header: Header) -> WCS | None:
-    """The celestial FITS WCS of ``header``, or None when it has none (astropy's fixes are quiet)."""
+def celestial(header: Header, uri: str = "the file") -> WCS | None:
+    """The celestial FITS WCS of ``header``, or None when it has none (astropy's fixes are quiet).
+
+    Raises
+    ------
+    FileFormatError
+        When its WCS keywords are there but cannot be read (wcslib refuses them: a damaged header).
+    """
+    from astropy.coordinates import SkyCoord
     from astropy.wcs import WCS, FITSFixedWarning
 
-    with quiet(FITSFixedWarning):
-        wcs = WCS(header)
-    return wcs.celestial if wcs.has_celestial else None
+    try:
+        with quiet(FITSFixedWarning):
+            wcs = WCS(header)
+            found = wcs.celestial if wcs.has_celestial else None
+            probe = found.pixel_to_world(0, 0) if found is not None else None
+    except ValueError as error:  # wcslib's errors (WcsError) are ValueErrors, as are astropy's of a card
+        reason = " ".join(str(error).split()).removeprefix("ERROR ")
+        raise FileFormatError(
+            f"{uri}: its WCS keywords cannot be read ({reason}): a damaged header"
+        ) from None
+    if found is not None and not isinstance(probe, SkyCoord):  # a frame astropy cannot name (RADESYS ...)
+        raise FileFormatError(
+            f"{uri}: its WCS keywords do not give a position on the sky (no celestial frame astropy "
+            "knows): a damaged header"
+        )
+    return found
 
 
 def pixel_scales(wcs: Any, x: float, y: float) -> tuple[Any, Any]:
@@ -92,14 +113,55 @@ def world_to_pixel(wcs: Any, position: Any) -> tuple[float, float]:
     """Pixel (x, y) of a SkyCoord, also off the image (NaN only where the projection has none).
 
     A gwcs gives NaN outside its bounding box; here it is inverted without it, so that a caller can
-    say where a position falls.
+    say where a position falls. A gwcs whose transform has no analytic inverse (a distortion
+    polynomial without one) is inverted numerically: by gwcs, or, where gwcs 1.0's own numerical
+    inverse fails (its first guess asks a projection model for a class's ``__name__``), by
+    :func:`_newton_inverse`.
     """
     if is_fits(wcs):
         x, y = wcs.world_to_pixel(position)
     else:
         coord = position.transform_to(wcs.output_frame.reference_frame)
-        x, y = wcs.invert(coord.spherical.lon.deg, coord.spherical.lat.deg, with_bounding_box=False)
+        lon, lat = coord.spherical.lon.deg, coord.spherical.lat.deg
+        try:
+            x, y = wcs.invert(lon, lat, with_bounding_box=False)
+        except AttributeError:  # gwcs 1.0.3's approximate inverse of a transform with a projection
+            x, y = _newton_inverse(wcs, lon, lat)
     return float(x), float(y)
+
+
+def _newton_inverse(wcs: Any, lon: float, lat: float, *, iterations: int = 30) -> tuple[float, float]:
+    """The pixel a gwcs sends to (lon, lat): Newton's method on its forward transform.
+
+    Written here because gwcs's numerical inverse cannot start for such a transform (see
+    :func:`world_to_pixel`). The offsets of the forward transform from the target are measured in
+    the target's own tangent plane, so the poles and RA = 0 are no different; the first guess is
+    the image's centre. A position the transform does not reach within 4 micro-arcseconds (the far
+    side of the sky) gives NaN.
+    """
+    from astropy.coordinates import SkyCoord
+
+    frame = wcs.output_frame.reference_frame
+    target = SkyCoord(lon, lat, unit="deg", frame=frame)
+    box = getattr(wcs, "bounding_box", None)
+    (x0, x1), (y0, y1) = box.bounding_box(order="F") if box is not None else ((0, 0), (0, 0))
+    point = np.array([(x0 + x1) / 2, (y0 + y1) / 2], dtype=float)
+    step = 0.5  # pixels, for the derivatives
+    for _ in range(iterations):
+        xs = point[0] + np.array([0.0, step, -step, 0.0, 0.0])
+        ys = point[1] + np.array([0.0, 0.0, 0.0, step, -step])
+        sky = SkyCoord(*wcs(xs, ys, with_bounding_box=False), unit="deg", frame=frame)
+        east, north = target.spherical_offsets_to(sky)
+        offsets = np.stack([east.deg, north.deg])  # (2, 5): the target to each point
+        jacobian = np.stack([offsets[:, 1] - offsets[:, 2], offsets[:, 3] - offsets[:, 4]], axis=1) / (
+            2 * step
+        )
+        if not np.all(np.isfinite(jacobian)) or abs(np.linalg.det(jacobian)) == 0:
+            break
+        if float(np.hypot(*offsets[:, 0])) < 1e-9:  # degrees (4 micro-arcseconds): there
+            return float(point[0]), float(point[1])
+        point = point + np.linalg.solve(jacobian, -offsets[:, 0])
+    return math.nan, math.nan
 
 
 def shifted(gwcs_wcs: Any, x0: int, y0: int, shape: tuple[int, int]) -> Any:

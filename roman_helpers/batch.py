@@ -31,13 +31,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import _s3, config
+from . import _pool, _s3, _sky, config
 from ._progress import shown
-from .errors import InvalidParameterError, MissingExtraError
+from .errors import Interrupted, InvalidParameterError, MissingExtraError
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.nddata import Cutout2D
@@ -49,6 +48,8 @@ __all__ = ["CONNECT_TIMEOUT", "BatchResult", "Failure", "ImageCutout", "Success"
 CONNECT_TIMEOUT = 10.0
 #: Name of the thread that runs one attempt (so that an abandoned one can be recognised).
 _ATTEMPT_THREAD = "roman-helpers-attempt"
+#: Seconds between two looks at the stop event of Ctrl-C while an attempt runs.
+_STOP_CHECK = 0.05
 # --------------------------------------------------------------------------- results
 
 
@@ -240,8 +241,8 @@ class _Outcome:
     records: list[tuple] = field(default_factory=list)
 
 
-def _within(function: Callable[[str], Any], uri: str, seconds: float) -> Any:
-    """Call ``function(uri)``, giving up after ``seconds``.
+def _within(function: Callable[[str], Any], uri: str, seconds: float, stop: threading.Event | None) -> Any:
+    """Call ``function(uri)``, giving up after ``seconds``, or at once when ``stop`` is set (Ctrl-C).
 
     Python cannot stop a thread, so the call runs in a daemon thread that is left behind when
     it overruns; the socket time-outs of the S3 client (:func:`roman_helpers.config.timeout`)
@@ -257,7 +258,11 @@ def _within(function: Callable[[str], Any], uri: str, seconds: float) -> Any:
 
     thread = threading.Thread(target=target, name=_ATTEMPT_THREAD, daemon=True)
     thread.start()
-    thread.join(seconds)
+    deadline = time.monotonic() + seconds
+    while thread.is_alive() and time.monotonic() < deadline:
+        thread.join(min(_STOP_CHECK, max(0.0, deadline - time.monotonic())))
+        if thread.is_alive() and stop is not None and stop.is_set():
+            raise _pool.Cancelled
     if thread.is_alive():
         raise TimeoutError(
             f"{uri}: no result within {seconds:g} s; the connection may have stalled "
@@ -269,11 +274,19 @@ def _within(function: Callable[[str], Any], uri: str, seconds: float) -> Any:
 
 
 def _run(
-    function: Callable[[str], Any], uri: str, *, retries: int, timeout: float, backoff: float
+    function: Callable[[str], Any],
+    uri: str,
+    *,
+    retries: int,
+    timeout: float,
+    backoff: float,
+    stop: threading.Event | None = None,
 ) -> _Outcome:
-    """Work on one file with retries and a time limit per attempt; never raises.
+    """Work on one file with retries and a time limit per attempt; raises only when ``stop`` is set.
 
-    Top level (not nested) so that Dask workers can import it by name.
+    Top level (not nested) so that Dask workers can import it by name. ``stop`` (threads only) is
+    set on Ctrl-C: the attempt under way is abandoned and :class:`roman_helpers._pool.Cancelled`
+    raised.
     """
     from .transfer import measure
 
@@ -286,9 +299,13 @@ def _run(
     with measure() as stats:
         for attempt in _s3.attempts(retries + 1, backoff):
             outcome.attempts = attempt
+            if stop is not None and stop.is_set():
+                raise _pool.Cancelled
             try:
-                outcome.value = _within(function, uri, timeout)
+                outcome.value = _within(function, uri, timeout, stop)
                 break
+            except _pool.Cancelled:
+                raise
             except Exception as error:  # noqa: BLE001 - every failure is reported, none raised
                 transient = _s3.is_transient(error)
                 if transient and attempt <= retries:
@@ -341,27 +358,16 @@ def _rows(items: Any, name: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _in_threads(
-    task: Callable[[str], _Outcome], uris: list[str], max_workers: int, progress: bool
+    task: Callable[..., _Outcome], uris: list[str], max_workers: int, progress: bool
 ) -> list[_Outcome]:
+    """Each file's outcome, in input order; on Ctrl-C :class:`Interrupted` with those finished."""
     from ._progress import tqdm
 
-    outcomes: dict[int, _Outcome] = {}
-    with (
-        ThreadPoolExecutor(
-            max(1, min(max_workers, len(uris))), thread_name_prefix="roman-helpers-batch"
-        ) as pool,
-        tqdm(total=len(uris), unit="file", disable=not progress) as bar,
-    ):
-        futures = {pool.submit(task, uri): index for index, uri in enumerate(uris)}
-        try:
-            for future in as_completed(futures):
-                outcomes[futures[future]] = future.result()
-                bar.update(1)
-        except KeyboardInterrupt:
-            for future in futures:
-                future.cancel()
-            raise
-    return [outcomes[index] for index in range(len(uris))]
+    def one(uri: str, stop: threading.Event) -> _Outcome:
+        return task(uri, stop=stop)
+
+    with tqdm(total=len(uris), unit="file", disable=not progress) as bar:
+        return _pool.run(one, uris, max_workers, name="roman-helpers-batch", advance=lambda: bar.update(1))
 
 
 def _connect(client: Any, timeout: float) -> tuple[Any, bool]:
@@ -396,16 +402,21 @@ def _on_dask(client: Any, task: Callable[[str], _Outcome], uris: list[str], prog
     from distributed import progress as dask_progress
 
     futures = client.map(task, uris, pure=False)
+    outcomes = []
     try:
         if progress:  # in a terminal this draws the bar until all are done; in Jupyter a widget
             dask_progress(futures, scheduler=client.scheduler.address)
-        outcomes = []
         for future in futures:  # all run at once; waiting on each in turn costs no time
             try:
                 outcomes.append(future.result())
             except Exception as error:  # noqa: BLE001 - never finished: a lost worker, a bad pickle
                 outcomes.append(_Outcome(error_type=type(error).__name__, message=str(error) or repr(error)))
         return outcomes
+    except KeyboardInterrupt:
+        client.cancel(futures)  # the scheduler drops what has not begun and stops what runs
+        finished = {i: f.result() for i, f in enumerate(futures) if f.status == "finished"}
+        finished.update(enumerate(outcomes))
+        raise Interrupted(f"interrupted after {len(finished)} of {len(uris)}", finished) from None
     finally:
         client.cancel(futures)
 
@@ -463,6 +474,9 @@ def map_files(
         scheduler that answers.
     MissingExtraError
         If a ``client`` is given and Dask is not installed (the ``survey`` extra).
+    Interrupted
+        On Ctrl-C, within about a second: its ``partial`` is the :class:`BatchResult` of the
+        files finished (files not begun are dropped, attempts under way abandoned).
 
     Examples
     --------
@@ -502,20 +516,40 @@ def _map(
     uris = [uri for uri, _ in rows]
     show = shown(progress)
     started = time.perf_counter()
-    if client is None:
-        backend = "threads"
-        outcomes = _in_threads(task, uris, max_workers, show) if uris else []
-    else:
-        dask_client, opened = _connect(client, min(timeout, CONNECT_TIMEOUT))
-        try:
-            backend = str(dask_client.scheduler.address)
-            outcomes = _on_dask(dask_client, task, uris, show) if uris else []
-        finally:
-            if opened:
-                dask_client.close()
-    result = BatchResult(seconds=time.perf_counter() - started, backend=backend)
+    backend = "threads"
+    try:
+        if client is None:
+            outcomes = dict(enumerate(_in_threads(task, uris, max_workers, show) if uris else []))
+        else:
+            dask_client, opened = _connect(client, min(timeout, CONNECT_TIMEOUT))
+            try:
+                backend = str(dask_client.scheduler.address)
+                outcomes = dict(enumerate(_on_dask(dask_client, task, uris, show) if uris else []))
+            finally:
+                if opened:
+                    dask_client.close()
+    except Interrupted as stopped:
+        done = _result(rows, stopped.partial, time.perf_counter() - started, backend)  # type: ignore[arg-type]
+        raise Interrupted(
+            f"interrupted after {done.files} of {len(rows)} files; the files done are this exception's "
+            ".partial (a BatchResult)",
+            done,
+            done.files,
+            len(rows),
+        ) from None
+    return _result(rows, outcomes, time.perf_counter() - started, backend)
+
+
+def _result(
+    rows: list[tuple[str, dict[str, Any]]], outcomes: Mapping[int, _Outcome], seconds: float, backend: str
+) -> BatchResult:
+    """The batch's result from the outcomes of the files (by position; those missing were not done)."""
+    result = BatchResult(seconds=seconds, backend=backend)
     seen: set[tuple] = set()
-    for index, ((uri, meta), outcome) in enumerate(zip(rows, outcomes, strict=True)):
+    for index, (uri, meta) in enumerate(rows):
+        if index not in outcomes:
+            continue
+        outcome = outcomes[index]
         for record in outcome.records:
             key = (outcome.origin, *record)
             if key not in seen:
@@ -537,31 +571,40 @@ def _map(
 
 
 def _cutout_one(
-    uri: str, *, position: Any, size: Any, ext: int | str | None, err_ext: str | None, anon: bool | None
+    uri: str,
+    *,
+    position: Any,
+    pixel: Any,
+    size: Any,
+    ext: int | str | None,
+    err_ext: str | None,
+    anon: bool | None,
 ) -> ImageCutout:
     """Cut one file (top level, so that Dask workers can import it by name)."""
     from .stream import cutout, cutouts
 
+    where = {"position": position, "pixel": pixel, "size": size, "anon": anon}
     if err_ext is None:
-        return ImageCutout(cutout(uri, position=position, size=size, ext=ext, anon=anon))
+        return ImageCutout(cutout(uri, ext=ext, **where))
     # Science and errors in one read of the file (one pass through a .fits.gz stream); None in
     # first place is the default science image (the first 2-D image HDU, or ASDF "data").
     arrays = [ext, err_ext]
     try:
-        data, err = cutouts(uri, position=position, size=size, arrays=arrays, anon=anon).values()
+        data, err = cutouts(uri, arrays=arrays, **where).values()
     except InvalidParameterError as error:
         if error.name != "ext" or str(error.value).lower() != err_ext.lower():
             raise
         # no error array (or one of another shape): the science cut-out alone
-        return ImageCutout(cutout(uri, position=position, size=size, ext=ext, anon=anon))
+        return ImageCutout(cutout(uri, ext=ext, **where))
     return ImageCutout(data, err)
 
 
 def cutouts(
     files: Any,
-    position: Any,
-    size: Any,
+    position: Any = None,
+    size: Any = None,
     *,
+    pixel: Any = None,
     client: Any = None,
     max_workers: int = 8,
     with_errors: bool = True,
@@ -582,11 +625,14 @@ def cutouts(
     files : list of str, list of dict, or astropy.table.Table
         The files: ``s3://`` URIs, or a table with a ``uri`` column (its other columns, such
         as ``band``, ``t_start``, ``t_end``, ``detector``, are kept with each result).
-    position : astropy.coordinates.SkyCoord or (x, y)
-        Centre of the cut-outs. A sky position is placed with each file's own WCS; a pixel
-        position is the same in every file.
+    position : astropy.coordinates.SkyCoord or str
+        Centre of the cut-outs on the sky (a string of RA and Dec as for
+        :func:`roman_helpers.stream.cutout`), placed with each file's own WCS.
     size : int, (ny, nx) or astropy.units.Quantity
         Size in pixels, or an angle.
+    pixel : (x, y), optional
+        Centre of the cut-outs in 0-based pixels, the same in every file, instead of
+        ``position``.
     client : dask.distributed.Client or str, optional
         Spread the files over this Dask cluster (or the scheduler at this address).
     max_workers : int
@@ -614,6 +660,14 @@ def cutouts(
         and the file's other columns in ``.meta``. A position outside a file's image, or a
         missing file, is a :class:`Failure`, not an exception.
 
+    Raises
+    ------
+    InvalidParameterError
+        If the centre or the size cannot be read (before any file is read): both or neither of
+        ``position`` and ``pixel``, or two bare numbers as ``position``.
+    Interrupted
+        On Ctrl-C, as for :func:`map_files`: ``partial`` holds the cut-outs finished.
+
     Examples
     --------
     >>> from astropy.coordinates import SkyCoord
@@ -629,9 +683,17 @@ def cutouts(
     >>> result.ok[0].cutout.shape, result.ok[0].err.shape  # science and errors, from one read
     ((25, 25), (25, 25))
     """
+    centre = _sky.parse_centre(position, pixel)  # refused here, not once in every file
+    if centre is None or size is None:
+        missing = "position" if centre is None else "size"
+        raise InvalidParameterError(
+            missing, None, hint="give a centre (position= on the sky, pixel= in pixels) and size="
+        )
+    _sky.parse_size(size)
     function = functools.partial(
         _cutout_one,
-        position=position,
+        position=None if pixel is not None else centre,
+        pixel=centre if pixel is not None else None,
         size=size,
         ext=ext,
         err_ext=err_ext if with_errors else None,

@@ -10,7 +10,10 @@ really needed, :func:`download` makes sure a wrong file never sits at the final 
   500, resets, time-outs) by botocore itself, with its exponential backoff; a body that breaks
   off is resumed into the temporary file with a ``Range`` request; persistent failures (missing
   key, access denied, local disk errors) fail at once;
-* keys that would land outside the destination are refused (:func:`safe_destination`);
+* keys that would land outside the destination are refused (:func:`safe_destination`), and so are
+  keys no local folder can hold as they are named: a file and a folder of one name (``a`` and
+  ``a/b``), a name longer than the file system allows (255 bytes on Linux, macOS and Windows),
+  a folder or a file already in the way; the other keys are fetched all the same;
 * files already present and verified are skipped after one HEAD, without a GET;
 * two processes (or threads) fetching the same key to the same path take turns through a lock
   file (:mod:`filelock`, on Linux, macOS and Windows) and end with one correct file.
@@ -46,6 +49,7 @@ from roman_helpers.errors import (
     DownloadError,
     EndpointUnreachableError,
     IntegrityError,
+    Interrupted,
     ObjectNotFoundError,
     RomanHelpersError,
     UnsafePathError,
@@ -70,6 +74,8 @@ PART_THRESHOLD = 16 * 1024 * 1024
 PART_SIZE = 8 * 1024 * 1024
 #: Local errors no retry can mend (Windows has no EDQUOT).
 _DISK_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, getattr(errno, "EDQUOT", errno.ENOSPC)}
+#: Bytes a file or folder name may have where the file system does not say (ext4, APFS, NTFS: 255).
+NAME_MAX = 255
 
 
 @dataclass
@@ -153,6 +159,83 @@ def safe_destination(destination: str | os.PathLike, key: str) -> Path:
     if target == root or not target.is_relative_to(root):
         raise refuse(f"it resolves to {str(target)!r}, outside the destination (symlink?)")
     return target
+
+
+def _name_max(folder: Path) -> int:
+    """The longest name, in bytes, a file in ``folder`` may have."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (AttributeError, OSError, ValueError):  # no pathconf (Windows), or no answer
+        return NAME_MAX
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    """A hidden file next to ``path`` (its temporary copy, its lock): ``.NAME.SUFFIX``.
+
+    For a name near the limit of the file system, a digest of it instead, so that a file that fits
+    is not refused for the length of its companions.
+    """
+    name = f".{path.name}.{suffix}"
+    if len(os.fsencode(name)) > _name_max(path.parent):
+        name = f".{hashlib.sha256(os.fsencode(path.name)).hexdigest()[:32]}.{suffix}"
+    return path.with_name(name)
+
+
+def _refusals(uris: list[str], destination: Path) -> dict[str, DownloadError]:
+    """Keys no local folder can hold as they are named, each with its reason; refused before any fetch.
+
+    S3 keys are names, not paths: ``a`` and ``a/b`` are two objects, but ``a`` cannot be a file
+    and a folder at once; a key may hold 1,024 bytes, a file name 255. Which key of a collision is
+    refused does not depend on which worker is first: the object named like a folder gives way.
+    """
+    name_max = _name_max(destination)
+    paths: dict[str, Path] = {}
+    refused: dict[str, DownloadError] = {}
+    for uri in uris:
+        try:
+            paths[uri] = safe_destination(destination, split_uri(uri)[1])
+        except RomanHelpersError:
+            continue  # refused again, with its reason, when its turn comes
+        parts = split_uri(uri)[1].split("/")
+        too_long = [part for part in parts if len(os.fsencode(part)) > name_max]
+        if too_long:
+            what = (
+                "its name is"
+                if too_long[0] == parts[-1]
+                else f"the folder name {too_long[0][:24]}... in it is"
+            )
+            refused[uri] = DownloadError(
+                f"{uri}: {what} {len(os.fsencode(too_long[0]))} bytes long, more than the {name_max} bytes "
+                "a name may have on this file system; save it under a shorter name (boto3's download_file)"
+            )
+    folders: dict[Path, str] = {}  # every folder some key needs -> one such key
+    for uri, path in paths.items():
+        for parent in path.parents:
+            folders.setdefault(parent, uri)
+    root = destination.resolve()
+    for uri, path in paths.items():
+        if uri in refused:
+            continue
+        if path in folders:
+            refused[uri] = DownloadError(
+                f"{uri}: a file and a folder of one name: {path.name!r} is this object, and also the folder "
+                f"of {folders[path]}; a local folder cannot hold both, so this one is left out "
+                "(fetch it on its own into another folder)"
+            )
+        elif path.is_dir():
+            refused[uri] = DownloadError(
+                f"{uri}: a folder is already there, at {str(path)!r}; move it, or fetch into another folder"
+            )
+        else:
+            blocking = next(
+                (p for p in path.parents if p != root and p.is_relative_to(root) and p.is_file()), None
+            )
+            if blocking is not None:
+                refused[uri] = DownloadError(
+                    f"{uri}: a file is already at {str(blocking)!r}, where this key needs a folder; move it, "
+                    "or fetch into another folder"
+                )
+    return refused
 
 
 class _Sent(threading.local):
@@ -479,7 +562,7 @@ def _lock(path: Path, cancel: threading.Event) -> tuple[BaseFileLock, bool]:
     """Take the lock of ``path``; return it and whether someone else held it first."""
     from filelock import FileLock, Timeout
 
-    lock = FileLock(path.with_name(f".{path.name}.lock"))
+    lock = FileLock(_beside(path, "lock"))
     waited = False
     while True:
         try:
@@ -552,7 +635,7 @@ def _download(
     a body that broke off, or start over after an ETag change or a checksum mismatch.
     """
     etag = head.get("ETag", "").strip('"')
-    temp = path.with_name(f".{path.name}.part")
+    temp = _beside(path, "part")
     total = head["ContentLength"]
     pieces = _split(total)  # one GET, or concurrent ranged GETs for a big object
     digest = _Digest(list(_remote_digests(head)))
@@ -672,7 +755,17 @@ def download(
     -------
     list of DownloadResult
         One per URI, in order. Failures are reported there (``status == "failed"`` and ``error``),
-        so one bad key does not stop the others.
+        so one bad key does not stop the others: a missing object, refused access, a network that
+        kept failing, a local disk error, and keys no local folder can hold as named (a file and a
+        folder of one name, ``a`` and ``a/b``: the file is left out; a name over 255 bytes; a
+        folder or a file already in the way), which are refused before anything is fetched.
+
+    Raises
+    ------
+    DownloadError
+        When ``destination`` cannot be made a folder.
+    RomanHelpersError
+        For a ``ROMAN_HELPERS_DOWNLOAD_WORKERS`` that is not a positive number.
 
     Notes
     -----
@@ -681,7 +774,8 @@ def download(
     at an object whose body breaks off or fails verification; those wait
     ``ROMAN_HELPERS_BACKOFF`` seconds (default 0.2) first, doubled each time. Every request has
     the :func:`roman_helpers.config.timeout`. :func:`roman_helpers.transfer.measure` counts the
-    requests. On Ctrl-C the temporary files are removed and ``KeyboardInterrupt`` is raised again.
+    requests. On Ctrl-C the temporary files are removed and :class:`~roman_helpers.errors.Interrupted`
+    (a ``KeyboardInterrupt``) is raised, its ``partial`` the results of the files finished.
 
     Examples
     --------
@@ -701,14 +795,22 @@ def download(
             raise RomanHelpersError(str(error)) from None
     progress = shown(progress)
     destination = Path(destination)
-    destination.mkdir(parents=True, exist_ok=True)
+    try:
+        destination.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DownloadError(
+            f"cannot make the destination folder {str(destination)!r}: {error.strerror or error}"
+        ) from error
+    refused = _refusals(uri_list, destination)
     clients: dict[bool, object] = {}
     clients_lock = threading.Lock()
     cancel = threading.Event()
     bar = _Progress(progress, len(uri_list))
 
     def one(uri: str) -> DownloadResult:
-        result = DownloadResult(uri, None, "failed")
+        result = DownloadResult(uri, None, "failed", error=refused.get(uri))
+        if result.error is not None:
+            return result
         try:
             bucket, _ = split_uri(uri)
             use_anon = config.is_public_bucket(bucket) if anon is None else anon
@@ -718,6 +820,12 @@ def download(
             _fetch(clients[use_anon], uri, destination, overwrite, bar, cancel, parts, result)
         except RomanHelpersError as error:
             result.status, result.error = "failed", error
+        except OSError as error:  # the local folder (a name in the way since the check, a path too long)
+            result.status = "failed"
+            result.error = DownloadError(
+                f"{uri}: cannot write {str(result.path)!r}: {error.strerror or error}"
+            )
+            result.error.__cause__ = error
         return result
 
     workers = max(1, max_workers)
@@ -733,6 +841,13 @@ def download(
                 future.cancel()
             wait(futures)
             bar.close()
-            raise
+            finished = [f.result() for f in futures if not f.cancelled() and f.exception() is None]
+            raise Interrupted(
+                f"interrupted after {len(finished)} of {len(futures)} files; those downloaded are kept "
+                "(this exception's .partial lists them), the files under way removed",
+                finished,
+                len(finished),
+                len(futures),
+            ) from None
     bar.close()
     return [future.result() for future in futures]

@@ -17,10 +17,12 @@ from collections.abc import Iterable, Sequence
 __all__ = [
     "AccessDeniedError",
     "BucketNotFoundError",
+    "CorruptedDataError",
     "DownloadError",
     "EndpointUnreachableError",
     "FileFormatError",
     "IntegrityError",
+    "Interrupted",
     "InvalidParameterError",
     "InvalidURIError",
     "MissingExtraError",
@@ -91,6 +93,16 @@ class FileFormatError(RomanHelpersError, ValueError):
     """A file is not the format it should be (truncated FITS, broken ASDF tree ...)."""
 
 
+class CorruptedDataError(FileFormatError):
+    """Bytes read from a file disagree with what the file itself states about them.
+
+    A compressed chunk of another size than its header gives, a checksum that does not match,
+    a gzip stream whose CRC fails: the file was read again, and the bytes disagreed every time,
+    so the stored file is damaged (a fault on the way would not repeat). No pixels are returned
+    from such bytes.
+    """
+
+
 class UnsafePathError(RomanHelpersError, ValueError):
     """A key would be written outside the destination folder."""
 
@@ -101,6 +113,40 @@ class DownloadError(RomanHelpersError, OSError):
 
 class IntegrityError(DownloadError):
     """Downloaded bytes do not match the size or checksum the store reported."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a long call; what it had finished is kept in :attr:`partial`.
+
+    A :class:`KeyboardInterrupt`, so that code which stops on Ctrl-C still stops; catch it to
+    keep the work done. The call stopped within about a second: work not begun was dropped, work
+    under way was given that long to finish.
+
+    Parameters
+    ----------
+    message : str
+        What was done and how to go on.
+    partial : object
+        What was finished: the index of the files read so far
+        (:func:`roman_helpers.footprints.build_index`), the results of the files downloaded
+        (:func:`roman_helpers.download.download`), a batch of the files done
+        (:func:`roman_helpers.batch.cutouts`), the light curve of those
+        (:func:`roman_helpers.photometry.light_curve_from_index`).
+    done, total : int
+        Files finished, and files asked for.
+
+    Examples
+    --------
+    >>> stop = Interrupted("interrupted after 3 of 10 files", partial=[1, 2, 3], done=3, total=10)
+    >>> isinstance(stop, KeyboardInterrupt), stop.done, stop.total
+    (True, 3, 10)
+    """
+
+    def __init__(self, message: str, partial: object = None, done: int = 0, total: int = 0) -> None:
+        super().__init__(message)
+        self.partial = partial
+        self.done = done
+        self.total = total
 
 
 class NotInCloudWarning(UserWarning):

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import _sky, _wcs
 from ._threadsafe import quiet
-from .errors import InvalidParameterError, MissingExtraError, ObjectNotFoundError
+from .errors import Interrupted, InvalidParameterError, MissingExtraError, ObjectNotFoundError
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.table import Table
@@ -94,11 +94,13 @@ def _pixels(value: Any, wcs: Any, position: Any, name: str) -> float:
 
 def forced_photometry(
     cutout: Any,
-    position: Any,
-    radius: Any,
+    position: Any = None,
+    radius: Any = 3.0,
     annulus: Sequence[Any] = (8.0, 14.0),
     error: Any = None,
     mask: Any = None,
+    *,
+    pixel: Any = None,
 ) -> ForcedFlux:
     """Measure the flux in a circle at a given position, minus the local background.
 
@@ -106,9 +108,9 @@ def forced_photometry(
     ----------
     cutout : astropy.nddata.Cutout2D or 2-D array
         The image (a cut-out from :func:`roman_helpers.batch.cutouts`, or any array).
-    position : astropy.coordinates.SkyCoord or (x, y)
-        Aperture centre: a sky position (needs ``cutout.wcs``), or 0-based pixels of the
-        array given.
+    position : astropy.coordinates.SkyCoord or str
+        Aperture centre on the sky (needs ``cutout.wcs``); a string of RA and Dec as for
+        :func:`roman_helpers.stream.cutout`.
     radius : float or astropy.units.Quantity
         Aperture radius in pixels, or an angle.
     annulus : (r_in, r_out)
@@ -118,6 +120,8 @@ def forced_photometry(
         pixel noise is taken to be the scatter of the clipped annulus.
     mask : 2-D bool array, optional
         Pixels to leave out (``True`` = bad). Non-finite pixels are always left out.
+    pixel : (x, y), optional
+        Aperture centre in 0-based pixels of the array given, instead of ``position``.
 
     Returns
     -------
@@ -138,7 +142,7 @@ def forced_photometry(
     >>> import numpy as np
     >>> y, x = np.mgrid[:41, :41]
     >>> image = 10 + 1000 / (2 * np.pi * 2**2) * np.exp(-((x - 20) ** 2 + (y - 20) ** 2) / (2 * 2**2))
-    >>> result = forced_photometry(image, (20, 20), radius=8, annulus=(12, 18))
+    >>> result = forced_photometry(image, pixel=(20, 20), radius=8, annulus=(12, 18))
     >>> round(result.flux), round(result.background, 6), result.coverage
     (1000, 10.0, 1.0)
     """
@@ -160,19 +164,19 @@ def forced_photometry(
     if mask is not None:
         bad |= np.asarray(mask, dtype=bool)
 
-    if isinstance(position, SkyCoord):
+    centre = _sky.parse_centre(position, pixel)
+    if centre is None:
+        raise InvalidParameterError(
+            "position", None, hint="give the aperture's centre: position= on the sky, or pixel= (x, y)"
+        )
+    if isinstance(centre, SkyCoord):
         if wcs is None:
             raise InvalidParameterError(
-                "position", position, hint="this image has no WCS; give the position in pixels (x, y)"
+                "position", position, hint="this image has no WCS; give the centre in pixels: pixel=(x, y)"
             )
-        x, y = _wcs.world_to_pixel(wcs, position)
+        x, y = _wcs.world_to_pixel(wcs, centre)
     else:
-        try:
-            x, y = (float(v) for v in position)
-        except (TypeError, ValueError) as error_:
-            raise InvalidParameterError(
-                "position", position, hint="give a SkyCoord or pixels (x, y)"
-            ) from error_
+        x, y = centre
     r = _pixels(radius, wcs, (x, y), "radius")
     try:
         r_in, r_out = (_pixels(value, wcs, (x, y), "annulus") for value in annulus)
@@ -212,7 +216,12 @@ def forced_photometry(
 
 
 def light_curve(
-    batch_result: BatchResult, position: Any, radius: Any = 3.0, annulus: Sequence[Any] = (8.0, 14.0)
+    batch_result: BatchResult,
+    position: Any = None,
+    radius: Any = 3.0,
+    annulus: Sequence[Any] = (8.0, 14.0),
+    *,
+    pixel: Any = None,
 ) -> TimeSeries:
     """Forced photometry of one target in every cut-out of a batch, as a time series.
 
@@ -222,10 +231,13 @@ def light_curve(
         From :func:`roman_helpers.batch.cutouts` over a table with ``t_start`` and
         ``t_end`` columns (MJD) and preferably ``band`` and ``detector``. Files that
         failed are not in the curve (they are in ``batch_result.failed``).
-    position : astropy.coordinates.SkyCoord or (x, y)
-        The target, as given to :func:`~roman_helpers.batch.cutouts`.
+    position : astropy.coordinates.SkyCoord or str
+        The target on the sky, as given to :func:`~roman_helpers.batch.cutouts`.
     radius, annulus
         As for :func:`forced_photometry`.
+    pixel : (x, y), optional
+        The target in 0-based pixels of the files, as given to
+        :func:`~roman_helpers.batch.cutouts`, instead of ``position``.
 
     Returns
     -------
@@ -239,7 +251,8 @@ def light_curve(
     Raises
     ------
     InvalidParameterError
-        If a file's row has no ``t_start`` and ``t_end``.
+        If a file's row has no ``t_start`` and ``t_end``, or the target is two bare numbers
+        given as ``position`` (RA and Dec, or pixels?).
 
     Examples
     --------
@@ -256,6 +269,9 @@ def light_curve(
     from astropy.time import Time
     from astropy.timeseries import TimeSeries
 
+    centre = _sky.parse_centre(position, pixel)
+    if centre is None:
+        raise InvalidParameterError("position", None, hint="give the target: position= on the sky, or pixel=")
     rows: dict[str, list] = {
         name: []
         for name in (
@@ -279,9 +295,14 @@ def light_curve(
                 hint="cut out from a table with t_start and t_end columns (MJD), not a list of URIs",
             )
         err = item.err
+        where = (
+            {"pixel": item.cutout.to_cutout_position(centre)}  # the file's pixels, in the cut-out's
+            if pixel is not None
+            else {"position": centre}
+        )
         try:
             measured = forced_photometry(
-                item.cutout, position, radius, annulus, error=None if err is None else err.data
+                item.cutout, radius=radius, annulus=annulus, error=None if err is None else err.data, **where
             )
         except InvalidParameterError as error:
             if error.name != "position":
@@ -380,6 +401,9 @@ def light_curve_from_index(
         If no file of the index holds the target (the message gives the nearest footprint).
     InvalidParameterError
         For a position, band, time, size or apertures that cannot be used.
+    Interrupted
+        On Ctrl-C, within about a second: its ``partial`` is the light curve of the files
+        measured so far (``meta["interrupted"]`` says how many of how many).
 
     Warns
     -----
@@ -404,27 +428,54 @@ def light_curve_from_index(
     with quiet(UserWarning):  # an empty answer warns; its reason is in meta, raised below
         found = footprints.find(index, target, band=band, time=time)
     if not len(found):
-        raise ObjectNotFoundError(f"{found.meta['reason']}; check the position")
-    result = batch.cutouts(
-        found["uri", "band", "detector", "t_start", "t_end"],
-        target,
-        pixels,
-        client=client,
-        max_workers=max_workers,
-        anon=anon,
-        retries=retries,
-        timeout=timeout,
-        progress=progress,
-    )
-    curve = light_curve(result, target, radius=radius, annulus=(r_in, r_out))
+        raise ObjectNotFoundError(
+            f"{found.meta['reason']}; {found.meta['suggestion'] or 'check the position'}"
+        )
+    try:
+        result = batch.cutouts(
+            found["uri", "band", "detector", "t_start", "t_end"],
+            target,
+            pixels,
+            client=client,
+            max_workers=max_workers,
+            anon=anon,
+            retries=retries,
+            timeout=timeout,
+            progress=progress,
+        )
+    except Interrupted as stopped:
+        curve = _measured(stopped.partial, target, radius, (r_in, r_out), size, len(found))  # type: ignore[arg-type]
+        curve.meta["interrupted"] = f"after {stopped.done} of {stopped.total} files"
+        raise Interrupted(
+            f"interrupted after {stopped.done} of {stopped.total} files; the light curve of those is this "
+            "exception's .partial",
+            curve,
+            stopped.done,
+            stopped.total,
+        ) from None
+    curve = _measured(result, target, radius, (r_in, r_out), size, len(found))
+    if not result.ok:
+        warnings.warn(
+            f"none of the {len(found)} files gave a cut-out; meta['failed'] says why",
+            UserWarning,
+            stacklevel=2,
+        )
+    return curve
+
+
+def _measured(
+    result: BatchResult, target: Any, radius: float, annulus: tuple[float, float], size: Any, files: int
+) -> TimeSeries:
+    """The light curve of a batch of cut-outs, with what :func:`light_curve_from_index` records."""
+    curve = light_curve(result, target, radius=radius, annulus=annulus)
     curve.meta.update(
         {
             "target_ra_deg": float(target.ra.deg),
             "target_dec_deg": float(target.dec.deg),
             "aperture_radius_pix": float(radius),
-            "annulus_pix": [r_in, r_out],
+            "annulus_pix": list(annulus),
             "cutout_size": str(size),  # pixels, unless an angle is written
-            "files": len(found),
+            "files": files,
             "failed": [f"{item.uri}: {item.error_type}: {item.message}" for item in result.failed],
             "transfer": {
                 "requests": result.requests,
@@ -434,12 +485,6 @@ def light_curve_from_index(
             },
         }
     )
-    if not result.ok:
-        warnings.warn(
-            f"none of the {len(found)} files gave a cut-out; meta['failed'] says why",
-            UserWarning,
-            stacklevel=2,
-        )
     return curve
 
 

@@ -468,7 +468,7 @@ def test_asdf_gives_data_and_err_and_pixel_positions(serve, stored):
     server = serve()
     uris = [PREFIX + "r0001_cal.asdf", PREFIX + "e01.fits"]
     mark = len(server.records)
-    result = cutouts(uris, (20, 30), (9, 7), progress=False)
+    result = cutouts(uris, pixel=(20, 30), size=(9, 7), progress=False)
     served = server.settled(mark + result.requests)[mark:]
     assert result.failed == []
     for item in result.ok:
@@ -486,7 +486,7 @@ def test_asdf_gives_data_and_err_and_pixel_positions(serve, stored):
         len(alone),
         sum(r.bytes_sent for r in alone),
     )
-    without = cutouts(uris, (20, 30), (9, 7), with_errors=False, progress=False)
+    without = cutouts(uris, pixel=(20, 30), size=(9, 7), with_errors=False, progress=False)
     assert [item.err for item in without.ok] == [None, None]
     assert without.requests < result.requests
 
@@ -591,7 +591,7 @@ def test_soak_under_transient_faults(serve, s3_client, buckets):
     for uri, kind in kinds.items():
         if kind not in requests:
             mark = len(clean.records)
-            sent = cutouts([uri], SOAK_CENTRE, SOAK_SIZE, progress=False).requests
+            sent = cutouts([uri], pixel=SOAK_CENTRE, size=SOAK_SIZE, progress=False).requests
             requests[kind] = len(clean.settled(mark + sent)[mark:])
     # one rule per kind, each firing with the rate that makes 10% of all requests fail:
     # the first rule that fires decides, so P(no fault) = (1 - rate) ** len(SOAK_KINDS) = 0.9
@@ -599,7 +599,13 @@ def test_soak_under_transient_faults(serve, s3_client, buckets):
     server = serve(*(FaultRule(kind, rate=rate, key="soak/") for kind in SOAK_KINDS), seed=11)
     uris = [uri for _ in range(SOAK_REPEATS) for uri in truth]
     result = cutouts(
-        uris, SOAK_CENTRE, SOAK_SIZE, retries=SOAK_RETRIES, timeout=30, max_workers=8, progress=False
+        uris,
+        pixel=SOAK_CENTRE,
+        size=SOAK_SIZE,
+        retries=SOAK_RETRIES,
+        timeout=30,
+        max_workers=8,
+        progress=False,
     )
 
     # every cut-out is either right or reported as given up after every attempt met a network fault
@@ -638,7 +644,13 @@ def test_soak_under_transient_faults(serve, s3_client, buckets):
     # without retries the faults that reach the batch are failures (about one attempt in twelve
     # meets one: `retried` above), reported, each after its one attempt
     once = cutouts(
-        uris[: 7 * SOAK_FILES], SOAK_CENTRE, SOAK_SIZE, retries=0, timeout=30, max_workers=8, progress=False
+        uris[: 7 * SOAK_FILES],
+        pixel=SOAK_CENTRE,
+        size=SOAK_SIZE,
+        retries=0,
+        timeout=30,
+        max_workers=8,
+        progress=False,
     )
     assert once.failed and len(once.ok) + len(once.failed) == 7 * SOAK_FILES
     assert {(failure.attempts, failure.transient) for failure in once.failed} == {(1, True)}

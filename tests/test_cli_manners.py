@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import s3fs
+from astropy.io import fits
 
 from roman_helpers import _s3, cli, config, transfer
 from roman_helpers.download import download
@@ -382,6 +383,115 @@ def test_help_shows_prefixes_standard_input_and_uris(capsys):
         assert cli.main([name, "--help"]) == 0
         text = " ".join(capsys.readouterr().out.split())
         assert all(word in text for word in words), name
+
+
+# --------------------------------------------------------------------------- edges a newcomer meets
+
+
+@pytest.fixture
+def image(buckets, s3_client) -> str:
+    """test_cli's image: 40 x 30 pixels of 0.36 arcsec, with a TAN WCS centred on 187.44 +18.19."""
+    from tests.test_cli import FITS_KEY, _fits_bytes
+
+    put_object(s3_client, "stpubdata", FITS_KEY, _fits_bytes())
+    return f"s3://stpubdata/{FITS_KEY}"
+
+
+def cut_region(image: str, folder: Path, *size: str) -> tuple[int, int, int, int]:
+    """``cutout --size SIZE...`` of ``image``: the region it cut, as written in the file."""
+    out = folder / "cut.fits"
+    args = ["cutout", image, "--target", "187.44 18.19", "--size", *size, "-o", str(out), "--overwrite"]
+    assert cli.main(args) == 0, size
+    header = fits.getheader(out, "SCI")
+    return header["XMIN"], header["XMAX"], header["YMIN"], header["YMAX"]
+
+
+def test_a_size_is_read_as_astronomers_write_it(image, tmp_path, capsys):
+    reference = cut_region(image, tmp_path, "3arcsec")
+    assert reference[1] - reference[0] + 1 == round(3 / 0.36)
+    for typed in (["3", "arcsec"], ['3"'], ["3''"], ["3 arcsec"], ["3", "arcsec,3", "arcsec"], ["0.05'"]):
+        assert cut_region(image, tmp_path, *typed) == reference, typed
+    capsys.readouterr()
+
+
+def test_a_radius_is_read_as_astronomers_write_it(tds_index, capsys):
+    found = {}
+    for typed in (["2arcsec"], ["2", "arcsec"], ['2"']):
+        args = ["find", str(tds_index.path), "--target", "9.4508 -44.0905", "--radius", *typed, "--uris"]
+        assert cli.main(args) == 0, typed
+        found[" ".join(typed)] = capsys.readouterr().out
+    assert found["2arcsec"] and len(set(found.values())) == 1, found
+
+
+def test_dataset_parameters_given_as_options_say_how_to_write_them(capsys):
+    assert cli.main(["uri", "openuniverse-was-fits", "--band", "F158", "--sensor=3", "hpix=15298"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == (
+        "error: uri takes a dataset's parameters as KEY=VALUE, not as options: "
+        "roman-helpers uri openuniverse-was-fits band=F158 sensor=3 hpix=15298\n"
+    )
+    assert cli.main(["uri", "openuniverse-was-fits", "hpix=15298", "band=F158", "sensor=3"]) == 0
+    assert "_F158_15298_3.fits.gz" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("uri", ["s3://stpubdata/t/pre/", "s3://stpubdata/t/pre"])
+def test_info_on_a_prefix_suggests_ls(tree, capsys, uri):
+    assert cli.main(["info", uri]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1, err
+    assert "`roman-helpers ls s3://stpubdata/t/pre/`" in err and "uris.list_objects" in err
+
+
+def test_a_date_in_romans_years_prints_no_warning(tds_index):
+    import warnings
+
+    from astropy.time import Time
+
+    from roman_helpers import _sky
+
+    done = run("find", str(tds_index.path), "--target", "9.4508 -44.0905", "--start", "2029-01-01", "--uris")
+    assert done.returncode == 0 and done.stdout and done.stderr == ""
+    filters = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _sky.parse_time("2029-01-01") == 62137.0
+        assert caught == []
+        assert Time("2029-01-01", scale="utc").mjd == 62137.0  # outside the kit, ERFA still says it
+        assert "dubious year" in str(caught[0].message)
+    assert warnings.filters == filters  # quieted in the kit's parser only, not for the process
+
+
+@pytest.mark.parametrize(
+    "args", [["sandbox", "--help"], ["sandbox", "up", "--help"], ["sandbox", "run", "--help"]]
+)
+def test_sandbox_help_is_plain_text(capsys, args):
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "``" not in out and ":func:" not in out and ":mod:" not in out, out
+    assert "roman-helpers sandbox run -- COMMAND" in out or args[1] != "--help"
+
+
+@pytest.mark.parametrize("columns", [80, 100])
+def test_find_fits_a_terminal(tds_index, monkeypatch, capsys, columns):
+    from roman_helpers import footprints
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    uris = [str(u) for u in footprints.find(tds_index.path, "9.4508 -44.0905", band="H158")["uri"]]
+    from tests.conftest import TDS_PREFIX
+
+    folder = TDS_PREFIX + "images/simple_model/H158/"  # every file of the band is below it
+    assert len(uris) > 50 and max(len(uri) for uri in uris) > 100
+    args = ["find", str(tds_index.path), "--target", "9.4508 -44.0905", "--band", "H158"]
+    assert cli.main(args) == 0
+    first, *table = capsys.readouterr().out.splitlines()
+    assert first == f"files under {folder} (--long for whole URIs):"
+    assert len(table) == len(uris) + 2 and all(len(line) <= columns for line in table)
+    for uri, row in zip(uris, table[2:], strict=True):
+        name, cell = uri.removeprefix(folder), row.split()[0]
+        head, _, tail = cell.partition("...")
+        assert cell == name if len(name) <= len(cell) else name.startswith(head) and name.endswith(tail)
+    assert cli.main([*args, "--long"]) == 0
+    assert [row.split()[0] for row in capsys.readouterr().out.splitlines()[2:]] == uris
 
 
 # --------------------------------------------------------------------------- make bench

@@ -98,7 +98,7 @@ def test_index_then_find_then_lightcurve(survey, folder, capsys) -> None:
         assert main(["find", str(path), *where, "--uris"]) == 0
         assert capsys.readouterr().out.splitlines() == [survey[name] for name in ON_TARGET], where
 
-    assert main(["find", str(path), "--target", "150.1 2.2"]) == 0
+    assert main(["find", str(path), "--target", "150.1 2.2", "--long"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["uri", "band", "detector", "t_start", "x", "y"]
     rows = [line.split() for line in lines[2:]]
@@ -488,3 +488,12 @@ def test_an_index_of_tds_files_skips_the_observation_sequence_with_a_note(tds_in
     assert sorted(rows["uri"]) == sorted([*images, OBSEQ_URI])
     assert [str(uri) for uri, error in zip(rows["uri"], rows["error"], strict=True) if error] == [OBSEQ_URI]
     assert rows["error"][list(rows["uri"]).index(OBSEQ_URI)].startswith("not an image: ")
+
+
+def test_index_files_that_are_not_indexes_are_one_line(tmp_path, capsys) -> None:
+    from tests.test_footprints import _not_indexes
+
+    for name, (path, said) in _not_indexes(tmp_path).items():
+        assert main(["find", str(path), "--target", "150 2"]) == 1, name
+        out, err = capsys.readouterr()
+        assert out == "" and said in one_error_line(err), name

@@ -416,3 +416,71 @@ def test_more_unsafe_keys(tmp_path, key):
     with pytest.raises(UnsafePathError) as caught:
         safe_destination(tmp_path, key)
     assert repr(key) in str(caught.value)
+
+
+# --------------------------------------------------------------------------- keys a local folder cannot hold
+
+LONG = "n" * 300 + ".fits"  # S3 allows 1,024 bytes a key; a file name may have 255
+
+
+@pytest.fixture
+def awkward(buckets, s3_client) -> dict[str, bytes]:
+    """A prefix holding a file and a folder of one name (p/a and p/a/b), an over-long name, and
+    two ordinary objects; key -> body."""
+    bodies = {
+        "p/a": b"the object a",
+        "p/a/b": b"the object a/b",
+        f"p/{LONG}": b"long",
+        "p/c": b"c" * 10,
+        "p/d/e": b"e" * 20,
+    }
+    for key, body in bodies.items():
+        put_object(s3_client, "stpubdata", key, body)
+    return bodies
+
+
+def test_a_prefix_download_goes_on_past_keys_a_folder_cannot_hold(awkward, tmp_path, fast):
+    uris = [f"s3://stpubdata/{key}" for key in awkward]
+    (tmp_path / "p" / "d").mkdir(parents=True)
+    (tmp_path / "p" / "d" / "e").mkdir()  # already a folder where p/d/e would go
+    results = download(uris, tmp_path, progress=False)
+    by_key = {result.uri.removeprefix("s3://stpubdata/"): result for result in results}
+    assert [result.uri for result in results] == uris
+    assert {key: result.status for key, result in by_key.items()} == {
+        "p/a": "failed",
+        "p/a/b": "downloaded",
+        f"p/{LONG}": "failed",
+        "p/c": "downloaded",
+        "p/d/e": "failed",
+    }
+    assert "a file and a folder of one name" in str(by_key["p/a"].error)
+    assert "s3://stpubdata/p/a/b" in str(by_key["p/a"].error)
+    assert f"its name is {len(LONG)} bytes long" in str(by_key[f"p/{LONG}"].error)
+    assert "255" in str(by_key[f"p/{LONG}"].error)
+    assert "a folder is already there" in str(by_key["p/d/e"].error)
+    assert all(isinstance(result.error, DownloadError) for result in results if result.status == "failed")
+    assert (tmp_path / "p/a/b").read_bytes() == awkward["p/a/b"]
+    assert (tmp_path / "p/c").read_bytes() == awkward["p/c"]
+    assert (tmp_path / "p/d/e").is_dir() and leftovers(tmp_path) == []
+
+
+def test_a_name_one_byte_short_of_the_limit_is_fetched(buckets, s3_client, tmp_path, fast):
+    """255 bytes fit; the temporary and lock files beside it (.NAME.part, .NAME.lock) must too."""
+    name = "x" * 250 + ".fits"
+    put_object(s3_client, "stpubdata", f"q/{name}", b"just fits")
+    [result] = download([f"s3://stpubdata/q/{name}"], tmp_path, progress=False)
+    assert result.status == "downloaded", result.error
+    assert (tmp_path / "q" / name).read_bytes() == b"just fits" and leftovers(tmp_path) == []
+
+
+def test_get_of_such_a_prefix_reports_each_key_and_a_summary(awkward, tmp_path, fast, capsys):
+    from roman_helpers import cli
+
+    status = cli.main(["get", "s3://stpubdata/p/", "-d", str(tmp_path), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert status == 1 and "Traceback" not in err
+    failed = err.splitlines()
+    assert len(failed) == 1 + 1  # p/a and the long name, one line each (p/d/e has no folder in the way)
+    assert any("s3://stpubdata/p/a:" in line and "a file and a folder of one name" in line for line in failed)
+    assert any(f"{len(LONG)} bytes long" in line for line in failed)
+    assert out.splitlines()[-1] == "3 downloaded, 0 skipped, 2 failed; 44 bytes received"

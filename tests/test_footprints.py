@@ -9,8 +9,11 @@ north pole. What find() returns is checked against the truth computed here from 
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import os
+import re
 import warnings
 from pathlib import Path
 
@@ -650,7 +653,7 @@ def test_bad_queries_say_what_would_be_right(uploaded) -> None:
         footprints.find(index, "150 2", band="F999")
     with pytest.raises(InvalidParameterError, match="object names are not looked up here"):
         footprints.find(index, "somewhere over there")
-    with pytest.raises(InvalidParameterError, match="give a sky position"):
+    with pytest.raises(InvalidParameterError, match="pixel positions have no meaning here"):
         footprints.find(index, (10.5, 20.0))  # pixels differ from file to file
     with pytest.raises(InvalidParameterError, match="an angle with its unit"):
         footprints.find(index, "150 2", radius=5)
@@ -661,7 +664,8 @@ def test_bad_queries_say_what_would_be_right(uploaded) -> None:
     with pytest.warns(
         UserWarning,
         match=r"no file in the index holds ra=10\.000000 dec=-20\.000000; the nearest "
-        r"footprint is .* arcsec away",
+        r"footprint is .* degrees away, so a wider radius= would not help; the index's 10 files lie all "
+        r"over the sky, none near it: check the position",
     ):
         empty = footprints.find(index, "10 -20")
     assert len(empty) == 0 and "x" in empty.colnames and "nearest footprint" in empty.meta["message"]
@@ -735,3 +739,284 @@ def test_many_rows_polygon_prefilter_keeps_every_true_match() -> None:
         assert list(found["uri"]) == expected, (ra, dec)
         total += len(expected)
     assert total > 300  # the footprints overlap: many targets are in several files
+
+
+# ---------------------------------------------------------------------- hostile files and impossible headers
+#
+# Files made here to hurt a reader: an image that claims more pixels than its object holds, trees built
+# to exhaust memory or the stack. Each is reported by name with its reason; the good file beside it is
+# indexed. Time and memory are bounded by counts and by the limits of the process that indexes them.
+
+HOSTILE = "s3://stpubdata/survey-hostile/"
+
+
+def _impossible_fits() -> bytes:
+    """One header block, 2,880 bytes, that claims a 10^6 x 10^6 image at RA, Dec = 150, 2."""
+    header = fits.Header()
+    header["SIMPLE"], header["BITPIX"], header["NAXIS"] = True, -32, 2
+    header["NAXIS1"] = header["NAXIS2"] = 1_000_000
+    header.update(files.tan_header((1_000_000, 1_000_000), 150.0, 2.0, 0.1 / 3600))
+    header["NAXIS1"] = header["NAXIS2"] = 1_000_000
+    block = header.tostring().encode()
+    assert len(block) == 2880
+    return block
+
+
+def _impossible_asdf() -> bytes:
+    """A Roman-like ASDF file of 2 x 2 pixels whose tree says 1,000,000 x 1,000,000."""
+    tree = {
+        "roman": {
+            "meta": {"wcs": files.tan_gwcs((2, 2), 150.0, 2.0, 0.1 / 3600), "instrument": {"name": "WFI"}},
+            "data": np.zeros((2, 2), np.float32),
+        }
+    }
+    buffer = io.BytesIO()
+    asdf.AsdfFile(tree).write_to(buffer)
+    raw = buffer.getvalue()
+    assert raw.count(b"shape: [2, 2]") == 1
+    return raw.replace(b"shape: [2, 2]", b"shape: [1000000, 1000000]")
+
+
+def test_an_image_larger_than_its_object_is_not_indexed_nor_found(buckets, s3_client, local_files) -> None:
+    objects = {
+        "good.fits": local_files["field/tds_F158_1_3.fits"].read_bytes(),
+        "impossible.fits": _impossible_fits(),
+        "impossible.asdf": _impossible_asdf(),
+    }
+    for name, body in objects.items():
+        put_object(s3_client, BUCKET, f"survey-hostile/{name}", body)
+    with pytest.warns(UserWarning, match="2 of 3 files could not be indexed"):
+        index = footprints.build_index(HOSTILE)
+    errors = dict(zip(index["uri"], index["error"], strict=True))
+    assert errors[HOSTILE + "good.fits"] == ""
+    assert errors[HOSTILE + "impossible.fits"].startswith(
+        f"bad file: {HOSTILE}impossible.fits: HDU 0's header claims 1000000 x 1000000 pixels"
+    )
+    assert "in an object of 2,880 bytes" in errors[HOSTILE + "impossible.fits"]
+    assert errors[HOSTILE + "impossible.asdf"].startswith(
+        f"bad file: {HOSTILE}impossible.asdf: roman.data claims 1000000 x 1000000 pixels"
+    )
+    found = footprints.find(index, "150.0 2.0")
+    assert list(found["uri"]) == [HOSTILE + "good.fits"]
+
+
+def _asdf_text(body: bytes) -> bytes:
+    return (
+        b"#ASDF 1.0.0\n#ASDF_STANDARD 1.5.0\n%YAML 1.1\n%TAG ! tag:stsci.edu:asdf/\n--- !core/asdf-1.1.0\n"
+        + body
+        + b"...\n"
+    )
+
+
+def _billion_laughs() -> bytes:
+    """2 kB: roman.meta.instrument.optical_element is 10^9 strings through 9 levels of aliases."""
+    levels = [b"    l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"]
+    levels += [b"    l%d: &l%d [%s]\n" % (n, n, b", ".join([b"*l%d" % (n - 1)] * 10)) for n in range(1, 9)]
+    return _asdf_text(
+        b"roman:\n  meta:\n"
+        + b"".join(levels)
+        + b"    instrument: {name: WFI, detector: WFI01, optical_element: *l8}\n"
+        + b"    wcs: null\n"
+    )
+
+
+HOSTILE_TREES = {
+    "laughs.asdf": (_billion_laughs(), "more than 100,000 nodes, through"),
+    "deep.asdf": (
+        _asdf_text(b"roman: {meta: " + b"[" * 500 + b"]" * 500 + b"}\n"),
+        "nested more than 64 levels",
+    ),
+    "itself.asdf": (_asdf_text(b"roman: &r {meta: {wcs: *r}}\n"), "inside the node it names"),
+    "endless.asdf": (
+        b"#ASDF 1.0.0\n%YAML 1.1\n---\nroman:\n  meta:\n" + b"    k: v\n" * (17 * 2**20 // 9),
+        "runs past 16 MiB",
+    ),
+}
+
+#: Limits of the process that indexes the hostile files: the kit's own reading of them uses far less
+#: (about 130 MB resident, 0.6 GB of address space with its 16 threads on two cores); the trees above
+#: would take all of it (the aliases alone expand to 10^9 nodes).
+ADDRESS_SPACE = 3 * 2**30
+CPU_SECONDS = 120
+
+
+def _limited() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+    resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
+
+
+def test_trees_built_to_exhaust_memory_are_bad_files_and_the_good_one_is_indexed(
+    buckets, s3_client, local_files, tmp_path, monkeypatch
+) -> None:
+    """`roman-helpers index` in a process of its own, with bounded memory and CPU time, so that a
+    reader that fails to stop cannot take the test run down with it."""
+    import subprocess
+    import sys
+
+    from tests.faulty_server import FaultyS3
+
+    put_object(
+        s3_client, BUCKET, "survey-hostile/good.fits", local_files["field/tds_F158_1_3.fits"].read_bytes()
+    )
+    for name, (body, _reason) in HOSTILE_TREES.items():
+        put_object(s3_client, BUCKET, f"survey-hostile/{name}", body)
+    out = tmp_path / "index.ecsv"
+    with FaultyS3([]) as server:  # the same store, counting what each file costs
+        seen, app = [], server.server.app
+
+        def recording(environ, start_response):
+            seen.append((environ["PATH_INFO"], environ.get("HTTP_RANGE")))
+            return app(environ, start_response)
+
+        server.server.app = recording
+        environment = {**os.environ, "AWS_ENDPOINT_URL": server.url, "MALLOC_ARENA_MAX": "2"}
+        for script in (
+            [sys.executable, "-m", "roman_helpers", "index", HOSTILE, "-o", str(out)],
+            [sys.executable, "-c", _METADATA_OF_EACH, *(HOSTILE + name for name in HOSTILE_TREES)],
+        ):
+            done = subprocess.run(
+                script, env=environment, preexec_fn=_limited, capture_output=True, text=True, timeout=600
+            )
+            assert done.returncode == 0, done.stderr[-3000:]
+            assert "Traceback" not in done.stderr
+    index = footprints.load_index(out)
+    errors = dict(zip(index["uri"], index["error"], strict=True))
+    assert errors.pop(HOSTILE + "good.fits") == ""
+    said = dict(line.split(" -> ", 1) for line in done.stdout.splitlines())
+    for name, (body, reason) in HOSTILE_TREES.items():
+        assert errors[HOSTILE + name].startswith(f"bad file: {HOSTILE}{name}: its ASDF tree"), name
+        assert reason in errors[HOSTILE + name]
+        by_metadata, by_open_asdf = said[HOSTILE + name].split(" | ")
+        assert by_metadata.startswith(f"FileFormatError: {HOSTILE}{name}: its ASDF tree"), name
+        assert by_open_asdf.startswith(f"FileFormatError: {HOSTILE}{name}: its ASDF tree"), name
+        # what each cost: in the index and read_metadata one read of its first 4 KiB, in open_asdf one
+        # read-ahead block; or (the endless tree) reads growing by a fifth up to the 16 MiB limit
+        fetched = [span for path, span in seen if path.endswith(name) and span]
+        if len(body) < 4096:
+            assert fetched.count("bytes=0-4095") == 2 and len(fetched) == 3, (name, fetched)
+        else:
+            assert max(int(span.split("-")[1]) for span in fetched) < 1.25 * 16 * 2**20
+
+
+_METADATA_OF_EACH = """
+import sys
+from roman_helpers import stream
+for uri in sys.argv[1:]:
+    said = []
+    for read in (stream.read_metadata, lambda uri: stream.open_asdf(uri).__enter__()):
+        try:
+            read(uri)
+            said.append("read")
+        except Exception as error:
+            said.append(type(error).__name__ + ": " + str(error))
+    print(uri, "->", " | ".join(said))
+"""
+
+
+# --------------------------------------------------------------------------- files that are not indexes
+
+
+def _one_row_index() -> Table:
+    """A well-formed index of one file, written here (not by build_index)."""
+    header = files.tan_header((48, 64), 150.0, 2.0, 1 / 3600)
+    wcs = WCS(header)
+    corner_ra, corner_dec = wcs.pixel_to_world_values([-0.5, 63.5, 63.5, -0.5], [-0.5, -0.5, 47.5, 47.5])
+    row = {
+        "uri": "s3://stpubdata/x.fits",
+        "instrument": "WFI",
+        "band": "F158",
+        "detector": "WFI01",
+        "t_start": 61000.0,
+        "t_end": 61000.001,
+        "exptime": 86.4,
+        "naxis1": 64,
+        "naxis2": 48,
+        "ra_center": 150.0,
+        "dec_center": 2.0,
+        "ra_corners": np.array(corner_ra),
+        "dec_corners": np.array(corner_dec),
+        "fov_radius": 0.01,
+        "wcs": "\n".join(card.image for card in wcs.to_header().cards),
+        "wcs_error": 0.0,
+        "etag": "abc",
+        "size": 20160,
+        "error": "",
+    }
+    return Table({name: [value] for name, value in row.items()})
+
+
+def _text_everywhere(table: Table) -> Table:
+    """The same column names, each holding text."""
+    return Table({name: ["x"] for name in table.colnames})
+
+
+def _parquet(path: Path, table: Table, metadata: bytes | None = None) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrays = {
+        name: pa.array([str(v) if np.ndim(v) == 0 else list(v) for v in table[name]])
+        for name in table.colnames
+    }
+    pq.write_table(pa.table(arrays).replace_schema_metadata({"roman_helpers": metadata or b"{}"}), path)
+    return path
+
+
+def _not_indexes(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """Files named like indexes that are not, and what the error must say about each."""
+    good = _one_row_index()
+    footprints.save_index(good, tmp_path / "good.parquet")  # a real one, then damaged below
+    import pyarrow.parquet as pq
+
+    stored = pq.read_table(tmp_path / "good.parquet")
+    pq.write_table(
+        stored.replace_schema_metadata({"roman_helpers": b"{not json"}), tmp_path / "metadata.parquet"
+    )
+    pq.write_table(stored.replace_schema_metadata({"roman_helpers": b"[1, 2]"}), tmp_path / "list.parquet")
+    _parquet(tmp_path / "text.parquet", _text_everywhere(good))
+    _text_everywhere(good).write(tmp_path / "text.ecsv")
+    scalar_corners = good.copy()
+    scalar_corners["ra_corners"] = [150.0]
+    scalar_corners.write(tmp_path / "corners.ecsv")
+    negative = good.copy()
+    negative["naxis1"] = [2.5]
+    negative.write(tmp_path / "float_naxis.ecsv")
+    return {
+        "metadata.parquet": (tmp_path / "metadata.parquet", "its roman_helpers metadata is not JSON"),
+        "list.parquet": (tmp_path / "list.parquet", "its roman_helpers metadata is not a JSON object"),
+        "text.parquet": (
+            tmp_path / "text.parquet",
+            "column t_start holds text, where an index holds numbers",
+        ),
+        "text.ecsv": (tmp_path / "text.ecsv", "column t_start holds text, where an index holds numbers"),
+        "corners.ecsv": (
+            tmp_path / "corners.ecsv",
+            "column ra_corners holds one value a row, where an index holds 4",
+        ),
+        "float_naxis.ecsv": (
+            tmp_path / "float_naxis.ecsv",
+            "column naxis1 holds floating-point numbers, where an index holds whole numbers",
+        ),
+    }
+
+
+def test_index_files_that_are_not_indexes_say_what_is_wrong(tmp_path) -> None:
+    assert (
+        len(
+            footprints.find(
+                footprints.load_index(footprints.save_index(_one_row_index(), tmp_path / "ok.ecsv")), "150 2"
+            )
+        )
+        == 1
+    )
+    for name, (path, said) in _not_indexes(tmp_path).items():
+        with pytest.raises(FileFormatError, match=re.escape(said)) as caught:
+            footprints.find(path, "150 2")
+        assert str(path) in str(caught.value) and "\n" not in str(caught.value), name
+
+
+def test_a_table_with_the_index_columns_of_other_types_is_refused_by_find() -> None:
+    with pytest.raises(FileFormatError, match="column t_start holds text, where an index holds numbers"):
+        footprints.find(_text_everywhere(_one_row_index()), "150 2")

@@ -58,7 +58,7 @@ def wcs_with_target_at(x0: float, y0: float) -> WCS:
 @pytest.mark.parametrize("seed", range(5))
 def test_flux_recovered_within_three_sigma(seed):
     image, err = noisy_image(5000.0, 30.3, 29.6, seed)
-    result = forced_photometry(image, (30.3, 29.6), radius=6, annulus=(10, 20), error=err)
+    result = forced_photometry(image, pixel=(30.3, 29.6), radius=6, annulus=(10, 20), error=err)
     assert abs(result.flux - 5000.0) < 3 * result.flux_err
     ring_pixels = math.pi * (20**2 - 10**2)
     assert abs(result.background - BACKGROUND) < 3 * 1.25 * NOISE / math.sqrt(ring_pixels)
@@ -72,7 +72,7 @@ def test_error_array_is_propagated():
     radius = 6.0
     for sigma in (5.0, 10.0):
         result = forced_photometry(
-            image, (30.3, 29.6), radius=radius, annulus=(10, 20), error=np.full(SHAPE, sigma)
+            image, pixel=(30.3, 29.6), radius=radius, annulus=(10, 20), error=np.full(SHAPE, sigma)
         )
         # exact overlaps of a circle inside the image sum to its area: sqrt(sum w sigma^2)
         assert result.flux_err == pytest.approx(sigma * math.sqrt(math.pi * radius**2), rel=1e-6)
@@ -83,17 +83,18 @@ def test_error_array_is_propagated():
     err = np.full(SHAPE, 5.0)
     err[28:32, 28:32] = 500.0
     assert (
-        forced_photometry(image, (30.3, 29.6), radius=radius, annulus=(10, 20), error=err).flux_err > 500 * 4
+        forced_photometry(image, pixel=(30.3, 29.6), radius=radius, annulus=(10, 20), error=err).flux_err
+        > 500 * 4
     )
     # without an error array the noise comes from the annulus: none here
-    assert forced_photometry(image, (30.3, 29.6), radius=radius, annulus=(10, 20)).flux_err == pytest.approx(
-        0, abs=1e-6
-    )
+    assert forced_photometry(
+        image, pixel=(30.3, 29.6), radius=radius, annulus=(10, 20)
+    ).flux_err == pytest.approx(0, abs=1e-6)
 
 
 def test_noise_from_annulus_without_error_array():
     image, _ = noisy_image(5000.0, 30.3, 29.6, seed=11)
-    result = forced_photometry(image, (30.3, 29.6), radius=6, annulus=(10, 20))
+    result = forced_photometry(image, pixel=(30.3, 29.6), radius=6, annulus=(10, 20))
     expected = NOISE * math.sqrt(math.pi * 36)
     assert 0.8 * expected < result.flux_err < 1.2 * expected
     assert abs(result.flux - 5000.0) < 3 * result.flux_err
@@ -102,7 +103,9 @@ def test_noise_from_annulus_without_error_array():
 def test_star_near_the_edge():
     x0, y0, radius = 2.0, 30.0, 5.0
     image = BACKGROUND + star(5000.0, x0, y0)
-    result = forced_photometry(image, (x0, y0), radius=radius, annulus=(8, 14), error=np.full(SHAPE, NOISE))
+    result = forced_photometry(
+        image, pixel=(x0, y0), radius=radius, annulus=(8, 14), error=np.full(SHAPE, NOISE)
+    )
     # the image edge is the line x = -0.5: the circle loses a segment at distance 2.5 from its centre
     d = x0 + 0.5
     segment = radius**2 * math.acos(d / radius) - d * math.sqrt(radius**2 - d**2)
@@ -115,9 +118,9 @@ def test_star_near_the_edge():
     )
     # a NaN pixel in the aperture is left out, and the coverage says so
     image[30, 3] = np.nan
-    assert forced_photometry(image, (x0, y0), radius=radius, annulus=(8, 14)).coverage < result.coverage
+    assert forced_photometry(image, pixel=(x0, y0), radius=radius, annulus=(8, 14)).coverage < result.coverage
     with pytest.raises(InvalidParameterError, match="does not touch"):
-        forced_photometry(image, (-20.0, 30.0), radius=radius, annulus=(8, 14))
+        forced_photometry(image, pixel=(-20.0, 30.0), radius=radius, annulus=(8, 14))
 
 
 def test_sky_position_and_angular_radii_on_a_cutout():
@@ -129,14 +132,14 @@ def test_sky_position_and_angular_radii_on_a_cutout():
     by_sky = forced_photometry(
         cut, TARGET, 6 * SCALE * u.arcsec, (10 * SCALE * u.arcsec, 14 * SCALE * u.arcsec), error=err_cut
     )
-    by_pixel = forced_photometry(image, (x0, y0), 6, (10, 14), error=err)
+    by_pixel = forced_photometry(image, pixel=(x0, y0), radius=6, annulus=(10, 14), error=err)
     assert by_sky.flux == pytest.approx(by_pixel.flux, rel=1e-6)
     assert by_sky.flux_err == pytest.approx(by_pixel.flux_err, rel=1e-6)
     assert cut.to_original_position((by_sky.x, by_sky.y)) == pytest.approx((x0, y0), abs=1e-6)
     with pytest.raises(InvalidParameterError, match="no WCS"):
         forced_photometry(image, TARGET, 6, (10, 14))
     with pytest.raises(InvalidParameterError, match="r_in"):
-        forced_photometry(image, (x0, y0), 6, (4, 14))
+        forced_photometry(image, pixel=(x0, y0), radius=6, annulus=(4, 14))
 
 
 EPOCHS = [  # band, t_start, t_end, flux, star pixel position in the whole image

@@ -12,6 +12,7 @@ taken come from the sandbox's survey tables and focal-plane model, not from the 
 from __future__ import annotations
 
 import functools
+import re
 import math
 
 import astropy.units as u
@@ -25,7 +26,7 @@ from astropy.time import Time
 
 from roman_helpers import _sky, footprints, photometry, stream
 from roman_helpers.cli import main
-from roman_helpers.errors import InvalidParameterError
+from roman_helpers.errors import InvalidParameterError, ObjectNotFoundError
 
 SPELLINGS = ("SkyCoord", "decimal", "sexagesimal", "with units")
 SIZE = 25
@@ -90,7 +91,7 @@ def test_bands_sizes_radii_and_apertures_are_checked():
         (lambda: _sky.parse_time("yesterday", "start"), "invalid start 'yesterday'"),
         (lambda: _sky.parse_time_range((61010, 61000)), "the start comes after the end"),
         (lambda: _sky.check_apertures(5, 4, 10), "need 0 < radius= <= r_in < r_out"),
-        (lambda: _sky.parse_sky_position((10, 20)), "give a sky position"),
+        (lambda: _sky.parse_sky_position((10, 20)), "two bare numbers could be RA and Dec or pixels"),
     ):
         with pytest.raises(InvalidParameterError, match=said):
             call()
@@ -206,3 +207,121 @@ def _assert_same_rows(curve, reference, name, tolerance):
         else:
             assert [str(v) for v in curve[column]] == [str(v) for v in reference[column]], (name, column)
     assert math.isclose(curve.meta["target_ra_deg"], reference.meta["target_ra_deg"], rel_tol=1e-12), name
+
+
+# --------------------------------------------------------------------------- the sky or pixels, never a guess
+
+#: Two bare numbers: RA and Dec, or pixels x and y? (Refused before any file is read, wherever they point.)
+PAIR = (9.4508, -44.0905)
+BOTH_FORMS = (
+    "invalid position (9.4508, -44.0905). two bare numbers could be RA and Dec or pixels x, y: "
+    'for RA and Dec in degrees write position="9.4508 -44.0905" (or a SkyCoord); '
+)
+
+
+def test_a_bare_pair_of_numbers_is_refused_everywhere_with_both_forms(index):
+    from roman_helpers.batch import BatchResult, cutouts
+    from roman_helpers.transfer import measure
+
+    uri = str(footprints.find(index, every()["SkyCoord"], band=BAND)["uri"][0])
+    takes_pixels = {
+        "stream.cutout": lambda: stream.cutout(uri, position=PAIR, size=SIZE),
+        "stream.cutouts": lambda: stream.cutouts(uri, position=PAIR, size=SIZE),
+        "batch.cutouts": lambda: cutouts([uri], PAIR, SIZE, progress=False),
+        "forced_photometry": lambda: photometry.forced_photometry(np.ones((41, 41)), PAIR, 3),
+        "light_curve": lambda: photometry.light_curve(BatchResult(), PAIR),
+    }
+    sky_only = {
+        "find": lambda: footprints.find(index, PAIR),
+        "light_curve_from_index": lambda: photometry.light_curve_from_index(index, PAIR, progress=False),
+    }
+    for name, call in {**takes_pixels, **sky_only}.items():
+        with measure() as transfer, pytest.raises(InvalidParameterError) as refused:
+            call()
+        pixels = (
+            "for 0-based pixels write pixel=(9.4508, -44.0905)"
+            if name in takes_pixels
+            else "pixel positions have no meaning here: each file of an index has pixels of its own"
+        )
+        assert str(refused.value) == BOTH_FORMS + pixels, name
+        assert transfer.requests == 0, name  # refused before any work
+
+
+def test_pixel_positions_are_given_as_pixel(index, tmp_path, capsys):
+    from roman_helpers.batch import cutouts
+
+    uri = str(footprints.find(index, every()["SkyCoord"], band=BAND)["uri"][0])
+    on_the_sky = stream.cutout(uri, position=every()["SkyCoord"], size=SIZE)
+    (ymin, ymax), (xmin, xmax) = on_the_sky.bbox_original
+    centre = ((xmin + xmax) / 2, (ymin + ymax) / 2)  # the pixel at the middle of the same region
+    assert stream.cutout(uri, pixel=centre, size=SIZE).bbox_original == on_the_sky.bbox_original
+    [done] = cutouts([uri], pixel=centre, size=SIZE, progress=False).ok
+    assert done.cutout.bbox_original == on_the_sky.bbox_original
+    out = tmp_path / "pixel.fits"
+    assert (
+        main(["cutout", uri, "--pixel", str(centre[0]), str(centre[1]), "--size", str(SIZE), "-o", str(out)])
+        == 0
+    )
+    capsys.readouterr()
+    header = fits.getheader(out, "SCI")
+    assert ((header["YMIN"], header["YMAX"]), (header["XMIN"], header["XMAX"])) == on_the_sky.bbox_original
+    for call, said in (
+        (lambda: stream.cutout(uri, position=every()["decimal"], pixel=centre, size=SIZE), "not both"),
+        (lambda: stream.cutout(uri, pixel="9.4508 -44.0905", size=SIZE), "a sky position goes in position="),
+        (
+            lambda: stream.cutout(uri, pixel=PAIR, size=SIZE),
+            r"^invalid pixel \(9\.4508, -44\.0905\)\. x, y = \(9\.5, -44\.1\) is off this image of",
+        ),
+    ):
+        with pytest.raises(InvalidParameterError, match=said):
+            call()
+
+
+def _nearest_footprint_degrees(index, target: SkyCoord) -> tuple[float, float]:
+    """Bounds of the distance from ``target`` to the nearest footprint: centre less size, and centre."""
+    files = index[index["error"] == ""]
+    separation = target.separation(SkyCoord(files["ra_center"], files["dec_center"], unit="deg")).deg
+    return float(np.min(separation - np.asarray(files["fov_radius"]))), float(np.min(separation))
+
+
+def test_a_miss_far_from_every_footprint_suggests_a_swap_not_a_wider_radius(index, tds_index, capsys):
+    ra, dec = target()
+    swapped = f"{-dec:.5f} {ra:.5f}"  # RA and Dec in each other's place, and the Dec's sign lost
+    with pytest.warns(UserWarning, match="a wider radius= would not help") as warned:
+        found = footprints.find(index, swapped, band=BAND)
+    assert str(warned[0].message) == found.meta["message"]
+    holds = len(footprints.find(index, every()["decimal"], band=BAND))
+    low, high = _nearest_footprint_degrees(index, SkyCoord(-dec, ra, unit="deg"))
+    assert len(found) == 0 and holds == len(_holding()) and low > 60
+    message = found.meta["message"]
+    head, tail = message.split(" degrees away, ")
+    assert head.startswith(f"no file in the index holds ra={-dec:.6f} dec={ra:.6f}; the nearest footprint is ")
+    assert low - 0.05 <= float(head.rsplit(" ", 1)[1]) <= high + 0.05  # said to a tenth of a degree
+    assert tail == (
+        f"so a wider radius= would not help; ra={ra:.6f} dec={dec:.6f} (RA and Dec swapped, and the "
+        f"Dec's sign) is in {holds} of its files: check the order (RA first) and the signs"
+    )
+    assert main(["find", str(tds_index.path), "--target", swapped, "--band", BAND]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and err == message.replace("radius=", "--radius") + "\n"
+    said = re.escape(f"ra={ra:.6f} dec={dec:.6f} (RA and Dec swapped")
+    with pytest.raises(ObjectNotFoundError, match=said):
+        photometry.light_curve_from_index(index, swapped, band=BAND, progress=False)
+
+
+def test_a_miss_in_another_part_of_the_sky_says_so(index):
+    with pytest.warns(UserWarning, match="a wider radius= would not help"):
+        found = footprints.find(index, "150.1 2.2")
+    files = index[index["error"] == ""]
+    centres = SkyCoord(files["ra_center"], files["dec_center"], unit="deg")
+    middle = SkyCoord(
+        *(np.mean(getattr(centres.cartesian, axis)) for axis in "xyz"), representation_type="cartesian"
+    )
+    middle = SkyCoord(middle.spherical.lon, middle.spherical.lat)
+    spread = float(np.max(middle.separation(centres).deg + np.asarray(files["fov_radius"])))
+    assert 1 / 60 <= spread < 1  # the indexed images of one supernova: said in arcminutes
+    assert found.meta["message"].endswith(
+        f"degrees away, so a wider radius= would not help; the index covers another part of the sky "
+        f"(its {len(files)} files lie within {spread * 60:.1f} arcmin of ra={middle.ra.deg:.4f} "
+        f"dec={middle.dec.deg:.4f}); check the position, or use an index of that field"
+    )

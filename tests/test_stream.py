@@ -267,8 +267,10 @@ def test_box_outside_the_image_is_refused(s3env, box):
 
 
 def test_box_and_position_together_are_refused(s3env):
-    with pytest.raises(InvalidParameterError, match="either box= or position= and size="):
-        stream.cutout(s3env.uri["fits"], box=(0, 0, 10, 10), position=(5, 5), size=3)
+    with pytest.raises(
+        InvalidParameterError, match=r"either box= or a centre \(position= or pixel=\) and size="
+    ):
+        stream.cutout(s3env.uri["fits"], box=(0, 0, 10, 10), pixel=(5, 5), size=3)
 
 
 def test_unknown_extension_lists_the_valid_ones(s3env):
@@ -440,3 +442,47 @@ def test_a_small_asdf_file_is_cut_out_with_one_request(buckets, s3_client):
     np.testing.assert_array_equal(cut.data, image[20:25, 10:30])
     assert stats.by_operation() == {"GetObject": 1}
     assert stats.bytes == len(body)
+
+
+def test_a_sky_cut_out_of_a_plain_asdf_file_whose_gwcs_keeps_arrays_in_blocks(buckets, s3_client):
+    """asdf itself (not roman_datamodels) writes a gwcs's polynomial coefficients to binary blocks,
+    after the image's: the cut-out reads them as the index does, and lands where the gwcs says."""
+    from astropy.coordinates import SkyCoord
+    from astropy.modeling import models
+    from gwcs import wcs as gwcs_module
+
+    from roman_helpers import footprints
+    from roman_helpers.sandbox.synth import tan_gwcs
+    from tests.conftest import put_object
+
+    shape = (60, 80)
+    image = np.arange(shape[0] * shape[1], dtype=np.float32).reshape(shape)
+    tan = tan_gwcs(shape, 10.0, -44.0, 0.1 / 3600)
+    distortion = models.Polynomial2D(2, c1_0=1.0, c2_0=2e-3, c0_2=-1e-3) & models.Polynomial2D(
+        2, c0_1=1.0, c1_1=1e-3
+    )
+    warped = gwcs_module.WCS(
+        [
+            (tan.input_frame, models.Mapping((0, 1, 0, 1)) | distortion | tan.forward_transform),
+            (tan.output_frame, None),
+        ]
+    )
+    warped.bounding_box = tan.bounding_box
+    buffer = io.BytesIO()
+    asdf.AsdfFile({"roman": {"meta": {"wcs": warped}, "data": image}}).write_to(
+        buffer, all_array_compression="lz4"
+    )
+    body = buffer.getvalue()
+    tree = body[: body.index(b"\n...\n")]
+    assert tree.count(b"!core/ndarray") >= 3  # the image's and the polynomials' coefficients, as blocks
+    put_object(s3_client, "stpubdata", "plain/warped.asdf", body)
+    uri = "s3://stpubdata/plain/warped.asdf"
+
+    x, y = 52.0, 21.0
+    target = SkyCoord(*warped(x, y), unit="deg")  # the file's own gwcs, evaluated here
+    cut = stream.cutout(uri, position=target, size=(7, 9))
+    assert cut.bbox_original == ((18, 24), (48, 56))
+    np.testing.assert_array_equal(cut.data, image[18:25, 48:57])
+    found = footprints.find(footprints.build_index([uri]), target)
+    assert list(found["uri"]) == [uri]
+    assert abs(found["x"][0] - x) < 0.05 and abs(found["y"][0] - y) < 0.05

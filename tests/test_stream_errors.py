@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import random
 import re
 import subprocess
 import sys
@@ -23,14 +24,17 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 import pytest
+import s3fs
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
 from files import tan_gwcs, tan_header  # bench/files.py
 
 from roman_helpers import cli, stream
-from roman_helpers.errors import FileFormatError, ObjectNotFoundError, RomanHelpersError
+from roman_helpers.errors import CorruptedDataError, FileFormatError, ObjectNotFoundError, RomanHelpersError
+from roman_helpers.sandbox.services.faults import FaultRule
 from tests.conftest import put_object
+from tests.faulty_server import FaultyS3
 
 NY, NX = 60, 80  # rows, columns
 PIXEL_DEG = 0.36 / 3600
@@ -206,7 +210,7 @@ def test_a_size_that_cannot_be_read_is_a_usage_error(files, capsys, size, said):
 
 @pytest.mark.parametrize("size", [-5, 0, 6.5, -3 * u.arcsec, (10, 0)])
 def test_a_bad_size_in_python_terms(files, size):
-    assert python_error(lambda: stream.cutout(files["fits"], position=(10, 10), size=size)).startswith(
+    assert python_error(lambda: stream.cutout(files["fits"], pixel=(10, 10), size=size)).startswith(
         f"invalid size {size!r}"
     )
 
@@ -229,7 +233,7 @@ def test_a_size_that_does_not_fit_the_image(files, capsys, kind, size, said):
 
 
 def test_an_angular_size_needs_a_wcs(files):
-    message = python_error(lambda: stream.cutout(files["nowcs"], position=(40, 30), size=10 * u.arcsec))
+    message = python_error(lambda: stream.cutout(files["nowcs"], pixel=(40, 30), size=10 * u.arcsec))
     assert message.startswith(
         "invalid size <Quantity 10. arcsec>. this image has no celestial WCS, so an "
         "angle cannot be turned into pixels"
@@ -339,6 +343,7 @@ def test_a_fits_extension_that_is_not_there_lists_those_that_are(files, capsys, 
         (["--box", "0", "0", "5", "5", "--size", "5"], "--box goes alone"),
         (["--target", "10 -44", "--dec", "-44", "--size", "5"], "--target needs --size (and no --dec)"),
         (["--target", "10 -44"], "--target needs --size"),
+        (["--pixel", "3", "3"], "--pixel needs --size"),
     ],
 )
 def test_options_that_do_not_go_together(files, capsys, options, said):
@@ -350,12 +355,14 @@ def test_options_that_do_not_go_together(files, capsys, options, said):
     ("kwargs", "said"),
     [
         (
-            {"box": (0, 0, 5, 5), "position": (3, 3), "size": 2},
-            "give either box= or position= and size=, not both",
+            {"box": (0, 0, 5, 5), "pixel": (3, 3), "size": 2},
+            "give either box= or a centre (position= or pixel=) and size=, not both",
         ),
-        ({}, "give box=(x0, y0, x1, y1), or position= and size="),
-        ({"position": (3, 3)}, "invalid size None"),
-        ({"position": [1, 2, 3], "size": 3}, "give a SkyCoord, a string of RA and Dec"),
+        ({}, "give box=(x0, y0, x1, y1), or a centre (position= on the sky, pixel= in pixels) and size="),
+        ({"pixel": (3, 3)}, "invalid size None"),
+        ({"position": [1, 2, 3], "size": 3}, "give a SkyCoord or a string of RA and Dec"),
+        ({"position": "10 -44", "pixel": (3, 3), "size": 3}, "give either position= (on the sky) or pixel="),
+        ({"pixel": [1, 2, 3], "size": 3}, "give 0-based pixels (x, y)"),
     ],
 )
 def test_python_arguments_that_do_not_go_together(files, kwargs, said):
@@ -446,3 +453,294 @@ def test_a_fits_file_named_asdf(damaged):
 def test_a_missing_key_in_an_existing_bucket(damaged):
     with pytest.raises(ObjectNotFoundError, match=re.escape("damaged/nothing.fits")):
         stream.read_header("s3://stpubdata/damaged/nothing.fits")
+
+
+# --------------------------------------------------------------------------- damaged bytes: never pixels
+#
+# What a file states about its own bytes (the sizes in an lz4 chunk's header, an ASDF block header's
+# sizes and MD5, a gzip member's CRC) is checked against what is decoded. A disagreement is read
+# again (a fault on the way does not repeat); when it persists the file is damaged: CorruptedDataError.
+# Files are made here, damaged here, and served by the moto server, or by the same store behind
+# the fault injector (tests/faulty_server.py) for faults on the way.
+
+CHUNKED_SHAPE = (200, 300)  # rows, columns of float32: 240,000 bytes, 15 lz4 chunks of 16 KiB
+CHUNKED_BOX = (0, 100, 300, 150)  # rows 100-149: bytes 120,000-180,000, chunks 7 to 10
+CHUNKED_IMAGE = (
+    (np.arange(CHUNKED_SHAPE[0] * CHUNKED_SHAPE[1]) % 977).astype(np.float32).reshape(CHUNKED_SHAPE)
+)
+READS = 3  # ROMAN_HELPERS_MAX_ATTEMPTS in these tests
+
+
+@pytest.fixture
+def rereads(monkeypatch):
+    monkeypatch.setenv("ROMAN_HELPERS_MAX_ATTEMPTS", str(READS))
+    monkeypatch.setenv("ROMAN_HELPERS_BACKOFF", "0")
+
+
+def _chunked_asdf() -> bytes:
+    """An lz4 ASDF file whose image lies in 15 chunks (asdf's own writer, 16 KiB chunks)."""
+    import asdf
+
+    buffer = io.BytesIO()
+    asdf.AsdfFile({"roman": {"data": CHUNKED_IMAGE}}).write_to(
+        buffer, all_array_compression="lz4", compression_kwargs={"compression_block_size": 16 * 1024}
+    )
+    return buffer.getvalue()
+
+
+def _lz4_chunks(raw: bytes) -> tuple[int, int, list[int]]:
+    """Start of the first block, where its data ends, and where each of its chunks starts.
+
+    Read here from the ASDF standard's block layout (magic, header size, a header of flags,
+    compression, allocated, used and data sizes), and asdf's lz4 chunks (a 4-byte big-endian
+    length, then an lz4 block starting with its 4-byte little-endian decoded size).
+    """
+    block = raw.index(b"\xd3BLK")
+    header_size = int.from_bytes(raw[block + 4 : block + 6], "big")
+    used = int.from_bytes(raw[block + 6 + 16 : block + 6 + 24], "big")
+    data_start = block + 6 + header_size
+    chunks, at = [], data_start
+    while at < data_start + used:
+        chunks.append(at)
+        at += 4 + int.from_bytes(raw[at : at + 4], "big")
+    assert at == data_start + used and len(chunks) == 15
+    return block, data_start + used, chunks
+
+
+def _flipped(raw: bytes, offset: int, bit: int = 0) -> bytes:
+    damaged = bytearray(raw)
+    damaged[offset] ^= 1 << bit
+    return bytes(damaged)
+
+
+def _tree_reads(seen: list[tuple[str, str | None]]) -> int:
+    """How many times a file was read from its first byte."""
+    return sum(1 for method, span in seen if method == "GET" and (span or "").startswith("bytes=0-"))
+
+
+def _recorded(server: FaultyS3) -> list[tuple[str, str | None]]:
+    """(method, Range) of every request ``server`` gets from now on."""
+    seen, app = [], server.server.app
+
+    def recording(environ, start_response):
+        seen.append((environ["REQUEST_METHOD"], environ.get("HTTP_RANGE")))
+        return app(environ, start_response)
+
+    server.server.app = recording
+    return seen
+
+
+def _behind_faults(monkeypatch, rules) -> FaultyS3:
+    server = FaultyS3(rules)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+    s3fs.S3FileSystem.clear_instance_cache()
+    return server
+
+
+@pytest.mark.parametrize("bit", [0, 7])
+@pytest.mark.parametrize("byte", range(8), ids=lambda b: f"header byte {b}")
+@pytest.mark.parametrize("chunk", [0, 8, 14], ids=["chunk before the box", "chunk in it", "chunk after it"])
+def test_a_flipped_bit_in_an_lz4_chunk_header_never_gives_pixels(
+    buckets, s3_client, rereads, chunk, byte, bit
+):
+    """Bytes 0-3 of a chunk are its compressed length, 4-7 (in its lz4 block) its decoded size.
+
+    A chunk before the box moves every later chunk's rows; one in it decodes to the box's pixels;
+    one after it is never read, so its damage cannot show (the pixels are right).
+    """
+    raw = _chunked_asdf()
+    _block, _end, chunks = _lz4_chunks(raw)
+    put_object(s3_client, "stpubdata", "damaged/chunk.asdf", _flipped(raw, chunks[chunk] + byte, bit))
+    uri = "s3://stpubdata/damaged/chunk.asdf"
+    if chunk == 14:
+        assert np.array_equal(stream.cutout(uri, box=CHUNKED_BOX).data, CHUNKED_IMAGE[100:150])
+        return
+    with pytest.raises(CorruptedDataError, match=rf"{re.escape(uri)}: .*; read {READS} times, damaged each"):
+        stream.cutout(uri, box=CHUNKED_BOX)
+
+
+def test_a_damaged_chunk_size_before_the_box_is_read_again_then_refused(
+    buckets, s3_client, rereads, monkeypatch
+):
+    """The silent case: chunk 0's decoded size, one bit off, moved every later chunk's rows."""
+    raw = _chunked_asdf()
+    _block, _end, chunks = _lz4_chunks(raw)
+    put_object(s3_client, "stpubdata", "damaged/size.asdf", _flipped(raw, chunks[0] + 4))
+    with _behind_faults(monkeypatch, []) as server:
+        seen = _recorded(server)
+        with pytest.raises(CorruptedDataError, match=r"size\.asdf.*lz4 chunk") as caught:
+            stream.cutout("s3://stpubdata/damaged/size.asdf", box=CHUNKED_BOX)
+    assert _tree_reads(seen) == READS  # read again, then given up: the damage is in the file
+    assert "damaged" in str(caught.value)
+
+
+def test_a_chunk_damaged_on_the_way_is_read_again(buckets, s3_client, rereads, monkeypatch):
+    raw = _chunked_asdf()
+    _block, _end, chunks = _lz4_chunks(raw)
+    put_object(s3_client, "stpubdata", "clean/chunk.asdf", raw)
+    # the first read of the file (its tree and, this file being small, its blocks) loses one bit of
+    # chunk 0's decoded size on the way; the stored file is whole
+    rule = FaultRule("flip", key="clean/chunk.asdf", method="GET", nth=1, offset=chunks[0] + 4)
+    with _behind_faults(monkeypatch, [rule]) as server:
+        seen = _recorded(server)
+        cut = stream.cutout("s3://stpubdata/clean/chunk.asdf", box=CHUNKED_BOX)
+    assert server.injector.injected["flip"] == 1 and _tree_reads(seen) == 2
+    assert np.array_equal(cut.data, CHUNKED_IMAGE[100:150])
+
+
+def test_a_damaged_lz4_payload_is_caught_by_the_block_checksum(buckets, s3_client, rereads):
+    """A whole-image cut-out reads every chunk: the block header's MD5 of them is checked."""
+    raw = _chunked_asdf()
+    _block, _end, chunks = _lz4_chunks(raw)
+    for offset in range(chunks[3] + 40, chunks[3] + 60):  # inside chunk 3's compressed bytes
+        put_object(s3_client, "stpubdata", "damaged/payload.asdf", _flipped(raw, offset, 2))
+        with pytest.raises(CorruptedDataError, match=re.escape("payload.asdf")):
+            stream.cutout("s3://stpubdata/damaged/payload.asdf", box=(0, 0, *CHUNKED_SHAPE[::-1]))
+
+
+def _stored_fits_gz() -> tuple[bytes, int]:
+    """A .fits.gz with DEFLATE's stored blocks (no compression), and where a SCI pixel lies in it.
+
+    In stored blocks a flipped byte decodes without a word from zlib: only the member's CRC
+    tells. Pixel (row 30, column 40) of SCI holds a value found once in the whole file.
+    """
+    image = IMAGE.copy()
+    image[30, 40] = np.float32(12345.678)
+    buffer = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(image, name="SCI")]).writeto(buffer)
+    packed = gzip.compress(buffer.getvalue(), compresslevel=0)
+    marker = np.array([12345.678], ">f4").tobytes()
+    assert packed.count(marker) == 1
+    return packed, packed.index(marker)
+
+
+def test_a_gzip_member_whose_crc_fails_is_read_again_then_refused(buckets, s3_client, rereads, monkeypatch):
+    packed, pixel = _stored_fits_gz()
+    put_object(s3_client, "stpubdata", "damaged/stored.fits.gz", _flipped(packed, pixel + 1))
+    with _behind_faults(monkeypatch, []) as server:
+        seen = _recorded(server)
+        with pytest.raises(CorruptedDataError, match=r"stored\.fits\.gz.*CRC"):
+            stream.cutout("s3://stpubdata/damaged/stored.fits.gz", box=(30, 20, 50, 40))
+    assert _tree_reads(seen) == READS
+
+
+def test_a_gzip_member_damaged_on_the_way_is_read_again(buckets, s3_client, rereads, monkeypatch):
+    packed, pixel = _stored_fits_gz()
+    put_object(s3_client, "stpubdata", "clean/stored.fits.gz", packed)
+    rule = FaultRule("flip", key="clean/stored.fits.gz", method="GET", nth=1, offset=pixel + 1)
+    with _behind_faults(monkeypatch, [rule]) as server:
+        cut = stream.cutout("s3://stpubdata/clean/stored.fits.gz", box=(30, 20, 50, 40))
+    assert server.injector.injected["flip"] == 1
+    assert cut.data[10, 10] == np.float32(12345.678)
+    assert np.array_equal(cut.data[:10], IMAGE[20:30, 30:50])
+
+
+# --------------------------------------------------------------------- truncated files: our error, one line
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.6, 0.95], ids=lambda share: f"{share:.0%} kept")
+def test_a_truncated_fits_gz_is_a_file_format_error(buckets, s3_client, capsys, keep):
+    whole = gzip.compress(_fits_bytes(), 6)
+    put_object(s3_client, "stpubdata", "damaged/cut.fits.gz", whole[: int(len(whole) * keep)])
+    uri = "s3://stpubdata/damaged/cut.fits.gz"
+    with pytest.raises(FileFormatError, match=r"cut\.fits\.gz.*truncated"):
+        stream.cutout(uri, box=(0, 50, 10, 60))
+    assert "truncated" in cli_error(capsys, ["cutout", uri, "--box", "0", "50", "10", "60", *OUT], 1)
+
+
+@pytest.mark.parametrize("where", ["after the block header", "in a chunk header", "in a chunk"])
+def test_an_lz4_asdf_cut_inside_a_block_is_a_file_format_error(buckets, s3_client, capsys, where):
+    raw = _chunked_asdf()
+    _block, _end, chunks = _lz4_chunks(raw)
+    end = {
+        "after the block header": chunks[0],
+        "in a chunk header": chunks[8] + 2,
+        "in a chunk": chunks[9] - 100,
+    }
+    put_object(s3_client, "stpubdata", "damaged/cut.asdf", raw[: end[where]])
+    uri = "s3://stpubdata/damaged/cut.asdf"
+    with pytest.raises(FileFormatError, match=r"cut\.asdf.*truncated"):
+        stream.cutout(uri, box=CHUNKED_BOX)
+    assert "truncated" in cli_error(capsys, ["cutout", uri, "--box", "0", "100", "300", "150", *OUT], 1)
+
+
+# ----------------------------------------------------------------- any damage: one of the package's errors
+
+_CALLS = {
+    "cutout": lambda uri: stream.cutout(uri, box=(10, 10, 40, 40)),
+    "cutouts": lambda uri: stream.cutouts(uri, box=(0, 50, 80, 60)),
+    "sky cut-out": lambda uri: stream.cutout(uri, position=f"{RA} {DEC}", size=5),
+    "info": stream.info,
+    "metadata": stream.read_metadata,
+}
+
+
+def _damaged_copies(body: bytes, seed: int, count: int):
+    """``count`` copies of ``body``: cut short, or with one or five bits flipped, at random (seeded)."""
+    rng = random.Random(seed)
+    for _ in range(count):
+        copy = bytearray(body)
+        how = rng.choice(["cut", "flip", "flips"])
+        if how == "cut":
+            copy = copy[: rng.randrange(len(copy))]
+        for _ in range({"cut": 0, "flip": 1, "flips": 5}[how]):
+            copy[rng.randrange(len(copy))] ^= 1 << rng.randrange(8)
+        yield how, bytes(copy)
+
+
+@pytest.mark.filterwarnings("ignore")  # astropy and asdf warn about what they fix or skip in such files
+@pytest.mark.parametrize("kind", ["fits", "gz", "asdf"])
+def test_damaged_files_reach_the_user_as_the_packages_errors(buckets, s3_client, monkeypatch, kind):
+    """Every call on 25 randomly damaged copies of each kind of file returns, or raises one of the
+    package's errors: never astropy's, asdf's, gwcs's, lz4's, zlib's or numpy's."""
+    monkeypatch.setenv("ROMAN_HELPERS_MAX_ATTEMPTS", "1")  # damage in the store: no use reading again
+    body = {"fits": _fits_bytes(), "gz": gzip.compress(_fits_bytes(), 6), "asdf": _asdf_bytes()}[kind]
+    name = {"fits": "image.fits", "gz": "image.fits.gz", "asdf": "image_cal.asdf"}[kind]
+    outcomes: dict[str, int] = {}
+    for number, (how, copy) in enumerate(_damaged_copies(body, seed=22, count=25)):
+        uri = f"s3://stpubdata/fuzzed/{number}/{name}"
+        put_object(s3_client, "stpubdata", uri.removeprefix("s3://stpubdata/"), copy)
+        for call_name, call in _CALLS.items():
+            try:
+                call(uri)
+                outcome = "returned"
+            except RomanHelpersError as error:
+                outcome = type(error).__name__
+            except Exception as error:  # noqa: BLE001 - what the test is about: named below
+                pytest.fail(f"{call_name} of {uri} ({how}) raised {type(error).__name__}: {error}")
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    assert outcomes.get("FileFormatError", 0) + outcomes.get("CorruptedDataError", 0) > 0, outcomes
+
+
+def _expanded(node, seen_depth: int = 1) -> tuple[int, int]:
+    """Nodes and depth of a composed YAML node as a reader walks it: aliases repeat what they name."""
+    import yaml
+
+    if isinstance(node, yaml.ScalarNode):
+        return 1, seen_depth
+    children = (
+        [part for pair in node.value for part in pair] if isinstance(node, yaml.MappingNode) else node.value
+    )
+    counted = [_expanded(child, seen_depth + 1) for child in children]
+    return 1 + sum(n for n, _ in counted), max([seen_depth, *(d for _, d in counted)])
+
+
+@pytest.mark.parametrize("repeats", [1, 3, 9])
+def test_a_tree_is_counted_as_its_readers_walk_it(repeats):
+    """check_tree's counts against PyYAML's own composition of the same tree, walked here."""
+    import yaml
+
+    from roman_helpers import _asdf_layout
+
+    tree = _asdf_bytes()
+    tree = tree[: tree.index(b"\n...\n") + 5]
+    aliased = tree.replace(
+        b"roman:",
+        b"shared: &s [a, [b, c], {d: e}]\nmore: [" + b", ".join([b"*s"] * repeats) + b"]\nroman:",
+        1,
+    )
+    counted = _asdf_layout.check_tree(aliased, "s3://b/t.asdf")
+    document = yaml.compose(io.BytesIO(aliased), Loader=yaml.SafeLoader)
+    assert (counted.nodes, counted.depth) == _expanded(document)
+    assert counted.events == len(list(yaml.parse(io.BytesIO(aliased), Loader=yaml.SafeLoader)))
+    assert counted.aliases == repeats

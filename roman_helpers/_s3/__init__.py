@@ -9,7 +9,7 @@ anonymous rule, error messages and the decision to try again are written once:
 - :mod:`.failures` -- S3's errors turned into :mod:`roman_helpers.errors`, and whether a failure
   is worth another try;
 - :mod:`.listing` -- what is under a prefix;
-- :mod:`.retry` -- the one schedule of attempts and waits;
+- :mod:`.retry` -- the one schedule of attempts and waits, and the re-reading of damaged bytes;
 - :mod:`.ranges` -- many byte ranges of one object at once.
 
 botocore, boto3 and s3fs are imported inside the functions, so that importing the kit stays quick.
@@ -18,12 +18,21 @@ botocore, boto3 and s3fs are imported inside the functions, so that importing th
 from __future__ import annotations
 
 from .clients import client, filesystem, is_anonymous, open_known
-from .failures import answer, checksum_mismatch, from_botocore, is_transient, translate
+from .failures import (
+    DamagedBytes,
+    answer,
+    checksum_mismatch,
+    from_botocore,
+    is_damaged,
+    is_transient,
+    translate,
+)
 from .listing import S3Object, list_prefix
 from .ranges import cat_ranges
-from .retry import attempts
+from .retry import attempts, reread
 
 __all__ = [
+    "DamagedBytes",
     "S3Object",
     "answer",
     "attempts",
@@ -33,8 +42,10 @@ __all__ = [
     "filesystem",
     "from_botocore",
     "is_anonymous",
+    "is_damaged",
     "is_transient",
     "list_prefix",
     "open_known",
+    "reread",
     "translate",
 ]

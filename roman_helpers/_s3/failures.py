@@ -3,7 +3,9 @@
 :func:`translate` is the one place where the errors of S3 (botocore's ``ClientError`` and
 connection errors, and the ``OSError`` subclasses s3fs turns them into) become the exceptions of
 :mod:`roman_helpers.errors`, with a message that says what to do next. :func:`is_transient` is
-the one rule for trying again, used by the batch and the downloads.
+the one rule for trying again, used by the batch and the downloads; :class:`DamagedBytes` and
+:func:`is_damaged` say that bytes read disagree with the file (read them again,
+:func:`roman_helpers._s3.retry.reread`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,27 @@ from ..errors import (
     RomanHelpersError,
 )
 
-__all__ = ["answer", "checksum_mismatch", "from_botocore", "is_transient", "translate"]
+__all__ = [
+    "DamagedBytes",
+    "answer",
+    "checksum_mismatch",
+    "from_botocore",
+    "is_damaged",
+    "is_transient",
+    "translate",
+]
+
+
+class DamagedBytes(Exception):
+    """Bytes read disagree with what the file states about them: worth reading again.
+
+    Raised by the byte layouts (:mod:`roman_helpers._asdf_layout`, :mod:`roman_helpers._fits_layout`)
+    when a decoded chunk, block or stream does not match its own sizes or checksum. A fault on the
+    way does not repeat, so the read is made again (:func:`roman_helpers._s3.retry.reread`); damage
+    that persists becomes :class:`~roman_helpers.errors.CorruptedDataError`. The message says what
+    disagreed, without the file's name (the re-read adds it).
+    """
+
 
 # S3 error codes (and HTTP statuses, for HEAD answers, which have no body and so no code)
 # by what they mean; the same groups as s3fs.errors.ERROR_CODE_TO_EXCEPTION (s3fs 2026.9).
@@ -342,14 +364,19 @@ def is_transient(error: BaseException) -> bool:
     """Tell whether another attempt may succeed where this one failed.
 
     Network faults are (dropped connections, time-outs, S3's 5xx, 408 and 429 answers and its
-    "slow down"); verdicts on the request are not (no such object, refused access, a damaged
-    file, a position outside the image: the same request gets the same answer).
+    "slow down"), and so are bytes damaged on the way (:func:`is_damaged`); verdicts on the request
+    are not (no such object, refused access, a file found damaged on every read, a position outside
+    the image: the same request gets the same answer).
 
     Examples
     --------
     >>> is_transient(TimeoutError("timed out")), is_transient(FileNotFoundError("no such key"))
     (True, False)
+    >>> is_transient(DamagedBytes("an lz4 chunk does not decode"))
+    True
     """
+    if is_damaged(error):
+        return True
     if isinstance(
         error,
         (
@@ -394,3 +421,24 @@ def checksum_mismatch(error: BaseException) -> bool:
     from botocore.exceptions import FlexibleChecksumError
 
     return isinstance(error, FlexibleChecksumError)
+
+
+def is_damaged(error: BaseException) -> bool:
+    """Tell whether ``error`` says that bytes read disagree with the file: worth reading again.
+
+    Either the kit's own check of decoded bytes (:class:`DamagedBytes`), or botocore's of a body
+    that S3 sent with the whole object's checksum (a small file, read whole).
+
+    Examples
+    --------
+    >>> is_damaged(DamagedBytes("a gzip member's CRC check failed")), is_damaged(EOFError())
+    (True, False)
+    """
+    return isinstance(error, DamagedBytes) or checksum_mismatch(error)
+
+
+def damage(error: BaseException) -> str:
+    """What disagreed, in words, for an error that :func:`is_damaged`."""
+    if checksum_mismatch(error):
+        return "the bytes received do not match the checksum S3 keeps for the object"
+    return str(error)

@@ -16,6 +16,8 @@ Errors a user can cause print ``error: <message>`` and exit with 1 (2 for a usag
 command line's words: the kit names a parameter as Python does, and the command says it as the
 option that was typed (``--size``, not ``size``); ``--debug`` shows the traceback instead.
 Output into a pipe that closes early (``| head``) ends the command quietly, with status 0.
+Ctrl-C stops a command within about a second; what it finished is kept (an index of the files
+read, the files downloaded, the points measured) and said in one line, and it exits with 130.
 Commands run inside :func:`roman_helpers.config.command_line`: an S3 endpoint that does not
 answer is reported within seconds, not retried.
 """

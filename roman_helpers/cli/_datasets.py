@@ -45,6 +45,20 @@ def _uri(args: argparse.Namespace) -> int:
     return 0
 
 
+def _uri_strays(args: argparse.Namespace, strays: list[str]) -> str:
+    """``uri DATASET --band F158``: parameters typed as options, and the command that was meant."""
+    meant, words = list(args.params), iter(strays)
+    for word in words:
+        name, sep, value = word.lstrip("-").partition("=")
+        if not sep and word.startswith("-"):
+            value = next(words, "")
+        meant.append(f"{name}={value}" if word.startswith("-") or sep else word)
+    return (
+        "uri takes a dataset's parameters as KEY=VALUE, not as options: "
+        f"roman-helpers uri {args.dataset} {' '.join(meant)}"
+    )
+
+
 def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     """Add ``datasets`` and ``uri``; ``command`` makes a sub-command's parser."""
     ds = command(
@@ -65,3 +79,4 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     )
     uri.add_argument("dataset", metavar="DATASET", help="a dataset name (see `roman-helpers datasets`)")
     uri.add_argument("params", nargs="*", metavar="KEY=VALUE", help="parameter values, e.g. sensor=3")
+    uri.set_defaults(strays=_uri_strays)

@@ -9,6 +9,7 @@ from .. import config
 from ..errors import RomanHelpersError
 from ._files import quiet_stdout
 from ._parser import build_parser
+from ._words import INTERRUPTED, Usage, usage_error
 
 __all__ = ["main"]
 
@@ -63,7 +64,12 @@ def _run(argv: Sequence[str] | None) -> int:
     """:func:`main` but for a closed standard output."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, strays = parser.parse_known_args(argv)
+        if strays:
+            said = getattr(args, "strays", None)  # a command that knows what they were meant to be
+            if said is not None:
+                return usage_error(args.debug, Usage(said(args, strays)))
+            getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(strays)}")
     except SystemExit as exit_:
         return _status(exit_.code)
     if getattr(args, "handler", None) is None:
@@ -77,8 +83,8 @@ def _run(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         if args.debug:
             raise
-        print("interrupted", file=sys.stderr)
-        return 130
+        print("interrupted", file=sys.stderr)  # before anything was kept: commands that keep work say so
+        return INTERRUPTED
     except BrokenPipeError:
         raise  # handled by main()
     except Exception as error:

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import _sky, config, uris
-from ..errors import InvalidParameterError, InvalidURIError
+from ..errors import Interrupted, InvalidParameterError, InvalidURIError
 from ._files import uri_lines
 from ._options import anon_option, extension, positive_int, sky_target, target_words
-from ._words import Usage, Words, usage_error
+from ._words import Usage, Words, interrupted, usage_error
 
 __all__ = ["register"]
 
@@ -63,10 +63,11 @@ def _cutout_words(args: argparse.Namespace) -> Words:
     """``cutout``'s options for the kit's parameters, and what was typed for them."""
     target = target_words(args)
     return Words(
-        flags={**target.flags, "box": "--box", "size": "--size", "ext": "--ext"},
+        flags={**target.flags, "box": "--box", "pixel": "--pixel", "size": "--size", "ext": "--ext"},
         typed={
             **target.typed,
             "box": " ".join(str(v) for v in args.box) if args.box else None,
+            "pixel": " ".join(f"{v:g}" for v in args.pixel) if args.pixel else None,
             "size": args.size,
         },
     )
@@ -75,15 +76,19 @@ def _cutout_words(args: argparse.Namespace) -> Words:
 def _cutout_request(args: argparse.Namespace) -> dict[str, Any]:
     """The box, or the centre and size, read from the options (a usage error if they cannot be)."""
     if args.box is not None and any(v is not None for v in (args.dec, args.size)):
-        raise Usage("--box goes alone; --dec and --size go with --ra or --target")
+        raise Usage("--box goes alone; --dec and --size go with --ra, --target or --pixel")
     if args.ra is not None and (args.dec is None or args.size is None):
         raise Usage("--ra needs --dec and --size, e.g. --ra 10.68 --dec 41.27 --size 64")
     if args.target is not None and (args.dec is not None or args.size is None):
         raise Usage(
             '--target needs --size (and no --dec), e.g. --target "00:42:44 +41:16:09" --size 10arcsec'
         )
+    if args.pixel is not None and (args.dec is not None or args.size is None):
+        raise Usage("--pixel needs --size (and no --dec), e.g. --pixel 1049.5 924.5 --size 64")
     if args.box is not None:
         return {"box": tuple(args.box)}
+    if args.pixel is not None:
+        return {"pixel": _sky.parse_pixel(args.pixel), "size": _sky.parse_size(args.size)}
     return {"position": sky_target(args.target, args.ra, args.dec), "size": _sky.parse_size(args.size)}
 
 
@@ -162,14 +167,25 @@ def _get(args: argparse.Namespace) -> int:
 
     wanted = _requested(args.uris, args.anon)
     sys.stdout.flush()  # the prefix summaries before the progress bar
-    results = download(
-        wanted,
-        args.dir,
-        anon=args.anon,
-        max_workers=args.workers,
-        progress=args.progress,
-        overwrite=args.overwrite,
-    )
+    try:
+        results = download(
+            wanted,
+            args.dir,
+            anon=args.anon,
+            max_workers=args.workers,
+            progress=args.progress,
+            overwrite=args.overwrite,
+        )
+    except Interrupted as stopped:
+        if args.debug:
+            raise
+        kept = [result for result in stopped.partial if result.status != "failed"]  # type: ignore[attr-defined]
+        for result in kept:
+            print(f"{result.status:<10} {result.bytes:>14}  {result.path}")
+        return interrupted(
+            f"{len(kept)} of {stopped.total} files downloaded into {args.dir} are kept; "
+            "the same command again fetches the rest (files present are skipped)"
+        )
     unreachable = [r.error for r in results if isinstance(r.error, EndpointUnreachableError)]
     if unreachable and len(unreachable) == len(results):
         raise unreachable[0]  # nothing answered: one line, not one per URI
@@ -246,7 +262,8 @@ def _add_cutout(command: Command) -> None:
         "write it to a multi-extension FITS file: the science image plus its ERR and DQ "
         "arrays when the file has them (extensions SCI, ERR, DQ), each with the WCS (for a "
         "Roman gwcs, a SIP approximation fitted over the cut-out, its measured accuracy in "
-        "SIPMXERR). Give --box, or a centre (--ra and --dec, or --target) and --size. "
+        "SIPMXERR). Give --box, or a centre (on the sky: --ra and --dec, or --target; in "
+        "pixels: --pixel) and --size. "
         "Errors in the options exit with 2; a region that does not fit the image with 1.",
     )
     cutout.add_argument("uri", metavar="URI", help="s3:// URI of a .fits, .fits.gz or Roman .asdf file")
@@ -271,6 +288,13 @@ def _add_cutout(command: Command) -> None:
         help='centre as one string: "00:39:57 -44:01:20" (RA in hours), "9.9875 -44.0222" '
         '(degrees) or "0h39m57s -44d01m20s"; with --size. Object names are not '
         "looked up (that needs the network)",
+    )
+    where.add_argument(
+        "--pixel",
+        type=float,
+        nargs=2,
+        metavar=("X", "Y"),
+        help="centre in 0-based pixels, column then row (as pixel=(x, y) in Python); with --size",
     )
     _add_cutout_shape(cutout)
 

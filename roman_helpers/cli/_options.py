@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .. import _sky
@@ -15,12 +16,44 @@ if TYPE_CHECKING:
 __all__ = [
     "anon_option",
     "extension",
+    "joined_units",
     "positive_float",
     "positive_int",
     "selection_options",
     "sky_target",
     "target_words",
 ]
+
+
+#: Options whose value may be an angle, typed with a space before its unit: --size 5 arcsec.
+ANGLE_OPTIONS = ("--size", "--radius")
+
+
+def joined_units(argv: Sequence[str]) -> list[str]:
+    """``--size 5 arcsec`` read as ``--size "5 arcsec"``: a unit typed after a space is the value's.
+
+    argparse gives an option one word, so the unit would be a stray argument ("unrecognized
+    arguments: arcsec"). A word after the value of :data:`ANGLE_OPTIONS` that is a unit of angle
+    (before any comma: ``--size 20 arcsec,30 arcsec``) joins the value; ``--`` ends the options.
+
+    Examples
+    --------
+    >>> joined_units(["cutout", "URI", "--size", "20", "arcsec,30", "arcsec", "-o", "cut.fits"])
+    ['cutout', 'URI', '--size', '20 arcsec,30 arcsec', '-o', 'cut.fits']
+    """
+    joined: list[str] = []
+    value_of_angle = False  # the last word is the value of an angle option
+    for position, word in enumerate(argv):
+        if word == "--":
+            return joined + list(argv[position:])
+        if value_of_angle and _sky.is_angle_unit(word.split(",")[0]):
+            joined[-1] += f" {word}"
+            continue
+        value_of_angle = (bool(joined) and joined[-1] in ANGLE_OPTIONS) or word.startswith(
+            tuple(f"{option}=" for option in ANGLE_OPTIONS)
+        )
+        joined.append(word)
+    return joined
 
 
 def positive_int(text: str) -> int:

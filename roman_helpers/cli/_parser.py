@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import functools
+import sys
 from collections.abc import Callable
+from typing import Any
 
 from .. import _extras
 from ..errors import MissingExtraError
 from ..runner import register as register_run
 from . import _datasets, _objects, _survey
+from ._options import joined_units
 
 __all__ = ["build_parser"]
 
@@ -34,6 +37,7 @@ examples:
       --box 500 400 600 450 -o cut.fits             # X0 Y0 X1 Y1: 100 columns, 50 rows
   roman-helpers cutout URI --ra 186.3502 --dec 18.1911 --size 64 -o cut.fits
   roman-helpers cutout URI --target "12:25:24.05 +18:11:27.9" --size 20arcsec,30arcsec -o cut.fits
+  roman-helpers cutout URI --pixel 550 425 --size 5 arcsec -o cut.fits   # centre in pixels
   roman-helpers get URI [URI ...] -d data/
   roman-helpers get s3://stpubdata/hst/public/ib6w/ib6w01010/ -d data/   # a prefix: all below it
   roman-helpers sandbox run -- python my_script.py   # against the offline sandbox
@@ -43,7 +47,16 @@ examples:
   roman-helpers lightcurve idx.ecsv --target "80.29 -69.638" --band F158 -o curve.ecsv --plot curve.png
 
 Errors print 'error: <message>' and exit with 1 (2 for a usage error); --debug shows
-the traceback."""
+the traceback. Ctrl-C stops within about a second, keeps what was finished (an index
+of the files read, the files downloaded, the points measured), says so, and exits
+with 130."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, reading ``--size 5 arcsec`` as one value (:func:`._options.joined_units`)."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        return super().parse_known_args(joined_units(sys.argv[1:] if args is None else args), namespace)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     >>> args.dataset, args.params
     ('roman-tutorial-2026', ['detector=4'])
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="roman-helpers",
         description=_DESCRIPTION,
         epilog=_EPILOG,
@@ -73,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error"
     )
-    commands = parser.add_subparsers(metavar="COMMAND")
+    commands = parser.add_subparsers(metavar="COMMAND", parser_class=argparse.ArgumentParser)
 
     def command(
         name: str, help: str, handler: Callable[[argparse.Namespace], int], description: str | None = None

@@ -22,10 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _extras, _sky
 from .._atomic import replacing
-from ..errors import InvalidParameterError, MissingExtraError, ObjectNotFoundError, RomanHelpersError
+from ..errors import (
+    Interrupted,
+    InvalidParameterError,
+    MissingExtraError,
+    ObjectNotFoundError,
+    RomanHelpersError,
+)
 from ._files import checked_output, progress, uri_lines
 from ._options import anon_option, positive_float, positive_int, selection_options, sky_target, target_words
-from ._words import Usage, Words, usage_error
+from ._words import Usage, Words, interrupted, usage_error
 
 if TYPE_CHECKING:
     from astropy.table import Table
@@ -97,10 +103,21 @@ def _index(args: argparse.Namespace) -> int:
 
     previous = _previous_index(args)
     source = _index_source(args.source)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # what they say is in the summary below
-        index = footprints.build_index(
-            source, previous=previous, max_workers=args.workers, anon=args.anon, progress=progress()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # what they say is in the summary below
+            index = footprints.build_index(
+                source, previous=previous, max_workers=args.workers, anon=args.anon, progress=progress()
+            )
+    except Interrupted as stopped:
+        if args.debug:
+            raise
+        footprints.save_index(stopped.partial, args.output)  # whole or not at all
+        unchecked = stopped.partial.meta["build"]["interrupted"]["unchecked"]  # type: ignore[attr-defined]
+        kept = f" (with {unchecked} rows of the old index, checked next time)" if unchecked else ""
+        return interrupted(
+            f"{stopped.done} of {stopped.total} files indexed, saved to {args.output}{kept}; "
+            f"`roman-helpers index {args.source} -o {args.output} --update` goes on from there"
         )
     footprints.save_index(index, args.output)  # whole or not at all
     for row in index:
@@ -170,11 +187,44 @@ def _find(args: argparse.Namespace) -> int:
     if args.uris:
         print("\n".join(str(uri) for uri in found["uri"]))
         return 0
-    shown = found["uri", "band", "detector", "t_start", "x", "y"].copy()
+    print("\n".join(_found_table(found, args.long)))
+    return 0
+
+
+def _elided(text: str, width: int) -> str:
+    """``text`` cut in its middle to ``width`` characters: a file's name keeps its start and its end."""
+    if len(text) <= width:
+        return text
+    head = (width - 3) // 2
+    return f"{text[:head]}...{text[len(text) - (width - 3 - head) :]}"
+
+
+def _found_table(found: Table, long: bool) -> list[str]:
+    """The files found, one a line, as wide as the terminal (80 columns when it is not one).
+
+    URIs run past 120 characters: the table names each file under the folder they share, said
+    on the first line, and cuts the middle of names still too long. ``--long`` shows whole URIs.
+    """
+    import shutil
+
+    shown = found["band", "detector", "t_start", "x", "y"].copy()
     for name, form in (("t_start", ".5f"), ("x", ".2f"), ("y", ".2f")):  # MJD; 0-based pixels
         shown[name].format, shown[name].unit = form, None
-    print("\n".join(shown.pformat(max_lines=-1, max_width=-1)))
-    return 0
+    uris = [str(uri) for uri in found["uri"]]
+    if long:
+        shown.add_column(uris, name="uri", index=0)
+        return shown.pformat(max_lines=-1, max_width=-1)
+    shared = []  # the folders all the URIs are under
+    for names in zip(*(uri.split("/")[:-1] for uri in uris), strict=False):
+        if len(set(names)) > 1:
+            break
+        shared.append(names[0])
+    folder = "/".join(shared) + "/"
+    others = max(len(line) for line in shown.pformat(max_lines=-1, max_width=-1))
+    room = max(24, shutil.get_terminal_size().columns - others - 1)
+    shown.add_column([_elided(uri.removeprefix(folder), room) for uri in uris], name="file", index=0)
+    shown["file"].format = "<"  # names read from their start
+    return [f"files under {folder} (--long for whole URIs):", *shown.pformat(max_lines=-1, max_width=-1)]
 
 
 # --------------------------------------------------------------------------- lightcurve
@@ -227,21 +277,26 @@ def _lightcurve(args: argparse.Namespace) -> int:
         checked_output(args.plot, (".png", ".pdf", ".svg"), "--plot", args.overwrite) if args.plot else None
     )
     index = _load_index(args.index)
-    with warnings.catch_warnings(), words:
-        warnings.simplefilter("ignore")  # what they say is printed below
-        curve = light_curve_from_index(
-            index,
-            selection.pop("position"),
-            **selection,
-            size=args.size,
-            radius=args.radius,
-            annulus=tuple(args.annulus),
-            client=args.scheduler,
-            max_workers=args.workers,
-            anon=args.anon,
-            timeout=args.timeout,
-            progress=progress(),
-        )
+    try:
+        with warnings.catch_warnings(), words:
+            warnings.simplefilter("ignore")  # what they say is printed below
+            curve = light_curve_from_index(
+                index,
+                selection.pop("position"),
+                **selection,
+                size=args.size,
+                radius=args.radius,
+                annulus=tuple(args.annulus),
+                client=args.scheduler,
+                max_workers=args.workers,
+                anon=args.anon,
+                timeout=args.timeout,
+                progress=progress(),
+            )
+    except Interrupted as stopped:
+        if args.debug:
+            raise
+        return _interrupted_curve(stopped, args.index, curve_path)
     _report(curve)
     curve.meta["index"] = str(args.index)
     with replacing(curve_path) as temporary:
@@ -250,6 +305,20 @@ def _lightcurve(args: argparse.Namespace) -> int:
     if plot_path is not None:
         _plot(curve, plot_path)
     return 0
+
+
+def _interrupted_curve(stopped: Interrupted, index: str, path: Path) -> int:
+    """Ctrl-C: the points measured so far are written (``meta["interrupted"]`` says so), and said."""
+    curve: Any = stopped.partial
+    left = f"{stopped.total - stopped.done} of {stopped.total} files not measured"
+    if not len(curve):
+        return interrupted(f"no point was measured yet ({left}); nothing written")
+    curve.meta["index"] = str(index)
+    with replacing(path) as temporary:
+        curve.write(temporary, format="ascii.ecsv")
+    return interrupted(
+        f"wrote the {len(curve)} points measured so far to {path} ({left}); run it again for the whole curve"
+    )
 
 
 def _report(curve: Any) -> None:
@@ -353,8 +422,15 @@ def _add_find(command: Command) -> None:
         metavar="ANGLE",
         help="also files whose image comes within this angle, with its unit: 10arcsec, 0.5arcmin",
     )
-    find.add_argument(
+    shown = find.add_mutually_exclusive_group()
+    shown.add_argument(
         "--uris", action="store_true", help="print only the URIs, one a line (for scripts and pipes)"
+    )
+    shown.add_argument(
+        "--long",
+        action="store_true",
+        help="whole URIs in the table, however wide (by default it fits the terminal: each file is "
+        "named under the folder they share, long names cut in the middle)",
     )
 
 

@@ -17,7 +17,10 @@ from types import TracebackType
 from .. import _sky
 from ..errors import InvalidParameterError
 
-__all__ = ["BOX_FORM", "Usage", "Words", "usage_error"]
+__all__ = ["BOX_FORM", "INTERRUPTED", "Usage", "Words", "interrupted", "usage_error"]
+
+#: The exit status of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
 
 #: How ``--box`` is written on the command line.
 BOX_FORM = "X0 Y0 X1 Y1"
@@ -81,3 +84,9 @@ def usage_error(debug: bool, error: BaseException) -> int:
         raise error
     print(f"error: {error}", file=sys.stderr)
     return 2
+
+
+def interrupted(what_was_kept: str) -> int:
+    """A command stopped by Ctrl-C: one line ``interrupted: <what was kept>``, exit status 130."""
+    print(f"interrupted: {what_was_kept}", file=sys.stderr)
+    return INTERRUPTED

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import _s3
+from .. import _pool, _s3
 from ..errors import (
     FileFormatError,
+    Interrupted,
     InvalidParameterError,
     InvalidURIError,
     NotInCloudWarning,
@@ -117,9 +118,15 @@ def _index_one(
     previous: Mapping[str, tuple[str, str, int]],
     anon: bool | None,
     workers: int,
+    stop: threading.Event,
 ) -> dict[str, Any] | int:
-    """Return the row of one file, or the number of its unchanged row in the previous index (no GET)."""
+    """Return the row of one file, or the number of its unchanged row in the previous index (no GET).
+
+    Raises :class:`roman_helpers._pool.Cancelled` when ``stop`` is set before the file is read.
+    """
     row: dict[str, Any] = {"uri": uri, "etag": etag or "", "size": size or 0}
+    if stop.is_set():
+        raise _pool.Cancelled
     try:
         bucket, key = split_uri(uri)
         fs = _filesystem(bucket, anon, workers)
@@ -129,7 +136,11 @@ def _index_one(
         old_etag, old_error, number = previous.get(uri, ("", "", -1))
         if row["etag"] and old_etag == row["etag"] and not old_error.startswith(_NOT_READ):
             return number
+        if stop.is_set():  # Ctrl-C came during the HEAD
+            raise _pool.Cancelled
         row.update(read_file(fs, bucket, key, uri, row["size"], row["etag"]))
+    except _pool.Cancelled:
+        raise
     except Exception as error:  # noqa: BLE001 - one bad file is recorded in its row, the index goes on
         row = {"uri": uri, "etag": row["etag"], "size": row["size"], "error": _failure(error, uri)}
     return row
@@ -181,10 +192,17 @@ def build_index(
         :mod:`roman_helpers.footprints`. A file that could not be read has its reason in the
         ``error`` column instead of stopping the whole index, and so has a file that holds no
         image (a FITS table: skipped, not failed); ``meta["build"]`` counts the files read,
-        reused, failed and skipped.
+        reused, failed and skipped. A file that states what it cannot be -- a header claiming
+        more data than the object's size allows, a tree nested or (through YAML aliases)
+        expanded beyond what an image's metadata holds -- is such a ``bad file:`` row, read no
+        further than that: one bad file costs the index a few requests, not its memory.
 
     Raises
     ------
+    Interrupted
+        On Ctrl-C, within about a second: its ``partial`` is the index of the files finished
+        (with the rows of ``previous`` for the others, unchecked). Pass it as ``previous=`` to
+        go on from there; ``save_index`` keeps it for another session.
     ObjectNotFoundError
         If a prefix holds no image files.
     InvalidParameterError
@@ -223,9 +241,11 @@ def build_index(
         previous = load_index(previous)
     if previous is not None:
         _check_columns(previous, "previous")
-    results = _read_all(
-        wanted.files, _by_uri(previous) if previous is not None else {}, anon, max_workers, progress
-    )
+    known = _by_uri(previous) if previous is not None else {}
+    try:
+        results = _read_all(wanted.files, known, anon, max_workers, progress)
+    except Interrupted as stopped:
+        raise _interrupted(stopped, wanted, known, previous) from None
     table = _assemble(results, previous)
     table.meta = _summary(table, results, wanted)
     if table.meta["build"]["failed"]:
@@ -279,26 +299,53 @@ def _read_all(
     workers: int,
     progress: bool | None,
 ) -> list[dict[str, Any] | int]:
-    """Each file's row, or the number of its unchanged row in the previous index; in input order."""
+    """Each file's row, or the number of its unchanged row in the previous index; in input order.
+
+    On Ctrl-C, raises :class:`~roman_helpers.errors.Interrupted` with the rows finished by position.
+    """
     from .._progress import tqdm
 
-    results: list[dict[str, Any] | int] = [0] * len(files)
+    def index_one(file: tuple[str, str | None, int | None], stop: threading.Event) -> dict[str, Any] | int:
+        return _index_one(*file, known, anon, workers, stop)
+
     # No warning filter is set here: the filters are process-wide, and the readers quiet what they
     # expect (astropy's fixes of FITS keywords, erfa's "dubious" future dates) under the kit's lock.
-    with (
-        ThreadPoolExecutor(max_workers=workers) as pool,
-        tqdm(
-            total=len(files), unit="file", desc="indexing", disable=None if progress is None else not progress
-        ) as bar,
-    ):
-        futures = {
-            pool.submit(_index_one, uri, etag, size, known, anon, workers): i
-            for i, (uri, etag, size) in enumerate(files)
-        }
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            bar.update(1)
-    return results
+    with tqdm(
+        total=len(files), unit="file", desc="indexing", disable=None if progress is None else not progress
+    ) as bar:
+        return _pool.run(index_one, files, workers, name="roman-helpers-index", advance=lambda: bar.update(1))
+
+
+def _interrupted(
+    stopped: Interrupted, wanted: _Targets, known: Mapping[str, tuple[str, str, int]], previous: Table | None
+) -> Interrupted:
+    """Ctrl-C, with the index of the files finished (and the previous rows of the others) as ``partial``."""
+    finished: Mapping[int, dict[str, Any] | int] = stopped.partial  # type: ignore[assignment]
+    results: list[dict[str, Any] | int] = []
+    unchecked = 0
+    for position, (uri, _etag, _size) in enumerate(wanted.files):
+        if position in finished:
+            results.append(finished[position])
+        elif uri in known:  # kept as it was, to be checked by the next build
+            results.append(known[uri][2])
+            unchecked += 1
+    table = _assemble(results, previous)
+    table.meta = _summary(table, results, wanted)
+    table.meta["build"]["reused"] -= unchecked
+    table.meta["build"]["interrupted"] = {
+        "done": len(finished),
+        "of": len(wanted.files),
+        "unchecked": unchecked,
+    }
+    kept = f" (and {unchecked} rows of previous= not checked yet)" if unchecked else ""
+    return Interrupted(
+        f"interrupted after {len(finished)} of {len(wanted.files)} files; the index of those{kept} is this "
+        "exception's .partial: build_index(source, previous=partial) goes on from there, reading only "
+        "the others",
+        table,
+        len(finished),
+        len(wanted.files),
+    )
 
 
 def _summary(table: Table, results: list[dict[str, Any] | int], wanted: _Targets) -> dict[str, Any]:

@@ -153,13 +153,19 @@ def find(
         target's 0-based pixel position in each file, from that file's own WCS (the image spans
         -0.5 to ``naxis - 0.5``). Empty, with a warning giving the distance to the nearest
         footprint, when no file holds the target: ``meta["reason"]`` says so, and
-        ``meta["message"]`` adds how to search wider.
+        ``meta["message"]`` adds what to do. Near a footprint that is to search wider
+        (``radius=``); far from every one (more than :data:`NEAR_ARCSEC` and the footprint's own
+        size), ``meta["suggestion"]`` says where the position was probably meant to be (RA and
+        Dec swapped, the Dec's sign lost, an RA in hours read as degrees) when the index has
+        files there, or that the index covers another part of the sky.
 
     Raises
     ------
     InvalidParameterError
         For a position, radius or time that cannot be read, or a band not in the index (the
         message lists those present).
+    FileFormatError
+        For a table or file that is not an index (:func:`load_index`).
 
     Examples
     --------
@@ -176,6 +182,37 @@ def find(
     radius_deg = 0.0 if radius is None else float(_sky.parse_radius(radius).deg)
     selected = _selection(index, band, time)
     usable = (np.asarray(index["error"], dtype=object) == "") & (np.asarray(index["naxis1"]) > 0)
+    rows, xs, ys = _holding(index, usable, selected, target, radius_deg)
+    found = index[rows]
+    found["x"], found["y"] = xs, ys
+    found = (
+        found[np.lexsort((np.asarray(found["uri"], dtype=str), np.asarray(found["t_start"], float)))]
+        if len(found)
+        else found
+    )
+    ra_t, dec_t = float(target.ra.deg), float(target.dec.deg)
+    found.meta["query"] = {"ra": ra_t, "dec": dec_t, "radius_deg": radius_deg}
+    if not len(found):
+        usable[usable] = selected(np.flatnonzero(usable))
+        reason, suggestion = _nothing_found(index, usable, ra_t, dec_t)
+        found.meta["reason"], found.meta["suggestion"] = reason, suggestion
+        found.meta["message"] = message = reason + (
+            f", so a wider radius= would not help; {suggestion}"
+            if suggestion
+            else "; widen the search with radius="
+        )
+        warnings.warn(message, UserWarning, stacklevel=2)
+    return found
+
+
+def _holding(
+    index: Table,
+    usable: np.ndarray,
+    selected: Callable[[np.ndarray], np.ndarray],
+    target: SkyCoord,
+    radius_deg: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows whose image holds ``target`` (or comes within the radius), and its pixel x, y in each."""
     ra_t, dec_t = float(target.ra.deg), float(target.dec.deg)
     reach = radius_deg + PREFILTER_MARGIN_DEG
     # Vectorised on the unit sphere by hand: no library tests one point against a million polygons.
@@ -204,22 +241,7 @@ def find(
     candidates = candidates[selected(candidates)]  # band and time: on the few rows left, not on all
     # 4. the exact test, with each file's own WCS
     xs, ys, keep = _pixel_positions(index, candidates, target, radius_deg)
-    found = index[candidates[keep]]
-    found["x"], found["y"] = xs[keep], ys[keep]
-    found = (
-        found[np.lexsort((np.asarray(found["uri"], dtype=str), np.asarray(found["t_start"], float)))]
-        if len(found)
-        else found
-    )
-    found.meta["query"] = {"ra": ra_t, "dec": dec_t, "radius_deg": radius_deg}
-    if not len(found):
-        usable[usable] = selected(np.flatnonzero(usable))
-        found.meta["reason"], near = _nothing_found(index, usable, point, ra_t, dec_t)
-        found.meta["message"] = message = found.meta["reason"] + (
-            "; widen the search with radius=" if near else ""
-        )
-        warnings.warn(message, UserWarning, stacklevel=2)
-    return found
+    return candidates[keep], xs[keep], ys[keep]
 
 
 def _selection(index: Table, band: Any, time: Any) -> Callable[[np.ndarray], np.ndarray]:
@@ -253,14 +275,22 @@ def _selection(index: Table, band: Any, time: Any) -> Callable[[np.ndarray], np.
     return selected
 
 
-def _nothing_found(
-    index: Table, usable: np.ndarray, point: np.ndarray, ra: float, dec: float
-) -> tuple[str, bool]:
-    """Say how far the nearest footprint is, if any is left (only computed when nothing was found)."""
-    where = f"no file in the index holds ra={ra:.6f} dec={dec:.6f}"
-    rows = np.flatnonzero(usable)
-    if not len(rows):
-        return f"{where}: no file is left after the band and time selection", False
+#: A miss within this many arcseconds of a footprint (or within the footprint's own size) is near:
+#: ``radius=`` may be what is wanted (a target at an image's edge, a gap between detectors).
+#: Further away a wider search would only list unrelated files, and the position itself is doubted.
+NEAR_ARCSEC = 60.0
+
+
+def _angle_words(degrees: float) -> str:
+    if degrees >= 1:
+        return f"{degrees:.1f} degrees"
+    if degrees >= 1 / 60:
+        return f"{degrees * 60:.1f} arcmin"
+    return f"{degrees * 3600:.1f} arcsec"
+
+
+def _nearest(index: Table, rows: np.ndarray, point: np.ndarray, dec: float) -> tuple[float, int]:
+    """The distance (degrees) from ``point`` to the nearest footprint of ``rows``, and that row."""
     ra_c, dec_c = np.asarray(index["ra_center"], float), np.asarray(index["dec_center"], float)
     fov = np.asarray(index["fov_radius"], float)
 
@@ -284,7 +314,77 @@ def _nothing_found(
         )
     )
     nearest = int(np.nanargmin(distance))
-    return (
-        f"{where}; the nearest footprint is {distance[nearest] * 3600:.1f} arcsec away "
-        f"({index['uri'][rows[nearest]]})"
-    ), True
+    return float(distance[nearest]), int(rows[nearest])
+
+
+def _misreadings(ra: float, dec: float) -> list[tuple[float, float, str, str]]:
+    """Where a position typed with a common slip was meant to be: ``(ra, dec, the slip, advice)``."""
+    found = []
+    if ra <= 90:  # RA and Dec in each other's place (a Dec typed first cannot be negative here)
+        found.append((dec, ra, "RA and Dec swapped", "check the order: RA first, then Dec"))
+        found.append(
+            (dec, -ra, "RA and Dec swapped, and the Dec's sign", "check the order (RA first) and the signs")
+        )
+    if dec != 0:
+        found.append((ra, -dec, "the Dec's sign", "check the sign of the Dec"))
+    if ra < 24:
+        hours = f"{ra:g}h"
+        found.append(
+            (
+                ra * 15,
+                dec,
+                "RA in hours",
+                f"a decimal RA is read in degrees: write hours with their unit, {hours}",
+            )
+        )
+    return [(r % 360, d, slip, advice) for r, d, slip, advice in found if -90 <= d <= 90]
+
+
+def _extent(index: Table, rows: np.ndarray) -> tuple[str, float]:
+    """Where the files of ``rows`` lie: the point they lie around, and within how many degrees of it."""
+    ra_c, dec_c = np.asarray(index["ra_center"], float)[rows], np.asarray(index["dec_center"], float)[rows]
+    centres = _unit_vectors(ra_c, dec_c)
+    middle = centres.mean(axis=0)
+    middle /= np.linalg.norm(middle)
+    spread = np.degrees(np.arctan2(np.linalg.norm(np.cross(centres, middle), axis=-1), centres @ middle))
+    within = float(np.max(spread + np.asarray(index["fov_radius"], float)[rows]))
+    ra, dec = math.degrees(math.atan2(middle[1], middle[0])) % 360, math.degrees(math.asin(middle[2]))
+    return f"ra={ra:.4f} dec={dec:.4f}", within
+
+
+def _nothing_found(index: Table, usable: np.ndarray, ra: float, dec: float) -> tuple[str, str]:
+    """Why nothing was found (how far the nearest footprint is), and, when far, what to check.
+
+    Only computed then. Near a footprint (:data:`NEAR_ARCSEC`) the suggestion is empty: a wider
+    radius may be what is wanted. Far from all, it is the position as it was probably meant (RA
+    and Dec swapped, a sign lost, hours read as degrees) where the index has files, or else that
+    the index covers another part of the sky.
+    """
+    from astropy.coordinates import SkyCoord
+
+    where = f"no file in the index holds ra={ra:.6f} dec={dec:.6f}"
+    rows = np.flatnonzero(usable)
+    if not len(rows):
+        return f"{where}: no file is left after the band and time selection", ""
+    distance, nearest = _nearest(index, rows, _unit_vectors(ra, dec), dec)
+    if distance * 3600 <= max(NEAR_ARCSEC, float(index["fov_radius"][nearest]) * 3600):
+        return (
+            f"{where}; the nearest footprint is {distance * 3600:.1f} arcsec away ({index['uri'][nearest]})",
+            "",
+        )
+    reason = f"{where}; the nearest footprint is {_angle_words(distance)} away"
+    for meant_ra, meant_dec, slip, advice in _misreadings(ra, dec):
+        meant = SkyCoord(meant_ra, meant_dec, unit="deg")
+        held = _holding(index, usable, lambda rows: np.ones(len(rows), bool), meant, 0.0)[0]
+        if len(held):
+            return (
+                reason,
+                f"ra={meant_ra:.6f} dec={meant_dec:.6f} ({slip}) is in {len(held)} of its files: {advice}",
+            )
+    middle, within = _extent(index, rows)
+    if within > 90:
+        return reason, f"the index's {len(rows)} files lie all over the sky, none near it: check the position"
+    return reason, (
+        f"the index covers another part of the sky (its {len(rows)} files lie within {_angle_words(within)} "
+        f"of {middle}); check the position, or use an index of that field"
+    )

@@ -5,23 +5,23 @@ pass (two :func:`roman_helpers.stream.read_header` calls would fetch the primary
 which alone can pass 64 KiB for an HST drizzled file); the ASDF tree is needed whole, including
 ``roman.wcs`` outside ``roman.meta`` (which :func:`roman_helpers.stream.read_metadata` does not
 return), and its bytes are kept for the rare file whose gwcs needs blocks after the tree.
+
+The object's size from the listing (or the HEAD) bounds what a header or a tree may claim: an
+image larger than its object could hold is a bad file, not a footprint.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gzip
-import io
 import math
-import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import _s3, _wcs
-from .._asdf_layout import read_tree
-from .._fits_layout import HEADER_BLOCK, ForwardReader, RangeReader, walk_hdus
+from .._asdf_layout import check_claimed_bytes, open_tree, read_tree, wcs_node
+from .._fits_layout import HEADER_BLOCK, CheckedGzipFile, ForwardReader, RangeReader, walk_hdus
 from .._threadsafe import quiet
 from ..errors import FileFormatError
 
@@ -117,30 +117,30 @@ def _geometry(pixel_to_icrs: Callable[[np.ndarray, np.ndarray], Any], nx: int, n
 
 
 def _read_fits(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, Any]:
+    compressed = uri.lower().endswith(".gz")
     with contextlib.ExitStack() as stack:
-        if uri.lower().endswith(".gz"):  # read forward through the compressed stream, headers only
+        if compressed:  # read forward through the compressed stream, headers only
             handle = stack.enter_context(_s3.open_known(fs, path, size, etag, HEADER_BLOCK))
-            reader: Any = ForwardReader(stack.enter_context(gzip.GzipFile(fileobj=handle, mode="rb")))
+            reader: Any = ForwardReader(stack.enter_context(CheckedGzipFile(handle, uri)))
         else:
             reader = RangeReader(fs, path)
         primary = image = None
         kinds = []  # what each HDU holds, to say so when none is an image
-        try:
-            for index, _name, header, _offset in walk_hdus(reader, uri):
-                primary = header if index == 0 else primary
-                kinds.append(str(header.get("XTENSION", "PRIMARY")).strip())
-                if header.get("NAXIS") == 2 and (
-                    index == 0 or str(header.get("XTENSION", "")).strip() == "IMAGE"
-                ):
-                    image = header
-                    break
-        except (gzip.BadGzipFile, EOFError, zlib.error) as error:
-            raise FileFormatError(f"{uri} is not a readable gzip-compressed FITS file ({error})") from error
+        for index, _name, header, _offset in walk_hdus(
+            reader, uri, stored_size=size or None, compressed=compressed
+        ):
+            primary = header if index == 0 else primary
+            kinds.append(str(header.get("XTENSION", "PRIMARY")).strip())
+            if header.get("NAXIS") == 2 and (
+                index == 0 or str(header.get("XTENSION", "")).strip() == "IMAGE"
+            ):
+                image = header
+                break
     if image is None:
         what = "a FITS file of tables" if any("TABLE" in kind for kind in kinds) else "a FITS file"
         raise NotAnImage(f"{what} with no 2-D image (its HDUs: {', '.join(kinds)})")
     headers = (image, primary) if image is not primary else (image,)
-    wcs = _wcs.celestial(image)
+    wcs = _wcs.celestial(image, uri)
     if wcs is None:
         raise FileFormatError(f"{uri}: the image HDU has no celestial WCS")
     detector = _header_value(headers, "DETECTOR")
@@ -198,27 +198,29 @@ def _fit_sip(gwcs_wcs: Any, nx: int, ny: int, uri: str) -> tuple[WCS, float]:
     return fit.wcs, fit.deviation
 
 
-class _ArraysAfterTree(Exception):
-    """The gwcs keeps arrays (polynomial coefficients ...) in binary blocks, not in the tree."""
+def _text(value: Any) -> str:
+    """A name the file gives (a band, a detector): text or a number, else nothing."""
+    return str(value) if isinstance(value, (str, int, np.integer)) and not isinstance(value, bool) else ""
 
 
-def _asdf_row(tree: Mapping, uri: str) -> dict[str, Any]:
+def _asdf_row(tree: Mapping, uri: str, size: int) -> dict[str, Any]:
     from astropy.coordinates import SkyCoord
 
     roman = tree.get("roman", tree)
     meta = _node(roman, "meta") or {}
-    gwcs_wcs = _node(meta, "wcs") or _node(roman, "wcs")  # Roman level 2, else the converted OpenUniverse
+    gwcs_wcs = wcs_node(tree)  # Roman level 2, else the converted OpenUniverse
     if gwcs_wcs is None:
         raise FileFormatError(
             f"{uri} has no WCS at roman.meta.wcs or roman.wcs (level-1 files have none): "
             "it cannot be placed on the sky"
         )
-    if not hasattr(gwcs_wcs, "to_fits_sip"):
-        raise _ArraysAfterTree
-    shape = getattr(_node(roman, "data"), "shape", None)
+    data = _node(roman, "data")
+    shape = getattr(data, "shape", None)
     if shape is None or len(shape) < 2:
         (x0, x1), (y0, y1) = gwcs_wcs.bounding_box.bounding_box(order="F")
         shape = (round(y1 - y0), round(x1 - x0))
+    elif size:
+        check_claimed_bytes(tuple(shape), np.dtype(getattr(data, "dtype", "u1")).itemsize, size, uri, "data")
     ny, nx = int(shape[-2]), int(shape[-1])
     wcs, error = _fit_sip(gwcs_wcs, nx, ny, uri)
     frame = getattr(gwcs_wcs.output_frame, "reference_frame", None) or "icrs"
@@ -233,8 +235,8 @@ def _asdf_row(tree: Mapping, uri: str) -> dict[str, Any]:
     instrument = _node(meta, "instrument", "name") or _node(meta, "instrument")
     row = {
         "instrument": instrument if isinstance(instrument, str) else "",
-        "band": str(_node(meta, "instrument", "optical_element") or _node(meta, "band") or ""),
-        "detector": str(_node(meta, "instrument", "detector") or _node(meta, "sensor") or ""),
+        "band": _text(_node(meta, "instrument", "optical_element") or _node(meta, "band")),
+        "detector": _text(_node(meta, "instrument", "detector") or _node(meta, "sensor")),
         "t_start": start,
         "t_end": end if not math.isnan(end) else start + exptime / 86400,
         "exptime": exptime,
@@ -246,42 +248,23 @@ def _asdf_row(tree: Mapping, uri: str) -> dict[str, Any]:
 
 
 def _read_asdf(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, Any]:
-    import asdf
-
-    # the YAML tree only, in growing ranged reads; the rest of the file opened only if it is needed.
-    # Reading the tree is quiet: without its blocks, asdf warns about the arrays it cannot reach, and
-    # erfa calls Roman's dates (past its leap-second table) "dubious". The warning filters are
-    # process-wide, so quiet() holds the kit's lock: the tree is in memory (or, for the rare gwcs
-    # kept in blocks, a few small reads away), so the threads of an index wait little for it.
+    # the YAML tree only, in growing ranged reads; the rest of the file opened only if its gwcs keeps
+    # arrays in blocks (a file written by plain asdf). Reading the tree is quiet: without its blocks,
+    # asdf warns about the arrays it cannot reach, and erfa calls Roman's dates (past its leap-second
+    # table) "dubious". The warning filters are process-wide, so quiet() holds the kit's lock: the tree
+    # is in memory (or, for the rare gwcs kept in blocks, a few small reads away), so the threads of an
+    # index wait little for it.
     tree_bytes, head = read_tree(
         fs, path, uri, open_rest=lambda: _s3.open_known(fs, path, size, etag, HEADER_BLOCK)
     )
-    try:
-        with (
-            quiet(),
-            asdf.open(io.BytesIO(tree_bytes), lazy_load=True, memmap=False) as af,
-        ):  # no blocks
-            return _asdf_row(af.tree, uri)
-    except _ArraysAfterTree:
-        pass
-    # roman_datamodels writes arrays under 512 elements into the tree; a file written by plain asdf
-    # keeps them in binary blocks. asdf then fetches the block index and those blocks (small reads).
-    with head, quiet():
-        try:
-            af = asdf.open(head, lazy_load=True, memmap=False)
-        except (ValueError, OSError) as error:
-            raise FileFormatError(f"{uri} is not a readable ASDF file: {error}") from error
-        with af:
-            try:
-                return _asdf_row(af.tree, uri)
-            except _ArraysAfterTree:
-                raise FileFormatError(
-                    f"{uri}: the WCS at roman.meta.wcs or roman.wcs is not a gwcs that "
-                    "this installation can read"
-                ) from None
+    with head, open_tree(tree_bytes, head, uri) as af, quiet():
+        return _asdf_row(af.tree, uri, size)
 
 
 def read_file(fs: Any, bucket: str, key: str, uri: str, size: int, etag: str) -> dict[str, Any]:
-    """The columns of one file's row (all but ``uri``, ``etag``, ``size`` and ``error``)."""
+    """The columns of one file's row (all but ``uri``, ``etag``, ``size`` and ``error``).
+
+    Read again when the bytes disagree with the file (:func:`roman_helpers._s3.reread`).
+    """
     reader = _read_asdf if uri.lower().endswith(".asdf") else _read_fits
-    return reader(fs, f"{bucket}/{key}", uri, size, etag)
+    return _s3.reread(lambda: reader(fs, f"{bucket}/{key}", uri, size, etag), uri)

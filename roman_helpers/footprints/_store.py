@@ -77,13 +77,72 @@ def _table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def _holds(column: Any) -> str:
+    """What a column holds, in words."""
+    values = np.asarray(column)
+    if values.dtype.kind in "US":
+        return "text"
+    if values.dtype.kind == "O":
+        return "text" if all(isinstance(v, str) for v in values.ravel()) else "Python objects"
+    return {"b": "true/false values", "f": "floating-point numbers", "c": "complex numbers"}.get(
+        values.dtype.kind, f"values of type {values.dtype}"
+    )
+
+
+def _wrong_type(name: str, column: Any) -> str | None:
+    """Why ``column`` cannot be the index's column ``name``, or None when it can."""
+    dtype, _blank = COLUMNS[name]
+    values = np.asarray(column)
+    if dtype is object:
+        return None  # text: whatever is there is read as text
+    if isinstance(dtype, tuple):
+        width = dtype[1]
+        if values.ndim != 2 or values.shape[1] != width:
+            holds = "one value a row" if values.ndim == 1 else f"values shaped {values.shape[1:]} a row"
+            return f"holds {holds}, where an index holds {width}"
+        dtype = dtype[0]
+    if np.dtype(dtype).kind == "f" and values.dtype.kind not in "fiu":
+        return f"holds {_holds(column)}, where an index holds numbers"
+    if np.dtype(dtype).kind == "i" and values.dtype.kind not in "iu":
+        return f"holds {_holds(column)}, where an index holds whole numbers"
+    return None
+
+
 def _check_columns(table: Table, what: str) -> None:
+    """Refuse a table that is not an index: a column missing, or holding values of another type."""
     missing = [name for name in COLUMNS if name not in table.colnames]
     if missing:
         raise FileFormatError(
             f"{what} is not a footprint index: it lacks the columns {', '.join(missing)} (an index has "
             f"{', '.join(COLUMNS)}); make one with roman_helpers.footprints.build_index"
         )
+    for name in COLUMNS:
+        why = _wrong_type(name, table[name])
+        if why is not None:
+            raise FileFormatError(
+                f"{what} is not a footprint index: its column {name} {why}; "
+                "make one with roman_helpers.footprints.build_index"
+            )
+
+
+def _described(stored: Any, path: Path) -> dict[str, Any]:
+    """The ``roman_helpers`` metadata of a Parquet index: ``{"meta": {...}, "units": {...}}``."""
+    text = (stored.schema.metadata or {}).get(b"roman_helpers", b"{}")
+    try:
+        described = json.loads(text)
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError alike
+        raise FileFormatError(
+            f"{path} is not a footprint index: its roman_helpers metadata is not JSON ({error}); "
+            "expected an index written by save_index"
+        ) from None
+    if not isinstance(described, dict) or not all(
+        isinstance(described.get(key, {}), dict) for key in ("meta", "units")
+    ):
+        raise FileFormatError(
+            f"{path} is not a footprint index: its roman_helpers metadata is not a JSON object of "
+            "'meta' and 'units'; expected an index written by save_index"
+        )
+    return described
 
 
 def _pyarrow(action: str) -> tuple[Any, Any]:
@@ -190,7 +249,9 @@ def load_index(path: str | PathLike) -> Table:
     ObjectNotFoundError
         If there is no such file.
     FileFormatError
-        If the file is not a footprint index.
+        If the file is not a footprint index: not ECSV or Parquet, a column missing or holding
+        values of another type (text where an index holds numbers ...), metadata that is not
+        JSON. The message names the column.
     InvalidParameterError
         If the name ends in neither ``.ecsv`` nor ``.parquet``.
 
@@ -223,7 +284,7 @@ def load_index(path: str | PathLike) -> Table:
             raise FileFormatError(
                 f"{path} is not a Parquet file ({error}); expected an index written by save_index"
             ) from error
-        described = json.loads((stored.schema.metadata or {}).get(b"roman_helpers", b"{}"))
+        described = _described(stored, path)
         table = Table(meta=described.get("meta", {}))
         for name in stored.column_names:
             column = stored.column(name).combine_chunks()

@@ -27,6 +27,17 @@ if TYPE_CHECKING:
 
 __all__ = ["main", "parse_bandwidth", "parse_duration", "register", "relaunched_main"]
 
+#: What ``roman-helpers sandbox --help`` says: plain text (the module's docstring is for the API docs).
+_DESCRIPTION = """\
+An offline stand-in for MAST, IRSA and the S3 buckets, on this machine only, serving
+synthetic files laid out as the real archives lay theirs out.
+
+  roman-helpers sandbox up                  start it in the foreground, print the
+                                            export lines a shell needs (no secrets in
+                                            them); Ctrl-C stops it
+  roman-helpers sandbox run -- COMMAND ...  start it, run COMMAND with its environment,
+                                            stop it, and exit with COMMAND's status"""
+
 _DURATION_UNITS = {"": 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6}
 _BYTE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
 
@@ -91,7 +102,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sandbox = subparsers.add_parser(
         "sandbox",
         help="offline stand-in for MAST, IRSA and S3",
-        description=__doc__,
+        description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = sandbox.add_subparsers(dest="sandbox_command", metavar="{up,run}")

@@ -6,15 +6,15 @@ Private to :mod:`roman_helpers.stream`.
 from __future__ import annotations
 
 import copy
-import io
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from .. import _asdf_layout, _fits_layout, _wcs
+from .._fits_layout import HEADER_BLOCK
 from ..errors import InvalidParameterError
-from ._metadata import _asdf_tree, _tree_gwcs
+from ._metadata import _tree_gwcs
 from ._plan import COMPANIONS, Request, plan
 from ._remote import _MAX_CONNECTIONS, _filesystem, _translated_errors, open_asdf
 
@@ -58,16 +58,17 @@ def _asdf_pixels(
 ) -> np.ndarray:
     """Pixels ``[ys, xs]`` of one ASDF array, fetching only the bytes (or lz4 chunks) of its rows."""
     _source, shape, dtype, array_offset = layout
-    data_start, compression, first_chunk_header = _asdf_layout.block_start(fs, path, block_offset, uri)
-    if compression == b"":
+    block = _asdf_layout.block_start(fs, path, block_offset, uri)
+    row_bytes = shape[1] * dtype.itemsize
+    block.check_holds(array_offset, array_offset + shape[0] * row_bytes, uri, name)
+    if block.compression == b"":
         return _fits_layout.fetch_rows(
-            fs, path, data_start + array_offset, dtype, shape[1], ys, xs, batch_size=_MAX_CONNECTIONS
+            fs, path, block.data_start + array_offset, dtype, shape[1], ys, xs, batch_size=_MAX_CONNECTIONS
         )
-    if compression == b"lz4":
-        row_bytes = shape[1] * dtype.itemsize
+    if block.compression == b"lz4":
         first, last = array_offset + ys.start * row_bytes, array_offset + ys.stop * row_bytes
         decoded, decoded_offset = _asdf_layout.lz4_rows(
-            fs, path, data_start, first_chunk_header, first, last, batch_size=_MAX_CONNECTIONS
+            fs, path, block, first, last, batch_size=_MAX_CONNECTIONS, uri=uri
         )
         rows = np.frombuffer(
             decoded, dtype=dtype, count=(ys.stop - ys.start) * shape[1], offset=first - decoded_offset
@@ -80,13 +81,18 @@ def _asdf_pixels(
 
 def asdf_cutouts(uri: str, anon: bool | None, request: Request, exts: list, companions: bool) -> dict:
     """Cut-outs of ASDF arrays: the tree read once, one plan on the science array (with the gwcs)."""
-    import asdf
-
     fs, path = _filesystem(uri, anon)
+    remote = fs
     with _translated_errors(uri, anon):
         # what the tree read fetched is kept: on a small file it holds the blocks and their index too
-        tree_bytes, fs = _asdf_layout.read_tree(fs, path, uri, first_step=_asdf_layout.CUTOUT_FIRST_STEP)
-        raw_tree = asdf.util.load_yaml(io.BytesIO(tree_bytes), tagged=True)
+        tree_bytes, fs = _asdf_layout.read_tree(
+            remote,
+            path,
+            uri,
+            first_step=_asdf_layout.CUTOUT_FIRST_STEP,
+            open_rest=lambda: remote.open(path, "rb", cache_type="readahead", block_size=HEADER_BLOCK),
+        )
+        raw_tree = _asdf_layout.raw_tree(tree_bytes, uri)
         names = _asdf_names(raw_tree, exts, companions, uri)
         layouts = {name: _asdf_layout.image_layout(raw_tree, uri, name) for name in names}
         shape = layouts[names[0]][1]
@@ -100,7 +106,7 @@ def asdf_cutouts(uri: str, anon: bool | None, request: Request, exts: list, comp
                         f"{names[0]}; cut it out on its own",
                     )
                 names.remove(name)  # an err or dq of another shape is no companion
-        with _asdf_tree(tree_bytes, uri) as af:
+        with _asdf_layout.open_tree(tree_bytes, fs, uri) as af:  # the gwcs, with its blocks if it needs them
             gwcs_wcs = _tree_gwcs(af.tree)
         cut = plan(shape, request, gwcs_wcs)
         ys, xs = cut.slices_original

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .. import _s3
 from ._asdf_cutouts import asdf_cutouts
 from ._fits_cutouts import fits_cutouts
 from ._plan import request
@@ -21,18 +22,18 @@ def _cut(
     *,
     box: Any = None,
     position: Any = None,
+    pixel: Any = None,
     size: Any = None,
     exts: Sequence | None = None,
     companions: bool,
     anon: bool | None,
 ) -> dict:
-    """Cut-outs of one file, keyed by array name."""
+    """Cut-outs of one file, keyed by array name; read again when the bytes disagree with the file."""
     kind = _kind(uri)
-    plan_request = request(box, position, size)
+    plan_request = request(box, position, pixel, size)
     exts = list(exts) if exts else [None]
-    if kind == "asdf":
-        return asdf_cutouts(uri, anon, plan_request, exts, companions)
-    return fits_cutouts(uri, anon, plan_request, exts, companions)
+    read = asdf_cutouts if kind == "asdf" else fits_cutouts
+    return _s3.reread(lambda: read(uri, anon, plan_request, exts, companions), uri)
 
 
 def cutout(
@@ -40,13 +41,14 @@ def cutout(
     *,
     box: Sequence[int] | None = None,
     position: Any = None,
+    pixel: Sequence[float] | None = None,
     size: Any = None,
     ext: int | str | None = None,
     anon: bool | None = None,
 ) -> Cutout2D:
     """Cut a region out of an image on S3, fetching only (about) the pixels in it.
 
-    Give either ``box``, or ``position`` and ``size``.
+    Give either ``box``, or a centre (``position`` on the sky, or ``pixel``) and ``size``.
 
     Parameters
     ----------
@@ -56,12 +58,14 @@ def cutout(
         ``(x0, y0, x1, y1)``: 0-based pixel corners, end exclusive, so the cut-out is
         ``data[y0:y1, x0:x1]`` (columns x0..x1-1, rows y0..y1-1). The same order as
         ``roman-helpers cutout --box X0 Y0 X1 Y1`` and as PIL's ``Image.crop``.
-    position : SkyCoord, str or (x, y), optional
-        Centre of the cut-out: a :class:`~astropy.coordinates.SkyCoord`; a string of RA and
-        Dec (``"00:39:57 -44:01:20"``: RA in hours when sexagesimal; ``"9.9875 -44.0222"``:
-        degrees); or 0-based pixels ``(x, y)``. A sky position needs a WCS in the file (the
-        FITS header's, or the gwcs at ``roman.meta.wcs`` / ``roman.wcs``). Object names are
-        not looked up (that needs the network).
+    position : SkyCoord or str, optional
+        Centre of the cut-out on the sky: a :class:`~astropy.coordinates.SkyCoord`, or a
+        string of RA and Dec (``"00:39:57 -44:01:20"``: RA in hours when sexagesimal;
+        ``"9.9875 -44.0222"``: degrees). It needs a WCS in the file (the FITS header's, or the
+        gwcs at ``roman.meta.wcs`` / ``roman.wcs``). Object names are not looked up (that
+        needs the network). Two bare numbers are refused: RA and Dec, or pixels?
+    pixel : (x, y), optional
+        Centre of the cut-out in 0-based pixels of the image, instead of ``position``.
     size : int, str, Quantity or (ny, nx), optional
         One value for a square, or two: rows then columns, ``(ny, nx)``, as
         :class:`astropy.nddata.Cutout2D`. Each in pixels (``64``) or as an angle
@@ -84,9 +88,16 @@ def cutout(
     Raises
     ------
     InvalidParameterError
-        If the box, size or position cannot be read or does not fit the image (the message
-        says what the image covers), if both or neither of box and position are given, or
+        If the box, size or centre cannot be read or does not fit the image (the message
+        says what the image covers), if both or neither of a box and a centre are given, or
         if the file has no such HDU or array (the message lists those it has).
+    FileFormatError
+        If the file is truncated, damaged or not what its name says (its headers, tree or WCS
+        cannot be read, or claim more than the file holds).
+    CorruptedDataError
+        If the bytes read disagree with what the file states about them (an lz4 chunk's size,
+        an ASDF block's MD5, a small ``.fits.gz`` file's CRC) on each of
+        ``ROMAN_HELPERS_MAX_ATTEMPTS`` reads: no pixels are returned from them.
 
     See Also
     --------
@@ -102,12 +113,13 @@ def cutout(
     >>> centre = cut.wcs.pixel_to_world(49.5, 24.5)  # the box's centre on the sky (a SkyCoord)
     >>> cutout(uri, position=centre, size="5arcsec,10arcsec").data.shape  # 0.11 arcsec pixels
     (45, 91)
+    >>> cutout(uri, pixel=(1049.5, 924.5), size=(50, 100)).bbox_original  # the box again, by its centre
+    ((900, 949), (1000, 1099))
     """
-    return next(
-        iter(
-            _cut(uri, box=box, position=position, size=size, exts=[ext], companions=False, anon=anon).values()
-        )
+    cuts = _cut(
+        uri, box=box, position=position, pixel=pixel, size=size, exts=[ext], companions=False, anon=anon
     )
+    return next(iter(cuts.values()))
 
 
 def cutouts(
@@ -115,6 +127,7 @@ def cutouts(
     *,
     box: Sequence[int] | None = None,
     position: Any = None,
+    pixel: Sequence[float] | None = None,
     size: Any = None,
     arrays: Sequence[int | str | None] | None = None,
     anon: bool | None = None,
@@ -129,7 +142,7 @@ def cutouts(
     ----------
     uri : str
         ``s3://`` URI of a ``.fits``, ``.fits.gz`` or Roman ``.asdf`` file.
-    box, position, size
+    box, position, pixel, size
         As for :func:`cutout`.
     arrays : sequence of int, str or None, optional
         FITS HDU numbers or names, or ASDF array names; the first one places the cut-out
@@ -147,7 +160,7 @@ def cutouts(
 
     Raises
     ------
-    InvalidParameterError
+    InvalidParameterError, FileFormatError, CorruptedDataError
         As :func:`cutout`.
 
     Examples
@@ -157,4 +170,13 @@ def cutouts(
     >>> {name: cut.data.shape for name, cut in cuts.items()}
     {'data': (64, 64), 'err': (64, 64), 'dq': (64, 64)}
     """
-    return _cut(uri, box=box, position=position, size=size, exts=arrays, companions=arrays is None, anon=anon)
+    return _cut(
+        uri,
+        box=box,
+        position=position,
+        pixel=pixel,
+        size=size,
+        exts=arrays,
+        companions=arrays is None,
+        anon=anon,
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import gzip
 from collections.abc import Iterator
 from typing import Any
 
@@ -66,8 +65,8 @@ def _select_hdus(
 class _Placement:
     """One cut-out's plan: placed on the science image (slot 0), then checked against each other HDU."""
 
-    def __init__(self, request: Request, exts: list) -> None:
-        self.request, self.exts = request, exts
+    def __init__(self, request: Request, exts: list, uri: str) -> None:
+        self.request, self.exts, self.uri = request, exts, uri
         self.cut: Any = None
         self.shape: tuple[int, int] | None = None
 
@@ -75,7 +74,7 @@ class _Placement:
         """Plan on the science image (slot 0); say whether this HDU's rows are to be read."""
         shape = _fits_layout.image_layout(header)[0]
         if slot == 0:
-            self.cut, self.shape = plan(shape, self.request, _wcs.celestial(header)), shape
+            self.cut, self.shape = plan(shape, self.request, _wcs.celestial(header, self.uri)), shape
             return True
         if shape == self.shape:
             return True
@@ -88,10 +87,12 @@ class _Placement:
             )
         return False  # an ERR or DQ of another shape is no companion
 
-    def forward_rows(self, reader: _fits_layout.ForwardReader, header: Any, data_offset: int) -> np.ndarray:
+    def forward_rows(
+        self, reader: _fits_layout.ForwardReader, header: Any, data_offset: int, uri: str
+    ) -> np.ndarray:
         shape, dtype = _fits_layout.image_layout(header)
         ys, xs = self.cut.slices_original
-        return _fits_layout.read_rows_forward(reader, data_offset, dtype, shape[1], ys, xs)
+        return _fits_layout.read_rows_forward(reader, data_offset, dtype, shape[1], ys, xs, uri)
 
 
 #: What is read of one HDU: its slot (0 for the science image), its key, its header, its raw pixels.
@@ -100,7 +101,7 @@ _Picked = tuple[int, Any, Any, np.ndarray]
 
 def fits_cutouts(uri: str, anon: bool | None, request: Request, exts: list, companions: bool) -> dict:
     """Cut-outs of FITS HDUs: headers walked, one plan on the science image, rows fetched."""
-    placement = _Placement(request, exts)
+    placement = _Placement(request, exts, uri)
     read = _read_gzip if _kind(uri) == "fits.gz" else _read_ranges
     picked = read(uri, anon, placement, companions)
     result = {}
@@ -119,7 +120,7 @@ def _read_gzip(uri: str, anon: bool | None, placement: _Placement, companions: b
     picked, late = [], []
     with (
         _open_remote(uri, anon, cache_type="readahead", block_size=GZIP_BLOCK) as (_fs, _path, handle),
-        gzip.GzipFile(fileobj=handle, mode="rb") as stream,
+        _fits_layout.CheckedGzipFile(handle, uri) as stream,
     ):
         reader = _fits_layout.ForwardReader(stream)
         hdus = _fits_layout.walk_hdus(reader, uri)
@@ -127,15 +128,15 @@ def _read_gzip(uri: str, anon: bool | None, placement: _Placement, companions: b
             if slot != 0 and placement.cut is None:  # before the science image
                 late.append((slot, key, header, data_offset))
             elif placement.wanted(slot, key, header):
-                picked.append((slot, key, header, placement.forward_rows(reader, header, data_offset)))
+                picked.append((slot, key, header, placement.forward_rows(reader, header, data_offset, uri)))
     if late:
         with (
             _open_remote(uri, anon, cache_type="readahead", block_size=GZIP_BLOCK) as (_fs, _path, handle),
-            gzip.GzipFile(fileobj=handle, mode="rb") as stream,
+            _fits_layout.CheckedGzipFile(handle, uri) as stream,
         ):
             reader = _fits_layout.ForwardReader(stream)
             picked.extend(
-                (slot, key, header, placement.forward_rows(reader, header, data_offset))
+                (slot, key, header, placement.forward_rows(reader, header, data_offset, uri))
                 for slot, key, header, data_offset in late
                 if placement.wanted(slot, key, header)
             )

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import gzip
 import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import _asdf_layout, _fits_layout, _wcs
+from .. import _asdf_layout, _fits_layout, _s3, _wcs
 from .._fits_layout import HEADER_BLOCK
-from .._threadsafe import quiet
 from ..errors import FileFormatError
 from ._remote import _filesystem, _kind, _open_remote, _translated_errors, open_fits
 
@@ -43,12 +41,18 @@ def read_header(uri: str, ext: int | str = 0, *, anon: bool | None = None) -> He
     ------
     InvalidParameterError
         If the file has no such extension.
+    CorruptedDataError
+        If a ``.fits.gz`` file's stream is damaged (it is read again first).
     """
+    return _s3.reread(lambda: _read_header(uri, ext, anon), uri)
+
+
+def _read_header(uri: str, ext: int | str, anon: bool | None) -> Header:
     if _kind(uri) == "fits.gz":
         # astropy would decompress the whole stream to list the HDUs; walking stops at the header.
         with (
             _open_remote(uri, anon, cache_type="readahead", block_size=HEADER_BLOCK) as (_fs, _path, handle),
-            gzip.GzipFile(fileobj=handle, mode="rb") as gz,
+            _fits_layout.CheckedGzipFile(handle, uri) as gz,
         ):
             return _fits_layout.find_hdu(_fits_layout.ForwardReader(gz), ext, uri, image=False)[0]
     fs, path = _filesystem(uri, anon)
@@ -64,20 +68,26 @@ def _to_plain(value: Any) -> Any:
     return value
 
 
-def _asdf_tree(tree_bytes: bytes, uri: str) -> AsdfFile:
-    """Open the tree alone (no blocks): tagged objects become astropy/gwcs objects."""
-    import asdf
+@contextlib.contextmanager
+def _remote_asdf_tree(uri: str, anon: bool | None) -> Iterator[AsdfFile]:
+    """Fetch the YAML tree of a remote ASDF file and open it: tagged objects become astropy/gwcs objects.
 
-    with quiet(), _translated_errors(uri, None):  # the blocks are missing on purpose
-        return asdf.open(io.BytesIO(tree_bytes), lazy_load=True, memmap=False)
-
-
-def _remote_asdf_tree(uri: str, anon: bool | None) -> AsdfFile:
-    """Fetch only the YAML tree of a remote ASDF file and open it (no blocks)."""
+    No block is read, but those of a gwcs that keeps its arrays in blocks (a file written by plain
+    asdf): :func:`roman_helpers._asdf_layout.open_tree`.
+    """
     fs, path = _filesystem(uri, anon)
     with _translated_errors(uri, anon):
-        tree_bytes, _file = _asdf_layout.read_tree(fs, path, uri)
-    return _asdf_tree(tree_bytes, uri)
+        tree_bytes, file = _s3.reread(
+            lambda: _asdf_layout.read_tree(
+                fs,
+                path,
+                uri,
+                open_rest=lambda: fs.open(path, "rb", cache_type="readahead", block_size=HEADER_BLOCK),
+            ),
+            uri,
+        )
+        with file, _asdf_layout.open_tree(tree_bytes, file, uri) as af:
+            yield af
 
 
 def read_metadata(uri: str, *, anon: bool | None = None) -> dict:
@@ -97,11 +107,26 @@ def read_metadata(uri: str, *, anon: bool | None = None) -> dict:
     -------
     dict
         Plain nested dictionaries; values keep their types (``astropy.time.Time``,
-        ``gwcs.WCS`` ...).
+        ``gwcs.WCS`` ...). A gwcs that keeps its arrays in binary blocks (a file written by
+        plain asdf) is read with those blocks.
+
+    Raises
+    ------
+    FileFormatError
+        If the file is not what its name says, is truncated, or its tree is beyond what an
+        image's metadata holds (nested, or through YAML aliases expanded, past the kit's limits:
+        see the troubleshooting page).
     """
     if _kind(uri) != "asdf":
+        from astropy.io.fits.verify import VerifyError
+
         header = read_header(uri, 0, anon=anon)
-        return {key: value for key, value in header.items() if key not in ("COMMENT", "HISTORY", "")}
+        try:
+            return {key: value for key, value in header.items() if key not in ("COMMENT", "HISTORY", "")}
+        except (VerifyError, ValueError) as error:  # astropy parses each card when it is first read
+            raise FileFormatError(
+                f"{uri}: its primary header has a card FITS cannot read ({error})"
+            ) from None
     with _remote_asdf_tree(uri, anon) as af:
         tree = af.tree
         if "roman" in tree and "meta" in tree["roman"]:
@@ -112,11 +137,8 @@ def read_metadata(uri: str, *, anon: bool | None = None) -> dict:
 
 
 def _tree_gwcs(tree: Mapping) -> Any:
-    """The gwcs of a Roman tree: ``roman.meta.wcs`` (level 2), else ``roman.wcs``; None if neither."""
-    roman = tree.get("roman", tree)
-    meta = roman.get("meta") if isinstance(roman, Mapping) else None
-    found = meta.get("wcs") if isinstance(meta, Mapping) else None
-    found = found if found is not None else roman.get("wcs") if isinstance(roman, Mapping) else None
+    """The gwcs of a Roman tree (:func:`roman_helpers._asdf_layout.wcs_node`); None if it has none."""
+    found = _asdf_layout.wcs_node(tree)
     return found if hasattr(found, "forward_transform") else None
 
 
@@ -185,6 +207,12 @@ def info(uri: str, *, anon: bool | None = None) -> str:
     >>> [line.split()[0] for line in footprint[1:]]  # then RA, Dec in degrees and sexagesimal
     ['centre', 'corner', 'corner', 'corner', 'corner']
     """
+    return _s3.reread(lambda: _info(uri, anon), uri)
+
+
+def _info(uri: str, anon: bool | None) -> str:
+    from astropy.io.fits.verify import VerifyError
+
     out = io.StringIO()
     if _kind(uri) == "asdf":
         with _remote_asdf_tree(uri, anon) as af:
@@ -199,15 +227,23 @@ def info(uri: str, *, anon: bool | None = None) -> str:
             out.write(_footprint_text(gwcs_wcs, shape, "data"))
         return out.getvalue()
     with open_fits(uri, anon=anon) as hdul:
-        hdul.info(output=out)
-        footprint = ""
-        for index, hdu in enumerate(hdul):
-            header = hdu.header
-            if header.get("NAXIS") == 2 and hdu.is_image:
-                wcs = _wcs.celestial(header)
-                if wcs is not None:
-                    name = header.get("EXTNAME", "PRIMARY" if index == 0 else f"HDU {index}")
-                    footprint = _footprint_text(wcs, _fits_layout.image_layout(header)[0], name)
-                    break
+        try:  # astropy reads each HDU as it lists it: a damaged one fails in many ways
+            hdul.info(output=out)
+            images = [(index, hdu.header) for index, hdu in enumerate(hdul) if hdu.is_image]
+        except (KeyError, AttributeError, TypeError, ValueError, IndexError, VerifyError, OSError) as error:
+            if isinstance(error, OSError) and (type(error) is not OSError or error.errno is not None):
+                raise  # the store or the network, not the file: translated by open_fits
+            raise FileFormatError(
+                f"{uri} is not a readable FITS file: astropy could not list its HDUs "
+                f"({type(error).__name__}: {error})"
+            ) from error
+    footprint = ""
+    for index, header in images:
+        if header.get("NAXIS") == 2:
+            wcs = _wcs.celestial(header, uri)
+            if wcs is not None:
+                name = header.get("EXTNAME", "PRIMARY" if index == 0 else f"HDU {index}")
+                footprint = _footprint_text(wcs, _fits_layout.image_layout(header)[0], name)
+                break
     lines = out.getvalue().splitlines(keepends=True)
     return f"Filename: {uri}\n" + "".join(lines[1:]) + footprint

@@ -34,15 +34,23 @@ class Request:
     size_as_given: Any = None
 
 
-def request(box: Any, position: Any, size: Any) -> Request:
+def request(box: Any, position: Any, pixel: Any, size: Any) -> Request:
+    """Read a box, or a centre (``position=`` on the sky, or ``pixel=``) and a size, before any request."""
     if box is not None:
-        if position is not None or size is not None:
-            raise InvalidParameterError("box", box, hint="give either box= or position= and size=, not both")
+        if position is not None or pixel is not None or size is not None:
+            raise InvalidParameterError(
+                "box", box, hint="give either box= or a centre (position= or pixel=) and size=, not both"
+            )
         return Request(box=_sky.parse_box(box))
-    if position is None or size is None:
-        missing = "position" if position is None else "size"
-        raise InvalidParameterError(missing, None, hint=f"give box={_sky.BOX_FORM}, or position= and size=")
-    return Request(position=_sky.parse_position(position), size=_sky.parse_size(size), size_as_given=size)
+    centre = _sky.parse_centre(position, pixel)
+    if centre is None or size is None:
+        missing = "position" if centre is None else "size"
+        raise InvalidParameterError(
+            missing,
+            None,
+            hint=f"give box={_sky.BOX_FORM}, or a centre (position= on the sky, pixel= in pixels) and size=",
+        )
+    return Request(position=centre, size=_sky.parse_size(size), size_as_given=size)
 
 
 def _size_in_pixels(
@@ -86,18 +94,22 @@ def _off_image(
     wcs: Any,
     pixels: tuple[int, int] | None = None,
 ) -> InvalidParameterError:
+    from astropy.coordinates import SkyCoord
+
     ny, nx = shape
-    where = (
-        f"it falls at pixel x, y = ({x:.1f}, {y:.1f})"
-        if np.isfinite(x) and np.isfinite(y)
-        else "it is on the far side of the sky from this image"
-    )
+    on_the_sky = isinstance(request.position, SkyCoord)
+    if not on_the_sky:
+        where = f"x, y = ({x:.1f}, {y:.1f}) is"
+    elif np.isfinite(x) and np.isfinite(y):
+        where = f"it falls at pixel x, y = ({x:.1f}, {y:.1f}),"
+    else:
+        where = "it is on the far side of the sky from this image,"
     reach = f" (a {pixels[0]} x {pixels[1]} cut-out, ny x nx, there does not reach it)" if pixels else ""
     covers = f", which covers {_coverage(wcs, shape)}" if wcs is not None else ""
     return InvalidParameterError(
-        "position",
-        _sky.describe(request.position),
-        hint=f"{where}, off this image of {nx} x {ny} pixels (x 0..{nx - 1}, y 0..{ny - 1}){reach}{covers}",
+        "position" if on_the_sky else "pixel",
+        _sky.describe(request.position) if on_the_sky else request.position,
+        hint=f"{where} off this image of {nx} x {ny} pixels (x 0..{nx - 1}, y 0..{ny - 1}){reach}{covers}",
     )
 
 
@@ -129,7 +141,7 @@ def plan(shape: tuple[int, int], request: Request, wcs: Any) -> Cutout2D:
             raise InvalidParameterError(
                 "position",
                 _sky.describe(position),
-                hint="this image has no celestial WCS; give a pixel box (box=) or a pixel position (x, y)",
+                hint="this image has no celestial WCS; give a pixel box (box=) or a pixel centre (pixel=)",
             )
         x, y = _wcs.world_to_pixel(wcs, position)
         if not (np.isfinite(x) and np.isfinite(y)):

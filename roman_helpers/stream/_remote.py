@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .. import _s3, config
-from .._fits_layout import HEADER_BLOCK
+from .._asdf_layout import check_file, not_yaml
+from .._fits_layout import HEADER_BLOCK, CheckedGzipFile
 from .._s3 import filesystem
 from ..errors import FileFormatError, InvalidParameterError
 from ..uris import split_uri
@@ -57,11 +58,7 @@ def _translated_errors(uri: str, anon: bool | None) -> Iterator[None]:
     except gzip.BadGzipFile as error:
         raise FileFormatError(f"{uri} is not gzip-compressed, although its name ends in .gz") from error
     except yaml.YAMLError as error:
-        problem = getattr(error, "problem", None) or error  # the parser's errors say what was wrong
-        raise FileFormatError(
-            f"{uri}: the ASDF tree is not valid YAML ({problem}); "
-            "the file is damaged or was not written by asdf"
-        ) from error
+        raise not_yaml(uri, error) from error
     except Exception as error:
         translated = _s3.translate(error, uri, anonymous=_s3.is_anonymous(uri, anon), probe=True)
         if translated is error:
@@ -91,7 +88,14 @@ def _kind(uri: str) -> str:
         return "fits"
     if name.endswith(".asdf"):
         return "asdf"
-    raise InvalidParameterError("uri", uri, hint="expected a file ending in .fits, .fits.gz or .asdf")
+    folder = uri if uri.endswith("/") else f"{uri}/"
+    said = "that is a folder (a prefix), not a file" if uri.endswith("/") else "if it is a folder (a prefix)"
+    raise InvalidParameterError(
+        "uri",
+        uri,
+        hint=f"expected a file ending in .fits, .fits.gz or .asdf; {said}, list what it holds with "
+        f"`roman-helpers ls {folder}` (roman_helpers.uris.list_objects in Python)",
+    )
 
 
 @contextlib.contextmanager
@@ -128,7 +132,7 @@ def open_fits(uri: str, *, anon: bool | None = None, **kwargs: Any) -> Iterator[
     kwargs.setdefault("lazy_load_hdus", True)
     with _open_remote(uri, anon, cache_type="readahead", block_size=block) as (_fs, _path, handle):
         # Wrapped here, not by astropy, so that the stream is only ever read forward.
-        source = gzip.GzipFile(fileobj=handle, mode="rb") if gzipped else handle
+        source = CheckedGzipFile(handle, uri) if gzipped else handle
         try:
             hdul = fits.open(source, **kwargs)
         except OSError as error:
@@ -158,6 +162,12 @@ def open_asdf(uri: str, *, anon: bool | None = None) -> Iterator[AsdfFile]:
     Yields
     ------
     asdf.AsdfFile
+
+    Raises
+    ------
+    FileFormatError
+        For a file that is not ASDF, or whose tree is beyond what an image's metadata holds
+        (nested or, through YAML aliases, expanded past the kit's limits).
     """
     import asdf
 
@@ -166,6 +176,7 @@ def open_asdf(uri: str, *, anon: bool | None = None) -> Iterator[AsdfFile]:
         _path,
         handle,
     ):
+        check_file(handle, uri)  # a tree built to exhaust memory is refused before asdf builds it
         try:
             af = asdf.open(handle, lazy_load=True, memmap=False)
         except (ValueError, OSError) as error:
@@ -188,6 +199,11 @@ def open_datamodel(uri: str, *, anon: bool | None = None) -> Iterator[DataModel]
     Yields
     ------
     roman_datamodels.datamodels.DataModel
+
+    Raises
+    ------
+    FileFormatError
+        As :func:`open_asdf`.
     """
     import roman_datamodels as rdm
 
@@ -196,6 +212,7 @@ def open_datamodel(uri: str, *, anon: bool | None = None) -> Iterator[DataModel]
         _path,
         handle,
     ):
+        check_file(handle, uri)
         try:
             model = rdm.open(handle, lazy_tree=True)
         except TypeError:  # older roman_datamodels without lazy_tree
