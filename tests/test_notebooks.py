@@ -347,10 +347,9 @@ def _expected_tds_run(params: dict) -> dict:
     from roman_helpers.sandbox.sky.surveys import tds
 
     ra0, dec0 = (float(v) for v in params["field"].split(","))
-    catalog = sources.catalog_table(
-        "snana", int(hpgeom.angle_to_pixel(32, ra0, dec0, nest=False))
-    ).to_pydict()
-    catalog = {name: np.asarray(values) for name, values in catalog.items()}
+    table = sources.catalog_table("snana", int(hpgeom.angle_to_pixel(32, ra0, dec0, nest=False)))
+    columns = ("id", "ra", "dec", "model_name", "peak_mjd", "peak_mag_F")
+    catalog = {name: np.asarray(table.column(name).to_pylist()) for name in columns}
     sequence = tds.observation_sequence()
     start, end = float(sequence["date"].min()), float(sequence["date"].max())
     # the rule the tutorial states: SN Ia within 0.5 deg of the field's centre, its window inside
@@ -381,8 +380,9 @@ def _expected_tds_run(params: dict) -> dict:
     candidates = candidates[(candidates["date"] >= lo) & (candidates["date"] <= hi)]
     holding, listed = 0, 0
     for row in candidates:
+        pointing = sequence[int(row["pointing"])]  # the boresight (the table's ra, dec: the detector's)
         x, y = wfi.wcs(
-            float(row["ra"]), float(row["dec"]), float(row["pa"]), int(row["sca"])
+            float(pointing["ra"]), float(pointing["dec"]), float(pointing["pa"]), int(row["sca"])
         ).world_to_pixel_values(*target)
         x, y = float(x), float(y)
         if not (-0.5 <= x < wfi.DETECTOR_SIDE - 0.5 and -0.5 <= y < wfi.DETECTOR_SIDE - 0.5):
