@@ -8,6 +8,7 @@ published layouts (file names, counts), from the sky model read independently of
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -528,3 +529,25 @@ def test_two_processes_make_identical_bytes(served, tmp_path):
         timeout=600,
     )
     assert json.loads(other.stdout) == here
+
+
+def test_the_kit_indexes_an_openuniverse_conversion_as_the_fits_image_it_was_made_from(kit_env, fs):
+    """The Nexus's ASDF conversion keeps the FITS keywords in roman.meta: band, detector, times from them."""
+    from roman_helpers import footprints
+
+    name = "F184/15297/{}"
+    converted = f"s3://{PRIVATE}/OPEN_UNIVERSE/WAS/simple_model/" + name.format(
+        "roman_was_F184_15297_wfi11_simple.asdf"
+    )
+    original = (
+        "nasa-irsa-simulations/openuniverse2024/roman/preview/RomanWAS/images/simple_model/"
+        + name.format("Roman_WAS_simple_model_F184_15297_11.fits.gz")
+    )
+    with fs.open(original, "rb") as handle:  # astropy reads the FITS twin's primary header
+        header = fits.Header.fromfile(gzip.GzipFile(fileobj=handle))
+        said = (header["FILTER"], int(header["SCA_NUM"]), float(header["EXPTIME"]), float(header["MJD-OBS"]))
+    [row] = footprints.build_index([converted], progress=False)
+    assert row["error"] == ""
+    assert (row["band"], row["detector"]) == (said[0], f"WFI{said[1]:02d}")
+    assert row["exptime"] == pytest.approx(said[2]) and row["t_start"] == pytest.approx(said[3])
+    assert row["t_end"] == pytest.approx(said[3] + said[2] / 86400)
