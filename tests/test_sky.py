@@ -12,8 +12,8 @@ taken come from the sandbox's survey tables and focal-plane model, not from the 
 from __future__ import annotations
 
 import functools
-import re
 import math
+import re
 
 import astropy.units as u
 import numpy as np
@@ -295,7 +295,9 @@ def test_a_miss_far_from_every_footprint_suggests_a_swap_not_a_wider_radius(inde
     assert len(found) == 0 and holds == len(_holding()) and low > 60
     message = found.meta["message"]
     head, tail = message.split(" degrees away, ")
-    assert head.startswith(f"no file in the index holds ra={-dec:.6f} dec={ra:.6f}; the nearest footprint is ")
+    assert head.startswith(
+        f"no file in the index holds ra={-dec:.6f} dec={ra:.6f}; the nearest footprint is "
+    )
     assert low - 0.05 <= float(head.rsplit(" ", 1)[1]) <= high + 0.05  # said to a tenth of a degree
     assert tail == (
         f"so a wider radius= would not help; ra={ra:.6f} dec={dec:.6f} (RA and Dec swapped, and the "
