@@ -214,6 +214,8 @@ def _asdf_row(tree: Mapping, uri: str, size: int) -> dict[str, Any]:
     roman = tree.get("roman", tree)
     meta = _node(roman, "meta") or {}
     gwcs_wcs = wcs_node(tree)  # Roman level 2, else the converted OpenUniverse
+    if gwcs_wcs is None and len(getattr(_node(roman, "data"), "shape", ())) == 3:
+        raise NotAnImage("a level-1 file (resultants of the ramp, no WCS): nothing to place on the sky")
     if gwcs_wcs is None:
         raise FileFormatError(
             f"{uri} has no WCS at roman.meta.wcs or roman.wcs (level-1 files have none): "
@@ -238,9 +240,14 @@ def _asdf_row(tree: Mapping, uri: str, size: int) -> dict[str, Any]:
         # the FITS keywords of the image the file was converted from (OpenUniverse in ASDF)
         described = _fits_description([meta])
     else:
-        start = _to_mjd(_node(meta, "exposure", "start_time"))
-        exptime = _as_float(_node(meta, "exposure", "exposure_time") or _node(meta, "exptime"))
-        end = _to_mjd(_node(meta, "exposure", "end_time"))
+        # an exposure (level 2), else the span of the exposures a mosaic was made of (level 3)
+        start = _to_mjd(_node(meta, "exposure", "start_time") or _node(meta, "coadd_info", "time_first"))
+        exptime = _as_float(
+            _node(meta, "exposure", "exposure_time")
+            or _node(meta, "coadd_info", "exposure_time")
+            or _node(meta, "exptime")
+        )
+        end = _to_mjd(_node(meta, "exposure", "end_time") or _node(meta, "coadd_info", "time_last"))
         instrument = _node(meta, "instrument", "name") or _node(meta, "instrument")
         described = {
             "instrument": instrument if isinstance(instrument, str) else "",
