@@ -45,8 +45,8 @@ bench: venv
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/survey.py
 
-# Survey scale: index a Time Domain Survey field and cut a light curve out of 100 full-size epochs
-# (about 13 GB of generated files in bench/.cache on the first run). Writes build/bench/survey/.
+# Survey scale: index the 40 full-size OpenUniverse TDS images of tutorial 4's supernova nearest its
+# peak and cut its light curve out of them (the sandbox's cache in bench/.cache). Writes build/bench/survey/.
 bench-survey: venv
 	$(BIN)/python bench/survey.py
 
@@ -57,7 +57,7 @@ bench-publish: venv
 # `make bench-survey-publish` puts the last full survey run (build/bench/survey/, never a --quick
 # one) into the book: the "Survey scale" section of book/performance.md, book/images/survey-*.png
 # and book/survey-results.json. `bench-survey` and `bench-survey-publish` run and publish the
-# survey benchmark alone (it takes about half an hour and 13 GB), without the other.
+# survey benchmark alone (a quarter of an hour or more on two cores), without the other.
 bench-survey-publish: venv
 	$(BIN)/python bench/survey.py --publish
 
@@ -94,7 +94,7 @@ OLDEST_STAMP := $(OLDEST)/.installed
 OLDEST_TESTS := tests/test_stream.py tests/test_stream_errors.py tests/test_download.py \
                 tests/test_uris.py tests/test_transfer.py tests/test_query.py tests/test_s3.py \
                 tests/test_config_datasets_smoke.py tests/test_cli.py tests/test_faults.py \
-                tests/test_credentials.py tests/test_mast_faults.py tests/test_sandbox_data.py \
+                tests/test_credentials.py tests/test_mast_faults.py tests/test_sandbox_hst.py \
                 tests/test_sandbox_s3_ranges.py tests/test_sandbox_services.py
 
 $(OLDEST_STAMP): pyproject.toml tools/lower_bounds.py

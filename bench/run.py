@@ -3,7 +3,7 @@ roman_helpers, in one run.
 
 Full-size files with the real structure are generated once into ``bench/.cache``
 (``bench/files.py``) and served by the sandbox S3 server
-(:class:`roman_helpers.sandbox.s3.S3Server`) with its network model: 20 ms per request
+(:class:`roman_helpers.sandbox.services.s3.S3Server`) with its network model: 20 ms per request
 and a 200 MB/s per-request bandwidth cap. Bytes and requests are counted by the server
 (and cross-checked with :func:`roman_helpers.transfer.measure` in the client); wall time
 with ``time.perf_counter``; peak memory with :mod:`tracemalloc` (Python and numpy
@@ -56,7 +56,7 @@ import files  # noqa: E402
 
 from roman_helpers import stream, transfer  # noqa: E402
 from roman_helpers.query import SCIENCE_FILTERS  # noqa: E402
-from roman_helpers.sandbox.s3 import S3Server  # noqa: E402
+from roman_helpers.sandbox.services.s3 import S3Server  # noqa: E402
 
 MB = 1_000_000
 KIB = 1024

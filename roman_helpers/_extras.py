@@ -17,9 +17,9 @@ __all__ = ["MODULES", "missing", "require"]
 #: The import names of each extra's requirements in pyproject.toml
 #: (tests/test_packaging.py checks that the two agree).
 MODULES: dict[str, tuple[str, ...]] = {
-    "sandbox": ("moto", "werkzeug", "trustme"),
+    "sandbox": ("werkzeug", "trustme", "hpgeom", "pyarrow", "scipy"),
     "notebooks": ("papermill", "ipykernel", "nbformat", "matplotlib", "jupyterlab", "ipywidgets"),
-    "survey": ("dask", "photutils", "pyarrow"),
+    "survey": ("dask", "photutils", "pyarrow", "hpgeom"),
 }
 
 
@@ -39,7 +39,7 @@ def missing(extra: str) -> str | None:
 
     Examples
     --------
-    >>> missing("sandbox") in (None, "moto", "werkzeug", "trustme")
+    >>> missing("sandbox") in (None, "werkzeug", "trustme", "hpgeom", "pyarrow", "scipy")
     True
     """
     for name in MODULES[extra]:

@@ -675,11 +675,11 @@ def cutouts(
     >>> index = footprints.build_index(
     ...     "s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/"
     ... )
-    >>> target = SkyCoord("80.2900 -69.6380", unit="deg")
-    >>> files = footprints.find(index, target, band="F158")
+    >>> target = SkyCoord("270.7956 -0.2870", unit="deg")
+    >>> files = footprints.find(index, target, band="F106")
     >>> result = cutouts(files, target, 25, progress=False)
     >>> len(result.ok), len(result.failed), result.requests
-    (1, 0, 5)
+    (5, 0, 105)
     >>> result.ok[0].cutout.shape, result.ok[0].err.shape  # science and errors, from one read
     ((25, 25), (25, 25))
     """

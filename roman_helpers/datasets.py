@@ -1,14 +1,15 @@
 """The datasets the tutorials can run on, read from ``datasets.yaml``.
 
 The YAML file beside this module is the single source of truth: notebooks
-validate their papermill parameters against it, the sandbox generates the
-objects it names, and the book's datasets page is made from it.
+validate their papermill parameters against it, and the book's datasets page
+is made from it. Its defaults and examples name objects the real archives
+hold (the offline sandbox serves the same keys).
 
 Examples
 --------
 >>> from roman_helpers import datasets
 >>> ds = datasets.get("openuniverse-was-fits")
->>> ds.uri(band="F184", hpix="15297", sensor=11)  # doctest: +ELLIPSIS
+>>> ds.uri(band="F184", pointing="15297", sensor=11)  # doctest: +ELLIPSIS
 's3://nasa-irsa-simulations/openuniverse2024/.../F184/15297/Roman_WAS_simple_model_F184_15297_11.fits.gz'
 """
 

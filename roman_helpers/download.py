@@ -14,7 +14,11 @@ really needed, :func:`download` makes sure a wrong file never sits at the final 
   keys no local folder can hold as they are named: a file and a folder of one name (``a`` and
   ``a/b``), a name longer than the file system allows (255 bytes on Linux, macOS and Windows),
   a folder or a file already in the way; the other keys are fetched all the same;
-* files already present and verified are skipped after one HEAD, without a GET;
+* files already present are skipped after one HEAD, without a GET: checked by content when S3
+  gives a whole-object checksum or a single-part ETag; otherwise (a multipart ETag and no
+  checksum, as for most large objects) when the file has the object's size and still carries the
+  object's Last-Modified time, which :func:`download` gives every file it writes (the rule of
+  ``aws s3 sync``: a file changed since has another modification time and is fetched again);
 * two processes (or threads) fetching the same key to the same path take turns through a lock
   file (:mod:`filelock`, on Linux, macOS and Windows) and end with one correct file.
 
@@ -36,6 +40,7 @@ import errno
 import hashlib
 import os
 import threading
+import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -88,11 +93,13 @@ class DownloadResult:
     path : pathlib.Path or None
         Final local path (``None`` when the key was refused).
     status : str
-        ``"downloaded"``, ``"skipped"`` (already present and verified) or ``"failed"``.
+        ``"downloaded"``, ``"skipped"`` (already present: see ``verified``) or ``"failed"``.
     bytes : int
         Bytes received from S3 for this object (0 when skipped).
     verified : bool
-        True when the content was checked against an MD5 or S3 checksum, not only its size.
+        True when the content was checked against an MD5 or S3 checksum. False for an object
+        S3 gives no whole-object checksum for: a download checked by its size, a skip decided by
+        size and modification time.
     error : Exception or None
         The error for a failed object (a :mod:`roman_helpers.errors` type).
     attempts : int
@@ -373,12 +380,37 @@ def _verify(path: Path, head: dict, uri: str, digest: _Digest | None = None) -> 
     return bool(remote)
 
 
-def _present(path: Path, head: dict, uri: str) -> bool:
-    """True when ``path`` already holds the object, checked by content (a size alone is not enough)."""
+#: Seconds a file's modification time may differ from the object's Last-Modified and still match
+#: (FAT file systems keep modification times to 2 s).
+_MTIME_SLACK = 2.0
+
+
+def _last_modified(head: dict) -> float | None:
+    stamp = head.get("LastModified")
+    return stamp.timestamp() if stamp is not None else None
+
+
+def _present(path: Path, head: dict, uri: str) -> bool | None:
+    """Whether ``path`` already holds the object: None if not, else whether that was checked by content.
+
+    With a whole-object checksum (or a single-part ETag) the content decides. Without one, the
+    size and the object's Last-Modified time, which :func:`_download` gives the files it writes.
+    """
     try:
-        return path.exists() and _verify(path, head, uri)
+        if not path.is_file():
+            return None
+        if _remote_digests(head):
+            return True if _verify(path, head, uri) else None
+        stat, stamp = path.stat(), _last_modified(head)
+        if (
+            stat.st_size == head["ContentLength"]
+            and stamp is not None
+            and abs(stat.st_mtime - stamp) <= _MTIME_SLACK
+        ):
+            return False
+        return None
     except IntegrityError:
-        return False  # differs: fetch it again
+        return None  # differs: fetch it again
 
 
 # Positional I/O without os.pread/os.pwrite (absent on Windows): every part writes through a
@@ -601,16 +633,16 @@ def _fetch(
     bucket, key = split_uri(uri)
     path = result.path = safe_destination(destination, key)
     head = _head(client, bucket, key, uri)
-    if not overwrite and _present(path, head, uri):
-        result.status, result.verified = "skipped", True
+    if not overwrite and (checked := _present(path, head, uri)) is not None:
+        result.status, result.verified = "skipped", checked
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     progress.add_total(head["ContentLength"])
     lock, waited = _lock(path, cancel)  # another process or thread on the same path: wait for it
     try:
-        if waited and _present(path, head, uri):  # it has just fetched the object
+        if waited and (checked := _present(path, head, uri)) is not None:  # it has just fetched the object
             progress.update(head["ContentLength"])
-            result.status, result.verified = "skipped", True
+            result.status, result.verified = "skipped", checked
             return
         _download(client, bucket, key, uri, head, path, progress, cancel, pool, result)
     finally:
@@ -676,6 +708,8 @@ def _download(
                 raise DownloadError(
                     f"{uri}: gave up after {requests()} GET requests; last error: {last_error}"
                 )
+        if (stamp := _last_modified(head)) is not None:  # what a later run's skip compares with
+            os.utime(temp, (time.time(), stamp))
         os.replace(temp, path)  # atomic: the final path is either absent/old or complete
         result.status, result.verified = "downloaded", verified
     finally:
@@ -749,7 +783,7 @@ def download(
         Show a progress bar of bytes. By default a widget in Jupyter, a text bar on a
         terminal and none in a log or redirected output; True or False forces it.
     overwrite : bool
-        Fetch again even when a verified copy is present.
+        Fetch again even when a copy is present.
 
     Returns
     -------
@@ -782,7 +816,7 @@ def download(
     >>> results = download(
     ...     ["s3://stpubdata/hst/public/ib1f/ib1f01010/ib1f01010_drz.fits"], "data", progress=False
     ... )
-    >>> results[0].status, results[0].verified
+    >>> results[0].status, results[0].bytes > 0
     ('downloaded', True)
     >>> results[0].path.relative_to(Path("data").resolve()).as_posix()
     'hst/public/ib1f/ib1f01010/ib1f01010_drz.fits'

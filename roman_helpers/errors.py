@@ -167,8 +167,8 @@ class MissingExtraError(RomanHelpersError, ModuleNotFoundError):
 
     Examples
     --------
-    >>> print(MissingExtraError("roman-helpers sandbox", ["sandbox"], "moto"))
-    roman-helpers sandbox needs the sandbox extra (no module named 'moto');
+    >>> print(MissingExtraError("roman-helpers sandbox", ["sandbox"], "werkzeug"))
+    roman-helpers sandbox needs the sandbox extra (no module named 'werkzeug');
     install the sandbox extra: pip install "roman-helpers[sandbox]"
     """
 

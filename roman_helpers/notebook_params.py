@@ -77,9 +77,11 @@ class NotebookParameters:
 
         Examples
         --------
-        >>> p = check_parameters("openuniverse-was-fits", {"band": "F158"}, announce=False)
-        >>> p.for_dataset("openuniverse-was-asdf")["band"]
-        'F158'
+        >>> p = check_parameters(
+        ...     "openuniverse-was-fits", {"band": "H158", "pointing": "15298"}, announce=False
+        ... )
+        >>> p.for_dataset("openuniverse-was-asdf")["pointing"]
+        '15298'
         >>> p.for_dataset("roman-tutorial-2026")
         {'detector': 11, 'optical_element': 'F106'}
         """
@@ -160,7 +162,7 @@ def check_parameters(
         print(f"dataset {dataset!r}: {shown}")
         if running_in_sandbox():
             print(
-                "Running under the offline sandbox: files, sizes and byte counts below come from "
-                "its synthetic stand-ins, not from MAST or AWS."
+                "Running under the offline sandbox: the files below have the real archives' names, "
+                "formats and sizes, but their pixels are simulated here, not read from MAST or AWS."
             )
     return checked

@@ -260,11 +260,11 @@ def light_curve(
     >>> from roman_helpers.batch import cutouts
     >>> from roman_helpers.footprints import build_index, find
     >>> index = build_index("s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/")
-    >>> target = SkyCoord("80.2900 -69.6380", unit="deg")
-    >>> result = cutouts(find(index, target, band="F158"), target, 25, progress=False)
+    >>> target = SkyCoord("270.7956 -0.2870", unit="deg")
+    >>> result = cutouts(find(index, target, band="F106"), target, 25, progress=False)
     >>> curve = light_curve(result, target, radius=3, annulus=(8, 14))
     >>> len(curve), str(curve["band"][0]), round(float(curve["time"][0].mjd), 4), float(curve["coverage"][0])
-    (1, 'F158', 61297.2175, 1.0)
+    (5, 'F106', 61297.2175, 1.0)
     """
     from astropy.time import Time
     from astropy.timeseries import TimeSeries
@@ -414,9 +414,9 @@ def light_curve_from_index(
     --------
     >>> from roman_helpers.footprints import build_index
     >>> index = build_index("s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/")
-    >>> curve = light_curve_from_index(index, "05:21:09.6 -69:38:16.8", band="F158", progress=False)
+    >>> curve = light_curve_from_index(index, "18:03:10.9 -00:17:13.2", band="F106", progress=False)
     >>> len(curve), curve.meta["files"], curve.meta["failed"], curve.meta["cutout_size"]
-    (1, 1, [], '31')
+    (5, 5, [], '31')
     """
     from . import batch, footprints
 

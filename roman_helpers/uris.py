@@ -122,7 +122,7 @@ def list_objects(prefix: str, *, recursive: bool = False, anon: bool | None = No
     --------
     >>> found = list_objects("s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/")
     >>> found[0].uri.rsplit("/", 1)[-1], found[0].size > 0, found[0].is_prefix
-    ('r0003201001001001004_0001_wfi01_f106_cal.asdf', True, False)
+    ('my_roman_mosaic_coadd.asdf', True, False)
     """
     bucket, key = split_uri(prefix)
     found = _s3.list_prefix(bucket, key, recursive=recursive, anon=anon)
@@ -349,15 +349,17 @@ def romanisim_uri(pointing: str, optical_element: str, detector: int | str, suff
     )
 
 
-def openuniverse_fits_uri(band: str, hpix: str | int, sensor: int | str) -> str:
+def openuniverse_fits_uri(band: str, pointing: str | int, sensor: int | str) -> str:
     """Return the URI of an OpenUniverse 2024 preview image (IRSA bucket, ``.fits.gz``).
 
     Parameters
     ----------
     band : str
-        Filter, e.g. ``"F184"``.
-    hpix : str or int
-        HEALPix cell, e.g. ``"15297"``.
+        Filter as OpenUniverse spells it, e.g. ``"F184"`` or ``"H158"``.
+    pointing : str or int
+        Pointing number of the Wide Area Survey (a row of its observation sequence), e.g.
+        ``"15297"``; each pointing was taken through one band (15297 through F184, 15298
+        through H158).
     sensor : int or str
         Detector 1-18 (not zero-padded in the file name).
 
@@ -376,18 +378,20 @@ def openuniverse_fits_uri(band: str, hpix: str | int, sensor: int | str) -> str:
     >>> openuniverse_fits_uri("F184", "15297", 11).rsplit("/", 1)[-1]
     'Roman_WAS_simple_model_F184_15297_11.fits.gz'
     """
-    return datasets.get("openuniverse-was-fits").uri(band=band, hpix=hpix, sensor=sensor)
+    return datasets.get("openuniverse-was-fits").uri(band=band, pointing=pointing, sensor=sensor)
 
 
-def openuniverse_asdf_uri(band: str, hpix: str | int, sensor: int | str) -> str:
+def openuniverse_asdf_uri(band: str, pointing: str | int, sensor: int | str) -> str:
     """Return the URI of an OpenUniverse image converted to ASDF (Roman Research Nexus bucket).
 
     Parameters
     ----------
     band : str
-        Filter, e.g. ``"F184"``.
-    hpix : str or int
-        HEALPix cell, e.g. ``"15297"``.
+        Filter as OpenUniverse spells it, e.g. ``"F184"`` or ``"H158"``.
+    pointing : str or int
+        Pointing number of the Wide Area Survey (a row of its observation sequence), e.g.
+        ``"15297"``; each pointing was taken through one band (15297 through F184, 15298
+        through H158).
     sensor : int or str
         Detector 1-18 (zero-padded in the file name: ``wfi03``).
 
@@ -404,10 +408,10 @@ def openuniverse_asdf_uri(band: str, hpix: str | int, sensor: int | str) -> str:
 
     Examples
     --------
-    >>> openuniverse_asdf_uri("F158", 15298, 3).rsplit("/", 1)[-1]
-    'roman_was_F158_15298_wfi03_simple.asdf'
+    >>> openuniverse_asdf_uri("H158", 15298, 3).rsplit("/", 1)[-1]
+    'roman_was_H158_15298_wfi03_simple.asdf'
     """
-    return datasets.get("openuniverse-was-asdf").uri(band=band, hpix=hpix, sensor=sensor)
+    return datasets.get("openuniverse-was-asdf").uri(band=band, pointing=pointing, sensor=sensor)
 
 
 def tutorial_uri(detector: int | str, optical_element: str) -> str:

@@ -1,6 +1,6 @@
 """Fixtures shared by the streaming, transfer and benchmark-count tests; every S3 test's AWS environment.
 
-One sandbox S3 server (:class:`roman_helpers.sandbox.s3.S3Server`, which counts what it
+One sandbox S3 server (:class:`roman_helpers.sandbox.services.s3.S3Server`, which counts what it
 serves) holds reduced-size files with the real structure, generated once per session by
 ``bench/files.py``: an HST-like drz, a 4088-wide two-image FITS, an OpenUniverse-like
 ``.fits.gz`` and a Roman lz4 ``_cal.asdf``.
@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import files  # noqa: E402  (bench/files.py)
 
-from roman_helpers.sandbox.s3 import S3Server  # noqa: E402
+from roman_helpers.sandbox.services.s3 import S3Server  # noqa: E402
 
 PUBLIC = "stpubdata"
 PRIVATE = "roman-sci-test-data-prod-summer-beta-test"

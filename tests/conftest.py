@@ -102,27 +102,34 @@ def put_object(client, bucket: str, key: str, body: bytes) -> None:
     client.put_object(Bucket=bucket, Key=key, Body=body, ACL=acl)
 
 
-#: The OpenUniverse Time Domain Survey images of the sandbox, and its observation sequence beside them.
-TDS_PREFIX = "s3://nasa-irsa-simulations/openuniverse2024/roman/preview/RomanTDS/"
-
-
 @dataclass
 class Indexed:
-    """What ``roman-helpers index`` wrote and said."""
+    """What ``roman-helpers index`` wrote and said, and the URIs it was given."""
 
     path: Path
     status: int
     out: str
     err: str
+    sources: list[str]
 
 
 @pytest.fixture(scope="session")
 def tds_index(sandbox, tmp_path_factory) -> Indexed:
-    """``roman-helpers index`` over the sandbox's TDS prefix, once per session (a few seconds)."""
+    """``roman-helpers index`` over a few tens of the sandbox's TDS preview files, once per session.
+
+    The files are those of ``_tds_transient.index_sources``: images holding one supernova of the
+    sandbox's sky, one pointing's detectors and the observation sequence (not the whole preview
+    prefix: 19,193 images). They are given as a file of URIs, one a line, as a user would.
+    """
+    from _tds_transient import index_sources
+
     from roman_helpers.cli import main
     from roman_helpers.sandbox.launcher import OVERRIDDEN_VARIABLES
 
-    path = tmp_path_factory.mktemp("tds-index") / "tds.ecsv"
+    folder = tmp_path_factory.mktemp("tds-index")
+    listing, path = folder / "uris.txt", folder / "tds.ecsv"
+    sources = index_sources()
+    listing.write_text("".join(f"{uri}\n" for uri in sources))
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as patch:
         for name in OVERRIDDEN_VARIABLES:
@@ -131,6 +138,6 @@ def tds_index(sandbox, tmp_path_factory) -> Indexed:
             patch.setenv(name, value)
         s3fs.S3FileSystem.clear_instance_cache()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            status = main(["index", TDS_PREFIX, "-o", str(path)])
+            status = main(["index", str(listing), "-o", str(path)])
         s3fs.S3FileSystem.clear_instance_cache()
-    return Indexed(path, status, out.getvalue(), err.getvalue())
+    return Indexed(path, status, out.getvalue(), err.getvalue(), sources)

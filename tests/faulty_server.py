@@ -8,8 +8,8 @@ import threading
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
-from roman_helpers.sandbox.faults import FaultInjector
-from roman_helpers.sandbox.s3 import quiet_request_handler
+from roman_helpers.sandbox.services.faults import FaultInjector
+from roman_helpers.sandbox.services.s3 import quiet_request_handler
 
 
 class FaultyS3:

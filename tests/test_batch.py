@@ -43,8 +43,8 @@ from roman_helpers import batch, stream
 from roman_helpers.batch import BatchResult, cutouts, map_files
 from roman_helpers.errors import InvalidParameterError, RomanHelpersError
 from roman_helpers.photometry import light_curve
-from roman_helpers.sandbox.faults import FaultInjector, FaultRule
-from roman_helpers.sandbox.s3 import Accounting, quiet_request_handler
+from roman_helpers.sandbox.services.faults import FaultInjector, FaultRule
+from roman_helpers.sandbox.services.s3 import Accounting, quiet_request_handler
 from roman_helpers.transfer import measure
 from tests.conftest import put_object
 

@@ -1,9 +1,11 @@
 """The survey benchmark's smoke run (``bench/survey.py --quick``): counts, never times.
 
-The run indexes 8 epochs of the sandbox's TDS field in both layouts, cuts the transient out of
-each, and compares with roman_datamodels / astropy opening every file. Its server-side counts are
-checked here against bounds computed from the generated files themselves: the YAML tree of each
-ASDF file, the lz4 chunk holding the cut-out's rows, the gzip prefix up to its last row.
+The run finds, through the sandbox's IRSA, the 4 full-size OpenUniverse TDS images of the
+tutorial's transient nearest its peak, indexes them, cuts the transient out of each, and compares
+with astropy opening every file. Its server-side counts are checked here against bounds worked out
+from the FITS layout itself: a header read per file for the index; for a cut-out, the science
+array's bytes up to the box's last row, give or take what a gzip stream adds (its members are
+read whole only up to 1 MiB, plus one read block of the kit).
 
 Publishing (``bench/survey.py --publish``): a run's results go into a page's ``survey-table``
 section with their figures and JSON, twice alike, never from a ``--quick`` run; and the book's
@@ -17,21 +19,19 @@ import itertools
 import json
 import os
 import re
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import pytest
-import yaml
-from astropy.io import fits
 
 from roman_helpers import stream
 
 ROOT = Path(__file__).resolve().parents[1]
-EPOCHS = 8
-KIB = 1024
+EPOCHS = 4
+KIB, MIB = 1024, 1024 * 1024
+SIDE = 4088
+HEADERS = 20 * 2880  # more than the primary and SCI headers of an OpenUniverse image take
 
 
 @pytest.fixture(scope="module")
@@ -54,53 +54,16 @@ def run(tmp_path_factory):
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((folder / "out" / "results.json").read_text())
-    local = {
-        str(path.relative_to(next(folder.glob("cache/tds-small-*")))).split("/", 1)[1]: path
-        for path in (folder / "cache").rglob("*")
-        if path.suffix in (".asdf", ".gz")
-    }
-    return results, local, folder / "out"
-
-
-def tree_size(path: Path) -> int:
-    raw = path.read_bytes()
-    return raw.index(b"\n...\n") + 5
-
-
-def data_chunks(path: Path, rows: tuple[int, int], width: int = 128, itemsize: int = 4) -> int:
-    """Bytes of the lz4 chunks (length word and payload) of the first block holding ``rows``."""
-    raw = path.read_bytes()
-    block = yaml.safe_load(raw[raw.rindex(b"#ASDF BLOCK INDEX") :].split(b"\n", 1)[1])[0]
-    position = block + 6 + struct.unpack(">H", raw[block + 4 : block + 6])[0]
-    produced, total = 0, 0
-    while produced < rows[1] * width * itemsize:
-        compressed, uncompressed = (
-            struct.unpack(">I", raw[position : position + 4])[0],
-            struct.unpack("<I", raw[position + 4 : position + 8])[0],
-        )
-        if produced + uncompressed > rows[0] * width * itemsize:
-            total += 4 + compressed
-        position, produced = position + 4 + compressed, produced + uncompressed
-    return total
-
-
-def gzip_bytes_for(path: Path, decompressed: int) -> int:
-    """Compressed bytes to read, 1 KiB at a time, before ``decompressed`` bytes come out."""
-    decoder, produced, consumed = zlib.decompressobj(16 + zlib.MAX_WBITS), 0, 0
-    raw = path.read_bytes()
-    while produced < decompressed:
-        produced += len(decoder.decompress(raw[consumed : consumed + KIB]))
-        consumed += KIB
-    return consumed
+    return results, folder / "out"
 
 
 def test_outputs(run):
-    results, _local, out = run
+    results, out = run
     assert {p.name for p in out.iterdir()} == {
         "results.json",
         "table.md",
@@ -109,69 +72,59 @@ def test_outputs(run):
         "ways.png",
         "light_curve.png",
     }
-    assert results["settings"]["epochs"] == EPOCHS and results["settings"]["image_side"] == 128
+    assert results["settings"]["epochs"] == EPOCHS and results["settings"]["image_side"] == SIDE
 
 
 def test_index_reads_little_of_each_file(run):
-    results, local, _ = run
-    for layout, bound in (("roman", lambda p: 1.2 * tree_size(p)), ("openuniverse", lambda p: 64 * KIB)):
-        index = results["index"][layout]
-        assert index["files"] == EPOCHS and index["failed"] == 0
-        assert index["listing_requests"] == 1  # one listing gives every file's size and ETag: no HEAD
-        assert index["requests"] == index["listing_requests"] + sum(f["requests"] for f in index["per_file"])
-        for entry in index["per_file"]:
-            assert entry["requests"] >= 1 and 0 < entry["bytes"] <= bound(local[entry["key"]])
+    results, _ = run
+    index = results["index"]["openuniverse"]
+    assert index["files"] == EPOCHS and index["failed"] == 0
+    assert index["listing_requests"] == 0  # the files come from IRSA's cloud_access: nothing listed
+    assert index["requests"] == sum(f["requests"] for f in index["per_file"])
+    for entry in index["per_file"]:
+        assert entry["key"].startswith("openuniverse2024/roman/full/RomanTDS/images/simple_model/H158/")
+        assert entry["requests"] >= 1 and 0 < entry["bytes"] <= 64 * KIB
 
 
 def test_light_curve_bytes_within_floor(run):
-    results, local, _ = run
-    roman = results["light_curve"]["roman"]
-    assert roman["ok"] == EPOCHS and roman["failed"] == []
-    for entry in roman["per_file"]:
-        path = local[entry["key"]]
-        floor = tree_size(path) + data_chunks(path, tuple(entry["rows"]))
-        assert entry["floor"] == floor
-        assert entry["bytes"] <= 1.2 * floor + 4 * KIB  # and the block index read from the end
-    kit, default = roman["ways"][:2]
-    assert default["name"].startswith("rdm.open") and default["files"] == default["ok"] == EPOCHS
-    assert default["bytes"] >= sum(local[e["key"]].stat().st_size for e in roman["per_file"])  # whole files
-    assert kit["identical"] == default["identical"] == EPOCHS  # the same pixels both ways
-
+    results, _ = run
     gz = results["light_curve"]["openuniverse"]
-    assert gz["ok"] == EPOCHS
+    assert gz["ok"] == EPOCHS and gz["failed"] == []
     for entry in gz["per_file"]:
-        path = local[entry["key"]]
-        with fits.open(path) as hdul:
-            sci_data = hdul.fileinfo(1)["datLoc"]
-        prefix = gzip_bytes_for(path, sci_data + entry["rows"][1] * 128 * 4)
-        assert entry["bytes"] <= prefix + stream.GZIP_BLOCK
-    assert all(way["identical"] == EPOCHS for way in gz["ways"][:3])
+        first, last = entry["rows"]
+        assert 0 <= first < last <= SIDE and last - first <= 25
+        # it must reach the box's first row of SCI, and need not pass its last row's gzip member
+        assert entry["bytes"] >= first * SIDE * 4
+        assert entry["bytes"] <= 1.001 * (HEADERS + last * SIDE * 4) + MIB + stream.GZIP_BLOCK
+        # a read the sandbox was slow to make may be timed out and tried again (twice at most)
+        assert entry["bytes"] <= 3 * entry["floor"] and entry["floor"] < entry["size"]
+    kit, data, section = gz["ways"][:3]
+    assert data["name"].startswith("fits.open + Cutout2D(.data)") and data["files"] == data["ok"] == EPOCHS
+    assert data["bytes"] >= EPOCHS * SIDE * SIDE * 4  # the whole science array of every file
+    assert all(way["identical"] == EPOCHS for way in (kit, data, section))  # the same pixels
+    assert len(gz["curve"]["mjd"]) == EPOCHS and max(gz["curve"]["truth"]) > 0
 
 
 def test_counts_do_not_depend_on_concurrency(run):
-    results, _, _ = run
-    for layout in ("roman", "openuniverse"):
-        rows = [r for r in results["scaling"] if r["layout"] == layout]
-        assert [r["workers"] for r in rows] == [1, 2, 4, 8, 16]
-        assert {(r["files"], r["ok"], r["requests"], r["bytes"]) for r in rows} == {
-            (
-                EPOCHS,
-                EPOCHS,
-                results["light_curve"][layout]["ways"][0]["requests"],
-                results["light_curve"][layout]["ways"][0]["bytes"],
-            )
-        }
+    """The scaling runs read files the light curve read before: no retries, the same counts, and
+    within the bound of every file."""
+    results, _ = run
+    rows = [r for r in results["scaling"] if r["layout"] == "openuniverse"]
+    assert [r["workers"] for r in rows] == [1, 2, 4, 8, 16]
+    assert len({(r["files"], r["ok"], r["requests"], r["bytes"]) for r in rows}) == 1
+    floors = sum(entry["floor"] for entry in results["light_curve"]["openuniverse"]["per_file"])
+    assert rows[0]["files"] == rows[0]["ok"] == EPOCHS and rows[0]["bytes"] <= floors
 
 
 def test_query_finds_the_field_among_synthetic_footprints(run):
-    results, _, _ = run
+    results, _ = run
     query = results["query"]
     assert query["rows"] == 10_000 + EPOCHS and query["found_real"] == EPOCHS
 
 
 # ------------------------------------------------------------------ publishing
 
-LAYOUT_NAMES = {"roman": "Roman lz4 ASDF", "openuniverse": "OpenUniverse .fits.gz"}
+LAYOUT_NAMES = {"openuniverse": "OpenUniverse .fits.gz"}
 START, END = "<!-- survey-table:start -->", "<!-- survey-table:end -->"
 
 
@@ -275,7 +228,7 @@ def figures(text: str, page: Path) -> list[Path]:
 
 
 def test_publish_refuses_quick_results(run):
-    _results, _local, out = run
+    _results, out = run
     page = ROOT / "book" / "performance.md"
     before = page.read_bytes()
     done = subprocess.run(
@@ -292,7 +245,7 @@ def test_publish_refuses_quick_results(run):
 
 
 def test_publish_writes_section_figures_and_json_alike_twice(run, survey, tmp_path):
-    results, _local, _out = run
+    results, _out = run
     full = {**results, "settings": {**results["settings"], "quick": False}}
     out = tmp_path / "out"
     out.mkdir()
@@ -338,7 +291,7 @@ def test_book_section_holds_the_numbers_of_its_json(survey):
     page, copy = ROOT / "book" / "performance.md", ROOT / "book" / "survey-results.json"
     results = json.loads(copy.read_text())
     assert results["settings"]["quick"] is False
-    assert (results["settings"]["epochs"], results["settings"]["image_side"]) == (100, 4088)
+    assert (results["settings"]["epochs"], results["settings"]["image_side"]) == (40, 4088)
     published = section(page)
     check_numbers(published, results)
     assert published == "\n" + survey.tables(results, "images") + "\n"  # no hand edit since publishing

@@ -645,8 +645,11 @@ def test_cli_page_shows_every_command_with_its_options(
         if text is None:
             missing.append(f"{name}: no section")
             continue
-        options = [
-            o for a in parser._actions if not isinstance(a, argparse._HelpAction) for o in a.option_strings
+        options = [  # a hidden option (help=SUPPRESS: kept for old scripts, does nothing) is not shown
+            o
+            for a in parser._actions
+            if not isinstance(a, argparse._HelpAction) and a.help != argparse.SUPPRESS
+            for o in a.option_strings
         ]
         missing += [f"{name}: {option}" for option in options if option not in text]
     assert not missing, "\n".join(missing)

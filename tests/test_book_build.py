@@ -142,7 +142,12 @@ def test_leftover_generated_pages_are_removed(build, tmp_path: Path) -> None:
     leftover = tmp_path / "cli.md"  # the command-line page of earlier versions
     leftover.write_text("# Command-line reference\n")
     written = build.write_generated_pages(tmp_path)
-    assert sorted(p.name for p in written) == ["datasets.md", "sandbox-calls.md", "sandbox-notes.md"]
+    assert sorted(p.name for p in written) == [
+        "datasets.md",
+        "sandbox-calls.md",
+        "sandbox-mirrors.md",
+        "sandbox-notes.md",
+    ]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
 
 
@@ -165,6 +170,26 @@ def test_sandbox_page_includes_the_table_of_every_listed_call(build, tmp_path: P
     # an included page is not a page of its own: Sphinx would warn that it is in no table of contents
     excluded = (ROOT / "_config.yml").read_text().split("exclude_patterns:")[1]
     assert "book/generated/sandbox-calls.md" in excluded
+
+
+def test_sandbox_page_includes_every_layout_and_client(build, tmp_path: Path) -> None:
+    from roman_helpers.sandbox import supported
+    from roman_helpers.sandbox.archive import layouts
+
+    build.write_generated_pages(tmp_path)
+    page = (tmp_path / "sandbox-mirrors.md").read_text()
+    archive = layouts.sky_archive()
+    for bucket in archive.buckets:  # a row per layout, with the number of keys the archive lists under it
+        for provider in archive.providers(bucket.name):
+            count = sum(1 for key in archive.keys(bucket.name) if key.startswith(provider.prefix))
+            [row] = [line for line in page.splitlines() if line.startswith(f"| `{bucket.name}` (")
+                     and f"| `{provider.prefix}` |" in line]  # fmt: skip
+            assert row.endswith(f"| {count:,} |") and count > 0, provider.prefix
+    for client in supported.CLIENTS:
+        assert f"| {client.name} | `{client.code}` |" in page
+    assert "```{include} generated/sandbox-mirrors.md\n```" in (ROOT / "book" / "sandbox.md").read_text()
+    excluded = (ROOT / "_config.yml").read_text().split("exclude_patterns:")[1]
+    assert "book/generated/sandbox-mirrors.md" in excluded
 
 
 def test_sandbox_notes_lose_their_title_and_keep_their_sections(build, tmp_path: Path) -> None:

@@ -102,8 +102,8 @@ def test_datasets_lists_every_dataset(capsys) -> None:
 def test_datasets_shows_parameters_and_valid_values(capsys) -> None:
     assert cli.main(["datasets", "openuniverse-was-fits"]) == 0
     out = capsys.readouterr().out
-    assert "band (default F184)" in out and "values: F158, F184" in out
-    assert "roman-helpers uri openuniverse-was-fits band=F184 hpix=15297 sensor=11" in out
+    assert "band (default F184)" in out and "values: F184, H158" in out
+    assert "roman-helpers uri openuniverse-was-fits band=F184 pointing=15297 sensor=11" in out
 
 
 def test_datasets_unknown_name(capsys) -> None:
@@ -112,10 +112,10 @@ def test_datasets_unknown_name(capsys) -> None:
 
 
 def test_uri_builds_a_dataset_uri(capsys) -> None:
-    assert cli.main(["uri", "openuniverse-was-fits", "band=F158", "hpix=15298", "sensor=3"]) == 0
+    assert cli.main(["uri", "openuniverse-was-fits", "band=H158", "pointing=15298", "sensor=3"]) == 0
     assert capsys.readouterr().out.strip() == (
         "s3://nasa-irsa-simulations/openuniverse2024/roman/preview/RomanWAS/images/simple_model/"
-        "F158/15298/Roman_WAS_simple_model_F158_15298_3.fits.gz"
+        "H158/15298/Roman_WAS_simple_model_H158_15298_3.fits.gz"
     )
 
 
@@ -127,10 +127,10 @@ def test_uri_takes_extra_template_fields(capsys) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["uri", "openuniverse-was-fits", "band=F999"], "invalid band 'F999'; valid values are: F158, F184"),
+        (["uri", "openuniverse-was-fits", "band=F999"], "invalid band 'F999'; valid values are: F184, H158"),
         (["uri", "openuniverse-was-fits", "sensor=19"], "valid values are: 1, 2, 3"),
-        (["uri", "openuniverse-was-fits", "hpix=15x97"], "valid values are: 15297, 15298"),
-        (["uri", "openuniverse-was-fits", "sensr=3"], "valid values are: band, hpix, sensor"),
+        (["uri", "openuniverse-was-fits", "pointing=15x97"], "valid values are: 15297, 15298"),
+        (["uri", "openuniverse-was-fits", "sensr=3"], "valid values are: band, pointing, sensor"),
         (["uri", "openuniverse-was-fits", "band"], "Write key=value"),
         (["uri", "hst-wfc3ir-m85"], "pass obs_id="),
     ],
@@ -145,7 +145,7 @@ def test_uri_bad_values_say_what_is_valid(capsys, args, message) -> None:
 def test_installed_script_bad_value_exits_1_without_traceback() -> None:
     done = run_script("uri", "openuniverse-was-fits", "band=F999")
     assert done.returncode == 1
-    assert done.stderr.strip() == "error: invalid band 'F999'; valid values are: F158, F184"
+    assert done.stderr.strip() == "error: invalid band 'F999'; valid values are: F184, H158"
 
 
 def test_debug_shows_the_traceback() -> None:

@@ -424,14 +424,14 @@ def test_a_radius_is_read_as_astronomers_write_it(tds_index, capsys):
 
 
 def test_dataset_parameters_given_as_options_say_how_to_write_them(capsys):
-    assert cli.main(["uri", "openuniverse-was-fits", "--band", "F158", "--sensor=3", "hpix=15298"]) == 2
+    assert cli.main(["uri", "openuniverse-was-fits", "--band", "H158", "--sensor=3", "pointing=15298"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err == (
         "error: uri takes a dataset's parameters as KEY=VALUE, not as options: "
-        "roman-helpers uri openuniverse-was-fits band=F158 sensor=3 hpix=15298\n"
+        "roman-helpers uri openuniverse-was-fits band=H158 sensor=3 pointing=15298\n"
     )
-    assert cli.main(["uri", "openuniverse-was-fits", "hpix=15298", "band=F158", "sensor=3"]) == 0
-    assert "_F158_15298_3.fits.gz" in capsys.readouterr().out
+    assert cli.main(["uri", "openuniverse-was-fits", "pointing=15298", "band=H158", "sensor=3"]) == 0
+    assert "_H158_15298_3.fits.gz" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("uri", ["s3://stpubdata/t/pre/", "s3://stpubdata/t/pre"])
@@ -473,15 +473,18 @@ def test_sandbox_help_is_plain_text(capsys, args):
 
 @pytest.mark.parametrize("columns", [80, 100])
 def test_find_fits_a_terminal(tds_index, monkeypatch, capsys, columns):
+    from _tds_transient import BAND, BUCKET, RELEASE, indexed, transient
+
     from roman_helpers import footprints
 
     monkeypatch.setenv("COLUMNS", str(columns))
-    uris = [str(u) for u in footprints.find(tds_index.path, "9.4508 -44.0905", band="H158")["uri"]]
-    from tests.conftest import TDS_PREFIX
-
-    folder = TDS_PREFIX + "images/simple_model/H158/"  # every file of the band is below it
-    assert len(uris) > 50 and max(len(uri) for uri in uris) > 100
-    args = ["find", str(tds_index.path), "--target", "9.4508 -44.0905", "--band", "H158"]
+    where = f"{transient().ra:.6f} {transient().dec:.6f}"
+    uris = [str(u) for u in footprints.find(tds_index.path, where, band=BAND)["uri"]]
+    # every image of the band is below it, each in its pointing's folder
+    folder = f"s3://{BUCKET}/openuniverse2024/roman/{RELEASE}/RomanTDS/images/simple_model/{BAND}/"
+    held = [image for image in indexed() if image.band == BAND and image.holds]
+    assert len(uris) == len(held) >= 10 and max(len(uri) for uri in uris) > 100
+    args = ["find", str(tds_index.path), "--target", where, "--band", BAND]
     assert cli.main(args) == 0
     first, *table = capsys.readouterr().out.splitlines()
     assert first == f"files under {folder} (--long for whole URIs):"

@@ -471,27 +471,23 @@ def test_help_shows_the_survey_examples(capsys) -> None:
         assert f"\n  roman-helpers {verb} " in out
 
 
-def test_index_of_the_tds_prefix_skips_the_observation_sequence_with_a_note(tds_index, sandbox) -> None:
-    """Beside its images the prefix holds a FITS table (the observation sequence): skipped, not failed."""
-    from tests.conftest import TDS_PREFIX
+def test_an_index_of_tds_files_skips_the_observation_sequence_with_a_note(tds_index) -> None:
+    """Among the images a FITS table (the TDS observation sequence): read, skipped with a note, not failed."""
+    from _tds_transient import OBSEQ_URI, indexed
 
-    bucket, root = TDS_PREFIX.removeprefix("s3://").split("/", 1)
-    keys = [
-        entry.key
-        for entry in sandbox.manifest.objects
-        if entry.bucket == bucket and entry.key.startswith(root)
-    ]
-    images = [key for key in keys if key.endswith(".fits.gz")]
-    tables = [key for key in keys if key.endswith(".fits")]
-    assert tables == [f"{root}Roman_TDS_obseq_11_6_23.fits"] and len(images) >= 400
-    others = len(keys) - len(images) - len(tables)  # the truth catalogues, by their names
+    images = [image.uri for image in indexed()]  # the sandbox's own list: .fits.gz images of its layout
+    assert tds_index.sources == [*images, OBSEQ_URI] and len(images) >= 20
     assert tds_index.status == 0
     assert tds_index.out == (
         f"wrote {tds_index.path}: {len(images) + 1} files; {len(images) + 1} read, 0 reused (unchanged), "
-        f"0 failed, {others + 1} skipped (not images or not in the cloud)\n"
+        "0 failed, 1 skipped (not images or not in the cloud)\n"
     )
     [note] = tds_index.err.splitlines()
-    assert note.startswith(f"skipped: s3://{bucket}/{tables[0]}: not an image") and "table" in note
+    assert note.startswith(f"skipped: {OBSEQ_URI}: not an image") and "table" in note
+    rows = footprints.load_index(tds_index.path)  # the table keeps its row, marked, so --update skips it
+    assert sorted(rows["uri"]) == sorted([*images, OBSEQ_URI])
+    assert [str(uri) for uri, error in zip(rows["uri"], rows["error"], strict=True) if error] == [OBSEQ_URI]
+    assert rows["error"][list(rows["uri"]).index(OBSEQ_URI)].startswith("not an image: ")
 
 
 def test_index_files_that_are_not_indexes_are_one_line(tmp_path, capsys) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from roman_helpers.download import download
-from roman_helpers.sandbox.faults import FaultRule
+from roman_helpers.sandbox.services.faults import FaultRule
 from tests.conftest import put_object
 from tests.faulty_server import FaultyS3
 

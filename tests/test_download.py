@@ -23,7 +23,7 @@ from roman_helpers.errors import (
     ObjectNotFoundError,
     UnsafePathError,
 )
-from roman_helpers.sandbox.faults import FaultRule
+from roman_helpers.sandbox.services.faults import FaultRule
 from roman_helpers.transfer import measure
 from tests.conftest import put_object
 from tests.faulty_server import FaultyS3
@@ -85,6 +85,40 @@ def test_downloads_verifies_and_skips_without_get(objects, tmp_path, fast, monke
         again = download(list(objects), tmp_path, progress=False)
         assert [r.status for r in again] == ["skipped", "skipped"]
         assert server.injector.requests - before == 2  # one HEAD each, no GET
+    assert leftovers(tmp_path) == []
+
+
+def test_an_object_without_a_checksum_is_skipped_by_size_and_time_until_the_file_changes(
+    buckets, s3_client, tmp_path, fast, monkeypatch
+):
+    """A multipart ETag is no MD5 and S3 may send no checksum: then ``aws s3 sync``'s rule decides."""
+    body = bytes(range(256)) * 300
+    bucket, key = buckets["public"], "multi/part.bin"
+    upload = s3_client.create_multipart_upload(Bucket=bucket, Key=key, ACL="public-read")
+    part = s3_client.upload_part(Bucket=bucket, Key=key, UploadId=upload["UploadId"], PartNumber=1, Body=body)
+    s3_client.complete_multipart_upload(
+        Bucket=bucket,
+        Key=key,
+        UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
+    )
+    head = s3_client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    assert head["ETag"].strip('"').endswith("-1") and not any(name.startswith("Checksum") for name in head)
+    uri, path = f"s3://{bucket}/{key}", tmp_path / key
+    with faulty(monkeypatch, []) as server:
+        [first] = download(uri, tmp_path, progress=False)
+        assert (first.status, first.verified, path.read_bytes()) == ("downloaded", False, body)
+        assert path.stat().st_mtime == head["LastModified"].timestamp()  # the object's time, kept
+        before = server.injector.requests
+        [again] = download(uri, tmp_path, progress=False)
+        assert (again.status, again.verified, server.injector.requests - before) == ("skipped", False, 1)
+        stamp = head["LastModified"].timestamp()
+        os.utime(path, (stamp, stamp + 60))  # the file changed since (its time says so)
+        [changed] = download(uri, tmp_path, progress=False)
+        path.write_bytes(body[:-1])  # and a file of another size
+        os.utime(path, (stamp, stamp))
+        [shorter] = download(uri, tmp_path, progress=False)
+    assert [changed.status, shorter.status] == ["downloaded", "downloaded"] and path.read_bytes() == body
     assert leftovers(tmp_path) == []
 
 

@@ -84,7 +84,11 @@ def _required(project: dict, extras: set[str]) -> dict[str, Requirement]:
     for line in lines:
         requirement = Requirement(line)
         name = canonicalize_name(requirement.name)
-        assert name not in out, f"{requirement.name} is required twice in pyproject.toml"
+        # two extras may need one package, with the same bounds (environment.yml lists it once)
+        assert name not in out or str(out[name]) == str(requirement), (
+            f"{requirement.name} is required twice in pyproject.toml with different bounds: "
+            f"{out[name]} and {requirement}"
+        )
         out[name] = requirement
     return out
 

@@ -7,7 +7,7 @@ import http.client
 import pytest
 
 from roman_helpers.errors import InvalidParameterError
-from roman_helpers.sandbox.faults import FaultRule, parse_faults
+from roman_helpers.sandbox.services.faults import FaultRule, parse_faults
 from tests.conftest import put_object
 from tests.faulty_server import FaultyS3
 
@@ -120,7 +120,7 @@ def test_sandbox_s3server_takes_fault_rules(tmp_path, monkeypatch):
     import s3fs
 
     from roman_helpers.download import download
-    from roman_helpers.sandbox.s3 import S3Server
+    from roman_helpers.sandbox.services.s3 import S3Server
 
     (tmp_path / "obj.bin").write_bytes(BODY)
     entry = SimpleNamespace(bucket="stpubdata", key="f/obj.bin", path="obj.bin", public=True)

@@ -1,9 +1,9 @@
 """roman_helpers.footprints against a local S3 server (moto on 127.0.0.1).
 
-The files are written here with the sandbox's own writers: OpenUniverse-TDS-like FITS and
-.fits.gz (WCS and MJD-OBS in HDU 1), an HST drizzled file, a Roman level-2 ASDF, the same with a
-distorted gwcs, a converted OpenUniverse ASDF, and footprints across RA 0/360 and over the north
-pole. What find() returns is checked against the truth computed here from each whole local file
+The files are written here with the benchmark's writers (bench/files.py): OpenUniverse-TDS-like
+FITS and .fits.gz (WCS and MJD-OBS in HDU 1), an HST drizzled file, a Roman level-2 ASDF, the same
+with a distorted gwcs, a converted OpenUniverse ASDF, and footprints across RA 0/360 and over the
+north pole. What find() returns is checked against the truth computed here from each whole local file
 (astropy's WCS for FITS, the gwcs for ASDF), never against the index itself.
 """
 
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import asdf
 import astropy.units as u
+import files  # bench/files.py (on the path through _stream_support)
 import numpy as np
 import pytest
 import roman_datamodels as rdm
@@ -37,7 +38,6 @@ from roman_helpers.errors import (
     NotInCloudWarning,
     ObjectNotFoundError,
 )
-from roman_helpers.sandbox import synth
 from roman_helpers.transfer import measure
 from tests.conftest import put_object
 
@@ -65,7 +65,7 @@ def _tds_like(
     east_right: bool = False,
 ) -> Path:
     """OpenUniverse TDS layout: empty primary; SCI with the WCS, MJD-OBS, FILTER, SCA_NUM; ERR."""
-    header = synth.tan_header(SHAPE, ra, dec, 1 / 3600)
+    header = files.tan_header(SHAPE, ra, dec, 1 / 3600)
     c, s = math.cos(math.radians(rotation)), math.sin(math.radians(rotation))
     scale = np.diag([1 / 3600 if east_right else -1 / 3600, 1 / 3600])
     cd = np.array([[c, -s], [s, c]]) @ scale
@@ -81,7 +81,7 @@ def _tds_like(
         ]
     )
     if path.name.endswith(".gz"):
-        return synth.write_gzip_fits(hdus, path)
+        return files.write_gzip_fits(hdus, path)
     hdus.writeto(path)
     return path
 
@@ -106,7 +106,7 @@ def _distortion(nx: int, ny: int):
 
 def _distorted_gwcs(shape: tuple[int, int] = SHAPE):
     ny, nx = shape
-    tan = synth.tan_gwcs(shape, *DISTORTED_AT, synth.ROMAN_PIXEL_DEG)
+    tan = files.tan_gwcs(shape, *DISTORTED_AT, files.ROMAN_PIXEL_DEG)
     result = gwcs_module.WCS(
         [(tan.input_frame, _distortion(nx, ny) | tan.forward_transform), (tan.output_frame, None)]
     )
@@ -118,7 +118,7 @@ def _distorted_gwcs(shape: tuple[int, int] = SHAPE):
 def local_files(tmp_path_factory) -> dict[str, Path]:
     """Key under the survey prefix -> local file."""
     folder = tmp_path_factory.mktemp("footprint-files")
-    files = {
+    written = {
         "field/tds_F158_1_3.fits": _tds_like(folder / "a.fits", 150.0, 2.0, mjd=61000.0, band="F158", sca=3),
         "field/tds_F158_2_3.fits.gz": _tds_like(
             folder / "b.fits.gz", 150.004, 2.002, mjd=61010.0, band="F158", sca=3, rotation=30.0
@@ -133,17 +133,8 @@ def local_files(tmp_path_factory) -> dict[str, Path]:
             rotation=-20.0,
             east_right=True,
         ),
-        "hst/ib6w01abq_drz.fits": synth.write_hst_drz(
-            folder / "ib6w01abq_drz.fits",
-            shape=SHAPE,
-            ra=150.002,
-            dec=2.0,
-            galaxy=(150.002, 2.0),
-            band="F160W",
-            rootname="ib6w01abq",
-            exptime=500.0,
-            proposal_id="11360",
-            seed=1,
+        "hst/ib6w01abq_drz.fits": files.write_hst_drz(
+            folder / "ib6w01abq_drz.fits", *SHAPE, seed=1, ra=150.002, dec=2.0, band="F160W", exptime=500.0
         ),
         "wrap/tds_F158_ra0.fits": _tds_like(
             folder / "w.fits", 359.996, 10.0, mjd=61020.0, band="F158", sca=1
@@ -151,57 +142,36 @@ def local_files(tmp_path_factory) -> dict[str, Path]:
         "pole/tds_F158_north.fits.gz": _tds_like(
             folder / "p.fits.gz", 45.0, 89.996, mjd=61030.0, band="F158", sca=2, rotation=15.0
         ),
-        "roman/r0003201001001001004_0001_wfi07_f158_cal.asdf": synth.write_roman_cal(
-            folder / "cal.asdf",
-            shape=SHAPE,
-            detector=7,
-            optical_element="F158",
-            ra=150.001,
-            dec=2.001,
-            start="2027-03-01T00:00:00",
-            ids={},
-            seed=3,
+        "roman/r0003201001001001004_0001_wfi07_f158_cal.asdf": files.write_roman_cal(
+            folder / "cal.asdf", *SHAPE, seed=3, at=(150.001, 2.001), detector=7, optical_element="F158"
         ),
-        "ou/roman_was_F184_15297_wfi03_simple.asdf": synth.write_openuniverse_asdf(
-            folder / "ou.asdf",
-            shape=SHAPE,
-            ra=150.0,
-            dec=2.002,
-            band="F184",
-            hpix="15297",
-            sensor=3,
-            catalogs=synth.source_catalogs(SHAPE, 150.0, 2.002, 5),
-            seed=5,
+        "ou/roman_was_F184_15297_wfi03_simple.asdf": files.write_openuniverse_asdf(
+            folder / "ou.asdf", *SHAPE, seed=5, at=(150.0, 2.002), band="F184", hpix="15297", sensor=3
         ),
     }
     # a distorted Roman file, saved by roman_datamodels (small arrays inline in the tree, as the pipeline's)
-    with rdm.open(files["roman/r0003201001001001004_0001_wfi07_f158_cal.asdf"]) as model:
+    with rdm.open(written["roman/r0003201001001001004_0001_wfi07_f158_cal.asdf"]) as model:
         model.meta.wcs = _distorted_gwcs()
         model.meta.instrument.detector = "WFI08"
         model.save(folder / "distorted.asdf")
-    files[DISTORTED[0]] = folder / "distorted.asdf"
+    written[DISTORTED[0]] = folder / "distorted.asdf"
     # a bigger converted OpenUniverse file with such a gwcs, written by plain asdf: the gwcs's arrays go
     # to binary blocks (after the image blocks), not into the tree
-    synth.write_openuniverse_asdf(
-        folder / "ou_big.asdf",
-        shape=BIG,
-        ra=DISTORTED_AT[0],
-        dec=DISTORTED_AT[1],
+    written[DISTORTED[1]] = files.write_openuniverse_asdf(
+        folder / "ou_distorted.asdf",
+        *BIG,
+        seed=9,
+        at=DISTORTED_AT,
         band="F184",
         hpix="15297",
         sensor=9,
-        catalogs=synth.source_catalogs(BIG, *DISTORTED_AT, 9),
-        seed=9,
+        wcs=_distorted_gwcs(BIG),
     )
-    with asdf.open(folder / "ou_big.asdf") as af:
-        af.tree["roman"]["wcs"] = _distorted_gwcs(BIG)
-        af.write_to(folder / "ou_distorted.asdf", all_array_compression="lz4")
-    files[DISTORTED[1]] = folder / "ou_distorted.asdf"
     (folder / "broken.fits").write_bytes(b"SIMPLE  = not really" + b" " * 3000)
-    files["bad/broken.fits"] = folder / "broken.fits"
+    written["bad/broken.fits"] = folder / "broken.fits"
     (folder / "notes.txt").write_text("not an image\n")
-    files["bad/notes.txt"] = folder / "notes.txt"
-    return files
+    written["bad/notes.txt"] = folder / "notes.txt"
+    return written
 
 
 @pytest.fixture
@@ -234,7 +204,7 @@ def _truth_pixels(
             if (
                 key in DISTORTED
             ):  # no analytic inverse: undo the TAN exactly, then the distortion by iteration
-                tan = synth.tan_gwcs((ny, nx), *DISTORTED_AT, synth.ROMAN_PIXEL_DEG)
+                tan = files.tan_gwcs((ny, nx), *DISTORTED_AT, files.ROMAN_PIXEL_DEG)
                 u_, v_ = tan.invert(ra, dec, with_bounding_box=False)
                 x, y = u_.copy(), v_.copy()
                 with np.errstate(all="ignore"):  # far from the image the iteration diverges: NaN, not inside
@@ -435,7 +405,7 @@ def test_asdf_gwcs_is_stored_as_sip_within_a_twentieth_of_a_pixel(uploaded, key,
     assert error < 0.05
     assert row["wcs_error"] <= footprints.SIP_LIMIT and error < 2 * row["wcs_error"] + 1e-3  # stated honestly
     # and the distortion is real: the plain TAN of the same pointing is pixels off
-    tan = synth.tan_gwcs(shape, *DISTORTED_AT, synth.ROMAN_PIXEL_DEG)
+    tan = files.tan_gwcs(shape, *DISTORTED_AT, files.ROMAN_PIXEL_DEG)
     tan_x, tan_y = tan.invert(ra, dec, with_bounding_box=False)
     assert np.max(np.hypot(tan_x - x, tan_y - y)) > 1.0
 
@@ -785,7 +755,7 @@ def _impossible_fits() -> bytes:
     header = fits.Header()
     header["SIMPLE"], header["BITPIX"], header["NAXIS"] = True, -32, 2
     header["NAXIS1"] = header["NAXIS2"] = 1_000_000
-    header.update(synth.tan_header((1_000_000, 1_000_000), 150.0, 2.0, 0.1 / 3600))
+    header.update(files.tan_header((1_000_000, 1_000_000), 150.0, 2.0, 0.1 / 3600))
     header["NAXIS1"] = header["NAXIS2"] = 1_000_000
     block = header.tostring().encode()
     assert len(block) == 2880
@@ -796,7 +766,7 @@ def _impossible_asdf() -> bytes:
     """A Roman-like ASDF file of 2 x 2 pixels whose tree says 1,000,000 x 1,000,000."""
     tree = {
         "roman": {
-            "meta": {"wcs": synth.tan_gwcs((2, 2), 150.0, 2.0, 0.1 / 3600), "instrument": {"name": "WFI"}},
+            "meta": {"wcs": files.tan_gwcs((2, 2), 150.0, 2.0, 0.1 / 3600), "instrument": {"name": "WFI"}},
             "data": np.zeros((2, 2), np.float32),
         }
     }
@@ -950,7 +920,7 @@ for uri in sys.argv[1:]:
 
 def _one_row_index() -> Table:
     """A well-formed index of one file, written here (not by build_index)."""
-    header = synth.tan_header((48, 64), 150.0, 2.0, 1 / 3600)
+    header = files.tan_header((48, 64), 150.0, 2.0, 1 / 3600)
     wcs = WCS(header)
     corner_ra, corner_dec = wcs.pixel_to_world_values([-0.5, 63.5, 63.5, -0.5], [-0.5, -0.5, 47.5, 47.5])
     row = {

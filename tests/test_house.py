@@ -262,3 +262,95 @@ def test_a_leaf_imports_without_the_rest_of_the_package(leaf: str) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f'["roman_helpers", "{leaf}"]'
+
+
+# --------------------------------------------------------------------------- the sandbox's own house
+SANDBOX = "roman_helpers.sandbox"
+
+
+def _private_uses(name: str, tree: ast.AST, modules: dict[str, Path]) -> list[str]:
+    """Where a module uses another module's private names: ``from m import _x``, ``m._x``, ``import a._m``.
+
+    A private module (``_name``) may be imported by the modules of its own package; a private name
+    in a module, by that module only. Dunder names (``__file__``) are public.
+    """
+
+    def private(part: str) -> bool:
+        return part.startswith("_") and not (part.startswith("__") and part.endswith("__"))
+
+    def outside_package(imported: str) -> bool:
+        parts = imported.split(".")
+        for depth, part in enumerate(parts):
+            if private(part):
+                package = ".".join(parts[:depth])
+                own = name if _is_package(name, modules) else name.rpartition(".")[0]
+                if not (own == package or own.startswith(package + ".")):
+                    return True
+        return False
+
+    found: list[str] = []
+    aliases: dict[str, str] = {}  # local name -> module of the package it refers to
+    for imported, node, _function in _imports(name, tree, modules):
+        if imported == name or not imported.startswith("roman_helpers"):
+            continue
+        if outside_package(imported):
+            found.append(f"{name}:{node.lineno} imports {imported}")
+        if isinstance(node, ast.ImportFrom):
+            # _imports gives one entry per name: a submodule's own entry, or the module for the others
+            this = [a for a in node.names if imported in modules and imported.endswith("." + a.name)]
+            for alias in this or [alias for alias in node.names if f"{imported}.{alias.name}" not in modules]:
+                if private(alias.name) and not this:
+                    found.append(f"{name}:{node.lineno} imports {imported}.{alias.name}")
+                if this:
+                    aliases[alias.asname or alias.name] = imported
+        else:
+            for alias in node.names:
+                if alias.name == imported:
+                    aliases[alias.asname or alias.name.split(".")[0]] = imported if alias.asname else ""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and private(node.attr) and isinstance(node.value, ast.Name):
+            module = aliases.get(node.value.id)
+            if module and f"{module}.{node.attr}" not in modules:
+                found.append(f"{name}:{node.lineno} uses {module}.{node.attr}")
+    return found
+
+
+def test_the_private_name_scan_sees_each_way_in() -> None:
+    modules = {
+        name: Path("__init__.py" if name in ("pkg", "pkg.sub") else "m.py")
+        for name in ("pkg", "pkg.a", "pkg.b", "pkg.sub", "pkg.sub._c", "pkg.sub.d")
+    }
+    # the scan only looks at the package's own modules: the test package is named like it
+    renamed = {k.replace("pkg", "roman_helpers"): v for k, v in modules.items()}
+    scan = lambda name, source: _private_uses(name, ast.parse(source), renamed)  # noqa: E731
+    assert scan("roman_helpers.a", "from roman_helpers.b import _hidden")
+    assert scan("roman_helpers.a", "from roman_helpers import b\nb._hidden()")
+    assert scan("roman_helpers.a", "from roman_helpers.sub import _c")  # a package's private module
+    assert scan("roman_helpers.sub.d", "from roman_helpers.sub import _c") == []  # its own package's
+    assert scan("roman_helpers.a", "from roman_helpers.b import public\nx = public._private") == []
+    assert scan("roman_helpers.a", "from roman_helpers import b\nprint(b.__file__)") == []
+
+
+def test_no_cycle_in_the_sandboxs_import_graph_and_no_private_names_across_modules() -> None:
+    modules = _modules()
+    sandbox = {name: path for name, path in modules.items() if name.startswith(SANDBOX)}
+    graph = {name: {after for after in edges if after in sandbox} for name, edges in _graph(sandbox).items()}
+    assert len(graph) > 30 and graph[f"{SANDBOX}.launcher"]  # the scan read the sandbox
+    assert _cycles(graph) == []
+    offenders = []
+    for name, path in sandbox.items():
+        offenders += _private_uses(name, ast.parse(path.read_text(), str(path)), modules)
+    assert offenders == []
+
+
+def test_the_sandboxs_rooms_import_downwards_only() -> None:
+    """services -> archive -> sky: no room imports one above it (SANDBOX_PLAN.md)."""
+    rank = {f"{SANDBOX}.sky": 0, f"{SANDBOX}.archive": 1, f"{SANDBOX}.services": 2}
+    modules = _modules()
+    for name, path in modules.items():
+        room = next((r for r in rank if name == r or name.startswith(r + ".")), None)
+        if room is None:
+            continue
+        for imported, node, _function in _imports(name, ast.parse(path.read_text(), str(path)), modules):
+            other = next((r for r in rank if imported == r or imported.startswith(r + ".")), None)
+            assert other is None or rank[other] <= rank[room], f"{name}:{node.lineno} imports {imported}"

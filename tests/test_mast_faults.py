@@ -1,7 +1,7 @@
 """MAST failing as real services fail: roman_helpers.query ends with a clear error, fast, never hangs.
 
-The sandbox's MAST runs with the fault middleware of :mod:`roman_helpers.sandbox.faults`; astroquery's
-portal URLs are pointed straight at it (plain HTTP on loopback, no proxy), as in test_query.
+The sandbox's MAST runs with the fault middleware of :mod:`roman_helpers.sandbox.services.faults`;
+astroquery's portal URLs are pointed straight at it (plain HTTP on loopback, no proxy), as in test_query.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import requests
 
 from roman_helpers import query
 from roman_helpers.errors import RomanHelpersError
-from roman_helpers.sandbox.faults import FaultRule
-from roman_helpers.sandbox.mast import MastServer
+from roman_helpers.sandbox.services.faults import FaultRule
+from roman_helpers.sandbox.services.mast import MastServer
 
 TIMEOUT = 0.5
 

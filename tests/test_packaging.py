@@ -205,7 +205,7 @@ def test_the_scan_sees_a_relative_sandbox_import() -> None:
     for source in (
         "from .sandbox import launcher",
         "from . import sandbox",
-        "import roman_helpers.sandbox.s3",
+        "import roman_helpers.sandbox.services.s3",
         "try:\n    from .sandbox.cli import register\nexcept ImportError:\n    pass",
     ):
         nodes = _module_level_imports(ast.parse(source))

@@ -40,6 +40,26 @@ def test_search_and_science_products_give_the_tutorials_numbers(science: Table) 
     assert {int(level) for level in science["calib_level"]} == {3}
 
 
+def test_science_products_are_the_archives_science_files_of_the_matching_visits(science: Table) -> None:
+    """The same 60, file for file, as the sandbox's HST layout lists them (not as its MAST answers):
+    the calibration-level-3 science files (drizzled images) of the F160W visits of proposal 11360."""
+    from roman_helpers.sandbox.archive.layouts import hst
+    from roman_helpers.sandbox.sky.surveys import hst as design
+
+    visits = design.observations()
+    matching = {
+        str(visit["obs_id"])
+        for visit in visits
+        if str(visit["proposal_id"]) == "11360" and str(visit["filter"]) == "F160W"
+    }
+    expected = {
+        p.data_uri
+        for p in hst.products()
+        if p.obs_id in matching and (p.kind.product_type, p.kind.calib_level) == ("SCIENCE", 3)
+    }
+    assert {str(uri) for uri in science["dataURI"]} == expected and len(expected) == 60
+
+
 def test_products_filters_a_product_table_without_asking_again(sandbox_env) -> None:
     observations = query.search(**SEED_CRITERIA)
     every = query.products(observations)

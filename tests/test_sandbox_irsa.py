@@ -1,7 +1,8 @@
 """The sandbox's IRSA image search, through the real clients (astroquery.ipac.irsa, pyvo).
 
-Expectations are computed here from the images themselves: each file's footprint from the WCS
-in its own header (read back from S3 with astropy), never from the service's answer. The calls
+Expectations come from the archive layouts' image records (the catalog the survey designs give),
+tested by another method than the service's (tests/_irsa_support.py: outlines projected onto the
+tangent plane), and from the images' own headers read back from S3 with astropy. The calls
 listed in ``roman_helpers.sandbox.supported`` (the book's table) are run and checked in
 ``test_sandbox_fidelity.py``; this file covers the rest: many positions, every row's values,
 band and time edges, the answer's shape, the proxy, and geometry on made-up images.
@@ -23,28 +24,34 @@ from _irsa_support import (
     BUCKET,
     COLLECTION,
     NOTEBOOK_COLUMNS,
+    RUBIN_COLLECTION,
     SIA_URL,
     TAP_URL,
     footprint_test,
+    header_value,
     holding,
     keys,
     probe_positions,
-    read_images,
+    read_headers,
+    sky_records,
 )
 from astropy.io.votable import parse_single_table
 
-from roman_helpers.sandbox.data import Entry, Manifest
-from roman_helpers.sandbox.irsa import COLUMNS, IrsaServer
-from roman_helpers.sandbox.proxy import TlsProxy, refusal_message
+from roman_helpers.sandbox.archive.registry import SEE_BOOK, FileArchive
+from roman_helpers.sandbox.services.irsa import COLUMNS, IrsaServer
+from roman_helpers.sandbox.services.proxy import TlsProxy, refusal_message
 
 # headers with MJD-OBS but no DATE-OBS (as OpenUniverse's): astropy notes the fix it makes
 pytestmark = pytest.mark.filterwarnings("ignore::astropy.wcs.FITSFixedWarning")
+#: A cone small enough that, among the hundreds of Time Domain Survey epochs over one place, few
+#: image edges pass within it: most probes then say something either way.
+SMALL = 0.05 * ARCSEC
 
 
 @pytest.fixture(scope="module")
-def sandbox_images(sandbox):
-    """Every OpenUniverse image of the sandbox's S3, read back with s3fs + astropy: key -> headers."""
-    return read_images(sandbox.s3.url)
+def geometry():
+    """Every image record's outline, parsed once (the expectations' catalog)."""
+    return sky_records()
 
 
 @pytest.fixture
@@ -58,74 +65,112 @@ def irsa(sandbox_env):
     return client
 
 
+def _cone(irsa, ra: float, dec: float, radius: float, **constraints):
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    return irsa.query_sia(pos=(SkyCoord(ra, dec, unit="deg"), radius * u.deg), **constraints)
+
+
 # ------------------------------------------------------------------ through the proxy, astroquery
-def test_query_sia_returns_exactly_the_images_holding_the_position(irsa, sandbox_images):
-    from astropy import units as u
-    from astropy.coordinates import SkyCoord
-
+def test_query_sia_returns_exactly_the_images_whose_footprints_meet_the_cone(irsa, geometry):
     checked = hits = 0
-    for ra, dec in probe_positions(sandbox_images):
-        expected = holding(sandbox_images, ra, dec, 1 * ARCSEC)
-        if expected is None:  # a probe on an edge says nothing either way; the others must agree
-            continue
-        table = irsa.query_sia(pos=(SkyCoord(ra, dec, unit="deg"), 1 * u.arcsec), collection=COLLECTION)
-        assert keys(table) == expected, (ra, dec)
-        assert len(table) == len(expected)
-        checked += 1
-        hits += bool(expected)
-    assert checked >= 10 and 0 < hits < checked  # both kinds of probe were asked
+    beyond = [(14.0, -44.0), (9.45, -41.5)]  # degrees outside the mirrored fields: nothing there
+    for ra, dec in [*probe_positions(geometry.records, every=6553)[:30], *beyond]:
+        for radius in (SMALL, 20 * ARCSEC):
+            must, may = geometry.cone(ra, dec, radius)
+            found = keys(_cone(irsa, ra, dec, radius, collection=COLLECTION))
+            assert must <= found <= may, (ra, dec, radius)
+            assert len(may - must) <= 2  # few edges pass within a micro-degree of a cone's rim
+            checked += 1
+            hits += bool(must)
+    assert checked >= 20 and 0 < hits < checked  # both kinds of probe were asked
 
 
-def test_rows_describe_their_files(irsa, sandbox_images):
-    from astropy import units as u
-    from astropy.coordinates import SkyCoord
+def test_rows_describe_their_files(irsa, sandbox, geometry):
+    """A TDS, a WAS and a Rubin image: each row's values against the file's own header."""
     from astropy.wcs import WCS
 
-    key = next(iter(sandbox_images))
-    sci, primary = sandbox_images[key]["sci"], sandbox_images[key]["primary"]
-    ra, dec = WCS(sci).pixel_to_world_values((sci["NAXIS1"] - 1) / 2, (sci["NAXIS2"] - 1) / 2)
-    table = irsa.query_sia(pos=(SkyCoord(ra, dec, unit="deg"), 1 * u.arcsec), collection=COLLECTION)
-    row = table[[json.loads(v)["aws"]["key"] == key for v in table["cloud_access"]]][0]
-    assert row["obs_id"] == Path(key).name.removesuffix(".fits.gz")
-    assert row["energy_bandpassname"] == primary["FILTER"]
-    assert (row["facility_name"], row["instrument_name"]) == (primary["TELESCOP"], primary["INSTRUME"])
-    assert (row["s_xel1"], row["s_xel2"]) == (sci["NAXIS1"], sci["NAXIS2"])
-    assert row["s_ra"] == pytest.approx(float(ra), abs=1e-9) and row["s_dec"] == pytest.approx(
-        float(dec), abs=1e-9
-    )
-    assert row["dist_to_point"] < 1e-4  # pyvo sends a SkyCoord rounded to 4 decimals of a degree
-    # s_fov is the diameter of the circle round the image: half the diagonal, twice
-    diagonal = math.hypot(sci["NAXIS1"], sci["NAXIS2"]) * abs(sci["CD2_2"])
-    assert row["s_fov"] == pytest.approx(diagonal, rel=1e-4)
-    wavelength = int(primary["FILTER"][-3:]) / 100 * 1e-6  # F158: 1.58 micron, inside the band
-    assert row["em_min"] < wavelength < row["em_max"]
-    assert row["obs_collection"] == COLLECTION and row["dataproduct_type"] == "image"
-    corners = np.array(row["s_region"].split()[2:], float).reshape(4, 2)
-    x, y = WCS(sci).world_to_pixel_values(corners[:, 0], corners[:, 1])
-    edges_x, edges_y = (
-        [-0.5, -0.5, sci["NAXIS1"] - 0.5, sci["NAXIS1"] - 0.5],
-        [-0.5, -0.5, sci["NAXIS2"] - 0.5, sci["NAXIS2"] - 0.5],
-    )
-    assert sorted(x) == pytest.approx(edges_x, abs=0.01) and sorted(y) == pytest.approx(edges_y, abs=0.01)
+    records = geometry.records
+    chosen = [
+        next(i for i, name in enumerate(records["obs_id"]) if "TDS_simple_model" in str(name)),
+        next(i for i, name in enumerate(records["obs_id"]) if "WAS_simple_model" in str(name)),
+        int(np.flatnonzero(records["obs_collection"] == RUBIN_COLLECTION)[0]),
+    ]
+    for index in chosen:
+        key = json.loads(str(records["cloud_access"][index]))["aws"]["key"]
+        headers = read_headers(sandbox.s3.url, key)
+        sci = headers["sci"]
+        wcs = WCS(sci)
+        ra, dec = (
+            float(v) for v in wcs.pixel_to_world_values((sci["NAXIS1"] - 1) / 2, (sci["NAXIS2"] - 1) / 2)
+        )
+        collection = str(records["obs_collection"][index])
+        table = _cone(irsa, round(ra, 4), round(dec, 4), ARCSEC, collection=collection)
+        row = table[[json.loads(v)["aws"]["key"] == key for v in table["cloud_access"]]][0]
+        assert row["obs_id"] == Path(key).name.removesuffix(".gz").removesuffix(".fits")
+        assert (row["s_xel1"], row["s_xel2"]) == (sci["NAXIS1"], sci["NAXIS2"])
+        assert row["s_ra"] == pytest.approx(ra, abs=1e-7) and row["s_dec"] == pytest.approx(dec, abs=1e-7)
+        corners = np.array(row["s_region"].split()[2:], float).reshape(4, 2)
+        x, y = wcs.world_to_pixel_values(corners[:, 0], corners[:, 1])
+        edges_x = [-0.5, -0.5, sci["NAXIS1"] - 0.5, sci["NAXIS1"] - 0.5]
+        edges_y = [-0.5, -0.5, sci["NAXIS2"] - 0.5, sci["NAXIS2"] - 0.5]
+        assert sorted(x) == pytest.approx(edges_x, abs=0.01) and sorted(y) == pytest.approx(edges_y, abs=0.01)
+        diagonal = math.hypot(sci["NAXIS1"], sci["NAXIS2"]) * math.sqrt(
+            abs(np.linalg.det(wcs.pixel_scale_matrix))
+        )
+        assert row["s_fov"] == pytest.approx(diagonal, rel=1e-3)  # the circle round the image: a diameter
+        band = str(header_value(headers, "FILTER", header_value(headers, "BAND", ""))).strip()
+        if band:
+            assert row["energy_bandpassname"] == band
+        from roman_helpers.sandbox.sky.bands import band as passband
+
+        pivot = passband(str(row["energy_bandpassname"])).pivot * 1e-6
+        assert row["em_min"] < pivot < row["em_max"]
+        assert row["obs_collection"] == collection and row["dataproduct_type"] == "image"
 
 
-def test_band_constraint_keeps_the_images_whose_band_meets_it(irsa, sandbox_images):
-    from astropy import units as u
-    from astropy.coordinates import SkyCoord
-
-    ra, dec = probe_positions(sandbox_images)[0]
-    position = (SkyCoord(ra, dec, unit="deg"), 1 * u.arcsec)
-    every = irsa.query_sia(pos=position, collection=COLLECTION)
+def test_band_constraint_keeps_the_images_whose_band_meets_it(irsa, geometry):
+    ra, dec = 9.8, -44.02
+    every = _cone(irsa, ra, dec, SMALL, collection=COLLECTION)
     assert len(set(every["energy_bandpassname"])) >= 2  # several bands hold this position
-    for row in every:
+    for name in sorted(set(every["energy_bandpassname"])):
+        row = every[every["energy_bandpassname"] == name][0]
         low, high = row["em_min"], row["em_max"]
         # just above this band's blue edge: this band for sure, others only if they reach there
-        band = (low + 1e-9, low + 2e-9)  # metres
-        kept = irsa.query_sia(pos=position, collection=COLLECTION, band=band)
+        kept = _cone(irsa, ra, dec, SMALL, collection=COLLECTION, band=(low + 1e-9, low + 2e-9))
         wanted = {r["obs_id"] for r in every if r["em_min"] <= low + 2e-9 and r["em_max"] >= low + 1e-9}
         assert set(kept["obs_id"]) == wanted and row["obs_id"] in wanted
-        outside = irsa.query_sia(pos=position, collection=COLLECTION, band=(high + 1e-9, high + 2e-9))
+        outside = _cone(irsa, ra, dec, SMALL, collection=COLLECTION, band=(high + 1e-9, high + 2e-9))
         assert row["obs_id"] not in set(outside["obs_id"])
+
+
+def test_time_constraint_keeps_the_epochs_in_the_window(irsa, geometry):
+    every = _cone(irsa, 9.8, -44.02, SMALL, collection=COLLECTION)
+    times = np.sort(np.asarray(every["t_min"], float))
+    assert len(times) > 20  # the Time Domain Survey images one place again and again
+    low, high = float(times[len(times) // 4]), float(times[len(times) // 2])
+    from astropy.time import Time
+
+    window = _cone(
+        irsa,
+        9.8,
+        -44.02,
+        SMALL,
+        collection=COLLECTION,
+        time=(Time(low, format="mjd"), Time(high, format="mjd")),
+    )
+    expected = {r["obs_id"] for r in every if r["t_min"] <= high and r["t_max"] >= low}
+    assert set(window["obs_id"]) == expected and 0 < len(expected) < len(every)
+
+
+def test_the_rubin_collection_holds_one_coadd_per_filter(irsa, geometry):
+    records = geometry.records
+    rubin = records[records["obs_collection"] == RUBIN_COLLECTION]
+    ra, dec = round(float(rubin["s_ra"][0]), 4), round(float(rubin["s_dec"][0]), 4)
+    found = _cone(irsa, ra, dec, ARCSEC, collection=RUBIN_COLLECTION)
+    assert sorted(found["energy_bandpassname"]) == sorted("ugrizy")
+    assert set(found["facility_name"]) == {"Rubin"}
 
 
 def test_malformed_parameters_raise_dal_query_error_with_the_reason(irsa, sandbox_env):
@@ -144,17 +189,52 @@ def test_malformed_parameters_raise_dal_query_error_with_the_reason(irsa, sandbo
     assert answer.status_code == 400 and 'value="ERROR"' in answer.text and "three numbers" in answer.text
 
 
-def test_notebook_code_runs_on_the_answer(irsa, sandbox_images):
-    """The column use of IRSA's OpenUniverse notebooks, verbatim in spirit, on a sandbox answer."""
-    from astropy import units as u
-    from astropy.coordinates import SkyCoord
+def test_empty_answers_say_what_the_sandbox_holds(sandbox_env):
+    from pyvo.dal import SIA2Service
 
-    ra, dec = probe_positions(sandbox_images)[0]
-    results = irsa.query_sia(pos=(SkyCoord(ra, dec, unit="deg"), 1 * u.arcsec), collection=COLLECTION)
-    survey = next(iter(sandbox_images)).split("/")[3].removeprefix("Roman")  # WAS or TDS
+    service = SIA2Service(SIA_URL)
+    unknown = service.search(pos=(9.8, -44.02, 0.01), collection="simulated_spherex_nosuchthing")
+    status, message = unknown.status
+    assert len(unknown) == 0 and status == "OK"
+    assert "does not mirror the collection simulated_spherex_nosuchthing" in message
+    assert COLLECTION in message and RUBIN_COLLECTION in message and message.endswith(SEE_BOOK)
+    elsewhere = service.search(pos=(200.0, 30.0, 0.01), collection=COLLECTION)
+    assert (
+        len(elsewhere) == 0 and "Nothing in the roman-helpers offline sandbox matches" in elsewhere.status[1]
+    )
+    observed = SIA2Service("https://irsa.ipac.caltech.edu/SIA").search(pos=(9.8, -44.02, 0.01))
+    assert len(observed) == 0 and "only IRSA's simulated-data image search" in observed.status[1]
+    other = requests.get("https://irsa.ipac.caltech.edu/SSA?POS=10,-44", timeout=30)
+    assert other.status_code == 404 and SEE_BOOK in other.text
+
+
+def test_collections_are_what_the_records_hold(irsa, geometry):
+    listed = irsa.list_collections(servicetype="SIA")
+    assert (
+        set(listed["collection"]) == set(geometry.records["obs_collection"]) == {COLLECTION, RUBIN_COLLECTION}
+    )
+
+
+def test_image_bytes_over_https_are_the_buckets(sandbox_env, geometry):
+    import s3fs
+
+    records = geometry.records
+    row = records[0]
+    key = json.loads(str(row["cloud_access"]))["aws"]["key"]
+    part = requests.get(str(row["access_url"]), headers={"Range": "bytes=1000-4999"}, timeout=120)
+    assert part.status_code == 206 and part.headers["Content-Range"].startswith("bytes 1000-4999/")
+    size = int(part.headers["Content-Range"].rsplit("/", 1)[1])
+    fs = s3fs.S3FileSystem(anon=True)
+    assert part.content == fs.cat_file(f"{BUCKET}/{key}", start=1000, end=5000)
+    assert size == fs.info(f"{BUCKET}/{key}")["size"] and math.ceil(size / 1000) == row["access_estsize"]
+
+
+def test_notebook_code_runs_on_the_answer(irsa, geometry):
+    """The column use of IRSA's OpenUniverse notebooks, verbatim in spirit, on a sandbox answer."""
+    results = _cone(irsa, 9.8, -44.02, ARCSEC, collection=COLLECTION)
     band = str(results["energy_bandpassname"][0])
     chosen = results[
-        [f"{survey}_simple_model" in r["obs_id"] and band in r["energy_bandpassname"] for r in results]
+        ["TDS_simple_model" in r["obs_id"] and band in r["energy_bandpassname"] for r in results]
     ]
     is_band = np.char.strip(np.array(chosen["energy_bandpassname"], dtype=str)) == band
     chosen = chosen[is_band]
@@ -163,8 +243,13 @@ def test_notebook_code_runs_on_the_answer(irsa, sandbox_images):
         f"s3://{json.loads(c)['aws']['bucket_name']}/{json.loads(c)['aws']['key']}"
         for c in chosen["cloud_access"]
     ]
-    not_on_edge = [r["dist_to_point"] < 0.45 * r["s_fov"] for r in chosen]
-    assert len(uris) >= 1 and all(not_on_edge)
+    from astropy.coordinates import SkyCoord
+
+    centres = SkyCoord(chosen["s_ra"], chosen["s_dec"], unit="deg")
+    separation = centres.separation(SkyCoord(9.8, -44.02, unit="deg")).deg
+    assert np.allclose(chosen["dist_to_point"], separation, atol=1e-9)  # degrees to each image's centre
+    kept = chosen[chosen["dist_to_point"] < 0.45 * chosen["s_fov"]]  # the TDE notebook's cut: clear of edges
+    assert len(uris) >= len(kept) >= 10
     assert all(u.startswith(f"s3://{BUCKET}/openuniverse2024/") for u in uris)
     for name in (*NOTEBOOK_COLUMNS, "obs_collection"):
         assert name in results.colnames
@@ -173,25 +258,17 @@ def test_notebook_code_runs_on_the_answer(irsa, sandbox_images):
     assert isinstance(results["cloud_access"][0], str) and isinstance(results["obs_id"][0], str)
 
 
-def test_pyvo_sia2_service_with_several_positions_and_records(sandbox_env, sandbox_images):
+def test_pyvo_sia2_service_with_several_positions_and_records(sandbox_env, geometry):
     from astropy import units as u
     from pyvo.dal import SIA2Service
 
     service = SIA2Service(SIA_URL)
     assert service.query_ep == SIA_URL  # from the VOSI capabilities
-    probes = [p for p in probe_positions(sandbox_images) if holding(sandbox_images, *p, ARCSEC)]
-    first, second = (
-        probes[0],
-        next(
-            p
-            for p in probes[1:]
-            if holding(sandbox_images, *p, ARCSEC) != holding(sandbox_images, *probes[0], ARCSEC)
-        ),
-    )
-    both = service.search(pos=[(*first, ARCSEC), (*second, ARCSEC)], collection=COLLECTION)
-    assert keys(both.to_table()) == (
-        holding(sandbox_images, *first, ARCSEC) | holding(sandbox_images, *second, ARCSEC)
-    )
+    first, second = (9.8, -44.02), (9.3, -44.1)
+    one, two = geometry.cone(*first, SMALL), geometry.cone(*second, SMALL)
+    both = service.search(pos=[(*first, SMALL), (*second, SMALL)], collection=COLLECTION)
+    found = keys(both.to_table())
+    assert one[0] | two[0] <= found <= one[1] | two[1] and one[0] - two[1]
     record = both[0]
     assert record.s_fov.unit == u.deg and record.em_min.unit == u.m
     assert record.access_estsize.unit == u.byte and record.obs_collection == COLLECTION
@@ -252,7 +329,7 @@ def test_proxy_routes_each_host_to_its_own_service():
 
         return app
 
-    from roman_helpers.sandbox._service import serve_wsgi
+    from roman_helpers.sandbox.services.serving import serve_wsgi
 
     one, two = (
         serve_wsgi(app_for("one"), "127.0.0.1", 0, "one"),
@@ -292,10 +369,9 @@ def _write_local_image(
     path: Path, ra: float, dec: float, rotation: float, mjd: float, band: str, sca: int
 ) -> None:
     from astropy.io import fits
+    from files import tan_header, write_gzip_fits  # bench/files.py
 
-    from roman_helpers.sandbox import synth
-
-    header = synth.tan_header((LOCAL_SIDE, LOCAL_SIDE), ra, dec, LOCAL_PIXEL)
+    header = tan_header((LOCAL_SIDE, LOCAL_SIDE), ra, dec, LOCAL_PIXEL)
     angle = math.radians(rotation)
     header["CD1_1"], header["CD1_2"] = -LOCAL_PIXEL * math.cos(angle), LOCAL_PIXEL * math.sin(angle)
     header["CD2_1"], header["CD2_2"] = LOCAL_PIXEL * math.sin(angle), LOCAL_PIXEL * math.cos(angle)
@@ -303,7 +379,7 @@ def _write_local_image(
     primary = fits.PrimaryHDU()
     primary.header.update(TELESCOP="Roman", INSTRUME="WFI")
     image = np.zeros((LOCAL_SIDE, LOCAL_SIDE), np.float32)
-    synth.write_gzip_fits(
+    write_gzip_fits(
         fits.HDUList(
             [
                 primary,
@@ -316,12 +392,53 @@ def _write_local_image(
     )
 
 
+def _record(key: str, headers: dict, size: int) -> dict:
+    """The image-search row a layout would give this made-up image, worked out from its header."""
+    from astropy.wcs import WCS
+
+    from roman_helpers.sandbox.sky.bands import band
+
+    sci, primary = headers["sci"], headers["primary"]
+    wcs = WCS(sci)
+    n = sci["NAXIS1"]
+    ra, dec = wcs.pixel_to_world_values([-0.5, n - 0.5, n - 0.5, -0.5], [-0.5, -0.5, n - 0.5, n - 0.5])
+    centre = wcs.pixel_to_world_values((n - 1) / 2, (n - 1) / 2)
+    passband = band(sci["FILTER"])
+    name = Path(key).name.removesuffix(".fits.gz")
+    return {
+        "s_ra": float(centre[0]) % 360,
+        "s_dec": float(centre[1]),
+        "facility_name": primary["TELESCOP"],
+        "instrument_name": primary["INSTRUME"],
+        "calib_level": 2,
+        "dataproduct_type": "image",
+        "energy_bandpassname": sci["FILTER"],
+        "obs_id": name,
+        "em_min": passband.wavelength_min * 1e-6,
+        "em_max": passband.wavelength_max * 1e-6,
+        "access_url": f"https://irsa.ipac.caltech.edu/data/theory/{key}",
+        "access_format": "application/fits",
+        "access_estsize": math.ceil(size / 1000),
+        "t_exptime": sci["EXPTIME"],
+        "s_region": "POLYGON ICRS "
+        + " ".join(f"{r % 360:.10f} {d:.10f}" for r, d in zip(ra, dec, strict=True)),
+        "obs_collection": COLLECTION,
+        "s_xel1": n,
+        "s_xel2": n,
+        "t_min": sci["MJD-OBS"],
+        "t_max": sci["MJD-OBS"],
+        "obs_publisher_did": f"ivo://irsa.ipac/{COLLECTION}?{name}",
+        "cloud_access": json.dumps({"aws": {"bucket_name": BUCKET, "key": key, "region": "us-east-1"}}),
+    }
+
+
 @pytest.fixture(scope="module")
 def local_service(tmp_path_factory):
     from astropy.io import fits
+    from astropy.table import Table
 
     root = tmp_path_factory.mktemp("irsa-images")
-    entries, headers = [], {}
+    files, headers, rows = [], {}, []
     for (band, pointing, sca), (ra, dec, rotation, mjd) in LOCAL_IMAGES.items():
         key = (
             f"openuniverse2024/roman/full/RomanTDS/images/simple_model/{band}/{pointing}/"
@@ -330,12 +447,14 @@ def local_service(tmp_path_factory):
         path = root / key
         path.parent.mkdir(parents=True)
         _write_local_image(path, ra, dec, rotation, mjd, band, sca)
-        entries.append(Entry(BUCKET, key, key, path.stat().st_size, "", True))
+        files.append((BUCKET, key, path))
         with fits.open(path) as hdul:
             headers[key] = {"primary": hdul[0].header.copy(), "sci": hdul[1].header.copy()}
+        rows.append(_record(key, headers[key], path.stat().st_size))
     session = requests.Session()
     session.trust_env = False  # straight to loopback, whatever proxy the environment names
-    with IrsaServer(Manifest(root, entries)) as server:
+    records = Table(rows=rows)
+    with IrsaServer(records, FileArchive(files)) as server:
         yield server, headers, session
 
 
@@ -367,7 +486,7 @@ def _local_search(local_service, **constraints):
 )
 def test_cone_matching_across_ra_zero_round_the_pole_and_tilted(local_service, ra, dec):
     _, headers, _ = local_service
-    expected = holding(headers, ra, dec, ARCSEC)
+    expected = holding({k: footprint_test(h["sci"]) for k, h in headers.items()}, ra, dec, ARCSEC)
     assert expected is not None, "probe too close to an edge"
     assert keys(_local_search(local_service, pos=(ra, dec, ARCSEC))) == expected
 
@@ -375,7 +494,8 @@ def test_cone_matching_across_ra_zero_round_the_pole_and_tilted(local_service, r
 def test_probes_above_cover_every_local_image(local_service):
     _, headers, _ = local_service
     probes = [(359.9, 10.0), (45.0, -90.0), (150.0, 2.0)]
-    covered = set().union(*(holding(headers, ra, dec, ARCSEC) for ra, dec in probes))
+    tests = {k: footprint_test(h["sci"]) for k, h in headers.items()}
+    covered = set().union(*(holding(tests, ra, dec, ARCSEC) for ra, dec in probes))
     assert covered == set(headers)
 
 
@@ -468,3 +588,15 @@ def test_a_cone_meets_an_image_it_overlaps_without_holding_its_centre(local_serv
     reaching = keys(_local_search(local_service, pos=(ra, dec, 0.011)))
     short = keys(_local_search(local_service, pos=(ra, dec, 0.009)))
     assert set(upright) <= reaching and not set(upright) & short
+
+
+def test_local_image_bytes_by_range_and_a_missing_one_explained(local_service):
+    server, headers, session = local_service
+    key = next(iter(headers))
+    url = f"{server.url}/data/theory/{key}"
+    whole = session.get(url, timeout=30)
+    part = session.get(url, headers={"Range": "bytes=10-109"}, timeout=30)
+    assert whole.status_code == 200 and part.status_code == 206 and part.content == whole.content[10:110]
+    assert int(session.head(url, timeout=30).headers["Content-Length"]) == len(whole.content)
+    missing = session.get(f"{server.url}/data/theory/openuniverse2024/nothing.fits", timeout=30)
+    assert missing.status_code == 404 and SEE_BOOK in missing.text

@@ -24,33 +24,32 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from roman_helpers.query import SCIENCE_FILTERS
-from roman_helpers.sandbox.data import Entry, Manifest
-from roman_helpers.sandbox.proxy import TlsProxy, refusal_message
-from roman_helpers.sandbox.s3 import S3Server
+from roman_helpers.sandbox.archive.layouts import hst
+from roman_helpers.sandbox.archive.registry import ArchiveSpec, FileArchive
+from roman_helpers.sandbox.services.proxy import TlsProxy, refusal_message
+from roman_helpers.sandbox.services.s3 import S3Server
 
 PRIVATE = "roman-sci-test-data-prod-summer-beta-test"
 OBJECT_SIZE = 100_000
 
 
-# ------------------------------------------------------------------ a tiny manifest (no data build)
+# ------------------------------------------------------------------ two local files (no sky archive)
 @pytest.fixture(scope="module")
-def tiny_manifest(tmp_path_factory) -> Manifest:
-    root = tmp_path_factory.mktemp("tiny-sandbox")
-    payload = np.random.default_rng(3).integers(0, 256, OBJECT_SIZE, dtype=np.uint8).tobytes()
-    (root / "blob.bin").write_bytes(payload)
-    md5 = hashlib.md5(payload).hexdigest()
-    return Manifest(
-        root,
-        [
-            Entry("stpubdata", "hst/public/abcd/blob.bin", "blob.bin", OBJECT_SIZE, md5, True),
-            Entry(PRIVATE, "ROMANISIM/blob.bin", "blob.bin", OBJECT_SIZE, md5, False),
-        ],
-    )
+def blob(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("tiny-sandbox") / "blob.bin"
+    path.write_bytes(np.random.default_rng(3).integers(0, 256, OBJECT_SIZE, dtype=np.uint8).tobytes())
+    return path
 
 
 @pytest.fixture(scope="module")
-def tiny_s3(tiny_manifest):
-    with S3Server(tiny_manifest) as server:
+def tiny_archive(blob) -> ArchiveSpec:
+    files = [("stpubdata", "hst/public/abcd/blob.bin", blob), (PRIVATE, "ROMANISIM/blob.bin", blob)]
+    return FileArchive.spec(files, {"stpubdata": True, PRIVATE: False})
+
+
+@pytest.fixture(scope="module")
+def tiny_s3(tiny_archive):
+    with S3Server(tiny_archive) as server:
         yield server
 
 
@@ -69,7 +68,7 @@ def _error_code(call) -> str:
 
 
 # ------------------------------------------------------------------ S3
-def test_ranged_get_is_counted_exactly_at_the_server(tiny_s3, tiny_manifest):
+def test_ranged_get_is_counted_exactly_at_the_server(tiny_s3, blob):
     anonymous = _client(tiny_s3.url, signed=False)
     tiny_s3.reset_stats()
     body = anonymous.get_object(Bucket="stpubdata", Key="hst/public/abcd/blob.bin", Range="bytes=1000-4999")[
@@ -77,7 +76,7 @@ def test_ranged_get_is_counted_exactly_at_the_server(tiny_s3, tiny_manifest):
     ].read()
     whole = anonymous.get_object(Bucket="stpubdata", Key="hst/public/abcd/blob.bin")["Body"].read()
     stats = tiny_s3.stats
-    assert body == (tiny_manifest.root / "blob.bin").read_bytes()[1000:5000]
+    assert body == blob.read_bytes()[1000:5000]
     assert len(whole) == OBJECT_SIZE
     assert stats.requests == 2
     assert [(r.status, r.range, r.bytes_sent) for r in stats.records] == [
@@ -119,8 +118,8 @@ def test_stats_endpoint_serves_json_and_resets(tiny_s3):
     assert tiny_s3.stats.requests == 0
 
 
-def test_latency_model_delays_every_request(tiny_manifest, tiny_s3):
-    with S3Server(tiny_manifest, latency=0.02) as slow:
+def test_latency_model_delays_every_request(tiny_archive, tiny_s3):
+    with S3Server(tiny_archive, latency=0.02) as slow:
         client = _client(slow.url, False)
         for _ in range(3):
             client.head_object(Bucket="stpubdata", Key="hst/public/abcd/blob.bin")
@@ -130,8 +129,8 @@ def test_latency_model_delays_every_request(tiny_manifest, tiny_s3):
     assert (tiny_s3.stats.requests, tiny_s3.stats.delayed) == (1, 0)
 
 
-def test_bandwidth_model_still_delivers_every_byte(tiny_manifest):
-    with S3Server(tiny_manifest, bandwidth=10_000_000) as capped:
+def test_bandwidth_model_still_delivers_every_byte(tiny_archive):
+    with S3Server(tiny_archive, bandwidth=10_000_000) as capped:
         body = (
             _client(capped.url, False)
             .get_object(Bucket="stpubdata", Key="hst/public/abcd/blob.bin")["Body"]
@@ -141,11 +140,11 @@ def test_bandwidth_model_still_delivers_every_byte(tiny_manifest):
         assert capped.stats.bytes_sent == OBJECT_SIZE
 
 
-def test_port_in_use_is_a_clear_error(tiny_manifest, tiny_s3):
-    from roman_helpers.sandbox.s3 import SandboxStartError
+def test_port_in_use_is_a_clear_error(tiny_archive, tiny_s3):
+    from roman_helpers.sandbox.services.s3 import SandboxStartError
 
     with pytest.raises(SandboxStartError, match=f"127.0.0.1:{tiny_s3.port}"):
-        S3Server(tiny_manifest, port=tiny_s3.port).start()
+        S3Server(tiny_archive, port=tiny_s3.port).start()
 
 
 # ------------------------------------------------------------------ proxy
@@ -217,6 +216,12 @@ def test_seed_cloud_uris_open_anonymously_with_fits(seed_products, observations,
     assert traffic.requests >= 1 and not any(r.authorized for r in traffic.records)
 
 
+def _layout_md5(name: str) -> str:
+    """MD5 of a product's bytes as the HST layout makes them, in this process."""
+    item = hst.product_object(hst.product(name))
+    return hashlib.md5(item.read(0, item.size)).hexdigest()
+
+
 def test_download_products_cloud_only_writes_the_exact_file(
     seed_products, observations, sandbox_env, tmp_path
 ):
@@ -225,8 +230,8 @@ def test_download_products_cloud_only_writes_the_exact_file(
     assert list(manifest["Status"]) == ["COMPLETE"]
     written = Path(manifest["Local Path"][0])
     key = written.relative_to(tmp_path).as_posix()
-    entry = next(e for e in sandbox_env.manifest.objects if e.key.endswith("/" + written.name))
-    assert hashlib.md5(written.read_bytes()).hexdigest() == entry.md5, key
+    assert key == "mastDownload/HST/ib1f0v010/ib1f0v010_drz.fits"
+    assert hashlib.md5(written.read_bytes()).hexdigest() == _layout_md5(written.name), key
 
 
 def test_mast_download_endpoint_serves_product_bytes(seed_products, observations, sandbox_env, tmp_path):
@@ -234,8 +239,9 @@ def test_mast_download_endpoint_serves_product_bytes(seed_products, observations
     uri = seed_products["dataURI"][0]
     status, message, _ = observations.download_file(uri, local_path=str(tmp_path / "p.fits"))
     assert (status, message) == ("COMPLETE", None)
-    entry = next(e for e in sandbox_env.manifest.objects if e.key.endswith("/" + uri.rsplit("/", 1)[1]))
-    assert (tmp_path / "p.fits").stat().st_size == entry.size
+    name = uri.rsplit("/", 1)[1]
+    assert hashlib.md5((tmp_path / "p.fits").read_bytes()).hexdigest() == _layout_md5(name)
+    assert int(seed_products["size"][0]) == (tmp_path / "p.fits").stat().st_size
 
 
 def test_unknown_criterion_raises_invalid_query_error(observations):
@@ -301,7 +307,7 @@ def test_child_process_gets_sandbox_without_iers_downloads(sandbox):
 # ------------------------------------------------------------------ launcher and CLI options
 def test_unusable_cache_dir_is_a_clear_error(tmp_path):
     from roman_helpers.sandbox.launcher import Sandbox
-    from roman_helpers.sandbox.s3 import SandboxStartError
+    from roman_helpers.sandbox.services.s3 import SandboxStartError
 
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
@@ -354,7 +360,7 @@ def _invoke(client, **mashup):
 def test_mast_pages_and_filters_like_mast():
     from werkzeug.test import Client
 
-    from roman_helpers.sandbox.mast import MastApp
+    from roman_helpers.sandbox.services.mast import MastApp
 
     client = Client(MastApp(catalog=FiveRowCatalog))
     page = _invoke(
@@ -394,7 +400,18 @@ def test_sandbox_run_passes_environment_and_exit_code(sandbox, tmp_path):
         "sys.exit(7)"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "roman_helpers.sandbox", "run", "--", sys.executable, "-c", probe],
+        [
+            sys.executable,
+            "-m",
+            "roman_helpers.sandbox",
+            "run",
+            "--size",
+            "full",
+            "--",
+            sys.executable,
+            "-c",
+            probe,
+        ],
         capture_output=True,
         text=True,
         timeout=170,
@@ -402,6 +419,10 @@ def test_sandbox_run_passes_environment_and_exit_code(sandbox, tmp_path):
     )
     assert result.returncode == 7, result.stderr[-2000:]
     assert result.stdout.split() == ["True", "True"]
+    # the old data-size option is still accepted, and says it does nothing
+    from roman_helpers.sandbox.launcher import SIZE_IS_GONE
+
+    assert f"--size full: {SIZE_IS_GONE}" in result.stderr
 
 
 @pytest.mark.timeout(180)
@@ -434,7 +455,7 @@ def test_sandbox_up_prints_exports_and_stops_on_ctrl_c(sandbox, tmp_path, interr
 def test_mast_selects_columns_and_counts_like_mast():
     from werkzeug.test import Client
 
-    from roman_helpers.sandbox.mast import MastApp
+    from roman_helpers.sandbox.services.mast import MastApp
 
     client = Client(MastApp(catalog=FiveRowCatalog))
     middle = [{"paramName": "t_exptime", "values": [{"min": 150, "max": 450}]}]
@@ -456,7 +477,7 @@ def test_mast_selects_columns_and_counts_like_mast():
 def test_resolver_answers_the_asked_resolver_or_all_of_them():
     from werkzeug.test import Client
 
-    from roman_helpers.sandbox.mast import MastApp
+    from roman_helpers.sandbox.services.mast import MastApp
 
     client = Client(MastApp())
     ned = client.get("/Santa-war/query?name=M85&outputFormat=json&resolveAll=false&resolver=NED").get_json()
@@ -468,3 +489,49 @@ def test_resolver_answers_the_asked_resolver_or_all_of_them():
         ("NED", "ngc 4382"),
     ]
     assert unknown == {"resolvedCoordinate": [], "status": ""}
+
+
+# ------------------------------------------------------------ the launcher's state and its old size option
+def test_state_and_env_files_name_the_cache_its_budget_and_the_buckets(sandbox):
+    state = json.loads(Path(sandbox.env["ROMAN_HELPERS_SANDBOX"]).read_text())
+    assert state["cache"] == sandbox.env["ROMAN_HELPERS_SANDBOX_CACHE"] == str(sandbox.cache_dir)
+    assert state["cache_budget"] == int(sandbox.env["ROMAN_HELPERS_SANDBOX_CACHE_BUDGET"]) > 0
+    assert state["buckets"]["stpubdata"] is True
+    assert set(state["buckets"]) == set(sandbox.buckets) and state["objects"] == sandbox.archive.count()
+    exported = sandbox.env_file.read_text()
+    assert f"export ROMAN_HELPERS_SANDBOX_CACHE={sandbox.cache_dir}" in exported
+
+
+def test_a_data_size_is_accepted_and_said_to_do_nothing():
+    from roman_helpers.sandbox.launcher import SIZE_IS_GONE, Sandbox
+
+    with pytest.warns(FutureWarning, match=re.escape(SIZE_IS_GONE)):
+        Sandbox(size="full")
+
+
+# ------------------------------------------------------------------ MAST's misses explain themselves
+def test_no_rows_unknown_products_and_unserved_paths_say_what_the_sandbox_holds():
+    from werkzeug.test import Client
+
+    from roman_helpers.sandbox.archive.registry import SEE_BOOK
+    from roman_helpers.sandbox.services import catalog
+    from roman_helpers.sandbox.services.mast import MastApp
+
+    client = Client(MastApp())
+    empty = _invoke(
+        client,
+        service="Mast.Caom.Filtered",
+        params={"columns": "*", "filters": [{"paramName": "proposal_id", "values": ["99999"]}]},
+    )
+    assert (empty["status"], empty["data"]) == ("COMPLETE", [])
+    assert "roman-helpers offline sandbox" in empty["msg"] and catalog.DESCRIPTION in empty["msg"]
+    assert empty["msg"].endswith(SEE_BOOK)
+    found = _invoke(client, service="Mast.Caom.Filtered", params={"columns": "*", "filters": []})
+    assert found["msg"] == "" and len(found["data"]) == 81
+    missing = client.get("/api/v0.1/Download/file?uri=mast:HST/product/ib1f0v010_drz.fits")
+    assert missing.status_code == 404  # no archive given: no bytes, and the answer says why
+    assert SEE_BOOK in missing.get_data(as_text=True) and catalog.DESCRIPTION in missing.get_data(
+        as_text=True
+    )
+    other = client.get("/api/v0.1/Download/bundle")
+    assert other.status_code == 404 and SEE_BOOK in other.get_data(as_text=True)

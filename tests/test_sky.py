@@ -3,17 +3,22 @@
 One position, written as astronomers write it (sexagesimal with RA in hours, decimal degrees, with
 units, a SkyCoord), is the same place in footprints.find, stream.cutout and
 photometry.light_curve_from_index, and on the command line in find, cutout and lightcurve. The
-place is the sandbox's Time Domain Survey transient, whose coordinates the sandbox publishes; the
-index is the one ``roman-helpers index`` wrote of its OpenUniverse prefix (conftest.tds_index).
+place is a supernova of the sandbox's Time Domain Survey (tests/_tds_transient.py: the brightest
+type Ia of its sky in the preview region); the index is the one ``roman-helpers index`` wrote of
+the preview images around it (conftest.tds_index). Which images hold it, where, and when they were
+taken come from the sandbox's survey tables and focal-plane model, not from the kit.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 
 import astropy.units as u
 import numpy as np
 import pytest
+from _tds_transient import BAND, electrons, indexed, transient
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import Table
@@ -22,22 +27,40 @@ from astropy.time import Time
 from roman_helpers import _sky, footprints, photometry, stream
 from roman_helpers.cli import main
 from roman_helpers.errors import InvalidParameterError, ObjectNotFoundError
-from roman_helpers.sandbox.tds import TRANSIENT
 
-#: The transient, (9.4508, -44.0905) degrees, as a user may type it.
-TYPED = {
-    "sexagesimal": "00:37:48.192 -44:05:25.80",
-    "decimal": "9.4508 -44.0905",
-    "with units": "0h37m48.192s -44d05m25.8s",
-}
-EVERY = {**TYPED, "SkyCoord": SkyCoord(*TRANSIENT, unit="deg")}
-BAND, SIZE = "H158", 25
+SPELLINGS = ("SkyCoord", "decimal", "sexagesimal", "with units")
+SIZE = 25
+#: Days either side of the peak whose exposures the light curves measure (a few, not all: each
+#: point of a .fits.gz light curve reads the whole science image and then the errors' rows).
+HALF_WINDOW = 6.0
 
 
-@pytest.mark.parametrize("spelling", sorted(EVERY))
+@functools.cache
+def target() -> tuple[float, float]:
+    """The supernova's position rounded to 1e-5 degrees, which each spelling below writes exactly."""
+    sn = transient()
+    return round(sn.ra, 5), round(sn.dec, 5)
+
+
+@functools.cache
+def typed() -> dict[str, str]:
+    """The position as a user may type it (astropy writes the sexagesimal forms)."""
+    where = SkyCoord(*target(), unit="deg")
+    return {
+        "sexagesimal": where.to_string("hmsdms", sep=":", precision=4),
+        "decimal": "{:.5f} {:.5f}".format(*target()),
+        "with units": where.to_string("hmsdms", precision=4),
+    }
+
+
+def every() -> dict:
+    return {**typed(), "SkyCoord": SkyCoord(*target(), unit="deg")}
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
 def test_each_spelling_is_the_same_sky_position(spelling):
-    parsed = _sky.parse_sky_position(EVERY[spelling])
-    assert parsed.separation(SkyCoord(*TRANSIENT, unit="deg")) < 1e-6 * u.arcsec
+    parsed = _sky.parse_sky_position(every()[spelling])
+    assert parsed.separation(SkyCoord(*target(), unit="deg")) < 1e-6 * u.arcsec
 
 
 def test_a_plain_number_is_degrees_and_a_sexagesimal_ra_is_hours():
@@ -83,30 +106,48 @@ def index(tds_index, sandbox_env):
     return footprints.load_index(tds_index.path)
 
 
+def _holding() -> list:
+    """The indexed images of BAND that hold the supernova, in time order (the sandbox's WCS says)."""
+    return [image for image in indexed() if image.band == BAND and image.holds]
+
+
 def test_find_in_python_and_on_the_command_line_finds_the_same_files(index, tds_index, capsys):
-    found = {name: footprints.find(index, where, band=BAND) for name, where in EVERY.items()}
+    expected = _holding()
+    found = {name: footprints.find(index, where, band=BAND) for name, where in every().items()}
     files = list(found["SkyCoord"]["uri"])
-    assert len(files) > 50  # the transient is on most epochs of the band
+    # every image of the band that holds it, none that does not (the other band's, the pointing's
+    # other detectors), in time order
+    assert files == [image.uri for image in expected] and len(files) >= 10
+    # where it falls on each, as the sandbox's focal-plane model puts it (the target is rounded
+    # to 1e-5 degrees: 0.16 pixel at most)
+    np.testing.assert_allclose(found["SkyCoord"]["x"], [image.x for image in expected], atol=0.2)
+    np.testing.assert_allclose(found["SkyCoord"]["y"], [image.y for image in expected], atol=0.2)
     for name, table in found.items():
         assert list(table["uri"]) == files, name
         query = table.meta["query"]
-        assert (query["ra"], query["dec"]) == pytest.approx(TRANSIENT, abs=1e-9), name
+        assert (query["ra"], query["dec"]) == pytest.approx(target(), abs=1e-9), name
         # the same place to the last bits a decimal string and a sexagesimal one can tell apart
         np.testing.assert_allclose(table["x"], found["SkyCoord"]["x"], rtol=0, atol=1e-6)
-    for name, text in TYPED.items():
+    for name, text in typed().items():
         assert main(["find", str(tds_index.path), "--target", text, "--band", BAND, "--uris"]) == 0
         assert capsys.readouterr().out.split() == files, name
 
 
 def test_a_cutout_in_python_and_on_the_command_line_is_the_same_region(index, tmp_path, capsys):
-    uri = str(footprints.find(index, EVERY["SkyCoord"], band=BAND)["uri"][0])
+    found = footprints.find(index, every()["SkyCoord"], band=BAND)
+    # the image where it lies nearest the first row: the cheapest to cut from a .fits.gz
+    uri = str(found["uri"][int(np.argmin(found["y"]))])
     boxes = {
-        name: stream.cutout(uri, position=where, size=SIZE).bbox_original for name, where in EVERY.items()
+        name: stream.cutout(uri, position=where, size=SIZE).bbox_original for name, where in every().items()
     }
     (ymin, ymax), (xmin, xmax) = boxes["SkyCoord"]
     assert ymax - ymin + 1 == xmax - xmin + 1 == SIZE
+    [image] = [image for image in _holding() if image.uri == uri]
+    assert (ymin + ymax) / 2 == pytest.approx(image.y, abs=1) and (xmin + xmax) / 2 == pytest.approx(
+        image.x, abs=1
+    )
     assert all(box == boxes["SkyCoord"] for box in boxes.values()), boxes
-    for name, text in TYPED.items():
+    for name, text in typed().items():
         out = tmp_path / f"{name.replace(' ', '_')}.fits"
         assert (
             main(["cutout", uri, "--target", text, "--size", str(SIZE), "--ext", "SCI", "-o", str(out)]) == 0
@@ -117,20 +158,38 @@ def test_a_cutout_in_python_and_on_the_command_line_is_the_same_region(index, tm
 
 
 def test_the_light_curve_in_python_equals_the_command_lines_row_for_row(index, tds_index, tmp_path, capsys):
+    peak = transient().peak_mjd
+    start, end = peak - HALF_WINDOW, peak + HALF_WINDOW
+    measured = [image for image in _holding() if image.start < end and image.end > start]
     curves = {
-        name: photometry.light_curve_from_index(index, where, band=BAND, progress=False)
-        for name, where in EVERY.items()
+        name: photometry.light_curve_from_index(index, where, band=BAND, time=(start, end), progress=False)
+        for name, where in every().items()
     }
     reference = curves["SkyCoord"]
-    assert len(reference) > 50 and np.all(np.isfinite(reference["time"].mjd))
-    assert (reference.meta["target_ra_deg"], reference.meta["target_dec_deg"]) == pytest.approx(TRANSIENT)
+    assert len(reference) == len(measured) >= 3 and np.all(np.isfinite(reference["flux"]))
+    assert list(reference["time"].mjd) == pytest.approx([(i.start + i.end) / 2 for i in measured], abs=1e-9)
+    # the supernova's electrons, as the sky's model gives them (images in electrons): within 10%, what
+    # a 3-pixel aperture loses of the PSF and gains of the host galaxy under it
+    for row, image in zip(reference, measured, strict=True):
+        assert abs(row["flux"] - electrons(image)) < 0.1 * electrons(image) + 5 * row["flux_err"], image.uri
+    assert (reference.meta["target_ra_deg"], reference.meta["target_dec_deg"]) == pytest.approx(target())
     for name, curve in curves.items():  # one place: the spellings differ in the last bits of a float
         _assert_same_rows(curve, reference, name, tolerance=1e-6)
-    for name, text in TYPED.items():  # the command line's curve is Python's, to the last bit
+    window = ["--start", repr(start), "--end", repr(end)]
+    for name, text in typed().items():  # the command line's curve is Python's, to the last bit
         path = tmp_path / f"{name.replace(' ', '_')}.ecsv"
-        assert (
-            main(["lightcurve", str(tds_index.path), "--target", text, "--band", BAND, "-o", str(path)]) == 0
-        )
+        command = [
+            "lightcurve",
+            str(tds_index.path),
+            "--target",
+            text,
+            "--band",
+            BAND,
+            *window,
+            "-o",
+            str(path),
+        ]
+        assert main(command) == 0
         assert f"wrote {path}: {len(reference)} points" in capsys.readouterr().out
         _assert_same_rows(Table.read(path, format="ascii.ecsv"), curves[name], name, tolerance=0)
 
@@ -152,7 +211,7 @@ def _assert_same_rows(curve, reference, name, tolerance):
 
 # --------------------------------------------------------------------------- the sky or pixels, never a guess
 
-#: The transient's RA and Dec as two bare numbers: RA and Dec, or pixels x and y?
+#: Two bare numbers: RA and Dec, or pixels x and y? (Refused before any file is read, wherever they point.)
 PAIR = (9.4508, -44.0905)
 BOTH_FORMS = (
     "invalid position (9.4508, -44.0905). two bare numbers could be RA and Dec or pixels x, y: "
@@ -164,7 +223,7 @@ def test_a_bare_pair_of_numbers_is_refused_everywhere_with_both_forms(index):
     from roman_helpers.batch import BatchResult, cutouts
     from roman_helpers.transfer import measure
 
-    uri = str(footprints.find(index, EVERY["SkyCoord"], band=BAND)["uri"][0])
+    uri = str(footprints.find(index, every()["SkyCoord"], band=BAND)["uri"][0])
     takes_pixels = {
         "stream.cutout": lambda: stream.cutout(uri, position=PAIR, size=SIZE),
         "stream.cutouts": lambda: stream.cutouts(uri, position=PAIR, size=SIZE),
@@ -191,8 +250,8 @@ def test_a_bare_pair_of_numbers_is_refused_everywhere_with_both_forms(index):
 def test_pixel_positions_are_given_as_pixel(index, tmp_path, capsys):
     from roman_helpers.batch import cutouts
 
-    uri = str(footprints.find(index, EVERY["SkyCoord"], band=BAND)["uri"][0])
-    on_the_sky = stream.cutout(uri, position=EVERY["SkyCoord"], size=SIZE)
+    uri = str(footprints.find(index, every()["SkyCoord"], band=BAND)["uri"][0])
+    on_the_sky = stream.cutout(uri, position=every()["SkyCoord"], size=SIZE)
     (ymin, ymax), (xmin, xmax) = on_the_sky.bbox_original
     centre = ((xmin + xmax) / 2, (ymin + ymax) / 2)  # the pixel at the middle of the same region
     assert stream.cutout(uri, pixel=centre, size=SIZE).bbox_original == on_the_sky.bbox_original
@@ -207,7 +266,7 @@ def test_pixel_positions_are_given_as_pixel(index, tmp_path, capsys):
     header = fits.getheader(out, "SCI")
     assert ((header["YMIN"], header["YMAX"]), (header["XMIN"], header["XMAX"])) == on_the_sky.bbox_original
     for call, said in (
-        (lambda: stream.cutout(uri, position=EVERY["decimal"], pixel=centre, size=SIZE), "not both"),
+        (lambda: stream.cutout(uri, position=every()["decimal"], pixel=centre, size=SIZE), "not both"),
         (lambda: stream.cutout(uri, pixel="9.4508 -44.0905", size=SIZE), "a sky position goes in position="),
         (
             lambda: stream.cutout(uri, pixel=PAIR, size=SIZE),
@@ -226,25 +285,29 @@ def _nearest_footprint_degrees(index, target: SkyCoord) -> tuple[float, float]:
 
 
 def test_a_miss_far_from_every_footprint_suggests_a_swap_not_a_wider_radius(index, tds_index, capsys):
-    swapped = "44.0905 9.4508"  # RA and Dec in each other's place, and the Dec's sign lost
+    ra, dec = target()
+    swapped = f"{-dec:.5f} {ra:.5f}"  # RA and Dec in each other's place, and the Dec's sign lost
     with pytest.warns(UserWarning, match="a wider radius= would not help") as warned:
         found = footprints.find(index, swapped, band=BAND)
     assert str(warned[0].message) == found.meta["message"]
-    holds = len(footprints.find(index, EVERY["decimal"], band=BAND))
-    low, high = _nearest_footprint_degrees(index, SkyCoord(44.0905, 9.4508, unit="deg"))
-    assert len(found) == 0 and holds > 50 and low > 60
+    holds = len(footprints.find(index, every()["decimal"], band=BAND))
+    low, high = _nearest_footprint_degrees(index, SkyCoord(-dec, ra, unit="deg"))
+    assert len(found) == 0 and holds == len(_holding()) and low > 60
     message = found.meta["message"]
     head, tail = message.split(" degrees away, ")
-    assert head.startswith("no file in the index holds ra=44.090500 dec=9.450800; the nearest footprint is ")
+    assert head.startswith(
+        f"no file in the index holds ra={-dec:.6f} dec={ra:.6f}; the nearest footprint is "
+    )
     assert low - 0.05 <= float(head.rsplit(" ", 1)[1]) <= high + 0.05  # said to a tenth of a degree
     assert tail == (
-        "so a wider radius= would not help; ra=9.450800 dec=-44.090500 (RA and Dec swapped, and the "
+        f"so a wider radius= would not help; ra={ra:.6f} dec={dec:.6f} (RA and Dec swapped, and the "
         f"Dec's sign) is in {holds} of its files: check the order (RA first) and the signs"
     )
     assert main(["find", str(tds_index.path), "--target", swapped, "--band", BAND]) == 0
     out, err = capsys.readouterr()
     assert out == "" and err == message.replace("radius=", "--radius") + "\n"
-    with pytest.raises(ObjectNotFoundError, match=r"ra=9\.450800 dec=-44\.090500 \(RA and Dec swapped"):
+    said = re.escape(f"ra={ra:.6f} dec={dec:.6f} (RA and Dec swapped")
+    with pytest.raises(ObjectNotFoundError, match=said):
         photometry.light_curve_from_index(index, swapped, band=BAND, progress=False)
 
 
@@ -258,9 +321,9 @@ def test_a_miss_in_another_part_of_the_sky_says_so(index):
     )
     middle = SkyCoord(middle.spherical.lon, middle.spherical.lat)
     spread = float(np.max(middle.separation(centres).deg + np.asarray(files["fov_radius"])))
-    assert spread < 1 / 60  # the synthetic survey's field is small: said in arcseconds
+    assert 1 / 60 <= spread < 1  # the indexed images of one supernova: said in arcminutes
     assert found.meta["message"].endswith(
         f"degrees away, so a wider radius= would not help; the index covers another part of the sky "
-        f"(its {len(files)} files lie within {spread * 3600:.1f} arcsec of ra={middle.ra.deg:.4f} "
+        f"(its {len(files)} files lie within {spread * 60:.1f} arcmin of ra={middle.ra.deg:.4f} "
         f"dec={middle.dec.deg:.4f}); check the position, or use an index of that field"
     )

@@ -426,8 +426,8 @@ def test_a_small_asdf_file_is_cut_out_with_one_request(buckets, s3_client):
     """The first read of a cut-out (128 KiB) holds all of a small file: the block index at its end,
     the block headers and the lz4 chunks are answered from those bytes, not fetched again."""
     import gwcs  # noqa: F401 - the tree's WCS is a gwcs
+    from files import tan_gwcs  # bench/files.py
 
-    from roman_helpers.sandbox.synth import tan_gwcs
     from tests.conftest import put_object
 
     image = np.arange(60 * 80, dtype=np.float32).reshape(60, 80)
@@ -449,10 +449,10 @@ def test_a_sky_cut_out_of_a_plain_asdf_file_whose_gwcs_keeps_arrays_in_blocks(bu
     after the image's: the cut-out reads them as the index does, and lands where the gwcs says."""
     from astropy.coordinates import SkyCoord
     from astropy.modeling import models
+    from files import tan_gwcs  # bench/files.py
     from gwcs import wcs as gwcs_module
 
     from roman_helpers import footprints
-    from roman_helpers.sandbox.synth import tan_gwcs
     from tests.conftest import put_object
 
     shape = (60, 80)

@@ -28,11 +28,11 @@ import s3fs
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
+from files import tan_gwcs, tan_header  # bench/files.py
 
 from roman_helpers import cli, stream
 from roman_helpers.errors import CorruptedDataError, FileFormatError, ObjectNotFoundError, RomanHelpersError
-from roman_helpers.sandbox.faults import FaultRule
-from roman_helpers.sandbox.synth import tan_gwcs, tan_header
+from roman_helpers.sandbox.services.faults import FaultRule
 from tests.conftest import put_object
 from tests.faulty_server import FaultyS3
 

@@ -248,7 +248,7 @@ def test_a_get_aiohttp_repeats_after_a_dropped_connection_counts_once(buckets, s
     """The limit the module documents: aiohttp (under s3fs) sends a GET again by itself, on a new
     connection, when the server closed the kept-alive one; botocore, and so measure(), sees one
     attempt. If aiohttp stops doing this, this test fails and the documentation must change."""
-    from roman_helpers.sandbox.faults import FaultRule
+    from roman_helpers.sandbox.services.faults import FaultRule
     from tests.faulty_server import FaultyS3
 
     put_object(s3_client, "stpubdata", "t/kept.bin", bytes(range(256)) * 40)

@@ -124,7 +124,7 @@ def test_builders_accept_the_usual_spellings() -> None:
     assert uris.romanisim_uri("R0.5_DP0.5_PA0", "f158", "WFI07") == uris.romanisim_uri(
         "R0.5_DP0.5_PA0", "F158", 7
     )
-    assert uris.tutorial_uri("wfi04", "f158") == uris.tutorial_uri(4, "F158")
+    assert uris.tutorial_uri("wfi04", "f106") == uris.tutorial_uri(4, "F106")
     assert uris.openuniverse_fits_uri("F184", 15297, "11") == uris.openuniverse_fits_uri("F184", "15297", 11)
 
 
@@ -133,9 +133,9 @@ def test_openuniverse_builders() -> None:
         "s3://nasa-irsa-simulations/openuniverse2024/roman/preview/RomanWAS/images/simple_model/"
         "F184/15297/Roman_WAS_simple_model_F184_15297_11.fits.gz"
     )
-    assert uris.openuniverse_asdf_uri("F158", "15298", 3) == (
+    assert uris.openuniverse_asdf_uri("H158", "15298", 3) == (
         "s3://roman-sci-test-data-prod-summer-beta-test/OPEN_UNIVERSE/WAS/simple_model/"
-        "F158/15298/roman_was_F158_15298_wfi03_simple.asdf"
+        "H158/15298/roman_was_H158_15298_wfi03_simple.asdf"
     )
 
 
@@ -151,15 +151,15 @@ def test_tutorial_uri_parses_back() -> None:
     [
         (
             lambda: uris.openuniverse_fits_uri("F999", "15297", 11),
-            "invalid band 'F999'; valid values are: F158, F184",
+            "invalid band 'F999'; valid values are: F184, H158",
         ),
         (
             lambda: uris.openuniverse_asdf_uri("F184", "15x97", 11),
-            "invalid hpix '15x97'; valid values are: 15297, 15298",
+            "invalid pointing '15x97'; valid values are: 15297, 15298",
         ),
         (
             lambda: uris.openuniverse_fits_uri("F184", "99999", 11),
-            "invalid hpix '99999'; valid values are: 15297, 15298",
+            "invalid pointing '99999'; valid values are: 15297, 15298",
         ),
         (
             lambda: uris.openuniverse_fits_uri("F184", "15297", 19),
@@ -179,7 +179,7 @@ def test_tutorial_uri_parses_back() -> None:
             lambda: uris.romanisim_uri("R0.5_DP0.5_PA0", "F158", 1, suffix="rate"),
             "valid values are: cal, uncal",
         ),
-        (lambda: uris.tutorial_uri(3, 106), "invalid optical_element 106; valid values are: F106, F158"),
+        (lambda: uris.tutorial_uri(3, 106), "invalid optical_element 106; valid values are: F106"),
     ],
 )
 def test_builders_reject_bad_values_with_the_valid_ones(call, expected: str) -> None:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from astropy.nddata import Cutout2D
 from astropy.wcs import WCS
+from files import tan_gwcs, tan_header  # bench/files.py
 
 from roman_helpers import _wcs, stream
-from roman_helpers.sandbox.synth import tan_gwcs, tan_header
 
 
 def _distorted_gwcs(shape, amplitude_pixels: float):

@@ -1,8 +1,8 @@
 """Sphinx extension: say on every page where the executed outputs came from.
 
 ``book/build.py`` runs Sphinx inside the offline sandbox's environment, which names its state
-file in ``ROMAN_HELPERS_SANDBOX``. When that variable is present the banner says the outputs are
-synthetic; a build against the real services (``build.py --real``) shows no banner.
+file in ``ROMAN_HELPERS_SANDBOX``. When that variable is present the banner says the outputs'
+pixels are simulated; a build against the real services (``build.py --real``) shows no banner.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any
 
 SANDBOX_BANNER = (
     "Notebook outputs in this book were computed against the offline sandbox: file names, "
-    "layouts and request patterns match MAST and AWS; pixel values, sizes and timings do not."
+    "layouts, formats, image dimensions and request patterns match MAST and AWS, and file sizes "
+    "are close to theirs; pixel values, source counts and timings are simulated."
 )
 
 

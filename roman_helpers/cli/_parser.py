@@ -43,8 +43,8 @@ examples:
   roman-helpers sandbox run -- python my_script.py   # against the offline sandbox
   roman-helpers run --dataset openuniverse-was-fits  # execute the tutorials
   roman-helpers index s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/ -o idx.ecsv
-  roman-helpers find idx.ecsv --target "05:21:09.6 -69:38:16.8" --band F158 --radius 2arcsec
-  roman-helpers lightcurve idx.ecsv --target "80.29 -69.638" --band F158 -o curve.ecsv --plot curve.png
+  roman-helpers find idx.ecsv --target "18:03:10.9 -00:17:13.2" --band F106 --radius 2arcsec
+  roman-helpers lightcurve idx.ecsv --target "270.7956 -0.287" --band F106 -o curve.ecsv --plot curve.png
 
 Errors print 'error: <message>' and exit with 1 (2 for a usage error); --debug shows
 the traceback. Ctrl-C stops within about a second, keeps what was finished (an index

@@ -171,9 +171,9 @@ def find(
     --------
     >>> from roman_helpers.footprints import build_index, find
     >>> index = build_index("s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/")
-    >>> found = find(index, "80.2900 -69.6380", band="F158")
-    >>> list(found["detector"]), round(float(found["x"][0]), 1), round(float(found["y"][0]), 1)
-    (['WFI03'], 176.6, 193.0)
+    >>> found = find(index, "270.7956 -0.2870", band="F106")  # the mosaic, then four exposures
+    >>> list(found["detector"]), round(float(found["x"][1]), 1), round(float(found["y"][1]), 1)
+    (['', 'WFI11', 'WFI11', 'WFI11', 'WFI11'], 1126.7, 2956.7)
     """
     if isinstance(index, (str, PathLike)):
         index = load_index(index)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -98,6 +98,22 @@ def _fits_band(headers: Iterable[Header]) -> str:
     return "" if band is None else str(band)
 
 
+def _fits_description(headers: Sequence[Any]) -> dict[str, Any]:
+    """Instrument, band, detector and times from FITS keywords (a header, or a tree that copies them)."""
+    detector = _header_value(headers, "DETECTOR")
+    if detector is None and _header_value(headers, "SCA_NUM") is not None:  # OpenUniverse: WFI detector
+        detector = f"WFI{int(_header_value(headers, 'SCA_NUM')):02d}"
+    t_start, t_end, exptime = _fits_times(headers)
+    return {
+        "instrument": str(_header_value(headers, "INSTRUME", "TELESCOP") or ""),
+        "band": _fits_band(headers),
+        "detector": "" if detector is None else str(detector),
+        "t_start": t_start,
+        "t_end": t_end,
+        "exptime": exptime,
+    }
+
+
 def _geometry(pixel_to_icrs: Callable[[np.ndarray, np.ndarray], Any], nx: int, ny: int) -> dict[str, Any]:
     """Centre, corners and radius of an ``nx`` x ``ny`` image on the sky (ICRS degrees)."""
     xs = np.array([-0.5, nx - 0.5, nx - 0.5, -0.5, (nx - 1) / 2])
@@ -143,19 +159,8 @@ def _read_fits(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, 
     wcs = _wcs.celestial(image, uri)
     if wcs is None:
         raise FileFormatError(f"{uri}: the image HDU has no celestial WCS")
-    detector = _header_value(headers, "DETECTOR")
-    if (
-        detector is None and _header_value(headers, "SCA_NUM") is not None
-    ):  # OpenUniverse: WFI detector number
-        detector = f"WFI{int(_header_value(headers, 'SCA_NUM')):02d}"
-    t_start, t_end, exptime = _fits_times(headers)
     row = {
-        "instrument": str(_header_value(headers, "INSTRUME", "TELESCOP") or ""),
-        "band": _fits_band(headers),
-        "detector": "" if detector is None else str(detector),
-        "t_start": t_start,
-        "t_end": t_end,
-        "exptime": exptime,
+        **_fits_description(headers),
         "wcs": _wcs.to_text(wcs.to_header(relax=True)),
         "wcs_error": 0.0,
     }
@@ -209,6 +214,8 @@ def _asdf_row(tree: Mapping, uri: str, size: int) -> dict[str, Any]:
     roman = tree.get("roman", tree)
     meta = _node(roman, "meta") or {}
     gwcs_wcs = wcs_node(tree)  # Roman level 2, else the converted OpenUniverse
+    if gwcs_wcs is None and len(getattr(_node(roman, "data"), "shape", ())) == 3:
+        raise NotAnImage("a level-1 file (resultants of the ramp, no WCS): nothing to place on the sky")
     if gwcs_wcs is None:
         raise FileFormatError(
             f"{uri} has no WCS at roman.meta.wcs or roman.wcs (level-1 files have none): "
@@ -229,17 +236,29 @@ def _asdf_row(tree: Mapping, uri: str, size: int) -> dict[str, Any]:
         lon, lat = gwcs_wcs(x, y, with_bounding_box=False)
         return SkyCoord(lon, lat, unit="deg", frame=frame).icrs
 
-    start = _to_mjd(_node(meta, "exposure", "start_time"))
-    exptime = _as_float(_node(meta, "exposure", "exposure_time") or _node(meta, "exptime"))
-    end = _to_mjd(_node(meta, "exposure", "end_time"))
-    instrument = _node(meta, "instrument", "name") or _node(meta, "instrument")
+    if isinstance(meta, Mapping) and _header_value([meta], "FILTER", "EXPTIME", "MJD-OBS") is not None:
+        # the FITS keywords of the image the file was converted from (OpenUniverse in ASDF)
+        described = _fits_description([meta])
+    else:
+        # an exposure (level 2), else the span of the exposures a mosaic was made of (level 3)
+        start = _to_mjd(_node(meta, "exposure", "start_time") or _node(meta, "coadd_info", "time_first"))
+        exptime = _as_float(
+            _node(meta, "exposure", "exposure_time")
+            or _node(meta, "coadd_info", "exposure_time")
+            or _node(meta, "exptime")
+        )
+        end = _to_mjd(_node(meta, "exposure", "end_time") or _node(meta, "coadd_info", "time_last"))
+        instrument = _node(meta, "instrument", "name") or _node(meta, "instrument")
+        described = {
+            "instrument": instrument if isinstance(instrument, str) else "",
+            "band": _text(_node(meta, "instrument", "optical_element") or _node(meta, "band")),
+            "detector": _text(_node(meta, "instrument", "detector") or _node(meta, "sensor")),
+            "t_start": start,
+            "t_end": end if not math.isnan(end) else start + exptime / 86400,
+            "exptime": exptime,
+        }
     row = {
-        "instrument": instrument if isinstance(instrument, str) else "",
-        "band": _text(_node(meta, "instrument", "optical_element") or _node(meta, "band")),
-        "detector": _text(_node(meta, "instrument", "detector") or _node(meta, "sensor")),
-        "t_start": start,
-        "t_end": end if not math.isnan(end) else start + exptime / 86400,
-        "exptime": exptime,
+        **described,
         "wcs": _wcs.to_text(wcs.to_header(relax=True)),
         "wcs_error": error,
     }

@@ -191,12 +191,12 @@ def save_index(table: Table, path: str | PathLike) -> Path:
     >>> index = build_index(
     ...     [
     ...         "s3://nasa-irsa-simulations/openuniverse2024/roman/preview/RomanWAS/"
-    ...         "images/simple_model/F158/15297/Roman_WAS_simple_model_F158_15297_3.fits.gz"
+    ...         "images/simple_model/H158/15298/Roman_WAS_simple_model_H158_15298_3.fits.gz"
     ...     ]
     ... )
     >>> path = save_index(index, "index.ecsv")
     >>> load_index(path)["band"][0]
-    'F158'
+    'H158'
     """
     _check_columns(table, "the table")
     kind, path = _kind(path), Path(path)

@@ -3,7 +3,9 @@
 ``roman-helpers sandbox up`` starts the sandbox, prints the ``export`` lines a shell needs (no
 secrets in them), writes them to a file for ``source``, and serves until Ctrl-C.
 ``roman-helpers sandbox run -- COMMAND ...`` starts it, runs COMMAND with that environment,
-stops it and returns COMMAND's exit code.
+stops it and returns COMMAND's exit code. On Linux the sandbox and COMMAND run in a private
+network of their own, where nothing can reach the internet and even clients that ignore the
+environment (pyarrow's S3 client) reach the sandbox; ``--no-isolation`` turns that off.
 """
 
 from __future__ import annotations
@@ -15,10 +17,15 @@ import signal
 import subprocess
 import sys
 import threading
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from roman_helpers.errors import InvalidParameterError, MissingExtraError
 
-__all__ = ["main", "parse_bandwidth", "parse_duration", "register"]
+if TYPE_CHECKING:
+    from roman_helpers.sandbox.launcher import Sandbox
+
+__all__ = ["main", "parse_bandwidth", "parse_duration", "register", "relaunched_main"]
 
 #: What ``roman-helpers sandbox --help`` says: plain text (the module's docstring is for the API docs).
 _DESCRIPTION = """\
@@ -66,12 +73,9 @@ def parse_bandwidth(text: str) -> float:
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--size",
-        choices=["small", "full"],
-        default="small",
-        help="image sizes of the generated data (default small)",
-    )
+    # --size chose small or full-size files built at start; images are now made when read, at their
+    # real size. The option is still accepted, so that old scripts run, and says it does nothing.
+    parser.add_argument("--size", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--latency", type=parse_duration, default=0.0, help="delay per S3 request, e.g. 20ms")
     parser.add_argument(
         "--bandwidth", type=parse_bandwidth, default=None, help="S3 throughput cap, e.g. 200MB/s"
@@ -80,13 +84,13 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         "--faults",
         default=None,
         help="fault rules for the S3, MAST and IRSA services, e.g. slowdown:0.1 "
-        "(see roman_helpers.sandbox.faults)",
+        "(see roman_helpers.sandbox.services.faults)",
     )
     parser.add_argument("--cache-dir", default=None, help="where generated data is cached")
     parser.add_argument("--env-file", default=None, help="also write the export lines to this file")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``sandbox`` command (``up`` and ``run``) to an argparse sub-parser collection.
 
     Parameters
@@ -110,6 +114,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run", help="run COMMAND with the sandbox's environment", usage="%(prog)s [options] -- COMMAND ..."
     )
     _add_options(run)
+    run.add_argument(
+        "--no-isolation",
+        dest="isolation",
+        action="store_false",
+        help="do not give COMMAND a private network (Linux): pyarrow's own S3 client then "
+        "tries the real AWS servers",
+    )
     run.add_argument("command", nargs=argparse.REMAINDER, help="the command to run (after --)")
     run.set_defaults(handler=_run)
 
@@ -119,15 +130,16 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _sandbox(args: argparse.Namespace):
-    try:  # moto, werkzeug and trustme come with the sandbox extra
-        from roman_helpers.sandbox.launcher import Sandbox
+def _sandbox(args: argparse.Namespace) -> Sandbox:
+    try:  # werkzeug and trustme come with the sandbox extra
+        from roman_helpers.sandbox.launcher import SIZE_IS_GONE, Sandbox
     except ModuleNotFoundError as error:
         raise MissingExtraError("roman-helpers sandbox", ["sandbox"], error.name) from error
 
+    if getattr(args, "size", None) is not None:
+        print(f"roman-helpers sandbox: --size {args.size}: {SIZE_IS_GONE}", file=sys.stderr)
     return Sandbox(
         args.cache_dir,
-        args.size,
         latency=args.latency,
         bandwidth=args.bandwidth,
         faults=args.faults,
@@ -135,16 +147,20 @@ def _sandbox(args: argparse.Namespace):
     )
 
 
-def _terminate_as_interrupt(signum, frame) -> None:
+def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
 def _up(args: argparse.Namespace) -> int:
+    from roman_helpers.sandbox import isolation
+
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     sandbox = _sandbox(args)
     try:
         sandbox.start()
+        assert sandbox.s3 is not None and sandbox.proxy is not None  # started
+        isolation.describe_shared(sandbox)
         print("\n".join(sandbox.export_lines()))
         print(
             f"# sandbox running: S3 {sandbox.s3.url}, MAST and IRSA via proxy {sandbox.proxy.url}; "
@@ -171,7 +187,11 @@ def _run(args: argparse.Namespace) -> int:
             "",
             hint="give the command after --, e.g. roman-helpers sandbox run -- python my_script.py",
         )
-    with _sandbox(args) as sandbox:
+    from roman_helpers.sandbox import isolation
+
+    if isolation.relaunch_wanted(args.isolation):
+        return isolation.relaunch(vars(args))  # this command again, in a private network
+    with _sandbox(args) as sandbox, isolation.isolated(sandbox, args.isolation):
         environ = sandbox.apply(dict(os.environ))
         try:
             return subprocess.call(command, env=environ)
@@ -179,6 +199,26 @@ def _run(args: argparse.Namespace) -> int:
             raise InvalidParameterError("command", command[0], hint="no such program on PATH") from None
         except KeyboardInterrupt:
             return 130
+
+
+def relaunched_main(arguments: list[str]) -> int:
+    """Entry of ``sandbox run`` relaunched in a private network (see :func:`.isolation.relaunch`).
+
+    Enters the namespaces first, then runs ``sandbox run`` with the options the first process parsed.
+    """
+    from roman_helpers.errors import RomanHelpersError
+    from roman_helpers.sandbox import isolation
+
+    options = isolation.enter_relaunched(arguments)
+    parser = argparse.ArgumentParser(prog="roman-helpers")
+    register(parser.add_subparsers())
+    args = parser.parse_args(["sandbox", "run"])
+    vars(args).update(options)
+    try:
+        return int(args.handler(args))
+    except RomanHelpersError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,3 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     except RomanHelpersError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+if __name__ == "__main__":
+    # run through the package's module, not this __main__ copy, so that the isolation state the
+    # relaunched process sets is the one the command line reads
+    from roman_helpers.sandbox import cli
+
+    sys.exit(cli.relaunched_main(sys.argv[1:]))

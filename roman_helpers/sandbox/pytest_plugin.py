@@ -3,7 +3,7 @@
 Load with ``pytest_plugins = ["roman_helpers.sandbox.pytest_plugin"]`` in ``conftest.py``.
 
 ``sandbox``
-    session scope: one :class:`~roman_helpers.sandbox.launcher.Sandbox` (small data) for the
+    session scope: one :class:`~roman_helpers.sandbox.launcher.Sandbox` (the sky archive) for the
     whole run, stopped at the end.
 ``sandbox_env``
     function scope: applies ``sandbox.env`` to ``os.environ`` with ``monkeypatch`` (undone after
@@ -21,7 +21,7 @@ from roman_helpers.sandbox.launcher import OVERRIDDEN_VARIABLES, Sandbox
 
 
 @pytest.fixture(scope="session")
-def sandbox(tmp_path_factory) -> Iterator[Sandbox]:
+def sandbox() -> Iterator[Sandbox]:
     """A running sandbox shared by the whole test session."""
     with Sandbox() as running:
         yield running

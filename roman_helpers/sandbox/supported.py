@@ -1,4 +1,4 @@
-"""The client calls the offline sandbox answers, and how the others fail.
+"""What the offline sandbox mirrors, the clients that reach it, and the calls it answers.
 
 One list, :data:`CALLS`, is both the documentation and the test plan: the fidelity tests run
 every call's ``code`` through the real client library under the sandbox (after the
@@ -12,6 +12,11 @@ Two families today: ``"MAST"`` (``astroquery.mast``: observations, products, clo
 downloads) and ``"IRSA"`` (``astroquery.ipac.irsa`` and pyvo: the simulated-data image search
 that finds OpenUniverse 2024 images, and the images themselves).
 
+Beside the calls, :data:`CLIENTS` lists the S3 clients and how each reaches the sandbox (each
+proved by a named test of ``tests/test_sandbox_clients.py``), and :func:`layouts_table` lists
+what the buckets mirror, one row per layout, with its object count (:func:`mirrors_markdown`
+gives both to the book).
+
 Examples
 --------
 >>> print(markdown_table([c for c in CALLS if c.id == "count-criteria"]).splitlines()[2])
@@ -23,9 +28,24 @@ True
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["CALLS", "SERVICES", "SETUP", "Call", "Service", "calls_for", "markdown_table"]
+__all__ = [
+    "CALLS",
+    "CLIENTS",
+    "SERVICES",
+    "SETUP",
+    "Call",
+    "Client",
+    "Service",
+    "calls_for",
+    "clients_table",
+    "layouts_table",
+    "markdown_table",
+    "mirrors_markdown",
+]
 
 
 @dataclass(frozen=True)
@@ -149,7 +169,7 @@ sia_url = "https://irsa.ipac.caltech.edu/simulated/SIA"  # IRSA's search of simu
 Irsa.sia_url = sia_url  # before the first query
 Irsa.tap_url = "https://irsa.ipac.caltech.edu/simulated/TAP"
 collection = "simulated_roman_openuniverse2024"
-field = SkyCoord(9.8, -44.02, unit="deg")  # OpenUniverse 2024 preview, HEALPix cell 15297
+field = SkyCoord(9.8, -44.02, unit="deg")  # in the OpenUniverse 2024 Time Domain and Wide Area Surveys
 images = Irsa.query_sia(pos=(field, 1 * u.arcsec), collection=collection)
 image = images[0]
 cloud = json.loads(image["cloud_access"])["aws"]  # {"bucket_name": ..., "key": ..., "region": ...}
@@ -157,7 +177,7 @@ uri = f"s3://{cloud['bucket_name']}/{cloud['key']}"
 """,
 }
 
-_SANDBOX_PAGE = "'Offline sandbox' page"
+_SANDBOX_PAGE = "sandbox page of the book"
 
 CALLS: tuple[Call, ...] = (
     # ------------------------------------------------------------------ observations by position
@@ -390,8 +410,9 @@ CALLS: tuple[Call, ...] = (
         "sia",
         "Irsa.query_sia(pos=(field, 1 * u.arcsec), collection=collection)",
         "IRSA simulated SIA",
-        note="an image matches when its footprint (the WCS in its own header) meets the cone; ObsCore "
-        "columns plus IRSA's `cloud_access` and `dist_to_point`",
+        note="an image matches when its footprint (its `s_region`, the outline of its pixels) meets the "
+        "cone; ObsCore columns plus IRSA's `cloud_access` and `dist_to_point`; every Time Domain Survey "
+        "epoch and Wide Area Survey image of the place, in IRSA's spelling of the filters (H158 ...)",
     ),
     Call(
         "sia-band",
@@ -404,8 +425,8 @@ CALLS: tuple[Call, ...] = (
         "Irsa.query_sia(pos=(field, 1 * u.arcsec), collection=collection, "
         'time=(Time(62000, format="mjd"), Time(62500, format="mjd")))',
         "IRSA simulated SIA",
-        note="`t_min` and `t_max` come from the image's `MJD-OBS`; the sandbox's preview images have none, "
-        "so no time constraint matches them",
+        note="`t_min` and `t_max` are the exposure's start (its `MJD-OBS`), from the survey's observation "
+        "sequence",
     ),
     Call(
         "sia-maxrec",
@@ -414,10 +435,18 @@ CALLS: tuple[Call, ...] = (
         note="the first `maxrec` rows of the full answer, without a warning",
     ),
     Call(
+        "sia-rubin",
+        'Irsa.query_sia(pos=(SkyCoord(9.55, -44.1, unit="deg"), 1 * u.arcsec), '
+        'collection="simulated_rubin_openuniverse2024")',
+        "IRSA simulated SIA",
+        note="the Rubin preview coadds, one per filter (u, g, r, i, z, y)",
+    ),
+    Call(
         "sia-unknown-collection",
         'Irsa.query_sia(pos=(field, 1 * u.arcsec), collection="simulated_roman_nosuchthing")',
         "IRSA simulated SIA",
-        note="an unknown collection matches nothing: an empty table, no error",
+        note="an unknown collection matches nothing: an empty table, no error; the answer's status message "
+        "(pyvo's `results.status`) says what the sandbox holds",
     ),
     Call(
         "sia-observed",
@@ -478,9 +507,9 @@ CALLS: tuple[Call, ...] = (
     # ------------------------------------------------------------------ IRSA: reading images
     Call(
         "access-url",
-        'requests.get(image["access_url"])',
+        'requests.get(image["access_url"], headers={"Range": "bytes=0-99999"})',
         "IRSA data",
-        note="the file's bytes, the same as in the bucket; byte ranges too",
+        note="the file's bytes, the same as in the bucket, whole or by range",
     ),
     Call(
         "access-url-astropy",
@@ -499,7 +528,7 @@ CALLS: tuple[Call, ...] = (
     ),
     Call(
         "cloud-access-s3fs",
-        "s3fs.S3FileSystem(anon=True).cat_file(uri)",
+        "s3fs.S3FileSystem(anon=True).cat_file(uri, start=0, end=100_000)",
         "IRSA nasa-irsa-simulations",
         note="anonymous reads, as from the real bucket",
     ),
@@ -509,15 +538,16 @@ CALLS: tuple[Call, ...] = (
         "Irsa.query_ssa(pos=field, radius=1 * u.arcmin)",
         "IRSA other paths",
         error="DALServiceError",
-        message="404",
-        note="only the image search, its collection listing and the images are served",
+        message=_SANDBOX_PAGE,
+        note="only the image search, its collection listing and the images are served: any other path "
+        "answers 404, saying so",
     ),
     Call(
         "cone-search",
         'pyvo.conesearch("https://irsa.ipac.caltech.edu/SCS?table=allwise_p3as_psd", pos=field, radius=0.01)',
         "IRSA other paths",
         error="DALServiceError",
-        message="404",
+        message=_SANDBOX_PAGE,
     ),
     Call(
         "bucket-https",
@@ -570,6 +600,171 @@ def markdown_table(calls: list[Call] | tuple[Call, ...] = CALLS) -> str:
         cells = (f"`{call.code}`", f"{family} `{name}`", status, call.note)
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Client:
+    """An S3 client and how it reaches the sandbox.
+
+    Attributes
+    ----------
+    name : str
+    code : str
+        How the public notebooks and the tutorials call it.
+    how : str
+        What sends it to the sandbox (Markdown).
+    where : str
+        ``"everywhere"``, or the condition under which it reaches the sandbox.
+    test : str
+        The test of ``tests/test_sandbox_clients.py`` that proves it (reading through the sandbox,
+        counted at its S3 service).
+    """
+
+    name: str
+    code: str
+    how: str
+    where: str
+    test: str
+
+
+_EVERYWHERE = "everywhere"
+_PRIVATE_NETWORK = (
+    "under `roman-helpers sandbox run` on Linux (a private network); elsewhere it is not redirected"
+)
+
+CLIENTS: tuple[Client, ...] = (
+    Client(
+        "s3fs",
+        's3fs.S3FileSystem(anon=True).cat("nasa-irsa-simulations/openuniverse2024/...")',
+        "`AWS_ENDPOINT_URL` (botocore)",
+        _EVERYWHERE,
+        "test_s3fs_reads_through_the_sandbox",
+    ),
+    Client(
+        "boto3",
+        'boto3.client("s3").get_object(Bucket="nasa-irsa-simulations", Key=...)',
+        "`AWS_ENDPOINT_URL` (botocore)",
+        _EVERYWHERE,
+        "test_boto3_reads_through_the_sandbox",
+    ),
+    Client(
+        "fsspec",
+        'fsspec.open("s3://nasa-irsa-simulations/...", "rb", anon=True)',
+        "through s3fs",
+        _EVERYWHERE,
+        "test_fsspec_open_reads_through_the_sandbox",
+    ),
+    Client(
+        "astropy",
+        'fits.open("s3://nasa-irsa-simulations/...", fsspec_kwargs={"anon": True})',
+        "through fsspec and s3fs",
+        _EVERYWHERE,
+        "test_astropy_fits_open_s3_reads_through_the_sandbox",
+    ),
+    Client(
+        "pandas",
+        'pd.read_parquet("s3://nasa-irsa-simulations/openuniverse2024/roman/full/roman_rubin_cats_v1.1.2_faint/...")',
+        "through fsspec and s3fs",
+        _EVERYWHERE,
+        "test_pandas_read_parquet_reads_through_the_sandbox",
+    ),
+    Client(
+        "pyarrow",
+        'pq.read_table(key, filesystem=pyarrow.fs.S3FileSystem(region="us-east-1", anonymous=True))',
+        "the buckets' AWS names resolve to the sandbox, which answers HTTPS for them "
+        "(pyarrow follows no environment variable)",
+        _PRIVATE_NETWORK,
+        "test_pyarrow_s3filesystem_reads_a_table_through_the_sandbox",
+    ),
+    Client(
+        "requests (a bucket's web address)",
+        'requests.get("https://nasa-irsa-simulations.s3.amazonaws.com/...")',
+        "the same private network: the bucket's host name is the sandbox",
+        _PRIVATE_NETWORK,
+        "test_a_buckets_https_address_reaches_the_sandbox_with_requests",
+    ),
+)
+
+
+def clients_table(clients: tuple[Client, ...] = CLIENTS) -> str:
+    """Return the S3 clients as a Markdown table: client, call, how, where.
+
+    Examples
+    --------
+    >>> print(clients_table(CLIENTS[:1]).splitlines()[2].split(" | ")[0])
+    | s3fs
+    """
+    lines = ["| Client | Call | How it reaches the sandbox | Where |", "| --- | --- | --- | --- |"]
+    for client in clients:
+        cells = (client.name, f"`{client.code}`", client.how, client.where)
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def layouts_table(archive: Any = None) -> str:
+    """Return what the buckets mirror as a Markdown table: one row per layout, with its object count.
+
+    Parameters
+    ----------
+    archive : Archive, optional
+        Default: :func:`roman_helpers.sandbox.archive.layouts.sky_archive` (counting its keys lists
+        every layout once, without making any object).
+
+    Returns
+    -------
+    str
+    """
+    if archive is None:
+        from roman_helpers.sandbox.archive import layouts
+
+        archive = layouts.sky_archive()
+    lines = [
+        "| Bucket | Prefix | What it mirrors | Objects |",
+        "| --- | --- | --- | ---: |",
+    ]
+    for bucket in archive.buckets:
+        keys = archive.keys(bucket.name)
+        access = "anonymous" if bucket.public else "credentialed"
+        for provider in archive.providers(bucket.name):
+            prefix = provider.prefix
+            beyond = prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else None  # after every key under it
+            end = bisect.bisect_left(keys, beyond) if beyond is not None else len(keys)
+            count = end - bisect.bisect_left(keys, prefix)
+            cells = (
+                f"`{bucket.name}` ({access})",
+                f"`{provider.prefix}`",
+                provider.description,
+                f"{count:,}",
+            )
+            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def mirrors_markdown(archive: Any = None) -> str:
+    """Return the book's account of what the sandbox mirrors and which clients reach it.
+
+    Parameters
+    ----------
+    archive : Archive, optional
+        Passed to :func:`layouts_table`.
+    """
+    return "\n".join(
+        [
+            "### What the buckets hold",
+            "",
+            "Each row is one layout of a real archive: the keys it holds follow the archive's own",
+            "naming, and every object is made from the sandbox's sky when first read. A key outside",
+            "these prefixes answers `NoSuchKey` with a message naming what the bucket mirrors.",
+            "",
+            layouts_table(archive),
+            "### The S3 clients",
+            "",
+            "Each client below is run unmodified under `roman-helpers sandbox run` by the test suite, and",
+            "the bytes it read are counted at the sandbox's S3 service.",
+            "",
+            clients_table(),
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,41 @@
-"""What the sandbox's in-process servers share: serve in a daemon thread, stop once, ``with``."""
+"""What the sandbox's servers share: WSGI types, the start error, serving from a thread, stopping once."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from roman_helpers.errors import RomanHelpersError
+
+__all__ = [
+    "BackgroundService",
+    "Environ",
+    "SandboxStartError",
+    "StartResponse",
+    "WSGIApplication",
+    "quiet_request_handler",
+    "serve_wsgi",
+]
+
+#: The WSGI calling convention, as the services' type hints spell it.
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApplication = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+
+class SandboxStartError(RomanHelpersError, RuntimeError):
+    """A sandbox service could not start (port in use, unusable cache, child crashed)."""
+
+
+def quiet_request_handler() -> type:
+    """Return a werkzeug request handler that does not log every request to stderr."""
+    from werkzeug.serving import WSGIRequestHandler
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    return QuietHandler
 
 
 class BackgroundService:
@@ -14,6 +47,7 @@ class BackgroundService:
     _server: Any = None
 
     def start(self) -> BackgroundService:  # pragma: no cover - abstract
+        """Bind and serve from a daemon thread; return the service."""
         raise NotImplementedError
 
     def stop(self) -> None:
@@ -23,14 +57,14 @@ class BackgroundService:
             server.shutdown()
             server.server_close()
 
-    def __enter__(self):
+    def __enter__(self) -> BackgroundService:
         return self.start()
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 
-def serve_wsgi(app: Any, host: str, port: int, what: str) -> Any:
+def serve_wsgi(app: WSGIApplication, host: str, port: int, what: str) -> Any:
     """Bind a threaded werkzeug server for ``app`` and serve it from a daemon thread.
 
     Parameters
@@ -48,7 +82,7 @@ def serve_wsgi(app: Any, host: str, port: int, what: str) -> Any:
 
     Raises
     ------
-    roman_helpers.sandbox.s3.SandboxStartError
+    SandboxStartError
         The address cannot be bound.
 
     Examples
@@ -62,8 +96,6 @@ def serve_wsgi(app: Any, host: str, port: int, what: str) -> Any:
     import threading
 
     from werkzeug.serving import make_server
-
-    from roman_helpers.sandbox.s3 import SandboxStartError, quiet_request_handler
 
     try:
         server = make_server(host, port, app, threaded=True, request_handler=quiet_request_handler())

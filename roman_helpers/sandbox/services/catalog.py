@@ -1,19 +1,17 @@
-"""The sandbox's synthetic MAST catalog: HST WFC3/IR observations and every product MAST lists for them.
+"""The sandbox's MAST catalog: rows for the HST WFC3/IR observations and products the archive holds.
 
 Rows carry MAST's column names and types (those of ``Mast.Caom.Filtered``, ``Mast.Caom.Cone``
-and ``Mast.Caom.Products`` as recorded in astroquery's own test data), and the numbers are built
-so that the source tutorial's story holds: the query for proposal 11360 in F160W, after the
-documented product filters (level 3, SCIENCE, image, CALWF3), leaves 60 drizzled images, obsID
-24797441 among them. Twelve F110W visits give papermill runs a second filter.
+and ``Mast.Caom.Products`` as recorded in astroquery's own test data). The observations are the
+associations of :mod:`roman_helpers.sandbox.sky.surveys.hst`, the products and their sizes those
+of the archive's HST layout (:mod:`roman_helpers.sandbox.archive.layouts.hst`), so that a
+product row's ``size`` is the length of the object the bucket (or MAST's ``Download/file``)
+serves. The numbers keep the source tutorial's story: the query for proposal 11360 in F160W,
+after the documented product filters (level 3, SCIENCE, image, CALWF3), leaves 60 drizzled
+images, obsID 24797441 among them. Twelve F110W visits give papermill runs a second filter; two
+small fields (proposal 17010) test geometry across right ascension 0h and round the pole.
 
-Each observation is a WFC3/IR dither association of two exposures, listed as MAST lists one:
-the association's drizzled image, association table, jitter files, trailer and previews, and for
-each exposure its calibrated (FLT), intermediate (IMA) and raw (RAW) files, support (SPT) and
-trailer files and a preview. Two more small fields test geometry: one straddling right
-ascension 0h and one around the north celestial pole.
-
-Everything here is deterministic (no random numbers), so the catalog, the data files generated
-from it and the notebooks' checked outputs agree on every machine.
+Everything here is deterministic, so the catalog, the files and the notebooks' checked outputs
+agree on every machine.
 """
 
 from __future__ import annotations
@@ -21,27 +19,41 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from roman_helpers.sandbox.archive.layouts import hst as layout
+from roman_helpers.sandbox.sky.bands import band
+from roman_helpers.sandbox.sky.surveys import hst as design
+
 __all__ = [
     "CONE_FIELDS",
     "COUNT_FIELDS",
-    "FOOTPRINT_SIDE_PIXELS",
+    "DESCRIPTION",
     "M85",
     "OBSERVATION_FIELDS",
     "POSITION_FIELDS",
     "PRODUCT_FIELDS",
-    "PROPOSAL_ID",
     "cloud_key",
-    "drizzled_products",
-    "in_cloud",
     "observations",
-    "product_sources",
     "products",
     "resolve",
 ]
 
-PROPOSAL_ID = "11360"
 #: Where the name resolver puts M85 (SIMBAD's position, rounded).
-M85 = {"ra": 186.350222, "decl": 18.191081}
+M85 = {"ra": design.M85[0], "decl": design.M85[1]}
+
+
+def _describe() -> str:
+    visits = design.observations()
+    m85 = visits[visits["target_name"] == "M85"]
+    filters = " and ".join(sorted(set(m85["filter"]), reverse=True))
+    return (
+        f"{len(visits)} HST WFC3/IR observations: {len(m85)} of M85 (proposal {design.PROPOSAL_ID}, "
+        f"{filters}) and {len(visits) - len(m85)} of two small fields at right ascension 0h and "
+        "round the north celestial pole (proposal 17010), with their products"
+    )
+
+
+#: What the sandbox's MAST holds, in one phrase (its answers with no rows, and its refusals, say it).
+DESCRIPTION = _describe()
 
 # (name, type in responses, type in columnsconfig, label, unit, description, example, separator)
 # Labels, descriptions and examples are MAST's own (its columnsconfig for Mast.Caom.Cone).
@@ -365,7 +377,7 @@ _PRODUCT_COLUMNS = [
 ]
 
 
-def _fields(columns) -> list[dict[str, Any]]:
+def _fields(columns: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     keys = ("name", "type", "config_type", "label", "unit", "description", "example", "separator")
     return [dict(zip(keys, column, strict=True)) for column in columns]
 
@@ -382,148 +394,61 @@ PRODUCT_FIELDS: list[dict[str, Any]] = _fields([*_PRODUCT_COLUMNS, _SELECTED])
 #: A ``COUNT_BIG(*)`` answer: one row, one column.
 COUNT_FIELDS: list[dict[str, Any]] = [{"name": "Column1", "type": "string"}]
 
-#: Side of the (small) drizzled images, in pixels: the footprint ``s_region`` describes.
-FOOTPRINT_SIDE_PIXELS = 256
-_DRZ_PIXEL_DEG = 0.128 / 3600
-_LETTERS = "0123456789abcdefghijklmnopqrstuvwxyz"
-_EXPOSURES = ("abq", "bbq")  # the two dither positions of every association
-_EXPOSURE_NSAMP = 4
-
-
-def _m85_plan() -> list[dict[str, Any]]:
-    """The tutorial's visits: 60 in F160W and 12 in F110W, dithered within 2 arcsec of M85."""
-    import math
-
-    plan = []
-    index = 0
-    for band, count, first_obsid, (em_min, em_max) in [
-        ("F160W", 60, 24797410, (1400.0, 1700.0)),
-        ("F110W", 12, 24797490, (900.0, 1400.0)),
-    ]:
-        for number in range(count):
-            angle = 2 * math.pi * number / count
-            offset = 2.0 / 3600
-            plan.append(
-                {
-                    "obs_id": f"ib1f{_LETTERS[index // 36]}{_LETTERS[index % 36]}010",
-                    "obsid": str(first_obsid + number),
-                    "ra": M85["ra"] + offset * math.cos(angle) / math.cos(math.radians(M85["decl"])),
-                    "dec": M85["decl"] + offset * math.sin(angle),
-                    "band": band,
-                    "em": (em_min, em_max),
-                    "exptime": 1102.9 if band == "F160W" else 605.9,
-                    "start": 55060.25 + 0.7 * index,
-                    "target": "M85",
-                    "classification": "GALAXY;ELLIPTICAL",
-                    "galaxy": (M85["ra"], M85["decl"]),
-                    "proposal": PROPOSAL_ID,
-                    "title": "Globular clusters and the infrared light of M85 (synthetic)",
-                    "objid": str(1060000000 + index),
-                }
-            )
-            index += 1
-    return plan
-
-
-def _geometry_plan() -> list[dict[str, Any]]:
-    """Two small fields where a flat-sky cone search goes wrong: across RA 0h and at the north pole."""
-    # RA 0h: four pointings either side of the wrap, within 6 arcsec of (0, +2)
-    wrap = [(ra, 2.0 + 0.0004 * (n - 1.5)) for n, ra in enumerate((359.9985, 359.9995, 0.0005, 0.0015))]
-    # the north celestial pole: four pointings 7.2 arcsec from it at four right ascensions, one 3 arcmin away
-    pole = [(0.0, 89.998), (90.0, 89.998), (180.0, 89.998), (270.0, 89.998), (45.0, 89.95)]
-    plan = []
-    # per field: obs_id prefix, offset of its obsids and objIDs, band, wavelengths (nm), first start
-    # (MJD), target name and position, pointings
-    for prefix, first, band, em, start, target, galaxy, pointings in (
-        ("ieyc0", 0, "F125W", (1100.0, 1400.0), 58000.5, "RA0-FIELD", (0.0, 2.0), wrap),
-        ("ieycp", 10, "F140W", (1200.0, 1600.0), 58010.5, "NCP-FIELD", (0.0, 90.0), pole),
-    ):
-        for number, (ra, dec) in enumerate(pointings):
-            plan.append(
-                {
-                    "obs_id": f"{prefix}{number + 1}010",
-                    "obsid": str(24797601 + first + number),
-                    "ra": ra,
-                    "dec": dec,
-                    "band": band,
-                    "em": em,
-                    "exptime": 805.9,
-                    "start": start + 0.3 * number,
-                    "target": target,
-                    "classification": "EXTRAGALACTIC FIELD",
-                    "galaxy": galaxy,
-                    "proposal": "17010",
-                    "title": "Sandbox geometry fields: right ascension 0h and the celestial pole (synthetic)",
-                    "objid": str(1060000100 + first + number),
-                }
-            )
-    return plan
-
 
 def _footprint(ra: float, dec: float) -> str:
     """The drizzled image's corners, through the same gnomonic WCS its file carries."""
     from astropy.wcs import WCS
 
-    from roman_helpers.sandbox.synth import tan_header
-
-    side = FOOTPRINT_SIDE_PIXELS
-    wcs = WCS(tan_header((side, side), ra, dec, _DRZ_PIXEL_DEG))
-    corners = wcs.all_pix2world(
-        [[-0.5, -0.5], [side - 0.5, -0.5], [side - 0.5, side - 0.5], [-0.5, side - 0.5]], 0
-    )
+    ny, nx = design.DRZ_SHAPE
+    wcs = WCS(design.tan_header(design.DRZ_SHAPE, ra, dec, design.DRZ_PIXEL_SCALE))
+    corners = wcs.all_pix2world([[-0.5, -0.5], [nx - 0.5, -0.5], [nx - 0.5, ny - 0.5], [-0.5, ny - 0.5]], 0)
     return "POLYGON ICRS " + " ".join(f"{x % 360:.8f} {y:.8f}" for x, y in corners)
 
 
 @functools.lru_cache(maxsize=1)
-def _visits() -> tuple[dict[str, Any], ...]:
-    visits = []
-    for number, plan in enumerate([*_m85_plan(), *_geometry_plan()]):
-        ra, dec = round(plan["ra"] % 360, 8), round(plan["dec"], 8)
-        start = plan["start"]
-        visits.append(
+def _observations() -> tuple[dict[str, Any], ...]:
+    rows = []
+    for visit in design.observations():
+        ra, dec, obs_id = float(visit["ra"]), float(visit["dec"]), str(visit["obs_id"])
+        passband = band(str(visit["filter"]))
+        rows.append(
             {
                 "intentType": "science",
                 "obs_collection": "HST",
                 "provenance_name": "CALWF3",
                 "instrument_name": "WFC3/IR",
                 "project": "HST",
-                "filters": plan["band"],
+                "filters": passband.name,
                 "wavelength_region": "INFRARED",
-                "target_name": plan["target"],
-                "target_classification": plan["classification"],
-                "obs_id": plan["obs_id"],
+                "target_name": str(visit["target_name"]),
+                "target_classification": str(visit["target_classification"]),
+                "obs_id": obs_id,
                 "s_ra": ra,
                 "s_dec": dec,
                 "dataproduct_type": "image",
                 "proposal_pi": "Sandbox, A.",
                 "calib_level": 3,
-                "t_min": round(start, 5),
-                "t_max": round(start + plan["exptime"] / 86400, 5),
-                "t_exptime": plan["exptime"],
-                "em_min": plan["em"][0],
-                "em_max": plan["em"][1],
-                "obs_title": plan["title"],
-                "t_obs_release": round(start + 365.25, 5),
-                "proposal_id": plan["proposal"],
+                "t_min": float(visit["t_min"]),
+                "t_max": float(visit["t_max"]),
+                "t_exptime": float(visit["exptime"]),
+                "em_min": round(passband.wavelength_min * 1000, 1),
+                "em_max": round(passband.wavelength_max * 1000, 1),
+                "obs_title": str(visit["title"]),
+                "t_obs_release": round(float(visit["t_min"]) + 365.25, 5),
+                "proposal_id": str(visit["proposal_id"]),
                 "proposal_type": "GO",
                 "sequence_number": None,
                 "s_region": _footprint(ra, dec),
-                "jpegURL": f"mast:HST/product/{plan['obs_id']}_drz.jpg",
+                "jpegURL": f"mast:HST/product/{obs_id}_drz.jpg",
                 "dataURL": None,
                 "dataRights": "PUBLIC",
                 "mtFlag": False,
                 "srcDen": 5885.0,
-                "obsid": plan["obsid"],
-                "objID": plan["objid"],
-                "_galaxy": plan["galaxy"],
-                "_number": number,
+                "obsid": str(visit["obsid"]),
+                "objID": str(visit["objid"]),
             }
         )
-    return tuple(visits)
-
-
-def _public(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if not k.startswith("_")}
+    return tuple(rows)
 
 
 def observations() -> list[dict[str, Any]]:
@@ -540,130 +465,11 @@ def observations() -> list[dict[str, Any]]:
     >>> sum(r["filters"] == "F160W" for r in rows), rows[0]["target_name"]
     (60, 'M85')
     """
-    return [_public(row) for row in _visits()]
-
-
-# (suffix, extension, productType, calib_level, description, subgroup, size hint of the real product)
-_ASSOCIATION_PRODUCTS = [
-    ("asn", "fits", "AUXILIARY", 1, "DADS ASN file - Association ACS/WFC3/STIS", "ASN", 11_520),
-    (
-        "drz",
-        "fits",
-        "SCIENCE",
-        3,
-        "DADS DRZ file - Calibrated combined image ACS/WFC3/WFPC2/STIS",
-        "DRZ",
-        13_259_520,
-    ),
-    ("jif", "fits", "AUXILIARY", 1, "DADS JIF file", "JIF", 40_320),
-    ("jit", "fits", "AUXILIARY", 1, "DADS JIT file", "JIT", 77_760),
-    ("trl", "fits", "AUXILIARY", 2, "DADS TRL file - Processing log", "TRL", 31_680),
-    ("drz", "jpg", "PREVIEW", 3, "Preview-Full", None, 312_000),
-    ("drz_thumb", "jpg", "PREVIEW", 3, "Preview-Thumb", None, 4_800),
-]
-_EXPOSURE_PRODUCTS = [
-    ("flt", "fits", "SCIENCE", 2, "DADS FLT file - Calibrated exposure ACS/WFC3/STIS/COS", "FLT", 16_583_040),
-    ("ima", "fits", "SCIENCE", 2, "DADS IMA file - Intermediate exposure WFC3/NICMOS", "IMA", 67_259_520),
-    ("raw", "fits", "SCIENCE", 1, "DADS RAW file - Raw exposure ACS/WFC3/STIS/COS", "RAW", 8_467_200),
-    (
-        "spt",
-        "fits",
-        "AUXILIARY",
-        1,
-        "DADS SPT file - Engineering telemetry ACS/WFC3/NICMOS/COS/STIS",
-        "SPT",
-        31_680,
-    ),
-    ("trl", "fits", "AUXILIARY", 2, "DADS TRL file - Processing log", "TRL", 28_800),
-    ("flt", "jpg", "PREVIEW", 2, "Preview-Full", None, 290_000),
-]
-
-
-def _product(
-    visit: dict[str, Any], obs_id: str, obsid: str, filename: str, kind: str, spec: tuple
-) -> dict[str, Any]:
-    _, _, product_type, calib_level, description, subgroup, size = spec
-    return {
-        "obsID": obsid,
-        "obs_collection": "HST",
-        "dataproduct_type": "image",
-        "obs_id": obs_id,
-        "description": description,
-        "type": kind,
-        "dataURI": f"mast:HST/product/{filename}",
-        "productType": product_type,
-        "productGroupDescription": "Minimum Recommended Products" if filename.endswith("_drz.fits") else None,
-        "productSubGroupDescription": subgroup,
-        "productDocumentationURL": None,
-        "project": "CALWF3",
-        "prvversion": "3.7.2",
-        "proposal_id": visit["proposal_id"],
-        "productFilename": filename,
-        "size": size,
-        "parent_obsid": visit["obsid"],
-        "dataRights": "PUBLIC",
-        "calib_level": calib_level,
-    }
-
-
-@functools.lru_cache(maxsize=1)
-def _sources() -> tuple[dict[str, Any], ...]:
-    sources = []
-    for visit in _visits():
-        association = visit["obs_id"]
-        exposures = [association[:6] + tail for tail in _EXPOSURES]
-        common = {
-            "visit": _public(visit),
-            "galaxy": visit["_galaxy"],
-            "exposures": exposures,
-            "association": association,
-            "nsamp": _EXPOSURE_NSAMP,
-        }
-        for spec in _ASSOCIATION_PRODUCTS:
-            suffix, extension = spec[0], spec[1]
-            root = (
-                association[:8] + "j" if suffix in ("jif", "jit") else association
-            )  # jitter files end in 'j'
-            row = _product(visit, association, visit["obsid"], f"{root}_{suffix}.{extension}", "C", spec)
-            sources.append({**common, "row": row, "kind": f"{suffix}.{extension}", "exposure": None})
-        for number, exposure in enumerate(exposures):
-            obsid = str(24800000 + 2 * visit["_number"] + number)
-            for spec in _EXPOSURE_PRODUCTS:
-                row = _product(visit, exposure, obsid, f"{exposure}_{spec[0]}.{spec[1]}", "S", spec)
-                sources.append(
-                    {
-                        **common,
-                        "row": row,
-                        "kind": f"{spec[0]}.{spec[1]}",
-                        "exposure": exposure,
-                        "exposure_number": number,
-                    }
-                )
-    return tuple(sources)
-
-
-def product_sources() -> list[dict[str, Any]]:
-    """Return what the sandbox needs to generate each product's file.
-
-    Returns
-    -------
-    list of dict
-        ``row`` (the product row), ``kind`` (``"drz.fits"``, ``"flt.jpg"`` ...), ``visit`` (its
-        observation row), ``galaxy`` (the target's position), ``association``, ``exposures`` (the
-        association's exposure root names), ``exposure`` (this product's exposure, or None for
-        association products) and ``nsamp`` (reads per exposure).
-
-    Examples
-    --------
-    >>> kinds = {s["kind"] for s in product_sources() if s["visit"]["obsid"] == "24797441"}
-    >>> sorted(kinds)[:4]
-    ['asn.fits', 'drz.fits', 'drz.jpg', 'drz_thumb.jpg']
-    """
-    return [{**source, "row": dict(source["row"])} for source in _sources()]
+    return [dict(row) for row in _observations()]
 
 
 def products() -> list[dict[str, Any]]:
-    """Return every product row (``Mast.Caom.Products``).
+    """Return every product row (``Mast.Caom.Products``), its ``size`` that of the archive's object.
 
     Returns
     -------
@@ -673,46 +479,42 @@ def products() -> list[dict[str, Any]]:
 
     Examples
     --------
-    >>> len(products()) == 19 * len(observations())
+    >>> rows = products()
+    >>> len(rows) == 19 * len(observations())
     True
+    >>> next(r["size"] for r in rows if r["productFilename"] == "ib1f0v010_drz.fits")
+    12372480
     """
-    return [dict(source["row"]) for source in _sources()]
-
-
-def in_cloud(row: dict[str, Any]) -> bool:
-    """Whether MAST keeps a product in the ``stpubdata`` bucket: every HST file but the previews.
-
-    Examples
-    --------
-    >>> in_cloud({"productType": "PREVIEW"}), in_cloud({"productType": "AUXILIARY"})
-    (False, True)
-    """
-    return row["productType"] != "PREVIEW"
-
-
-def drizzled_products() -> list[dict[str, Any]]:
-    """Return the level-3 science products (one ``_drz.fits`` per observation).
-
-    Returns
-    -------
-    list of dict
-        Product rows with the observation's pointing as ``s_ra``/``s_dec`` and its filter as ``filters``.
-    """
-    return [
-        {
-            **source["row"],
-            "s_ra": source["visit"]["s_ra"],
-            "s_dec": source["visit"]["s_dec"],
-            "filters": source["visit"]["filters"],
-        }
-        for source in _sources()
-        if source["kind"] == "drz.fits"
-    ]
-
-
-@functools.lru_cache(maxsize=1)
-def _obs_id_by_uri() -> dict[str, str]:
-    return {source["row"]["dataURI"]: source["row"]["obs_id"] for source in _sources()}
+    proposals = {row["obs_id"]: row["proposal_id"] for row in _observations()}
+    rows = []
+    for product in layout.products():
+        kind = product.kind
+        rows.append(
+            {
+                "obsID": product.obsid,
+                "obs_collection": "HST",
+                "dataproduct_type": "image",
+                "obs_id": product.dataset,
+                "description": kind.description,
+                "type": "S" if product.exposure else "C",
+                "dataURI": product.data_uri,
+                "productType": kind.product_type,
+                "productGroupDescription": "Minimum Recommended Products"
+                if kind.name == "drz.fits"
+                else None,
+                "productSubGroupDescription": kind.subgroup,
+                "productDocumentationURL": None,
+                "project": "CALWF3",
+                "prvversion": "3.7.2",
+                "proposal_id": proposals[product.obs_id],
+                "productFilename": product.filename,
+                "size": layout.product_size(product),
+                "parent_obsid": product.parent_obsid,
+                "dataRights": "PUBLIC",
+                "calib_level": kind.calib_level,
+            }
+        )
+    return rows
 
 
 def cloud_key(data_uri: str) -> str:
@@ -737,9 +539,11 @@ def cloud_key(data_uri: str) -> str:
     'hst/public/ib1f/ib1f0a010/ib1f0a01j_jit.fits'
     """
     filename = data_uri.rsplit("/", 1)[-1]
-    root = _obs_id_by_uri().get(data_uri) or filename.split("_", 1)[0]
-    root = root.lower()
-    return f"hst/public/{root[:4]}/{root}/{filename}"
+    found = layout.product(filename)
+    if found is not None:
+        return found.key
+    root = filename.split("_", 1)[0].lower()
+    return f"{layout.PREFIX}{root[:4]}/{root}/{filename}"
 
 
 _NAMES = {

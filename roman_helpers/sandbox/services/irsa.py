@@ -3,7 +3,7 @@
 ``astroquery.ipac.irsa`` and pyvo call it as they call IRSA.
 
 Routes (paths as on ``https://irsa.ipac.caltech.edu``; the TLS proxy in
-:mod:`roman_helpers.sandbox.proxy` sends that host's traffic here):
+:mod:`roman_helpers.sandbox.services.proxy` sends that host's traffic here):
 
 ``GET /simulated/SIA/capabilities``, ``GET /simulated/SIA/availability``
     VOSI documents; the capabilities name ``ivo://ivoa.net/std/SIA#query-2.0`` with the query's
@@ -20,35 +20,33 @@ Routes (paths as on ``https://irsa.ipac.caltech.edu``; the TLS proxy in
     ``cloud_access``, ``dist_to_point`` ...) in a ``RESOURCE type="results"`` whose ``QUERY_STATUS``
     is ``OK`` (``OVERFLOW`` when ``MAXREC`` cut the rows); a malformed parameter answers HTTP 400
     with ``QUERY_STATUS`` ``ERROR`` and a message (pyvo raises ``DALQueryError`` with it). An
-    unknown collection matches nothing. Unknown parameters are ignored.
+    answer with no rows (an unknown collection, a position outside what the sandbox mirrors)
+    says in its ``QUERY_STATUS`` message that this is the offline sandbox, what it holds, and
+    names the book's sandbox page (pyvo's ``results.status``). Unknown parameters are ignored.
 ``/SIA``, ``/SIA/capabilities`` ...
     IRSA's observed-data image search (astroquery's default ``Irsa.sia_url``): the same protocol,
     but the simulated collections are not in it, so every query there is empty, as on IRSA.
 ``POST /simulated/TAP/sync`` (and ``/TAP/sync``)
     Only the ADQL that ``Irsa.list_collections()`` sends; any other query answers an error.
 ``GET|HEAD /data/theory/<key>``
-    The bytes of an image (its ``access_url``), with ranges, from the sandbox's files.
+    The bytes of an object of the ``nasa-irsa-simulations`` bucket (an image's ``access_url``),
+    with ranges, from the sandbox's archive.
 
-The rows are the sandbox's own OpenUniverse images: every ``.fits.gz`` under
-``openuniverse2024/<survey>/<release>/<Survey>/images/`` in the ``nasa-irsa-simulations`` bucket
-of the manifest. Each file's footprint, pixel grid and centre come from the WCS in its first
-extension header; band from ``FILTER``, facility and instrument from ``TELESCOP``/``INSTRUME``,
-time from ``MJD-OBS`` and ``EXPTIME`` when the header has them (otherwise ``t_min``/``t_max`` are
-null and a ``TIME`` constraint never matches the file).
+Any other path answers 404 with the same explanation. The rows are the archive layouts' image
+records (:func:`roman_helpers.sandbox.archive.layouts.image_records`): one per image, computed
+from the survey designs, never by reading the files; the footprints are their ``s_region``
+outlines and a position matches an image whose outline it meets (on the sphere,
+:mod:`~roman_helpers.sandbox.services.regions`).
 """
 
 from __future__ import annotations
 
+import functools
 import io
-import json
-import logging
 import math
-import re
 import threading
-import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -57,30 +55,26 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from roman_helpers.sandbox._service import BackgroundService
+from roman_helpers.sandbox.archive.registry import SEE_BOOK, Archive
+from roman_helpers.sandbox.services.regions import Circle, Footprints, Polygon, Range, angle, unit
+from roman_helpers.sandbox.services.serving import BackgroundService, Environ, StartResponse, serve_wsgi
 
 __all__ = [
     "BUCKET",
     "COLUMNS",
+    "DATA_PREFIX",
     "PUBLIC_HOST",
-    "ROMAN_BANDPASS_M",
     "SIA2_STANDARD_ID",
-    "ImageRow",
+    "ImageIndex",
     "IrsaApp",
     "IrsaServer",
-    "openuniverse_images",
 ]
-
-log = logging.getLogger(__name__)
 
 BUCKET = "nasa-irsa-simulations"
 PUBLIC_HOST = "irsa.ipac.caltech.edu"
 SIA2_STANDARD_ID = "ivo://ivoa.net/std/SIA#query-2.0"
 #: Where IRSA serves the OpenUniverse files over HTTPS (``access_url`` = this + the S3 key).
 DATA_PREFIX = "/data/theory/"
-_IMAGE_KEY = re.compile(
-    r"^openuniverse2024/(?P<survey>[a-z]+)/(?P<release>[^/]+)/(?P<program>[^/]+)/images/.+\.fits\.gz$"
-)
 _VOTABLE_FORMATS = {
     "",
     "votable",
@@ -89,20 +83,7 @@ _VOTABLE_FORMATS = {
     "application/xml",
     "application/x-votable+xml;serialization=tabledata",
 }
-
-#: Roman WFI imaging filters: band edges in metres, from the WFI filter table of the Roman
-#: technical specifications. Keyed by the three-digit wavelength code both naming schemes share
-#: (``F158`` in Roman's own products, ``H158`` in OpenUniverse file names).
-ROMAN_BANDPASS_M = {
-    "062": (0.480e-6, 0.760e-6),
-    "087": (0.760e-6, 0.977e-6),
-    "106": (0.927e-6, 1.192e-6),
-    "129": (1.131e-6, 1.454e-6),
-    "146": (0.927e-6, 2.000e-6),
-    "158": (1.380e-6, 1.774e-6),
-    "184": (1.683e-6, 2.000e-6),
-    "213": (1.950e-6, 2.300e-6),
-}
+_STREAM_CHUNK = 1 << 20
 
 # (name, datatype, arraysize, unit, ucd, utype): ObsCore 1.1 columns with the datatypes, units
 # and UCDs of the standard, then IRSA's additions that its tutorials read.
@@ -258,309 +239,149 @@ class QueryError(ValueError):
 
 
 # ------------------------------------------------------------------ the images
-@dataclass
-class ImageRow:
-    """One image: its ObsCore values and its footprint.
-
-    Attributes
-    ----------
-    values : dict
-        Column name to value (``None`` for null), every name of :data:`COLUMNS` but
-        ``dist_to_point``.
-    corners : ndarray, shape (4, 3)
-        Unit vectors of the footprint's corners (pixel-grid edges), counter-clockwise on the sky.
-    centre : ndarray, shape (3,)
-        Unit vector of the image centre.
-    path : pathlib.Path
-        Local file with the bytes.
-    key : str
-        Its key in the bucket.
-    """
-
-    values: dict[str, Any]
-    corners: np.ndarray
-    centre: np.ndarray
-    path: Path
-    key: str
+_NUMERIC = {"double", "int", "long"}
 
 
-def _band_edges(band: str) -> tuple[float | None, float | None]:
-    match = re.search(r"(\d{3})$", band)
-    edges = ROMAN_BANDPASS_M.get(match.group(1)) if match else None
-    return edges if edges else (None, None)
-
-
-def _read_headers(path: Path):
-    from astropy.io import fits
-
-    # Only the primary and first extension headers are read: gzip is decompressed no further.
-    with fits.open(path, lazy_load_hdus=True) as hdus:
-        return hdus[0].header.copy(), hdus[1].header.copy()
-
-
-def _image_row(path: Path, key: str, size: int, survey: str) -> ImageRow:
-    from astropy.wcs import WCS, FITSFixedWarning
-
-    primary, sci = _read_headers(path)
-    with warnings.catch_warnings():  # e.g. DATE-OBS filled in from MJD-OBS: harmless here
-        warnings.simplefilter("ignore", FITSFixedWarning)
-        wcs = WCS(sci)
-    nx, ny = int(sci["NAXIS1"]), int(sci["NAXIS2"])
-    edges_x, edges_y = [-0.5, nx - 0.5, nx - 0.5, -0.5], [-0.5, -0.5, ny - 0.5, ny - 0.5]
-    ra, dec = wcs.pixel_to_world_values(np.array(edges_x), np.array(edges_y))
-    corners = _unit(np.asarray(ra, float), np.asarray(dec, float))
-    c_ra, c_dec = (float(v) for v in wcs.pixel_to_world_values((nx - 1) / 2, (ny - 1) / 2))
-    centre = _unit(np.array([c_ra]), np.array([c_dec]))[0]
-    if np.dot(np.cross(corners[0], corners[1]), centre) < 0:  # make the outline counter-clockwise
-        corners, ra, dec = corners[::-1].copy(), ra[::-1], dec[::-1]
-    scale = np.sqrt(np.abs(np.linalg.det(wcs.pixel_scale_matrix))) * 3600
-    band = str(sci.get("FILTER", primary.get("FILTER", ""))).strip() or key.split("/")[-3]
-    em_min, em_max = _band_edges(band)
-    emband: str | None = None
-    res_power: float | None = None
-    if em_min is not None and em_max is not None:
-        emband = "Optical" if (em_min + em_max) / 2 < 1e-6 else "Infrared"
-        res_power = (em_min + em_max) / 2 / (em_max - em_min)
-    mjd = sci.get("MJD-OBS", primary.get("MJD-OBS"))
-    exptime = sci.get("EXPTIME", primary.get("EXPTIME"))
-    name = key.rsplit("/", 1)[1][: -len(".fits.gz")]
-    collection = f"simulated_{survey}_openuniverse2024"
-    facility = str(primary.get("TELESCOP", sci.get("TELESCOP", survey.capitalize()))).strip()
-    values = {
-        "s_ra": c_ra % 360.0,
-        "s_dec": c_dec,
-        "facility_name": facility,
-        "instrument_name": str(primary.get("INSTRUME", sci.get("INSTRUME", ""))).strip() or None,
-        "dataproduct_subtype": "science",
-        "calib_level": 2,
-        "dataproduct_type": "image",
-        "energy_bandpassname": band,
-        "energy_emband": emband,
-        "obs_id": name,
-        "s_resolution": None,
-        "em_min": em_min,
-        "em_max": em_max,
-        "em_res_power": res_power,
-        "access_url": f"https://{PUBLIC_HOST}{DATA_PREFIX}{key}",
-        "access_format": "application/fits",
-        "access_estsize": math.ceil(size / 1000),
-        "t_exptime": None if exptime is None else float(exptime),
-        "s_region": "POLYGON ICRS "
-        + " ".join(f"{r % 360.0:.8f} {d:.8f}" for r, d in zip(ra, dec, strict=True)),
-        "obs_collection": collection,
-        "target_name": None,
-        "s_xel1": nx,
-        "s_xel2": ny,
-        "s_pixel_scale": float(scale),
-        "t_min": None if mjd is None else float(mjd),
-        "t_max": None if mjd is None else float(mjd),
-        "t_resolution": None,
-        "t_xel": 1,
-        "obs_publisher_did": f"ivo://irsa.ipac/{collection}?{name}",
-        "s_fov": 2 * max(_angle(centre, c) for c in corners),
-        "em_xel": 1,
-        "pol_states": None,
-        "pol_xel": 0,
-        "o_ucd": "phot.flux.density",
-        "cloud_access": json.dumps({"aws": {"bucket_name": BUCKET, "key": key, "region": "us-east-1"}}),
-    }
-    return ImageRow(values, corners, centre, path, key)
-
-
-def openuniverse_images(manifest: Any) -> list[ImageRow]:
-    """Return the OpenUniverse images of ``manifest``, described from their own headers.
+class ImageIndex:
+    """Image records ready to be searched: footprints as unit vectors and every column as an array.
 
     Parameters
     ----------
-    manifest : roman_helpers.sandbox.data.Manifest
-        Its objects under ``openuniverse2024/<survey>/.../images/`` in :data:`BUCKET` become rows;
-        files without a celestial WCS in their first extension are left out (with a warning).
-
-    Returns
-    -------
-    list of ImageRow
-        Sorted by ``obs_id``.
+    records : astropy.table.Table
+        One row per image with ObsCore columns (those of :data:`COLUMNS` it has; the others are
+        null), at least ``s_region``, ``s_ra`` and ``s_dec``. Rows are kept sorted by ``obs_id``.
 
     Examples
     --------
-    >>> from roman_helpers.sandbox.data import Manifest
-    >>> openuniverse_images(Manifest(Path("."), []))
-    []
+    >>> from astropy.table import Table
+    >>> index = ImageIndex(
+    ...     Table(
+    ...         {
+    ...             "obs_id": ["b", "a"],
+    ...             "s_ra": [10.0, 20.0],
+    ...             "s_dec": [0.0, 0.0],
+    ...             "s_region": [
+    ...                 "POLYGON 9.9 -0.1 10.1 -0.1 10.1 0.1 9.9 0.1",
+    ...                 "POLYGON 19.9 -0.1 20.1 -0.1 20.1 0.1 19.9 0.1",
+    ...             ],
+    ...             "obs_collection": ["c", "c"],
+    ...         }
+    ...     )
+    ... )
+    >>> len(index), index.collections()
+    (2, ['c'])
+    >>> [row["obs_id"] for row in index.rows(index.select(_Query.parse({"POS": ["CIRCLE 20 0 0.01"]})))]
+    ['a']
     """
-    rows = []
-    for entry in manifest.objects:
-        match = _IMAGE_KEY.match(entry.key) if entry.bucket == BUCKET else None
-        if match is None:
-            continue
-        try:
-            rows.append(_image_row(manifest.file(entry), entry.key, entry.size, match["survey"]))
-        except (OSError, KeyError, ValueError, IndexError) as error:
-            log.warning("sandbox IRSA: %s left out of the image search: %s", entry.key, error)
-    return sorted(rows, key=lambda row: row.values["obs_id"])
 
-
-# ------------------------------------------------------------------ spherical geometry
-# Written here because no installed library tests sky regions against one another
-# (astropy-regions and spherical_geometry are not dependencies); all on unit vectors.
-def _unit(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
-    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
-    return np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=-1)
-
-
-def _angle(u: np.ndarray, v: np.ndarray) -> float:
-    """Angle between unit vectors in degrees (atan2 form: exact for tiny and large angles)."""
-    return math.degrees(math.atan2(np.linalg.norm(np.cross(u, v)), float(np.dot(u, v))))
-
-
-def _on_arc(x: np.ndarray, a: np.ndarray, b: np.ndarray, normal: np.ndarray) -> bool:
-    return np.dot(np.cross(a, x), normal) >= 0 and np.dot(np.cross(x, b), normal) >= 0
-
-
-def _arc_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
-    """Angular distance (deg) from ``p`` to the shorter great-circle arc ``a``-``b``."""
-    normal = np.cross(a, b)
-    length = np.linalg.norm(normal)
-    if length > 0:
-        normal = normal / length
-        foot = p - np.dot(p, normal) * normal
-        if np.linalg.norm(foot) > 0 and _on_arc(foot / np.linalg.norm(foot), a, b, normal):
-            return math.degrees(math.asin(min(1.0, abs(float(np.dot(p, normal))))))
-    return min(_angle(p, a), _angle(p, b))
-
-
-def _arcs_cross(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> bool:
-    n1, n2 = np.cross(a, b), np.cross(c, d)
-    line = np.cross(n1, n2)
-    if np.linalg.norm(line) == 0:
-        return False
-    line = line / np.linalg.norm(line)
-    return any(_on_arc(x, a, b, n1) and _on_arc(x, c, d, n2) for x in (line, -line))
-
-
-def _in_convex(p: np.ndarray, corners: np.ndarray) -> bool:
-    """``p`` inside a counter-clockwise convex outline smaller than a hemisphere."""
-    nxt = np.roll(corners, -1, axis=0)
-    return bool(np.all(np.einsum("ij,j->i", np.cross(corners, nxt), p) >= 0))
-
-
-def _in_polygon(p: np.ndarray, vertices: np.ndarray) -> bool:
-    """``p`` inside a simple outline (any orientation): the outline winds once around ``p``.
-
-    The outline's bearings as seen from ``p`` turn by a full circle when it encloses ``p``; the
-    region counted as inside is the one of the two that does not hold ``p``'s antipode.
-    """
-    north = np.array([0.0, 0.0, 1.0]) - p[2] * p
-    if np.linalg.norm(north) < 1e-12:  # p at a pole: any perpendicular will do
-        north = np.array([1.0, 0.0, 0.0])
-    north = north / np.linalg.norm(north)
-    east = np.cross(north, p)
-    bearings = np.arctan2(vertices @ east, vertices @ north)
-    turns = np.diff(np.append(bearings, bearings[0]))
-    turns = (turns + np.pi) % (2 * np.pi) - np.pi
-    return abs(turns.sum()) > np.pi
-
-
-@dataclass(frozen=True)
-class _Circle:
-    centre: np.ndarray
-    radius: float
-
-    def meets(self, row: ImageRow) -> bool:
-        if _in_convex(self.centre, row.corners):
-            return True
-        return any(
-            _arc_distance(self.centre, a, b) <= self.radius
-            for a, b in zip(row.corners, np.roll(row.corners, -1, axis=0), strict=True)
+    def __init__(self, records: Any) -> None:
+        names = set(records.colnames) if len(records.colnames) else set()
+        count = len(records) if names else 0
+        order = (
+            np.argsort(np.asarray(records["obs_id"], str), kind="stable")
+            if "obs_id" in names
+            else slice(None)
         )
+        self.count = count
+        self.columns: dict[str, np.ndarray] = {}
+        for name, datatype, *_ in COLUMNS:
+            if name == "dist_to_point":
+                continue
+            if name not in names:
+                self.columns[name] = np.full(count, np.nan) if datatype in _NUMERIC else np.full(count, None)
+                continue
+            column = records[name][order] if count else records[name]
+            mask = np.broadcast_to(np.ma.getmaskarray(np.ma.asarray(column)), (count,))
+            if datatype in _NUMERIC:
+                values = np.asarray(np.ma.filled(np.ma.asarray(column, float), np.nan), float)
+            else:
+                values = np.asarray(np.ma.getdata(column)).astype(str).astype(object)
+                values[mask] = None
+            self.columns[name] = values
+        centres = unit(self.columns["s_ra"], self.columns["s_dec"]) if count else np.zeros((0, 3))
+        regions = self.columns["s_region"]
+        self.footprints = Footprints.from_regions([str(r) for r in regions], centres)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def collections(self, kinds: set[str] | None = None) -> list[str]:
+        """The collections the records hold (of these data product types only, when given)."""
+        keep = np.ones(self.count, bool)
+        if kinds is not None:
+            keep = np.isin(self.columns["dataproduct_type"], list(kinds))
+        return sorted({str(c) for c in self.columns["obs_collection"][keep] if c is not None})
+
+    def select(self, query: _Query) -> tuple[np.ndarray, np.ndarray | None]:
+        """The indices of the rows ``query`` matches (in order) and their ``dist_to_point`` (or None)."""
+        keep = np.ones(self.count, bool)
+        for name, wanted in query.strings.items():
+            if wanted:
+                keep &= np.isin(self.columns[_STRING_COLUMNS[name]], list(wanted))
+        if query.targets:
+            names = np.array([str(v or "").lower() for v in self.columns["target_name"]], object)
+            keep &= np.isin(names, list(query.targets))
+        if query.calib:
+            keep &= np.isin(self.columns["calib_level"], list(query.calib))
+        if query.intervals["BAND"]:
+            keep &= _meets(self.columns["em_min"], query.intervals["BAND"], self.columns["em_max"])
+        if query.intervals["TIME"]:
+            keep &= _meets(self.columns["t_min"], query.intervals["TIME"], self.columns["t_max"])
+        for name, column in _INTERVAL_COLUMNS.items():
+            if query.intervals[name]:
+                keep &= _meets(self.columns[column], query.intervals[name])
+        if query.pol:
+            states = [set(str(v or "").strip("/").split("/")) for v in self.columns["pol_states"]]
+            keep &= np.array([bool(s & query.pol) for s in states], bool)
+        if query.shapes:
+            chosen = np.flatnonzero(keep)
+            subset = Footprints(
+                self.footprints.corners[chosen],
+                self.footprints.centres[chosen],
+                self.footprints.radii[chosen],
+            )
+            inside = np.zeros(len(chosen), bool)
+            for shape in query.shapes:
+                inside |= shape.meets(subset)
+            keep[:] = False
+            keep[chosen[inside]] = True
+        found = np.flatnonzero(keep)
+        circles = [shape.centre for shape in query.shapes if isinstance(shape, Circle)]
+        if not circles:
+            return found, None
+        centres = self.footprints.centres[found]
+        distance = np.min([angle(centres, c[None, :]) for c in circles], axis=0)
+        return found, distance
+
+    def rows(self, found: tuple[np.ndarray, np.ndarray | None]) -> list[dict[str, Any]]:
+        """Row dictionaries (every name of :data:`COLUMNS`; None for null) of selected rows."""
+        indices, distance = found
+        out: list[dict[str, Any]] = [{} for _ in indices]
+        for name, datatype, *_ in COLUMNS:
+            if name == "dist_to_point":
+                values: list[Any] = [None] * len(indices) if distance is None else distance.tolist()
+            else:
+                values = self.columns[name][indices].tolist()
+                if datatype in _NUMERIC:
+                    values = [
+                        None if v is None or math.isnan(v) else (v if datatype == "double" else int(v))
+                        for v in values
+                    ]
+            for row, value in zip(out, values, strict=True):
+                row[name] = value
+        return out
 
 
-@dataclass(frozen=True)
-class _Polygon:
-    vertices: np.ndarray
-
-    def meets(self, row: ImageRow) -> bool:
-        if any(_in_polygon(c, self.vertices) for c in row.corners):
-            return True
-        if any(_in_convex(v, row.corners) for v in self.vertices):
-            return True
-        outline = list(zip(self.vertices, np.roll(self.vertices, -1, axis=0), strict=True))
-        return any(
-            _arcs_cross(a, b, c, d)
-            for a, b in zip(row.corners, np.roll(row.corners, -1, axis=0), strict=True)
-            for c, d in outline
-        )
-
-
-def _segment_meets_box(
-    x0: float, y0: float, x1: float, y1: float, box: tuple[float, float, float, float]
-) -> bool:
-    """Tell whether the segment (x0, y0)-(x1, y1) touches the box (xlo, xhi, ylo, yhi), edges included.
-
-    The Liang-Barsky clipping test.
-    """
-    xlo, xhi, ylo, yhi = box
-    start, end = 0.0, 1.0
-    dx, dy = x1 - x0, y1 - y0
-    for p, q in ((-dx, x0 - xlo), (dx, xhi - x0), (-dy, y0 - ylo), (dy, yhi - y0)):
-        if p == 0:
-            if q < 0:
-                return False
-            continue
-        t = q / p
-        if p < 0:
-            start = max(start, t)
-        else:
-            end = min(end, t)
-        if start > end:
-            return False
-    return True
-
-
-def _planar_inside(x: float, y: float, xs: np.ndarray, ys: np.ndarray) -> bool:
-    """Even-odd rule for a closed outline in the plane."""
-    xn, yn = np.roll(xs, -1), np.roll(ys, -1)
-    crosses = (ys > y) != (yn > y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        at = xs + (y - ys) * (xn - xs) / (yn - ys)
-    return bool(np.count_nonzero(crosses & (x < at)) % 2)
-
-
-@dataclass(frozen=True)
-class _Range:
-    ra_min: float
-    ra_max: float
-    dec_min: float
-    dec_max: float
-
-    def meets(self, row: ImageRow) -> bool:
-        # The footprint's outline, 16 points an edge, in (RA, Dec) unwrapped round its centre: a
-        # great-circle edge well under a degree long strays from that polyline by far less than a
-        # milliarcsecond, and the box is exact in these coordinates.
-        steps = np.linspace(0.0, 1.0, 16, endpoint=False)[:, None]
-        outline = np.concatenate(
-            [a + steps * (b - a) for a, b in zip(row.corners, np.roll(row.corners, -1, axis=0), strict=True)]
-        )
-        outline /= np.linalg.norm(outline, axis=1)[:, None]
-        centre_ra = row.values["s_ra"]
-        ra = np.degrees(np.arctan2(outline[:, 1], outline[:, 0]))
-        ra = centre_ra + (ra - centre_ra + 180.0) % 360.0 - 180.0
-        dec = np.degrees(np.arcsin(np.clip(outline[:, 2], -1, 1)))
-        if _in_convex(np.array([0.0, 0.0, 1.0]), row.corners) and self.dec_max >= dec.max():
-            return True  # the footprint holds the north pole and every RA above its outline
-        if _in_convex(np.array([0.0, 0.0, -1.0]), row.corners) and self.dec_min <= dec.min():
-            return True
-        if self.ra_max - self.ra_min >= 360.0:
-            boxes = [(-math.inf, math.inf)]
-        else:
-            lo, hi = self.ra_min, self.ra_max if self.ra_max >= self.ra_min else self.ra_max + 360.0
-            boxes = [(lo + shift, hi + shift) for shift in (-360.0, 0.0, 360.0)]
-        for lo, hi in boxes:
-            box = (lo, hi, self.dec_min, self.dec_max)
-            if any(_segment_meets_box(ra[i], dec[i], ra[i - 1], dec[i - 1], box) for i in range(len(ra))):
-                return True
-            if math.isfinite(lo) and _planar_inside(lo, self.dec_min, ra, dec):
-                return True  # the box lies inside the footprint
-        return False
+def _meets(
+    low: np.ndarray, intervals: list[tuple[float, float]], high: np.ndarray | None = None
+) -> np.ndarray:
+    """Rows whose [low, high] (or value) meets any interval; null values meet none."""
+    high = low if high is None else high
+    found = np.zeros(len(low), bool)
+    with np.errstate(invalid="ignore"):
+        for lo, hi in intervals:
+            found |= (lo <= high) & (low <= hi)
+    return found
 
 
 # ------------------------------------------------------------------ parameters
@@ -592,7 +413,7 @@ def _check_ra_dec(ra: float, dec: float, name: str) -> None:
         )
 
 
-def _shape(text: str) -> _Circle | _Polygon | _Range:
+def _shape(text: str) -> Circle | Polygon | Range:
     words = text.split(None, 1)
     kind = words[0].upper() if words else ""
     numbers = _numbers(words[1] if len(words) > 1 else "", "POS")
@@ -603,7 +424,7 @@ def _shape(text: str) -> _Circle | _Polygon | _Range:
         _check_ra_dec(ra, dec, "POS")
         if not 0.0 < radius <= 180.0:
             raise QueryError(f"POS: the CIRCLE radius must be above 0 and at most 180 degrees, not {radius}")
-        return _Circle(_unit(np.array([ra]), np.array([dec]))[0], radius)
+        return Circle.parse(ra, dec, radius)
     if kind == "RANGE":
         if len(numbers) != 4:
             raise QueryError(f"POS: RANGE takes four numbers (ra1 ra2 dec1 dec2, degrees), not {text!r}")
@@ -615,27 +436,20 @@ def _shape(text: str) -> _Circle | _Polygon | _Range:
             )
         _check_ra_dec(ra1, dec1, "POS")
         _check_ra_dec(ra2, dec2, "POS")
-        return _Range(ra1, ra2, dec1, dec2)  # ra1 > ra2 wraps through RA 0
+        return Range(ra1, ra2, dec1, dec2)  # ra1 > ra2 wraps through RA 0
     if kind == "POLYGON":
         if len(numbers) < 6 or len(numbers) % 2:
             raise QueryError(f"POS: POLYGON takes three or more ra dec pairs (degrees), not {text!r}")
         pairs = np.array(numbers).reshape(-1, 2)
         for ra, dec in pairs:
             _check_ra_dec(ra, dec, "POS")
-        return _Polygon(_unit(pairs[:, 0], pairs[:, 1]))
+        return Polygon.parse(pairs)
     raise QueryError(f"POS: {text!r} is not a CIRCLE, RANGE or POLYGON")
-
-
-def _meets(value: Any, intervals: list[tuple[float, float]], upper: Any = None) -> bool:
-    if value is None:
-        return False
-    upper = value if upper is None else upper
-    return any(lo <= upper and value <= hi for lo, hi in intervals)
 
 
 @dataclass
 class _Query:
-    shapes: list
+    shapes: list[Circle | Polygon | Range]
     intervals: dict[str, list[tuple[float, float]]]
     strings: dict[str, set[str]]
     targets: set[str]
@@ -681,42 +495,6 @@ class _Query:
             maxrec=maxrec,
         )
 
-    def select(self, rows: Iterable[ImageRow]) -> list[dict[str, Any]]:
-        found = []
-        for row in rows:
-            values = row.values
-            if self.shapes and not any(shape.meets(row) for shape in self.shapes):
-                continue
-            if any(
-                wanted and values[_STRING_COLUMNS[name]] not in wanted
-                for name, wanted in self.strings.items()
-            ):
-                continue
-            if self.targets and str(values["target_name"] or "").lower() not in self.targets:
-                continue
-            if self.calib and values["calib_level"] not in self.calib:
-                continue
-            if self.pol and not set(str(values["pol_states"] or "").strip("/").split("/")) & self.pol:
-                continue
-            if self.intervals["BAND"] and not _meets(
-                values["em_min"], self.intervals["BAND"], values["em_max"]
-            ):
-                continue
-            if self.intervals["TIME"] and not _meets(
-                values["t_min"], self.intervals["TIME"], values["t_max"]
-            ):
-                continue
-            if any(
-                self.intervals[name] and not _meets(values[column], self.intervals[name])
-                for name, column in _INTERVAL_COLUMNS.items()
-            ):
-                continue
-            circles = [shape.centre for shape in self.shapes if isinstance(shape, _Circle)]
-            found.append(
-                {**values, "dist_to_point": min((_angle(c, row.centre) for c in circles), default=None)}
-            )
-        return found
-
 
 # ------------------------------------------------------------------ documents
 def _votable(rows: Sequence[dict[str, Any]] | None, status: str, message: str = "") -> bytes:
@@ -735,7 +513,7 @@ def _votable(rows: Sequence[dict[str, Any]] | None, status: str, message: str = 
         return out.getvalue()
     table = TableElement(votable)
     resource.tables.append(table)
-    for name, datatype, arraysize, unit, ucd, utype in COLUMNS:
+    for name, datatype, arraysize, unit_name, ucd, utype in COLUMNS:
         table.fields.append(
             Field(
                 votable,
@@ -743,7 +521,7 @@ def _votable(rows: Sequence[dict[str, Any]] | None, status: str, message: str = 
                 ID=name,
                 datatype=datatype,
                 arraysize=arraysize,
-                unit=unit,
+                unit=unit_name,
                 ucd=ucd,
                 utype=utype,
             )
@@ -826,26 +604,32 @@ def _collections_votable(names: list[str]) -> bytes:
 
 # ------------------------------------------------------------------ the application
 class IrsaApp:
-    """WSGI application answering IRSA's image search from the sandbox's OpenUniverse files.
+    """WSGI application answering IRSA's image search from the archive layouts' image records.
 
     Parameters
     ----------
-    manifest : Manifest, optional
-        The sandbox's objects; its OpenUniverse images become the rows (see
-        :func:`openuniverse_images`). Without one the service knows no images.
+    records : astropy.table.Table or callable, optional
+        The image records, or a function returning them, called on the first search (default:
+        :func:`roman_helpers.sandbox.archive.layouts.image_records`).
+    archive : Archive, optional
+        Serves the ``/data/theory/`` bytes (objects of :data:`BUCKET`); without one, none.
 
     Attributes
     ----------
-    rows : list of ImageRow
     requests : int
         Requests answered so far.
     """
 
-    def __init__(self, manifest: Any = None) -> None:
-        self.rows = openuniverse_images(manifest) if manifest is not None else []
-        self._files = {row.key: row.path for row in self.rows}
+    def __init__(self, records: Any = None, archive: Archive | None = None) -> None:
+        if records is None:
+            from roman_helpers.sandbox.archive import layouts
+
+            records = layouts.image_records
+        self._records = records
+        self.archive = archive
         self.requests = 0
         self._lock = threading.Lock()
+        self._index_lock = threading.Lock()
         self.url_map = Map(
             [
                 Rule("/simulated/SIA", endpoint="query", defaults={"service": "simulated"}),
@@ -863,24 +647,56 @@ class IrsaApp:
                 Rule("/simulated/TAP/sync", endpoint="tap", defaults={"service": "simulated"}),
                 Rule("/TAP/sync", endpoint="tap", defaults={"service": "observed"}),
                 Rule(f"{DATA_PREFIX}<path:key>", endpoint="data", defaults={"service": "simulated"}),
+                Rule("/", endpoint="unserved", defaults={"service": "other"}),
+                Rule("/<path:rest>", endpoint="unserved", defaults={"service": "other"}),
             ],
             strict_slashes=False,
         )
 
-    def __call__(self, environ, start_response):
+    @functools.cached_property
+    def index(self) -> ImageIndex:
+        """The searchable records (built on first use)."""
+        with self._index_lock:
+            records = self._records() if callable(self._records) else self._records
+            return ImageIndex(records)
+
+    def warm(self) -> threading.Thread:
+        """Build :attr:`index` in a background thread now, so the first search need not wait for it."""
+        thread = threading.Thread(target=lambda: self.index, name="sandbox-irsa-index", daemon=True)
+        thread.start()
+        return thread
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         """Answer one WSGI request: route it to its ``on_<endpoint>`` method."""
         with self._lock:
             self.requests += 1
         request = Request(environ)
         try:
             endpoint, arguments = self.url_map.bind_to_environ(environ).match()
-            response = getattr(self, f"on_{endpoint}")(request, **arguments)
+            given = {name: value for name, value in arguments.items() if name != "rest"}
+            response = getattr(self, f"on_{endpoint}")(request, **given)
         except HTTPException as error:
             response = error.get_response(environ)
         return response(environ, start_response)
 
-    def _rows(self, service: str) -> list[ImageRow]:
-        return self.rows if service == "simulated" else []
+    def _holds(self) -> str:
+        names = self.index.collections()
+        held = " and ".join(names) if names else "no collection"
+        return f"its image search holds {held} ({len(self.index)} images)"
+
+    def _empty_note(self, service: str, query: _Query) -> str:
+        if service != "simulated":
+            return (
+                "The roman-helpers offline sandbox mirrors only IRSA's simulated-data image search "
+                f"(https://{PUBLIC_HOST}/simulated/SIA): {self._holds()}. {SEE_BOOK}"
+            )
+        unknown = sorted(query.strings["COLLECTION"] - set(self.index.collections()))
+        if unknown:
+            return (
+                f"The roman-helpers offline sandbox does not mirror the collection {', '.join(unknown)}; "
+                f"{self._holds()}. {SEE_BOOK}"
+            )
+        return f"Nothing in the roman-helpers offline sandbox matches; {self._holds()}. {SEE_BOOK}"
 
     # --------------------------------------------------------------- endpoints
     def on_capabilities(self, request: Request, service: str) -> Response:
@@ -905,11 +721,16 @@ class IrsaApp:
             return Response(
                 _votable(None, "ERROR", str(error)), status=400, mimetype="application/x-votable+xml"
             )
-        rows = query.select(self._rows(service))
-        status = "OK"
-        if query.maxrec is not None and len(rows) > query.maxrec:
-            rows, status = rows[: query.maxrec], "OVERFLOW"
-        return Response(_votable(rows, status), mimetype="application/x-votable+xml")
+        nothing: tuple[np.ndarray, np.ndarray | None] = (np.zeros(0, np.int64), None)
+        found = self.index.select(query) if service == "simulated" else nothing
+        status, message = "OK", ""
+        if query.maxrec is not None and len(found[0]) > query.maxrec:
+            cut = found[1][: query.maxrec] if found[1] is not None else None
+            found, status = (found[0][: query.maxrec], cut), "OVERFLOW"
+        rows = self.index.rows(found) if len(found[0]) else []
+        if not rows:
+            message = self._empty_note(service, query)
+        return Response(_votable(rows, status, message), mimetype="application/x-votable+xml")
 
     def on_tap(self, request: Request, service: str) -> Response:
         """TAP: the collection listing ``Irsa.list_collections`` asks for, an error for any other ADQL."""
@@ -917,31 +738,47 @@ class IrsaApp:
         if text not in _LIST_COLLECTIONS:
             message = (
                 "The offline IRSA answers only the collection listing (Irsa.list_collections); "
-                "run other ADQL queries against the real IRSA TAP service."
+                f"run other ADQL queries against the real IRSA TAP service. {SEE_BOOK}"
             )
             return Response(
                 _votable(None, "ERROR", message), status=400, mimetype="application/x-votable+xml"
             )
         kinds = _LIST_COLLECTIONS[text]
-        names = sorted(
-            {
-                row.values["obs_collection"]
-                for row in self._rows(service)
-                if kinds is None or row.values["dataproduct_type"] in kinds
-            }
-        )
+        names = self.index.collections(kinds) if service == "simulated" else []
         return Response(_collections_votable(names), mimetype="application/x-votable+xml")
 
     def on_data(self, request: Request, service: str, key: str) -> Response:
-        """The bytes of image ``key`` (ranges and conditional requests honoured), or 404."""
-        from werkzeug.utils import send_file
+        """The bytes of object ``key`` of :data:`BUCKET` (one byte range honoured), or 404."""
+        item = self.archive.get(BUCKET, key) if self.archive is not None else None
+        if item is None:
+            reason = self.archive.explain_missing(BUCKET, key) if self.archive is not None else SEE_BOOK
+            raise NotFound(reason)
+        size = item.size
+        start, stop, status = 0, size, 200
+        wanted = request.range.range_for_length(size) if request.range is not None else None
+        if wanted is not None:
+            (start, stop), status = wanted, 206
+        body: Iterable[bytes] = [] if request.method == "HEAD" else _stream(item.read, start, stop)
+        response = Response(body, status=status, mimetype="application/gzip", direct_passthrough=True)
+        response.headers["Content-Length"] = str(stop - start)
+        response.headers["Accept-Ranges"] = "bytes"
+        response.headers["ETag"] = item.etag
+        if status == 206:
+            response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+        return response
 
-        path = self._files.get(key)
-        if path is None:
-            raise NotFound(f"{key!r} is not an image the sandbox's IRSA holds")
-        return send_file(
-            path, request.environ, mimetype="application/gzip", conditional=True, download_name=Path(key).name
+    def on_unserved(self, request: Request, service: str) -> Response:
+        """404 for any other path, saying what the sandbox's IRSA serves."""
+        reason = (
+            f"{request.path} is not served by the roman-helpers offline sandbox, which mirrors IRSA's "
+            f"simulated-data image search (/simulated/SIA), its collection listing and the images. {SEE_BOOK}"
         )
+        return Response(reason + "\n", status=f"404 {reason}", mimetype="text/plain")
+
+
+def _stream(read: Callable[[int, int], bytes], start: int, stop: int) -> Iterable[bytes]:
+    for begin in range(start, stop, _STREAM_CHUNK):
+        yield read(begin, min(stop, begin + _STREAM_CHUNK))
 
 
 class IrsaServer(BackgroundService):
@@ -949,23 +786,30 @@ class IrsaServer(BackgroundService):
 
     Parameters
     ----------
-    manifest : Manifest, optional
+    records : astropy.table.Table or callable, optional
+        Passed to :class:`IrsaApp`.
+    archive : Archive, optional
         Passed to :class:`IrsaApp`.
     host, port : str, int
         Address to bind; port 0 picks a free one.
     faults : str or list, optional
-        Fault rules for :mod:`roman_helpers.sandbox.faults`, wrapped outermost.
+        Fault rules for :mod:`roman_helpers.sandbox.services.faults`, wrapped outermost.
     """
 
     def __init__(
-        self, manifest: Any = None, host: str = "127.0.0.1", port: int = 0, *, faults: Any = None
+        self,
+        records: Any = None,
+        archive: Archive | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        faults: Any = None,
     ) -> None:
-        from roman_helpers.sandbox.s3 import wrap_faults
+        from roman_helpers.sandbox.services.s3 import wrap_faults
 
-        self.app = IrsaApp(manifest)
+        self.app = IrsaApp(records, archive)
         self._wsgi = wrap_faults(self.app, faults)
         self.host, self.port = host, port
-        self._server = None
 
     @property
     def url(self) -> str:
@@ -974,8 +818,7 @@ class IrsaServer(BackgroundService):
 
     def start(self) -> IrsaServer:
         """Bind and serve in a daemon thread."""
-        from roman_helpers.sandbox._service import serve_wsgi
-
-        self._server = serve_wsgi(self._wsgi, self.host, self.port, "IRSA")
-        self.port = self._server.server_port
+        if self._server is None:
+            self._server = serve_wsgi(self._wsgi, self.host, self.port, "IRSA")
+            self.port = self._server.server_port
         return self

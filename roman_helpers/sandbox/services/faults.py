@@ -36,13 +36,18 @@ import struct
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import unquote
 
 from roman_helpers.errors import InvalidParameterError
 
 __all__ = ["KINDS", "FaultInjector", "FaultRule", "parse_faults"]
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 #: Fault kinds understood by :class:`FaultInjector`.
 KINDS: tuple[str, ...] = ("slowdown", "error500", "reset", "cut", "stall", "flip", "badsum")
@@ -172,7 +177,7 @@ class FaultInjector:
     Parameters
     ----------
     app : WSGI application
-        The service to wrap (moto's S3 app, the sandbox MAST app ...).
+        The service to wrap (the sandbox's S3 or MAST app ...).
     rules : list of FaultRule, or str
         Rules, or a spec string for :func:`parse_faults`.
     seed : int
@@ -194,7 +199,7 @@ class FaultInjector:
     server exposes as ``environ["werkzeug.socket"]``.
     """
 
-    def __init__(self, app, rules: list[FaultRule] | str, seed: int = 0) -> None:
+    def __init__(self, app: WSGIApp, rules: list[FaultRule] | str, seed: int = 0) -> None:
         self.app = app
         self.rules = parse_faults(rules) if isinstance(rules, str) else list(rules)
         self.random = random.Random(seed)
@@ -233,7 +238,7 @@ class FaultInjector:
                     chosen = rule
         return chosen
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         """Answer one WSGI request: with the first rule that fires, else from the wrapped app."""
         method = environ.get("REQUEST_METHOD", "GET")
         path = unquote(environ.get("PATH_INFO", ""))
@@ -244,17 +249,19 @@ class FaultInjector:
 
     # ---------------------------------------------------------------- the faults
     @staticmethod
-    def _error(status: str, code: str, message: str, environ, start_response):
+    def _error(
+        status: str, code: str, message: str, environ: Environ, start_response: StartResponse
+    ) -> Iterable[bytes]:
         body = _ERROR_XML.format(code=code, message=message).encode()
         start_response(status, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
-    def _slowdown(self, rule, environ, start_response):
+    def _slowdown(self, rule: FaultRule, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         return self._error(
             "503 Slow Down", "SlowDown", "Please reduce your request rate.", environ, start_response
         )
 
-    def _error500(self, rule, environ, start_response):
+    def _error500(self, rule: FaultRule, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         return self._error(
             "500 Internal Server Error",
             "InternalError",
@@ -264,7 +271,7 @@ class FaultInjector:
         )
 
     @staticmethod
-    def _drop(environ, *, reset: bool) -> None:
+    def _drop(environ: Environ, *, reset: bool) -> NoReturn:
         """Close the client connection: with an RST when ``reset``, else an orderly FIN."""
         connection = environ.get("werkzeug.socket")
         if connection is None:
@@ -279,14 +286,16 @@ class FaultInjector:
         # werkzeug treats ConnectionError as "client went away" and stops quietly
         raise ConnectionAbortedError("fault injected")
 
-    def _reset(self, rule, environ, start_response):
+    def _reset(self, rule: FaultRule, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         self._drop(environ, reset=True)
 
-    def _full_response(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    def _full_response(self, environ: Environ) -> tuple[str, list[tuple[str, str]], bytes]:
         """Run the wrapped app to the end; return its status, headers and whole body."""
         captured: dict[str, Any] = {}
 
-        def capture(status, headers, exc_info=None):
+        def capture(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], None]:
             captured["status"], captured["headers"] = status, list(headers)
             return lambda data: None
 
@@ -298,14 +307,16 @@ class FaultInjector:
                 result.close()
         return captured["status"], captured["headers"], body
 
-    def _partial_then(self, rule, environ, start_response, *, stall: bool):
+    def _partial_then(
+        self, rule: FaultRule, environ: Environ, start_response: StartResponse, *, stall: bool
+    ) -> Iterable[bytes]:
         status, headers, body = self._full_response(environ)
         start_response(status, headers)
-        sent = int(len(body) * rule.fraction)
+        sent = int(len(body) * (rule.fraction or 0.0))
         if environ.get("REQUEST_METHOD") == "HEAD" or not body:
             sent = 0
 
-        def generate():
+        def generate() -> Iterator[bytes]:
             yield body[:sent]  # even when empty: makes the server send the status line and headers
             if stall:
                 time.sleep(rule.seconds)
@@ -313,16 +324,16 @@ class FaultInjector:
 
         return generate()
 
-    def _cut(self, rule, environ, start_response):
+    def _cut(self, rule: FaultRule, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         return self._partial_then(rule, environ, start_response, stall=False)
 
-    def _stall(self, rule, environ, start_response):
-        if rule.fraction <= 0:
+    def _stall(self, rule: FaultRule, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if not rule.fraction:
             time.sleep(rule.seconds)  # nothing at all, not even the status line
             self._drop(environ, reset=False)
         return self._partial_then(rule, environ, start_response, stall=True)
 
-    def _flip(self, rule, environ, start_response):
+    def _flip(self, rule: FaultRule, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         status, headers, body = self._full_response(environ)
         if body:
             offset = len(body) // 2 if rule.offset is None else min(int(rule.offset), len(body) - 1)
@@ -330,7 +341,7 @@ class FaultInjector:
         start_response(status, headers)
         return [body]
 
-    def _badsum(self, rule, environ, start_response):
+    def _badsum(self, rule: FaultRule, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         status, headers, body = self._full_response(environ)
         wrong = []
         for name, value in headers:

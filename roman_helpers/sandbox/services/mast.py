@@ -1,7 +1,7 @@
 """The sandbox's MAST: the part of the MAST API that ``astroquery.mast`` 0.4.11 calls.
 
 Routes (same paths as on ``https://mast.stsci.edu``; the TLS proxy in
-:mod:`roman_helpers.sandbox.proxy` sends ``mast.stsci.edu`` and ``mastresolver.stsci.edu``
+:mod:`roman_helpers.sandbox.services.proxy` sends ``mast.stsci.edu`` and ``mastresolver.stsci.edu``
 traffic here):
 
 ``POST /portal/Mashup/Mashup.asmx/columnsconfig``
@@ -22,35 +22,40 @@ traffic here):
     ``uri=`` repeated; maps each MAST data URI to its path in the ``stpubdata`` bucket (previews
     get a path too, but no object is there, as on AWS).
 ``GET|HEAD /api/v0.1/Download/file``
-    ``uri=``; the bytes of any product the catalog lists, ``Content-Length`` first.
+    ``uri=``; the bytes of any product the catalog lists (from the archive: the bucket's object,
+    or the preview MAST alone serves), ``Content-Length`` first.
 ``GET /Santa-war/query``
     the name resolver astroquery 0.4.11 calls for object names (host ``mastresolver.stsci.edu``).
 
 Anything else (MAST catalogs, bundles, other MAST APIs) fails the way astroquery reports MAST's
-own failures, with a message that points to the tutorial book's page on the sandbox.
-The rows come from :mod:`roman_helpers.sandbox.catalog` (synthetic, deterministic).
+own failures, with a message that says this is the offline sandbox, what its MAST holds, and
+names the book's sandbox page; an answer with no rows says the same in its ``msg``.
+The rows come from :mod:`roman_helpers.sandbox.services.catalog`, the bytes from the archive's
+HST layout (:mod:`roman_helpers.sandbox.archive.layouts.hst`).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import math
 import mimetypes
 import threading
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from roman_helpers.sandbox._service import BackgroundService
+from roman_helpers.sandbox.archive.layouts import hst
+from roman_helpers.sandbox.archive.registry import SEE_BOOK, Archive
+from roman_helpers.sandbox.services.serving import BackgroundService, Environ, StartResponse, serve_wsgi
 
-__all__ = ["SANDBOX_PAGE", "SERVED_SERVICES", "MastApp", "MastServer", "columns_config"]
+__all__ = ["SERVED_SERVICES", "MastApp", "MastServer", "columns_config"]
 
-#: Where a failing call sends the reader.
-SANDBOX_PAGE = "see the 'Offline sandbox' page of the tutorial book"
+_STREAM_CHUNK = 1 << 20
 #: The Mashup services the sandbox answers.
 SERVED_SERVICES = (
     "Mast.Caom.Cone",
@@ -148,45 +153,47 @@ def _fields(fields: list[dict[str, Any]]) -> list[dict[str, str]]:
     return [{"name": f["name"], "type": f["type"]} for f in fields]
 
 
-def _unserved(what: str) -> str:
-    return f"{what} is not served by the offline sandbox; {SANDBOX_PAGE} for the MAST calls it supports"
+def _holds(catalog: Any) -> str:
+    return str(getattr(catalog, "DESCRIPTION", "a synthetic catalog"))
+
+
+def _unserved(what: str, catalog: Any) -> str:
+    return (
+        f"{what} is not served by the roman-helpers offline sandbox, whose MAST answers "
+        f"astroquery.mast's Observations for {_holds(catalog)}. {SEE_BOOK}"
+    )
+
+
+def _nothing_matched(catalog: Any) -> str:
+    return (
+        f"Nothing in the roman-helpers offline sandbox matches; its MAST holds {_holds(catalog)}. {SEE_BOOK}"
+    )
 
 
 class MastApp:
-    """WSGI application answering astroquery.mast from the synthetic catalog.
+    """WSGI application answering astroquery.mast from the sandbox's catalog and archive.
 
     Parameters
     ----------
-    manifest : Manifest, optional
-        Sandbox files; ``Download/file`` serves products from it and the product sizes are its
-        files' sizes.
+    archive : Archive, optional
+        The sandbox's archive: ``Download/file`` serves its HST products (and the previews MAST
+        alone holds). Without one no download is served.
     catalog : module, optional
         Provider of ``observations()``, ``products()``, ``OBSERVATION_FIELDS``, ``PRODUCT_FIELDS``,
-        ``cloud_key()``, ``resolve()`` (and optionally ``CONE_FIELDS``, ``POSITION_FIELDS``);
-        default :mod:`roman_helpers.sandbox.catalog`.
+        ``cloud_key()``, ``resolve()`` (and optionally ``CONE_FIELDS``, ``POSITION_FIELDS``,
+        ``DESCRIPTION``); default :mod:`roman_helpers.sandbox.services.catalog`.
     """
 
-    def __init__(self, manifest: Any = None, catalog: Any = None) -> None:
+    def __init__(self, archive: Archive | None = None, catalog: Any = None) -> None:
         if catalog is None:
-            from roman_helpers.sandbox import catalog
+            from roman_helpers.sandbox.services import catalog
         self.catalog = catalog
+        self.archive = archive
         self.observation_fields = catalog.OBSERVATION_FIELDS
         self.cone_fields = getattr(catalog, "CONE_FIELDS", self.observation_fields)
         self.position_fields = getattr(catalog, "POSITION_FIELDS", self.observation_fields)
-        files: dict[str, Path] = {}
-        if manifest is not None:
-            files = {e.key: manifest.file(e) for e in manifest.objects if e.bucket == "stpubdata"}
-            files.update({e.key: manifest.file(e) for e in getattr(manifest, "mast_files", [])})
         self.observations = list(catalog.observations())
-        self.products = list(catalog.products())
-        self.product_files: dict[str, Path] = {}
-        for row in self.products:  # the catalog's sizes are hints; the generated files are the truth
-            path = files.get(catalog.cloud_key(row["dataURI"]))
-            if path is not None:
-                self.product_files[row["dataURI"]] = path
-                row["size"] = path.stat().st_size
-        self.product_uris = {p["dataURI"] for p in self.products}
-        self._positions = None
+        self._positions: Any = None
         self.requests = 0
         self._lock = threading.Lock()
         self.url_map = Map(
@@ -203,7 +210,17 @@ class MastApp:
             ]
         )
 
-    def __call__(self, environ, start_response):
+    @functools.cached_property
+    def products(self) -> list[dict[str, Any]]:
+        """The product rows (made on first use: their sizes come from the archive's layout)."""
+        return list(self.catalog.products())
+
+    @functools.cached_property
+    def product_uris(self) -> set[str]:
+        """Every product's ``dataURI``."""
+        return {str(p["dataURI"]) for p in self.products}
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         """Answer one WSGI request: route it to its ``on_<endpoint>`` method."""
         with self._lock:
             self.requests += 1
@@ -261,13 +278,17 @@ class MastApp:
         elif service.startswith("Mast.Catalogs.All."):
             # astroquery reads this helper's answer without checking its status (catalog criteria):
             # an HTTP error is the one failure it reports clearly (requests.HTTPError)
-            return Response(_unserved(service), status=f"501 {_unserved(service)}", mimetype="text/plain")
+            reason = _unserved(service, self.catalog)
+            return Response(reason, status=f"501 {reason}", mimetype="text/plain")
         else:
-            return _json(_error(f"Unknown service: {service!r}; {_unserved('it')}"))
+            return _json(_error(f"Unknown service: {service!r}. {_unserved('It', self.catalog)}"))
         if isinstance(answer, str):
             return _json(_error(answer))
         rows, fields = answer
-        return _json(_page(rows, _fields(fields), mashup.get("pagesize"), mashup.get("page")))
+        page = _page(rows, _fields(fields), mashup.get("pagesize"), mashup.get("page"))
+        if not rows:
+            page["msg"] = _nothing_matched(self.catalog)
+        return _json(page)
 
     def on_path_lookup(self, request: Request) -> Response:
         """Where each product ``uri`` sits in the open-data bucket, or a 404 entry."""
@@ -282,17 +303,20 @@ class MastApp:
     def on_download(self, request: Request) -> Response:
         """The bytes of product ``uri``, as an attachment (headers only for HEAD), or 404."""
         uri = request.args.get("uri", "")
-        if uri not in self.product_uris:
-            raise NotFound(f"{uri!r} is not a MAST product known to the sandbox")
-        path = self.product_files.get(uri)
-        if path is None:
-            raise NotFound(f"the sandbox holds no bytes for {uri!r}")
+        item = None
+        if uri in self.product_uris and self.archive is not None:
+            item = hst.download_object(self.archive, self.catalog.cloud_key(uri))
+        if item is None:
+            raise NotFound(
+                f"{uri!r} is not a product of the roman-helpers offline sandbox's MAST, "
+                f"which holds {_holds(self.catalog)}. {SEE_BOOK}"
+            )
         filename = uri.rsplit("/", 1)[-1]
-        # the file is streamed after this returns, and the WSGI server closes it
-        body = b"" if request.method == "HEAD" else open(path, "rb")  # noqa: SIM115
+        size = item.size
+        body: Iterable[bytes] = [] if request.method == "HEAD" else _stream(item.read, size)
         mimetype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
         response = Response(body, mimetype=mimetype, direct_passthrough=True)
-        response.headers["Content-Length"] = str(path.stat().st_size)
+        response.headers["Content-Length"] = str(size)
         response.headers["Content-Disposition"] = f"attachment; filename={filename}"
         return response
 
@@ -309,7 +333,7 @@ class MastApp:
 
     def on_unserved(self, request: Request) -> Response:
         """404 for any other path, with a message that says the sandbox does not serve it."""
-        reason = _unserved(request.path)
+        reason = _unserved(request.path, self.catalog)
         return Response(reason + "\n", status=f"404 {reason}", mimetype="text/plain")
 
     # --------------------------------------------------------------- services
@@ -392,7 +416,7 @@ def _columns(rows: list[dict[str, Any]], fields: list[dict[str, Any]], columns: 
     if text == "*":
         return rows, fields
     if text.replace(" ", "").upper() == _COUNT:
-        from roman_helpers.sandbox.catalog import COUNT_FIELDS
+        from roman_helpers.sandbox.services.catalog import COUNT_FIELDS
 
         return [{"Column1": len(rows)}], COUNT_FIELDS
     by_name = {f["name"].lower(): f for f in fields}
@@ -402,6 +426,12 @@ def _columns(rows: list[dict[str, Any]], fields: list[dict[str, Any]], columns: 
             return f"Column '{name}' does not exist."
         chosen.append(by_name[name.lower()])
     return [{f["name"]: row.get(f["name"]) for f in chosen} for row in rows], chosen
+
+
+def _stream(read: Any, size: int) -> Iterator[bytes]:
+    """The bytes of an object, a mebibyte at a time (made as they are sent)."""
+    for start in range(0, size, _STREAM_CHUNK):
+        yield read(start, min(size, start + _STREAM_CHUNK))
 
 
 def _error(message: str) -> dict[str, Any]:
@@ -443,30 +473,30 @@ class MastServer(BackgroundService):
 
     Parameters
     ----------
-    manifest : Manifest, optional
+    archive : Archive, optional
         Passed to :class:`MastApp`.
     host, port : str, int
         Address to bind; port 0 picks a free one.
     faults : str or list, optional
-        Fault rules for :mod:`roman_helpers.sandbox.faults`, wrapped outermost.
+        Fault rules for :mod:`roman_helpers.sandbox.services.faults`, wrapped outermost.
+    catalog : module, optional
+        Passed to :class:`MastApp`.
     """
 
     def __init__(
         self,
-        manifest: Any = None,
+        archive: Archive | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         *,
         faults: Any = None,
         catalog: Any = None,
     ) -> None:
-        from roman_helpers.sandbox.s3 import wrap_faults
+        from roman_helpers.sandbox.services.s3 import wrap_faults
 
-        self.app = MastApp(manifest, catalog)
+        self.app = MastApp(archive, catalog)
         self._wsgi = wrap_faults(self.app, faults)
         self.host, self.port = host, port
-        self._server = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -475,19 +505,7 @@ class MastServer(BackgroundService):
 
     def start(self) -> MastServer:
         """Bind and serve in a daemon thread."""
-        from werkzeug.serving import make_server
-
-        from roman_helpers.sandbox.s3 import SandboxStartError, quiet_request_handler
-
-        try:
-            self._server = make_server(
-                self.host, self.port, self._wsgi, threaded=True, request_handler=quiet_request_handler()
-            )
-        except OSError as error:
-            raise SandboxStartError(
-                f"the sandbox MAST service cannot listen on {self.host}:{self.port}: {error}"
-            ) from None
-        self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-mast", daemon=True)
-        self._thread.start()
+        if self._server is None:
+            self._server = serve_wsgi(self._wsgi, self.host, self.port, "MAST")
+            self.port = self._server.server_port
         return self

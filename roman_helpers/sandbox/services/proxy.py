@@ -31,7 +31,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from roman_helpers.sandbox._service import BackgroundService
+from roman_helpers.sandbox.services.serving import BackgroundService
 
 __all__ = ["IRSA_HOSTS", "MAST_HOSTS", "SERVED_HOSTS", "TlsProxy", "refusal_message"]
 
@@ -95,7 +95,7 @@ class TlsProxy(BackgroundService):
 
     def start(self) -> TlsProxy:
         """Bind and serve in a daemon thread."""
-        from roman_helpers.sandbox.s3 import SandboxStartError
+        from roman_helpers.sandbox.services.s3 import SandboxStartError
 
         proxy = self
 
