@@ -535,3 +535,14 @@ def test_no_rows_unknown_products_and_unserved_paths_say_what_the_sandbox_holds(
     )
     other = client.get("/api/v0.1/Download/bundle")
     assert other.status_code == 404 and SEE_BOOK in other.get_data(as_text=True)
+
+
+def test_a_stopped_sandbox_leaves_no_thread_of_its_own_running(tmp_path):
+    """A daemon thread still in compiled code when Python exits aborts the process (seen: exit -6)."""
+    import threading
+
+    from roman_helpers.sandbox.launcher import Sandbox
+
+    with Sandbox(tmp_path / "cache"):
+        assert any(thread.name == "sandbox-irsa-index" for thread in threading.enumerate())
+    assert [thread.name for thread in threading.enumerate() if thread.name.startswith("sandbox-")] == []

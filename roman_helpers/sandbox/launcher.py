@@ -35,6 +35,7 @@ import os
 import shlex
 import shutil
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import MutableMapping
@@ -162,6 +163,7 @@ class Sandbox:
         self.mast: MastServer | None = None
         self.irsa: IrsaServer | None = None
         self.proxy: TlsProxy | None = None
+        self._warming: threading.Thread | None = None
         self.ca: Any = None
         self.state_dir: Path | None = None
         self.timings: dict[str, float] = {}
@@ -194,7 +196,7 @@ class Sandbox:
         self.archive = layouts.sky_archive(str(cache), self.cache_budget)
         self.mast = MastServer(self.archive, faults=self.faults).start()
         self.irsa = IrsaServer(archive=self.archive, faults=self.faults).start()
-        self.irsa.app.warm()  # the image index is built while the caller gets going
+        self._warming = self.irsa.app.warm()  # the image index is built while the caller gets going
         ca = self.ca = trustme.CA(organization_name="roman-helpers sandbox (local only)")
         routes = {
             **dict.fromkeys(MAST_HOSTS, ("127.0.0.1", self.mast.port)),
@@ -278,6 +280,12 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop every service and remove the state directory (idempotent, safe after a failed start)."""
+        if self._warming is not None:
+            # A daemon thread still inside compiled code when Python exits is ended by force, and
+            # C++ code on its stack then aborts the whole process ("terminate called without an
+            # active exception"): the index is left to finish first (seconds, once per start).
+            self._warming.join()
+            self._warming = None
         services: list[BackgroundService | S3Server | None] = [self.proxy, self.irsa, self.mast, self.s3]
         for service in services:
             if service is not None:
