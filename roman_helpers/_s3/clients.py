@@ -13,7 +13,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from .. import config
-from . import hooks
+from .hooks import attach
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from s3fs import S3FileSystem
@@ -57,7 +57,7 @@ def _filesystem_class() -> type[S3FileSystem]:
     class KitFileSystem(s3fs.S3FileSystem):
         async def set_session(self, refresh: bool = False, kwargs: dict | None = None) -> Any:
             made = await super().set_session(refresh=refresh, kwargs=kwargs or {})
-            hooks.attach(made.meta.events)
+            attach(made.meta.events)
             return made
 
         _connect = set_session
@@ -159,7 +159,7 @@ def client(
         else:
             _LOADER.append(session.get_component("data_loader"))
     made = boto3.session.Session(botocore_session=session).client("s3", config=Config(**options))
-    hooks.attach(made.meta.events)
+    attach(made.meta.events)
     for event, handler in handlers:
         made.meta.events.register(event, handler, unique_id=f"{handler.__module__}.{handler.__name__}")
     return made
