@@ -7,11 +7,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from astropy.table import Table
 from numpy.typing import ArrayLike, NDArray
 
 from roman_helpers.sandbox.sky import wfi
 
-__all__ = ["Disc", "image_rows", "rng", "seed", "yearly_roll"]
+__all__ = ["Disc", "detector_images", "rng", "seed", "yearly_roll"]
 
 
 @dataclass(frozen=True)
@@ -56,38 +57,64 @@ class Disc:
         return wfi.overlaps_disc(ra, dec, pa, (self.ra, self.dec), self.radius)
 
 
-def image_rows(
-    mask: NDArray[np.bool_], whole_pointings: bool = False
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Return (pointing row, detector number) of the images a (pointings, 18) mask selects.
+def detector_images(sequence: Table, region: Disc, whole_pointings: bool = False) -> Table:
+    """Return the detector images of an observation sequence that a region mirrors.
 
     Parameters
     ----------
-    mask : ndarray of bool
-        Shape (n_pointings, 18), e.g. from :meth:`Disc.overlapping`.
+    sequence : astropy.table.Table
+        One row per pointing: ``ra, dec, pa`` (the boresight, degrees), ``filter``, ``date``
+        and ``exptime``.
+    region : Disc
+        The part of the sky mirrored: a detector image is kept when it overlaps the disc.
     whole_pointings : bool
-        Keep all 18 detectors of every pointing with any detector selected.
+        Keep all 18 detectors of every pointing with any detector kept.
 
     Returns
     -------
-    rows, sca : ndarray of int
-        Sorted by row, then detector (1-18).
+    astropy.table.Table
+        ``pointing`` (row of ``sequence``), ``sca`` (1-18), ``filter, date, exptime, pa`` and
+        ``ra, dec`` (the detector's centre), sorted by pointing, then detector.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> mask = np.zeros((3, 18), dtype=bool)
-    >>> mask[1, [0, 5]] = True
-    >>> rows, sca = image_rows(mask)
-    >>> rows.tolist(), sca.tolist()
-    ([1, 1], [1, 6])
-    >>> len(image_rows(mask, whole_pointings=True)[0])
+    >>> from astropy.table import Table
+    >>> sequence = Table(
+    ...     {
+    ...         "ra": [9.45, 120.0],
+    ...         "dec": [-44.0, 10.0],
+    ...         "pa": [0.0, 0.0],
+    ...         "filter": ["H158", "H158"],
+    ...         "date": [62000.0, 62001.0],
+    ...         "exptime": [140.0, 140.0],
+    ...     }
+    ... )
+    >>> region = Disc(9.45, -44.0, 0.05)
+    >>> images = detector_images(sequence, region)
+    >>> 0 < len(images) < 18, set(images["pointing"].tolist())
+    (True, {0})
+    >>> len(detector_images(sequence, region, whole_pointings=True))
     18
     """
+    ra, dec, pa = (np.asarray(sequence[name]) for name in ("ra", "dec", "pa"))
+    mask = region.overlapping(ra, dec, pa)
     if whole_pointings:
         mask = np.repeat(mask.any(axis=1, keepdims=True), mask.shape[1], axis=1)
     rows, index = np.nonzero(mask)
-    return rows.astype(np.int64), index.astype(np.int64) + 1
+    sca = index.astype(np.int64) + 1
+    centre_ra, centre_dec = wfi.detector_centres(ra[rows], dec[rows], pa[rows], sca)
+    return Table(
+        {
+            "pointing": rows.astype(np.int64),
+            "sca": sca,
+            "filter": sequence["filter"][rows],
+            "date": sequence["date"][rows],
+            "exptime": sequence["exptime"][rows],
+            "pa": pa[rows],
+            "ra": centre_ra,
+            "dec": centre_dec,
+        }
+    )
 
 
 def yearly_roll(mjd: ArrayLike, pa_start: float, mjd_start: float) -> NDArray[np.float64]:

@@ -62,7 +62,7 @@ import numpy as np
 from astropy.table import Table
 
 from roman_helpers.sandbox.sky import wfi
-from roman_helpers.sandbox.sky.surveys.common import Disc, image_rows, rng, yearly_roll
+from roman_helpers.sandbox.sky.surveys.common import Disc, detector_images, rng, yearly_roll
 
 __all__ = [
     "CADENCE",
@@ -237,27 +237,7 @@ def pointings() -> Table:
 
 @functools.cache
 def _images(release: str) -> Table:
-    sequence = _build()
-    mask = region(release).overlapping(sequence["ra"], sequence["dec"], sequence["pa"])
-    rows, sca = image_rows(mask)
-    centre_ra, centre_dec = wfi.detector_centres(
-        np.asarray(sequence["ra"])[rows],
-        np.asarray(sequence["dec"])[rows],
-        np.asarray(sequence["pa"])[rows],
-        sca,
-    )
-    return Table(
-        {
-            "pointing": rows,
-            "sca": sca,
-            "filter": sequence["filter"][rows],
-            "date": sequence["date"][rows],
-            "exptime": sequence["exptime"][rows],
-            "pa": sequence["pa"][rows],
-            "ra": centre_ra,
-            "dec": centre_dec,
-        }
-    )
+    return detector_images(_build(), region(release))
 
 
 def images(release: str = "full") -> Table:

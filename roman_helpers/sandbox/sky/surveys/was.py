@@ -62,7 +62,7 @@ from astropy.table import Table
 from numpy.typing import ArrayLike, NDArray
 
 from roman_helpers.sandbox.sky import wfi
-from roman_helpers.sandbox.sky.surveys.common import Disc, image_rows, rng, seed, yearly_roll
+from roman_helpers.sandbox.sky.surveys.common import Disc, detector_images, rng, seed, yearly_roll
 
 __all__ = [
     "BLOCKS",
@@ -199,24 +199,7 @@ def observation_sequence() -> Table:
 
 @functools.cache
 def _images(release: str) -> Table:
-    table = _build()
-    mask = region(release).overlapping(table["ra"], table["dec"], table["pa"])
-    rows, sca = image_rows(mask, whole_pointings=True)
-    centre_ra, centre_dec = wfi.detector_centres(
-        np.asarray(table["ra"])[rows], np.asarray(table["dec"])[rows], np.asarray(table["pa"])[rows], sca
-    )
-    return Table(
-        {
-            "pointing": rows,
-            "sca": sca,
-            "filter": table["filter"][rows],
-            "date": table["date"][rows],
-            "exptime": table["exptime"][rows],
-            "pa": table["pa"][rows],
-            "ra": centre_ra,
-            "dec": centre_dec,
-        }
-    )
+    return detector_images(_build(), region(release), whole_pointings=True)
 
 
 def images(release: str = "preview") -> Table:
