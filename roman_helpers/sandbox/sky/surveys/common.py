@@ -159,8 +159,7 @@ def seed(*key: str | int) -> int:
     >>> 0 <= seed("was", 15297, 11) < 2**63
     True
     """
-    digest = hashlib.sha256("/".join(str(part) for part in key).encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
+    return _name_integer(key) >> 1
 
 
 def rng(*key: str | int) -> np.random.Generator:
@@ -171,5 +170,10 @@ def rng(*key: str | int) -> np.random.Generator:
     >>> float(rng("tds", 1).uniform()) == float(rng("tds", 1).uniform())
     True
     """
+    return np.random.default_rng(_name_integer(key))
+
+
+def _name_integer(key: tuple[str | int, ...]) -> int:
+    # SHA-256 rather than hash(): Python salts str hashes per process, and every machine must agree.
     digest = hashlib.sha256("/".join(str(part) for part in key).encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    return int.from_bytes(digest[:8], "little")
