@@ -303,7 +303,7 @@ def manifest(program: str) -> Table:
     -------
     astropy.table.Table
         The published manifest columns (see the module docstring); ``detector_ra/dec`` the
-        detector's reference pixel. HLWAS L3 skycells are not listed (not built yet).
+        detector's reference pixel. The sandbox does not mirror the HLWAS L3 skycells, so they are not listed.
 
     Examples
     --------
