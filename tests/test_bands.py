@@ -118,6 +118,20 @@ def test_find_in_an_index_spelled_as_roman_takes_openuniverses_name(index) -> No
     assert list(footprints.find(index, _supernova(), band="j129")["uri"]) == _holding(OTHER_BAND)
 
 
+def test_an_index_of_both_archives_answers_one_filter_with_both_spellings(index) -> None:
+    """Half the H158 files written F158, as an index of OpenUniverse's files and Roman's would hold."""
+    renamed = set(_holding(BAND)[::2])
+    written = zip(index["uri"], index["band"], strict=True)
+    index["band"] = ["F158" if uri in renamed else name for uri, name in written]
+    for asked in ("F158", "H158"):
+        found = footprints.find(index, _supernova(), band=asked)
+        assert list(found["uri"]) == _holding(BAND)
+        assert [str(b) for b in found["band"]] == ["F158" if uri in renamed else BAND for uri in found["uri"]]
+    with pytest.raises(InvalidParameterError) as refused:
+        footprints.find(index, _supernova(), band="F184")
+    assert refused.value.valid == ["F158", "F158 (H158 in this index)", "F129 (J129 in this index)"]
+
+
 def test_a_band_the_index_lacks_is_refused_naming_both_spellings(index) -> None:
     held = sorted({image.band for image in indexed()})
     assert held == ["H158", "J129"]
