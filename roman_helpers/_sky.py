@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import _bands
 from ._threadsafe import quiet
 from .errors import InvalidParameterError
 
@@ -562,19 +563,26 @@ def parse_time_range(time: Any) -> tuple[float, float]:
 
 
 def parse_bands(band: str | Iterable[str] | None) -> set[str] | None:
-    """Band names, upper case (``f158`` is ``F158``); None for any band.
+    """Band names as Roman names its filters, from any spelling, in any case; None for any band.
+
+    OpenUniverse's names are read as Roman's (``H158`` is ``F158``, ``J129`` is ``F129``: the
+    spellings :mod:`roman_helpers._bands` knows); other names (HST's ``F160W``, Rubin's ``r``)
+    are kept, upper case. Match them against what an index or a dataset holds with
+    :func:`roman_helpers._bands.held`, which gives back the archive's own spelling.
 
     Examples
     --------
-    >>> sorted(parse_bands(["f158", "F184"]))
-    ['F158', 'F184']
+    >>> sorted(parse_bands(["f158", "F184", "j129"]))
+    ['F129', 'F158', 'F184']
+    >>> parse_bands("H158")
+    {'F158'}
     """
     if band is None:
         return None
     names: list[Any] = [band] if isinstance(band, str) else list(band)
     if not names or not all(isinstance(name, str) and name.strip() for name in names):
-        raise _error("band", band, "give a band name such as F158, or a list of them")
-    return {name.strip().upper() for name in names}
+        raise _error("band", band, "give a band name such as F158 (or H158), or a list of them")
+    return {_bands.canonical(name) for name in names}
 
 
 def describe(position: Any) -> str:

@@ -11,6 +11,8 @@ Examples
 >>> ds = datasets.get("openuniverse-was-fits")
 >>> ds.uri(band="F184", pointing="15297", sensor=11)  # doctest: +ELLIPSIS
 's3://nasa-irsa-simulations/openuniverse2024/.../F184/15297/Roman_WAS_simple_model_F184_15297_11.fits.gz'
+>>> ds.uri(band="F158", pointing="15298", sensor=3).rsplit("/", 1)[-1]  # OpenUniverse names F158 H158
+'Roman_WAS_simple_model_H158_15298_3.fits.gz'
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from . import _bands
 from .errors import InvalidParameterError
 
 __all__ = ["Dataset", "Parameter", "get", "load", "names"]
@@ -41,19 +44,32 @@ class Parameter:
     default: Any
     values: tuple[Any, ...] | None = None
     help: str = ""
+    #: ``"band"`` for a filter: any spelling of it is taken (``F158`` for OpenUniverse's ``H158``).
+    kind: str = ""
 
     def coerce(self, value: Any) -> Any:
         """Return ``value`` in the type and spelling of the default, or raise.
 
         Whole-number parameters take ``7``, ``"07"`` or ``"WFI07"``; text parameters take any
-        case (``"f158"`` is ``"F158"``) and whole numbers (``15297`` is ``"15297"``). Nothing
-        else is converted: ``11.7`` and ``True`` are refused rather than truncated.
+        case (``"f158"`` is ``"F158"``) and whole numbers (``15297`` is ``"15297"``); a filter
+        (``kind: band``) takes Roman's name or the dataset's own (``"F158"`` is OpenUniverse's
+        ``"H158"``) and gives back the dataset's. Nothing else is converted: ``11.7`` and
+        ``True`` are refused rather than truncated.
 
         Raises
         ------
         InvalidParameterError
-            If the value cannot be converted or is not one of :attr:`values`.
+            If the value cannot be converted or is not one of :attr:`values`; for a filter the
+            message names each valid one in both spellings.
+
+        Examples
+        --------
+        >>> get("openuniverse-was-fits").parameters["band"].coerce("f158")
+        'H158'
         """
+        if self.kind == "band" and self.values is not None and isinstance(value, str):
+            wanted = {_bands.canonical(value)}
+            return _bands.held(wanted, self.values, name=self.name, where="this dataset")[0]
         converted = self._converted(value)
         if converted is None or (self.values is not None and converted not in self.values):
             raise InvalidParameterError(
@@ -198,7 +214,11 @@ def load() -> dict[str, Dataset]:
     for name, spec in raw.items():
         params = {
             pname: Parameter(
-                pname, p["default"], tuple(p["values"]) if "values" in p else None, p.get("help", "")
+                pname,
+                p["default"],
+                tuple(p["values"]) if "values" in p else None,
+                p.get("help", ""),
+                p.get("kind", ""),
             )
             for pname, p in spec.get("parameters", {}).items()
         }

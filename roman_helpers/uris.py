@@ -322,7 +322,8 @@ def romanisim_uri(pointing: str, optical_element: str, detector: int | str, suff
     pointing : str
         Pointing directory, e.g. ``"R0.5_DP0.5_PA0"``.
     optical_element : str
-        ``"F158"`` (visit 001) or ``"F129"`` (visit 002).
+        ``"F158"`` (visit 001) or ``"F129"`` (visit 002); OpenUniverse's ``"H158"`` and
+        ``"J129"`` are read as these.
     detector : int or str
         1-18, or ``"WFI07"``.
     suffix : str, optional
@@ -355,7 +356,8 @@ def openuniverse_fits_uri(band: str, pointing: str | int, sensor: int | str) -> 
     Parameters
     ----------
     band : str
-        Filter as OpenUniverse spells it, e.g. ``"F184"`` or ``"H158"``.
+        The filter, in Roman's name or OpenUniverse's, in any case: ``"F184"``, ``"F158"`` or
+        ``"H158"``. The URI spells it as OpenUniverse does (F158 is ``H158``).
     pointing : str or int
         Pointing number of the Wide Area Survey (a row of its observation sequence), e.g.
         ``"15297"``; each pointing was taken through one band (15297 through F184, 15298
@@ -371,12 +373,15 @@ def openuniverse_fits_uri(band: str, pointing: str | int, sensor: int | str) -> 
     Raises
     ------
     InvalidParameterError
-        On a value the dataset does not have; the message lists the valid ones.
+        On a value the dataset does not have; the message lists the valid ones (filters in
+        both spellings).
 
     Examples
     --------
     >>> openuniverse_fits_uri("F184", "15297", 11).rsplit("/", 1)[-1]
     'Roman_WAS_simple_model_F184_15297_11.fits.gz'
+    >>> openuniverse_fits_uri("F158", "15298", 3).rsplit("/", 1)[-1]
+    'Roman_WAS_simple_model_H158_15298_3.fits.gz'
     """
     return datasets.get("openuniverse-was-fits").uri(band=band, pointing=pointing, sensor=sensor)
 
@@ -387,7 +392,8 @@ def openuniverse_asdf_uri(band: str, pointing: str | int, sensor: int | str) -> 
     Parameters
     ----------
     band : str
-        Filter as OpenUniverse spells it, e.g. ``"F184"`` or ``"H158"``.
+        The filter, in Roman's name or OpenUniverse's, in any case: ``"F184"``, ``"F158"`` or
+        ``"H158"``. The URI spells it as OpenUniverse does (F158 is ``H158``).
     pointing : str or int
         Pointing number of the Wide Area Survey (a row of its observation sequence), e.g.
         ``"15297"``; each pointing was taken through one band (15297 through F184, 15298

@@ -194,7 +194,7 @@ def test_published_text_has_no_internal_words(path):
 
 
 def test_check_parameters_names_valid_values():
-    with pytest.raises(InvalidParameterError, match="F184, H158") as err:
+    with pytest.raises(InvalidParameterError, match=r"F184, F158 \(H158 in this dataset\)") as err:
         check_parameters("openuniverse-was-fits", {"band": "F999"}, notebook=2, announce=False)
     assert err.value.name == "band"
     with pytest.raises(InvalidParameterError, match="hst-wfc3ir-m85, roman-tutorial-2026"):

@@ -151,7 +151,7 @@ def test_tutorial_uri_parses_back() -> None:
     [
         (
             lambda: uris.openuniverse_fits_uri("F999", "15297", 11),
-            "invalid band 'F999'; valid values are: F184, H158",
+            "invalid band 'F999'; valid values are: F184, F158 (H158 in this dataset)",
         ),
         (
             lambda: uris.openuniverse_asdf_uri("F184", "15x97", 11),

@@ -111,7 +111,8 @@ def selection_options(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         action="extend",
         metavar="BAND",
-        help="only these bands, e.g. --band F158 F184 (case does not matter)",
+        help="only these bands, e.g. --band F158 F184, in Roman's names or OpenUniverse's "
+        "(F158 also finds files named H158) and in any case",
     )
     parser.add_argument("--start", metavar="MJD|ISO", help="only exposures ending after this time (UTC)")
     parser.add_argument("--end", metavar="MJD|ISO", help="only exposures starting before this time (UTC)")

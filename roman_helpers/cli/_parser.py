@@ -27,7 +27,7 @@ _EPILOG = """\
 examples:
   roman-helpers datasets                      # the datasets the tutorials use
   roman-helpers datasets openuniverse-was-fits
-  roman-helpers uri openuniverse-was-fits band=F158 hpix=15298 sensor=3
+  roman-helpers uri openuniverse-was-fits band=F158 pointing=15298 sensor=3   # OpenUniverse's H158
   roman-helpers ls s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/
   roman-helpers ls -r --uris s3://stpubdata/hst/public/ib6w/ | grep _drz.fits | \\
       roman-helpers get - -d data/   # URIs on standard input, one a line

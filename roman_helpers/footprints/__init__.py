@@ -16,7 +16,9 @@ Columns of an index
 ``instrument``, ``band``, ``detector``
     From ``INSTRUME`` (else ``TELESCOP``), ``FILTER``, ``DETECTOR`` (else ``SCA_NUM`` as ``WFInn``)
     in FITS headers; from ``roman.meta.instrument.{name,optical_element,detector}`` (else
-    ``roman.meta.{band,sensor}``) in ASDF files. Empty when the file does not say.
+    ``roman.meta.{band,sensor}``) in ASDF files. Empty when the file does not say. The band is
+    written as the file writes it (OpenUniverse's ``H158`` for Roman's ``F158``); :func:`find`
+    takes either name.
 ``t_start``, ``t_end``, ``exptime``
     Start and end of the exposure (MJD) and its length (s); NaN when the file does not say.
 ``naxis1``, ``naxis2``

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import _sky, _wcs
-from ..errors import InvalidParameterError
+from .. import _bands, _sky, _wcs
 from ._store import _check_columns, load_index
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
@@ -140,7 +139,8 @@ def find(
     radius : astropy.units.Quantity or str, optional
         Also keep files whose image comes within this angle of the target.
     band : str or list of str, optional
-        Keep only these bands (case does not matter).
+        Keep only these bands, in any spelling and case: Roman's F158 also finds OpenUniverse's
+        files named H158, and the other way round. The rows keep the file's own name.
     time : (start, end), optional
         Keep only exposures overlapping this interval: astropy ``Time``, MJD numbers or ISO dates
         and times (UTC); ``None`` leaves that end open. Files without times are left out when a
@@ -163,7 +163,7 @@ def find(
     ------
     InvalidParameterError
         For a position, radius or time that cannot be read, or a band not in the index (the
-        message lists those present).
+        message lists those present, in Roman's and the files' spelling).
     FileFormatError
         For a table or file that is not an index (:func:`load_index`).
 
@@ -249,16 +249,7 @@ def _selection(index: Table, band: Any, time: Any) -> Callable[[np.ndarray], np.
     spellings: list[str] | None = None  # the band names as the index writes them
     wanted = _sky.parse_bands(band)
     if wanted is not None:
-        written = set(np.asarray(index["band"], dtype=object).tolist()) - {""}
-        unknown = sorted(wanted - {str(b).upper() for b in written})
-        if unknown:
-            raise InvalidParameterError(
-                "band",
-                unknown[0] if len(unknown) == 1 else unknown,
-                valid=sorted({str(b).upper() for b in written}),
-                hint="the index holds only these bands",
-            )
-        spellings = [b for b in written if str(b).upper() in wanted]
+        spellings = _bands.held(wanted, sorted({str(b) for b in np.asarray(index["band"], dtype=object)}))
     start, end = _sky.parse_time_range(time) if time is not None else (-math.inf, math.inf)
 
     def selected(rows: np.ndarray) -> np.ndarray:
