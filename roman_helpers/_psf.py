@@ -109,7 +109,7 @@ def build_epsf(items: Sequence[Success], radius: float) -> Any:
             "method",
             "psf",
             hint=f"the cut-outs hold {len(stars)} isolated stars, too few to build a PSF from "
-            f"(at least {MIN_STARS}): cut out larger stamps (size=), or use method='aperture'",
+            f"(at least {MIN_STARS}): cut out larger stamps (size=), or use method= 'aperture'",
         )
     builder = psf.EPSFBuilder(oversampling=1, maxiters=EPSF_ITERATIONS, progress_bar=False)
     with quiet():  # photutils' notes on iterations and recentring

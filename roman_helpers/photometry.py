@@ -393,15 +393,16 @@ def _check_method(method: str, reference_window: Any) -> None:
         raise InvalidParameterError("method", method, METHODS, hint="choose how each epoch is measured")
     if method != "difference" and reference_window is not None:
         raise InvalidParameterError(
-            "reference_window", reference_window, hint="a reference window is for method='difference' only"
+            "reference_window", reference_window, hint="reference_window= is for method= 'difference' only"
         )
     if method == "difference":
         if reference_window is None:
             raise InvalidParameterError(
                 "reference_window",
                 None,
-                hint="difference photometry needs the time window when the target varies, e.g. "
-                "reference_window=(61000, 61100): the epochs outside it make the reference",
+                hint="difference photometry needs the time window when the target varies: give "
+                "reference_window= as its start and end (MJD or ISO); the epochs outside it make the "
+                "reference",
             )
         _sky.parse_time_range(reference_window)
 

@@ -150,7 +150,7 @@ def test_a_band_needs_an_epoch_outside_the_window(on_a_host):
     [
         ("bogus", None, "aperture"),
         ("difference", None, "needs the time window"),
-        ("aperture", (60000, 60010), "for method='difference' only"),
+        ("aperture", (60000, 60010), "for method= 'difference' only"),
         ("difference", (60010, 60000), "the start comes after the end"),
     ],
 )
@@ -218,23 +218,23 @@ def test_psf_photometry_needs_stars(on_a_host):
 TUTORIAL_DATA = "s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/"
 
 
-def test_difference_light_curve_of_the_tutorial_data(sandbox_env):
-    from roman_helpers.footprints import build_index
+def test_difference_light_curve_of_the_tutorial_data(sandbox_env, tmp_path, capsys):
+    """The kit's function and ``roman-helpers lightcurve --method difference`` on real-shaped files."""
+    from astropy.timeseries import TimeSeries
+
+    from roman_helpers.cli import main
+    from roman_helpers.footprints import build_index, save_index
 
     index = build_index(TUTORIAL_DATA, progress=False)
     aperture = light_curve_from_index(index, "270.7956 -0.2870", band="F106", progress=False)
     second = float(np.sort(aperture["time"].mjd)[1])
-    curve = light_curve_from_index(
-        index,
-        "270.7956 -0.2870",
-        band="F106",
-        progress=False,
-        method="difference",
-        reference_window=(
-            second - 1e-4,
-            second + 1e-4,
-        ),  # the second epoch alone is left out of the reference
+    window = (f"{second - 1e-4:.6f}", f"{second + 1e-4:.6f}")  # only the second epoch is left out
+    index_path, curve_path = save_index(index, tmp_path / "index.ecsv"), tmp_path / "curve.ecsv"
+    common = ["lightcurve", str(index_path), "--target", "270.7956 -0.2870", "--band", "F106"]
+    assert (
+        main([*common, "--method", "difference", "--reference-window", *window, "-o", str(curve_path)]) == 0
     )
+    curve = TimeSeries.read(curve_path, format="ascii.ecsv")
     assert curve.colnames == aperture.colnames
     assert len(curve) == len(aperture) == 5
     assert list(curve["file"]) == list(aperture["file"])
@@ -242,3 +242,9 @@ def test_difference_light_curve_of_the_tutorial_data(sandbox_env):
         assert np.all(np.isfinite(curve[name])), name
     assert np.all(curve["flux_err"] > 0)
     assert np.asarray(curve["x"]) == pytest.approx(np.asarray(aperture["x"]), abs=1e-6)
+    # measured on the difference from the reference, not on the epoch
+    assert not np.allclose(curve["flux"], aperture["flux"])
+    capsys.readouterr()
+    assert main([*common, "--method", "difference", "-o", str(tmp_path / "none.ecsv")]) != 0
+    assert "--reference-window" in capsys.readouterr().err
+    assert not (tmp_path / "none.ecsv").exists()
