@@ -291,6 +291,14 @@ def light_curve(
     >>> curve = light_curve(result, target, radius=3, annulus=(8, 14))
     >>> len(curve), str(curve["band"][0]), round(float(curve["time"][0].mjd), 4), float(curve["coverage"][0])
     (5, 'F106', 61297.2175, 1.0)
+
+    The same epochs on their differences from a reference made of those outside a window (here
+    the second epoch's time):
+
+    >>> window = ("2026-09-14T05:16", "2026-09-14T05:17")
+    >>> difference = light_curve(result, target, method="difference", reference_window=window)
+    >>> len(difference), bool(all(difference["flux_err"] > 0))
+    (5, True)
     """
     from astropy.time import Time
     from astropy.timeseries import TimeSeries

@@ -12,6 +12,7 @@ tutorial data, where only the shape of the answer is known.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import astropy.units as u
@@ -126,6 +127,31 @@ def test_difference_photometry_recovers_the_transient_on_its_host(on_a_host):
     for row, item in zip(curve, result.ok, strict=True):
         x, y = item.cutout.wcs.world_to_pixel(TARGET)
         assert (row["x"], row["y"]) == pytest.approx((float(x), float(y)), abs=1e-6)
+
+
+def test_epochs_on_other_flux_scales_are_brought_to_the_references_by_their_zero_points(on_a_host):
+    """Images in counts of twice the exposure: twice the pixels, a zero point 0.753 mag fainter."""
+    result, injected = on_a_host
+    zero_point, doubled = 25.0, 2.5 * math.log10(2)
+    items = copy.deepcopy(result.ok)
+    for item in items[1::2]:  # every other epoch; the first (the reference's grid) keeps its scale
+        item.value.data.data[...] *= 2
+        item.value.err.data[...] *= 2
+    truth = injected * enclosed(RADIUS)  # on the scale of the first epoch, the reference's
+    fractions = []
+    for with_zero_points in (True, False):
+        for number, item in enumerate(items):
+            item.meta.pop("zeropoint", None)
+            if with_zero_points:
+                item.meta["zeropoint"] = zero_point + (doubled if number % 2 else 0.0)
+        curve = light_curve(
+            BatchResult(ok=items), TARGET, RADIUS, ANNULUS, method="difference", reference_window=WINDOW
+        )
+        pulls = (np.asarray(curve["flux"]) - truth) / np.asarray(curve["flux_err"])
+        fractions.append(float(np.mean(np.abs(pulls) < 3)))
+    print(f"mixed exposures: {fractions[0]:.1%} within 3 sigma with zero points, {fractions[1]:.1%} without")
+    assert fractions[0] >= 0.95
+    assert fractions[1] < 0.5  # the doubled host does not subtract: the scaling is what makes it work
 
 
 def test_an_aperture_on_the_host_measures_the_host_too(on_a_host):
