@@ -371,28 +371,28 @@ def _measurer(
 ) -> Any:
     """The function that measures one item of a batch by ``method`` (the other two in their modules)."""
     _check_method(method, reference_window)
-    if method == "psf":
-        from . import _psf
-
-        return _psf.measurer(items, where, radius, annulus)
-    if method == "difference":
-        from . import _difference
-
-        return _difference.measurer(
-            items,
-            where,
-            radius,
-            annulus,
-            reference_window,
-            mid_time=lambda item: _mid_time(item.meta["t_start"], item.meta["t_end"]),
-        )
 
     def aperture(item: Any) -> ForcedFlux:
         err = item.err
         error = None if err is None else err.data
         return forced_photometry(item.cutout, radius=radius, annulus=annulus, error=error, **where(item))
 
-    return aperture
+    if method == "aperture" or not items:  # no cut-out (every file failed): an empty curve, as ever
+        return aperture
+    if method == "psf":
+        from . import _psf
+
+        return _psf.measurer(items, where, radius, annulus)
+    from . import _difference
+
+    return _difference.measurer(
+        items,
+        where,
+        radius,
+        annulus,
+        reference_window,
+        mid_time=lambda item: _mid_time(item.meta["t_start"], item.meta["t_end"]),
+    )
 
 
 def _check_method(method: str, reference_window: Any) -> None:

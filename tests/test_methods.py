@@ -232,6 +232,12 @@ def test_psf_photometry_of_isolated_stars_is_no_noisier_than_apertures(stars):
     assert psf.std() <= aperture.std()
 
 
+@pytest.mark.parametrize(("method", "window"), [("psf", None), ("difference", WINDOW)])
+def test_no_cut_out_is_an_empty_curve_for_every_method(method, window):
+    curve = light_curve(BatchResult(), TARGET, RADIUS, ANNULUS, method=method, reference_window=window)
+    assert len(curve) == 0 and "flux" in curve.colnames
+
+
 def test_psf_photometry_needs_stars(on_a_host):
     result, _ = on_a_host
     faint = BatchResult(ok=result.ok[:1])  # one stamp: a galaxy, no isolated star
