@@ -65,10 +65,20 @@ def _reproject() -> Any:
 
 
 def zero_point(item: Success) -> float | None:
-    """The item's zero point (AB mag of one unit of its pixels), when its row or cut-out gives one."""
-    for key in ZERO_POINT_KEYS:
-        for source in (item.meta, getattr(item.cutout, "meta", None) or {}):
-            value = source.get(key, source.get(key.upper()))
+    """The item's zero point (AB mag of one unit of its pixels), when its row or cut-out gives one.
+
+    From the batch table's row (a ``zeropoint`` column), else from what the cut-out says of its
+    file (a ``provenance`` with a ``zeropoint``, or its ``meta``).
+    """
+    provenance = getattr(item.cutout, "provenance", None)
+    sources = (
+        item.meta,
+        {"zeropoint": getattr(provenance, "zeropoint", None)},
+        getattr(item.cutout, "meta", None),
+    )
+    for source in sources:
+        for key in ZERO_POINT_KEYS:
+            value = (source or {}).get(key, (source or {}).get(key.upper()))
             if value is not None and math.isfinite(float(value)):
                 return float(value)
     return None

@@ -479,6 +479,7 @@ def light_curve_from_index(
     astropy.timeseries.TimeSeries
         As :func:`light_curve`. ``meta`` records the target (``target_ra_deg``,
         ``target_dec_deg``), the apertures (``aperture_radius_pix``, ``annulus_pix``), the
+        ``method`` (and for ``"difference"`` the ``reference_window_mjd``), the
         cut-out size (``cutout_size``), the number of files found (``files``), the files that
         failed (``failed``: ``"URI: ErrorType: message"``, and left out of the curve) and the
         transfer (``transfer``: requests, bytes, seconds, backend).
@@ -568,12 +569,15 @@ def _measured(
 ) -> TimeSeries:
     """The light curve of a batch of cut-outs, with what :func:`light_curve_from_index` records."""
     curve = light_curve(result, target, radius=radius, annulus=annulus, **how)
+    if how["reference_window"] is not None:
+        curve.meta["reference_window_mjd"] = list(_sky.parse_time_range(how["reference_window"]))
     curve.meta.update(
         {
             "target_ra_deg": float(target.ra.deg),
             "target_dec_deg": float(target.dec.deg),
             "aperture_radius_pix": float(radius),
             "annulus_pix": list(annulus),
+            "method": how["method"],
             "cutout_size": str(size),  # pixels, unless an angle is written
             "files": files,
             "failed": [f"{item.uri}: {item.error_type}: {item.message}" for item in result.failed],

@@ -268,6 +268,8 @@ def test_difference_light_curve_of_the_tutorial_data(sandbox_env, tmp_path, caps
     )
     curve = TimeSeries.read(curve_path, format="ascii.ecsv")
     assert curve.colnames == aperture.colnames
+    assert (aperture.meta["method"], curve.meta["method"]) == ("aperture", "difference")
+    assert curve.meta["reference_window_mjd"] == pytest.approx([float(t) for t in window])
     assert len(curve) == len(aperture) == 5
     assert list(curve["file"]) == list(aperture["file"])
     for name in ("flux", "flux_err", "x", "y"):
