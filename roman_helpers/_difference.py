@@ -84,16 +84,26 @@ def zero_point(item: Success) -> float | None:
     return None
 
 
-def _scale(item: Success, reference_zero_point: float | None) -> float:
-    """Factor that brings the item's pixels to the reference's flux scale (1 without zero points).
+def _scale(item: Success, grid: Success) -> float:
+    """Factor that brings the item's pixels, once interpolated onto the grid, to the grid's flux scale.
 
-    A simple flux scaling: images in rates (DN/s, MJy/sr) need none; images in counts of
-    different exposure times carry different zero points, and are scaled by their difference.
+    A simple flux scaling, by zero points (AB magnitude of one unit summed over the file's pixels):
+    the difference of zero points (counts of different exposure times, or other units), times the
+    ratio of the grid's pixel area to the item's (an interpolated pixel keeps the value of a pixel of
+    the item's size). Without both zero points the epochs are taken to be on one scale (1): images
+    in rates (DN/s, MJy/sr) of one pixel scale need nothing more.
     """
-    own = zero_point(item)
-    if own is None or reference_zero_point is None:
+    from . import _wcs
+
+    own, reference = zero_point(item), zero_point(grid)
+    if own is None or reference is None:
         return 1.0
-    return float(10 ** (0.4 * (reference_zero_point - own)))
+
+    def area(cut: Any) -> float:
+        ny, nx = cut.data.shape
+        return float(_wcs.pixel_scale(cut.wcs, (nx - 1) / 2, (ny - 1) / 2).to_value("arcsec") ** 2)
+
+    return float(10 ** (0.4 * (reference - own)) * area(grid.cutout) / area(item.cutout))
 
 
 def _on_grid(item: Success, grid: Success, scale: float) -> tuple[np.ndarray, np.ndarray | None]:
@@ -120,10 +130,9 @@ def build_reference(items: Sequence[Success]) -> Reference:
     The items are all of one band; the first one's zero point is the reference's.
     """
     grid = items[0]
-    reference_zero_point = zero_point(grid)
     stamps, variances = [], []
     for item in items:
-        data, variance = _on_grid(item, grid, _scale(item, reference_zero_point))
+        data, variance = _on_grid(item, grid, _scale(item, grid))
         stamps.append(data)
         variances.append(variance)
     stack = np.array(stamps)
@@ -190,7 +199,7 @@ def measurer(
 
     def measure(item: Success) -> ForcedFlux:
         reference = references[str(item.meta.get("band", ""))]
-        data, variance = _on_grid(item, reference.grid, _scale(item, zero_point(reference.grid)))
+        data, variance = _on_grid(item, reference.grid, _scale(item, reference.grid))
         difference = data - reference.data
         error = (
             None if variance is None or reference.variance is None else np.sqrt(variance + reference.variance)
