@@ -36,7 +36,6 @@ from .errors import InvalidParameterError, MissingExtraError
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from .batch import Success
-    from .photometry import ForcedFlux
 
 #: Columns (or cut-out metadata) that give a file's zero point, an AB magnitude for one unit of
 #: its pixels: epochs whose zero points differ are brought to the reference's before subtracting.
@@ -44,6 +43,9 @@ ZERO_POINT_KEYS = ("zeropoint", "zero_point", "zpt_mag", "zptmag")
 
 Where = Callable[["Success"], dict[str, Any]]
 """Where the target is in an item's cut-out: ``{"position": SkyCoord}`` or ``{"pixel": (x, y)}``."""
+#: The aperture photometry of :mod:`roman_helpers.photometry` (handed in, so that this module does
+#: not import it back): ``(image, error, position= or pixel=) -> ForcedFlux``.
+Aperture = Callable[..., Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,12 +153,11 @@ def build_reference(items: Sequence[Success]) -> Reference:
 def measurer(
     items: Sequence[Success],
     where: Where,
-    radius: Any,
-    annulus: Sequence[Any],
+    aperture: Aperture,
     reference_window: Any,
     *,
     mid_time: Callable[[Success], float],
-) -> Callable[[Success], ForcedFlux]:
+) -> Callable[[Success], Any]:
     """A function that measures one item on its difference from its band's reference.
 
     Parameters
@@ -166,8 +167,9 @@ def measurer(
         outside ``reference_window`` make that band's reference.
     where
         The target in an item's cut-out, as :func:`roman_helpers.photometry.forced_photometry` takes it.
-    radius, annulus
-        As for :func:`~roman_helpers.photometry.forced_photometry`.
+    aperture
+        :func:`~roman_helpers.photometry.forced_photometry` with the light curve's aperture and
+        annulus: what measures the difference.
     reference_window : (start, end)
         Times (MJD, ISO, Time; None for an open end) when the target may differ from its
         reference; at least one epoch of each band must be outside it.
@@ -179,8 +181,6 @@ def measurer(
     InvalidParameterError
         If a band has no epoch outside the window (the window itself is checked by the caller).
     """
-    from .photometry import forced_photometry
-
     start, end = _sky.parse_time_range(reference_window)
     bands: dict[str, list[Success]] = {}
     for item in items:
@@ -197,7 +197,7 @@ def measurer(
             )
         references[band] = build_reference(outside)
 
-    def measure(item: Success) -> ForcedFlux:
+    def measure(item: Success) -> Any:
         reference = references[str(item.meta.get("band", ""))]
         data, variance = _on_grid(item, reference.grid, _scale(item, reference.grid))
         difference = data - reference.data
@@ -205,7 +205,7 @@ def measurer(
             None if variance is None or reference.variance is None else np.sqrt(variance + reference.variance)
         )
         on_grid = pixel_of(reference.grid, where)
-        measured = forced_photometry(difference, radius=radius, annulus=annulus, error=error, pixel=on_grid)
+        measured = aperture(difference, error, pixel=on_grid)
         x, y = pixel_of(item, where)  # reported on the item's own cut-out, as the other methods do
         return dataclasses.replace(measured, x=x, y=y)
 

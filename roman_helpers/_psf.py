@@ -31,7 +31,6 @@ from .errors import InvalidParameterError, MissingExtraError
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from .batch import Success
-    from .photometry import ForcedFlux
 
 #: A star is a peak this many times the stamp's clipped standard deviation above its median.
 STAR_THRESHOLD = 10.0
@@ -41,6 +40,9 @@ MIN_STARS = 3
 EPSF_ITERATIONS = 10
 
 Where = Callable[["Success"], dict[str, Any]]
+#: The aperture photometry of :mod:`roman_helpers.photometry` (handed in, so that this module does
+#: not import it back): ``(image, error, position= or pixel=) -> ForcedFlux``.
+Aperture = Callable[..., Any]
 
 
 def _photutils_psf() -> Any:
@@ -118,12 +120,14 @@ def build_epsf(items: Sequence[Success], radius: float) -> Any:
 
 
 def measurer(
-    items: Sequence[Success], where: Where, radius: Any, annulus: Sequence[Any]
-) -> Callable[[Success], ForcedFlux]:
-    """A function that fits the flux of the target in one item with the ePSF of all the items."""
-    from astropy.table import Table
+    items: Sequence[Success], where: Where, radius: Any, aperture: Aperture
+) -> Callable[[Success], Any]:
+    """A function that fits the flux of the target in one item with the ePSF of all the items.
 
-    from .photometry import forced_photometry
+    Its position, background and coverage are those of ``aperture`` (the same annulus as the
+    other methods); only the flux and its error are the fit's.
+    """
+    from astropy.table import Table
 
     psf = _photutils_psf()
     try:
@@ -137,16 +141,16 @@ def measurer(
     model.y_0.fixed = True
     photometry = psf.PSFPhotometry(model, fit_size(radius_pixels), aperture_radius=None, progress_bar=False)
 
-    def measure(item: Success) -> ForcedFlux:
+    def measure(item: Success) -> Any:
         error = None if item.err is None else np.asarray(item.err.data, dtype=float)
-        aperture = forced_photometry(item.cutout, radius=radius, annulus=annulus, error=error, **where(item))
+        around = aperture(item.cutout, error, **where(item))
         data = np.asarray(item.cutout.data, dtype=float)
         bad = ~np.isfinite(data) if error is None else ~(np.isfinite(data) & np.isfinite(error))
-        start = Table({"x": [aperture.x], "y": [aperture.y], "flux": [aperture.flux]})
-        start["local_bkg"] = [aperture.background]
+        start = Table({"x": [around.x], "y": [around.y], "flux": [around.flux]})
+        start["local_bkg"] = [around.background]
         with quiet():  # a fit that does not converge is flagged in the table, and gives NaN here
             fitted = photometry(data, mask=bad, error=error, init_params=start)
         flux, flux_err = float(fitted["flux_fit"][0]), float(fitted["flux_err"][0])
-        return dataclasses.replace(aperture, flux=flux, flux_err=flux_err)
+        return dataclasses.replace(around, flux=flux, flux_err=flux_err)
 
     return measure

@@ -372,24 +372,25 @@ def _measurer(
     """The function that measures one item of a batch by ``method`` (the other two in their modules)."""
     _check_method(method, reference_window)
 
+    def measured(image: Any, error: Any, **centre: Any) -> ForcedFlux:
+        """The aperture and annulus of every method: the psf and difference modules are handed it."""
+        return forced_photometry(image, radius=radius, annulus=annulus, error=error, **centre)
+
     def aperture(item: Any) -> ForcedFlux:
-        err = item.err
-        error = None if err is None else err.data
-        return forced_photometry(item.cutout, radius=radius, annulus=annulus, error=error, **where(item))
+        return measured(item.cutout, None if item.err is None else item.err.data, **where(item))
 
     if method == "aperture" or not items:  # no cut-out (every file failed): an empty curve, as ever
         return aperture
     if method == "psf":
         from . import _psf
 
-        return _psf.measurer(items, where, radius, annulus)
+        return _psf.measurer(items, where, radius, measured)
     from . import _difference
 
     return _difference.measurer(
         items,
         where,
-        radius,
-        annulus,
+        measured,
         reference_window,
         mid_time=lambda item: _mid_time(item.meta["t_start"], item.meta["t_end"]),
     )
