@@ -19,7 +19,7 @@ __all__ = ["MODULES", "missing", "require"]
 MODULES: dict[str, tuple[str, ...]] = {
     "sandbox": ("werkzeug", "trustme", "hpgeom", "pyarrow", "scipy"),
     "notebooks": ("papermill", "ipykernel", "nbformat", "matplotlib", "jupyterlab", "ipywidgets"),
-    "survey": ("dask", "photutils", "pyarrow", "hpgeom"),
+    "survey": ("dask", "photutils", "reproject", "pyarrow", "hpgeom"),
 }
 
 

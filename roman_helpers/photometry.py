@@ -37,6 +37,8 @@ __all__ = ["ForcedFlux", "forced_photometry", "light_curve", "light_curve_from_i
 #: Clipping of the background annulus: 3 sigma, up to 10 rounds (photutils' usual choice).
 CLIP_SIGMA = 3.0
 CLIP_ITERATIONS = 10
+#: How :func:`light_curve` can measure each epoch.
+METHODS = ("aperture", "psf", "difference")
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,8 @@ def light_curve(
     annulus: Sequence[Any] = (8.0, 14.0),
     *,
     pixel: Any = None,
+    method: str = "aperture",
+    reference_window: Any = None,
 ) -> TimeSeries:
     """Forced photometry of one target in every cut-out of a batch, as a time series.
 
@@ -238,6 +242,26 @@ def light_curve(
     pixel : (x, y), optional
         The target in 0-based pixels of the files, as given to
         :func:`~roman_helpers.batch.cutouts`, instead of ``position``.
+    method : {"aperture", "psf", "difference"}
+        How each epoch is measured, always at the target's position:
+
+        * ``"aperture"``: the flux in a circle minus the local background
+          (:func:`forced_photometry`);
+        * ``"psf"``: the flux of an empirical PSF fitted there, the PSF built from the isolated
+          stars of all the cut-outs (photutils' ``EPSFBuilder`` and ``PSFPhotometry``; the
+          background is the annulus'); needs a few stars in the stamps. Its flux counts the
+          light in a box of ``2 * ceil(2 * radius) + 1`` pixels: nearer the total than an
+          aperture's, which misses the PSF's wings;
+        * ``"difference"``: the aperture on the epoch minus a reference image of its band (the
+          median of the epochs outside ``reference_window``, each reprojected onto one grid with
+          ``reproject``): a transient on a galaxy without the galaxy. The epochs are scaled by
+          their zero points when the batch's table gives them (a ``zeropoint`` column, in AB
+          magnitudes); the PSFs are not matched (right for simulations with one PSF per band;
+          on real data a bright host may leave a residual).
+    reference_window : (start, end), optional
+        For ``method="difference"`` (and only for it): when the target may vary (MJD numbers,
+        ISO dates or Times; None for an open end). The epochs outside it make the reference;
+        at least one per band.
 
     Returns
     -------
@@ -251,8 +275,10 @@ def light_curve(
     Raises
     ------
     InvalidParameterError
-        If a file's row has no ``t_start`` and ``t_end``, or the target is two bare numbers
-        given as ``position`` (RA and Dec, or pixels?).
+        If a file's row has no ``t_start`` and ``t_end``, the target is two bare numbers
+        given as ``position`` (RA and Dec, or pixels?), ``method`` is not one of the three, a
+        ``reference_window`` is missing for ``"difference"`` (or given for another method) or
+        leaves no epoch of a band outside it, or the cut-outs hold too few stars for ``"psf"``.
 
     Examples
     --------
@@ -265,6 +291,14 @@ def light_curve(
     >>> curve = light_curve(result, target, radius=3, annulus=(8, 14))
     >>> len(curve), str(curve["band"][0]), round(float(curve["time"][0].mjd), 4), float(curve["coverage"][0])
     (5, 'F106', 61297.2175, 1.0)
+
+    The same epochs on their differences from a reference made of those outside a window (here
+    the second epoch's time):
+
+    >>> window = ("2026-09-14T05:16", "2026-09-14T05:17")
+    >>> difference = light_curve(result, target, method="difference", reference_window=window)
+    >>> len(difference), bool(all(difference["flux_err"] > 0))
+    (5, True)
     """
     from astropy.time import Time
     from astropy.timeseries import TimeSeries
@@ -287,23 +321,24 @@ def light_curve(
             "y",
         )
     }
-    for item in sorted(batch_result.ok, key=lambda item: item.index):
+    items = sorted(batch_result.ok, key=lambda item: item.index)
+    for item in items:
         if "t_start" not in item.meta or "t_end" not in item.meta:
             raise InvalidParameterError(
                 "batch_result",
                 f"a file without t_start/t_end ({item.uri})",
                 hint="cut out from a table with t_start and t_end columns (MJD), not a list of URIs",
             )
-        err = item.err
-        where = (
-            {"pixel": item.cutout.to_cutout_position(centre)}  # the file's pixels, in the cut-out's
-            if pixel is not None
-            else {"position": centre}
-        )
+
+    def where(item: Any) -> dict[str, Any]:
+        if pixel is not None:
+            return {"pixel": item.cutout.to_cutout_position(centre)}  # the file's pixels, in the cut-out's
+        return {"position": centre}
+
+    measure = _measurer(method, items, where, radius, annulus, reference_window)
+    for item in items:
         try:
-            measured = forced_photometry(
-                item.cutout, radius=radius, annulus=annulus, error=None if err is None else err.data, **where
-            )
+            measured = measure(item)
         except InvalidParameterError as error:
             if error.name != "position":
                 raise
@@ -329,6 +364,56 @@ def light_curve(
             for name, values in rows.items()
         },
     )
+
+
+def _measurer(
+    method: str, items: list[Any], where: Any, radius: Any, annulus: Sequence[Any], reference_window: Any
+) -> Any:
+    """The function that measures one item of a batch by ``method`` (the other two in their modules)."""
+    _check_method(method, reference_window)
+
+    def measured(image: Any, error: Any, **centre: Any) -> ForcedFlux:
+        """The aperture and annulus of every method: the psf and difference modules are handed it."""
+        return forced_photometry(image, radius=radius, annulus=annulus, error=error, **centre)
+
+    def aperture(item: Any) -> ForcedFlux:
+        return measured(item.cutout, None if item.err is None else item.err.data, **where(item))
+
+    if method == "aperture" or not items:  # no cut-out (every file failed): an empty curve, as ever
+        return aperture
+    if method == "psf":
+        from . import _psf
+
+        return _psf.measurer(items, where, radius, measured)
+    from . import _difference
+
+    return _difference.measurer(
+        items,
+        where,
+        measured,
+        reference_window,
+        mid_time=lambda item: _mid_time(item.meta["t_start"], item.meta["t_end"]),
+    )
+
+
+def _check_method(method: str, reference_window: Any) -> None:
+    """Refuse a method that is not one of :data:`METHODS`, and a reference window it cannot use."""
+    if method not in METHODS:
+        raise InvalidParameterError("method", method, METHODS, hint="choose how each epoch is measured")
+    if method != "difference" and reference_window is not None:
+        raise InvalidParameterError(
+            "reference_window", reference_window, hint="reference_window= is for method= 'difference' only"
+        )
+    if method == "difference":
+        if reference_window is None:
+            raise InvalidParameterError(
+                "reference_window",
+                None,
+                hint="difference photometry needs the time window when the target varies: give "
+                "reference_window= as its start and end (MJD or ISO); the epochs outside it make the "
+                "reference",
+            )
+        _sky.parse_time_range(reference_window)
 
 
 def _mid_time(start: Any, end: Any) -> float:
@@ -357,6 +442,8 @@ def light_curve_from_index(
     retries: int = 2,
     timeout: float | None = None,
     progress: bool | None = None,
+    method: str = "aperture",
+    reference_window: Any = None,
 ) -> TimeSeries:
     """Forced photometry of a target in every file of an index that holds it: find, cut out, measure.
 
@@ -385,12 +472,15 @@ def light_curve_from_index(
         Background annulus radii in pixels; ``radius <= r_in < r_out``.
     client, max_workers, anon, retries, timeout, progress
         As for :func:`roman_helpers.batch.cutouts`.
+    method, reference_window
+        How each epoch is measured, as for :func:`light_curve`.
 
     Returns
     -------
     astropy.timeseries.TimeSeries
         As :func:`light_curve`. ``meta`` records the target (``target_ra_deg``,
         ``target_dec_deg``), the apertures (``aperture_radius_pix``, ``annulus_pix``), the
+        ``method`` (and for ``"difference"`` the ``reference_window_mjd``), the
         cut-out size (``cutout_size``), the number of files found (``files``), the files that
         failed (``failed``: ``"URI: ErrorType: message"``, and left out of the curve) and the
         transfer (``transfer``: requests, bytes, seconds, backend).
@@ -422,6 +512,8 @@ def light_curve_from_index(
 
     r_in, r_out = (float(value) for value in annulus)
     _sky.check_apertures(float(radius), r_in, r_out)
+    _check_method(method, reference_window)  # before any file is read
+    how = {"method": method, "reference_window": reference_window}
     target = _sky.parse_sky_position(position)
     size = default_size(annulus) if size is None else size
     pixels = _sky.parse_size(size)
@@ -432,8 +524,12 @@ def light_curve_from_index(
             f"{found.meta['reason']}; {found.meta['suggestion'] or 'check the position'}"
         )
     try:
+        from ._difference import ZERO_POINT_KEYS
+
+        columns = ["uri", "band", "detector", "t_start", "t_end"]
+        columns += [name for name in found.colnames if name.lower() in ZERO_POINT_KEYS]
         result = batch.cutouts(
-            found["uri", "band", "detector", "t_start", "t_end"],
+            found[columns],
             target,
             pixels,
             client=client,
@@ -444,7 +540,7 @@ def light_curve_from_index(
             progress=progress,
         )
     except Interrupted as stopped:
-        curve = _measured(stopped.partial, target, radius, (r_in, r_out), size, len(found))  # type: ignore[arg-type]
+        curve = _measured(stopped.partial, target, radius, (r_in, r_out), size, len(found), how)  # type: ignore[arg-type]
         curve.meta["interrupted"] = f"after {stopped.done} of {stopped.total} files"
         raise Interrupted(
             f"interrupted after {stopped.done} of {stopped.total} files; the light curve of those is this "
@@ -453,7 +549,7 @@ def light_curve_from_index(
             stopped.done,
             stopped.total,
         ) from None
-    curve = _measured(result, target, radius, (r_in, r_out), size, len(found))
+    curve = _measured(result, target, radius, (r_in, r_out), size, len(found), how)
     if not result.ok:
         warnings.warn(
             f"none of the {len(found)} files gave a cut-out; meta['failed'] says why",
@@ -464,16 +560,25 @@ def light_curve_from_index(
 
 
 def _measured(
-    result: BatchResult, target: Any, radius: float, annulus: tuple[float, float], size: Any, files: int
+    result: BatchResult,
+    target: Any,
+    radius: float,
+    annulus: tuple[float, float],
+    size: Any,
+    files: int,
+    how: dict[str, Any],
 ) -> TimeSeries:
     """The light curve of a batch of cut-outs, with what :func:`light_curve_from_index` records."""
-    curve = light_curve(result, target, radius=radius, annulus=annulus)
+    curve = light_curve(result, target, radius=radius, annulus=annulus, **how)
+    if how["reference_window"] is not None:
+        curve.meta["reference_window_mjd"] = list(_sky.parse_time_range(how["reference_window"]))
     curve.meta.update(
         {
             "target_ra_deg": float(target.ra.deg),
             "target_dec_deg": float(target.dec.deg),
             "aperture_radius_pix": float(radius),
             "annulus_pix": list(annulus),
+            "method": how["method"],
             "cutout_size": str(size),  # pixels, unless an angle is written
             "files": files,
             "failed": [f"{item.uri}: {item.error_type}: {item.message}" for item in result.failed],

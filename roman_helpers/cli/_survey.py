@@ -29,6 +29,7 @@ from ..errors import (
     ObjectNotFoundError,
     RomanHelpersError,
 )
+from ..photometry import METHODS
 from ._files import checked_output, progress, uri_lines
 from ._options import anon_option, positive_float, positive_int, selection_options, sky_target, target_words
 from ._words import Usage, Words, interrupted, usage_error
@@ -239,12 +240,15 @@ def _lightcurve_words(args: argparse.Namespace) -> Words:
             "radius": "--radius",
             "annulus": "--annulus",
             "client": "--scheduler",
+            "method": "--method",
+            "reference_window": "--reference-window",
         },
         {
             **selection.typed,
             "size": args.size,
             "annulus": " ".join(f"{r:g}" for r in args.annulus),
             "client": args.scheduler,
+            "reference_window": None if args.reference_window is None else " ".join(args.reference_window),
         },
     )
 
@@ -292,6 +296,8 @@ def _lightcurve(args: argparse.Namespace) -> int:
                 anon=args.anon,
                 timeout=args.timeout,
                 progress=progress(),
+                method=args.method,
+                reference_window=None if args.reference_window is None else tuple(args.reference_window),
             )
     except Interrupted as stopped:
         if args.debug:
@@ -463,6 +469,23 @@ def _add_lightcurve(command: Command) -> None:
         default=(8.0, 14.0),
         metavar=("R_IN", "R_OUT"),
         help="background annulus radii (default 8 14)",
+    )
+    lightcurve.add_argument(
+        "--method",
+        choices=METHODS,
+        default="aperture",
+        help="how each epoch is measured at the target: aperture (the flux in the circle minus the "
+        "annulus' background; the default), psf (an empirical PSF from the cut-outs' isolated stars "
+        "fitted there: give a --size that holds a few stars), difference (the aperture on the epoch "
+        "minus a reference image of its band, the median of the epochs outside --reference-window: "
+        "a transient on a galaxy without the galaxy)",
+    )
+    lightcurve.add_argument(
+        "--reference-window",
+        nargs=2,
+        metavar=("START", "END"),
+        help="for --method difference: when the target varies (MJD or ISO, UTC); the epochs outside "
+        "it make the reference",
     )
     _add_lightcurve_outputs(lightcurve)
 

@@ -1,0 +1,314 @@
+"""The three ways a light curve measures an epoch: aperture, PSF fit and difference image.
+
+The epochs are made here: a Gaussian PSF of known width integrated over each pixel, a host
+galaxy (a wider Gaussian) beside a point source whose flux changes only inside a time window,
+or isolated stars of constant flux, on a flat sky with Gaussian noise of a known sigma and an
+ERR array that says so. Every epoch points a little differently (sub-pixel shifts and a
+rotation), so difference imaging has to reproject. The truth is that construction: the fluxes
+put in, and the fraction of a Gaussian inside a circle, 1 - exp(-r^2 / 2 sigma^2); nothing is
+computed with the code under test. One last test runs difference photometry on the sandbox's
+tutorial data, where only the shape of the answer is known.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import astropy.units as u
+import numpy as np
+import pytest
+from astropy.coordinates import SkyCoord
+from astropy.nddata import Cutout2D
+from astropy.wcs import WCS
+from scipy.special import erf
+
+from roman_helpers.batch import BatchResult, ImageCutout, Success
+from roman_helpers.errors import InvalidParameterError
+from roman_helpers.photometry import light_curve, light_curve_from_index
+
+PSF_SIGMA = 1.5  # pixels
+SKY, NOISE = 100.0, 5.0  # per pixel
+SCALE = 0.11  # arcsec per pixel
+TARGET = SkyCoord(150.1 * u.deg, 2.2 * u.deg)
+
+
+def gaussian(flux: float, x0: float, y0: float, shape: tuple[int, int], sigma: float) -> np.ndarray:
+    """A circular Gaussian integrated over each pixel (so the pixels sum to ``flux``, less what falls off)."""
+
+    def profile(n: int, centre: float) -> np.ndarray:
+        edges = (np.arange(n + 1) - 0.5 - centre) / (sigma * math.sqrt(2))
+        return np.diff(0.5 * (1 + erf(edges)))
+
+    return flux * np.outer(profile(shape[0], y0), profile(shape[1], x0))
+
+
+def enclosed(radius: float, sigma: float = PSF_SIGMA) -> float:
+    """Fraction of a circular Gaussian's light inside a circle of ``radius`` at its centre."""
+    return 1 - math.exp(-(radius**2) / (2 * sigma**2))
+
+
+def pointing(rng: np.random.Generator, shape: tuple[int, int], scale: float = SCALE) -> WCS:
+    """A TAN WCS with the target near the image's centre (a random sub-pixel shift) and a random rotation."""
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [TARGET.ra.deg, TARGET.dec.deg]
+    wcs.wcs.crpix = [
+        (shape[1] - 1) / 2 + 1 + rng.uniform(-0.5, 0.5),
+        (shape[0] - 1) / 2 + 1 + rng.uniform(-0.5, 0.5),
+    ]
+    angle = rng.uniform(0, 2 * math.pi)
+    wcs.wcs.cd = (scale / 3600) * np.array(
+        [[-math.cos(angle), math.sin(angle)], [math.sin(angle), math.cos(angle)]]
+    )
+    return wcs
+
+
+def epoch(
+    index: int,
+    mjd: float,
+    sources: list[tuple[SkyCoord, float, float]],
+    shape: tuple[int, int],
+    seed: int,
+    scale: float = SCALE,
+) -> Success:
+    """One epoch's cut-out in counts per pixel: ``sources`` are (position, flux, sigma in pixels of SCALE).
+
+    With another pixel ``scale``, the same sky: the sky and its variance per pixel follow the
+    pixel's area, a Gaussian's width in pixels the inverse of the scale.
+    """
+    rng = np.random.default_rng([seed, index])
+    wcs = pointing(rng, shape, scale)
+    area, noise = (scale / SCALE) ** 2, NOISE * scale / SCALE
+    image = np.full(shape, SKY * area)
+    for where, flux, sigma in sources:
+        x, y = wcs.world_to_pixel(where)
+        image += gaussian(flux, float(x), float(y), shape, sigma * SCALE / scale)
+    image += rng.normal(0, noise, shape)
+    centre = ((shape[1] - 1) / 2, (shape[0] - 1) / 2)
+    value = ImageCutout(
+        Cutout2D(image, centre, shape, wcs=wcs), Cutout2D(np.full(shape, noise), centre, shape, wcs=wcs)
+    )
+    meta = {"band": "F158", "t_start": mjd, "t_end": mjd + 0.002, "detector": "WFI01"}
+    return Success(f"s3://bucket/epoch{index:03d}.fits", value, 1, meta, index)
+
+
+# --------------------------------------------------------------------------- a transient on a galaxy
+
+STAMP = (31, 31)
+EPOCHS = 40
+WINDOW = (60020.0, 60050.0)  # the transient is on inside it, and off (flux 0) outside
+HOST = TARGET.spherical_offsets_by(1.5 * SCALE * u.arcsec, 0.8 * SCALE * u.arcsec)
+HOST_FLUX, HOST_SIGMA = 20000.0, 4.0
+RADIUS, ANNULUS = 5.0, (9.0, 14.0)
+
+
+def transient_flux(mjd: float) -> float:
+    start, end = WINDOW
+    if not start <= mjd <= end:
+        return 0.0
+    return 4000.0 * math.exp(-(((mjd - 60030.0) / 8.0) ** 2))
+
+
+@pytest.fixture(scope="module")
+def on_a_host() -> tuple[BatchResult, np.ndarray]:
+    times = 60000.0 + 2.0 * np.arange(EPOCHS)  # 60000 .. 60078: 15 epochs inside the window
+    items = [
+        epoch(i, t, [(HOST, HOST_FLUX, HOST_SIGMA), (TARGET, transient_flux(t), PSF_SIGMA)], STAMP, seed=7)
+        for i, t in enumerate(times)
+    ]
+    return BatchResult(ok=items), np.array([transient_flux(t) for t in times])
+
+
+def test_difference_photometry_recovers_the_transient_on_its_host(on_a_host):
+    result, injected = on_a_host
+    curve = light_curve(result, TARGET, RADIUS, ANNULUS, method="difference", reference_window=WINDOW)
+    truth = injected * enclosed(RADIUS)
+    assert len(curve) == EPOCHS and np.all(curve["coverage"] == 1.0)
+    pulls = (np.asarray(curve["flux"]) - truth) / np.asarray(curve["flux_err"])
+    within = float(np.mean(np.abs(pulls) < 3))
+    print(f"difference: {within:.1%} of {EPOCHS} epochs within 3 sigma; pull std {np.std(pulls):.2f}")
+    assert within >= 0.95
+    # the errors are those of the epoch and the reference in quadrature: above the epoch's alone
+    epoch_alone = NOISE * math.sqrt(math.pi * RADIUS**2)
+    assert np.all(np.asarray(curve["flux_err"]) > epoch_alone)
+    assert np.all(np.asarray(curve["flux_err"]) < 1.5 * epoch_alone)
+    # the target's pixel is reported on each epoch's own cut-out, as for the aperture
+    for row, item in zip(curve, result.ok, strict=True):
+        x, y = item.cutout.wcs.world_to_pixel(TARGET)
+        assert (row["x"], row["y"]) == pytest.approx((float(x), float(y)), abs=1e-6)
+
+
+def test_epochs_on_other_flux_scales_are_brought_to_the_references_by_their_zero_points(on_a_host):
+    """Images in counts of twice the exposure: twice the pixels, a zero point 0.753 mag fainter."""
+    result, injected = on_a_host
+    zero_point, doubled = 25.0, 2.5 * math.log10(2)
+    items = copy.deepcopy(result.ok)
+    for item in items[1::2]:  # every other epoch; the first (the reference's grid) keeps its scale
+        item.value.data.data[...] *= 2
+        item.value.err.data[...] *= 2
+    truth = injected * enclosed(RADIUS)  # on the scale of the first epoch, the reference's
+    fractions = []
+    for with_zero_points in (True, False):
+        for number, item in enumerate(items):
+            item.meta.pop("zeropoint", None)
+            if with_zero_points:
+                item.meta["zeropoint"] = zero_point + (doubled if number % 2 else 0.0)
+        curve = light_curve(
+            BatchResult(ok=items), TARGET, RADIUS, ANNULUS, method="difference", reference_window=WINDOW
+        )
+        pulls = (np.asarray(curve["flux"]) - truth) / np.asarray(curve["flux_err"])
+        fractions.append(float(np.mean(np.abs(pulls) < 3)))
+    print(f"mixed exposures: {fractions[0]:.1%} within 3 sigma with zero points, {fractions[1]:.1%} without")
+    assert fractions[0] >= 0.95
+    assert fractions[1] < 0.5  # the doubled host does not subtract: the scaling is what makes it work
+
+
+def test_epochs_of_a_finer_pixel_scale_are_brought_to_the_references_pixels():
+    """Every third epoch has pixels of half the side (counts per pixel a quarter), one zero point for all."""
+    times = 60000.0 + 2.0 * np.arange(EPOCHS)
+    items = []
+    for i, t in enumerate(times):
+        fine = i % 3 == 1  # the first epoch, the reference's grid, has the usual pixels
+        sources = [(HOST, HOST_FLUX, HOST_SIGMA), (TARGET, transient_flux(t), PSF_SIGMA)]
+        item = epoch(i, t, sources, (61, 61) if fine else STAMP, seed=13, scale=SCALE / 2 if fine else SCALE)
+        item.meta["zeropoint"] = 25.0
+        items.append(item)
+    curve = light_curve(
+        BatchResult(ok=items), TARGET, RADIUS, ANNULUS, method="difference", reference_window=WINDOW
+    )
+    truth = np.array([transient_flux(t) for t in times]) * enclosed(RADIUS)
+    pulls = (np.asarray(curve["flux"]) - truth) / np.asarray(curve["flux_err"])
+    within = float(np.mean(np.abs(pulls) < 3))
+    print(f"mixed pixel scales: {within:.1%} within 3 sigma")
+    assert within >= 0.95
+
+
+def test_an_aperture_on_the_host_measures_the_host_too(on_a_host):
+    result, injected = on_a_host
+    curve = light_curve(result, TARGET, RADIUS, ANNULUS)  # method="aperture", the default
+    bias = np.asarray(curve["flux"]) - injected * enclosed(RADIUS)
+    # the host's light in the aperture, less the host's light the annulus takes for sky (about 10000)
+    sigmas = np.median(bias / curve["flux_err"])
+    print(f"aperture on the host: median bias {np.median(bias):.0f} = {sigmas:.0f} sigma")
+    assert np.all(bias > 10 * np.asarray(curve["flux_err"]))
+    assert np.median(bias) > 0.1 * HOST_FLUX
+
+
+def test_a_band_needs_an_epoch_outside_the_window(on_a_host):
+    result, _ = on_a_host
+    with pytest.raises(InvalidParameterError, match="no F158 epoch lies outside"):
+        light_curve(result, TARGET, RADIUS, ANNULUS, method="difference", reference_window=(59000, 61000))
+
+
+@pytest.mark.parametrize(
+    ("method", "window", "match"),
+    [
+        ("bogus", None, "aperture"),
+        ("difference", None, "needs the time window"),
+        ("aperture", (60000, 60010), "for method= 'difference' only"),
+        ("difference", (60010, 60000), "the start comes after the end"),
+    ],
+)
+def test_methods_and_windows_that_cannot_be_used(on_a_host, method, window, match):
+    result, _ = on_a_host
+    with pytest.raises(InvalidParameterError, match=match):
+        light_curve(result, TARGET, RADIUS, ANNULUS, method=method, reference_window=window)
+
+
+# --------------------------------------------------------------------------- isolated stars
+
+FIELD = (61, 61)
+STAR_EPOCHS = 20
+#: The target at the centre and three neighbours 20 pixels away: none in another's annulus.
+STARS = [
+    (TARGET, 1500.0),
+    (TARGET.spherical_offsets_by(20 * SCALE * u.arcsec, 0 * u.arcsec), 2500.0),
+    (TARGET.spherical_offsets_by(0 * u.arcsec, 20 * SCALE * u.arcsec), 1200.0),
+    (TARGET.spherical_offsets_by(-14 * SCALE * u.arcsec, -14.5 * SCALE * u.arcsec), 2000.0),
+]
+
+
+def target_flux(index: int) -> float:
+    return 1500.0 * (1 + 0.4 * math.sin(index))  # the target varies; its neighbours do not
+
+
+@pytest.fixture(scope="module")
+def stars() -> BatchResult:
+    items = []
+    for i in range(STAR_EPOCHS):
+        fluxes = [target_flux(i)] + [flux for _, flux in STARS[1:]]
+        sources = [(where, flux, PSF_SIGMA) for (where, _), flux in zip(STARS, fluxes, strict=True)]
+        items.append(epoch(i, 60000.0 + i, sources, FIELD, seed=11))
+    return BatchResult(ok=items)
+
+
+def test_psf_photometry_of_isolated_stars_is_no_noisier_than_apertures(stars):
+    radius, annulus = 3.0, (8.0, 12.0)
+    residuals: dict[str, list[float]] = {"psf": [], "aperture": []}
+    for number, (where, flux) in enumerate(STARS):
+        injected = np.array([target_flux(i) if number == 0 else flux for i in range(STAR_EPOCHS)])
+        for method, expected in (("psf", injected), ("aperture", injected * enclosed(radius))):
+            curve = light_curve(stars, where, radius, annulus, method=method)
+            assert np.all(np.isfinite(curve["flux"])) and np.all(curve["flux_err"] > 0)
+            residuals[method] += list(np.asarray(curve["flux"]) / expected - 1)
+    psf, aperture = np.array(residuals["psf"]), np.array(residuals["aperture"])
+    print(
+        f"{psf.size} points: psf bias {psf.mean():+.2%} scatter {psf.std():.2%}; "
+        f"aperture bias {aperture.mean():+.2%} scatter {aperture.std():.2%}; "
+        f"ratio {psf.std() / aperture.std():.2f}"
+    )
+    assert abs(psf.mean()) < 0.01  # the ePSF's box holds the whole Gaussian: PSF fluxes are total fluxes
+    assert psf.std() <= aperture.std()
+
+
+@pytest.mark.parametrize(("method", "window"), [("psf", None), ("difference", WINDOW)])
+def test_no_cut_out_is_an_empty_curve_for_every_method(method, window):
+    curve = light_curve(BatchResult(), TARGET, RADIUS, ANNULUS, method=method, reference_window=window)
+    assert len(curve) == 0 and "flux" in curve.colnames
+
+
+def test_psf_photometry_needs_stars(on_a_host):
+    result, _ = on_a_host
+    faint = BatchResult(ok=result.ok[:1])  # one stamp: a galaxy, no isolated star
+    with pytest.raises(InvalidParameterError, match="too few to build a PSF"):
+        light_curve(faint, TARGET, RADIUS, ANNULUS, method="psf")
+
+
+# --------------------------------------------------------------------------- the sandbox
+
+TUTORIAL_DATA = "s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/"
+
+
+def test_difference_light_curve_of_the_tutorial_data(sandbox_env, tmp_path, capsys):
+    """The kit's function and ``roman-helpers lightcurve --method difference`` on real-shaped files."""
+    from astropy.timeseries import TimeSeries
+
+    from roman_helpers.cli import main
+    from roman_helpers.footprints import build_index, save_index
+
+    index = build_index(TUTORIAL_DATA, progress=False)
+    aperture = light_curve_from_index(index, "270.7956 -0.2870", band="F106", progress=False)
+    second = float(np.sort(aperture["time"].mjd)[1])
+    window = (f"{second - 1e-4:.6f}", f"{second + 1e-4:.6f}")  # only the second epoch is left out
+    index_path, curve_path = save_index(index, tmp_path / "index.ecsv"), tmp_path / "curve.ecsv"
+    common = ["lightcurve", str(index_path), "--target", "270.7956 -0.2870", "--band", "F106"]
+    assert (
+        main([*common, "--method", "difference", "--reference-window", *window, "-o", str(curve_path)]) == 0
+    )
+    curve = TimeSeries.read(curve_path, format="ascii.ecsv")
+    assert curve.colnames == aperture.colnames
+    assert (aperture.meta["method"], curve.meta["method"]) == ("aperture", "difference")
+    assert curve.meta["reference_window_mjd"] == pytest.approx([float(t) for t in window])
+    assert len(curve) == len(aperture) == 5
+    assert list(curve["file"]) == list(aperture["file"])
+    for name in ("flux", "flux_err", "x", "y"):
+        assert np.all(np.isfinite(curve[name])), name
+    assert np.all(curve["flux_err"] > 0)
+    assert np.asarray(curve["x"]) == pytest.approx(np.asarray(aperture["x"]), abs=1e-6)
+    # measured on the difference from the reference, not on the epoch
+    assert not np.allclose(curve["flux"], aperture["flux"])
+    capsys.readouterr()
+    assert main([*common, "--method", "difference", "-o", str(tmp_path / "none.ecsv")]) != 0
+    assert "--reference-window" in capsys.readouterr().err
+    assert not (tmp_path / "none.ecsv").exists()
