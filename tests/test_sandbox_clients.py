@@ -209,7 +209,10 @@ def test_pyarrow_s3filesystem_lists_and_reads_footers_through_the_sandbox(client
     assert read["schema"] == local.schema_arrow.names
     _only_the_bucket(records, {CATALOG_KEY, ""})
     listings = [r for r in records if r["key"] == "" and "list-type=2" in r["query"]]
-    assert len(listings) == 1 and "prefix=openuniverse2024%2Froman%2Ffull" in listings[0]["query"]
+    # pyarrow's S3 client tries a request again when an answer is slow (a loaded machine): the same
+    # query, repeated; one listing of the catalog folder, whatever the number of tries.
+    assert listings and {r["query"] for r in listings} == {listings[0]["query"]}
+    assert "prefix=openuniverse2024%2Froman%2Ffull" in listings[0]["query"]
 
 
 @pytest.mark.timeout(400)
