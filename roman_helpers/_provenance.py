@@ -200,7 +200,7 @@ class Provenance:
     mjd_start, mjd_end : float
         Start and end of the exposure (MJD; NaN when not given).
     unit : str
-        The pixels' unit in FITS spelling (``"electron"``, ``"DN / s"``, ``"MJy / sr"``); empty
+        The pixels' unit as astropy spells it (``"electron"``, ``"DN / s"``, ``"MJy / sr"``); empty
         when the file does not say.
     zeropoint : float
         AB magnitude of a source whose pixels sum to 1 in ``unit`` (NaN without one).
@@ -233,7 +233,7 @@ class Provenance:
         """:attr:`unit` as an astropy unit, or None."""
         import astropy.units as u
 
-        return u.Unit(self.unit, format="fits") if self.unit else None
+        return u.Unit(self.unit) if self.unit else None
 
     def cards(self) -> list[tuple[str, Any, str]]:
         """FITS cards ``(keyword, value, comment)`` of what is known (nothing for what is not)."""
@@ -258,7 +258,7 @@ def _finite(value: Any) -> bool:
 
 
 def unit_text(value: Any) -> str:
-    """A unit as the file writes it (``'electron'``, ``'DN/s'``, ``'ELECTRONS/S'``), in FITS spelling."""
+    """A unit as the file writes it (``'electron'``, ``'DN/s'``, ``'ELECTRONS/S'``), as astropy spells it."""
     import astropy.units as u
 
     if value is None:
@@ -274,7 +274,7 @@ def unit_text(value: Any) -> str:
         unit = u.Unit(normal, parse_strict="silent")
         if isinstance(unit, u.UnrecognizedUnit):
             return ""
-    return unit.to_string("fits") if unit != u.dimensionless_unscaled else ""
+    return unit.to_string() if unit != u.dimensionless_unscaled else ""
 
 
 def _ab(flux_density_mjy: float) -> float:
@@ -298,8 +298,8 @@ def from_headers(headers: Sequence[Header], source: str = "") -> Provenance:
     if math.isfinite(zptmag) and band_zeropoint is not None:
         zeropoint = zptmag + band_zeropoint - 2.5 * math.log10(ROMAN_COLLECTING_AREA)
         origin = (
-            f"ZPTMAG + {described['band']} AB zero point of 1 photon/s/cm^2 "
-            f"({band_zeropoint} for 1 e-/s, Roman WFI technical tables 2024, - 2.5 log10 {ROMAN_COLLECTING_AREA:g} cm^2)"
+            f"ZPTMAG + {described['band']} AB zero point of 1 photon/s/cm^2 ({band_zeropoint} for "
+            f"1 e-/s, Roman WFI technical tables 2024, - 2.5 log10 {ROMAN_COLLECTING_AREA:g} cm^2)"
         )
     photfnu = as_float(header_value(headers, "PHOTFNU"))
     if math.isnan(zeropoint) and math.isfinite(photfnu) and unit.endswith("/ s"):

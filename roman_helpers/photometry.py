@@ -276,7 +276,7 @@ def light_curve(
     >>> len(curve), str(curve["band"][0]), round(float(curve["time"][0].mjd), 4), float(curve["coverage"][0])
     (5, 'F106', 61297.2175, 1.0)
     >>> exposures = curve[curve["detector"] != ""]  # the calibrated exposures, not the mosaic
-    >>> sorted(set(exposures["unit"])), curve.meta["zeropoint_source"]  # as the files say
+    >>> sorted({str(unit) for unit in exposures["unit"]}), curve.meta["zeropoint_source"]  # as the files say
     (['DN / s'], 'meta.photometry.conversion_megajanskys x pixel_area')
     >>> round(float(exposures["zeropoint"][0].value), 3)  # AB magnitude of 1 DN/s in F106
     25.602
@@ -336,12 +336,14 @@ def light_curve(
         rows["y"].append(float(y))
         rows["unit"].append(getattr(provenance, "unit", ""))
         rows["zeropoint"].append(getattr(provenance, "zeropoint", np.nan))
-        if getattr(provenance, "zeropoint_source", "") and provenance.zeropoint_source not in sources:
-            sources.append(provenance.zeropoint_source)
+        origin = getattr(provenance, "zeropoint_source", "")
+        if origin and origin not in sources:
+            sources.append(origin)
     mjd = np.asarray(rows.pop("mjd"), dtype=float)
     order = np.argsort(mjd, kind="stable")
     columns = {
-        name: np.asarray(values)[order] if values else np.array([], dtype=float) for name, values in rows.items()
+        name: np.asarray(values)[order] if values else np.array([], dtype=float)
+        for name, values in rows.items()
     }
     curve = TimeSeries(time=Time(mjd[order], format="mjd"), data=_with_units(columns))
     curve.meta.update(
@@ -394,7 +396,7 @@ def _with_units(columns: dict[str, np.ndarray]) -> dict[str, Any]:
         columns["mag"], columns["mag_err"] = mag * u.mag, mag_err * u.mag
     distinct = {str(unit) for unit in units}
     if len(distinct) == 1 and "" not in distinct:
-        unit = u.Unit(distinct.pop(), format="fits")
+        unit = u.Unit(distinct.pop())
         for name in ("flux", "flux_err", "background"):
             columns[name] = np.asarray(columns[name], dtype=float) * unit
     elif len(distinct) > 1:
@@ -642,16 +644,18 @@ def plot_light_curve(curve: Table, truth: Table | None = None, ax: Any = None, *
     coverage = (
         np.asarray(curve["coverage"], dtype=float) if "coverage" in curve.colnames else np.ones(len(curve))
     )
-    value, error = ("mag", "mag_err") if mag else ("flux", "flux_err")
+    value, spread = ("mag", "mag_err") if mag else ("flux", "flux_err")
     for table, what in ((curve, "curve"), (truth, "truth")):
-        needed = (value, error) if table is curve else (value,)
+        needed = (value, spread) if table is curve else (value,)
         if table is not None and any(name not in table.colnames for name in needed):
             raise InvalidParameterError(
                 what,
                 f"a table without {' or '.join(needed)}",
-                hint="its files gave no zero point: plot fluxes (mag=False)" if mag else "give flux and flux_err",
+                hint="its files gave no zero point: plot fluxes (mag=False)"
+                if mag
+                else "give flux and flux_err",
             )
-    flux, flux_err = np.asarray(curve[value], dtype=float), np.asarray(curve[error], dtype=float)
+    flux, flux_err = np.asarray(curve[value], dtype=float), np.asarray(curve[spread], dtype=float)
     for band in bands:
         for full in (True, False):
             chosen = (band_of == band) & ((coverage >= 1 - 1e-9) == full)

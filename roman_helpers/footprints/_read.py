@@ -13,8 +13,7 @@ image larger than its object could hold is a bad file, not a footprint.
 from __future__ import annotations
 
 import contextlib
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,7 +26,6 @@ from .._threadsafe import quiet
 from ..errors import FileFormatError
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
-    from astropy.io.fits import Header
     from astropy.wcs import WCS
 
 __all__ = ["SIP_LIMIT", "SIP_MAX_ERROR", "NotAnImage", "read_file"]
