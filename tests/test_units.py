@@ -20,7 +20,8 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from roman_helpers import batch, stream
-from roman_helpers.footprints import build_index, find
+from roman_helpers.cli import main
+from roman_helpers.footprints import build_index, find, save_index
 from roman_helpers.photometry import light_curve, plot_light_curve
 from roman_helpers.sandbox.archive.layouts.openuniverse._images import truth_key
 from roman_helpers.sandbox.sky.bands import band as sandbox_band
@@ -112,17 +113,18 @@ def test_openuniverse_light_curve_is_in_electrons_and_ab_magnitudes_match_the_tr
 
 
 @pytest.fixture(scope="module")
-def tutorial_exposures(sandbox) -> Table:
-    import os
+def tutorial_index(sandbox) -> Table:
+    """The index of the tutorial's calibrated exposures (not its mosaic, in MJy/sr)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in sandbox.env.items():
+            patch.setenv(name, value)
+        index = build_index(TUTORIAL, progress=False)
+    return index[[uri.endswith("_cal.asdf") for uri in index["uri"]]]
 
-    saved = dict(os.environ)
-    os.environ.update(sandbox.env)
-    try:
-        found = find(build_index(TUTORIAL, progress=False), TUTORIAL_TARGET, band="F106")
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return found[[uri.endswith("_cal.asdf") for uri in found["uri"]]]
+
+@pytest.fixture(scope="module")
+def tutorial_exposures(tutorial_index) -> Table:
+    return find(tutorial_index, TUTORIAL_TARGET, band="F106")
 
 
 def test_roman_light_curve_is_in_dn_per_second_with_ab_magnitudes_from_the_photometric_metadata(
@@ -167,3 +169,25 @@ def test_asdf_cutout_as_fits_says_unit_zero_point_and_exposure(sandbox_env, tuto
     )
     assert u.Unit(sci["BUNIT"]) == u.DN / u.s and u.Unit(hdul["ERR"].header["BUNIT"]) == u.DN / u.s
     assert sci["PIXAR_SR"] == pytest.approx(meta["photometry"]["pixel_area"])
+
+
+def test_cli_lightcurve_writes_units_and_plots_magnitudes(sandbox_env, tutorial_index, tmp_path, capsys):
+    index_path, curve_path, plot_path = tmp_path / "index.ecsv", tmp_path / "c.ecsv", tmp_path / "c.png"
+    save_index(tutorial_index, index_path)
+    target = ["--target", "270.7956 -0.2870", "--band", "F106"]
+    command = [
+        "lightcurve",
+        str(index_path),
+        *target,
+        "-o",
+        str(curve_path),
+        "--plot",
+        str(plot_path),
+        "--mag",
+    ]
+    assert main(command) == 0
+    assert f"wrote {plot_path}" in capsys.readouterr().out
+    curve = Table.read(curve_path, format="ascii.ecsv")
+    assert len(curve) == 4 and curve["flux"].unit == u.DN / u.s and curve["mag"].unit == u.mag
+    assert curve.meta["method"] == "aperture" and curve.meta["unit"] == "DN / s"
+    assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
