@@ -19,12 +19,15 @@ file's unit, so that ``mag = zeropoint - 2.5 log10(flux)``):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from . import _wcs
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.io.fits import Header
@@ -286,6 +289,24 @@ def _ab(flux_density_mjy: float) -> float:
     return float((flux_density_mjy * u.MJy).to(u.ABmag).value)
 
 
+def _made(described: Mapping[str, Any], source: str, **known: Any) -> Provenance:
+    """A :class:`Provenance` from what :func:`describe_headers` or :func:`describe_tree` found."""
+    return Provenance(
+        source=source,
+        band=described["band"],
+        detector=described["detector"],
+        exptime=described["exptime"],
+        mjd_start=described["t_start"],
+        mjd_end=described["t_end"],
+        **known,
+    )
+
+
+def _number(value: Any) -> float:
+    """A number of the tree, given bare or as a Quantity (older files), or NaN."""
+    return as_float(getattr(value, "value", value))
+
+
 def from_headers(headers: Sequence[Header], source: str = "") -> Provenance:
     """The provenance of a FITS image: its own header first, then the primary header."""
     described = describe_headers(headers)
@@ -304,18 +325,18 @@ def from_headers(headers: Sequence[Header], source: str = "") -> Provenance:
     photfnu = as_float(header_value(headers, "PHOTFNU"))
     if math.isnan(zeropoint) and math.isfinite(photfnu) and unit.endswith("/ s"):
         zeropoint, origin = _ab(photfnu * 1e-6), "PHOTFNU (Jy s per count or electron)"
-    return Provenance(
-        source=source,
+    area = as_float(header_value(headers, "PIXAR_SR"))
+    if math.isnan(zeropoint) and math.isfinite(area) and unit == "MJy / sr":
+        zeropoint, origin = _ab(area), "MJy/sr x PIXAR_SR"
+    return _made(
+        described,
+        source,
         telescope=str(header_value(headers, "TELESCOP") or ""),
         instrument=str(header_value(headers, "INSTRUME") or ""),
-        band=described["band"],
-        detector=described["detector"],
-        exptime=described["exptime"],
-        mjd_start=described["t_start"],
-        mjd_end=described["t_end"],
         unit=unit,
         zeropoint=zeropoint,
         zeropoint_source=origin,
+        pixel_area=area,
     )
 
 
@@ -326,17 +347,12 @@ def from_tree(tree: Mapping, raw_tree: Mapping | None = None, source: str = "") 
     described = describe_tree(meta)
     if _copies_fits(meta):  # the Nexus's conversion of an OpenUniverse image: ZPTMAG is its AB zero point
         zptmag = as_float(header_value([meta], "ZPTMAG"))
-        unit = unit_text(header_value([meta], "BUNIT")) or ("electron" if math.isfinite(zptmag) else "")
-        return Provenance(
-            source=source,
+        return _made(
+            described,
+            source,
             telescope=str(header_value([meta], "TELESCOP") or "Roman"),
             instrument=str(header_value([meta], "INSTRUME") or "WFI"),
-            band=described["band"],
-            detector=described["detector"],
-            exptime=described["exptime"],
-            mjd_start=described["t_start"],
-            mjd_end=described["t_end"],
-            unit=unit,
+            unit=unit_text(header_value([meta], "BUNIT")) or ("electron" if math.isfinite(zptmag) else ""),
             zeropoint=zptmag,
             zeropoint_source="ZPTMAG" if math.isfinite(zptmag) else "",
         )
@@ -348,12 +364,8 @@ def from_tree(tree: Mapping, raw_tree: Mapping | None = None, source: str = "") 
             unit = "MJy / sr"
         elif node(meta, "photometry") is not None:
             unit = "DN / s"
-    conversion = as_float(getattr(node(meta, "photometry", "conversion_megajanskys"), "value", None))
-    if math.isnan(conversion):
-        conversion = as_float(node(meta, "photometry", "conversion_megajanskys"))
-    area = as_float(node(meta, "photometry", "pixel_area"))
-    if math.isnan(area):
-        area = as_float(getattr(node(meta, "photometry", "pixel_area"), "value", None))
+    conversion = _number(node(meta, "photometry", "conversion_megajanskys"))
+    area = _number(node(meta, "photometry", "pixel_area"))
     zeropoint, origin = math.nan, ""
     if math.isfinite(area) and unit == "MJy / sr":
         zeropoint, origin = _ab(area), "meta.photometry.pixel_area"
@@ -361,17 +373,31 @@ def from_tree(tree: Mapping, raw_tree: Mapping | None = None, source: str = "") 
         zeropoint = _ab(conversion * area)
         origin = "meta.photometry.conversion_megajanskys x pixel_area"
     telescope = node(meta, "telescope")
-    return Provenance(
-        source=source,
+    return _made(
+        described,
+        source,
         telescope=telescope if isinstance(telescope, str) else "",
         instrument=described["instrument"],
-        band=described["band"],
-        detector=described["detector"],
-        exptime=described["exptime"],
-        mjd_start=described["t_start"],
-        mjd_end=described["t_end"],
         unit=unit,
         zeropoint=zeropoint,
         zeropoint_source=origin,
         pixel_area=area,
+    )
+
+
+def with_wcs_pixel_area(provenance: Provenance, wcs: Any, x: float, y: float) -> Provenance:
+    """The zero point of an image in MJy/sr whose file gives no pixel area (a mosaic), from its WCS.
+
+    A pixel's solid angle by the WCS at pixel (x, y), the cut-out's centre.
+    """
+    if provenance.unit != "MJy / sr" or math.isfinite(provenance.pixel_area) or wcs is None:
+        return provenance
+    import astropy.units as u
+
+    area = float(_wcs.pixel_scale(wcs, x, y).to_value(u.rad)) ** 2
+    return dataclasses.replace(
+        provenance,
+        pixel_area=area,
+        zeropoint=_ab(area),
+        zeropoint_source="MJy/sr x the pixel's solid angle (WCS)",
     )

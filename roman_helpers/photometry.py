@@ -275,10 +275,10 @@ def light_curve(
     >>> curve = light_curve(result, target, radius=3, annulus=(8, 14))
     >>> len(curve), str(curve["band"][0]), round(float(curve["time"][0].mjd), 4), float(curve["coverage"][0])
     (5, 'F106', 61297.2175, 1.0)
-    >>> exposures = curve[curve["detector"] != ""]  # the calibrated exposures, not the mosaic
-    >>> sorted({str(unit) for unit in exposures["unit"]}), curve.meta["zeropoint_source"]  # as the files say
-    (['DN / s'], 'meta.photometry.conversion_megajanskys x pixel_area')
-    >>> round(float(exposures["zeropoint"][0].value), 3)  # AB magnitude of 1 DN/s in F106
+    >>> sorted({str(unit) for unit in curve["unit"]})  # as the files say: the mosaic, the exposures
+    ['DN / s', 'MJy / sr']
+    >>> exposure = curve[curve["detector"] != ""][0]  # a calibrated exposure
+    >>> round(float(exposure["zeropoint"].value), 3)  # AB magnitude of 1 DN/s in F106, by its metadata
     25.602
     """
     from astropy.time import Time

@@ -110,6 +110,7 @@ def asdf_cutouts(uri: str, anon: bool | None, request: Request, exts: list, comp
             gwcs_wcs = _tree_gwcs(af.tree)
             provenance = _provenance.from_tree(af.tree, raw_tree, uri)  # what the pixels are, from the tree
         cut = plan(shape, request, gwcs_wcs)
+        provenance = _provenance.with_wcs_pixel_area(provenance, gwcs_wcs, *cut.center_original)
         ys, xs = cut.slices_original
         offsets = _asdf_layout.block_offsets(fs, path, len(tree_bytes), [layouts[name][0] for name in names])
         pixels = {

@@ -111,6 +111,7 @@ def fits_cutouts(uri: str, anon: bool | None, request: Request, exts: list, comp
     # what the file says about the pixels, from the headers walked to reach them: no other request
     science = picked[0][2]
     provenance = _provenance.from_headers([science, *(h for h in placement.primary if h is not science)], uri)
+    provenance = _provenance.with_wcs_pixel_area(provenance, placement.cut.wcs, *placement.cut.center_cutout)
     result = {}
     for _slot, key, header, raw in picked:
         one = copy.copy(placement.cut)
