@@ -22,8 +22,8 @@ _FITS_NAMES = {"data": "SCI", "err": "ERR", "dq": "DQ"}
 
 #: Cards that describe the pixels (on each image extension with a unit), not the exposure.
 _PIXEL_KEYS = ("BUNIT", "ZPTAB", "PIXAR_SR")
-#: Extensions whose pixels are flags, not in the science image's unit.
-_UNITLESS = ("DQ", "DQ2")
+#: Extensions in the science image's unit besides the science image (not flags, not variances).
+_SAME_UNIT = ("SCI", "ERR")
 
 #: Pixels within which a cut-out's FITS WCS aims to follow its file's gwcs.
 SIP_GOAL = 0.01
@@ -79,10 +79,10 @@ def to_hdulist(cuts: Mapping[Any, Cutout2D], *, source: str | None = None) -> HD
         image. float16 arrays (Roman ``err``) are written as float32, which FITS has.
         What the source file says about the exposure is in the primary header, where it says
         it: ``TELESCOP``, ``INSTRUME``, ``FILTER``, ``DETECTOR``, ``EXPTIME``, ``MJD-OBS``,
-        ``MJD-END`` and ``MJD-AVG`` (start, end and middle of the exposure); the pixels' unit
-        ``BUNIT`` is on the science and error extensions (not on data quality), with ``ZPTAB``,
-        the AB magnitude of a source whose pixels sum to 1 ``BUNIT``, where the file gives a
-        zero point (and ``PIXAR_SR``, a pixel's solid angle).
+        ``MJD-END`` and ``MJD-AVG`` (start, end and middle of the exposure). The pixels' unit
+        ``BUNIT`` is on the science and error extensions (not on flags or variances), with
+        ``ZPTAB``, the AB magnitude of a source whose pixels sum to 1 ``BUNIT``, where the file
+        gives a zero point (and ``PIXAR_SR``, a pixel's solid angle).
 
     Examples
     --------
@@ -127,7 +127,7 @@ def to_hdulist(cuts: Mapping[Any, Cutout2D], *, source: str | None = None) -> HD
         extname = _FITS_NAMES.get(name, name) if isinstance(name, str) else f"HDU{name}"
         if extname == "PRIMARY" or (number == 0 and not isinstance(name, str)):
             extname = "SCI"
-        if str(extname).upper() not in _UNITLESS:
+        if number == 0 or str(extname).upper() in _SAME_UNIT:
             for key, value, comment in pixel_cards:
                 header[key] = (value, comment)
         hdus.append(fits.ImageHDU(data=data, header=header, name=str(extname).upper()))
