@@ -191,3 +191,13 @@ def test_cli_lightcurve_writes_units_and_plots_magnitudes(sandbox_env, tutorial_
     assert len(curve) == 4 and curve["flux"].unit == u.DN / u.s and curve["mag"].unit == u.mag
     assert curve.meta["method"] == "aperture" and curve.meta["unit"] == "DN / s"
     assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_hst_cutout_takes_its_unit_and_instrument_from_the_extension_and_the_primary_header(sandbox_env):
+    uri = "s3://stpubdata/hst/public/ib1f/ib1f0v010/ib1f0v010_drz.fits"
+    primary, science = stream.read_header(uri, 0), stream.read_header(uri, "SCI")
+    hdul = stream.to_hdulist(stream.cutouts(uri, box=(500, 500, 520, 510)))
+    assert science["BUNIT"] == "ELECTRONS/S" and u.Unit(hdul["SCI"].header["BUNIT"]) == u.electron / u.s
+    for key in ("TELESCOP", "INSTRUME", "FILTER"):  # in HST's primary header, not the extension's
+        assert key not in science and hdul[0].header[key] == primary[key], key
+    assert hdul[0].header["MJD-OBS"] == primary["EXPSTART"]
