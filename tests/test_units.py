@@ -201,3 +201,37 @@ def test_hst_cutout_takes_its_unit_and_instrument_from_the_extension_and_the_pri
     for key in ("TELESCOP", "INSTRUME", "FILTER"):  # in HST's primary header, not the extension's
         assert key not in science and hdul[0].header[key] == primary[key], key
     assert hdul[0].header["MJD-OBS"] == primary["EXPSTART"]
+
+
+def test_openuniverse_asdf_conversion_magnitudes_match_its_own_star_catalog(sandbox_env):
+    """The Nexus's ASDF conversion of an OpenUniverse WAS image: ZPTMAG is its AB zero point, and a
+    bright isolated star of the catalog the file carries is measured at its catalog magnitude."""
+    from roman_helpers.sandbox.sky.surveys import was
+
+    table = was.images("preview")
+    row = table[(table["pointing"] == table["pointing"][0]) & (table["sca"] == 3)][0]
+    pointing, name = int(row["pointing"]), str(row["filter"])
+    uri = (
+        "s3://roman-sci-test-data-prod-summer-beta-test/OPEN_UNIVERSE/WAS/simple_model/"
+        f"{name}/{pointing}/roman_was_{name}_{pointing}_wfi03_simple.asdf"
+    )
+    with stream.open_asdf(uri) as opened:
+        catalogs, wcs = opened["roman"]["catalogs"], opened["roman"]["wcs"]
+        stars = {column: np.asarray(catalogs["stars"][column]) for column in ("ra", "dec", "mag")}
+        galaxies = {column: np.asarray(catalogs["galaxies"][column]) for column in ("ra", "dec", "mag")}
+    x, y = wcs.world_to_pixel_values(stars["ra"], stars["dec"])
+    gx, gy = wcs.world_to_pixel_values(galaxies["ra"], galaxies["dec"])
+
+    def isolated(i: int) -> bool:  # nothing within 30 pixels gives 0.5 % of its light, well inside
+        others = np.hypot(x - x[i], y - y[i]) < 30
+        others[i] = False
+        near = np.concatenate([stars["mag"][others], galaxies["mag"][np.hypot(gx - x[i], gy - y[i]) < 30]])
+        return 40 < x[i] < 4048 and 40 < y[i] < 4048 and not (near < stars["mag"][i] + 5.75).any()
+
+    star = next(i for i in np.argsort(stars["mag"]) if isolated(i))
+    position = SkyCoord(stars["ra"][star], stars["dec"][star], unit="deg")
+    result = batch.cutouts([uri], position, 2 * int(ANNULUS[1]) + 3, progress=False)
+    curve = light_curve(result, position, radius=RADIUS, annulus=ANNULUS)
+    assert curve["flux"].unit == u.electron and curve.meta["zeropoint_source"] == "ZPTMAG"
+    mag, mag_err = float(curve["mag"][0].value), float(curve["mag_err"][0].value)
+    assert abs(mag - float(stars["mag"][star])) < 0.01 + 3 * mag_err
