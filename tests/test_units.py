@@ -235,3 +235,12 @@ def test_openuniverse_asdf_conversion_magnitudes_match_its_own_star_catalog(sand
     assert curve["flux"].unit == u.electron and curve.meta["zeropoint_source"] == "ZPTMAG"
     mag, mag_err = float(curve["mag"][0].value), float(curve["mag_err"][0].value)
     assert abs(mag - float(stars["mag"][star])) < 0.01 + 3 * mag_err
+
+
+def test_plotting_magnitudes_of_a_curve_without_a_zero_point_says_so():
+    from roman_helpers.errors import InvalidParameterError
+
+    curve = Table({"time": [60000.0, 60001.0], "flux": [1.0, 2.0], "flux_err": [0.1, 0.1]})
+    assert plot_light_curve(curve).get_ylabel() == "flux"  # no unit known, none claimed
+    with pytest.raises(InvalidParameterError, match="no zero point"):
+        plot_light_curve(curve, mag=True)
