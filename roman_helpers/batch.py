@@ -69,6 +69,21 @@ class ImageCutout:
     data: Cutout2D
     err: Cutout2D | None = None
 
+    @property
+    def provenance(self) -> Any:
+        """What the file says about the exposure and its pixels, or None for a cut-out made elsewhere.
+
+        Band, detector, exposure time, start and end (MJD), the pixels' ``unit`` and their AB
+        ``zeropoint``, read from the headers or tree the cut-out was made with.
+        """
+        return getattr(self.data, "provenance", None)
+
+    @property
+    def unit(self) -> Any:
+        """The pixels' unit (electrons, DN/s, MJy/sr ...), or None when the file does not say."""
+        provenance = self.provenance
+        return None if provenance is None else provenance.astropy_unit
+
 
 @dataclass
 class Success:
@@ -682,6 +697,8 @@ def cutouts(
     (5, 0, 105)
     >>> result.ok[0].cutout.shape, result.ok[0].err.shape  # science and errors, from one read
     ((25, 25), (25, 25))
+    >>> [(item.value.provenance.detector, str(item.value.unit)) for item in result.ok[:2]]  # as the files say
+    [('', 'MJy / sr'), ('WFI11', 'DN / s')]
     """
     centre = _sky.parse_centre(position, pixel)  # refused here, not once in every file
     if centre is None or size is None:

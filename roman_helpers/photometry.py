@@ -7,8 +7,9 @@ or fading transient is measured at the same place in every epoch.
 The sums are photutils' (:func:`photutils.aperture.aperture_photometry`, exact overlap of
 the circle with each pixel); the local background is the sigma-clipped median of an
 annulus around the target (:class:`photutils.aperture.ApertureStats`). Fluxes are in the
-image's units summed over pixels (for example DN/s, or MJy/sr times pixels for images in
-surface brightness: convert before comparing with catalogues).
+image's units summed over pixels, as the file states them (electrons for OpenUniverse images,
+DN/s for Roman calibrated exposures, MJy/sr times pixels for images in surface brightness);
+where the file gives a zero point, light curves carry AB magnitudes too.
 """
 
 from __future__ import annotations
@@ -272,13 +273,22 @@ def light_curve(
         ``y``: the target's 0-based pixel position in the file. An epoch whose cut-out has
         no valid pixel under the aperture has NaN flux and ``coverage`` 0.
 
+        ``flux``, ``flux_err`` and ``background`` (per pixel) are quantities in the unit the
+        files give their pixels (electrons, DN/s ...); files in different units give plain
+        numbers and a ``unit`` column instead. Where the files give a zero point, ``zeropoint``
+        (the AB magnitude of a flux of 1 in that unit, per epoch), ``mag`` and ``mag_err`` (AB;
+        NaN where the flux is not positive) are added. ``meta`` records the ``target``, the
+        ``bands``, the ``method``, ``aperture_radius`` and ``annulus`` (as given:
+        pixels, or angles), the ``unit`` and the ``zeropoint_source``.
+
     Raises
     ------
     InvalidParameterError
-        If a file's row has no ``t_start`` and ``t_end``, the target is two bare numbers
-        given as ``position`` (RA and Dec, or pixels?), ``method`` is not one of the three, a
-        ``reference_window`` is missing for ``"difference"`` (or given for another method) or
-        leaves no epoch of a band outside it, or the cut-outs hold too few stars for ``"psf"``.
+        If a file gives no time (neither ``t_start`` and ``t_end`` in its row nor a start time in
+        its headers), the target is two bare numbers given as ``position`` (RA and Dec, or
+        pixels?), ``method`` is not one of the three, a ``reference_window`` is missing for
+        ``"difference"`` (or given for another method) or leaves no epoch of a band outside it,
+        or the cut-outs hold too few stars for ``"psf"``.
 
     Examples
     --------
@@ -291,6 +301,11 @@ def light_curve(
     >>> curve = light_curve(result, target, radius=3, annulus=(8, 14))
     >>> len(curve), str(curve["band"][0]), round(float(curve["time"][0].mjd), 4), float(curve["coverage"][0])
     (5, 'F106', 61297.2175, 1.0)
+    >>> sorted({str(unit) for unit in curve["unit"]})  # as the files say: the mosaic, the exposures
+    ['DN / s', 'MJy / sr']
+    >>> exposure = curve[curve["detector"] != ""][0]  # a calibrated exposure
+    >>> round(float(exposure["zeropoint"].value), 3)  # AB magnitude of 1 DN/s in F106, by its metadata
+    25.602
 
     The same epochs on their differences from a reference made of those outside a window (here
     the second epoch's time):
@@ -319,24 +334,33 @@ def light_curve(
             "detector",
             "x",
             "y",
+            "unit",
+            "zeropoint",
         )
     }
     items = sorted(batch_result.ok, key=lambda item: item.index)
-    for item in items:
-        if "t_start" not in item.meta or "t_end" not in item.meta:
-            raise InvalidParameterError(
-                "batch_result",
-                f"a file without t_start/t_end ({item.uri})",
-                hint="cut out from a table with t_start and t_end columns (MJD), not a list of URIs",
-            )
+    times = {
+        item.index: _times(item.meta, getattr(item.value, "provenance", None), item.uri) for item in items
+    }
 
     def where(item: Any) -> dict[str, Any]:
         if pixel is not None:
             return {"pixel": item.cutout.to_cutout_position(centre)}  # the file's pixels, in the cut-out's
         return {"position": centre}
 
-    measure = _measurer(method, items, where, radius, annulus, reference_window)
+    measure = _measurer(
+        method,
+        items,
+        where,
+        radius,
+        annulus,
+        reference_window,
+        mid_time=lambda item: _mid_time(*times[item.index]),
+    )
+    sources: list[str] = []
     for item in items:
+        provenance = getattr(item.value, "provenance", None)
+        start, end = times[item.index]
         try:
             measured = measure(item)
         except InvalidParameterError as error:
@@ -345,8 +369,8 @@ def light_curve(
             # no valid pixel under the aperture (a gap, or all masked): keep the epoch, flagged
             measured = ForcedFlux(np.nan, np.nan, np.nan, np.nan, np.nan, 0.0)
         x, y = item.cutout.to_original_position((measured.x, measured.y))
-        rows["mjd"].append(_mid_time(item.meta["t_start"], item.meta["t_end"]))
-        rows["band"].append(str(item.meta.get("band", "")))
+        rows["mjd"].append(_mid_time(start, end))
+        rows["band"].append(str(item.meta.get("band", "") or getattr(provenance, "band", "")))
         rows["flux"].append(measured.flux)
         rows["flux_err"].append(measured.flux_err)
         rows["background"].append(measured.background)
@@ -355,19 +379,97 @@ def light_curve(
         rows["detector"].append(str(item.meta.get("detector", "")))
         rows["x"].append(float(x))
         rows["y"].append(float(y))
+        rows["unit"].append(getattr(provenance, "unit", ""))
+        rows["zeropoint"].append(getattr(provenance, "zeropoint", np.nan))
+        origin = getattr(provenance, "zeropoint_source", "")
+        if origin and origin not in sources:
+            sources.append(origin)
     mjd = np.asarray(rows.pop("mjd"), dtype=float)
     order = np.argsort(mjd, kind="stable")
-    return TimeSeries(
-        time=Time(mjd[order], format="mjd"),
-        data={
-            name: np.asarray(values)[order] if values else np.array([], dtype=float)
-            for name, values in rows.items()
-        },
+    columns = {
+        name: np.asarray(values)[order] if values else np.array([], dtype=float)
+        for name, values in rows.items()
+    }
+    curve = TimeSeries(time=Time(mjd[order], format="mjd"), data=_with_units(columns))
+    curve.meta.update(
+        {
+            "target": _target_text(centre),
+            "bands": sorted({str(band) for band in curve["band"] if str(band)}),
+            "method": method,
+            "aperture_radius": _as_given(radius),
+            "annulus": [_as_given(value) for value in annulus],
+            "unit": ", ".join(sorted({str(unit) for unit in rows["unit"] if unit})),
+            "zeropoint_source": "; ".join(sources),
+        }
+    )
+    if "mag" in curve.colnames:
+        curve.meta["mag_system"] = "AB"
+    return curve
+
+
+def _times(meta: dict, provenance: Any, uri: str) -> tuple[float, float]:
+    """Start and end (MJD) of a file's exposure: its row's ``t_start``, ``t_end``, else its headers'."""
+    if "t_start" in meta and "t_end" in meta:
+        return float(meta["t_start"]), float(meta["t_end"])
+    if provenance is not None and np.isfinite(provenance.mjd_start):
+        return provenance.mjd_start, provenance.mjd_end
+    raise InvalidParameterError(
+        "batch_result",
+        f"a file without a time ({uri})",
+        hint="cut out from a table with t_start and t_end columns (MJD), or from files whose headers "
+        "give the exposure's start",
     )
 
 
+def _with_units(columns: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Flux columns as quantities in the files' unit, and AB magnitudes where there is a zero point.
+
+    Files in one unit: ``flux``, ``flux_err``, ``background`` become quantities and the ``unit``
+    column goes. Files in several units keep plain numbers and the ``unit`` column.
+    """
+    import astropy.units as u
+
+    units = columns.pop("unit")
+    zeropoint = np.asarray(columns.pop("zeropoint"), dtype=float)
+    flux, flux_err = np.asarray(columns["flux"], dtype=float), np.asarray(columns["flux_err"], dtype=float)
+    if len(units) and np.isfinite(zeropoint).any():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            positive = flux > 0
+            mag = np.where(positive, zeropoint - 2.5 * np.log10(np.where(positive, flux, 1.0)), np.nan)
+            mag_err = np.where(positive, 2.5 / np.log(10) * flux_err / np.where(positive, flux, 1.0), np.nan)
+        columns["zeropoint"] = zeropoint * u.mag
+        columns["mag"], columns["mag_err"] = mag * u.mag, mag_err * u.mag
+    distinct = {str(unit) for unit in units}
+    if len(distinct) == 1 and "" not in distinct:
+        unit = u.Unit(distinct.pop())
+        for name in ("flux", "flux_err", "background"):
+            columns[name] = np.asarray(columns[name], dtype=float) * unit
+    elif len(distinct) > 1:
+        columns["unit"] = units
+    return columns
+
+
+def _as_given(value: Any) -> Any:
+    """A radius for ``meta``: a number of pixels, or an angle as text (``'0.3 arcsec'``)."""
+    return str(value) if hasattr(value, "unit") else float(value)
+
+
+def _target_text(centre: Any) -> str:
+    """The target for ``meta``: ``'RA Dec'`` in degrees (ICRS), or ``'pixel x y'``."""
+    if hasattr(centre, "ra"):
+        icrs = centre.icrs
+        return f"{icrs.ra.deg:.7f} {icrs.dec.deg:+.7f}"
+    return f"pixel {float(centre[0]):g} {float(centre[1]):g}"
+
+
 def _measurer(
-    method: str, items: list[Any], where: Any, radius: Any, annulus: Sequence[Any], reference_window: Any
+    method: str,
+    items: list[Any],
+    where: Any,
+    radius: Any,
+    annulus: Sequence[Any],
+    reference_window: Any,
+    mid_time: Any,
 ) -> Any:
     """The function that measures one item of a batch by ``method`` (the other two in their modules)."""
     _check_method(method, reference_window)
@@ -392,7 +494,7 @@ def _measurer(
         where,
         measured,
         reference_window,
-        mid_time=lambda item: _mid_time(item.meta["t_start"], item.meta["t_end"]),
+        mid_time=mid_time,
     )
 
 
@@ -578,7 +680,6 @@ def _measured(
             "target_dec_deg": float(target.dec.deg),
             "aperture_radius_pix": float(radius),
             "annulus_pix": list(annulus),
-            "method": how["method"],
             "cutout_size": str(size),  # pixels, unless an angle is written
             "files": files,
             "failed": [f"{item.uri}: {item.error_type}: {item.message}" for item in result.failed],
@@ -593,7 +694,7 @@ def _measured(
     return curve
 
 
-def plot_light_curve(curve: Table, truth: Table | None = None, ax: Any = None) -> Any:
+def plot_light_curve(curve: Table, truth: Table | None = None, ax: Any = None, *, mag: bool = False) -> Any:
     """Plot a light curve: one colour per band, error bars, and optionally the true curve.
 
     Parameters
@@ -601,12 +702,14 @@ def plot_light_curve(curve: Table, truth: Table | None = None, ax: Any = None) -
     curve : astropy.timeseries.TimeSeries or astropy.table.Table
         From :func:`light_curve`: ``time`` (Time or MJD), ``flux``, ``flux_err`` and
         ``band``. Points whose aperture was only partly on the image (``coverage`` < 1)
-        are drawn hollow.
+        are drawn hollow. The axis says the flux's unit when the column has one.
     truth : astropy.table.Table, optional
-        The true (simulated) light curve: ``time`` (Time or MJD) and ``flux``, and
-        ``band`` to draw one line per band in that band's colour.
+        The true (simulated) light curve: ``time`` (Time or MJD) and ``flux`` (``mag`` when
+        plotting magnitudes), and ``band`` to draw one line per band in that band's colour.
     ax : matplotlib.axes.Axes, optional
         Where to draw; by default a new figure.
+    mag : bool
+        Plot AB magnitudes (``mag``, ``mag_err``), brighter up, instead of fluxes.
 
     Returns
     -------
@@ -616,21 +719,30 @@ def plot_light_curve(curve: Table, truth: Table | None = None, ax: Any = None) -
     ------
     MissingExtraError
         If matplotlib is not installed (the ``notebooks`` extra).
+    InvalidParameterError
+        If magnitudes are asked for and the curve (or the truth) has none: its files gave no
+        zero point.
 
     Examples
     --------
+    >>> import astropy.units as u
     >>> from astropy.table import Table
     >>> curve = Table(
     ...     {
     ...         "time": [60000.0, 60005.0, 60010.0],
     ...         "band": ["F158", "F158", "F087"],
-    ...         "flux": [10.0, 20.0, 15.0],
-    ...         "flux_err": [1.0, 1.0, 2.0],
+    ...         "flux": [10.0, 20.0, 15.0] * u.electron,
+    ...         "flux_err": [1.0, 1.0, 2.0] * u.electron,
+    ...         "mag": [25.0, 24.25, 24.6] * u.mag,
+    ...         "mag_err": [0.11, 0.05, 0.14] * u.mag,
     ...     }
     ... )
     >>> ax = plot_light_curve(curve)
-    >>> [text.get_text() for text in ax.get_legend().get_texts()]
-    ['F087', 'F158']
+    >>> [text.get_text() for text in ax.get_legend().get_texts()], ax.get_ylabel()
+    (['F087', 'F158'], 'flux (electron)')
+    >>> ax = plot_light_curve(curve, mag=True)
+    >>> ax.get_ylabel(), bool(ax.yaxis_inverted())
+    ('AB magnitude', True)
     """
     try:
         import matplotlib.pyplot as plt
@@ -652,7 +764,18 @@ def plot_light_curve(curve: Table, truth: Table | None = None, ax: Any = None) -
     coverage = (
         np.asarray(curve["coverage"], dtype=float) if "coverage" in curve.colnames else np.ones(len(curve))
     )
-    flux, flux_err = np.asarray(curve["flux"], dtype=float), np.asarray(curve["flux_err"], dtype=float)
+    value, spread = ("mag", "mag_err") if mag else ("flux", "flux_err")
+    for table, what in ((curve, "curve"), (truth, "truth")):
+        needed = (value, spread) if table is curve else (value,)
+        if table is not None and any(name not in table.colnames for name in needed):
+            raise InvalidParameterError(
+                what,
+                f"a table without {' or '.join(needed)}",
+                hint="its files gave no zero point: plot fluxes (mag=False)"
+                if mag
+                else "give flux and flux_err",
+            )
+    flux, flux_err = np.asarray(curve[value], dtype=float), np.asarray(curve[spread], dtype=float)
     for band in bands:
         for full in (True, False):
             chosen = (band_of == band) & ((coverage >= 1 - 1e-9) == full)
@@ -678,14 +801,17 @@ def plot_light_curve(curve: Table, truth: Table | None = None, ax: Any = None) -
             order = np.argsort(truth_times[chosen])
             ax.plot(
                 truth_times[chosen][order],
-                np.asarray(truth["flux"], dtype=float)[chosen][order],
+                np.asarray(truth[value], dtype=float)[chosen][order],
                 "-",
                 color="0.3" if truth_band is None else colours.get(truth_band, "0.3"),
                 alpha=0.7,
                 label="truth" if truth_band is None else f"{truth_band} truth",
             )
     ax.set_xlabel("time (MJD)")
-    ax.set_ylabel("flux")
+    unit = getattr(curve["flux"], "unit", None)
+    ax.set_ylabel("AB magnitude" if mag else f"flux ({unit})" if unit is not None else "flux")
+    if mag and not ax.yaxis_inverted():
+        ax.invert_yaxis()
     if ax.get_legend_handles_labels()[0]:
         ax.legend()
     return ax

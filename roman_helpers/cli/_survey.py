@@ -309,7 +309,7 @@ def _lightcurve(args: argparse.Namespace) -> int:
         curve.write(temporary, format="ascii.ecsv")
     print(f"wrote {curve_path}: {len(curve)} points")
     if plot_path is not None:
-        _plot(curve, plot_path)
+        _plot(curve, plot_path, mag=args.mag)
     return 0
 
 
@@ -344,12 +344,12 @@ def _report(curve: Any) -> None:
         )
 
 
-def _plot(curve: Any, path: Path) -> None:
+def _plot(curve: Any, path: Path, *, mag: bool = False) -> None:
     import matplotlib.pyplot as plt
 
     from ..photometry import plot_light_curve
 
-    ax = plot_light_curve(curve)
+    ax = plot_light_curve(curve, mag=mag)
     ax.set_title(f"ra {curve.meta['target_ra_deg']:.6f}  dec {curve.meta['target_dec_deg']:+.6f}")
     try:
         with replacing(path) as temporary:
@@ -497,6 +497,12 @@ def _add_lightcurve_outputs(lightcurve: argparse.ArgumentParser) -> None:
     )
     lightcurve.add_argument(
         "--plot", metavar="CURVE.png", help="also plot it (.png, .pdf or .svg; needs the notebooks extra)"
+    )
+    lightcurve.add_argument(
+        "--mag",
+        action="store_true",
+        help="plot AB magnitudes (brighter up) instead of fluxes; the files must give a zero point "
+        "(the ECSV has both where they do)",
     )
     lightcurve.add_argument(
         "--overwrite", action="store_true", help="replace CURVE.ecsv and the plot if present"

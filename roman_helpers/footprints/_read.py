@@ -13,8 +13,7 @@ image larger than its object could hold is a bad file, not a footprint.
 from __future__ import annotations
 
 import contextlib
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,11 +21,11 @@ import numpy as np
 from .. import _s3, _wcs
 from .._asdf_layout import check_claimed_bytes, open_tree, read_tree, wcs_node
 from .._fits_layout import HEADER_BLOCK, CheckedGzipFile, ForwardReader, RangeReader, walk_hdus
+from .._provenance import describe_headers, describe_tree, node
 from .._threadsafe import quiet
 from ..errors import FileFormatError
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
-    from astropy.io.fits import Header
     from astropy.wcs import WCS
 
 __all__ = ["SIP_LIMIT", "SIP_MAX_ERROR", "NotAnImage", "read_file"]
@@ -39,79 +38,6 @@ SIP_LIMIT = 0.05
 
 class NotAnImage(Exception):
     """A readable file that holds no image (an observation sequence, a catalogue): skipped, with a note."""
-
-
-def _header_value(headers: Iterable[Header], *keys: str) -> Any:
-    for key in keys:
-        for header in headers:
-            value = header.get(key)
-            if value is not None and str(value).strip() != "":
-                return value.strip() if isinstance(value, str) else value
-    return None
-
-
-def _as_float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _to_mjd(value: Any) -> float:
-    """MJD of a time given as a number (already MJD), an ISO string or an astropy Time."""
-    from astropy.time import Time
-
-    if value is None:
-        return math.nan
-    if isinstance(value, Time):
-        return float(value.mjd)
-    if isinstance(value, (int, float, np.floating)):
-        return float(value)
-    try:
-        return float(Time(str(value).strip()).mjd)
-    except ValueError:
-        return math.nan
-
-
-def _fits_times(headers: Iterable[Header]) -> tuple[float, float, float]:
-    exptime = _as_float(_header_value(headers, "EXPTIME", "XPOSURE", "EXPOSURE"))
-    start = _as_float(_header_value(headers, "MJD-OBS", "EXPSTART", "MJD-BEG"))
-    if math.isnan(start):
-        date = _header_value(headers, "DATE-OBS", "DATE-BEG")
-        clock = _header_value(headers, "TIME-OBS")
-        if date is not None and clock is not None and "T" not in str(date):
-            date = f"{date}T{clock}"
-        start = _to_mjd(date)
-    end = _as_float(_header_value(headers, "MJD-END", "EXPEND"))
-    if math.isnan(end):
-        end = _to_mjd(_header_value(headers, "DATE-END"))
-    if math.isnan(end) and not math.isnan(exptime):
-        end = start + exptime / 86400
-    return start, end, exptime
-
-
-def _fits_band(headers: Iterable[Header]) -> str:
-    band = _header_value(headers, "FILTER")
-    if band is None:  # ACS/WFC: two filter wheels, one of them CLEAR
-        wheels = [str(v) for v in (_header_value(headers, "FILTER1"), _header_value(headers, "FILTER2")) if v]
-        band = "+".join(w for w in wheels if not w.upper().startswith("CLEAR")) or None
-    return "" if band is None else str(band)
-
-
-def _fits_description(headers: Sequence[Any]) -> dict[str, Any]:
-    """Instrument, band, detector and times from FITS keywords (a header, or a tree that copies them)."""
-    detector = _header_value(headers, "DETECTOR")
-    if detector is None and _header_value(headers, "SCA_NUM") is not None:  # OpenUniverse: WFI detector
-        detector = f"WFI{int(_header_value(headers, 'SCA_NUM')):02d}"
-    t_start, t_end, exptime = _fits_times(headers)
-    return {
-        "instrument": str(_header_value(headers, "INSTRUME", "TELESCOP") or ""),
-        "band": _fits_band(headers),
-        "detector": "" if detector is None else str(detector),
-        "t_start": t_start,
-        "t_end": t_end,
-        "exptime": exptime,
-    }
 
 
 def _geometry(pixel_to_icrs: Callable[[np.ndarray, np.ndarray], Any], nx: int, ny: int) -> dict[str, Any]:
@@ -160,7 +86,7 @@ def _read_fits(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, 
     if wcs is None:
         raise FileFormatError(f"{uri}: the image HDU has no celestial WCS")
     row = {
-        **_fits_description(headers),
+        **describe_headers(headers),
         "wcs": _wcs.to_text(wcs.to_header(relax=True)),
         "wcs_error": 0.0,
     }
@@ -168,17 +94,6 @@ def _read_fits(fs: Any, path: str, uri: str, size: int, etag: str) -> dict[str, 
         _geometry(lambda x, y: wcs.pixel_to_world(x, y).icrs, int(image["NAXIS1"]), int(image["NAXIS2"]))
     )
     return row
-
-
-def _node(tree: Any, *path: str) -> Any:
-    for key in path:
-        try:
-            tree = tree[key]
-        except (KeyError, TypeError, IndexError, AttributeError):
-            return None
-        if tree is None:
-            return None
-    return tree
 
 
 def _fit_sip(gwcs_wcs: Any, nx: int, ny: int, uri: str) -> tuple[WCS, float]:
@@ -203,25 +118,20 @@ def _fit_sip(gwcs_wcs: Any, nx: int, ny: int, uri: str) -> tuple[WCS, float]:
     return fit.wcs, fit.deviation
 
 
-def _text(value: Any) -> str:
-    """A name the file gives (a band, a detector): text or a number, else nothing."""
-    return str(value) if isinstance(value, (str, int, np.integer)) and not isinstance(value, bool) else ""
-
-
 def _asdf_row(tree: Mapping, uri: str, size: int) -> dict[str, Any]:
     from astropy.coordinates import SkyCoord
 
     roman = tree.get("roman", tree)
-    meta = _node(roman, "meta") or {}
+    meta = node(roman, "meta") or {}
     gwcs_wcs = wcs_node(tree)  # Roman level 2, else the converted OpenUniverse
-    if gwcs_wcs is None and len(getattr(_node(roman, "data"), "shape", ())) == 3:
+    if gwcs_wcs is None and len(getattr(node(roman, "data"), "shape", ())) == 3:
         raise NotAnImage("a level-1 file (resultants of the ramp, no WCS): nothing to place on the sky")
     if gwcs_wcs is None:
         raise FileFormatError(
             f"{uri} has no WCS at roman.meta.wcs or roman.wcs (level-1 files have none): "
             "it cannot be placed on the sky"
         )
-    data = _node(roman, "data")
+    data = node(roman, "data")
     shape = getattr(data, "shape", None)
     if shape is None or len(shape) < 2:
         (x0, x1), (y0, y1) = gwcs_wcs.bounding_box.bounding_box(order="F")
@@ -236,29 +146,8 @@ def _asdf_row(tree: Mapping, uri: str, size: int) -> dict[str, Any]:
         lon, lat = gwcs_wcs(x, y, with_bounding_box=False)
         return SkyCoord(lon, lat, unit="deg", frame=frame).icrs
 
-    if isinstance(meta, Mapping) and _header_value([meta], "FILTER", "EXPTIME", "MJD-OBS") is not None:
-        # the FITS keywords of the image the file was converted from (OpenUniverse in ASDF)
-        described = _fits_description([meta])
-    else:
-        # an exposure (level 2), else the span of the exposures a mosaic was made of (level 3)
-        start = _to_mjd(_node(meta, "exposure", "start_time") or _node(meta, "coadd_info", "time_first"))
-        exptime = _as_float(
-            _node(meta, "exposure", "exposure_time")
-            or _node(meta, "coadd_info", "exposure_time")
-            or _node(meta, "exptime")
-        )
-        end = _to_mjd(_node(meta, "exposure", "end_time") or _node(meta, "coadd_info", "time_last"))
-        instrument = _node(meta, "instrument", "name") or _node(meta, "instrument")
-        described = {
-            "instrument": instrument if isinstance(instrument, str) else "",
-            "band": _text(_node(meta, "instrument", "optical_element") or _node(meta, "band")),
-            "detector": _text(_node(meta, "instrument", "detector") or _node(meta, "sensor")),
-            "t_start": start,
-            "t_end": end if not math.isnan(end) else start + exptime / 86400,
-            "exptime": exptime,
-        }
     row = {
-        **described,
+        **describe_tree(meta),
         "wcs": _wcs.to_text(wcs.to_header(relax=True)),
         "wcs_error": error,
     }

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _asdf_layout, _fits_layout, _wcs
+from .. import _asdf_layout, _fits_layout, _provenance, _wcs
 from .._fits_layout import HEADER_BLOCK
 from ..errors import InvalidParameterError
 from ._metadata import _tree_gwcs
@@ -108,7 +108,9 @@ def asdf_cutouts(uri: str, anon: bool | None, request: Request, exts: list, comp
                 names.remove(name)  # an err or dq of another shape is no companion
         with _asdf_layout.open_tree(tree_bytes, fs, uri) as af:  # the gwcs, with its blocks if it needs them
             gwcs_wcs = _tree_gwcs(af.tree)
+            provenance = _provenance.from_tree(af.tree, raw_tree, uri)  # what the pixels are, from the tree
         cut = plan(shape, request, gwcs_wcs)
+        provenance = _provenance.with_wcs_pixel_area(provenance, gwcs_wcs, *cut.center_original)
         ys, xs = cut.slices_original
         offsets = _asdf_layout.block_offsets(fs, path, len(tree_bytes), [layouts[name][0] for name in names])
         pixels = {
@@ -121,5 +123,6 @@ def asdf_cutouts(uri: str, anon: bool | None, request: Request, exts: list, comp
         one = copy.copy(cut)
         one.data = np.array(pixels[name]).astype(layouts[name][2].newbyteorder("="))
         one.wcs = wcs
+        one.provenance = provenance
         result[name] = one
     return result

@@ -83,7 +83,12 @@ def cutout(
         ``.data`` holds the pixels (native byte order, scaled by BSCALE/BZERO);
         ``.slices_original`` and ``.bbox_original`` place them in the file's image;
         ``.wcs`` is the cut-out's WCS when the file has one (an astropy WCS for FITS, a
-        gwcs for Roman ASDF, exact: the file's own shifted to the cut-out).
+        gwcs for Roman ASDF, exact: the file's own shifted to the cut-out);
+        ``.provenance`` is what the file's headers or tree say about the exposure and the
+        pixels: ``band``, ``detector``, ``exptime`` (s), ``mjd_start``, ``mjd_end``,
+        ``mjd_mid``, ``unit`` (``"electron"``, ``"DN / s"``, ``"MJy / sr"``, empty when not
+        said) and ``zeropoint``, the AB magnitude of a source whose pixels sum to 1 in that
+        unit (NaN when the file gives none), with ``zeropoint_source``.
 
     Raises
     ------
@@ -115,6 +120,8 @@ def cutout(
     (45, 91)
     >>> cutout(uri, pixel=(1049.5, 924.5), size=(50, 100)).bbox_original  # the box again, by its centre
     ((900, 949), (1000, 1099))
+    >>> cut.provenance.band, cut.provenance.unit, round(cut.provenance.zeropoint, 3)  # as the file says
+    ('F106', 'DN / s', 25.602)
     """
     cuts = _cut(
         uri, box=box, position=position, pixel=pixel, size=size, exts=[ext], companions=False, anon=anon

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _fits_layout, _wcs
+from .. import _fits_layout, _provenance, _wcs
 from ..errors import InvalidParameterError
 from ._plan import COMPANIONS, Request, plan
 from ._remote import _MAX_CONNECTIONS, GZIP_BLOCK, _filesystem, _kind, _open_remote, _translated_errors
@@ -21,19 +21,22 @@ def _fits_hdu_key(index: int, name: str) -> int | str:
 
 
 def _select_hdus(
-    hdus: Iterator, exts: list, companions: bool, uri: str
+    hdus: Iterator, exts: list, companions: bool, uri: str, primary: list | None = None
 ) -> Iterator[tuple[int, int | str, Any, int]]:
     """Pick the HDUs of a cut-out from ``(index, name, header, data offset)`` as they are walked.
 
     Yields ``(slot, key, header, data offset)``: slot 0 is the science image (``exts[0]``; None
     for the first 2-D image), then the other ``exts`` in order, then companions (ERR, DQ) when
-    asked for. Stops walking as soon as everything wanted is found.
+    asked for. Stops walking as soon as everything wanted is found. The primary header, walked
+    on the way, is appended to ``primary`` when given (it describes the exposure).
     """
     found: dict[int, Any] = {}
     companion_names = list(COMPANIONS["fits"]) if companions else []
     seen: list[str] = []
     for index, name, header, data_offset in hdus:
         seen.append(name)
+        if index == 0 and primary is not None:
+            primary.append(header)
         image = header.get("NAXIS") == 2 and header.get("XTENSION", "IMAGE").strip() == "IMAGE"
         for slot, ext in enumerate(exts):
             if slot not in found and (
@@ -69,6 +72,7 @@ class _Placement:
         self.request, self.exts, self.uri = request, exts, uri
         self.cut: Any = None
         self.shape: tuple[int, int] | None = None
+        self.primary: list = []  # the primary header, once walked
 
     def wanted(self, slot: int, key: int | str, header: Any) -> bool:
         """Plan on the science image (slot 0); say whether this HDU's rows are to be read."""
@@ -103,11 +107,16 @@ def fits_cutouts(uri: str, anon: bool | None, request: Request, exts: list, comp
     """Cut-outs of FITS HDUs: headers walked, one plan on the science image, rows fetched."""
     placement = _Placement(request, exts, uri)
     read = _read_gzip if _kind(uri) == "fits.gz" else _read_ranges
-    picked = read(uri, anon, placement, companions)
+    picked = sorted(read(uri, anon, placement, companions), key=lambda entry: entry[0])
+    # what the file says about the pixels, from the headers walked to reach them: no other request
+    science = picked[0][2]
+    provenance = _provenance.from_headers([science, *(h for h in placement.primary if h is not science)], uri)
+    provenance = _provenance.with_wcs_pixel_area(provenance, placement.cut.wcs, *placement.cut.center_cutout)
     result = {}
-    for _slot, key, header, raw in sorted(picked, key=lambda entry: entry[0]):
+    for _slot, key, header, raw in picked:
         one = copy.copy(placement.cut)
         one.data = _fits_layout.scaled(np.array(raw), header)
+        one.provenance = provenance
         result[key] = one
     return result
 
@@ -124,7 +133,9 @@ def _read_gzip(uri: str, anon: bool | None, placement: _Placement, companions: b
     ):
         reader = _fits_layout.ForwardReader(stream)
         hdus = _fits_layout.walk_hdus(reader, uri)
-        for slot, key, header, data_offset in _select_hdus(hdus, placement.exts, companions, uri):
+        for slot, key, header, data_offset in _select_hdus(
+            hdus, placement.exts, companions, uri, placement.primary
+        ):
             if slot != 0 and placement.cut is None:  # before the science image
                 late.append((slot, key, header, data_offset))
             elif placement.wanted(slot, key, header):
@@ -148,7 +159,9 @@ def _read_ranges(uri: str, anon: bool | None, placement: _Placement, companions:
     fs, path = _filesystem(uri, anon)
     with _translated_errors(uri, anon):
         hdus = _fits_layout.walk_hdus(_fits_layout.RangeReader(fs, path), uri)
-        chosen = sorted(_select_hdus(hdus, placement.exts, companions, uri), key=lambda entry: entry[0])
+        chosen = sorted(
+            _select_hdus(hdus, placement.exts, companions, uri, placement.primary), key=lambda entry: entry[0]
+        )
         chosen = [entry for entry in chosen if placement.wanted(*entry[:3])]
         ys, xs = placement.cut.slices_original
         images = []

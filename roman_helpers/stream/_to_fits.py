@@ -20,6 +20,11 @@ __all__ = ["SIP_GOAL", "to_hdulist"]
 _FITS_NAMES = {"data": "SCI", "err": "ERR", "dq": "DQ"}
 
 
+#: Cards that describe the pixels (on each image extension with a unit), not the exposure.
+_PIXEL_KEYS = ("BUNIT", "ZPTAB", "PIXAR_SR")
+#: Extensions in the science image's unit besides the science image (not flags, not variances).
+_SAME_UNIT = ("SCI", "ERR")
+
 #: Pixels within which a cut-out's FITS WCS aims to follow its file's gwcs.
 SIP_GOAL = 0.01
 
@@ -59,7 +64,8 @@ def to_hdulist(cuts: Mapping[Any, Cutout2D], *, source: str | None = None) -> HD
     cuts : mapping or astropy.nddata.Cutout2D
         Cut-outs by name, as :func:`cutouts` returns them (or one cut-out).
     source : str, optional
-        The ``s3://`` URI they were cut from, recorded as ``SRCURI``.
+        The ``s3://`` URI they were cut from, recorded as ``SRCURI`` (by default the file the
+        cut-outs say they come from).
 
     Returns
     -------
@@ -71,6 +77,12 @@ def to_hdulist(cuts: Mapping[Any, Cutout2D], *, source: str | None = None) -> HD
         cut-out, whose measured largest deviation in pixels is ``SIPMXERR``. ``XMIN``,
         ``XMAX``, ``YMIN``, ``YMAX`` give the 0-based pixels (inclusive) of the source
         image. float16 arrays (Roman ``err``) are written as float32, which FITS has.
+        What the source file says about the exposure is in the primary header, where it says
+        it: ``TELESCOP``, ``INSTRUME``, ``FILTER``, ``DETECTOR``, ``EXPTIME``, ``MJD-OBS``,
+        ``MJD-END`` and ``MJD-AVG`` (start, end and middle of the exposure). The pixels' unit
+        ``BUNIT`` is on the science and error extensions (not on flags or variances), with
+        ``ZPTAB``, the AB magnitude of a source whose pixels sum to 1 ``BUNIT``, where the file
+        gives a zero point (and ``PIXAR_SR``, a pixel's solid angle).
 
     Examples
     --------
@@ -80,15 +92,24 @@ def to_hdulist(cuts: Mapping[Any, Cutout2D], *, source: str | None = None) -> HD
     >>> hdul = to_hdulist(cutouts(uri, box=(1000, 900, 1064, 964)), source=uri)
     >>> [hdu.name for hdu in hdul], hdul["SCI"].header["SIPMXERR"] < 0.01
     (['PRIMARY', 'SCI', 'ERR', 'DQ'], True)
+    >>> hdul[0].header["FILTER"], hdul["SCI"].header["BUNIT"], "BUNIT" in hdul["DQ"].header
+    ('F106', 'DN / s', False)
     """
     from astropy.io import fits
     from astropy.nddata import Cutout2D
 
     if isinstance(cuts, Cutout2D):
         cuts = {"SCI": cuts}
+    provenance = next((cut.provenance for cut in cuts.values() if hasattr(cut, "provenance")), None)
+    source = source if source is not None else (provenance.source or None) if provenance else None
     primary = fits.PrimaryHDU()
     if source is not None:
         primary.header["SRCURI"] = source  # no comment: a long URI fills the card (astropy continues it)
+    cards = provenance.cards() if provenance is not None else []
+    pixel_cards = [card for card in cards if card[0] in _PIXEL_KEYS]
+    for key, value, comment in cards:
+        if key not in _PIXEL_KEYS:
+            primary.header[key] = (value, comment)
     hdus = [primary]
     headers: dict[int, Any] = {}  # one WCS header per WCS object: the arrays of a cut-out share it
     for number, (name, cut) in enumerate(cuts.items()):
@@ -106,5 +127,8 @@ def to_hdulist(cuts: Mapping[Any, Cutout2D], *, source: str | None = None) -> HD
         extname = _FITS_NAMES.get(name, name) if isinstance(name, str) else f"HDU{name}"
         if extname == "PRIMARY" or (number == 0 and not isinstance(name, str)):
             extname = "SCI"
+        if number == 0 or str(extname).upper() in _SAME_UNIT:
+            for key, value, comment in pixel_cards:
+                header[key] = (value, comment)
         hdus.append(fits.ImageHDU(data=data, header=header, name=str(extname).upper()))
     return fits.HDUList(hdus)
