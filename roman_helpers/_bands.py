@@ -171,7 +171,8 @@ def held(
             name,
             asked,
             [described(w, where) for w in names],
-            hint=f"{where} holds only these" + (f"; {ALIASES_NOTE}" if roman else ""),
+            # the spellings only where Roman's filters are in question; else the list says it all
+            hint=f"{where} holds only these; {ALIASES_NOTE}" if roman else None,
         )
     return [w for w in names if canonical(w) in chosen]
 
