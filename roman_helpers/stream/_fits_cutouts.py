@@ -63,18 +63,40 @@ def _select_hdus(
 
 
 class _Placement:
-    """One cut-out's plan: placed on the science image (slot 0), then checked against each other HDU."""
+    """The cut-outs' plans: placed on the science image (slot 0), then checked against each other HDU.
 
-    def __init__(self, request: Request, exts: list, uri: str) -> None:
-        self.request, self.exts, self.uri = request, exts, uri
-        self.cut: Any = None
+    ``tolerant``: a request that cannot be placed (off the image) is kept as its error, and the
+    others go on; otherwise the error is raised.
+    """
+
+    def __init__(self, requests: list[Request], exts: list, uri: str, tolerant: bool) -> None:
+        self.requests, self.exts, self.uri, self.tolerant = requests, exts, uri, tolerant
+        self.cuts: list[Any] = []  # a Cutout2D, or the error, for each request
         self.shape: tuple[int, int] | None = None
+
+    @property
+    def placed(self) -> bool:
+        return self.shape is not None
+
+    def boxes(self) -> list[_fits_layout.Box]:
+        """``(ys, xs)`` of each request that could be placed."""
+        return [cut.slices_original for cut in self.cuts if not isinstance(cut, Exception)]
+
+    def _plan(self, shape: tuple[int, int], request: Request, wcs: Any) -> Any:
+        try:
+            return plan(shape, request, wcs)
+        except InvalidParameterError as error:
+            if not self.tolerant:
+                raise
+            return error
 
     def wanted(self, slot: int, key: int | str, header: Any) -> bool:
         """Plan on the science image (slot 0); say whether this HDU's rows are to be read."""
         shape = _fits_layout.image_layout(header)[0]
         if slot == 0:
-            self.cut, self.shape = plan(shape, self.request, _wcs.celestial(header, self.uri)), shape
+            wcs = _wcs.celestial(header, self.uri)
+            self.cuts = [self._plan(shape, request, wcs) for request in self.requests]
+            self.shape = shape
             return True
         if shape == self.shape:
             return True
@@ -89,27 +111,53 @@ class _Placement:
 
     def forward_rows(
         self, reader: _fits_layout.ForwardReader, header: Any, data_offset: int, uri: str
-    ) -> np.ndarray:
+    ) -> list[np.ndarray]:
         shape, dtype = _fits_layout.image_layout(header)
-        ys, xs = self.cut.slices_original
-        return _fits_layout.read_rows_forward(reader, data_offset, dtype, shape[1], ys, xs, uri)
+        return _fits_layout.read_rows_forward(reader, data_offset, dtype, shape[1], self.boxes(), uri)
+
+    def results(self, picked: list[_Picked]) -> list[Any]:
+        """For each request, its cut-outs by HDU key (science first), or the error that placing it met."""
+        picked = sorted(picked, key=lambda entry: entry[0])
+        results: list[Any] = []
+        placed = 0
+        for cut in self.cuts:
+            if isinstance(cut, Exception):
+                results.append(cut)
+                continue
+            one_request = {}
+            for _slot, key, header, pixels in picked:
+                one = copy.copy(cut)
+                one.data = _fits_layout.scaled(np.array(pixels[placed]), header)
+                one_request[key] = one
+            results.append(one_request)
+            placed += 1
+        return results
 
 
-#: What is read of one HDU: its slot (0 for the science image), its key, its header, its raw pixels.
-_Picked = tuple[int, Any, Any, np.ndarray]
+#: What is read of one HDU: its slot (0 for the science image), its key, its header, and the raw
+#: pixels of each request that could be placed.
+_Picked = tuple[int, Any, Any, list[np.ndarray]]
 
 
-def fits_cutouts(uri: str, anon: bool | None, request: Request, exts: list, companions: bool) -> dict:
-    """Cut-outs of FITS HDUs: headers walked, one plan on the science image, rows fetched."""
-    placement = _Placement(request, exts, uri)
+def fits_cutouts(
+    uri: str,
+    anon: bool | None,
+    requests: list[Request],
+    exts: list,
+    companions: bool,
+    *,
+    tolerant: bool = False,
+) -> list[Any]:
+    """Cut-outs of FITS HDUs for each request: headers walked once, the rows of all read together.
+
+    One plan per request on the science image; rows fetched in one batch of ranges, or read in
+    one pass of a gzip stream.
+
+    Returns, for each request, its cut-outs by HDU key, or (``tolerant``) the error placing it met.
+    """
+    placement = _Placement(requests, exts, uri, tolerant)
     read = _read_gzip if _kind(uri) == "fits.gz" else _read_ranges
-    picked = read(uri, anon, placement, companions)
-    result = {}
-    for _slot, key, header, raw in sorted(picked, key=lambda entry: entry[0]):
-        one = copy.copy(placement.cut)
-        one.data = _fits_layout.scaled(np.array(raw), header)
-        result[key] = one
-    return result
+    return placement.results(read(uri, anon, placement, companions))
 
 
 def _read_gzip(uri: str, anon: bool | None, placement: _Placement, companions: bool) -> list[_Picked]:
@@ -125,7 +173,7 @@ def _read_gzip(uri: str, anon: bool | None, placement: _Placement, companions: b
         reader = _fits_layout.ForwardReader(stream)
         hdus = _fits_layout.walk_hdus(reader, uri)
         for slot, key, header, data_offset in _select_hdus(hdus, placement.exts, companions, uri):
-            if slot != 0 and placement.cut is None:  # before the science image
+            if slot != 0 and not placement.placed:  # before the science image
                 late.append((slot, key, header, data_offset))
             elif placement.wanted(slot, key, header):
                 picked.append((slot, key, header, placement.forward_rows(reader, header, data_offset, uri)))
@@ -150,10 +198,12 @@ def _read_ranges(uri: str, anon: bool | None, placement: _Placement, companions:
         hdus = _fits_layout.walk_hdus(_fits_layout.RangeReader(fs, path), uri)
         chosen = sorted(_select_hdus(hdus, placement.exts, companions, uri), key=lambda entry: entry[0])
         chosen = [entry for entry in chosen if placement.wanted(*entry[:3])]
-        ys, xs = placement.cut.slices_original
         images = []
         for _slot, _key, header, data_offset in chosen:
             shape, dtype = _fits_layout.image_layout(header)
             images.append((data_offset, dtype, shape[1]))
-        pixels = _fits_layout.fetch_images(fs, path, images, ys, xs, batch_size=_MAX_CONNECTIONS)
-    return [(slot, key, header, raw) for (slot, key, header, _o), raw in zip(chosen, pixels, strict=True)]
+        boxes = placement.boxes()
+        pixels = _fits_layout.fetch_images(fs, path, images, boxes, batch_size=_MAX_CONNECTIONS)
+    # per HDU, the pixels of each box
+    by_image = [[pixels[box][image] for box in range(len(boxes))] for image in range(len(chosen))]
+    return [(slot, key, header, raws) for (slot, key, header, _o), raws in zip(chosen, by_image, strict=True)]
