@@ -16,7 +16,7 @@ from .. import _asdf_layout, _fits_layout, _wcs
 from .._fits_layout import HEADER_BLOCK
 from ..errors import InvalidParameterError
 from ._metadata import _tree_gwcs
-from ._plan import COMPANIONS, Request, plan
+from ._plan import COMPANIONS, Request, plan_each
 from ._remote import _MAX_CONNECTIONS, _filesystem, _translated_errors, open_asdf
 
 __all__ = ["asdf_cutouts"]
@@ -92,19 +92,6 @@ def _asdf_pixels(
         return [np.array(whole[ys, xs]) for ys, xs in boxes]
 
 
-def _plan_each(shape: tuple[int, int], requests: list[Request], wcs: Any, tolerant: bool) -> list[Any]:
-    """The plan of each request; with ``tolerant`` the error of one that cannot be placed, kept."""
-    cuts: list[Any] = []
-    for request in requests:
-        try:
-            cuts.append(plan(shape, request, wcs))
-        except InvalidParameterError as error:
-            if not tolerant:
-                raise
-            cuts.append(error)
-    return cuts
-
-
 def asdf_cutouts(
     uri: str,
     anon: bool | None,
@@ -147,7 +134,7 @@ def asdf_cutouts(
                 names.remove(name)  # an err or dq of another shape is no companion
         with _asdf_layout.open_tree(tree_bytes, fs, uri) as af:  # the gwcs, with its blocks if it needs them
             gwcs_wcs = _tree_gwcs(af.tree)
-        cuts = _plan_each(shape, requests, gwcs_wcs, tolerant)
+        cuts = plan_each(shape, requests, gwcs_wcs, tolerant)
         boxes = [cut.slices_original for cut in cuts if not isinstance(cut, Exception)]
         offsets = _asdf_layout.block_offsets(fs, path, len(tree_bytes), [layouts[name][0] for name in names])
         pixels = {

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _fits_layout, _wcs
 from ..errors import InvalidParameterError
-from ._plan import COMPANIONS, Request, plan
+from ._plan import COMPANIONS, Request, plan_each
 from ._remote import _MAX_CONNECTIONS, GZIP_BLOCK, _filesystem, _kind, _open_remote, _translated_errors
 
 __all__ = ["fits_cutouts"]
@@ -82,20 +82,12 @@ class _Placement:
         """``(ys, xs)`` of each request that could be placed."""
         return [cut.slices_original for cut in self.cuts if not isinstance(cut, Exception)]
 
-    def _plan(self, shape: tuple[int, int], request: Request, wcs: Any) -> Any:
-        try:
-            return plan(shape, request, wcs)
-        except InvalidParameterError as error:
-            if not self.tolerant:
-                raise
-            return error
-
     def wanted(self, slot: int, key: int | str, header: Any) -> bool:
         """Plan on the science image (slot 0); say whether this HDU's rows are to be read."""
         shape = _fits_layout.image_layout(header)[0]
         if slot == 0:
             wcs = _wcs.celestial(header, self.uri)
-            self.cuts = [self._plan(shape, request, wcs) for request in self.requests]
+            self.cuts = plan_each(shape, self.requests, wcs, self.tolerant)
             self.shape = shape
             return True
         if shape == self.shape:
