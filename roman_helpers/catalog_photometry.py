@@ -194,16 +194,10 @@ def light_curves(
     catalog : astropy.table.Table or path
         The targets: ``ra`` and ``dec`` columns (degrees) and an identifier column if it has one,
         as :func:`read_catalog` reads them; an ECSV or Parquet file.
-    band, time
-        Keep only these bands and exposures overlapping this interval, as for
-        :func:`roman_helpers.footprints.find`.
-    size : int, str, Quantity or (ny, nx), optional
-        Side of each target's stamp, in pixels or as an angle; by default just enough for the
-        annulus (``2 * ceil(r_out) + 3`` pixels).
-    radius : float
-        Aperture radius in pixels.
-    annulus : (r_in, r_out)
-        Background annulus radii in pixels; ``radius <= r_in < r_out``.
+    band, time, size, radius, annulus
+        As for :func:`roman_helpers.photometry.light_curve_from_index`: the bands and times of
+        the files, the side of each target's stamp (by default just enough for the annulus), the
+        aperture and background annulus radii in pixels.
     client, max_workers, anon, retries, timeout, progress
         As for :func:`roman_helpers.batch.cutouts`: threads by default, or a Dask cluster.
 
@@ -264,13 +258,15 @@ def light_curves(
             f"{' in the band and time asked for' if band is not None or time is not None else ''}; "
             "check the catalog's ra and dec (degrees), or use an index of that field"
         )
-    centres: dict[str, tuple[list[int], list[float], list[float]]] = {}
-    for row in found:
-        targets, ra, dec = centres.setdefault(str(row["uri"]), ([], [], []))
-        target = int(row["target"])
-        targets.append(target)
-        ra.append(float(positions[target].ra.deg))
-        dec.append(float(positions[target].dec.deg))
+    centres: dict[str, tuple[list[int], list[float], list[float]]] = {}  # plain values: sent to workers
+    all_ra, all_dec = np.asarray(positions.ra.deg, float), np.asarray(positions.dec.deg, float)
+    for uri, target in zip(
+        np.asarray(found["uri"], dtype=str), np.asarray(found["target"], int), strict=True
+    ):
+        targets, ra, dec = centres.setdefault(str(uri), ([], [], []))
+        targets.append(int(target))
+        ra.append(float(all_ra[target]))
+        dec.append(float(all_dec[target]))
     files = found["uri", "band", "detector", "t_start", "t_end"]
     files = files[np.unique(np.asarray(files["uri"], dtype=str), return_index=True)[1]]
     files = files[np.argsort(np.asarray(files["t_start"], float), kind="stable")]

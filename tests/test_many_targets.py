@@ -14,11 +14,9 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import s3fs
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
@@ -27,6 +25,7 @@ from roman_helpers.catalog_photometry import light_curves
 from roman_helpers.cli import main
 from roman_helpers.photometry import light_curve_from_index
 from roman_helpers.transfer import measure
+from tests.conftest import sandbox_environment
 
 TUTORIAL = "s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/"
 #: The four dithered exposures of one detector and the mosaic over them (those the doctests read).
@@ -37,23 +36,6 @@ FILES = [f"{TUTORIAL}r0003201001001001004_000{n}_wfi11_f106_cal.asdf" for n in r
 GRID = [(x, y) for x in (300.0, 1500.0, 2700.0, 3800.0) for y in (400.0, 2000.0, 3600.0)]
 FAR = ("far", 10.0, -44.0)  # on no file of the index
 SIZE = 31  # the default stamp: 2 * ceil(14) + 3
-
-
-@contextlib.contextmanager
-def sandbox_environment(sandbox) -> Iterator[None]:
-    """The sandbox's environment, for the module's fixtures (``sandbox_env`` is per test)."""
-    from roman_helpers.sandbox.launcher import OVERRIDDEN_VARIABLES
-
-    with pytest.MonkeyPatch.context() as patch:
-        for name in OVERRIDDEN_VARIABLES:
-            patch.delenv(name, raising=False)
-        for name, value in sandbox.env.items():
-            patch.setenv(name, value)
-        s3fs.S3FileSystem.clear_instance_cache()
-        try:
-            yield
-        finally:
-            s3fs.S3FileSystem.clear_instance_cache()
 
 
 @pytest.fixture(scope="module")
