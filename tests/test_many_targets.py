@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -266,3 +267,55 @@ def test_the_command_writes_the_table(sandbox_env, field, runs, tmp_path) -> Non
             ]
         )
     assert status == 2 and "--targets" in stderr.getvalue()
+
+
+def test_find_many_places_each_target_as_find_does(sandbox_env, field) -> None:
+    index, catalog = field
+    positions = SkyCoord(catalog["ra"], catalog["dec"], unit="deg")
+    found = footprints.find_many(index, positions, band="F106")
+    for target, position in enumerate(positions):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the far target: nothing found, said in a warning
+            alone = footprints.find(index, position, band="F106")
+        mine = found[found["target"] == target]
+        assert list(mine["uri"]) == list(alone["uri"])
+        assert np.allclose(mine["x"], alone["x"], atol=1e-6) and np.allclose(mine["y"], alone["y"], atol=1e-6)
+
+
+def test_a_file_that_fails_is_listed_and_the_others_measured(sandbox_env, field, runs) -> None:
+    index, catalog = field
+    broken = index.copy()
+    missing = FILES[1].replace("_0002_", "_0009_")  # no such object
+    broken["uri"][broken["uri"] == FILES[1]] = missing
+    table = light_curves(broken, catalog, band="F106", progress=False, retries=0)
+    assert len(table.meta["failed"]) == 1 and table.meta["failed"][0].startswith(
+        f"{missing}: ObjectNotFoundError"
+    )
+    expected = runs["table"][runs["table"]["file"] != FILES[1]]
+    assert list(table["file"]) == list(expected["file"])
+    assert np.array_equal(table["flux"], expected["flux"], equal_nan=True)
+
+
+def test_a_dask_cluster_gives_what_threads_give(sandbox_env, field, runs) -> None:
+    from distributed import Client, LocalCluster
+
+    index, catalog = field
+    chosen = catalog[:3]
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=False,
+            protocol="tcp",
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+        measure() as stats,
+    ):
+        table = light_curves(index, chosen, band="F106", client=client, progress=False)
+    expected = runs["table"][np.isin(runs["table"]["target"], list(chosen["id"]))]
+    assert list(table["file"]) == list(expected["file"])
+    assert np.array_equal(table["flux"], expected["flux"], equal_nan=True)
+    assert table.meta["transfer"]["backend"].startswith("tcp://127.0.0.1")
+    assert tree_reads(stats) == table.meta["files"]
