@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import threading
 import warnings
 
 import numpy as np
@@ -319,3 +320,34 @@ def test_a_dask_cluster_gives_what_threads_give(sandbox_env, field, runs) -> Non
     assert np.array_equal(table["flux"], expected["flux"], equal_nan=True)
     assert table.meta["transfer"]["backend"].startswith("tcp://127.0.0.1")
     assert tree_reads(stats) == table.meta["files"]
+
+
+def test_ctrl_c_keeps_the_files_measured(sandbox_env, field, runs, monkeypatch, interruptible) -> None:
+    """Ctrl-C once the first file is measured: the table of the files done comes with the exception."""
+    import _thread
+
+    from roman_helpers import catalog_photometry
+    from roman_helpers.errors import Interrupted
+
+    index, catalog = field
+    measure_file = catalog_photometry._measure_file
+    pressed = threading.Event()
+
+    def then_ctrl_c(uri: str, **kwargs) -> list:
+        measured = measure_file(uri, **kwargs)
+        if not pressed.is_set():  # once: as a terminal's Ctrl-C, after the first file is measured
+            pressed.set()
+            _thread.interrupt_main()
+        return measured
+
+    monkeypatch.setattr(catalog_photometry, "_measure_file", then_ctrl_c)
+    with pytest.raises(Interrupted) as stopped:
+        light_curves(index, catalog, band="F106", max_workers=1, progress=False)
+    partial = stopped.value.partial
+    assert 1 <= stopped.value.done < len(FILES) and stopped.value.total == len(FILES)
+    assert partial.meta["interrupted"] == f"after {stopped.value.done} of {len(FILES)} files"
+    done = set(partial["file"])
+    assert len(done) == stopped.value.done
+    expected = runs["table"][np.isin(runs["table"]["file"], list(done))]
+    assert list(partial["target"]) == list(expected["target"])
+    assert np.array_equal(partial["flux"], expected["flux"], equal_nan=True)
