@@ -491,13 +491,15 @@ def _add_find(command: Command) -> None:
 def _add_lightcurve(command: Command) -> None:
     lightcurve = command(
         "lightcurve",
-        "forced photometry of a target in every file of an index that holds it",
+        "forced photometry of a target (or of every target of a catalog) in every file that holds it",
         _lightcurve,
         "Find the files that hold the target, cut the same small region out of each (fetching only "
         "those pixels, in parallel threads or on a Dask cluster), measure the flux in a circle at the "
         "target minus the local background, and write the light curve (ECSV; a plot if asked). A "
         "file that fails is listed and left out; the exit status is 1 only when nothing could be "
-        "measured.",
+        "measured. With --targets CATALOG, every target of the catalog at once: each file is read "
+        "once for all the targets on it, and one table of all their points is written (group it by "
+        "its 'target' column for each light curve).",
     )
     selection_options(lightcurve)
     lightcurve.add_argument(
