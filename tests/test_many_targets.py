@@ -351,3 +351,25 @@ def test_ctrl_c_keeps_the_files_measured(sandbox_env, field, runs, monkeypatch, 
     expected = runs["table"][np.isin(runs["table"]["file"], list(done))]
     assert list(partial["target"]) == list(expected["target"])
     assert np.array_equal(partial["flux"], expected["flux"], equal_nan=True)
+
+
+def test_an_uncompressed_fits_image_gives_each_byte_once(sandbox_env) -> None:
+    """Plain FITS: the rows of all stamps in one batch of ranges, touching rows merged, none twice."""
+    uri = "s3://stpubdata/hst/public/ib1f/ib1f01010/ib1f01010_drz.fits"  # SCI, WHT, CTX of 1014 x 1014
+    pixels = [(100.0, 120.0), (110.0, 125.0), (600.0, 500.0), (900.0, 880.0)]  # the first two overlap
+    with measure() as many:
+        stamps = stream.stamps(uri, pixels=pixels, size=21)
+    singles = []
+    for pixel, stamp in zip(pixels, stamps, strict=True):
+        with measure() as one:
+            cuts = stream.cutouts(uri, pixel=pixel, size=21)
+        singles.append(one)
+        assert list(stamp) == list(cuts)
+        for name in cuts:
+            assert np.array_equal(stamp[name].data, cuts[name].data)
+    floor = _union(set().union(*(_intervals(one, 0) for one in singles)))
+    assert _union(_intervals(many, 0)) == floor
+    # no pixel fetched twice: only the header walk's own overlapping reads, as in each one-stamp read
+    assert twice(many, 0) == twice(singles[0], 0)
+    assert many.bytes < sum(one.bytes for one in singles)
+    assert many.requests < sum(one.requests for one in singles)
