@@ -11,6 +11,8 @@ Modules, one concern each:
   over a position
 - :mod:`roman_helpers.batch` -- one operation over many files, on threads or a Dask cluster
 - :mod:`roman_helpers.photometry` -- forced photometry on cut-outs, light curves
+- :mod:`roman_helpers.catalog_photometry` -- light curves of every target of a catalog, each
+  file read once
 - :mod:`roman_helpers.datasets` -- the datasets the tutorials run on
 - :mod:`roman_helpers.errors` -- exception types
 - :mod:`roman_helpers.config` -- configuration read from the environment
@@ -35,6 +37,7 @@ import importlib
 #: The modules of the kit, imported on first attribute access (PEP 562).
 __all__ = [
     "batch",
+    "catalog_photometry",
     "config",
     "datasets",
     "download",

@@ -626,9 +626,12 @@ def _walk_rest(fs: Any, path: str, block: Block, chunks: list[_Chunk], uri: str)
 
 
 def lz4_rows(
-    fs: Any, path: str, block: Block, first: int, last: int, *, batch_size: int, uri: str
-) -> tuple[bytes, int]:
-    """Fetch and decode only the lz4 chunks covering decoded bytes ``[first, last)`` of ``block``.
+    fs: Any, path: str, block: Block, spans: list[tuple[int, int]], *, batch_size: int, uri: str
+) -> list[tuple[bytes, int]]:
+    """Fetch and decode only the lz4 chunks covering decoded bytes ``[first, last)`` of each span.
+
+    The chunks any span needs are fetched together, each once, however many spans lie in it
+    (the stamps of many targets in one image).
 
     asdf's lz4 stream is a sequence of chunks, each a 4-byte big-endian compressed length
     followed by an ``lz4.block`` payload whose own first 4 bytes (little-endian) give the
@@ -642,8 +645,8 @@ def lz4_rows(
 
     Returns
     -------
-    tuple
-        The decoded bytes of the chunks that were needed, and the decoded offset of
+    list of tuple
+        For each span, the decoded bytes of the chunks that hold it, and the decoded offset of
         their first byte.
     """
     import lz4.block
@@ -651,14 +654,14 @@ def lz4_rows(
     position, produced = block.data_start, 0
     walked: list[_Chunk] = []
     wanted: list[_Chunk] = []
-    first_offset = 0
+    starts: list[int] = []  # the decoded offset of each chunk wanted
+    last = max((end for _first, end in spans), default=0)
     header = block.first_data
     while produced < last:
         chunk = _chunk_at(fs, path, block, position, header, uri)
         walked.append(chunk)
-        if produced + chunk.decoded > first:
-            if not wanted:
-                first_offset = produced
+        if any(first < produced + chunk.decoded and produced < end for first, end in spans):
+            starts.append(produced)
             wanted.append(chunk)
         position, produced, header = chunk.payload[1], produced + chunk.decoded, b""
     whole = position == block.data_start + block.used and produced == block.data_size
@@ -693,11 +696,19 @@ def lz4_rows(
         if len(piece) != chunk.decoded:  # pragma: no cover - lz4.block checks its own size
             raise DamagedBytes(f"the lz4 chunk at byte {chunk.position:,} decodes to {len(piece):,} bytes")
         decoded.append(piece)
-    if whole and wanted and wanted[0].position == block.data_start and any(block.checksum):
+    if whole and len(wanted) == len(walked) and any(block.checksum):  # every chunk is here
         stored = b"".join(struct.pack(">I", len(payload)) + payload for payload in payloads)
         if hashlib.md5(stored, usedforsecurity=False).digest() != block.checksum:
             raise DamagedBytes(f"the block at byte {block.offset:,} does not match the MD5 its header states")
-    return b"".join(decoded), first_offset
+    result = []
+    for first, end in spans:
+        held = [
+            i
+            for i, (start, chunk) in enumerate(zip(starts, wanted, strict=True))
+            if first < start + chunk.decoded and start < end
+        ]
+        result.append((b"".join(decoded[i] for i in held), starts[held[0]] if held else first))
+    return result
 
 
 # --------------------------------------------------------------------------- the tree, read by asdf

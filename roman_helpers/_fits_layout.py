@@ -15,6 +15,7 @@ pixels cannot be checked at all: S3 sends no checksum for a part of an object.
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import math
 import zlib
@@ -302,43 +303,58 @@ def image_layout(header: Any) -> tuple[tuple[int, int], np.dtype]:
     return (int(header["NAXIS2"]), int(header["NAXIS1"])), np.dtype(DTYPES[int(header["BITPIX"])])
 
 
+#: A cut-out's rows and columns in an image: ``(ys, xs)``, as ``Cutout2D.slices_original``.
+Box = tuple[slice, slice]
+
+
 def fetch_rows(
     fs: Any,
     path: str,
     data_offset: int,
     dtype: np.dtype,
     row_length: int,
-    ys: slice,
-    xs: slice,
+    boxes: list[Box],
     *,
     batch_size: int,
-) -> np.ndarray:
-    """Fetch pixels ``[ys, xs]`` of an uncompressed row-major image, rows concurrently.
+) -> list[np.ndarray]:
+    """Fetch pixels ``[ys, xs]`` of each box of an uncompressed row-major image, in one batch.
 
     Also serves uncompressed ASDF blocks, which lay out rows the same way.
     """
-    return fetch_images(fs, path, [(data_offset, dtype, row_length)], ys, xs, batch_size=batch_size)[0]
+    return [
+        pixels[0]
+        for pixels in fetch_images(fs, path, [(data_offset, dtype, row_length)], boxes, batch_size=batch_size)
+    ]
 
 
 def fetch_images(
-    fs: Any, path: str, images: list[tuple[int, np.dtype, int]], ys: slice, xs: slice, *, batch_size: int
-) -> list[np.ndarray]:
-    """Fetch pixels ``[ys, xs]`` of several images of one file (SCI, ERR, DQ ...) in one batch.
+    fs: Any, path: str, images: list[tuple[int, np.dtype, int]], boxes: list[Box], *, batch_size: int
+) -> list[list[np.ndarray]]:
+    """Fetch the pixels of every box in several images of one file (SCI, ERR, DQ ...) in one batch.
 
-    ``images`` holds ``(data offset, dtype, row length)`` of each; every row of every image is
-    one ranged read, all sent together.
+    ``images`` holds ``(data offset, dtype, row length)`` of each. Every row of every box in every
+    image is a byte range; ranges that touch or overlap (boxes sharing rows, full-width rows) are
+    merged, so a byte is fetched once however many boxes hold it, and all are sent together.
+
+    Returns
+    -------
+    list
+        For each box, the pixels of each image, in the order given.
     """
     from fsspec.utils import merge_offset_ranges
 
-    order = sorted(range(len(images)), key=lambda i: images[i][0])  # merged ranges come back sorted
+    wanted = []  # (box, image, first byte of each row)
     starts, ends = [], []
-    for i in order:
-        data_offset, dtype, row_length = images[i]
-        itemsize = np.dtype(dtype).itemsize
-        for y in range(ys.start, ys.stop):
-            starts.append(data_offset + (y * row_length + xs.start) * itemsize)
-            ends.append(starts[-1] + (xs.stop - xs.start) * itemsize)
-    # Full-width boxes have touching rows: merge those, never fetch a gap.
+    for ys, xs in boxes:
+        for data_offset, dtype, row_length in images:
+            itemsize = np.dtype(dtype).itemsize
+            rows = [data_offset + (y * row_length + xs.start) * itemsize for y in range(ys.start, ys.stop)]
+            wanted.append(rows)
+            starts += rows
+            ends += [row + (xs.stop - xs.start) * itemsize for row in rows]
+    if not starts:
+        return [[] for _ in boxes]
+    # Touching rows (full-width boxes) and rows of boxes that overlap are merged; no gap is fetched.
     paths, merged_starts, merged_ends = merge_offset_ranges(
         [path] * len(starts), starts, ends, max_gap=0, sort=True
     )
@@ -349,32 +365,72 @@ def fetch_images(
                 f"s3://{path} ends at byte {start + len(piece):,}, before the pixels its header places up "
                 f"to byte {end:,}: the file is truncated (was it uploaded completely?)"
             )
-    raw = b"".join(pieces)
-    result: list[np.ndarray] = [np.empty(0)] * len(images)
-    at = 0
-    for i in order:
-        dtype = np.dtype(images[i][1])
-        size = (ys.stop - ys.start) * (xs.stop - xs.start) * dtype.itemsize
-        result[i] = np.frombuffer(raw[at : at + size], dtype=dtype).reshape(
-            ys.stop - ys.start, xs.stop - xs.start
-        )
-        at += size
+
+    def at(start: int, length: int) -> bytes:
+        piece = bisect.bisect_right(merged_starts, start) - 1  # the merged range holding the row
+        offset = start - merged_starts[piece]
+        return pieces[piece][offset : offset + length]
+
+    result: list[list[np.ndarray]] = []
+    rows_of = iter(wanted)
+    for ys, xs in boxes:
+        per_image = []
+        for _offset, dtype, _length in images:
+            dtype = np.dtype(dtype)
+            width = (xs.stop - xs.start) * dtype.itemsize
+            raw = b"".join(at(row, width) for row in next(rows_of))
+            per_image.append(np.frombuffer(raw, dtype=dtype).reshape(ys.stop - ys.start, xs.stop - xs.start))
+        result.append(per_image)
     return result
 
 
+def row_spans(boxes: list[Box]) -> list[tuple[int, int]]:
+    """The rows that any of ``boxes`` needs, as sorted, disjoint ``(first, end)`` spans.
+
+    Examples
+    --------
+    >>> row_spans([(slice(10, 20), slice(0, 5)), (slice(15, 30), slice(9, 12)), (slice(40, 41), slice(0, 1))])
+    [(10, 30), (40, 41)]
+    """
+    spans: list[tuple[int, int]] = []
+    for first, end in sorted((ys.start, ys.stop) for ys, _xs in boxes):
+        if spans and first <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            spans.append((first, end))
+    return spans
+
+
 def read_rows_forward(
-    reader: ForwardReader, data_offset: int, dtype: np.dtype, row_length: int, ys: slice, xs: slice, uri: str
-) -> np.ndarray:
-    """Pixels ``[ys, xs]`` from a gzip stream: one forward read from the first to the last row."""
+    reader: ForwardReader,
+    data_offset: int,
+    dtype: np.dtype,
+    row_length: int,
+    boxes: list[Box],
+    uri: str,
+) -> list[np.ndarray]:
+    """Pixels ``[ys, xs]`` of each box from a gzip stream, read forward once.
+
+    The rows any box needs are read in order (a stream cannot go back), each row once; the
+    stream is decoded no further than the last of them.
+    """
     row_bytes = row_length * dtype.itemsize
-    start, length = data_offset + ys.start * row_bytes, (ys.stop - ys.start) * row_bytes
-    raw = reader.read(start, length)
-    if len(raw) != length:
-        raise FileFormatError(
-            f"{uri} ends at byte {start + len(raw):,} of its decoded stream, before the pixels its "
-            f"header places up to byte {start + length:,}: it is truncated"
-        )
-    return np.frombuffer(raw, dtype=dtype).reshape(ys.stop - ys.start, row_length)[:, xs]
+    decoded: dict[int, np.ndarray] = {}  # the first row of each span -> its rows
+    for first, end in row_spans(boxes):
+        start, length = data_offset + first * row_bytes, (end - first) * row_bytes
+        raw = reader.read(start, length)
+        if len(raw) != length:
+            raise FileFormatError(
+                f"{uri} ends at byte {start + len(raw):,} of its decoded stream, before the pixels its "
+                f"header places up to byte {start + length:,}: it is truncated"
+            )
+        decoded[first] = np.frombuffer(raw, dtype=dtype).reshape(end - first, row_length)
+    firsts = sorted(decoded)
+    result = []
+    for ys, xs in boxes:
+        first = firsts[bisect.bisect_right(firsts, ys.start) - 1]
+        result.append(decoded[first][ys.start - first : ys.stop - first, xs])
+    return result
 
 
 def scaled(data: np.ndarray, header: Any) -> np.ndarray:

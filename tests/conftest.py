@@ -113,6 +113,23 @@ class Indexed:
     sources: list[str]
 
 
+@contextlib.contextmanager
+def sandbox_environment(sandbox) -> Iterator[None]:
+    """The sandbox's environment for a block: for fixtures wider than a test (``sandbox_env`` is per test)."""
+    from roman_helpers.sandbox.launcher import OVERRIDDEN_VARIABLES
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in OVERRIDDEN_VARIABLES:
+            patch.delenv(name, raising=False)
+        for name, value in sandbox.env.items():
+            patch.setenv(name, value)
+        s3fs.S3FileSystem.clear_instance_cache()
+        try:
+            yield
+        finally:
+            s3fs.S3FileSystem.clear_instance_cache()
+
+
 @pytest.fixture(scope="session")
 def tds_index(sandbox, tmp_path_factory) -> Indexed:
     """``roman-helpers index`` over a few tens of the sandbox's TDS preview files, once per session.
@@ -124,20 +141,12 @@ def tds_index(sandbox, tmp_path_factory) -> Indexed:
     from _tds_transient import index_sources
 
     from roman_helpers.cli import main
-    from roman_helpers.sandbox.launcher import OVERRIDDEN_VARIABLES
 
     folder = tmp_path_factory.mktemp("tds-index")
     listing, path = folder / "uris.txt", folder / "tds.ecsv"
     sources = index_sources()
     listing.write_text("".join(f"{uri}\n" for uri in sources))
     out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as patch:
-        for name in OVERRIDDEN_VARIABLES:
-            patch.delenv(name, raising=False)
-        for name, value in sandbox.env.items():
-            patch.setenv(name, value)
-        s3fs.S3FileSystem.clear_instance_cache()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            status = main(["index", str(listing), "-o", str(path)])
-        s3fs.S3FileSystem.clear_instance_cache()
+    with sandbox_environment(sandbox), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(["index", str(listing), "-o", str(path)])
     return Indexed(path, status, out.getvalue(), err.getvalue(), sources)

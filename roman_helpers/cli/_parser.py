@@ -45,6 +45,7 @@ examples:
   roman-helpers index s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/ -o idx.ecsv
   roman-helpers find idx.ecsv --target "18:03:10.9 -00:17:13.2" --band F106 --radius 2arcsec
   roman-helpers lightcurve idx.ecsv --target "270.7956 -0.287" --band F106 -o curve.ecsv --plot curve.png
+  roman-helpers lightcurve idx.ecsv --targets field.ecsv --band F106 -o curves.ecsv
 
 Errors print 'error: <message>' and exit with 1 (2 for a usage error); --debug shows
 the traceback. Ctrl-C stops within about a second, keeps what was finished (an index

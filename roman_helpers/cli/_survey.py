@@ -3,7 +3,8 @@
 Each parses its options, calls one function of the kit and prints: ``index``
 :func:`roman_helpers.footprints.build_index` (then :func:`~roman_helpers.footprints.save_index`),
 ``find`` :func:`roman_helpers.footprints.find`, ``lightcurve``
-:func:`roman_helpers.photometry.light_curve_from_index`. What the shell adds: sources of URIs on
+:func:`roman_helpers.photometry.light_curve_from_index` (with ``--targets``,
+:func:`roman_helpers.catalog_photometry.light_curves`). What the shell adds: sources of URIs on
 standard input or in a file, summaries, and files written whole or not at all.
 
 ``find`` with no file over the target prints nothing on standard output and the reason (with
@@ -148,12 +149,17 @@ def _selection(args: argparse.Namespace) -> dict[str, Any]:
     """The target and the band and time selection, read from the options (before any work)."""
     if args.target is not None and (args.ra is not None or args.dec is not None):
         raise Usage("give either --target or --ra and --dec, not both")
-    start, end = _sky.parse_time(args.start, "start"), _sky.parse_time(args.end, "end")
     return {
         "position": sky_target(args.target, args.ra, args.dec),
         "band": args.band,
-        "time": (start, end) if start is not None or end is not None else None,
+        "time": _time_selection(args),
     }
+
+
+def _time_selection(args: argparse.Namespace) -> Any:
+    """The time interval of --start and --end, or None."""
+    start, end = _sky.parse_time(args.start, "start"), _sky.parse_time(args.end, "end")
+    return (start, end) if start is not None or end is not None else None
 
 
 def _load_index(path_text: str) -> Table:
@@ -265,6 +271,8 @@ def _plotting() -> None:
 def _lightcurve(args: argparse.Namespace) -> int:
     from ..photometry import light_curve_from_index
 
+    if args.targets is not None:
+        return _lightcurves(args)
     if args.plot:
         _plotting()
     words = _lightcurve_words(args)
@@ -288,14 +296,7 @@ def _lightcurve(args: argparse.Namespace) -> int:
                 index,
                 selection.pop("position"),
                 **selection,
-                size=args.size,
-                radius=args.radius,
-                annulus=tuple(args.annulus),
-                client=args.scheduler,
-                max_workers=args.workers,
-                anon=args.anon,
-                timeout=args.timeout,
-                progress=progress(),
+                **_measuring(args),
                 method=args.method,
                 reference_window=None if args.reference_window is None else tuple(args.reference_window),
             )
@@ -304,12 +305,76 @@ def _lightcurve(args: argparse.Namespace) -> int:
             raise
         return _interrupted_curve(stopped, args.index, curve_path)
     _report(curve)
-    curve.meta["index"] = str(args.index)
-    with replacing(curve_path) as temporary:
-        curve.write(temporary, format="ascii.ecsv")
+    _write(curve, args.index, curve_path)
     print(f"wrote {curve_path}: {len(curve)} points")
     if plot_path is not None:
         _plot(curve, plot_path, mag=args.mag)
+    return 0
+
+
+def _measuring(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of the stamps, the apertures and the work, as the kit's parameters."""
+    return {
+        "size": args.size,
+        "radius": args.radius,
+        "annulus": tuple(args.annulus),
+        "client": args.scheduler,
+        "max_workers": args.workers,
+        "anon": args.anon,
+        "timeout": args.timeout,
+        "progress": progress(),
+    }
+
+
+def _write(table: Any, index: str, path: Path) -> None:
+    """The table, with the index it came from, written whole or not at all."""
+    table.meta["index"] = str(index)
+    with replacing(path) as temporary:
+        table.write(temporary, format="ascii.ecsv")
+
+
+def _lightcurves(args: argparse.Namespace) -> int:
+    """``lightcurve --targets CATALOG``: every target of a catalog, each file read once."""
+    from ..catalog_photometry import light_curves
+
+    one = _lightcurve_words(args)
+    words = Words({**one.flags, "catalog": "--targets"}, {**one.typed, "catalog": args.targets})
+    try:
+        with words:
+            if args.target is not None or args.ra is not None or args.dec is not None:
+                raise Usage("give either --targets CATALOG or one target (--target, or --ra and --dec)")
+            if args.plot:
+                raise Usage("--plot draws one target's light curve; leave it out with --targets")
+            if args.method != "aperture" or args.reference_window is not None:
+                raise Usage(
+                    "--targets measures every target with an aperture; leave out --method and --reference-window"
+                )
+            time = _time_selection(args)
+            _sky.check_apertures(args.radius, *args.annulus)
+            if args.size is not None:
+                _sky.parse_size(args.size)
+    except (Usage, InvalidParameterError) as error:
+        return usage_error(args.debug, error)
+    table_path = checked_output(args.output, (".ecsv",), "-o", args.overwrite)
+    index = _load_index(args.index)
+    try:
+        with warnings.catch_warnings(), words:
+            warnings.simplefilter("ignore")  # what they say is printed below
+            table = light_curves(index, args.targets, band=args.band, time=time, **_measuring(args))
+    except Interrupted as stopped:
+        if args.debug:
+            raise
+        return _interrupted_curve(stopped, args.index, table_path)
+    meta, transfer = table.meta, table.meta["transfer"]
+    for failure in meta["failed"]:
+        print(f"failed: {failure}", file=sys.stderr)
+    _write(table, args.index, table_path)
+    on_files = meta["targets"] - len(meta["not_covered"])
+    print(
+        f"wrote {table_path}: {len(table)} points of {on_files} of {meta['targets']} targets "
+        f"({len(meta['not_covered'])} on no file) from {meta['files']} files, {len(meta['failed'])} failed; "
+        f"moved {transfer['bytes']:,} bytes in {transfer['requests']} requests"
+    )
     return 0
 
 
@@ -319,9 +384,7 @@ def _interrupted_curve(stopped: Interrupted, index: str, path: Path) -> int:
     left = f"{stopped.total - stopped.done} of {stopped.total} files not measured"
     if not len(curve):
         return interrupted(f"no point was measured yet ({left}); nothing written")
-    curve.meta["index"] = str(index)
-    with replacing(path) as temporary:
-        curve.write(temporary, format="ascii.ecsv")
+    _write(curve, index, path)
     return interrupted(
         f"wrote the {len(curve)} points measured so far to {path} ({left}); run it again for the whole curve"
     )
@@ -443,15 +506,24 @@ def _add_find(command: Command) -> None:
 def _add_lightcurve(command: Command) -> None:
     lightcurve = command(
         "lightcurve",
-        "forced photometry of a target in every file of an index that holds it",
+        "forced photometry of a target (or of every target of a catalog) in every file that holds it",
         _lightcurve,
         "Find the files that hold the target, cut the same small region out of each (fetching only "
         "those pixels, in parallel threads or on a Dask cluster), measure the flux in a circle at the "
         "target minus the local background, and write the light curve (ECSV; a plot if asked). A "
         "file that fails is listed and left out; the exit status is 1 only when nothing could be "
-        "measured.",
+        "measured. With --targets CATALOG, every target of the catalog at once: each file is read "
+        "once for all the targets on it, and one table of all their points is written (group it by "
+        "its 'target' column for each light curve).",
     )
     selection_options(lightcurve)
+    lightcurve.add_argument(
+        "--targets",
+        metavar="CATALOG",
+        help="every target of this catalog instead of one (.ecsv or .parquet with ra and dec columns "
+        "in degrees, and an id column if it has one): each file is read once for all the targets on "
+        "it, and one table of all the points is written",
+    )
     lightcurve.add_argument(
         "--size",
         default=None,

@@ -7,7 +7,7 @@ the pixels, and returns one row per file: band, detector, time, the four corners
 footprint and a WCS from which pixel positions are computed later without opening the file
 again. :func:`save_index` writes it as ECSV (the format of the Roman Research Nexus's manifests) or
 Parquet; :func:`find` answers "which files hold this position, and where" in a fraction of a
-second, even for a million rows.
+second, even for a million rows; :func:`find_many` answers it for thousands of positions at once.
 
 Columns of an index
 -------------------
@@ -47,7 +47,7 @@ Columns of an index
 from __future__ import annotations
 
 from ._build import NOT_AN_IMAGE, build_index
-from ._query import find, row_wcs
+from ._query import find, find_many, row_wcs
 from ._read import SIP_LIMIT, SIP_MAX_ERROR
 from ._store import COLUMNS, load_index, save_index
 
@@ -58,6 +58,7 @@ __all__ = [
     "SIP_MAX_ERROR",
     "build_index",
     "find",
+    "find_many",
     "load_index",
     "row_wcs",
     "save_index",

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.table import Row, Table
     from astropy.wcs import WCS
 
-__all__ = ["PREFILTER_MARGIN_DEG", "find", "row_wcs"]
+__all__ = ["PREFILTER_MARGIN_DEG", "find", "find_many", "row_wcs"]
 
 #: Extra angle around each footprint polygon in the fast pre-filter of :func:`find`. The corners are
 #: joined by great circles; a pixel edge bent by a detector's optical distortion departs from that
@@ -379,3 +379,132 @@ def _nothing_found(index: Table, usable: np.ndarray, ra: float, dec: float) -> t
         f"the index covers another part of the sky (its {len(rows)} files lie within {_angle_words(within)} "
         f"of {middle}); check the position, or use an index of that field"
     )
+
+
+#: Files compared with every target at once in :func:`find_many` (bounds its memory: files x targets x 4).
+_FILES_AT_ONCE = 2048
+
+
+def _sky_positions(positions: Any) -> SkyCoord:
+    """Many positions as one ICRS SkyCoord array: a SkyCoord (array), or SkyCoords or strings each."""
+    from astropy.coordinates import SkyCoord
+
+    if isinstance(positions, SkyCoord):
+        return positions.icrs.reshape(-1) if not positions.isscalar else positions.icrs.reshape(1)
+    if isinstance(positions, str):
+        positions = [positions]
+    parsed = [_sky.parse_sky_position(position) for position in positions]
+    if not parsed:
+        return SkyCoord([], [], unit="deg")
+    return SkyCoord([p.ra for p in parsed], [p.dec for p in parsed])
+
+
+def find_many(
+    index: Table | str | PathLike,
+    positions: Any,
+    *,
+    band: str | Iterable[str] | None = None,
+    time: Any = None,
+) -> Table:
+    """Find, for each of many positions, the files of an index whose image holds it, and the pixel.
+
+    What :func:`find` does for one position, for hundreds or thousands at once: every file's
+    footprint is compared with every position in one array operation, then each file's WCS
+    places all the positions near it in one call.
+
+    Parameters
+    ----------
+    index : astropy.table.Table or path
+        From :func:`build_index` or :func:`load_index`.
+    positions : astropy.coordinates.SkyCoord or sequence of SkyCoord or str
+        The targets: a SkyCoord array, or one SkyCoord or RA and Dec string each, as :func:`find`
+        reads them.
+    band, time
+        As for :func:`find`.
+
+    Returns
+    -------
+    astropy.table.Table
+        One row per file and position it holds: ``target`` (the position's place in
+        ``positions``, from 0), the file's index columns, and ``x`` and ``y``, the position's
+        0-based pixel in that file. Sorted by ``t_start``, then file, then ``target``. A target
+        on no file has no row.
+
+    Raises
+    ------
+    InvalidParameterError
+        For a position, band or time that cannot be read.
+
+    Examples
+    --------
+    >>> from roman_helpers.footprints import build_index, find_many
+    >>> index = build_index("s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/")
+    >>> found = find_many(index, ["270.7956 -0.2870", "270.80 -0.29", "10.0 -44.0"], band="F106")
+    >>> sorted(set(found["target"].tolist())), int((found["target"] == 0).sum())  # the third: no file
+    ([0, 1], 5)
+    """
+    from astropy.table import Table
+
+    if isinstance(index, (str, PathLike)):
+        index = load_index(index)
+    _check_columns(index, "index")
+    targets = _sky_positions(positions)
+    selected = _selection(index, band, time)
+    rows = np.flatnonzero(
+        (np.asarray(index["error"], dtype=object) == "") & (np.asarray(index["naxis1"]) > 0)
+    )
+    rows = rows[selected(rows)]
+    points = _unit_vectors(np.asarray(targets.ra.deg), np.asarray(targets.dec.deg)).reshape(-1, 3)
+    reach = math.sin(math.radians(PREFILTER_MARGIN_DEG))
+    pairs: list[tuple[int, int, float, float]] = []  # (index row, target, x, y)
+    in_frame: dict[str, Any] = {}  # the targets converted once per celestial frame
+    for first in range(0, len(rows), _FILES_AT_ONCE):
+        chunk = rows[first : first + _FILES_AT_ONCE]
+        _corners, _raw, inward = _edges(
+            np.asarray(index["ra_corners"], float)[chunk], np.asarray(index["dec_corners"], float)[chunk]
+        )
+        # the polygons, widened by the margin: (files, targets) -- the exact test with each WCS follows
+        near = np.all(np.einsum("fkj,tj->ftk", inward, points) >= -reach, axis=2)
+        for row, near_targets in zip(chunk, near, strict=True):
+            chosen = np.flatnonzero(near_targets)
+            if len(chosen):
+                pairs += _placed(index, int(row), chosen, targets, in_frame)
+    found = index[[row for row, *_ in pairs]] if pairs else index[:0]
+    found.add_column([target for _, target, _, _ in pairs], name="target", index=0)
+    found["x"] = np.array([x for *_, x, _ in pairs], dtype=float)
+    found["y"] = np.array([y for *_, y in pairs], dtype=float)
+    if len(found):
+        found = found[
+            np.lexsort(
+                (
+                    np.asarray(found["target"]),
+                    np.asarray(found["uri"], dtype=str),
+                    np.asarray(found["t_start"], float),
+                )
+            )
+        ]
+    return Table(found, copy=False)
+
+
+def _placed(
+    index: Table, row: int, chosen: np.ndarray, targets: SkyCoord, in_frame: dict[str, Any]
+) -> list[tuple[int, int, float, float]]:
+    """``(row, target, x, y)`` for each of the ``chosen`` targets that the file's image holds."""
+    text = str(index["wcs"][row])
+    wcs, frame = _wcs.from_text(text), _wcs.celestial_frame(text)
+    if repr(frame) not in in_frame:
+        converted = targets.transform_to(frame).spherical
+        in_frame[repr(frame)] = (np.asarray(converted.lon.deg), np.asarray(converted.lat.deg))
+    lon, lat = in_frame[repr(frame)]
+    world = np.zeros((len(chosen), 2))
+    world[:, wcs.wcs.lng], world[:, wcs.wcs.lat] = lon[chosen], lat[chosen]
+    # quiet: a distortion polynomial that does not converge far outside its image gives a point
+    # that the bounds below refuse (the pre-filter has already kept only targets near the image)
+    xy = wcs.all_world2pix(world, 0, quiet=True)
+    nx, ny = int(index["naxis1"][row]), int(index["naxis2"][row])
+    x, y = xy[:, 0], xy[:, 1]
+    keep = np.isfinite(x) & np.isfinite(y) & (x >= -0.5) & (x < nx - 0.5) & (y >= -0.5) & (y < ny - 0.5)
+    return [
+        (row, int(target), float(tx), float(ty))
+        for target, tx, ty in zip(chosen[keep], x[keep], y[keep], strict=True)
+    ]

@@ -14,7 +14,9 @@ Every function here reads as few bytes as the task needs:
 * cut-outs of ``.fits.gz`` files stream the compressed bytes forward once, and stop
   at the chunk holding the last row needed;
 * :func:`cutouts` cuts the same region out of the science image and its ERR and DQ
-  arrays with one plan, and :func:`to_hdulist` packs them, with their WCS, into a FITS file.
+  arrays with one plan, and :func:`to_hdulist` packs them, with their WCS, into a FITS file;
+* :func:`stamps` cuts small regions around many positions out of one file, fetching the rows
+  any of them needs once (one pass of a ``.fits.gz`` stream for all).
 
 Boxes are ``(x0, y0, x1, y1)``, 0-based pixel corners, end exclusive
 (``data[y0:y1, x0:x1]``), everywhere in the package; sizes are ``(ny, nx)`` as in
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 from .._fits_layout import HEADER_BLOCK
 from .._s3 import filesystem
-from ._cutouts import cutout, cutouts
+from ._cutouts import cutout, cutouts, stamps
 from ._metadata import info, read_header, read_metadata
 from ._remote import GZIP_BLOCK, open_asdf, open_datamodel, open_fits
 from ._to_fits import to_hdulist
@@ -50,5 +52,6 @@ __all__ = [
     "open_fits",
     "read_header",
     "read_metadata",
+    "stamps",
     "to_hdulist",
 ]

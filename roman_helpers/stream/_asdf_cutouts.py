@@ -5,6 +5,7 @@ Private to :mod:`roman_helpers.stream`.
 
 from __future__ import annotations
 
+import bisect
 import copy
 from collections.abc import Mapping
 from typing import Any
@@ -15,7 +16,7 @@ from .. import _asdf_layout, _fits_layout, _provenance, _wcs
 from .._fits_layout import HEADER_BLOCK
 from ..errors import InvalidParameterError
 from ._metadata import _tree_gwcs
-from ._plan import COMPANIONS, Request, plan
+from ._plan import COMPANIONS, Request, plan_each
 from ._remote import _MAX_CONNECTIONS, _filesystem, _translated_errors, open_asdf
 
 __all__ = ["asdf_cutouts"]
@@ -52,35 +53,60 @@ def _asdf_pixels(
     anon: bool | None,
     block_offset: int,
     layout: tuple,
-    ys: slice,
-    xs: slice,
+    boxes: list[_fits_layout.Box],
     name: str,
-) -> np.ndarray:
-    """Pixels ``[ys, xs]`` of one ASDF array, fetching only the bytes (or lz4 chunks) of its rows."""
+) -> list[np.ndarray]:
+    """Pixels ``[ys, xs]`` of each box of one ASDF array: only the bytes (or lz4 chunks) of their rows."""
+    if not boxes:
+        return []
     _source, shape, dtype, array_offset = layout
     block = _asdf_layout.block_start(fs, path, block_offset, uri)
     row_bytes = shape[1] * dtype.itemsize
     block.check_holds(array_offset, array_offset + shape[0] * row_bytes, uri, name)
     if block.compression == b"":
         return _fits_layout.fetch_rows(
-            fs, path, block.data_start + array_offset, dtype, shape[1], ys, xs, batch_size=_MAX_CONNECTIONS
+            fs, path, block.data_start + array_offset, dtype, shape[1], boxes, batch_size=_MAX_CONNECTIONS
         )
     if block.compression == b"lz4":
-        first, last = array_offset + ys.start * row_bytes, array_offset + ys.stop * row_bytes
-        decoded, decoded_offset = _asdf_layout.lz4_rows(
-            fs, path, block, first, last, batch_size=_MAX_CONNECTIONS, uri=uri
-        )
-        rows = np.frombuffer(
-            decoded, dtype=dtype, count=(ys.stop - ys.start) * shape[1], offset=first - decoded_offset
-        ).reshape(ys.stop - ys.start, shape[1])
-        return rows[:, xs]
-    # zlib/bzp2 chunks cannot be located without decompressing: let asdf read the block.
+        spans = [
+            (array_offset + first * row_bytes, array_offset + end * row_bytes)
+            for first, end in _fits_layout.row_spans(boxes)
+        ]
+        decoded = _asdf_layout.lz4_rows(fs, path, block, spans, batch_size=_MAX_CONNECTIONS, uri=uri)
+        firsts = [first for first, _end in spans]
+        pixels = []
+        for ys, xs in boxes:
+            span = bisect.bisect_right(firsts, array_offset + ys.start * row_bytes) - 1
+            raw, decoded_offset = decoded[span]
+            rows = np.frombuffer(
+                raw,
+                dtype=dtype,
+                count=(ys.stop - ys.start) * shape[1],
+                offset=array_offset + ys.start * row_bytes - decoded_offset,
+            ).reshape(ys.stop - ys.start, shape[1])
+            pixels.append(rows[:, xs])
+        return pixels
+    # zlib/bzp2 chunks cannot be located without decompressing: let asdf read the block, once.
     with open_asdf(uri, anon=anon) as af:
-        return np.asarray(af.tree.get("roman", af.tree)[name])[ys, xs]
+        whole = np.asarray(af.tree.get("roman", af.tree)[name])
+        return [np.array(whole[ys, xs]) for ys, xs in boxes]
 
 
-def asdf_cutouts(uri: str, anon: bool | None, request: Request, exts: list, companions: bool) -> dict:
-    """Cut-outs of ASDF arrays: the tree read once, one plan on the science array (with the gwcs)."""
+def asdf_cutouts(
+    uri: str,
+    anon: bool | None,
+    requests: list[Request],
+    exts: list,
+    companions: bool,
+    *,
+    tolerant: bool = False,
+) -> list[Any]:
+    """Cut-outs of ASDF arrays for each request: the tree read once, the bytes of all fetched together.
+
+    One plan per request on the science array (with the gwcs).
+
+    Returns, for each request, its cut-outs by array name, or (``tolerant``) the error placing it met.
+    """
     fs, path = _filesystem(uri, anon)
     remote = fs
     with _translated_errors(uri, anon):
@@ -109,20 +135,29 @@ def asdf_cutouts(uri: str, anon: bool | None, request: Request, exts: list, comp
         with _asdf_layout.open_tree(tree_bytes, fs, uri) as af:  # the gwcs, with its blocks if it needs them
             gwcs_wcs = _tree_gwcs(af.tree)
             provenance = _provenance.from_tree(af.tree, raw_tree, uri)  # what the pixels are, from the tree
-        cut = plan(shape, request, gwcs_wcs)
-        provenance = _provenance.with_wcs_pixel_area(provenance, gwcs_wcs, *cut.center_original)
-        ys, xs = cut.slices_original
+        cuts = plan_each(shape, requests, gwcs_wcs, tolerant)
+        boxes = [cut.slices_original for cut in cuts if not isinstance(cut, Exception)]
         offsets = _asdf_layout.block_offsets(fs, path, len(tree_bytes), [layouts[name][0] for name in names])
         pixels = {
-            name: _asdf_pixels(fs, path, uri, anon, offsets[layouts[name][0]], layouts[name], ys, xs, name)
+            name: _asdf_pixels(fs, path, uri, anon, offsets[layouts[name][0]], layouts[name], boxes, name)
             for name in names
         }
-    wcs = _wcs.shifted(gwcs_wcs, xs.start, ys.start, cut.shape) if gwcs_wcs is not None else None
-    result = {}
-    for name in names:
-        one = copy.copy(cut)
-        one.data = np.array(pixels[name]).astype(layouts[name][2].newbyteorder("="))
-        one.wcs = wcs
-        one.provenance = provenance
-        result[name] = one
-    return result
+    results: list[Any] = []
+    placed = 0
+    for cut in cuts:
+        if isinstance(cut, Exception):
+            results.append(cut)
+            continue
+        ys, xs = cut.slices_original
+        wcs = _wcs.shifted(gwcs_wcs, xs.start, ys.start, cut.shape) if gwcs_wcs is not None else None
+        here = _provenance.with_wcs_pixel_area(provenance, gwcs_wcs, *cut.center_original)
+        one_request = {}
+        for name in names:
+            one = copy.copy(cut)
+            one.data = np.array(pixels[name][placed]).astype(layouts[name][2].newbyteorder("="))
+            one.wcs = wcs
+            one.provenance = here
+            one_request[name] = one
+        results.append(one_request)
+        placed += 1
+    return results

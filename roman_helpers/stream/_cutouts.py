@@ -6,15 +6,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import _s3
+from ..errors import InvalidParameterError
 from ._asdf_cutouts import asdf_cutouts
 from ._fits_cutouts import fits_cutouts
-from ._plan import request
+from ._plan import Request, request
 from ._remote import _kind
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.nddata import Cutout2D
 
-__all__ = ["cutout", "cutouts"]
+__all__ = ["cutout", "cutouts", "stamps"]
 
 
 def _cut(
@@ -29,11 +30,22 @@ def _cut(
     anon: bool | None,
 ) -> dict:
     """Cut-outs of one file, keyed by array name; read again when the bytes disagree with the file."""
-    kind = _kind(uri)
-    plan_request = request(box, position, pixel, size)
+    return _cut_each(uri, [request(box, position, pixel, size)], exts, companions, anon, tolerant=False)[0]
+
+
+def _cut_each(
+    uri: str,
+    requests: list[Request],
+    exts: Sequence | None,
+    companions: bool,
+    anon: bool | None,
+    *,
+    tolerant: bool,
+) -> list[Any]:
+    """Cut-outs of one file for each request, from one read; read again when the bytes disagree."""
     exts = list(exts) if exts else [None]
-    read = asdf_cutouts if kind == "asdf" else fits_cutouts
-    return _s3.reread(lambda: read(uri, anon, plan_request, exts, companions), uri)
+    read = asdf_cutouts if _kind(uri) == "asdf" else fits_cutouts
+    return _s3.reread(lambda: read(uri, anon, requests, exts, companions, tolerant=tolerant), uri)
 
 
 def cutout(
@@ -187,3 +199,83 @@ def cutouts(
         companions=arrays is None,
         anon=anon,
     )
+
+
+def stamps(
+    uri: str,
+    positions: Any = None,
+    size: Any = None,
+    *,
+    pixels: Sequence[Sequence[float]] | None = None,
+    arrays: Sequence[int | str | None] | None = None,
+    anon: bool | None = None,
+) -> list[dict[Any, Cutout2D] | InvalidParameterError]:
+    """Cut a small region around each of many positions out of one file, reading the file once.
+
+    The headers (or the ASDF tree) are read once and every stamp is placed with the file's WCS;
+    then the rows that any stamp needs are fetched together, each byte once: ranged reads of an
+    uncompressed image, the lz4 chunks holding any stamp of an ASDF array, one forward pass of a
+    ``.fits.gz`` stream that stops at the last row needed. Calling :func:`cutouts` once per
+    position would read the headers, and a ``.fits.gz`` stream's compressed prefix, every time.
+
+    Parameters
+    ----------
+    uri : str
+        ``s3://`` URI of a ``.fits``, ``.fits.gz`` or Roman ``.asdf`` file.
+    positions : SkyCoord or sequence of SkyCoord or str
+        The centres on the sky (a SkyCoord array, or one SkyCoord or RA and Dec string each).
+    size : int, str, Quantity or (ny, nx)
+        The side of every stamp, as for :func:`cutout`.
+    pixels : sequence of (x, y), optional
+        The centres in 0-based pixels of the image, instead of ``positions``.
+    arrays : sequence of int, str or None, optional
+        As for :func:`cutouts`: by default the science image with its ERR and DQ (ASDF ``err``
+        and ``dq``) arrays.
+    anon : bool, optional
+        Anonymous access; by default decided by the bucket.
+
+    Returns
+    -------
+    list
+        One entry per position, in order: a dict of :class:`~astropy.nddata.Cutout2D` by array
+        name as :func:`cutouts` gives it, or, for a position whose stamp does not touch the image,
+        the :class:`~roman_helpers.errors.InvalidParameterError` saying where it falls.
+
+    Raises
+    ------
+    InvalidParameterError
+        If a position or the size cannot be read (before any request), or both or neither of
+        ``positions`` and ``pixels`` are given.
+    FileFormatError, CorruptedDataError
+        As :func:`cutout`.
+
+    Examples
+    --------
+    >>> from roman_helpers.datasets import get
+    >>> cuts = stamps(
+    ...     get("roman-tutorial-2026").uri(), pixels=[(1030, 930), (2000, 2500), (9000, 10)], size=15
+    ... )
+    >>> [sorted(cut) if isinstance(cut, dict) else "off" for cut in cuts]
+    [['data', 'dq', 'err'], ['data', 'dq', 'err'], 'off']
+    >>> cuts[1]["data"].bbox_original  # rows 2493..2507, columns 1993..2007
+    ((2493, 2507), (1993, 2007))
+    """
+    from astropy.coordinates import SkyCoord
+
+    if (positions is None) == (pixels is None):
+        raise InvalidParameterError(
+            "positions",
+            positions,
+            hint="give either positions= (on the sky) or pixels= (x, y pairs), not both",
+        )
+    if size is None:
+        raise InvalidParameterError(
+            "size", None, hint="give the side of the stamps, in pixels or as an angle"
+        )
+    if positions is not None:
+        if isinstance(positions, (str, SkyCoord)) and (isinstance(positions, str) or positions.isscalar):
+            positions = [positions]
+        requests = [request(None, position, None, size) for position in positions]
+    else:
+        requests = [request(None, None, pixel, size) for pixel in pixels]  # type: ignore[union-attr]
+    return _cut_each(uri, requests, arrays, arrays is None, anon, tolerant=True)

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _fits_layout, _provenance, _wcs
 from ..errors import InvalidParameterError
-from ._plan import COMPANIONS, Request, plan
+from ._plan import COMPANIONS, Request, plan_each
 from ._remote import _MAX_CONNECTIONS, GZIP_BLOCK, _filesystem, _kind, _open_remote, _translated_errors
 
 __all__ = ["fits_cutouts"]
@@ -66,19 +66,33 @@ def _select_hdus(
 
 
 class _Placement:
-    """One cut-out's plan: placed on the science image (slot 0), then checked against each other HDU."""
+    """The cut-outs' plans: placed on the science image (slot 0), then checked against each other HDU.
 
-    def __init__(self, request: Request, exts: list, uri: str) -> None:
-        self.request, self.exts, self.uri = request, exts, uri
-        self.cut: Any = None
+    ``tolerant``: a request that cannot be placed (off the image) is kept as its error, and the
+    others go on; otherwise the error is raised.
+    """
+
+    def __init__(self, requests: list[Request], exts: list, uri: str, tolerant: bool) -> None:
+        self.requests, self.exts, self.uri, self.tolerant = requests, exts, uri, tolerant
+        self.cuts: list[Any] = []  # a Cutout2D, or the error, for each request
         self.shape: tuple[int, int] | None = None
         self.primary: list = []  # the primary header, once walked
+
+    @property
+    def placed(self) -> bool:
+        return self.shape is not None
+
+    def boxes(self) -> list[_fits_layout.Box]:
+        """``(ys, xs)`` of each request that could be placed."""
+        return [cut.slices_original for cut in self.cuts if not isinstance(cut, Exception)]
 
     def wanted(self, slot: int, key: int | str, header: Any) -> bool:
         """Plan on the science image (slot 0); say whether this HDU's rows are to be read."""
         shape = _fits_layout.image_layout(header)[0]
         if slot == 0:
-            self.cut, self.shape = plan(shape, self.request, _wcs.celestial(header, self.uri)), shape
+            wcs = _wcs.celestial(header, self.uri)
+            self.cuts = plan_each(shape, self.requests, wcs, self.tolerant)
+            self.shape = shape
             return True
         if shape == self.shape:
             return True
@@ -93,32 +107,63 @@ class _Placement:
 
     def forward_rows(
         self, reader: _fits_layout.ForwardReader, header: Any, data_offset: int, uri: str
-    ) -> np.ndarray:
+    ) -> list[np.ndarray]:
         shape, dtype = _fits_layout.image_layout(header)
-        ys, xs = self.cut.slices_original
-        return _fits_layout.read_rows_forward(reader, data_offset, dtype, shape[1], ys, xs, uri)
+        return _fits_layout.read_rows_forward(reader, data_offset, dtype, shape[1], self.boxes(), uri)
+
+    def results(self, picked: list[_Picked], provenance: Any) -> list[Any]:
+        """For each request, its cut-outs by HDU key (science first), or the error that placing it met.
+
+        Each cut-out carries the file's ``provenance``, with the pixel area at its own centre.
+        """
+        picked = sorted(picked, key=lambda entry: entry[0])
+        results: list[Any] = []
+        placed = 0
+        for cut in self.cuts:
+            if isinstance(cut, Exception):
+                results.append(cut)
+                continue
+            here = provenance and _provenance.with_wcs_pixel_area(provenance, cut.wcs, *cut.center_cutout)
+            one_request = {}
+            for _slot, key, header, pixels in picked:
+                one = copy.copy(cut)
+                one.data = _fits_layout.scaled(np.array(pixels[placed]), header)
+                one.provenance = here
+                one_request[key] = one
+            results.append(one_request)
+            placed += 1
+        return results
 
 
-#: What is read of one HDU: its slot (0 for the science image), its key, its header, its raw pixels.
-_Picked = tuple[int, Any, Any, np.ndarray]
+#: What is read of one HDU: its slot (0 for the science image), its key, its header, and the raw
+#: pixels of each request that could be placed.
+_Picked = tuple[int, Any, Any, list[np.ndarray]]
 
 
-def fits_cutouts(uri: str, anon: bool | None, request: Request, exts: list, companions: bool) -> dict:
-    """Cut-outs of FITS HDUs: headers walked, one plan on the science image, rows fetched."""
-    placement = _Placement(request, exts, uri)
+def fits_cutouts(
+    uri: str,
+    anon: bool | None,
+    requests: list[Request],
+    exts: list,
+    companions: bool,
+    *,
+    tolerant: bool = False,
+) -> list[Any]:
+    """Cut-outs of FITS HDUs for each request: headers walked once, the rows of all read together.
+
+    One plan per request on the science image; rows fetched in one batch of ranges, or read in
+    one pass of a gzip stream.
+
+    Returns, for each request, its cut-outs by HDU key, or (``tolerant``) the error placing it met.
+    """
+    placement = _Placement(requests, exts, uri, tolerant)
     read = _read_gzip if _kind(uri) == "fits.gz" else _read_ranges
-    picked = sorted(read(uri, anon, placement, companions), key=lambda entry: entry[0])
+    picked = read(uri, anon, placement, companions)
     # what the file says about the pixels, from the headers walked to reach them: no other request
-    science = picked[0][2]
-    provenance = _provenance.from_headers([science, *(h for h in placement.primary if h is not science)], uri)
-    provenance = _provenance.with_wcs_pixel_area(provenance, placement.cut.wcs, *placement.cut.center_cutout)
-    result = {}
-    for _slot, key, header, raw in picked:
-        one = copy.copy(placement.cut)
-        one.data = _fits_layout.scaled(np.array(raw), header)
-        one.provenance = provenance
-        result[key] = one
-    return result
+    science = [header for slot, _key, header, _raw in picked if slot == 0]
+    headers = science + [h for h in placement.primary if not any(h is s for s in science)]
+    provenance = _provenance.from_headers(headers, uri) if headers else None
+    return placement.results(picked, provenance)
 
 
 def _read_gzip(uri: str, anon: bool | None, placement: _Placement, companions: bool) -> list[_Picked]:
@@ -136,7 +181,7 @@ def _read_gzip(uri: str, anon: bool | None, placement: _Placement, companions: b
         for slot, key, header, data_offset in _select_hdus(
             hdus, placement.exts, companions, uri, placement.primary
         ):
-            if slot != 0 and placement.cut is None:  # before the science image
+            if slot != 0 and not placement.placed:  # before the science image
                 late.append((slot, key, header, data_offset))
             elif placement.wanted(slot, key, header):
                 picked.append((slot, key, header, placement.forward_rows(reader, header, data_offset, uri)))
@@ -163,10 +208,12 @@ def _read_ranges(uri: str, anon: bool | None, placement: _Placement, companions:
             _select_hdus(hdus, placement.exts, companions, uri, placement.primary), key=lambda entry: entry[0]
         )
         chosen = [entry for entry in chosen if placement.wanted(*entry[:3])]
-        ys, xs = placement.cut.slices_original
         images = []
         for _slot, _key, header, data_offset in chosen:
             shape, dtype = _fits_layout.image_layout(header)
             images.append((data_offset, dtype, shape[1]))
-        pixels = _fits_layout.fetch_images(fs, path, images, ys, xs, batch_size=_MAX_CONNECTIONS)
-    return [(slot, key, header, raw) for (slot, key, header, _o), raw in zip(chosen, pixels, strict=True)]
+        boxes = placement.boxes()
+        pixels = _fits_layout.fetch_images(fs, path, images, boxes, batch_size=_MAX_CONNECTIONS)
+    # per HDU, the pixels of each box
+    by_image = [[pixels[box][image] for box in range(len(boxes))] for image in range(len(chosen))]
+    return [(slot, key, header, raws) for (slot, key, header, _o), raws in zip(chosen, by_image, strict=True)]

@@ -18,7 +18,7 @@ from ._metadata import _coverage
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.nddata import Cutout2D
 
-__all__ = ["COMPANIONS", "Request", "plan", "request"]
+__all__ = ["COMPANIONS", "Request", "plan", "plan_each", "request"]
 
 #: The arrays that go with a science image when they are present (FITS HDU names, ASDF names).
 COMPANIONS = {"fits": ("ERR", "DQ"), "asdf": ("err", "dq")}
@@ -156,3 +156,16 @@ def plan(shape: tuple[int, int], request: Request, wcs: Any) -> Cutout2D:
         return Cutout2D(placeholder, position, pixels, wcs=fits_wcs, mode="trim")
     except NoOverlapError:
         raise _off_image(request, x, y, shape, wcs, pixels) from None
+
+
+def plan_each(shape: tuple[int, int], requests: list[Request], wcs: Any, tolerant: bool) -> list[Any]:
+    """:func:`plan` of each request; with ``tolerant``, the error of one that cannot be placed, kept."""
+    cuts: list[Any] = []
+    for one in requests:
+        try:
+            cuts.append(plan(shape, one, wcs))
+        except InvalidParameterError as error:
+            if not tolerant:
+                raise
+            cuts.append(error)
+    return cuts

@@ -1,0 +1,350 @@
+"""Light curves of every target of a catalog, each file read once.
+
+A field holds hundreds of transients and thousands of stars. Asking for one target's light curve
+at a time reads every file once per target (for a ``.fits.gz`` image, its compressed stream up
+to the target's rows, every time). Here the targets are placed on the files first, all at once
+(:func:`roman_helpers.footprints.find_many`); then each file is read once for all the targets on
+it (:func:`roman_helpers.stream.stamps`: the rows any stamp needs, each byte once), and each stamp
+is measured with the same forced aperture photometry as one target's light curve
+(:func:`roman_helpers.photometry.forced_photometry`). The files are worked on as
+:func:`roman_helpers.batch.map_files` works: threads by default or a Dask cluster, failures
+listed and not raised, a progress bar, Ctrl-C keeping what is done.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import _sky
+from .errors import Interrupted, InvalidParameterError, ObjectNotFoundError
+
+if TYPE_CHECKING:  # for the type hints only; imported late at run time
+    from astropy.coordinates import SkyCoord
+    from astropy.table import Table
+
+    from .batch import BatchResult
+
+__all__ = ["ID_COLUMNS", "light_curves", "read_catalog"]
+
+#: Names of a catalog's identifier column, tried in this order (case does not matter).
+ID_COLUMNS = ("id", "object_id", "target", "name", "source_id")
+_RA_COLUMNS = ("ra", "ra_deg", "raj2000", "ra_icrs")
+_DEC_COLUMNS = ("dec", "dec_deg", "dej2000", "dec_icrs")
+
+
+def _column(table: Table, names: Sequence[str]) -> str | None:
+    by_lower = {name.lower(): name for name in table.colnames}
+    return next((by_lower[name] for name in names if name in by_lower), None)
+
+
+def read_catalog(catalog: Table | str | PathLike) -> tuple[list[Any], SkyCoord]:
+    """The targets of a catalog: their identifiers and positions.
+
+    Parameters
+    ----------
+    catalog : astropy.table.Table or path
+        A table (or an ECSV, Parquet, FITS or CSV file astropy can read) with ``ra`` and ``dec``
+        columns in degrees (or with angle units), and an identifier column if it has one
+        (:data:`ID_COLUMNS`: ``id``, ``object_id`` ...; otherwise the row number is the id).
+
+    Returns
+    -------
+    (list, astropy.coordinates.SkyCoord)
+        The identifiers, and the positions (ICRS) in the same order.
+
+    Raises
+    ------
+    InvalidParameterError
+        If the file does not exist or cannot be read, or the table has no RA and Dec columns.
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> ids, positions = read_catalog(Table({"object_id": [7, 9], "RA": [150.1, 150.2], "Dec": [2.2, 2.3]}))
+    >>> ids, positions.dec.deg.tolist()
+    ([7, 9], [2.2, 2.3])
+    """
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+    from astropy.table import Table
+
+    if isinstance(catalog, (str, PathLike)):
+        path = Path(catalog)
+        if not path.is_file():
+            raise InvalidParameterError(
+                "catalog", str(catalog), hint="no such file; give an ECSV or Parquet table of targets"
+            )
+        try:
+            catalog = Table.read(path)
+        except Exception as error:  # astropy's readers raise many kinds for a file they cannot read
+            raise InvalidParameterError(
+                "catalog", str(path), hint=f"astropy cannot read it as a table ({error}); write it as ECSV"
+            ) from error
+    colnames = getattr(catalog, "colnames", None)
+    if colnames is None:
+        raise InvalidParameterError(
+            "catalog",
+            type(catalog).__name__,
+            hint="give an astropy Table or the path of an ECSV or Parquet file",
+        )
+    ra_name, dec_name = _column(catalog, _RA_COLUMNS), _column(catalog, _DEC_COLUMNS)
+    if ra_name is None or dec_name is None:
+        raise InvalidParameterError(
+            "catalog",
+            f"a table with columns {list(colnames)}",
+            hint="it needs 'ra' and 'dec' columns (degrees, ICRS)",
+        )
+
+    def degrees(name: str) -> Any:
+        column = catalog[name]
+        unit = getattr(column, "unit", None)
+        return u.Quantity(column, unit) if unit is not None else np.asarray(column, float) * u.deg
+
+    positions = SkyCoord(degrees(ra_name), degrees(dec_name))
+    id_name = _column(catalog, ID_COLUMNS)
+    ids = (
+        [value.item() if hasattr(value, "item") else value for value in catalog[id_name]]
+        if id_name is not None
+        else list(range(len(catalog)))
+    )
+    return ids, positions
+
+
+def _measure_file(
+    uri: str,
+    *,
+    centres: Mapping[str, tuple[list[int], list[float], list[float]]],
+    size: Any,
+    radius: float,
+    annulus: tuple[float, float],
+    anon: bool | None,
+) -> list[tuple]:
+    """Read one file once for all its targets and measure each (top level: Dask imports it by name).
+
+    Returns one ``(target, flux, flux_err, background, coverage, x, y, problem)`` per target;
+    ``problem`` is empty, or why that target could not be cut out of this file.
+    """
+    from astropy.coordinates import SkyCoord
+
+    from .photometry import ForcedFlux, forced_photometry
+    from .stream import stamps
+
+    targets, ra, dec = centres[uri]
+    positions = SkyCoord(ra, dec, unit="deg")
+    try:  # science and errors, as one target's light curve measures them
+        cuts = stamps(uri, positions, size, arrays=[None, "ERR"], anon=anon)
+    except InvalidParameterError as error:
+        if error.name != "ext":
+            raise
+        cuts = stamps(uri, positions, size, arrays=[None], anon=anon)  # no error array
+    measured = []
+    for target, position, cut in zip(targets, positions, cuts, strict=True):
+        if isinstance(cut, Exception):
+            measured.append((target, np.nan, np.nan, np.nan, 0.0, np.nan, np.nan, str(cut)))
+            continue
+        data, *err = cut.values()
+        try:
+            flux = forced_photometry(
+                data, position, radius=radius, annulus=annulus, error=err[0].data if err else None
+            )
+        except InvalidParameterError as error:
+            if error.name != "position":
+                raise
+            flux = ForcedFlux(np.nan, np.nan, np.nan, np.nan, np.nan, 0.0)  # no valid pixel there
+        x, y = data.to_original_position((flux.x, flux.y))
+        measured.append(
+            (target, flux.flux, flux.flux_err, flux.background, flux.coverage, float(x), float(y), "")
+        )
+    return measured
+
+
+def light_curves(
+    index: Table | str | PathLike,
+    catalog: Table | str | PathLike,
+    *,
+    band: str | Sequence[str] | None = None,
+    time: Any = None,
+    size: Any = None,
+    radius: float = 3.0,
+    annulus: Sequence[float] = (8.0, 14.0),
+    client: Any = None,
+    max_workers: int = 8,
+    anon: bool | None = None,
+    retries: int = 2,
+    timeout: float | None = None,
+    progress: bool | None = None,
+) -> Table:
+    """Forced photometry of every target of a catalog in every file of an index that holds it.
+
+    Each file is read once for all the targets on it, so a field of hundreds of targets costs
+    about what one target costs, not hundreds of times that. The fluxes are those that
+    :func:`roman_helpers.photometry.light_curve_from_index` gives for each target alone.
+
+    Parameters
+    ----------
+    index : astropy.table.Table or path
+        From :func:`roman_helpers.footprints.build_index` or a file of
+        :func:`roman_helpers.footprints.save_index`.
+    catalog : astropy.table.Table or path
+        The targets: ``ra`` and ``dec`` columns (degrees) and an identifier column if it has one,
+        as :func:`read_catalog` reads them; an ECSV or Parquet file.
+    band, time, size, radius, annulus
+        As for :func:`roman_helpers.photometry.light_curve_from_index`: the bands and times of
+        the files, the side of each target's stamp (by default just enough for the annulus), the
+        aperture and background annulus radii in pixels.
+    client, max_workers, anon, retries, timeout, progress
+        As for :func:`roman_helpers.batch.cutouts`: threads by default, or a Dask cluster.
+
+    Returns
+    -------
+    astropy.table.Table
+        One row per target and file: ``target`` (the catalog's identifier), ``ra`` and ``dec``
+        (degrees), ``time`` (mid-exposure, MJD), ``band``, ``flux``, ``flux_err``,
+        ``background``, ``coverage``, ``file``, ``detector``, and ``x``, ``y`` (the target's
+        0-based pixel in the file), sorted by target (in catalog order) then time.
+        ``table.group_by("target")`` gives each target's light curve. A stamp without a valid
+        pixel under the aperture has NaN flux and ``coverage`` 0. ``meta`` records ``targets``
+        (how many), ``not_covered`` (the identifiers of targets on no file), ``files`` (the files
+        holding any target), ``failed`` (``"URI: ErrorType: message"`` for a file that failed,
+        ``"URI: target ID: message"`` for a target that could not be cut out of one), the
+        apertures, the stamp size and the ``transfer`` (requests, bytes, seconds, backend).
+
+    Raises
+    ------
+    ObjectNotFoundError
+        If no target of the catalog is on any file of the index.
+    InvalidParameterError
+        For a catalog, band, time, size or apertures that cannot be used.
+    Interrupted
+        On Ctrl-C, within about a second: its ``partial`` is the table of the files measured so
+        far (``meta["interrupted"]`` says how many of how many).
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> from roman_helpers.footprints import build_index
+    >>> index = build_index("s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/")
+    >>> catalog = Table(
+    ...     {"id": ["a", "b", "far"], "ra": [270.7956, 270.80, 10.0], "dec": [-0.2870, -0.29, -44.0]}
+    ... )
+    >>> table = light_curves(index, catalog, band="F106", progress=False)
+    >>> curves = table.group_by("target")
+    >>> [(str(curve["target"][0]), len(curve)) for curve in curves.groups]
+    [('a', 5), ('b', 5)]
+    >>> table.meta["not_covered"], table.meta["files"], table.meta["failed"]
+    (['far'], 5, [])
+    """
+    from . import footprints
+    from .batch import map_files
+    from .photometry import default_size
+
+    r_in, r_out = (float(value) for value in annulus)
+    _sky.check_apertures(float(radius), r_in, r_out)
+    ids, positions = read_catalog(catalog)
+    size = default_size((r_in, r_out)) if size is None else size
+    pixels = _sky.parse_size(size)
+    found = footprints.find_many(index, positions, band=band, time=time)
+    covered = set(np.asarray(found["target"]).tolist())
+    not_covered = [ids[i] for i in range(len(ids)) if i not in covered]
+    if not len(found):
+        raise ObjectNotFoundError(
+            f"none of the {len(ids)} targets of the catalog is on a file of the index"
+            f"{' in the band and time asked for' if band is not None or time is not None else ''}; "
+            "check the catalog's ra and dec (degrees), or use an index of that field"
+        )
+    centres: dict[str, tuple[list[int], list[float], list[float]]] = {}  # plain values: sent to workers
+    all_ra, all_dec = np.asarray(positions.ra.deg, float), np.asarray(positions.dec.deg, float)
+    for uri, target in zip(
+        np.asarray(found["uri"], dtype=str), np.asarray(found["target"], int), strict=True
+    ):
+        targets, ra, dec = centres.setdefault(str(uri), ([], [], []))
+        targets.append(int(target))
+        ra.append(float(all_ra[target]))
+        dec.append(float(all_dec[target]))
+    files = found["uri", "band", "detector", "t_start", "t_end"]
+    files = files[np.unique(np.asarray(files["uri"], dtype=str), return_index=True)[1]]
+    files = files[np.argsort(np.asarray(files["t_start"], float), kind="stable")]
+    function = functools.partial(
+        _measure_file, centres=centres, size=pixels, radius=float(radius), annulus=(r_in, r_out), anon=anon
+    )
+    recorded = {
+        "targets": len(ids),
+        "not_covered": not_covered,
+        "files": len(files),
+        "aperture_radius_pix": float(radius),
+        "annulus_pix": [r_in, r_out],
+        "cutout_size": str(size),
+    }
+    try:
+        result = map_files(
+            function,
+            files,
+            client=client,
+            max_workers=max_workers,
+            retries=retries,
+            timeout=timeout,
+            progress=progress,
+        )
+    except Interrupted as stopped:
+        table = _table(stopped.partial, ids, positions, recorded)  # type: ignore[arg-type]
+        table.meta["interrupted"] = f"after {stopped.done} of {stopped.total} files"
+        raise Interrupted(
+            f"interrupted after {stopped.done} of {stopped.total} files; the table of those is this "
+            "exception's .partial",
+            table,
+            stopped.done,
+            stopped.total,
+        ) from None
+    return _table(result, ids, positions, recorded)
+
+
+_COLUMNS = ("flux", "flux_err", "background", "coverage", "x", "y")
+
+
+def _table(result: BatchResult, ids: list[Any], positions: SkyCoord, recorded: dict[str, Any]) -> Table:
+    """The long table of a batch's measurements, with what :func:`light_curves` records."""
+    from astropy.table import Table
+    from astropy.time import Time
+
+    from .photometry import _mid_time
+
+    rows: dict[str, list] = {name: [] for name in ("order", "mjd", "band", "file", "detector", *_COLUMNS)}
+    failed = [f"{item.uri}: {item.error_type}: {item.message}" for item in result.failed]
+    for item in sorted(result.ok, key=lambda item: item.index):
+        for target, *values, problem in item.value:
+            if problem:
+                failed.append(f"{item.uri}: target {ids[target]}: {problem}")
+                continue
+            rows["order"].append(target)
+            rows["mjd"].append(_mid_time(item.meta["t_start"], item.meta["t_end"]))
+            rows["band"].append(str(item.meta.get("band", "")))
+            rows["file"].append(item.uri)
+            rows["detector"].append(str(item.meta.get("detector", "")))
+            for name, value in zip(_COLUMNS, values, strict=True):
+                rows[name].append(value)
+    order_of = np.asarray(rows.pop("order"), dtype=int)
+    mjd = np.asarray(rows.pop("mjd"), dtype=float)
+    order = np.lexsort((mjd, order_of))
+    table = Table()
+    table["target"] = [ids[i] for i in order_of[order]] if len(order) else np.array([], dtype=str)
+    table["ra"] = positions.ra.deg[order_of[order]] if len(order) else np.array([], dtype=float)
+    table["dec"] = positions.dec.deg[order_of[order]] if len(order) else np.array([], dtype=float)
+    table["time"] = Time(mjd[order], format="mjd")
+    for name in ("band", *_COLUMNS[:4], "file", "detector", "x", "y"):
+        values = np.asarray(rows[name])
+        table[name] = values[order] if len(values) else np.array([], dtype=float)
+    table.meta.update(recorded)
+    table.meta["failed"] = failed
+    table.meta["transfer"] = {
+        "requests": result.requests,
+        "bytes": result.bytes,
+        "seconds": round(result.seconds, 3),
+        "backend": result.backend,
+    }
+    return table
