@@ -347,7 +347,7 @@ def _lightcurves(args: argparse.Namespace) -> int:
                 raise Usage("--plot draws one target's light curve; leave it out with --targets")
             if args.method != "aperture" or args.reference_window is not None:
                 raise Usage(
-                    "--targets measures every target with an aperture; leave out --method and --reference-window"
+                    "--targets measures every target with an aperture: leave out --method, --reference-window"
                 )
             time = _time_selection(args)
             _sky.check_apertures(args.radius, *args.annulus)
