@@ -43,15 +43,20 @@ def _column(table: Table, names: Sequence[str]) -> str | None:
     return next((by_lower[name] for name in names if name in by_lower), None)
 
 
-def read_catalog(catalog: Table | str | PathLike) -> tuple[list[Any], SkyCoord]:
+def read_catalog(catalog: Table | str | PathLike, *, anon: bool | None = None) -> tuple[list[Any], SkyCoord]:
     """The targets of a catalog: their identifiers and positions.
 
     Parameters
     ----------
-    catalog : astropy.table.Table or path
+    catalog : astropy.table.Table, path or s3:// URI
         A table (or an ECSV, Parquet, FITS or CSV file astropy can read) with ``ra`` and ``dec``
         columns in degrees (or with angle units), and an identifier column if it has one
         (:data:`ID_COLUMNS`: ``id``, ``object_id`` ...; otherwise the row number is the id).
+        An ``s3://`` URI of a Parquet file, such as an OpenUniverse truth catalog
+        (``.../roman_rubin_cats_v1.1.2_faint/snana_<cell>.parquet``: the transients of a
+        HEALPix cell), is read in place, its identifier and position columns only.
+    anon : bool, optional
+        For an ``s3://`` catalog: anonymous access; by default decided by the bucket.
 
     Returns
     -------
@@ -74,7 +79,9 @@ def read_catalog(catalog: Table | str | PathLike) -> tuple[list[Any], SkyCoord]:
     from astropy.coordinates import SkyCoord
     from astropy.table import Table
 
-    if isinstance(catalog, (str, PathLike)):
+    if isinstance(catalog, str) and catalog.startswith("s3://"):
+        catalog = _remote_catalog(catalog, anon)
+    elif isinstance(catalog, (str, PathLike)):
         path = Path(catalog)
         if not path.is_file():
             raise InvalidParameterError(
@@ -114,6 +121,29 @@ def read_catalog(catalog: Table | str | PathLike) -> tuple[list[Any], SkyCoord]:
         else list(range(len(catalog)))
     )
     return ids, positions
+
+
+def _remote_catalog(uri: str, anon: bool | None) -> Table:
+    """A catalog in a bucket: of a Parquet file, the footer, then only the id and position columns."""
+    import pyarrow.parquet as pq
+    from astropy.table import Table
+
+    from ._s3 import filesystem, translate
+
+    if not uri.endswith(".parquet"):
+        raise InvalidParameterError(
+            "catalog", uri, hint="a catalog in a bucket is read as Parquet; copy another format here first"
+        )
+    fs, path = filesystem(uri, anon=anon), uri.removeprefix("s3://")
+    wanted = {*ID_COLUMNS, *_RA_COLUMNS, *_DEC_COLUMNS}
+    try:
+        names = [name for name in pq.read_schema(path, filesystem=fs).names if name.lower() in wanted]
+        return Table(pq.read_table(path, filesystem=fs, columns=names).to_pydict())
+    except Exception as error:  # S3's errors become the kit's, with advice; others pass unchanged
+        translated = translate(error, uri)
+        if translated is error:
+            raise
+        raise translated from error
 
 
 def _measure_file(
@@ -246,7 +276,7 @@ def light_curves(
 
     r_in, r_out = (float(value) for value in annulus)
     _sky.check_apertures(float(radius), r_in, r_out)
-    ids, positions = read_catalog(catalog)
+    ids, positions = read_catalog(catalog, anon=anon)
     size = default_size((r_in, r_out)) if size is None else size
     pixels = _sky.parse_size(size)
     found = footprints.find_many(index, positions, band=band, time=time)

@@ -25,6 +25,7 @@ from astropy.table import Table
 from roman_helpers import footprints, stream
 from roman_helpers.catalog_photometry import light_curves
 from roman_helpers.cli import main
+from roman_helpers.errors import InvalidParameterError, ObjectNotFoundError
 from roman_helpers.photometry import light_curve_from_index
 from roman_helpers.transfer import measure
 from tests.conftest import sandbox_environment
@@ -377,3 +378,29 @@ def test_an_uncompressed_fits_image_gives_each_byte_once(sandbox_env) -> None:
     assert twice(many, 0) == twice(singles[0], 0)
     assert many.bytes < sum(one.bytes for one in singles)
     assert many.requests < sum(one.requests for one in singles)
+
+
+def test_a_truth_catalog_in_a_bucket_is_read_in_place_its_positions_only(sandbox_env) -> None:
+    import hpgeom
+    import pyarrow.parquet as pq
+    import s3fs
+
+    from roman_helpers.catalog_photometry import read_catalog
+    from roman_helpers.sandbox.sky.surveys import tds
+
+    cell = int(hpgeom.angle_to_pixel(32, *tds.FIELD, nest=False, lonlat=True))
+    uri = f"s3://nasa-irsa-simulations/openuniverse2024/roman/full/roman_rubin_cats_v1.1.2_faint/snana_{cell}.parquet"
+    with measure() as cost:
+        ids, positions = read_catalog(uri)
+    fs = s3fs.S3FileSystem(anon=True, skip_instance_cache=True)  # the whole file, by another client
+    with fs.open(uri) as handle:
+        whole = pq.read_table(handle)
+    assert len(whole.column_names) > 3 and whole.num_rows > 100
+    assert ids == whole.column("id").to_pylist()
+    assert np.array_equal(positions.ra.deg, whole.column("ra").to_numpy())
+    assert np.array_equal(positions.dec.deg, whole.column("dec").to_numpy())
+    assert 0 < cost.bytes < fs.size(uri) / 2  # the footer and three columns, not the file
+    with pytest.raises(InvalidParameterError, match="read as Parquet"):
+        read_catalog(uri.replace(".parquet", ".ecsv"))
+    with pytest.raises(ObjectNotFoundError):
+        read_catalog(uri.replace(f"snana_{cell}", "snana_1"))
