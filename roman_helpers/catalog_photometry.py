@@ -157,7 +157,8 @@ def _measure_file(
 ) -> list[tuple]:
     """Read one file once for all its targets and measure each (top level: Dask imports it by name).
 
-    Returns one ``(target, flux, flux_err, background, coverage, x, y, problem)`` per target;
+    Returns one ``(target, flux, flux_err, background, coverage, x, y, unit, zeropoint, problem)``
+    per target (``unit`` and ``zeropoint`` as the file gives them: text, and an AB magnitude or NaN);
     ``problem`` is empty, or why that target could not be cut out of this file.
     """
     from astropy.coordinates import SkyCoord
@@ -176,9 +177,10 @@ def _measure_file(
     measured = []
     for target, position, cut in zip(targets, positions, cuts, strict=True):
         if isinstance(cut, Exception):
-            measured.append((target, np.nan, np.nan, np.nan, 0.0, np.nan, np.nan, str(cut)))
+            measured.append((target, np.nan, np.nan, np.nan, 0.0, np.nan, np.nan, "", np.nan, str(cut)))
             continue
         data, *err = cut.values()
+        provenance = getattr(data, "provenance", None)
         try:
             flux = forced_photometry(
                 data, position, radius=radius, annulus=annulus, error=err[0].data if err else None
@@ -189,7 +191,18 @@ def _measure_file(
             flux = ForcedFlux(np.nan, np.nan, np.nan, np.nan, np.nan, 0.0)  # no valid pixel there
         x, y = data.to_original_position((flux.x, flux.y))
         measured.append(
-            (target, flux.flux, flux.flux_err, flux.background, flux.coverage, float(x), float(y), "")
+            (
+                target,
+                flux.flux,
+                flux.flux_err,
+                flux.background,
+                flux.coverage,
+                float(x),
+                float(y),
+                getattr(provenance, "unit", ""),
+                getattr(provenance, "zeropoint", np.nan),
+                "",
+            )
         )
     return measured
 
@@ -237,7 +250,10 @@ def light_curves(
         One row per target and file: ``target`` (the catalog's identifier), ``ra`` and ``dec``
         (degrees), ``time`` (mid-exposure, MJD), ``band``, ``flux``, ``flux_err``,
         ``background``, ``coverage``, ``file``, ``detector``, and ``x``, ``y`` (the target's
-        0-based pixel in the file), sorted by target (in catalog order) then time.
+        0-based pixel in the file), sorted by target (in catalog order) then time. Units and
+        magnitudes as :func:`roman_helpers.photometry.light_curve` gives them: fluxes as
+        quantities in the files' unit (or a ``unit`` column when the files differ), and
+        ``zeropoint``, ``mag``, ``mag_err`` (AB) where the files give a zero point.
         ``table.group_by("target")`` gives each target's light curve. A stamp without a valid
         pixel under the aperture has NaN flux and ``coverage`` 0. ``meta`` records ``targets``
         (how many), ``not_covered`` (the identifiers of targets on no file), ``files`` (the files
@@ -334,7 +350,7 @@ def light_curves(
     return _table(result, ids, positions, recorded)
 
 
-_COLUMNS = ("flux", "flux_err", "background", "coverage", "x", "y")
+_COLUMNS = ("flux", "flux_err", "background", "coverage", "x", "y", "unit", "zeropoint")
 
 
 def _table(result: BatchResult, ids: list[Any], positions: SkyCoord, recorded: dict[str, Any]) -> Table:
@@ -342,7 +358,7 @@ def _table(result: BatchResult, ids: list[Any], positions: SkyCoord, recorded: d
     from astropy.table import Table
     from astropy.time import Time
 
-    from .photometry import _mid_time
+    from .photometry import _mid_time, _with_units
 
     rows: dict[str, list] = {name: [] for name in ("order", "mjd", "band", "file", "detector", *_COLUMNS)}
     failed = [f"{item.uri}: {item.error_type}: {item.message}" for item in result.failed]
@@ -366,9 +382,12 @@ def _table(result: BatchResult, ids: list[Any], positions: SkyCoord, recorded: d
     table["ra"] = positions.ra.deg[order_of[order]] if len(order) else np.array([], dtype=float)
     table["dec"] = positions.dec.deg[order_of[order]] if len(order) else np.array([], dtype=float)
     table["time"] = Time(mjd[order], format="mjd")
-    for name in ("band", *_COLUMNS[:4], "file", "detector", "x", "y"):
-        values = np.asarray(rows[name])
-        table[name] = values[order] if len(values) else np.array([], dtype=float)
+    columns = {
+        name: np.asarray(rows[name])[order] if rows[name] else np.array([], dtype=float)
+        for name in ("band", *_COLUMNS[:4], "file", "detector", "x", "y", "unit", "zeropoint")
+    }
+    for name, values in _with_units(columns).items():  # units and AB magnitudes as one curve has them
+        table[name] = values
     table.meta.update(recorded)
     table.meta["failed"] = failed
     table.meta["transfer"] = {

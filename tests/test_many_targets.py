@@ -96,8 +96,17 @@ def test_every_target_measures_as_its_own_light_curve(runs) -> None:
                     target,
                     name,
                 )
+            for name in ("zeropoint", "mag", "mag_err"):  # as one target's curve gives them
+                assert (name in table.colnames) == (name in curve.colnames)
+                if name in curve.colnames:
+                    assert float(np.asarray(other[name])) == pytest.approx(
+                        float(np.asarray(row[name])), rel=1e-12, nan_ok=True
+                    )
+            if "unit" in curve.colnames:
+                assert other["unit"] == row["unit"]
             assert float(other["time"].mjd) == pytest.approx(float(row["time"].mjd), abs=1e-9)
             assert other["band"] == row["band"] and other["detector"] == row["detector"]
+    assert {"zeropoint", "mag", "unit"} <= set(table.colnames)  # exposures in DN/s beside a mosaic in MJy/sr
     # grouped, they are the per-target curves
     assert len(table.group_by("target").groups) == len(runs["singles"])
 
