@@ -36,6 +36,8 @@ __all__ = ["ID_COLUMNS", "light_curves", "read_catalog"]
 ID_COLUMNS = ("id", "object_id", "target", "name", "source_id")
 _RA_COLUMNS = ("ra", "ra_deg", "raj2000", "ra_icrs")
 _DEC_COLUMNS = ("dec", "dec_deg", "dej2000", "dec_icrs")
+#: When a transient shines (MJD), as the OpenUniverse transient catalogs name it.
+_WINDOW_COLUMNS = ("start_mjd", "end_mjd")
 
 
 def _column(table: Table, names: Sequence[str]) -> str | None:
@@ -77,22 +79,8 @@ def read_catalog(catalog: Table | str | PathLike, *, anon: bool | None = None) -
     """
     import astropy.units as u
     from astropy.coordinates import SkyCoord
-    from astropy.table import Table
 
-    if isinstance(catalog, str) and catalog.startswith("s3://"):
-        catalog = _remote_catalog(catalog, anon)
-    elif isinstance(catalog, (str, PathLike)):
-        path = Path(catalog)
-        if not path.is_file():
-            raise InvalidParameterError(
-                "catalog", str(catalog), hint="no such file; give an ECSV or Parquet table of targets"
-            )
-        try:
-            catalog = Table.read(path)
-        except Exception as error:  # astropy's readers raise many kinds for a file they cannot read
-            raise InvalidParameterError(
-                "catalog", str(path), hint=f"astropy cannot read it as a table ({error}); write it as ECSV"
-            ) from error
+    catalog = _catalog_table(catalog, anon)
     colnames = getattr(catalog, "colnames", None)
     if colnames is None:
         raise InvalidParameterError(
@@ -123,8 +111,29 @@ def read_catalog(catalog: Table | str | PathLike, *, anon: bool | None = None) -
     return ids, positions
 
 
+def _catalog_table(catalog: Any, anon: bool | None) -> Any:
+    """The catalog as a table: a table as given, a file read by astropy, a bucket's Parquet in place."""
+    from astropy.table import Table
+
+    if isinstance(catalog, str) and catalog.startswith("s3://"):
+        catalog = _remote_catalog(catalog, anon)
+    elif isinstance(catalog, (str, PathLike)):
+        path = Path(catalog)
+        if not path.is_file():
+            raise InvalidParameterError(
+                "catalog", str(catalog), hint="no such file; give an ECSV or Parquet table of targets"
+            )
+        try:
+            catalog = Table.read(path)
+        except Exception as error:  # astropy's readers raise many kinds for a file they cannot read
+            raise InvalidParameterError(
+                "catalog", str(path), hint=f"astropy cannot read it as a table ({error}); write it as ECSV"
+            ) from error
+    return catalog
+
+
 def _remote_catalog(uri: str, anon: bool | None) -> Table:
-    """A catalog in a bucket: of a Parquet file, the footer, then only the id and position columns."""
+    """A catalog in a bucket: of a Parquet file, the footer, then only the id, position and window columns."""
     import pyarrow.parquet as pq
     from astropy.table import Table
 
@@ -135,7 +144,7 @@ def _remote_catalog(uri: str, anon: bool | None) -> Table:
             "catalog", uri, hint="a catalog in a bucket is read as Parquet; copy another format here first"
         )
     fs, path = filesystem(uri, anon=anon), uri.removeprefix("s3://")
-    wanted = {*ID_COLUMNS, *_RA_COLUMNS, *_DEC_COLUMNS}
+    wanted = {*ID_COLUMNS, *_RA_COLUMNS, *_DEC_COLUMNS, *_WINDOW_COLUMNS}
     try:
         names = [name for name in pq.read_schema(path, filesystem=fs).names if name.lower() in wanted]
         return Table(pq.read_table(path, filesystem=fs, columns=names).to_pydict())
@@ -207,6 +216,118 @@ def _measure_file(
     return measured
 
 
+def _cut_file(
+    uri: str,
+    *,
+    centres: Mapping[str, tuple[list[int], list[float], list[float]]],
+    size: Any,
+    anon: bool | None,
+) -> list[tuple]:
+    """Read one file once for all its targets and keep each stamp (top level: Dask imports it by name).
+
+    Returns one ``(target, ImageCutout or None, problem)`` per target, for the methods that
+    measure a target's epochs together (PSF, difference).
+    """
+    from astropy.coordinates import SkyCoord
+
+    from .batch import ImageCutout
+    from .stream import stamps
+
+    targets, ra, dec = centres[uri]
+    positions = SkyCoord(ra, dec, unit="deg")
+    try:
+        cuts = stamps(uri, positions, size, arrays=[None, "ERR"], anon=anon)
+    except InvalidParameterError as error:
+        if error.name != "ext":
+            raise
+        cuts = stamps(uri, positions, size, arrays=[None], anon=anon)  # no error array
+    kept: list[tuple] = []
+    for target, cut in zip(targets, cuts, strict=True):
+        if isinstance(cut, Exception):
+            kept.append((target, None, str(cut)))
+            continue
+        data, *err = cut.values()
+        kept.append((target, ImageCutout(data, err[0] if err else None), ""))
+    return kept
+
+
+def _measured_by_target(
+    result: BatchResult,
+    positions: SkyCoord,
+    windows: list[Any],
+    method: str,
+    radius: float,
+    annulus: tuple[float, float],
+) -> BatchResult:
+    """Each target's stamps measured together by ``method``, as one target's light curve measures them.
+
+    The stamps of a batch of :func:`_cut_file` are grouped by target; each group goes through
+    :func:`roman_helpers.photometry.light_curve`'s own measurement (one implementation of every
+    method), and the measurements go back to their files in :func:`_measure_file`'s form.
+    """
+    from .batch import BatchResult, Success
+    from .photometry import ForcedFlux, _measurer, _mid_time
+
+    by_target: dict[int, list[Success]] = {}
+    problems: dict[tuple[int, int], str] = {}
+    for item in result.ok:
+        for target, stamp, problem in item.value:
+            if problem:
+                problems[(item.index, target)] = problem
+            else:
+                by_target.setdefault(target, []).append(
+                    Success(item.uri, stamp, item.attempts, item.meta, item.index)
+                )
+    measured: dict[tuple[int, int], tuple] = {}
+    for target, items in by_target.items():
+        position = positions[target]
+        measure = _measurer(
+            method,
+            items,
+            lambda _item, position=position: {"position": position},
+            radius,
+            annulus,
+            windows[target],
+            mid_time=lambda item: _mid_time(item.meta["t_start"], item.meta["t_end"]),
+        )
+        for item in items:
+            try:
+                flux = measure(item)
+            except InvalidParameterError as error:
+                if error.name != "position":
+                    raise
+                flux = ForcedFlux(np.nan, np.nan, np.nan, np.nan, np.nan, 0.0)  # no valid pixel there
+            x, y = item.cutout.to_original_position((flux.x, flux.y))
+            provenance = item.value.provenance
+            measured[(item.index, target)] = (
+                target,
+                flux.flux,
+                flux.flux_err,
+                flux.background,
+                flux.coverage,
+                float(x),
+                float(y),
+                getattr(provenance, "unit", ""),
+                getattr(provenance, "zeropoint", np.nan),
+                "",
+            )
+    blank = (np.nan, np.nan, np.nan, 0.0, np.nan, np.nan, "", np.nan)
+    files = [
+        Success(
+            item.uri,
+            [
+                measured.get((item.index, target), (target, *blank, problems.get((item.index, target), "")))
+                for target, _stamp, _problem in item.value
+            ],
+            item.attempts,
+            item.meta,
+            item.index,
+        )
+        for item in result.ok
+    ]
+    return BatchResult(files, result.failed, result.requests, result.bytes, result.seconds, result.backend)
+
+
 def light_curves(
     index: Table | str | PathLike,
     catalog: Table | str | PathLike,
@@ -222,6 +343,8 @@ def light_curves(
     retries: int = 2,
     timeout: float | None = None,
     progress: bool | None = None,
+    method: str = "aperture",
+    reference_window: Any = None,
 ) -> Table:
     """Forced photometry of every target of a catalog in every file of an index that holds it.
 
@@ -243,6 +366,15 @@ def light_curves(
         aperture and background annulus radii in pixels.
     client, max_workers, anon, retries, timeout, progress
         As for :func:`roman_helpers.batch.cutouts`: threads by default, or a Dask cluster.
+    method : {"aperture", "psf", "difference"}
+        As for :func:`roman_helpers.photometry.light_curve`: each target's epochs are measured
+        together, as its own light curve would be (for ``"psf"`` and ``"difference"`` the
+        stamps are kept until all of a target's files are read).
+    reference_window : (start, end), optional
+        For ``method="difference"``: when the targets may vary, the same for every target.
+        Without it, each target's own window is read from the catalog's ``start_mjd`` and
+        ``end_mjd`` columns (as the OpenUniverse transient catalogs give them: the days the
+        transient shines), and the epochs outside it make its reference.
 
     Returns
     -------
@@ -292,7 +424,7 @@ def light_curves(
 
     r_in, r_out = (float(value) for value in annulus)
     _sky.check_apertures(float(radius), r_in, r_out)
-    ids, positions = read_catalog(catalog, anon=anon)
+    ids, positions, windows = _targets(catalog, anon, method, reference_window)
     size = default_size((r_in, r_out)) if size is None else size
     pixels = _sky.parse_size(size)
     found = footprints.find_many(index, positions, band=band, time=time)
@@ -316,9 +448,25 @@ def light_curves(
     files = found["uri", "band", "detector", "t_start", "t_end"]
     files = files[np.unique(np.asarray(files["uri"], dtype=str), return_index=True)[1]]
     files = files[np.argsort(np.asarray(files["t_start"], float), kind="stable")]
-    function = functools.partial(
-        _measure_file, centres=centres, size=pixels, radius=float(radius), annulus=(r_in, r_out), anon=anon
+    together = method != "aperture"  # a target's epochs measured together: keep the stamps
+    function = (
+        functools.partial(_cut_file, centres=centres, size=pixels, anon=anon)
+        if together
+        else functools.partial(
+            _measure_file,
+            centres=centres,
+            size=pixels,
+            radius=float(radius),
+            annulus=(r_in, r_out),
+            anon=anon,
+        )
     )
+
+    def measured(batch: BatchResult) -> BatchResult:
+        if not together:
+            return batch
+        return _measured_by_target(batch, positions, windows, method, float(radius), (r_in, r_out))
+
     recorded = {
         "targets": len(ids),
         "not_covered": not_covered,
@@ -326,6 +474,7 @@ def light_curves(
         "aperture_radius_pix": float(radius),
         "annulus_pix": [r_in, r_out],
         "cutout_size": str(size),
+        "method": method,
     }
     try:
         result = map_files(
@@ -338,7 +487,7 @@ def light_curves(
             progress=progress,
         )
     except Interrupted as stopped:
-        table = _table(stopped.partial, ids, positions, recorded)  # type: ignore[arg-type]
+        table = _table(measured(stopped.partial), ids, positions, recorded)  # type: ignore[arg-type]
         table.meta["interrupted"] = f"after {stopped.done} of {stopped.total} files"
         raise Interrupted(
             f"interrupted after {stopped.done} of {stopped.total} files; the table of those is this "
@@ -347,7 +496,34 @@ def light_curves(
             stopped.done,
             stopped.total,
         ) from None
-    return _table(result, ids, positions, recorded)
+    return _table(measured(result), ids, positions, recorded)
+
+
+def _targets(
+    catalog: Table | str | PathLike, anon: bool | None, method: str, reference_window: Any
+) -> tuple[list[Any], SkyCoord, list[Any]]:
+    """The catalog's identifiers, positions and, for difference photometry, each target's window."""
+    from .photometry import _check_method
+
+    windows: list[Any]
+    if method == "difference" and reference_window is None:  # each target's own, from the catalog
+        table = _catalog_table(catalog, anon)
+        start, end = (_column(table, (name,)) for name in _WINDOW_COLUMNS)
+        if start is None or end is None:
+            raise InvalidParameterError(
+                "reference_window",
+                None,
+                hint="give the window when the targets may vary, or a catalog with start_mjd and "
+                "end_mjd columns (each target's own)",
+            )
+        windows = [(float(a), float(b)) for a, b in zip(table[start], table[end], strict=True)]
+        ids, positions = read_catalog(table)
+    else:
+        ids, positions = read_catalog(catalog, anon=anon)
+        windows = [reference_window] * len(ids)
+    for window in {tuple(w) if w is not None else None for w in windows}:
+        _check_method(method, window)  # every window is checked before a file is read
+    return ids, positions, windows
 
 
 _COLUMNS = ("flux", "flux_err", "background", "coverage", "x", "y", "unit", "zeropoint")

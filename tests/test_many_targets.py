@@ -413,3 +413,40 @@ def test_a_truth_catalog_in_a_bucket_is_read_in_place_its_positions_only(sandbox
         read_catalog(uri.replace(".parquet", ".ecsv"))
     with pytest.raises(ObjectNotFoundError):
         read_catalog(uri.replace(f"snana_{cell}", "snana_1"))
+
+
+def test_difference_photometry_of_many_targets_is_each_targets_own(sandbox_env, field) -> None:
+    """Each target's epochs measured together, as its own light curve measures them, windows per target."""
+    from astropy.time import Time
+
+    index, catalog = field
+    found = footprints.find(index, SkyCoord(catalog["ra"][0], catalog["dec"][0], unit="deg"), band="F106")
+    starts = sorted(float(t) for t in found["t_start"])
+    # two targets, each with its own window: one epoch of each "shining", the others its reference
+    chosen = catalog[[0, 5]]
+    chosen["start_mjd"] = [starts[1] - 1e-4, starts[2] - 1e-4]
+    chosen["end_mjd"] = [starts[1] + 1e-4, starts[2] + 1e-4]
+    table = light_curves(index, chosen, band="F106", method="difference", progress=False)
+    assert table.meta["method"] == "difference"
+    for row in chosen:
+        window = tuple(Time([row["start_mjd"], row["end_mjd"]], format="mjd").isot)
+        curve = light_curve_from_index(
+            index,
+            f"{row['ra']} {row['dec']}",
+            band="F106",
+            method="difference",
+            reference_window=window,
+            progress=False,
+        )
+        mine = table[table["target"] == row["id"]]
+        assert len(mine) == len(curve) >= 3
+        assert np.isfinite(np.asarray(mine["flux"], dtype=float)).sum() >= 3  # measured, not all NaN
+        by_file = {str(r["file"]): r for r in mine}
+        for point in curve:
+            other = by_file[str(point["file"])]
+            for name in ("flux", "flux_err", "background", "coverage"):
+                assert float(np.asarray(other[name])) == pytest.approx(
+                    float(np.asarray(point[name])), rel=1e-9, abs=1e-12, nan_ok=True
+                ), (row["id"], name)
+    with pytest.raises(InvalidParameterError, match="start_mjd and end_mjd"):
+        light_curves(index, catalog, band="F106", method="difference", progress=False)
