@@ -415,7 +415,7 @@ def test_a_truth_catalog_in_a_bucket_is_read_in_place_its_positions_only(sandbox
         read_catalog(uri.replace(f"snana_{cell}", "snana_1"))
 
 
-def test_difference_photometry_of_many_targets_is_each_targets_own(sandbox_env, field) -> None:
+def test_difference_photometry_of_many_targets_is_each_targets_own(sandbox_env, field, tmp_path) -> None:
     """Each target's epochs measured together, as its own light curve measures them, windows per target."""
     from astropy.time import Time
 
@@ -450,3 +450,13 @@ def test_difference_photometry_of_many_targets_is_each_targets_own(sandbox_env, 
                 ), (row["id"], name)
     with pytest.raises(InvalidParameterError, match="start_mjd and end_mjd"):
         light_curves(index, catalog, band="F106", method="difference", progress=False)
+    # the command: the same table from the catalog's windows
+    index_path, catalog_path, out = tmp_path / "index.ecsv", tmp_path / "sn.ecsv", tmp_path / "diff.ecsv"
+    footprints.save_index(index, index_path)
+    chosen.write(catalog_path, format="ascii.ecsv")
+    arguments = ["lightcurve", str(index_path), "--targets", str(catalog_path), "--band", "F106"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main([*arguments, "--method", "difference", "-o", str(out)]) == 0
+    written = Table.read(out, format="ascii.ecsv")
+    assert list(written["file"]) == list(table["file"])
+    assert np.allclose(written["flux"], np.asarray(table["flux"]), equal_nan=True)

@@ -345,10 +345,6 @@ def _lightcurves(args: argparse.Namespace) -> int:
                 raise Usage("give either --targets CATALOG or one target (--target, or --ra and --dec)")
             if args.plot:
                 raise Usage("--plot draws one target's light curve; leave it out with --targets")
-            if args.method != "aperture" or args.reference_window is not None:
-                raise Usage(
-                    "--targets measures every target with an aperture: leave out --method, --reference-window"
-                )
             time = _time_selection(args)
             _sky.check_apertures(args.radius, *args.annulus)
             if args.size is not None:
@@ -360,7 +356,15 @@ def _lightcurves(args: argparse.Namespace) -> int:
     try:
         with warnings.catch_warnings(), words:
             warnings.simplefilter("ignore")  # what they say is printed below
-            table = light_curves(index, args.targets, band=args.band, time=time, **_measuring(args))
+            table = light_curves(
+                index,
+                args.targets,
+                band=args.band,
+                time=time,
+                **_measuring(args),
+                method=args.method,
+                reference_window=None if args.reference_window is None else tuple(args.reference_window),
+            )
     except Interrupted as stopped:
         if args.debug:
             raise
@@ -557,7 +561,8 @@ def _add_lightcurve(command: Command) -> None:
         nargs=2,
         metavar=("START", "END"),
         help="for --method difference: when the target varies (MJD or ISO, UTC); the epochs outside "
-        "it make the reference",
+        "it make the reference. With --targets and no window, each target's own is read from the "
+        "catalog's start_mjd and end_mjd columns",
     )
     _add_lightcurve_outputs(lightcurve)
 
