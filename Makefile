@@ -86,8 +86,8 @@ clean:
 # The kit at the lower bounds pyproject.toml declares, for kernels (such as the Roman Research
 # Nexus's) that are not on the newest releases: its own venv on Python 3.11, every dependency
 # pinned to its minimum by tools/lower_bounds.py, and the tests that need no notebooks, book or
-# browser. pytest and pytest-timeout are named here because no lean test extra exists yet;
-# `[sandbox]` is a no-op (with a warning) until pyproject.toml has that extra.
+# browser (with the sandbox extra, whose services several of them use). pytest, pytest-timeout and
+# moto (the tests' S3 server) are named here, unpinned, because no lean test extra exists.
 PYTHON311    ?= $(shell command -v python3.11)
 OLDEST       := .venv-oldest
 OLDEST_STAMP := $(OLDEST)/.installed
@@ -97,13 +97,13 @@ OLDEST_TESTS := tests/test_stream.py tests/test_stream_errors.py tests/test_down
                 tests/test_credentials.py tests/test_mast_faults.py tests/test_sandbox_hst.py \
                 tests/test_sandbox_s3_ranges.py tests/test_sandbox_services.py
 
-$(OLDEST_STAMP): pyproject.toml tools/lower_bounds.py
+$(OLDEST_STAMP): pyproject.toml tools/lower_bounds.py Makefile
 	@test -n "$(PYTHON311)" || { echo "make test-oldest needs python3.11 on PATH (or PYTHON311=...)"; exit 1; }
 	rm -rf $(OLDEST)
 	$(PYTHON311) -m venv $(OLDEST)
 	$(OLDEST)/bin/python -m pip install -q --upgrade pip packaging
 	$(OLDEST)/bin/python tools/lower_bounds.py --extra sandbox -o $(OLDEST)/constraints.txt
-	$(OLDEST)/bin/python -m pip install -q -c $(OLDEST)/constraints.txt -e '.[sandbox,notebooks]' pytest pytest-timeout
+	$(OLDEST)/bin/python -m pip install -q -c $(OLDEST)/constraints.txt -e '.[sandbox,notebooks]' pytest pytest-timeout 'moto[s3,server]>=5.1.2'
 	touch $@
 
 .PHONY: test-oldest

@@ -14,6 +14,7 @@ conftest.py, each with a gnomonic WCS (FITS header or gwcs) centred on RA, Dec =
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import random
 import re
@@ -596,6 +597,36 @@ def test_a_damaged_lz4_payload_is_caught_by_the_block_checksum(buckets, s3_clien
         put_object(s3_client, "stpubdata", "damaged/payload.asdf", _flipped(raw, offset, 2))
         with pytest.raises(CorruptedDataError, match=re.escape("payload.asdf")):
             stream.cutout("s3://stpubdata/damaged/payload.asdf", box=(0, 0, *CHUNKED_SHAPE[::-1]))
+
+
+def test_a_block_checksum_of_either_asdf_convention_is_accepted(buckets, s3_client):
+    """asdf 4 and older put the MD5 of a compressed block's decoded data in its header, newer asdf
+    that of its stored bytes: both are in the archives, and both are checked, not either refused."""
+    raw = _chunked_asdf()
+    block, end, _chunks = _lz4_chunks(raw)
+    header_size = int.from_bytes(raw[block + 4 : block + 6], "big")
+    checksum_at = block + 6 + 4 + 4 + 8 + 8 + 8  # after flags, compression, allocated, used, data sizes
+    stored = raw[block + 6 + header_size : end]
+    conventions = {
+        "stored": hashlib.md5(stored, usedforsecurity=False).digest(),
+        "decoded": hashlib.md5(CHUNKED_IMAGE.tobytes(), usedforsecurity=False).digest(),
+    }
+    whole = (0, 0, *CHUNKED_SHAPE[::-1])
+    for name, digest in conventions.items():
+        put_object(
+            s3_client,
+            "stpubdata",
+            f"checksum/{name}.asdf",
+            raw[:checksum_at] + digest + raw[checksum_at + 16 :],
+        )
+        cut = stream.cutout(f"s3://stpubdata/checksum/{name}.asdf", box=whole)
+        assert np.array_equal(cut.data, CHUNKED_IMAGE), name
+    wrong = bytes(16 * [7])
+    put_object(
+        s3_client, "stpubdata", "checksum/wrong.asdf", raw[:checksum_at] + wrong + raw[checksum_at + 16 :]
+    )
+    with pytest.raises(CorruptedDataError, match="MD5"):
+        stream.cutout("s3://stpubdata/checksum/wrong.asdf", box=whole)
 
 
 def _stored_fits_gz() -> tuple[bytes, int]:
