@@ -95,7 +95,7 @@ OLDEST_TESTS := tests/test_stream.py tests/test_stream_errors.py tests/test_down
                 tests/test_uris.py tests/test_transfer.py tests/test_query.py tests/test_s3.py \
                 tests/test_config_datasets_smoke.py tests/test_cli.py tests/test_faults.py \
                 tests/test_credentials.py tests/test_mast_faults.py tests/test_sandbox_hst.py \
-                tests/test_sandbox_s3_ranges.py tests/test_sandbox_services.py
+                tests/test_sandbox_s3_ranges.py
 
 $(OLDEST_STAMP): pyproject.toml tools/lower_bounds.py Makefile
 	@test -n "$(PYTHON311)" || { echo "make test-oldest needs python3.11 on PATH (or PYTHON311=...)"; exit 1; }
