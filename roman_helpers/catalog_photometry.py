@@ -198,22 +198,26 @@ def _measure_file(
             if error.name != "position":
                 raise
             flux = ForcedFlux(np.nan, np.nan, np.nan, np.nan, np.nan, 0.0)  # no valid pixel there
-        x, y = data.to_original_position((flux.x, flux.y))
-        measured.append(
-            (
-                target,
-                flux.flux,
-                flux.flux_err,
-                flux.background,
-                flux.coverage,
-                float(x),
-                float(y),
-                getattr(provenance, "unit", ""),
-                getattr(provenance, "zeropoint", np.nan),
-                "",
-            )
-        )
+        measured.append(_row(target, flux, data, provenance))
     return measured
+
+
+def _row(target: int, flux: Any, cut: Any, provenance: Any) -> tuple:
+    """One target's measurement on one file, as :func:`_table` takes it (the pixel is the file's)."""
+    x, y = cut.to_original_position((flux.x, flux.y))
+    unit, zeropoint = getattr(provenance, "unit", ""), getattr(provenance, "zeropoint", np.nan)
+    return (
+        target,
+        flux.flux,
+        flux.flux_err,
+        flux.background,
+        flux.coverage,
+        float(x),
+        float(y),
+        unit,
+        zeropoint,
+        "",
+    )
 
 
 def _cut_file(
@@ -297,20 +301,7 @@ def _measured_by_target(
                 if error.name != "position":
                     raise
                 flux = ForcedFlux(np.nan, np.nan, np.nan, np.nan, np.nan, 0.0)  # no valid pixel there
-            x, y = item.cutout.to_original_position((flux.x, flux.y))
-            provenance = item.value.provenance
-            measured[(item.index, target)] = (
-                target,
-                flux.flux,
-                flux.flux_err,
-                flux.background,
-                flux.coverage,
-                float(x),
-                float(y),
-                getattr(provenance, "unit", ""),
-                getattr(provenance, "zeropoint", np.nan),
-                "",
-            )
+            measured[(item.index, target)] = _row(target, flux, item.cutout, item.value.provenance)
     blank = (np.nan, np.nan, np.nan, 0.0, np.nan, np.nan, "", np.nan)
     files = [
         Success(
