@@ -33,7 +33,6 @@ Environment variables honoured
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -218,14 +217,9 @@ def sandbox_state() -> str | None:
 
 
 def __getattr__(name: str) -> object:
-    """``filesystem``: deprecated, resolved on first use (it moved where the kit talks to S3)."""
+    """Say where a name that left this module went (it imports nothing of the package to say so)."""
     if name == "filesystem":
-        warnings.warn(
-            "roman_helpers.config.filesystem is deprecated; use roman_helpers.stream.filesystem",
-            DeprecationWarning,
-            stacklevel=2,
+        raise AttributeError(
+            "roman_helpers.config.filesystem was removed in 0.2.0: use roman_helpers.stream.filesystem"
         )
-        from ._s3 import filesystem  # the one deprecated way in: never at import, only on this name
-
-        return filesystem
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

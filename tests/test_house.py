@@ -3,9 +3,7 @@
 - the import graph of the kit (``roman_helpers`` but its sandbox, which stands beside the house and
   is checked by its own tests) has no cycle, and the kit reaches the sandbox only behind the
   guards of the commands that need it;
-- ``errors`` and ``config`` are leaves: they import nothing of the package. The one exception is
-  ``config.filesystem``, released in 0.1.0 and now deprecated: its module ``__getattr__`` finds it
-  in the S3 layer on first use of that name only, never at import;
+- ``errors`` and ``config`` are leaves: they import nothing of the package, not even lazily;
 - outside the S3 layer (``roman_helpers/_s3/``) no module imports botocore, boto3 or aiobotocore or
   makes an ``S3FileSystem``; botocore's ``BUILTIN_HANDLERS`` is changed only for
   ``transfer.measure``.
@@ -25,8 +23,8 @@ PACKAGE = ROOT / "roman_helpers"
 S3_LAYER = "roman_helpers._s3"
 #: The kit's imports of the sandbox: the commands that run it, behind a guard naming the extra.
 SANDBOX_GUARDS = {"roman_helpers.cli._parser", "roman_helpers.runner"}
-#: The deprecated aliases of the leaves (a module-level __getattr__): where the name moved.
-DEPRECATED = {"roman_helpers.errors": set(), "roman_helpers.config": {S3_LAYER}}
+#: The leaves: modules that import nothing of the package.
+LEAVES = ("roman_helpers.config", "roman_helpers.errors")
 
 
 def _module_name(path: Path) -> str:
@@ -68,14 +66,12 @@ def _imports(name: str, tree: ast.AST, modules: dict[str, Path]) -> list[tuple[s
 
 
 def _graph(modules: dict[str, Path]) -> dict[str, set[str]]:
-    """Module -> the package's modules it imports (the deprecated aliases of the leaves left out)."""
+    """Module -> the package's modules it imports, at import time or inside functions."""
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         edges = set()
-        for imported, _node, function in _imports(name, ast.parse(path.read_text(), str(path)), modules):
+        for imported, _node, _function in _imports(name, ast.parse(path.read_text(), str(path)), modules):
             if imported not in modules or imported == name:
-                continue
-            if function == "__getattr__" and imported in DEPRECATED.get(name, ()):
                 continue
             edges.add(imported)
         graph[name] = edges
@@ -159,15 +155,10 @@ def test_no_cycle_in_the_kits_import_graph() -> None:
 
 def test_errors_and_config_are_leaves() -> None:
     modules = _modules()
-    for leaf, moved_to in DEPRECATED.items():
+    for leaf in LEAVES:
         path = modules[leaf]
         imported = _imports(leaf, ast.parse(path.read_text(), str(path)), modules)
-        ours = [(name, function) for name, _node, function in imported if name.startswith("roman_helpers")]
-        # nothing of the package, but where a deprecated name moved, on first use of that name
-        assert {(name, function) for name, function in ours} <= {
-            (target, "__getattr__") for target in moved_to
-        }
-        assert len(ours) == len(moved_to)
+        assert [name for name, _node, _function in imported if name.startswith("roman_helpers")] == []
 
 
 def test_the_kit_reaches_the_sandbox_only_behind_the_commands_guards() -> None:
@@ -250,7 +241,7 @@ def test_botocore_builtin_handlers_change_only_for_transfer_measure() -> None:
     assert _callers("_stop") == {"roman_helpers.transfer.measure"}
 
 
-@pytest.mark.parametrize("leaf", sorted(DEPRECATED))
+@pytest.mark.parametrize("leaf", LEAVES)
 def test_a_leaf_imports_without_the_rest_of_the_package(leaf: str) -> None:
     import subprocess
     import sys

@@ -375,8 +375,9 @@ def test_clients_have_their_own_connect_and_read_time_outs(moto_endpoint, monkey
     fs = _s3.filesystem("stpubdata", connections=48, skip_instance_cache=True)
     assert fs.config_kwargs == {"connect_timeout": 4.0, "read_timeout": 30.0, "max_pool_connections": 48}
     assert fs.anon and not _s3.filesystem("some-private-bucket", skip_instance_cache=True).anon
-    with pytest.warns(DeprecationWarning, match="use roman_helpers.stream.filesystem"):
-        assert config.filesystem is _s3.filesystem is stream.filesystem
+    assert stream.filesystem is _s3.filesystem
+    with pytest.raises(AttributeError, match=r"use roman_helpers\.stream\.filesystem"):
+        config.filesystem  # noqa: B018 - removed from the leaf: the message says where it went
 
 
 def test_the_kits_file_systems_share_s3fs_cache(moto_endpoint):
