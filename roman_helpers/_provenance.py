@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _wcs
+from . import _bands, _wcs
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.io.fits import Header
@@ -43,22 +43,19 @@ __all__ = [
     "node",
 ]
 
-#: Roman WFI AB magnitude of a source giving 1 electron per second, by filter (both spellings):
-#: the mean of the 18 detectors in roman-technical-information's
-#: ``ZeroPoints/Roman_zeropoints_20240301.ecsv`` (the detectors scatter by 0.03-0.04 mag).
+#: Roman WFI AB magnitude of a source giving 1 electron per second, by filter (Roman's names; other
+#: spellings through :func:`roman_helpers._bands.canonical`): the mean of the 18 detectors in
+#: roman-technical-information's ``ZeroPoints/Roman_zeropoints_20240301.ecsv`` (the detectors
+#: scatter by 0.03-0.04 mag).
 ROMAN_AB_ZEROPOINTS = {
-    name: value
-    for names, value in (
-        (("F062", "R062"), 26.618),
-        (("F087", "Z087"), 26.302),
-        (("F106", "Y106"), 26.355),
-        (("F129", "J129"), 26.353),
-        (("F146", "W146"), 27.584),
-        (("F158", "H158"), 26.376),
-        (("F184",), 25.912),
-        (("F213", "K213"), 25.863),
-    )
-    for name in names
+    "F062": 26.618,
+    "F087": 26.302,
+    "F106": 26.355,
+    "F129": 26.353,
+    "F146": 27.584,
+    "F158": 26.376,
+    "F184": 25.912,
+    "F213": 25.863,
 }
 #: Roman's collecting area in cm^2 as GalSim's ``roman`` module (and so roman_imsim's ZPTMAG) has it.
 ROMAN_COLLECTING_AREA = 3.757e4
@@ -315,7 +312,7 @@ def from_headers(headers: Sequence[Header], source: str = "") -> Provenance:
     if not unit and math.isfinite(zptmag):
         unit = "electron"  # roman_imsim's images (OpenUniverse) are electrons and do not say so
     zeropoint, origin = math.nan, ""
-    band_zeropoint = ROMAN_AB_ZEROPOINTS.get(described["band"].upper())
+    band_zeropoint = ROMAN_AB_ZEROPOINTS.get(_bands.canonical(described["band"]))
     if math.isfinite(zptmag) and band_zeropoint is not None:
         zeropoint = zptmag + band_zeropoint - 2.5 * math.log10(ROMAN_COLLECTING_AREA)
         origin = (
