@@ -187,20 +187,21 @@ class Sandbox:
         from roman_helpers.sandbox.archive import layouts
         from roman_helpers.sandbox.services.irsa import IrsaServer
         from roman_helpers.sandbox.services.mast import MastServer
-        from roman_helpers.sandbox.services.proxy import IRSA_HOSTS, MAST_HOSTS, TlsProxy
+        from roman_helpers.sandbox.services.proxy import IRSA_HOSTS, MAST_HOSTS, S3_HOSTS, TlsProxy
 
         self.state_dir = Path(tempfile.mkdtemp(prefix="roman-helpers-sandbox-"))
         spec = layouts.sky_archive_spec(str(cache), self.cache_budget)
         self.s3 = S3Server(spec, latency=self.latency, bandwidth=self.bandwidth, faults=self.faults).start()
         self.timings["s3"] = time.perf_counter() - started
         self.archive = layouts.sky_archive(str(cache), self.cache_budget)
-        self.mast = MastServer(self.archive, faults=self.faults).start()
+        self.mast = MastServer(self.archive, faults=self.faults, presign=self.s3.presign).start()
         self.irsa = IrsaServer(archive=self.archive, faults=self.faults).start()
         self._warming = self.irsa.app.warm()  # the image index is built while the caller gets going
         ca = self.ca = trustme.CA(organization_name="roman-helpers sandbox (local only)")
         routes = {
             **dict.fromkeys(MAST_HOSTS, ("127.0.0.1", self.mast.port)),
             **dict.fromkeys(IRSA_HOSTS, ("127.0.0.1", self.irsa.port)),
+            **dict.fromkeys(S3_HOSTS, ("127.0.0.1", self.s3.port)),  # MAST's presigned download URLs
         }
         self.proxy = TlsProxy(routes, ca).start()
         self.timings["services"] = time.perf_counter() - started - self.timings["s3"]

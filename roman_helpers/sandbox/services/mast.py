@@ -26,6 +26,9 @@ traffic here):
     or the preview MAST alone serves), ``Content-Length`` first.
 ``GET /Santa-war/query``
     the name resolver astroquery 0.4.11 calls for object names (host ``mastresolver.stsci.edu``).
+``/search/...``, ``GET /whoami``
+    MAST's Missions search (``MastMissions``) for Roman, and the session information a login
+    reads: :mod:`roman_helpers.sandbox.services.missions`.
 
 Anything else (MAST catalogs, bundles, other MAST APIs) fails the way astroquery reports MAST's
 own failures, with a message that says this is the offline sandbox, what its MAST holds, and
@@ -182,13 +185,19 @@ class MastApp:
         Provider of ``observations()``, ``products()``, ``OBSERVATION_FIELDS``, ``PRODUCT_FIELDS``,
         ``cloud_key()``, ``resolve()`` (and optionally ``CONE_FIELDS``, ``POSITION_FIELDS``,
         ``DESCRIPTION``); default :mod:`roman_helpers.sandbox.services.catalog`.
+    presign : callable, optional
+        ``presign(bucket, key, expires=seconds)`` of the sandbox's S3, for the Missions
+        downloads' redirects (:class:`~roman_helpers.sandbox.services.missions.MissionsApp`).
     """
 
-    def __init__(self, archive: Archive | None = None, catalog: Any = None) -> None:
+    def __init__(self, archive: Archive | None = None, catalog: Any = None, presign: Any = None) -> None:
+        from roman_helpers.sandbox.services.missions import MissionsApp
+
         if catalog is None:
             from roman_helpers.sandbox.services import catalog
         self.catalog = catalog
         self.archive = archive
+        self.missions = MissionsApp(archive, presign)
         self.observation_fields = catalog.OBSERVATION_FIELDS
         self.cone_fields = getattr(catalog, "CONE_FIELDS", self.observation_fields)
         self.position_fields = getattr(catalog, "POSITION_FIELDS", self.observation_fields)
@@ -205,6 +214,8 @@ class MastApp:
                 Rule("/api/v0.1/Download/file", endpoint="download"),
                 Rule("/api/v0.1/Download/file/", endpoint="download"),
                 Rule("/Santa-war/query", endpoint="resolver"),
+                Rule("/search/<path:rest>", endpoint="missions"),
+                Rule("/whoami", endpoint="missions"),
                 Rule("/", endpoint="unserved"),
                 Rule("/<path:rest>", endpoint="unserved"),
             ]
@@ -330,6 +341,10 @@ class MastApp:
             if entry:
                 found += [self._resolved(name, entry, resolver) for resolver in resolvers]
         return _json({"resolvedCoordinate": found, "status": ""})
+
+    def on_missions(self, request: Request) -> Response:
+        """MAST's Missions search (Roman) and ``/whoami``: :mod:`roman_helpers.sandbox.services.missions`."""
+        return self.missions.answer(request)
 
     def on_unserved(self, request: Request) -> Response:
         """404 for any other path, with a message that says the sandbox does not serve it."""
@@ -479,7 +494,7 @@ class MastServer(BackgroundService):
         Address to bind; port 0 picks a free one.
     faults : str or list, optional
         Fault rules for :mod:`roman_helpers.sandbox.services.faults`, wrapped outermost.
-    catalog : module, optional
+    catalog, presign : optional
         Passed to :class:`MastApp`.
     """
 
@@ -491,10 +506,11 @@ class MastServer(BackgroundService):
         *,
         faults: Any = None,
         catalog: Any = None,
+        presign: Any = None,
     ) -> None:
         from roman_helpers.sandbox.services.s3 import wrap_faults
 
-        self.app = MastApp(archive, catalog)
+        self.app = MastApp(archive, catalog, presign)
         self._wsgi = wrap_faults(self.app, faults)
         self.host, self.port = host, port
 

@@ -12,6 +12,8 @@ without patching library internals takes a proxy: clients get
   certificate for that host signed by the sandbox CA (trustme), relay the decrypted HTTP to the
   local service that answers for the host (MAST for ``mast.stsci.edu`` and
   ``mastresolver.stsci.edu``, IRSA for ``irsa.ipac.caltech.edu``).
+* ``CONNECT stpubdata.s3.amazonaws.com:443`` (:data:`S3_HOSTS`): the same, relayed to the
+  sandbox's S3: the web address MAST's Missions downloads redirect to (a presigned URL).
 * Plain-HTTP proxy requests for a served host (``GET http://mastresolver.stsci.edu/...``):
   relayed to that host's local service.
 * Any other host, either way: ``403`` whose reason and body say
@@ -33,7 +35,7 @@ from typing import Any
 
 from roman_helpers.sandbox.services.serving import BackgroundService
 
-__all__ = ["IRSA_HOSTS", "MAST_HOSTS", "SERVED_HOSTS", "TlsProxy", "refusal_message"]
+__all__ = ["IRSA_HOSTS", "MAST_HOSTS", "S3_HOSTS", "SERVED_HOSTS", "TlsProxy", "refusal_message"]
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,9 @@ log = logging.getLogger(__name__)
 MAST_HOSTS = ("mast.stsci.edu", "mastresolver.stsci.edu")
 #: Hosts the sandbox's IRSA service answers for.
 IRSA_HOSTS = ("irsa.ipac.caltech.edu",)
-#: Every host the sandbox answers for; the proxy refuses all others.
+#: The bucket web addresses the sandbox's S3 answers for (presigned download URLs point there).
+S3_HOSTS = ("stpubdata.s3.amazonaws.com",)
+#: Every host the sandbox's MAST and IRSA answer for (S3 hosts are routed when given).
 SERVED_HOSTS = MAST_HOSTS + IRSA_HOSTS
 _HEAD_LIMIT = 64 * 1024
 _IDLE_SECONDS = 300

@@ -38,7 +38,14 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from roman_helpers.sandbox.archive.registry import Archive, ArchiveSpec, FileArchive, build_archive
-from roman_helpers.sandbox.services.s3_app import S3App, bucket_and_key, is_signed, s3_error
+from roman_helpers.sandbox.services.s3_app import (
+    S3App,
+    bucket_and_key,
+    is_signed,
+    new_signer,
+    presign_url,
+    s3_error,
+)
 from roman_helpers.sandbox.services.serving import (
     BackgroundService,
     Environ,
@@ -277,7 +284,12 @@ def wrap_faults(app: WSGIApplication, faults: Any) -> WSGIApplication:
 
 
 def s3_stack(
-    archive: Archive, *, latency: float = 0.0, bandwidth: float | None = None, faults: Any = None
+    archive: Archive,
+    *,
+    latency: float = 0.0,
+    bandwidth: float | None = None,
+    faults: Any = None,
+    signers: dict[str, str] | None = None,
 ) -> tuple[WSGIApplication, Accounting]:
     """The sandbox S3's WSGI stack over ``archive``, and its accounting layer.
 
@@ -286,6 +298,8 @@ def s3_stack(
     archive : Archive
     latency, bandwidth, faults
         As for :class:`S3Server`.
+    signers : dict, optional
+        Keys whose presigned URLs the S3 app accepts (:class:`~roman_helpers.sandbox.services.s3_app.S3App`).
 
     Returns
     -------
@@ -294,7 +308,7 @@ def s3_stack(
     accounting : Accounting
         Its ``stats`` are the requests served.
     """
-    app: WSGIApplication = S3App(archive)
+    app: WSGIApplication = S3App(archive, signers=signers)
     app = AccessPolicy(app, [bucket.name for bucket in archive.buckets if not bucket.public])
     app = NetworkModel(app, latency, bandwidth)
     accounting = Accounting(app)
@@ -351,7 +365,11 @@ def _serve(config: dict[str, Any]) -> None:
         started = time.perf_counter()
         archive = build_archive(config["archive"])
         app, _ = s3_stack(
-            archive, latency=config["latency"], bandwidth=config["bandwidth"], faults=config["faults"]
+            archive,
+            latency=config["latency"],
+            bandwidth=config["bandwidth"],
+            faults=config["faults"],
+            signers=config.get("signers"),
         )
         server = make_server(
             config["host"], config["port"], app, threaded=True, request_handler=quiet_request_handler()
@@ -423,6 +441,7 @@ class S3Server:
         self.objects = 0
         self.load_seconds = 0.0
         self._process: subprocess.Popen[str] | None = None
+        self._signer = new_signer()  # sent to the server's process on stdin, never shown
 
     @property
     def url(self) -> str:
@@ -441,6 +460,7 @@ class S3Server:
             "latency": self.latency,
             "bandwidth": self.bandwidth,
             "faults": self.faults if isinstance(self.faults, (str, type(None))) else _rules_spec(self.faults),
+            "signers": self._signer,
         }
         # a plain child interpreter (not multiprocessing): it must not re-import the caller's __main__
         process = subprocess.Popen(
@@ -469,6 +489,32 @@ class S3Server:
         self.port, self.objects, self.load_seconds = report["port"], report["objects"], report["seconds"]
         self._process = process
         return self
+
+    def presign(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        expires: int = 3600,
+        signed_at: Any = None,
+        endpoint: str | None = None,
+    ) -> str:
+        """A presigned GET URL of ``bucket/key`` that this server accepts until it expires.
+
+        ``endpoint`` is where the URL points (default this server, path style); a bucket's web
+        address (``https://stpubdata.s3.amazonaws.com``) gives a virtual-hosted URL, as AWS's.
+
+        Examples
+        --------
+        >>> from roman_helpers.sandbox.archive import layouts
+        >>> with S3Server(layouts.sky_archive_spec()) as s3:
+        ...     url = s3.presign("stpubdata", "hst/x.fits", expires=60)
+        >>> "X-Amz-Expires=60" in url and url.startswith(s3.url + "/stpubdata/hst/x.fits?")
+        True
+        """
+        return presign_url(
+            endpoint or self.url, bucket, key, self._signer, expires=expires, signed_at=signed_at
+        )
 
     def stop(self) -> None:
         """Stop the server process (idempotent)."""
@@ -537,7 +583,10 @@ class LocalS3Server(BackgroundService):
     ) -> None:
         self.archive = archive
         self.host, self.port = host, port
-        self.app, self.accounting = s3_stack(archive, latency=latency, bandwidth=bandwidth, faults=faults)
+        self._signer = new_signer()
+        self.app, self.accounting = s3_stack(
+            archive, latency=latency, bandwidth=bandwidth, faults=faults, signers=self._signer
+        )
 
     @property
     def url(self) -> str:
@@ -553,6 +602,20 @@ class LocalS3Server(BackgroundService):
 
     def __enter__(self) -> LocalS3Server:
         return self.start()
+
+    def presign(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        expires: int = 3600,
+        signed_at: Any = None,
+        endpoint: str | None = None,
+    ) -> str:
+        """A presigned GET URL of ``bucket/key`` that this server accepts (as :meth:`S3Server.presign`)."""
+        return presign_url(
+            endpoint or self.url, bucket, key, self._signer, expires=expires, signed_at=signed_at
+        )
 
     @property
     def stats(self) -> Stats:

@@ -20,9 +20,19 @@ HeadObject, GetObject       Content-Length, ETag, Last-Modified, Content-Type, A
                             or malformed ranges the whole object; If-Match, If-None-Match,
                             If-Modified-Since, If-Unmodified-Since (412 / 304);
                             ``response-*`` header overrides
+presigned GET/HEAD          ``X-Amz-*`` query parameters (SigV4) checked: a signature that does not
+                            match ``403 SignatureDoesNotMatch``, an unknown key
+                            ``403 InvalidAccessKeyId``, a URL past ``X-Amz-Date + X-Amz-Expires``
+                            ``403 AccessDenied`` "Request has expired" (:func:`presign_url`)
 writes (PUT, POST, DELETE)  ``403 AccessDenied``, as a public bucket refuses them
 other sub-resources         ``501 NotImplemented`` naming the sandbox
 ==========================  ======================================================================
+
+Presigned URLs are the one signature the app checks (MAST's Missions downloads redirect to them;
+:mod:`~roman_helpers.sandbox.services.missions`): their keys are the app's ``signers``, made
+afresh for each server. Requests signed in a header (botocore with the sandbox's throw-away
+keys) are taken as they come. SigV4 is written out here because botocore signs but offers no
+public way to check a signature made at another time; the tests check the two agree.
 
 Every answer carries ``x-amz-request-id`` and ``x-amz-id-2``. Requests may name the bucket in
 the path (``http://127.0.0.1:PORT/bucket/key``) or in the host (``bucket.s3.amazonaws.com``,
@@ -56,18 +66,19 @@ import base64
 import binascii
 import email.utils
 import hashlib
+import hmac
 import re
 import secrets
-from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, quote_plus
+from urllib.parse import parse_qs, parse_qsl, quote, quote_plus, urlsplit
 from xml.sax.saxutils import escape
 
 from roman_helpers.sandbox.archive.objects import ArchiveObject
 from roman_helpers.sandbox.archive.registry import Archive
 
-__all__ = ["PIECE", "S3App", "bucket_and_key", "is_signed", "s3_error"]
+__all__ = ["PIECE", "S3App", "bucket_and_key", "is_signed", "new_signer", "presign_url", "s3_error"]
 
 #: Body bytes produced per step of a GET (aligned to multiples of it, like the archive's cache).
 PIECE = 1 << 20
@@ -137,6 +148,134 @@ def is_signed(environ: dict[str, Any]) -> bool:
     """Whether the request carries a signature (header or presigned query)."""
     query = environ.get("QUERY_STRING", "")
     return bool(environ.get("HTTP_AUTHORIZATION")) or "X-Amz-Signature=" in query or "Signature=" in query
+
+
+_AMZ_DATE = "%Y%m%dT%H%M%SZ"
+_MAX_EXPIRES = 604800  # seven days, S3's limit for a presigned URL
+
+
+def new_signer() -> dict[str, str]:
+    """A fresh key pair for presigning, ``{access key id: secret}`` (never printed or logged)."""
+    return {"ASIA" + secrets.token_hex(8).upper(): secrets.token_urlsafe(30)}
+
+
+def _signature(
+    secret: str, method: str, host: str, path: str, query: list[tuple[str, str]], amz_date: str, scope: str
+) -> str:
+    """SigV4 signature of a presigned request (``UNSIGNED-PAYLOAD``, the host header signed)."""
+    encoded = sorted(
+        (quote(k, safe="-_.~"), quote(v, safe="-_.~")) for k, v in query if k != "X-Amz-Signature"
+    )
+    canonical = "\n".join(
+        [method, path, "&".join(f"{k}={v}" for k, v in encoded), f"host:{host}\n", "host", "UNSIGNED-PAYLOAD"]
+    )
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("AWS4" + secret).encode()
+    for part in scope.split("/"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def presign_url(
+    endpoint: str,
+    bucket: str,
+    key: str,
+    signer: Mapping[str, str],
+    *,
+    expires: int = 3600,
+    signed_at: datetime | None = None,
+    region: str = "us-east-1",
+) -> str:
+    """A presigned GET URL of ``bucket/key`` at ``endpoint``, as botocore makes them.
+
+    Parameters
+    ----------
+    endpoint : str
+        ``http://127.0.0.1:PORT`` of the S3 server (path style: ``/bucket/key``), or a bucket's
+        web address such as ``https://stpubdata.s3.amazonaws.com`` (virtual-hosted: ``/key``).
+    bucket, key : str
+    signer : mapping
+        ``{access key id: secret}`` (one entry; :func:`new_signer`).
+    expires : int
+        Seconds the URL stays valid (1 to 604800).
+    signed_at : datetime, optional
+        When it was signed (default now, UTC).
+    region : str
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> url = presign_url(
+    ...     "http://127.0.0.1:9",
+    ...     "stpubdata",
+    ...     "a/b.txt",
+    ...     {"AKID": "secret"},
+    ...     signed_at=datetime(2027, 1, 1, tzinfo=UTC),
+    ... )
+    >>> url.split("?")[0], "X-Amz-Expires=3600" in url
+    ('http://127.0.0.1:9/stpubdata/a/b.txt', True)
+    """
+    ((access_key, secret),) = signer.items()
+    moment = (signed_at or datetime.now(UTC)).astimezone(UTC)
+    amz_date = moment.strftime(_AMZ_DATE)
+    scope = f"{amz_date[:8]}/{region}/s3/aws4_request"
+    host = urlsplit(endpoint).netloc
+    virtual = host.split(":")[0].startswith(f"{bucket}.")
+    path = f"/{quote(key, safe='/~')}" if virtual else f"/{bucket}/{quote(key, safe='/~')}"
+    query = [
+        ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
+        ("X-Amz-Credential", f"{access_key}/{scope}"),
+        ("X-Amz-Date", amz_date),
+        ("X-Amz-Expires", str(int(expires))),
+        ("X-Amz-SignedHeaders", "host"),
+    ]
+    signature = _signature(secret, "GET", host, path, query, amz_date, scope)
+    text = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in query)
+    return f"{endpoint.rstrip('/')}{path}?{text}&X-Amz-Signature={signature}"
+
+
+def _check_presigned(environ: dict[str, Any], method: str, signers: Mapping[str, str]) -> None:
+    """Raise the S3 error a presigned request earns (bad signature, unknown key, expired)."""
+    query = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    given = dict(query)
+    try:
+        access_key, scope = given["X-Amz-Credential"].split("/", 1)
+        amz_date, expires = given["X-Amz-Date"], int(given["X-Amz-Expires"])
+        signed_at = datetime.strptime(amz_date, _AMZ_DATE).replace(tzinfo=UTC)
+        if given.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256" or not 0 < expires <= _MAX_EXPIRES:
+            raise ValueError
+    except (KeyError, ValueError):
+        raise _Answer(
+            400, "AuthorizationQueryParametersError", "Query-string authentication version 4 requires the "
+            "X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, "
+            "and X-Amz-Expires parameters.",
+        ) from None  # fmt: skip
+    secret = signers.get(access_key)
+    if secret is None:
+        raise _Answer(
+            403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.",
+            AWSAccessKeyId=access_key,
+        )  # fmt: skip
+    path = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(environ.get("PATH_INFO", "")))
+    path = path.split("?", 1)[0]
+    host = environ.get("HTTP_HOST", "")
+    # a presigned GET URL may be used for HEAD as well (S3 checks the method it was signed for)
+    expected = _signature(secret, "GET", host, path, query, amz_date, scope)
+    if not hmac.compare_digest(expected, given.get("X-Amz-Signature", "")):
+        raise _Answer(
+            403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature "
+            "you provided. Check your key and signing method.", AWSAccessKeyId=access_key,
+        )  # fmt: skip
+    now = datetime.now(UTC)
+    ends = signed_at + timedelta(seconds=expires)
+    if now > ends:
+        raise _Answer(
+            403, "AccessDenied", "Request has expired", **{"X-Amz-Expires": str(expires)},
+            Expires=ends.strftime("%Y-%m-%dT%H:%M:%SZ"), ServerTime=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )  # fmt: skip
 
 
 def _http_date(moment: datetime) -> str:
@@ -234,11 +373,17 @@ class S3App:
     archive : Archive
     region : str
         Region the buckets report.
+    signers : mapping, optional
+        ``{access key id: secret}`` whose presigned URLs are accepted (none: every presigned
+        URL is refused as signed with an unknown key).
     """
 
-    def __init__(self, archive: Archive, region: str = "us-east-1") -> None:
+    def __init__(
+        self, archive: Archive, region: str = "us-east-1", signers: Mapping[str, str] | None = None
+    ) -> None:
         self.archive = archive
         self.region = region
+        self.signers = dict(signers or {})
 
     # ------------------------------------------------------------------ dispatch
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -266,6 +411,8 @@ class S3App:
             raise _Answer(
                 405, "MethodNotAllowed", "The specified method is not allowed against this resource."
             )
+        if "X-Amz-Signature" in query or "X-Amz-Credential" in query:
+            _check_presigned(environ, method, self.signers)
         if not bucket:
             return self._list_buckets(environ, method)
         if self.archive.bucket(bucket) is None:
