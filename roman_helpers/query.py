@@ -1,7 +1,7 @@
-"""Search MAST with :class:`astroquery.mast.Observations`, with a time limit on every request.
+"""Search MAST with astroquery's ``Observations`` and ``MastMissions``, with a time limit on every request.
 
-A thin layer: the functions return astroquery's own tables, and take its criteria and
-filters unchanged. What they add:
+A thin layer: the functions return astroquery's own tables and clients, and take its criteria
+and filters unchanged. What they add:
 
 * every HTTP request astroquery makes for them has the time limit of
   :func:`roman_helpers.config.timeout` (``ROMAN_HELPERS_TIMEOUT``, default 60 s); astroquery
@@ -9,7 +9,10 @@ filters unchanged. What they add:
 * an empty observation table is refused with a clear message instead of being sent to MAST;
 * :func:`science_products` is the tutorial's filter (calibrated, drizzled WFC3 science images).
 
-For the cloud locations of the products use :func:`roman_helpers.uris.cloud_uris`.
+For the cloud locations of the products use :func:`roman_helpers.uris.cloud_uris`. Roman data
+at MAST are searched with the mission search (:func:`missions` gives astroquery's
+``MastMissions`` client); :func:`roman_helpers.uris.mission_uris` turns its results into
+``s3://`` URIs.
 
 Examples
 --------
@@ -40,7 +43,7 @@ if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.table import Table
     from requests import PreparedRequest, Response
 
-__all__ = ["SCIENCE_FILTERS", "enable_cloud", "products", "science_products", "search"]
+__all__ = ["SCIENCE_FILTERS", "enable_cloud", "missions", "products", "science_products", "search"]
 
 #: The tutorial's product filter: level-3 (drizzled) WFC3 science images.
 SCIENCE_FILTERS: dict[str, list[Any]] = {
@@ -80,26 +83,76 @@ class _TimeoutAdapter(HTTPAdapter):
         )
 
 
-def _observations() -> Any:
-    """Return ``astroquery.mast.Observations`` with :class:`_TimeoutAdapter` on its session(s).
+def _with_time_limit(client: Any) -> Any:
+    """Mount :class:`_TimeoutAdapter` on an astroquery MAST client's session(s); return the client.
 
     Neither astroquery nor requests offers a public way to give a session a default time-out,
-    so the adapter is mounted on astroquery's private ``Observations._session`` (which its
-    portal connection, ``_portal_api_connection._session``, shares today). The test suite
-    checks that the installed astroquery still has these attributes.
+    so the adapter is mounted on astroquery's private ``_session`` (which its portal and
+    service connections, ``_portal_api_connection._session`` and
+    ``_service_api_connection._session``, share today). The test suite checks that the
+    installed astroquery still has these attributes.
     """
-    from astroquery.mast import Observations
-
+    connections = ("_portal_api_connection", "_service_api_connection")
     sessions = {
         id(s): s
-        for s in (Observations._session, getattr(Observations._portal_api_connection, "_session", None))
+        for s in (
+            client._session,
+            *(getattr(getattr(client, c, None), "_session", None) for c in connections),
+        )
         if s is not None
     }
     for session in sessions.values():
         for prefix in ("https://", "http://"):
             if not isinstance(session.adapters.get(prefix), _TimeoutAdapter):
                 session.mount(prefix, _TimeoutAdapter())
-    return Observations
+    return client
+
+
+def _observations() -> Any:
+    """Return ``astroquery.mast.Observations`` with :class:`_TimeoutAdapter` on its session(s)."""
+    from astroquery.mast import Observations
+
+    return _with_time_limit(Observations)
+
+
+def missions(mission: str = "roman", *, token: str | None = None) -> Any:
+    """Return astroquery's MAST mission search client, its requests under the kit's time limit.
+
+    ``MastMissions(mission=mission, mast_token=token)``: search with its ``query_region``,
+    ``query_criteria`` and ``query_object``, list products with ``get_product_list``, and pass
+    it to :func:`roman_helpers.uris.mission_uris` for the products' ``s3://`` URIs.
+
+    Parameters
+    ----------
+    mission : str, optional
+        MAST's name of the mission (default ``"roman"``).
+    token : str, optional
+        A MAST token (https://auth.mast.stsci.edu/token). Roman data need one before their
+        public release. It goes to astroquery's login and nowhere else; astroquery also reads
+        ``MAST_API_TOKEN`` when you call the client's ``login()``.
+
+    Returns
+    -------
+    astroquery.mast.MastMissionsClass
+
+    Raises
+    ------
+    astroquery.exceptions.LoginError
+        If MAST does not accept the token.
+    RomanHelpersError
+        If MAST does not answer within :func:`roman_helpers.config.timeout` or cannot be reached.
+
+    Examples
+    --------
+    >>> from astropy.coordinates import SkyCoord
+    >>> roman = missions("roman")
+    >>> datasets = roman.query_region(SkyCoord(9.0, -44.0, unit="deg"), radius=0, optical_element="F062")
+    >>> len(datasets), sorted(set(datasets["detector"].tolist()))
+    (18, ['WFI04', 'WFI14'])
+    """
+    from astroquery.mast import MastMissions
+
+    return _with_time_limit(_call(MastMissions, mission=mission, mast_token=token))
 
 
 def _call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

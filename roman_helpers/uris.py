@@ -4,6 +4,8 @@
 * :func:`cloud_uris` turns MAST products into ``s3://stpubdata/...`` URIs, like
   ``Observations.get_cloud_uris`` but with one path look-up per 50 products and the
   existence checks made concurrently.
+* :func:`mission_uris` does the same for the results of MAST's mission search
+  (``MastMissions``, Roman's route to MAST): datasets or products to ``s3://`` URIs.
 * The builders :func:`romanisim_uri`, :func:`openuniverse_fits_uri`, :func:`openuniverse_asdf_uri`
   and :func:`tutorial_uri` give the URI of one file of a dataset of ``datasets.yaml``
   (:meth:`roman_helpers.datasets.Dataset.uri`, which checks every value).
@@ -22,6 +24,7 @@ from typing import Any
 from . import _s3, config, datasets
 from ._s3 import S3Object
 from .errors import (
+    AccessDeniedError,
     BucketNotFoundError,
     InvalidParameterError,
     InvalidURIError,
@@ -35,6 +38,7 @@ __all__ = [
     "S3Object",
     "cloud_uris",
     "list_objects",
+    "mission_uris",
     "openuniverse_asdf_uri",
     "openuniverse_fits_uri",
     "parse_roman_filename",
@@ -309,6 +313,145 @@ def cloud_uris(products: Any, *, workers: int = 16) -> list[str | None]:
             stacklevel=2,
         )
     return result
+
+
+def _s3_uri_of(url: str) -> str | None:
+    """``s3://bucket/key`` of an S3 web address (virtual-hosted or path style), else None.
+
+    Examples
+    --------
+    >>> _s3_uri_of("https://stpubdata.s3.amazonaws.com/roman/a/b_cal.asdf?X-Amz-Expires=3600")
+    's3://stpubdata/roman/a/b_cal.asdf'
+    >>> _s3_uri_of("https://s3.us-east-1.amazonaws.com/stpubdata/roman/a%20b.asdf")
+    's3://stpubdata/roman/a b.asdf'
+    >>> _s3_uri_of("https://mast.stsci.edu/portal/x") is None
+    True
+    """
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    path = unquote(parts.path).lstrip("/")
+    match = re.match(r"^(?:(?P<bucket>.+)\.)?s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com$", host)
+    if match is None:
+        return None
+    bucket = match["bucket"]
+    if bucket is None:
+        bucket, _, path = path.partition("/")
+    return f"s3://{bucket}/{path}" if bucket and path else None
+
+
+def _mission_products(results: Any, client: Any, filters: dict[str, Any]) -> Any:
+    """The product table of mission-search results (datasets are listed first), filtered."""
+    from .query import _call
+
+    if not hasattr(results, "colnames"):
+        raise InvalidParameterError(
+            "results", results, hint="Pass a table from a MastMissions search or its get_product_list"
+        )
+    if "uri" not in results.colnames:
+        dataset_key = client.get_dataset_kwd()
+        if dataset_key not in results.colnames:
+            raise InvalidParameterError(
+                "results",
+                f"table with columns {', '.join(results.colnames)}",
+                hint=f"Pass datasets from a MastMissions(mission={client.mission!r}) search (they have a "
+                f"{dataset_key} column) or the products of its get_product_list (a uri column)",
+            )
+        results = _call(client.get_product_list, results) if len(results) else results[:0]
+    return client.filter_products(results, **filters) if filters and len(results) else results
+
+
+def _located(session: Any, url: str, product: str) -> str | None:
+    """Ask MAST where one product is: the ``s3://`` URI its download redirects to, or None."""
+    import requests
+
+    try:
+        answer = session.head(
+            url, params={"product_name": product}, allow_redirects=False, timeout=config.timeout()
+        )
+    except requests.RequestException as error:
+        raise RomanHelpersError(
+            f"could not reach MAST at {url} ({error}); check the network connection"
+        ) from error
+    if answer.status_code == 401:
+        raise AccessDeniedError(
+            f"MAST refused to say where {product} is (401): these data need a MAST token before their public "
+            "release. Make the client with roman_helpers.query.missions(token=...) or log it in with "
+            "its login() (astroquery reads MAST_API_TOKEN); tokens are made at https://auth.mast.stsci.edu/token"
+        )
+    if answer.status_code in (301, 302, 303, 307, 308):
+        return _s3_uri_of(answer.headers.get("Location", ""))
+    if answer.status_code == 404:
+        return None
+    raise RomanHelpersError(f"MAST answered {answer.status_code} for {product} at {url}; try again later")
+
+
+def mission_uris(results: Any, *, client: Any = None, workers: int = 8, **filters: Any) -> list[str | None]:
+    """Return the ``s3://`` URIs of products found with MAST's mission search (``MastMissions``).
+
+    MAST's download of a mission product answers with a redirect to the file in the cloud; the
+    address it redirects to is the product's place in the bucket. This asks for the redirect
+    (a ``HEAD``, concurrently for many products) and reads the bucket and key from it: no
+    bytes are downloaded, and the URIs can be streamed at once
+    (:func:`roman_helpers.stream.read_metadata`, :func:`roman_helpers.stream.cutout`).
+
+    Parameters
+    ----------
+    results : astropy.table.Table
+        Datasets from a ``MastMissions`` search (their products are listed first), or products
+        from its ``get_product_list`` / ``filter_products``.
+    client : astroquery.mast.MastMissionsClass, optional
+        The client the results came from, logged in when the data need a token
+        (:func:`roman_helpers.query.missions`); default ``missions("roman")``, anonymous.
+    workers : int, optional
+        Requests in flight at once (default 8).
+    **filters
+        Product filters for ``filter_products``, e.g. ``category="CALIBRATED"`` or
+        ``extension="asdf"``.
+
+    Returns
+    -------
+    list of str or None
+        One per product, in the product table's order: ``s3://bucket/key``, or None for a
+        product MAST does not serve from the cloud.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``results`` is not a mission-search table, or ``workers`` not a positive integer.
+    AccessDeniedError
+        If MAST wants a token for these data (Roman before public release) and has none.
+    RomanHelpersError
+        If MAST cannot be reached or answers with an error.
+
+    Examples
+    --------
+    >>> from astropy.coordinates import SkyCoord
+    >>> from roman_helpers import query, stream
+    >>> roman = query.missions("roman", token="0123456789abcdef0123456789abcdef")  # your MAST token
+    INFO: MAST API token accepted, welcome offline sandbox user [astroquery.mast.auth]
+    >>> target = SkyCoord(9.0, -44.0, unit="deg")
+    >>> datasets = roman.query_region(target, radius=0, optical_element="F062", detector="WFI14")
+    >>> uris = sorted(mission_uris(datasets, client=roman, category="CALIBRATED"))
+    >>> len(uris), uris[0]
+    (9, 's3://stpubdata/roman/nexus/soc_simulations/r00342/l2/r0034201040001004008_0001_wfi14_f062_cal.asdf')
+    >>> stream.read_metadata(uris[0])["instrument"]["optical_element"]
+    'F062'
+    """
+    from . import query
+
+    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
+        raise InvalidParameterError("workers", workers, hint="Give a whole number of 1 or more")
+    client = client if client is not None else query.missions("roman")
+    query._with_time_limit(client)
+    products = _mission_products(results, client, filters)
+    names = [str(uri) for uri in products["uri"]] if len(products) else []
+    if not names:
+        return []
+    url = f"{client._service_api_connection.MISSIONS_DOWNLOAD_URL}{client.mission}/api/v0.1/retrieve_product"
+    with ThreadPoolExecutor(max_workers=min(int(workers), len(names))) as pool:
+        return list(pool.map(lambda name: _located(client._session, url, name), names))
 
 
 # --------------------------------------------------------------------------- dataset layouts
