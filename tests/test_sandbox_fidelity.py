@@ -562,6 +562,71 @@ def check_cloud_access_s3fs(o: Outcome, images: Images, sandbox) -> None:
     assert o.result == images.item(_image_key(o)).read(0, 100_000)
 
 
+# --------------------------------------------------------------------------- the mission search (Roman)
+def _roman_stems(table) -> set[str]:
+    return {str(uri).rsplit("/", 1)[1].removesuffix("_cal.asdf") for uri in table["l2_s3_uri"]}
+
+
+def check_missions_columns(o: Outcome, files: Files, sandbox) -> None:
+    assert {"fileSetName", "program", "pass", "detector", "optical_element", "start_time"} <= set(
+        o.result["name"]
+    )
+    assert o.namespace["MastMissions"](mission="roman").get_dataset_kwd() == "fileSetName"
+
+
+def check_missions_region(o: Outcome, files: Files, sandbox) -> None:
+    from test_sandbox_missions import _holding  # each detector's astropy WCS, not the service's test
+
+    expected, closest = _holding(9.0, -44.0)
+    assert closest > 0.01 and set(o.result["fileSetName"]) == expected and len(o.result) == len(expected) > 0
+
+
+def check_missions_criteria(o: Outcome, files: Files, sandbox) -> None:
+    from roman_helpers.sandbox.sky.surveys import ccs
+
+    t = ccs.manifest("r00342")
+    keep = (t["optical_element"] == "F213") & np.isin(t["detector"], ["WFI01", "WFI02"]) & (t["visit"] != 1)
+    keep &= t["exposure"] <= 2
+    assert set(o.result["fileSetName"]) == _roman_stems(t[keep]) and len(o.result) == int(keep.sum()) > 0
+
+
+def _roman_listing(sandbox, stem: str) -> dict[str, int]:
+    import s3fs
+
+    from roman_helpers.sandbox.sky.surveys import ccs
+
+    fs = s3fs.S3FileSystem(anon=True, endpoint_url=sandbox.s3.url, skip_instance_cache=True)
+    root = f"stpubdata/{ccs.PREFIX}/r{stem[1:6]}"
+    return {
+        Path(path).name: int(info["size"])
+        for level in ("l1", "l2")
+        for path, info in fs.find(f"{root}/{level}/", prefix=stem, detail=True).items()
+    }
+
+
+def check_missions_products(o: Outcome, files: Files, sandbox) -> None:
+    stem = str(o.result["dataset"][0])
+    assert {str(p["filename"]): int(p["size"]) for p in o.result} == _roman_listing(sandbox, stem)
+    assert len(o.result) == 4 and set(o.result["dataset"]) == {stem}
+
+
+def check_missions_download_anonymous(o: Outcome, files: Files, sandbox) -> None:
+    status, message, url = o.result
+    assert status == "ERROR" and "401" in message and "/search/roman/api/v0.1/retrieve_product" in url
+    assert not list(Path(o.folder).rglob("*.png"))
+
+
+def check_missions_download(o: Outcome, files: Files, sandbox) -> None:
+    import s3fs
+
+    from roman_helpers.sandbox.sky.surveys import ccs
+
+    (path,) = [Path(p) for p in o.result["Local Path"]]
+    assert list(o.result["Status"]) == ["COMPLETE"] and path.name.endswith("_thumb.png")
+    fs = s3fs.S3FileSystem(anon=True, endpoint_url=sandbox.s3.url, skip_instance_cache=True)
+    assert path.read_bytes() == fs.cat(f"stpubdata/{ccs.PREFIX}/r00342/l2/{path.name}")
+
+
 CHECKS = {
     name[len("check_") :].replace("_", "-"): function
     for name, function in dict(globals()).items()

@@ -9,8 +9,8 @@ the recorded answer each one's response shape is compared with (astroquery's own
 ``astroquery/mast/tests/data``).
 
 Two families today: ``"MAST"`` (``astroquery.mast``: observations, products, cloud addresses,
-downloads) and ``"IRSA"`` (``astroquery.ipac.irsa`` and pyvo: the simulated-data image search
-that finds OpenUniverse 2024 images, and the images themselves).
+downloads; the mission search for Roman) and ``"IRSA"`` (``astroquery.ipac.irsa`` and pyvo:
+the simulated-data image search that finds OpenUniverse 2024 images, and the images themselves).
 
 Beside the calls, :data:`CLIENTS` lists the S3 clients and how each reaches the sandbox (each
 proved by a named test of ``tests/test_sandbox_clients.py``), and :func:`layouts_table` lists
@@ -126,7 +126,15 @@ SERVICES: tuple[Service, ...] = (
     Service("stpubdata", "MAST", "S3 HEAD, GET s3://stpubdata/hst/public/..."),
     Service("catalogs", "MAST", "POST /api/v0/invoke (Mast.Hsc.*, Mast.Catalogs.*, Mast.Galex.Catalog)"),
     Service("Download/bundle", "MAST", "POST /api/v0.1/Download/bundle.sh"),
+    Service("missions column list", "MAST", "GET /search/util/api/v0.1/column_list?mission=roman"),
     Service("missions search", "MAST", "POST /search/<mission>/api/v0.1/search"),
+    Service("missions products", "MAST", "POST /search/roman/api/v0.1/post_list_products"),
+    Service(
+        "missions download",
+        "MAST",
+        "GET /search/roman/api/v0.1/retrieve_product (302 to a presigned https://stpubdata.s3.amazonaws.com "
+        "address; GET /whoami for a login)",
+    ),
     Service("catalogs.mast.stsci.edu", "MAST", "GET https://catalogs.mast.stsci.edu/api/v0.1/..."),
     Service(
         "simulated SIA capabilities", "IRSA", "GET https://irsa.ipac.caltech.edu/simulated/SIA/capabilities"
@@ -178,6 +186,7 @@ uri = f"s3://{cloud['bucket_name']}/{cloud['key']}"
 }
 
 _SANDBOX_PAGE = "sandbox page of the book"
+_ROMAN_DATASET = "r0034201001001001001_0001_wfi01_f158"  # HLWAS, pass 1, first exposure, detector WFI01
 
 CALLS: tuple[Call, ...] = (
     # ------------------------------------------------------------------ observations by position
@@ -403,7 +412,53 @@ CALLS: tuple[Call, ...] = (
         "MAST missions search",
         error="ConnectionError",
         message=_SANDBOX_PAGE,
-        note="no mission-specific search API",
+        note="the default mission, HST: the sandbox's mission search holds Roman only",
+    ),
+    # ------------------------------------------------------------------ the mission search for Roman
+    Call(
+        "missions-columns",
+        'MastMissions(mission="roman").get_column_list()',
+        "MAST missions column list",
+        note="named after the Level 2 files' metadata (`program`, `pass`, `visit`, `detector`, "
+        "`optical_element`, `start_time`, `ra_ref` ...); `fileSetName` is the dataset",
+    ),
+    Call(
+        "missions-region",
+        'MastMissions(mission="roman").query_region("9.0 -44.0", radius=0)',
+        "MAST missions search",
+        note="the Core Community Survey simulations' 156,078 exposures and detectors; a dataset matches "
+        "when its detector's pixels meet the circle (radius 0: hold the position), not by its centre; "
+        "`ang_sep` in arcminutes from the detector's reference position",
+    ),
+    Call(
+        "missions-criteria",
+        'MastMissions(mission="roman").query_criteria(program=342, optical_element="F213", '
+        'detector=["WFI01", "WFI02"], visit="!1", exposure="1..2")',
+        "MAST missions search",
+        note="lists (or commas), `!`, `<`, `>`, `a..b` on numbers and dates, `*` in text",
+    ),
+    Call(
+        "missions-products",
+        f'MastMissions(mission="roman").get_product_list("{_ROMAN_DATASET}")',
+        "MAST missions products",
+        note="`_uncal.asdf`, `_cal.asdf`, `_preview.png`, `_thumb.png`: the files beside the dataset in "
+        "`s3://stpubdata`, with their sizes",
+    ),
+    Call(
+        "missions-download-anonymous",
+        f'MastMissions(mission="roman").download_file("{_ROMAN_DATASET}/{_ROMAN_DATASET}_thumb.png", '
+        "local_path=folder)",
+        "MAST missions download",
+        note='`ERROR` and astroquery\'s "You are not authorized to download": Roman data need a MAST token '
+        "before their public release",
+    ),
+    Call(
+        "missions-download",
+        'MastMissions(mission="roman", mast_token="0123456789abcdef0123456789abcdef").download_products('
+        f'"{_ROMAN_DATASET}", extension="thumb.png", download_dir=folder)',
+        "MAST missions download",
+        note="any token of MAST's form logs in; the download follows a redirect to a presigned S3 address, "
+        "which expires after an hour",
     ),
     # ------------------------------------------------------------------ IRSA: finding images
     Call(
