@@ -280,3 +280,42 @@ def test_mission_uris_without_a_token_say_what_to_do(sandbox_env):
         uris.mission_uris(datasets, client=client)
     with pytest.raises(InvalidParameterError, match="fileSetName"):
         uris.mission_uris(datasets["program", "pass"], client=client)
+
+
+# --------------------------------------------------------------------------- MAST's answer shapes
+RECORDED = Path(__import__("astroquery.mast", fromlist=["mast"]).__file__).parent / "tests" / "data"
+
+
+def test_answers_have_the_shape_of_masts_recorded_ones(sandbox_env):
+    """The keys of MAST's recorded answers (astroquery's test data), with our values' types."""
+    import json
+
+    base = "https://mast.stsci.edu/search"
+    search = requests.post(
+        f"{base}/roman/api/v0.1/search",
+        json={"target": ["9.0 -44.0"], "radius": 3, "radius_units": "arcminutes", "limit": 5, "offset": 0},
+        timeout=120,
+    ).json()
+    recorded = json.loads((RECORDED / "mission_results.json").read_text())
+    assert set(search) == set(recorded) and len(search["results"]) == 5 and search["totalResults"] > 5
+    assert all(set(c) == {"name", "type"} for c in search["info"])
+    types = {c["name"]: c["type"] for c in search["info"]}
+    python = {"VARCHAR": str, "DATETIME": str, "FLOAT": float, "INTEGER": int}
+    for row in search["results"]:
+        assert list(row) == list(types)  # every column the info lists, in its order
+        assert all(isinstance(row[name], python[kind]) for name, kind in types.items())
+    products = requests.post(
+        f"{base}/roman/api/v0.1/post_list_products",
+        json={"dataset_ids": [search["results"][0]["fileSetName"]]},
+        timeout=120,
+    ).json()
+    recorded = json.loads((RECORDED / "mission_products.json").read_text())
+    assert set(products) == set(recorded) and len(products["products"]) == 4
+    assert all(set(p) == set(recorded["products"][0]) for p in products["products"])
+    columns = requests.get(
+        f"{base}/util/api/v0.1/column_list", params={"mission": "roman"}, timeout=60
+    ).json()
+    recorded = json.loads((RECORDED / "mission_columns.json").read_text())
+    assert all(set(c) == set(recorded[0]) for c in columns) and len(columns) > 20
+    anonymous = requests.get("https://mast.stsci.edu/whoami", timeout=60).json()
+    assert anonymous["anon"] is True
