@@ -603,19 +603,8 @@ class LocalS3Server(BackgroundService):
     def __enter__(self) -> LocalS3Server:
         return self.start()
 
-    def presign(
-        self,
-        bucket: str,
-        key: str,
-        *,
-        expires: int = 3600,
-        signed_at: Any = None,
-        endpoint: str | None = None,
-    ) -> str:
-        """A presigned GET URL of ``bucket/key`` that this server accepts (as :meth:`S3Server.presign`)."""
-        return presign_url(
-            endpoint or self.url, bucket, key, self._signer, expires=expires, signed_at=signed_at
-        )
+    #: A presigned GET URL this server accepts (:meth:`S3Server.presign`: the same signing, here in-process).
+    presign = S3Server.presign
 
     @property
     def stats(self) -> Stats:
