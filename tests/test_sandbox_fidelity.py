@@ -597,10 +597,10 @@ def _roman_listing(sandbox, stem: str) -> dict[str, int]:
 
     fs = s3fs.S3FileSystem(anon=True, endpoint_url=sandbox.s3.url, skip_instance_cache=True)
     root = f"stpubdata/{ccs.PREFIX}/r{stem[1:6]}"
+    suffixes = ("uncal.asdf", "cal.asdf", "preview.png", "thumb.png")  # the layout's files of a dataset
     return {
-        Path(path).name: int(info["size"])
-        for level in ("l1", "l2")
-        for path, info in fs.find(f"{root}/{level}/", prefix=stem, detail=True).items()
+        f"{stem}_{x}": int(fs.info(f"{root}/{'l1' if x == 'uncal.asdf' else 'l2'}/{stem}_{x}")["size"])
+        for x in suffixes
     }
 
 

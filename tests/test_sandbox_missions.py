@@ -6,7 +6,7 @@ What the answers are checked against, computed here and not by the service:
   WCS as an astropy ``WCS`` (``wfi.wcs``, Roman convention) and ``world_to_pixel``: the pixel
   must fall on the detector's 4088 x 4088 pixels;
 * criteria: the manifest's columns, filtered with NumPy;
-* products: the keys and sizes the sandbox's S3 lists beside each dataset (s3fs);
+* products: the keys beside each dataset in the layout and their sizes as S3 gives them (s3fs);
 * downloads: the bytes S3 serves for the same key, and the S3 server's own record of the
   presigned request.
 
@@ -158,17 +158,32 @@ def test_product_lists_are_the_files_beside_each_dataset(missions):
     assert {str(name) for name in products["filename"]} == {f"{s}_{x}" for s in stems for x in SUFFIXES}
     fs = s3fs.S3FileSystem(anon=True)
     root = f"{BUCKET}/{ccs.PREFIX}/r00340"
-    listed = {
-        Path(path).name: info["size"]
+    listed = {  # a HEAD each: what S3 says the object's size is
+        f"{stem}_{x}": fs.info(f"{root}/{'l1' if x.startswith('uncal') else 'l2'}/{stem}_{x}")["size"]
         for stem in stems
-        for level in ("l1", "l2")
-        for path, info in fs.find(f"{root}/{level}/", prefix=stem, detail=True).items()
+        for x in SUFFIXES
     }
     assert {str(p["filename"]): int(p["size"]) for p in products} == listed
     assert len(missions.get_unique_product_list(datasets)) == len(products) == 12
     previews = missions.filter_products(products, extension="png")
     assert sorted(set(previews["category"])) == ["PREVIEW", "THUMBNAIL"] and len(previews) == 6
     assert len(missions.filter_products(products, category="CALIBRATED", size=">100000000")) == 3
+
+
+def test_the_tutorial_data_are_datasets_too(missions):
+    from roman_helpers.sandbox.sky.surveys import roman as surveys
+
+    table = surveys.tutorial_exposures()
+    stems = {str(n).removesuffix("_cal.asdf") for n in table["name"] if str(n).endswith("_cal.asdf")}
+    found = missions.query_criteria(program=32)
+    assert set(found["fileSetName"]) == stems and len(found) == 72
+    stem = sorted(stems)[0]
+    products = missions.get_product_list(stem)
+    folder = f"{BUCKET}/{ccs.PREFIX}/tutorial_data/roman-2026.2"
+    fs = s3fs.S3FileSystem(anon=True)
+    assert {str(p["filename"]): int(p["size"]) for p in products} == {
+        f"{stem}_{x}": fs.info(f"{folder}/{stem}_{x}")["size"] for x in ("uncal.asdf", "cal.asdf")
+    }
 
 
 def _thumb(missions):
