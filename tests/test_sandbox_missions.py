@@ -238,6 +238,10 @@ def test_presigned_urls_expire_and_their_signature_is_checked(sandbox_env):
     assert refused.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in refused.text
     other = fresh.replace("_thumb.png", "_preview.png")
     assert "SignatureDoesNotMatch" in requests.get(other, timeout=60).text
+    # the sandbox's relays may deliver a request for the bucket's web address in path style
+    relayed = fresh.replace(WEB, f"{sandbox_env.s3.url}/{BUCKET}")
+    assert requests.head(relayed, timeout=60).status_code == 200
+    assert requests.head(forged.replace(WEB, f"{sandbox_env.s3.url}/{BUCKET}"), timeout=60).status_code == 403
 
 
 def test_the_sandboxs_presigned_urls_are_botocores():

@@ -262,9 +262,22 @@ def _check_presigned(environ: dict[str, Any], method: str, signers: Mapping[str,
     path = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(environ.get("PATH_INFO", "")))
     path = path.split("?", 1)[0]
     host = environ.get("HTTP_HOST", "")
+    # The sandbox's own relays (the proxy's tunnel, the private network's S3 front) may hand a
+    # request for the bucket's web address over in path style on 127.0.0.1: the bucket's web
+    # names are this server's own, so a URL signed for any of them is the same request.
+    bucket, key = bucket_and_key(environ)
+    forms = [(host, path)]
+    if bucket and key:
+        quoted = "/" + quote(key, safe="/~")
+        forms += [
+            (f"{bucket}.{suffix}", quoted) for suffix in ("s3.amazonaws.com", "s3.us-east-1.amazonaws.com")
+        ]
     # a presigned GET URL may be used for HEAD as well (S3 checks the method it was signed for)
-    expected = _signature(secret, "GET", host, path, query, amz_date, scope)
-    if not hmac.compare_digest(expected, given.get("X-Amz-Signature", "")):
+    given_signature = given.get("X-Amz-Signature", "")
+    if not any(
+        hmac.compare_digest(_signature(secret, "GET", h, p, query, amz_date, scope), given_signature)
+        for h, p in forms
+    ):
         raise _Answer(
             403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature "
             "you provided. Check your key and signing method.", AWSAccessKeyId=access_key,
