@@ -567,6 +567,12 @@ def _roman_stems(table) -> set[str]:
     return {str(uri).rsplit("/", 1)[1].removesuffix("_cal.asdf") for uri in table["l2_s3_uri"]}
 
 
+def check_missions_search(o: Outcome, files: Files, sandbox) -> None:
+    names = {str(name).lower() for name in o.result["sci_data_set_name"]}
+    assert names == files.within(SkyCoord(186.350222, 18.191081, unit="deg"), 0.05 * u.deg) and names
+    assert set(o.result["sci_spec_1234"]) <= {"F160W", "F110W"} and np.all(o.result["ang_sep"] <= 3.0)
+
+
 def check_missions_columns(o: Outcome, files: Files, sandbox) -> None:
     assert {"fileSetName", "program", "pass", "detector", "optical_element", "start_time"} <= set(
         o.result["name"]

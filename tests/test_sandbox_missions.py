@@ -338,3 +338,23 @@ def test_answers_have_the_shape_of_masts_recorded_ones(sandbox_env):
     assert all(set(c) == set(recorded[0]) for c in columns) and len(columns) > 20
     anonymous = requests.get("https://mast.stsci.edu/whoami", timeout=60).json()
     assert anonymous["anon"] is True
+
+
+# --------------------------------------------------------------------------- HST, the default mission
+def test_the_default_mission_hst_lists_and_downloads_an_associations_files(sandbox_env, tmp_path):
+    from astroquery.mast import Observations
+
+    hst = MastMissions()
+    found = hst.query_criteria(sci_pep_id=11360, sci_spec_1234="F160W")
+    assert len(found) == 60 and set(found["sci_status"]) == {"PUBLIC"}
+    dataset = str(found["sci_data_set_name"][0])
+    products = hst.get_product_list(dataset)
+    observation = Observations.query_criteria(obs_id=dataset.lower())
+    listed = Observations.get_product_list(observation)
+    assert sorted(map(str, products["filename"])) == sorted(map(str, listed["productFilename"]))
+    association = hst.filter_products(products, file_suffix="ASN")
+    manifest = hst.download_products(association, download_dir=tmp_path)  # public: no token
+    assert list(manifest["Status"]) == ["COMPLETE"]
+    name = f"{dataset.lower()}_asn.fits"
+    expected = s3fs.S3FileSystem(anon=True).cat(f"{BUCKET}/hst/public/{name[:4]}/{dataset.lower()}/{name}")
+    assert Path(manifest["Local Path"][0]).read_bytes() == expected

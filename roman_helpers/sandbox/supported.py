@@ -410,9 +410,16 @@ CALLS: tuple[Call, ...] = (
         "missions-search",
         'MastMissions.query_region(m85, radius="0.05 deg")',
         "MAST missions search",
+        note="the default mission, HST: the same associations as `Observations`, matched by their "
+        "recorded position (`sci_ra`, `sci_dec`) as MAST's HST search does; products and downloads too",
+    ),
+    Call(
+        "missions-jwst",
+        'MastMissions(mission="jwst").query_criteria(fileSetName="jw01189001001_02101_00001")',
+        "MAST missions search",
         error="ConnectionError",
         message=_SANDBOX_PAGE,
-        note="the default mission, HST: the sandbox's mission search holds Roman only",
+        note="missions other than Roman and HST",
     ),
     # ------------------------------------------------------------------ the mission search for Roman
     Call(

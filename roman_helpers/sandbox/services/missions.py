@@ -1,4 +1,4 @@
-"""The sandbox's MAST Missions search for Roman, as ``MastMissions(mission="roman")`` asks it.
+"""The sandbox's MAST Missions search for Roman (and HST), as ``MastMissions(mission="roman")`` asks it.
 
 Routes (paths as on ``https://mast.stsci.edu``; :class:`~roman_helpers.sandbox.services.mast.MastApp`
 hands them here):
@@ -73,8 +73,12 @@ The sandbox's own choices
       ``EXCLUSIVE_ACCESS`` (Roman data before public release), and the token rule: the sandbox
       has no accounts, so any token of MAST's form (32 letters and digits) is accepted. A
       token is never logged, printed or sent back.
-    * Only the ``roman`` mission is served; other missions answer 404 naming the book's
-      sandbox page (astroquery then fails to get their column list).
+    * HST (``MastMissions()``'s default mission) is served from the sandbox's HST
+      associations (:class:`HstDatasets`): MAST's HST column names (astroquery's recorded
+      ``mission_columns.json`` and ``mission_results.json``), a position measured from the
+      association's recorded position as MAST's HST search does, public data (no token), and
+      downloads redirected to MAST's own ``Download/file``. Other missions answer 404 naming
+      the book's sandbox page (astroquery then fails to get their column list).
 """
 
 from __future__ import annotations
@@ -87,14 +91,23 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import numpy as np
 from werkzeug.wrappers import Request, Response
 
 from roman_helpers.sandbox.archive.registry import SEE_BOOK, Archive
 
-__all__ = ["COLUMNS", "MISSION", "Datasets", "MissionsApp", "column_list", "is_token"]
+__all__ = [
+    "COLUMNS",
+    "MISSION",
+    "MISSIONS",
+    "Datasets",
+    "HstDatasets",
+    "MissionsApp",
+    "column_list",
+    "is_token",
+]
 
 MISSION = "roman"
 BUCKET = "stpubdata"
@@ -161,7 +174,6 @@ COLUMNS: tuple[Column, ...] = (
     Column("s_region", "string", "Footprint", "The detector's outline on the sky "
            "(meta.wcsinfo.s_region)"),
 )  # fmt: skip
-_BY_NAME = {column.name: column for column in COLUMNS}
 _POSITIONAL = (
     Column("search_pos", "string", "Search Position", "Search position (RA and Dec)"),
     Column("ang_sep", "float", "Ang Sep (')", "Angular separation from the detector's reference "
@@ -194,8 +206,13 @@ class Datasets:
     """The Roman datasets as NumPy columns, with the pointings the cone search works on.
 
     Built once from the CCS manifests and the tutorial data (seconds). ``rows(indices)`` makes
-    result rows.
+    result rows. :class:`HstDatasets` answers the same questions for HST.
     """
+
+    columns: tuple[Column, ...] = COLUMNS
+    key_column = "fileSetName"
+    position = ("ra_ref", "dec_ref")  # what ang_sep is measured from
+    needs_token = True
 
     def __init__(self) -> None:
         sources = _sources()
@@ -246,6 +263,16 @@ class Datasets:
     def __len__(self) -> int:
         return len(self.stem)
 
+    @functools.cached_property
+    def by_name(self) -> dict[str, Column]:
+        """The columns by name."""
+        return {column.name: column for column in self.columns}
+
+    def locate(self, product_name: str) -> str | None:
+        """Where a product's download goes: ``s3:<key>`` (presigned), or None if no such product."""
+        key = self.key_of(product_name)
+        return None if key is None else f"s3:{key}"
+
     def within(self, ra: float, dec: float, radius: float) -> np.ndarray:
         """Indices of the datasets whose detector pixels meet the circle (degrees), in row order."""
         from roman_helpers.sandbox.sky import wfi
@@ -256,10 +283,11 @@ class Datasets:
 
     def separation_arcmin(self, rows: np.ndarray, ra: float, dec: float) -> np.ndarray:
         """Arcminutes from (ra, dec) to the datasets' reference positions (haversine)."""
-        d1, d2 = np.radians(self.values["dec_ref"][rows]), math.radians(dec)
+        ra_name, dec_name = self.position
+        d1, d2 = np.radians(self.values[dec_name][rows]), math.radians(dec)
         half = (
             np.sin((d1 - d2) / 2) ** 2
-            + np.cos(d1) * math.cos(d2) * np.sin(np.radians(self.values["ra_ref"][rows] - ra) / 2) ** 2
+            + np.cos(d1) * math.cos(d2) * np.sin(np.radians(self.values[ra_name][rows] - ra) / 2) ** 2
         )
         return np.degrees(2 * np.arcsin(np.sqrt(np.clip(half, 0, 1)))) * 60.0
 
@@ -279,7 +307,7 @@ class Datasets:
 
     def matches(self, name: str, value: Any) -> np.ndarray:
         """Boolean mask of the rows a criterion ``{name: value}`` keeps (MAST's syntax)."""
-        column = _BY_NAME.get(name)
+        column = self.by_name.get(name)
         if column is None or name == "s_region":
             raise BadQuery(f"column {name!r} cannot be searched")
         tokens = (
@@ -392,6 +420,130 @@ class Datasets:
         return f"{self.folder[row]}{level + '/' if self.levelled[row] else ''}{filename}"
 
 
+_HST_COLUMNS: tuple[Column, ...] = (
+    Column("sci_data_set_name", "string", "Dataset", "Association name, nine characters (IB1F0V010)", True),
+    Column("sci_targname", "string", "Target Name", "Target name given by the observer", True),
+    Column("sci_ra", "float", "RA (J2000)", "Right ascension of the drizzled image's centre, degrees", True),
+    Column("sci_dec", "float", "Dec (J2000)", "Declination of the drizzled image's centre, degrees", True),
+    Column("sci_refnum", "integer", "Ref", "Literature references (none in the sandbox)", True),
+    Column("sci_start_time", "datetime", "Start Time", "Observation start, UTC", True),
+    Column("sci_stop_time", "datetime", "Stop Time", "Observation end, UTC", True),
+    Column("sci_actual_duration", "float", "Exp Time", "Exposure time, seconds", True),
+    Column("sci_instrume", "string", "Instrument", "Instrument (WFC3)", True),
+    Column("sci_aper_1234", "string", "Apertures", "Aperture (IR)", True),
+    Column("sci_spec_1234", "string", "Filters/Gratings", "Filter, e.g. F160W", True),
+    Column("sci_central_wavelength", "float", "Central Wavelength", "Filter's central wavelength, A", True),
+    Column("sci_pep_id", "integer", "Proposal ID", "Proposal number", True),
+    Column("sci_release_date", "datetime", "Release Date", "Date of public release, UTC", True),
+    Column("sci_obs_type", "string", "Observation Type", "IMAGE or SPECTRUM", False),
+    Column("sci_status", "string", "Status", "PUBLIC or PROPRIETARY", True),
+)  # fmt: skip
+_HST_CATEGORY = {"RAW": "UNCALIBRATED", "FLT": "CALIBRATED", "IMA": "CALIBRATED", "DRZ": "CALIBRATED"}
+
+
+class HstDatasets(Datasets):
+    """The HST associations of the sandbox's MAST (:mod:`~roman_helpers.sandbox.services.catalog`).
+
+    Rows of the mission search: one per association; a position matches the association's
+    recorded position (``sci_ra``, ``sci_dec``, its drizzled image's centre), as MAST's HST
+    search measures; products are the association's and its exposures' files, downloaded from
+    MAST (a redirect to its ``Download/file``).
+    """
+
+    columns = _HST_COLUMNS
+    key_column = "sci_data_set_name"
+    position = ("sci_ra", "sci_dec")
+    needs_token = False
+
+    def __init__(self) -> None:
+        from astropy.time import Time
+
+        from roman_helpers.sandbox.services import catalog
+
+        rows = catalog.observations()
+        self.stem = np.array([str(r["obs_id"]).upper() for r in rows])
+        self.row_of = {stem: index for index, stem in enumerate(self.stem.tolist())}
+        products: dict[str, list[dict[str, Any]]] = {}
+        by_obsid = {str(r["obsid"]): str(r["obs_id"]).upper() for r in rows}
+        for product in catalog.products():
+            dataset = by_obsid.get(str(product["parent_obsid"]))
+            if dataset is not None:
+                products.setdefault(dataset, []).append(product)
+        self._products = products
+
+        def iso(column: str) -> np.ndarray:
+            return np.array(Time([float(r[column]) for r in rows], format="mjd", scale="utc").isot)
+
+        self.values = {
+            "sci_data_set_name": self.stem,
+            "sci_targname": np.array([str(r["target_name"]) for r in rows]),
+            "sci_ra": np.array([float(r["s_ra"]) for r in rows]),
+            "sci_dec": np.array([float(r["s_dec"]) for r in rows]),
+            "sci_refnum": np.zeros(len(rows), dtype=int),
+            "sci_start_time": iso("t_min"),
+            "sci_stop_time": iso("t_max"),
+            "sci_actual_duration": np.array([float(r["t_exptime"]) for r in rows]),
+            "sci_instrume": np.array([str(r["instrument_name"]).split("/")[0] for r in rows]),
+            "sci_aper_1234": np.array([str(r["instrument_name"]).split("/")[-1] for r in rows]),
+            "sci_spec_1234": np.array([str(r["filters"]) for r in rows]),
+            "sci_central_wavelength": np.array([5.0 * (r["em_min"] + r["em_max"]) for r in rows]),  # nm -> A
+            "sci_pep_id": np.array([int(r["proposal_id"]) for r in rows]),
+            "sci_release_date": iso("t_obs_release"),
+            "sci_obs_type": np.array([str(r["dataproduct_type"]).upper() for r in rows]),
+            "sci_status": np.array([str(r["dataRights"]) for r in rows]),
+        }
+        self.times = {name: self.values[name].astype("datetime64[ms]") for name in _HST_TIMES}
+        self._joined = {}
+
+    def within(self, ra: float, dec: float, radius: float) -> np.ndarray:
+        """Indices of the associations whose recorded position is inside the circle (degrees)."""
+        every = np.arange(len(self))
+        return every[self.separation_arcmin(every, ra, dec) <= radius * 60.0]
+
+    def products(self, stem: str, sizes: Callable[[str], int | None]) -> list[dict[str, Any]]:
+        """The association's products (its own files and its exposures'), as MAST's product rows."""
+        found = []
+        for product in self._products.get(stem.upper(), []):
+            filename = str(product["productFilename"])
+            suffix = filename.rsplit("_", 1)[-1].split(".")[0].upper()
+            preview = product["productType"] == "PREVIEW"
+            found.append(
+                {
+                    "product_key": f"{stem.upper()}_{filename}",
+                    "access": str(product["dataRights"]),
+                    "dataset": stem.upper(),
+                    "instrument_name": "WFC3",
+                    "filters": str(self.values["sci_spec_1234"][self.row_of[stem.upper()]]),
+                    "filename": filename,
+                    "uri": f"{stem.upper()}/{filename}",
+                    "authz_primary_identifier": str(product["obs_id"]).upper(),
+                    "authz_secondary_identifier": suffix,
+                    "file_suffix": suffix,
+                    "category": "PREVIEW" if preview else _HST_CATEGORY.get(suffix, "AUX"),
+                    "size": int(product["size"]),
+                    "type": "preview" if preview else "science",
+                }
+            )
+        return found
+
+    def locate(self, product_name: str) -> str | None:
+        """``mast:<dataURI>`` of ``<dataset>/<file>`` (or a bare file name), or None."""
+        dataset, _, name = product_name.rpartition("/")
+        if dataset:
+            candidates = self._products.get(dataset.upper(), [])
+        else:
+            candidates = [p for products in self._products.values() for p in products]
+        for product in candidates:
+            if product["productFilename"] == name:
+                return f"mast:{product['dataURI']}"
+        return None
+
+
+_HST_TIMES = ("sci_start_time", "sci_stop_time", "sci_release_date")
+#: The missions served, by MAST's name.
+MISSIONS: dict[str, type[Datasets]] = {"roman": Datasets, "hst": HstDatasets}
+
+
 _SOURCE_NAMES = (
     "stem", "folder", "levelled", "program", "plan", "wfi_ra", "wfi_dec", "wfi_pa", "detector_ra",
     "detector_dec", "detector", "optical_element", "start_time", "end_time", "ma_table_id", "exptime",
@@ -437,8 +589,8 @@ def _as_time(text: str) -> np.datetime64:
         raise ValueError(str(error)) from None
 
 
-def column_list() -> list[dict[str, str]]:
-    """The ``column_list`` answer for Roman, in MAST's fields.
+def column_list(columns: tuple[Column, ...] = COLUMNS) -> list[dict[str, str]]:
+    """The ``column_list`` answer for a mission's columns (default Roman's), in MAST's fields.
 
     Examples
     --------
@@ -453,15 +605,15 @@ def column_list() -> list[dict[str, str]]:
             "queryable": "no" if c.name in ("s_region", "search_pos") else "yes",
             "qual_type": c.kind,
             "default_output": "yes" if c.default else "no",
-            "indexed": "yes" if c.name == "fileSetName" else "no",
+            "indexed": "yes" if c.name in ("fileSetName", "sci_data_set_name") else "no",
             "datatype": _DATATYPE[c.kind],
         }
-        for c in (*COLUMNS, *_POSITIONAL)
+        for c in (*columns, *_POSITIONAL)
     ]
 
 
 class MissionsApp:
-    """Answers MAST Missions requests for Roman from the CCS manifests and the archive.
+    """Answers MAST Missions requests for Roman (and HST) from the sandbox's datasets and archive.
 
     Parameters
     ----------
@@ -469,28 +621,21 @@ class MissionsApp:
         Where product sizes come from (the objects the sandbox's S3 serves).
     presign : callable, optional
         ``presign(bucket, key, expires=seconds, endpoint=url)`` returns a presigned URL the
-        sandbox's S3 accepts; without it downloads answer 503.
+        sandbox's S3 accepts; without it Roman downloads answer 503.
     """
 
     def __init__(self, archive: Archive | None = None, presign: Presigner | None = None) -> None:
         self.archive = archive
         self.presign = presign
         self._lock = threading.Lock()
-        self._datasets: Datasets | None = None
+        self._datasets: dict[str, Datasets] = {}
 
-    @property
-    def datasets(self) -> Datasets:
-        """The datasets (built on first use)."""
+    def datasets(self, mission: str = MISSION) -> Datasets:
+        """The datasets of ``mission`` (``"roman"`` or ``"hst"``), built on first use."""
         with self._lock:
-            if self._datasets is None:
-                self._datasets = Datasets()
-            return self._datasets
-
-    def warm(self) -> threading.Thread:
-        """Build the datasets in a background thread; return it."""
-        thread = threading.Thread(target=lambda: self.datasets, name="sandbox-missions-index", daemon=True)
-        thread.start()
-        return thread
+            if mission not in self._datasets:
+                self._datasets[mission] = MISSIONS[mission]()
+            return self._datasets[mission]
 
     # ------------------------------------------------------------------ routing
     def answer(self, request: Request) -> Response:
@@ -503,41 +648,41 @@ class MissionsApp:
             return self.on_column_list(request)
         if len(parts) == 5 and parts[0] == "search" and parts[2:4] == ["api", "v0.1"]:
             mission, service = parts[1].lower(), parts[4]
-            if mission == MISSION:
+            if mission in MISSIONS:
                 handler = {
                     "search": self.on_search,
                     "post_list_products": self.on_products,
                     "retrieve_product": self.on_retrieve,
                 }.get(service)
                 if handler is not None:
-                    return handler(request)
+                    return handler(request, mission)
             return _not_served(f"the {mission} mission's {service}")
         return _not_served(path)
 
     # ------------------------------------------------------------------ endpoints
     def on_column_list(self, request: Request) -> Response:
-        """The searchable columns of ``mission`` (Roman only)."""
+        """The searchable columns of ``mission``."""
         mission = request.args.get("mission", "").lower()
-        if mission != MISSION:
+        if mission not in MISSIONS:
             return _not_served(f"the column list of mission {mission!r}")
-        return _json(column_list())
+        return _json(column_list(MISSIONS[mission].columns))
 
-    def on_search(self, request: Request) -> Response:
+    def on_search(self, request: Request, mission: str = MISSION) -> Response:
         """A search by position and criteria."""
         try:
             params = json.loads(request.get_data(as_text=True) or "{}")
-            return _json(self.search(params))
+            return _json(self.search(params, mission))
         except (BadQuery, ValueError, TypeError, KeyError) as error:
             return _json({"detail": f"{error}"}, status=400)
 
-    def search(self, params: dict[str, Any]) -> dict[str, Any]:
+    def search(self, params: dict[str, Any], mission: str = MISSION) -> dict[str, Any]:
         """The answer to a search's JSON ``params`` (see the module docstring)."""
-        data = self.datasets
+        data = self.datasets(mission)
         keep = np.ones(len(data), dtype=bool)
         for condition in params.get("conditions") or []:
             for name, value in dict(condition).items():
                 keep &= data.matches("pass" if name == "pass_id" else name, value)
-        names = self._selected(params.get("select_cols"))
+        names = self._selected(data, params.get("select_cols"))
         targets = params.get("target") or []
         if isinstance(targets, str):
             targets = [targets]
@@ -564,7 +709,7 @@ class MissionsApp:
         page = order[offset : offset + limit]
         chosen = {name: [values[i] for i in page.tolist()] for name, values in extra.items()}
         results = data.rows(rows[page], names, chosen)
-        columns = [_BY_NAME[n] for n in names] + [c for c in _POSITIONAL if c.name in extra]
+        columns = [data.by_name[n] for n in names] + [c for c in _POSITIONAL if c.name in extra]
         return {
             "messages": [],
             "info": [{"name": c.name, "type": _DB_TYPE[c.kind]} for c in columns],
@@ -574,24 +719,24 @@ class MissionsApp:
         }
 
     @staticmethod
-    def _selected(select: Any) -> list[str]:
+    def _selected(data: Datasets, select: Any) -> list[str]:
         if select is None or select == []:
-            return [c.name for c in COLUMNS if c.default]
+            return [c.name for c in data.columns if c.default]
         if isinstance(select, str):
             select = [s.strip() for s in select.split(",")]
         if any(str(s) in ("*", "all") for s in select):
-            return [c.name for c in COLUMNS]
-        names = ["fileSetName", *(str(s) for s in select if s)]
-        unknown = [n for n in names if n not in _BY_NAME and n not in ("search_pos", "ang_sep")]
+            return [c.name for c in data.columns]
+        names = [data.key_column, *(str(s) for s in select if s)]
+        unknown = [n for n in names if n not in data.by_name and n not in ("search_pos", "ang_sep")]
         if unknown:
             raise BadQuery(f"unknown columns {unknown}")
-        return [n for n in dict.fromkeys(names) if n in _BY_NAME]
+        return [n for n in dict.fromkeys(names) if n in data.by_name]
 
     @staticmethod
     def _order(
         data: Datasets, rows: np.ndarray, extra: dict[str, list[Any]], params: dict[str, Any]
     ) -> np.ndarray:
-        sort_by = params.get("sort_by") or (["ang_sep", "fileSetName"] if extra else ["fileSetName"])
+        sort_by = params.get("sort_by") or (["ang_sep", data.key_column] if extra else [data.key_column])
         sort_by = [sort_by] if isinstance(sort_by, str) else list(sort_by)
         descending = params.get("sort_desc") or []
         descending = [descending] if isinstance(descending, bool) else list(descending)
@@ -599,7 +744,7 @@ class MissionsApp:
         for number, name in enumerate(sort_by):
             if name in extra:
                 values = np.asarray(extra[name])
-            elif name in _BY_NAME and name != "s_region":
+            elif name in data.by_name and name != "s_region":
                 values = data.values[name][rows]
             else:
                 raise BadQuery(f"cannot sort by {name!r}")
@@ -608,37 +753,38 @@ class MissionsApp:
             keys.append(values)
         return np.lexsort(keys[::-1]) if keys else np.arange(len(rows))
 
-    def on_products(self, request: Request) -> Response:
+    def on_products(self, request: Request, mission: str = MISSION) -> Response:
         """The products of each of ``dataset_ids``."""
         try:
             ids = json.loads(request.get_data(as_text=True) or "{}").get("dataset_ids") or []
         except ValueError:
             return _json({"detail": "the request is not JSON"}, status=400)
         ids = [ids] if isinstance(ids, str) else ids
-        products = [p for stem in ids for p in self.datasets.products(str(stem).strip(), self._size)]
+        data = self.datasets(mission)
+        products = [p for stem in ids for p in data.products(str(stem).strip(), self._size)]
         return _json({"products": products})
 
-    def on_retrieve(self, request: Request) -> Response:
-        """A redirect to the product's presigned S3 URL, for a request carrying a token."""
+    def on_retrieve(self, request: Request, mission: str = MISSION) -> Response:
+        """A redirect to where the product's bytes are: a presigned S3 URL (Roman, with a token) or MAST's."""
         name = unquote(request.args.get("product_name", ""))
-        key = self.datasets.key_of(name)
-        if key is None or self._size(key) is None:
+        data = self.datasets(mission)
+        target = data.locate(name)
+        if target is None or (target.startswith("s3:") and self._size(target[3:]) is None):
             return _json(
-                {"detail": f"{name!r} is not a Roman product of the offline sandbox. {SEE_BOOK}"}, 404
+                {"detail": f"{name!r} is not a {mission} product of the offline sandbox. {SEE_BOOK}"}, 404
             )
-        if not is_token(_token(request)):
-            return _json(
-                {"detail": _EXCLUSIVE},
-                status=401,
-            )
+        if data.needs_token and not is_token(_token(request)):
+            return _json({"detail": _EXCLUSIVE}, status=401)
+        response = Response(status=302)
+        if target.startswith("mast:"):  # MAST's own download of the file (HST)
+            response.headers["Location"] = "/api/v0.1/Download/file?uri=" + quote(target[5:], safe=":/")
+            return response
         if self.presign is None:
             return _json({"detail": "the sandbox's S3 is not running"}, status=503)
-        response = Response(status=302)
         # the bucket's web address, as AWS's presigned URLs give it (the proxy routes it to the S3)
-        url = self.presign(
-            BUCKET, key, expires=PRESIGN_SECONDS, endpoint=f"https://{BUCKET}.s3.amazonaws.com"
+        response.headers["Location"] = self.presign(
+            BUCKET, target[3:], expires=PRESIGN_SECONDS, endpoint=f"https://{BUCKET}.s3.amazonaws.com"
         )
-        response.headers["Location"] = url
         return response
 
     def on_whoami(self, request: Request) -> Response:
