@@ -1281,127 +1281,182 @@ def _ou_object(key: str, image: _WasImage, date: datetime) -> AsdfObject:
     )
 
 
-# ---------------------------------------------------------------- the tutorial mosaic (Level 3)
-_MOSAIC_DETECTOR = 11
-
-
-@functools.cache
-def _mosaic_frame() -> tuple[Any, tuple[int, int], tuple[WfiImage, ...]]:
-    """The mosaic's FITS WCS (north up, 0.11 arcsec, TAN), its shape, and the four WFI11 images in it.
-
-    Tangent point the mean of the four detector centres; the smallest square of whole pixels,
-    centred there, that holds the four detectors' footprints.
-    """
+# ---------------------------------------------------------------- Level 3 mosaics
+def _tan_header(ra0: float, dec0: float, crpix: tuple[float, float], scale_arcsec: float) -> Any:
+    """A FITS TAN header, north up, east left: what every mosaic here is drawn on."""
     from astropy.io import fits
 
-    images = tuple(image for image in _tutorial_images().values() if image.detector == _MOSAIC_DETECTOR)
-    centres = [wfi.detector_centres(i.wfi_ra, i.wfi_dec, i.wfi_pa, _MOSAIC_DETECTOR) for i in images]
-    ra0 = round(float(np.mean([float(c[0]) for c in centres])), 8)
-    dec0 = round(float(np.mean([float(c[1]) for c in centres])), 8)
-    reach = 0.0
-    for image in images:
-        ra, dec = wfi.corners(image.wfi_ra, image.wfi_dec, image.wfi_pa, _MOSAIC_DETECTOR, convention="roman")
-        xi, eta = wfi.project(ra0, dec0, ra, dec)
-        reach = max(reach, float(np.abs(np.concatenate([xi, eta])).max()) * 3600 / wfi.PIXEL_SCALE)
-    side = 2 * math.ceil(reach) + 2
     header = fits.Header()
     for name, value in (
         ("CTYPE1", "RA---TAN"),
         ("CTYPE2", "DEC--TAN"),
         ("CRVAL1", ra0),
         ("CRVAL2", dec0),
-        ("CRPIX1", (side + 1) / 2),
-        ("CRPIX2", (side + 1) / 2),
-        ("CD1_1", -wfi.PIXEL_SCALE / 3600),
+        ("CRPIX1", crpix[0]),
+        ("CRPIX2", crpix[1]),
+        ("CD1_1", -scale_arcsec / 3600),
         ("CD1_2", 0.0),
         ("CD2_1", 0.0),
-        ("CD2_2", wfi.PIXEL_SCALE / 3600),
+        ("CD2_2", scale_arcsec / 3600),
         ("CUNIT1", "deg"),
         ("CUNIT2", "deg"),
         ("RADESYS", "ICRS"),
     ):
         header[name] = value
-    return header, (side, side), images
+    return header
 
 
-@functools.lru_cache(maxsize=1)
-def _mosaic_sky() -> render.Exposure:
-    """The mosaic's sky: the mean of four F106 exposures in MJy/sr, no cosmic rays (rejected)."""
-    header, shape, images = _mosaic_frame()
-    return render.Exposure(
-        header,
-        shape,
-        "F106",
-        exptime=images[0].exptime,
-        mjd=float(_time(images[0].start_time).mjd),
-        seed=seed("roman", f"{TUTORIAL_PREFIX}{roman_surveys.TUTORIAL_MOSAIC}"),
-        units="MJy/sr",
-        n_exposures=len(images),
-        cosmic_rays=False,
-    )
+class _Coadd:
+    """A Level 3 mosaic of WFI images: its grid, its member images, and the sky they saw.
+
+    Its noise is that of the mean of the exposures wherever any covers (weight and context say
+    how many do), NaN where none does; no cosmic rays (rejected in the combination).
+    """
+
+    def __init__(self, header: Any, shape: tuple[int, int], images: tuple[WfiImage, ...], seed_name: str):
+        self.header, self.shape, self.images, self.seed_name = header, shape, images, seed_name
+        self._coverage: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @functools.cached_property
+    def sky(self) -> render.Exposure:
+        first = self.images[0]
+        exposures = {(i.pass_, i.visit, i.exposure, i.start_time) for i in self.images}
+        return render.Exposure(
+            self.header,
+            self.shape,
+            first.optical_element,
+            exptime=first.exptime,
+            mjd=float(_time(first.start_time).mjd),
+            seed=seed("roman", self.seed_name),
+            units="MJy/sr",
+            n_exposures=len(exposures),
+            cosmic_rays=False,
+        )
+
+    @functools.cached_property
+    def _to_detectors(self) -> list[np.ndarray]:
+        """Per member image, the homography from mosaic pixels to its detector's pixels.
+
+        Both grids are gnomonic projections of the sphere, and a central projection onto one
+        plane followed by the inverse onto another is a projective map of the plane: four
+        points carried through the exact path (sky, then the detector's WCS) fix it exactly.
+        Applying it costs a few products per pixel instead of two trigonometric projections.
+        """
+        header, (ny, nx) = self.header, self.shape
+        scale = abs(float(header["CD1_1"]))
+        x = np.array([0.0, nx - 1.0, nx - 1.0, 0.0])
+        y = np.array([0.0, 0.0, ny - 1.0, ny - 1.0])
+        ra, dec = wfi.deproject(
+            header["CRVAL1"],
+            header["CRVAL2"],
+            -(x + 1 - header["CRPIX1"]) * scale,
+            (y + 1 - header["CRPIX2"]) * scale,
+        )
+        found = []
+        for image in self.images:
+            centre = wfi.detector_centres(image.wfi_ra, image.wfi_dec, image.wfi_pa, image.detector)
+            xi, eta = wfi.project(float(centre[0]), float(centre[1]), ra, dec)
+            inverse = np.linalg.inv(wfi.cd_matrix(image.wfi_pa, image.detector, "roman"))
+            px = inverse[0, 0] * xi + inverse[0, 1] * eta + wfi.REFERENCE_PIXEL
+            py = inverse[1, 0] * xi + inverse[1, 1] * eta + wfi.REFERENCE_PIXEL
+            rows = []
+            for xs, ys, u, v in zip(x, y, px, py, strict=True):
+                rows.append([xs, ys, 1, 0, 0, 0, -u * xs, -u * ys, u])
+                rows.append([0, 0, 0, xs, ys, 1, -v * xs, -v * ys, v])
+            system = np.array(rows)
+            found.append(np.append(np.linalg.solve(system[:, :8], system[:, 8]), 1.0).reshape(3, 3))
+        return found
+
+    def coverage(self, index: int) -> np.ndarray:
+        """Which member images cover each pixel of block ``index`` (bit k: image k)."""
+        with self._lock:
+            if index in self._coverage:
+                return self._coverage[index]
+        ny, nx = self.shape
+        y0 = index * render.BLOCK_ROWS
+        y, x = np.mgrid[y0 : min(ny, y0 + render.BLOCK_ROWS), 0:nx].astype(float)
+        bits = np.zeros(x.shape, np.uint32)
+        for bit, h in enumerate(self._to_detectors):
+            w = h[2, 0] * x + h[2, 1] * y + h[2, 2]
+            px = (h[0, 0] * x + h[0, 1] * y + h[0, 2]) / w
+            py = (h[1, 0] * x + h[1, 1] * y + h[1, 2]) / w
+            inside = (px >= -0.5) & (px < _SIDE - 0.5) & (py >= -0.5) & (py < _SIDE - 0.5)
+            bits[inside] |= np.uint32(1 << bit)
+        with self._lock:
+            self._coverage[index] = bits
+            while len(self._coverage) > 8:
+                self._coverage.popitem(last=False)
+        return bits
+
+    def rows(self, kind: str) -> Callable[[int, int], np.ndarray]:
+        """Rows of one of the mosaic's arrays; NaN (or 0) where no exposure reaches."""
+        made = self.sky
+        b = band(self.images[0].optical_element)
+        # read noise of one exposure in MJy/sr: electrons / exposure time -> MJy/sr per e-/s
+        read = b.read_noise / made.exptime * b.mjy_per_sr()
+        members = len(self.images)
+
+        def rows(y0: int, y1: int) -> np.ndarray:
+            parts = []
+            for index in render.blocks(y0, y1):
+                base = index * render.BLOCK_ROWS
+                a, z = max(y0, base) - base, min(y1, base + render.BLOCK_ROWS) - base
+                bits = self.coverage(index)[a:z]
+                count = np.sum([(bits >> k) & 1 for k in range(members)], axis=0, dtype=np.int32)
+                if kind == "context":
+                    parts.append(bits)
+                    continue
+                if kind == "weight":
+                    parts.append(np.asarray(count * made.exptime, np.float32))
+                    continue
+                if not count.any():  # nothing reaches these rows: no sky to draw
+                    parts.append(np.full(count.shape, np.nan, np.float32))
+                    continue
+                sci, err, _ = made.rows(base + a, base + z)
+                rnoise = np.where(count > 0, read**2 / np.maximum(count, 1), np.nan)
+                value = {
+                    "data": sci,
+                    "err": err,
+                    "var_rnoise": rnoise,
+                    "var_poisson": np.maximum(err.astype(np.float64) ** 2 - read**2 / 4, 0.0),
+                }[kind]
+                parts.append(np.where(count > 0, value, np.nan).astype(np.float32))
+            return np.concatenate(parts)
+
+        return rows
+
+    def arrays(self) -> dict[str, ArraySpec]:
+        ny, nx = self.shape
+        square = (ny, nx)
+        return {
+            "data": ArraySpec("float32", square, self.rows("data")),
+            "err": ArraySpec("float32", square, self.rows("err")),
+            "context": ArraySpec("uint32", (1, ny, nx), self.rows("context")),
+            "weight": ArraySpec("float32", square, self.rows("weight")),
+            "var_poisson": ArraySpec("float32", square, self.rows("var_poisson")),
+            "var_rnoise": ArraySpec("float32", square, self.rows("var_rnoise")),
+        }
 
 
-@functools.lru_cache(maxsize=8)
-def _mosaic_coverage(index: int) -> np.ndarray:
-    """Which of the four exposures cover each pixel of block ``index`` (bit k: exposure k + 1)."""
-    header, (ny, nx), images = _mosaic_frame()
-    y0 = index * render.BLOCK_ROWS
-    y, x = np.mgrid[y0 : min(ny, y0 + render.BLOCK_ROWS), 0:nx].astype(float)
-    scale = wfi.PIXEL_SCALE / 3600
-    ra, dec = wfi.deproject(
-        header["CRVAL1"],
-        header["CRVAL2"],
-        -(x + 1 - header["CRPIX1"]) * scale,
-        (y + 1 - header["CRPIX2"]) * scale,
-    )
-    bits = np.zeros(x.shape, np.uint32)
-    for bit, image in enumerate(images):
-        centre = wfi.detector_centres(image.wfi_ra, image.wfi_dec, image.wfi_pa, _MOSAIC_DETECTOR)
-        xi, eta = wfi.project(float(centre[0]), float(centre[1]), ra, dec)
-        inverse = np.linalg.inv(wfi.cd_matrix(image.wfi_pa, _MOSAIC_DETECTOR, "roman"))
-        px = inverse[0, 0] * xi + inverse[0, 1] * eta + wfi.REFERENCE_PIXEL
-        py = inverse[1, 0] * xi + inverse[1, 1] * eta + wfi.REFERENCE_PIXEL
-        inside = (px >= -0.5) & (px < _SIDE - 0.5) & (py >= -0.5) & (py < _SIDE - 0.5)
-        bits[inside] |= np.uint32(1 << bit)
-    return bits
+def _l3_model(
+    coadd: _Coadd,
+    filename: str,
+    date: datetime,
+    product: str,
+    observation: tuple[int, int, int, int, int, int, int],
+    grouping: str,
+    association: str,
+    wcsinfo: dict[str, Any],
+    exposure_time: float,
+    max_exposure_time: float | None = None,
+) -> tuple[Any, dict[str, ArraySpec]]:
+    """A Level 3 MosaicModel of ``coadd`` and the specs of its arrays.
 
-
-def _mosaic_rows(kind: str) -> Callable[[int, int], np.ndarray]:
-    """Rows of one of the mosaic's arrays; NaN (or 0) where no exposure reaches."""
-    made = _mosaic_sky()
-    b = band("F106")
-    # read noise of one exposure in MJy/sr: electrons / exposure time -> MJy/sr per e-/s
-    read = b.read_noise / made.exptime * b.mjy_per_sr()
-
-    def rows(y0: int, y1: int) -> np.ndarray:
-        parts = []
-        for index in render.blocks(y0, y1):
-            base = index * render.BLOCK_ROWS
-            a, z = max(y0, base) - base, min(y1, base + render.BLOCK_ROWS) - base
-            bits = _mosaic_coverage(index)[a:z]
-            count = np.sum([(bits >> k) & 1 for k in range(4)], axis=0, dtype=np.int32)
-            if kind == "context":
-                parts.append(bits)
-                continue
-            if kind == "weight":
-                parts.append(np.asarray(count * made.exptime, np.float32))
-                continue
-            sci, err, _ = made.rows(base + a, base + z)
-            rnoise = np.where(count > 0, read**2 / np.maximum(count, 1), np.nan)
-            value = {
-                "data": sci,
-                "err": err,
-                "var_rnoise": rnoise,
-                "var_poisson": np.maximum(err.astype(np.float64) ** 2 - read**2 / 4, 0.0),
-            }[kind]
-            parts.append(np.where(count > 0, value, np.nan).astype(np.float32))
-        return np.concatenate(parts)
-
-    return rows
-
-
-def _mosaic_model(filename: str, date: datetime) -> tuple[Any, dict[str, ArraySpec]]:
-    """The WFI11 mosaic of the tutorial data: a Level 3 MosaicModel and the specs of its arrays."""
+    ``observation``: program, execution plan, pass, segment, observation, visit, exposure.
+    ``wcsinfo``: the projection's ``ra_ref, dec_ref`` (degrees), the image's ``ra, dec`` and
+    ``skycell_name``.
+    """
     import roman_datamodels.datamodels as dm
     from astropy import coordinates
     from astropy import units as u
@@ -1409,35 +1464,37 @@ def _mosaic_model(filename: str, date: datetime) -> tuple[Any, dict[str, ArraySp
     from gwcs.utils import make_fitswcs_transform
     from gwcs.wcs import WCS as GWCS
 
-    header, (ny, nx), images = _mosaic_frame()
+    header, (ny, nx), images = coadd.header, coadd.shape, coadd.images
     model = dm.MosaicModel.create_fake_data(shape=(8, 8))
     meta = model.meta
-    first, last = images[0], images[-1]
-    product = _PRODUCTS["tutorial"]
+    first, last = images[0], max(images, key=lambda image: image.end_time)
+    described = _PRODUCTS[product]
     meta.filename = filename
     meta.file_date = _time(date.strftime("%Y-%m-%dT%H:%M:%S.000"))
     meta.product_type = "l3"
-    meta.calibration_software_version = product["romancal"]
+    meta.calibration_software_version = described["romancal"]
     meta.coadd_info.time_first = _time(first.start_time)
     meta.coadd_info.time_last = _time(last.end_time)
     meta.coadd_info.time_mean = _time(first.start_time) + (_time(last.end_time) - _time(first.start_time)) / 2
-    meta.coadd_info.exposure_time = first.exptime * len(images)
-    meta.instrument.optical_element = "F106"
-    observation = meta.observation
-    observation.program, observation.execution_plan, observation["pass"] = 32, 1, 1
-    observation.segment, observation.observation, observation.visit, observation.exposure = 1, 1, 4, 1
-    observation.exposure_grouping = "v004"
-    meta.program.title = product["title"]
+    meta.coadd_info.exposure_time = exposure_time
+    if max_exposure_time is not None:
+        meta.coadd_info["max_exposure_time"] = max_exposure_time
+    meta.instrument.optical_element = first.optical_element
+    record = meta.observation
+    record.program, record.execution_plan, record["pass"] = observation[:3]
+    record.segment, record.observation, record.visit, record.exposure = observation[3:]
+    record.exposure_grouping = grouping
+    meta.program.title = described["title"]
     meta.program.investigator_name = "Roman Science Operations Center"
-    meta.program.category, meta.program.subcategory = product["category"], "None"
+    meta.program.category, meta.program.subcategory = described["category"], "None"
     meta.program.science_category = "SIMULATION"
-    meta.association.name = "r00032_p_v004_f106_wfi11_asn"
+    meta.association.name = association
     for step in meta.cal_step:
         meta.cal_step[step] = "COMPLETE"
     meta.resample.good_bits = "~DO_NOT_USE+NON_SCIENCE"
-    meta.resample.pixel_scale_ratio = 1.0
+    meta.resample.pixel_scale_ratio = abs(float(header["CD1_1"])) * 3600 / wfi.PIXEL_SCALE
     meta.resample.pixfrac = 1.0
-    meta.resample.pointings = len(images)
+    meta.resample.pointings = len({(i.pass_, i.visit, i.exposure) for i in images})
     meta.resample.members = [image.name("cal") for image in images]
     meta.resample.weight_type = "exptime"
     transform = make_fitswcs_transform(header)
@@ -1450,26 +1507,112 @@ def _mosaic_model(filename: str, date: datetime) -> tuple[Any, dict[str, ArraySp
         gwcs(x, y) for x, y in ((-0.5, -0.5), (nx - 0.5, -0.5), (nx - 0.5, ny - 0.5), (-0.5, ny - 0.5))
     ]
     info = meta.wcsinfo
-    info.ra_ref, info.dec_ref = float(header["CRVAL1"]), float(header["CRVAL2"])
+    info.ra_ref, info.dec_ref = float(wcsinfo["ra_ref"]), float(wcsinfo["dec_ref"])
     info.x_ref, info.y_ref = float(header["CRPIX1"]) - 1, float(header["CRPIX2"]) - 1
-    info.pixel_scale_ref = info.pixel_scale = wfi.PIXEL_SCALE / 3600
+    info.pixel_scale_ref = info.pixel_scale = abs(float(header["CD1_1"]))
     info.projection = "TAN"
     info.s_region = "POLYGON ICRS " + " ".join(f"{r:.9f} {d:.9f}" for r, d in corners)
     info.image_shape = [ny, nx]
-    info.ra, info.dec = info.ra_ref, info.dec_ref
+    info.ra, info.dec = float(wcsinfo["ra"]), float(wcsinfo["dec"])
     info.orientation = info.orientation_ref = 0.0
-    info.skycell_name = "none"
+    info.skycell_name = wcsinfo["skycell_name"]
     info.rotation_matrix = [[1.0, 0.0], [0.0, 1.0]]
-    square = (ny, nx)
-    arrays = {
-        "data": ArraySpec("float32", square, _mosaic_rows("data")),
-        "err": ArraySpec("float32", square, _mosaic_rows("err")),
-        "context": ArraySpec("uint32", (1, ny, nx), _mosaic_rows("context")),
-        "weight": ArraySpec("float32", square, _mosaic_rows("weight")),
-        "var_poisson": ArraySpec("float32", square, _mosaic_rows("var_poisson")),
-        "var_rnoise": ArraySpec("float32", square, _mosaic_rows("var_rnoise")),
-    }
-    return model, arrays
+    return model, coadd.arrays()
+
+
+# ---------------------------------------------------------------- the tutorial mosaic (Level 3)
+_MOSAIC_DETECTOR = 11
+
+
+@functools.cache
+def _mosaic() -> _Coadd:
+    """The WFI11 mosaic of the tutorial data: north up, 0.11 arcsec, TAN.
+
+    Tangent point the mean of the four detector centres; the smallest square of whole pixels,
+    centred there, that holds the four detectors' footprints.
+    """
+    images = tuple(image for image in _tutorial_images().values() if image.detector == _MOSAIC_DETECTOR)
+    centres = [wfi.detector_centres(i.wfi_ra, i.wfi_dec, i.wfi_pa, _MOSAIC_DETECTOR) for i in images]
+    ra0 = round(float(np.mean([float(c[0]) for c in centres])), 8)
+    dec0 = round(float(np.mean([float(c[1]) for c in centres])), 8)
+    reach = 0.0
+    for image in images:
+        ra, dec = wfi.corners(image.wfi_ra, image.wfi_dec, image.wfi_pa, _MOSAIC_DETECTOR, convention="roman")
+        xi, eta = wfi.project(ra0, dec0, ra, dec)
+        reach = max(reach, float(np.abs(np.concatenate([xi, eta])).max()) * 3600 / wfi.PIXEL_SCALE)
+    side = 2 * math.ceil(reach) + 2
+    header = _tan_header(ra0, dec0, ((side + 1) / 2, (side + 1) / 2), wfi.PIXEL_SCALE)
+    return _Coadd(header, (side, side), images, f"{TUTORIAL_PREFIX}{roman_surveys.TUTORIAL_MOSAIC}")
+
+
+def _mosaic_model(filename: str, date: datetime) -> tuple[Any, dict[str, ArraySpec]]:
+    """The WFI11 mosaic of the tutorial data: a Level 3 MosaicModel and the specs of its arrays."""
+    coadd = _mosaic()
+    header = coadd.header
+    return _l3_model(
+        coadd,
+        filename,
+        date,
+        "tutorial",
+        (32, 1, 1, 1, 1, 4, 1),
+        "v004",
+        "r00032_p_v004_f106_wfi11_asn",
+        {"ra_ref": header["CRVAL1"], "dec_ref": header["CRVAL2"], "ra": header["CRVAL1"],
+         "dec": header["CRVAL2"], "skycell_name": "none"},
+        coadd.images[0].exptime * len(coadd.images),
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- HLWAS skycells (Level 3)
+@functools.cache
+def _skycell_rows() -> dict[str, int]:
+    """L3 file name -> row of :func:`~roman_helpers.sandbox.sky.surveys.ccs.coadd_products`."""
+    uris = ccs.coadd_products()["l3_s3_uri"].tolist()
+    return {uri.rsplit("/", 1)[1]: row for row, uri in enumerate(uris)}
+
+
+@functools.lru_cache(maxsize=4)
+def _skycell(row: int) -> _Coadd:
+    """The skycell product ``row``: the sky map's grid, the visit's detectors that reach it."""
+    products = ccs.coadd_products()
+    frame = ccs.skycell_frame(
+        int(products["ring"][row]), int(products["region"][row]), int(products["column"][row]),
+        int(products["row"][row]),
+    )  # fmt: skip
+    header = _tan_header(
+        frame["ra_ref"], frame["dec_ref"], (frame["x_ref"] + 1, frame["y_ref"] + 1), ccs.SKYCELL_PIXEL_SCALE
+    )
+    index = _ccs_index("r00342")
+    members = ccs.coadd_members(row)
+    images = tuple(index.image(index.row_of[uri.rsplit("/", 1)[1].removesuffix("_cal.asdf")])
+                   for uri in members["l2_s3_uri"].tolist())  # fmt: skip
+    filename = str(products["l3_s3_uri"][row]).rsplit("/", 1)[1]
+    return _Coadd(header, frame["shape"], images, f"{ccs.PREFIX}/r00342/l3/{filename}")
+
+
+def _skycell_model(row: int, filename: str, date: datetime) -> tuple[Any, dict[str, ArraySpec]]:
+    products = ccs.coadd_products()
+    coadd = _skycell(row)
+    frame = ccs.skycell_frame(
+        int(products["ring"][row]), int(products["region"][row]), int(products["column"][row]),
+        int(products["row"][row]),
+    )  # fmt: skip
+    first = coadd.images[0]
+    grouping = str(products["grouping"][row])
+    mean, largest = ccs.coadd_exposure_times(row)
+    return _l3_model(
+        coadd,
+        filename,
+        date,
+        "r00342",
+        (342, 1, first.pass_, first.segment, first.observation, first.visit, 1),
+        grouping,
+        f"r00342_p_{grouping}_{frame['name']}_{first.optical_element.lower()}_asn",
+        {"ra_ref": frame["ra_ref"], "dec_ref": frame["dec_ref"], "ra": frame["ra"], "dec": frame["dec"],
+         "skycell_name": frame["name"]},
+        mean,
+        largest,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------- providers
@@ -1535,6 +1678,7 @@ def _ccs_keys(program: str) -> Callable[[], list[str]]:
                 for stem in stems
                 for suffix in ("cal.asdf", "preview.png", "thumb.png")
             ),
+            *(f"{root}l3/{name}" for name in (_skycell_rows() if program == "r00342" else ())),
         ]
 
     return keys
@@ -1545,6 +1689,9 @@ def _ccs_build(program: str) -> Callable[[str], ArchiveObject | None]:
 
     def build(key: str) -> ArchiveObject | None:
         level, _, name = key.removeprefix(root).partition("/")
+        if level == "l3":
+            row = _skycell_rows().get(name) if program == "r00342" else None
+            return None if row is None else _skycell_object(key, row)
         match = _STEM.match(name)
         if match is None:
             return None
@@ -1564,6 +1711,33 @@ def _ccs_build(program: str) -> Callable[[str], ArchiveObject | None]:
         return _roman_file(key, suffix, image, first, exemplar_key, date)
 
     return build
+
+
+_SKYCELL_FAMILY: list[_Family] = []
+
+
+def _skycell_object(key: str, row: int) -> AsdfObject:
+    """An HLWAS skycell file; its size from the family's largest tree (the most members)."""
+    date = _PRODUCTS["r00342"]["date"]
+    with _FAMILY_LOCK:
+        if not _SKYCELL_FAMILY:
+            widest = int(np.argmax(ccs.coadd_member_counts()))
+            wkey = f"{ccs.PREFIX}/r00342/l3/{ccs.coadd_products()['l3_s3_uri'][widest].rsplit('/', 1)[1]}"
+            wname = wkey.rsplit("/", 1)[1]
+            item = AsdfObject(wkey, lambda: _skycell_model(widest, wname, date), compression="lz4")
+            _SKYCELL_FAMILY.append(_Family(tree_allotment(item.tree_bytes), tuple(item.block_nbytes), "lz4"))
+        family = _SKYCELL_FAMILY[0]
+    filename = key.rsplit("/", 1)[1]
+    return AsdfObject(
+        key,
+        lambda: _skycell_model(row, filename, date),
+        compression=family.compression,
+        file_date=date.strftime("%Y-%m-%dT%H:%M:%S.000"),
+        tree_size=family.tree_size,
+        size=family.size,
+        version=VERSION,
+        last_modified=date,
+    )
 
 
 def _catalog_keys() -> list[str]:
@@ -1616,8 +1790,14 @@ def providers() -> list[Provider]:
                 f"{ccs.PREFIX}/{program}/",
                 f"the Science Operations Center's {survey} simulation ({program}): Level 1 l1/*_uncal.asdf "
                 "and Level 2 l2/*_cal.asdf of every exposure and detector, with _preview.png and "
-                "_thumb.png beside each cal file, laid out as published and made on demand from the "
-                "sandbox's sky at the survey design of its manifest",
+                "_thumb.png beside each cal file"
+                + (
+                    ", and Level 3 l3/*_coadd.asdf of every skycell each visit reaches"
+                    if program == "r00342"
+                    else ""
+                )
+                + ", laid out as published and made on demand from the sandbox's sky at the survey "
+                "design of its manifest",
                 _ccs_keys(program),
                 _ccs_build(program),
                 version=VERSION,

@@ -97,6 +97,7 @@ __all__ = [
     "SKYCELL_SIDE",
     "coadd_exposure_times",
     "coadd_manifest",
+    "coadd_member_counts",
     "coadd_members",
     "coadd_products",
     "exposures",
@@ -702,6 +703,17 @@ def coadd_members(row: int) -> Table:
     [1, 2, 3]
     """
     return _manifest("r00342")[_coadd_products()[1][row]]
+
+
+def coadd_member_counts() -> np.ndarray:
+    """Return how many L2 files (exposure and detector) each L3 product combines.
+
+    Examples
+    --------
+    >>> int(coadd_member_counts().max()) <= 3 * 18
+    True
+    """
+    return np.array([len(m) for m in _coadd_products()[1]])
 
 
 def coadd_exposure_times(row: int) -> tuple[float, float]:
