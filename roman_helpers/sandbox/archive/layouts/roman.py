@@ -10,7 +10,11 @@ What is mirrored (bucket, prefix: what the real one holds)
     ``stpubdata``, ``roman/nexus/soc_simulations/r00340/`` and ``r00342/``
         The Science Operations Center's Core Community Survey simulations (GBTDS and HLWAS):
         ``l1/*_uncal.asdf``, ``l2/*_cal.asdf`` with ``_preview.png`` and ``_thumb.png`` beside
-        each (:func:`~roman_helpers.sandbox.sky.surveys.ccs.manifest`).
+        each (:func:`~roman_helpers.sandbox.sky.surveys.ccs.manifest`); for the HLWAS also
+        ``l3/*_coadd.asdf``, one 5000 x 5000 skycell mosaic per skycell, visit and filter
+        (:func:`~roman_helpers.sandbox.sky.surveys.ccs.coadd_manifest`), and the Parquet
+        source catalogs ``l4/l2_source_catalog/{L2 stem}_cat.parquet`` and
+        ``l4/l3_source_catalog/{L3 stem}_cat.parquet`` (:func:`source_catalog_rows`).
     ``stpubdata``, ``roman/nexus/soc_simulations/input_catalogs/``
         The simulations' input catalogs ``cat-{hpix}.fits``: Roman I-Sim catalog tables of the
         sky's stars and galaxies in each HEALPix cell (nside 512, NESTED, Galactic).
@@ -55,7 +59,13 @@ The sandbox's own choices
     The GBTDS L2 files carry the simulated pointing's WCS, not the drifted Gaia-aligned one the
     real files have. The mosaic: north up, 0.11 arcsec pixels, the smallest square about the four
     WFI11 centres that holds their footprints; its noise is that of the mean of four exposures
-    wherever any covers (weight and context say how many do), NaN where none does.
+    wherever any covers (weight and context say how many do), NaN where none does. The HLWAS
+    skycells are mosaics of the same kind on the sky map's grid (0.055 arcsec, the skycell's
+    TAN projection about its region's tangent point), of the visit's detectors that reach them.
+    Source catalogs list the sky model's stars and galaxies detected on the image (5 sigma, see
+    :func:`source_catalog_rows`) at their true positions, ``is_extended`` for galaxies, fluxes
+    in nJy; written by pyarrow, their size is known once made (a listing of
+    ``l4/`` makes the catalogs of its page: their sources, no pixels).
 """
 
 from __future__ import annotations
@@ -82,7 +92,7 @@ from roman_helpers.sandbox.archive.asdf import (
 from roman_helpers.sandbox.archive.objects import ArchiveObject, ArraySpec, MaterialisedObject
 from roman_helpers.sandbox.archive.png import png_bytes, png_size
 from roman_helpers.sandbox.archive.registry import Provider, code_version
-from roman_helpers.sandbox.archive.tables import text_object
+from roman_helpers.sandbox.archive.tables import parquet_object, text_object
 from roman_helpers.sandbox.sky import render, sources, wfi
 from roman_helpers.sandbox.sky.bands import band
 from roman_helpers.sandbox.sky.surveys import ccs, was
@@ -105,6 +115,7 @@ __all__ = [
     "ma_table",
     "providers",
     "sky_image",
+    "source_catalog_rows",
     "tutorial_image",
 ]
 
@@ -1368,6 +1379,16 @@ class _Coadd:
             found.append(np.append(np.linalg.solve(system[:, :8], system[:, 8]), 1.0).reshape(3, 3))
         return found
 
+    def covering(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """How many member images hold each of the 0-based pixel positions ``x``, ``y``."""
+        count = np.zeros(np.shape(x), np.int32)
+        for h in self._to_detectors:
+            w = h[2, 0] * x + h[2, 1] * y + h[2, 2]
+            px = (h[0, 0] * x + h[0, 1] * y + h[0, 2]) / w
+            py = (h[1, 0] * x + h[1, 1] * y + h[1, 2]) / w
+            count += (px >= -0.5) & (px < _SIDE - 0.5) & (py >= -0.5) & (py < _SIDE - 0.5)
+        return count
+
     def coverage(self, index: int) -> np.ndarray:
         """Which member images cover each pixel of block ``index`` (bit k: image k)."""
         with self._lock:
@@ -1615,6 +1636,130 @@ def _skycell_model(row: int, filename: str, date: datetime) -> tuple[Any, dict[s
     )  # fmt: skip
 
 
+# ---------------------------------------------------------------- HLWAS source catalogs (Level 4)
+_DETECTION_SNR = 5.0
+_CATALOG_COLUMNS = ("label", "x_centroid", "y_centroid", "ra", "dec", "is_extended", "segment_flux",
+                    "segment_flux_err", "segment_abmag")  # fmt: skip
+
+
+def source_catalog_rows(made: render.Exposure, covering: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The sky's sources detected on an image: what its L4 source catalog lists.
+
+    Parameters
+    ----------
+    made : render.Exposure
+        The image (an L2 detector or an L3 skycell).
+    covering : ndarray of int, optional
+        For a mosaic: how many exposures hold each of ``made``'s sources (``realized()``
+        order); those held by none are left out and the signal grows with the count.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``label`` (1, 2, ...), ``x_centroid``, ``y_centroid`` (0-based pixels: the sources' true
+        positions), ``ra``, ``dec``, ``is_extended`` (a galaxy), ``segment_flux`` and
+        ``segment_flux_err`` (nJy, the realised counts of the exposure), ``segment_abmag``,
+        and ``object_id`` (the sky model's, not written to the file).
+
+    Notes
+    -----
+    The sandbox's own rule: a source on the image is detected when its realised electrons
+    reach 5 sigma of their own Poisson noise and of the sky, read and dark noise of the pixels
+    within one PSF FWHM of it; a mosaic adds the exposures that hold it.
+    """
+    found = made.realized()
+    ny, nx = made.shape
+    b = made.filter
+    on = (found["x"] >= -0.5) & (found["x"] < nx - 0.5) & (found["y"] >= -0.5) & (found["y"] < ny - 0.5)
+    on &= np.isfinite(found["mag"]) & (found["expected"] > 0)
+    count = np.ones(len(on)) if covering is None else np.asarray(covering, float)
+    on &= count > 0
+    fwhm = b.psf_fwhm / b.pixel_scale  # native pixels
+    area = math.pi * fwhm**2
+    per_pixel = b.read_noise**2 + (b.sky_rate + b.dark_current) * made.exptime
+    signal = found["realized"] * count
+    noise = np.sqrt(np.maximum(signal, 0) + area * per_pixel * count)
+    snr = np.where(noise > 0, signal / np.where(noise > 0, noise, 1), 0.0)
+    keep = np.flatnonzero(on & (snr >= _DETECTION_SNR))
+    true_njy = 10 ** (-0.4 * (found["mag"][keep] - 31.4))
+    flux = true_njy * found["realized"][keep] / found["expected"][keep]
+    return {
+        "label": np.arange(1, len(keep) + 1, dtype=np.int32),
+        "x_centroid": found["x"][keep],
+        "y_centroid": found["y"][keep],
+        "ra": found["ra"][keep],
+        "dec": found["dec"][keep],
+        "is_extended": found["kind"][keep] == 1,
+        "segment_flux": flux,
+        "segment_flux_err": flux / snr[keep],
+        "segment_abmag": -2.5 * np.log10(np.maximum(flux, 1e-30)) + 31.4,
+        "object_id": found["object_id"][keep],
+    }
+
+
+def _catalog_table(rows: dict[str, np.ndarray], meta: dict[str, Any]) -> Any:
+    """A pyarrow table of the catalog columns, with the flattened ``roman.meta.*`` metadata."""
+    import pyarrow as pa
+
+    table = pa.table({name: rows[name] for name in _CATALOG_COLUMNS})
+    flat = {f"roman.meta.{key}": str(value) for key, value in meta.items()}
+    return table.replace_schema_metadata(flat)
+
+
+def _l2_catalog(key: str, image: WfiImage, date: datetime) -> MaterialisedObject:
+    def build() -> Any:
+        made = sky_image(image)
+        meta = {
+            "filename": key.rsplit("/", 1)[1],
+            "product_type": "l4",
+            "exposure.start_time": image.start_time,
+            "exposure.end_time": image.end_time,
+            "exposure.exposure_time": image.exptime,
+            "instrument.name": "WFI",
+            "instrument.detector": f"WFI{image.detector:02d}",
+            "instrument.optical_element": image.optical_element,
+            "observation.program": image.program,
+            "observation.execution_plan": image.plan,
+            "observation.pass": image.pass_,
+            "observation.segment": image.segment,
+            "observation.observation": image.observation,
+            "observation.visit": image.visit,
+            "observation.exposure": image.exposure,
+            "calibration_software_version": _PRODUCTS[image.product]["romancal"],
+        }
+        return _catalog_table(source_catalog_rows(made), meta)
+
+    return parquet_object(key, build, version=VERSION, last_modified=date)
+
+
+def _l3_catalog(key: str, row: int, date: datetime) -> MaterialisedObject:
+    def build() -> Any:
+        coadd = _skycell(row)
+        made = coadd.sky
+        found = made.realized()
+        products = ccs.coadd_products()
+        first, last = coadd.images[0], max(coadd.images, key=lambda image: image.end_time)
+        mean, largest = ccs.coadd_exposure_times(row)
+        meta = {
+            "filename": key.rsplit("/", 1)[1],
+            "product_type": "l4",
+            "coadd_info.time_first": first.start_time,
+            "coadd_info.time_last": last.end_time,
+            "coadd_info.exposure_time": mean,
+            "coadd_info.max_exposure_time": largest,
+            "instrument.name": "WFI",
+            "instrument.optical_element": first.optical_element,
+            "observation.program": first.program,
+            "observation.exposure_grouping": str(products["grouping"][row]),
+            "wcsinfo.skycell_name": str(products["skycell_name"][row]),
+            "calibration_software_version": _PRODUCTS["r00342"]["romancal"],
+        }
+        rows = source_catalog_rows(made, coadd.covering(found["x"], found["y"]))
+        return _catalog_table(rows, meta)
+
+    return parquet_object(key, build, version=VERSION, last_modified=date)
+
+
 # ---------------------------------------------------------------- providers
 _STEM = re.compile(r"^(?P<stem>.+)_(?P<suffix>cal|uncal|preview|thumb)\.(?P<ext>asdf|png)$")
 
@@ -1679,6 +1824,14 @@ def _ccs_keys(program: str) -> Callable[[], list[str]]:
                 for suffix in ("cal.asdf", "preview.png", "thumb.png")
             ),
             *(f"{root}l3/{name}" for name in (_skycell_rows() if program == "r00342" else ())),
+            *(
+                f"{root}l4/l2_source_catalog/{stem}_cat.parquet"
+                for stem in (stems if program == "r00342" else ())
+            ),
+            *(
+                f"{root}l4/l3_source_catalog/{name.removesuffix('_coadd.asdf')}_cat.parquet"
+                for name in (_skycell_rows() if program == "r00342" else ())
+            ),
         ]
 
     return keys
@@ -1692,6 +1845,8 @@ def _ccs_build(program: str) -> Callable[[str], ArchiveObject | None]:
         if level == "l3":
             row = _skycell_rows().get(name) if program == "r00342" else None
             return None if row is None else _skycell_object(key, row)
+        if level == "l4" and program == "r00342":
+            return _source_catalog_build(key, name)
         match = _STEM.match(name)
         if match is None:
             return None
@@ -1711,6 +1866,22 @@ def _ccs_build(program: str) -> Callable[[str], ArchiveObject | None]:
         return _roman_file(key, suffix, image, first, exemplar_key, date)
 
     return build
+
+
+def _source_catalog_build(key: str, name: str) -> ArchiveObject | None:
+    """``l4/l2_source_catalog/{L2 stem}_cat.parquet`` or ``l4/l3_source_catalog/{L3 stem}_cat.parquet``."""
+    kind, _, filename = name.partition("/")
+    stem = filename.removesuffix("_cat.parquet")
+    if stem == filename:
+        return None
+    date = _PRODUCTS["r00342"]["date"]
+    if kind == "l2_source_catalog":
+        image = ccs_image("r00342", stem)
+        return None if image is None else _l2_catalog(key, image, date)
+    if kind == "l3_source_catalog":
+        row = _skycell_rows().get(f"{stem}_coadd.asdf")
+        return None if row is None else _l3_catalog(key, row, date)
+    return None
 
 
 _SKYCELL_FAMILY: list[_Family] = []

@@ -65,7 +65,7 @@ L3 skycells: the sandbox's own choices
     * A skycell gets a product for a visit when any detector of the visit's exposures overlaps
       its 5,000-pixel square (the detectors' edges are great circles: straight lines on the
       region's projection, so the test is exact). ``exptime`` and ``max_exptime`` are measured
-      on a 16 x 16 grid of points over the skycell, not on every pixel; a skycell whose
+      on an 8 x 8 grid of points over the skycell, not on every pixel; a skycell whose
       overlap misses every point gets its shortest member exposure for both.
 
 Examples
@@ -429,7 +429,7 @@ SKYCELL_BORDER = 100
 SKYCELL_SIDE = SKYCELL_CORE + 2 * SKYCELL_BORDER
 _RING_NSIDE = 13
 _CELLS_FROM_CENTRE = 35  # cells counted from the central one in each direction (published grid)
-_COVERAGE_GRID = 16
+_COVERAGE_GRID = 8
 
 
 @functools.cache
@@ -719,7 +719,7 @@ def coadd_member_counts() -> np.ndarray:
 def coadd_exposure_times(row: int) -> tuple[float, float]:
     """Return (mean over covered points, largest) exposure time of L3 product ``row``.
 
-    Measured on a 16 x 16 grid of points over the skycell: the sum of the exposure times of
+    Measured on an 8 x 8 grid of points over the skycell: the sum of the exposure times of
     the member detectors that hold each point.
 
     Examples
