@@ -931,10 +931,18 @@ def _family(level: str, exemplar: WfiImage, key: str, date: datetime) -> _Family
 def _roman_file(
     key: str, level: str, image: WfiImage, exemplar: WfiImage, exemplar_key: str, date: datetime
 ) -> AsdfObject:
-    family = _family(level, exemplar, exemplar_key, date)
+    return _family_member(
+        key, _maker(level, image, key, date), _family(level, exemplar, exemplar_key, date), date
+    )
+
+
+def _family_member(
+    key: str, make: Callable[[], tuple[Any, ...]], family: _Family, date: datetime
+) -> AsdfObject:
+    """A file of a family: its tree padded to the family's allotment, its size known in advance."""
     return AsdfObject(
         key,
-        _maker(level, image, key, date),
+        make,
         compression=family.compression,
         file_date=date.strftime("%Y-%m-%dT%H:%M:%S.000"),
         tree_size=family.tree_size,
@@ -1899,16 +1907,7 @@ def _skycell_object(key: str, row: int) -> AsdfObject:
             _SKYCELL_FAMILY.append(_Family(tree_allotment(item.tree_bytes), tuple(item.block_nbytes), "lz4"))
         family = _SKYCELL_FAMILY[0]
     filename = key.rsplit("/", 1)[1]
-    return AsdfObject(
-        key,
-        lambda: _skycell_model(row, filename, date),
-        compression=family.compression,
-        file_date=date.strftime("%Y-%m-%dT%H:%M:%S.000"),
-        tree_size=family.tree_size,
-        size=family.size,
-        version=VERSION,
-        last_modified=date,
-    )
+    return _family_member(key, lambda: _skycell_model(row, filename, date), family, date)
 
 
 def _catalog_keys() -> list[str]:
