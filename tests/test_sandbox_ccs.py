@@ -89,6 +89,7 @@ def written(tmp_path_factory):
         columns = [c["name"] for c in yaml.safe_load("\n".join(header[1:]))["datatype"]]
         data = [line for line in lines if not line.startswith("#")][1:]  # after the names' row
         found[path.name] = (columns, data)
+    found["folder"] = folder
     return found
 
 
@@ -99,7 +100,7 @@ def _column(found: tuple[list[str], list[str]], name: str) -> list[str]:
 
 
 def test_manifests_have_the_published_columns_and_the_survey_design_counts(written):
-    assert sorted(written) == ["gbtds_manifest.ecsv", "hlwas_coadd_manifest.ecsv", "hlwas_manifest.ecsv"]
+    assert sorted(p.name for p in written["folder"].iterdir()) == sorted(ccs.MANIFEST_FILES)
     gbtds, hlwas, coadd = (written[n] for n in ccs.MANIFEST_FILES)
     assert set(gbtds[0]) == L1_L2_COLUMNS and set(hlwas[0]) == L1_L2_COLUMNS
     # published: 4,891 GBTDS and 3,780 HLWAS exposures, 18 detectors each
@@ -299,3 +300,32 @@ def test_l2_source_catalog_lists_the_sky_model_s_sources_on_its_image(served, fs
     measured = -2.5 * np.log10(catalog.segment_flux.to_numpy()) + 31.4
     steady = np.isfinite(mags[index])  # the transients' magnitudes change with time
     assert np.median(np.abs(measured - mags[index])[steady]) < 0.1
+
+
+def test_the_notebook_tool_places_missing_manifests_beside_a_ccs_simulations_copy(
+    written, tmp_path, monkeypatch
+):
+    import importlib.util
+    import shutil
+    import sys
+    from pathlib import Path
+
+    tool = Path(__file__).resolve().parents[1] / "tools" / "public_notebooks.py"
+    spec = importlib.util.spec_from_file_location("public_notebooks", tool)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "public_notebooks", module)  # its dataclasses look themselves up
+    spec.loader.exec_module(module)
+    other = tmp_path / "working_with_asdf"
+    other.mkdir()
+    assert module.place_manifests(other) == [] and not any(other.iterdir())
+    folder = tmp_path / "ccs_simulations"
+    folder.mkdir()
+    for name in ("gbtds_manifest.ecsv", "hlwas_manifest.ecsv"):
+        shutil.copy(written["folder"] / name, folder / name)
+    (folder / "hlwas_manifest.ecsv").write_text("kept as it was\n")  # one of the real repository's own
+    placed = module.place_manifests(folder)
+    assert [p.name for p in placed] == list(ccs.MANIFEST_FILES)
+    assert (folder / "hlwas_manifest.ecsv").read_text() == "kept as it was\n"
+    written_coadd = (written["folder"] / "hlwas_coadd_manifest.ecsv").read_bytes()
+    assert (folder / "hlwas_coadd_manifest.ecsv").read_bytes() == written_coadd
+    assert module.place_manifests(folder) == []  # all there: nothing written

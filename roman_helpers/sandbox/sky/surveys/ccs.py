@@ -854,11 +854,15 @@ def write_manifests(directory: Any, *, overwrite: bool = True, progress: Any = N
 
     Examples
     --------
-    >>> import tempfile
+    A folder that already holds the manifests (the real ones, say) keeps them:
+
+    >>> import pathlib, tempfile
     >>> with tempfile.TemporaryDirectory() as folder:
+    ...     for name in MANIFEST_FILES:
+    ...         _ = (pathlib.Path(folder) / name).write_text("# the real one")
     ...     paths = write_manifests(folder, overwrite=False)
-    ...     [path.name for path in paths]
-    ['gbtds_manifest.ecsv', 'hlwas_manifest.ecsv', 'hlwas_coadd_manifest.ecsv']
+    ...     [path.read_text() for path in paths]
+    ['# the real one', '# the real one', '# the real one']
     """
     from pathlib import Path
 
