@@ -54,7 +54,10 @@ _READERS = {".ecsv": "ascii.ecsv", ".csv": "ascii.csv"}
 
 def pending(index: Table) -> np.ndarray:
     """Rows seeded from a manifest whose footprint has not been read yet (no error, no image size)."""
-    return (np.asarray(index["error"], dtype=object) == "") & (np.asarray(index["naxis1"]) == 0)
+    unread = np.asarray(index["naxis1"]) == 0  # integers first: the text of only those rows is looked at
+    rows = np.flatnonzero(unread)
+    unread[rows] = np.asarray(index["error"], dtype=object)[rows] == ""
+    return unread
 
 
 def _read_manifest(path: Path) -> Table:
@@ -128,7 +131,9 @@ def from_manifest(manifest: Table | str | PathLike, *, uri_column: str = "l2_s3_
     uri_column : str, optional
         Which files to index: ``"l2_s3_uri"`` (calibrated images, the default) or another
         column of ``s3://`` URIs. Level-1 files (``"l1_s3_uri"``) hold no WCS, so :func:`find`
-        cannot place them: index level 2 and read each file's ``l1_s3_uri`` beside it.
+        cannot place them: index level 2 and read each file's ``l1_s3_uri`` beside it. A
+        manifest of level-3 mosaics (``"l3_s3_uri"``, skycells without a detector position) is
+        not taken yet: index its files with :func:`build_index`.
 
     Returns
     -------
@@ -195,6 +200,13 @@ def from_manifest(manifest: Table | str | PathLike, *, uri_column: str = "l2_s3_
             "uri_column", uri_column, valid=present, hint="name the manifest's column of s3:// URIs"
         )
     missing = [name for name in _NEEDED if name not in manifest.colnames]
+    if missing and uri_column == "l3_s3_uri":
+        # the place to add mosaics: a skycell's own centre and reach would stand for the detector's
+        raise FileFormatError(
+            "a manifest of level-3 mosaics gives no detector position, so its rows cannot be placed "
+            f"before their files are read (it lacks {', '.join(missing)}); index those files from "
+            "their headers instead: build_index(list(manifest['l3_s3_uri']))"
+        )
     if missing:
         raise FileFormatError(
             f"the manifest lacks the columns {', '.join(missing)}: an index seeded from a manifest needs "
