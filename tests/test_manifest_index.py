@@ -222,6 +222,18 @@ def test_manifest_errors_say_what_to_do(manifest, tmp_path) -> None:
         footprints.from_manifest(tmp_path / "manifest.txt")
 
 
+def test_a_position_off_the_manifest_reads_nothing_and_says_where_its_files_are(manifest) -> None:
+    index = footprints.from_manifest(manifest)
+    with measure() as client, pytest.warns(UserWarning, match="nearest detector of its manifest"):
+        found = footprints.find(index, "10.0 20.0")
+    assert len(found) == 0 and client.requests == 0 and found.meta["footprints"]["candidates"] == 0
+    centre = SkyCoord(manifest["detector_ra"], manifest["detector_dec"], unit="deg").separation(
+        SkyCoord(10.0, 20.0, unit="deg")
+    )
+    assert f"{centre.deg.min():.1f} degrees away" in found.meta["reason"]
+    assert "the manifest's files lie within" in found.meta["suggestion"]
+
+
 def _cli(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import _bands, _sky, _wcs
 from ._build import check_workers
-from ._manifest import candidates, learn, pending
+from ._manifest import DETECTOR_REACH_DEG, candidates, learn, pending
 from ._store import _check_columns, load_index, save_index
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
@@ -220,7 +220,10 @@ def find(
     found.meta["footprints"] = read
     if not len(found):
         usable[usable] = selected(np.flatnonzero(usable))
-        reason, suggestion = _nothing_found(index, usable, ra_t, dec_t)
+        unread = np.flatnonzero(pending(index))
+        reason, suggestion = _unread_nearer(index, unread[selected(unread)], usable, ra_t, dec_t)
+        if not reason:
+            reason, suggestion = _nothing_found(index, usable, ra_t, dec_t)
         found.meta["reason"], found.meta["suggestion"] = reason, suggestion
         found.meta["message"] = message = reason + (
             f", so a wider radius= would not help; {suggestion}"
@@ -406,6 +409,45 @@ def _extent(index: Table, rows: np.ndarray) -> tuple[str, float]:
     within = float(np.max(spread + np.asarray(index["fov_radius"], float)[rows]))
     ra, dec = math.degrees(math.atan2(middle[1], middle[0])) % 360, math.degrees(math.asin(middle[2]))
     return f"ra={ra:.4f} dec={dec:.4f}", within
+
+
+def _unread_nearer(
+    index: Table, unread: np.ndarray, usable: np.ndarray, ra: float, dec: float
+) -> tuple[str, str]:
+    """Why nothing was found when a manifest's file not read yet is the nearest: ("", "") otherwise.
+
+    Such a file's detector centre lies beyond :data:`DETECTOR_REACH_DEG` (else it was read), so
+    the distance to that centre less the reach is how near its pixels may come.
+    """
+    if not len(unread):
+        return "", ""
+    point = _unit_vectors(ra, dec)
+    centres = _unit_vectors(
+        np.asarray(index["ra_center"], float)[unread], np.asarray(index["dec_center"], float)[unread]
+    )
+    centre = float(
+        np.min(np.degrees(np.arctan2(np.linalg.norm(np.cross(centres, point), axis=-1), centres @ point)))
+    )
+    if centre <= DETECTOR_REACH_DEG:  # within reach, yet not read: its read failed (find warned)
+        return (
+            f"no file read holds ra={ra:.6f} dec={dec:.6f}, but files that may hold it could not be read",
+            "search again to read them",
+        )
+    rows = np.flatnonzero(usable)
+    if len(rows) and _nearest(index, rows, point, dec)[0] <= centre - DETECTOR_REACH_DEG:
+        return "", ""  # a footprint read is nearer: the usual answer
+    reason = (
+        f"no file in the index holds ra={ra:.6f} dec={dec:.6f}; the nearest detector of its manifest "
+        f"has its centre {_angle_words(centre)} away, beyond the {DETECTOR_REACH_DEG * 3600:.0f} arcsec "
+        "within which a detector's pixels lie"
+    )
+    if centre * 3600 <= NEAR_ARCSEC + DETECTOR_REACH_DEG * 3600:
+        return reason, ""
+    middle, within = _extent(index, unread)
+    return reason, (
+        f"the manifest's files lie within {_angle_words(within)} of {middle}; check the position, "
+        "or use the manifest of that field"
+    )
 
 
 def _nothing_found(index: Table, usable: np.ndarray, ra: float, dec: float) -> tuple[str, str]:
