@@ -104,3 +104,5 @@ def test_the_notebooks_cone_is_scored_against_the_same_truth(run) -> None:
         cone = query["notebook"]
         assert cone["found"] == int(np.sum(inside))
         assert cone["found"] - cone["wrong"] + cone["missed"] == query["truth"]
+        small = query["half_side"]  # a cone within half a detector's side includes no wrong file
+        assert small["wrong"] == 0 and small["found"] + small["missed"] == query["truth"]
