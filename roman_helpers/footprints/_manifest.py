@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import FileFormatError, Interrupted, InvalidParameterError, ObjectNotFoundError
 from ._build import _NOT_READ, _read_all
-from ._store import _FORMAT_KEY, _FORMAT_VERSION, COLUMNS, _table, read_parquet
+from ._store import _FORMAT_KEY, _FORMAT_VERSION, COLUMNS, _table, read_parquet, strings
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.table import Table
@@ -56,7 +56,7 @@ def pending(index: Table) -> np.ndarray:
     """Rows seeded from a manifest whose footprint has not been read yet (no error, no image size)."""
     unread = np.asarray(index["naxis1"]) == 0  # integers first: the text of only those rows is looked at
     rows = np.flatnonzero(unread)
-    unread[rows] = np.asarray(index["error"], dtype=object)[rows] == ""
+    unread[rows] = strings(index["error"])[rows] == ""
     return unread
 
 
@@ -86,8 +86,7 @@ def _read_manifest(path: Path) -> Table:
 
 def _text(column: Any) -> np.ndarray:
     """A column as stripped Python strings; masked or missing values become ''."""
-    values = column.filled("") if hasattr(column, "filled") else column
-    return np.array([str(value).strip() for value in values], dtype=object)
+    return np.array([str(value).strip() for value in strings(column)], dtype=object)
 
 
 def _mjd(column: Any, name: str) -> np.ndarray:
@@ -214,7 +213,7 @@ def from_manifest(manifest: Table | str | PathLike, *, uri_column: str = "l2_s3_
         )
     uris = _text(manifest[uri_column])
     kept = np.flatnonzero(uris != "")
-    wrong = [uri for uri in uris[kept[:1000]] if not uri.startswith("s3://")]
+    wrong = [uri for uri in uris[kept] if not uri.startswith("s3://")]
     if wrong:
         raise InvalidParameterError(
             uri_column, wrong[0], hint=f"the {uri_column} column should hold s3:// URIs"
@@ -305,8 +304,12 @@ def learn(
         numbers = np.array([number for number, _ in kept])
         read = _table([row for _, row in kept])
         for name in COLUMNS:
-            if name != "uri":
-                index[name][numbers] = read[name]
+            if name == "uri":
+                continue
+            if COLUMNS[name][0] is object and index[name].dtype != object:
+                # text of a fixed width (a table read by astropy itself) would cut a WCS short
+                index[name] = np.array([str(value) for value in strings(index[name])], dtype=object)
+            index[name][numbers] = read[name]
     counts = {
         "read": len(done),
         "not_read": len(done) - len(kept),

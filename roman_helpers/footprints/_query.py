@@ -13,7 +13,7 @@ import numpy as np
 from .. import _bands, _sky, _wcs
 from ._build import check_workers
 from ._manifest import DETECTOR_REACH_DEG, candidates, learn, pending
-from ._store import _check_columns, load_index, save_index
+from ._store import _check_columns, load_index, save_index, strings
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.coordinates import SkyCoord
@@ -206,7 +206,7 @@ def find(
     selected = _selection(index, band, time)
     points = _unit_vectors(float(target.ra.deg), float(target.dec.deg)).reshape(1, 3)
     read = _read_footprints(index, path, points, radius_deg, selected, max_workers, anon, progress)
-    usable = (np.asarray(index["error"], dtype=object) == "") & (np.asarray(index["naxis1"]) > 0)
+    usable = (strings(index["error"]) == "") & (np.asarray(index["naxis1"]) > 0)
     rows, xs, ys = _holding(index, usable, selected, target, radius_deg)
     found = index[rows]
     found["x"], found["y"] = xs, ys
@@ -317,13 +317,13 @@ def _selection(index: Table, band: Any, time: Any) -> Callable[[np.ndarray], np.
     spellings: list[str] | None = None  # the band names as the index writes them
     wanted = _sky.parse_bands(band)
     if wanted is not None:
-        spellings = _bands.held(wanted, sorted({str(b) for b in np.asarray(index["band"], dtype=object)}))
+        spellings = _bands.held(wanted, sorted({str(b) for b in strings(index["band"])}))
     start, end = _sky.parse_time_range(time) if time is not None else (-math.inf, math.inf)
 
     def selected(rows: np.ndarray) -> np.ndarray:
         keep = np.ones(len(rows), dtype=bool)
         if spellings is not None:
-            keep &= np.isin(np.asarray(index["band"], dtype=object)[rows], spellings)
+            keep &= np.isin(strings(index["band"])[rows], spellings)
         if time is not None:
             t_start = np.asarray(index["t_start"], float)[rows]
             t_end = np.asarray(index["t_end"], float)[rows]
@@ -565,9 +565,7 @@ def find_many(
     selected = _selection(index, band, time)
     points = _unit_vectors(np.asarray(targets.ra.deg), np.asarray(targets.dec.deg)).reshape(-1, 3)
     read = _read_footprints(index, path, points, 0.0, selected, max_workers, anon, progress)
-    rows = np.flatnonzero(
-        (np.asarray(index["error"], dtype=object) == "") & (np.asarray(index["naxis1"]) > 0)
-    )
+    rows = np.flatnonzero((strings(index["error"]) == "") & (np.asarray(index["naxis1"]) > 0))
     rows = rows[selected(rows)]
     reach = math.sin(math.radians(PREFILTER_MARGIN_DEG))
     pairs: list[tuple[int, int, float, float]] = []  # (index row, target, x, y)

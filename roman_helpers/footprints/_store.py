@@ -16,7 +16,7 @@ from ..errors import FileFormatError, InvalidParameterError, MissingExtraError, 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.table import Table
 
-__all__ = ["COLUMNS", "load_index", "read_parquet", "save_index"]
+__all__ = ["COLUMNS", "load_index", "read_parquet", "save_index", "strings"]
 
 #: The columns of an index, in order, with their type and the value of a file not (yet) indexed.
 COLUMNS: dict[str, tuple[Any, Any]] = {
@@ -75,6 +75,13 @@ def _table(rows: list[dict[str, Any]]) -> Table:
             array = np.array(values, dtype=dtype)
         table[name] = Column(array, unit=_UNITS.get(name))
     return table
+
+
+def strings(column: Any) -> np.ndarray:
+    """A text column as Python strings, masked values (how astropy reads an empty ECSV field) as ''."""
+    if hasattr(column, "filled"):
+        column = column.filled("")
+    return np.asarray(column, dtype=object)
 
 
 def _holds(column: Any) -> str:
