@@ -28,7 +28,7 @@ from ._store import _FORMAT_KEY, _FORMAT_VERSION, COLUMNS, _table, read_parquet,
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.table import Table
 
-__all__ = ["DETECTOR_REACH_DEG", "URI_COLUMNS", "candidates", "from_manifest", "learn", "pending"]
+__all__ = ["DETECTOR_REACH_DEG", "candidates", "from_manifest", "learn", "pending"]
 
 #: Pixels a side of a WFI detector's science array, and its nominal pixel scale (arcsec).
 _WFI_SIDE, _WFI_SCALE = 4088, 0.11
@@ -43,8 +43,6 @@ _CIRCUMRADIUS_ARCSEC = math.sqrt(2) * (_WFI_SIDE / 2 + 0.5) * _WFI_SCALE
 #: detector position is farther from a target than this plus the search radius cannot hold it.
 DETECTOR_REACH_DEG = (1.1 * _CIRCUMRADIUS_ARCSEC + 10.0) / 3600
 
-#: The URI columns of a Core Community Survey manifest, one for each processing level.
-URI_COLUMNS = ("l2_s3_uri", "l1_s3_uri", "l3_s3_uri")
 #: Manifest columns each seeded row needs (``end_time`` is optional: start plus exposure time).
 _NEEDED = ("detector_ra", "detector_dec", "detector", "optical_element", "start_time", "exptime")
 #: Manifest columns that become index columns (under the index's names) and are not kept twice.
@@ -75,7 +73,7 @@ def _read_manifest(path: Path) -> Table:
     if not path.is_file():
         raise ObjectNotFoundError(f"no manifest at {path}; download the survey's manifest (ECSV) first")
     if suffix == ".parquet":
-        return read_parquet(path, "manifest")
+        return read_parquet(path, "a manifest (a table of files)")
     try:
         return Table.read(path, format=_READERS[suffix])
     except Exception as error:  # astropy raises many types for a file that is not this format

@@ -251,7 +251,7 @@ def read_parquet(path: Path, expected: str) -> Table:
     try:
         stored = pq.read_table(path)
     except (pa.ArrowException, OSError) as error:
-        raise FileFormatError(f"{path} is not a Parquet file ({error}); expected an {expected}") from error
+        raise FileFormatError(f"{path} is not a Parquet file ({error}); expected {expected}") from error
     described = _described(stored, path)
     table = Table(meta=described.get("meta", {}))
     for name in stored.column_names:
@@ -311,7 +311,7 @@ def load_index(path: str | PathLike) -> Table:
                 "expected an index written by save_index"
             ) from error
     else:
-        table = read_parquet(path, "index written by save_index")
+        table = read_parquet(path, "an index written by save_index")
     _check_columns(table, str(path))
     for name, (dtype, _blank) in COLUMNS.items():  # text columns as Python strings; ECSV reads "" as masked
         if dtype is object:
