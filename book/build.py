@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -34,6 +35,9 @@ BUILD_DIR = ROOT / "_build"
 HTML_DIR = BUILD_DIR / "html"
 STAMP = BUILD_DIR / ".book-built"
 GENERATED = ROOT / "book" / "generated"
+#: sphinx-autoapi's pages (``autoapi_root``), written anew at every build; pages of modules that
+#: were removed or renamed would otherwise stay and break the build.
+API_REFERENCE = ROOT / "book" / "api" / "reference"
 
 # Everything the book is made from. Generated pages and autoapi output are excluded: they are
 # derived from these.
@@ -369,6 +373,7 @@ def build(*, real: bool = False) -> Path:
             + " (create them, or remove them from _toc.yml)"
         )
     started = time.time()
+    shutil.rmtree(API_REFERENCE, ignore_errors=True)
     rewritten = write_generated_pages()
     for page in rewritten:
         print(f"build.py: wrote {page.relative_to(ROOT)}")

@@ -150,3 +150,27 @@ def tds_index(sandbox, tmp_path_factory) -> Indexed:
     with sandbox_environment(sandbox), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         status = main(["index", str(listing), "-o", str(path)])
     return Indexed(path, status, out.getvalue(), err.getvalue(), sources)
+
+
+# --------------------------------------------------------------------------- the book, built beside the suite
+_BOOK_TESTS = "test_book_browser.py"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the built book's tests last, so its background build overlaps the rest of the suite."""
+    book = [item for item in items if item.path.name == _BOOK_TESTS]
+    items[:] = [item for item in items if item.path.name != _BOOK_TESTS] + book
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start building the book in the background when any of its tests will run."""
+    book = [item for item in session.items if item.path.name == _BOOK_TESTS]
+    if book and not session.config.option.collectonly:
+        book[0].module.start_background_build()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for item in session.items:
+        if item.path.name == _BOOK_TESTS:
+            item.module.stop_background_build()
+            return

@@ -70,17 +70,45 @@ def _load_build_module():
 # --------------------------------------------------------------------------- the book and its server
 
 
+# Building the book executes every tutorial: minutes. The suite keeps about one of CI's two cores
+# busy, so tests/conftest.py starts the build in the background once the tests are collected (when
+# any test here is selected) and runs these tests last; `built_book` then waits for that build.
+_background: dict[str, Any] = {}
+
+
+def start_background_build() -> None:
+    """Start ``book/build.py`` in the background when the built book is missing or stale."""
+    if _background or not _load_build_module().is_stale():
+        return
+    log = Path(tempfile.mkdtemp(prefix="book-build-")) / "build.log"
+    with log.open("w") as handle:
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "book" / "build.py")],
+            cwd=ROOT,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    _background.update(process=process, log=log)
+
+
+def stop_background_build() -> None:
+    """Stop a background build the session no longer waits for (an aborted run)."""
+    process = _background.get("process")
+    if process is not None and process.poll() is None:
+        process.terminate()
+        process.wait(timeout=60)
+
+
 @pytest.fixture(scope="module")
 def built_book() -> Path:
-    """``_build/html``, rebuilt by ``book/build.py`` when missing or stale."""
-    build = _load_build_module()
-    if build.is_stale():
-        result = subprocess.run(
-            [sys.executable, str(ROOT / "book" / "build.py")], cwd=ROOT, capture_output=True, text=True
-        )
-        assert result.returncode == 0, (
-            f"book/build.py failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
-        )
+    """``_build/html``, built by ``book/build.py`` when missing or stale (or by the background build)."""
+    if not _background:
+        start_background_build()
+    process = _background.get("process")
+    if process is not None:
+        status = process.wait()
+        log = _background["log"].read_text()
+        assert status == 0, f"book/build.py failed:\n{log[-12000:]}"
     assert (HTML_DIR / "index.html").is_file()
     return HTML_DIR
 

@@ -13,6 +13,13 @@ clones, e.g. ``git clone https://github.com/Caltech-IPAC/irsa-tutorials``. Each 
 temporary copy of its own folder, so files it reads beside itself are found and nothing it writes
 lands in the clone. Running them needs what they import: ``pip install "roman-helpers[peers]"``.
 
+The ``ccs_simulations`` notebook of roman_notebooks reads three ECSV manifests from its own
+folder (``gbtds_manifest.ecsv``, ``hlwas_manifest.ecsv``, ``hlwas_coadd_manifest.ecsv``). The
+real repository ships them beside the notebook, but they list the real files, which the sandbox
+does not hold, and a clone without its large files lacks them: when the copy's folder has none,
+the sandbox's own manifests (``roman-helpers sandbox manifests``) are written there, so the
+notebook searches the files the sandbox serves.
+
 Usage::
 
     roman-helpers sandbox run -- python tools/public_notebooks.py \
@@ -94,6 +101,21 @@ def _error_text(outputs: list[Any]) -> str:
     return ""
 
 
+def place_manifests(folder: Path) -> list[Path]:
+    """Write the sandbox's CCS manifests into a ``ccs_simulations`` folder that lacks them.
+
+    A manifest already in the folder is kept as it is. Other folders are left alone.
+    """
+    if folder.name != "ccs_simulations":
+        return []
+    from roman_helpers.sandbox.sky.surveys import ccs
+
+    if all((folder / name).is_file() for name in ccs.MANIFEST_FILES):
+        return []
+    print(f"  writing the sandbox's CCS manifests into {folder} ...", file=sys.stderr, flush=True)
+    return ccs.write_manifests(folder, overwrite=False)
+
+
 def run_notebook(path: Path, *, timeout: float, kernel: str) -> NotebookOutcome:
     """Execute ``path`` cell by cell in a copy of its folder; never raise for a failing cell."""
     from nbclient import NotebookClient
@@ -108,6 +130,7 @@ def run_notebook(path: Path, *, timeout: float, kernel: str) -> NotebookOutcome:
     with tempfile.TemporaryDirectory(prefix="public-notebook-") as scratch:
         folder = Path(scratch) / path.parent.name
         shutil.copytree(path.parent, folder, ignore=shutil.ignore_patterns(".git", "*.ipynb_checkpoints"))
+        place_manifests(folder)
         client = NotebookClient(
             notebook,
             timeout=timeout,

@@ -36,7 +36,10 @@ synthetic files laid out as the real archives lay theirs out.
                                             export lines a shell needs (no secrets in
                                             them); Ctrl-C stops it
   roman-helpers sandbox run -- COMMAND ...  start it, run COMMAND with its environment,
-                                            stop it, and exit with COMMAND's status"""
+                                            stop it, and exit with COMMAND's status
+  roman-helpers sandbox manifests [DIR]     write the Core Community Survey simulations'
+                                            manifests (the ECSV files the ccs_simulations
+                                            notebook reads) into DIR"""
 
 _DURATION_UNITS = {"": 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6}
 _BYTE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
@@ -105,7 +108,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = sandbox.add_subparsers(dest="sandbox_command", metavar="{up,run}")
+    commands = sandbox.add_subparsers(dest="sandbox_command", metavar="{up,run,manifests}")
     sandbox.set_defaults(handler=lambda args: _usage(sandbox))
     up = commands.add_parser("up", help="start in the foreground and print the environment to export")
     _add_options(up)
@@ -123,6 +126,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     run.add_argument("command", nargs=argparse.REMAINDER, help="the command to run (after --)")
     run.set_defaults(handler=_run)
+    manifests = commands.add_parser(
+        "manifests",
+        help="write the CCS simulations' ECSV manifests",
+        description="Write gbtds_manifest.ecsv, hlwas_manifest.ecsv and hlwas_coadd_manifest.ecsv: "
+        "the manifests of the Science Operations Center's Core Community Survey simulations "
+        "(r00340, r00342) as the offline sandbox serves them, in the published columns, one row "
+        "per L1/L2 dataset or L3 skycell product. Use them where the ccs_simulations notebook "
+        "expects the real ones (beside it). About 70 MB; under a minute.",
+    )
+    manifests.add_argument(
+        "directory", nargs="?", default=".", help="folder to write them into (default: the current one)"
+    )
+    manifests.add_argument(
+        "--keep", action="store_true", help="leave a manifest that is already there as it is"
+    )
+    manifests.set_defaults(handler=_manifests)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -199,6 +218,19 @@ def _run(args: argparse.Namespace) -> int:
             raise InvalidParameterError("command", command[0], hint="no such program on PATH") from None
         except KeyboardInterrupt:
             return 130
+
+
+def _manifests(args: argparse.Namespace) -> int:
+    from roman_helpers.sandbox.sky.surveys import ccs
+
+    paths = ccs.write_manifests(
+        args.directory,
+        overwrite=not args.keep,
+        progress=lambda name: print(f"writing {name} ...", file=sys.stderr, flush=True),
+    )
+    for path in paths:
+        print(path)
+    return 0
 
 
 def relaunched_main(arguments: list[str]) -> int:

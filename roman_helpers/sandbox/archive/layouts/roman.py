@@ -10,7 +10,11 @@ What is mirrored (bucket, prefix: what the real one holds)
     ``stpubdata``, ``roman/nexus/soc_simulations/r00340/`` and ``r00342/``
         The Science Operations Center's Core Community Survey simulations (GBTDS and HLWAS):
         ``l1/*_uncal.asdf``, ``l2/*_cal.asdf`` with ``_preview.png`` and ``_thumb.png`` beside
-        each (:func:`~roman_helpers.sandbox.sky.surveys.ccs.manifest`).
+        each (:func:`~roman_helpers.sandbox.sky.surveys.ccs.manifest`); for the HLWAS also
+        ``l3/*_coadd.asdf``, one 5000 x 5000 skycell mosaic per skycell, visit and filter
+        (:func:`~roman_helpers.sandbox.sky.surveys.ccs.coadd_manifest`), and the Parquet
+        source catalogs ``l4/l2_source_catalog/{L2 stem}_cat.parquet`` and
+        ``l4/l3_source_catalog/{L3 stem}_cat.parquet`` (:func:`source_catalog_rows`).
     ``stpubdata``, ``roman/nexus/soc_simulations/input_catalogs/``
         The simulations' input catalogs ``cat-{hpix}.fits``: Roman I-Sim catalog tables of the
         sky's stars and galaxies in each HEALPix cell (nside 512, NESTED, Galactic).
@@ -55,7 +59,13 @@ The sandbox's own choices
     The GBTDS L2 files carry the simulated pointing's WCS, not the drifted Gaia-aligned one the
     real files have. The mosaic: north up, 0.11 arcsec pixels, the smallest square about the four
     WFI11 centres that holds their footprints; its noise is that of the mean of four exposures
-    wherever any covers (weight and context say how many do), NaN where none does.
+    wherever any covers (weight and context say how many do), NaN where none does. The HLWAS
+    skycells are mosaics of the same kind on the sky map's grid (0.055 arcsec, the skycell's
+    TAN projection about its region's tangent point), of the visit's detectors that reach them.
+    Source catalogs list the sky model's stars and galaxies detected on the image (5 sigma, see
+    :func:`source_catalog_rows`) at their true positions, ``is_extended`` for galaxies, fluxes
+    in nJy; written by pyarrow, their size is known once made (a listing of
+    ``l4/`` makes the catalogs of its page: their sources, no pixels).
 """
 
 from __future__ import annotations
@@ -82,7 +92,7 @@ from roman_helpers.sandbox.archive.asdf import (
 from roman_helpers.sandbox.archive.objects import ArchiveObject, ArraySpec, MaterialisedObject
 from roman_helpers.sandbox.archive.png import png_bytes, png_size
 from roman_helpers.sandbox.archive.registry import Provider, code_version
-from roman_helpers.sandbox.archive.tables import text_object
+from roman_helpers.sandbox.archive.tables import parquet_object, text_object
 from roman_helpers.sandbox.sky import render, sources, wfi
 from roman_helpers.sandbox.sky.bands import band
 from roman_helpers.sandbox.sky.surveys import ccs, was
@@ -105,6 +115,7 @@ __all__ = [
     "ma_table",
     "providers",
     "sky_image",
+    "source_catalog_rows",
     "tutorial_image",
 ]
 
@@ -920,10 +931,18 @@ def _family(level: str, exemplar: WfiImage, key: str, date: datetime) -> _Family
 def _roman_file(
     key: str, level: str, image: WfiImage, exemplar: WfiImage, exemplar_key: str, date: datetime
 ) -> AsdfObject:
-    family = _family(level, exemplar, exemplar_key, date)
+    return _family_member(
+        key, _maker(level, image, key, date), _family(level, exemplar, exemplar_key, date), date
+    )
+
+
+def _family_member(
+    key: str, make: Callable[[], tuple[Any, ...]], family: _Family, date: datetime
+) -> AsdfObject:
+    """A file of a family: its tree padded to the family's allotment, its size known in advance."""
     return AsdfObject(
         key,
-        _maker(level, image, key, date),
+        make,
         compression=family.compression,
         file_date=date.strftime("%Y-%m-%dT%H:%M:%S.000"),
         tree_size=family.tree_size,
@@ -1281,127 +1300,192 @@ def _ou_object(key: str, image: _WasImage, date: datetime) -> AsdfObject:
     )
 
 
-# ---------------------------------------------------------------- the tutorial mosaic (Level 3)
-_MOSAIC_DETECTOR = 11
-
-
-@functools.cache
-def _mosaic_frame() -> tuple[Any, tuple[int, int], tuple[WfiImage, ...]]:
-    """The mosaic's FITS WCS (north up, 0.11 arcsec, TAN), its shape, and the four WFI11 images in it.
-
-    Tangent point the mean of the four detector centres; the smallest square of whole pixels,
-    centred there, that holds the four detectors' footprints.
-    """
+# ---------------------------------------------------------------- Level 3 mosaics
+def _tan_header(ra0: float, dec0: float, crpix: tuple[float, float], scale_arcsec: float) -> Any:
+    """A FITS TAN header, north up, east left: what every mosaic here is drawn on."""
     from astropy.io import fits
 
-    images = tuple(image for image in _tutorial_images().values() if image.detector == _MOSAIC_DETECTOR)
-    centres = [wfi.detector_centres(i.wfi_ra, i.wfi_dec, i.wfi_pa, _MOSAIC_DETECTOR) for i in images]
-    ra0 = round(float(np.mean([float(c[0]) for c in centres])), 8)
-    dec0 = round(float(np.mean([float(c[1]) for c in centres])), 8)
-    reach = 0.0
-    for image in images:
-        ra, dec = wfi.corners(image.wfi_ra, image.wfi_dec, image.wfi_pa, _MOSAIC_DETECTOR, convention="roman")
-        xi, eta = wfi.project(ra0, dec0, ra, dec)
-        reach = max(reach, float(np.abs(np.concatenate([xi, eta])).max()) * 3600 / wfi.PIXEL_SCALE)
-    side = 2 * math.ceil(reach) + 2
     header = fits.Header()
     for name, value in (
         ("CTYPE1", "RA---TAN"),
         ("CTYPE2", "DEC--TAN"),
         ("CRVAL1", ra0),
         ("CRVAL2", dec0),
-        ("CRPIX1", (side + 1) / 2),
-        ("CRPIX2", (side + 1) / 2),
-        ("CD1_1", -wfi.PIXEL_SCALE / 3600),
+        ("CRPIX1", crpix[0]),
+        ("CRPIX2", crpix[1]),
+        ("CD1_1", -scale_arcsec / 3600),
         ("CD1_2", 0.0),
         ("CD2_1", 0.0),
-        ("CD2_2", wfi.PIXEL_SCALE / 3600),
+        ("CD2_2", scale_arcsec / 3600),
         ("CUNIT1", "deg"),
         ("CUNIT2", "deg"),
         ("RADESYS", "ICRS"),
     ):
         header[name] = value
-    return header, (side, side), images
+    return header
 
 
-@functools.lru_cache(maxsize=1)
-def _mosaic_sky() -> render.Exposure:
-    """The mosaic's sky: the mean of four F106 exposures in MJy/sr, no cosmic rays (rejected)."""
-    header, shape, images = _mosaic_frame()
-    return render.Exposure(
-        header,
-        shape,
-        "F106",
-        exptime=images[0].exptime,
-        mjd=float(_time(images[0].start_time).mjd),
-        seed=seed("roman", f"{TUTORIAL_PREFIX}{roman_surveys.TUTORIAL_MOSAIC}"),
-        units="MJy/sr",
-        n_exposures=len(images),
-        cosmic_rays=False,
-    )
+class _Coadd:
+    """A Level 3 mosaic of WFI images: its grid, its member images, and the sky they saw.
+
+    Its noise is that of the mean of the exposures wherever any covers (weight and context say
+    how many do), NaN where none does; no cosmic rays (rejected in the combination).
+    """
+
+    def __init__(self, header: Any, shape: tuple[int, int], images: tuple[WfiImage, ...], seed_name: str):
+        self.header, self.shape, self.images, self.seed_name = header, shape, images, seed_name
+        self._coverage: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @functools.cached_property
+    def sky(self) -> render.Exposure:
+        first = self.images[0]
+        exposures = {(i.pass_, i.visit, i.exposure, i.start_time) for i in self.images}
+        return render.Exposure(
+            self.header,
+            self.shape,
+            first.optical_element,
+            exptime=first.exptime,
+            mjd=float(_time(first.start_time).mjd),
+            seed=seed("roman", self.seed_name),
+            units="MJy/sr",
+            n_exposures=len(exposures),
+            cosmic_rays=False,
+        )
+
+    @functools.cached_property
+    def _to_detectors(self) -> list[np.ndarray]:
+        """Per member image, the homography from mosaic pixels to its detector's pixels.
+
+        Both grids are gnomonic projections of the sphere, and a central projection onto one
+        plane followed by the inverse onto another is a projective map of the plane: four
+        points carried through the exact path (sky, then the detector's WCS) fix it exactly.
+        Applying it costs a few products per pixel instead of two trigonometric projections.
+        """
+        header, (ny, nx) = self.header, self.shape
+        scale = abs(float(header["CD1_1"]))
+        x = np.array([0.0, nx - 1.0, nx - 1.0, 0.0])
+        y = np.array([0.0, 0.0, ny - 1.0, ny - 1.0])
+        ra, dec = wfi.deproject(
+            header["CRVAL1"],
+            header["CRVAL2"],
+            -(x + 1 - header["CRPIX1"]) * scale,
+            (y + 1 - header["CRPIX2"]) * scale,
+        )
+        found = []
+        for image in self.images:
+            centre = wfi.detector_centres(image.wfi_ra, image.wfi_dec, image.wfi_pa, image.detector)
+            xi, eta = wfi.project(float(centre[0]), float(centre[1]), ra, dec)
+            inverse = np.linalg.inv(wfi.cd_matrix(image.wfi_pa, image.detector, "roman"))
+            px = inverse[0, 0] * xi + inverse[0, 1] * eta + wfi.REFERENCE_PIXEL
+            py = inverse[1, 0] * xi + inverse[1, 1] * eta + wfi.REFERENCE_PIXEL
+            rows = []
+            for xs, ys, u, v in zip(x, y, px, py, strict=True):
+                rows.append([xs, ys, 1, 0, 0, 0, -u * xs, -u * ys, u])
+                rows.append([0, 0, 0, xs, ys, 1, -v * xs, -v * ys, v])
+            system = np.array(rows)
+            found.append(np.append(np.linalg.solve(system[:, :8], system[:, 8]), 1.0).reshape(3, 3))
+        return found
+
+    def covering(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """How many member images hold each of the 0-based pixel positions ``x``, ``y``."""
+        count = np.zeros(np.shape(x), np.int32)
+        for h in self._to_detectors:
+            w = h[2, 0] * x + h[2, 1] * y + h[2, 2]
+            px = (h[0, 0] * x + h[0, 1] * y + h[0, 2]) / w
+            py = (h[1, 0] * x + h[1, 1] * y + h[1, 2]) / w
+            count += (px >= -0.5) & (px < _SIDE - 0.5) & (py >= -0.5) & (py < _SIDE - 0.5)
+        return count
+
+    def coverage(self, index: int) -> np.ndarray:
+        """Which member images cover each pixel of block ``index`` (bit k: image k)."""
+        with self._lock:
+            if index in self._coverage:
+                return self._coverage[index]
+        ny, nx = self.shape
+        y0 = index * render.BLOCK_ROWS
+        y, x = np.mgrid[y0 : min(ny, y0 + render.BLOCK_ROWS), 0:nx].astype(float)
+        bits = np.zeros(x.shape, np.uint32)
+        for bit, h in enumerate(self._to_detectors):
+            w = h[2, 0] * x + h[2, 1] * y + h[2, 2]
+            px = (h[0, 0] * x + h[0, 1] * y + h[0, 2]) / w
+            py = (h[1, 0] * x + h[1, 1] * y + h[1, 2]) / w
+            inside = (px >= -0.5) & (px < _SIDE - 0.5) & (py >= -0.5) & (py < _SIDE - 0.5)
+            bits[inside] |= np.uint32(1 << bit)
+        with self._lock:
+            self._coverage[index] = bits
+            while len(self._coverage) > 8:
+                self._coverage.popitem(last=False)
+        return bits
+
+    def rows(self, kind: str) -> Callable[[int, int], np.ndarray]:
+        """Rows of one of the mosaic's arrays; NaN (or 0) where no exposure reaches."""
+        made = self.sky
+        b = band(self.images[0].optical_element)
+        # read noise of one exposure in MJy/sr: electrons / exposure time -> MJy/sr per e-/s
+        read = b.read_noise / made.exptime * b.mjy_per_sr()
+        members = len(self.images)
+
+        def rows(y0: int, y1: int) -> np.ndarray:
+            parts = []
+            for index in render.blocks(y0, y1):
+                base = index * render.BLOCK_ROWS
+                a, z = max(y0, base) - base, min(y1, base + render.BLOCK_ROWS) - base
+                bits = self.coverage(index)[a:z]
+                count = np.sum([(bits >> k) & 1 for k in range(members)], axis=0, dtype=np.int32)
+                if kind == "context":
+                    parts.append(bits)
+                    continue
+                if kind == "weight":
+                    parts.append(np.asarray(count * made.exptime, np.float32))
+                    continue
+                if not count.any():  # nothing reaches these rows: no sky to draw
+                    parts.append(np.full(count.shape, np.nan, np.float32))
+                    continue
+                sci, err, _ = made.rows(base + a, base + z)
+                rnoise = np.where(count > 0, read**2 / np.maximum(count, 1), np.nan)
+                value = {
+                    "data": sci,
+                    "err": err,
+                    "var_rnoise": rnoise,
+                    "var_poisson": np.maximum(err.astype(np.float64) ** 2 - read**2 / 4, 0.0),
+                }[kind]
+                parts.append(np.where(count > 0, value, np.nan).astype(np.float32))
+            return np.concatenate(parts)
+
+        return rows
+
+    def arrays(self) -> dict[str, ArraySpec]:
+        ny, nx = self.shape
+        square = (ny, nx)
+        return {
+            "data": ArraySpec("float32", square, self.rows("data")),
+            "err": ArraySpec("float32", square, self.rows("err")),
+            "context": ArraySpec("uint32", (1, ny, nx), self.rows("context")),
+            "weight": ArraySpec("float32", square, self.rows("weight")),
+            "var_poisson": ArraySpec("float32", square, self.rows("var_poisson")),
+            "var_rnoise": ArraySpec("float32", square, self.rows("var_rnoise")),
+        }
 
 
-@functools.lru_cache(maxsize=8)
-def _mosaic_coverage(index: int) -> np.ndarray:
-    """Which of the four exposures cover each pixel of block ``index`` (bit k: exposure k + 1)."""
-    header, (ny, nx), images = _mosaic_frame()
-    y0 = index * render.BLOCK_ROWS
-    y, x = np.mgrid[y0 : min(ny, y0 + render.BLOCK_ROWS), 0:nx].astype(float)
-    scale = wfi.PIXEL_SCALE / 3600
-    ra, dec = wfi.deproject(
-        header["CRVAL1"],
-        header["CRVAL2"],
-        -(x + 1 - header["CRPIX1"]) * scale,
-        (y + 1 - header["CRPIX2"]) * scale,
-    )
-    bits = np.zeros(x.shape, np.uint32)
-    for bit, image in enumerate(images):
-        centre = wfi.detector_centres(image.wfi_ra, image.wfi_dec, image.wfi_pa, _MOSAIC_DETECTOR)
-        xi, eta = wfi.project(float(centre[0]), float(centre[1]), ra, dec)
-        inverse = np.linalg.inv(wfi.cd_matrix(image.wfi_pa, _MOSAIC_DETECTOR, "roman"))
-        px = inverse[0, 0] * xi + inverse[0, 1] * eta + wfi.REFERENCE_PIXEL
-        py = inverse[1, 0] * xi + inverse[1, 1] * eta + wfi.REFERENCE_PIXEL
-        inside = (px >= -0.5) & (px < _SIDE - 0.5) & (py >= -0.5) & (py < _SIDE - 0.5)
-        bits[inside] |= np.uint32(1 << bit)
-    return bits
+def _l3_model(
+    coadd: _Coadd,
+    filename: str,
+    date: datetime,
+    product: str,
+    observation: tuple[int, int, int, int, int, int, int],
+    grouping: str,
+    association: str,
+    wcsinfo: dict[str, Any],
+    exposure_time: float,
+    max_exposure_time: float | None = None,
+) -> tuple[Any, dict[str, ArraySpec]]:
+    """A Level 3 MosaicModel of ``coadd`` and the specs of its arrays.
 
-
-def _mosaic_rows(kind: str) -> Callable[[int, int], np.ndarray]:
-    """Rows of one of the mosaic's arrays; NaN (or 0) where no exposure reaches."""
-    made = _mosaic_sky()
-    b = band("F106")
-    # read noise of one exposure in MJy/sr: electrons / exposure time -> MJy/sr per e-/s
-    read = b.read_noise / made.exptime * b.mjy_per_sr()
-
-    def rows(y0: int, y1: int) -> np.ndarray:
-        parts = []
-        for index in render.blocks(y0, y1):
-            base = index * render.BLOCK_ROWS
-            a, z = max(y0, base) - base, min(y1, base + render.BLOCK_ROWS) - base
-            bits = _mosaic_coverage(index)[a:z]
-            count = np.sum([(bits >> k) & 1 for k in range(4)], axis=0, dtype=np.int32)
-            if kind == "context":
-                parts.append(bits)
-                continue
-            if kind == "weight":
-                parts.append(np.asarray(count * made.exptime, np.float32))
-                continue
-            sci, err, _ = made.rows(base + a, base + z)
-            rnoise = np.where(count > 0, read**2 / np.maximum(count, 1), np.nan)
-            value = {
-                "data": sci,
-                "err": err,
-                "var_rnoise": rnoise,
-                "var_poisson": np.maximum(err.astype(np.float64) ** 2 - read**2 / 4, 0.0),
-            }[kind]
-            parts.append(np.where(count > 0, value, np.nan).astype(np.float32))
-        return np.concatenate(parts)
-
-    return rows
-
-
-def _mosaic_model(filename: str, date: datetime) -> tuple[Any, dict[str, ArraySpec]]:
-    """The WFI11 mosaic of the tutorial data: a Level 3 MosaicModel and the specs of its arrays."""
+    ``observation``: program, execution plan, pass, segment, observation, visit, exposure.
+    ``wcsinfo``: the projection's ``ra_ref, dec_ref`` (degrees), the image's ``ra, dec`` and
+    ``skycell_name``.
+    """
     import roman_datamodels.datamodels as dm
     from astropy import coordinates
     from astropy import units as u
@@ -1409,35 +1493,37 @@ def _mosaic_model(filename: str, date: datetime) -> tuple[Any, dict[str, ArraySp
     from gwcs.utils import make_fitswcs_transform
     from gwcs.wcs import WCS as GWCS
 
-    header, (ny, nx), images = _mosaic_frame()
+    header, (ny, nx), images = coadd.header, coadd.shape, coadd.images
     model = dm.MosaicModel.create_fake_data(shape=(8, 8))
     meta = model.meta
-    first, last = images[0], images[-1]
-    product = _PRODUCTS["tutorial"]
+    first, last = images[0], max(images, key=lambda image: image.end_time)
+    described = _PRODUCTS[product]
     meta.filename = filename
     meta.file_date = _time(date.strftime("%Y-%m-%dT%H:%M:%S.000"))
     meta.product_type = "l3"
-    meta.calibration_software_version = product["romancal"]
+    meta.calibration_software_version = described["romancal"]
     meta.coadd_info.time_first = _time(first.start_time)
     meta.coadd_info.time_last = _time(last.end_time)
     meta.coadd_info.time_mean = _time(first.start_time) + (_time(last.end_time) - _time(first.start_time)) / 2
-    meta.coadd_info.exposure_time = first.exptime * len(images)
-    meta.instrument.optical_element = "F106"
-    observation = meta.observation
-    observation.program, observation.execution_plan, observation["pass"] = 32, 1, 1
-    observation.segment, observation.observation, observation.visit, observation.exposure = 1, 1, 4, 1
-    observation.exposure_grouping = "v004"
-    meta.program.title = product["title"]
+    meta.coadd_info.exposure_time = exposure_time
+    if max_exposure_time is not None:
+        meta.coadd_info["max_exposure_time"] = max_exposure_time
+    meta.instrument.optical_element = first.optical_element
+    record = meta.observation
+    record.program, record.execution_plan, record["pass"] = observation[:3]
+    record.segment, record.observation, record.visit, record.exposure = observation[3:]
+    record.exposure_grouping = grouping
+    meta.program.title = described["title"]
     meta.program.investigator_name = "Roman Science Operations Center"
-    meta.program.category, meta.program.subcategory = product["category"], "None"
+    meta.program.category, meta.program.subcategory = described["category"], "None"
     meta.program.science_category = "SIMULATION"
-    meta.association.name = "r00032_p_v004_f106_wfi11_asn"
+    meta.association.name = association
     for step in meta.cal_step:
         meta.cal_step[step] = "COMPLETE"
     meta.resample.good_bits = "~DO_NOT_USE+NON_SCIENCE"
-    meta.resample.pixel_scale_ratio = 1.0
+    meta.resample.pixel_scale_ratio = abs(float(header["CD1_1"])) * 3600 / wfi.PIXEL_SCALE
     meta.resample.pixfrac = 1.0
-    meta.resample.pointings = len(images)
+    meta.resample.pointings = len({(i.pass_, i.visit, i.exposure) for i in images})
     meta.resample.members = [image.name("cal") for image in images]
     meta.resample.weight_type = "exptime"
     transform = make_fitswcs_transform(header)
@@ -1450,26 +1536,236 @@ def _mosaic_model(filename: str, date: datetime) -> tuple[Any, dict[str, ArraySp
         gwcs(x, y) for x, y in ((-0.5, -0.5), (nx - 0.5, -0.5), (nx - 0.5, ny - 0.5), (-0.5, ny - 0.5))
     ]
     info = meta.wcsinfo
-    info.ra_ref, info.dec_ref = float(header["CRVAL1"]), float(header["CRVAL2"])
+    info.ra_ref, info.dec_ref = float(wcsinfo["ra_ref"]), float(wcsinfo["dec_ref"])
     info.x_ref, info.y_ref = float(header["CRPIX1"]) - 1, float(header["CRPIX2"]) - 1
-    info.pixel_scale_ref = info.pixel_scale = wfi.PIXEL_SCALE / 3600
+    info.pixel_scale_ref = info.pixel_scale = abs(float(header["CD1_1"]))
     info.projection = "TAN"
     info.s_region = "POLYGON ICRS " + " ".join(f"{r:.9f} {d:.9f}" for r, d in corners)
     info.image_shape = [ny, nx]
-    info.ra, info.dec = info.ra_ref, info.dec_ref
+    info.ra, info.dec = float(wcsinfo["ra"]), float(wcsinfo["dec"])
     info.orientation = info.orientation_ref = 0.0
-    info.skycell_name = "none"
+    info.skycell_name = wcsinfo["skycell_name"]
     info.rotation_matrix = [[1.0, 0.0], [0.0, 1.0]]
-    square = (ny, nx)
-    arrays = {
-        "data": ArraySpec("float32", square, _mosaic_rows("data")),
-        "err": ArraySpec("float32", square, _mosaic_rows("err")),
-        "context": ArraySpec("uint32", (1, ny, nx), _mosaic_rows("context")),
-        "weight": ArraySpec("float32", square, _mosaic_rows("weight")),
-        "var_poisson": ArraySpec("float32", square, _mosaic_rows("var_poisson")),
-        "var_rnoise": ArraySpec("float32", square, _mosaic_rows("var_rnoise")),
+    return model, coadd.arrays()
+
+
+# ---------------------------------------------------------------- the tutorial mosaic (Level 3)
+_MOSAIC_DETECTOR = 11
+
+
+@functools.cache
+def _mosaic() -> _Coadd:
+    """The WFI11 mosaic of the tutorial data: north up, 0.11 arcsec, TAN.
+
+    Tangent point the mean of the four detector centres; the smallest square of whole pixels,
+    centred there, that holds the four detectors' footprints.
+    """
+    images = tuple(image for image in _tutorial_images().values() if image.detector == _MOSAIC_DETECTOR)
+    centres = [wfi.detector_centres(i.wfi_ra, i.wfi_dec, i.wfi_pa, _MOSAIC_DETECTOR) for i in images]
+    ra0 = round(float(np.mean([float(c[0]) for c in centres])), 8)
+    dec0 = round(float(np.mean([float(c[1]) for c in centres])), 8)
+    reach = 0.0
+    for image in images:
+        ra, dec = wfi.corners(image.wfi_ra, image.wfi_dec, image.wfi_pa, _MOSAIC_DETECTOR, convention="roman")
+        xi, eta = wfi.project(ra0, dec0, ra, dec)
+        reach = max(reach, float(np.abs(np.concatenate([xi, eta])).max()) * 3600 / wfi.PIXEL_SCALE)
+    side = 2 * math.ceil(reach) + 2
+    header = _tan_header(ra0, dec0, ((side + 1) / 2, (side + 1) / 2), wfi.PIXEL_SCALE)
+    return _Coadd(header, (side, side), images, f"{TUTORIAL_PREFIX}{roman_surveys.TUTORIAL_MOSAIC}")
+
+
+def _mosaic_model(filename: str, date: datetime) -> tuple[Any, dict[str, ArraySpec]]:
+    """The WFI11 mosaic of the tutorial data: a Level 3 MosaicModel and the specs of its arrays."""
+    coadd = _mosaic()
+    header = coadd.header
+    return _l3_model(
+        coadd,
+        filename,
+        date,
+        "tutorial",
+        (32, 1, 1, 1, 1, 4, 1),
+        "v004",
+        "r00032_p_v004_f106_wfi11_asn",
+        {"ra_ref": header["CRVAL1"], "dec_ref": header["CRVAL2"], "ra": header["CRVAL1"],
+         "dec": header["CRVAL2"], "skycell_name": "none"},
+        coadd.images[0].exptime * len(coadd.images),
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- HLWAS skycells (Level 3)
+@functools.cache
+def _skycell_rows() -> dict[str, int]:
+    """L3 file name -> row of :func:`~roman_helpers.sandbox.sky.surveys.ccs.coadd_products`."""
+    uris = ccs.coadd_products()["l3_s3_uri"].tolist()
+    return {uri.rsplit("/", 1)[1]: row for row, uri in enumerate(uris)}
+
+
+@functools.lru_cache(maxsize=4)
+def _skycell(row: int) -> _Coadd:
+    """The skycell product ``row``: the sky map's grid, the visit's detectors that reach it."""
+    products = ccs.coadd_products()
+    frame = ccs.skycell_frame(
+        int(products["ring"][row]), int(products["region"][row]), int(products["column"][row]),
+        int(products["row"][row]),
+    )  # fmt: skip
+    header = _tan_header(
+        frame["ra_ref"], frame["dec_ref"], (frame["x_ref"] + 1, frame["y_ref"] + 1), ccs.SKYCELL_PIXEL_SCALE
+    )
+    index = _ccs_index("r00342")
+    members = ccs.coadd_members(row)
+    images = tuple(index.image(index.row_of[uri.rsplit("/", 1)[1].removesuffix("_cal.asdf")])
+                   for uri in members["l2_s3_uri"].tolist())  # fmt: skip
+    filename = str(products["l3_s3_uri"][row]).rsplit("/", 1)[1]
+    return _Coadd(header, frame["shape"], images, f"{ccs.PREFIX}/r00342/l3/{filename}")
+
+
+def _skycell_model(row: int, filename: str, date: datetime) -> tuple[Any, dict[str, ArraySpec]]:
+    products = ccs.coadd_products()
+    coadd = _skycell(row)
+    frame = ccs.skycell_frame(
+        int(products["ring"][row]), int(products["region"][row]), int(products["column"][row]),
+        int(products["row"][row]),
+    )  # fmt: skip
+    first = coadd.images[0]
+    grouping = str(products["grouping"][row])
+    mean, largest = ccs.coadd_exposure_times(row)
+    return _l3_model(
+        coadd,
+        filename,
+        date,
+        "r00342",
+        (342, 1, first.pass_, first.segment, first.observation, first.visit, 1),
+        grouping,
+        f"r00342_p_{grouping}_{frame['name']}_{first.optical_element.lower()}_asn",
+        {"ra_ref": frame["ra_ref"], "dec_ref": frame["dec_ref"], "ra": frame["ra"], "dec": frame["dec"],
+         "skycell_name": frame["name"]},
+        mean,
+        largest,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- HLWAS source catalogs (Level 4)
+_DETECTION_SNR = 5.0
+_CATALOG_COLUMNS = ("label", "x_centroid", "y_centroid", "ra", "dec", "is_extended", "segment_flux",
+                    "segment_flux_err", "segment_abmag")  # fmt: skip
+
+
+def source_catalog_rows(made: render.Exposure, covering: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The sky's sources detected on an image: what its L4 source catalog lists.
+
+    Parameters
+    ----------
+    made : render.Exposure
+        The image (an L2 detector or an L3 skycell).
+    covering : ndarray of int, optional
+        For a mosaic: how many exposures hold each of ``made``'s sources (``realized()``
+        order); those held by none are left out and the signal grows with the count.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``label`` (1, 2, ...), ``x_centroid``, ``y_centroid`` (0-based pixels: the sources' true
+        positions), ``ra``, ``dec``, ``is_extended`` (a galaxy), ``segment_flux`` and
+        ``segment_flux_err`` (nJy, the realised counts of the exposure), ``segment_abmag``,
+        and ``object_id`` (the sky model's, not written to the file).
+
+    Notes
+    -----
+    The sandbox's own rule: a source on the image is detected when its realised electrons
+    reach 5 sigma of their own Poisson noise and of the sky, read and dark noise of the pixels
+    within one PSF FWHM of it; a mosaic adds the exposures that hold it.
+    """
+    found = made.realized()
+    ny, nx = made.shape
+    b = made.filter
+    on = (found["x"] >= -0.5) & (found["x"] < nx - 0.5) & (found["y"] >= -0.5) & (found["y"] < ny - 0.5)
+    on &= np.isfinite(found["mag"]) & (found["expected"] > 0)
+    count = np.ones(len(on)) if covering is None else np.asarray(covering, float)
+    on &= count > 0
+    fwhm = b.psf_fwhm / b.pixel_scale  # native pixels
+    area = math.pi * fwhm**2
+    per_pixel = b.read_noise**2 + (b.sky_rate + b.dark_current) * made.exptime
+    signal = found["realized"] * count
+    noise = np.sqrt(np.maximum(signal, 0) + area * per_pixel * count)
+    snr = np.where(noise > 0, signal / np.where(noise > 0, noise, 1), 0.0)
+    keep = np.flatnonzero(on & (snr >= _DETECTION_SNR))
+    true_njy = 10 ** (-0.4 * (found["mag"][keep] - 31.4))
+    flux = true_njy * found["realized"][keep] / found["expected"][keep]
+    return {
+        "label": np.arange(1, len(keep) + 1, dtype=np.int32),
+        "x_centroid": found["x"][keep],
+        "y_centroid": found["y"][keep],
+        "ra": found["ra"][keep],
+        "dec": found["dec"][keep],
+        "is_extended": found["kind"][keep] == 1,
+        "segment_flux": flux,
+        "segment_flux_err": flux / snr[keep],
+        "segment_abmag": -2.5 * np.log10(np.maximum(flux, 1e-30)) + 31.4,
+        "object_id": found["object_id"][keep],
     }
-    return model, arrays
+
+
+def _catalog_table(rows: dict[str, np.ndarray], meta: dict[str, Any]) -> Any:
+    """A pyarrow table of the catalog columns, with the flattened ``roman.meta.*`` metadata."""
+    import pyarrow as pa
+
+    table = pa.table({name: rows[name] for name in _CATALOG_COLUMNS})
+    flat = {f"roman.meta.{key}": str(value) for key, value in meta.items()}
+    return table.replace_schema_metadata(flat)
+
+
+def _l2_catalog(key: str, image: WfiImage, date: datetime) -> MaterialisedObject:
+    def build() -> Any:
+        made = sky_image(image)
+        meta = {
+            "filename": key.rsplit("/", 1)[1],
+            "product_type": "l4",
+            "exposure.start_time": image.start_time,
+            "exposure.end_time": image.end_time,
+            "exposure.exposure_time": image.exptime,
+            "instrument.name": "WFI",
+            "instrument.detector": f"WFI{image.detector:02d}",
+            "instrument.optical_element": image.optical_element,
+            "observation.program": image.program,
+            "observation.execution_plan": image.plan,
+            "observation.pass": image.pass_,
+            "observation.segment": image.segment,
+            "observation.observation": image.observation,
+            "observation.visit": image.visit,
+            "observation.exposure": image.exposure,
+            "calibration_software_version": _PRODUCTS[image.product]["romancal"],
+        }
+        return _catalog_table(source_catalog_rows(made), meta)
+
+    return parquet_object(key, build, version=VERSION, last_modified=date)
+
+
+def _l3_catalog(key: str, row: int, date: datetime) -> MaterialisedObject:
+    def build() -> Any:
+        coadd = _skycell(row)
+        made = coadd.sky
+        found = made.realized()
+        products = ccs.coadd_products()
+        first, last = coadd.images[0], max(coadd.images, key=lambda image: image.end_time)
+        mean, largest = ccs.coadd_exposure_times(row)
+        meta = {
+            "filename": key.rsplit("/", 1)[1],
+            "product_type": "l4",
+            "coadd_info.time_first": first.start_time,
+            "coadd_info.time_last": last.end_time,
+            "coadd_info.exposure_time": mean,
+            "coadd_info.max_exposure_time": largest,
+            "instrument.name": "WFI",
+            "instrument.optical_element": first.optical_element,
+            "observation.program": first.program,
+            "observation.exposure_grouping": str(products["grouping"][row]),
+            "wcsinfo.skycell_name": str(products["skycell_name"][row]),
+            "calibration_software_version": _PRODUCTS["r00342"]["romancal"],
+        }
+        rows = source_catalog_rows(made, coadd.covering(found["x"], found["y"]))
+        return _catalog_table(rows, meta)
+
+    return parquet_object(key, build, version=VERSION, last_modified=date)
 
 
 # ---------------------------------------------------------------- providers
@@ -1535,6 +1831,15 @@ def _ccs_keys(program: str) -> Callable[[], list[str]]:
                 for stem in stems
                 for suffix in ("cal.asdf", "preview.png", "thumb.png")
             ),
+            *(f"{root}l3/{name}" for name in (_skycell_rows() if program == "r00342" else ())),
+            *(
+                f"{root}l4/l2_source_catalog/{stem}_cat.parquet"
+                for stem in (stems if program == "r00342" else ())
+            ),
+            *(
+                f"{root}l4/l3_source_catalog/{name.removesuffix('_coadd.asdf')}_cat.parquet"
+                for name in (_skycell_rows() if program == "r00342" else ())
+            ),
         ]
 
     return keys
@@ -1545,6 +1850,11 @@ def _ccs_build(program: str) -> Callable[[str], ArchiveObject | None]:
 
     def build(key: str) -> ArchiveObject | None:
         level, _, name = key.removeprefix(root).partition("/")
+        if level == "l3":
+            row = _skycell_rows().get(name) if program == "r00342" else None
+            return None if row is None else _skycell_object(key, row)
+        if level == "l4" and program == "r00342":
+            return _source_catalog_build(key, name)
         match = _STEM.match(name)
         if match is None:
             return None
@@ -1564,6 +1874,40 @@ def _ccs_build(program: str) -> Callable[[str], ArchiveObject | None]:
         return _roman_file(key, suffix, image, first, exemplar_key, date)
 
     return build
+
+
+def _source_catalog_build(key: str, name: str) -> ArchiveObject | None:
+    """``l4/l2_source_catalog/{L2 stem}_cat.parquet`` or ``l4/l3_source_catalog/{L3 stem}_cat.parquet``."""
+    kind, _, filename = name.partition("/")
+    stem = filename.removesuffix("_cat.parquet")
+    if stem == filename:
+        return None
+    date = _PRODUCTS["r00342"]["date"]
+    if kind == "l2_source_catalog":
+        image = ccs_image("r00342", stem)
+        return None if image is None else _l2_catalog(key, image, date)
+    if kind == "l3_source_catalog":
+        row = _skycell_rows().get(f"{stem}_coadd.asdf")
+        return None if row is None else _l3_catalog(key, row, date)
+    return None
+
+
+_SKYCELL_FAMILY: list[_Family] = []
+
+
+def _skycell_object(key: str, row: int) -> AsdfObject:
+    """An HLWAS skycell file; its size from the family's largest tree (the most members)."""
+    date = _PRODUCTS["r00342"]["date"]
+    with _FAMILY_LOCK:
+        if not _SKYCELL_FAMILY:
+            widest = int(np.argmax(ccs.coadd_member_counts()))
+            wkey = f"{ccs.PREFIX}/r00342/l3/{ccs.coadd_products()['l3_s3_uri'][widest].rsplit('/', 1)[1]}"
+            wname = wkey.rsplit("/", 1)[1]
+            item = AsdfObject(wkey, lambda: _skycell_model(widest, wname, date), compression="lz4")
+            _SKYCELL_FAMILY.append(_Family(tree_allotment(item.tree_bytes), tuple(item.block_nbytes), "lz4"))
+        family = _SKYCELL_FAMILY[0]
+    filename = key.rsplit("/", 1)[1]
+    return _family_member(key, lambda: _skycell_model(row, filename, date), family, date)
 
 
 def _catalog_keys() -> list[str]:
@@ -1616,8 +1960,14 @@ def providers() -> list[Provider]:
                 f"{ccs.PREFIX}/{program}/",
                 f"the Science Operations Center's {survey} simulation ({program}): Level 1 l1/*_uncal.asdf "
                 "and Level 2 l2/*_cal.asdf of every exposure and detector, with _preview.png and "
-                "_thumb.png beside each cal file, laid out as published and made on demand from the "
-                "sandbox's sky at the survey design of its manifest",
+                "_thumb.png beside each cal file"
+                + (
+                    ", and Level 3 l3/*_coadd.asdf of every skycell each visit reaches"
+                    if program == "r00342"
+                    else ""
+                )
+                + ", laid out as published and made on demand from the sandbox's sky at the survey "
+                "design of its manifest",
                 _ccs_keys(program),
                 _ccs_build(program),
                 version=VERSION,

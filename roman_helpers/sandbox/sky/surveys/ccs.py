@@ -35,8 +35,38 @@ The sandbox's own choices
       F129 F158 F184 x 3, Deep (3) F087 F106 F129 F158 F184 F213 x 4, Ultra-Deep (4) F062 F087
       F106 F129 F146 F158 F184 F213 x 3; visit = place; exposure times 66/107/162/294 s by tier;
       start 2027-07-01, one exposure after another with 60 s between; position angle 60 degrees.
-    * Mirrored extent: all of both simulations (GBTDS 1.7 deg², HLWAS 6.5 deg²). L3 skycells
-      are not tabulated here (see :func:`manifest`).
+    * Mirrored extent: all of both simulations (GBTDS 1.7 deg², HLWAS 6.5 deg²), and the HLWAS
+      L3 skycells of every visit (:func:`coadd_products`).
+
+L3 skycells: published facts (romancal's sky map, its reference-file schema and regression
+tests; the RDox article "Skymap Tessellation")
+    * The sky is cut into *projection regions*: rings of equal latitude (HEALPix ring latitudes,
+      rings of ``4k`` regions near the poles and ``4 N`` between, each doubled in right
+      ascension), one TAN projection per region, north up, its tangent point at the region's
+      centre (right ascension ``i * 360 / n`` of its ring).
+    * A region is tiled by square *skycells* on one pixel grid of 0.055 arcsec: a 4,800-pixel
+      core and 100 overlapping pixels on every side (5,000 x 5,000 pixels, 4.6 arcmin); the
+      central cell is centred on the tangent point; a cell belongs to the region when a corner
+      of its core lies inside the region's bounds.
+    * A skycell's name is the region centre's rounded right ascension (3 digits), ``p`` or
+      ``m`` and its rounded absolute declination (2 digits), and ``x``/``y`` the cell's column
+      and row counted from 50 at the centre: ``315p86x50y75``.
+    * Prompt L3 products are made per visit: ``r{program}_p_v{plan}{pass}{segment}{observation}
+      {visit}_{skycell}_{filter}_coadd.asdf`` (``r00001_p_v01001001001001_270p65x70y49_f158_coadd.asdf``).
+    * Coadd manifest columns ``skycell_ra, skycell_dec, skycell_name, grouping, exptime,
+      max_exptime, optical_element, l3_s3_uri`` (the skycell's centre, its name, the visit,
+      the mean exposure time of the pixels that have any and the largest).
+
+L3 skycells: the sandbox's own choices
+    * ``N`` = 13 rings per quarter of the sky (regions about 3.5 degrees across); the two polar
+      caps are not modelled (no survey here reaches them).
+    * Pixel axes east-left, north-up (``CD1_1 < 0``); ``grouping`` is ``v`` and the 14 digits of
+      the visit in the file name.
+    * A skycell gets a product for a visit when any detector of the visit's exposures overlaps
+      its 5,000-pixel square (the detectors' edges are great circles: straight lines on the
+      region's projection, so the test is exact). ``exptime`` and ``max_exptime`` are measured
+      on an 8 x 8 grid of points over the skycell, not on every pixel; a skycell whose
+      overlap misses every point gets its shortest member exposure for both.
 
 Examples
 --------
@@ -60,11 +90,25 @@ from roman_helpers.sandbox.sky.surveys.roman import exposure_name
 __all__ = [
     "BUCKET",
     "CATALOG_NSIDE",
+    "MANIFEST_FILES",
     "PREFIX",
     "PROGRAMS",
+    "SKYCELL_PIXEL_SCALE",
+    "SKYCELL_SIDE",
+    "coadd_exposure_times",
+    "coadd_manifest",
+    "coadd_member_counts",
+    "coadd_members",
+    "coadd_products",
     "exposures",
     "input_catalog_cells",
     "manifest",
+    "manifest_table",
+    "projection_region",
+    "region_bounds",
+    "skycell_frame",
+    "skycell_name",
+    "write_manifests",
 ]
 
 BUCKET = "stpubdata"
@@ -303,7 +347,7 @@ def manifest(program: str) -> Table:
     -------
     astropy.table.Table
         The published manifest columns (see the module docstring); ``detector_ra/dec`` the
-        detector's reference pixel. The sandbox does not mirror the HLWAS L3 skycells, so they are not listed.
+        detector's reference pixel. The HLWAS L3 skycells are in :func:`coadd_manifest`.
 
     Examples
     --------
@@ -376,3 +420,464 @@ def input_catalog_cells(program: str) -> np.ndarray:
     True
     """
     return _cells(program).copy()
+
+
+# ---------------------------------------------------------------- L3 skycells (HLWAS)
+SKYCELL_PIXEL_SCALE = 0.055  # arcsec
+SKYCELL_CORE = 4800
+SKYCELL_BORDER = 100
+SKYCELL_SIDE = SKYCELL_CORE + 2 * SKYCELL_BORDER
+_RING_NSIDE = 13
+_CELLS_FROM_CENTRE = 35  # cells counted from the central one in each direction (published grid)
+_COVERAGE_GRID = 8
+
+
+@functools.cache
+def _rings() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ring centres and edges (declination, north to south) and the regions per ring."""
+    n = _RING_NSIDE
+
+    def latitude(y: np.ndarray) -> np.ndarray:  # y: HEALPix ring coordinate / pi
+        sine = np.where(np.abs(y) <= 0.25, 8 * y / 3, (1 - (2 - 4 * np.abs(y)) ** 2 / 3) * np.sign(y))
+        return np.degrees(np.arcsin(sine))
+
+    centres = latitude((2 * n - np.arange(1, 4 * n)) / (4 * n))
+    edges = latitude((2 * n - np.arange(0, 4 * n) - 0.5) / (4 * n))
+    k = np.arange(1, 4 * n)
+    per_ring = 2 * 4 * np.minimum(np.minimum(k, 4 * n - k), n)
+    return centres, edges, per_ring
+
+
+def projection_region(ra: Any, dec: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Return the projection region (ring, index in the ring) holding each position.
+
+    Parameters
+    ----------
+    ra, dec : array_like
+        Degrees.
+
+    Returns
+    -------
+    ring, index : ndarray of int
+        ``ring`` counts from the northernmost ring below the polar cap (0).
+
+    Examples
+    --------
+    >>> ring, index = projection_region(8.1, -43.7)
+    >>> region_bounds(int(ring), int(index))["tangent"]
+    (6.923076923076923, -41.810314895778596)
+    """
+    centres, edges, per_ring = _rings()
+    dec_ = np.asarray(dec, dtype=float)
+    ring = np.searchsorted(-edges, -dec_, side="right") - 1
+    if np.any((ring < 0) | (ring >= len(centres))):
+        raise ValueError("the polar caps of the sky map are not modelled")
+    step = 360.0 / per_ring[ring]
+    index = np.floor((np.asarray(ra, dtype=float) % 360.0 + step / 2) / step).astype(int) % per_ring[ring]
+    return ring, index
+
+
+def region_bounds(ring: int, index: int) -> dict[str, Any]:
+    """Return a projection region's tangent point and right ascension and declination bounds.
+
+    Parameters
+    ----------
+    ring, index : int
+        As :func:`projection_region` numbers them.
+
+    Returns
+    -------
+    dict
+        ``tangent`` (ra, dec), ``ra`` (min, max; min may be negative), ``dec`` (min, max).
+
+    Examples
+    --------
+    >>> region_bounds(35, 0)["ra"]
+    (-1.7307692307692308, 1.7307692307692308)
+    """
+    centres, edges, per_ring = _rings()
+    step = 360.0 / float(per_ring[ring])
+    ra0 = index * step
+    return {
+        "tangent": (ra0, float(centres[ring])),
+        "ra": (ra0 - step / 2, ra0 + step / 2),
+        "dec": (float(edges[ring + 1]), float(edges[ring])),
+    }
+
+
+def skycell_name(ring: int, index: int, column: int, row: int) -> str:
+    """Return the name of skycell (``column``, ``row``) from the centre of a projection region.
+
+    Examples
+    --------
+    >>> skycell_name(*(int(v) for v in projection_region(8.1, -43.7)), 3, -2)
+    '007m42x53y48'
+    """
+    ra0, dec0 = region_bounds(ring, index)["tangent"]
+    sign = "m" if dec0 < 0 else "p"
+    return f"{round(ra0) % 360:03d}{sign}{round(abs(dec0)):02d}x{50 + column:02d}y{50 + row:02d}"
+
+
+def skycell_frame(ring: int, index: int, column: int, row: int) -> dict[str, Any]:
+    """Return a skycell's WCS facts: tangent point, its pixel in the cell, the cell's centre.
+
+    Pixels are 0-based; the projection is TAN about the region's tangent point with
+    ``CD = diag(-s, s)``, ``s`` = 0.055 arcsec.
+
+    Examples
+    --------
+    >>> frame = skycell_frame(*(int(v) for v in projection_region(8.1, -43.7)), 0, 0)
+    >>> frame["x_ref"], frame["y_ref"], frame["name"]
+    (2499.5, 2499.5, '007m42x50y50')
+    """
+    from roman_helpers.sandbox.sky import wfi
+
+    ra0, dec0 = region_bounds(ring, index)["tangent"]
+    scale = SKYCELL_PIXEL_SCALE / 3600
+    ra, dec = wfi.deproject(ra0, dec0, -column * SKYCELL_CORE * scale, row * SKYCELL_CORE * scale)
+    return {
+        "name": skycell_name(ring, index, column, row),
+        "ra_ref": ra0,
+        "dec_ref": dec0,
+        "x_ref": (SKYCELL_SIDE - 1) / 2 - column * SKYCELL_CORE,
+        "y_ref": (SKYCELL_SIDE - 1) / 2 - row * SKYCELL_CORE,
+        "ra": round(float(ra), 10),
+        "dec": round(float(dec), 10),
+        "pixel_scale": SKYCELL_PIXEL_SCALE,
+        "shape": (SKYCELL_SIDE, SKYCELL_SIDE),
+    }
+
+
+def _plane(ring: int, index: int, ra: np.ndarray, dec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions on a region's pixel plane: 0.055-arcsec pixels from the tangent point, x west."""
+    ra0, dec0 = region_bounds(ring, index)["tangent"]
+    xi, eta = wfi.project(ra0, dec0, ra, dec)
+    scale = SKYCELL_PIXEL_SCALE / 3600
+    return -xi / scale, eta / scale
+
+
+def _in_region(ring: int, index: int, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    bounds = region_bounds(ring, index)
+    lo, hi = bounds["ra"]
+    shifted = (ra - lo) % 360.0
+    return np.asarray((shifted < hi - lo) & (dec >= bounds["dec"][0]) & (dec < bounds["dec"][1]))
+
+
+def _cells_overlapping(px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(quad, column, row) of every skycell square that each convex quadrilateral overlaps.
+
+    ``px``, ``py``: shape (n, 4), corners in order on a region's plane. Separating axes: the
+    square's two axes and the quadrilateral's four edge normals.
+    """
+    half = SKYCELL_SIDE / 2
+    low = np.ceil((px.min(axis=1) - half) / SKYCELL_CORE).astype(int)
+    high = np.floor((px.max(axis=1) + half) / SKYCELL_CORE).astype(int)
+    low_y = np.ceil((py.min(axis=1) - half) / SKYCELL_CORE).astype(int)
+    high_y = np.floor((py.max(axis=1) + half) / SKYCELL_CORE).astype(int)
+    span = int(max((high - low).max(initial=0), (high_y - low_y).max(initial=0))) + 1
+    offsets = np.arange(span)
+    column = low[:, None, None] + offsets[None, :, None]
+    row = low_y[:, None, None] + offsets[None, None, :]
+    column, row = np.broadcast_arrays(column, row)
+    keep = (column <= high[:, None, None]) & (row <= high_y[:, None, None])
+    cx, cy = column * SKYCELL_CORE, row * SKYCELL_CORE
+    ex, ey = np.roll(px, -1, axis=1) - px, np.roll(py, -1, axis=1) - py
+    for k in range(4):
+        nx, ny = -ey[:, k], ex[:, k]
+        along = px * nx[:, None] + py * ny[:, None]
+        qmin, qmax = along.min(axis=1), along.max(axis=1)
+        centre = cx * nx[:, None, None] + cy * ny[:, None, None]
+        reach = half * (np.abs(nx) + np.abs(ny))[:, None, None]
+        keep &= (centre + reach > qmin[:, None, None]) & (centre - reach < qmax[:, None, None])
+    quad = np.broadcast_to(np.arange(len(px))[:, None, None], keep.shape)
+    inside = np.abs(column) <= _CELLS_FROM_CENTRE
+    inside &= np.abs(row) <= _CELLS_FROM_CENTRE
+    keep &= inside
+    return quad[keep], column[keep], row[keep]
+
+
+def _regions_near(ra: np.ndarray, dec: np.ndarray, margin: float = 0.15) -> list[tuple[int, int]]:
+    """Every projection region within ``margin`` degrees of any of the positions."""
+    found: set[tuple[int, int]] = set()
+    stretch = margin / np.maximum(np.cos(np.radians(dec)), 0.05)
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            ring, index = projection_region(ra + dx * stretch, dec + dy * margin)
+            found.update(zip(ring.tolist(), index.tolist(), strict=True))
+    return sorted(found)
+
+
+@functools.cache
+def _coadd_products() -> tuple[Table, list[np.ndarray]]:
+    """The HLWAS L3 products (one row each) and, for each, the manifest rows of its members."""
+    table = _manifest("r00342")
+    ra, dec = wfi.corners(
+        np.asarray(table["wfi_ra"]),
+        np.asarray(table["wfi_dec"]),
+        np.asarray(table["wfi_pa"]),
+        np.asarray([int(str(d)[3:]) for d in table["detector"]]),
+        convention="roman",
+    )
+    pass_, visit = np.asarray(table["pass"]), np.asarray(table["visit"])
+    grouping_key = pass_ * 1000 + visit
+    rows: dict[tuple[str, int], list[int]] = {}
+    cells: dict[str, tuple[int, int, int, int]] = {}
+    for ring, index in _regions_near(ra.ravel(), dec.ravel()):
+        px, py = _plane(ring, index, ra, dec)
+        quad, column, row = _cells_overlapping(px, py)
+        # a cell is the region's when a corner of its core lies inside the region's bounds
+        unique = np.unique(np.column_stack([column, row]), axis=0)
+        scale = SKYCELL_PIXEL_SCALE / 3600
+        ra0, dec0 = region_bounds(ring, index)["tangent"]
+        half = SKYCELL_CORE / 2
+        corner = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * half
+        x = unique[:, 0, None] * SKYCELL_CORE + corner[None, :, 0]
+        y = unique[:, 1, None] * SKYCELL_CORE + corner[None, :, 1]
+        cra, cdec = wfi.deproject(ra0, dec0, -x * scale, y * scale)
+        owned = np.asarray(_in_region(ring, index, cra, cdec).any(axis=1), dtype=bool)
+        owned_set = {(int(c), int(r)) for (c, r), own in zip(unique, owned.tolist(), strict=True) if own}
+        for q, c, r in zip(quad.tolist(), column.tolist(), row.tolist(), strict=True):
+            if (c, r) not in owned_set:
+                continue
+            name = skycell_name(ring, index, c, r)
+            cells[name] = (ring, index, c, r)
+            rows.setdefault((name, int(grouping_key[q])), []).append(q)
+    ordered = sorted(rows, key=lambda k: (k[1], k[0]))  # visit by visit, skycells by name
+    members = [np.array(sorted(rows[k])) for k in ordered]
+    first = np.array([m[0] for m in members])
+    frames = {name: skycell_frame(*cells[name]) for name in {k[0] for k in ordered}}
+    names = [k[0] for k in ordered]
+    plan = 1
+    grouping = [
+        f"v{plan:02d}{int(table['pass'][i]):03d}{int(table['segment'][i]):03d}"
+        f"{int(table['observation'][i]):03d}{int(table['visit'][i]):03d}"
+        for i in first
+    ]
+    elements = np.asarray(table["optical_element"])[first]
+    root = f"s3://{BUCKET}/{PREFIX}/r00342/l3"
+    products = Table(
+        {
+            "skycell_ra": [frames[n]["ra"] for n in names],
+            "skycell_dec": [frames[n]["dec"] for n in names],
+            "skycell_name": names,
+            "grouping": grouping,
+            "optical_element": elements,
+            "l3_s3_uri": [
+                f"{root}/r00342_p_{g}_{n}_{str(e).lower()}_coadd.asdf"
+                for g, n, e in zip(grouping, names, elements, strict=True)
+            ],
+            "ring": [cells[n][0] for n in names],
+            "region": [cells[n][1] for n in names],
+            "column": [cells[n][2] for n in names],
+            "row": [cells[n][3] for n in names],
+        }
+    )
+    return products, members
+
+
+def coadd_products() -> Table:
+    """Return the HLWAS L3 skycell products: one row per skycell, visit and filter.
+
+    Returns
+    -------
+    astropy.table.Table
+        ``skycell_ra, skycell_dec, skycell_name, grouping, optical_element, l3_s3_uri`` and
+        the skycell's place in the sky map (``ring``, ``region``, ``column``, ``row``); no
+        exposure times (see :func:`coadd_manifest`).
+
+    Examples
+    --------
+    >>> products = coadd_products()
+    >>> str(products["l3_s3_uri"][0]).rsplit("/", 1)[1]
+    'r00342_p_v01001001001001_011m46x45y62_f158_coadd.asdf'
+    """
+    return Table(_coadd_products()[0], copy=False)
+
+
+def coadd_members(row: int) -> Table:
+    """Return the L2 manifest rows (exposure and detector) that overlap L3 product ``row``.
+
+    Examples
+    --------
+    >>> sorted(set(coadd_members(0)["exposure"].tolist()))
+    [1, 2, 3]
+    """
+    return _manifest("r00342")[_coadd_products()[1][row]]
+
+
+def coadd_member_counts() -> np.ndarray:
+    """Return how many L2 files (exposure and detector) each L3 product combines.
+
+    Examples
+    --------
+    >>> int(coadd_member_counts().max()) <= 3 * 18
+    True
+    """
+    return np.array([len(m) for m in _coadd_products()[1]])
+
+
+def coadd_exposure_times(row: int) -> tuple[float, float]:
+    """Return (mean over covered points, largest) exposure time of L3 product ``row``.
+
+    Measured on an 8 x 8 grid of points over the skycell: the sum of the exposure times of
+    the member detectors that hold each point.
+
+    Examples
+    --------
+    >>> mean, largest = coadd_exposure_times(0)
+    >>> 0 < mean <= largest <= 3 * 66.0
+    True
+    """
+    return _exposure_times(np.array([row]))[0]
+
+
+@functools.cache
+def _l2_corners() -> tuple[np.ndarray, np.ndarray]:
+    table = _manifest("r00342")
+    return wfi.corners(
+        np.asarray(table["wfi_ra"]),
+        np.asarray(table["wfi_dec"]),
+        np.asarray(table["wfi_pa"]),
+        np.asarray([int(str(d)[3:]) for d in table["detector"]]),
+        convention="roman",
+    )
+
+
+def _exposure_times(rows: np.ndarray, chunk: int = 4096) -> list[tuple[float, float]]:
+    """(mean over covered grid points, largest) exposure time of each product, batch by batch."""
+    products, members = _coadd_products()
+    exptime = np.asarray(_manifest("r00342")["exptime"])
+    corner_ra, corner_dec = _l2_corners()
+    steps = (np.arange(_COVERAGE_GRID) + 0.5) * SKYCELL_SIDE / _COVERAGE_GRID - SKYCELL_SIDE / 2
+    gx, gy = (g.ravel() for g in np.meshgrid(steps, steps))
+    region = np.asarray(products["ring"]) * 100000 + np.asarray(products["region"])
+    mean = np.zeros(len(rows))
+    largest = np.zeros(len(rows))
+    for key in np.unique(region[rows]):
+        ring, index = divmod(int(key), 100000)
+        mine = np.flatnonzero(region[rows] == key)
+        for part in range(0, len(mine), chunk):
+            batch = mine[part : part + chunk]
+            owner = np.concatenate([np.full(len(members[rows[b]]), i) for i, b in enumerate(batch)])
+            member = np.concatenate([members[rows[b]] for b in batch])
+            px, py = _plane(ring, index, corner_ra[member], corner_dec[member])
+            x = np.asarray(products["column"])[rows[batch]][owner, None] * SKYCELL_CORE + gx[None, :]
+            y = np.asarray(products["row"])[rows[batch]][owner, None] * SKYCELL_CORE + gy[None, :]
+            ex, ey = np.roll(px, -1, axis=1) - px, np.roll(py, -1, axis=1) - py
+            cross = ex[:, :, None] * (y[:, None, :] - py[:, :, None]) - ey[:, :, None] * (
+                x[:, None, :] - px[:, :, None]
+            )  # (member, edge, point): the same sign on all four edges means inside
+            inside = np.all(cross >= 0, axis=1) | np.all(cross <= 0, axis=1)
+            total = np.zeros((len(batch), gx.size))
+            np.add.at(total, owner, inside * exptime[member][:, None])
+            covered = total > 0
+            count = covered.sum(axis=1)
+            # a sliver between the grid's points: the shortest member exposure stands for it
+            shortest = np.full(len(batch), np.inf)
+            np.minimum.at(shortest, owner, exptime[member])
+            mean[batch] = np.where(count > 0, total.sum(axis=1) / np.maximum(count, 1), shortest)
+            largest[batch] = np.where(count > 0, total.max(axis=1), shortest)
+    return [(round(float(m), 3), round(float(x), 3)) for m, x in zip(mean, largest, strict=True)]
+
+
+@functools.cache
+def _coadd_manifest() -> Table:
+    products = _coadd_products()[0]
+    times = _exposure_times(np.arange(len(products)))
+    return Table(
+        {
+            "skycell_ra": products["skycell_ra"],
+            "skycell_dec": products["skycell_dec"],
+            "skycell_name": products["skycell_name"],
+            "grouping": products["grouping"],
+            "exptime": [t[0] for t in times],
+            "max_exptime": [t[1] for t in times],
+            "optical_element": products["optical_element"],
+            "l3_s3_uri": products["l3_s3_uri"],
+        }
+    )
+
+
+def coadd_manifest() -> Table:
+    """Return the HLWAS L3 manifest in the published columns (``hlwas_coadd_manifest.ecsv``).
+
+    Examples
+    --------
+    >>> print(" ".join(coadd_manifest().colnames))
+    skycell_ra skycell_dec skycell_name grouping exptime max_exptime optical_element l3_s3_uri
+    """
+    return Table(_coadd_manifest(), copy=False)
+
+
+#: The published manifests' file names, in the order :func:`write_manifests` writes them.
+MANIFEST_FILES = ("gbtds_manifest.ecsv", "hlwas_manifest.ecsv", "hlwas_coadd_manifest.ecsv")
+
+
+def manifest_table(filename: str) -> Table:
+    """Return the table of one published manifest file, by its name.
+
+    Parameters
+    ----------
+    filename : str
+        One of :data:`MANIFEST_FILES`.
+
+    Examples
+    --------
+    >>> len(manifest_table("gbtds_manifest.ecsv"))
+    88038
+    """
+    if filename == "gbtds_manifest.ecsv":
+        return manifest("r00340")
+    if filename == "hlwas_manifest.ecsv":
+        return manifest("r00342")
+    if filename == "hlwas_coadd_manifest.ecsv":
+        return coadd_manifest()
+    raise ValueError(f"the CCS manifests are {', '.join(MANIFEST_FILES)}, not {filename!r}")
+
+
+def write_manifests(directory: Any, *, overwrite: bool = True, progress: Any = None) -> list[Any]:
+    """Write the three CCS manifests (ECSV) into ``directory``; each file appears whole or not at all.
+
+    Parameters
+    ----------
+    directory : str or path-like
+        Created if missing.
+    overwrite : bool
+        False: leave a manifest that is already there as it is.
+    progress : callable, optional
+        Called with each file's name before it is written.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The manifests' paths (written or kept).
+
+    Examples
+    --------
+    A folder that already holds the manifests (the real ones, say) keeps them:
+
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     for name in MANIFEST_FILES:
+    ...         _ = (pathlib.Path(folder) / name).write_text("# the real one")
+    ...     paths = write_manifests(folder, overwrite=False)
+    ...     [path.read_text() for path in paths]
+    ['# the real one', '# the real one', '# the real one']
+    """
+    from pathlib import Path
+
+    from roman_helpers._atomic import replacing
+
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for filename in MANIFEST_FILES:
+        path = folder / filename
+        paths.append(path)
+        if path.exists() and not overwrite:
+            continue
+        if progress is not None:
+            progress(filename)
+        with replacing(path) as temporary:
+            manifest_table(filename).write(temporary, format="ascii.ecsv")
+    return paths
