@@ -216,6 +216,24 @@ def test_a_saved_index_keeps_its_rows_and_the_footprints_read(
             assert abs(row["x"] - x) < 0.02 and abs(row["y"] - y) < 0.02
 
 
+def test_a_file_that_cannot_be_fetched_is_left_out_with_a_warning_and_tried_again(
+    manifest, targets, sandbox_env
+) -> None:
+    """A manifest row whose file is not in the bucket stays unread: the next search tries it again."""
+    target = targets[0]
+    rows = manifest[manifest["l2_s3_uri"] == sorted(truth(manifest, target))[0]]
+    gone = rows.copy()
+    gone["l2_s3_uri"] = [str(rows["l2_s3_uri"][0]).replace("_cal.asdf", "_gone_cal.asdf")]
+    index = footprints.from_manifest(Table(np.concatenate([rows.as_array(), gone.as_array()])))
+    for candidates in (2, 1):
+        said = f"1 of the {candidates} files that may hold the position could not be read"
+        with pytest.warns(UserWarning, match=said):
+            found = footprints.find(index, target, band=BAND, progress=False)
+        assert list(found["uri"]) == list(rows["l2_s3_uri"])
+        assert found.meta["footprints"]["not_read"] == 1
+    assert found.meta["footprints"]["read"] == 1  # the second time, only the file not read before
+
+
 def test_manifest_errors_say_what_to_do(manifest, tmp_path) -> None:
     from roman_helpers.errors import FileFormatError, InvalidParameterError, ObjectNotFoundError
 
