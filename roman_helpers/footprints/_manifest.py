@@ -258,8 +258,8 @@ def _angles_within(index: Table, rows: np.ndarray, points: np.ndarray, reach_deg
     return centres @ points.T >= limit[:, None]
 
 
-#: Rows compared with every point at once when choosing the files to read (bounds the memory).
-_ROWS_AT_ONCE = 65536
+#: Row-point pairs compared at once when choosing the files to read (bounds the memory: 8 bytes each).
+_PAIRS_AT_ONCE = 1 << 22
 
 
 def candidates(index: Table, rows: np.ndarray, points: np.ndarray, reach_deg: float) -> np.ndarray:
@@ -268,9 +268,10 @@ def candidates(index: Table, rows: np.ndarray, points: np.ndarray, reach_deg: fl
     ``points`` are unit vectors (n, 3). For a row whose footprint is not read yet, ``fov_radius``
     is :data:`DETECTOR_REACH_DEG`: no file farther away can hold a point.
     """
+    at_once = max(1, _PAIRS_AT_ONCE // max(1, len(points)))
     kept = [
         chunk[np.any(_angles_within(index, chunk, points, reach_deg), axis=1)]
-        for chunk in np.array_split(rows, max(1, math.ceil(len(rows) / _ROWS_AT_ONCE)))
+        for chunk in np.array_split(rows, max(1, math.ceil(len(rows) / at_once)))
     ]
     return np.concatenate(kept) if kept else rows[:0]
 
