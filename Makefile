@@ -9,7 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test book run bench bench-publish bench-survey bench-survey-publish sandbox browser clean lint typecheck
+.PHONY: venv test book run bench bench-publish bench-survey bench-survey-publish bench-manifest sandbox browser clean lint typecheck
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,12 +38,19 @@ book: venv
 run: venv
 	$(BIN)/roman-helpers run --all
 
-# `make bench` runs both benchmarks, one file at a time and survey scale, and writes build/bench/
-# (results.json, table.md, performance.png; survey/) and nothing tracked. `make bench-publish`
-# copies the last full runs of both into the book's performance page, figures and JSON copies.
+# `make bench` runs the benchmarks, one file at a time, survey scale and the survey manifests, and
+# writes build/bench/ (results.json, table.md, performance.png; survey/; manifest/) and nothing
+# tracked. `make bench-publish` copies the last full runs of the first two into the book's
+# performance page, figures and JSON copies.
 bench: venv
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/survey.py
+	$(BIN)/python bench/manifest.py
+
+# The Core Community Survey manifests (156,078 rows): find by exact footprint against the
+# manifest's centre-distance search, against the sky model's truth. Writes build/bench/manifest/.
+bench-manifest: venv
+	$(BIN)/python bench/manifest.py
 
 # Survey scale: index the 40 full-size OpenUniverse TDS images of tutorial 4's supernova nearest its
 # peak and cut its light curve out of them (the sandbox's cache in bench/.cache). Writes build/bench/survey/.

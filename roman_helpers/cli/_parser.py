@@ -44,6 +44,8 @@ examples:
   roman-helpers run --dataset openuniverse-was-fits  # execute the tutorials
   roman-helpers index s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/ -o idx.ecsv
   roman-helpers find idx.ecsv --target "18:03:10.9 -00:17:13.2" --band F106 --radius 2arcsec
+  roman-helpers index --manifest gbtds_manifest.ecsv -o gbtds.parquet   # a survey's manifest
+  roman-helpers find gbtds.parquet --target "267.12 -29.99" --band F087   # reads what it needs
   roman-helpers lightcurve idx.ecsv --target "270.7956 -0.287" --band F106 -o curve.ecsv --plot curve.png
   roman-helpers lightcurve idx.ecsv --targets field.ecsv --band F106 -o curves.ecsv
 

@@ -1,7 +1,8 @@
 """The survey commands: ``index``, ``find`` and ``lightcurve`` (private).
 
 Each parses its options, calls one function of the kit and prints: ``index``
-:func:`roman_helpers.footprints.build_index` (then :func:`~roman_helpers.footprints.save_index`),
+:func:`roman_helpers.footprints.build_index` (with ``--manifest``,
+:func:`~roman_helpers.footprints.from_manifest`; then :func:`~roman_helpers.footprints.save_index`),
 ``find`` :func:`roman_helpers.footprints.find`, ``lightcurve``
 :func:`roman_helpers.photometry.light_curve_from_index` (with ``--targets``,
 :func:`roman_helpers.catalog_photometry.light_curves`). What the shell adds: sources of URIs on
@@ -100,9 +101,38 @@ def _index_source(text: str) -> Any:
     return source
 
 
+def _index_manifest(args: argparse.Namespace) -> int:
+    """``index --manifest FILE``: the manifest's rows, no file read (``find`` reads footprints)."""
+    from .. import footprints
+
+    if args.source is not None or args.update:
+        return usage_error(
+            args.debug, Usage("give either SOURCE or --manifest FILE (an index from a manifest is made anew)")
+        )
+    _previous_index(args)  # the output checked before any work
+    index = footprints.from_manifest(args.manifest, uri_column=args.uri_column)
+    footprints.save_index(index, args.output)  # whole or not at all
+    counts = index.meta["build"]
+    print(
+        f"wrote {args.output}: {counts['files']} files from {args.manifest} ({args.uri_column}), "
+        f"{counts['skipped_none']} rows without a URI skipped; no file read: `roman-helpers find` "
+        "reads the footprints of the files a target may be on, and keeps them in the index"
+    )
+    return 0
+
+
 def _index(args: argparse.Namespace) -> int:
     from .. import footprints
 
+    if args.manifest is not None:
+        return _index_manifest(args)
+    if args.source is None:
+        return usage_error(
+            args.debug,
+            Usage(
+                "give the files to index: SOURCE (an s3:// prefix, '-' or a file of URIs) or --manifest FILE"
+            ),
+        )
     previous = _previous_index(args)
     source = _index_source(args.source)
     try:
@@ -184,10 +214,22 @@ def _find(args: argparse.Namespace) -> int:
             radius = None if args.radius is None else _sky.parse_radius(args.radius)
     except (Usage, InvalidParameterError) as error:
         return usage_error(args.debug, error)
-    index = _load_index(args.index)
-    with warnings.catch_warnings(), words:
-        warnings.simplefilter("ignore")  # an empty answer warns; its message is in meta
-        found = footprints.find(index, radius=radius, **selection)
+    path = Path(args.index)
+    _load_index(args.index)  # says what to do when it is not an index, before any work
+    with warnings.catch_warnings(record=True) as said, words:
+        warnings.simplefilter("always")  # an empty answer warns (its message is in meta); others are said
+        found = footprints.find(
+            path, radius=radius, **selection, max_workers=args.workers, anon=args.anon, progress=progress()
+        )
+    read = found.meta["footprints"]
+    if read["read"]:
+        print(
+            f"read the footprints of {read['read']} files from their headers (kept in {path})",
+            file=sys.stderr,
+        )
+    for warning in said:
+        if "could not be read" in str(warning.message):
+            print(f"warning: {warning.message}", file=sys.stderr)
     if not len(found):
         print(words.say(found.meta["message"]), file=sys.stderr)
         return 0
@@ -459,8 +501,23 @@ def _add_index(command: Command) -> None:
     index.add_argument(
         "source",
         metavar="SOURCE",
+        nargs="?",
         help="an s3:// prefix (listed recursively), '-' for URIs on standard input, or a "
         "file of URIs; one URI a line, blank lines and '#' comments ignored",
+    )
+    index.add_argument(
+        "--manifest",
+        metavar="FILE",
+        help="instead of SOURCE, a survey's manifest (.ecsv as the Core Community Survey simulations "
+        "publish it, .csv or .parquet): its rows become the index at once, no file read; `find` then "
+        "reads the footprints of only the files a target may be on, and keeps them in INDEX",
+    )
+    index.add_argument(
+        "--uri-column",
+        default="l2_s3_uri",
+        metavar="COLUMN",
+        help="with --manifest: the column of the files to index (default l2_s3_uri, the calibrated "
+        "images; level-1 files hold no WCS to place them, and each row keeps l1_s3_uri beside it)",
     )
     index.add_argument(
         "-o",
@@ -495,6 +552,13 @@ def _add_find(command: Command) -> None:
         metavar="ANGLE",
         help="also files whose image comes within this angle, with its unit: 10arcsec, 0.5arcmin",
     )
+    find.add_argument(
+        "--workers",
+        type=positive_int,
+        default=16,
+        help="footprints read at once from an index made with --manifest (default 16)",
+    )
+    anon_option(find)
     shown = find.add_mutually_exclusive_group()
     shown.add_argument(
         "--uris", action="store_true", help="print only the URIs, one a line (for scripts and pipes)"

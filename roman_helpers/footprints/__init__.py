@@ -9,6 +9,13 @@ again. :func:`save_index` writes it as ECSV (the format of the Roman Research Ne
 Parquet; :func:`find` answers "which files hold this position, and where" in a fraction of a
 second, even for a million rows; :func:`find_many` answers it for thousands of positions at once.
 
+A survey that publishes a manifest of its files (the Core Community Survey simulations' ECSV
+tables on the Roman Research Nexus) gives an index without reading any file:
+:func:`from_manifest` makes its rows from the manifest's, and :func:`find` reads the footprints of
+only the files that could hold the position asked for (their detector within
+:data:`DETECTOR_REACH_DEG` of it), keeps them, and answers by the files' exact footprints, where
+the manifest alone could only compare the distance to each detector's centre.
+
 Columns of an index
 -------------------
 ``uri``
@@ -36,29 +43,34 @@ Columns of an index
     The object's ETag and size when it was read: an incremental rebuild skips files whose ETag
     is unchanged.
 ``error``
-    Empty for an indexed file; otherwise why it could not be indexed, and the other columns are
-    blank (:func:`find` ignores the row). ``"not read: ..."`` (a network or access failure) is
-    tried again by the next incremental build; ``"bad file: ..."`` (content that is not a readable
-    image) once the file changes. ``"not an image: ..."`` marks a readable file that holds no image
-    (such as a survey's observation sequence, a FITS table beside its images): it is skipped, not
-    counted as a failure.
+    Empty for an indexed file (and for a file of a manifest whose footprint is not read yet:
+    ``naxis1`` is then 0, ``ra_center``, ``dec_center`` are the manifest's detector position and
+    ``fov_radius`` is :data:`DETECTOR_REACH_DEG`); otherwise why it could not be indexed, and the
+    other columns are blank (:func:`find` ignores the row). ``"not read: ..."`` (a network or access
+    failure) is tried again by the next incremental build; ``"bad file: ..."`` (content that is not
+    a readable image) once the file changes. ``"not an image: ..."`` marks a readable file that
+    holds no image (such as a survey's observation sequence, a FITS table beside its images): it is
+    skipped, not counted as a failure.
 """
 
 from __future__ import annotations
 
 from ._build import NOT_AN_IMAGE, build_index
+from ._manifest import DETECTOR_REACH_DEG, from_manifest
 from ._query import find, find_many, row_wcs
 from ._read import SIP_LIMIT, SIP_MAX_ERROR
 from ._store import COLUMNS, load_index, save_index
 
 __all__ = [
     "COLUMNS",
+    "DETECTOR_REACH_DEG",
     "NOT_AN_IMAGE",
     "SIP_LIMIT",
     "SIP_MAX_ERROR",
     "build_index",
     "find",
     "find_many",
+    "from_manifest",
     "load_index",
     "row_wcs",
     "save_index",

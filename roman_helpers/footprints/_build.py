@@ -29,7 +29,7 @@ from ._store import _FORMAT_KEY, _FORMAT_VERSION, _UNITS, COLUMNS, _check_column
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.table import Table
 
-__all__ = ["NOT_AN_IMAGE", "build_index"]
+__all__ = ["NOT_AN_IMAGE", "build_index", "check_workers"]
 
 _SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".asdf")
 
@@ -155,6 +155,14 @@ def _by_uri(table: Table) -> dict[str, tuple[str, str, int]]:
     }
 
 
+def check_workers(max_workers: Any) -> None:
+    """Refuse a number of files read at once that is not a positive whole number."""
+    if type(max_workers) is not int or max_workers < 1:  # not a bool either
+        raise InvalidParameterError(
+            "max_workers", max_workers, hint="give a positive number of files read at once"
+        )
+
+
 def build_index(
     source: str | Iterable[Any],
     *,
@@ -226,10 +234,7 @@ def build_index(
     >>> again.meta["build"]["reused"]
     145
     """
-    if type(max_workers) is not int or max_workers < 1:  # not a bool either
-        raise InvalidParameterError(
-            "max_workers", max_workers, hint="give a positive number of files read at once"
-        )
+    check_workers(max_workers)
     wanted = _targets(source, anon, max_workers)
     if wanted.skipped_none:
         warnings.warn(

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import _bands, _sky, _wcs
-from ._store import _check_columns, load_index
+from ._build import check_workers
+from ._manifest import DETECTOR_REACH_DEG, candidates, learn, pending
+from ._store import _check_columns, load_index, save_index, strings
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.coordinates import SkyCoord
@@ -125,13 +127,18 @@ def find(
     radius: Any = None,
     band: str | Iterable[str] | None = None,
     time: Any = None,
+    max_workers: int = 16,
+    anon: bool | None = None,
+    progress: bool | None = None,
 ) -> Table:
     """Find the files of an index whose image holds a sky position, and the pixel there.
 
     Parameters
     ----------
     index : astropy.table.Table or path
-        From :func:`build_index` or :func:`load_index`.
+        From :func:`build_index`, :func:`from_manifest` or :func:`load_index`. The footprints
+        of an index made from a manifest are read when first needed (see below) and kept in
+        it: in the table given, or, for a path, saved back to that file.
     position : astropy.coordinates.SkyCoord or str
         The target. A string holds RA then Dec: decimal degrees (``"9.4508 -44.0905"``), or
         sexagesimal with RA in hours (``"00:37:48.19 -44:05:25.80"``), or with units
@@ -145,6 +152,12 @@ def find(
         Keep only exposures overlapping this interval: astropy ``Time``, MJD numbers or ISO dates
         and times (UTC); ``None`` leaves that end open. Files without times are left out when a
         time is given.
+    max_workers : int, optional
+        Files whose footprint is read at the same time (an index made from a manifest).
+    anon : bool, optional
+        Anonymous access for those reads; by default decided by each bucket.
+    progress : bool, optional
+        Show a progress bar while footprints are read; by default only on a terminal.
 
     Returns
     -------
@@ -158,6 +171,12 @@ def find(
         size), ``meta["suggestion"]`` says where the position was probably meant to be (RA and
         Dec swapped, the Dec's sign lost, an RA in hours read as degrees) when the index has
         files there, or that the index covers another part of the sky.
+        ``meta["footprints"]`` counts the footprints this search read from file headers:
+        ``candidates`` (files of a manifest not read yet whose detector lies within
+        :data:`DETECTOR_REACH_DEG` plus the radius of the target, and of the band and time
+        asked for), ``read``, and of those ``not_read`` (the network failed: left out now,
+        tried again by the next search, with a warning) and ``unreadable``. A second search
+        of the same place reads none.
 
     Raises
     ------
@@ -166,6 +185,8 @@ def find(
         message lists those present, in Roman's and the files' spelling).
     FileFormatError
         For a table or file that is not an index (:func:`load_index`).
+    Interrupted
+        On Ctrl-C while footprints are read: those read by then are kept in the index.
 
     Examples
     --------
@@ -175,13 +196,17 @@ def find(
     >>> list(found["detector"]), round(float(found["x"][1]), 1), round(float(found["y"][1]), 1)
     (['', 'WFI11', 'WFI11', 'WFI11', 'WFI11'], 1126.7, 2956.7)
     """
+    check_workers(max_workers)
+    path = index if isinstance(index, (str, PathLike)) else None
     if isinstance(index, (str, PathLike)):
         index = load_index(index)
     _check_columns(index, "index")
     target = _sky.parse_sky_position(position)
     radius_deg = 0.0 if radius is None else float(_sky.parse_radius(radius).deg)
     selected = _selection(index, band, time)
-    usable = (np.asarray(index["error"], dtype=object) == "") & (np.asarray(index["naxis1"]) > 0)
+    points = _unit_vectors(float(target.ra.deg), float(target.dec.deg)).reshape(1, 3)
+    read = _read_footprints(index, path, points, radius_deg, selected, max_workers, anon, progress)
+    usable = (strings(index["error"]) == "") & (np.asarray(index["naxis1"]) > 0)
     rows, xs, ys = _holding(index, usable, selected, target, radius_deg)
     found = index[rows]
     found["x"], found["y"] = xs, ys
@@ -192,9 +217,13 @@ def find(
     )
     ra_t, dec_t = float(target.ra.deg), float(target.dec.deg)
     found.meta["query"] = {"ra": ra_t, "dec": dec_t, "radius_deg": radius_deg}
+    found.meta["footprints"] = read
     if not len(found):
         usable[usable] = selected(np.flatnonzero(usable))
-        reason, suggestion = _nothing_found(index, usable, ra_t, dec_t)
+        unread = np.flatnonzero(pending(index))
+        reason, suggestion = _unread_nearer(index, unread[selected(unread)], usable, ra_t, dec_t)
+        if not reason:
+            reason, suggestion = _nothing_found(index, usable, ra_t, dec_t)
         found.meta["reason"], found.meta["suggestion"] = reason, suggestion
         found.meta["message"] = message = reason + (
             f", so a wider radius= would not help; {suggestion}"
@@ -203,6 +232,45 @@ def find(
         )
         warnings.warn(message, UserWarning, stacklevel=2)
     return found
+
+
+def _read_footprints(
+    index: Table,
+    path: str | PathLike | None,
+    points: np.ndarray,
+    radius_deg: float,
+    selected: Callable[[np.ndarray], np.ndarray],
+    max_workers: int,
+    anon: bool | None,
+    progress: bool | None,
+) -> dict[str, int]:
+    """Read the footprints of a manifest's files that could hold any of ``points``, into the index.
+
+    The candidates: rows not read yet of the band and time asked for, whose detector lies within
+    :data:`DETECTOR_REACH_DEG` plus the radius of a point. What is read is kept in ``index`` and,
+    when it came from a file, saved back there (also on Ctrl-C).
+    """
+    rows = np.flatnonzero(pending(index))
+    if len(rows):
+        rows = rows[selected(rows)]  # band and time first: comparisons only, and fewer files to read
+        rows = candidates(index, rows, points, radius_deg)
+    counts = {"candidates": len(rows), "read": 0, "not_read": 0, "unreadable": 0}
+    if not len(rows):
+        return counts
+    try:
+        counts.update(learn(index, rows, anon=anon, max_workers=max_workers, progress=progress))
+    finally:
+        if path is not None:
+            save_index(index, path)  # whole or not at all, with what was read (also on Ctrl-C)
+    if counts["not_read"]:
+        warnings.warn(
+            f"{counts['not_read']} of the {len(rows)} files that may hold the position could not be "
+            "read (the network or access failed): they are left out of this answer and read again by "
+            "the next search",
+            UserWarning,
+            stacklevel=3,
+        )
+    return counts
 
 
 def _holding(
@@ -249,13 +317,13 @@ def _selection(index: Table, band: Any, time: Any) -> Callable[[np.ndarray], np.
     spellings: list[str] | None = None  # the band names as the index writes them
     wanted = _sky.parse_bands(band)
     if wanted is not None:
-        spellings = _bands.held(wanted, sorted({str(b) for b in np.asarray(index["band"], dtype=object)}))
+        spellings = _bands.held(wanted, sorted({str(b) for b in strings(index["band"])}))
     start, end = _sky.parse_time_range(time) if time is not None else (-math.inf, math.inf)
 
     def selected(rows: np.ndarray) -> np.ndarray:
         keep = np.ones(len(rows), dtype=bool)
         if spellings is not None:
-            keep &= np.isin(np.asarray(index["band"], dtype=object)[rows], spellings)
+            keep &= np.isin(strings(index["band"])[rows], spellings)
         if time is not None:
             t_start = np.asarray(index["t_start"], float)[rows]
             t_end = np.asarray(index["t_end"], float)[rows]
@@ -343,6 +411,45 @@ def _extent(index: Table, rows: np.ndarray) -> tuple[str, float]:
     return f"ra={ra:.4f} dec={dec:.4f}", within
 
 
+def _unread_nearer(
+    index: Table, unread: np.ndarray, usable: np.ndarray, ra: float, dec: float
+) -> tuple[str, str]:
+    """Why nothing was found when a manifest's file not read yet is the nearest: ("", "") otherwise.
+
+    Such a file's detector centre lies beyond :data:`DETECTOR_REACH_DEG` (else it was read), so
+    the distance to that centre less the reach is how near its pixels may come.
+    """
+    if not len(unread):
+        return "", ""
+    point = _unit_vectors(ra, dec)
+    centres = _unit_vectors(
+        np.asarray(index["ra_center"], float)[unread], np.asarray(index["dec_center"], float)[unread]
+    )
+    centre = float(
+        np.min(np.degrees(np.arctan2(np.linalg.norm(np.cross(centres, point), axis=-1), centres @ point)))
+    )
+    if centre <= DETECTOR_REACH_DEG:  # within reach, yet not read: its read failed (find warned)
+        return (
+            f"no file read holds ra={ra:.6f} dec={dec:.6f}, but files that may hold it could not be read",
+            "search again to read them",
+        )
+    rows = np.flatnonzero(usable)
+    if len(rows) and _nearest(index, rows, point, dec)[0] <= centre - DETECTOR_REACH_DEG:
+        return "", ""  # a footprint read is nearer: the usual answer
+    reason = (
+        f"no file in the index holds ra={ra:.6f} dec={dec:.6f}; the nearest detector of its manifest "
+        f"has its centre {_angle_words(centre)} away, beyond the {DETECTOR_REACH_DEG * 3600:.0f} arcsec "
+        "within which a detector's pixels lie"
+    )
+    if centre * 3600 <= NEAR_ARCSEC + DETECTOR_REACH_DEG * 3600:
+        return reason, ""
+    middle, within = _extent(index, unread)
+    return reason, (
+        f"the manifest's files lie within {_angle_words(within)} of {middle}; check the position, "
+        "or use the manifest of that field"
+    )
+
+
 def _nothing_found(index: Table, usable: np.ndarray, ra: float, dec: float) -> tuple[str, str]:
     """Why nothing was found (how far the nearest footprint is), and, when far, what to check.
 
@@ -405,6 +512,9 @@ def find_many(
     *,
     band: str | Iterable[str] | None = None,
     time: Any = None,
+    max_workers: int = 16,
+    anon: bool | None = None,
+    progress: bool | None = None,
 ) -> Table:
     """Find, for each of many positions, the files of an index whose image holds it, and the pixel.
 
@@ -419,8 +529,9 @@ def find_many(
     positions : astropy.coordinates.SkyCoord or sequence of SkyCoord or str
         The targets: a SkyCoord array, or one SkyCoord or RA and Dec string each, as :func:`find`
         reads them.
-    band, time
-        As for :func:`find`.
+    band, time, max_workers, anon, progress
+        As for :func:`find`; footprints not read yet (an index made from a manifest) are read
+        for the files that could hold any of the positions, and kept, as :func:`find` does.
 
     Returns
     -------
@@ -445,16 +556,17 @@ def find_many(
     """
     from astropy.table import Table
 
+    check_workers(max_workers)
+    path = index if isinstance(index, (str, PathLike)) else None
     if isinstance(index, (str, PathLike)):
         index = load_index(index)
     _check_columns(index, "index")
     targets = _sky_positions(positions)
     selected = _selection(index, band, time)
-    rows = np.flatnonzero(
-        (np.asarray(index["error"], dtype=object) == "") & (np.asarray(index["naxis1"]) > 0)
-    )
-    rows = rows[selected(rows)]
     points = _unit_vectors(np.asarray(targets.ra.deg), np.asarray(targets.dec.deg)).reshape(-1, 3)
+    read = _read_footprints(index, path, points, 0.0, selected, max_workers, anon, progress)
+    rows = np.flatnonzero((strings(index["error"]) == "") & (np.asarray(index["naxis1"]) > 0))
+    rows = rows[selected(rows)]
     reach = math.sin(math.radians(PREFILTER_MARGIN_DEG))
     pairs: list[tuple[int, int, float, float]] = []  # (index row, target, x, y)
     in_frame: dict[str, Any] = {}  # the targets converted once per celestial frame
@@ -483,7 +595,9 @@ def find_many(
                 )
             )
         ]
-    return Table(found, copy=False)
+    found = Table(found, copy=False)
+    found.meta["footprints"] = read
+    return found
 
 
 def _placed(

@@ -16,7 +16,7 @@ from ..errors import FileFormatError, InvalidParameterError, MissingExtraError, 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.table import Table
 
-__all__ = ["COLUMNS", "load_index", "save_index"]
+__all__ = ["COLUMNS", "load_index", "read_parquet", "save_index", "strings"]
 
 #: The columns of an index, in order, with their type and the value of a file not (yet) indexed.
 COLUMNS: dict[str, tuple[Any, Any]] = {
@@ -75,6 +75,13 @@ def _table(rows: list[dict[str, Any]]) -> Table:
             array = np.array(values, dtype=dtype)
         table[name] = Column(array, unit=_UNITS.get(name))
     return table
+
+
+def strings(column: Any) -> np.ndarray:
+    """A text column as Python strings, masked values (how astropy reads an empty ECSV field) as ''."""
+    if hasattr(column, "filled"):
+        column = column.filled("")
+    return np.asarray(column, dtype=object)
 
 
 def _holds(column: Any) -> str:
@@ -232,6 +239,33 @@ def _write_parquet(table: Table, path: Path) -> None:
     pq.write_table(pa.table(arrays).replace_schema_metadata({"roman_helpers": described}), path)
 
 
+def read_parquet(path: Path, expected: str) -> Table:
+    """A Parquet file as a table, with the units and meta an index written here records.
+
+    pyarrow directly: astropy's Parquet reader needs pandas as well, and these columns are simple
+    (numbers, text, and fixed-size lists of numbers).
+    """
+    from astropy.table import Column, Table
+
+    pa, pq = _pyarrow("reading")
+    try:
+        stored = pq.read_table(path)
+    except (pa.ArrowException, OSError) as error:
+        raise FileFormatError(f"{path} is not a Parquet file ({error}); expected {expected}") from error
+    described = _described(stored, path)
+    table = Table(meta=described.get("meta", {}))
+    for name in stored.column_names:
+        column = stored.column(name).combine_chunks()
+        if pa.types.is_fixed_size_list(column.type):
+            values = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), -1)
+        elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            values = np.array(column.to_pylist(), dtype=object)
+        else:
+            values = column.to_numpy(zero_copy_only=False)
+        table[name] = Column(values, unit=described.get("units", {}).get(name))
+    return table
+
+
 def load_index(path: str | PathLike) -> Table:
     """Read an index written by :func:`save_index`.
 
@@ -277,24 +311,7 @@ def load_index(path: str | PathLike) -> Table:
                 "expected an index written by save_index"
             ) from error
     else:
-        pa, pq = _pyarrow("reading")
-        try:
-            stored = pq.read_table(path)
-        except (pa.ArrowException, OSError) as error:
-            raise FileFormatError(
-                f"{path} is not a Parquet file ({error}); expected an index written by save_index"
-            ) from error
-        described = _described(stored, path)
-        table = Table(meta=described.get("meta", {}))
-        for name in stored.column_names:
-            column = stored.column(name).combine_chunks()
-            if pa.types.is_fixed_size_list(column.type):
-                values = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), -1)
-            elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-                values = np.array(column.to_pylist(), dtype=object)
-            else:
-                values = column.to_numpy(zero_copy_only=False)
-            table[name] = Column(values, unit=described.get("units", {}).get(name))
+        table = read_parquet(path, "an index written by save_index")
     _check_columns(table, str(path))
     for name, (dtype, _blank) in COLUMNS.items():  # text columns as Python strings; ECSV reads "" as masked
         if dtype is object:
