@@ -9,7 +9,9 @@ the galaxy too. Here the galaxy is taken away first:
 2. each epoch's stamp is reprojected onto the same grid, brought to the reference's flux scale,
    and the reference is subtracted;
 3. the difference is measured with :func:`roman_helpers.photometry.forced_photometry` at the
-   target (the same aperture and background annulus as the other methods: one implementation).
+   target (the same aperture and background annulus as the other methods: one implementation),
+   and its flux is given on the epoch's own scale (its file's unit and zero point), as the other
+   methods give theirs.
 
 The PSF is not matched between epochs: the sandbox's and the simulations' epochs share one
 PSF per band. On real data whose seeing changes, a residual of a bright host remains at the
@@ -97,15 +99,23 @@ def _scale(item: Success, grid: Success) -> float:
     """
     from . import _wcs
 
-    own, reference = zero_point(item), zero_point(grid)
-    if own is None or reference is None:
+    if zero_point(item) is None or zero_point(grid) is None:
         return 1.0
+    ratio = _flux_ratio(item, grid)
 
     def area(cut: Any) -> float:
         ny, nx = cut.data.shape
         return float(_wcs.pixel_scale(cut.wcs, (nx - 1) / 2, (ny - 1) / 2).to_value("arcsec") ** 2)
 
-    return float(10 ** (0.4 * (reference - own)) * area(grid.cutout) / area(item.cutout))
+    return float(ratio * area(grid.cutout) / area(item.cutout))
+
+
+def _flux_ratio(item: Success, grid: Success) -> float:
+    """The grid's units per unit of the item's, by their zero points (1 without both)."""
+    own, reference = zero_point(item), zero_point(grid)
+    if own is None or reference is None:
+        return 1.0
+    return float(10 ** (0.4 * (reference - own)))
 
 
 def _on_grid(item: Success, grid: Success, scale: float) -> tuple[np.ndarray, np.ndarray | None]:
@@ -199,7 +209,8 @@ def measurer(
 
     def measure(item: Success) -> Any:
         reference = references[str(item.meta.get("band", ""))]
-        data, variance = _on_grid(item, reference.grid, _scale(item, reference.grid))
+        scale = _scale(item, reference.grid)
+        data, variance = _on_grid(item, reference.grid, scale)
         difference = data - reference.data
         error = (
             None if variance is None or reference.variance is None else np.sqrt(variance + reference.variance)
@@ -207,7 +218,17 @@ def measurer(
         on_grid = pixel_of(reference.grid, where)
         measured = aperture(difference, error, pixel=on_grid)
         x, y = pixel_of(item, where)  # reported on the item's own cut-out, as the other methods do
-        return dataclasses.replace(measured, x=x, y=y)
+        # back to the epoch's own flux scale, which its file's zero point describes (a flux on the
+        # reference's scale would give a wrong magnitude with the epoch's zero point)
+        ratio = _flux_ratio(item, reference.grid)
+        return dataclasses.replace(
+            measured,
+            flux=measured.flux / ratio,
+            flux_err=measured.flux_err / ratio,
+            background=measured.background / scale,
+            x=x,
+            y=y,
+        )
 
     return measure
 

@@ -6,7 +6,10 @@
    (:func:`photutils.detection.find_peaks` on the stamp minus its sigma-clipped median) that have
    no other peak within a star's box, cut out with :func:`photutils.psf.extract_stars`;
 2. the **ePSF**: :class:`photutils.psf.EPSFBuilder` stacks them (oversampling 1: a light curve's
-   stamps hold a few tens of stars, too few to fill a finer grid; photutils' other defaults);
+   stamps hold a few tens of stars, too few to fill a finer grid; no smoothing kernel: photutils'
+   default quartic kernel is meant for an oversampled ePSF, and on Roman's undersampled PSF, a
+   pixel or so wide, it widens the model so that fitted fluxes fall 35 % short; its other
+   defaults);
 3. the **fit**: at the target's position, held fixed (forced), only the flux is fitted by
    :class:`photutils.psf.PSFPhotometry`, over a box of ``2 * ceil(radius) + 1`` pixels, after the
    local background of :func:`roman_helpers.photometry.forced_photometry`'s annulus is taken
@@ -113,7 +116,9 @@ def build_epsf(items: Sequence[Success], radius: float) -> Any:
             hint=f"the cut-outs hold {len(stars)} isolated stars, too few to build a PSF from "
             f"(at least {MIN_STARS}): cut out larger stamps (size=), or use method= 'aperture'",
         )
-    builder = psf.EPSFBuilder(oversampling=1, maxiters=EPSF_ITERATIONS, progress_bar=False)
+    builder = psf.EPSFBuilder(
+        oversampling=1, smoothing_kernel=None, maxiters=EPSF_ITERATIONS, progress_bar=False
+    )
     with quiet():  # photutils' notes on iterations and recentring
         built = builder(stars)
     return built.epsf if hasattr(built, "epsf") else built[0]  # photutils 3 / photutils 2 (a tuple)

@@ -102,8 +102,19 @@ def test_datasets_lists_every_dataset(capsys) -> None:
 def test_datasets_shows_parameters_and_valid_values(capsys) -> None:
     assert cli.main(["datasets", "openuniverse-was-fits"]) == 0
     out = capsys.readouterr().out
-    assert "band (default F184)" in out and "values: F184, H158" in out
+    # filters in the archive's spelling and Roman's where they differ
+    assert "band (default F184)" in out and "values: F184, H158 (F158)" in out
     assert "roman-helpers uri openuniverse-was-fits band=F184 pointing=15297 sensor=11" in out
+
+
+def test_datasets_spells_every_filter_both_ways(capsys) -> None:
+    assert cli.main(["datasets", "openuniverse-tds-fits"]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.strip().startswith("band "))
+    spelled = "R062 (F062), Z087 (F087), Y106 (F106), J129 (F129), H158 (F158), F184, K213 (F213)"
+    assert "(default H158 (F158))" in line and line.endswith(f"values: {spelled}")
+    assert cli.main(["datasets", "hst-wfc3ir-m85"]) == 0
+    assert "values: F160W, F110W" in capsys.readouterr().out  # other instruments' names as they are
 
 
 def test_datasets_unknown_name(capsys) -> None:

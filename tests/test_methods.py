@@ -147,7 +147,8 @@ def test_epochs_on_other_flux_scales_are_brought_to_the_references_by_their_zero
     for item in items[1::2]:  # every other epoch; the first (the reference's grid) keeps its scale
         item.value.data.data[...] *= 2
         item.value.err.data[...] *= 2
-    truth = injected * enclosed(RADIUS)  # on the scale of the first epoch, the reference's
+    # each epoch's flux on its own scale (what its zero point describes): the doubled ones doubled
+    truth = injected * enclosed(RADIUS) * np.where(np.arange(len(items)) % 2, 2.0, 1.0)
     fractions = []
     for with_zero_points in (True, False):
         for number, item in enumerate(items):
@@ -161,7 +162,7 @@ def test_epochs_on_other_flux_scales_are_brought_to_the_references_by_their_zero
         fractions.append(float(np.mean(np.abs(pulls) < 3)))
     print(f"mixed exposures: {fractions[0]:.1%} within 3 sigma with zero points, {fractions[1]:.1%} without")
     assert fractions[0] >= 0.95
-    assert fractions[1] < 0.5  # the doubled host does not subtract: the scaling is what makes it work
+    assert fractions[1] <= 0.5  # the doubled host does not subtract: the scaling is what makes it work
 
 
 def test_epochs_of_a_finer_pixel_scale_are_brought_to_the_references_pixels():
@@ -312,3 +313,203 @@ def test_difference_light_curve_of_the_tutorial_data(sandbox_env, tmp_path, caps
     assert main([*common, "--method", "difference", "-o", str(tmp_path / "none.ecsv")]) != 0
     assert "--reference-window" in capsys.readouterr().err
     assert not (tmp_path / "none.ecsv").exists()
+
+
+# --------------------------------------------------------------------------- the sandbox's sky
+# The three methods on the sandbox's own Time Domain Survey: transients of its truth catalog on
+# and off their host galaxies, and stars far from anything, seen through the survey's H158
+# images (both tiers: 101 s and 302 s) with the survey's pointings, the detectors' WCS and the
+# sky's PSF, host galaxies, noise and cosmic rays. The stamps are rendered by the sandbox's sky
+# model directly, only the 33 x 33 pixels around each target (the files would cost seconds each
+# to make); the truth is the electrons the sky model lists for the target in that exposure.
+SKY_BAND, SKY_STAMP = "H158", 33
+# On a difference image there is no host to keep out of the aperture, and resampling each epoch
+# onto the reference's pixels spreads an undersampled PSF's light: a radius of 6 pixels holds it
+# (at 4 pixels, 2 of these 28 points fall 4-5 % short, beyond 3 sigma at 25,000 electrons).
+SKY_RADIUS, SKY_ANNULUS = 6.0, (10.0, 14.0)
+
+
+def _sky_held(ra: float, dec: float, first: float, last: float) -> list[tuple]:
+    """The H158 exposures from MJD ``first`` to ``last`` holding (ra, dec), in time order."""
+    from roman_helpers.sandbox.sky import wfi
+    from roman_helpers.sandbox.sky.surveys import tds
+
+    images, sequence = tds.images("full"), tds.observation_sequence()
+    # detector centres within 0.15 deg (a detector's diagonal is 0.18 deg), in the dates asked for
+    close = (images["filter"] == SKY_BAND) & (images["date"] >= first) & (images["date"] <= last)
+    close &= (np.abs(images["dec"] - dec) < 0.15) & (
+        np.abs((images["ra"] - ra) * math.cos(math.radians(dec))) < 0.15
+    )
+    held = []
+    for row in images[close]:
+        pointing = sequence[int(row["pointing"])]
+        detector = wfi.wcs(
+            float(pointing["ra"]),
+            float(pointing["dec"]),
+            float(pointing["pa"]),
+            int(row["sca"]),
+            "openuniverse",
+        )
+        x, y = (float(v) for v in detector.world_to_pixel_values(ra, dec))
+        if SKY_STAMP <= x < 4088 - SKY_STAMP and SKY_STAMP <= y < 4088 - SKY_STAMP:
+            held.append((float(row["date"]), int(row["pointing"]), int(row["sca"]), detector, x, y))
+    return sorted(held, key=lambda h: h[0])
+
+
+def _sky_epochs(ra: float, dec: float, window: tuple[float, float], peak: float) -> list[tuple]:
+    """The last three exposures before the window, and the four nearest the peak inside it."""
+    held = _sky_held(ra, dec, window[0] - 40, peak + 40)
+    earlier = [h for h in held if h[0] < window[0]][-3:]
+    shining = sorted((h for h in held if window[0] <= h[0] <= window[1]), key=lambda h: abs(h[0] - peak))
+    return earlier + shining[:4]
+
+
+def _sky_stamps(ra: float, dec: float, epochs, object_ids) -> tuple[BatchResult, dict[int, np.ndarray]]:
+    """Rendered stamps of the epochs around (ra, dec), and each object's true electrons in each."""
+    from roman_helpers.sandbox.archive.layouts.openuniverse import _images
+    from roman_helpers.sandbox.sky import render
+
+    items, truth = [], {int(oid): [] for oid in object_ids}
+    for number, (date, pointing, sca, detector, x, y) in enumerate(epochs):
+        x0, y0 = round(x) - SKY_STAMP // 2, round(y) - SKY_STAMP // 2
+        wcs = detector.slice((slice(y0, y0 + SKY_STAMP), slice(x0, x0 + SKY_STAMP)))
+        whole = _images.exposure("RomanTDS", pointing, sca)  # the file's exposure: filter, time, seed
+        exposure = render.Exposure(
+            wcs, (SKY_STAMP, SKY_STAMP), whole.band, exptime=whole.exptime, mjd=whole.mjd, seed=whole.seed,
+            units="electron", detector=sca,
+        )  # fmt: skip
+        sci, err, _ = exposure.rows(0, SKY_STAMP)
+        centre = ((SKY_STAMP - 1) / 2, (SKY_STAMP - 1) / 2)
+        stamp = ImageCutout(
+            Cutout2D(sci, centre, SKY_STAMP, wcs=wcs), Cutout2D(err, centre, SKY_STAMP, wcs=wcs)
+        )
+        meta = {
+            "band": SKY_BAND,
+            "t_start": date,
+            "t_end": date + exposure.exptime / 86400,
+            "zeropoint": exposure.zeropoint,
+        }
+        items.append(Success(f"s3://sky/{pointing}_{sca}", stamp, 1, meta, number))
+        listed = render.truth(exposure)
+        for oid in truth:
+            flux = listed["flux"][listed["object_id"] == oid]
+            truth[oid].append(float(flux[0]) if len(flux) else 0.0)
+    return BatchResult(ok=items), {oid: np.array(values) for oid, values in truth.items()}
+
+
+@pytest.fixture(scope="module")
+def sky_transients() -> dict[str, list]:
+    """Two transients on bright hosts (within 1 arcsec of a host brighter than 21 mag in F184) and
+    two without a host, the brightest at peak of those near the field's centre that begin and
+    peak inside the survey: each with its window, stamps and true electrons."""
+    import hpgeom
+
+    from roman_helpers.sandbox.sky import sources
+    from roman_helpers.sandbox.sky.surveys import tds
+
+    ra0, dec0 = tds.FIELD
+    table = sources.catalog_table("snana", int(hpgeom.angle_to_pixel(32, ra0, dec0, nest=False, lonlat=True)))
+    names = ("id", "ra", "dec", "start_mjd", "end_mjd", "peak_mjd", "peak_mag_F", "host_mag_F", "host_sn_sep")
+    cat = {name: np.asarray(table.column(name).to_pylist(), dtype=float) for name in names}
+    dates = tds.observation_sequence()["date"]
+    near = np.hypot((cat["ra"] - ra0) * math.cos(math.radians(dec0)), cat["dec"] - dec0) < 0.5
+    usable = near & (cat["start_mjd"] > float(dates.min()) + 15) & (cat["peak_mjd"] < float(dates.max()) - 10)
+    hosted = usable & (cat["host_sn_sep"] < 1.0) & (cat["host_mag_F"] < 21)
+    hostless = usable & np.isnan(cat["host_sn_sep"])
+    chosen = {}
+    for kind, mask in (("on a host", hosted), ("hostless", hostless)):
+        rows = np.flatnonzero(mask)[np.argsort(cat["peak_mag_F"][mask])[:2]]
+        chosen[kind] = []
+        for i in rows:
+            ra, dec, oid = float(cat["ra"][i]), float(cat["dec"][i]), int(table.column("id")[int(i)].as_py())
+            window = (float(cat["start_mjd"][i]), float(cat["end_mjd"][i]))
+            epochs = _sky_epochs(ra, dec, window, float(cat["peak_mjd"][i]))
+            result, truth = _sky_stamps(ra, dec, epochs, [oid])
+            chosen[kind].append((SkyCoord(ra, dec, unit="deg"), window, result, truth[oid]))
+    return chosen
+
+
+def _pulls(curve, truth: np.ndarray) -> np.ndarray:
+    return (np.asarray(curve["flux"]) - truth) / np.asarray(curve["flux_err"])
+
+
+def test_on_the_sandbox_sky_difference_photometry_follows_the_truth_and_apertures_on_hosts_do_not(
+    sky_transients,
+):
+    within, bias = {}, {}
+    for kind, transients in sky_transients.items():
+        differences, apertures = [], []
+        for position, window, result, truth in transients:
+            assert len(result.ok) == 7 and np.count_nonzero(truth) == 4  # listed only while it shines
+            order = np.argsort([item.meta["t_start"] for item in result.ok])  # the curve's time order
+            difference = light_curve(
+                result, position, SKY_RADIUS, SKY_ANNULUS, method="difference", reference_window=window
+            )
+            aperture = light_curve(result, position, SKY_RADIUS, SKY_ANNULUS)
+            differences += list(_pulls(difference, truth[order]))
+            apertures += list(_pulls(aperture, truth[order]))
+        within[kind] = np.abs(differences) < 3
+        bias[kind] = float(np.median(apertures))
+    everything = np.concatenate(list(within.values()))
+    print(
+        f"difference: {everything.mean():.1%} of {everything.size} points within 3 sigma "
+        f"({', '.join(f'{kind} {np.mean(w):.1%}' for kind, w in within.items())}); "
+        f"aperture median bias: {bias} sigma"
+    )
+    assert everything.mean() >= 0.95  # the issue's requirement, over transients on and off hosts
+    assert all(np.mean(w) >= 0.9 for w in within.values())  # one outlier of a kind's 14 at most
+    assert bias["on a host"] > 10  # the host's light in the aperture, in units of the point's error
+    assert abs(bias["hostless"]) < 2
+
+
+def test_on_the_sandbox_sky_psf_fits_of_isolated_stars_hold_their_light():
+    """Four stars of 22 to 23.5 mag (F158) near the field's centre with nothing brighter than 25 mag
+    within 3 arcsec, in their first six H158 exposures: flux over the truth, less one.
+
+    The PSF fit counts the star's whole light (an aperture of 3 pixels misses 3 % of it). Its
+    scatter is not yet below the aperture's here, as the Gaussian stars above have it: the ePSF
+    is built at the detector's pixel scale (oversampling 1) from six stamps of one star, and a PSF
+    about a pixel wide changes with where the star falls within its pixel, which such an ePSF
+    cannot follow (1.1 % against 1.0 % here; 0.8 % against 0.4 % for stars of 19 to 21 mag).
+    """
+    from roman_helpers.sandbox.sky import sources
+    from roman_helpers.sandbox.sky.surveys import tds
+
+    ra0, dec0 = tds.FIELD
+    sky = sources.cone(ra0, dec0, 0.3)
+    others = SkyCoord(
+        np.concatenate([sky.stars.ra, sky.galaxies.ra]),
+        np.concatenate([sky.stars.dec, sky.galaxies.dec]),
+        unit="deg",
+    )
+    bright = np.concatenate([sky.stars.mag_f158, sky.galaxies.mag_f158]) < 25
+    first = float(tds.observation_sequence()["date"].min())
+    residuals: dict[str, list[float]] = {"psf": [], "aperture": []}
+    stars = 0
+    for i in np.argsort(sky.stars.mag_f158):
+        if stars == 4:
+            break
+        star = SkyCoord(sky.stars.ra[i], sky.stars.dec[i], unit="deg")
+        if (
+            not 22 < sky.stars.mag_f158[i] < 23.5
+            or np.sum(bright & (others.separation(star) < 3 * u.arcsec)) > 1
+        ):
+            continue
+        held = _sky_held(float(sky.stars.ra[i]), float(sky.stars.dec[i]), first, first + 60)[:6]
+        result, truth = _sky_stamps(star.ra.deg, star.dec.deg, held, [sky.stars.object_id[i]])
+        expected = truth[int(sky.stars.object_id[i])][
+            np.argsort([item.meta["t_start"] for item in result.ok])
+        ]
+        for method in residuals:
+            curve = light_curve(result, star, 3.0, (8.0, 12.0), method=method)
+            residuals[method] += list(np.asarray(curve["flux"]) / expected - 1)
+        stars += 1
+    psf, aperture = np.array(residuals["psf"]), np.array(residuals["aperture"])
+    print(
+        f"{stars} stars, {psf.size} points: psf median {np.median(psf):+.2%} scatter {psf.std():.2%}; "
+        f"aperture median {np.median(aperture):+.2%} scatter {aperture.std():.2%}"
+    )
+    assert stars == 4 and psf.size >= 20
+    assert abs(np.median(psf)) < 0.01  # the ePSF holds the star's light (it held 2/3 of it, smoothed)
+    assert np.median(aperture) < -0.02  # the wings outside 3 pixels
+    assert psf.std() <= 1.25 * aperture.std()  # see the docstring: not yet below it

@@ -47,8 +47,8 @@ def _read(path: Path):
 # --------------------------------------------------------------------------- structure
 def test_every_tutorial_in_datasets_yaml_exists():
     numbers = sorted({n for ds in datasets.load().values() for n in ds.notebooks})
-    assert numbers == [1, 2, 3, 4]
-    assert [runner.find_notebook(n, NOTEBOOK_DIR).name[:2] for n in numbers] == ["01", "02", "03", "04"]
+    assert numbers == [1, 2, 3, 4, 5]
+    assert [runner.find_notebook(n, NOTEBOOK_DIR).name[:2] for n in numbers] == ["01", "02", "03", "04", "05"]
     assert (NOTEBOOK_DIR / "00_introduction.md").is_file()
 
 

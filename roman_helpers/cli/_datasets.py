@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from .. import datasets
+from .. import _bands, datasets
 from ..errors import InvalidParameterError
 
 __all__ = ["register"]
@@ -24,14 +24,23 @@ def _datasets(args: argparse.Namespace) -> int:
     print(f"notebooks: {', '.join(str(n) for n in ds.notebooks)}")
     print("parameters:")
     for p in ds.parameters.values():
-        values = ", ".join(str(v) for v in p.values) if p.values is not None else "any"
-        print(f"  {p.name} (default {p.default}): {p.help}; values: {values}")
+        values = ", ".join(_spelled(p, v) for v in p.values) if p.values is not None else "any"
+        print(f"  {p.name} (default {_spelled(p, p.default)}): {p.help}; values: {values}")
     extra = ds.extra_fields
     if extra:
         print(f"also give: {', '.join(extra)} (template fields that are not parameters)")
     example = {**ds.defaults(), **{name: name.upper() for name in extra}}
     print(f"example:   roman-helpers uri {ds.name} " + " ".join(f"{k}={v}" for k, v in example.items()))
     return 0
+
+
+def _spelled(parameter: datasets.Parameter, value: object) -> str:
+    """A filter as the archive spells it, with Roman's name beside it where they differ: H158 (F158)."""
+    text = str(value)
+    if parameter.kind != "band":
+        return text
+    roman = _bands.canonical(text)
+    return text if roman == text.strip().upper() else f"{text} ({roman})"
 
 
 def _uri(args: argparse.Namespace) -> int:
