@@ -9,7 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test book run bench bench-publish bench-survey bench-survey-publish sandbox browser clean lint typecheck
+.PHONY: venv test book run bench bench-publish bench-many bench-survey bench-survey-publish sandbox browser clean lint typecheck
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,12 +38,17 @@ book: venv
 run: venv
 	$(BIN)/roman-helpers run --all
 
-# `make bench` runs both benchmarks, one file at a time and survey scale, and writes build/bench/
-# (results.json, table.md, performance.png; survey/) and nothing tracked. `make bench-publish`
-# copies the last full runs of both into the book's performance page, figures and JSON copies.
+# `make bench` runs the benchmarks, one file at a time, survey scale and many targets, and writes
+# build/bench/ (results.json, table.md, performance.png; survey/; many/) and nothing tracked.
+# `make bench-publish` copies the last full runs into the book's performance page, figures and JSON.
+# The many-target run (200 targets x 100 full-size epochs, .fits.gz and ASDF) alone: `make bench-many`.
 bench: venv
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/survey.py
+	$(BIN)/python bench/many.py
+
+bench-many: venv
+	$(BIN)/python bench/many.py
 
 # Survey scale: index the 40 full-size OpenUniverse TDS images of tutorial 4's supernova nearest its
 # peak and cut its light curve out of them (the sandbox's cache in bench/.cache). Writes build/bench/survey/.
@@ -53,6 +58,7 @@ bench-survey: venv
 bench-publish: venv
 	$(BIN)/python bench/run.py --publish
 	$(BIN)/python bench/survey.py --publish
+	$(BIN)/python bench/many.py --publish
 
 # `make bench-survey-publish` puts the last full survey run (build/bench/survey/, never a --quick
 # one) into the book: the "Survey scale" section of book/performance.md, book/images/survey-*.png

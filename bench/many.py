@@ -303,17 +303,22 @@ def counted(server: Any, call: Any) -> tuple[Any, dict[str, Any]]:
     }
 
 
-def kit_way(server: Any, index: Any, catalog: Any, band: str, workers: int) -> tuple[Any, dict]:
+def kit_way(
+    server: Any, index: Any, catalog: Any, band: str, workers: int, first_pass: bool = True
+) -> tuple[Any, dict]:
     """The kit's light curves of every target, twice: the first pass lets the sandbox make the
-    bytes (its time is kept, not compared), the second is the one measured."""
+    bytes (its time is kept, not compared), the second is the one measured (once without
+    ``first_pass``: counts are the same, the time then includes the making)."""
 
     def call() -> Any:
         return catalog_photometry.light_curves(
             index, catalog, band=band, radius=RADIUS, annulus=ANNULUS, max_workers=workers, progress=False
         )
 
-    _, first = counted(server, call)
-    print(f"    first pass (the sandbox making the files) {first['seconds']:.0f} s", flush=True)
+    first = {"seconds": None}
+    if first_pass:
+        _, first = counted(server, call)
+        print(f"    first pass (the sandbox making the files) {first['seconds']:.0f} s", flush=True)
     table, got = counted(server, call)
     return table, {
         "first_pass_seconds": first["seconds"],
@@ -440,7 +445,7 @@ def run_layout(
         server, lambda: footprints.build_index(uris, max_workers=args.workers, progress=False)
     )
     print(f"  light curves of {len(catalog)} targets ...", flush=True)
-    table, kit = kit_way(server, index, catalog, band, args.workers)
+    table, kit = kit_way(server, index, catalog, band, args.workers, first_pass=not args.quick)
     floors = []
     floor_of = openuniverse_floor if layout == "openuniverse" else asdf_floor
     for uri in uris:
@@ -659,25 +664,31 @@ def figure(results: dict) -> Any:
     return fig
 
 
-def write(results: dict, folder: Path, image: Path) -> str:
+def save_figure(results: dict, image: Path) -> None:
     import matplotlib.pyplot as plt
 
+    image.parent.mkdir(parents=True, exist_ok=True)
+    fig = figure(results)
+    fig.savefig(image, dpi=110)
+    plt.close(fig)
+
+
+def write(results: dict, folder: Path) -> str:
+    """``results.json``, ``table.md`` and ``many.png`` in ``folder``; the table's Markdown."""
     results["targets"] = targets(results)
     markdown = table(results)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     (folder / "table.md").write_text(markdown + "\n")
-    image.parent.mkdir(parents=True, exist_ok=True)
-    fig = figure(results)
-    fig.savefig(image, dpi=110)
-    plt.close(fig)
+    save_figure(results, folder / "many.png")
     return markdown
 
 
 def publish(
     out: Path = OUTPUT, page: Path = BOOK_PAGE, images: Path = BOOK_IMAGES, copy: Path = BOOK_RESULTS
 ) -> None:
-    """Put the full run in ``out`` into the book (the page's ``many-table`` section, its figure, JSON)."""
+    """Put the full run in ``out`` into the book: the page's ``many-table`` section, drawn again
+    from ``results.json`` with its figure (``images/many.png``), and the results as ``copy``."""
     source = out / "results.json"
     if not source.exists():
         raise SystemExit(f"no many-target benchmark results in {out}: run `python bench/many.py` first")
@@ -686,15 +697,16 @@ def publish(
         raise SystemExit(
             f"{source} holds --quick results, which are not published: run bench/many.py without --quick"
         )
-    results.pop("targets", None)
-    markdown = write(results, copy.parent / ".many-scratch", images / "many.png")
+    results["targets"] = targets(results)
+    save_figure(results, images / "many.png")
     relative = Path(os.path.relpath(images, page.parent)).as_posix()
     update_book(
         f"![Time and bytes of {results['settings']['targets']} light curves, each way]"
-        f"({relative}/many.png)\n\n{markdown}",
+        f"({relative}/many.png)\n\n{table(results)}",
         page,
         "many-table",
     )
+    copy.parent.mkdir(parents=True, exist_ok=True)
     copy.write_text(json.dumps(results, indent=1, default=str) + "\n")
     print(f"published {source} into {page}, {images}/many.png and {copy}")
 
@@ -710,7 +722,7 @@ def join(folders: list[Path], out: Path) -> None:
         joined["layouts"].update(run["layouts"])
     joined.pop("targets", None)
     joined["settings"]["joined"] = [str(folder) for folder in folders]
-    print(write(joined, out, out / "many.png"))
+    print(write(joined, out))
 
 
 # ------------------------------------------------------------------ main
@@ -802,7 +814,7 @@ def main(argv: list[str] | None = None) -> int:
                 sandbox, layout, field, args, rng, astrocut_version is not None
             )
     results["seconds"] = time.perf_counter() - started
-    markdown = write(results, args.output_dir, args.output_dir / "many.png")
+    markdown = write(results, args.output_dir)
     print()
     print(markdown)
     print(
