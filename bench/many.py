@@ -86,6 +86,7 @@ RADIUS = 3.0  # aperture, pixels
 ANNULUS = (8.0, 14.0)
 STAMP = photometry.default_size(ANNULUS)  # 31 pixels: what light_curves cuts by default
 RADIUS_ARCMIN = {"openuniverse": 4.0, "gbtds": 1.5}  # targets within this of the field's centre
+GBTDS_RADII = (0.5, 0.75, 1.0, 1.5)  # arcmin: GBTDS targets within the smallest holding them all
 OU_BAND = "H158"
 GBTDS = "r00340"
 GBTDS_BAND = "F146"
@@ -161,7 +162,6 @@ def gbtds_field(epochs: int, targets: int, rng: np.random.Generator) -> dict[str
     The exposures come from the simulation's manifest (as the sandbox tabulates it: the real
     manifest's columns); the stars from its input catalogs, read as a user reads a FITS table.
     """
-    import astropy.units as u
     import hpgeom
     import s3fs
     from astropy.coordinates import SkyCoord
@@ -209,11 +209,13 @@ def gbtds_field(epochs: int, targets: int, rng: np.random.Generator) -> dict[str
         parts.append(table)
     stars = vstack(parts)
     places = SkyCoord(stars["ra"], stars["dec"], unit="deg")
-    stars = stars[
-        (np.char.strip(np.asarray(stars["type"], dtype=str)) == "PSF")
-        & (stars["mag"] < GBTDS_FAINTEST)
-        & (places.separation(centre) < RADIUS_ARCMIN["gbtds"] * u.arcmin)
-    ]
+    bright = (np.char.strip(np.asarray(stars["type"], dtype=str)) == "PSF") & (stars["mag"] < GBTDS_FAINTEST)
+    distance = places.separation(centre).arcmin
+    # the smallest circle that holds the targets: fewer 4 MiB chunks of rows for every way to read
+    radius = next(
+        (r for r in GBTDS_RADII if np.sum(bright & (distance < r)) >= targets), RADIUS_ARCMIN["gbtds"]
+    )
+    stars = stars[bright & (distance < radius)]
     chosen = stars[np.sort(rng.permutation(len(stars))[:targets])]
     chosen["kind"] = "star"
     return {
@@ -221,7 +223,8 @@ def gbtds_field(epochs: int, targets: int, rng: np.random.Generator) -> dict[str
         "band": GBTDS_BAND,
         "catalog": chosen["id", "ra", "dec", "kind"],
         "centre": (float(centre.ra.deg), float(centre.dec.deg)),
-        "about": f"the first {len(uris)} {GBTDS_BAND} exposures of {GBTDS_DETECTOR}, GBTDS field 1",
+        "about": f"the first {len(uris)} {GBTDS_BAND} exposures of {GBTDS_DETECTOR}, GBTDS field 1 "
+        f"(stars within {radius} arcmin of its centre)",
     }
 
 
@@ -434,6 +437,18 @@ def astrocut_way(
 # ------------------------------------------------------------------ one layout
 
 
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def way_line(way: dict) -> str:
+    """A way's raw numbers, as measured (before any scaling), for the log."""
+    return (
+        f"{way['files']} files, {way['targets']} targets, {way['pairs']} stamps, {way['requests']} requests, "
+        f"{fmt_bytes(way['bytes'])}, {way['seconds']:.1f} s"
+    )
+
+
 def run_layout(
     sandbox: Any, layout: str, field: dict, args: argparse.Namespace, rng: np.random.Generator, astrocut: bool
 ) -> dict:
@@ -444,6 +459,7 @@ def run_layout(
     index, indexed = counted(
         server, lambda: footprints.build_index(uris, max_workers=args.workers, progress=False)
     )
+    say(f"  index: {len(index)} files, {indexed['requests']} requests, {fmt_bytes(indexed['bytes'])}")
     print(f"  light curves of {len(catalog)} targets ...", flush=True)
     table, kit = kit_way(server, index, catalog, band, args.workers, first_pass=not args.quick)
     floors = []
@@ -455,6 +471,10 @@ def run_layout(
         floors.append({"key": key, "floor": floor, "stamps": touching, **got})
     kit["floor"] = sum(f["floor"] for f in floors)
     kit["floor_stamps"] = sum(f["stamps"] for f in floors)
+    say(
+        f"  {KIT}: {way_line(kit)}; floor {fmt_bytes(kit['floor'])} "
+        f"({kit['bytes'] / max(kit['floor'], 1):.3f} x)"
+    )
     on_files = sorted({str(t) for t in table["target"]})
     candidates = [i for i, t in enumerate(catalog["id"]) if str(t) in set(on_files)]
     subset = sorted(
@@ -462,6 +482,7 @@ def run_layout(
     )
     print(f"  one target at a time, {len(subset)} of {len(on_files)} targets ...", flush=True)
     single = per_target_way(server, index, catalog, band, args.workers, subset, table)
+    say(f"  {PER_TARGET}: {way_line(single)}; same flux {single['same_flux']}/{single['pairs']}")
     ways = [kit, single]
     if astrocut:
         print(f"  astrocut, {len(catalog)} coordinates a file ...", flush=True)
@@ -469,6 +490,7 @@ def run_layout(
         # each here): its coordinates are the per-target subset, scaled; ASDFCutout takes them all
         asdf = layout == "gbtds"
         ways.append(astrocut_way(server, uris, catalog, asdf, args.budget, None if asdf else subset))
+        say(f"  {ASTROCUT}: {way_line(ways[-1])}; {ways[-1]['failed']}")
     for way in ways:
         way.pop("by_key", None)
     return {
