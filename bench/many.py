@@ -72,7 +72,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 from run import FONT_PT, MB, PAGE_WIDTH_IN, aws_environment, fmt_bytes, update_book  # noqa: E402
-from survey import SIDE, SURVEY, by_key, choose_epochs, gz_floor, ratio  # noqa: E402
+from survey import SIDE, SURVEY, by_key, choose_epochs, closing, gz_floor, ratio  # noqa: E402
 
 from roman_helpers import batch, catalog_photometry, footprints, photometry  # noqa: E402
 from roman_helpers.sandbox.launcher import Sandbox  # noqa: E402
@@ -837,15 +837,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     results["seconds"] = time.perf_counter() - started
     markdown = write(results, args.output_dir)
-    print()
-    print(markdown)
-    print(
-        f"\nbenchmark took {results['seconds']:.0f} s; written to {args.output_dir}"
-        + ("" if args.quick else "; publish it with `make bench-publish`")
-    )
-    unmet = [t["what"] for t in results["targets"] if t["met"] is False]
-    if unmet:
-        print("targets not met: " + "; ".join(unmet))
+    closing(results, markdown, args.output_dir, args.quick, "make bench-publish")
     return 0
 
 

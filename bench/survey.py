@@ -1083,16 +1083,21 @@ def main(argv: list[str] | None = None) -> int:
     (args.output_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))
     (args.output_dir / "table.md").write_text(markdown + "\n")
     plots(results, args.output_dir)
+    closing(results, markdown, args.output_dir, args.quick, "make bench-survey-publish")
+    return 0
+
+
+def closing(results: dict, markdown: str, folder: Path, quick: bool, publish_with: str) -> None:
+    """Print a run's tables, where they went, and the targets it did not meet."""
     print()
     print(markdown)
     print(
-        f"\nbenchmark took {results['seconds']:.0f} s; written to {args.output_dir}"
-        + ("" if args.quick else "; publish it with `make bench-survey-publish`")
+        f"\nbenchmark took {results['seconds']:.0f} s; written to {folder}"
+        + ("" if quick else f"; publish it with `{publish_with}`")
     )
     unmet = [t["what"] for t in results["targets"] if t["met"] is False]
     if unmet:
         print("targets not met: " + "; ".join(unmet))
-    return 0
 
 
 if __name__ == "__main__":
