@@ -384,7 +384,8 @@ def astrocut_way(
     server: Any, uris: list[str], catalog: Any, asdf: bool, budget: float, subset: list[int] | None = None
 ) -> dict:
     """astrocut's multi-coordinate cut-outs of every target (or of ``subset``), file after file,
-    within ``budget`` s of its own (each file made by the sandbox first, untimed)."""
+    within ``budget`` s of its own (each file made by the sandbox first, untimed; making and
+    cutting together stop after 3 x ``budget``)."""
     import fsspec
     from astrocut import ASDFCutout, FITSCutout
     from astropy.coordinates import SkyCoord
@@ -418,7 +419,7 @@ def astrocut_way(
         got = server.stats.since(mark)
         requests, sent = requests + got.requests, sent + got.bytes_sent
         done += 1
-        if seconds > budget and done < len(uris):
+        if (seconds > budget or seconds + warm > 3 * budget) and done < len(uris):
             note = (note + "; " if note else "") + f"stopped by the {budget:.0f} s budget"
             break
     return {
