@@ -486,10 +486,10 @@ def run_layout(
     say(f"  {PER_TARGET}: {way_line(single)}; same flux {single['same_flux']}/{single['pairs']}")
     ways = [kit, single]
     if astrocut:
-        print(f"  astrocut, {len(catalog)} coordinates a file ...", flush=True)
         # astrocut's FITSCutout reads a .fits.gz stream again for every coordinate (about 1 GB
         # each here): its coordinates are the per-target subset, scaled; ASDFCutout takes them all
         asdf = layout == "gbtds"
+        say(f"  astrocut, {len(catalog) if asdf else len(subset)} coordinates a file ...")
         ways.append(astrocut_way(server, uris, catalog, asdf, args.budget, None if asdf else subset))
         say(f"  {ASTROCUT}: {way_line(ways[-1])}; {ways[-1]['failed']}")
     for way in ways:
