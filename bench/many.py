@@ -232,12 +232,12 @@ def gbtds_field(epochs: int, targets: int, rng: np.random.Generator) -> dict[str
 
 
 def stamp_rows(wcs: Any, ra: np.ndarray, dec: np.ndarray) -> list[tuple[int, int]]:
-    """Rows ``[start, stop)`` of each stamp that touches the image, as ``Cutout2D`` places an odd side."""
+    """Rows ``[start, stop)`` of the stamp of each target on the image (its centre within the
+    image's pixels), as ``Cutout2D`` places an odd side, trimmed at the image's edges."""
     x, y = wcs.all_world2pix(ra, dec, 0)
-    half = STAMP / 2
-    x0, y0 = np.ceil(x - half).astype(int), np.ceil(y - half).astype(int)
-    on = (x0 + STAMP > 0) & (x0 < SIDE) & (y0 + STAMP > 0) & (y0 < SIDE)
-    return [(max(int(a), 0), min(int(a) + STAMP, SIDE)) for a in y0[on]]
+    on = (x >= -0.5) & (x < SIDE - 0.5) & (y >= -0.5) & (y < SIDE - 0.5)
+    y0 = np.ceil(y[on] - STAMP / 2).astype(int)
+    return [(max(int(a), 0), min(int(a) + STAMP, SIDE)) for a in y0]
 
 
 def openuniverse_floor(archive: Any, uri: str, catalog: Any) -> tuple[int, int]:
@@ -496,6 +496,10 @@ def run_layout(
         way.pop("by_key", None)
     return {
         "about": field["about"],
+        "catalog": {
+            name: [str(v) if name == "id" else float(v) for v in catalog[name]]
+            for name in ("id", "ra", "dec")
+        },
         "band": band,
         "centre": field["centre"],
         "epochs": len(uris),
@@ -639,7 +643,7 @@ def table(results: dict) -> str:
             "",
             f"{LAYOUTS[layout]}: {lay['about']}; targets "
             + ", ".join(f"{n} {k}" for k, n in lay["kinds"].items())
-            + f"; {kit['pairs']:,} measurements ({kit['floor_stamps']:,} stamps touch the files by their "
+            + f"; {kit['pairs']:,} measurements ({kit['floor_stamps']:,} targets on the files by their "
             f"WCS); one target at a time gave the same flux for {single['same_flux']} of its "
             f"{single['pairs']} measurements"
             + (f"; {len(kit['failed'])} problems, first: {kit['failed'][0]}" if kit["failed"] else "")

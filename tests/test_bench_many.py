@@ -79,7 +79,7 @@ def test_every_stamp_on_the_files_is_measured(run):
     for layout in results["layouts"].values():
         kit = layout["ways"][0]
         stamps = {f["key"]: f["stamps"] for f in layout["per_file"]}
-        # the stamps that touch each image by the WCS the sandbox made it with (not the kit's)
+        # the targets on each image by the WCS the sandbox made it with (not the kit's)
         assert kit["pairs"] == kit["floor_stamps"] == sum(stamps.values()) > 0
         assert kit["files"] == sum(n > 0 for n in stamps.values())
         assert kit["failed"] == []
