@@ -618,6 +618,11 @@ def table(results: dict) -> str:
         f"{settings['bandwidth_bytes_per_s'] / MB:.0f} MB/s per request; {settings['workers']} threads; "
         f"{STAMP}-pixel stamps; {settings['cpus']} CPUs"
         + (" (**--quick**: a smoke run, not the benchmark)" if settings["quick"] else "")
+        + (
+            "; the layouts ran side by side, one process each, sharing the machine"
+            if settings.get("joined")
+            else ""
+        )
         + ".",
         "",
         "| files | way | requests | bytes | bytes / floor | time | files/s | targets x epochs / s "
