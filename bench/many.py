@@ -667,7 +667,7 @@ def figure(results: dict) -> Any:
     rows = summary(results)
     colours = {KIT: "#1f6fb4", PER_TARGET: "#b0b0b0", ASTROCUT: "#e08a2c"}
     with plt.rc_context({"font.size": FONT_PT}):
-        fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 3.4), sharey=True)
+        fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 3.8), sharey=True)
         layouts = list(results["layouts"])
         ways = [KIT, PER_TARGET, ASTROCUT]
         height = 0.8 / len(ways)
@@ -676,23 +676,37 @@ def figure(results: dict) -> Any:
             (axes[1], "bytes", 1e9, "GB read"),
         ):
             for k, way in enumerate(ways):
-                values = [
-                    next((r[attribute] / scale for r in rows if r["layout"] == lay and r["way"] == way), 0)
-                    for lay in layouts
+                found = [
+                    next((r for r in rows if r["layout"] == lay and r["way"] == way), None) for lay in layouts
                 ]
+                values = [r[attribute] / scale if r else 0 for r in found]
                 bars = axis.barh(
                     np.arange(len(layouts)) + (k - 1) * height, values, height, color=colours[way], label=way
                 )
-                if attribute == "seconds":
-                    axis.bar_label(
-                        bars, [f"{v:.3g}" if v else "" for v in values], padding=2, fontsize=FONT_PT - 2
-                    )
+                for bar, r in zip(bars, found, strict=True):
+                    if r and r["basis"] != "measured":
+                        bar.set_hatch("//")  # scaled from a part of the run
+                axis.bar_label(
+                    bars,
+                    [f"{v:.3g}" if v < 1e3 else f"{v:,.0f}" for v in values],
+                    padding=2,
+                    fontsize=FONT_PT - 2,
+                )
             axis.set_xscale("log")
+            axis.set_xlim(right=axis.get_xlim()[1] * 30)
             axis.set_title(f"{title}, {results['settings']['targets']} light curves")
         axes[0].set_yticks(np.arange(len(layouts)), [LAYOUTS[k].replace(" (", "\n(") for k in layouts])
         axes[0].invert_yaxis()
-        axes[1].legend(loc="lower right", fontsize=FONT_PT - 1)
-        fig.tight_layout()
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(
+            handles,
+            [*labels[:-1], f"{labels[-1]}; hatched: scaled from a part of the run"],
+            loc="lower center",
+            ncol=3,
+            fontsize=FONT_PT - 2,
+            frameon=False,
+        )
+        fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
