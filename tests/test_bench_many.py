@@ -19,6 +19,7 @@ import importlib.util
 import json
 import math
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,23 @@ def test_join_and_publish(run, tmp_path):
     assert "old" not in text and text.endswith("tail\n") and "images/many.png" in text
     assert (tmp_path / "images" / "many.png").stat().st_size > 10_000
     assert json.loads((tmp_path / "copy.json").read_text())["layouts"] == results["layouts"]
+
+
+def test_the_published_run(tmp_path):
+    """The book's section holds the published run's table, and its figure is that run's drawing,
+    legible at the book's text column (676 px at 96 px an inch; tick labels of 9 pt or more)."""
+    spec = importlib.util.spec_from_file_location("bench_many_published", ROOT / "bench" / "many.py")
+    many = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(many)
+    results = json.loads((ROOT / "book" / "many-results.json").read_text())
+    assert not results["settings"]["quick"]
+    assert results["settings"]["targets"] >= 200 and results["settings"]["epochs"] >= 100
+    page = (ROOT / "book" / "performance.md").read_text()
+    section = page.split("<!-- many-table:start -->", 1)[1].split("<!-- many-table:end -->", 1)[0]
+    assert many.table(results) in section
+    fig = many.figure(results)
+    shown = min(1.0, (676 / 96) / fig.get_figwidth())
+    labels = [label for axis in fig.axes for label in axis.get_xticklabels() + axis.get_yticklabels()]
+    assert labels and min(label.get_fontsize() for label in labels) * shown >= 9
+    width, height = struct.unpack(">II", (ROOT / "book" / "images" / "many.png").read_bytes()[16:24])
+    assert (width, height) == (round(fig.get_figwidth() * 110), round(fig.get_figheight() * 110))
