@@ -9,7 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test book run bench bench-publish bench-survey bench-survey-publish bench-manifest sandbox browser clean lint typecheck
+.PHONY: venv test book run bench bench-publish bench-many bench-survey bench-survey-publish bench-manifest sandbox browser clean lint typecheck
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,14 +38,19 @@ book: venv
 run: venv
 	$(BIN)/roman-helpers run --all
 
-# `make bench` runs the benchmarks, one file at a time, survey scale and the survey manifests, and
-# writes build/bench/ (results.json, table.md, performance.png; survey/; manifest/) and nothing
-# tracked. `make bench-publish` copies the last full runs of the first two into the book's
+# `make bench` runs the benchmarks, one file at a time, survey scale, many targets and the survey
+# manifests, and writes build/bench/ (results.json, table.md, performance.png; survey/; many/;
+# manifest/) and nothing tracked. `make bench-publish` copies the last full runs into the book's
 # performance page, figures and JSON copies.
 bench: venv
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/survey.py
+	$(BIN)/python bench/many.py
 	$(BIN)/python bench/manifest.py
+
+# The many-target run (200 targets x 100 full-size epochs, .fits.gz and ASDF) alone. Writes build/bench/many/.
+bench-many: venv
+	$(BIN)/python bench/many.py
 
 # The Core Community Survey manifests (156,078 rows): find by exact footprint against the
 # manifest's centre-distance search, against the sky model's truth. Writes build/bench/manifest/.
@@ -60,6 +65,7 @@ bench-survey: venv
 bench-publish: venv
 	$(BIN)/python bench/run.py --publish
 	$(BIN)/python bench/survey.py --publish
+	$(BIN)/python bench/many.py --publish
 
 # `make bench-survey-publish` puts the last full survey run (build/bench/survey/, never a --quick
 # one) into the book: the "Survey scale" section of book/performance.md, book/images/survey-*.png

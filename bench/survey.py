@@ -187,13 +187,13 @@ def astrocut_cutout(uri: str, target, size: int) -> np.ndarray:
 # ------------------------------------------------------------------ floors
 
 
-def gz_floor(uri: str, rows: tuple[int, int]) -> int:
-    """Compressed bytes through the gzip member holding the SCI image's last row of the box,
-    plus one read block of the kit.
+def gz_floor(uri: str, rows: tuple[int, int], extension: int = 1, read_block: bool = True) -> int:
+    """Compressed bytes through the gzip member holding the last row of the box of an image
+    (``extension``: 1 SCI, 2 ERR), plus one read block of the kit when ``read_block``.
 
     The sandbox's ``.fits.gz`` is a multi-member gzip whose member offsets are known without
-    reading it; the SCI data's offset comes from the FITS headers' sizes (astropy), not from the
-    kit's reader.
+    reading it; the image's data offset comes from the FITS headers' sizes (astropy), not from
+    the kit's reader.
     """
     from roman_helpers.sandbox.archive.layouts.openuniverse import _images
 
@@ -201,12 +201,13 @@ def gz_floor(uri: str, rows: tuple[int, int]) -> int:
     sca = int(name.removesuffix(".fits.gz").rsplit("_", 1)[1])
     packed = _images._gzip("RomanTDS", "full", int(pointing), sca)
     inner = packed.inner
-    sci_start = sum(len(header.tostring()) for header in inner.headers[:2])  # PRIMARY has no data
-    last = sci_start + rows[1] * SIDE * 4
+    image = -(-SIDE * SIDE * 4 // 2880) * 2880  # a 4088 x 4088 32-bit image, padded to FITS blocks
+    start = sum(len(header.tostring()) for header in inner.headers[: extension + 1])  # PRIMARY has no data
+    last = start + (extension - 1) * image + rows[1] * SIDE * 4
     member = last // packed.member_size
     offsets = packed.member_offsets
     through = offsets[member + 1] if member + 1 < len(offsets) else packed.size
-    return int(through) + stream.GZIP_BLOCK
+    return int(through) + (stream.GZIP_BLOCK if read_block else 0)
 
 
 # ------------------------------------------------------------------ phases
@@ -1082,16 +1083,21 @@ def main(argv: list[str] | None = None) -> int:
     (args.output_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))
     (args.output_dir / "table.md").write_text(markdown + "\n")
     plots(results, args.output_dir)
+    closing(results, markdown, args.output_dir, args.quick, "make bench-survey-publish")
+    return 0
+
+
+def closing(results: dict, markdown: str, folder: Path, quick: bool, publish_with: str) -> None:
+    """Print a run's tables, where they went, and the targets it did not meet."""
     print()
     print(markdown)
     print(
-        f"\nbenchmark took {results['seconds']:.0f} s; written to {args.output_dir}"
-        + ("" if args.quick else "; publish it with `make bench-survey-publish`")
+        f"\nbenchmark took {results['seconds']:.0f} s; written to {folder}"
+        + ("" if quick else f"; publish it with `{publish_with}`")
     )
     unmet = [t["what"] for t in results["targets"] if t["met"] is False]
     if unmet:
         print("targets not met: " + "; ".join(unmet))
-    return 0
 
 
 if __name__ == "__main__":

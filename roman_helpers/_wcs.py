@@ -40,6 +40,7 @@ __all__ = [
     "shifted",
     "to_text",
     "world_to_pixel",
+    "world_to_pixels",
 ]
 
 #: Highest polynomial degree tried for a SIP fit.
@@ -118,16 +119,33 @@ def world_to_pixel(wcs: Any, position: Any) -> tuple[float, float]:
     inverse fails (its first guess asks a projection model for a class's ``__name__``), by
     :func:`_newton_inverse`.
     """
+    x, y = world_to_pixels(wcs, position)
+    return float(x), float(y)
+
+
+def world_to_pixels(wcs: Any, positions: Any) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`world_to_pixel` of a SkyCoord array: one inversion for all.
+
+    A gwcs builds its inverse model anew at every call (milliseconds each): one call per
+    position was most of the work of placing hundreds of stamps on one image.
+    """
     if is_fits(wcs):
-        x, y = wcs.world_to_pixel(position)
+        x, y = wcs.world_to_pixel(positions)
     else:
-        coord = position.transform_to(wcs.output_frame.reference_frame)
+        coord = positions.transform_to(wcs.output_frame.reference_frame)
         lon, lat = coord.spherical.lon.deg, coord.spherical.lat.deg
         try:
             x, y = wcs.invert(lon, lat, with_bounding_box=False)
         except AttributeError:  # gwcs 1.0.3's approximate inverse of a transform with a projection
-            x, y = _newton_inverse(wcs, lon, lat)
-    return float(x), float(y)
+            pairs = [
+                _newton_inverse(wcs, a, b)
+                for a, b in zip(np.atleast_1d(lon), np.atleast_1d(lat), strict=True)
+            ]
+            x, y = (
+                np.reshape([p[0] for p in pairs], np.shape(lon)),
+                np.reshape([p[1] for p in pairs], np.shape(lon)),
+            )
+    return np.asarray(x, float), np.asarray(y, float)
 
 
 def _newton_inverse(wcs: Any, lon: float, lat: float, *, iterations: int = 30) -> tuple[float, float]:

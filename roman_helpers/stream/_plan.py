@@ -113,12 +113,15 @@ def _off_image(
     )
 
 
-def plan(shape: tuple[int, int], request: Request, wcs: Any) -> Cutout2D:
+def plan(
+    shape: tuple[int, int], request: Request, wcs: Any, at: tuple[float, float] | None = None
+) -> Cutout2D:
     """Let :class:`astropy.nddata.Cutout2D` place the cut-out on a zero-byte stand-in.
 
     The stand-in has the image's shape but no memory (stride 0), so Cutout2D does the
     placement and the FITS WCS work and we learn which pixels to fetch. ``wcs`` is the
-    image's astropy WCS, its gwcs, or None.
+    image's astropy WCS, its gwcs, or None; ``at``, the pixel of a sky position when it is known
+    already (:func:`plan_each` places many at once).
     """
     from astropy.coordinates import SkyCoord
     from astropy.nddata import Cutout2D, NoOverlapError
@@ -143,7 +146,7 @@ def plan(shape: tuple[int, int], request: Request, wcs: Any) -> Cutout2D:
                 _sky.describe(position),
                 hint="this image has no celestial WCS; give a pixel box (box=) or a pixel centre (pixel=)",
             )
-        x, y = _wcs.world_to_pixel(wcs, position)
+        x, y = _wcs.world_to_pixel(wcs, position) if at is None else at
         if not (np.isfinite(x) and np.isfinite(y)):
             raise _off_image(request, x, y, shape, wcs)
         if fits_wcs is None:
@@ -160,10 +163,17 @@ def plan(shape: tuple[int, int], request: Request, wcs: Any) -> Cutout2D:
 
 def plan_each(shape: tuple[int, int], requests: list[Request], wcs: Any, tolerant: bool) -> list[Any]:
     """:func:`plan` of each request; with ``tolerant``, the error of one that cannot be placed, kept."""
+    from astropy.coordinates import SkyCoord
+
+    places: dict[int, tuple[float, float]] = {}
+    on_sky = [i for i, one in enumerate(requests) if one.box is None and isinstance(one.position, SkyCoord)]
+    if wcs is not None and not _wcs.is_fits(wcs) and len(on_sky) > 1:  # a gwcs: inverted once for all
+        xs, ys = _wcs.world_to_pixels(wcs, SkyCoord([requests[i].position for i in on_sky]))
+        places = {i: (float(x), float(y)) for i, x, y in zip(on_sky, xs, ys, strict=True)}
     cuts: list[Any] = []
-    for one in requests:
+    for index, one in enumerate(requests):
         try:
-            cuts.append(plan(shape, one, wcs))
+            cuts.append(plan(shape, one, wcs, places.get(index)))
         except InvalidParameterError as error:
             if not tolerant:
                 raise
