@@ -281,3 +281,23 @@ def test_the_command_line_indexes_a_manifest_and_finds_on_it(
     assert again == out and "read the footprints" not in err  # kept in the file
     status, _, err = _cli("index", "SOURCE", "--manifest", str(manifest_file), "-o", str(tmp_path / "x.ecsv"))
     assert status == 2 and "either SOURCE or --manifest" in err
+
+
+def test_l3_skycells_are_indexed_from_their_headers_and_found_by_position(sandbox_env) -> None:
+    """A skycell mosaic is found like an image: its own centre finds it, a far skycell's does not.
+
+    The truth is the coadd manifest's geometry alone: a skycell is 5,000 pixels of 0.055 arcsec
+    (0.076 degrees) a side, so its centre lies in it and a point 0.2 degrees from it does not.
+    """
+    table = ccs.coadd_manifest()
+    centres = SkyCoord(table["skycell_ra"], table["skycell_dec"], unit="deg")
+    first = 0
+    far = int(np.flatnonzero(centres.separation(centres[first]) > 0.2 * u.deg)[0])
+    rows = table[[first, far]]
+    index = footprints.build_index(list(rows["l3_s3_uri"]), progress=False)
+    assert list(index["error"]) == ["", ""] and list(index["band"]) == list(rows["optical_element"])
+    for row in rows:
+        found = footprints.find(index, SkyCoord(row["skycell_ra"], row["skycell_dec"], unit="deg"))
+        assert list(found["uri"]) == [row["l3_s3_uri"]]
+        x, y = float(found["x"][0]), float(found["y"][0])
+        assert abs(x - 2499.5) < 1 and abs(y - 2499.5) < 1  # the skycell's centre pixel
