@@ -93,7 +93,8 @@ def _list_prefix(prefix: str, anon: bool | None, workers: int) -> tuple[list[tup
 #: Start of the ``error`` of a file that could not be fetched (retried by the next build); a file
 #: whose content could not be understood starts with :data:`_BAD_FILE` (kept until its ETag changes),
 #: one that is readable but holds no image (a table) with :data:`NOT_AN_IMAGE` (skipped, not failed).
-_NOT_READ, _BAD_FILE = "not read: ", "bad file: "
+_NOT_READ = "not read: "
+_BAD_FILE = "bad file: "
 NOT_AN_IMAGE = "not an image: "
 
 
