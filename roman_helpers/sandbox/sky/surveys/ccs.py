@@ -38,8 +38,10 @@ The sandbox's own choices
     * Mirrored extent: all of both simulations (GBTDS 1.7 deg², HLWAS 6.5 deg²), and the HLWAS
       L3 skycells of every visit (:func:`coadd_products`).
 
-L3 skycells: published facts (romancal's sky map, its reference-file schema and regression
-tests; the RDox article "Skymap Tessellation")
+L3 skycells: published facts
+    From romancal's sky map, its reference-file schema and regression tests, and the RDox article
+    "Skymap Tessellation".
+
     * The sky is cut into *projection regions*: rings of equal latitude (HEALPix ring latitudes,
       rings of ``4k`` regions near the poles and ``4 N`` between, each doubled in right
       ascension), one TAN projection per region, north up, its tangent point at the region's
