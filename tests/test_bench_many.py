@@ -72,7 +72,7 @@ def test_outputs_and_sizes(run):
             "roman_helpers light_curves",
             "one target at a time",
         ]
-    assert "| roman_helpers light_curves |" in printed and "bytes / floor" in (out / "table.md").read_text()
+    assert "| roman_helpers light_curves |" in printed and "read / floor" in (out / "table.md").read_text()
 
 
 def test_every_stamp_on_the_files_is_measured(run):
