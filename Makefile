@@ -27,9 +27,15 @@ browser:
 	  || { echo "could not install chromium: run 'apt-get install chromium' as root"; exit 1; }; }
 
 # The linters and the type check first (quick, and they fail early), then the suite with the
-# docstring examples, then the kit's tests once more on the lowest declared versions.
+# docstring examples, then the kit's tests once more on the lowest declared versions. The venv of
+# the lowest versions installs in the background while the suite runs (its log in
+# .venv-oldest.log): pip waits on the network, the suite on the processor.
+PYTEST_ARGS ?=
 test: venv browser lint typecheck
-	$(BIN)/python -m pytest
+	@$(MAKE) --no-print-directory $(OLDEST_STAMP) > $(OLDEST).log 2>&1 & installing=$$!; \
+	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	if ! wait $$installing; then cat $(OLDEST).log; echo "installing $(OLDEST) failed"; exit 1; fi; \
+	if [ $$status -ne 0 ]; then exit $$status; fi; \
 	$(MAKE) --no-print-directory test-oldest
 
 book: venv
