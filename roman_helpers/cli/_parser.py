@@ -11,8 +11,10 @@ from typing import Any
 from .. import _extras
 from ..errors import MissingExtraError
 from ..runner import register as register_run
-from . import _datasets, _objects, _survey
+from ._datasets import register as register_datasets
+from ._objects import register as register_objects
 from ._options import joined_units
+from ._survey import register as register_survey
 
 __all__ = ["build_parser"]
 
@@ -98,9 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler, command_parser=sub)
         return sub
 
-    _objects.register(command)  # ls, info, header, cutout, get
-    _datasets.register(command)  # datasets, uri
-    _survey.register(command)  # index, find, lightcurve
+    register_objects(command)  # ls, info, header, cutout, get
+    register_datasets(command)  # datasets, uri
+    register_survey(command)  # index, find, lightcurve
     _register_sandbox(commands)
     register_run(commands)  # always offered; without the notebooks extra it says what to install
     return parser

@@ -31,8 +31,15 @@ from typing import Any
 
 import numpy as np
 
-from roman_helpers.sandbox.archive.layouts.openuniverse import _images, _rubin
 from roman_helpers.sandbox.archive.layouts.openuniverse._common import BUCKET
+from roman_helpers.sandbox.archive.layouts.openuniverse._images import image_rows
+from roman_helpers.sandbox.archive.layouts.openuniverse._rubin import (
+    SPAN,
+    VISIT_SECONDS,
+    VISITS,
+    coadd_key,
+    coadd_size,
+)
 from roman_helpers.sandbox.sky import wfi
 from roman_helpers.sandbox.sky.bands import band
 from roman_helpers.sandbox.sky.surveys import rubin
@@ -152,7 +159,7 @@ def _shared(
 
 
 def _singles(survey: str) -> dict[str, Any]:
-    rows = _images.image_rows(survey, "full")
+    rows = image_rows(survey, "full")
     ra, dec, pa, sca = rows["ra"], rows["dec"], rows["pa"], rows["sca"]
     corner_ra, corner_dec = wfi.corners(ra, dec, pa, sca, "openuniverse")
     middle = (wfi.DETECTOR_SIDE - 1) / 2
@@ -193,19 +200,19 @@ def _rubin_coadds() -> dict[str, Any]:
         np.repeat(centre_ra, count),
         np.repeat(centre_dec, count),
     )
-    keys = [_rubin.coadd_key(name) for name in rubin.FILTERS]
+    keys = [coadd_key(name) for name in rubin.FILTERS]
     return {
         **_shared(RUBIN, keys, ".fits", filters, ("Rubin", "LSSTCam", 3, "phot.flux.density")),
         "s_ra": np.repeat(centre_ra, count) % 360.0,
         "s_dec": np.repeat(centre_dec, count),
-        "access_estsize": np.full(count, math.ceil(_rubin.coadd_size() / 1000)),
-        "t_exptime": np.array([_rubin.VISITS[name] * _rubin.VISIT_SECONDS for name in rubin.FILTERS]),
+        "access_estsize": np.full(count, math.ceil(coadd_size() / 1000)),
+        "t_exptime": np.array([VISITS[name] * VISIT_SECONDS for name in rubin.FILTERS]),
         "s_region": np.array(regions),
         "s_xel1": np.full(count, nx),
         "s_xel2": np.full(count, ny),
         "s_pixel_scale": np.full(count, rubin.PIXEL_SCALE),
-        "t_min": np.full(count, _rubin.SPAN[0]),
-        "t_max": np.full(count, _rubin.SPAN[1]),
+        "t_min": np.full(count, SPAN[0]),
+        "t_max": np.full(count, SPAN[1]),
         "s_fov": fov,
     }
 
