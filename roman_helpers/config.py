@@ -45,6 +45,7 @@ __all__ = [
     "download_workers",
     "fail_fast",
     "is_public_bucket",
+    "mast_token",
     "mast_url",
     "max_attempts",
     "public_buckets",
@@ -209,6 +210,14 @@ def backoff() -> float:
 def mast_url() -> str | None:
     """Return the MAST server set by ``ROMAN_HELPERS_MAST_URL``, or ``None`` when unset."""
     return os.environ.get("ROMAN_HELPERS_MAST_URL") or None
+
+
+def mast_token() -> str | None:
+    """Return the MAST token in ``MAST_API_TOKEN`` (where astroquery looks too), or ``None`` when unset.
+
+    The token is handed to astroquery's login and to nothing else: never printed, logged or stored.
+    """
+    return os.environ.get("MAST_API_TOKEN") or None
 
 
 def sandbox_state() -> str | None:

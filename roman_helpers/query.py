@@ -128,8 +128,9 @@ def missions(mission: str = "roman", *, token: str | None = None) -> Any:
         MAST's name of the mission (default ``"roman"``).
     token : str, optional
         A MAST token (https://auth.mast.stsci.edu/token). Roman data need one before their
-        public release. It goes to astroquery's login and nowhere else; astroquery also reads
-        ``MAST_API_TOKEN`` when you call the client's ``login()``.
+        public release. Default: the token in the environment variable ``MAST_API_TOKEN``, when
+        set (as on a science platform that provides one); without either, the client searches
+        anonymously. The token goes to astroquery's login and nowhere else.
 
     Returns
     -------
@@ -145,13 +146,16 @@ def missions(mission: str = "roman", *, token: str | None = None) -> Any:
     Examples
     --------
     >>> from astropy.coordinates import SkyCoord
-    >>> roman = missions("roman")
+    >>> roman = missions("roman")  # logs in with MAST_API_TOKEN when it is set
+    INFO: MAST API token accepted, welcome offline sandbox user [astroquery.mast.auth]
     >>> datasets = roman.query_region(SkyCoord(9.0, -44.0, unit="deg"), radius=0, optical_element="F062")
     >>> len(datasets), sorted(set(datasets["detector"].tolist()))
     (18, ['WFI04', 'WFI14'])
     """
     from astroquery.mast import MastMissions
 
+    if token is None:
+        token = config.mast_token()
     return _with_time_limit(_call(MastMissions, mission=mission, mast_token=token))
 
 

@@ -329,3 +329,27 @@ def test_the_notebook_tool_places_missing_manifests_beside_a_ccs_simulations_cop
     written_coadd = (written["folder"] / "hlwas_coadd_manifest.ecsv").read_bytes()
     assert (folder / "hlwas_coadd_manifest.ecsv").read_bytes() == written_coadd
     assert module.place_manifests(folder) == []  # all there: nothing written
+
+
+RAW_MANIFESTS = (
+    "https://raw.githubusercontent.com/spacetelescope/roman_notebooks/{ref}/notebooks/ccs_simulations/{name}"
+)
+
+
+def test_the_manifests_are_read_from_github_where_the_notebooks_repository_keeps_them(written, sandbox_env):
+    """Through the sandbox's proxy as any HTTPS client reads them: the same bytes the command writes."""
+    import requests
+
+    expected = (written["folder"] / "hlwas_coadd_manifest.ecsv").read_bytes()
+    url = RAW_MANIFESTS.format(ref="main", name="hlwas_coadd_manifest.ecsv")
+    whole = requests.get(url, timeout=60)
+    assert whole.status_code == 200 and whole.content == expected
+    assert whole.headers["Content-Type"].startswith("text/plain")
+    part = requests.get(url, headers={"Range": "bytes=100-199"}, timeout=60)
+    assert part.status_code == 206 and part.content == expected[100:200]
+    assert requests.head(RAW_MANIFESTS.format(ref="2026.2", name="hlwas_coadd_manifest.ecsv"), timeout=60).ok
+    for ref, name in (("main", "other.ecsv"), ("main", "../ccs_simulations.ipynb")):
+        missing = requests.get(RAW_MANIFESTS.format(ref=ref, name=name), timeout=60)
+        assert missing.status_code == 404 and missing.text == "404: Not Found"
+    elsewhere = requests.get("https://raw.githubusercontent.com/astropy/astropy/main/README.rst", timeout=60)
+    assert elsewhere.status_code == 404

@@ -289,16 +289,20 @@ def test_mission_uris_are_the_manifests_s3_uris_and_stream(sandbox_env):
     assert meta["instrument"]["detector"] == "WFI03" and meta["instrument"]["optical_element"] == "F213"
 
 
-def test_mission_uris_without_a_token_say_what_to_do(sandbox_env):
+def test_mission_uris_without_a_token_say_what_to_do(sandbox_env, monkeypatch):
     from roman_helpers import query, uris
     from roman_helpers.errors import AccessDeniedError, InvalidParameterError
 
+    monkeypatch.delenv("MAST_API_TOKEN")  # the sandbox sets one, as a platform that provides tokens would
     client = query.missions("roman")
     datasets = client.query_criteria(program=342, optical_element="F146", detector="WFI09", limit=1)
     with pytest.raises(AccessDeniedError, match="need a MAST token"):
         uris.mission_uris(datasets, client=client)
     with pytest.raises(InvalidParameterError, match="fileSetName"):
         uris.mission_uris(datasets["program", "pass"], client=client)
+    monkeypatch.setenv("MAST_API_TOKEN", secrets.token_hex(16))  # read when the client is made
+    located = uris.mission_uris(datasets, category="CALIBRATED")
+    assert len(located) == 1 and located[0].startswith("s3://stpubdata/") and located[0].endswith("_cal.asdf")
 
 
 # --------------------------------------------------------------------------- MAST's answer shapes

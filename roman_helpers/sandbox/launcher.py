@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shlex
 import shutil
 import tempfile
@@ -47,6 +48,7 @@ from roman_helpers.sandbox.services.s3 import S3Server, SandboxStartError
 
 if TYPE_CHECKING:  # imported late at run time: they need the sandbox's heavier dependencies
     from roman_helpers.sandbox.archive.registry import Archive
+    from roman_helpers.sandbox.services.github import RawGitHubServer
     from roman_helpers.sandbox.services.irsa import IrsaServer
     from roman_helpers.sandbox.services.mast import MastServer
     from roman_helpers.sandbox.services.proxy import TlsProxy
@@ -162,6 +164,7 @@ class Sandbox:
         self.s3: S3Server | None = None
         self.mast: MastServer | None = None
         self.irsa: IrsaServer | None = None
+        self.github: RawGitHubServer | None = None
         self.proxy: TlsProxy | None = None
         self._warming: threading.Thread | None = None
         self.ca: Any = None
@@ -185,6 +188,7 @@ class Sandbox:
         import trustme
 
         from roman_helpers.sandbox.archive import layouts
+        from roman_helpers.sandbox.services.github import RAW_GITHUB_HOSTS, RawGitHubServer
         from roman_helpers.sandbox.services.irsa import IrsaServer
         from roman_helpers.sandbox.services.mast import MastServer
         from roman_helpers.sandbox.services.proxy import IRSA_HOSTS, MAST_HOSTS, S3_HOSTS, TlsProxy
@@ -197,11 +201,13 @@ class Sandbox:
         self.mast = MastServer(self.archive, faults=self.faults, presign=self.s3.presign).start()
         self.irsa = IrsaServer(archive=self.archive, faults=self.faults).start()
         self._warming = self.irsa.app.warm()  # the image index is built while the caller gets going
+        self.github = RawGitHubServer(cache / "github").start()  # the CCS manifests, as Nexus users get them
         ca = self.ca = trustme.CA(organization_name="roman-helpers sandbox (local only)")
         routes = {
             **dict.fromkeys(MAST_HOSTS, ("127.0.0.1", self.mast.port)),
             **dict.fromkeys(IRSA_HOSTS, ("127.0.0.1", self.irsa.port)),
             **dict.fromkeys(S3_HOSTS, ("127.0.0.1", self.s3.port)),  # MAST's presigned download URLs
+            **dict.fromkeys(RAW_GITHUB_HOSTS, ("127.0.0.1", self.github.port)),
         }
         self.proxy = TlsProxy(routes, ca).start()
         self.timings["services"] = time.perf_counter() - started - self.timings["s3"]
@@ -239,6 +245,9 @@ class Sandbox:
             "CURL_CA_BUNDLE": str(ca_file),
             "ASTROPY_CONFIG_DIR": str(astropy_dir),
             **_old_astropy_config_home(astropy_dir),
+            # a throw-away token of MAST's form: the sandbox's MAST has no accounts and accepts any
+            # such token, and astroquery and the kit read this variable as on a platform that sets one
+            "MAST_API_TOKEN": secrets.token_hex(16),
             "ROMAN_HELPERS_SANDBOX": str(state_file),
             "ROMAN_HELPERS_SANDBOX_CACHE": str(cache),
             "ROMAN_HELPERS_SANDBOX_CACHE_BUDGET": str(self.cache_budget),
@@ -287,12 +296,14 @@ class Sandbox:
             # active exception"): the index is left to finish first (seconds, once per start).
             self._warming.join()
             self._warming = None
-        services: list[BackgroundService | S3Server | None] = [self.proxy, self.irsa, self.mast, self.s3]
+        services: list[BackgroundService | S3Server | None] = [
+            self.proxy, self.github, self.irsa, self.mast, self.s3
+        ]  # fmt: skip
         for service in services:
             if service is not None:
                 with contextlib.suppress(Exception):  # keep stopping the others
                     service.stop()
-        self.proxy = self.irsa = self.mast = self.s3 = None
+        self.proxy = self.github = self.irsa = self.mast = self.s3 = None
         if self.state_dir is not None:
             shutil.rmtree(self.state_dir, ignore_errors=True)
             self.state_dir = None
