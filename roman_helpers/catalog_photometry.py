@@ -283,6 +283,11 @@ def _measured_by_target(
                     Success(item.uri, stamp, item.attempts, item.meta, item.index)
                 )
     measured: dict[tuple[int, int], tuple] = {}
+    psf_models = None
+    if method == "psf" and by_target:  # one PSF per band from the stars of every target's stamps
+        from ._psf import epsf_by_band
+
+        psf_models = epsf_by_band([item for items in by_target.values() for item in items], radius)
     for target, items in by_target.items():
         position = positions[target]
         measure = _measurer(
@@ -293,6 +298,7 @@ def _measured_by_target(
             annulus,
             windows[target],
             mid_time=lambda item: _mid_time(item.meta["t_start"], item.meta["t_end"]),
+            psf_models=psf_models,
         )
         for item in items:
             try:
