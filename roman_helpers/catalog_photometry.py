@@ -366,7 +366,11 @@ def light_curves(
     method : {"aperture", "psf", "difference"}
         As for :func:`roman_helpers.photometry.light_curve`: each target's epochs are measured
         together, as its own light curve would be (for ``"psf"`` and ``"difference"`` the
-        stamps are kept until all of a target's files are read).
+        stamps are kept until all of a target's files are read). For ``"psf"`` the PSF of each
+        band is built once, from the isolated stars in the stamps of all the targets: a catalog
+        that lists a field's bright stars along with its targets gives every target a PSF
+        measured on them (on a grid finer than the pixels when they are bright enough), which
+        a faint target's own stamps cannot give.
     reference_window : (start, end), optional
         For ``method="difference"``: when the targets may vary, the same for every target.
         Without it, each target's own window is read from the catalog's ``start_mjd`` and
