@@ -60,6 +60,8 @@ OVERSAMPLING = 3
 #: As much as nine stars whose peaks stand 100 sigma above the noise: on average one such star
 #: for each of the nine places within a pixel that a 3x finer grid tells apart.
 OVERSAMPLED_SIGNAL = OVERSAMPLING**2 * 100.0**2
+#: The faintest star the ePSF takes: its peak's signal-to-noise ratio relative to the bright stars'.
+FAINTEST = 0.25
 
 Where = Callable[["Success"], dict[str, Any]]
 #: The aperture photometry of :mod:`roman_helpers.photometry` (handed in, so that this module does
@@ -109,13 +111,15 @@ def _isolated_peaks(data: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray
 
 
 def _stars(items: Sequence[Success], size: int) -> tuple[Any, float]:
-    """The isolated stars of the items' cut-outs that make the best ePSF, and their signal.
+    """The isolated stars of the items' cut-outs that make the ePSF, and their signal.
 
-    Each star is taken once (stamps of several targets on one file may overlap). The ePSF is a
-    stack of the stars' residuals, each normalised to its star's flux, so a faint star weighs as
-    much as a bright one: the stars are taken brightest first (by the signal-to-noise ratio of
-    their peak pixel) for as long as the stack's expected precision, ``k^2 / sum(1 / snr^2)`` for
-    the ``k`` brightest, grows. That precision is the signal returned (:data:`OVERSAMPLED_SIGNAL`).
+    Each star is taken once (stamps of several targets on one file may overlap). The ePSF stacks
+    the stars' residuals, each normalised to its star's flux, by their median: a faint star weighs
+    as much as a bright one. So the stars taken are those whose peak pixel's signal-to-noise ratio
+    is at least :data:`FAINTEST` of that of the bright stars (the median of the
+    ``OVERSAMPLING**2`` brightest): a field's bright stars without its faint ones, or all of a
+    faint target's stamps when they are all it has. The signal returned is the sum of the taken
+    stars' ratios squared (:data:`OVERSAMPLED_SIGNAL`).
     """
     from astropy.nddata import NDData
     from astropy.stats import sigma_clipped_stats
@@ -145,10 +149,8 @@ def _stars(items: Sequence[Success], size: int) -> tuple[Any, float]:
         return [], 0.0
     found.sort(reverse=True)
     snr = np.array([star[0] for star in found])
-    count = np.arange(1, len(snr) + 1)
-    precision = count**2 / np.cumsum(1 / snr**2)
-    best = max(int(np.argmax(precision)) + 1, min(MIN_STARS, len(found)))
-    chosen = found[:best]
+    bright = int(np.sum(snr >= FAINTEST * np.median(snr[: OVERSAMPLING**2])))
+    chosen = found[: max(bright, MIN_STARS)]
     catalogs = []
     for index in range(len(images)):
         mine = [(x, y) for _, image, x, y in chosen if image == index]
@@ -156,7 +158,7 @@ def _stars(items: Sequence[Success], size: int) -> tuple[Any, float]:
     used = [i for i, catalog in enumerate(catalogs) if len(catalog)]
     with quiet():  # masked pixels in a star's box are photutils' warnings; they are left out of the fit
         stars = psf.extract_stars([images[i] for i in used], [catalogs[i] for i in used], size=size)
-    return stars, float(precision[best - 1])
+    return stars, float(np.sum(snr[: len(chosen)] ** 2))
 
 
 def build_epsf(items: Sequence[Success], radius: float) -> Any:
