@@ -8,7 +8,8 @@ does the work (an ePSF after Anderson & King 2000):
    no other peak within a star's box, each star once (the stamps of several targets on one file
    may overlap), cut out with :func:`photutils.psf.extract_stars`. A light curve has its own
    stamps; a catalog's light curves share the stamps of all their targets, so the PSF of a
-   field is built from every star in it, the bright ones above all;
+   field is built from its bright stars (those much fainter, whose noise would only add to the
+   stack, are left out: :data:`FAINTEST`);
 2. the **ePSF**, one per band (:class:`photutils.psf.EPSFBuilder`; its centring of the stars by
    fitting the ePSF, its other defaults). Roman's PSF is about a pixel wide (undersampled): how
    much of a star's light falls in its brightest pixel depends on where in that pixel the star

@@ -276,6 +276,49 @@ def test_psf_photometry_needs_stars(on_a_host):
         light_curve(faint, TARGET, RADIUS, ANNULUS, method="psf")
 
 
+def test_psf_photometry_builds_a_psf_for_each_band():
+    """Epochs in two bands whose PSFs differ (Gaussians of 1.5 and 2.5 pixels, the stars two and
+    five times those above): each band's stars make its own PSF, and the fluxes of both hold the
+    light put in within the PSF's box (one PSF of both bands' stars is too narrow for one and too
+    wide for the other)."""
+    from roman_helpers._psf import star_size
+
+    bands = {"F158": (PSF_SIGMA, 2.0), "F213": (2.5, 5.0)}
+    items = []
+    for i in range(16):
+        band = sorted(bands)[i % 2]
+        sigma, brighter = bands[band]
+        sources = [(where, brighter * flux, sigma) for where, flux in STARS]
+        item = epoch(i, 60000.0 + i, sources, FIELD, seed=13)
+        items.append(Success(item.uri, item.value, 1, {**item.meta, "band": band}, i))
+    curve = light_curve(BatchResult(ok=items), TARGET, 3.0, (8.0, 12.0), method="psf")
+    half = star_size(3.0) / 2
+    for band, (sigma, brighter) in bands.items():
+        in_box = erf(half / (sigma * math.sqrt(2))) ** 2  # a square box around the star
+        ratio = np.asarray(curve["flux"][curve["band"] == band]) / (brighter * STARS[0][1] * in_box)
+        print(band, f"flux / truth: median {np.median(ratio):.3f}, scatter {ratio.std():.3f}")
+        assert abs(np.median(ratio) - 1) < 0.03  # one PSF of both bands: +8 % and -22 %
+
+
+def test_a_star_on_two_targets_stamps_of_one_file_counts_once(stars):
+    """Two targets' stamps of one file overlap on a star: the PSF takes it once."""
+    from roman_helpers import _psf
+
+    item = stars.ok[0]
+    image, noise = item.value.data, item.value.err
+    stamps = []
+    for index, centre in enumerate([(26, 30), (34, 30)]):  # both hold the target, at (30, 30)
+        cut = ImageCutout(
+            Cutout2D(image.data, centre, (31, 31), wcs=image.wcs),
+            Cutout2D(noise.data, centre, (31, 31), wcs=noise.wcs),
+        )
+        stamps.append(Success(item.uri, cut, 1, item.meta, index))
+    found, _ = _psf._stars(stamps, _psf.star_size(3.0))
+    assert len(found) == 1
+    elsewhere = [stamps[0], Success("s3://bucket/another.fits", stamps[1].value, 1, item.meta, 1)]
+    assert len(_psf._stars(elsewhere, _psf.star_size(3.0))[0]) == 2  # another file: another star
+
+
 # --------------------------------------------------------------------------- the sandbox
 
 TUTORIAL_DATA = "s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/"
