@@ -63,6 +63,9 @@ OVERSAMPLING = 3
 OVERSAMPLED_SIGNAL = OVERSAMPLING**2 * 100.0**2
 #: The faintest star the ePSF takes: its peak's signal-to-noise ratio relative to the bright stars'.
 FAINTEST = 0.25
+#: Most stars an ePSF is built from (the brightest): some thirty for each place within a pixel
+#: that the finer grid tells apart; a field's thousands would cost minutes and add nothing.
+MOST_STARS = 300
 
 Where = Callable[["Success"], dict[str, Any]]
 #: The aperture photometry of :mod:`roman_helpers.photometry` (handed in, so that this module does
@@ -119,8 +122,8 @@ def _stars(items: Sequence[Success], size: int) -> tuple[Any, float]:
     as much as a bright one. So the stars taken are those whose peak pixel's signal-to-noise ratio
     is at least :data:`FAINTEST` of that of the bright stars (the median of the
     ``OVERSAMPLING**2`` brightest): a field's bright stars without its faint ones, or all of a
-    faint target's stamps when they are all it has. The signal returned is the sum of the taken
-    stars' ratios squared (:data:`OVERSAMPLED_SIGNAL`).
+    faint target's stamps when they are all it has; at most :data:`MOST_STARS`. The signal
+    returned is the sum of the taken stars' ratios squared (:data:`OVERSAMPLED_SIGNAL`).
     """
     from astropy.nddata import NDData
     from astropy.stats import sigma_clipped_stats
@@ -151,7 +154,7 @@ def _stars(items: Sequence[Success], size: int) -> tuple[Any, float]:
     found.sort(reverse=True)
     snr = np.array([star[0] for star in found])
     bright = int(np.sum(snr >= FAINTEST * np.median(snr[: OVERSAMPLING**2])))
-    chosen = found[: max(bright, MIN_STARS)]
+    chosen = found[: min(max(bright, MIN_STARS), MOST_STARS)]
     catalogs = []
     for index in range(len(images)):
         mine = [(x, y) for _, image, x, y in chosen if image == index]
