@@ -283,6 +283,11 @@ def _measured_by_target(
                     Success(item.uri, stamp, item.attempts, item.meta, item.index)
                 )
     measured: dict[tuple[int, int], tuple] = {}
+    psf_models = None
+    if method == "psf" and by_target:  # one PSF per band from the stars of every target's stamps
+        from ._psf import epsf_by_band
+
+        psf_models = epsf_by_band([item for items in by_target.values() for item in items], radius)
     for target, items in by_target.items():
         position = positions[target]
         measure = _measurer(
@@ -293,6 +298,7 @@ def _measured_by_target(
             annulus,
             windows[target],
             mid_time=lambda item: _mid_time(item.meta["t_start"], item.meta["t_end"]),
+            psf_models=psf_models,
         )
         for item in items:
             try:
@@ -360,7 +366,11 @@ def light_curves(
     method : {"aperture", "psf", "difference"}
         As for :func:`roman_helpers.photometry.light_curve`: each target's epochs are measured
         together, as its own light curve would be (for ``"psf"`` and ``"difference"`` the
-        stamps are kept until all of a target's files are read).
+        stamps are kept until all of a target's files are read). For ``"psf"`` the PSF of each
+        band is built once, from the isolated stars in the stamps of all the targets: a catalog
+        that lists a field's bright stars along with its targets gives every target a PSF
+        measured on them (on a grid finer than the pixels when they are bright enough), which
+        a faint target's own stamps cannot give.
     reference_window : (start, end), optional
         For ``method="difference"``: when the targets may vary, the same for every target.
         Without it, each target's own window is read from the catalog's ``start_mjd`` and

@@ -470,8 +470,13 @@ def _measurer(
     annulus: Sequence[Any],
     reference_window: Any,
     mid_time: Any,
+    psf_models: dict[str, Any] | None = None,
 ) -> Any:
-    """The function that measures one item of a batch by ``method`` (the other two in their modules)."""
+    """The function that measures one item of a batch by ``method`` (the other two in their modules).
+
+    ``psf_models``: for ``"psf"``, ePSFs by band built beforehand (of a whole field's stamps);
+    by default they are built from ``items``.
+    """
     _check_method(method, reference_window)
 
     def measured(image: Any, error: Any, **centre: Any) -> ForcedFlux:
@@ -486,7 +491,7 @@ def _measurer(
     if method == "psf":
         from . import _psf
 
-        return _psf.measurer(items, where, radius, measured)
+        return _psf.measurer(items, where, radius, measured, models=psf_models)
     from . import _difference
 
     return _difference.measurer(
