@@ -190,9 +190,17 @@ def _measure_file(
             continue
         data, *err = cut.values()
         provenance = getattr(data, "provenance", None)
+        # the target's pixel on the stamp, as placing it found it (the file's WCS inverted once for
+        # all its targets): the stamp's own WCS, never asked, is never made (a gwcs: milliseconds)
+        pixel = getattr(data, "input_position_cutout", None)
         try:
             flux = forced_photometry(
-                data, position, radius=radius, annulus=annulus, error=err[0].data if err else None
+                data if pixel is None else data.data,
+                position if pixel is None else None,
+                radius=radius,
+                annulus=annulus,
+                error=err[0].data if err else None,
+                pixel=pixel,
             )
         except InvalidParameterError as error:
             if error.name != "position":
