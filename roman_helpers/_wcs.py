@@ -4,7 +4,7 @@
   (an index row's WCS, a cut-out's FITS header);
 * :func:`pixel_scales`, :func:`pixel_scale` -- the angle a pixel spans, for an astropy WCS or a gwcs;
 * :func:`world_to_pixel` -- a sky position's pixel, also off the image;
-* :func:`shifted` -- a gwcs moved to a cut-out, exact;
+* :func:`shifted` -- a gwcs moved to a cut-out, exact; :class:`Shifting`, the same made on first use;
 * :func:`celestial` -- the celestial FITS WCS of a header, if it has one;
 * :func:`to_text`, :func:`from_text` -- a FITS WCS as the text an index stores, and back, fast.
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.wcs import WCS
 
 __all__ = [
+    "Shifting",
     "SipFit",
     "celestial",
     "celestial_frame",
@@ -124,10 +125,13 @@ def world_to_pixel(wcs: Any, position: Any) -> tuple[float, float]:
 
 
 def world_to_pixels(wcs: Any, positions: Any) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`world_to_pixel` of a SkyCoord array: one inversion for all.
+    """:func:`world_to_pixel` of a SkyCoord array: one inverse transform made for all.
 
     A gwcs builds its inverse model anew at every call (milliseconds each): one call per
-    position was most of the work of placing hundreds of stamps on one image.
+    position was most of the work of placing hundreds of stamps on one image. Here it is built
+    once, then given each position alone: numpy's trigonometry rounds an array's elements
+    otherwise than a single number (1e-10 pixels apart), and each position's pixel is the very
+    one it gets alone (a stamp measured with a catalog's measures as one target's light curve).
     """
     if is_fits(wcs):
         x, y = wcs.world_to_pixel(positions)
@@ -135,17 +139,32 @@ def world_to_pixels(wcs: Any, positions: Any) -> tuple[np.ndarray, np.ndarray]:
         coord = positions.transform_to(wcs.output_frame.reference_frame)
         lon, lat = coord.spherical.lon.deg, coord.spherical.lat.deg
         try:
-            x, y = wcs.invert(lon, lat, with_bounding_box=False)
+            inverse = _analytic_inverse(wcs)
+            if inverse is None:
+                x, y = wcs.invert(lon, lat, with_bounding_box=False)
+            else:
+                x, y = _each(lambda a, b: inverse(a, b, with_bounding_box=False), lon, lat)
         except AttributeError:  # gwcs 1.0.3's approximate inverse of a transform with a projection
-            pairs = [
-                _newton_inverse(wcs, a, b)
-                for a, b in zip(np.atleast_1d(lon), np.atleast_1d(lat), strict=True)
-            ]
-            x, y = (
-                np.reshape([p[0] for p in pairs], np.shape(lon)),
-                np.reshape([p[1] for p in pairs], np.shape(lon)),
-            )
+            x, y = _each(functools.partial(_newton_inverse, wcs), lon, lat)
     return np.asarray(x, float), np.asarray(y, float)
+
+
+def _each(invert: Any, lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``invert(lon, lat)`` of each position alone, the pixels shaped as ``lon``."""
+    pairs = [invert(a, b) for a, b in zip(np.ravel(lon), np.ravel(lat), strict=True)]
+    return (
+        np.reshape([pair[0] for pair in pairs], np.shape(lon)),
+        np.reshape([pair[1] for pair in pairs], np.shape(lon)),
+    )
+
+
+def _analytic_inverse(wcs: Any) -> Any:
+    """The gwcs's sky-to-pixel model, when it has one without units (what ``invert`` evaluates then)."""
+    try:
+        inverse = wcs.backward_transform
+    except NotImplementedError:  # gwcs inverts it numerically
+        return None
+    return None if inverse.uses_quantity else inverse
 
 
 def _newton_inverse(wcs: Any, lon: float, lat: float, *, iterations: int = 30) -> tuple[float, float]:
@@ -194,6 +213,26 @@ def shifted(gwcs_wcs: Any, x0: int, y0: int, shape: tuple[int, int]) -> Any:
     )
     moved.bounding_box = ((-0.5, shape[1] - 0.5), (-0.5, shape[0] - 0.5))
     return moved
+
+
+class Shifting:
+    """:func:`shifted`, made when first asked for and then kept.
+
+    Making a cut-out's gwcs takes milliseconds (astropy copies the file's whole transform into
+    the new one): most of the time of cutting hundreds of stamps out of a file, whose light
+    curves measure at pixels known already and never ask for it. The cut-outs of one region
+    (science, errors, quality) share one, and so one gwcs.
+    """
+
+    def __init__(self, gwcs_wcs: Any, x0: int, y0: int, shape: tuple[int, int]) -> None:
+        self._recipe = (gwcs_wcs, x0, y0, shape)
+        self._made: Any = None
+
+    def get(self) -> Any:
+        """The cut-out's gwcs (made at the first call; two threads racing make equal ones)."""
+        if self._made is None:
+            self._made = shifted(*self._recipe)
+        return self._made
 
 
 # --------------------------------------------------------------------------- SIP fits

@@ -174,6 +174,7 @@ def _measure_file(
 
     from .photometry import ForcedFlux, forced_photometry
     from .stream import stamps
+    from .stream._gwcs_cutout import GwcsCutout
 
     targets, ra, dec = centres[uri]
     positions = SkyCoord(ra, dec, unit="deg")
@@ -190,9 +191,18 @@ def _measure_file(
             continue
         data, *err = cut.values()
         provenance = getattr(data, "provenance", None)
+        # a Roman stamp's gwcs is made when first read (milliseconds a stamp): its target is measured
+        # at the pixel the stamp was placed at, where the stamp's gwcs puts it (to the bit when the
+        # file's gwcs has an inverse, as Roman's have); a FITS stamp's WCS is cheap, and asked
+        pixel = data.input_position_cutout if isinstance(data, GwcsCutout) else None
         try:
             flux = forced_photometry(
-                data, position, radius=radius, annulus=annulus, error=err[0].data if err else None
+                data if pixel is None else data.data,
+                position if pixel is None else None,
+                radius=radius,
+                annulus=annulus,
+                error=err[0].data if err else None,
+                pixel=pixel,
             )
         except InvalidParameterError as error:
             if error.name != "position":

@@ -372,6 +372,38 @@ def test_asdf_cutout_wcs_is_the_files_gwcs_shifted(s3env):
     assert np.max(cut.wcs.pixel_to_world(x, y).separation(exact)) < 1e-9 * u.arcsec
 
 
+def test_stamps_of_a_roman_file_make_each_gwcs_when_read_exact(s3env, monkeypatch):
+    """A stamp's gwcs takes milliseconds to make: made when first read, one for its arrays, exact;
+    the pixel each stamp was placed at is the one its own gwcs gives, to the last bit."""
+    import pickle
+
+    from roman_helpers import _wcs
+
+    _arrays, wcs, _blocks = _local_asdf(s3env)
+    made = []
+    shifted = _wcs.shifted
+    monkeypatch.setattr(_wcs, "shifted", lambda *args: made.append(args[1:3]) or shifted(*args))
+    xs, ys = np.array([300.5, 1500.0, 3000.75]), np.array([200.25, 700.0, 900.5])
+    positions = wcs.pixel_to_world(xs, ys)
+    stamps = stream.stamps(s3env.uri["asdf"], positions, 31, arrays=[None, "err"])
+    assert made == []  # placed, cut, and no gwcs made
+    moved = pickle.loads(pickle.dumps(stamps[2]["data"]))  # as a Dask worker sends it back
+    assert made == []
+    for n, (position, stamp) in enumerate(zip(positions, stamps, strict=True)):
+        data, err = stamp["data"], stamp["err"]
+        x0, y0 = data.origin_original
+        assert data.wcs is err.wcs and made[n:] == [(x0, y0)]  # one gwcs for the arrays of a stamp
+        assert data.input_position_cutout == _wcs.world_to_pixel(data.wcs, position)
+        x, y = np.array([0, 30, 15.5]), np.array([0, 30, 7.25])
+        exact = wcs.pixel_to_world(x + x0, y + y0)
+        assert np.max(data.wcs.pixel_to_world(x, y).separation(exact)) < 1e-9 * u.arcsec
+    assert len(made) == len(stamps)
+    assert moved.wcs.pixel_to_world(15, 15) == stamps[2]["data"].wcs.pixel_to_world(15, 15)
+    assert len(made) == len(stamps) + 1
+    data.wcs = None  # set as a Cutout2D's is
+    assert data.wcs is None and err.wcs is not None
+
+
 def test_info_shows_the_footprint_of_a_fits_file(s3env):
     summary = stream.info(s3env.uri["drz"])
     with fits.open(s3env.local["drz"]) as hdul:

@@ -6,7 +6,6 @@ Private to :mod:`roman_helpers.stream`.
 from __future__ import annotations
 
 import bisect
-import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -142,6 +141,8 @@ def asdf_cutouts(
             name: _asdf_pixels(fs, path, uri, anon, offsets[layouts[name][0]], layouts[name], boxes, name)
             for name in names
         }
+    from ._gwcs_cutout import GwcsCutout
+
     results: list[Any] = []
     placed = 0
     for cut in cuts:
@@ -149,13 +150,14 @@ def asdf_cutouts(
             results.append(cut)
             continue
         ys, xs = cut.slices_original
-        wcs = _wcs.shifted(gwcs_wcs, xs.start, ys.start, cut.shape) if gwcs_wcs is not None else None
+        # the exact gwcs, made when first read: a light curve measures at the pixel placed already
+        wcs = _wcs.Shifting(gwcs_wcs, xs.start, ys.start, cut.shape) if gwcs_wcs is not None else None
         here = _provenance.with_wcs_pixel_area(provenance, gwcs_wcs, *cut.center_original)
         one_request = {}
         for name in names:
-            one = copy.copy(cut)
-            one.data = np.array(pixels[name][placed]).astype(layouts[name][2].newbyteorder("="))
-            one.wcs = wcs
+            one = GwcsCutout.from_placed(
+                cut, pixels[name][placed].astype(layouts[name][2].newbyteorder("=")), wcs
+            )
             one.provenance = here
             one_request[name] = one
         results.append(one_request)
