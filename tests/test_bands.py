@@ -190,7 +190,7 @@ def test_every_filter_of_every_dataset_is_taken_in_each_spelling() -> None:
                 for spelled in spellings:
                     assert parameter.coerce(spelled) == value, (ds.name, spelled)
                 checked += 1
-    assert checked == 2 + 2 + 2 + 2 + 1 + 7  # HST, dense field, the two WAS, tutorial data, TDS
+    assert checked == 2 + 2 + 2 + 2 + 1 + 7 + 8  # HST, dense field, the two WAS, tutorial data, TDS, CCS
 
 
 def test_a_filter_a_dataset_lacks_is_refused_naming_both_spellings() -> None:
