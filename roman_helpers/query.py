@@ -129,8 +129,8 @@ def missions(mission: str = "roman", *, token: str | None = None) -> Any:
     token : str, optional
         A MAST token (https://auth.mast.stsci.edu/token). Roman data need one before their
         public release. Default: the token in the environment variable ``MAST_API_TOKEN``, when
-        set (as on a science platform that provides one); without either, the client searches
-        anonymously. The token goes to astroquery's login and nowhere else.
+        set; without either, the client searches anonymously. The token goes to astroquery's
+        login and nowhere else.
 
     Returns
     -------
