@@ -25,7 +25,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from roman_helpers.sandbox.services.serving import BackgroundService, Environ, StartResponse, serve_wsgi
+from roman_helpers.sandbox.services.serving import Environ, StartResponse, WsgiService
 
 __all__ = ["RAW_GITHUB_HOSTS", "RawGitHubApp", "RawGitHubServer", "manifest_path"]
 
@@ -60,7 +60,7 @@ class RawGitHubApp:
     Parameters
     ----------
     folder : path
-        Where the manifests are written the first time one is asked for, and read from after.
+        Where each manifest is written the first time it is asked for, and read from after.
     """
 
     def __init__(self, folder: Path) -> None:
@@ -70,8 +70,8 @@ class RawGitHubApp:
     def _file(self, name: str) -> Path:
         from roman_helpers.sandbox.sky.surveys.ccs import write_manifests
 
-        with self._lock:  # two first requests write it once
-            write_manifests(self.folder, overwrite=False)
+        with self._lock:  # two first requests write it once; the others when asked for
+            write_manifests(self.folder, overwrite=False, names=(name,))
         return self.folder / name
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Any:
@@ -96,7 +96,7 @@ class RawGitHubApp:
         )
 
 
-class RawGitHubServer(BackgroundService):
+class RawGitHubServer(WsgiService):
     """Serve :class:`RawGitHubApp` with werkzeug on 127.0.0.1 in a background thread.
 
     Parameters
@@ -107,18 +107,8 @@ class RawGitHubServer(BackgroundService):
         Address to bind; port 0 picks a free one.
     """
 
+    name = "GitHub"
+
     def __init__(self, folder: Path, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.app = RawGitHubApp(folder)
+        self.app = self._wsgi = RawGitHubApp(folder)
         self.host, self.port = host, port
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> RawGitHubServer:
-        """Bind and serve in a daemon thread."""
-        if self._server is None:
-            self._server = serve_wsgi(self.app, self.host, self.port, "GitHub")
-            self.port = self._server.server_port
-        return self

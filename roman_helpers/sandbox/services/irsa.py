@@ -57,7 +57,7 @@ from werkzeug.wrappers import Request, Response
 
 from roman_helpers.sandbox.archive.registry import SEE_BOOK, Archive
 from roman_helpers.sandbox.services.regions import Circle, Footprints, Polygon, Range, angle, unit
-from roman_helpers.sandbox.services.serving import BackgroundService, Environ, StartResponse, serve_wsgi
+from roman_helpers.sandbox.services.serving import Environ, StartResponse, WsgiService
 
 __all__ = [
     "BUCKET",
@@ -781,7 +781,7 @@ def _stream(read: Callable[[int, int], bytes], start: int, stop: int) -> Iterabl
         yield read(begin, min(stop, begin + _STREAM_CHUNK))
 
 
-class IrsaServer(BackgroundService):
+class IrsaServer(WsgiService):
     """Serve :class:`IrsaApp` with werkzeug on 127.0.0.1 in a background thread.
 
     Parameters
@@ -795,6 +795,8 @@ class IrsaServer(BackgroundService):
     faults : str or list, optional
         Fault rules for :mod:`roman_helpers.sandbox.services.faults`, wrapped outermost.
     """
+
+    name = "IRSA"
 
     def __init__(
         self,
@@ -810,15 +812,3 @@ class IrsaServer(BackgroundService):
         self.app = IrsaApp(records, archive)
         self._wsgi = wrap_faults(self.app, faults)
         self.host, self.port = host, port
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> IrsaServer:
-        """Bind and serve in a daemon thread."""
-        if self._server is None:
-            self._server = serve_wsgi(self._wsgi, self.host, self.port, "IRSA")
-            self.port = self._server.server_port
-        return self

@@ -54,7 +54,7 @@ from werkzeug.wrappers import Request, Response
 
 from roman_helpers.sandbox.archive.layouts import hst
 from roman_helpers.sandbox.archive.registry import SEE_BOOK, Archive
-from roman_helpers.sandbox.services.serving import BackgroundService, Environ, StartResponse, serve_wsgi
+from roman_helpers.sandbox.services.serving import Environ, StartResponse, WsgiService
 
 __all__ = ["SERVED_SERVICES", "MastApp", "MastServer", "columns_config"]
 
@@ -483,7 +483,7 @@ def _json(payload: Any) -> Response:
     return Response(json.dumps(payload), mimetype="application/json")
 
 
-class MastServer(BackgroundService):
+class MastServer(WsgiService):
     """Serve :class:`MastApp` with werkzeug on 127.0.0.1 in a background thread.
 
     Parameters
@@ -497,6 +497,8 @@ class MastServer(BackgroundService):
     catalog, presign : optional
         Passed to :class:`MastApp`.
     """
+
+    name = "MAST"
 
     def __init__(
         self,
@@ -513,15 +515,3 @@ class MastServer(BackgroundService):
         self.app = MastApp(archive, catalog, presign)
         self._wsgi = wrap_faults(self.app, faults)
         self.host, self.port = host, port
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> MastServer:
-        """Bind and serve in a daemon thread."""
-        if self._server is None:
-            self._server = serve_wsgi(self._wsgi, self.host, self.port, "MAST")
-            self.port = self._server.server_port
-        return self

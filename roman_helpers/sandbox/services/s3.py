@@ -47,13 +47,12 @@ from roman_helpers.sandbox.services.s3_app import (
     s3_error,
 )
 from roman_helpers.sandbox.services.serving import (
-    BackgroundService,
     Environ,
     SandboxStartError,
     StartResponse,
     WSGIApplication,
+    WsgiService,
     quiet_request_handler,
-    serve_wsgi,
 )
 
 __all__ = [
@@ -549,7 +548,7 @@ class S3Server:
             response.read()
 
 
-class LocalS3Server(BackgroundService):
+class LocalS3Server(WsgiService):
     """The sandbox S3 over an :class:`Archive` of this process, served from a thread.
 
     For tests and tools that need to look inside the archive while it serves (count calls of a
@@ -571,6 +570,8 @@ class LocalS3Server(BackgroundService):
     0
     """
 
+    name = "S3"
+
     def __init__(
         self,
         archive: Archive,
@@ -587,21 +588,7 @@ class LocalS3Server(BackgroundService):
         self.app, self.accounting = s3_stack(
             archive, latency=latency, bandwidth=bandwidth, faults=faults, signers=self._signer
         )
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT`` of the running server."""
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> LocalS3Server:
-        """Bind and serve from a daemon thread; raise SandboxStartError when the port is taken."""
-        if self._server is None:
-            self._server = serve_wsgi(self.app, self.host, self.port, "S3")
-            self.port = self._server.server_port
-        return self
-
-    def __enter__(self) -> LocalS3Server:
-        return self.start()
+        self._wsgi = self.app
 
     #: A presigned GET URL this server accepts (:meth:`S3Server.presign`: the same signing, here in-process).
     presign = S3Server.presign

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Self
 
 from roman_helpers.errors import RomanHelpersError
 
@@ -13,6 +13,7 @@ __all__ = [
     "SandboxStartError",
     "StartResponse",
     "WSGIApplication",
+    "WsgiService",
     "quiet_request_handler",
     "serve_wsgi",
 ]
@@ -62,6 +63,34 @@ class BackgroundService:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class WsgiService(BackgroundService):
+    """A WSGI application served by werkzeug on ``host``:``port`` from a daemon thread.
+
+    Subclasses set ``self._wsgi`` (the application), ``self.host`` and ``self.port`` (0 picks a
+    free one) in ``__init__``, and ``name`` (for the thread and the error when the address is taken).
+    """
+
+    name = "WSGI"
+    host = "127.0.0.1"
+    port = 0
+    _wsgi: WSGIApplication
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` (the bound port once started)."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> Self:
+        """Bind and serve from a daemon thread; raise SandboxStartError when the address is taken."""
+        if self._server is None:
+            self._server = serve_wsgi(self._wsgi, self.host, self.port, self.name)
+            self.port = self._server.server_port
+        return self
+
+    def __enter__(self) -> Self:
+        return self.start()
 
 
 def serve_wsgi(app: WSGIApplication, host: str, port: int, what: str) -> Any:

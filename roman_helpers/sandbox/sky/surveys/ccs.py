@@ -837,13 +837,17 @@ def manifest_table(filename: str) -> Table:
     raise ValueError(f"the CCS manifests are {', '.join(MANIFEST_FILES)}, not {filename!r}")
 
 
-def write_manifests(directory: Any, *, overwrite: bool = True, progress: Any = None) -> list[Any]:
-    """Write the three CCS manifests (ECSV) into ``directory``; each file appears whole or not at all.
+def write_manifests(
+    directory: Any, *, overwrite: bool = True, progress: Any = None, names: Any = MANIFEST_FILES
+) -> list[Any]:
+    """Write the CCS manifests (ECSV) into ``directory``; each file appears whole or not at all.
 
     Parameters
     ----------
     directory : str or path-like
         Created if missing.
+    names : sequence of str, optional
+        Which of :data:`MANIFEST_FILES` (default all three).
     overwrite : bool
         False: leave a manifest that is already there as it is.
     progress : callable, optional
@@ -873,7 +877,7 @@ def write_manifests(directory: Any, *, overwrite: bool = True, progress: Any = N
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for filename in MANIFEST_FILES:
+    for filename in names:
         path = folder / filename
         paths.append(path)
         if path.exists() and not overwrite:
