@@ -9,6 +9,7 @@ one detector WCS at a time) and from the sky model's sources, never from the lay
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -353,3 +354,34 @@ def test_the_manifests_are_read_from_github_where_the_notebooks_repository_keeps
         assert missing.status_code == 404 and missing.text == "404: Not Found"
     elsewhere = requests.get("https://raw.githubusercontent.com/astropy/astropy/main/README.rst", timeout=60)
     assert elsewhere.status_code == 404
+
+
+def test_eight_threads_reading_bulge_files_make_each_exposure_and_block_once(kit_env):
+    """The kit's eight workers read eight exposures at once; none is made twice for them."""
+    from astropy.table import Table
+
+    from roman_helpers import batch
+    from roman_helpers.sandbox.archive.asdf import LZ4_CHUNK
+    from roman_helpers.sandbox.archive.layouts import roman as layout
+    from roman_helpers.sandbox.sky import render
+
+    rows = ccs.manifest("r00340")
+    same_field = (rows["pass"] == 2) & (rows["observation"] == 1)
+    rows = rows[(rows["optical_element"] == "F146") & (rows["detector"] == "WFI10") & same_field][:12]
+    images = [
+        layout.ccs_image("r00340", uri.rsplit("/", 1)[1].removesuffix("_cal.asdf"))
+        for uri in rows["l2_s3_uri"]
+    ]
+    layout.sky_image.cache_clear()
+    # the detector's middle row: the stamp straddles lz4 chunks of every array
+    centre = SkyCoord(rows["detector_ra"][0], rows["detector_dec"][0], unit="deg")
+    result = batch.cutouts(Table({"uri": rows["l2_s3_uri"]}), centre, 41, max_workers=8, progress=False)
+    assert len(result.ok) == len(rows) and not result.failed
+    assert layout.sky_image.cache_info().misses == len(rows)  # each exposure made once
+    # the rows a reader's chunks reach: the float16 errors' lz4 chunks (513 rows each, the widest),
+    # two of them here, and the sandbox's 1 MiB cache chunks around them (64 float32 rows)
+    err_rows = LZ4_CHUNK // (SIDE * 2)
+    reach = 2 * err_rows + 2 * (1024**2 // (SIDE * 4))
+    for image in images:
+        made = layout.sky_image(image)  # the one the reads used: still kept
+        assert 0 < made.made_blocks <= math.ceil(reach / render.BLOCK_ROWS) + 2

@@ -593,3 +593,26 @@ def test_coadd_layers_and_ramps():
     assert abs(reference.mean()) < 0.1  # reference pixels see no light
     science = np.median(slope[10:, 10:-10])
     assert science == pytest.approx(bands.band("F158").sky_rate + bands.band("F158").dark_current, rel=0.05)
+
+
+def test_poisson_deviates_are_scipy_s_quantiles():
+    """The sandbox's quick inversion of the Poisson distribution gives scipy's ``poisson.ppf``."""
+    from scipy.stats import poisson
+
+    rng = np.random.default_rng(7)
+    mean = 10 ** rng.uniform(-4, 4, 200_000)
+    p = (rng.integers(0, 2**53, mean.size) + 0.5) / 2**53
+    p[:50] = 1 - 2**-53  # where the distribution rounds to 1
+    assert np.array_equal(render._poisson_quantile(mean, p), poisson.ppf(p, mean))
+
+
+def test_blocks_of_many_exposures_share_one_budget():
+    store = render.RecentBlocks(budget=10 * 64 * 8)  # ten blocks of 64 float64 values
+    for image in range(4):
+        for index in range(5):
+            store.get((image, index), lambda: np.zeros(64))
+    assert (store.made, store.held) == (20, 10 * 64 * 8)
+    assert store.in_order() == [(image, index) for image in (2, 3) for index in range(5)]  # the last ten
+    assert store.get((2, 0), lambda: np.ones(64))[0] == 0  # held: not made again, and now the newest
+    store.get((0, 0), lambda: np.ones(64))
+    assert store.made == 21 and store.in_order()[0] == (2, 2) and (2, 1) not in store.in_order()

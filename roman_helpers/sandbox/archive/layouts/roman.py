@@ -486,14 +486,15 @@ def ccs_image(program: str, stem: str) -> WfiImage | None:
 
 
 # ---------------------------------------------------------------- the sky seen by one detector
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=render.EXPOSURES_KEPT)
 def sky_image(image: WfiImage) -> render.Exposure:
     """Return the :class:`~roman_helpers.sandbox.sky.render.Exposure` behind a Roman image's files.
 
     The detector's WCS in the Roman convention at the exposure's pointing, 4088 x 4088 pixels
     in DN/s (:data:`GAIN`), the band, start and length of the exposure, the detector's
-    defects, and the image's seed. The last few are kept (an exposure holds its sources and
-    recent pixel blocks while its files are read).
+    defects, and the image's seed. The last
+    :data:`~roman_helpers.sandbox.sky.render.EXPOSURES_KEPT` are kept, with their sources, while
+    their files are read.
 
     Examples
     --------
@@ -516,45 +517,19 @@ def sky_image(image: WfiImage) -> render.Exposure:
     )
 
 
-class _RampBlocks:
-    """Level 1 resultants of recent 64-row blocks of the 4096-row frame, under a byte budget.
-
-    Resultants are made a block at a time (all resultants together: each adds to the last), but
-    a file stores them resultant after resultant; a reader going through a cube in file order
-    asks for each block once per resultant. Kept here, a block is made once while its cube is
-    read. The budget holds one full cube of 9 resultants (302 MB).
-    """
-
-    def __init__(self, budget: int = 320 * 1024**2) -> None:
-        self.budget = budget
-        self._held: OrderedDict[tuple[WfiImage, int], np.ndarray] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-        self.made = 0
-
-    def block(self, image: WfiImage, index: int) -> np.ndarray:
-        name = (image, index)
-        with self._lock:
-            held = self._held.get(name)
-            if held is not None:
-                self._held.move_to_end(name)
-                return held
-        y0 = index * render.BLOCK_ROWS
-        made = render.ramp_rows(
-            sky_image(image), y0, min(_FRAME, y0 + render.BLOCK_ROWS), image.ma.as_lists(), gain=GAIN
-        )
-        with self._lock:
-            self.made += 1
-            if name not in self._held:
-                self._held[name] = made
-                self._bytes += made.nbytes
-            while self._bytes > self.budget and len(self._held) > 1:
-                _, dropped = self._held.popitem(last=False)
-                self._bytes -= dropped.nbytes
-        return made
+#: Level 1 resultants of recent 64-row blocks of the 4096-row frame. Resultants are made a block at a
+#: time (all resultants together: each adds to the last), but a file stores them resultant after
+#: resultant; a reader going through a cube in file order asks for each block once per resultant.
+#: Kept here, a block is made once while its cube is read. The budget holds one full cube of 9
+#: resultants (302 MB).
+_RAMPS = render.RecentBlocks(320 * 1024**2)
 
 
-_RAMPS = _RampBlocks()
+def _ramp_block(image: WfiImage, index: int) -> np.ndarray:
+    y0 = index * render.BLOCK_ROWS
+    return render.ramp_rows(
+        sky_image(image), y0, min(_FRAME, y0 + render.BLOCK_ROWS), image.ma.as_lists(), gain=GAIN
+    )
 
 
 def _frame_rows(image: WfiImage, z0: int, y0: int, y1: int, columns: slice) -> np.ndarray:
@@ -562,7 +537,7 @@ def _frame_rows(image: WfiImage, z0: int, y0: int, y1: int, columns: slice) -> n
     out = []
     for index in render.blocks(y0, y1):
         base = index * render.BLOCK_ROWS
-        block = _RAMPS.block(image, index)
+        block = _RAMPS.get((image, index), functools.partial(_ramp_block, image, index))
         out.append(block[z0, max(y0, base) - base : min(y1, base + render.BLOCK_ROWS) - base, columns])
     return np.concatenate(out) if out else np.zeros((0, 0), np.uint16)
 

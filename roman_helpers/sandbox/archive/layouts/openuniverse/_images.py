@@ -128,7 +128,7 @@ def obseq_key(release: str) -> str:
 
 
 # ---------------------------------------------------------------------------- one exposure
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=render.EXPOSURES_KEPT)
 def exposure(survey: str, pointing: int, sca: int) -> render.Exposure:
     """The sky as detector ``sca`` saw it at ``pointing`` of ``survey``: what a simple_model image holds.
 
