@@ -192,7 +192,8 @@ def command_line() -> Iterator[None]:
 def fail_fast() -> bool:
     """Tell whether an S3 connection that could not be made is reported at once, without retries.
 
-    True inside :func:`command_line`, where a person waits for the answer.
+    True inside :func:`command_line`, where a person waits for the answer (for an endpoint that
+    has not answered yet: once one has, a connection it does not take is retried).
     """
     return _command_line
 

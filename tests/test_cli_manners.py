@@ -591,3 +591,32 @@ def test_make_bench_runs_and_publishes_in_two_steps():
 
     assert "bench/run.py" in recipe("bench") and "--publish" not in recipe("bench")
     assert "bench/run.py --publish" in recipe("bench-publish")
+
+
+def test_an_endpoint_that_has_answered_is_tried_again_on_the_command_line(moto_endpoint, nowhere, monkeypatch):
+    """A connection not made fails fast only while the endpoint has never answered: after an
+    answer it is a fault on the way (a loaded machine), retried, so a batch does not lose a file."""
+    from botocore.exceptions import EndpointConnectionError
+
+    with config.command_line():
+        monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+        working = _s3.client(anon=True)
+        working.list_buckets()  # answered
+        monkeypatch.setenv("AWS_ENDPOINT_URL", nowhere)
+        dead = _s3.client(anon=True)  # nothing listens there
+        decisions = {}
+        for name, made in (("answered before", working), ("never answered", dead)):
+            # what botocore asks its handlers after a connection was not made; the first answer
+            # that is not None decides: False is "do not retry", a number is the wait before retrying
+            answers = made.meta.events.emit(
+                "needs-retry.s3.GetObject",
+                response=None,
+                endpoint=made._endpoint,
+                operation=made.meta.service_model.operation_model("GetObject"),
+                attempts=1,
+                caught_exception=EndpointConnectionError(endpoint_url=made._endpoint.host),
+                request_dict={"context": {}},
+            )
+            decisions[name] = next(answer for _, answer in answers if answer is not None)
+    assert decisions["never answered"] is False
+    assert decisions["answered before"] is not False and decisions["answered before"] >= 0

@@ -2,9 +2,12 @@
 
 * On every client the kit makes (:mod:`.clients`): the command line's fail-fast connect. Inside
   :func:`roman_helpers.config.command_line`, a connection that could not be made (refused, unknown
-  host, connect time-out) is not tried again, so that a person waiting learns within seconds that
-  no endpoint answers; answers from the server are retried as everywhere else. Outside it the
-  handler leaves every decision to botocore.
+  host, connect time-out) to an endpoint that has not answered yet is not tried again, so that a
+  person waiting learns within seconds that no endpoint answers. Once an endpoint has answered, a
+  connection it does not take is a fault on the way (a loaded machine, a busy server) and is
+  retried like an answer from the server: a batch of files read from a working endpoint does not
+  lose a file to one slow connection. Outside the command line the handler leaves every decision
+  to botocore.
 * For :func:`roman_helpers.transfer.measure` alone: the process-wide hook that reaches clients
   other libraries make inside a measured block (astropy's s3fs, plain boto3), and the event
   systems of those made before it.
@@ -20,14 +23,30 @@ from .. import config
 _FAIL_FAST_ID = "roman_helpers.fail_fast_connect"
 
 
-def _no_connect_retry(attempts: int = 1, caught_exception: BaseException | None = None, **kwargs: Any) -> Any:
+#: The endpoints (``scheme://host:port``) that have answered a request of this process.
+_ANSWERED: set[str] = set()
+
+
+def _no_connect_retry(
+    attempts: int = 1,
+    caught_exception: BaseException | None = None,
+    response: Any = None,
+    endpoint: Any = None,
+    **kwargs: Any,
+) -> Any:
     """botocore ``needs-retry`` handler: on the command line, a connection not made is not retried.
 
-    botocore asks every ``needs-retry`` handler and follows the first answer that is not ``None``;
-    ``False`` means "do not retry". Answers from the server (5xx, SlowDown) and bodies cut off
-    after the connection was made are left to botocore's retry policy.
+    botocore asks every ``needs-retry`` handler after every attempt and follows the first answer
+    that is not ``None``; ``False`` means "do not retry". Answers from the server (5xx, SlowDown),
+    bodies cut off after the connection was made, and connections not made to an endpoint that
+    has answered before are left to botocore's retry policy.
     """
-    if not config.fail_fast():
+    address = getattr(endpoint, "host", None)
+    if response is not None:
+        if address:
+            _ANSWERED.add(address)
+        return None
+    if not config.fail_fast() or address in _ANSWERED:
         return None
     from botocore.exceptions import ConnectionError as ConnectFailed
     from botocore.exceptions import SSLError
