@@ -593,7 +593,9 @@ def test_make_bench_runs_and_publishes_in_two_steps():
     assert "bench/run.py --publish" in recipe("bench-publish")
 
 
-def test_an_endpoint_that_has_answered_is_tried_again_on_the_command_line(moto_endpoint, nowhere, monkeypatch):
+def test_an_endpoint_that_has_answered_is_tried_again_on_the_command_line(
+    moto_endpoint, nowhere, monkeypatch
+):
     """A connection not made fails fast only while the endpoint has never answered: after an
     answer it is a fault on the way (a loaded machine), retried, so a batch does not lose a file."""
     from botocore.exceptions import EndpointConnectionError
