@@ -385,3 +385,20 @@ def test_eight_threads_reading_bulge_files_make_each_exposure_and_block_once(kit
     for image in images:
         made = layout.sky_image(image)  # the one the reads used: still kept
         assert 0 < made.made_blocks <= math.ceil(reach / render.BLOCK_ROWS) + 2
+
+
+def test_roman_files_are_in_the_schema_versions_of_the_simulations(served):
+    """The 2026.2 simulations are made for roman_datamodels 1.0 (the ccs_simulations notebook
+    pins <1.1): their trees carry the schema versions 1.0 knows, whichever newer release writes them."""
+    _, archive = served
+    gbtds = ccs.manifest("r00340")[0]
+    skycell = ccs.coadd_manifest()[0]
+    expected = {
+        gbtds["l2_s3_uri"]: b"!<asdf://stsci.edu/datamodels/roman/tags/wfi_image-2.0.0>",
+        gbtds["l1_s3_uri"]: b"!<asdf://stsci.edu/datamodels/roman/tags/wfi_science_raw-2.0.0>",
+        skycell["l3_s3_uri"]: b"!<asdf://stsci.edu/datamodels/roman/tags/wfi_mosaic-2.0.0>",
+    }
+    for uri, tag in expected.items():
+        item = archive.get(BUCKET, uri.removeprefix(f"s3://{BUCKET}/"))
+        head = item.read(0, 256 * 1024)
+        assert re.search(rb"roman: " + re.escape(tag), head), uri

@@ -701,14 +701,33 @@ def _photometry(meta: Any, optical_element: str) -> None:
     meta.photometry.pixel_area = (wfi.PIXEL_SCALE * math.pi / 180 / 3600) ** 2
 
 
+#: The versions of Roman's file schemas the 2026.2 simulations are written in: the newest that
+#: roman_datamodels 1.0 knows, the version the Nexus's ``ccs_simulations`` notebook asks for
+#: (``<1.1``). Newer roman_datamodels read these too; a file in a newer version (1.2 writes
+#: ``wfi_image-2.2.0``) fails in 1.0 with "Unknown datamodel type".
+SCHEMA_VERSIONS = {
+    "ImageModel": "wfi_image-2.0.0",
+    "ScienceRawModel": "wfi_science_raw-2.0.0",
+    "MosaicModel": "wfi_mosaic-2.0.0",
+}
+_TAGS = "asdf://stsci.edu/datamodels/roman/tags/"
+
+
 @functools.cache
 def _template(kind: str) -> Any:
-    """An empty model of ``kind`` (made once: the first costs about half a second)."""
+    """An empty model of ``kind`` in :data:`SCHEMA_VERSIONS` (made once: the first costs about half a second).
+
+    An older roman_datamodels that does not know that version writes its own newest.
+    """
+    import asdf
     import roman_datamodels.datamodels as dm
 
-    if kind == "ImageModel":
-        return dm.ImageModel.create_fake_data(shape=(8, 8))
-    return dm.ScienceRawModel.create_fake_data(shape=(2, 8, 8))
+    shape = (2, 8, 8) if kind == "ScienceRawModel" else (8, 8)
+    tag = _TAGS + SCHEMA_VERSIONS[kind]
+    known = {t.tag_uri for extension in asdf.get_config().extensions for t in extension.tags}
+    if tag not in known:
+        return getattr(dm, kind).create_fake_data(shape=shape)
+    return getattr(dm, kind).create_fake_data(shape=shape, tag=tag)
 
 
 # ---------------------------------------------------------------- Level 2
@@ -1461,7 +1480,6 @@ def _l3_model(
     ``wcsinfo``: the projection's ``ra_ref, dec_ref`` (degrees), the image's ``ra, dec`` and
     ``skycell_name``.
     """
-    import roman_datamodels.datamodels as dm
     from astropy import coordinates
     from astropy import units as u
     from gwcs import coordinate_frames as frames
@@ -1469,7 +1487,7 @@ def _l3_model(
     from gwcs.wcs import WCS as GWCS
 
     header, (ny, nx), images = coadd.header, coadd.shape, coadd.images
-    model = dm.MosaicModel.create_fake_data(shape=(8, 8))
+    model = _template("MosaicModel").copy()
     meta = model.meta
     first, last = images[0], max(images, key=lambda image: image.end_time)
     described = _PRODUCTS[product]
