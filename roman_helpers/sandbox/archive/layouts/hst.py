@@ -38,6 +38,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import itertools
 import struct
 import threading
 from collections.abc import Callable
@@ -268,6 +269,11 @@ def _seed(name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"hst/{name}".encode()).digest()[:8], "little") >> 1
 
 
+#: The rows of recent scenes, under one byte budget for all (as the Roman exposures' blocks are kept).
+_BLOCKS = render.RecentBlocks(256 * 1024**2)
+_TOKENS = itertools.count()
+
+
 class _Scene:
     """One image of the sky in electrons per second: the sky's sources and, for M85, the galaxy model."""
 
@@ -303,14 +309,12 @@ class _Scene:
         )
         self.target = bool(visit["galaxy"])
         self._wcs = WCS(self.header)
-        self._blocks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._lock = threading.Lock()
+        self._token = next(_TOKENS)  # its blocks' key in the shared store
 
     def _block(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        with self._lock:
-            held = self._blocks.get(index)
-        if held is not None:
-            return held
+        return _BLOCKS.get((self._token, index), functools.partial(self._make_block, index))
+
+    def _make_block(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         ny, nx = self.shape
         y0, y1 = index * render.BLOCK_ROWS, min(ny, (index + 1) * render.BLOCK_ROWS)
         sci, err, _ = self.exposure.rows(y0, y1)
@@ -322,12 +326,7 @@ class _Scene:
             noise = np.random.default_rng([self.seed, index, 85]).standard_normal(sci.shape)
             sci += light + noise * np.sqrt(light / self.total)
             err = np.sqrt(err**2 + light / self.total)
-        made = (sci.astype(np.float32), err.astype(np.float32))
-        with self._lock:
-            if len(self._blocks) >= 16:
-                self._blocks.pop(next(iter(self._blocks)))
-            self._blocks[index] = made
-        return made
+        return sci.astype(np.float32), err.astype(np.float32)
 
     def rows(self, y0: int, y1: int) -> tuple[np.ndarray, np.ndarray]:
         """Science and error rows ``y0 .. y1 - 1``, electrons per second."""

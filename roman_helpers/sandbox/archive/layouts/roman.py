@@ -71,10 +71,10 @@ The sandbox's own choices
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -1319,6 +1319,11 @@ def _tan_header(ra0: float, dec0: float, crpix: tuple[float, float], scale_arcse
     return header
 
 
+#: Which member images cover each pixel, by block of rows, for recent mosaics (1.2 MB a block).
+_COVERAGE = render.RecentBlocks(64 * 1024**2)
+_COADD_TOKENS = itertools.count()
+
+
 class _Coadd:
     """A Level 3 mosaic of WFI images: its grid, its member images, and the sky they saw.
 
@@ -1328,8 +1333,7 @@ class _Coadd:
 
     def __init__(self, header: Any, shape: tuple[int, int], images: tuple[WfiImage, ...], seed_name: str):
         self.header, self.shape, self.images, self.seed_name = header, shape, images, seed_name
-        self._coverage: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._token = next(_COADD_TOKENS)  # its coverage blocks' key in the shared store
 
     @functools.cached_property
     def sky(self) -> render.Exposure:
@@ -1393,9 +1397,9 @@ class _Coadd:
 
     def coverage(self, index: int) -> np.ndarray:
         """Which member images cover each pixel of block ``index`` (bit k: image k)."""
-        with self._lock:
-            if index in self._coverage:
-                return self._coverage[index]
+        return _COVERAGE.get((self._token, index), functools.partial(self._coverage, index))
+
+    def _coverage(self, index: int) -> np.ndarray:
         ny, nx = self.shape
         y0 = index * render.BLOCK_ROWS
         y, x = np.mgrid[y0 : min(ny, y0 + render.BLOCK_ROWS), 0:nx].astype(float)
@@ -1406,10 +1410,6 @@ class _Coadd:
             py = (h[1, 0] * x + h[1, 1] * y + h[1, 2]) / w
             inside = (px >= -0.5) & (px < _SIDE - 0.5) & (py >= -0.5) & (py < _SIDE - 0.5)
             bits[inside] |= np.uint32(1 << bit)
-        with self._lock:
-            self._coverage[index] = bits
-            while len(self._coverage) > 8:
-                self._coverage.popitem(last=False)
         return bits
 
     def rows(self, kind: str) -> Callable[[int, int], np.ndarray]:
