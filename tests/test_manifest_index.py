@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 
 import numpy as np
 import pytest
@@ -301,3 +302,101 @@ def test_l3_skycells_are_indexed_from_their_headers_and_found_by_position(sandbo
         assert list(found["uri"]) == [row["l3_s3_uri"]]
         x, y = float(found["x"][0]), float(found["y"][0])
         assert abs(x - 2499.5) < 1 and abs(y - 2499.5) < 1  # the skycell's centre pixel
+
+
+# --------------------------------------------------------------------------- the coadd manifest (L3)
+
+
+def _skycell_wcs(name: str):
+    """Astropy's WCS of a skycell, from the sky map's definition (the sandbox's skycell frame)."""
+    from astropy.wcs import WCS
+
+    match = re.fullmatch(r"(\d{3})([mp])(\d{2})x(\d{2})y(\d{2})", name)
+    assert match, name
+    ra0, dec0 = float(match[1]), float(match[3]) * (-1 if match[2] == "m" else 1)
+    ring, index = (int(v) for v in ccs.projection_region(ra0, dec0))  # the region of its tangent point
+    frame = ccs.skycell_frame(ring, index, int(match[4]) - 50, int(match[5]) - 50)
+    assert frame["name"] == name
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = [frame["ra_ref"], frame["dec_ref"]]
+    w.wcs.crpix = [frame["x_ref"] + 1, frame["y_ref"] + 1]
+    scale = frame["pixel_scale"] / 3600
+    w.wcs.cd = [[-scale, 0], [0, scale]]
+    return w, frame["shape"]
+
+
+def _skycells_holding(coadds: Table, target: SkyCoord) -> set[str]:
+    """The mosaics of ``coadds`` whose pixels hold ``target`` (every row within 0.3 degrees)."""
+    centres = SkyCoord(coadds["skycell_ra"], coadds["skycell_dec"], unit="deg")
+    held = set()
+    for row in coadds[target.separation(centres) < 0.3 * u.deg]:
+        w, (ny, nx) = _skycell_wcs(str(row["skycell_name"]))
+        x, y = (float(v) for v in w.world_to_pixel(target))
+        if -0.5 <= x < nx - 0.5 and -0.5 <= y < ny - 0.5:
+            held.add(str(row["l3_s3_uri"]))
+    return held
+
+
+def test_the_coadd_manifest_gives_exactly_the_skycells_whose_pixels_hold_the_target(sandbox_env, tmp_path):
+    """A place in the 100 pixels two neighbouring skycells share: the coadd manifest's index finds
+    the mosaics of both and no other, reading only those within a skycell's reach, the same as an
+    index built from all their headers; a second search reads nothing, and a time window the
+    mosaics' exposures miss finds none of them once their times are read."""
+    coadds = ccs.coadd_manifest()
+    coadds = coadds[coadds["optical_element"] == "F158"]
+    first = coadds[0]
+    w, _ = _skycell_wcs(str(first["skycell_name"]))
+    target = w.pixel_to_world(4959.0, 2499.5)  # 40 pixels in from its west edge, in the shared strip
+    truth = _skycells_holding(coadds, target)
+    names = {uri.rsplit("_", 3)[1] for uri in truth}
+    assert len(names) == 2 and str(first["l3_s3_uri"]) in truth  # the strip two skycells share
+
+    path = tmp_path / "hlwas_coadd_manifest.ecsv"
+    coadds.write(path, format="ascii.ecsv")
+    status, out, _ = _cli("index", "--manifest", str(path), "-o", str(tmp_path / "coadds.ecsv"))
+    assert status == 0 and "(l3_s3_uri)" in out
+    index = footprints.load_index(tmp_path / "coadds.ecsv")
+    centres = SkyCoord(coadds["skycell_ra"], coadds["skycell_dec"], unit="deg")
+    within = coadds["l3_s3_uri"][target.separation(centres).deg <= footprints.SKYCELL_REACH_DEG]
+    with measure() as client:
+        found = footprints.find(index, target, band="F158", progress=False)
+    assert set(found["uri"]) == truth
+    assert found.meta["footprints"]["read"] == len(within) < 2 * len(truth)
+    assert client.requests > 0
+    by_headers = footprints.build_index(list(within), progress=False)
+    assert set(footprints.find(by_headers, target, band="F158")["uri"]) == truth
+    with measure() as client:
+        again = footprints.find(index, target, band="F158", progress=False)
+    assert set(again["uri"]) == truth and client.requests == 0
+    start = float(np.min(found["t_start"]))
+    with pytest.warns(UserWarning, match="no file in the index holds"):
+        before = footprints.find(index, target, time=(start - 30, start - 1), progress=False)
+    assert len(before) == 0
+    assert set(footprints.find(index, target, time=(start - 1, start + 400))["uri"]) == truth
+
+
+def test_a_mosaic_not_read_yet_is_read_for_a_time_window(sandbox_env) -> None:
+    """The coadd manifest has no times: a search over a time window reads its mosaics' times first."""
+    coadds = ccs.coadd_manifest()
+    row = coadds[0]
+    index = footprints.from_manifest(coadds[:1])
+    assert np.isnan(index["t_start"][0]) and index["detector"][0] == ""
+    place = SkyCoord(row["skycell_ra"], row["skycell_dec"], unit="deg")
+    found = footprints.find(index, place, time=("2020-01-01", "2040-01-01"), progress=False)
+    assert list(found["uri"]) == [row["l3_s3_uri"]] and found.meta["footprints"]["read"] == 1
+    assert 60000 < float(found["t_start"][0]) <= float(found["t_end"][0])
+
+
+def test_a_place_beyond_every_skycell_of_the_coadd_manifest_says_so_and_reads_nothing() -> None:
+    coadds = ccs.coadd_manifest()
+    index = footprints.from_manifest(coadds[:50])
+    centre = SkyCoord(coadds["skycell_ra"][:50], coadds["skycell_dec"][:50], unit="deg")
+    place = centre[0].directional_offset_by(0 * u.deg, 1.5 * u.deg)
+    nearest = place.separation(centre).min()
+    assert nearest.deg > footprints.SKYCELL_REACH_DEG
+    with measure() as client, pytest.warns(UserWarning, match="nearest skycell of its manifest"):
+        found = footprints.find(index, place)
+    assert len(found) == 0 and client.requests == 0
+    assert "skycell mosaic's pixels lie" in found.meta["reason"]
+    assert nearest.deg < 1 and f"{nearest.to(u.arcmin).value:.1f} arcmin away" in found.meta["reason"]

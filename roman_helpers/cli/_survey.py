@@ -114,7 +114,8 @@ def _index_manifest(args: argparse.Namespace) -> int:
     footprints.save_index(index, args.output)  # whole or not at all
     counts = index.meta["build"]
     print(
-        f"wrote {args.output}: {counts['files']} files from {args.manifest} ({args.uri_column}), "
+        f"wrote {args.output}: {counts['files']} files from {args.manifest} "
+        f"({index.meta['manifest']['uri_column']}), "
         f"{counts['skipped_none']} rows without a URI skipped; no file read: `roman-helpers find` "
         "reads the footprints of the files a target may be on, and keeps them in the index"
     )
@@ -514,10 +515,10 @@ def _add_index(command: Command) -> None:
     )
     index.add_argument(
         "--uri-column",
-        default="l2_s3_uri",
         metavar="COLUMN",
         help="with --manifest: the column of the files to index (default l2_s3_uri, the calibrated "
-        "images; level-1 files hold no WCS to place them, and each row keeps l1_s3_uri beside it)",
+        "images, or l3_s3_uri, the skycell mosaics, in the coadd manifest; level-1 files hold no WCS "
+        "to place them, and each row keeps l1_s3_uri beside it)",
     )
     index.add_argument(
         "-o",

@@ -14,7 +14,9 @@ tables on the Roman Research Nexus) gives an index without reading any file:
 :func:`from_manifest` makes its rows from the manifest's, and :func:`find` reads the footprints of
 only the files that could hold the position asked for (their detector within
 :data:`DETECTOR_REACH_DEG` of it), keeps them, and answers by the files' exact footprints, where
-the manifest alone could only compare the distance to each detector's centre.
+the manifest alone could only compare the distance to each detector's centre. A manifest of
+level-3 mosaics (the coadd manifest) is taken the same way, each mosaic placed by its skycell's
+centre (within :data:`SKYCELL_REACH_DEG`).
 
 Columns of an index
 -------------------
@@ -45,7 +47,8 @@ Columns of an index
 ``error``
     Empty for an indexed file (and for a file of a manifest whose footprint is not read yet:
     ``naxis1`` is then 0, ``ra_center``, ``dec_center`` are the manifest's detector position and
-    ``fov_radius`` is :data:`DETECTOR_REACH_DEG`); otherwise why it could not be indexed, and the
+    ``fov_radius`` is :data:`DETECTOR_REACH_DEG`, or its skycell's centre and
+    :data:`SKYCELL_REACH_DEG`); otherwise why it could not be indexed, and the
     other columns are blank (:func:`find` ignores the row). ``"not read: ..."`` (a network or access
     failure) is tried again by the next incremental build; ``"bad file: ..."`` (content that is not
     a readable image) once the file changes. ``"not an image: ..."`` marks a readable file that
@@ -56,7 +59,7 @@ Columns of an index
 from __future__ import annotations
 
 from ._build import NOT_AN_IMAGE, build_index
-from ._manifest import DETECTOR_REACH_DEG, from_manifest
+from ._manifest import DETECTOR_REACH_DEG, SKYCELL_REACH_DEG, from_manifest
 from ._query import find, find_many, row_wcs
 from ._read import SIP_LIMIT, SIP_MAX_ERROR
 from ._store import COLUMNS, load_index, save_index
@@ -67,6 +70,7 @@ __all__ = [
     "NOT_AN_IMAGE",
     "SIP_LIMIT",
     "SIP_MAX_ERROR",
+    "SKYCELL_REACH_DEG",
     "build_index",
     "find",
     "find_many",

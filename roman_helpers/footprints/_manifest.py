@@ -9,7 +9,9 @@ index, so that the next search over the same place reads nothing.
 
 Which files could hold a target: a detector's pixels all lie within its circumradius of its
 centre, so a file whose detector centre is farther than that (plus any search radius) cannot
-hold it. :data:`DETECTOR_REACH_DEG` is that bound for the Wide Field Instrument, with a margin.
+hold it. :data:`DETECTOR_REACH_DEG` is that bound for the Wide Field Instrument, with a margin;
+:data:`SKYCELL_REACH_DEG` the same for the level-3 mosaics on Roman's sky tiling, placed by the
+centre of their skycell (the coadd manifest's ``skycell_ra``, ``skycell_dec``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ._store import _FORMAT_KEY, _FORMAT_VERSION, COLUMNS, _table, read_parquet,
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
     from astropy.table import Table
 
-__all__ = ["DETECTOR_REACH_DEG", "candidates", "from_manifest", "learn", "pending"]
+__all__ = ["DETECTOR_REACH_DEG", "SKYCELL_REACH_DEG", "candidates", "from_manifest", "learn", "pending"]
 
 #: Pixels a side of a WFI detector's science array, and its nominal pixel scale (arcsec).
 _WFI_SIDE, _WFI_SCALE = 4088, 0.11
@@ -42,9 +44,20 @@ _CIRCUMRADIUS_ARCSEC = math.sqrt(2) * (_WFI_SIDE / 2 + 0.5) * _WFI_SCALE
 #: manifest's detector position that is not its reference pixel): 360 arcsec. A file whose
 #: detector position is farther from a target than this plus the search radius cannot hold it.
 DETECTOR_REACH_DEG = (1.1 * _CIRCUMRADIUS_ARCSEC + 10.0) / 3600
+#: Pixels a side of a skycell mosaic (4800 and 100 of overlap on each side) and its pixel scale.
+_SKYCELL_SIDE, _SKYCELL_SCALE = 5000, 0.055
+#: Degrees from a skycell's centre within which all of its mosaic's pixels lie, with the same
+#: margins as :data:`DETECTOR_REACH_DEG`: 224 arcsec (a skycell's corner is 194.5 arcsec from its
+#: centre; its tangent-plane projection about its region's tangent point stretches that by less
+#: than 0.1 per cent within the region).
+SKYCELL_REACH_DEG = (1.1 * math.sqrt(2) * (_SKYCELL_SIDE / 2 + 0.5) * _SKYCELL_SCALE + 10.0) / 3600
 
 #: Manifest columns each seeded row needs (``end_time`` is optional: start plus exposure time).
 _NEEDED = ("detector_ra", "detector_dec", "detector", "optical_element", "start_time", "exptime")
+#: The same for a manifest of skycell mosaics (the coadd manifest: no detector, no times).
+_NEEDED_MOSAIC = ("skycell_ra", "skycell_dec", "optical_element")
+#: The URI columns tried, in this order, when none is named: the calibrated images, the mosaics.
+_URI_COLUMNS = ("l2_s3_uri", "l3_s3_uri")
 #: Manifest columns that become index columns (under the index's names) and are not kept twice.
 _CONSUMED = ("optical_element", "start_time", "end_time", "exptime", "detector")
 _READERS = {".ecsv": "ascii.ecsv", ".csv": "ascii.csv"}
@@ -106,7 +119,7 @@ def _mjd(column: Any, name: str) -> np.ndarray:
     return result
 
 
-def from_manifest(manifest: Table | str | PathLike, *, uri_column: str = "l2_s3_uri") -> Table:
+def from_manifest(manifest: Table | str | PathLike, *, uri_column: str | None = None) -> Table:
     """Make an index from a survey's file manifest, reading no file.
 
     Each row of the manifest with a URI becomes a row of the index: its file's band, detector,
@@ -118,19 +131,24 @@ def from_manifest(manifest: Table | str | PathLike, *, uri_column: str = "l2_s3_
     detector's ``detector_ra, detector_dec``, ``pass``, ``visit``, the other levels' URIs ...)
     are kept beside the index's own, so a search's answer carries them.
 
+    A manifest of level-3 mosaics (the coadd manifest: ``skycell_ra``, ``skycell_dec``,
+    ``optical_element``, ``l3_s3_uri``, no detector and no times) is taken the same way: each
+    mosaic is placed by its skycell's centre, within :data:`SKYCELL_REACH_DEG`, and its times
+    are those its file gives once read (until then a search over a time window reads it).
+
     Parameters
     ----------
     manifest : astropy.table.Table or path
         The manifest: a table, or an ``.ecsv`` (as the Core Community Survey simulations publish
         them), ``.csv`` or ``.parquet`` file, with the columns ``detector_ra``, ``detector_dec``
         (degrees), ``detector`` (``WFI01`` ... ``WFI18``), ``optical_element``, ``start_time``
-        (and ``end_time``; ISO UTC or MJD), ``exptime`` (s) and ``uri_column``.
+        (and ``end_time``; ISO UTC or MJD), ``exptime`` (s) and ``uri_column``; or, for mosaics,
+        ``skycell_ra``, ``skycell_dec`` (degrees), ``optical_element`` and ``uri_column``.
     uri_column : str, optional
-        Which files to index: ``"l2_s3_uri"`` (calibrated images, the default) or another
-        column of ``s3://`` URIs. Level-1 files (``"l1_s3_uri"``) hold no WCS, so :func:`find`
-        cannot place them: index level 2 and read each file's ``l1_s3_uri`` beside it. A
-        manifest of level-3 mosaics (``"l3_s3_uri"``, skycells without a detector position) is
-        not taken yet: index its files with :func:`build_index`.
+        Which files to index: a column of ``s3://`` URIs. By default ``"l2_s3_uri"`` (the
+        calibrated images), or ``"l3_s3_uri"`` (the mosaics) in a manifest without the first.
+        Level-1 files (``"l1_s3_uri"``) hold no WCS, so :func:`find` cannot place them: index
+        level 2 and read each file's ``l1_s3_uri`` beside it.
 
     Returns
     -------
@@ -191,23 +209,21 @@ def from_manifest(manifest: Table | str | PathLike, *, uri_column: str = "l2_s3_
             )
         source = str(manifest)
         manifest = _read_manifest(Path(manifest))
+    if uri_column is None:
+        uri_column = next((name for name in _URI_COLUMNS if name in manifest.colnames), _URI_COLUMNS[0])
     if uri_column not in manifest.colnames:
         present = [name for name in manifest.colnames if name.endswith("_uri")] or manifest.colnames
         raise InvalidParameterError(
             "uri_column", uri_column, valid=present, hint="name the manifest's column of s3:// URIs"
         )
-    missing = [name for name in _NEEDED if name not in manifest.colnames]
-    if missing and uri_column == "l3_s3_uri":
-        # the place to add mosaics: a skycell's own centre and reach would stand for the detector's
-        raise FileFormatError(
-            "a manifest of level-3 mosaics gives no detector position, so its rows cannot be placed "
-            f"before their files are read (it lacks {', '.join(missing)}); index those files from "
-            "their headers instead: build_index(list(manifest['l3_s3_uri']))"
-        )
+    mosaics = "detector_ra" not in manifest.colnames and "skycell_ra" in manifest.colnames
+    needed = _NEEDED_MOSAIC if mosaics else _NEEDED
+    missing = [name for name in needed if name not in manifest.colnames]
     if missing:
         raise FileFormatError(
             f"the manifest lacks the columns {', '.join(missing)}: an index seeded from a manifest needs "
-            f"{', '.join(_NEEDED)} and {uri_column} (the Core Community Survey manifests' columns)"
+            f"{', '.join(_NEEDED)} and {uri_column} (the Core Community Survey manifests' columns), or, "
+            f"for mosaics, {', '.join(_NEEDED_MOSAIC)} and their URIs (the coadd manifest's)"
         )
     uris = _text(manifest[uri_column])
     kept = np.flatnonzero(uris != "")
@@ -217,19 +233,27 @@ def from_manifest(manifest: Table | str | PathLike, *, uri_column: str = "l2_s3_
             uri_column, wrong[0], hint=f"the {uri_column} column should hold s3:// URIs"
         )
     table = manifest[kept]
-    start = _mjd(table["start_time"], "start_time")
-    exptime = np.asarray(table["exptime"], dtype=float)
-    end = _mjd(table["end_time"], "end_time") if "end_time" in table.colnames else start + exptime / 86400
-    detector = _text(table["detector"])
     index = _table([{}] * len(table))  # the index's columns, types and blanks; filled in place below
     index["uri"][:] = uris[kept]
-    index["instrument"][:] = np.where(np.char.startswith(detector.astype(str), "WFI"), "WFI", "")
     index["band"][:] = _text(table["optical_element"])
-    index["detector"][:] = detector
-    index["t_start"][:], index["t_end"][:], index["exptime"][:] = start, end, exptime
-    index["ra_center"][:] = np.asarray(table["detector_ra"], dtype=float) % 360.0
-    index["dec_center"][:] = np.asarray(table["detector_dec"], dtype=float)
-    index["fov_radius"][:] = DETECTOR_REACH_DEG  # a bound until the file's own footprint is read
+    if mosaics:  # placed by the skycell; the times are the file's, once read
+        index["instrument"][:] = "WFI"
+        if "exptime" in table.colnames:
+            index["exptime"][:] = np.asarray(table["exptime"], dtype=float)
+        index["ra_center"][:] = np.asarray(table["skycell_ra"], dtype=float) % 360.0
+        index["dec_center"][:] = np.asarray(table["skycell_dec"], dtype=float)
+        index["fov_radius"][:] = SKYCELL_REACH_DEG  # a bound until the file's own footprint is read
+    else:
+        start = _mjd(table["start_time"], "start_time")
+        exptime = np.asarray(table["exptime"], dtype=float)
+        end = _mjd(table["end_time"], "end_time") if "end_time" in table.colnames else start + exptime / 86400
+        detector = _text(table["detector"])
+        index["instrument"][:] = np.where(np.char.startswith(detector.astype(str), "WFI"), "WFI", "")
+        index["detector"][:] = detector
+        index["t_start"][:], index["t_end"][:], index["exptime"][:] = start, end, exptime
+        index["ra_center"][:] = np.asarray(table["detector_ra"], dtype=float) % 360.0
+        index["dec_center"][:] = np.asarray(table["detector_dec"], dtype=float)
+        index["fov_radius"][:] = DETECTOR_REACH_DEG  # a bound until the file's own footprint is read
     for name in table.colnames:
         if name not in _CONSUMED and name != uri_column and name not in index.colnames:
             index[name] = table[name]
@@ -266,7 +290,8 @@ def candidates(index: Table, rows: np.ndarray, points: np.ndarray, reach_deg: fl
     """Those of ``rows`` whose centre lies within their ``fov_radius`` plus ``reach_deg`` of any point.
 
     ``points`` are unit vectors (n, 3). For a row whose footprint is not read yet, ``fov_radius``
-    is :data:`DETECTOR_REACH_DEG`: no file farther away can hold a point.
+    is :data:`DETECTOR_REACH_DEG` (:data:`SKYCELL_REACH_DEG` for a mosaic): no file farther away
+    can hold a point.
     """
     at_once = max(1, _PAIRS_AT_ONCE // max(1, len(points)))
     kept = [

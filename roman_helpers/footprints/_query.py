@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import _bands, _sky, _wcs
 from ._build import check_workers
-from ._manifest import DETECTOR_REACH_DEG, candidates, learn, pending
+from ._manifest import candidates, learn, pending
 from ._store import _check_columns, load_index, save_index, strings
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
@@ -173,10 +173,10 @@ def find(
         files there, or that the index covers another part of the sky.
         ``meta["footprints"]`` counts the footprints this search read from file headers:
         ``candidates`` (files of a manifest not read yet whose detector lies within
-        :data:`DETECTOR_REACH_DEG` plus the radius of the target, and of the band and time
-        asked for), ``read``, and of those ``not_read`` (the network failed: left out now,
-        tried again by the next search, with a warning) and ``unreadable``. A second search
-        of the same place reads none.
+        :data:`DETECTOR_REACH_DEG` plus the radius of the target, or whose skycell within
+        :data:`SKYCELL_REACH_DEG`, and of the band and time asked for), ``read``, and of
+        those ``not_read`` (the network failed: left out now, tried again by the next search,
+        with a warning) and ``unreadable``. A second search of the same place reads none.
 
     Raises
     ------
@@ -221,7 +221,9 @@ def find(
     if not len(found):
         usable[usable] = selected(np.flatnonzero(usable))
         unread = np.flatnonzero(pending(index))
-        reason, suggestion = _unread_nearer(index, unread[selected(unread)], usable, ra_t, dec_t)
+        reason, suggestion = _unread_nearer(
+            index, unread[selected(unread, unknown_time=True)], usable, ra_t, dec_t
+        )
         if not reason:
             reason, suggestion = _nothing_found(index, usable, ra_t, dec_t)
         found.meta["reason"], found.meta["suggestion"] = reason, suggestion
@@ -239,20 +241,21 @@ def _read_footprints(
     path: str | PathLike | None,
     points: np.ndarray,
     radius_deg: float,
-    selected: Callable[[np.ndarray], np.ndarray],
+    selected: Callable[..., np.ndarray],
     max_workers: int,
     anon: bool | None,
     progress: bool | None,
 ) -> dict[str, int]:
     """Read the footprints of a manifest's files that could hold any of ``points``, into the index.
 
-    The candidates: rows not read yet of the band and time asked for, whose detector lies within
-    :data:`DETECTOR_REACH_DEG` plus the radius of a point. What is read is kept in ``index`` and,
+    The candidates: rows not read yet of the band and time asked for (or without times), whose
+    detector lies within :data:`DETECTOR_REACH_DEG` (a skycell within its own reach) plus the
+    radius of a point. What is read is kept in ``index`` and,
     when it came from a file, saved back there (also on Ctrl-C).
     """
     rows = np.flatnonzero(pending(index))
     if len(rows):
-        rows = rows[selected(rows)]  # band and time first: comparisons only, and fewer files to read
+        rows = rows[selected(rows, unknown_time=True)]  # band and time first: comparisons only
         rows = candidates(index, rows, points, radius_deg)
     counts = {"candidates": len(rows), "read": 0, "not_read": 0, "unreadable": 0}
     if not len(rows):
@@ -276,7 +279,7 @@ def _read_footprints(
 def _holding(
     index: Table,
     usable: np.ndarray,
-    selected: Callable[[np.ndarray], np.ndarray],
+    selected: Callable[..., np.ndarray],
     target: SkyCoord,
     radius_deg: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -312,7 +315,7 @@ def _holding(
     return candidates[keep], xs[keep], ys[keep]
 
 
-def _selection(index: Table, band: Any, time: Any) -> Callable[[np.ndarray], np.ndarray]:
+def _selection(index: Table, band: Any, time: Any) -> Callable[..., np.ndarray]:
     """Check ``band`` and ``time``; return a mask function for rows (by number) that match them."""
     spellings: list[str] | None = None  # the band names as the index writes them
     wanted = _sky.parse_bands(band)
@@ -320,7 +323,8 @@ def _selection(index: Table, band: Any, time: Any) -> Callable[[np.ndarray], np.
         spellings = _bands.held(wanted, sorted({str(b) for b in strings(index["band"])}))
     start, end = _sky.parse_time_range(time) if time is not None else (-math.inf, math.inf)
 
-    def selected(rows: np.ndarray) -> np.ndarray:
+    def selected(rows: np.ndarray, *, unknown_time: bool = False) -> np.ndarray:
+        """``unknown_time``: a row without times may match (a mosaic of a manifest, not read yet)."""
         keep = np.ones(len(rows), dtype=bool)
         if spellings is not None:
             keep &= np.isin(strings(index["band"])[rows], spellings)
@@ -328,7 +332,8 @@ def _selection(index: Table, band: Any, time: Any) -> Callable[[np.ndarray], np.
             t_start = np.asarray(index["t_start"], float)[rows]
             t_end = np.asarray(index["t_end"], float)[rows]
             t_end = np.where(np.isnan(t_end), t_start, t_end)
-            keep &= (t_end >= start) & (t_start <= end)
+            within = (t_end >= start) & (t_start <= end)
+            keep &= within | (unknown_time & np.isnan(t_start))
         return keep
 
     return selected
@@ -416,8 +421,9 @@ def _unread_nearer(
 ) -> tuple[str, str]:
     """Why nothing was found when a manifest's file not read yet is the nearest: ("", "") otherwise.
 
-    Such a file's detector centre lies beyond :data:`DETECTOR_REACH_DEG` (else it was read), so
-    the distance to that centre less the reach is how near its pixels may come.
+    Such a file's centre lies beyond its reach (its ``fov_radius`` until read:
+    :data:`DETECTOR_REACH_DEG`, or a skycell's) plus the search radius (else it was read), so the
+    distance to that centre less the reach is how near its pixels may come.
     """
     if not len(unread):
         return "", ""
@@ -425,23 +431,32 @@ def _unread_nearer(
     centres = _unit_vectors(
         np.asarray(index["ra_center"], float)[unread], np.asarray(index["dec_center"], float)[unread]
     )
-    centre = float(
-        np.min(np.degrees(np.arctan2(np.linalg.norm(np.cross(centres, point), axis=-1), centres @ point)))
-    )
-    if centre <= DETECTOR_REACH_DEG:  # within reach, yet not read: its read failed (find warned)
+    distances = np.degrees(np.arctan2(np.linalg.norm(np.cross(centres, point), axis=-1), centres @ point))
+    reaches = np.asarray(index["fov_radius"], float)[unread]
+    nearest = int(np.argmin(distances - reaches))  # the file whose pixels may come nearest
+    centre, reach = float(distances[nearest]), float(reaches[nearest])
+    if centre <= reach:  # within reach, yet not read: its read failed (find warned)
         return (
             f"no file read holds ra={ra:.6f} dec={dec:.6f}, but files that may hold it could not be read",
             "search again to read them",
         )
     rows = np.flatnonzero(usable)
-    if len(rows) and _nearest(index, rows, point, dec)[0] <= centre - DETECTOR_REACH_DEG:
+    if len(rows) and _nearest(index, rows, point, dec)[0] <= centre - reach:
         return "", ""  # a footprint read is nearer: the usual answer
-    reason = (
-        f"no file in the index holds ra={ra:.6f} dec={dec:.6f}; the nearest detector of its manifest "
-        f"has its centre {_angle_words(centre)} away, beyond the {DETECTOR_REACH_DEG * 3600:.0f} arcsec "
-        "within which a detector's pixels lie"
+    what, whose = (
+        ("skycell", "a skycell mosaic's")
+        if not strings(index["detector"])[unread[nearest]]
+        else (
+            "detector",
+            "a detector's",
+        )
     )
-    if centre * 3600 <= NEAR_ARCSEC + DETECTOR_REACH_DEG * 3600:
+    reason = (
+        f"no file in the index holds ra={ra:.6f} dec={dec:.6f}; the nearest {what} of its manifest "
+        f"has its centre {_angle_words(centre)} away, beyond the {reach * 3600:.0f} arcsec "
+        f"within which {whose} pixels lie"
+    )
+    if centre * 3600 <= NEAR_ARCSEC + reach * 3600:
         return reason, ""
     middle, within = _extent(index, unread)
     return reason, (
