@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import _bands, _sky, _wcs
 from ._build import check_workers
-from ._manifest import candidates, learn, pending
+from ._manifest import SKYCELL_REACH_DEG, candidates, learn, pending
 from ._store import _check_columns, load_index, save_index, strings
 
 if TYPE_CHECKING:  # for the type hints only; imported late at run time
@@ -249,9 +249,9 @@ def _read_footprints(
     """Read the footprints of a manifest's files that could hold any of ``points``, into the index.
 
     The candidates: rows not read yet of the band and time asked for (or without times), whose
-    detector lies within :data:`DETECTOR_REACH_DEG` (a skycell within its own reach) plus the
-    radius of a point. What is read is kept in ``index`` and,
-    when it came from a file, saved back there (also on Ctrl-C).
+    detector lies within :data:`DETECTOR_REACH_DEG` (a skycell within :data:`SKYCELL_REACH_DEG`)
+    plus the radius of a point. What is read is kept in ``index`` and, when it came from a file,
+    saved back there (also on Ctrl-C).
     """
     rows = np.flatnonzero(pending(index))
     if len(rows):
@@ -443,14 +443,8 @@ def _unread_nearer(
     rows = np.flatnonzero(usable)
     if len(rows) and _nearest(index, rows, point, dec)[0] <= centre - reach:
         return "", ""  # a footprint read is nearer: the usual answer
-    what, whose = (
-        ("skycell", "a skycell mosaic's")
-        if not strings(index["detector"])[unread[nearest]]
-        else (
-            "detector",
-            "a detector's",
-        )
-    )
+    mosaic = math.isclose(reach, SKYCELL_REACH_DEG)  # the bound a coadd manifest's rows are given
+    what, whose = ("skycell", "a skycell mosaic's") if mosaic else ("detector", "a detector's")
     reason = (
         f"no file in the index holds ra={ra:.6f} dec={dec:.6f}; the nearest {what} of its manifest "
         f"has its centre {_angle_words(centre)} away, beyond the {reach * 3600:.0f} arcsec "
